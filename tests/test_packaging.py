@@ -1,0 +1,40 @@
+"""The four top-level folders install as preau.* and nothing is left out of the wheel."""
+from __future__ import annotations
+
+import importlib
+import pathlib
+import sys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+LAYERS = {"crdt": "preau.crdt", "protocol": "preau.protocol", "node": "preau.node", "cli": "preau.cli"}
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_layers_import_from_their_folders():
+    for folder, module in LAYERS.items():
+        mod = importlib.import_module(module)
+        assert pathlib.Path(mod.__file__).resolve().parent == ROOT / folder
+
+
+def test_every_subpackage_is_declared():
+    """A subpackage missing from pyproject would import here (editable) but vanish from a wheel."""
+    declared = set(_pyproject()["tool"]["setuptools"]["packages"])
+    found = set()
+    for folder, module in LAYERS.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder).parts
+            found.add(".".join((module, *rel)))
+    assert found == declared
+
+
+def test_package_dir_maps_only_preau_names():
+    mapping = _pyproject()["tool"]["setuptools"]["package-dir"]
+    assert mapping == {module: folder for folder, module in LAYERS.items()}
