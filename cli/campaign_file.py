@@ -108,3 +108,11 @@ def describe(campaign: Campaign) -> list[str]:
     if campaign.illustrative:
         out.append("note: item counts and thresholds are illustrative (illustrative = true), not official values")
     return out
+
+
+def sample_campaign_paths() -> list[Path]:
+    """The sample definitions shipped with Préau (cli/campaigns/*.toml), sorted by name."""
+    from importlib.resources import files
+
+    folder = Path(str(files("preau.cli") / "campaigns"))
+    return sorted(folder.glob("*.toml"))
