@@ -67,13 +67,27 @@ def line_of(text: str, location: str) -> int | None:
     return None
 
 
+def resolve_campaign_path(text: str | Path) -> Path:
+    """A path as given, or, when no such file exists, the bundled sample of that name ('debut-cp')."""
+    path = Path(text)
+    if not path.exists():
+        for sample in sample_campaign_paths():
+            if str(text) in (sample.stem, sample.name):
+                return sample
+    return path
+
+
 def load_campaign_file(path: str | Path) -> Campaign:
     """Read and validate a campaign definition; any mistake is a UserError of the form 'FILE:LINE: where: what'."""
-    path = Path(path)
+    path = resolve_campaign_path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise UserError(f"{path}: no such file; give the path of a campaign definition (.toml)", EXIT_DATA) from None
+        samples = ", ".join(p.stem for p in sample_campaign_paths())
+        raise UserError(
+            f"{path}: no such file; give the path of a campaign definition (.toml) or a bundled sample ({samples})",
+            EXIT_DATA,
+        ) from None
     except IsADirectoryError:
         raise UserError(f"{path} is a folder; give the path of a campaign definition (.toml)", EXIT_DATA) from None
     except OSError as e:

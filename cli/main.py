@@ -21,7 +21,7 @@ from typing import Any, Callable
 from preau.node.errors import EXIT_BUG, EXIT_NOT_AVAILABLE, EXIT_USAGE, UserError
 from preau.node.settings import BY_NAME, add_setting_arguments, flags_from_namespace, load_settings
 
-from .campaign_file import describe, load_campaign_file
+from .campaign_file import describe, load_campaign_file, resolve_campaign_path
 from .checks import check_uai
 
 # The node function behind each command, as "module:function". Each is called
@@ -106,8 +106,9 @@ def run_init(args: argparse.Namespace) -> int:
 
 
 def run_campaign_check(args: argparse.Namespace) -> int:
-    campaign = load_campaign_file(args.file)
-    print(f"{args.file}: valid campaign definition")
+    path = resolve_campaign_path(args.file)
+    campaign = load_campaign_file(path)
+    print(f"{path}: valid campaign definition")
     for line in describe(campaign):
         print("  " + line)
     return 0
@@ -191,7 +192,9 @@ def _revoke_args(p: argparse.ArgumentParser) -> None:
 
 
 def _campaign_file_arg(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", help="campaign definition (.toml), see cli/campaigns/ for samples")
+    p.add_argument(
+        "file", help="campaign definition (.toml), or the name of a bundled sample: debut-cp, point-etape-cp, debut-ce1"
+    )
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -311,7 +314,7 @@ COMMANDS: tuple[Command, ...] = (
         "campaign load",
         "(district) check a campaign definition and publish it to the schools",
         "On a district node: check a campaign definition file, then publish it to the schools.",
-        ("preau campaign load campaigns/debut-cp.toml",),
+        ("preau campaign load my-campaign.toml", "preau campaign load debut-ce1   # a bundled sample"),
         _campaign_file_arg,
         run_campaign_load,
     ),
@@ -319,7 +322,7 @@ COMMANDS: tuple[Command, ...] = (
         "campaign check",
         "check a campaign definition file, changing nothing",
         "Check a campaign definition file and report the first mistake with its line. Changes nothing.",
-        ("preau campaign check campaigns/debut-cp.toml",),
+        ("preau campaign check my-campaign.toml", "preau campaign check debut-cp   # a bundled sample"),
         _campaign_file_arg,
         run_campaign_check,
         "none",

@@ -114,7 +114,7 @@ def test_check_bad_file_gives_line_and_location(capsys, tmp_path, old, new, line
     "make, words",
     [
         (lambda p: write(p, 'id = "x"\nname = \n'), ["is not valid TOML", "line 2"]),
-        (lambda p: p / "missing.toml", ["missing.toml: no such file"]),
+        (lambda p: p / "missing.toml", ["missing.toml: no such file", "bundled sample (debut-ce1, debut-cp, point-etape-cp)"]),
         (lambda p: p, ["is a folder"]),
         (lambda p: (p / "latin1.toml").write_bytes(b'name = "\xe9"\n') and p / "latin1.toml", ["not UTF-8 text"]),
     ],
@@ -144,3 +144,15 @@ def test_campaign_load_checks_the_file_before_needing_a_node(capsys, tmp_path, m
     monkeypatch.setitem(cli.NODE_FUNCTIONS, "campaign load", "preau.node.no_such_module_xyz:load_campaign")
     code = cli.main(["campaign", "load", str(write(tmp_path, GOOD)), "--data-dir", str(tmp_path)])
     assert code == EXIT_NOT_AVAILABLE and "not available yet" in capsys.readouterr().err
+
+
+def test_bundled_sample_by_name(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = check(capsys, "debut-cp")
+    assert code == 0 and err == ""
+    assert out.splitlines()[0].endswith("campaigns/debut-cp.toml: valid campaign definition")
+    assert "2026-debut-cp: Début de CP" in out
+    # A real file of that name wins over the sample.
+    write(tmp_path, GOOD, name="debut-cp")
+    code, out, _ = check(capsys, "debut-cp")
+    assert code == 0 and out.startswith("debut-cp: valid") and "2026-test" in out
