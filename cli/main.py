@@ -124,7 +124,7 @@ def run_campaign_load(args: argparse.Namespace) -> int:
 # -- the command table ------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Command:
     name: str  # "bundle export" for a subcommand of a group
     help: str
@@ -407,7 +407,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("preau: interrupted", file=sys.stderr)
         return 130
-    except Exception:
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException:
+        # BaseException too: Automerge's PanicException derives from it, and a
+        # panic is a bug to report, not something to let pass unexplained.
         traceback.print_exc()
         print("preau: internal error: this is a bug in Préau; please report it with the lines above", file=sys.stderr)
         return EXIT_BUG

@@ -146,6 +146,18 @@ def test_unexpected_error_is_not_swallowed(capsys, tmp_path, fake_node):
     assert err.rstrip().endswith("this is a bug in Préau; please report it with the lines above")
 
 
+def test_panic_like_base_exception_is_reported_as_a_bug(capsys, tmp_path, fake_node):
+    class PanicException(BaseException):  # what pyo3 raises on a Rust panic
+        pass
+
+    def release(settings, **options):
+        raise PanicException("todo!()")
+
+    fake_node.release = release
+    code, out, err = run(capsys, "release", "2026-debut-cp", "--data-dir", str(tmp_path))
+    assert code == EXIT_BUG and "PanicException: todo!()" in err
+
+
 def test_import_error_inside_a_node_module_is_a_bug_not_missing(capsys, tmp_path, monkeypatch):
     monkeypatch.setitem(cli.NODE_FUNCTIONS, "sync", "preau.node._broken_for_cli_tests:sync_now")
 
