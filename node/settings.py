@@ -412,6 +412,15 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
 # -- the file that `preau init` writes --------------------------------------
 
 
+def given_on_command_line(settings: Settings) -> dict[str, Any]:
+    """The settings a person typed as flags (data_dir aside): what `preau init` should write into preau.toml."""
+    return {
+        spec.name: getattr(settings, spec.name)
+        for spec in SETTINGS
+        if spec.in_file and settings.sources.get(spec.name, "").startswith("option ")
+    }
+
+
 def render_toml(values: Mapping[str, Any] | None = None) -> str:
     """A commented preau.toml: every setting with its help; given values set, the others left as comments."""
     values = dict(values or {})

@@ -11,6 +11,7 @@ from preau.node.settings import (
     add_setting_arguments,
     default_data_dir,
     flags_from_namespace,
+    given_on_command_line,
     load_settings,
     render_toml,
 )
@@ -173,3 +174,12 @@ def test_flags_come_from_the_same_table(data):
     s = load_settings(flags, env={"PREAU_PORT": "1"})
     assert s.port == 9100 and s.mdns is True
     assert set(BY_NAME) == {s.name for s in SETTINGS}
+
+
+def test_init_writes_what_was_typed(data):
+    s = load(data, {"PREAU_LOG_LEVEL": "debug"}, role="district", host="0.0.0.0")
+    typed = given_on_command_line(s)
+    assert typed == {"role": "district", "host": "0.0.0.0"}
+    write(data, render_toml(typed))
+    again = load(data)
+    assert (again.role, again.host, again.log_level) == ("district", "0.0.0.0", "info")
