@@ -1,28 +1,420 @@
-"""Entry point of the `preau` command."""
+"""Entry point of the `preau` command.
+
+Each command parses its arguments, checks what the person typed, loads the
+node's settings, and calls one function of `preau.node`. A `UserError` from
+anywhere becomes one line on stderr and its exit code; any other exception is
+a bug and is shown with its traceback, never swallowed.
+
+Commands whose node function is not written yet say so and exit with
+EXIT_NOT_AVAILABLE: they never pretend to have done something.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
+import traceback
+from dataclasses import dataclass
 from importlib.metadata import version
+from typing import Any, Callable
+
+from preau.node.errors import EXIT_BUG, EXIT_NOT_AVAILABLE, EXIT_USAGE, UserError
+from preau.node.settings import BY_NAME, add_setting_arguments, flags_from_namespace, load_settings
+
+from .campaign_file import describe, load_campaign_file, resolve_campaign_path
+from .checks import check_uai
+
+# The node function behind each command, as "module:function". Each is called
+# as function(settings, **options), options being the command's own arguments;
+# it may return None, an exit code, or text to print.
+# TODO(lead): these names are placeholders until node/ lands; adjust them (and
+# the handlers below, where a command needs more than the generic call).
+NODE_FUNCTIONS: dict[str, str] = {
+    "init": "preau.node.setup:init_node",
+    "serve": "preau.node.app:serve",
+    "invite": "preau.node.enroll:create_invitation",
+    "join": "preau.node.enroll:join",
+    "status": "preau.node.status:status",
+    "sync": "preau.node.sync:sync_now",
+    "release": "preau.node.release:release",
+    "stats": "preau.node.stats:stats",
+    "backup": "preau.node.backup:backup",
+    "restore": "preau.node.backup:restore",
+    "bundle export": "preau.node.bundle:export_bundle",
+    "bundle import": "preau.node.bundle:import_bundle",
+    "keys rotate": "preau.node.keys:rotate_keys",
+    "revoke": "preau.node.enroll:revoke",
+    "campaign load": "preau.node.campaigns:load_campaign",
+    "demo": "preau.node.demo:run_demo",
+}
+
+_INTERNAL = {"command_name", "run", "group_parser"}
+
+
+def node_function(command: str) -> Callable[..., Any]:
+    """The node function behind a command, or a UserError saying honestly that it is not available yet."""
+    target = NODE_FUNCTIONS[command]
+    module_name, _, func_name = target.partition(":")
+    missing = UserError(
+        f"`preau {command}` is not available yet in this build (it needs {module_name}.{func_name}, "
+        "which is not written yet)",
+        EXIT_NOT_AVAILABLE,
+    )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        # Only the module itself missing means "not written yet"; a missing
+        # import inside it is a real bug and must surface.
+        if e.name == module_name:
+            raise missing from None
+        raise
+    func = getattr(module, func_name, None)
+    if func is None:
+        raise missing
+    return func
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in BY_NAME and k not in _INTERNAL}
+
+
+def _settings(args: argparse.Namespace):
+    return load_settings(flags_from_namespace(args))
+
+
+def _emit(result: Any) -> int:
+    if isinstance(result, str):
+        print(result)
+        return 0
+    if isinstance(result, bool) or result is None:
+        return 0
+    if isinstance(result, int):
+        return result
+    raise TypeError(f"a node function returned {type(result).__name__}; expected None, an exit code or text")
+
+
+def run_node_command(args: argparse.Namespace) -> int:
+    """The generic path: settings, then the node function, then its result."""
+    settings = _settings(args)
+    func = node_function(args.command_name)
+    return _emit(func(settings, **_options(args)))
+
+
+def run_init(args: argparse.Namespace) -> int:
+    args.uai = check_uai(args.uai)
+    return run_node_command(args)
+
+
+def run_campaign_check(args: argparse.Namespace) -> int:
+    path = resolve_campaign_path(args.file)
+    campaign = load_campaign_file(path)
+    print(f"{path}: valid campaign definition")
+    for line in describe(campaign):
+        print("  " + line)
+    return 0
+
+
+def run_campaign_load(args: argparse.Namespace) -> int:
+    campaign = load_campaign_file(args.file)  # a bad file is refused before anything else
+    settings = _settings(args)
+    func = node_function("campaign load")
+    return _emit(func(settings, campaign=campaign, file=args.file))
+
+
+# -- the command table ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    name: str  # "bundle export" for a subcommand of a group
+    help: str
+    description: str
+    examples: tuple[str, ...]
+    arguments: Callable[[argparse.ArgumentParser], None] = lambda p: None
+    run: Callable[[argparse.Namespace], int] = run_node_command
+    settings: str = "data_dir"  # which setting flags it takes: "all", "data_dir" or "none"
+
+
+def _init_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--uai", required=True, help="the school's (or district's) UAI, e.g. 0751234J; it is checked")
+    p.add_argument("--name", help="display name, e.g. \"École Jean Jaurès\"")
+    p.add_argument("--admin", default="admin", help="login of the first administrator account (default: admin)")
+
+
+def _invite_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--uai", required=True, help="UAI of the school invited")
+    p.add_argument("--name", help="name of the school, shown to the district")
+    p.add_argument("--expires-days", type=int, default=7, help="days the invitation stays valid (default: 7)")
+
+
+def _join_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("invitation", help="the invitation text from the district, or a file holding it ('-': stdin)")
+
+
+def _json_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
+
+
+def _release_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign", help="campaign id, e.g. 2026-debut-cp")
+    p.add_argument("--approve", action="store_true", help="approve and publish the release shown by the preview")
+
+
+def _stats_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign", help="campaign id, e.g. 2026-debut-cp")
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table", help="output format (default: table)")
+
+
+def _backup_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", "-o", required=True, help="file to write the encrypted backup to")
+
+
+def _restore_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a backup written by `preau backup`")
+    p.add_argument("--force", action="store_true", help="replace an existing node's data (it is kept aside first)")
+
+
+def _bundle_export_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", "-o", required=True, help="file to write the bundle to (a USB key, for example)")
+
+
+def _bundle_import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", help="a bundle written by `preau bundle export` on the other node")
+
+
+def _keys_rotate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _revoke_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("node", help="UAI or fingerprint of the node to revoke")
+    p.add_argument("--reason", required=True, help="why, kept in the district's journal")
+
+
+def _campaign_file_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "file", help="campaign definition (.toml), or the name of a bundled sample: debut-cp, point-etape-cp, debut-ce1"
+    )
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--schools", type=int, default=6, help="number of schools (default: 6)")
+    p.add_argument("--keep", action="store_true", help="leave the nodes running and print their URLs and logins")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--seed", type=int, default=1, help="seed of the synthetic classes (default: 1)")
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command(
+        "init",
+        "create a node: its data folder, keys and first administrator",
+        "Create a school or district node in the data folder: settings file, keys, database and the "
+        "first administrator account. Prints the recovery key once: write it down and keep it safe.",
+        (
+            'preau init --role school --uai 0751234J --name "École Jean Jaurès" --admin directrice',
+            'preau init --role district --uai 0693344K --name "Circonscription Lyon 3" --host 0.0.0.0',
+        ),
+        _init_args,
+        run_init,
+        "all",
+    ),
+    Command(
+        "serve",
+        "run the node: web interface and sync",
+        "Run the node's web interface and sync endpoint until stopped (Ctrl-C or a service manager).",
+        ("preau serve --data-dir /var/lib/preau --host 0.0.0.0", "PREAU_PORT=8081 preau serve"),
+        settings="all",
+    ),
+    Command(
+        "invite",
+        "(district) create an invitation for a school",
+        "On a district node: create a one-time invitation for a school; give it to the head teacher, "
+        "who runs `preau join` with it.",
+        ('preau invite --uai 0751234J --name "École Jean Jaurès"',),
+        _invite_args,
+    ),
+    Command(
+        "join",
+        "(school) join a district with its invitation",
+        "On a school node: enrol with the district named in the invitation. Both nodes pin each other's keys.",
+        ("preau join invitation.txt", "preau join 'preau-invite:...'"),
+        _join_args,
+    ),
+    Command(
+        "status",
+        "show this node: identity, peers, last syncs, pending releases",
+        "Show the node's identity, its parent and children, the last sync with each, and releases waiting.",
+        ("preau status", "preau status --json"),
+        _json_flag,
+    ),
+    Command(
+        "sync",
+        "synchronise with the parent node now",
+        "Synchronise with the parent node now instead of waiting for the next interval.",
+        ("preau sync",),
+    ),
+    Command(
+        "release",
+        "(school) preview, then approve, the counts that leave the school",
+        "Show exactly the counts that would leave the school for a campaign; with --approve, sign and "
+        "publish them for the district.",
+        ("preau release 2026-debut-cp", "preau release 2026-debut-cp --approve"),
+        _release_args,
+    ),
+    Command(
+        "stats",
+        "show a campaign's statistics (table, CSV or JSON)",
+        "Show a campaign's statistics: a school its own counts, a district the merged counts of its schools.",
+        ("preau stats 2026-debut-cp", "preau stats 2026-debut-cp --format csv > debut-cp.csv"),
+        _stats_args,
+    ),
+    Command(
+        "backup",
+        "write an encrypted backup of this node",
+        "Write an encrypted backup of the node (database and keys) to a file. Restoring it needs the recovery key.",
+        ("preau backup --output /media/usb/preau-2026-10-01.backup",),
+        _backup_args,
+    ),
+    Command(
+        "restore",
+        "restore a node from a backup",
+        "Restore a node from a backup written by `preau backup`; asks for the recovery key.",
+        ("preau restore /media/usb/preau-2026-10-01.backup --data-dir /var/lib/preau",),
+        _restore_args,
+    ),
+    Command(
+        "bundle export",
+        "write what the other node needs to a file (no network)",
+        "For a node without network access: write the signed documents the other node needs to a file.",
+        ("preau bundle export --output /media/usb/jaures.bundle",),
+        _bundle_export_args,
+    ),
+    Command(
+        "bundle import",
+        "read a bundle written by the other node",
+        "Read a bundle written by `preau bundle export` on the other node; every signature is checked.",
+        ("preau bundle import /media/usb/jaures.bundle",),
+        _bundle_import_args,
+    ),
+    Command(
+        "keys rotate",
+        "replace this node's long-term keys",
+        "Make new long-term keys, signed by the old ones; peers learn them at the next sync.",
+        ("preau keys rotate", "preau keys rotate --yes"),
+        _keys_rotate_args,
+    ),
+    Command(
+        "revoke",
+        "(district) stop trusting a node",
+        "On a district node: stop accepting a school's (or child district's) key and its future releases.",
+        ('preau revoke 0751234J --reason "school closed"',),
+        _revoke_args,
+    ),
+    Command(
+        "campaign load",
+        "(district) check a campaign definition and publish it to the schools",
+        "On a district node: check a campaign definition file, then publish it to the schools.",
+        ("preau campaign load my-campaign.toml", "preau campaign load debut-ce1   # a bundled sample"),
+        _campaign_file_arg,
+        run_campaign_load,
+    ),
+    Command(
+        "campaign check",
+        "check a campaign definition file, changing nothing",
+        "Check a campaign definition file and report the first mistake with its line. Changes nothing.",
+        ("preau campaign check my-campaign.toml", "preau campaign check debut-cp   # a bundled sample"),
+        _campaign_file_arg,
+        run_campaign_check,
+        "none",
+    ),
+    Command(
+        "demo",
+        "run a district and several schools on this machine",
+        "Start a district and several schools as separate processes on loopback ports, enrol them, fill "
+        "synthetic classes, release, sync, and print the district's statistics. Cleans up unless --keep.",
+        ("preau demo", "preau demo --keep", "preau demo --json"),
+        _demo_args,
+        settings="none",
+    ),
+)
+
+GROUPS = {
+    "bundle": ("move data between nodes on a file (no network)", ("preau bundle export -o FILE", "preau bundle import FILE")),
+    "keys": ("manage this node's keys", ("preau keys rotate",)),
+    "campaign": ("campaign definitions", ("preau campaign check FILE", "preau campaign load FILE")),
+}
+
+
+def _epilog(examples: tuple[str, ...]) -> str:
+    return "Example" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join("  " + e for e in examples)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="preau",
         description="Préau: pupils' assessment data stays in the school; only signed, anonymised counts leave it.",
+        epilog=_epilog(("preau init --role school --uai 0751234J", "preau serve", "preau campaign check FILE")),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"preau {version('preau')}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.set_defaults(run=None, group_parser=parser)
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for cmd in COMMANDS:
+        head, _, tail = cmd.name.partition(" ")
+        if tail:
+            if head not in groups:
+                help_text, examples = GROUPS[head]
+                gp = top.add_parser(
+                    head,
+                    help=help_text,
+                    description=help_text[0].upper() + help_text[1:] + ".",
+                    epilog=_epilog(examples),
+                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                )
+                gp.set_defaults(run=None, group_parser=gp)
+                groups[head] = gp.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+            where, name = groups[head], tail
+        else:
+            where, name = top, head
+        p = where.add_parser(
+            name,
+            help=cmd.help,
+            description=cmd.description,
+            epilog=_epilog(cmd.examples),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        cmd.arguments(p)
+        if cmd.settings == "all":
+            add_setting_arguments(p)
+        elif cmd.settings == "data_dir":
+            add_setting_arguments(p, ["data_dir"])
+        p.set_defaults(run=cmd.run, command_name=cmd.name, group_parser=p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        parser.print_help()
-        return 2
-    return 0
+    if args.run is None:
+        args.group_parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return args.run(args)
+    except UserError as e:
+        print("preau: error: " + " ".join(e.message.split()), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("preau: interrupted", file=sys.stderr)
+        return 130
+    except (SystemExit, GeneratorExit):
+        raise
+    except BaseException:
+        # BaseException too: Automerge's PanicException derives from it, and a
+        # panic is a bug to report, not something to let pass unexplained.
+        traceback.print_exc()
+        print("preau: internal error: this is a bug in Préau; please report it with the lines above", file=sys.stderr)
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

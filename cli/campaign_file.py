@@ -1,0 +1,132 @@
+"""Reading a campaign definition from a TOML file, with mistakes reported at their line.
+
+`preau.crdt.campaign.parse_campaign` names the field at fault (for example
+`exercises[3].thresholds`); the person editing the file also wants the line,
+so this module maps that location back to the text it came from.
+"""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from preau.crdt.campaign import Campaign, parse_campaign
+from preau.crdt.errors import CampaignError
+from preau.node.errors import EXIT_DATA, UserError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\"' ]+?)\s*\]\]?\s*(?:#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*|\"[^\"]+\"|'[^']+')\s*=")
+
+
+def _unquote(name: str) -> str:
+    return ".".join(part.strip().strip("\"'") for part in name.split("."))
+
+
+def location_lines(text: str) -> dict[str, int]:
+    """Map each location parse_campaign may name ('name', 'policy', 'exercises[2].items') to its line."""
+    lines: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    table = ""
+    for number, line in enumerate(text.splitlines(), start=1):
+        m = _HEADER.match(line)
+        if m:
+            name = _unquote(m.group(2))
+            if m.group(1) == "[[":
+                index = counts.get(name, 0)
+                counts[name] = index + 1
+                lines.setdefault(name, number)
+                table = f"{name}[{index}]"
+            else:
+                table = name
+            lines.setdefault(table, number)
+            continue
+        m = _KEY.match(line)
+        if m:
+            key = _unquote(m.group(1))
+            lines.setdefault(f"{table}.{key}" if table else key, number)
+    return lines
+
+
+def line_of(text: str, location: str) -> int | None:
+    """The line of a location, or of the nearest enclosing one that the file spells out."""
+    lines = location_lines(text)
+    loc = location
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        stripped = re.sub(r"\[\d+\]$", "", loc)
+        if stripped != loc:
+            loc = stripped
+            continue
+        loc = loc.rpartition(".")[0]
+    return None
+
+
+def resolve_campaign_path(text: str | Path) -> Path:
+    """A path as given, or, when no such file exists, the bundled sample of that name ('debut-cp')."""
+    path = Path(text)
+    if not path.exists():
+        for sample in sample_campaign_paths():
+            if str(text) in (sample.stem, sample.name):
+                return sample
+    return path
+
+
+def load_campaign_file(path: str | Path) -> Campaign:
+    """Read and validate a campaign definition; any mistake is a UserError of the form 'FILE:LINE: where: what'."""
+    path = resolve_campaign_path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        samples = ", ".join(p.stem for p in sample_campaign_paths())
+        raise UserError(
+            f"{path}: no such file; give the path of a campaign definition (.toml) or a bundled sample ({samples})",
+            EXIT_DATA,
+        ) from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder; give the path of a campaign definition (.toml)", EXIT_DATA) from None
+    except OSError as e:
+        raise UserError(f"cannot read {path}: {e.strerror or e}", EXIT_DATA) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text; save it as UTF-8 and retry", EXIT_DATA) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{path} is not valid TOML: {e}", EXIT_DATA) from None
+    try:
+        return parse_campaign(data)
+    except CampaignError as e:
+        line = line_of(text, e.location)
+        prefix = f"{path}:{line}" if line else str(path)
+        raise UserError(f"{prefix}: {e}", EXIT_DATA) from None
+
+
+def describe(campaign: Campaign) -> list[str]:
+    """A short human summary of a valid campaign, for `preau campaign check`."""
+    with_thresholds = sum(1 for ex in campaign.exercises if ex.thresholds is not None)
+    timed = sum(1 for ex in campaign.exercises if ex.score_kind == "wpm")
+    out = [
+        f"{campaign.id}: {campaign.name} ({campaign.level}, {campaign.school_year}, "
+        f"{campaign.opens} to {campaign.closes})",
+        f"{len(campaign.exercises)} exercises ({timed} timed reading), "
+        f"{with_thresholds} with thresholds; policy: min_cohort={campaign.policy.min_cohort}, "
+        f"min_batch={campaign.policy.min_batch}, small_cell_max={campaign.policy.small_cell_max}",
+    ]
+    if campaign.illustrative:
+        out.append("note: item counts and thresholds are illustrative (illustrative = true), not official values")
+    return out
+
+
+def sample_campaign_paths() -> list[Path]:
+    """The sample definitions shipped with Préau (cli/campaigns/*.toml), sorted by name."""
+    from importlib.resources import files
+
+    folder = Path(str(files("preau.cli") / "campaigns"))
+    return sorted(folder.glob("*.toml"))

@@ -1,0 +1,31 @@
+"""Checks of what a person types on the command line, before anything is written."""
+from __future__ import annotations
+
+from preau.node.errors import UserError
+
+UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # 23 letters: no I, O or Q
+
+
+def check_uai(text: str) -> str:
+    """Return the UAI normalised (upper case, no spaces) or raise a UserError saying what is wrong.
+
+    TODO(lead): once `preau.protocol.uai.validate_uai` lands (protocol helper,
+    written in parallel), call it here instead of this local copy so the rule
+    lives in one place; keep the messages, the tests in tests/cli check them.
+    """
+    uai = "".join(text.split()).upper()
+    example = "8 characters: 7 digits then a letter, like 0751234J"
+    if len(uai) != 8 or not uai[:7].isdigit() or not uai[7].isalpha():
+        raise UserError(f"{text!r} is not a UAI: a UAI has {example}")
+    dept = int(uai[:3])
+    if not (1 <= dept <= 95 or dept in (620, 720) or 970 <= dept <= 989):
+        raise UserError(
+            f"{uai} is not a UAI: its first three digits ({uai[:3]}) are not a département "
+            "(001-095, 620 or 720 for Corsica, 97x/98x overseas)"
+        )
+    if UAI_LETTERS[int(uai[:7]) % 23] != uai[7]:
+        raise UserError(
+            f"{uai} is not a valid UAI: the check letter {uai[7]} does not match the digits; "
+            "compare each character with the school's official UAI"
+        )
+    return uai

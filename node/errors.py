@@ -1,0 +1,35 @@
+"""Errors of the node layer that a person can meet and fix.
+
+The command line turns a `UserError` into one line on stderr and its exit code;
+the web app turns it into the JSON error shape. Anything else that escapes is a
+bug and is reported as one, with its traceback, never silently.
+"""
+from __future__ import annotations
+
+# Exit codes, shared by the node and the command line so scripts can tell
+# failures apart. The numbers follow BSD sysexits where one fits.
+EXIT_OK = 0
+EXIT_USER = 1  # the person can fix it: bad input, wrong password, unreachable peer
+EXIT_USAGE = 2  # argparse's own code for a malformed command line
+EXIT_DATA = 65  # an input file is invalid (campaign definition, backup, bundle)
+EXIT_NOT_AVAILABLE = 69  # the command exists but this build does not implement it yet
+EXIT_BUG = 70  # an unexpected error: a bug in Préau
+EXIT_CONFIG = 78  # the node's settings are invalid
+
+
+class UserError(Exception):
+    """A failure the person running Préau can act on; the message says what happened and what to do."""
+
+    exit_code = EXIT_USER
+
+    def __init__(self, message: str, exit_code: int | None = None):
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class SettingsError(UserError):
+    """A setting has a bad value, an unknown name, or the settings file cannot be read."""
+
+    exit_code = EXIT_CONFIG

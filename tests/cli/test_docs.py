@@ -1,0 +1,31 @@
+"""The README keeps its two commands up front; the operations guide keeps up with the settings table and exit codes."""
+import pathlib
+import re
+
+from preau.node import errors
+from preau.node.settings import SETTINGS
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def test_readme_two_commands_right_after_the_intro():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    first_block = text.split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert [line.split("#")[0].strip() for line in first_block] == ["make demo", "make test"]
+    assert text.index("make demo") < text.index("## ")
+    assert "## Démarrage rapide" in text
+    for doc in ("architecture", "protocol", "crdt", "security", "operations", "guide-fr"):
+        assert f"(docs/{doc}.md)" in text
+
+
+def test_operations_lists_every_setting():
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for spec in SETTINGS:
+        assert f"| `{spec.name}` |" in text, spec.name
+
+
+def test_operations_exit_codes_match_the_code():
+    text = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", text, re.M))
+    codes = {v for k, v in vars(errors).items() if k.startswith("EXIT_")}
+    assert codes <= {int(c) for c in table}
