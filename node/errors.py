@@ -21,15 +21,36 @@ class UserError(Exception):
     """A failure the person running Préau can act on; the message says what happened and what to do."""
 
     exit_code = EXIT_USER
+    status = 400  # the HTTP status the web app answers with
+    code = "error"  # a stable machine-readable name, for the JSON error shape
 
-    def __init__(self, message: str, exit_code: int | None = None):
+    def __init__(self, message: str, exit_code: int | None = None, *, status: int | None = None, code: str | None = None):
         super().__init__(message)
         self.message = message
         if exit_code is not None:
             self.exit_code = exit_code
+        if status is not None:
+            self.status = status
+        if code is not None:
+            self.code = code
 
 
 class SettingsError(UserError):
     """A setting has a bad value, an unknown name, or the settings file cannot be read."""
 
     exit_code = EXIT_CONFIG
+
+
+class NotFound(UserError):
+    status = 404
+    code = "not_found"
+
+
+class Forbidden(UserError):
+    status = 403
+    code = "forbidden"
+
+
+class Conflict(UserError):
+    status = 409
+    code = "conflict"
