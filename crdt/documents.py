@@ -63,6 +63,10 @@ class ReleaseContent:
     schools_contributing: int | None = None
     schools_withheld: int | None = None
 
+    def __post_init__(self) -> None:
+        # One canonical order, so equal contents compare equal however they were read.
+        object.__setattr__(self, "rows", tuple(sorted(self.rows, key=lambda r: r.exercise)))
+
     @property
     def kind(self) -> str:
         return "release" if self.scope == "school" else "aggregate"
@@ -94,9 +98,9 @@ class ReleaseContent:
         return {"campaign": self.campaign, **self.body()}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, exercise_order: Sequence[str] | None = None) -> "ReleaseContent":
+    def from_dict(cls, data: Mapping[str, Any]) -> "ReleaseContent":
         ex = data.get("exercises") or {}
-        order = [e for e in (exercise_order or ()) if e in ex] + sorted(set(ex) - set(exercise_order or ()))
+        order = sorted(ex)
         schools = data.get("schools") or {}
         raw = data["policy"]
         if set(raw) != {"min_cohort", "min_batch", "small_cell_max"}:
