@@ -122,3 +122,15 @@ def receive_sync_message(doc: Document, state: SyncState, data: bytes, *, accept
         return
     with _guard(SyncMessageError, "this sync message could not be applied"):
         doc.receive_sync_message(state, msg)
+
+
+def merge_document(doc: Document, other: Document | bytes) -> None:
+    """Merge another copy (or its saved bytes) into `doc`; raise DocumentError on bad input.
+
+    Merge order never matters for the result (that is the CRDT), but merging
+    takes every change, forged ones included: read only at verified heads.
+    """
+    if isinstance(other, (bytes, bytearray, memoryview)):
+        other = load_document(other)
+    with _guard(DocumentError, "the documents could not be merged"):
+        doc.merge(other)
