@@ -165,8 +165,12 @@ class Connection:
     @classmethod
     def initiator(cls, identity: Identity, peer: PublicIdentity | None = None, *, ephemeral: bytes, now: int,
                   join: Invitation | None = None, uai: str | None = None, rotation: bytes | None = None,
-                  config: Config = Config()) -> "Connection":
-        """Connect to `peer` (pinned), or join with an invitation (then `uai` is this school's code)."""
+                  config: Config = Config(), version: int | None = None) -> "Connection":
+        """Connect to `peer` (pinned), or join with an invitation (then `uai` is this school's code).
+
+        `rotation`: a statement from Identity.rotate, when `identity` is new and the peer pins the old key.
+        `version` defaults to the highest in config; setting it lower is only for downgrade tests.
+        """
         if join is not None:
             if uai is None:
                 raise LocalProtocolError("joining needs this school's UAI", code="invalid_argument")
@@ -183,7 +187,7 @@ class Connection:
             raise LocalProtocolError("an initiator needs the peer's pinned identity or an invitation", code="invalid_argument")
         conn = cls(identity, initiator=True, ephemeral=ephemeral, now=now, config=config)
         conn.peer, conn._join, conn._uai, conn._rotation = peer, join, uai, rotation
-        conn.version = max(config.versions)
+        conn.version = max(config.versions) if version is None else version
         header = MAGIC + bytes([conn.version])
         conn._hs = HandshakeState(NOISE_NAME, initiator=True, prologue=PROLOGUE + header,
                                   s=KeyPair(identity.static_private, identity.public.static_key),
