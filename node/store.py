@@ -635,10 +635,11 @@ class Store:
         s = self._session(actor)
         key = self._class_key(s, class_id)
         clean = [self._clean_names(last, first) for last, first in names]
-        existing = {csvio.name_key(p.last_name, p.first_name) for p in self.list_pupils(s, class_id)}
+        existing = {csvio.name_key(p.last_name, p.first_name): p for p in self.list_pupils(s, class_id)}
         for last, first in clean:
-            if csvio.name_key(last, first) in existing:
-                raise Conflict(f"{first} {last} is already in this class")
+            same = existing.get(csvio.name_key(last, first))
+            if same is not None:
+                raise Conflict(f"{same.first_name} {same.last_name} is already in this class")
         out = []
         with self._lock, self.db.atomic():
             now = self._now()
