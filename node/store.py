@@ -124,7 +124,7 @@ class AuditEntry:
 class Session:
     """An unlocked account: holds the keys its credential opened. Never build one by hand."""
 
-    __slots__ = ("_store", "account_id", "username", "role", "_secret", "_school_key", "_class_keys", "_open")
+    __slots__ = ("_store", "account_id", "username", "role", "_secret", "_school_key", "_class_keys", "_open", "_checked")
 
     def __init__(self, store: "Store", account_id: str, username: str, role: str,
                  secret: bytes | None, school_key: bytes | None):
@@ -136,6 +136,7 @@ class Session:
         self._school_key = school_key
         self._class_keys: dict[str, bytes] = {}
         self._open = True
+        self._checked = False
 
     @property
     def is_admin(self) -> bool:
@@ -333,7 +334,24 @@ class Store:
             if row is None or not row["active"] or row["role"] != actor.role:
                 actor.logout()
                 raise AuthError("this account was changed or disabled by the head teacher: log in again")
+        if not actor._checked:
+            self._check_session_keys(actor)
         return actor
+
+    def _check_session_keys(self, s: Session) -> None:
+        """A session must hold the keys its role implies; a hand-built one fails here, once."""
+        import nacl.public
+        try:
+            if s.is_admin:
+                self._pseudonym_key(s)
+            if s.role != "recovery":
+                row = self._row("SELECT public_key FROM accounts WHERE id = ?", [s.account_id])
+                if bytes(nacl.public.PrivateKey(s._secret).public_key) != row["public_key"]:
+                    raise vault.DecryptError("secret does not match")
+        except (vault.DecryptError, TypeError, ValueError) as exc:
+            s.logout()
+            raise AuthError("this session does not hold this school's keys: log in again") from exc
+        s._checked = True
 
     def _admin(self, actor: Any) -> Session:
         s = self._session(actor)
@@ -443,7 +461,9 @@ class Store:
                 raise StoreError("this head teacher account has lost its school key: unlock with the recovery key and reset its password") from exc
         with self._lock, self.db.atomic():
             self._audit(f"account:{row['username']}", "login", f"account:{row['id']}")
-        return Session(self, row["id"], row["username"], row["role"], secret, school_key)
+        session = Session(self, row["id"], row["username"], row["role"], secret, school_key)
+        session._checked = True
+        return session
 
     def unlock_with_recovery(self, recovery_key: str) -> Session:
         """A head-teacher session from the recovery key written down at set-up."""
@@ -458,7 +478,9 @@ class Store:
             raise AuthError("this recovery key belongs to another school or set-up: find the one written down for this school") from None
         with self._lock, self.db.atomic():
             self._audit("recovery-key", "unlock", "school")
-        return Session(self, "", "recovery", "recovery", None, school_key)
+        session = Session(self, "", "recovery", "recovery", None, school_key)
+        session._checked = True
+        return session
 
     def create_account(self, actor: Session, username: str, password: str, role: str = "teacher",
                        *, cost: vault.Argon2Cost | None = None) -> Account:
