@@ -40,7 +40,7 @@ MIGRATIONS: list[str] = [
     CREATE TABLE invitations (
         id TEXT PRIMARY KEY,
         uai TEXT NOT NULL,
-        secret_hash TEXT NOT NULL,
+        secret TEXT NOT NULL,              -- hex, the district checks join proofs with it
         created_at INTEGER NOT NULL,
         expires_at INTEGER NOT NULL,
         used_at INTEGER,
@@ -111,6 +111,7 @@ class FedStore:
     def __init__(self, path: pathlib.Path | str, clock: Callable[[], int] = _now):
         self.path = pathlib.Path(path)
         self._clock = clock
+        self._depth = 0
         conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
         self.db = sqlite_utils.Database(conn)
         self.db.execute("PRAGMA journal_mode=WAL")
@@ -139,7 +140,11 @@ class FedStore:
                 conn.execute(f"PRAGMA user_version = {number + 1}")
 
     def _tx(self):
-        return _Transaction(self.db.conn)
+        return _Transaction(self)
+
+    def transaction(self):
+        """Group several writes into one transaction (calls inside it join it)."""
+        return _Transaction(self)
 
     @property
     def schema_version(self) -> int:
@@ -221,11 +226,11 @@ class FedStore:
 
     # -- invitations ---------------------------------------------------------
 
-    def add_invitation(self, inv_id: str, uai: str, secret_hash: str, expires_at: int) -> None:
+    def add_invitation(self, inv_id: str, uai: str, secret: str, expires_at: int) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO invitations(id, uai, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                [inv_id, uai, secret_hash, self._clock(), expires_at],
+                "INSERT INTO invitations(id, uai, secret, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                [inv_id, uai, secret, self._clock(), expires_at],
             )
 
     def invitation(self, inv_id: str) -> dict | None:
@@ -354,16 +359,26 @@ class FedStore:
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception: one writer, all or nothing."""
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception: one writer, all or nothing.
 
-    def __init__(self, conn: sqlite3.Connection):
-        self.conn = conn
+    Nested uses join the outer transaction, so a caller can group several store
+    calls (a release, its statistics and its receipt) into one commit.
+    """
+
+    def __init__(self, store: "FedStore"):
+        self.store = store
+        self.conn = store.db.conn
 
     def __enter__(self) -> sqlite3.Connection:
-        self.conn.execute("BEGIN IMMEDIATE")
+        if self.store._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        self.store._depth += 1
         return self.conn
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        self.store._depth -= 1
+        if self.store._depth:
+            return
         if exc_type is None:
             self.conn.execute("COMMIT")
         else:

@@ -69,3 +69,16 @@ def test_transparency_log_records_receipt(store):
     store.log_receipt("d1", 1, {"heads": ["h"]})
     [row] = store.transparency()
     assert row["receipt"] == {"heads": ["h"]}
+
+
+def test_grouped_writes_commit_together_or_not_at_all(store):
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.put_stats("c1", {"n": 1})
+            store.put_document("d9", "receipts", "aa", b"r")
+            raise RuntimeError("killed in the middle")
+    assert store.stats("c1") is None and store.document("d9") is None
+    with store.transaction():
+        store.put_stats("c1", {"n": 1})
+        store.put_document("d9", "receipts", "aa", b"r")
+    assert store.stats("c1") == {"n": 1} and store.document("d9").data == b"r"
