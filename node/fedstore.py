@@ -199,6 +199,10 @@ class FedStore:
         p = self.peer(key)
         return p if p and p["status"] == "active" else None
 
+    def forget_peer(self, key: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM peers WHERE key = ?", [key])
+
     def revoke_peer(self, key: str) -> bool:
         with self._tx() as conn:
             cur = conn.execute("UPDATE peers SET status = 'revoked' WHERE key = ? AND status = 'active'", [key])
