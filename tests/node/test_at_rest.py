@@ -11,6 +11,7 @@ from preau.node.storage_errors import StoreError
 from preau.node.store import Session, Store
 
 from storage_fixtures import make_school
+from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
 
 C = "2026-debut-cp"
 ANSWERS = [1, 0, 1, 1, 0, 0, 1, 1, 1, 0]
