@@ -374,8 +374,8 @@ def _remember_language(request: web.Request, lang_query: str | None, response: w
 @web.middleware
 async def csrf_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     """Every state-changing request carries the session's token (form field or header)."""
-    if request.method in SAFE_METHODS:
-        return await handler(request)
+    if request.method in SAFE_METHODS or getattr(request.match_info, "http_exception", None) is not None:
+        return await handler(request)  # reads, and 404/405 answers, change nothing
     record = _state(request).record
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
