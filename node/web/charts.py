@@ -17,7 +17,7 @@ from . import i18n
 
 _ROW_H = 28
 _BAR_H = 18
-_LABEL_W = 260
+_LABEL_W = 300
 _BAR_W = 400
 _MIN_TEXT_W = 28  # narrower segments show their figure only in the tooltip and the table
 
@@ -57,5 +57,5 @@ def group_bars_svg(rows: Sequence[tuple[str, Mapping[str, int]]], *, lang: str, 
     return Markup("".join(parts))
 
 
-def _shorten(label: str, limit: int = 38) -> str:
+def _shorten(label: str, limit: int = 36) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"

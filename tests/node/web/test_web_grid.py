@@ -165,5 +165,5 @@ def test_chart_is_wellformed_svg_with_text_figures():
     texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "25 %" in texts and "50 %" in texts and any("Mots <&>" in t for t in texts) and "aucune donnée" in texts
     widths = [float(r.get("width")) for r in root.iter("{http://www.w3.org/2000/svg}rect")]
-    assert widths == [100.0, 100.0, 200.0]
+    assert widths == [100.0, 100.0, 200.0]  # of a 400-wide bar
     assert "style=" not in svg  # the CSP allows no inline style
