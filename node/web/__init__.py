@@ -8,13 +8,14 @@ from __future__ import annotations
 from .mount import NavItem, WebConfig, setup_web
 from .render import render, static_url
 from .security import (
-    InMemorySessionStore, LoginRateLimiter, Principal, PrivateAccessLogger, QueryStringFilter, SessionRecord,
-    SessionStore, csrf_token, current_principal, login_required, public, refusal, require_class,
-    undeclared_routes,
+    AccessDenied, InMemorySessionStore, LoginRateLimiter, Principal, PrivateAccessLogger, QueryStringFilter,
+    SessionRecord, SessionStore, csrf_token, current_principal, end_sessions_of, login_required, public, refusal,
+    require_class, undeclared_routes,
 )
 
 __all__ = [
-    "InMemorySessionStore", "LoginRateLimiter", "NavItem", "Principal", "PrivateAccessLogger", "QueryStringFilter",
-    "SessionRecord", "SessionStore", "WebConfig", "csrf_token", "current_principal", "login_required", "public",
-    "refusal", "render", "require_class", "setup_web", "static_url", "undeclared_routes",
+    "AccessDenied", "InMemorySessionStore", "LoginRateLimiter", "NavItem", "Principal", "PrivateAccessLogger",
+    "QueryStringFilter", "SessionRecord", "SessionStore", "WebConfig", "csrf_token", "current_principal",
+    "end_sessions_of", "login_required", "public", "refusal", "render", "require_class", "setup_web", "static_url",
+    "undeclared_routes",
 ]

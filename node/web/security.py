@@ -100,35 +100,49 @@ class SessionStore(Protocol):
 
 
 class InMemorySessionStore:
-    """A bounded in-memory store: the oldest-used sessions go first when it is full."""
+    """A bounded in-memory store.
 
-    def __init__(self, max_sessions: int = 10_000) -> None:
-        self._records: OrderedDict[str, SessionRecord] = OrderedDict()
-        self._max = max_sessions
+    Anonymous sessions (a login form's CSRF token) have their own, smaller
+    quota, so a flood of visits to /login evicts other anonymous sessions,
+    never a teacher who is logged in.
+    """
+
+    def __init__(self, max_sessions: int = 10_000, max_anonymous: int = 2_000) -> None:
+        self._users: OrderedDict[str, SessionRecord] = OrderedDict()
+        self._anonymous: OrderedDict[str, SessionRecord] = OrderedDict()
+        self._max, self._max_anonymous = max_sessions, max_anonymous
+
+    def _table(self, record: SessionRecord) -> OrderedDict[str, SessionRecord]:
+        return self._users if record.principal is not None else self._anonymous
 
     async def load(self, key: str) -> SessionRecord | None:
-        record = self._records.get(key)
-        if record is not None:
-            self._records.move_to_end(key)
-        return record
+        for table in (self._users, self._anonymous):
+            record = table.get(key)
+            if record is not None:
+                table.move_to_end(key)
+                return record
+        return None
 
     async def save(self, record: SessionRecord) -> None:
-        self._records[record.key] = record
-        self._records.move_to_end(record.key)
-        while len(self._records) > self._max:
-            self._records.popitem(last=False)
+        table, limit = (self._users, self._max) if record.principal is not None else (self._anonymous, self._max_anonymous)
+        (self._anonymous if table is self._users else self._users).pop(record.key, None)
+        table[record.key] = record
+        table.move_to_end(record.key)
+        while len(table) > limit:
+            table.popitem(last=False)
 
     async def delete(self, key: str) -> None:
-        self._records.pop(key, None)
+        self._users.pop(key, None)
+        self._anonymous.pop(key, None)
 
     async def delete_user(self, username: str) -> int:
-        gone = [k for k, r in self._records.items() if r.principal and r.principal.username == username]
+        gone = [k for k, r in self._users.items() if r.principal and r.principal.username == username]
         for k in gone:
-            del self._records[k]
+            del self._users[k]
         return len(gone)
 
     def __len__(self) -> int:
-        return len(self._records)
+        return len(self._users) + len(self._anonymous)
 
 
 def _token_key(token: str) -> str:
@@ -339,12 +353,21 @@ def undeclared_routes(app: web.Application) -> list[str]:
     return out
 
 
+class AccessDenied(Exception):
+    """Raised by a handler's own checks; the access middleware answers 403 with the usual page or JSON."""
+
+
 def require_class(request: web.Request, class_id: str) -> Principal:
     """Refuse (403) unless the logged-in person teaches `class_id`. Pupil pages call this first."""
     principal = current_principal(request)
     if principal is None or class_id not in principal.class_ids:
-        raise web.HTTPForbidden(text=i18n.translate(request_language(request), "error.forbidden"))
+        raise AccessDenied(class_id)
     return principal
+
+
+async def end_sessions_of(app: web.Application, username: str) -> int:
+    """Log a person out everywhere: call it when their account is removed, renamed or its password changes."""
+    return await app[SESSION_STORE].delete_user(username)
 
 
 # -- middlewares ---------------------------------------------------------------
@@ -402,7 +425,12 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
         log.error("route %s %s declares no access rule; refused", request.method, route.resource and route.resource.canonical)
         return await refusal(request, 403, "error.forbidden")
     refused = await _check(request, rule)
-    return refused if refused is not None else await handler(request)
+    if refused is not None:
+        return refused
+    try:
+        return await handler(request)
+    except AccessDenied:
+        return await refusal(request, 403, "error.forbidden")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -420,7 +448,7 @@ def safe_next(value: str | None, default: str = "/") -> str:
     """A local path to return to after login, never another site (open redirect)."""
     if not value or len(value) > 500 or not value.startswith("/") or value.startswith(("//", "/\\")):
         return default
-    if any(c in value for c in "\r\n\t\\") or "lang=" in value:
+    if any(c in value for c in "\r\n\t\\"):
         return default
     return value
 

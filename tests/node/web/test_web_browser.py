@@ -194,7 +194,7 @@ async def test_grid_works_without_javascript(server, browser):
     await context.close()
 
 
-async def test_district_chart_and_lockout_page(server, browser):
+async def test_district_chart_and_csp_refusals_are_seen(server, browser):
     base = str(server.make_url("")).rstrip("/")
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
@@ -203,4 +203,14 @@ async def test_district_chart_and_lockout_page(server, browser):
     await _shot(page, "07-district-chart")
     assert await page.locator("svg.chart rect").count() == 12
     assert console.problems() == []
+    # The console watch does see CSP refusals: an inline script and style are blocked and reported.
+    await page.evaluate("""() => {
+        const s = document.createElement('script'); s.textContent = 'window.pwned = 1'; document.body.appendChild(s);
+        const st = document.createElement('style'); st.textContent = 'body{background:red}'; document.head.appendChild(st);
+    }""")
+    await page.wait_for_timeout(200)
+    assert await page.evaluate("window.pwned === undefined")
+    problems = console.problems()
+    assert any("Content Security Policy" in m and "script" in m for m in problems), problems
+    assert any("Content Security Policy" in m and "style" in m for m in problems), problems
     await context.close()

@@ -167,3 +167,34 @@ def test_chart_is_wellformed_svg_with_text_figures():
     widths = [float(r.get("width")) for r in root.iter("{http://www.w3.org/2000/svg}rect")]
     assert widths == [100.0, 100.0, 200.0]  # of a 400-wide bar
     assert "style=" not in svg  # the CSP allows no inline style
+
+
+async def test_a_full_class_grid_stays_light(aiohttp_client):
+    """25 pupils by 15 items: the page an old PC must draw. Weight: HTML plus its CSS and script."""
+    from aiohttp import web
+
+    from preau.crdt.campaign import parse_exercise
+    from preau.node.web import Principal, login_required, render, setup_web
+    from preau.node.web.render import STATIC
+
+    exercise = parse_exercise({"id": "mots", "name": "Comprendre des mots lus par l'enseignant", "subject": "français",
+                               "score_kind": "items", "items": 15, "max_score": 15, "thresholds": [6, 10]}, "ex")
+    pupils = [(f"p{i:02d}", f"Prénom{i} Nomdefamille{i}") for i in range(25)]
+    saved = {p: parse_row(exercise, p, ["1", "0", "1"] * 5) for p, _ in pupils}
+
+    @login_required()
+    async def page(request):
+        view = grid_view(exercise, pupils, saved, save_url="/s", form_action="/f", lang="fr")
+        return await render(request, "grid.html", {"klass": {"name": "CP A"}, "campaign": CAMPAIGN, "exercise": exercise,
+                                                    "grid": view, "back_url": "/", "notice": None, "errors": []})
+
+    app = web.Application()
+    setup_web(app, authenticate=lambda username, password: Principal(username, "teacher", username))
+    app.router.add_get("/grid", page)
+    client = await aiohttp_client(app)
+    await login(client)
+    html = await (await client.get("/grid")).read()
+    assets = sum((STATIC / name).stat().st_size for name in ("preau.css", "grid.js", "favicon.svg"))
+    print(f"25x15 grid page: HTML {len(html)} bytes + assets {assets} bytes = {len(html) + assets} bytes")
+    assert html.count(b"<input name=") == 25 * 15
+    assert len(html) + assets < 80_000

@@ -1,16 +1,21 @@
 """Sessions, CSRF, headers, rate limiting, route access rules and the access log, over the demo app."""
 from __future__ import annotations
 
+import html
 import logging
 
 import pytest
 from aiohttp import web
-from aiohttp.test_utils import TestServer
+from aiohttp.test_utils import TestServer, make_mocked_request
+from yarl import URL
 
 from conftest import CSRF_RE, csrf_of, login
 from demo_app import PASSWORD, create_demo_app
-from preau.node.web import Principal, PrivateAccessLogger, QueryStringFilter, WebConfig, undeclared_routes
-from preau.node.web.security import CONTENT_SECURITY_POLICY, LoginRateLimiter, safe_next
+from preau.node.web import (
+    InMemorySessionStore, Principal, PrivateAccessLogger, QueryStringFilter, SessionRecord, WebConfig, end_sessions_of,
+    undeclared_routes,
+)
+from preau.node.web.security import CONTENT_SECURITY_POLICY, LoginRateLimiter, _cookie_secure, safe_next
 
 FR_CSRF = "Ce formulaire a expiré ou ne vient pas de Préau. Rechargez la page et recommencez."
 EN_CSRF = "This form has expired or did not come from Préau. Reload the page and try again."
@@ -83,6 +88,34 @@ async def test_secure_cookie_when_the_setting_says_so(aiohttp_client):
     client = await aiohttp_client(create_demo_app(config=WebConfig(secure_cookies=True)))
     resp = await client.get("/login")
     assert "; secure" in _set_cookie(resp, "preau_session").lower()
+
+
+def test_secure_cookie_when_the_request_came_over_https():
+    app = create_demo_app()
+    request = make_mocked_request("GET", "/login", app=app)
+    assert not _cookie_secure(request)
+    assert _cookie_secure(request.clone(scheme="https"))
+
+
+async def test_anonymous_flood_never_evicts_a_logged_in_session():
+    store = InMemorySessionStore(max_sessions=10, max_anonymous=5)
+    teacher = Principal("t", "teacher", "T")
+    await store.save(SessionRecord("k-teacher", "c", 0, 0, teacher))
+    for i in range(100):
+        await store.save(SessionRecord(f"k-anon-{i}", "c", i, i))
+    assert (await store.load("k-teacher")) is not None
+    assert len(store) == 6 and (await store.load("k-anon-0")) is None and (await store.load("k-anon-99")) is not None
+
+
+async def test_ending_a_users_sessions_logs_them_out_everywhere(aiohttp_client):
+    app = create_demo_app()
+    first, second = await aiohttp_client(app), await aiohttp_client(app)
+    await login(first)
+    await login(second)
+    await login(second, username="m.leroy")  # a colleague on the same node stays logged in
+    assert await end_sessions_of(app, "mme.martin") == 1
+    assert (await first.get("/classes", allow_redirects=False)).status == 303
+    assert (await second.get("/classes", allow_redirects=False)).status == 200
 
 
 async def test_login_rotates_the_session_token_and_csrf_token(client):
@@ -229,8 +262,10 @@ async def test_route_access(client, user, path, status):
     resp = await client.get(path, allow_redirects=False)
     assert resp.status == status
     if status == 303:
-        assert resp.headers["Location"] == f"/login?next={path.replace('/', '%2F')}" or \
-            resp.headers["Location"] == f"/login?next={path}"
+        location = URL(resp.headers["Location"])
+        assert location.path == "/login" and location.query["next"] == path
+    if status == 403:
+        assert "Vous n'avez pas accès à cette page." in html.unescape(await resp.text())
 
 
 async def test_save_by_teacher_of_another_class_is_refused(client):
