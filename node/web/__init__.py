@@ -1,7 +1,17 @@
 """The web interface: pages, sessions and the security around them.
 
-The node app mounts it with `setup_web(app, authenticate=...)`, then adds its
-own routes, each marked with `login_required(roles=...)` or `public`.
+How the node app uses it (the demo app in tests/node/web/demo_app.py does all of this):
+
+    setup_web(app, authenticate=store.authenticate, config=WebConfig(secure_cookies=..., nav=..., home=...),
+              session_store=None)          # on the root app, before its own routes
+    @login_required(roles=("teacher",))    # every route declares who may see it, or is refused
+    async def grid(request):
+        require_class(request, class_id)   # pupils' pages: only the class's teachers
+        return await render(request, "grid.html", {...})
+    web.AppRunner(app, access_log_class=PrivateAccessLogger)   # no query strings in logs
+
+State-changing requests need the session's CSRF token: forms get `csrf_token`
+from the page context, fetch sends it as the X-CSRF-Token header.
 """
 from __future__ import annotations
 

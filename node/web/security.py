@@ -241,9 +241,10 @@ async def _finish_session(request: web.Request, state: _RequestSession, response
     if state.dirty and state.record is not None:
         await request.config_dict[SESSION_STORE].save(state.record)
     if state.new_token is not None:
+        # No Max-Age: school PCs are shared, so closing the browser ends the session on that PC.
         response.set_cookie(
             cfg.cookie_name, state.new_token, path="/", httponly=True, samesite="Strict",
-            secure=_cookie_secure(request), max_age=cfg.session_max_seconds,
+            secure=_cookie_secure(request),
         )
     elif state.clear_cookie:
         response.del_cookie(cfg.cookie_name, path="/", httponly=True, samesite="Strict", secure=_cookie_secure(request))
@@ -497,6 +498,9 @@ class LoginRateLimiter:
                 times.clear()
         while len(self._failures) > self.max_keys:
             self._failures.popitem(last=False)
+        if len(self._locked) > self.max_keys:
+            for key in [k for k, until in self._locked.items() if until <= now]:
+                del self._locked[key]
 
     def success(self, username: str, address: str) -> None:
         self._failures.pop(self._keys(username, address)[0], None)

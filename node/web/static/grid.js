@@ -133,7 +133,7 @@
   function checkNumber(r) {
     var v = cells[r][0].value.trim().toLowerCase();
     if (v === '' || v === 'a' || (/^\d{1,4}$/.test(v) && parseInt(v, 10) <= max)) { return true; }
-    setStatus(r, 'error', msg('invalid'));
+    setStatus(r, 'hint', msg('invalid'));
     return false;
   }
 
@@ -163,11 +163,11 @@
         if (kind === 'items') {
           var k = key.toLowerCase();
           if (k === '1' || k === '0' || k === 'a') { typeItem(input, k); }
-          else { setStatus(r, 'error', msg('invalid')); }
+          else { setStatus(r, 'hint', msg('invalid')); }
           e.preventDefault();
         } else if (!/[0-9aA]/.test(key)) {
           e.preventDefault();
-          setStatus(r, 'error', msg('invalid'));
+          setStatus(r, 'hint', msg('invalid'));
         }
         return;
     }
@@ -181,7 +181,7 @@
     var r = pos(input)[0];
     if (kind === 'items') {
       var v = input.value.trim().toLowerCase();
-      if (v !== '' && v !== '1' && v !== '0' && v !== 'a') { input.value = ''; setStatus(r, 'error', msg('invalid')); return; }
+      if (v !== '' && v !== '1' && v !== '0' && v !== 'a') { input.value = ''; setStatus(r, 'hint', msg('invalid')); return; }
     } else if (!checkNumber(r)) { return; }
     changed(r);
   });

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestServer
 
 from demo_app import PASSWORD, RESULTS, create_demo_app
 
-playwright_api = pytest.importorskip("playwright.async_api")  # listed in the test extras: never skipped in CI
-from playwright.async_api import expect  # noqa: E402
+from playwright import async_api as playwright_api  # in the test extras; drives /usr/bin/chromium
+from playwright.async_api import expect
 
 pytestmark = pytest.mark.browser
 

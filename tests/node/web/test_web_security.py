@@ -82,6 +82,7 @@ async def test_session_cookie_flags(client):
     cookie = _set_cookie(resp, "preau_session").lower()
     assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
     assert "secure" not in cookie.replace("samesite", "")  # plain HTTP on the LAN, no setting
+    assert "max-age" not in cookie and "expires" not in cookie  # ends when the shared PC's browser closes
 
 
 async def test_secure_cookie_when_the_setting_says_so(aiohttp_client):
