@@ -174,11 +174,11 @@ async def _load_session(request: web.Request) -> _RequestSession:
     if now - record.last_seen > cfg.session_idle_seconds or now - record.created > cfg.session_max_seconds:
         await store.delete(record.key)
         return _RequestSession(None, clear_cookie=True)
-    state = _RequestSession(record)
     if now - record.last_seen > _TOUCH_EVERY:
-        state.record = replace(record, last_seen=now)
-        state.dirty = True
-    return state
+        # Saved now, before the handler: a handler that ends this user's sessions must not see it come back.
+        record = replace(record, last_seen=now)
+        await store.save(record)
+    return _RequestSession(record)
 
 
 def _state(request: web.Request) -> _RequestSession:

@@ -133,9 +133,21 @@ async def test_login_rotates_the_session_token_and_csrf_token(client):
 async def test_idle_session_expires(client, clock):
     await login(client)
     assert (await client.get("/classes")).status == 200
-    clock.now += 2 * 3600 + 1
+    clock.now += 2 * 3600 - 10  # activity keeps it alive...
+    assert (await client.get("/classes", allow_redirects=False)).status == 200
+    clock.now += 2 * 3600 - 10
+    assert (await client.get("/classes", allow_redirects=False)).status == 200
+    clock.now += 2 * 3600 + 1  # ...idleness ends it
     resp = await client.get("/classes", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"].startswith("/login?next=")
+
+
+async def test_session_ends_after_its_maximum_age_even_when_active(client, clock):
+    await login(client)
+    for _ in range(13):
+        clock.now += 3600
+        resp = await client.get("/classes", allow_redirects=False)
+    assert resp.status == 303
 
 
 async def test_logout_ends_the_session(client):
