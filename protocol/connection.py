@@ -243,29 +243,38 @@ class Connection:
                 self._inbuf, self._pos = bytes(self._inbuf[self._pos:]), 0
             return events
         except RemoteProtocolError as exc:
-            self._fail(exc)
+            self.fail(exc)
             raise
         except (CryptoFailure, ValueError) as exc:  # from noise: anything we could not authenticate
             err = RemoteProtocolError(
                 "could not authenticate the peer's message: it does not hold the key you pinned, "
                 "or the data was altered on the way (wrong address, key change, or someone in the middle)",
                 code="handshake_failed" if self.state in HANDSHAKE_STATES else "decrypt_failed")
-            self._fail(err)
+            self.fail(err)
             raise err from None
 
     def send(self, message: Message) -> None:
+        """Queue a transport message. A misuse raises LocalProtocolError and fails the connection."""
         self._before_welcome = None
-        if isinstance(message, (Welcome, Close, Error)):
-            raise LocalProtocolError(f"{type(message).__name__} is sent by the connection itself; use close()", code="invalid_argument")
-        if not isinstance(message, Message) or not hasattr(type(message), "TYPE"):
-            raise LocalProtocolError("send() takes a transport message from preau.protocol.wire", code="invalid_argument")
-        self._transition("send_message", local=True)
-        self._send_message(message)
+        try:
+            if isinstance(message, (Welcome, Close, Error)):
+                raise LocalProtocolError(f"{type(message).__name__} is sent by the connection itself; use close()", code="invalid_argument")
+            if not isinstance(message, Message) or not hasattr(type(message), "TYPE"):
+                raise LocalProtocolError("send() takes a transport message from preau.protocol.wire", code="invalid_argument")
+            self._transition("send_message", local=True)
+            self._send_message(message)
+        except LocalProtocolError as exc:
+            self.fail(exc)
+            raise
 
     def close(self, reason: str | None = None) -> None:
         if self.state in (State.CLOSING, State.CLOSED):
             return
-        self._transition("send_close", local=True)
+        try:
+            self._transition("send_close", local=True)
+        except LocalProtocolError as exc:
+            self.fail(exc)
+            raise
         self._send_message(Close(reason))
         self._close_sent = True
 
@@ -276,7 +285,7 @@ class Connection:
         self._out.clear()
         self._send.k, self._send.n, self._sent_frames = self._before_welcome
         self._before_welcome = None
-        self._fail(RemoteProtocolError(message, code=code))
+        self.fail(RemoteProtocolError(message, code=code))
 
     # --- internals -----------------------------------------------------------------
 
@@ -288,7 +297,8 @@ class Connection:
             raise RemoteProtocolError(f"the peer sent {event[5:]} while we were {self.state.value}", code="unexpected_message")
         self.state = new
 
-    def _fail(self, exc: ProtocolError) -> None:
+    def fail(self, exc: ProtocolError) -> None:
+        """End the connection after an error: tell the peer (when keys allow) and refuse any further use."""
         if self.state is State.ERROR:
             return
         self.error = exc
@@ -523,7 +533,7 @@ class Connection:
 
     def _dispatch(self, msg: Message, events: list) -> None:
         if isinstance(msg, Error):
-            text = REFUSALS.get(msg.code, f"the peer reported an error: {msg.message or msg.code}")
+            text = REFUSALS.get(msg.code, f"the peer reported an error ({msg.code[:64]}): {(msg.message or '')[:512]}")
             raise RemoteProtocolError(text, code=msg.code if msg.code in REFUSALS else "peer_error")
         if self.state is State.AWAIT_WELCOME:
             if not isinstance(msg, Welcome):
