@@ -34,6 +34,7 @@ HISTORY_VERSION = 1
 _PUPIL_LABEL = b"preau/v1/history-pupil"
 _CODE = {"besoin": "b", "fragile": "f", "seuil2": "s", "absent": "a", "pending": "p"}
 _COLUMN = {v: k for k, v in _CODE.items()}
+_GROUP_CODE = {g: _CODE[g] for g in GROUPS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,23 +125,26 @@ def _row(exercise: str, snap: Snapshot) -> Row:
 
 
 def _collect(outcomes: Iterable[PupilOutcome], campaign: Campaign) -> dict[str, dict[str, str]]:
-    known = {ex.id for ex in campaign.exercises}
     current: dict[str, dict[str, str]] = {ex.id: {} for ex in campaign.exercises}
+    digests: dict[str, str] = {}
     for o in outcomes:
         if not isinstance(o, PupilOutcome):
             raise CrdtUsageError("outcomes must be PupilOutcome values")
-        if o.exercise not in known:
+        states = current.get(o.exercise)
+        if states is None:
             raise CrdtUsageError(f"an outcome names exercise {o.exercise!r}, which campaign {campaign.id!r} does not define")
-        if o.group is not None and o.group not in GROUPS:
+        code = "p" if o.group is None else _GROUP_CODE.get(o.group)
+        if code is None:
             raise CrdtUsageError(f"an outcome on {o.exercise!r} has group {o.group!r}; use one of {', '.join(GROUPS)} or None")
-        if not isinstance(o.pupil, str) or not o.pupil:
-            raise CrdtUsageError("an outcome has an empty pupil reference")
-        code = _CODE[o.group or "pending"]
-        digest = _pupil_digest(o.pupil)
-        seen = current[o.exercise].get(digest)
+        digest = digests.get(o.pupil)
+        if digest is None:
+            if not isinstance(o.pupil, str) or not o.pupil:
+                raise CrdtUsageError("an outcome has an empty pupil reference")
+            digest = digests[o.pupil] = _pupil_digest(o.pupil)
+        seen = states.get(digest)
         if seen is not None and seen != code:
             raise CrdtUsageError(f"one pupil has two different results on {o.exercise!r}; storage must pass one per pupil")
-        current[o.exercise][digest] = code
+        states[digest] = code
     return current
 
 

@@ -10,6 +10,7 @@ the bytes.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -17,7 +18,10 @@ from automerge.core import Document
 
 from .campaign import Campaign, Policy, parse_campaign
 from .errors import CampaignError, DocumentError, SchemaError, WrongKindError
-from .schema import COLUMNS, read_document, read_header, write_fields
+from .schema import COLUMNS, Header, read_document, read_header, write_fields
+
+_CELLS = operator.itemgetter(*COLUMNS)
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -44,7 +48,7 @@ class Row:
 
     @classmethod
     def from_dict(cls, exercise: str, data: Mapping[str, Any]) -> "Row":
-        return cls(exercise, tuple(data[c] for c in COLUMNS), data["total"])
+        return cls(exercise, _CELLS(data), data["total"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +147,10 @@ def write_release(doc: Document, content: ReleaseContent) -> None:
 
 
 def read_release(doc: Document, heads: Sequence[bytes] | None = None) -> ReleaseContent:
-    header, body = read_document(doc, heads)
+    return release_from(*read_document(doc, heads))
+
+
+def release_from(header: Header, body: dict[str, Any]) -> ReleaseContent:
     if header.kind not in ("release", "aggregate"):
         raise WrongKindError(f"this is a {header.kind} document, not a release")
     for key in ("scope", "status", "reason", "policy"):
@@ -152,11 +159,12 @@ def read_release(doc: Document, heads: Sequence[bytes] | None = None) -> Release
     want_scope = "school" if header.kind == "release" else "district"
     if body["scope"] != want_scope:
         raise DocumentError(f"a {header.kind} document must have scope {want_scope!r}")
+    school = header.kind == "release"
     for ex, row in (body.get("exercises") or {}).items():
-        missing = [c for c in (*COLUMNS, "total") if c not in row]
-        if missing:
+        if len(row) != len(COLUMNS) + 1:
+            missing = [c for c in (*COLUMNS, "total") if c not in row]
             raise DocumentError(f"the release's exercise {ex!r} has no {missing[0]!r} cell")
-        if header.kind == "release" and row["total"] != sum(row[c] for c in COLUMNS):
+        if school and row["total"] != sum(_CELLS(row)):
             raise DocumentError(f"the release's exercise {ex!r} total is not the sum of its cells")
     body.setdefault("release", header.release)
     return ReleaseContent.from_dict({"campaign": header.campaign, **body})
@@ -184,7 +192,10 @@ def write_campaign(doc: Document, campaign: Campaign) -> int:
 
 
 def read_campaign(doc: Document, heads: Sequence[bytes] | None = None) -> Campaign:
-    header, body = read_document(doc, heads)
+    return campaign_from(*read_document(doc, heads))
+
+
+def campaign_from(header: Header, body: dict[str, Any]) -> Campaign:
     if header.kind != "campaign":
         raise WrongKindError(f"this is a {header.kind} document, not a campaign definition")
     if "definition" not in body:
@@ -228,7 +239,10 @@ def append_receipt(doc: Document, receipt: Receipt, *, school: bytes) -> int:
 
 
 def read_receipts(doc: Document, heads: Sequence[bytes] | None = None) -> tuple[Receipt, ...]:
-    header, body = read_document(doc, heads)
+    return receipts_from(*read_document(doc, heads))
+
+
+def receipts_from(header: Header, body: dict[str, Any]) -> tuple[Receipt, ...]:
     if header.kind != "receipts":
         raise WrongKindError(f"this is a {header.kind} document, not receipts")
     out = []
@@ -243,3 +257,7 @@ def latest_receipt(doc: Document, doc_id: str, heads: Sequence[bytes] | None = N
     """The school's view: the highest release of its document the district acknowledged."""
     mine = [r for r in read_receipts(doc, heads) if r.doc_id == doc_id]
     return max(mine, key=lambda r: r.release, default=None)
+
+
+CONTENT_FROM = {"release": release_from, "aggregate": release_from, "campaign": campaign_from, "receipts": receipts_from}
+"""How to turn a document's (header, body) into its typed content, by kind."""

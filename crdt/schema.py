@@ -239,8 +239,14 @@ def new_document(kind: str, owner: bytes, *, campaign: str = "", doc_id: str | N
     return doc
 
 
+_HEADER_MAP = Map(HEADER)
+
+
 def read_header(doc: Document, heads: Sequence[bytes] | None = None) -> Header:
-    data = read_fields(doc, Map(HEADER), heads)
+    return _header(read_fields(doc, _HEADER_MAP, heads))
+
+
+def _header(data: Mapping[str, Any]) -> Header:
     for key in HEADER:
         if key not in data:
             raise DocumentError(f"this is not a Préau document: its header has no {key!r}")
@@ -337,27 +343,45 @@ def read_fields(doc: Document, spec: Map, heads: Sequence[bytes] | None = None, 
 
 
 def read_document(doc: Document, heads: Sequence[bytes] | None = None) -> tuple[Header, dict[str, Any]]:
-    header = read_header(doc, heads)
-    return header, read_fields(doc, BODIES[header.kind], heads)
+    """The header and the declared body, reading the root map once."""
+    h = None if heads is None else list(heads)
+    with _guard(DocumentError, "the document could not be read"):
+        keys = doc.keys(ROOT, heads=h)
+        values = doc.values(ROOT, heads=h)
+    if len(keys) != len(values):
+        raise _bad("", "could not be read consistently")
+    header = _header(_read_pairs(doc, keys, values, _HEADER_MAP, h, ""))
+    with _guard(DocumentError, "the document could not be read"):
+        return header, _read_pairs(doc, keys, values, BODIES[header.kind], h, "")
 
 
 def _bad(loc: str, what: str) -> DocumentError:
     return DocumentError(f"the document's field {loc or 'root'} {what}")
 
 
-def _read_value(doc: Document, value: Any, spec: Field, heads: list | None, loc: str) -> Any:
+_INTS = (ScalarType.Int, ScalarType.Uint)
+
+
+def _read_value(doc: Document, value: Any, spec: Field, heads: list | None, parent: str, key: Any) -> Any:
     kind, ref = value
-    if isinstance(spec, (Map, MapOf)):
+    tspec = type(spec)
+    if tspec is Cell or tspec is Int:  # the hot path: one count
+        if type(kind) is tuple and kind[0] in _INTS and type(kind[1]) is int:
+            lo, hi = (0, MAX_COUNT) if tspec is Cell else (spec.lo, spec.hi)
+            if lo <= kind[1] <= hi:
+                return kind[1]
+    loc = f"{parent}[{key}]" if isinstance(key, int) else _join(parent, key)
+    if tspec is Map or tspec is MapOf:
         if kind != ObjType.Map:
             raise _bad(loc, "should be a map")
         return _read_map(doc, ref, spec, heads, loc)
-    if isinstance(spec, ListOf):
+    if tspec is ListOf:
         if kind != ObjType.List:
             raise _bad(loc, "should be a list")
         n = doc.length(ref, heads=heads)
         if n > spec.max_len:
             raise _bad(loc, f"has more than {spec.max_len} entries")
-        return [_read_value(doc, doc.get(ref, i, heads=heads), spec.item, heads, f"{loc}[{i}]") for i in range(n)]
+        return [_read_value(doc, doc.get(ref, i, heads=heads), spec.item, heads, loc, i) for i in range(n)]
     if not isinstance(kind, tuple):
         raise _bad(loc, "should be a plain value")
     st, raw = kind
@@ -373,20 +397,53 @@ def _read_value(doc: Document, value: Any, spec: Field, heads: list | None, loc:
 
 
 def _read_map(doc: Document, obj: bytes, spec: Field, heads: list | None, loc: str) -> dict[str, Any]:
-    out: dict[str, Any] = {}
     keys = doc.keys(obj, heads=heads)
-    if isinstance(spec, MapOf) and len(keys) > spec.max_keys:
+    values = doc.values(obj, heads=heads)  # same (sorted) order as keys
+    if len(keys) != len(values):
+        raise _bad(loc, "could not be read consistently")
+    return _read_pairs(doc, keys, values, spec, heads, loc)
+
+
+def _read_pairs(doc: Document, keys: list, values: list, spec: Field, heads: list | None, loc: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if type(spec) is Map:
+        fields = spec.fields
+        for key, value in zip(keys, values):
+            sub = fields.get(key)
+            if sub is not None:  # unknown fields are ignored: a newer writer may add some
+                out[key] = _read_value(doc, value, sub, heads, loc, key)
+        return out
+    if len(keys) > spec.max_keys:
         raise _bad(loc, f"has more than {spec.max_keys} entries")
-    for key in keys:
-        if isinstance(spec, Map):
-            if key not in spec.fields:
-                continue
-            sub = spec.fields[key]
+    sub = spec.value
+    counts = type(sub) is Map and all(type(f) is Cell for f in sub.fields.values())
+    for key, value in zip(keys, values):
+        if not spec.key.match(key):
+            raise _bad(_join(loc, key), "is not a valid key")
+        if counts and value[0] == ObjType.Map:
+            out[key] = _read_counts(doc, value[1], sub, heads, _join(loc, key))
         else:
-            if not spec.key.match(key):
-                raise _bad(_join(loc, key), "is not a valid key")
-            sub = spec.value
-        value = doc.get(obj, key, heads=heads)
-        if value is not None:
-            out[key] = _read_value(doc, value, sub, heads, _join(loc, key))
+            out[key] = _read_value(doc, value, sub, heads, loc, key)
+    return out
+
+
+def _read_counts(doc: Document, obj: bytes, spec: Map, heads: list | None, loc: str) -> dict[str, Any]:
+    """The hot loop of every read: one exercise row of plain counts (anything else takes the slow path)."""
+    keys = doc.keys(obj, heads=heads)
+    values = doc.values(obj, heads=heads)
+    if len(keys) != len(values):
+        raise _bad(loc, "could not be read consistently")
+    fields = spec.fields
+    out: dict[str, Any] = {}
+    for key, value in zip(keys, values):
+        kind = value[0]
+        # A plain int can only come from Int or Uint here: Counter values make Automerge
+        # panic before we see them (caught as DocumentError), bools are not `int` by type.
+        if type(kind) is tuple:
+            raw = kind[1]
+            if type(raw) is int and 0 <= raw <= MAX_COUNT and key in fields:
+                out[key] = raw
+                continue
+        if key in fields:
+            out[key] = _read_value(doc, value, fields[key], heads, loc, key)
     return out

@@ -64,6 +64,7 @@ class CampaignStatistics:
     def __init__(self, campaign: str):
         self.campaign = campaign
         self._schools: dict[str, tuple[int, int, str, ReleaseContent]] = {}  # owner hex -> (release, time, heads, content)
+        self._cache: list[tuple[str, ReleaseContent, dict[str, Row]]] | None = None
 
     def add(self, verified: VerifiedRelease) -> bool:
         """Take a school's verified release; a newer one replaces its older one. Returns False if it was not newer."""
@@ -79,6 +80,7 @@ class CampaignStatistics:
         if old is not None and old[:3] >= rank:
             return False
         self._schools[key] = (*rank, content)
+        self._cache = None
         return True
 
     def release_of(self, owner: bytes) -> int:
@@ -86,8 +88,12 @@ class CampaignStatistics:
         entry = self._schools.get(owner.hex())
         return 0 if entry is None else entry[0]
 
-    def _published(self) -> list[tuple[str, ReleaseContent]]:
-        return [(k, v[3]) for k, v in sorted(self._schools.items()) if v[3].status == "published"]
+    def _published(self) -> list[tuple[str, ReleaseContent, dict[str, Row]]]:
+        if self._cache is None:
+            self._cache = [
+                (k, v[3], {r.exercise: r for r in v[3].rows}) for k, v in sorted(self._schools.items()) if v[3].status == "published"
+            ]
+        return self._cache
 
     @property
     def schools_contributing(self) -> int:
@@ -98,13 +104,13 @@ class CampaignStatistics:
         return sum(1 for v in self._schools.values() if v[3].status == "withheld")
 
     def exercise_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({r.exercise for _, c in self._published() for r in c.rows}))
+        return tuple(sorted({e for _, _, rows in self._published() for e in rows}))
 
     def exercise(self, exercise: str) -> ExerciseStatistics:
         counts = {c: 0 for c in COLUMNS}
         per_school: list[dict[str, int]] = []
-        for _, content in self._published():
-            row = content.row(exercise)
+        for _, _, rows in self._published():
+            row = rows.get(exercise)
             if row is None or row.total == 0:
                 continue
             school = {c: int(row.get(c)) for c in COLUMNS}
@@ -118,7 +124,7 @@ class CampaignStatistics:
         return ExerciseStatistics(exercise, counts, _rates(counts), len(per_school), spreads)
 
     def cohort(self) -> int:
-        return sum(c.cohort or 0 for _, c in self._published())
+        return sum(c.cohort or 0 for _, c, _ in self._published())
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -137,6 +143,7 @@ class CampaignStatistics:
             out = cls(str(data["campaign"]))
             for k, v in data["schools"].items():
                 out._schools[str(k)] = (int(v["release"]), int(v["time"]), str(v["heads"]), ReleaseContent.from_dict(v["content"]))
+            out._cache = None
             return out
         except DocumentError:
             raise

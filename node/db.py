@@ -44,11 +44,11 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX pupils_class ON pupils(class_id)")
     db.execute("""CREATE TABLE campaigns (
         id TEXT PRIMARY KEY, definition TEXT NOT NULL, updated_at TEXT NOT NULL)""")
+    # One ciphertext per pupil and campaign holding every exercise's result, padded to a size
+    # fixed by the campaign: the file does not even show which exercises were entered.
     db.execute("""CREATE TABLE results (
-        campaign_id TEXT NOT NULL REFERENCES campaigns(id), exercise_id TEXT NOT NULL,
-        pupil_id TEXT NOT NULL REFERENCES pupils(id), ct BLOB NOT NULL,
-        updated_at TEXT NOT NULL, updated_by TEXT NOT NULL,
-        PRIMARY KEY (campaign_id, pupil_id, exercise_id))""")
+        campaign_id TEXT NOT NULL REFERENCES campaigns(id), pupil_id TEXT NOT NULL REFERENCES pupils(id),
+        ct BLOB NOT NULL, PRIMARY KEY (campaign_id, pupil_id))""")
     db.execute("CREATE INDEX results_pupil ON results(pupil_id)")
     # One row per campaign, under the node key: score histograms for unattended counts.
     db.execute("""CREATE TABLE tallies (

@@ -44,7 +44,6 @@ DB_NAME = "preau.db"
 NODE_KEY_NAME = "storage.key"
 STATUSES = ("done", "absent", "not_assessed")
 _PUPIL_PAD = 512
-_RESULT_PAD = 512
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 _UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 MIN_PASSWORD = 10
@@ -238,6 +237,7 @@ class Store:
         self._cost = cost
         self._clock = clock
         self._lock = threading.RLock()
+        self._campaigns: dict[str, tuple[str, Campaign]] = {}
         self.node = NodeActor(self)
 
     # -- opening -----------------------------------------------------------
@@ -340,13 +340,12 @@ class Store:
 
     def _check_session_keys(self, s: Session) -> None:
         """A session must hold the keys its role implies; a hand-built one fails here, once."""
-        import nacl.public
         try:
             if s.is_admin:
                 self._pseudonym_key(s)
             if s.role != "recovery":
                 row = self._row("SELECT public_key FROM accounts WHERE id = ?", [s.account_id])
-                if bytes(nacl.public.PrivateKey(s._secret).public_key) != row["public_key"]:
+                if vault.public_key_of(s._secret) != row["public_key"]:
                     raise vault.DecryptError("secret does not match")
         except (vault.DecryptError, TypeError, ValueError) as exc:
             s.logout()
@@ -428,8 +427,7 @@ class Store:
         if secret is None:
             secret, public = vault.new_keypair()
         else:
-            import nacl.public
-            public = bytes(nacl.public.PrivateKey(secret).public_key)
+            public = vault.public_key_of(secret)
         salt = vault.random_bytes(vault.SALT_BYTES)
         kek = vault.kek_from_password(password, salt, cost)
         self.db["accounts"].update(account_id, {
@@ -706,11 +704,9 @@ class Store:
         key = self._class_key(s, row["class_id"])
         with self._lock:
             with self.db.atomic():
-                removed: dict[str, list[tuple[str, tuple]]] = {}
                 for r in list(self.db.query("SELECT * FROM results WHERE pupil_id = ?", [pupil_id])):
-                    removed.setdefault(r["campaign_id"], []).append((r["exercise_id"], self._bucket(self._open_result(key, r))))
-                for campaign_id, changes in removed.items():
-                    self._update_tally(campaign_id, [(ex, old, None) for ex, old in changes])
+                    old = self._open_results(key, r)
+                    self._update_tally(r["campaign_id"], [(ex, self._bucket(p), None) for ex, p in old.items()])
                 self.db.execute("DELETE FROM results WHERE pupil_id = ?", [pupil_id])
                 self.db.execute("DELETE FROM pupils WHERE id = ?", [pupil_id])
                 self._audit(s.actor, "pupil-erased", f"pupil:{pupil_id}", f"class:{row['class_id']}")
@@ -730,8 +726,8 @@ class Store:
         with self._lock, self.db.atomic():
             old = self._campaign_or_none(campaign.id)
             if old is not None:
-                used = {r["exercise_id"] for r in self.db.query(
-                    "SELECT DISTINCT exercise_id FROM results WHERE campaign_id = ?", [campaign.id])}
+                # The node's tally knows which exercises have results, without opening any.
+                used = {ex for ex, hist in self._read_tally(campaign.id)["ex"].items() if hist}
                 new_by_id = {ex.id: ex for ex in campaign.exercises}
                 for ex in old.exercises:
                     if ex.id not in used:
@@ -748,7 +744,13 @@ class Store:
 
     def _campaign_or_none(self, campaign_id: str) -> Campaign | None:
         row = self._row("SELECT definition FROM campaigns WHERE id = ?", [campaign_id])
-        return None if row is None else parse_campaign(json.loads(row["definition"]))
+        if row is None:
+            return None
+        cached = self._campaigns.get(campaign_id)
+        if cached is None or cached[0] != row["definition"]:
+            cached = (row["definition"], parse_campaign(json.loads(row["definition"])))
+            self._campaigns[campaign_id] = cached
+        return cached[1]
 
     def _campaign(self, campaign_id: str) -> Campaign:
         c = self._campaign_or_none(campaign_id)
@@ -816,74 +818,96 @@ class Store:
         """What the unattended tally keeps of one result: its score or 'absent', never who."""
         return ("absent",) if payload["st"] != "done" else ("score", cls._score(payload))
 
-    def _seal_result(self, key: bytes, campaign_id: str, exercise_id: str, pupil_id: str, payload: dict) -> bytes:
-        plain = json.dumps(payload, separators=(",", ":")).encode()
-        return vault.seal(key, vault.pad(plain, _RESULT_PAD), _ad("result", campaign_id, exercise_id, pupil_id))
+    @staticmethod
+    def _results_pad(campaign: Campaign) -> int:
+        """A size every pupil's results for this campaign fit in, whatever was entered."""
+        need = 64 + sum(len(ex.id) + (ex.items or 3) + 64 for ex in campaign.exercises)
+        return -(-need // 512) * 512
 
-    def _open_result(self, key: bytes, row: dict[str, Any]) -> dict[str, Any]:
+    def _seal_results(self, key: bytes, campaign: Campaign, pupil_id: str, results: dict[str, dict]) -> bytes:
+        plain = json.dumps(results, separators=(",", ":"), sort_keys=True).encode()
+        return vault.seal(key, vault.pad(plain, self._results_pad(campaign)), _ad("results", campaign.id, pupil_id))
+
+    def _open_results(self, key: bytes, row: dict[str, Any]) -> dict[str, dict]:
         try:
-            return json.loads(vault.unpad(vault.open_(key, row["ct"], _ad("result", row["campaign_id"], row["exercise_id"], row["pupil_id"]))))
+            return json.loads(vault.unpad(vault.open_(key, row["ct"], _ad("results", row["campaign_id"], row["pupil_id"]))))
         except vault.DecryptError as exc:
-            raise StoreError(f"a result of pupil {row['pupil_id']!r} does not decrypt: the database was altered; restore a backup") from exc
+            raise StoreError(f"the results of pupil {row['pupil_id']!r} do not decrypt: the database was altered; restore a backup") from exc
 
     @classmethod
-    def _result(cls, campaign: Campaign, row: dict[str, Any], payload: dict[str, Any]) -> Result:
+    def _result(cls, campaign: Campaign, pupil_id: str, exercise_id: str, payload: dict[str, Any]) -> Result:
         score = cls._score(payload)
         try:
-            ex = campaign.exercise(row["exercise_id"])
+            ex = campaign.exercise(exercise_id)
             group = group_for(ex, score, absent=payload["st"] != "done")
         except CampaignError:
             group = None
         answers = None if payload["a"] is None else tuple(None if c == "-" else int(c) for c in payload["a"])
-        return Result(row["pupil_id"], row["exercise_id"], payload["st"], answers, payload["w"], score, group, row["updated_at"])
+        return Result(pupil_id, exercise_id, payload["st"], answers, payload["w"], score, group, payload["t"])
+
+    def _class_results(self, s: Session, campaign: Campaign, class_id: str | None = None):
+        """(pupil id, exercise id, payload) of every saved result, for one class or (admin) all."""
+        sql = "SELECT r.*, p.class_id FROM results r JOIN pupils p ON p.id = r.pupil_id WHERE r.campaign_id = ?"
+        params: list[Any] = [campaign.id]
+        if class_id is not None:
+            sql += " AND p.class_id = ?"
+            params.append(class_id)
+        for r in list(self.db.query(sql + " ORDER BY r.pupil_id", params)):
+            for exercise_id, payload in sorted(self._open_results(self._class_key(s, r["class_id"]), r).items()):
+                yield r["pupil_id"], exercise_id, payload
 
     def save_results(self, actor: Session, campaign_id: str, entries: Iterable[ResultInput]) -> list[Result]:
         """Validate every entry, then write all in one transaction; returns once it is on disk."""
         s = self._session(actor)
         campaign = self._campaign(campaign_id)
         entries = list(entries)
-        prepared = []
         for entry in entries:
             if not isinstance(entry, ResultInput):
                 raise InvalidInput("save_results takes ResultInput entries")
-            ex, payload = self._validate(campaign, entry)
-            prow = self._pupil_row(entry.pupil_id)
-            key = self._class_key(s, prow["class_id"])
-            prepared.append((entry, key, payload))
+        payloads = [self._validate(campaign, entry)[1] for entry in entries]
+        pupil_ids = sorted({e.pupil_id for e in entries})
+        marks = ",".join("?" * len(pupil_ids))
+        classes = {r["id"]: r["class_id"] for r in self.db.query(f"SELECT id, class_id FROM pupils WHERE id IN ({marks})", pupil_ids)}
+        for pid in pupil_ids:
+            if pid not in classes:
+                self._pupil_row(pid)  # raises NotFound with the person's message
+        keys = {cid: self._class_key(s, cid) for cid in sorted(set(classes.values()))}
         out = []
         with self._lock, self.db.atomic():
             now = self._now()
+            stored = {r["pupil_id"]: self._open_results(keys[classes[r["pupil_id"]]], r) for r in self.db.query(
+                f"SELECT * FROM results WHERE campaign_id = ? AND pupil_id IN ({marks})", [campaign_id, *pupil_ids])}
             changes = []
-            for entry, key, payload in prepared:
-                old = self._row("SELECT * FROM results WHERE campaign_id = ? AND exercise_id = ? AND pupil_id = ?",
-                                [campaign_id, entry.exercise_id, entry.pupil_id])
-                old_bucket = None if old is None else self._bucket(self._open_result(key, old))
-                row = {"campaign_id": campaign_id, "exercise_id": entry.exercise_id, "pupil_id": entry.pupil_id,
-                       "updated_at": now, "updated_by": s.actor,
-                       "ct": self._seal_result(key, campaign_id, entry.exercise_id, entry.pupil_id, payload)}
-                self.db["results"].upsert(row, pk=("campaign_id", "pupil_id", "exercise_id"))
-                changes.append((entry.exercise_id, old_bucket, self._bucket(payload)))
-                out.append(self._result(campaign, row, payload))
+            for entry, payload in zip(entries, payloads):
+                mine = stored.setdefault(entry.pupil_id, {})
+                old = mine.get(entry.exercise_id)
+                payload = {**payload, "t": now}
+                mine[entry.exercise_id] = payload
+                changes.append((entry.exercise_id, None if old is None else self._bucket(old), self._bucket(payload)))
+                out.append(self._result(campaign, entry.pupil_id, entry.exercise_id, payload))
+            self.db["results"].upsert_all(
+                [{"campaign_id": campaign_id, "pupil_id": pid,
+                  "ct": self._seal_results(keys[classes[pid]], campaign, pid, stored[pid])} for pid in pupil_ids],
+                pk=("campaign_id", "pupil_id"))
             self._update_tally(campaign_id, changes)
             self.db["audit"].insert_all([
                 {"at": now, "actor": s.actor, "action": "result-saved", "target": f"pupil:{e.pupil_id}",
-                 "detail": f"campaign:{campaign_id} exercise:{e.exercise_id}"} for e, _, _ in prepared])
+                 "detail": f"campaign:{campaign_id} exercise:{e.exercise_id}"} for e in entries])
         return out
 
     def save_result(self, actor: Session, campaign_id: str, pupil_id: str, exercise_id: str, *,
                     answers: Sequence[int | None] | None = None, wpm: int | None = None, status: str = "done") -> Result:
-        entry = ResultInput(pupil_id, exercise_id, status, None if answers is None else tuple(answers) if not isinstance(answers, (str, bytes)) else answers, wpm)  # type: ignore[arg-type]
+        if answers is not None and not isinstance(answers, (str, bytes)):
+            answers = tuple(answers)
+        entry = ResultInput(pupil_id, exercise_id, status, answers, wpm)  # type: ignore[arg-type]
         return self.save_results(actor, campaign_id, [entry])[0]
 
     def get_results(self, actor: Session, campaign_id: str, class_id: str) -> list[Result]:
         """Every saved result of a class in a campaign, with score and group under the current thresholds."""
         s = self._session(actor)
-        key = self._class_key(s, class_id)
+        self._class_key(s, class_id)  # the access check, even for a class with no results yet
         campaign = self._campaign(campaign_id)
-        rows = self.db.query("SELECT r.* FROM results r JOIN pupils p ON p.id = r.pupil_id "
-                             "WHERE r.campaign_id = ? AND p.class_id = ? ORDER BY r.pupil_id, r.exercise_id",
-                             [campaign_id, class_id])
-        return [self._result(campaign, r, self._open_result(key, r)) for r in rows]
+        return [self._result(campaign, pid, ex, payload) for pid, ex, payload in self._class_results(s, campaign, class_id)]
 
     def export_results_csv(self, actor: Session, campaign_id: str, class_id: str) -> str:
         """One line per pupil: score and group for each exercise, for the class's teacher."""
@@ -965,10 +989,7 @@ class Store:
         """Recompute the unattended histograms from the encrypted results (after storage.key was lost)."""
         s = self._admin(actor)
         self._campaign(campaign_id)
-        changes = []
-        for r in list(self.db.query("SELECT r.*, p.class_id FROM results r JOIN pupils p ON p.id = r.pupil_id "
-                                    "WHERE r.campaign_id = ?", [campaign_id])):
-            changes.append((r["exercise_id"], None, self._bucket(self._open_result(self._class_key(s, r["class_id"]), r))))
+        changes = [(ex, None, self._bucket(payload)) for _, ex, payload in self._class_results(s, self._campaign(campaign_id))]
         with self._lock, self.db.atomic():
             self.db.execute("DELETE FROM tallies WHERE campaign_id = ?", [campaign_id])
             self._update_tally(campaign_id, changes)
@@ -991,11 +1012,8 @@ class Store:
         s = self._admin(actor)
         campaign = self._campaign(campaign_id)
         pkey = self._pseudonym_key(s)
-        out = []
-        for r in list(self.db.query("SELECT r.*, p.class_id FROM results r JOIN pupils p ON p.id = r.pupil_id "
-                                    "WHERE r.campaign_id = ?", [campaign_id])):
-            result = self._result(campaign, r, self._open_result(self._class_key(s, r["class_id"]), r))
-            out.append(PupilOutcome(vault.pseudonym(pkey, r["pupil_id"]), r["exercise_id"], result.group))
+        out = [PupilOutcome(vault.pseudonym(pkey, pid), ex, self._result(campaign, pid, ex, payload).group)
+               for pid, ex, payload in self._class_results(s, campaign)]
         out.sort(key=lambda o: (o.exercise, o.pupil))
         return out
 

@@ -92,6 +92,10 @@ def new_keypair() -> tuple[bytes, bytes]:
     return bytes(sk), bytes(sk.public_key)
 
 
+def public_key_of(secret_key: bytes) -> bytes:
+    return bytes(nacl.public.PrivateKey(secret_key).public_key)
+
+
 def seal_to(public_key: bytes, plaintext: bytes, purpose: str) -> bytes:
     """Anonymous public-key box; the purpose label travels inside and is checked on opening."""
     tag = label(purpose) + b"\x00"

@@ -25,7 +25,7 @@ from .identity import Identity, PublicIdentity, RotationStatement, node_id
 from .invitation import Invitation, IssuedInvitation, join_proof
 from .noise import HandshakeState, KeyPair
 from .states import HANDSHAKE_STATES, State, next_state
-from .wire import Close, Error, Hello, Join, KeyRotation, Message, Welcome, decode_message
+from .wire import Close, Error, Hello, Join, KeyRotation, Message, Welcome, decode_message, decode_message_chunks
 
 NOISE_NAME = "Noise_XK_25519_ChaChaPoly_BLAKE2b"
 MAGIC = b"PREAU"
@@ -33,8 +33,9 @@ PROLOGUE = b"preau/v1 " + NOISE_NAME.encode("ascii") + b" "
 SUPPORTED_VERSIONS = (1,)
 MAX_FRAME = 65535
 TAG = 16
-MAX_CHUNK = MAX_FRAME - TAG - 1
+MAX_CHUNK = MAX_FRAME - 1 - TAG  # a transport frame body is 1 flags byte + the Noise message
 FLAG_FINAL = 0x01
+FLAG_BYTES = (b"\x00", b"\x01")
 
 # What the initiator's user is told when the responder refuses it.
 REFUSALS = {
@@ -148,7 +149,8 @@ class Connection:
         self._h_before_3: bytes | None = None
         self._send = self._recv = None
         self._sent_frames = self._recv_frames = 0
-        self._inbuf = bytearray()
+        self._inbuf: bytes | bytearray = b""
+        self._pos = 0
         self._out: list[bytes] = []
         self._chunks: list[bytes] = []
         self._chunks_len = 0
@@ -205,9 +207,17 @@ class Connection:
     # --- public API ---------------------------------------------------------------
 
     def data_to_send(self) -> bytes:
+        """Everything queued for the peer, as one byte string (any split of it is fine to send)."""
         self._before_welcome = None
         out = b"".join(self._out)
         self._out.clear()
+        return out
+
+    def frames_to_send(self) -> list[bytes]:
+        """The same bytes as data_to_send(), one frame per item: send each as one WebSocket message
+        and a 1 MB payload never has to be copied into one buffer."""
+        self._before_welcome = None
+        out, self._out = self._out, []
         return out
 
     def receive_data(self, data: bytes) -> list:
@@ -219,36 +229,52 @@ class Connection:
         try:
             if not data:
                 return self._eof()
-            self._inbuf += data
+            if self._pos >= len(self._inbuf):
+                self._inbuf, self._pos = data, 0  # common case: parse the caller's bytes in place
+            else:
+                self._inbuf = bytearray(self._inbuf[self._pos:]) + data
+                self._pos = 0
             events: list = []
-            while self.state not in (State.CLOSED, State.ERROR):
-                if not self._step(events):
-                    break
+            try:
+                while self.state not in (State.CLOSED, State.ERROR):
+                    if not self._step(events):
+                        break
+            finally:
+                self._inbuf, self._pos = bytes(self._inbuf[self._pos:]), 0
             return events
         except RemoteProtocolError as exc:
-            self._fail(exc)
+            self.fail(exc)
             raise
         except (CryptoFailure, ValueError) as exc:  # from noise: anything we could not authenticate
             err = RemoteProtocolError(
                 "could not authenticate the peer's message: it does not hold the key you pinned, "
                 "or the data was altered on the way (wrong address, key change, or someone in the middle)",
                 code="handshake_failed" if self.state in HANDSHAKE_STATES else "decrypt_failed")
-            self._fail(err)
+            self.fail(err)
             raise err from None
 
     def send(self, message: Message) -> None:
+        """Queue a transport message. A misuse raises LocalProtocolError and fails the connection."""
         self._before_welcome = None
-        if isinstance(message, (Welcome, Close, Error)):
-            raise LocalProtocolError(f"{type(message).__name__} is sent by the connection itself; use close()", code="invalid_argument")
-        if not isinstance(message, Message) or not hasattr(type(message), "TYPE"):
-            raise LocalProtocolError("send() takes a transport message from preau.protocol.wire", code="invalid_argument")
-        self._transition("send_message", local=True)
-        self._send_message(message)
+        try:
+            if isinstance(message, (Welcome, Close, Error)):
+                raise LocalProtocolError(f"{type(message).__name__} is sent by the connection itself; use close()", code="invalid_argument")
+            if not isinstance(message, Message) or not hasattr(type(message), "TYPE"):
+                raise LocalProtocolError("send() takes a transport message from preau.protocol.wire", code="invalid_argument")
+            self._transition("send_message", local=True)
+            self._send_message(message)
+        except LocalProtocolError as exc:
+            self.fail(exc)
+            raise
 
     def close(self, reason: str | None = None) -> None:
         if self.state in (State.CLOSING, State.CLOSED):
             return
-        self._transition("send_close", local=True)
+        try:
+            self._transition("send_close", local=True)
+        except LocalProtocolError as exc:
+            self.fail(exc)
+            raise
         self._send_message(Close(reason))
         self._close_sent = True
 
@@ -259,7 +285,7 @@ class Connection:
         self._out.clear()
         self._send.k, self._send.n, self._sent_frames = self._before_welcome
         self._before_welcome = None
-        self._fail(RemoteProtocolError(message, code=code))
+        self.fail(RemoteProtocolError(message, code=code))
 
     # --- internals -----------------------------------------------------------------
 
@@ -271,7 +297,8 @@ class Connection:
             raise RemoteProtocolError(f"the peer sent {event[5:]} while we were {self.state.value}", code="unexpected_message")
         self.state = new
 
-    def _fail(self, exc: ProtocolError) -> None:
+    def fail(self, exc: ProtocolError) -> None:
+        """End the connection after an error: tell the peer (when keys allow) and refuse any further use."""
         if self.state is State.ERROR:
             return
         self.error = exc
@@ -293,27 +320,31 @@ class Connection:
             "nothing was lost here: reconnect and sync again", code="truncated" if partial else "connection_lost")
 
     def _take_frame(self, offset: int = 0) -> bytes | None:
-        buf = self._inbuf
-        if len(buf) < offset + 2:
+        """The next length-prefixed frame from the input buffer (read position `_pos`), or None if incomplete."""
+        buf, start = self._inbuf, self._pos + offset
+        if len(buf) < start + 2:
             return None
-        n = int.from_bytes(buf[offset:offset + 2], "big")
+        n = (buf[start] << 8) | buf[start + 1]
         limit = self.config.max_handshake if self.state in HANDSHAKE_STATES and self.state is not State.AWAIT_WELCOME else MAX_FRAME
         if n > limit:
             raise RemoteProtocolError(f"a frame of {n} bytes exceeds the limit of {limit}", code="message_too_large")
-        if len(buf) < offset + 2 + n:
+        if len(buf) < start + 2 + n:
             return None
-        frame = bytes(buf[offset + 2:offset + 2 + n])
-        del buf[:offset + 2 + n]
-        return frame
+        self._pos = start + 2 + n
+        return bytes(buf[start + 2:start + 2 + n])
+
+    def _peek(self, n: int) -> bytes:
+        return bytes(self._inbuf[self._pos:self._pos + n])
 
     def _step(self, events: list) -> bool:
         st = self.state
         if st is State.AWAIT_HANDSHAKE_1:
-            if len(self._inbuf) >= len(MAGIC) and bytes(self._inbuf[:len(MAGIC)]) != MAGIC:
+            head = self._peek(len(MAGIC) + 1)
+            if not MAGIC.startswith(head[:len(MAGIC)]):
                 raise RemoteProtocolError("the peer does not speak the Préau protocol (bad magic); check the address", code="not_preau")
-            if len(self._inbuf) < len(MAGIC) + 1:
+            if len(head) < len(MAGIC) + 1:
                 return False
-            version = self._inbuf[len(MAGIC)]
+            version = head[len(MAGIC)]
             if version not in self.config.versions:
                 self._out.append(MAGIC + b"\x00" + bytes([len(self.config.versions)]) + bytes(self.config.versions))
                 raise RemoteProtocolError(f"the peer speaks protocol version {version}; this node speaks {list(self.config.versions)}: upgrade the older node", code="unsupported_version")
@@ -322,10 +353,11 @@ class Connection:
                 return False
             self._read_handshake_1(version, frame)
             return True
-        if st is State.AWAIT_HANDSHAKE_2 and bytes(self._inbuf[:len(MAGIC)]) == MAGIC:
-            if len(self._inbuf) < 7 or len(self._inbuf) < 7 + self._inbuf[6]:
+        if st is State.AWAIT_HANDSHAKE_2 and self._peek(len(MAGIC)) == MAGIC:
+            head = self._peek(7 + 255)
+            if len(head) < 7 or len(head) < 7 + head[6]:
                 return False
-            theirs = list(self._inbuf[7:7 + self._inbuf[6]])
+            theirs = list(head[7:7 + head[6]])
             raise RemoteProtocolError(f"the peer refused protocol version {self.version}; it speaks {theirs}: upgrade the older node", code="unsupported_version")
         frame = self._take_frame()
         if frame is None:
@@ -434,59 +466,74 @@ class Connection:
                            self._hs.handshake_hash, enrollment, rotated_from)
 
     def _send_message(self, message: Message) -> None:
-        body = message.encode()
-        if len(body) > self.config.max_message:
-            raise LocalProtocolError(f"message of {len(body)} bytes exceeds the limit of {self.config.max_message}", code="message_too_large")
-        view = memoryview(body)
-        last = max(len(body) - 1, 0) // MAX_CHUNK
-        for i in range(last + 1):
-            chunk = view[i * MAX_CHUNK:(i + 1) * MAX_CHUNK]
-            self._seal((b"\x01" if i == last else b"\x00") + chunk)
+        parts = message.encode_parts()
+        total = sum(len(p) for p in parts)
+        if total > self.config.max_message:
+            raise LocalProtocolError(f"message of {total} bytes exceeds the limit of {self.config.max_message}", code="message_too_large")
+        if total <= MAX_CHUNK:
+            self._seal(b"".join(parts), True)
+            return
+        pending: list = []
+        size = 0
+        sent = 0
+        for part in parts:
+            view = memoryview(part)
+            while view:
+                take = min(len(view), MAX_CHUNK - size)
+                pending.append(view[:take])
+                view = view[take:]
+                size += take
+                if size == MAX_CHUNK:
+                    sent += size
+                    self._seal(pending[0].tobytes() if len(pending) == 1 else b"".join(pending), sent == total)
+                    pending, size = [], 0
+        if pending:
+            self._seal(b"".join(pending), True)
 
-    def _seal(self, plaintext: bytes) -> None:
+    def _seal(self, chunk: bytes, final: bool) -> None:
+        """One transport frame: length, flags (authenticated as associated data), Noise message."""
         if self._sent_frames >= self.config.max_frames:
             raise LocalProtocolError("this session has sent its maximum number of frames: reconnect", code="session_exhausted")
-        ct = self._send.encrypt_with_ad(b"", plaintext)
+        flags = FLAG_BYTES[final]
+        ct = self._send.encrypt_with_ad(flags, chunk)
         self._sent_frames += 1
         if self._sent_frames % self.config.rekey_every == 0:
             self._send.rekey()
-        self._out.append(len(ct).to_bytes(2, "big"))
-        self._out.append(ct)
+        self._out.append((len(ct) + 1).to_bytes(2, "big") + flags + ct)
 
     def _read_transport(self, frame: bytes, events: list) -> None:
         if self._recv_frames >= self.config.max_frames:
             raise RemoteProtocolError("the peer exceeded the number of frames per session", code="session_exhausted")
-        if len(frame) < TAG + 1:
+        if len(frame) < 1 + TAG:
             raise RemoteProtocolError("a frame is too short to be a transport message", code="malformed_frame")
-        plain = self._recv.decrypt_with_ad(b"", frame)
+        flags = frame[0]
+        if flags & ~FLAG_FINAL:
+            raise RemoteProtocolError("a frame sets reserved flags", code="malformed_frame")
+        plain = self._recv.decrypt_with_ad(FLAG_BYTES[flags], frame[1:])  # 64 KiB copies are cheap; a 1 MB one is not
         self._recv_frames += 1
         if self._recv_frames % self.config.rekey_every == 0:
             self._recv.rekey()
-        flags = plain[0]
-        if flags & ~FLAG_FINAL:
-            raise RemoteProtocolError("a frame sets reserved flags", code="malformed_frame")
-        self._chunks_len += len(plain) - 1
+        self._chunks_len += len(plain)
         if self._chunks_len > self.config.max_message:
             raise RemoteProtocolError(f"the peer's message exceeds the limit of {self.config.max_message} bytes", code="message_too_large")
         if not flags & FLAG_FINAL:
-            self._chunks.append(plain[1:])
+            self._chunks.append(plain)
             return
-        if self._chunks:
-            self._chunks.append(plain[1:])
-            body = b"".join(self._chunks)
-            self._chunks.clear()
-        else:
-            body = memoryview(plain)[1:]
         self._chunks_len = 0
-        if not body:
+        if self._chunks:
+            self._chunks.append(plain)
+            chunks, self._chunks = self._chunks, []
+            msg = decode_message_chunks(chunks) if chunks[0] else decode_message(b"".join(chunks))
+        elif not plain:
             raise RemoteProtocolError("an empty message", code="malformed_message")
-        msg = decode_message(body)
+        else:
+            msg = decode_message(plain)
         if msg is not None:
             self._dispatch(msg, events)
 
     def _dispatch(self, msg: Message, events: list) -> None:
         if isinstance(msg, Error):
-            text = REFUSALS.get(msg.code, f"the peer reported an error: {msg.message or msg.code}")
+            text = REFUSALS.get(msg.code, f"the peer reported an error ({msg.code[:64]}): {(msg.message or '')[:512]}")
             raise RemoteProtocolError(text, code=msg.code if msg.code in REFUSALS else "peer_error")
         if self.state is State.AWAIT_WELCOME:
             if not isinstance(msg, Welcome):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from . import crypto
 from .errors import LocalProtocolError, RemoteProtocolError
-from .wire import Message, decode_fields
+from .wire import Message
 
 LABEL_NOISE_STATIC = b"preau/v1/noise-static"
 LABEL_BINDING = b"preau/v1/static-binding"
@@ -149,5 +149,3 @@ class RotationStatement(Message):
             raise RemoteProtocolError("key rotation: not signed by the old key; the peer must enrol again", code="bad_rotation")
         return st
 
-
-__all__ = ["Identity", "PublicIdentity", "RotationStatement", "node_id", "parse_node_id", "verify_signature", "decode_fields"]

@@ -48,13 +48,11 @@ def next_state(state: State, event: str) -> State | None:
 
 # Per-document states of a sync session (see sync.py).
 class DocState(enum.Enum):
-    OFFERED = "offered"      # one side offered it; not (yet) wanted
-    SYNCING = "syncing"      # wanted: sync messages flow
+    SYNCING = "syncing"      # wanted by one side from the other's offer: sync messages flow
     DONE = "done"            # both sides idle in a row
 
 
 DOC_TRANSITIONS: dict[tuple[DocState, str], DocState] = {
-    (DocState.OFFERED, "want"): DocState.SYNCING,
     (DocState.SYNCING, "sync"): DocState.SYNCING,
     (DocState.SYNCING, "both_idle"): DocState.DONE,
     (DocState.DONE, "sync"): DocState.SYNCING,  # a later local change reopens it

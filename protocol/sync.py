@@ -15,13 +15,14 @@ wanted. Automerge bytes and signed releases are opaque here: crdt/ checks them.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
 from .connection import Connection, Established, PeerKeyRotated
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import PublicIdentity
-from .states import DOC_TRANSITIONS, DocState
+from .states import DOC_TRANSITIONS, DocState, State
 from .wire import DocOffer, Done, Offer, Receipt, Release, SyncIdle, SyncMessage, Want
 
 Entitlement = Callable[[PublicIdentity, str], bool]
@@ -37,11 +38,23 @@ class SyncComplete:
     documents: tuple[str, ...]
 
 
+def _fails_connection(method):
+    """A misuse of the session is a LocalProtocolError and, like every error, ends the connection."""
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except LocalProtocolError as exc:
+            self.conn.fail(exc)
+            raise
+    return wrapper
+
+
 class SyncSession:
     def __init__(self, conn: Connection, entitled: Entitlement):
         self.conn = conn
         self.entitled = entitled
-        self.peer: PublicIdentity | None = conn.peer if conn.state.value == "open" else None
+        self.peer: PublicIdentity | None = conn.peer if conn.state is State.OPEN else None
         self.my_offers: dict[str, bytes | None] = {}
         self.peer_offers: dict[str, bytes | None] = {}
         self.docs: dict[str, DocState] = {}
@@ -61,6 +74,7 @@ class SyncSession:
         if not self.entitled(self.peer, doc_id):
             raise LocalProtocolError(f"peer {self.peer.node_id} is not entitled to document {doc_id!r}", code="not_entitled")
 
+    @_fails_connection
     def offer(self, docs: Mapping[str, bytes | None]) -> None:
         self._require_open()
         if self._offered:
@@ -72,6 +86,7 @@ class SyncSession:
         self._offered = True
         self.my_offers = dict(docs)
 
+    @_fails_connection
     def want(self, doc_ids: Iterable[str]) -> None:
         self._require_open()
         if self._wanted:
@@ -86,6 +101,7 @@ class SyncSession:
         for d in ids:
             self._activate(d)
 
+    @_fails_connection
     def sync(self, doc_id: str, data: bytes | None) -> list:
         """Send an Automerge sync message for `doc_id`, or None when there is nothing to say.
 
@@ -102,14 +118,17 @@ class SyncSession:
             self._record(doc_id, "sent", "sync")
         return []
 
+    @_fails_connection
     def release(self, doc_id: str, data: bytes) -> None:
         self._require_active(doc_id)
         self.conn.send(Release(doc_id, data))
 
+    @_fails_connection
     def receipt(self, doc_id: str, data: bytes) -> None:
         self._require_active(doc_id)
         self.conn.send(Receipt(doc_id, data))
 
+    @_fails_connection
     def done(self) -> list:
         """Say we have offered and wanted everything; returns SyncComplete if that finished the session."""
         self._require_open()
@@ -134,7 +153,7 @@ class SyncSession:
             try:
                 out.extend(self._handle(ev))
             except RemoteProtocolError as exc:
-                self.conn._fail(exc)
+                self.conn.fail(exc)
                 raise
         return out
 

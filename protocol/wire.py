@@ -11,7 +11,7 @@ repeated tag is a list. Unknown message types are refused, except types
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import ClassVar
 
 from .errors import LocalProtocolError, RemoteProtocolError
@@ -53,12 +53,16 @@ def decode_varint(buf: bytes | memoryview, pos: int) -> tuple[int, int]:
 
 
 def encode_fields(items: list[tuple[int, bytes]]) -> bytes:
+    return b"".join(field_parts(items))
+
+
+def field_parts(items: list[tuple[int, bytes]]) -> list[bytes]:
+    """The encoding as a list of pieces, so large values are never copied just to be framed."""
     out = []
     for tag, value in items:
-        out.append(encode_varint(tag))
-        out.append(encode_varint(len(value)))
+        out.append(encode_varint(tag) + encode_varint(len(value)))
         out.append(value)
-    return b"".join(out)
+    return out
 
 
 def decode_fields(buf: bytes | memoryview, pos: int = 0) -> dict[int, list[bytes]]:
@@ -113,9 +117,15 @@ class Message:
     SCHEMA: ClassVar[tuple]
 
     def encode(self) -> bytes:
-        return encode_varint(self.TYPE) + self.encode_body()
+        return b"".join(self.encode_parts())
+
+    def encode_parts(self) -> list[bytes]:
+        return [encode_varint(self.TYPE), *field_parts(self._items())]
 
     def encode_body(self) -> bytes:
+        return encode_fields(self._items())
+
+    def _items(self) -> list[tuple[int, bytes]]:
         items: list[tuple[int, bytes]] = []
         for tag, name, kind in self.SCHEMA:
             value = getattr(self, name)
@@ -126,11 +136,14 @@ class Message:
             values = value if kind.endswith("*") else ([] if value is None else [value])
             for v in values:
                 items.append((tag, _encode_value(base, v)))
-        return encode_fields(items)
+        return items
 
     @classmethod
     def decode_body(cls, buf: bytes | memoryview):
-        found = decode_fields(buf)
+        return cls.from_fields(decode_fields(buf))
+
+    @classmethod
+    def from_fields(cls, found: dict[int, list[bytes]]):
         kwargs = {}
         for tag, name, kind in cls.SCHEMA:
             raw = found.get(tag, [])
@@ -363,16 +376,46 @@ TRANSPORT_TYPES: dict[int, type[Message]] = {
 }
 
 
+def _message_class(mtype: int) -> type[Message] | None:
+    cls = TRANSPORT_TYPES.get(mtype)
+    if cls is None and mtype < OPTIONAL_TYPES_FROM:
+        raise RemoteProtocolError(f"unknown message type {mtype}; the peer may be newer: upgrade this node", code="unknown_message")
+    return cls
+
+
 def decode_message(buf: bytes | memoryview) -> Message | None:
     """A transport message, or None for an optional extension type we do not know."""
     mtype, pos = decode_varint(buf, 0)
-    cls = TRANSPORT_TYPES.get(mtype)
-    if cls is None:
-        if mtype >= OPTIONAL_TYPES_FROM:
-            return None
-        raise RemoteProtocolError(f"unknown message type {mtype}; the peer may be newer: upgrade this node", code="unknown_message")
-    return cls.decode_body(memoryview(buf)[pos:])
+    cls = _message_class(mtype)
+    return None if cls is None else cls.decode_body(memoryview(buf)[pos:])
 
 
-def field_names(cls) -> list[str]:
-    return [f.name for f in fields(cls)]
+def decode_message_chunks(chunks: list[bytes]) -> Message | None:
+    """decode_message(b"".join(chunks)) without building the joined copy.
+
+    A large message is almost all one field (an Automerge sync message, a
+    release): the fields are read from the first chunk and the last field,
+    which runs on through the other chunks, is joined once, straight into
+    its final bytes.
+    """
+    first = chunks[0]
+    total = sum(len(c) for c in chunks)
+    found: dict[int, list[bytes]] = {}
+    try:
+        mtype, pos = decode_varint(first, 0)
+        while pos < len(first):
+            tag, pos = decode_varint(first, pos)
+            length, pos = decode_varint(first, pos)
+            if pos + length <= len(first):
+                found.setdefault(tag, []).append(first[pos:pos + length])
+                pos += length
+            elif pos + length == total:
+                found.setdefault(tag, []).append(b"".join([first[pos:], *chunks[1:]]))
+                cls = _message_class(mtype)
+                return None if cls is None else cls.from_fields(found)
+            else:
+                break
+    except RemoteProtocolError:
+        pass  # a number across the chunk boundary, or junk: the plain path decides
+    return decode_message(b"".join(chunks))
+

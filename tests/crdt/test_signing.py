@@ -184,3 +184,40 @@ def test_signing_needs_the_owner_key(school):
         sign_release(school.doc, seed(77), now=NOW)
     with pytest.raises(CrdtUsageError, match="Unix seconds"):
         sign_release(school.doc, school.seed, now=1.5)
+
+
+def _owner_signs(key, doc, **fields):
+    """The owner's key signing a body it should not have (a bug or a stolen key): fields forced."""
+    base = sign_release(doc, key, now=NOW)
+    unsigned = dataclasses.replace(base, signature=b"", **fields)
+    return dataclasses.replace(unsigned, signature=crypto.sign(key, crypto.RELEASE_SIGNATURE, unsigned.signed_bytes()))
+
+
+def test_signature_whose_kind_does_not_match_the_document_is_refused(campaign):
+    district = seed(5)
+    doc = new_document("campaign", crypto.public_key(district), campaign=campaign.id)
+    write_campaign(doc, campaign)
+    lying = _owner_signs(district, doc, kind="release")
+    _assert_refused(WrongKindError, "the document at the signed heads is a campaign", doc, lying, crypto.public_key(district), 0)
+
+
+def test_signature_for_another_document_id_is_refused(school):
+    from preau.crdt.errors import ReleaseError
+    other_id = _owner_signs(school.seed, school.doc, doc_id="release:other:0000")
+    err = _assert_refused(ReleaseError, "document id does not match", school.doc, other_id, school.owner, 0)
+    assert err.code == "mismatch"
+    wrong_number = _owner_signs(school.seed, school.doc, release=7)
+    _assert_refused(ReleaseError, "holds release 2, not 7", school.doc, wrong_number, school.owner, 0)
+
+
+def test_school_verifies_its_receipts_signed_by_the_district(school):
+    from preau.crdt.documents import Receipt, append_receipt, latest_receipt
+
+    district = seed(5)
+    v = verify_release(school.doc, school.signed[-1], school.owner, 0)
+    receipts = new_document("receipts", crypto.public_key(district), doc_id="receipts:d5:s1")
+    append_receipt(receipts, Receipt(v.doc_id, v.release, v.heads, NOW), school=school.owner)
+    signed = sign_release(receipts, district, now=NOW)
+    got = verify_release(receipts.save(), signed, crypto.public_key(district), 0, kinds=("receipts",))
+    assert got.content[-1].release == 2
+    assert latest_receipt(receipts, v.doc_id).heads == v.heads

@@ -11,6 +11,7 @@ from preau.node.storage_errors import AccessDenied, AuthError
 from preau.node.store import ResultInput
 
 from storage_fixtures import T1_PW, T2_PW, make_school
+from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
 
 C = "2026-debut-cp"
 ACTORS = ("admin", "recovery", "teacher_own", "teacher_other", "node", "logged_out", "foreign")

@@ -11,6 +11,7 @@ from preau.node.storage_errors import StoreError
 from preau.node.store import Session, Store
 
 from storage_fixtures import make_school
+from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
 
 C = "2026-debut-cp"
 ANSWERS = [1, 0, 1, 1, 0, 0, 1, 1, 1, 0]
@@ -119,3 +120,23 @@ def test_production_argon2id_cost(tmp_path):
     elapsed = time.perf_counter() - t0
     assert 0.02 < elapsed < 5, elapsed
     store.close()
+
+
+def test_erased_pupil_ciphertext_leaves_the_files(tmp_path, campaign):
+    """secure_delete zeroes the freed pages and the WAL is emptied, so not even the ciphertext remains."""
+    school = make_school(tmp_path / "data", campaign)
+    _plant(school)
+    s = school.store
+    zeph = school.pupils_a[0]
+    traces = [r["ct"][:32] for r in s.db.query("SELECT ct FROM pupils WHERE id = ?", [zeph.id])]
+    traces += [r["ct"][:32] for r in s.db.query("SELECT ct FROM results WHERE pupil_id = ?", [zeph.id])]
+    assert len(traces) == 2
+
+    def on_disk():
+        wal = s.db_path.with_name(s.db_path.name + "-wal")
+        return s.db_path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+    assert all(t in on_disk() for t in traces)  # the search can see them before erasure
+    s.erase_pupil(school.admin, zeph.id)
+    assert [t for t in traces if t in on_disk()] == []
+    s.close()

@@ -10,6 +10,7 @@ from preau.node.storage_errors import BackupError
 from preau.node.store import Store
 
 from storage_fixtures import ADMIN_PW, T1_PW, make_school
+from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
 
 C = "2026-debut-cp"
 

@@ -14,6 +14,7 @@ from preau.node import vault
 from preau.node.store import Store
 
 from storage_fixtures import T1_PW, make_school
+from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
 
 C = "2026-debut-cp"
 RUNS = 50

@@ -11,6 +11,7 @@ from preau.node.storage_errors import AuthError, Conflict, InvalidInput, NotFoun
 from preau.node.store import PupilOutcome, ResultInput, Store
 
 from storage_fixtures import ADMIN_PW, T1_PW, campaign_dict
+from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
 
 C = "2026-debut-cp"
 

@@ -206,7 +206,10 @@ def test_reassembly_limit(world):
     assert i2.max_message == 100_000
     with pytest.raises(LocalProtocolError) as exc:
         i.send(Release("doc", bytes(100_001)))
-    assert exc.value.code == "message_too_large" and i.state is State.OPEN
+    assert exc.value.code == "message_too_large" and i.state is State.ERROR
+    with pytest.raises(RemoteProtocolError) as exc:  # the peer is told, and ends too
+        r.receive_data(i.data_to_send())
+    assert exc.value.code == "peer_error" and "message_too_large" in str(exc.value)
 
 
 def test_reassembly_limit_enforced_on_receipt(world):

@@ -142,8 +142,8 @@ def _keyed_frames(key: bytes, n: int, bodies):
         c = CipherState(key)
         c.n = n
         flag = b"\x00" if body[:1] == b"\xfe" else b"\x01"
-        ct = c.encrypt_with_ad(b"", flag + body)
-        yield len(ct).to_bytes(2, "big") + ct
+        ct = c.encrypt_with_ad(flag, body)
+        yield (len(ct) + 1).to_bytes(2, "big") + flag + ct
 
 
 # --- raw bytes in every state -----------------------------------------------------------------

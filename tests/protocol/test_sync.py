@@ -69,11 +69,14 @@ def test_multi_document_sync_converges(world):
 
 
 def test_offering_a_document_the_peer_may_not_have_is_refused(world):
-    _, district_s = _sessions(world)
+    school_s, district_s = _sessions(world)
     with pytest.raises(LocalProtocolError) as exc:
         district_s.offer({OTHER: None, CAMPAIGNS[0]: None})
     assert exc.value.code == "not_entitled" and "not entitled to document 'school/0010856A/aggregate'" in str(exc.value)
-    assert district_s.conn.data_to_send() == b""  # nothing left
+    school_s, _ = school_s, None
+    with pytest.raises(RemoteProtocolError) as exc:  # the school only learns the session ended; no Offer left
+        school_s.receive_data(district_s.data_to_send())
+    assert exc.value.code == "peer_error" and OTHER not in school_s.peer_offers
 
 
 def test_pushing_an_unwanted_document_is_refused(world):
@@ -91,11 +94,17 @@ def test_wanting_what_was_not_offered_is_refused(world):
     with pytest.raises(LocalProtocolError) as exc:
         school_s.want([OTHER])
     assert exc.value.code == "not_offered"
+
+
+def test_a_hostile_peer_wanting_what_was_not_offered_is_refused(world):
     from preau.protocol.wire import Want
-    school_s.conn.send(Want((OTHER,)))  # a hostile school asks anyway
+    school_s, district_s = _sessions(world)
+    district_s.offer({CAMPAIGNS[0]: None})
+    school_s.receive_data(district_s.data_to_send())
+    school_s.conn.send(Want((OTHER,)))  # bypassing the session's check
     with pytest.raises(RemoteProtocolError) as exc:
         district_s.receive_data(school_s.data_to_send())
-    assert exc.value.code == "not_offered"
+    assert exc.value.code == "not_offered" and OTHER not in district_s.docs
 
 
 def test_a_settled_document_reopens_on_new_changes(world):

@@ -1,0 +1,61 @@
+"""Bar charts drawn on the server as inline SVG: no chart library, no script, nothing for the CSP to block.
+
+Colours come from CSS classes (`g-besoin`, ...), and every bar carries its
+numbers as text, so a chart still reads in grey print or without colour vision.
+The same figures must also be given as a table next to the chart (the
+accessible version); the SVG is marked as an image with a summary label.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from markupsafe import Markup, escape
+
+from preau.crdt.campaign import GROUPS
+
+from . import i18n
+
+_ROW_H = 28
+_BAR_H = 18
+_LABEL_W = 300
+_BAR_W = 400
+_MIN_TEXT_W = 28  # narrower segments show their figure only in the tooltip and the table
+
+
+def group_bars_svg(rows: Sequence[tuple[str, Mapping[str, int]]], *, lang: str, title: str) -> Markup:
+    """One 100 % stacked bar per row (an exercise, or a school): share of pupils in each group."""
+    height = _ROW_H * len(rows) + 8
+    width = _LABEL_W + _BAR_W + 10
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for index, (label, counts) in enumerate(rows):
+        y = 4 + index * _ROW_H
+        parts.append(f'<text class="chart-label" x="{_LABEL_W - 8}" y="{y + _BAR_H - 4}" text-anchor="end">'
+                     f'{escape(_shorten(label))}<title>{escape(label)}</title></text>')
+        total = sum(max(0, int(counts.get(g, 0))) for g in GROUPS)
+        if total == 0:
+            parts.append(f'<text class="chart-empty" x="{_LABEL_W}" y="{y + _BAR_H - 4}">'
+                         f'{escape(i18n.translate(lang, "chart.no_data"))}</text>')
+            continue
+        x = float(_LABEL_W)
+        for group in GROUPS:
+            count = max(0, int(counts.get(group, 0)))
+            if count == 0:
+                continue
+            w = _BAR_W * count / total
+            share = round(100 * count / total)
+            name = i18n.translate(lang, f"group.{group}")
+            parts.append(f'<rect class="g-{group}" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{_BAR_H}">'
+                         f'<title>{escape(name)} : {count} ({share} %)</title></rect>')
+            if w >= _MIN_TEXT_W:
+                parts.append(f'<text class="chart-value" x="{x + w / 2:.1f}" y="{y + _BAR_H - 5}" '
+                             f'text-anchor="middle">{share} %</text>')
+            x += w
+    parts.append("</svg>")
+    return Markup("".join(parts))
+
+
+def _shorten(label: str, limit: int = 36) -> str:
+    return label if len(label) <= limit else label[: limit - 1] + "…"

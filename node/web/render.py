@@ -1,0 +1,82 @@
+"""Page rendering: Jinja2 with autoescape, the shared page context, static URLs that change with content."""
+from __future__ import annotations
+
+import functools
+import hashlib
+import pathlib
+from typing import Any, Iterable, Mapping
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from . import i18n
+from .keys import WEB_CONFIG
+from .security import current_principal, csrf_token, request_language
+
+HERE = pathlib.Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+@functools.lru_cache(maxsize=None)
+def _static_versions() -> Mapping[str, str]:
+    return {
+        p.relative_to(STATIC).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()[:10]
+        for p in STATIC.rglob("*") if p.is_file()
+    }
+
+
+def static_url(name: str) -> str:
+    """`/static/<name>?v=<content hash>`: browsers may cache it, and a new release changes the URL."""
+    version = _static_versions().get(name)
+    if version is None:
+        raise KeyError(f"no static file {name!r} in {STATIC}")
+    return f"/static/{name}?v={version}"
+
+
+def setup_rendering(app: web.Application, template_dirs: Iterable[str | pathlib.Path] = ()) -> jinja2.Environment:
+    """Templates from `template_dirs` first (the node app's own pages), then the web layer's."""
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader([str(d) for d in template_dirs]),
+        jinja2.FileSystemLoader(str(TEMPLATES)),
+    ])
+    env = aiohttp_jinja2.setup(
+        app, loader=loader, autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    env.globals["static"] = static_url
+    return env
+
+
+async def base_context(request: web.Request) -> dict[str, Any]:
+    """What every page (base.html) needs; handlers add their own keys on top."""
+    lang = request_language(request)
+    cfg = request.config_dict[WEB_CONFIG]
+    principal = current_principal(request)
+    nav = []
+    if principal is not None:
+        for item in cfg.nav:
+            if not item.roles or principal.role in item.roles:
+                nav.append({"label_key": item.label_key, "path": item.path,
+                            "current": request.path == item.path or request.path.startswith(item.path.rstrip("/") + "/")})
+    return {
+        "lang": lang,
+        "other_lang": next(code for code in i18n.LANGUAGES if code != lang),
+        "t": functools.partial(i18n.translate, lang),
+        "csrf_token": await csrf_token(request),
+        "principal": principal,
+        "nav": nav,
+        "logout_path": cfg.logout_path,
+    }
+
+
+async def render(request: web.Request, template: str, context: Mapping[str, Any] | None = None, *,
+                 status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
+    """Render `template` with the base context plus `context`, as text/html."""
+    full = await base_context(request)
+    full.update(context or {})
+    response = aiohttp_jinja2.render_template(template, request, full, status=status)
+    if headers:
+        response.headers.update(headers)
+    return response

@@ -1,1 +1,0 @@
-from storage_fixtures import campaign, school  # noqa: F401  (fixtures shared by the storage tests)

@@ -1,0 +1,200 @@
+"""The grid parser, the fallback form, the save endpoint, the class profile and the server-drawn chart."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import CSRF_RE, login
+from demo_app import CAMPAIGN
+from preau.node.web.charts import group_bars_svg
+from preau.node.web.grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row, parse_row_json
+
+WORDS = CAMPAIGN.exercise("fr-comprendre-mots")  # 10 items, thresholds 4 and 7
+SYLLABES = CAMPAIGN.exercise("fr-syllabes")  # 6 items, no thresholds yet
+TEXT = CAMPAIGN.exercise("fr-lire-texte")  # words per minute, max 250
+
+
+# -- parsing ----------------------------------------------------------------------
+
+def test_complete_row_is_scored_and_grouped():
+    entry = parse_row(WORDS, "p01", ["1", "1", "0", "1", " 1 ", "0", "1", "1", "0", "1"])
+    assert entry.score == 7 and entry.group(WORDS) == "seuil2"
+    assert entry.cells(WORDS) == ["1", "1", "0", "1", "1", "0", "1", "1", "0", "1"]
+
+
+def test_partial_row_has_no_score_yet():
+    entry = parse_row(WORDS, "p01", ["1", "", "0"] + [""] * 7)
+    assert entry.score is None and entry.group(WORDS) is None and not entry.empty
+
+
+def test_an_a_anywhere_marks_the_pupil_absent():
+    entry = parse_row(WORDS, "p01", ["1", "A"] + [""] * 8)
+    assert entry.absent and entry.group(WORDS) == "absent" and entry.cells(WORDS) == ["a"] * 10
+
+
+def test_no_thresholds_means_no_group():
+    assert parse_row(SYLLABES, "p01", ["1"] * 6).group(SYLLABES) is None
+
+
+@pytest.mark.parametrize("cells,key,message", [
+    (["2"] + [""] * 9, "entry.bad_item", "Case 1 : tapez 1, 0 ou a (absent)."),
+    ([""] * 9, "entry.bad_shape", "Ligne incomplète : elle doit avoir 10 case(s). Rechargez la page."),
+    ([1] + [""] * 9, "entry.bad_item", "Case 1 : tapez 1, 0 ou a (absent)."),
+])
+def test_bad_item_rows_are_refused_with_a_message(cells, key, message):
+    with pytest.raises(EntryError) as info:
+        parse_row(WORDS, "p01", cells)
+    assert info.value.key == key and info.value.message("fr") == message
+
+
+@pytest.mark.parametrize("value,score,absent", [("42", 42, False), ("0", 0, False), ("a", None, True), ("", None, False)])
+def test_timed_exercise_takes_a_number(value, score, absent):
+    entry = parse_row(TEXT, "p01", [value])
+    assert (entry.score, entry.absent) == (score, absent)
+
+
+@pytest.mark.parametrize("value", ["251", "-1", "4.5", "12a", "99999"])
+def test_timed_exercise_refuses_out_of_range(value):
+    with pytest.raises(EntryError) as info:
+        parse_row(TEXT, "p01", [value])
+    assert info.value.message("en") == "Type a whole number from 0 to 250, or a (absent)."
+
+
+@pytest.mark.parametrize("payload", [None, [], {"cells": ["1"] * 10}, {"pupil": "../x", "cells": ["1"] * 10},
+                                     {"pupil": "p01", "cells": "1111111111"}])
+def test_malformed_json_rows_are_refused(payload):
+    with pytest.raises(EntryError):
+        parse_row_json(WORDS, payload)
+
+
+def test_fallback_form_checks_every_row_first():
+    form = {f"c-p01-{i}": "1" for i in range(10)} | {"c-p02-3": "x"}
+    with pytest.raises(EntryError):
+        parse_grid_form(WORDS, ["p01", "p02"], form)
+    rows = parse_grid_form(WORDS, ["p01", "p02"], {f"c-p01-{i}": "1" for i in range(10)})
+    assert rows[0].score == 10 and rows[1].empty
+
+
+def test_grid_view_round_trips_saved_rows():
+    saved = {"p01": parse_row(WORDS, "p01", ["1"] * 10)}
+    view = grid_view(WORDS, [("p01", "Lucie"), ("p02", "Noah")], saved, save_url="/s", form_action="/f", lang="fr")
+    assert view.columns == tuple(str(i) for i in range(1, 11))
+    assert view.rows[0].cells == ("1",) * 10 and view.rows[0].score_text == "10/10" and view.rows[0].group == "seuil2"
+    assert view.rows[1].cells == ("",) * 10 and view.rows[1].score_text == ""
+
+
+def test_class_profile_puts_each_pupil_in_one_group():
+    pupils = [("p1", "A"), ("p2", "B"), ("p3", "C"), ("p4", "D"), ("p5", "E")]
+    rows = {
+        "p1": parse_row(WORDS, "p1", ["1"] * 3 + ["0"] * 7),  # 3 < 4: besoin
+        "p2": parse_row(WORDS, "p2", ["1"] * 5 + ["0"] * 5),  # fragile
+        "p3": parse_row(WORDS, "p3", ["1"] * 10),  # seuil2
+        "p4": RowEntry("p4", absent=True),
+    }
+    words = class_profile(CAMPAIGN, pupils, {WORDS.id: rows})[0]
+    assert dict(words.groups) == {"besoin": ("A",), "fragile": ("B",), "seuil2": ("C",), "absent": ("D",)}
+    assert words.missing == ("E",)
+
+
+# -- endpoints --------------------------------------------------------------------
+
+async def _token(client, path="/classes") -> str:
+    return CSRF_RE.search(await (await client.get(path)).text()).group(1)
+
+
+async def test_row_save_then_reload_shows_the_values(client):
+    await login(client)
+    token = await _token(client)
+    url = "/classes/cp-a/grid/fr-comprendre-mots"
+    resp = await client.post(url + "/row", json={"pupil": "p02", "cells": ["1", "0"] * 5},
+                             headers={"X-CSRF-Token": token, "Accept": "application/json"})
+    assert await resp.json() == {"ok": True, "score_text": "5/10", "group": "fragile", "group_label": "Fragile"}
+    html = await (await client.get(url)).text()
+    assert 'name="c-p02-0" value="1"' in html and 'name="c-p02-1" value="0"' in html
+    assert "Inès &lt;b&gt;Petit&lt;/b&gt;" in html and "<b>Petit" not in html  # names are escaped
+
+
+async def test_row_save_refuses_bad_values_with_a_message_and_keeps_nothing(client):
+    await login(client)
+    token = await _token(client)
+    url = "/classes/cp-a/grid/fr-comprendre-mots"
+    resp = await client.post(url + "/row", json={"pupil": "p02", "cells": ["7"] + [""] * 9},
+                             headers={"X-CSRF-Token": token, "Accept": "application/json"})
+    assert resp.status == 400
+    assert await resp.json() == {"ok": False, "error": "Case 1 : tapez 1, 0 ou a (absent).", "status": 400}
+    resp = await client.post(url + "/row", json={"pupil": "p11", "cells": ["1"] * 10},
+                             headers={"X-CSRF-Token": token, "Accept": "application/json"})
+    assert resp.status == 400  # a pupil of another class
+    assert 'value="7"' not in await (await client.get(url)).text()
+
+
+async def test_fallback_form_saves_the_whole_table(client):
+    await login(client)
+    url = "/classes/cp-a/grid/fr-lire-texte"
+    token = await _token(client, url)
+    resp = await client.post(url, data={"csrf_token": token, "c-p01-0": "38", "c-p02-0": "a", "c-p03-0": "", "c-p04-0": "61"})
+    html = await resp.text()
+    assert resp.status == 200 and "Résultats enregistrés." in html
+    assert 'name="c-p01-0" value="38"' in html and 'name="c-p02-0" value="a"' in html
+    resp = await client.post(url, data={"csrf_token": token, "c-p01-0": "900"})
+    assert resp.status == 400 and "Tapez un nombre entier de 0 à 250" in await resp.text()
+    assert 'name="c-p01-0" value="38"' in await (await client.get(url)).text()  # nothing changed
+
+
+async def test_profile_and_chart_pages_render(client):
+    await login(client)
+    html = await (await client.get("/classes/cp-a/profile")).text()
+    assert "Profil de la classe CP A" in html and 'scope="row"' in html and "<caption>" in html
+
+
+async def test_chart_page_escapes_and_labels(client):
+    await login(client, username="ien")
+    html = await (await client.get("/district?lang=en")).text()
+    assert "Exercice &lt;script&gt;" in html and "<script>" not in html
+    assert "Needs support" in html and "no data" in html
+
+
+# -- chart -------------------------------------------------------------------------
+
+def test_chart_is_wellformed_svg_with_text_figures():
+    svg = str(group_bars_svg([("Mots <&>", {"besoin": 1, "fragile": 1, "seuil2": 2}), ("Vide", {})],
+                             lang="fr", title='Titre "x"'))
+    root = ET.fromstring(svg)
+    assert root.tag.endswith("svg") and root.get("role") == "img" and root.get("aria-label") == 'Titre "x"'
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert "25 %" in texts and "50 %" in texts and any("Mots <&>" in t for t in texts) and "aucune donnée" in texts
+    widths = [float(r.get("width")) for r in root.iter("{http://www.w3.org/2000/svg}rect")]
+    assert widths == [100.0, 100.0, 200.0]  # of a 400-wide bar
+    assert "style=" not in svg  # the CSP allows no inline style
+
+
+async def test_a_full_class_grid_stays_light(aiohttp_client):
+    """25 pupils by 15 items: the page an old PC must draw. Weight: HTML plus its CSS and script."""
+    from aiohttp import web
+
+    from preau.crdt.campaign import parse_exercise
+    from preau.node.web import Principal, login_required, render, setup_web
+    from preau.node.web.render import STATIC
+
+    exercise = parse_exercise({"id": "mots", "name": "Comprendre des mots lus par l'enseignant", "subject": "français",
+                               "score_kind": "items", "items": 15, "max_score": 15, "thresholds": [6, 10]}, "ex")
+    pupils = [(f"p{i:02d}", f"Prénom{i} Nomdefamille{i}") for i in range(25)]
+    saved = {p: parse_row(exercise, p, ["1", "0", "1"] * 5) for p, _ in pupils}
+
+    @login_required()
+    async def page(request):
+        view = grid_view(exercise, pupils, saved, save_url="/s", form_action="/f", lang="fr")
+        return await render(request, "grid.html", {"klass": {"name": "CP A"}, "campaign": CAMPAIGN, "exercise": exercise,
+                                                    "grid": view, "back_url": "/", "notice": None, "errors": []})
+
+    app = web.Application()
+    setup_web(app, authenticate=lambda username, password: Principal(username, "teacher", username))
+    app.router.add_get("/grid", page)
+    client = await aiohttp_client(app)
+    await login(client)
+    html = await (await client.get("/grid")).read()
+    assets = sum((STATIC / name).stat().st_size for name in ("preau.css", "grid.js", "favicon.svg"))
+    print(f"25x15 grid page: HTML {len(html)} bytes + assets {assets} bytes = {len(html) + assets} bytes")
+    assert html.count(b"<input name=") == 25 * 15
+    assert len(html) + assets < 80_000

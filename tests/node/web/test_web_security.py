@@ -1,0 +1,338 @@
+"""Sessions, CSRF, headers, rate limiting, route access rules and the access log, over the demo app."""
+from __future__ import annotations
+
+import html
+import logging
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer, make_mocked_request
+from yarl import URL
+
+from conftest import CSRF_RE, csrf_of, login
+from demo_app import PASSWORD, create_demo_app
+from preau.node.web import (
+    InMemorySessionStore, Principal, PrivateAccessLogger, QueryStringFilter, SessionRecord, WebConfig, end_sessions_of,
+    undeclared_routes,
+)
+from preau.node.web.security import CONTENT_SECURITY_POLICY, LoginRateLimiter, _cookie_secure, safe_next
+
+FR_CSRF = "Ce formulaire a expiré ou ne vient pas de Préau. Rechargez la page et recommencez."
+EN_CSRF = "This form has expired or did not come from Préau. Reload the page and try again."
+
+
+def _assert_hardened(resp) -> None:
+    h = resp.headers
+    assert h["Content-Security-Policy"] == CONTENT_SECURITY_POLICY
+    assert "default-src 'self'" in h["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in h["Content-Security-Policy"]
+    assert "unsafe-inline" not in h["Content-Security-Policy"]
+    assert h["X-Content-Type-Options"] == "nosniff"
+    assert h["Referrer-Policy"] == "no-referrer"
+
+
+# -- headers -----------------------------------------------------------------
+
+async def test_security_headers_on_every_kind_of_response(client, caplog):
+    caplog.set_level(logging.CRITICAL, logger="aiohttp.server")  # the deliberate crash logs a traceback
+    await login(client)
+    responses = [
+        await client.get("/login", allow_redirects=False),
+        await client.get("/classes"),
+        await client.get("/static/preau.css"),
+        await client.get("/static/missing.css"),
+        await client.get("/no/such/page"),
+        await client.put("/classes"),  # 405
+        await client.get("/crash"),  # 500
+        await client.get("/", allow_redirects=False),  # 303
+        await client.post("/admin/action", json={}),  # CSRF refusal
+        await client.get("/admin"),  # role refusal
+    ]
+    assert [r.status for r in responses] == [303, 200, 200, 404, 404, 405, 500, 303, 403, 403]
+    for resp in responses:
+        _assert_hardened(resp)
+
+
+async def test_pages_are_not_cached_but_static_files_are(client):
+    await login(client)
+    assert (await client.get("/classes")).headers["Cache-Control"] == "no-store"
+    assert "max-age" in (await client.get("/static/grid.js")).headers["Cache-Control"]
+
+
+async def test_pages_have_no_inline_script_or_style(client):
+    await login(client)
+    for path in ("/classes", "/classes/cp-a/grid/fr-comprendre-mots", "/classes/cp-a/profile"):
+        html = await (await client.get(path)).text()
+        assert "<style" not in html and " style=" not in html
+        assert "<script>" not in html and "onclick" not in html
+        assert 'src="/static/' in html or path != "/classes/cp-a/grid/fr-comprendre-mots"
+
+
+# -- cookies and sessions ----------------------------------------------------------
+
+def _set_cookie(resp, name: str) -> str:
+    headers = [v for v in resp.headers.getall("Set-Cookie", []) if v.startswith(name + "=")]
+    assert headers, f"no Set-Cookie for {name}"
+    return headers[-1]
+
+
+async def test_session_cookie_flags(client):
+    resp = await login(client)
+    assert resp.status == 303 and resp.headers["Location"] == "/classes"
+    cookie = _set_cookie(resp, "preau_session").lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+    assert "secure" not in cookie.replace("samesite", "")  # plain HTTP on the LAN, no setting
+    assert "max-age" not in cookie and "expires" not in cookie  # ends when the shared PC's browser closes
+
+
+async def test_secure_cookie_when_the_setting_says_so(aiohttp_client):
+    client = await aiohttp_client(create_demo_app(config=WebConfig(secure_cookies=True)))
+    resp = await client.get("/login")
+    assert "; secure" in _set_cookie(resp, "preau_session").lower()
+
+
+def test_secure_cookie_when_the_request_came_over_https():
+    app = create_demo_app()
+    request = make_mocked_request("GET", "/login", app=app)
+    assert not _cookie_secure(request)
+    assert _cookie_secure(request.clone(scheme="https"))
+
+
+async def test_anonymous_flood_never_evicts_a_logged_in_session():
+    store = InMemorySessionStore(max_sessions=10, max_anonymous=5)
+    teacher = Principal("t", "teacher", "T")
+    await store.save(SessionRecord("k-teacher", "c", 0, 0, teacher))
+    for i in range(100):
+        await store.save(SessionRecord(f"k-anon-{i}", "c", i, i))
+    assert (await store.load("k-teacher")) is not None
+    assert len(store) == 6 and (await store.load("k-anon-0")) is None and (await store.load("k-anon-99")) is not None
+
+
+async def test_ending_a_users_sessions_logs_them_out_everywhere(aiohttp_client):
+    app = create_demo_app()
+    first, second = await aiohttp_client(app), await aiohttp_client(app)
+    await login(first)
+    await login(second)
+    await login(second, username="m.leroy")  # a colleague on the same node stays logged in
+    assert await end_sessions_of(app, "mme.martin") == 1
+    assert (await first.get("/classes", allow_redirects=False)).status == 303
+    assert (await second.get("/classes", allow_redirects=False)).status == 200
+
+
+async def test_login_rotates_the_session_token_and_csrf_token(client):
+    before = await csrf_of(client)
+    old_cookie = client.session.cookie_jar.filter_cookies(client.make_url("/"))["preau_session"].value
+    await client.post("/login", data={"username": "mme.martin", "password": PASSWORD, "csrf_token": before},
+                      allow_redirects=False)
+    new_cookie = client.session.cookie_jar.filter_cookies(client.make_url("/"))["preau_session"].value
+    assert new_cookie != old_cookie
+    after = CSRF_RE.search(await (await client.get("/classes")).text()).group(1)
+    assert after != before
+
+
+async def test_idle_session_expires(client, clock):
+    await login(client)
+    assert (await client.get("/classes")).status == 200
+    clock.now += 2 * 3600 - 10  # activity keeps it alive...
+    assert (await client.get("/classes", allow_redirects=False)).status == 200
+    clock.now += 2 * 3600 - 10
+    assert (await client.get("/classes", allow_redirects=False)).status == 200
+    clock.now += 2 * 3600 + 1  # ...idleness ends it
+    resp = await client.get("/classes", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/login?next=")
+
+
+async def test_session_ends_after_its_maximum_age_even_when_active(client, clock):
+    await login(client)
+    for _ in range(13):
+        clock.now += 3600
+        resp = await client.get("/classes", allow_redirects=False)
+    assert resp.status == 303
+
+
+async def test_logout_ends_the_session(client):
+    await login(client)
+    token = CSRF_RE.search(await (await client.get("/classes")).text()).group(1)
+    jar = client.session.cookie_jar.filter_cookies(client.make_url("/"))
+    old = jar["preau_session"].value
+    resp = await client.post("/logout", data={"csrf_token": token}, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == "/login"
+    client.session.cookie_jar.update_cookies({"preau_session": old})
+    resp = await client.get("/classes", allow_redirects=False)
+    assert resp.status == 303 and "/login" in resp.headers["Location"]
+
+
+async def test_wrong_password_is_refused_with_a_clear_message(client):
+    resp = await login(client, password="nope")
+    assert resp.status == 401
+    assert "Identifiant ou mot de passe incorrect" in await resp.text()
+
+
+async def test_open_redirect_after_login_is_refused():
+    assert safe_next("//evil.example/x") == "/"
+    assert safe_next("https://evil.example") == "/"
+    assert safe_next("/\\evil.example") == "/"
+    assert safe_next("/classes/cp-a/profile") == "/classes/cp-a/profile"
+
+
+# -- CSRF -------------------------------------------------------------------
+
+async def test_post_without_csrf_token_is_refused(client):
+    resp = await client.post("/login", data={"username": "mme.martin", "password": PASSWORD})
+    assert resp.status == 403
+    assert FR_CSRF in await resp.text()
+
+
+async def test_stale_csrf_token_is_refused_in_english_too(client):
+    stale = await csrf_of(client)
+    await login(client)  # a new session with a new token
+    resp = await client.post("/logout?lang=en", data={"csrf_token": stale})
+    assert resp.status == 403
+    assert EN_CSRF in await resp.text()
+
+
+async def test_json_save_needs_the_header_token(client):
+    await login(client)
+    url = "/classes/cp-a/grid/fr-comprendre-mots/row"
+    body = {"pupil": "p01", "cells": ["1"] * 10}
+    resp = await client.post(url, json=body)
+    assert resp.status == 403
+    assert (await resp.json()) == {"ok": False, "error": FR_CSRF, "status": 403}
+    token = CSRF_RE.search(await (await client.get("/classes")).text()).group(1)
+    assert (await client.post(url, json=body, headers={"X-CSRF-Token": token + "x"})).status == 403
+    resp = await client.post(url, json=body, headers={"X-CSRF-Token": token})
+    assert resp.status == 200 and (await resp.json())["ok"] is True
+
+
+async def test_a_token_from_another_session_is_refused(aiohttp_client, client):
+    other = await aiohttp_client(create_demo_app())
+    await login(other)
+    foreign = CSRF_RE.search(await (await other.get("/classes")).text()).group(1)
+    await login(client)
+    resp = await client.post("/logout", data={"csrf_token": foreign})
+    assert resp.status == 403
+
+
+# -- rate limiting -------------------------------------------------------------
+
+async def test_account_locked_after_five_failures_even_with_the_right_password(client, clock):
+    for _ in range(5):
+        assert (await login(client, password="wrong")).status == 401
+    resp = await login(client)
+    assert resp.status == 429
+    text = await resp.text()
+    assert "Trop de tentatives de connexion" in text and "15 minute(s)" in text
+    assert int(resp.headers["Retry-After"]) > 0
+    clock.now += 15 * 60 + 1
+    assert (await login(client)).status == 303
+
+
+async def test_lockout_message_in_english(client):
+    for _ in range(5):
+        await login(client, password="wrong")
+    token = await csrf_of(client, "/login?lang=en")
+    resp = await client.post("/login", data={"username": "mme.martin", "password": PASSWORD, "csrf_token": token})
+    assert resp.status == 429
+    assert "Too many login attempts" in await resp.text()
+
+
+async def test_address_locked_after_many_accounts_tried(client):
+    for i in range(20):
+        assert (await login(client, username=f"guess{i}", password="wrong")).status == 401
+    assert (await login(client, username="m.leroy")).status == 429
+
+
+def test_rate_limiter_window_forgets_old_failures():
+    limiter = LoginRateLimiter(account_max=3, address_max=100, window=60, lockout=60)
+    for t in (0, 30, 61):  # the first has left the window when the third comes
+        limiter.failure("Ana", "10.0.0.1", t)
+    assert limiter.locked_for("ana", "10.0.0.1", 62) == 0
+    limiter.failure("ANA ", "10.0.0.1", 62)
+    assert limiter.locked_for("ana", "10.0.0.9", 63) == pytest.approx(59)
+
+
+# -- access rules -------------------------------------------------------------
+
+@pytest.mark.parametrize("user,path,status", [
+    (None, "/classes", 303),
+    (None, "/admin", 303),
+    ("mme.martin", "/admin", 403),
+    ("mme.martin", "/district", 403),
+    ("mme.martin", "/classes/cp-b/grid/fr-comprendre-mots", 403),
+    ("mme.martin", "/classes/cp-b/profile", 403),
+    ("mme.martin", "/classes/cp-a/profile", 200),
+    ("m.leroy", "/classes/cp-a/grid/fr-comprendre-mots", 403),
+    ("m.leroy", "/classes/cp-b/grid/fr-comprendre-mots", 200),
+    ("direction", "/classes", 403),
+    ("direction", "/admin", 200),
+    ("ien", "/classes/cp-a/profile", 403),
+    ("ien", "/district", 200),
+    ("mme.martin", "/undeclared", 403),
+])
+async def test_route_access(client, user, path, status):
+    if user:
+        assert (await login(client, username=user)).status == 303
+    resp = await client.get(path, allow_redirects=False)
+    assert resp.status == status
+    if status == 303:
+        location = URL(resp.headers["Location"])
+        assert location.path == "/login" and location.query["next"] == path
+    if status == 403:
+        assert "Vous n'avez pas accès à cette page." in html.unescape(await resp.text())
+
+
+async def test_save_by_teacher_of_another_class_is_refused(client):
+    await login(client, username="m.leroy")
+    token = CSRF_RE.search(await (await client.get("/classes")).text()).group(1)
+    resp = await client.post("/classes/cp-a/grid/fr-comprendre-mots/row", json={"pupil": "p01", "cells": ["1"] * 10},
+                             headers={"X-CSRF-Token": token, "Accept": "application/json"})
+    assert resp.status == 403
+
+
+async def test_fetch_without_session_gets_json_401(client):
+    resp = await client.get("/classes", headers={"Accept": "application/json"})
+    assert resp.status == 401
+    assert (await resp.json())["error"].startswith("Votre session a expiré")
+
+
+def test_undeclared_routes_are_listed():
+    assert sorted(undeclared_routes(create_demo_app())) == ["GET /undeclared", "HEAD /undeclared"]
+
+
+def test_principal_rejects_unknown_roles():
+    with pytest.raises(ValueError, match="role must be one of admin, teacher, district"):
+        Principal("x", "parent", "X")
+
+
+# -- logs -------------------------------------------------------------------
+
+async def test_access_log_never_has_query_strings_or_form_bodies(aiohttp_client, caplog):
+    server = TestServer(create_demo_app())
+    await server.start_server(access_log_class=PrivateAccessLogger)  # as the node's runner does
+    client = await aiohttp_client(server)
+    caplog.set_level(logging.DEBUG)
+    await client.get("/login?next=/classes/cp-a/profile&pupil=Lucie+Martin")
+    await login(client, password="secret-Lucie-pw")
+    await client.get("/classes?name=Lucie")
+    access = [r.getMessage() for r in caplog.records if r.name == "aiohttp.access"]
+    assert any("GET /login" in m for m in access) and any("POST /login" in m for m in access)
+    everything = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Lucie" not in everything and "?" not in "\n".join(access) and "secret" not in everything
+
+
+def test_query_string_filter_scrubs_default_access_lines():
+    record = logging.LogRecord("aiohttp.access", logging.INFO, __file__, 1,
+                               '%s "%s" %s', ("127.0.0.1", "GET /grid?pupil=Lucie HTTP/1.1", 200), None)
+    assert QueryStringFilter().filter(record)
+    assert record.getMessage() == '127.0.0.1 "GET /grid HTTP/1.1" 200'
+
+
+# -- language ------------------------------------------------------------------
+
+async def test_language_switch_sticks_in_a_cookie(client):
+    resp = await client.get("/login?lang=en")
+    assert '<html lang="en">' in await resp.text()
+    assert "samesite=strict" in _set_cookie(resp, "lang").lower()
+    assert '<html lang="en">' in await (await client.get("/login")).text()
+    assert '<html lang="fr">' in await (await client.get("/login?lang=fr")).text()
+    assert '<html lang="fr">' in await (await client.get("/login?lang=xx")).text()
