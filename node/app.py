@@ -13,6 +13,8 @@ from .appkeys import CONFIG, NODE
 from .backoff import Backoff
 from .errors import UserError
 from .runtime import Node
+from .store import DB_NAME, Store
+from .vault import ARGON2
 from .transport import SYNC_PATH, Limits, serve_session
 
 log = logging.getLogger("preau.app")
@@ -51,14 +53,32 @@ def limits_from(settings: Any) -> Limits:
 
 
 def open_node(settings: Any, **kw: Any) -> Node:
-    return Node(
-        pathlib.Path(settings.data_dir),
-        role=settings.role,
-        limits=limits_from(settings),
-        backoff=Backoff(cap=float(settings.backoff_max)),
-        sync_interval=float(settings.sync_interval),
-        **kw,
-    )
+    """The node in a data folder; a school's node also opens its encrypted store, unattended.
+
+    Campaign documents that arrive by sync go straight into the store (as the
+    node, with nobody logged in), so teachers can enter results for them.
+    """
+    data = pathlib.Path(settings.data_dir)
+    store = None
+    if (data / DB_NAME).exists():
+        store = Store.open(data, cost=ARGON2[settings.argon2_profile])
+        if settings.role == "school":
+            kw.setdefault("on_campaign", lambda campaign: store.put_campaign(store.node, campaign))
+    try:
+        node = Node(
+            data,
+            role=settings.role,
+            limits=limits_from(settings),
+            backoff=Backoff(cap=float(settings.backoff_max)),
+            sync_interval=float(settings.sync_interval),
+            **kw,
+        )
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+    node.store = store
+    return node
 
 
 async def _node_ctx(app: web.Application) -> AsyncIterator[None]:

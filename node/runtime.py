@@ -97,8 +97,12 @@ class Node:
         self.wakeup = asyncio.Event()
         self._clock = clock
 
+    store: Any = None  # the school's encrypted store, when this node has one
+
     def close(self) -> None:
         self.fed.close()
+        if self.store is not None:
+            self.store.close()
 
     @property
     def node_id(self) -> str:
