@@ -173,6 +173,15 @@ def release_from(header: Header, body: dict[str, Any]) -> ReleaseContent:
 # -- campaign documents ---------------------------------------------------------
 
 
+def campaign_document(campaign: Campaign, owner: bytes) -> Document:
+    """A new campaign document written by `owner` (a district or higher), version 1."""
+    from .schema import new_document
+
+    doc = new_document("campaign", owner, campaign=campaign.id)
+    write_campaign(doc, campaign)
+    return doc
+
+
 def write_campaign(doc: Document, campaign: Campaign) -> int:
     """Write (or update: thresholds arrive later) a campaign definition; returns its new version.
 
