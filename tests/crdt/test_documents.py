@@ -162,3 +162,11 @@ def test_campaign_document_helper():
     c = parse_campaign(CAMPAIGN)
     doc = campaign_document(c, OWNER)
     assert read_header(doc).release == 1 and read_campaign(doc) == c
+
+
+def test_writer_refuses_to_go_back_to_an_older_release_number():
+    doc = new_document("release", OWNER, campaign="2026-debut-cp")
+    write_release(doc, _content(2))
+    with pytest.raises(SchemaError, match="release 1 is older than release 2"):
+        write_release(doc, _content(1))
+    assert read_release(doc) == _content(2)
