@@ -1,4 +1,10 @@
-"""Errors of the crdt layer. Each carries a stable `code` and a message a person can act on."""
+"""Errors of the crdt layer. Each carries a stable `code` and a message a person can act on.
+
+Two families, as in h11: `CrdtUsageError` means our caller misused the API (a
+bug to fix in the calling code); every other `CrdtError` means the bytes or
+documents we were given are bad (a peer, a relay or a disk), and the caller
+should drop them and carry on. Messages never quote a pupil reference.
+"""
 from __future__ import annotations
 
 
@@ -21,3 +27,65 @@ class CampaignError(CrdtError):
     def __init__(self, location: str, message: str):
         self.location = location
         super().__init__(f"{location}: {message}" if location else message)
+
+
+class CrdtUsageError(CrdtError):
+    """The calling code misused the API (for example wrote an undeclared field). Fix the caller."""
+
+    code = "usage_error"
+
+
+class SchemaError(CrdtUsageError):
+    """A writer was given a field or value the document kind does not declare; nothing was written."""
+
+    code = "undeclared_field"
+
+
+class DocumentError(CrdtError):
+    """Bytes or a document received from elsewhere are not a valid document of the expected kind."""
+
+    code = "invalid_document"
+
+
+class SyncMessageError(CrdtError):
+    """A sync message could not be applied; the document is unchanged."""
+
+    code = "invalid_sync_message"
+
+
+class ForeignChangeError(SyncMessageError):
+    """A peer sent changes into a document this node owns; they were refused."""
+
+    code = "foreign_change"
+
+
+class ReleaseError(CrdtError):
+    """A signed release was refused. `code` says which rule failed; the reader's state is unchanged."""
+
+    code = "release_refused"
+
+
+class ReleaseDecodeError(ReleaseError):
+    """The bytes are not a well-formed signed release."""
+
+    code = "malformed_release"
+
+
+class BadSignatureError(ReleaseError):
+    code = "bad_signature"
+
+
+class WrongSignerError(ReleaseError):
+    code = "wrong_signer"
+
+
+class RollbackError(ReleaseError):
+    code = "rollback"
+
+
+class MissingHeadsError(ReleaseError):
+    code = "missing_heads"
+
+
+class WrongKindError(ReleaseError):
+    code = "wrong_kind"

@@ -1,0 +1,305 @@
+"""The disclosure policy: from pupil-level results held in memory to what may leave the school.
+
+Three rules, each against one way a curious reader could single out a pupil:
+
+- `min_cohort`: a school with fewer assessed pupils publishes no counts at all,
+  only "withheld: small cohort" (at closing, or to withdraw counts it had
+  published before).
+- batching: an exercise's figures change in a release only when the set of
+  pupils whose result differs from *every* earlier published state of that
+  exercise (including the empty state before any release) is 0 or at least
+  `min_batch`. Subtracting any two releases then never isolates fewer than
+  `min_batch` pupils; smaller changes are held back until enough accumulate.
+  This holds at closing too: a final release may leave up to `min_batch - 1`
+  late changes per exercise unpublished, and says so.
+- small cells (`suppress_rows`): beyond the district, counts 1..small_cell_max
+  are shown as "≤N", with complementary suppression checked by an exact
+  per-row audit, and a pattern that only grows within a campaign.
+
+Pupil references are reduced to digests in the history and never reach a document.
+"""
+from __future__ import annotations
+
+import hashlib
+import itertools
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+from .campaign import GROUPS, Campaign
+from .documents import ReleaseContent, Row
+from .errors import CrdtUsageError, DocumentError
+from .schema import COLUMNS, MARKER_HIDDEN
+
+HISTORY_VERSION = 1
+_PUPIL_LABEL = b"preau/v1/history-pupil"
+_CODE = {"besoin": "b", "fragile": "f", "seuil2": "s", "absent": "a", "pending": "p"}
+_COLUMN = {v: k for k, v in _CODE.items()}
+_GROUP_CODE = {g: _CODE[g] for g in GROUPS}
+
+
+@dataclass(frozen=True, slots=True)
+class PupilOutcome:
+    """One pupil's result on one exercise, as the school's storage passes it.
+
+    `pupil` is an opaque reference (a keyed pseudonym); it is reduced to a digest
+    and never written into any document. `group` is one of GROUPS, or None for a
+    pupil scored on an exercise whose thresholds are not published yet: such
+    results are counted in the `pending` column, and move to their groups (in one
+    large batch) when the thresholds arrive.
+    """
+
+    pupil: str
+    exercise: str
+    group: str | None
+
+
+def _pupil_digest(pupil: str) -> str:
+    return hashlib.sha256(_PUPIL_LABEL + b"\x00" + pupil.encode()).hexdigest()[:24]
+
+
+Snapshot = Mapping[str, str]  # pupil digest -> column code
+
+
+@dataclass(frozen=True)
+class ReleaseHistory:
+    """What the school remembers of its earlier releases (stored encrypted by the node).
+
+    It holds, per exercise, every published per-pupil state (digests and group
+    codes): as sensitive as the results themselves.
+    """
+
+    campaign: str
+    last_release: int = 0
+    last: ReleaseContent | None = None
+    snapshots: Mapping[str, tuple[Snapshot, ...]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": HISTORY_VERSION,
+            "campaign": self.campaign,
+            "last_release": self.last_release,
+            "last": None if self.last is None else self.last.to_dict(),
+            "snapshots": {ex: [dict(s) for s in snaps] for ex, snaps in self.snapshots.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ReleaseHistory":
+        try:
+            if data["version"] != HISTORY_VERSION:
+                raise DocumentError(f"release history version {data['version']} is not supported; update Préau")
+            last = None if data["last"] is None else ReleaseContent.from_dict(data["last"])
+            snaps = {
+                str(ex): tuple({str(p): str(c) for p, c in s.items()} for s in lst) for ex, lst in data["snapshots"].items()
+            }
+            for lst in snaps.values():
+                for s in lst:
+                    if not set(s.values()) <= set(_COLUMN):
+                        raise ValueError("unknown group code")
+            return cls(str(data["campaign"]), int(data["last_release"]), last, snaps)
+        except DocumentError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DocumentError(f"the stored release history is damaged ({exc.__class__.__name__}); restore it from a backup") from None
+
+
+@dataclass(frozen=True)
+class ReleaseDecision:
+    """Whether to publish now, why (in words for the school), what, and the history to store once published."""
+
+    release: bool
+    reason: str
+    content: ReleaseContent | None
+    history: ReleaseHistory
+    held_back: tuple[tuple[str, int], ...] = ()  # (exercise, pupils changed but not yet publishable)
+
+
+def _distance(a: Snapshot, b: Snapshot) -> int:
+    return sum(1 for p in a.keys() | b.keys() if a.get(p) != b.get(p))
+
+
+def _row(exercise: str, snap: Snapshot) -> Row:
+    counts = {c: 0 for c in COLUMNS}
+    for code in snap.values():
+        counts[_COLUMN[code]] += 1
+    return Row.from_counts(exercise, counts)
+
+
+def _collect(outcomes: Iterable[PupilOutcome], campaign: Campaign) -> dict[str, dict[str, str]]:
+    current: dict[str, dict[str, str]] = {ex.id: {} for ex in campaign.exercises}
+    digests: dict[str, str] = {}
+    for o in outcomes:
+        if not isinstance(o, PupilOutcome):
+            raise CrdtUsageError("outcomes must be PupilOutcome values")
+        states = current.get(o.exercise)
+        if states is None:
+            raise CrdtUsageError(f"an outcome names exercise {o.exercise!r}, which campaign {campaign.id!r} does not define")
+        code = "p" if o.group is None else _GROUP_CODE.get(o.group)
+        if code is None:
+            raise CrdtUsageError(f"an outcome on {o.exercise!r} has group {o.group!r}; use one of {', '.join(GROUPS)} or None")
+        digest = digests.get(o.pupil)
+        if digest is None:
+            if not isinstance(o.pupil, str) or not o.pupil:
+                raise CrdtUsageError("an outcome has an empty pupil reference")
+            digest = digests[o.pupil] = _pupil_digest(o.pupil)
+        seen = states.get(digest)
+        if seen is not None and seen != code:
+            raise CrdtUsageError(f"one pupil has two different results on {o.exercise!r}; storage must pass one per pupil")
+        states[digest] = code
+    return current
+
+
+def next_release(
+    outcomes: Iterable[PupilOutcome], campaign: Campaign, history: ReleaseHistory, *, closing: bool
+) -> ReleaseDecision:
+    """Decide the school's next release for a campaign. Pure: same inputs, same decision."""
+    if history.campaign != campaign.id:
+        raise CrdtUsageError(f"this release history is for campaign {history.campaign!r}, not {campaign.id!r}")
+    policy = campaign.policy
+    current = _collect(outcomes, campaign)
+    cohort = len({p for snap in current.values() for p, code in snap.items() if code != "a"})
+    last = history.last
+    number = history.last_release + 1
+    nothing = ReleaseDecision(False, "", None, history)
+
+    if cohort < policy.min_cohort:
+        why = (
+            f"withheld: small cohort ({cohort} assessed pupil{'' if cohort == 1 else 's'}; campaign {campaign.id} needs at least "
+            f"{policy.min_cohort} before any counts leave the school)"
+        )
+        withdraw = last is not None and last.status == "published"
+        already = last is not None and last.status == "withheld" and (last.final or not closing)
+        if already or not (closing or withdraw):
+            return ReleaseDecision(False, why, None, history)
+        content = ReleaseContent(campaign.id, number, "withheld", "small_cohort", policy, final=closing)
+        return ReleaseDecision(True, why, content, ReleaseHistory(campaign.id, number, content, history.snapshots))
+
+    rows: list[Row] = []
+    updated: list[str] = []
+    held: list[tuple[str, int, int]] = []  # exercise, changed since last, more needed
+    snapshots = dict(history.snapshots)
+    for ex in campaign.exercises:
+        snaps = history.snapshots.get(ex.id, ())
+        prev: Snapshot = snaps[-1] if snaps else {}
+        cur = current[ex.id]
+        if cur == prev:
+            rows.append(_row(ex.id, prev))
+            continue
+        too_close = [d for d in (_distance(cur, s) for s in ({}, *snaps)) if 0 < d < policy.min_batch]
+        if too_close:
+            rows.append(_row(ex.id, prev))
+            held.append((ex.id, _distance(cur, prev), policy.min_batch - min(too_close)))
+        else:
+            snapshots[ex.id] = (*snaps, cur)
+            rows.append(_row(ex.id, cur))
+            updated.append(ex.id)
+
+    held_back = tuple((ex, n) for ex, n, _ in held)
+    held_text = ""
+    if held:
+        ex, n, more = min(held, key=lambda h: (h[2], h[0]))
+        held_text = (
+            f"waiting for {more} more changed pupil{'s' if more > 1 else ''} on {ex} "
+            f"({n} changed since the last release; at least {policy.min_batch} must change together)"
+        )
+        if len(held) > 1:
+            held_text += f"; {len(held) - 1} other exercise{'s' if len(held) > 2 else ''} also waiting"
+
+    final_due = closing and not (last is not None and last.final and last.status == "published")
+    if not updated and not final_due:
+        reason = held_text or (f"nothing changed since release {history.last_release}" if last else "no results entered yet")
+        return ReleaseDecision(False, reason, None, history, held_back)
+
+    content = ReleaseContent(campaign.id, number, "published", "", policy, tuple(rows), cohort, final=closing)
+    reason = f"release {number}: {len(updated)} exercise{'s' if len(updated) != 1 else ''} updated"
+    if closing:
+        reason += " (final)"
+    if held_text:
+        reason += "; " + held_text.replace("waiting for", "held back, waiting for", 1)
+    return ReleaseDecision(True, reason, content, ReleaseHistory(campaign.id, number, content, snapshots), held_back)
+
+
+# -- small cells --------------------------------------------------------------------
+
+
+def _domain(marker: int | str, n: int, bound: int) -> list[tuple[int, int]]:
+    """The intervals a reader knows a hidden cell lies in, from its marker alone."""
+    if marker == MARKER_HIDDEN:
+        return [(0, 0), (n + 1, bound)] if bound > n else [(0, 0)]
+    return [(1, min(n, bound))]
+
+
+def recomputable_cells(row: Row, small_cell_max: int) -> list[str]:
+    """The hidden cells of a row a reader can pin to one value from the shown cells and total.
+
+    Exact for one row with its total: for each way of choosing which part of its
+    domain every "x" cell lies in, the range of each hidden cell is bounded by the
+    others' bounds; a cell is recomputable if all those ranges give one value.
+    """
+    if not isinstance(row.total, int):
+        return []
+    hidden = [c for c in COLUMNS if not isinstance(row.get(c), int)]
+    if not hidden:
+        return []
+    rest = row.total - sum(row.get(c) for c in COLUMNS if isinstance(row.get(c), int))
+    domains = [_domain(row.get(c), small_cell_max, max(rest, 0)) for c in hidden]
+    values: dict[str, set[tuple[int, int]]] = {c: set() for c in hidden}
+    for choice in itertools.product(*domains):
+        lo_sum = sum(lo for lo, _ in choice)
+        hi_sum = sum(hi for _, hi in choice)
+        if not lo_sum <= rest <= hi_sum:
+            continue
+        for i, c in enumerate(hidden):
+            lo, hi = choice[i]
+            values[c].add((max(lo, rest - (hi_sum - hi)), min(hi, rest - (lo_sum - lo))))
+    out = []
+    for c in hidden:
+        spans = values[c]
+        if not spans or (len({lo for lo, _ in spans} | {hi for _, hi in spans}) == 1):
+            out.append(c)
+    return out
+
+
+def suppress_rows(
+    rows: Sequence[Row],
+    small_cell_max: int,
+    previous: Iterable[tuple[str, str]] = (),
+    *,
+    complementary: bool = True,
+) -> tuple[tuple[Row, ...], frozenset[tuple[str, str]]]:
+    """Hide small cells for a table that leaves the district; return the rows and the pattern to keep.
+
+    Primary: counts 1..small_cell_max become "≤N". Stable: every (exercise,
+    column) hidden in an earlier release of the campaign stays hidden ("x" unless
+    its value is now small). Complementary: while the audit can recompute a hidden
+    cell of a row, hide that row's smallest shown non-zero cell, or its total.
+    """
+    if small_cell_max <= 0:
+        return tuple(rows), frozenset(previous)
+    n = small_cell_max
+    small = f"≤{n}"
+    keep = set(previous)
+    out: list[Row] = []
+    pattern: set[tuple[str, str]] = set()
+    for row in rows:
+        values = {c: row.get(c) for c in (*COLUMNS, "total")}
+        hidden = {c for c in COLUMNS if 1 <= values[c] <= n} | {c for (e, c) in keep if e == row.exercise}
+
+        def render() -> Row:
+            def mark(c: str) -> int | str:
+                if c not in hidden:
+                    return values[c]
+                return small if 1 <= values[c] <= n and c != "total" else MARKER_HIDDEN
+
+            return Row(row.exercise, tuple(mark(c) for c in COLUMNS), mark("total"))
+
+        shown = render()
+        while complementary and recomputable_cells(shown, n):
+            candidates = [c for c in COLUMNS if c not in hidden and values[c] > 0]
+            if candidates:
+                hidden.add(min(candidates, key=lambda c: (values[c], COLUMNS.index(c))))
+            else:
+                hidden.add("total")
+            shown = render()
+        out.append(shown)
+        pattern |= {(row.exercise, c) for c in hidden}
+    return tuple(out), frozenset(pattern)

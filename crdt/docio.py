@@ -1,0 +1,136 @@
+"""Safe wrappers around `automerge.core` for bytes that come from elsewhere.
+
+Automerge raises plain `Exception`s, and a Rust panic arrives as
+`pyo3_runtime.PanicException`, which derives from `BaseException` and so slips
+past `except Exception`. Every call here that parses outside bytes turns both
+into a typed `CrdtError`, so the node can drop the input and carry on.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from typing import Iterable, Iterator, Sequence
+
+from automerge.core import Document, Message, SyncState
+
+from .errors import CrdtError, DocumentError, ForeignChangeError, SyncMessageError
+
+MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+_ACTOR_LABEL = b"preau/v1/actor"
+
+
+def _is_panic(exc: BaseException) -> bool:
+    return type(exc).__name__ == "PanicException"
+
+
+@contextlib.contextmanager
+def _guard(error: type[Exception], what: str) -> Iterator[None]:
+    """Turn Automerge's untyped errors and panics into `error`, keeping KeyboardInterrupt and friends."""
+    try:
+        yield
+    except (KeyboardInterrupt, SystemExit, GeneratorExit, MemoryError, CrdtError):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - PanicException is a BaseException
+        if not isinstance(exc, Exception) and not _is_panic(exc):
+            raise
+        detail = "the Automerge library crashed on it" if _is_panic(exc) else str(exc)[:200]
+        raise error(f"{what}: {detail}") from None
+
+
+def actor_for(owner: bytes, doc_id: str) -> bytes:
+    """The owner's Automerge actor id for one document, derived so no randomness is read."""
+    return hashlib.sha256(_ACTOR_LABEL + b"\x00" + owner + b"\x00" + doc_id.encode()).digest()[:16]
+
+
+def load_document(data: bytes) -> Document:
+    """Load a saved document; raise DocumentError on bad bytes (never a panic)."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise DocumentError("a document must be given as bytes")
+    data = bytes(data)
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise DocumentError(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes; refusing to load it")
+    with _guard(DocumentError, "these bytes are not a valid Automerge document"):
+        return Document.load(data)
+
+
+def save_document(doc: Document) -> bytes:
+    with _guard(DocumentError, "the document could not be saved"):
+        return doc.save()
+
+
+def change_hashes(doc: Document) -> set[bytes]:
+    with _guard(DocumentError, "the document's history could not be read"):
+        return {c.hash for c in doc.get_changes([])}
+
+
+def has_heads(doc: Document, heads: Iterable[bytes]) -> bool:
+    """True if the document holds every head (hashes chain, so then it holds their whole past)."""
+    wanted = set(heads)
+    if not wanted:
+        return True
+    return wanted <= change_hashes(doc)
+
+
+def fork_at(doc: Document, heads: Sequence[bytes]) -> Document:
+    """A copy of the document exactly at `heads`, without any change that is not their ancestor.
+
+    This is how a reader drops changes a relay forged (even under the owner's
+    actor id, where they would block the owner's genuine next change): fork at
+    the last verified heads, then sync again from the owner with a fresh SyncState.
+    """
+    heads = list(heads)
+    if not has_heads(doc, heads):
+        raise DocumentError("cannot go back to heads this document does not hold")
+    with _guard(DocumentError, "the document could not be forked"):
+        return doc.fork(heads) if heads else Document.load(b"")
+
+
+def generate_sync_message(doc: Document, state: SyncState) -> bytes | None:
+    """The next sync message for a peer, or None when that peer is known to be up to date."""
+    with _guard(SyncMessageError, "no sync message could be generated"):
+        msg = doc.generate_sync_message(state)
+        return None if msg is None else msg.encode()
+
+
+def receive_sync_message(doc: Document, state: SyncState, data: bytes, *, accept_changes: bool = True) -> None:
+    """Apply a peer's sync message; raise SyncMessageError on bad bytes.
+
+    With `accept_changes=False` (a node syncing a document it owns) the message
+    is first tried on a copy, and any change it would bring in is refused with
+    ForeignChangeError, leaving the document untouched: an owner never takes
+    changes into its own documents, so a relay cannot slip one under its signature.
+    Start a fresh SyncState for that peer after any error.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise SyncMessageError("a sync message must be given as bytes")
+    data = bytes(data)
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise SyncMessageError(f"the sync message is larger than {MAX_MESSAGE_BYTES} bytes")
+    with _guard(SyncMessageError, "this sync message is not valid"):
+        msg = Message.decode(data)
+    if not accept_changes:
+        with _guard(SyncMessageError, "this sync message could not be applied"):
+            before = doc.get_heads()
+            trial = doc.fork()
+            trial.receive_sync_message(state, msg)
+            if sorted(trial.get_heads()) != sorted(before):
+                raise ForeignChangeError(
+                    "a peer sent changes into a document this node owns; they were refused. "
+                    "Only the owner writes its documents: check which node is relaying."
+                )
+        return
+    with _guard(SyncMessageError, "this sync message could not be applied"):
+        doc.receive_sync_message(state, msg)
+
+
+def merge_document(doc: Document, other: Document | bytes) -> None:
+    """Merge another copy (or its saved bytes) into `doc`; raise DocumentError on bad input.
+
+    Merge order never matters for the result (that is the CRDT), but merging
+    takes every change, forged ones included: read only at verified heads.
+    """
+    if isinstance(other, (bytes, bytearray, memoryview)):
+        other = load_document(other)
+    with _guard(DocumentError, "the documents could not be merged"):
+        doc.merge(other)

@@ -1,0 +1,196 @@
+"""District statistics for one campaign, from verified school releases, and the district's aggregate.
+
+The state is the set of each school's newest verified release, keyed by the
+school's owner key; every figure is computed from that set in sorted order, so
+the result cannot depend on the order releases arrived or documents merged.
+"""
+from __future__ import annotations
+
+import statistics as _st
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from .campaign import SCORED_GROUPS, Campaign
+from .disclosure import suppress_rows
+from .documents import ReleaseContent, Row
+from .errors import CrdtUsageError, DocumentError
+from .schema import COLUMNS
+from .signing import VerifiedRelease
+
+STATS_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Per-school rates of one group across contributing schools."""
+
+    min: float
+    q1: float
+    median: float
+    q3: float
+    max: float
+
+
+@dataclass(frozen=True)
+class ExerciseStatistics:
+    exercise: str
+    counts: Mapping[str, int]  # per COLUMNS entry, summed over contributing schools
+    rates: Mapping[str, float | None]  # besoin/fragile/seuil2 over scored pupils; absent over all pupils
+    schools_contributing: int
+    spread: Mapping[str, Spread | None]  # per scored group
+
+
+def _rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+    scored = sum(counts[g] for g in SCORED_GROUPS)
+    everyone = sum(counts[c] for c in COLUMNS)
+    out: dict[str, float | None] = {g: (counts[g] / scored if scored else None) for g in SCORED_GROUPS}
+    out["absent"] = counts["absent"] / everyone if everyone else None
+    return out
+
+
+def _spread(values: list[float]) -> Spread | None:
+    if not values:
+        return None
+    v = sorted(values)
+    if len(v) == 1:
+        return Spread(v[0], v[0], v[0], v[0], v[0])
+    q1, med, q3 = _st.quantiles(v, n=4, method="inclusive")
+    return Spread(v[0], q1, med, q3, v[-1])
+
+
+class CampaignStatistics:
+    """What a district knows of one campaign: each school's newest verified release."""
+
+    def __init__(self, campaign: str):
+        self.campaign = campaign
+        self._schools: dict[str, tuple[int, int, str, ReleaseContent]] = {}  # owner hex -> (release, time, heads, content)
+        self._cache: list[tuple[str, ReleaseContent, dict[str, Row]]] | None = None
+
+    def add(self, verified: VerifiedRelease) -> bool:
+        """Take a school's verified release; a newer one replaces its older one. Returns False if it was not newer."""
+        signed = verified.signed
+        content = verified.content
+        if signed.kind != "release" or not isinstance(content, ReleaseContent):
+            raise CrdtUsageError("district statistics take verified school releases only (kind 'release')")
+        if content.campaign != self.campaign:
+            raise CrdtUsageError(f"this release is for campaign {content.campaign!r}, not {self.campaign!r}")
+        key = signed.owner.hex()
+        rank = (signed.release, signed.time, b"".join(signed.heads).hex())
+        old = self._schools.get(key)
+        if old is not None and old[:3] >= rank:
+            return False
+        self._schools[key] = (*rank, content)
+        self._cache = None
+        return True
+
+    def release_of(self, owner: bytes) -> int:
+        """The newest release number accepted from this school (0 if none): the reader's `last_release`."""
+        entry = self._schools.get(owner.hex())
+        return 0 if entry is None else entry[0]
+
+    def _published(self) -> list[tuple[str, ReleaseContent, dict[str, Row]]]:
+        if self._cache is None:
+            self._cache = [
+                (k, v[3], {r.exercise: r for r in v[3].rows}) for k, v in sorted(self._schools.items()) if v[3].status == "published"
+            ]
+        return self._cache
+
+    @property
+    def schools_contributing(self) -> int:
+        return len(self._published())
+
+    @property
+    def schools_withheld(self) -> int:
+        return sum(1 for v in self._schools.values() if v[3].status == "withheld")
+
+    def exercise_ids(self) -> tuple[str, ...]:
+        return tuple(sorted({e for _, _, rows in self._published() for e in rows}))
+
+    def exercise(self, exercise: str) -> ExerciseStatistics:
+        counts = {c: 0 for c in COLUMNS}
+        per_school: list[dict[str, int]] = []
+        for _, _, rows in self._published():
+            row = rows.get(exercise)
+            if row is None or row.total == 0:
+                continue
+            school = {c: int(row.get(c)) for c in COLUMNS}
+            per_school.append(school)
+            for c in COLUMNS:
+                counts[c] += school[c]
+        spreads: dict[str, Spread | None] = {}
+        school_rates = [_rates(s) for s in per_school]
+        for g in SCORED_GROUPS:
+            spreads[g] = _spread([r[g] for r in school_rates if r[g] is not None])
+        return ExerciseStatistics(exercise, counts, _rates(counts), len(per_school), spreads)
+
+    def cohort(self) -> int:
+        return sum(c.cohort or 0 for _, c, _ in self._published())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": STATS_VERSION,
+            "campaign": self.campaign,
+            "schools": {
+                k: {"release": r, "time": t, "heads": h, "content": c.to_dict()} for k, (r, t, h, c) in sorted(self._schools.items())
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "CampaignStatistics":
+        try:
+            if data["version"] != STATS_VERSION:
+                raise DocumentError(f"statistics version {data['version']} is not supported; update Préau")
+            out = cls(str(data["campaign"]))
+            for k, v in data["schools"].items():
+                out._schools[str(k)] = (int(v["release"]), int(v["time"]), str(v["heads"]), ReleaseContent.from_dict(v["content"]))
+            out._cache = None
+            return out
+        except DocumentError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise DocumentError(f"the stored district statistics are damaged ({exc.__class__.__name__}); rebuild them from the verified releases") from None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CampaignStatistics) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def build_aggregate(
+    stats: CampaignStatistics,
+    campaign: Campaign,
+    *,
+    release: int,
+    previous: ReleaseContent | None = None,
+    final: bool = False,
+) -> ReleaseContent:
+    """The district's aggregate for the level above, with the small-cell rule applied.
+
+    `previous` is the district's last aggregate of this campaign: every cell it
+    hid stays hidden, so comparing releases cannot reveal a suppressed value.
+    Write the result with `documents.write_release` into the district's
+    aggregate document, then sign it.
+    """
+    if stats.campaign != campaign.id:
+        raise CrdtUsageError(f"these statistics are for campaign {stats.campaign!r}, not {campaign.id!r}")
+    if previous is not None and release <= previous.release:
+        raise CrdtUsageError(f"release {release} must be above the previous aggregate's {previous.release}")
+    policy = campaign.policy
+    if stats.schools_contributing == 0:
+        return ReleaseContent(
+            campaign.id, release, "withheld", "no_school_contributing", policy, final=final, scope="district",
+            schools_contributing=0, schools_withheld=stats.schools_withheld,
+        )
+    rows = []
+    for ex in campaign.exercises:
+        counts = stats.exercise(ex.id).counts
+        rows.append(Row.from_counts(ex.id, counts))
+    pattern = set()
+    if previous is not None:
+        for r in previous.rows:
+            pattern |= {(r.exercise, c) for c in (*COLUMNS, "total") if not isinstance(r.get(c), int)}
+    shown, _ = suppress_rows(rows, policy.small_cell_max, pattern)
+    return ReleaseContent(
+        campaign.id, release, "published", "", policy, shown, stats.cohort(), final=final, scope="district",
+        schools_contributing=stats.schools_contributing, schools_withheld=stats.schools_withheld,
+    )

@@ -1,0 +1,199 @@
+import itertools
+import json
+import random
+
+import pytest
+
+from preau.crdt.campaign import Policy
+from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release, recomputable_cells, suppress_rows
+from preau.crdt.documents import Row
+from preau.crdt.errors import CrdtUsageError, DocumentError
+
+from crdt_fixtures import make_campaign
+
+
+def _class(n, exercise="fr-mots", group="seuil2", prefix="p"):
+    return [PupilOutcome(f"{prefix}{i}", exercise, group) for i in range(n)]
+
+
+def test_small_cohort_publishes_nothing_until_closing_then_only_withheld(campaign):
+    h = ReleaseHistory(campaign.id)
+    d = next_release(_class(7), campaign, h, closing=False)
+    assert not d.release
+    assert d.reason == "withheld: small cohort (7 assessed pupils; campaign 2026-debut-cp needs at least 10 before any counts leave the school)"
+    d = next_release(_class(7), campaign, h, closing=True)
+    assert d.release and d.content.status == "withheld" and d.content.rows == () and d.content.cohort is None
+    again = next_release(_class(7), campaign, d.history, closing=True)
+    assert not again.release
+
+
+def test_absent_pupils_do_not_count_towards_the_cohort(campaign):
+    outcomes = _class(9) + [PupilOutcome(f"a{i}", "fr-mots", "absent") for i in range(5)]
+    assert next_release(outcomes, campaign, ReleaseHistory(campaign.id), closing=False).reason.startswith("withheld: small cohort (9")
+
+
+def test_school_falling_below_min_cohort_withdraws_its_counts(campaign):
+    d = next_release(_class(12), campaign, ReleaseHistory(campaign.id), closing=False)
+    assert d.release and d.content.status == "published"
+    d2 = next_release(_class(8), campaign, d.history, closing=False)
+    assert d2.release and d2.content.status == "withheld"
+
+
+def test_batching_waits_for_min_batch_changed_pupils(campaign):
+    d = next_release(_class(12), campaign, ReleaseHistory(campaign.id), closing=False)
+    assert d.reason == "release 1: 1 exercise updated"
+    assert d.content.row("fr-mots").get("seuil2") == 12
+    outcomes = _class(12) + _class(6, prefix="new", group="besoin")
+    d2 = next_release(outcomes, campaign, d.history, closing=False)
+    assert not d2.release
+    assert d2.reason == "waiting for 4 more changed pupils on fr-mots (6 changed since the last release; at least 10 must change together)"
+    assert d2.held_back == (("fr-mots", 6),)
+    outcomes += _class(4, prefix="late", group="fragile")
+    d3 = next_release(outcomes, campaign, d.history, closing=False)
+    assert d3.release and d3.content.row("fr-mots").to_dict() == {"besoin": 6, "fragile": 4, "seuil2": 12, "absent": 0, "pending": 0, "total": 22}
+
+
+def test_an_exercise_with_too_few_results_is_held_back_even_at_closing(campaign):
+    outcomes = _class(12) + _class(3, exercise="ma-problemes", group="besoin")
+    d = next_release(outcomes, campaign, ReleaseHistory(campaign.id), closing=True)
+    assert d.release and d.content.final
+    assert d.content.row("ma-problemes").total == 0
+    assert "held back, waiting for 7 more changed pupils on ma-problemes" in d.reason
+
+
+def test_changes_that_revert_cannot_isolate_pupils_against_an_older_release(campaign):
+    """Toggle 9 pupils away and back while changing 1 other: release 1 vs 3 would isolate that one."""
+    base = _class(20)
+    d1 = next_release(base, campaign, ReleaseHistory(campaign.id), closing=False)
+    toggled = [PupilOutcome(o.pupil, o.exercise, "besoin") if i < 10 else o for i, o in enumerate(base)]
+    d2 = next_release(toggled, campaign, d1.history, closing=False)
+    assert d2.release  # 10 changed
+    back = [PupilOutcome(o.pupil, o.exercise, "fragile") if i == 15 else o for i, o in enumerate(base)]
+    d3 = next_release(back, campaign, d2.history, closing=False)
+    assert not d3.release  # 10 changed since release 2, but only 1 since release 1
+    assert "waiting for 9 more" in d3.reason
+
+
+def test_pupils_without_thresholds_are_counted_as_pending(campaign):
+    outcomes = [PupilOutcome(f"p{i}", "fr-lire-texte", None) for i in range(11)]
+    d = next_release(outcomes, campaign, ReleaseHistory(campaign.id), closing=False)
+    assert d.content.row("fr-lire-texte").to_dict()["pending"] == 11
+
+
+@pytest.mark.parametrize(
+    "outcome, words",
+    [
+        (PupilOutcome("Léa Martin", "fr-inconnu", "besoin"), "names exercise 'fr-inconnu', which campaign '2026-debut-cp' does not define"),
+        (PupilOutcome("Léa Martin", "fr-mots", "excellent"), "use one of besoin, fragile, seuil2, absent or None"),
+        (PupilOutcome("", "fr-mots", "besoin"), "empty pupil reference"),
+    ],
+)
+def test_bad_outcomes_are_refused_without_quoting_the_pupil(campaign, outcome, words):
+    with pytest.raises(CrdtUsageError) as err:
+        next_release(_class(12) + [outcome], campaign, ReleaseHistory(campaign.id), closing=False)
+    assert words in str(err.value)
+    assert "Léa" not in str(err.value)
+
+
+def test_two_results_for_one_pupil_are_refused(campaign):
+    dup = [PupilOutcome("p1", "fr-mots", "besoin")]
+    with pytest.raises(CrdtUsageError, match="one pupil has two different results on 'fr-mots'"):
+        next_release(_class(12) + dup, campaign, ReleaseHistory(campaign.id), closing=False)
+
+
+def test_history_round_trips_and_holds_no_pupil_reference(campaign):
+    outcomes = _class(12, prefix="Léa Martin ")
+    d = next_release(outcomes, campaign, ReleaseHistory(campaign.id), closing=False)
+    data = json.loads(json.dumps(d.history.to_dict()))
+    assert ReleaseHistory.from_dict(data) == d.history
+    assert "Léa" not in json.dumps(data)
+    with pytest.raises(DocumentError, match="damaged"):
+        ReleaseHistory.from_dict({"version": 1, "campaign": "x"})
+    with pytest.raises(CrdtUsageError, match="for campaign 'other'"):
+        next_release(outcomes, campaign, ReleaseHistory("other"), closing=False)
+
+
+def test_decision_is_deterministic_whatever_the_outcome_order(campaign):
+    outcomes = _class(12) + _class(12, exercise="fr-phrases", group="fragile")
+    a = next_release(outcomes, campaign, ReleaseHistory(campaign.id), closing=False)
+    b = next_release(list(reversed(outcomes)), campaign, ReleaseHistory(campaign.id), closing=False)
+    assert a == b
+
+
+# -- small cells ---------------------------------------------------------------------
+
+
+def brute_force_attack(row: Row, n: int) -> dict[str, int]:
+    """An attacker independent of the code under test: enumerate every filling of the hidden cells.
+
+    Returns each hidden cell whose value is the same in every filling consistent with
+    the shown cells, the total, and what the markers say ("≤n": 1..n; "x": 0 or above n).
+    """
+    cols = ("besoin", "fragile", "seuil2", "absent", "pending")
+    if not isinstance(row.total, int):
+        return {}
+    hidden = [c for c in cols if not isinstance(row.get(c), int)]
+    rest = row.total - sum(row.get(c) for c in cols if c not in hidden)
+    domains = [range(1, n + 1) if row.get(c) != "x" else [0, *range(n + 1, rest + 1)] for c in hidden]
+    seen: dict[str, set[int]] = {c: set() for c in hidden}
+    for combo in itertools.product(*domains):
+        if sum(combo) == rest:
+            for c, v in zip(hidden, combo):
+                seen[c].add(v)
+    return {c: next(iter(v)) for c, v in seen.items() if len(v) == 1}
+
+
+def small_visible(row: Row, n: int) -> bool:
+    return any(isinstance(v, int) and 1 <= v <= n for v in row.cells)
+
+
+def test_primary_suppression_alone_is_broken_by_the_attacker():
+    """The attacker is real: with complementary suppression off it recovers a hidden cell."""
+    row = Row.from_counts("fr-mots", {"besoin": 4, "fragile": 30, "seuil2": 60})
+    shown, _ = suppress_rows([row], 10, complementary=False)
+    assert shown[0].get("besoin") == "≤10"
+    assert brute_force_attack(shown[0], 10) == {"besoin": 4}
+    assert recomputable_cells(shown[0], 10) == ["besoin"]
+
+
+@pytest.mark.parametrize(
+    "counts",
+    [
+        {"besoin": 4, "fragile": 30, "seuil2": 60},
+        {"besoin": 1, "fragile": 11, "seuil2": 0},
+        {"besoin": 2, "seuil2": 0, "absent": 0},
+        {"besoin": 1, "fragile": 1, "seuil2": 40},
+        {"besoin": 10, "fragile": 10, "seuil2": 11},
+        {"besoin": 3, "fragile": 12, "seuil2": 12, "absent": 13, "pending": 14},
+    ],
+)
+def test_complementary_suppression_defeats_the_attacker(counts):
+    row = Row.from_counts("fr-mots", counts)
+    shown, pattern = suppress_rows([row], 10)
+    assert not small_visible(shown[0], 10)
+    assert brute_force_attack(shown[0], 10) == {}
+    assert ("fr-mots", "besoin") in pattern
+
+
+def test_suppression_pattern_is_stable_across_releases():
+    first, pattern = suppress_rows([Row.from_counts("fr-mots", {"besoin": 4, "fragile": 30, "seuil2": 60})], 10)
+    later, pattern2 = suppress_rows([Row.from_counts("fr-mots", {"besoin": 14, "fragile": 35, "seuil2": 70})], 10, pattern)
+    assert pattern <= pattern2
+    hidden_before = {c for c in ("besoin", "fragile", "seuil2") if not isinstance(first[0].get(c), int)}
+    assert all(later[0].get(c) == "x" for c in hidden_before)
+    assert brute_force_attack(later[0], 10) == {}
+
+
+def test_small_cell_rule_off_shows_everything():
+    row = Row.from_counts("fr-mots", {"besoin": 4, "fragile": 30})
+    assert suppress_rows([row], 0)[0] == (row,)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_rows_never_leak_a_small_cell(seed):
+    rng = random.Random(seed)
+    counts = {c: rng.choice([0, 0, 1, 2, 3, 5, 9, 10, 11, 12, 25]) for c in ("besoin", "fragile", "seuil2", "absent", "pending")}
+    prev = {("fr-mots", rng.choice(["besoin", "fragile", "seuil2", "absent", "pending"]))} if seed % 3 == 0 else set()
+    shown, _ = suppress_rows([Row.from_counts("fr-mots", counts)], 10, prev)
+    assert not small_visible(shown[0], 10)
+    assert brute_force_attack(shown[0], 10) == {}

@@ -1,0 +1,106 @@
+import itertools
+import json
+import random
+
+import pytest
+
+from preau.crdt.errors import CrdtUsageError, DocumentError
+from preau.crdt.signing import verify_release
+from preau.crdt.statistics import CampaignStatistics, Spread, build_aggregate
+
+from crdt_fixtures import NOW, School, outcomes_for
+
+
+@pytest.fixture
+def verified(campaign):
+    """Three schools, two releases each, and a small school withheld at closing."""
+    out = []
+    for n, size in ((1, 20), (2, 30), (3, 25)):
+        s = School(n, campaign)
+        pupils = [f"s{n}p{i}" for i in range(size)]
+        s.publish(outcomes_for(pupils, campaign, random.Random(n)))
+        s.publish(outcomes_for(pupils, campaign, random.Random(n + 100)), now=NOW + 10)
+        out += [verify_release(s.doc, sig, s.owner, 0) for sig in s.signed]
+    small = School(4, campaign)
+    small.publish(outcomes_for([f"tiny{i}" for i in range(5)], campaign, random.Random(9)), closing=True)
+    out.append(verify_release(small.doc, small.signed[-1], small.owner, 0))
+    return out
+
+
+def test_counts_rates_schools_and_spread(campaign, verified):
+    stats = CampaignStatistics(campaign.id)
+    for v in verified:
+        stats.add(v)
+    assert stats.schools_contributing == 3 and stats.schools_withheld == 1
+    ex = stats.exercise("fr-mots")
+    latest = [v for v in verified if v.release == 2]
+    assert ex.counts["besoin"] == sum(v.content.row("fr-mots").get("besoin") for v in latest)
+    scored = sum(ex.counts[g] for g in ("besoin", "fragile", "seuil2"))
+    assert ex.rates["seuil2"] == ex.counts["seuil2"] / scored
+    assert ex.schools_contributing == 3
+    school_rates = sorted(
+        v.content.row("fr-mots").get("seuil2") / sum(v.content.row("fr-mots").get(g) for g in ("besoin", "fragile", "seuil2"))
+        for v in latest
+    )
+    assert ex.spread["seuil2"] == Spread(school_rates[0], (school_rates[0] + school_rates[1]) / 2, school_rates[1],
+                                         (school_rates[1] + school_rates[2]) / 2, school_rates[2])
+    assert stats.exercise("fr-lire-texte").counts["pending"] > 0
+
+
+def test_newer_release_replaces_older_and_older_is_ignored(campaign, verified):
+    stats = CampaignStatistics(campaign.id)
+    first, second = verified[0], verified[1]
+    assert stats.add(second) is True
+    assert stats.add(first) is False
+    assert stats.release_of(first.owner) == 2
+    assert stats.exercise("fr-mots").counts == {c: int(second.content.row("fr-mots").get(c)) for c in stats.exercise("fr-mots").counts}
+
+
+def test_any_arrival_order_gives_identical_statistics(campaign, verified):
+    results = set()
+    for perm in itertools.islice(itertools.permutations(verified), 0, None, 997):
+        stats = CampaignStatistics(campaign.id)
+        for v in perm:
+            stats.add(v)
+        results.add(json.dumps(stats.to_dict(), sort_keys=True))
+        results.add(json.dumps({e: stats.exercise(e).__dict__ for e in stats.exercise_ids()}, sort_keys=True, default=repr))
+    assert len(results) == 2
+
+
+def test_round_trip_through_a_dict(campaign, verified):
+    stats = CampaignStatistics(campaign.id)
+    for v in verified:
+        stats.add(v)
+    again = CampaignStatistics.from_dict(json.loads(json.dumps(stats.to_dict())))
+    assert again == stats
+    assert again.exercise("fr-mots") == stats.exercise("fr-mots")
+    with pytest.raises(DocumentError, match="rebuild them from the verified releases"):
+        CampaignStatistics.from_dict({"version": 1, "campaign": "x", "schools": {"a": {}}})
+
+
+def test_statistics_take_school_releases_of_their_campaign_only(campaign, verified):
+    with pytest.raises(CrdtUsageError, match="not 'other-campaign'"):
+        CampaignStatistics("other-campaign").add(verified[0])
+
+
+def test_aggregate_hides_small_cells_and_keeps_its_pattern(campaign, verified):
+    stats = CampaignStatistics(campaign.id)
+    for v in verified:
+        stats.add(v)
+    agg = build_aggregate(stats, campaign, release=1)
+    assert agg.scope == "district" and agg.kind == "aggregate"
+    assert (agg.schools_contributing, agg.schools_withheld) == (3, 1)
+    for row in agg.rows:
+        assert not any(isinstance(v, int) and 1 <= v <= 10 for v in row.cells)
+    hidden = {(r.exercise, c) for r in agg.rows for c, v in zip(("besoin", "fragile", "seuil2", "absent", "pending"), r.cells) if not isinstance(v, int)}
+    assert hidden
+    agg2 = build_aggregate(stats, campaign, release=2, previous=agg)
+    hidden2 = {(r.exercise, c) for r in agg2.rows for c, v in zip(("besoin", "fragile", "seuil2", "absent", "pending"), r.cells) if not isinstance(v, int)}
+    assert hidden <= hidden2
+    with pytest.raises(CrdtUsageError, match="must be above the previous"):
+        build_aggregate(stats, campaign, release=1, previous=agg2)
+
+
+def test_aggregate_without_contributors_is_withheld(campaign):
+    agg = build_aggregate(CampaignStatistics(campaign.id), campaign, release=1)
+    assert agg.status == "withheld" and agg.rows == ()
