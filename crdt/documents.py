@@ -139,6 +139,11 @@ def write_release(doc: Document, content: ReleaseContent) -> None:
         raise SchemaError(f"scope {content.scope!r} does not fit a {header.kind} document")
     if content.campaign != header.campaign:
         raise SchemaError(f"this document is for campaign {header.campaign!r}, not {content.campaign!r}")
+    if content.release < header.release:
+        raise SchemaError(
+            f"release {content.release} is older than release {header.release} already in this document; "
+            "readers would refuse it as a rollback"
+        )
     if content.scope == "school":
         for r in content.rows:
             if r.total != sum(r.cells):
@@ -171,6 +176,15 @@ def release_from(header: Header, body: dict[str, Any]) -> ReleaseContent:
 
 
 # -- campaign documents ---------------------------------------------------------
+
+
+def campaign_document(campaign: Campaign, owner: bytes) -> Document:
+    """A new campaign document written by `owner` (a district or higher), version 1."""
+    from .schema import new_document
+
+    doc = new_document("campaign", owner, campaign=campaign.id)
+    write_campaign(doc, campaign)
+    return doc
 
 
 def write_campaign(doc: Document, campaign: Campaign) -> int:

@@ -385,8 +385,9 @@ def _read_value(doc: Document, value: Any, spec: Field, heads: list | None, pare
     if not isinstance(kind, tuple):
         raise _bad(loc, "should be a plain value")
     st, raw = kind
-    if st == ScalarType.F64 and isinstance(raw, float) and raw.is_integer():
-        raw = int(raw)  # JavaScript writers store small numbers as floats
+    if st == ScalarType.F64:
+        if isinstance(raw, float) and raw.is_integer():
+            raw = int(raw)  # JavaScript writers store small numbers as floats
     elif st not in (ScalarType.Str, ScalarType.Int, ScalarType.Uint, ScalarType.Boolean):
         raise _bad(loc, "has a value type Préau does not use")
     try:

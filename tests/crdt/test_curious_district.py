@@ -42,6 +42,8 @@ def _run(policy_on: bool, seed: int):
     steps = [(n, f"s{n}-pupil{i}", ex) for n, size in sizes.items() for i in range(size) for ex in scored]
     rng.shuffle(steps)
     steps += rng.sample(steps, 15)  # corrections
+    stats = CampaignStatistics(campaign.id)
+    aggregates = []  # what the level above receives: (aggregate, true state of every school then)
     for t, (n, pupil, ex) in enumerate(steps):
         state[n][(pupil, ex)] = rng.choice(GROUPS4)
         closing = t == len(steps) - 1
@@ -50,7 +52,36 @@ def _run(policy_on: bool, seed: int):
             d = schools[m].publish(outcomes, closing=closing, now=NOW + t)
             if d.release:
                 timeline[m].append((d.content, dict(state[m])))
-    return campaign, schools, state, timeline
+                s = schools[m]
+                stats.add(verify_release(s.doc, s.signed[-1], s.owner, stats.release_of(s.owner)))
+                previous = aggregates[-1][0] if aggregates else None
+                agg = build_aggregate(stats, campaign, release=len(aggregates) + 1, previous=previous)
+                aggregates.append((agg, {(k, p, e): g for k in sizes for (p, e), g in state[k].items()}))
+    return campaign, schools, timeline, aggregates
+
+
+def aggregate_differencing_attack(aggregates):
+    """The level above subtracts successive district aggregates, knowing whose results changed."""
+    found = []
+    for (a, sa), (b, sb) in zip(aggregates, aggregates[1:]):
+        for rb in b.rows:
+            ra = a.row(rb.exercise)
+            if ra is None or not all(isinstance(v, int) for v in (*ra.cells, *rb.cells)):
+                continue
+            delta = {c: rb.get(c) - ra.get(c) for c in COLUMNS}
+            if not any(delta.values()):
+                continue
+            ex = rb.exercise
+            changed = {(k, p) for (k, p, e) in sa.keys() | sb.keys() if e == ex and sa.get((k, p, e)) != sb.get((k, p, e))}
+            truth = {c: 0 for c in COLUMNS}
+            for k, p in changed:
+                if (k, p, ex) in sb:
+                    truth[sb[(k, p, ex)]] += 1
+                if (k, p, ex) in sa:
+                    truth[sa[(k, p, ex)]] -= 1
+            if 0 < len(changed) < MIN_COHORT and truth == delta:
+                found.append((ex, len(changed)))
+    return found
 
 
 def differencing_attack(campaign, timeline):
@@ -112,18 +143,22 @@ def small_cell_attack(agg):
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_curious_district_learns_nothing_with_the_policy_on(seed):
-    campaign, schools, state, timeline = _run(True, seed)
+    campaign, schools, timeline, aggregates = _run(True, seed)
     assert sum(len(v) for v in timeline.values()) >= 4  # schools did publish along the way
     assert differencing_attack(campaign, timeline) == []
     found, agg = subtraction_attack(campaign, schools, timeline)
     assert found == []
     assert agg.schools_withheld == 1 and agg.schools_contributing == 2
     assert small_cell_attack(agg) == []
+    assert len(aggregates) >= 4
+    assert aggregate_differencing_attack(aggregates) == []
+    assert not any(small_cell_attack(a) for a, _ in aggregates)
 
 
 def test_curious_district_finds_pupils_with_the_policy_off():
-    campaign, schools, state, timeline = _run(False, 1)
+    campaign, schools, timeline, aggregates = _run(False, 1)
     assert differencing_attack(campaign, timeline)  # single pupils, release after release
     found, agg = subtraction_attack(campaign, schools, timeline)
     assert found  # the small school's counts, by subtraction
     assert small_cell_attack(agg)
+    assert aggregate_differencing_attack(aggregates)

@@ -141,3 +141,32 @@ def test_a_document_that_is_not_preau_is_refused_with_a_clear_message():
         tx.put(ROOT, "title", ScalarType.Str, "shopping list")
     with pytest.raises(DocumentError, match="not a Préau document"):
         read_release(doc)
+
+
+def test_counts_written_by_javascript_as_floats_are_read_as_ints():
+    doc = new_document("release", OWNER, campaign="2026-debut-cp")
+    write_release(doc, _content())
+    with doc.transaction() as tx:
+        row = tx.get(tx.get(ROOT, "exercises")[1], "fr-mots")[1]
+        tx.put(row, "besoin", ScalarType.F64, 3.0)
+    assert read_release(doc) == _content()
+    with doc.transaction() as tx:
+        row = tx.get(tx.get(ROOT, "exercises")[1], "fr-mots")[1]
+        tx.put(row, "besoin", ScalarType.F64, 2.5)
+    with pytest.raises(DocumentError, match="exercises.fr-mots.besoin: must be a whole number"):
+        read_release(doc)
+
+
+def test_campaign_document_helper():
+    from preau.crdt.documents import campaign_document
+    c = parse_campaign(CAMPAIGN)
+    doc = campaign_document(c, OWNER)
+    assert read_header(doc).release == 1 and read_campaign(doc) == c
+
+
+def test_writer_refuses_to_go_back_to_an_older_release_number():
+    doc = new_document("release", OWNER, campaign="2026-debut-cp")
+    write_release(doc, _content(2))
+    with pytest.raises(SchemaError, match="release 1 is older than release 2"):
+        write_release(doc, _content(1))
+    assert read_release(doc) == _content(2)

@@ -1,24 +1,10 @@
-"""Fixtures for the web layer: the demo app on an aiohttp test client, and a logged-in session."""
+"""Fixtures for the web layer: the demo app on an aiohttp test client."""
 from __future__ import annotations
-
-import re
 
 import pytest
 
-from demo_app import PASSWORD, create_demo_app
-
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class Clock:
-    """A hand-moved clock for session expiry and lockout tests."""
-
-    def __init__(self, now: float = 1_800_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
+from demo_app import create_demo_app
+from web_helpers import Clock
 
 @pytest.fixture
 def clock() -> Clock:
@@ -28,16 +14,3 @@ def clock() -> Clock:
 @pytest.fixture
 async def client(aiohttp_client, clock):
     return await aiohttp_client(create_demo_app(clock=clock))
-
-
-async def csrf_of(client, path: str = "/login") -> str:
-    resp = await client.get(path)
-    match = CSRF_RE.search(await resp.text())
-    assert match, f"no CSRF token on {path}"
-    return match.group(1)
-
-
-async def login(client, username: str = "mme.martin", password: str = PASSWORD):
-    token = await csrf_of(client)
-    return await client.post("/login", data={"username": username, "password": password, "csrf_token": token},
-                             allow_redirects=False)

@@ -5,7 +5,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import CSRF_RE, login
+from web_helpers import CSRF_RE, login
 from demo_app import CAMPAIGN
 from preau.node.web.charts import group_bars_svg
 from preau.node.web.grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row, parse_row_json

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 from yarl import URL
 
-from conftest import CSRF_RE, csrf_of, login
+from web_helpers import CSRF_RE, csrf_of, login
 from demo_app import PASSWORD, create_demo_app
 from preau.node.web import (
     InMemorySessionStore, Principal, PrivateAccessLogger, QueryStringFilter, SessionRecord, WebConfig, end_sessions_of,
