@@ -21,7 +21,7 @@ from typing import Any, Callable
 from preau.node.errors import EXIT_BUG, EXIT_NOT_AVAILABLE, EXIT_USAGE, UserError
 from preau.node.settings import BY_NAME, add_setting_arguments, flags_from_namespace, load_settings
 
-from .campaign_file import describe, load_campaign_file, resolve_campaign_path
+from preau.node.campaign_file import describe, load_campaign_file, resolve_campaign_path
 from .checks import check_uai
 
 # The node function behind each command, as "module:function". Each is called
