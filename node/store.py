@@ -660,6 +660,7 @@ class Store:
             same = existing.get(csvio.name_key(last, first))
             if same is not None:
                 raise Conflict(f"{same.first_name} {same.last_name} is already in this class")
+            existing[csvio.name_key(last, first)] = Pupil("", class_id, last, first)
         out = []
         with self._lock, self.db.atomic():
             now = self._now()
@@ -683,6 +684,27 @@ class Store:
             self.db["pupils"].update(pupil_id, {"ct": self._seal_pupil(key, pupil_id, row["class_id"], last, first)})
             self._audit(s.actor, "pupil-renamed", f"pupil:{pupil_id}")
         return Pupil(pupil_id, row["class_id"], last, first)
+
+    def move_pupil(self, actor: Session, pupil_id: str, class_id: str) -> Pupil:
+        """Move a pupil to another class: record and results are re-encrypted under the new class key."""
+        s = self._admin(actor)
+        row = self._pupil_row(pupil_id)
+        if row["class_id"] == class_id:
+            return self._open_pupil(self._class_key(s, class_id), row)
+        old_key, new_key = self._class_key(s, row["class_id"]), self._class_key(s, class_id)
+        pupil = self._open_pupil(old_key, row)
+        for p in self.list_pupils(s, class_id):
+            if csvio.name_key(p.last_name, p.first_name) == csvio.name_key(pupil.last_name, pupil.first_name):
+                raise Conflict(f"{p.first_name} {p.last_name} is already in that class")
+        with self._lock, self.db.atomic():
+            self.db["pupils"].update(pupil_id, {"class_id": class_id,
+                                                "ct": self._seal_pupil(new_key, pupil_id, class_id, pupil.last_name, pupil.first_name)})
+            for r in list(self.db.query("SELECT * FROM results WHERE pupil_id = ?", [pupil_id])):
+                campaign = self._campaign(r["campaign_id"])
+                self.db.execute("UPDATE results SET ct = ? WHERE campaign_id = ? AND pupil_id = ?",
+                                [self._seal_results(new_key, campaign, pupil_id, self._open_results(old_key, r)), r["campaign_id"], pupil_id])
+            self._audit(s.actor, "pupil-moved", f"pupil:{pupil_id}", f"class:{row['class_id']} -> class:{class_id}")
+        return Pupil(pupil_id, class_id, pupil.last_name, pupil.first_name)
 
     def import_class_list(self, actor: Session, class_id: str, data: bytes) -> list[Pupil]:
         """CSV (nom;prénom per line): every bad line is reported with its number, and nothing is added until all are fine."""

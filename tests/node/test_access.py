@@ -20,7 +20,7 @@ TEACH = ADMIN | {"teacher_own"}
 
 
 def _fresh_pupil(sc):
-    return sc.store.add_pupil(sc.admin, sc.class_a.id, "Fresh", f"P{len(sc.store.list_pupils(sc.admin, sc.class_a.id))}")
+    return sc.store.add_pupil(sc.admin, sc.class_a.id, "Fresh", f"P-{sc.kind}")
 
 
 def _fresh_teacher(sc):
@@ -40,6 +40,7 @@ PATHS = {
     "save_results": (lambda s, a, sc, t: s.save_results(a, C, [ResultInput(sc.pupils_a[1].id, "fr-lire-texte", wpm=30)]), TEACH),
     "get_results": (lambda s, a, sc, t: s.get_results(a, C, sc.class_a.id), TEACH),
     "export_results_csv": (lambda s, a, sc, t: s.export_results_csv(a, C, sc.class_a.id), TEACH),
+    "move_pupil": (lambda s, a, sc, t: s.move_pupil(a, sc.arg.id, sc.class_b.id), ADMIN, _fresh_pupil),
     "erase_pupil": (lambda s, a, sc, t: s.erase_pupil(a, sc.arg.id), ADMIN, _fresh_pupil),
     "create_class": (lambda s, a, sc, t: s.create_class(a, f"C{sc.kind}", "CP", "2026-2027"), ADMIN),
     "create_account": (lambda s, a, sc, t: s.create_account(a, f"u{sc.kind}", "some password 1"), ADMIN),
