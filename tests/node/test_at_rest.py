@@ -19,8 +19,8 @@ NEEDLES = [
     "Zéphyrine".encode(), b"Quintavalle", b"Ravachol", b"Octave",
     b"1011001110",          # fr-mots answers as the payload encodes them
     b"1-1-0-1-",            # ma-nombres answers with blanks
-    b'"w":137',             # a words-per-minute score
-    b'"last"', b'"st":"done"', b'"st":"absent"',  # any plaintext payload at all
+    b'["done",null,137,',   # a words-per-minute score, as the payload encodes it
+    b'"last"', b'["done","', b'["absent",',  # any plaintext payload at all
 ]
 
 

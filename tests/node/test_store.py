@@ -333,3 +333,19 @@ def test_moving_a_pupil_moves_their_results_and_keys(school):
         s.add_pupils(school.t1, school.class_a.id, [("Martin", "Jo"), ("Dupont", "Léa")])
     with pytest.raises(Conflict, match="Jo Martin is already in this class"):
         s.add_pupils(school.t1, school.class_a.id, [("Martin", "Jo"), ("MARTIN", "Jo")])
+
+
+def test_two_sessions_editing_the_same_pupil_never_lose_an_update(school):
+    """Each session caches what it last saw; a blob changed by someone else is read afresh."""
+    s = school.store
+    p = school.pupils_a[0].id
+    s.save_result(school.t1, C, p, "fr-mots", answers=[1] * 10)
+    s.save_result(school.admin, C, p, "ma-nombres", answers=[0] * 8)
+    s.save_result(school.t1, C, p, "fr-lire-texte", wpm=33)   # t1's cached copy is stale: must not drop ma-nombres
+    s.save_result(school.admin, C, p, "fr-mots", status="absent")
+    for who in (school.t1, school.admin, s.login("mme.alpha", T1_PW)):
+        got = {r.exercise_id: (r.status, r.score) for r in s.get_results(who, C, school.class_a.id)}
+        assert got == {"fr-mots": ("absent", None), "ma-nombres": ("done", 0), "fr-lire-texte": ("done", 33)}
+    counts = s.next_release_counts(s.node, C)["exercises"]
+    s.rebuild_counts(school.admin, C)
+    assert s.next_release_counts(s.node, C)["exercises"] == counts
