@@ -1,0 +1,198 @@
+"""One encrypted file holding a whole school, and its careful restore.
+
+The file opens with the recovery key or any head teacher's password, exactly
+like the live database: the header carries copies of the wraps that lead to
+the school key (never the key itself), and the body is sealed under a random
+file key wrapped by the school key. The header is the body's associated data,
+so changing a byte anywhere makes the whole file refuse to open.
+
+    MAGIC | u32 header length | header JSON | AEAD(file key, node key || SQLite image)
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import os
+import pathlib
+import sqlite3
+import struct
+import tempfile
+
+from . import db as dbmod, vault
+from .storage_errors import BackupError
+from .store import DB_NAME, NODE_KEY_NAME, Session, Store, _ad, _write_key_file
+
+MAGIC = b"PREAU-BACKUP\x00v1\n"
+FORMAT = 1
+_MAX_HEADER = 1 << 20
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode()
+
+
+def _unb64(s: str) -> bytes:
+    return base64.b64decode(s.encode(), validate=True)
+
+
+def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathlib.Path:
+    """Write a consistent snapshot to `path` (atomically, mode 0600). Head teacher only."""
+    s = store._admin(actor)
+    path = pathlib.Path(path)
+    with store._lock:
+        with tempfile.TemporaryDirectory(dir=store.data_dir) as tmp:
+            snap = pathlib.Path(tmp) / "snapshot.db"
+            dst = sqlite3.connect(snap)
+            try:
+                store.db.conn.backup(dst)
+                dst.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                dst.close()
+            image = snap.read_bytes()
+        admins = []
+        for row in store.db.query("SELECT * FROM accounts WHERE role = 'admin' AND active = 1"):
+            wrap = store._row("SELECT ct FROM key_wraps WHERE key = 'school' AND holder = ?", [f"account/{row['id']}"])
+            if wrap is None:
+                continue
+            admins.append({"username": row["username"], "account_id": row["id"], "salt": _b64(row["salt"]),
+                           "opslimit": row["opslimit"], "memlimit": row["memlimit"],
+                           "wrapped_secret": _b64(row["wrapped_secret"]), "school_wrap": _b64(wrap["ct"])})
+        recovery = store._row("SELECT ct FROM key_wraps WHERE key = 'school' AND holder = 'recovery'")
+        file_key = vault.random_key()
+        school = store.school()
+        header = json.dumps({
+            "format": FORMAT, "created_at": store._now(), "uai": school["uai"], "schema": dbmod.schema_version(store.db),
+            "recovery_wrap": _b64(recovery["ct"]), "admins": admins,
+            "file_key": _b64(vault.seal(vault.derive(s._school_key, "wrap/backup"), file_key, _ad("backup-key"))),
+        }, sort_keys=True).encode()
+        body = vault.seal(file_key, store._node_key + image, vault.label("backup") + b"|" + header)
+        with store.db.atomic():
+            store._audit(s.actor, "backup-written", "school", path.name)
+    tmp_path = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(MAGIC + struct.pack(">I", len(header)) + header + body)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    os.replace(tmp_path, path)
+    return path
+
+
+def _read(path: pathlib.Path) -> tuple[dict, bytes, bytes]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise BackupError(f"no backup file at {path}") from None
+    if not raw.startswith(MAGIC):
+        raise BackupError(f"{path.name} is not a Préau backup file (or its beginning is damaged); pick the right file",
+                          code="not_a_backup")
+    try:
+        (length,) = struct.unpack(">I", raw[len(MAGIC):len(MAGIC) + 4])
+        if length > _MAX_HEADER:
+            raise ValueError("header too long")
+        header_bytes = raw[len(MAGIC) + 4:len(MAGIC) + 4 + length]
+        header = json.loads(header_bytes)
+        if header["format"] != FORMAT:
+            raise BackupError(f"{path.name} was written by another Préau version (format {header['format']}); restore it with that version",
+                              code="backup_version")
+        for key in ("recovery_wrap", "file_key", "admins"):
+            header[key]
+    except BackupError:
+        raise
+    except (ValueError, KeyError, TypeError, struct.error):
+        raise BackupError(f"{path.name} is damaged (its header cannot be read); use another backup", code="corrupt") from None
+    return header, header_bytes, raw[len(MAGIC) + 4 + length:]
+
+
+def _school_key(header: dict, name: str, recovery_key: str | None, username: str | None, password: str | None) -> bytes:
+    try:
+        if recovery_key is not None:
+            try:
+                rk = vault.parse_recovery_key(recovery_key)
+            except vault.RecoveryKeyTypo:
+                raise BackupError("this is not a valid recovery key (a character is wrong or missing): check each group of 5 characters",
+                                  code="wrong_key") from None
+            try:
+                return vault.open_(vault.derive(rk, "wrap/recovery"), _unb64(header["recovery_wrap"]), _ad("school-key"))
+            except vault.DecryptError:
+                raise BackupError(f"this recovery key does not open {name}: it belongs to another school or set-up",
+                                  code="wrong_key") from None
+        if username is None or password is None:
+            raise BackupError("give the recovery key, or a head teacher's user name and password, to restore", code="wrong_key")
+        wrong = BackupError(f"this user name and password do not open {name}: use a head teacher account that existed "
+                            "when the backup was made, or the recovery key", code="wrong_key")
+        for admin in header["admins"]:
+            if admin["username"] != username:
+                continue
+            cost = vault.Argon2Cost(int(admin["opslimit"]), int(admin["memlimit"]))
+            kek = vault.kek_from_password(password, _unb64(admin["salt"]), cost)
+            try:
+                secret = vault.open_(kek, _unb64(admin["wrapped_secret"]), _ad("account-secret", admin["account_id"]))
+            except vault.DecryptError:
+                raise wrong from None
+            try:
+                return vault.open_sealed(secret, _unb64(admin["school_wrap"]), "school-key")
+            except vault.DecryptError:
+                raise BackupError(f"{name} is damaged (a key wrap does not open); use another backup", code="corrupt") from None
+        raise wrong
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, BackupError):
+            raise
+        raise BackupError(f"{name} is damaged (its header cannot be read); use another backup", code="corrupt") from None
+
+
+def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, recovery_key: str | None = None,
+                   username: str | None = None, password: str | None = None, replace: bool = False) -> pathlib.Path:
+    """Check everything first, then put the backup in place; any failure leaves `data_dir` untouched.
+
+    With `replace`, the current files are kept beside it as *.before-restore rather than deleted.
+    """
+    path = pathlib.Path(path)
+    data = pathlib.Path(data_dir)
+    target = data / DB_NAME
+    if target.exists() and not replace:
+        raise BackupError(f"{data} already holds a school database; restore into an empty folder, or ask to replace it",
+                          code="would_overwrite")
+    header, header_bytes, body = _read(path)
+    school_key = _school_key(header, path.name, recovery_key, username, password)
+    try:
+        file_key = vault.open_(vault.derive(school_key, "wrap/backup"), _unb64(header["file_key"]), _ad("backup-key"))
+        plain = vault.open_(file_key, body, vault.label("backup") + b"|" + header_bytes)
+    except (vault.DecryptError, ValueError):
+        raise BackupError(f"{path.name} is damaged or was changed (it fails its integrity check); use another backup",
+                          code="corrupt") from None
+    node_key, image = plain[:vault.KEY_BYTES], plain[vault.KEY_BYTES:]
+    data.mkdir(parents=True, exist_ok=True)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    with tempfile.TemporaryDirectory(dir=data) as tmp:
+        staged = pathlib.Path(tmp) / DB_NAME
+        staged.write_bytes(image)
+        conn = sqlite3.connect(staged)
+        try:
+            ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError:
+            ok = "unreadable"
+        finally:
+            conn.close()
+        if ok != "ok":
+            raise BackupError(f"{path.name} holds a damaged database ({ok}); use another backup", code="corrupt")
+        if version > len(dbmod.MIGRATIONS):
+            raise BackupError(f"{path.name} comes from a newer Préau (schema {version}); install that version to restore it",
+                              code="backup_version")
+        with open(staged, "rb+") as f:
+            os.fsync(f.fileno())
+        if replace:
+            for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", NODE_KEY_NAME):
+                old = data / name
+                if old.exists():
+                    os.replace(old, data / f"{name}.before-restore-{stamp}")
+        _write_key_file(data / NODE_KEY_NAME, node_key)
+        os.replace(staged, target)
+    return data

@@ -1,0 +1,106 @@
+"""Class lists in, results out, as the CSV files schools already exchange.
+
+Pure text functions: the store decides who may call them and encrypts what
+comes out of `parse_class_list`.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from typing import Iterable, Sequence
+
+from .storage_errors import CsvImportError
+
+MAX_NAME = 100
+MAX_PUPILS = 500
+_HEADER_WORDS = {("nom", "prenom"), ("last name", "first name"), ("last_name", "first_name")}
+
+
+def _fold(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).strip().lower()
+
+
+def check_name(value: str, what: str) -> str | None:
+    """The problem with one name field, or None; shared with the store's add/rename checks."""
+    if not value:
+        return f"the {what} is empty"
+    if len(value) > MAX_NAME:
+        return f"the {what} is longer than {MAX_NAME} characters"
+    if any(unicodedata.category(c).startswith("C") for c in value):
+        return f"the {what} contains a control character"
+    if not any(c.isalpha() for c in value):
+        return f"the {what} {value!r} has no letter"
+    return None
+
+
+def name_key(last: str, first: str) -> tuple[str, str]:
+    """How two entries are recognised as the same pupil (case and accents ignored)."""
+    return _fold(last), _fold(first)
+
+
+def parse_class_list(data: bytes) -> list[tuple[int, str, str]]:
+    """(line number, last name, first name) per pupil, in file order; CsvImportError lists every bad line."""
+    problems: list[tuple[int, str]] = []
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines: list[str] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        try:
+            lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            problems.append((number, "is not UTF-8 text (save the file as 'CSV UTF-8')"))
+            lines.append("")
+    first_text = next((ln for ln in lines if ln.strip()), "")
+    delimiter = ";" if ";" in first_text else ("\t" if "\t" in first_text else ",")
+    pupils: list[tuple[int, str, str]] = []
+    seen: dict[tuple[str, str], int] = {}
+    header_done = False
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        row = next(csv.reader([line.rstrip("\r")], delimiter=delimiter))
+        while row and not row[-1].strip():
+            row.pop()
+        fields = [f.strip() for f in row]
+        if not header_done:
+            header_done = True
+            if len(fields) == 2 and (_fold(fields[0]), _fold(fields[1])) in _HEADER_WORDS:
+                continue
+        if len(fields) != 2:
+            problems.append((number, f"expected 2 columns (nom{delimiter}prénom), found {len(fields)}"))
+            continue
+        last, first = fields
+        bad = check_name(last, "last name") or check_name(first, "first name")
+        if bad:
+            problems.append((number, bad))
+            continue
+        key = name_key(last, first)
+        if key in seen:
+            problems.append((number, f"{first} {last} is already on line {seen[key]}"))
+            continue
+        seen[key] = number
+        pupils.append((number, last, first))
+    if not pupils and not problems:
+        problems.append((1, "the file lists no pupil (one pupil per line: nom;prénom)"))
+    if len(pupils) > MAX_PUPILS:
+        problems.append((len(lines), f"the file lists more than {MAX_PUPILS} pupils; split it by class"))
+    if problems:
+        raise CsvImportError(sorted(problems))
+    return pupils
+
+
+def _cell(value: object) -> str:
+    """Neutralise spreadsheet formulas: a name like '=HYPERLINK(...)' must stay text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def write_results_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """Semicolon-separated with a BOM, which is what French spreadsheet software opens cleanly."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    writer.writerow([_cell(h) for h in header])
+    for row in rows:
+        writer.writerow([_cell(v) for v in row])
+    return "\ufeff" + out.getvalue()

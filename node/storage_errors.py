@@ -1,0 +1,84 @@
+"""Errors of the storage layer, each written for the person who meets it.
+
+Every error carries a stable `code` and an HTTP-like `status` so the web layer
+can map it in one middleware without knowing each class; the message says what
+happened and what to do. An operation that raises has changed nothing.
+"""
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base of every error the storage layer raises on purpose."""
+
+    code = "store_error"
+    status = 400
+
+    def __init__(self, message: str, *, code: str | None = None):
+        super().__init__(message)
+        if code is not None:
+            self.code = code
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class AuthError(StoreError):
+    """A password, recovery key or session was refused."""
+
+    code = "auth_failed"
+    status = 401
+
+
+class AccessDenied(StoreError):
+    """The acting account is known but may not do this."""
+
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(StoreError):
+    code = "not_found"
+    status = 404
+
+
+class InvalidInput(StoreError):
+    """Data given by a person is wrong (score out of range, unknown exercise...)."""
+
+    code = "invalid_input"
+    status = 422
+
+
+class Conflict(StoreError):
+    """The request clashes with what is stored (duplicate name, campaign shape change...)."""
+
+    code = "conflict"
+    status = 409
+
+
+class CsvImportError(InvalidInput):
+    """A class list has bad lines; `problems` lists (line number, message); nothing was imported."""
+
+    code = "bad_csv"
+
+    def __init__(self, problems: list[tuple[int, str]]):
+        self.problems = list(problems)
+        shown = "; ".join(f"line {n}: {msg}" for n, msg in self.problems[:20])
+        more = f" (and {len(self.problems) - 20} more)" if len(self.problems) > 20 else ""
+        super().__init__(
+            f"the class list has {len(self.problems)} bad line(s), nothing was imported: {shown}{more}. "
+            "Fix these lines and import the file again."
+        )
+
+
+class BackupError(StoreError):
+    """A backup file is damaged, not a Préau backup, or the key given does not open it."""
+
+    code = "bad_backup"
+
+
+class SchemaError(StoreError):
+    """The database file cannot be used by this version of Préau."""
+
+    code = "schema"
+    status = 500

@@ -1,0 +1,152 @@
+"""Authorization matrix: every account kind against every read and write path of the store.
+
+Allowed cells must succeed; every other cell must raise AccessDenied or AuthError and change nothing.
+"""
+from __future__ import annotations
+
+import pytest
+
+from preau.node import backup, vault
+from preau.node.storage_errors import AccessDenied, AuthError
+from preau.node.store import ResultInput
+
+from storage_fixtures import T1_PW, T2_PW, make_school
+from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
+
+C = "2026-debut-cp"
+ACTORS = ("admin", "recovery", "teacher_own", "teacher_other", "node", "logged_out", "foreign")
+ADMIN = {"admin", "recovery"}
+TEACH = ADMIN | {"teacher_own"}
+
+
+def _fresh_pupil(sc):
+    return sc.store.add_pupil(sc.admin, sc.class_a.id, "Fresh", f"P-{sc.kind}")
+
+
+def _fresh_teacher(sc):
+    n = len(sc.store.list_accounts(sc.admin))
+    return sc.store.create_account(sc.admin, f"spare{n}", "spare password 1").username
+
+
+PATHS = {
+    # name: (call(store, actor, school, tmp_path), allowed actors)
+    "list_classes": (lambda s, a, sc, t: s.list_classes(a), TEACH | {"teacher_other"}),
+    "list_pupils": (lambda s, a, sc, t: s.list_pupils(a, sc.class_a.id), TEACH),
+    "get_pupil": (lambda s, a, sc, t: s.get_pupil(a, sc.pupils_a[0].id), TEACH),
+    "add_pupil": (lambda s, a, sc, t: s.add_pupil(a, sc.class_a.id, "Nouveau", f"X{sc.kind}"), TEACH),
+    "rename_pupil": (lambda s, a, sc, t: s.rename_pupil(a, sc.pupils_a[0].id, "Autre", "Nom"), TEACH),
+    "import_class_list": (lambda s, a, sc, t: s.import_class_list(a, sc.class_a.id, f"Lot;Y{sc.kind}\n".encode()), TEACH),
+    "save_result": (lambda s, a, sc, t: s.save_result(a, C, sc.pupils_a[0].id, "fr-mots", answers=[1] * 10), TEACH),
+    "save_results": (lambda s, a, sc, t: s.save_results(a, C, [ResultInput(sc.pupils_a[1].id, "fr-lire-texte", wpm=30)]), TEACH),
+    "get_results": (lambda s, a, sc, t: s.get_results(a, C, sc.class_a.id), TEACH),
+    "export_results_csv": (lambda s, a, sc, t: s.export_results_csv(a, C, sc.class_a.id), TEACH),
+    "move_pupil": (lambda s, a, sc, t: s.move_pupil(a, sc.arg.id, sc.class_b.id), ADMIN, _fresh_pupil),
+    "erase_pupil": (lambda s, a, sc, t: s.erase_pupil(a, sc.arg.id), ADMIN, _fresh_pupil),
+    "create_class": (lambda s, a, sc, t: s.create_class(a, f"C{sc.kind}", "CP", "2026-2027"), ADMIN),
+    "create_account": (lambda s, a, sc, t: s.create_account(a, f"u{sc.kind}", "some password 1"), ADMIN),
+    "list_accounts": (lambda s, a, sc, t: s.list_accounts(a), ADMIN),
+    "assign_teacher": (lambda s, a, sc, t: s.assign_teacher(a, "m.beta", sc.class_a.id), ADMIN),
+    "unassign_teacher": (lambda s, a, sc, t: s.unassign_teacher(a, "m.beta", sc.class_b.id), ADMIN),
+    "reset_password": (lambda s, a, sc, t: s.reset_password(a, sc.arg, "reset password 1"), ADMIN, _fresh_teacher),
+    "disable_account": (lambda s, a, sc, t: s.disable_account(a, sc.arg), ADMIN, _fresh_teacher),
+    "change_password": (lambda s, a, sc, t: s.change_password(a, {"admin": "direction password 1", "teacher_own": T1_PW,
+                                                                  "teacher_other": T2_PW}.get(sc.kind, "x" * 12), "a new password 9"),
+                        {"admin", "teacher_own", "teacher_other"}),
+    "put_campaign": (lambda s, a, sc, t: s.put_campaign(a, sc.campaign), ADMIN | {"node"}),
+    "get_campaign": (lambda s, a, sc, t: s.get_campaign(a, C), TEACH | {"teacher_other", "node"}),
+    "list_campaigns": (lambda s, a, sc, t: s.list_campaigns(a), TEACH | {"teacher_other", "node"}),
+    "next_release_counts": (lambda s, a, sc, t: s.next_release_counts(a, C), ADMIN | {"node"}),
+    "rebuild_counts": (lambda s, a, sc, t: s.rebuild_counts(a, C), ADMIN),
+    "release_outcomes": (lambda s, a, sc, t: s.release_outcomes(a, C), ADMIN),
+    "pupil_pseudonym": (lambda s, a, sc, t: s.pupil_pseudonym(a, sc.pupils_a[0].id), ADMIN),
+    "put_blob_school": (lambda s, a, sc, t: s.put_blob(a, "h", b"x"), ADMIN),
+    "get_blob_school": (lambda s, a, sc, t: s.get_blob(a, "h"), ADMIN),
+    "list_blobs_school": (lambda s, a, sc, t: s.list_blobs(a), ADMIN),
+    "delete_blob_school": (lambda s, a, sc, t: s.delete_blob(a, "h"), ADMIN),
+    "put_blob_node": (lambda s, a, sc, t: s.put_blob(a, "n", b"x", scope="node"), ADMIN | {"node"}),
+    "get_blob_node": (lambda s, a, sc, t: s.get_blob(a, "n", scope="node"), ADMIN | {"node"}),
+    "audit_log": (lambda s, a, sc, t: s.audit_log(a), ADMIN),
+    "write_backup": (lambda s, a, sc, t: backup.write_backup(s, a, t / f"b{sc.kind}.preau"), ADMIN),
+}
+
+
+def _rows(store):
+    return {t: sorted(map(repr, store.db[t].rows)) for t in store.db.table_names() if t not in ("audit", "sqlite_sequence")}
+
+
+@pytest.mark.parametrize("path", sorted(PATHS))
+def test_matrix(path, tmp_path, campaign):
+    call, allowed, *prepare = PATHS[path]
+    assert allowed <= set(ACTORS)
+    sc = make_school(tmp_path / "school", campaign)
+    other = make_school(tmp_path / "other", campaign)
+    store = sc.store
+    for kind in ACTORS:
+        if kind == "admin":
+            actor = store.login("direction", "direction password 1")
+        elif kind == "recovery":
+            actor = store.unlock_with_recovery(sc.recovery)
+        elif kind == "teacher_own":
+            actor = store.login("mme.alpha", T1_PW)
+        elif kind == "teacher_other":
+            actor = store.login("m.beta", T2_PW)
+        elif kind == "node":
+            actor = store.node
+        elif kind == "logged_out":
+            actor = store.login("mme.alpha", T1_PW)
+            actor.logout()
+        else:
+            actor = other.admin  # a valid session, but of another school's store
+        sc.kind = kind
+        sc.arg = prepare[0](sc) if prepare else None
+        if kind in allowed:
+            call(store, actor, sc, tmp_path)
+            if path == "change_password":  # put it back for the next actors
+                store.change_password(actor, "a new password 9", {"admin": "direction password 1", "teacher_own": T1_PW,
+                                                                   "teacher_other": T2_PW}[kind])
+        else:
+            before = _rows(store)
+            with pytest.raises((AccessDenied, AuthError)) as err:
+                call(store, actor, sc, tmp_path)
+            assert _rows(store) == before, f"{path} by {kind} changed data"
+            expected = {"teacher_other": AccessDenied, "node": AccessDenied, "logged_out": AuthError, "foreign": AuthError}
+            if kind in expected:
+                assert isinstance(err.value, expected[kind]), (path, kind, err.value)
+    store.close()
+    other.store.close()
+
+
+def test_teachers_see_only_their_classes(school):
+    s = school.store
+    assert [c.name for c in s.list_classes(school.t1)] == ["CP-A"]
+    assert [c.name for c in s.list_classes(school.admin)] == ["CP-A", "CP-B"]
+    with pytest.raises(AccessDenied, match="this class is not yours: ask the head teacher to assign it to you"):
+        s.list_pupils(school.t2, school.class_a.id)
+    with pytest.raises(AccessDenied, match="only the head teacher can do this"):
+        s.release_outcomes(school.t1, C)
+    with pytest.raises(AccessDenied, match="the node alone cannot read or change pupil data"):
+        s.list_pupils(s.node, school.class_a.id)
+
+
+def test_teacher_credential_cannot_decrypt_other_classes(school):
+    """Not just refused: the other class's key is not reachable from this teacher's secret at all."""
+    s = school.store
+    t2_id = school.t2.account_id
+    holders = {r["holder"] for r in s.db.query("SELECT holder FROM key_wraps WHERE key = ?", [f"class/{school.class_a.id}"])}
+    assert f"account/{t2_id}" not in holders and f"account/{school.t1.account_id}" in holders
+    for holder in holders - {"school"}:
+        ct = s.db.execute("SELECT ct FROM key_wraps WHERE key = ? AND holder = ?", [f"class/{school.class_a.id}", holder]).fetchone()[0]
+        with pytest.raises(vault.DecryptError):
+            vault.open_sealed(school.t2._secret, ct, f"class-key/{school.class_a.id}")
+    # Bypassing the check with a forged assignment row still fails to decrypt.
+    s.db.execute("INSERT INTO account_classes VALUES (?, ?)", [t2_id, school.class_a.id])
+    with pytest.raises(AccessDenied):
+        s.list_pupils(school.t2, school.class_a.id)
+
+
+def test_unassigning_takes_effect_on_open_sessions(school):
+    s = school.store
+    assert s.list_pupils(school.t1, school.class_a.id)
+    s.unassign_teacher(school.admin, "mme.alpha", school.class_a.id)
+    with pytest.raises(AccessDenied):
+        s.list_pupils(school.t1, school.class_a.id)

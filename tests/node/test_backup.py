@@ -1,0 +1,106 @@
+"""Backup to one encrypted file; restore with the recovery key or a head teacher password, or fail cleanly."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from preau.node import backup, vault
+from preau.node.storage_errors import BackupError
+from preau.node.store import Store
+
+from storage_fixtures import ADMIN_PW, T1_PW, make_school
+from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
+
+C = "2026-debut-cp"
+
+
+@pytest.fixture
+def saved(tmp_path, campaign):
+    school = make_school(tmp_path / "data", campaign)
+    school.store.save_result(school.t1, C, school.pupils_a[0].id, "fr-mots", answers=[1] * 10)
+    path = backup.write_backup(school.store, school.admin, tmp_path / "école.preau")
+    # Written after the backup: must not appear in a restore.
+    school.store.save_result(school.t1, C, school.pupils_a[1].id, "fr-mots", answers=[0] * 10)
+    yield school, path
+    school.store.close()
+
+
+def _folder(path):
+    return {p.name: p.read_bytes() for p in sorted(path.iterdir())} if path.exists() else None
+
+
+@pytest.mark.parametrize("how", ["recovery", "password"])
+def test_restore_on_a_new_box(saved, tmp_path, how):
+    school, path = saved
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    kw = {"recovery_key": school.recovery} if how == "recovery" else {"username": "direction", "password": ADMIN_PW}
+    backup.restore_backup(path, tmp_path / "newbox", **kw)
+    store = Store.open(tmp_path / "newbox", cost=vault.TEST_COST)
+    t1 = store.login("mme.alpha", T1_PW)
+    results = store.get_results(t1, C, school.class_a.id)
+    assert [(r.pupil_id, r.score) for r in results] == [(school.pupils_a[0].id, 10)]
+    assert store.next_release_counts(store.node, C)["exercises"]["fr-mots"]["seuil2"] == 1  # node key came along
+    assert store.unlock_with_recovery(school.recovery).is_admin
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+
+
+def test_wrong_keys_and_damage_give_clear_errors_and_overwrite_nothing(saved, tmp_path):
+    school, path = saved
+    target = tmp_path / "newbox"
+    target.mkdir()
+    (target / "keep.txt").write_text("untouched")
+    before = _folder(target)
+    other = vault.format_recovery_key(vault.random_key())
+    cases = [
+        (dict(recovery_key=other), "this recovery key does not open école.preau: it belongs to another school or set-up"),
+        (dict(recovery_key=school.recovery[:7] + ("A" if school.recovery[7] != "A" else "B") + school.recovery[8:]),
+         "this is not a valid recovery key (a character is wrong or missing)"),
+        (dict(username="direction", password="wrong password"), "this user name and password do not open école.preau"),
+        (dict(username="mme.alpha", password=T1_PW), "this user name and password do not open école.preau"),
+        (dict(), "give the recovery key, or a head teacher's user name and password, to restore"),
+    ]
+    for kw, message in cases:
+        with pytest.raises(BackupError) as err:
+            backup.restore_backup(path, target, **kw)
+        assert message in str(err.value)
+        assert err.value.code == "wrong_key"
+        assert _folder(target) == before
+    raw = path.read_bytes()
+    damaged = {
+        "flipped.preau": raw[:-50] + bytes([raw[-50] ^ 1]) + raw[-49:],
+        "truncated.preau": raw[: len(raw) // 2],
+        "header.preau": raw.replace(b'"uai": "0751234J"', b'"uai": "0751234K"', 1),
+    }
+    assert damaged["header.preau"] != raw
+    for name, data in damaged.items():
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(BackupError) as err:
+            backup.restore_backup(tmp_path / name, target, recovery_key=school.recovery)
+        assert f"{name} is damaged or was changed (it fails its integrity check); use another backup" in str(err.value)
+        assert err.value.code == "corrupt"
+        assert _folder(target) == before
+    (tmp_path / "notes.txt").write_bytes(b"hello")
+    with pytest.raises(BackupError, match="notes.txt is not a Préau backup file"):
+        backup.restore_backup(tmp_path / "notes.txt", target, recovery_key=school.recovery)
+    (tmp_path / "garbled.preau").write_bytes(backup.MAGIC + b"\x00\x00\x00\x05{oops")
+    with pytest.raises(BackupError, match="garbled.preau is damaged \\(its header cannot be read\\)"):
+        backup.restore_backup(tmp_path / "garbled.preau", target, recovery_key=school.recovery)
+    assert _folder(target) == before
+
+
+def test_restore_refuses_to_overwrite_a_school_unless_asked(saved, tmp_path):
+    school, path = saved
+    live = school.store.data_dir
+    before = _folder(live)
+    with pytest.raises(BackupError, match="already holds a school database; restore into an empty folder"):
+        backup.restore_backup(path, live, recovery_key=school.recovery)
+    assert _folder(live) == before
+    school.store.close()
+    backup.restore_backup(path, live, recovery_key=school.recovery, replace=True)
+    kept = [n for n in os.listdir(live) if ".before-restore-" in n]
+    assert any(n.startswith("preau.db.before-restore-") for n in kept)
+    school.store = Store.open(live, cost=vault.TEST_COST)
+    t1 = school.store.login("mme.alpha", T1_PW)
+    assert len(school.store.get_results(t1, C, school.class_a.id)) == 1  # the later save is gone, as in the backup
