@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 import sqlite_utils
 
 from preau.crdt.campaign import Campaign, Exercise, group_for, parse_campaign
+from preau.crdt.disclosure import PupilOutcome
 from preau.crdt.errors import CampaignError
 
 from . import csvio, db as dbmod, vault
@@ -49,19 +50,6 @@ _UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 MIN_PASSWORD = 10
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 MAX_BLOB = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class PupilOutcome:
-    """One pupil's group in one exercise, as the release step hands it to crdt's disclosure control.
-
-    Local stand-in with exactly the fields of `preau.crdt.disclosure.PupilOutcome`,
-    which is being written in parallel; switch the import when it lands.
-    """
-
-    pupil: str
-    exercise: str
-    group: str | None
 
 
 @dataclass(frozen=True, slots=True)
