@@ -6,21 +6,17 @@ happened and what to do. An operation that raises has changed nothing.
 """
 from __future__ import annotations
 
+from .errors import UserError
 
-class StoreError(Exception):
-    """Base of every error the storage layer raises on purpose."""
+
+class StoreError(UserError):
+    """Base of every error the storage layer raises on purpose (a UserError: the CLI and web show it as is)."""
 
     code = "store_error"
     status = 400
 
     def __init__(self, message: str, *, code: str | None = None):
-        super().__init__(message)
-        if code is not None:
-            self.code = code
-
-    @property
-    def message(self) -> str:
-        return str(self.args[0]) if self.args else ""
+        super().__init__(message, code=code)
 
 
 class AuthError(StoreError):

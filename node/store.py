@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 import sqlite_utils
 
 from preau.crdt.campaign import Campaign, Exercise, group_for, parse_campaign
+from preau.crdt.disclosure import PupilOutcome
 from preau.crdt.errors import CampaignError
 
 from . import csvio, db as dbmod, vault
@@ -47,20 +48,8 @@ _PUPIL_PAD = 512
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
 _UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 MIN_PASSWORD = 10
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 MAX_BLOB = 16 * 1024 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class PupilOutcome:
-    """One pupil's group in one exercise, as the release step hands it to crdt's disclosure control.
-
-    Local stand-in with exactly the fields of `preau.crdt.disclosure.PupilOutcome`,
-    which is being written in parallel; switch the import when it lands.
-    """
-
-    pupil: str
-    exercise: str
-    group: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +112,8 @@ class AuditEntry:
 class Session:
     """An unlocked account: holds the keys its credential opened. Never build one by hand."""
 
-    __slots__ = ("_store", "account_id", "username", "role", "_secret", "_school_key", "_class_keys", "_open", "_checked")
+    __slots__ = ("_store", "account_id", "username", "role", "_secret", "_school_key", "_class_keys", "_open", "_checked",
+                 "_results")
 
     def __init__(self, store: "Store", account_id: str, username: str, role: str,
                  secret: bytes | None, school_key: bytes | None):
@@ -136,6 +126,9 @@ class Session:
         self._class_keys: dict[str, bytes] = {}
         self._open = True
         self._checked = False
+        # (campaign, pupil) -> (ciphertext, results): skips re-opening a blob this session just wrote or read.
+        # No new exposure: the session already holds the keys that open it.
+        self._results: dict[tuple[str, str], tuple[bytes, dict]] = {}
 
     @property
     def is_admin(self) -> bool:
@@ -149,6 +142,7 @@ class Session:
         self._open = False
         self._secret = self._school_key = None
         self._class_keys.clear()
+        self._results.clear()
 
     def __repr__(self) -> str:
         return f"<Session {self.role} {self.username!r}{'' if self._open else ' closed'}>"
@@ -660,6 +654,7 @@ class Store:
             same = existing.get(csvio.name_key(last, first))
             if same is not None:
                 raise Conflict(f"{same.first_name} {same.last_name} is already in this class")
+            existing[csvio.name_key(last, first)] = Pupil("", class_id, last, first)
         out = []
         with self._lock, self.db.atomic():
             now = self._now()
@@ -683,6 +678,27 @@ class Store:
             self.db["pupils"].update(pupil_id, {"ct": self._seal_pupil(key, pupil_id, row["class_id"], last, first)})
             self._audit(s.actor, "pupil-renamed", f"pupil:{pupil_id}")
         return Pupil(pupil_id, row["class_id"], last, first)
+
+    def move_pupil(self, actor: Session, pupil_id: str, class_id: str) -> Pupil:
+        """Move a pupil to another class: record and results are re-encrypted under the new class key."""
+        s = self._admin(actor)
+        row = self._pupil_row(pupil_id)
+        if row["class_id"] == class_id:
+            return self._open_pupil(self._class_key(s, class_id), row)
+        old_key, new_key = self._class_key(s, row["class_id"]), self._class_key(s, class_id)
+        pupil = self._open_pupil(old_key, row)
+        for p in self.list_pupils(s, class_id):
+            if csvio.name_key(p.last_name, p.first_name) == csvio.name_key(pupil.last_name, pupil.first_name):
+                raise Conflict(f"{p.first_name} {p.last_name} is already in that class")
+        with self._lock, self.db.atomic():
+            self.db["pupils"].update(pupil_id, {"class_id": class_id,
+                                                "ct": self._seal_pupil(new_key, pupil_id, class_id, pupil.last_name, pupil.first_name)})
+            for r in list(self.db.query("SELECT * FROM results WHERE pupil_id = ?", [pupil_id])):
+                campaign = self._campaign(r["campaign_id"])
+                self.db.execute("UPDATE results SET ct = ? WHERE campaign_id = ? AND pupil_id = ?",
+                                [self._seal_results(new_key, campaign, pupil_id, self._open_results(old_key, r)), r["campaign_id"], pupil_id])
+            self._audit(s.actor, "pupil-moved", f"pupil:{pupil_id}", f"class:{row['class_id']} -> class:{class_id}")
+        return Pupil(pupil_id, class_id, pupil.last_name, pupil.first_name)
 
     def import_class_list(self, actor: Session, class_id: str, data: bytes) -> list[Pupil]:
         """CSV (nom;prénom per line): every bad line is reported with its number, and nothing is added until all are fine."""
@@ -824,15 +840,25 @@ class Store:
         need = 64 + sum(len(ex.id) + (ex.items or 3) + 64 for ex in campaign.exercises)
         return -(-need // 512) * 512
 
-    def _seal_results(self, key: bytes, campaign: Campaign, pupil_id: str, results: dict[str, dict]) -> bytes:
-        plain = json.dumps(results, separators=(",", ":"), sort_keys=True).encode()
-        return vault.seal(key, vault.pad(plain, self._results_pad(campaign)), _ad("results", campaign.id, pupil_id))
+    def _seal_results(self, key: bytes, campaign: Campaign, pupil_id: str, results: dict[str, dict],
+                      pad: int | None = None) -> bytes:
+        compact = {ex: [p["st"], p["a"], p["w"], p["t"]] for ex, p in results.items()}
+        plain = _COMPACT_JSON.encode(compact).encode()
+        return vault.seal(key, vault.pad(plain, pad or self._results_pad(campaign)), _ad("results", campaign.id, pupil_id))
 
-    def _open_results(self, key: bytes, row: dict[str, Any]) -> dict[str, dict]:
+    def _open_results(self, key: bytes, row: dict[str, Any], s: Session | None = None) -> dict[str, dict]:
+        if s is not None:
+            cached = s._results.get((row["campaign_id"], row["pupil_id"]))
+            if cached is not None and cached[0] == row["ct"]:
+                return dict(cached[1])
         try:
-            return json.loads(vault.unpad(vault.open_(key, row["ct"], _ad("results", row["campaign_id"], row["pupil_id"]))))
+            compact = json.loads(vault.unpad(vault.open_(key, row["ct"], _ad("results", row["campaign_id"], row["pupil_id"]))))
         except vault.DecryptError as exc:
             raise StoreError(f"the results of pupil {row['pupil_id']!r} do not decrypt: the database was altered; restore a backup") from exc
+        results = {ex: {"st": v[0], "a": v[1], "w": v[2], "t": v[3]} for ex, v in compact.items()}
+        if s is not None:
+            s._results[(row["campaign_id"], row["pupil_id"])] = (bytes(row["ct"]), dict(results))
+        return results
 
     @classmethod
     def _result(cls, campaign: Campaign, pupil_id: str, exercise_id: str, payload: dict[str, Any]) -> Result:
@@ -853,7 +879,7 @@ class Store:
             sql += " AND p.class_id = ?"
             params.append(class_id)
         for r in list(self.db.query(sql + " ORDER BY r.pupil_id", params)):
-            for exercise_id, payload in sorted(self._open_results(self._class_key(s, r["class_id"]), r).items()):
+            for exercise_id, payload in sorted(self._open_results(self._class_key(s, r["class_id"]), r, s).items()):
                 yield r["pupil_id"], exercise_id, payload
 
     def save_results(self, actor: Session, campaign_id: str, entries: Iterable[ResultInput]) -> list[Result]:
@@ -875,7 +901,7 @@ class Store:
         out = []
         with self._lock, self.db.atomic():
             now = self._now()
-            stored = {r["pupil_id"]: self._open_results(keys[classes[r["pupil_id"]]], r) for r in self.db.query(
+            stored = {r["pupil_id"]: self._open_results(keys[classes[r["pupil_id"]]], r, s) for r in self.db.query(
                 f"SELECT * FROM results WHERE campaign_id = ? AND pupil_id IN ({marks})", [campaign_id, *pupil_ids])}
             changes = []
             for entry, payload in zip(entries, payloads):
@@ -885,14 +911,18 @@ class Store:
                 mine[entry.exercise_id] = payload
                 changes.append((entry.exercise_id, None if old is None else self._bucket(old), self._bucket(payload)))
                 out.append(self._result(campaign, entry.pupil_id, entry.exercise_id, payload))
-            self.db["results"].upsert_all(
-                [{"campaign_id": campaign_id, "pupil_id": pid,
-                  "ct": self._seal_results(keys[classes[pid]], campaign, pid, stored[pid])} for pid in pupil_ids],
-                pk=("campaign_id", "pupil_id"))
+            # The hot path: plain executemany rather than sqlite-utils' per-call table introspection.
+            pad = self._results_pad(campaign)
+            sealed = [(campaign_id, pid, self._seal_results(keys[classes[pid]], campaign, pid, stored[pid], pad)) for pid in pupil_ids]
+            self.db.conn.executemany(
+                "INSERT INTO results (campaign_id, pupil_id, ct) VALUES (?, ?, ?) "
+                "ON CONFLICT (campaign_id, pupil_id) DO UPDATE SET ct = excluded.ct", sealed)
             self._update_tally(campaign_id, changes)
-            self.db["audit"].insert_all([
-                {"at": now, "actor": s.actor, "action": "result-saved", "target": f"pupil:{e.pupil_id}",
-                 "detail": f"campaign:{campaign_id} exercise:{e.exercise_id}"} for e in entries])
+            self.db.conn.executemany(
+                "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, 'result-saved', ?, ?)",
+                [(now, s.actor, f"pupil:{e.pupil_id}", f"campaign:{campaign_id} exercise:{e.exercise_id}") for e in entries])
+        for _, pid, ct in sealed:  # only once committed
+            s._results[(campaign_id, pid)] = (ct, dict(stored[pid]))
         return out
 
     def save_result(self, actor: Session, campaign_id: str, pupil_id: str, exercise_id: str, *,
@@ -949,8 +979,8 @@ class Store:
 
     def _write_tally(self, campaign_id: str, tally: dict[str, Any]) -> None:
         plain = json.dumps(tally, sort_keys=True, separators=(",", ":")).encode()
-        self.db["tallies"].upsert({"campaign_id": campaign_id, "ct": vault.seal(self._tally_key(), plain, _ad("tally", campaign_id))},
-                                  pk="campaign_id")
+        self.db.execute("INSERT INTO tallies (campaign_id, ct) VALUES (?, ?) ON CONFLICT (campaign_id) DO UPDATE SET ct = excluded.ct",
+                        [campaign_id, vault.seal(self._tally_key(), plain, _ad("tally", campaign_id))])
 
     def _update_tally(self, campaign_id: str, changes: list[tuple[str, tuple | None, tuple | None]]) -> None:
         tally = self._read_tally(campaign_id)

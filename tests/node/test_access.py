@@ -20,7 +20,7 @@ TEACH = ADMIN | {"teacher_own"}
 
 
 def _fresh_pupil(sc):
-    return sc.store.add_pupil(sc.admin, sc.class_a.id, "Fresh", f"P{len(sc.store.list_pupils(sc.admin, sc.class_a.id))}")
+    return sc.store.add_pupil(sc.admin, sc.class_a.id, "Fresh", f"P-{sc.kind}")
 
 
 def _fresh_teacher(sc):
@@ -33,16 +33,17 @@ PATHS = {
     "list_classes": (lambda s, a, sc, t: s.list_classes(a), TEACH | {"teacher_other"}),
     "list_pupils": (lambda s, a, sc, t: s.list_pupils(a, sc.class_a.id), TEACH),
     "get_pupil": (lambda s, a, sc, t: s.get_pupil(a, sc.pupils_a[0].id), TEACH),
-    "add_pupil": (lambda s, a, sc, t: s.add_pupil(a, sc.class_a.id, "Nouveau", f"X{id(a)}"), TEACH),
+    "add_pupil": (lambda s, a, sc, t: s.add_pupil(a, sc.class_a.id, "Nouveau", f"X{sc.kind}"), TEACH),
     "rename_pupil": (lambda s, a, sc, t: s.rename_pupil(a, sc.pupils_a[0].id, "Autre", "Nom"), TEACH),
-    "import_class_list": (lambda s, a, sc, t: s.import_class_list(a, sc.class_a.id, f"Lot;Y{id(a)}\n".encode()), TEACH),
+    "import_class_list": (lambda s, a, sc, t: s.import_class_list(a, sc.class_a.id, f"Lot;Y{sc.kind}\n".encode()), TEACH),
     "save_result": (lambda s, a, sc, t: s.save_result(a, C, sc.pupils_a[0].id, "fr-mots", answers=[1] * 10), TEACH),
     "save_results": (lambda s, a, sc, t: s.save_results(a, C, [ResultInput(sc.pupils_a[1].id, "fr-lire-texte", wpm=30)]), TEACH),
     "get_results": (lambda s, a, sc, t: s.get_results(a, C, sc.class_a.id), TEACH),
     "export_results_csv": (lambda s, a, sc, t: s.export_results_csv(a, C, sc.class_a.id), TEACH),
+    "move_pupil": (lambda s, a, sc, t: s.move_pupil(a, sc.arg.id, sc.class_b.id), ADMIN, _fresh_pupil),
     "erase_pupil": (lambda s, a, sc, t: s.erase_pupil(a, sc.arg.id), ADMIN, _fresh_pupil),
-    "create_class": (lambda s, a, sc, t: s.create_class(a, f"C{id(a)}", "CP", "2026-2027"), ADMIN),
-    "create_account": (lambda s, a, sc, t: s.create_account(a, f"u{id(a)}", "some password 1"), ADMIN),
+    "create_class": (lambda s, a, sc, t: s.create_class(a, f"C{sc.kind}", "CP", "2026-2027"), ADMIN),
+    "create_account": (lambda s, a, sc, t: s.create_account(a, f"u{sc.kind}", "some password 1"), ADMIN),
     "list_accounts": (lambda s, a, sc, t: s.list_accounts(a), ADMIN),
     "assign_teacher": (lambda s, a, sc, t: s.assign_teacher(a, "m.beta", sc.class_a.id), ADMIN),
     "unassign_teacher": (lambda s, a, sc, t: s.unassign_teacher(a, "m.beta", sc.class_b.id), ADMIN),
@@ -65,7 +66,7 @@ PATHS = {
     "put_blob_node": (lambda s, a, sc, t: s.put_blob(a, "n", b"x", scope="node"), ADMIN | {"node"}),
     "get_blob_node": (lambda s, a, sc, t: s.get_blob(a, "n", scope="node"), ADMIN | {"node"}),
     "audit_log": (lambda s, a, sc, t: s.audit_log(a), ADMIN),
-    "write_backup": (lambda s, a, sc, t: backup.write_backup(s, a, t / f"b{id(a)}.preau"), ADMIN),
+    "write_backup": (lambda s, a, sc, t: backup.write_backup(s, a, t / f"b{sc.kind}.preau"), ADMIN),
 }
 
 

@@ -19,8 +19,8 @@ NEEDLES = [
     "Zéphyrine".encode(), b"Quintavalle", b"Ravachol", b"Octave",
     b"1011001110",          # fr-mots answers as the payload encodes them
     b"1-1-0-1-",            # ma-nombres answers with blanks
-    b'"w":137',             # a words-per-minute score
-    b'"last"', b'"st":"done"', b'"st":"absent"',  # any plaintext payload at all
+    b'["done",null,137,',   # a words-per-minute score, as the payload encodes it
+    b'"last"', b'["done","', b'["absent",',  # any plaintext payload at all
 ]
 
 
@@ -140,3 +140,26 @@ def test_erased_pupil_ciphertext_leaves_the_files(tmp_path, campaign):
     s.erase_pupil(school.admin, zeph.id)
     assert [t for t in traces if t in on_disk()] == []
     s.close()
+
+
+def test_ciphertext_lengths_do_not_depend_on_content(school):
+    s = school.store
+    zeph, lea = school.pupils_a
+    s.add_pupil(school.t1, school.class_a.id, "X" * 100, "Marie-Éléonore-Joséphine")
+    s.save_result(school.t1, C, zeph.id, "fr-mots", status="absent")
+    for ex in ("fr-mots", "ma-nombres"):
+        s.save_result(school.t1, C, lea.id, ex, answers=[1] * (10 if ex == "fr-mots" else 8))
+    s.save_result(school.t1, C, lea.id, "fr-lire-texte", wpm=199)
+    assert len({len(r["ct"]) for r in s.db.query("SELECT ct FROM pupils")}) == 1
+    assert len({len(r["ct"]) for r in s.db.query("SELECT ct FROM results")}) == 1
+
+
+def test_a_ciphertext_moved_to_another_row_does_not_open(school):
+    """The associated data binds each ciphertext to its row: swapping two pupils' records is detected."""
+    s = school.store
+    a, b = school.pupils_a
+    ct_a = s.db.execute("SELECT ct FROM pupils WHERE id = ?", [a.id]).fetchone()[0]
+    s.db.execute("UPDATE pupils SET ct = ? WHERE id = ?", [ct_a, b.id])
+    with pytest.raises(StoreError, match=f"the record of pupil '{b.id}' does not decrypt: the database was altered; restore a backup"):
+        s.get_pupil(school.t1, b.id)
+    assert s.get_pupil(school.t1, a.id).first_name == "Zéphyrine"

@@ -7,7 +7,7 @@ import pytest
 
 from preau.crdt.campaign import parse_campaign
 from preau.node import vault
-from preau.node.storage_errors import AuthError, Conflict, InvalidInput, NotFound, SchemaError
+from preau.node.storage_errors import AccessDenied, AuthError, Conflict, InvalidInput, NotFound, SchemaError
 from preau.node.store import PupilOutcome, ResultInput, Store
 
 from storage_fixtures import ADMIN_PW, T1_PW, campaign_dict
@@ -310,3 +310,42 @@ def test_reopen_keeps_everything_and_migrations_are_idempotent(school, tmp_path)
     assert s2.next_release_counts(s2.node, C)["exercises"]["fr-mots"]["seuil2"] == 1
     s2.close()
     school.store = Store.open(data, cost=vault.TEST_COST)
+
+
+def test_moving_a_pupil_moves_their_results_and_keys(school):
+    s = school.store
+    zeph = school.pupils_a[0]
+    s.save_result(school.t1, C, zeph.id, "fr-mots", answers=[1] * 10)
+    with pytest.raises(AccessDenied):
+        s.move_pupil(school.t1, zeph.id, school.class_b.id)
+    moved = s.move_pupil(school.admin, zeph.id, school.class_b.id)
+    assert moved.class_id == school.class_b.id and moved.first_name == "Zéphyrine"
+    assert [p.id for p in s.list_pupils(school.t1, school.class_a.id)] == [school.pupils_a[1].id]
+    assert zeph.id in [p.id for p in s.list_pupils(school.t2, school.class_b.id)]
+    assert [(r.pupil_id, r.score) for r in s.get_results(school.t2, C, school.class_b.id)] == [(zeph.id, 10)]
+    assert s.get_results(school.t1, C, school.class_a.id) == []
+    with pytest.raises(AccessDenied):
+        s.get_pupil(school.t1, zeph.id)
+    s.add_pupil(school.admin, school.class_a.id, "Quintavalle", "Zéphyrine")
+    with pytest.raises(Conflict, match="Zéphyrine Quintavalle is already in that class"):
+        s.move_pupil(school.admin, zeph.id, school.class_a.id)
+    with pytest.raises(Conflict, match="Léa Dupont is already in this class"):
+        s.add_pupils(school.t1, school.class_a.id, [("Martin", "Jo"), ("Dupont", "Léa")])
+    with pytest.raises(Conflict, match="Jo Martin is already in this class"):
+        s.add_pupils(school.t1, school.class_a.id, [("Martin", "Jo"), ("MARTIN", "Jo")])
+
+
+def test_two_sessions_editing_the_same_pupil_never_lose_an_update(school):
+    """Each session caches what it last saw; a blob changed by someone else is read afresh."""
+    s = school.store
+    p = school.pupils_a[0].id
+    s.save_result(school.t1, C, p, "fr-mots", answers=[1] * 10)
+    s.save_result(school.admin, C, p, "ma-nombres", answers=[0] * 8)
+    s.save_result(school.t1, C, p, "fr-lire-texte", wpm=33)   # t1's cached copy is stale: must not drop ma-nombres
+    s.save_result(school.admin, C, p, "fr-mots", status="absent")
+    for who in (school.t1, school.admin, s.login("mme.alpha", T1_PW)):
+        got = {r.exercise_id: (r.status, r.score) for r in s.get_results(who, C, school.class_a.id)}
+        assert got == {"fr-mots": ("absent", None), "ma-nombres": ("done", 0), "fr-lire-texte": ("done", 33)}
+    counts = s.next_release_counts(s.node, C)["exercises"]
+    s.rebuild_counts(school.admin, C)
+    assert s.next_release_counts(s.node, C)["exercises"] == counts
