@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from preau.crdt.disclosure import PupilOutcome, ReleaseDecision, ReleaseHistory, next_release
+from preau.crdt.disclosure import ReleaseDecision, ReleaseHistory, next_release
 from preau.crdt.schema import document_id
 from preau.crdt.signing import SignedRelease
 
@@ -59,7 +59,7 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
     today = today or _dt.date.today()
     if closing is None:
         closing = campaign.is_closed(today)
-    outcomes = [PupilOutcome(o.pupil, o.exercise, o.group) for o in store.release_outcomes(session, campaign_id)]
+    outcomes = store.release_outcomes(session, campaign_id)
     history = _history(store, session, federation, campaign_id)
     decision = next_release(outcomes, campaign, history, closing=closing)
     return ReleasePreview(campaign_id, decision, closing)
