@@ -21,7 +21,7 @@ from typing import Any, Callable
 from preau.node.errors import EXIT_BUG, EXIT_NOT_AVAILABLE, EXIT_USAGE, UserError
 from preau.node.settings import BY_NAME, add_setting_arguments, flags_from_namespace, load_settings
 
-from .campaign_file import describe, load_campaign_file, resolve_campaign_path
+from preau.node.campaign_file import describe, load_campaign_file, resolve_campaign_path
 from .checks import check_uai
 
 # The node function behind each command, as "module:function". Each is called
@@ -30,21 +30,21 @@ from .checks import check_uai
 # TODO(lead): these names are placeholders until node/ lands; adjust them (and
 # the handlers below, where a command needs more than the generic call).
 NODE_FUNCTIONS: dict[str, str] = {
-    "init": "preau.node.setup:init_node",
-    "serve": "preau.node.app:serve",
-    "invite": "preau.node.enroll:create_invitation",
-    "join": "preau.node.enroll:join",
-    "status": "preau.node.status:status",
-    "sync": "preau.node.sync:sync_now",
-    "release": "preau.node.release:release",
-    "stats": "preau.node.stats:stats",
-    "backup": "preau.node.backup:backup",
-    "restore": "preau.node.backup:restore",
-    "bundle export": "preau.node.bundle:export_bundle",
-    "bundle import": "preau.node.bundle:import_bundle",
-    "keys rotate": "preau.node.keys:rotate_keys",
-    "revoke": "preau.node.enroll:revoke",
-    "campaign load": "preau.node.campaigns:load_campaign",
+    "init": "preau.node.commands:init_node",
+    "serve": "preau.node.commands:serve",
+    "invite": "preau.node.commands:create_invitation",
+    "join": "preau.node.commands:join",
+    "status": "preau.node.commands:status",
+    "sync": "preau.node.commands:sync_now",
+    "release": "preau.node.commands:release",
+    "stats": "preau.node.commands:stats",
+    "backup": "preau.node.commands:backup",
+    "restore": "preau.node.commands:restore",
+    "bundle export": "preau.node.commands:export_bundle",
+    "bundle import": "preau.node.commands:import_bundle",
+    "keys rotate": "preau.node.commands:rotate_keys",
+    "revoke": "preau.node.commands:revoke",
+    "campaign load": "preau.node.commands:load_campaign",
     "demo": "preau.node.demo:run_demo",
 }
 

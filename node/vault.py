@@ -161,3 +161,12 @@ def parse_recovery_key(text: str) -> bytes:
     if hashlib.blake2b(key, digest_size=_RK_CHECK, person=b"preau-rk-check").digest() != check:
         raise RecoveryKeyTypo("check failed")
     return key
+
+
+# The `argon2_profile` setting; "interactive" is the measured production cost above.
+ARGON2 = {
+    "interactive": PRODUCTION_COST,
+    "moderate": Argon2Cost(opslimit=3, memlimit=256 * 1024 * 1024),
+    "sensitive": Argon2Cost(opslimit=4, memlimit=1024 * 1024 * 1024),
+    "minimal": TEST_COST,
+}

@@ -3,7 +3,7 @@ import pathlib
 import pytest
 
 from preau.cli import main as cli
-from preau.cli.campaign_file import line_of, load_campaign_file, location_lines, sample_campaign_paths
+from preau.node.campaign_file import line_of, load_campaign_file, location_lines, sample_campaign_paths
 from preau.crdt.campaign import parse_campaign
 from preau.node.errors import EXIT_DATA, EXIT_NOT_AVAILABLE, UserError
 
@@ -66,13 +66,13 @@ def test_samples_are_shipped_and_valid():
 
 
 def test_samples_use_the_unconfirmed_examples_from_the_notes():
-    cp = load_campaign_file(ROOT / "cli" / "campaigns" / "debut-cp.toml")
+    cp = load_campaign_file(ROOT / "node" / "campaigns" / "debut-cp.toml")
     ex = {e.id: (e.max_score, *e.thresholds) for e in cp.exercises}
     assert ex["fr-comprendre-mots"] == (15, 6, 10)
     assert ex["fr-comprendre-phrases"] == (14, 6, 10)
     assert ex["fr-comprendre-textes"] == (11, 3, 5)
     assert ex["fr-manipuler-syllabes"] == (15, 5, 8)
-    ce1 = load_campaign_file(ROOT / "cli" / "campaigns" / "debut-ce1.toml")
+    ce1 = load_campaign_file(ROOT / "node" / "campaigns" / "debut-ce1.toml")
     assert {e.id for e in ce1.exercises if e.score_kind == "wpm"} == {"fr-lire-mots", "fr-lire-texte"}
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from preau.crdt.campaign import Campaign, parse_campaign
 from preau.crdt.errors import CampaignError
-from preau.node.errors import EXIT_DATA, UserError
+from .errors import EXIT_DATA, UserError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -125,8 +125,8 @@ def describe(campaign: Campaign) -> list[str]:
 
 
 def sample_campaign_paths() -> list[Path]:
-    """The sample definitions shipped with Préau (cli/campaigns/*.toml), sorted by name."""
+    """The sample definitions shipped with Préau (node/campaigns/*.toml), sorted by name."""
     from importlib.resources import files
 
-    folder = Path(str(files("preau.cli") / "campaigns"))
+    folder = Path(str(files("preau.node") / "campaigns"))
     return sorted(folder.glob("*.toml"))

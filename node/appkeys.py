@@ -1,0 +1,14 @@
+"""Typed keys for everything an aiohttp application shares; the one place they are declared."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from .fedstore import FedStore
+
+CONFIG = web.AppKey("config", Any)
+FEDSTORE: web.AppKey["FedStore"] = web.AppKey("fedstore")
+NODE = web.AppKey("node", Any)          # the running node: identity, role, sync engine
+STORE = web.AppKey("store", Any)        # encrypted pupil store (schools only)

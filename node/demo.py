@@ -1,0 +1,298 @@
+"""`preau demo`: a whole federation on this machine, in real processes on loopback ports.
+
+A district and several schools each run `preau serve` in their own process
+and data folder. The demo enrols every school with a real invitation (`preau
+join` in a process of its own), fills synthetic classes following the national
+rates, approves each school's release, syncs, and checks the district's merged
+statistics against counts computed straight from the generated data.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as _dt
+import json as _json
+import os
+import pathlib
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from typing import Any
+
+from preau.crdt.campaign import GROUPS
+from preau.crdt.schema import document_id
+from preau.crdt.statistics import CampaignStatistics
+
+from . import commands
+from .campaign_file import load_campaign_file, resolve_campaign_path
+from .errors import UserError
+from .release import approve_release, preview_release
+from .settings import load_settings
+from .store import ResultInput, Store
+from .synthetic import answers_for, assessed, expected_counts, make_classes
+from .vault import ARGON2
+
+DEMO_PASSWORD = "demo-preau-2026"
+UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
+SMALL_SCHOOL_PUPILS = 6
+
+
+def uai(departement: int, number: int) -> str:
+    digits = f"{departement:03d}{number:04d}"
+    return digits + UAI_LETTERS[int(digits) % 23]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclasses.dataclass
+class DemoNode:
+    name: str
+    role: str
+    uai: str
+    data_dir: pathlib.Path
+    port: int
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def settings(self):
+        return load_settings({"data_dir": str(self.data_dir), "role": self.role, "port": self.port,
+                              "argon2_profile": "minimal"}, env={})
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    env["PREAU_PASSWORD"] = DEMO_PASSWORD
+    return env
+
+
+def _preau(*args: str) -> list[str]:
+    return [sys.executable, "-m", "preau.cli.main", *args]
+
+
+def _wait_healthy(node: DemoNode, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if node.process is not None and node.process.poll() is not None:
+            raise UserError(f"the {node.name} node stopped at start-up (exit {node.process.returncode}); "
+                            f"see {node.data_dir / 'serve.log'}")
+        try:
+            with urllib.request.urlopen(node.url + "/healthz", timeout=1) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise UserError(f"the {node.name} node did not answer on {node.url} within {timeout:.0f} s")
+
+
+def _start(node: DemoNode) -> None:
+    log = open(node.data_dir / "serve.log", "ab")
+    node.process = subprocess.Popen(_preau("serve", "--data-dir", str(node.data_dir)), env=_env(),
+                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+    log.close()
+
+
+def _init(node: DemoNode, name: str) -> None:
+    old = os.environ.get("PREAU_PASSWORD")
+    os.environ["PREAU_PASSWORD"] = DEMO_PASSWORD
+    try:
+        commands.init_node(node.settings(), uai=node.uai, name=name, admin="admin")
+    finally:
+        if old is None:
+            os.environ.pop("PREAU_PASSWORD", None)
+        else:
+            os.environ["PREAU_PASSWORD"] = old
+    # Write the port and the cheap password hashing into the node's own settings file for `serve`.
+    node.settings().settings_file.write_text(
+        f'role = "{node.role}"\nport = {node.port}\nargon2_profile = "minimal"\nsync_interval = 30\nbackoff_max = 60\n')
+
+
+def _fill(node: DemoNode, campaign, classes) -> None:
+    rng = random.Random(node.uai)
+    store = Store.open(node.data_dir, cost=ARGON2["minimal"])
+    try:
+        admin = store.login("admin", DEMO_PASSWORD)
+        for c in classes:
+            info = store.create_class(admin, c.name, campaign.level, campaign.school_year)
+            pupils = store.add_pupils(admin, info.id, [(p.last_name, p.first_name) for p in c.pupils])
+            entries = []
+            for pupil, synthetic in zip(pupils, c.pupils):
+                for ex_id, (group, score) in synthetic.results.items():
+                    ex = campaign.exercise(ex_id)
+                    if group == "absent":
+                        entries.append(ResultInput(pupil.id, ex_id, status="absent"))
+                    elif ex.score_kind == "wpm":
+                        entries.append(ResultInput(pupil.id, ex_id, wpm=score))
+                    else:
+                        entries.append(ResultInput(pupil.id, ex_id, answers=answers_for(rng, ex, score)))
+            store.save_results(admin, campaign.id, entries)
+    finally:
+        store.close()
+
+
+def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool = False, seed: int = 1,
+             base: str | None = None, **_: Any) -> str:
+    if not 2 <= schools <= 30:
+        raise UserError("--schools must be between 2 and 30")
+    started = time.monotonic()
+    root = pathlib.Path(base or tempfile.mkdtemp(prefix="preau-demo-"))
+    rng = random.Random(seed)
+    district = DemoNode("district", "district", uai(69, 9001), root / "district", free_port())
+    nodes = [DemoNode(f"school-{i + 1}", "school", uai(69, 1000 + 17 * i), root / f"school-{i + 1}", free_port())
+             for i in range(schools)]
+    progress = (lambda msg: None) if json else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    summary: dict[str, Any] = {}
+    try:
+        progress(f"Setting up a district and {schools} schools in {root} ...")
+        _init(district, "Circonscription de démonstration")
+        for n, node in enumerate(nodes):
+            _init(node, f"École de démonstration {n + 1}")
+        campaign = load_campaign_file(resolve_campaign_path("debut-cp"))
+        today = _dt.date.today()
+        campaign = dataclasses.replace(campaign, opens=(today - _dt.timedelta(days=7)).isoformat(),
+                                       closes=(today + _dt.timedelta(days=30)).isoformat())
+        _start(district)
+        _wait_healthy(district)
+        commands.load_campaign(district.settings(), campaign=campaign, file="debut-cp")
+        for node in nodes:
+            _start(node)
+        for node in nodes:
+            _wait_healthy(node)
+
+        progress("Enrolling each school with its own invitation ...")
+        for node in nodes:
+            invitation = commands.create_invitation(district.settings(), uai=node.uai)
+            done = subprocess.run(_preau("join", "--data-dir", str(node.data_dir), invitation), env=_env(),
+                                  capture_output=True, text=True, timeout=60)
+            if done.returncode != 0:
+                raise UserError(f"{node.name} could not join the district: {done.stderr.strip()}")
+
+        progress("Filling synthetic classes and approving releases ...")
+        generated = {}
+        for i, node in enumerate(nodes):
+            small = i == len(nodes) - 1
+            sizes = [SMALL_SCHOOL_PUPILS] if small else [rng.randint(18, 26) for _ in range(rng.randint(1, 3))]
+            classes = make_classes(rng, campaign, sizes, rate_shift=rng.uniform(-0.08, 0.04))
+            generated[node.uai] = classes
+            _fill(node, campaign, classes)
+
+        total_sent = total_received = 0
+        school_rows = []
+        for i, node in enumerate(nodes):
+            n = commands.open_node(node.settings())
+            try:
+                session = n.store.login("admin", DEMO_PASSWORD)
+                small = i == len(nodes) - 1
+                preview = preview_release(n.store, session, n.federation, campaign.id, closing=small)
+                signed = approve_release(n.store, session, n.federation, preview) if preview.will_release else None
+                report = asyncio.run(n.sync_upstream())
+                total_sent += report.bytes_sent
+                total_received += report.bytes_received
+                receipts = [t for t in n.fed.transparency() if t["receipt"]]
+                school_rows.append({
+                    "name": node.name, "uai": node.uai, "url": node.url, "node_id": n.node_id,
+                    "pupils": sum(len(c.pupils) for c in generated[node.uai]),
+                    "assessed": assessed(generated[node.uai]),
+                    "status": preview.decision.content.status if preview.decision.content else "nothing",
+                    "release": signed.release if signed else None,
+                    "acknowledged": bool(receipts),
+                    "bytes_sent": report.bytes_sent, "bytes_received": report.bytes_received,
+                })
+            finally:
+                n.close()
+
+        progress("Reading the district's merged statistics ...")
+        dn = commands.open_node(district.settings())
+        try:
+            stats = CampaignStatistics.from_dict(dn.fed.stats(campaign.id))
+            verified = {p["uai"]: (dn.fed.latest_release(document_id("release", bytes.fromhex(p["key"]), campaign.id))
+                                   or (0,))[0] for p in dn.fed.peers("school")}
+        finally:
+            dn.close()
+        for row in school_rows:
+            row["verified_release"] = verified.get(row["uai"], 0)
+
+        expected: dict[str, Counter] = {}
+        for row in school_rows:
+            if row["status"] == "published":
+                for ex, counts in expected_counts(generated[row["uai"]]).items():
+                    expected.setdefault(ex, Counter()).update(counts)
+        table = []
+        matches = True
+        for ex in campaign.exercises:
+            got = stats.exercise(ex.id).counts
+            want = expected.get(ex.id, Counter())
+            same = all(int(got.get(g, 0)) == want.get(g, 0) for g in GROUPS)
+            matches &= same
+            table.append({"exercise": ex.id, **{g: int(got.get(g, 0)) for g in GROUPS},
+                          "expected": {g: want.get(g, 0) for g in GROUPS}, "match": same})
+        summary = {
+            "campaign": campaign.id,
+            "district": {"url": district.url, "uai": district.uai, "data_dir": str(district.data_dir)},
+            "schools": school_rows,
+            "schools_contributing": stats.schools_contributing,
+            "schools_withheld": stats.schools_withheld,
+            "statistics": table,
+            "matches_generated_data": matches,
+            "bytes": {"schools_sent": total_sent, "schools_received": total_received},
+            "seconds": round(time.monotonic() - started, 1),
+            "kept": keep,
+            "login": {"username": "admin", "password": DEMO_PASSWORD} if keep else None,
+        }
+    finally:
+        if not keep:
+            for node in (district, *nodes):
+                if node.process is not None and node.process.poll() is None:
+                    node.process.terminate()
+            for node in (district, *nodes):
+                if node.process is not None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        node.process.wait(timeout=10)
+                    if node.process.poll() is None:
+                        node.process.kill()
+            if base is None:
+                shutil.rmtree(root, ignore_errors=True)
+    if json:
+        return _json.dumps(summary, indent=2, ensure_ascii=False)
+    return _render(summary)
+
+
+def _render(s: dict[str, Any]) -> str:
+    lines = [f"Préau demo: campaign {s['campaign']}, district at {s['district']['url']}", "",
+             "Schools:"]
+    for r in s["schools"]:
+        state = {"published": "published", "withheld": "withheld (small cohort)"}.get(r["status"], r["status"])
+        lines.append(f"  {r['uai']}  {r['pupils']:3d} pupils  {state:26s} release {r['release'] or '-'}  "
+                     f"verified by the district: {'yes' if r['verified_release'] else 'no'}  "
+                     f"receipt: {'yes' if r['acknowledged'] else 'no'}")
+    lines += ["", f"District statistics: {s['schools_contributing']} schools contributing, "
+                  f"{s['schools_withheld']} withheld (small cohort)"]
+    head = f"  {'exercise':28s}" + "".join(f"{g:>9s}" for g in GROUPS)
+    lines.append(head)
+    for r in s["statistics"]:
+        lines.append(f"  {r['exercise']:28s}" + "".join(f"{r[g]:9d}" for g in GROUPS) + ("" if r["match"] else "  MISMATCH"))
+    lines += ["", f"Merged counts equal the counts computed from the generated data: "
+                  f"{'yes' if s['matches_generated_data'] else 'NO'}",
+              f"Bytes exchanged by the schools' sync sessions: {s['bytes']['schools_sent']} sent, "
+              f"{s['bytes']['schools_received']} received",
+              f"Done in {s['seconds']} s."]
+    if s["kept"]:
+        lines += ["", "The nodes keep running (stop them with `pkill -f 'preau.cli.main serve'`):",
+                  f"  district  {s['district']['url']}"]
+        lines += [f"  {r['name']:9s} {r['url']}" for r in s["schools"]]
+        lines.append(f"  login: admin / {DEMO_PASSWORD}")
+    return "\n".join(lines)

@@ -1,0 +1,324 @@
+"""What a node holds, offers, accepts and publishes: the federation rules, over the FedStore.
+
+The transport (node/transport.py) moves bytes; this module decides. Every
+document that crosses between nodes travels with its latest signed release,
+and a receiver keeps a document only at heads it verified against the key it
+pinned for that document's owner. Changes nobody signed (a relay's forgery)
+are never persisted, so they cannot block the owner's next release.
+
+Who may receive what (the entitlement rule):
+- an upstream peer (this node's district, or a district's parent) may receive
+  the release and aggregate documents this node holds, its own or carried for
+  its children;
+- a downstream peer (an enrolled school, or a district below an académie) may
+  receive campaign documents and the receipts document addressed to it, and
+  nothing written by another school.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+from preau.crdt import documents as cdocs
+from preau.crdt.campaign import Campaign
+from preau.crdt.docio import fork_at, has_heads, load_document, save_document
+from preau.crdt.errors import CrdtError
+from preau.crdt.schema import document_id, new_document, read_header
+from preau.crdt.signing import SignedRelease, VerifiedRelease, sign_release, verify_release
+from preau.crdt.statistics import CampaignStatistics
+from preau.protocol.connection import PinnedPeer
+from preau.protocol.identity import Identity, PublicIdentity, node_id
+from preau.protocol.invitation import IssuedInvitation
+
+from .errors import EXIT_DATA, UserError
+from .fedstore import FedStore
+
+
+class BundleError(UserError):
+    """A bundle file that cannot be imported; nothing of it was kept."""
+
+    exit_code = EXIT_DATA
+    code = "bad_bundle"
+
+UPSTREAM = ("district", "parent")   # roles of peers above this node
+DOWNSTREAM = ("school", "child")     # roles of peers below this node
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A document this node just verified and stored."""
+
+    doc_id: str
+    kind: str
+    release: int
+    owner: bytes
+    receipt: cdocs.Receipt | None = None  # what a district acknowledges back to the sender
+
+
+class SqliteTrust:
+    """The protocol's TrustStore over the FedStore (read-only, as the protocol expects)."""
+
+    def __init__(self, fed: FedStore):
+        self.fed = fed
+
+    def peer(self, signing_key: bytes) -> PinnedPeer | None:
+        row = self.fed.peer(signing_key.hex())
+        if row is None or not row["static_key"]:
+            return None
+        identity = PublicIdentity(bytes.fromhex(row["key"]), bytes.fromhex(row["static_key"]))
+        return PinnedPeer(identity, revoked=row["status"] != "active", uai=row["uai"])
+
+    def invitation(self, invitation_id: bytes) -> IssuedInvitation | None:
+        row = self.fed.invitation(invitation_id.hex())
+        if row is None:
+            return None
+        used = row["used_at"] is not None or row["revoked_at"] is not None
+        return IssuedInvitation(invitation_id, bytes.fromhex(row["secret"]), row["uai"], row["expires_at"], used=used)
+
+
+class Federation:
+    def __init__(self, identity: Identity, fed: FedStore, *, role: str,
+                 clock: Callable[[], int] = lambda: int(time.time()),
+                 on_campaign: Callable[[Campaign], None] | None = None):
+        self.identity = identity
+        self.fed = fed
+        self.role = role
+        self.clock = clock
+        self.on_campaign = on_campaign
+        self.trust = SqliteTrust(fed)
+
+    @property
+    def key(self) -> bytes:
+        return self.identity.signing_key
+
+    # -- peers ---------------------------------------------------------------------
+
+    def peer_role(self, peer: PublicIdentity) -> str | None:
+        row = self.fed.active_peer(peer.signing_key.hex())
+        return row["role"] if row else None
+
+    def upstream(self) -> dict | None:
+        """The peer this node reports to (a school's district, a district's parent), if enrolled."""
+        rows = [p for p in self.fed.peers() if p["role"] in UPSTREAM and p["status"] == "active"]
+        return rows[0] if rows else None
+
+    def pin_upstream(self, peer: PublicIdentity, address: str, *, name: str | None = None) -> None:
+        self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id, role="district", address=address,
+                          static_key=peer.static_key.hex(), name=name)
+
+    def pin_child(self, peer: PublicIdentity, uai: str, invitation_id: bytes) -> bool:
+        """Enrol a child that proved an invitation; False if the invitation was used meanwhile."""
+        with self.fed.transaction():
+            if not self.fed.use_invitation(invitation_id.hex(), by=peer.signing_key.hex()):
+                return False
+            self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id, role="school", uai=uai,
+                              static_key=peer.static_key.hex())
+        self.fed.log_event("enrolled", f"school {uai} enrolled as {peer.node_id}")
+        return True
+
+    def rotate_pin(self, old_signing_key: bytes, new: PublicIdentity) -> None:
+        self.fed.rotate_peer(old_signing_key.hex(), new.signing_key.hex(), new.static_key.hex())
+        self.fed.log_event("key_rotated", f"{node_id(old_signing_key)} is now {new.node_id}")
+
+    # -- entitlement, offers and wants -------------------------------------------------
+
+    def may_send(self, peer: PublicIdentity, doc_id: str) -> bool:
+        doc = self.fed.document(doc_id)
+        role = self.peer_role(peer)
+        if doc is None or role is None:
+            return False
+        if role in UPSTREAM:
+            return doc.kind in ("release", "aggregate")
+        if doc.kind == "campaign":
+            return True
+        if doc.kind == "receipts":
+            return doc.owner == self.key.hex() and doc_id == document_id("receipts", self.key, peer=peer.signing_key)
+        return False
+
+    def offers_for(self, peer: PublicIdentity) -> dict[str, bytes]:
+        out = {}
+        for doc in self.fed.documents():
+            if self.may_send(peer, doc.doc_id):
+                latest = self.fed.latest_release(doc.doc_id)
+                if latest is not None:
+                    out[doc.doc_id] = latest[1]
+        return out
+
+    def wanted(self, peer: PublicIdentity, doc_id: str, release: bytes | None) -> SignedRelease | None:
+        """The signed release to verify if we want this offered document, else None (and why, in the log)."""
+        if release is None:
+            return None
+        try:
+            signed = SignedRelease.decode(release)
+        except CrdtError:
+            self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with an unreadable signed release")
+            return None
+        if signed.doc_id != doc_id or self.expected_owner(peer, signed) is None:
+            return None
+        latest = self.fed.latest_release(doc_id)
+        if latest is not None and latest[0] >= signed.release:
+            return None  # we already hold this release or a newer one
+        return signed
+
+    def expected_owner(self, peer: PublicIdentity, signed: SignedRelease) -> bytes | None:
+        """The pinned key that must have signed this document, or None if we take no such document from this peer."""
+        role = self.peer_role(peer)
+        if role is None:
+            return None
+        if role in DOWNSTREAM and signed.kind in ("release", "aggregate"):
+            owner = self.fed.active_peer(signed.owner.hex())
+            # Relayed documents are welcome, but only from schools enrolled here.
+            return signed.owner if owner and owner["role"] in DOWNSTREAM else None
+        if role in UPSTREAM and signed.owner == peer.signing_key:
+            if signed.kind == "campaign":
+                return signed.owner
+            if signed.kind == "receipts" and signed.doc_id == document_id("receipts", peer.signing_key, peer=self.key):
+                return signed.owner
+        return None
+
+    # -- receiving -------------------------------------------------------------------
+
+    def working_copy(self, doc_id: str):
+        stored = self.fed.document(doc_id)
+        return load_document(stored.data) if stored else None
+
+    def try_accept(self, peer: PublicIdentity | None, doc, signed: SignedRelease, owner: bytes) -> Accepted | None:
+        """Verify and store a received document if it holds the signed heads; None while it does not yet.
+
+        Raises a CrdtError when the release is refused (forged, replayed, wrong kind...).
+        """
+        if not has_heads(doc, signed.heads):
+            return None
+        latest = self.fed.latest_release(signed.doc_id)
+        verified = verify_release(doc, signed, owner, latest[0] if latest else 0,
+                                  kinds=("release", "aggregate", "campaign", "receipts"))
+        current = tuple(sorted(doc.get_heads()))
+        kept = doc if current == signed.heads else fork_at(doc, signed.heads)
+        return self._store_verified(peer, verified, save_document(kept))
+
+    def _store_verified(self, peer: PublicIdentity | None, verified: VerifiedRelease, data: bytes) -> Accepted:
+        signed = verified.signed
+        from_peer = peer.signing_key.hex() if peer else None
+        receipt = None
+        with self.fed.transaction():
+            stats = None
+            if signed.kind == "release":
+                stats = self._updated_stats(verified)
+            self.fed.accept_release(signed.doc_id, signed.kind, signed.owner.hex(), signed.campaign or None, data,
+                                    signed.release, signed.encode(), from_peer, stats=stats)
+            if signed.kind in ("release", "aggregate") and self.role == "district":
+                receipt = self._write_receipt(verified)
+        if signed.kind == "campaign" and self.on_campaign is not None:
+            self.on_campaign(verified.content)
+        if signed.kind == "receipts":
+            for r in verified.content:
+                self.fed.log_receipt(r.doc_id, r.release, r.to_dict())
+        self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
+        return Accepted(signed.doc_id, signed.kind, signed.release, signed.owner, receipt)
+
+    def _updated_stats(self, verified: VerifiedRelease) -> tuple[str, dict]:
+        campaign = verified.signed.campaign
+        stored = self.fed.stats(campaign)
+        stats = CampaignStatistics.from_dict(stored) if stored else CampaignStatistics(campaign)
+        stats.add(verified)
+        return campaign, stats.to_dict()
+
+    def _write_receipt(self, verified: VerifiedRelease) -> cdocs.Receipt:
+        signed = verified.signed
+        school = signed.owner
+        rid = document_id("receipts", self.key, peer=school)
+        doc = self.working_copy(rid) or new_document("receipts", self.key, doc_id=rid)
+        receipt = cdocs.Receipt(signed.doc_id, signed.release, signed.heads, self.clock())
+        cdocs.append_receipt(doc, receipt, school=school)
+        self._publish(doc)
+        return receipt
+
+    # -- publishing own documents --------------------------------------------------------
+
+    def _publish(self, doc) -> SignedRelease:
+        signed = sign_release(doc, self.identity.seed, now=self.clock())
+        header = read_header(doc)
+        self.fed.accept_release(header.id, header.kind, self.key.hex(), header.campaign or None,
+                                save_document(doc), signed.release, signed.encode(), None)
+        return signed
+
+    def publish_campaign(self, campaign: Campaign) -> SignedRelease:
+        """Write (or update: thresholds arrive later) a campaign document and sign it for the schools."""
+        cid = document_id("campaign", self.key, campaign.id)
+        doc = self.working_copy(cid) or new_document("campaign", self.key, campaign=campaign.id, doc_id=cid)
+        cdocs.write_campaign(doc, campaign)
+        with self.fed.transaction():
+            signed = self._publish(doc)
+        self.fed.log_event("campaign_published", f"{campaign.id} version {signed.release}")
+        return signed
+
+    def campaigns(self) -> list[Campaign]:
+        out = []
+        for d in self.fed.documents(kind="campaign"):
+            latest = self.fed.latest_release(d.doc_id)
+            if latest is None:
+                continue
+            signed = SignedRelease.decode(latest[1])
+            out.append(cdocs.read_campaign(load_document(d.data), list(signed.heads)))
+        return out
+
+    def publish_release(self, content: cdocs.ReleaseContent, *, to_peer: str) -> SignedRelease:
+        """Write and sign this node's release for a campaign; log exactly what leaves."""
+        kind = "release" if content.scope == "school" else "aggregate"
+        rid = document_id(kind, self.key, content.campaign)
+        doc = self.working_copy(rid) or new_document(kind, self.key, campaign=content.campaign, doc_id=rid)
+        cdocs.write_release(doc, content)
+        with self.fed.transaction():
+            signed = self._publish(doc)
+            self.fed.log_sent(rid, signed.release, to_peer, content.to_dict(), signed.signature.hex())
+        return signed
+
+    # -- bundles (store and forward by hand) --------------------------------------------
+
+    def export_bundle(self, doc_ids: Iterable[str] | None = None) -> bytes:
+        items = []
+        for d in self.fed.documents():
+            if doc_ids is not None and d.doc_id not in doc_ids:
+                continue
+            latest = self.fed.latest_release(d.doc_id)
+            if latest is None or d.kind not in ("release", "aggregate"):
+                continue
+            items.append({"document": d.data.hex(), "release": latest[1].hex()})
+        return json.dumps({"format": "preau-bundle", "version": 1, "documents": items}, indent=1).encode()
+
+    def import_bundle(self, data: bytes) -> list[Accepted]:
+        """Verify each document exactly as if it had been synced; all or nothing."""
+        try:
+            body = json.loads(data)
+            if body.get("format") != "preau-bundle" or body.get("version") != 1:
+                raise ValueError
+            entries = [(bytes.fromhex(e["document"]), bytes.fromhex(e["release"])) for e in body["documents"]]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise BundleError("this file is not a Préau bundle (or it is damaged); export it again from the school") from None
+        checked = []
+        for raw_doc, raw_release in entries:
+            try:
+                signed = SignedRelease.decode(raw_release)
+                doc = load_document(raw_doc)
+            except CrdtError as exc:
+                raise BundleError(f"the bundle holds a damaged document ({exc}); export it again") from None
+            owner = self.fed.active_peer(signed.owner.hex())
+            if owner is None or owner["role"] not in DOWNSTREAM:
+                raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here; nothing was imported")
+            checked.append((doc, signed))
+        accepted = []
+        with self.fed.transaction():
+            for doc, signed in checked:
+                latest = self.fed.latest_release(signed.doc_id)
+                if latest and latest[0] >= signed.release:
+                    continue
+                try:
+                    got = self.try_accept(None, doc, signed, signed.owner)
+                except CrdtError as exc:
+                    raise BundleError(f"document {signed.doc_id} in the bundle was refused: {exc}; nothing was imported") from None
+                if got is None:
+                    raise BundleError(f"document {signed.doc_id} in the bundle lacks changes its signature covers; nothing was imported")
+                accepted.append(got)
+        return accepted

@@ -1,0 +1,389 @@
+"""The federation store: peers, invitations, published documents, releases, statistics, logs.
+
+Nothing here is about one pupil: this file holds what a node publishes or
+receives (signed aggregate documents and the bookkeeping around them), so the
+node can keep syncing after a reboot with nobody logged in. Pupil data lives in
+the encrypted store (`preau.node.store`).
+
+One writer: every write is one transaction, committed before the caller
+acknowledges anything to a peer (persist, then reply).
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import sqlite3
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlite_utils
+
+MIGRATIONS: list[str] = [
+    # 1: initial schema
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE peers (
+        key TEXT PRIMARY KEY,              -- Ed25519 public key, hex
+        node_id TEXT NOT NULL,
+        role TEXT NOT NULL,                -- school, district, parent
+        uai TEXT,
+        name TEXT,
+        address TEXT,                      -- URL where the peer can be reached, if any
+        static_key TEXT,                   -- X25519 public key, hex
+        status TEXT NOT NULL DEFAULT 'active',  -- active, revoked
+        enrolled_at INTEGER NOT NULL,
+        last_contact INTEGER,
+        last_error TEXT,
+        replaced_by TEXT                   -- after a key rotation
+    );
+    CREATE TABLE invitations (
+        id TEXT PRIMARY KEY,
+        uai TEXT NOT NULL,
+        secret TEXT NOT NULL,              -- hex, the district checks join proofs with it
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER,
+        used_by TEXT,
+        revoked_at INTEGER
+    );
+    CREATE TABLE documents (
+        doc_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        owner TEXT NOT NULL,               -- Ed25519 public key, hex
+        campaign TEXT,
+        data BLOB NOT NULL,                -- Automerge save()
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE releases (
+        doc_id TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        signed BLOB NOT NULL,              -- SignedRelease.encode()
+        received_at INTEGER NOT NULL,
+        from_peer TEXT,
+        PRIMARY KEY (doc_id, number)
+    );
+    CREATE TABLE stats (
+        campaign TEXT PRIMARY KEY,
+        data TEXT NOT NULL,                -- JSON of the merged statistics
+        updated_at INTEGER NOT NULL
+    );
+    CREATE TABLE transparency (
+        id INTEGER PRIMARY KEY,
+        doc_id TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        to_peer TEXT NOT NULL,
+        sent_at INTEGER NOT NULL,
+        content TEXT NOT NULL,             -- JSON: exactly what left
+        signature TEXT NOT NULL,
+        receipt TEXT,                      -- JSON of the district's receipt, once received
+        UNIQUE (doc_id, number, to_peer)
+    );
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    """,
+]
+
+
+class FedStoreError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDocument:
+    doc_id: str
+    kind: str
+    owner: str
+    campaign: str | None
+    data: bytes
+    updated_at: int
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+class FedStore:
+    def __init__(self, path: pathlib.Path | str, clock: Callable[[], int] = _now):
+        self.path = pathlib.Path(path)
+        self._clock = clock
+        self._depth = 0
+        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self.db = sqlite_utils.Database(conn)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema -------------------------------------------------------------
+
+    def _migrate(self) -> None:
+        version = self.db.execute("PRAGMA user_version").fetchone()[0]
+        if version > len(MIGRATIONS):
+            raise FedStoreError(
+                f"{self.path} was written by a newer version of Préau (schema {version}); "
+                "upgrade Préau before opening it."
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with self._tx() as conn:
+                for statement in MIGRATIONS[number].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    def _tx(self):
+        return _Transaction(self)
+
+    def transaction(self):
+        """Group several writes into one transaction (calls inside it join it)."""
+        return _Transaction(self)
+
+    @property
+    def schema_version(self) -> int:
+        return self.db.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- meta ---------------------------------------------------------------
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return json.loads(row[0]) if row else default
+
+    def set_meta(self, key: str, value: Any) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [key, json.dumps(value)],
+            )
+
+    # -- events (a short operational log, no pupil data) -----------------------
+
+    def log_event(self, kind: str, detail: str) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT INTO events(at, kind, detail) VALUES (?, ?, ?)", [self._clock(), kind, detail])
+
+    def events(self, limit: int = 50) -> list[dict]:
+        return list(self.db.query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit]))
+
+    # -- peers --------------------------------------------------------------
+
+    def add_peer(self, key: str, *, node_id: str, role: str, uai: str | None = None, name: str | None = None,
+                 address: str | None = None, static_key: str | None = None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, enrolled_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(key) DO UPDATE SET node_id=excluded.node_id, role=excluded.role,
+                     uai=excluded.uai, name=excluded.name, address=excluded.address,
+                     static_key=excluded.static_key, status='active'""",
+                [key, node_id, role, uai, name, address, static_key, self._clock()],
+            )
+
+    def peer(self, key: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM peers WHERE key = ?", [key]))
+        return rows[0] if rows else None
+
+    def peers(self, role: str | None = None) -> list[dict]:
+        if role:
+            return list(self.db.query("SELECT * FROM peers WHERE role = ? ORDER BY uai, key", [role]))
+        return list(self.db.query("SELECT * FROM peers ORDER BY role, uai, key"))
+
+    def active_peer(self, key: str) -> dict | None:
+        p = self.peer(key)
+        return p if p and p["status"] == "active" else None
+
+    def forget_peer(self, key: str) -> None:
+        with self._tx() as conn:
+            conn.execute("DELETE FROM peers WHERE key = ?", [key])
+
+    def revoke_peer(self, key: str) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute("UPDATE peers SET status = 'revoked' WHERE key = ? AND status = 'active'", [key])
+            return cur.rowcount == 1
+
+    def rotate_peer(self, old_key: str, new_key: str, new_static: str | None) -> None:
+        """Move a peer's pin to its new key; the old key is refused from then on."""
+        with self._tx() as conn:
+            row = conn.execute("SELECT * FROM peers WHERE key = ?", [old_key]).fetchone()
+            if row is None:
+                raise FedStoreError("unknown peer")
+            conn.execute(
+                """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, status, enrolled_at)
+                   SELECT ?, node_id, role, uai, name, address, ?, 'active', enrolled_at FROM peers WHERE key = ?""",
+                [new_key, new_static, old_key],
+            )
+            conn.execute("UPDATE peers SET status = 'rotated', replaced_by = ? WHERE key = ?", [new_key, old_key])
+
+    def touch_peer(self, key: str, *, error: str | None = None) -> None:
+        with self._tx() as conn:
+            if error is None:
+                conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [self._clock(), key])
+            else:
+                conn.execute("UPDATE peers SET last_error = ? WHERE key = ?", [error, key])
+
+    # -- invitations ---------------------------------------------------------
+
+    def add_invitation(self, inv_id: str, uai: str, secret: str, expires_at: int) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO invitations(id, uai, secret, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
+                [inv_id, uai, secret, self._clock(), expires_at],
+            )
+
+    def invitation(self, inv_id: str) -> dict | None:
+        rows = list(self.db.query("SELECT * FROM invitations WHERE id = ?", [inv_id]))
+        return rows[0] if rows else None
+
+    def invitations(self) -> list[dict]:
+        return list(self.db.query("SELECT * FROM invitations ORDER BY created_at DESC"))
+
+    def use_invitation(self, inv_id: str, by: str) -> bool:
+        """Mark an invitation used; False if it was already used or revoked (single use, race-free)."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE invitations SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL",
+                [self._clock(), by, inv_id],
+            )
+            return cur.rowcount == 1
+
+    def revoke_invitation(self, inv_id: str) -> bool:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE invitations SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL",
+                [self._clock(), inv_id],
+            )
+            return cur.rowcount == 1
+
+    # -- documents and releases --------------------------------------------------
+
+    def put_document(self, doc_id: str, kind: str, owner: str, data: bytes, campaign: str | None = None) -> None:
+        with self._tx() as conn:
+            self._put_document(conn, doc_id, kind, owner, data, campaign)
+
+    def _put_document(self, conn, doc_id, kind, owner, data, campaign) -> None:
+        existing = conn.execute("SELECT kind, owner FROM documents WHERE doc_id = ?", [doc_id]).fetchone()
+        if existing and (existing[0], existing[1]) != (kind, owner):
+            raise FedStoreError(f"document {doc_id} is stored with another kind or owner")
+        conn.execute(
+            """INSERT INTO documents(doc_id, kind, owner, campaign, data, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT(doc_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at""",
+            [doc_id, kind, owner, campaign, data, self._clock()],
+        )
+
+    def document(self, doc_id: str) -> StoredDocument | None:
+        row = self.db.execute(
+            "SELECT doc_id, kind, owner, campaign, data, updated_at FROM documents WHERE doc_id = ?", [doc_id]
+        ).fetchone()
+        return StoredDocument(*row) if row else None
+
+    def documents(self, *, kind: str | None = None, owner: str | None = None, campaign: str | None = None) -> list[StoredDocument]:
+        sql = "SELECT doc_id, kind, owner, campaign, data, updated_at FROM documents WHERE 1=1"
+        args: list[Any] = []
+        for col, val in (("kind", kind), ("owner", owner), ("campaign", campaign)):
+            if val is not None:
+                sql += f" AND {col} = ?"
+                args.append(val)
+        return [StoredDocument(*row) for row in self.db.execute(sql + " ORDER BY doc_id", args).fetchall()]
+
+    def accept_release(self, doc_id: str, kind: str, owner: str, campaign: str | None, data: bytes,
+                       number: int, signed: bytes, from_peer: str | None,
+                       stats: tuple[str, dict] | None = None) -> None:
+        """Store a verified release with its document (and the statistics it updates) in one transaction."""
+        with self._tx() as conn:
+            self._put_document(conn, doc_id, kind, owner, data, campaign)
+            conn.execute(
+                "INSERT OR IGNORE INTO releases(doc_id, number, signed, received_at, from_peer) VALUES (?, ?, ?, ?, ?)",
+                [doc_id, number, signed, self._clock(), from_peer],
+            )
+            if stats is not None:
+                self._put_stats(conn, *stats)
+
+    def latest_release(self, doc_id: str) -> tuple[int, bytes] | None:
+        row = self.db.execute(
+            "SELECT number, signed FROM releases WHERE doc_id = ? ORDER BY number DESC LIMIT 1", [doc_id]
+        ).fetchone()
+        return (row[0], row[1]) if row else None
+
+    def releases(self, doc_id: str | None = None) -> list[dict]:
+        if doc_id:
+            return list(self.db.query("SELECT * FROM releases WHERE doc_id = ? ORDER BY number", [doc_id]))
+        return list(self.db.query("SELECT * FROM releases ORDER BY doc_id, number"))
+
+    # -- statistics ------------------------------------------------------------
+
+    def _put_stats(self, conn, campaign: str, data: dict) -> None:
+        conn.execute(
+            """INSERT INTO stats(campaign, data, updated_at) VALUES (?, ?, ?)
+               ON CONFLICT(campaign) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at""",
+            [campaign, json.dumps(data, sort_keys=True), self._clock()],
+        )
+
+    def put_stats(self, campaign: str, data: dict) -> None:
+        with self._tx() as conn:
+            self._put_stats(conn, campaign, data)
+
+    def stats(self, campaign: str) -> dict | None:
+        row = self.db.execute("SELECT data FROM stats WHERE campaign = ?", [campaign]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def stats_campaigns(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT campaign FROM stats ORDER BY campaign")]
+
+    # -- transparency log (school) ----------------------------------------------------
+
+    def log_sent(self, doc_id: str, number: int, to_peer: str, content: dict, signature: str) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                """INSERT OR IGNORE INTO transparency(doc_id, number, to_peer, sent_at, content, signature)
+                   VALUES (?, ?, ?, ?, ?, ?)""",
+                [doc_id, number, to_peer, self._clock(), json.dumps(content, sort_keys=True, ensure_ascii=False), signature],
+            )
+
+    def log_receipt(self, doc_id: str, number: int, receipt: dict) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE transparency SET receipt = ? WHERE doc_id = ? AND number = ?",
+                [json.dumps(receipt, sort_keys=True), doc_id, number],
+            )
+
+    def transparency(self) -> list[dict]:
+        out = []
+        for row in self.db.query("SELECT * FROM transparency ORDER BY sent_at, id"):
+            row["content"] = json.loads(row["content"])
+            row["receipt"] = json.loads(row["receipt"]) if row["receipt"] else None
+            out.append(row)
+        return out
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception: one writer, all or nothing.
+
+    Nested uses join the outer transaction, so a caller can group several store
+    calls (a release, its statistics and its receipt) into one commit.
+    """
+
+    def __init__(self, store: "FedStore"):
+        self.store = store
+        self.conn = store.db.conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        if self.store._depth == 0:
+            self.conn.execute("BEGIN IMMEDIATE")
+        self.store._depth += 1
+        return self.conn
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.store._depth -= 1
+        if self.store._depth:
+            return
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")

@@ -1,0 +1,81 @@
+"""The school's release step: preview exactly what would leave, then approve it.
+
+Disclosure control (`preau.crdt.disclosure.next_release`) decides from the
+pupils' pseudonymous outcomes and the encrypted history of earlier releases;
+nothing is written or signed until the head teacher approves the preview.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from preau.crdt.disclosure import ReleaseDecision, ReleaseHistory, next_release
+from preau.crdt.schema import document_id
+from preau.crdt.signing import SignedRelease
+
+from .errors import Conflict, UserError
+from .federation import Federation
+
+HISTORY_BLOB = "release-history/{campaign}"
+
+
+@dataclass(frozen=True)
+class ReleasePreview:
+    campaign: str
+    decision: ReleaseDecision
+    closing: bool
+
+    @property
+    def will_release(self) -> bool:
+        return self.decision.release
+
+    def document(self) -> dict[str, Any] | None:
+        """The raw content of the document as it would be signed and sent."""
+        return None if self.decision.content is None else self.decision.content.to_dict()
+
+    def table(self) -> list[dict[str, Any]]:
+        content = self.decision.content
+        if content is None:
+            return []
+        return [{"exercise": r.exercise, **r.to_dict()} for r in content.rows]
+
+
+def _history(store, session, federation: Federation, campaign_id: str) -> ReleaseHistory:
+    raw = store.get_blob(session, HISTORY_BLOB.format(campaign=campaign_id))
+    history = ReleaseHistory.from_dict(json.loads(raw)) if raw else ReleaseHistory(campaign_id)
+    # If the node stopped between signing a release and saving its history, carry on numbering after
+    # the release that did leave (its number is in the federation store).
+    latest = federation.fed.latest_release(document_id("release", federation.key, campaign_id))
+    if latest is not None and latest[0] > history.last_release:
+        history = ReleaseHistory(history.campaign, latest[0], history.last, history.snapshots)
+    return history
+
+
+def preview_release(store, session, federation: Federation, campaign_id: str, *,
+                    today: _dt.date | None = None, closing: bool | None = None) -> ReleasePreview:
+    campaign = store.get_campaign(session, campaign_id)
+    today = today or _dt.date.today()
+    if closing is None:
+        closing = campaign.is_closed(today)
+    outcomes = store.release_outcomes(session, campaign_id)
+    history = _history(store, session, federation, campaign_id)
+    decision = next_release(outcomes, campaign, history, closing=closing)
+    return ReleasePreview(campaign_id, decision, closing)
+
+
+def approve_release(store, session, federation: Federation, preview: ReleasePreview) -> SignedRelease:
+    """Sign and store the previewed release; the sync loop then offers it to the district."""
+    if not preview.will_release:
+        raise Conflict(f"nothing to release: {preview.decision.reason}")
+    fresh = preview_release(store, session, federation, preview.campaign, closing=preview.closing)
+    if fresh.document() != preview.document():
+        raise Conflict("the results changed since this preview was made: look at the new preview before approving")
+    up = federation.upstream()
+    if up is None:
+        raise UserError("this school has not joined its district yet: paste the district's invitation first")
+    signed = federation.publish_release(preview.decision.content, to_peer=up["node_id"])
+    store.put_blob(session, HISTORY_BLOB.format(campaign=preview.campaign),
+                   json.dumps(preview.decision.history.to_dict()).encode())
+    return signed

@@ -1,0 +1,211 @@
+"""A node on disk and at run time: its identity, its federation store, its upstream sync loop.
+
+The same code runs a school, a district, and a district with a parent
+(académie): only the peers it has pinned differ.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import pathlib
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from preau.crdt.campaign import Campaign
+from preau.protocol.errors import LocalProtocolError
+from preau.protocol.identity import Identity, PublicIdentity
+from preau.protocol.invitation import DEFAULT_TTL, Invitation
+from preau.protocol.uai import parse_uai
+
+from .backoff import Backoff
+from .errors import EXIT_DATA, Conflict, NotFound, UserError
+from .federation import Federation
+from .fedstore import FedStore
+from .transport import Limits, PeerUnreachable, SessionReport, open_session
+
+log = logging.getLogger("preau.node")
+
+IDENTITY_FILE = "identity.key"
+FEDERATION_DB = "federation.db"
+PENDING_ROTATION = "pending_rotation"
+
+
+def _write_secret(path: pathlib.Path, data: bytes) -> None:
+    """Write a key file readable by the node's user only, atomically."""
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def create_identity(data_dir: pathlib.Path, seed: bytes | None = None) -> Identity:
+    path = pathlib.Path(data_dir) / IDENTITY_FILE
+    if path.exists():
+        raise Conflict(f"{path} already exists: this node already has keys")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    seed = seed or os.urandom(32)
+    _write_secret(path, seed.hex().encode() + b"\n")
+    return Identity(seed)
+
+
+def load_identity(data_dir: pathlib.Path) -> Identity:
+    path = pathlib.Path(data_dir) / IDENTITY_FILE
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        raise NotFound(f"no node keys in {data_dir}: run `preau init` there first") from None
+    try:
+        seed = bytes.fromhex(text)
+        return Identity(seed)
+    except (ValueError, LocalProtocolError):
+        raise UserError(f"{path} is damaged: restore it from a backup, or set the node up again",
+                        EXIT_DATA) from None
+
+
+@dataclass
+class SyncStatus:
+    """The upstream link in plain words, for the status page."""
+
+    last_attempt: int | None = None
+    last_success: int | None = None
+    failures: int = 0
+    last_error: str | None = None
+    next_attempt: int | None = None
+
+
+class Node:
+    def __init__(self, data_dir: pathlib.Path, *, role: str, limits: Limits = Limits(),
+                 backoff: Backoff = Backoff(), sync_interval: float = 300.0,
+                 on_campaign: Callable[[Campaign], None] | None = None,
+                 clock: Callable[[], int] = lambda: int(time.time())):
+        self.data_dir = pathlib.Path(data_dir)
+        self.role = role
+        self.identity = load_identity(self.data_dir)
+        self.fed = FedStore(self.data_dir / FEDERATION_DB, clock=clock)
+        self.federation = Federation(self.identity, self.fed, role=role, clock=clock, on_campaign=on_campaign)
+        self.limits = limits
+        self.backoff = backoff
+        self.sync_interval = sync_interval
+        self.status = SyncStatus()
+        self.wakeup = asyncio.Event()
+        self._clock = clock
+
+    store: Any = None  # the school's encrypted store, when this node has one
+
+    def close(self) -> None:
+        self.fed.close()
+        if self.store is not None:
+            self.store.close()
+
+    @property
+    def node_id(self) -> str:
+        return self.identity.node_id
+
+    # -- enrollment ------------------------------------------------------------------
+
+    def create_invitation(self, uai: str, addresses: list[str], *, ttl: int = DEFAULT_TTL) -> Invitation:
+        uai = parse_uai(uai)
+        inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=self._clock(),
+                                secret=os.urandom(32), ttl=ttl)
+        self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at)
+        self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}")
+        return inv
+
+    async def join(self, text: str, uai: str) -> SessionReport:
+        """Enrol with a district from its invitation; the first sync runs in the same session."""
+        try:
+            inv = Invitation.parse(text)
+        except LocalProtocolError as exc:
+            raise UserError(exc.message) from None
+        if self.federation.upstream() is not None:
+            raise Conflict("this node has already joined a district; it cannot join a second one")
+        last: Exception | None = None
+        for address in inv.addresses:
+            try:
+                report = await self._session(address, None, join=inv, uai=uai)
+            except PeerUnreachable as exc:
+                last = exc
+                continue
+            if report.error:
+                self.fed.forget_peer(inv.issuer_signing_key.hex())  # not enrolled after all
+                raise UserError(f"the district refused to enrol this node: {report.error}")
+            return report
+        raise last or UserError("the invitation names no address")
+
+    # -- sync with the upstream peer ---------------------------------------------------
+
+    async def _session(self, url: str, peer: PublicIdentity | None, **kw: Any) -> SessionReport:
+        join = kw.get("join")
+        if join is not None:
+            # Pin the district as soon as it has proved its key, so this very session can offer it our documents.
+            kw["on_established"] = lambda p: self.federation.pin_upstream(p, url)
+        rotation = self.fed.get_meta(PENDING_ROTATION)
+        return await open_session(self.federation, url, peer, self.limits,
+                                  rotation=bytes.fromhex(rotation) if rotation else None, **kw)
+
+    async def sync_upstream(self) -> SessionReport:
+        up = self.federation.upstream()
+        if up is None:
+            raise UserError("this node has not joined a district yet: paste the district's invitation first (preau join)")
+        peer = PublicIdentity(bytes.fromhex(up["key"]), bytes.fromhex(up["static_key"]))
+        self.status.last_attempt = self._clock()
+        try:
+            report = await self._session(up["address"], peer)
+        except PeerUnreachable as exc:
+            self._failed(up["key"], str(exc))
+            raise
+        if report.error:
+            self._failed(up["key"], report.error)
+            raise UserError(f"sync with the district failed: {report.error}")
+        self.fed.touch_peer(up["key"])
+        if self.fed.get_meta(PENDING_ROTATION):
+            self.fed.set_meta(PENDING_ROTATION, None)  # the district has moved its pin
+        self.status.last_success = self._clock()
+        self.status.failures = 0
+        self.status.last_error = None
+        return report
+
+    def _failed(self, key: str, error: str) -> None:
+        self.status.failures += 1
+        self.status.last_error = error
+        self.fed.touch_peer(key, error=error)
+
+    async def sync_loop(self, rng: random.Random | None = None) -> None:
+        """Sync whenever something waits to be sent or on schedule; back off while the upstream is unreachable."""
+        while True:
+            if self.federation.upstream() is not None:
+                try:
+                    await self.sync_upstream()
+                except UserError as exc:
+                    log.info("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
+                             "" if self.status.failures == 1 else "s", exc)
+            delay = self.sync_interval
+            if self.status.failures:
+                delay = min(self.sync_interval, self.backoff.delay(self.status.failures, rng)) or 0.5
+            self.status.next_attempt = self._clock() + int(delay)
+            self.wakeup.clear()
+            try:
+                await asyncio.wait_for(self.wakeup.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def rotate_keys(self) -> Identity:
+        """Move to a new key signed by the old one; the district updates its pin at the next sync."""
+        new, statement = self.identity.rotate(os.urandom(32))
+        path = self.data_dir / IDENTITY_FILE
+        with self.fed.transaction():
+            self.fed.set_meta(PENDING_ROTATION, statement.hex())
+            _write_secret(path, new.seed.hex().encode() + b"\n")
+        self.identity = new
+        self.federation.identity = new
+        self.fed.log_event("key_rotated", f"this node is now {new.node_id}")
+        return new

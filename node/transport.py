@@ -1,0 +1,307 @@
+"""Carrying the protocol's bytes over a WebSocket, and driving one sync session per connection.
+
+All networking of the federation is here (as magic-wormhole keeps its own in
+one module): the protocol state machines stay pure, `Federation` decides what
+to offer, want and keep, and this module only pumps bytes and applies limits.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import aiohttp
+import automerge.core as am
+from aiohttp import web
+
+from preau.crdt.docio import generate_sync_message, receive_sync_message
+from preau.crdt.errors import CrdtError
+from preau.crdt.signing import SignedRelease
+from preau.protocol.connection import Config, Connection, ConnectionClosed, Established, PeerKeyRotated
+from preau.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from preau.protocol.identity import PublicIdentity
+from preau.protocol.invitation import Invitation
+from preau.protocol.sync import DocumentSettled, SyncComplete, SyncSession
+from preau.protocol.wire import Offer, Receipt, SyncMessage, Want
+
+from .errors import UserError
+from .federation import Federation
+
+log = logging.getLogger("preau.sync")
+
+SYNC_PATH = "/v1/sync"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_message_bytes: int = 1 << 20     # one reassembled protocol message
+    max_docs_per_session: int = 500
+    idle_timeout: float = 60.0           # seconds without a byte from the peer
+    session_timeout: float = 600.0       # a whole session, however busy
+
+
+@dataclass
+class SessionReport:
+    """What one session did, for the status page, the logs and the tests."""
+
+    peer: str | None = None
+    accepted: list = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+    receipts: list[dict] = field(default_factory=list)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    complete: bool = False
+    error: str | None = None
+
+
+class SessionDriver:
+    """One connection's sync session: offers, wants, Automerge per document, verification on arrival."""
+
+    def __init__(self, federation: Federation, conn: Connection, limits: Limits,
+                 on_established: Callable[[PublicIdentity], None] | None = None):
+        self.fedn = federation
+        self.on_established = on_established
+        self.conn = conn
+        self.limits = limits
+        self.session = SyncSession(conn, self._entitled)
+        self.docs: dict[str, am.Document] = {}
+        self.states: dict[str, am.SyncState] = {}
+        self.pending: dict[str, tuple[SignedRelease, bytes]] = {}
+        self.report = SessionReport()
+        self.finished = False
+        self._wanted = False
+
+    def _entitled(self, peer: PublicIdentity, doc_id: str) -> bool:
+        # A document the peer itself offered may be synced back to it; otherwise the federation rule decides.
+        return doc_id in self.session.peer_offers or self.fedn.may_send(peer, doc_id)
+
+    # -- bytes ---------------------------------------------------------------------
+
+    def receive(self, data: bytes) -> None:
+        self.report.bytes_received += len(data)
+        self.handle(self.session.receive_data(data))
+
+    def outgoing(self) -> bytes:
+        out = self.session.data_to_send()
+        self.report.bytes_sent += len(out)
+        return out
+
+    # -- events ------------------------------------------------------------------------
+
+    def handle(self, events: list) -> None:
+        for ev in events:
+            if isinstance(ev, Established):
+                self._established(ev)
+            elif isinstance(ev, PeerKeyRotated):
+                self.fedn.rotate_pin(ev.old_signing_key, ev.new)
+            elif isinstance(ev, Offer):
+                self._offer(ev)
+            elif isinstance(ev, Want):
+                for doc_id in ev.doc_ids:
+                    self._open(doc_id)
+            elif isinstance(ev, SyncMessage):
+                self._sync(ev.doc_id, ev.data)
+            elif isinstance(ev, Receipt):
+                self._receipt(ev.doc_id, ev.data)
+            elif isinstance(ev, DocumentSettled):
+                if ev.doc_id in self.pending:
+                    self.pending.pop(ev.doc_id)
+                    self._refuse(ev.doc_id, "the peer did not send every change its signed release covers")
+            elif isinstance(ev, SyncComplete):
+                self.report.complete = True
+                self.conn.close("sync complete")
+            elif isinstance(ev, ConnectionClosed):
+                self.finished = True
+        if self.finished or self.session.peer is None:
+            return
+        for doc_id in sorted(self.session.awaiting_reply):
+            self._reply(doc_id)
+
+    def _established(self, ev: Established) -> None:
+        self.report.peer = ev.peer.node_id
+        if self.on_established is not None:
+            self.on_established(ev.peer)
+        if ev.enrollment is not None and not self.conn.is_initiator:
+            if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
+                self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
+                return
+        elif ev.rotated_from is not None and not self.conn.is_initiator:
+            self.fedn.rotate_pin(ev.rotated_from, ev.peer)
+        self.fedn.fed.touch_peer(ev.peer.signing_key.hex())
+        offers = self.fedn.offers_for(ev.peer)
+        self.session.offer(offers)
+
+    def _offer(self, ev: Offer) -> None:
+        peer = self.session.peer
+        if len(ev.docs) > self.limits.max_docs_per_session:
+            raise RemoteProtocolError(
+                f"the peer offered {len(ev.docs)} documents; at most {self.limits.max_docs_per_session} per session",
+                code="too_many_documents")
+        wants = []
+        for offer in ev.docs:
+            signed = self.fedn.wanted(peer, offer.doc_id, offer.release)
+            if signed is not None:
+                self.pending[offer.doc_id] = (signed, self.fedn.expected_owner(peer, signed))
+                wants.append(offer.doc_id)
+        self.session.want(wants)
+        for doc_id in wants:
+            self._open(doc_id)
+            self._reply(doc_id)
+        self.handle(self.session.done())
+
+    def _open(self, doc_id: str) -> None:
+        if doc_id not in self.docs:
+            self.docs[doc_id] = self.fedn.working_copy(doc_id) or am.Document()
+            self.states[doc_id] = am.SyncState()
+
+    def _reply(self, doc_id: str) -> None:
+        self._open(doc_id)
+        try:
+            data = generate_sync_message(self.docs[doc_id], self.states[doc_id])
+        except CrdtError as exc:
+            raise LocalProtocolError(f"could not prepare document {doc_id}: {exc}", code="document_error") from None
+        self.handle(self.session.sync(doc_id, data))
+
+    def _sync(self, doc_id: str, data: bytes) -> None:
+        self._open(doc_id)
+        # Only documents we asked for may bring changes; documents we offered are ours (or carried) and
+        # the peer has nothing to add to them.
+        ours = doc_id not in self.pending and doc_id not in self.session.peer_offers
+        try:
+            receive_sync_message(self.docs[doc_id], self.states[doc_id], data, accept_changes=not ours)
+        except CrdtError as exc:
+            raise RemoteProtocolError(f"the peer sent a bad sync message for {doc_id}: {exc}", code="bad_sync_message") from None
+        if doc_id in self.pending:
+            self._try_accept(doc_id)
+
+    def _try_accept(self, doc_id: str) -> None:
+        signed, owner = self.pending[doc_id]
+        try:
+            accepted = self.fedn.try_accept(self.session.peer, self.docs[doc_id], signed, owner)
+        except CrdtError as exc:
+            self.pending.pop(doc_id)
+            self._refuse(doc_id, str(exc))
+            return
+        if accepted is None:
+            return  # heads not all here yet
+        self.pending.pop(doc_id)
+        self.report.accepted.append(accepted)
+        if accepted.receipt is not None:
+            self.session.receipt(doc_id, json.dumps(accepted.receipt.to_dict()).encode())
+
+    def _receipt(self, doc_id: str, data: bytes) -> None:
+        try:
+            receipt = json.loads(data)
+            if receipt.get("doc_id") != doc_id:
+                raise ValueError
+        except (ValueError, AttributeError):
+            raise RemoteProtocolError("the peer sent a receipt that cannot be read", code="bad_receipt") from None
+        self.fedn.fed.log_receipt(doc_id, int(receipt.get("release", 0)), receipt)
+        self.report.receipts.append(receipt)
+
+    def _refuse(self, doc_id: str, why: str) -> None:
+        peer = self.session.peer.node_id if self.session.peer else "?"
+        self.report.refused.append(f"{doc_id}: {why}")
+        self.fedn.fed.log_event("refused", f"{doc_id} from {peer}: {why}")
+        log.warning("refused %s from %s: %s", doc_id, peer, why)
+
+
+def _config(limits: Limits) -> Config:
+    return Config(max_message=limits.max_message_bytes)
+
+
+async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
+    deadline = time.monotonic() + limits.session_timeout
+    first = driver.outgoing()
+    if first:
+        await ws.send_bytes(first)
+    while not driver.finished:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise asyncio.TimeoutError
+        msg = await asyncio.wait_for(ws.receive(), min(limits.idle_timeout, remaining))
+        if msg.type == aiohttp.WSMsgType.BINARY:
+            driver.receive(msg.data)
+        elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
+                          aiohttp.WSMsgType.ERROR):
+            driver.receive(b"")
+            driver.finished = True
+        else:
+            raise RemoteProtocolError("the peer sent a text frame; the sync endpoint carries binary only",
+                                      code="malformed_message")
+        out = driver.outgoing()
+        if out and not ws.closed:
+            await ws.send_bytes(out)
+
+
+async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
+    try:
+        await _pump(ws, driver, limits)
+    except ProtocolError as exc:
+        driver.report.error = str(exc)
+        try:
+            out = driver.conn.data_to_send()  # an Error frame explaining the refusal, if the protocol queued one
+            if out and not ws.closed:
+                await ws.send_bytes(out)
+        except (ProtocolError, ConnectionError, RuntimeError):
+            pass
+    except asyncio.TimeoutError:
+        driver.report.error = "the peer stopped answering (timeout)"
+    except (aiohttp.ClientError, ConnectionError) as exc:
+        driver.report.error = f"the connection broke: {exc}"
+    finally:
+        if not ws.closed:
+            await ws.close()
+    return driver.report
+
+
+# -- server side --------------------------------------------------------------------
+
+
+async def serve_session(request: web.Request, federation: Federation, limits: Limits) -> web.WebSocketResponse:
+    ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes + 4096, heartbeat=limits.idle_timeout / 2)
+    await ws.prepare(request)
+    conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
+                                now=int(time.time()), config=_config(limits))
+    driver = SessionDriver(federation, conn, limits)
+    report = await _run(ws, driver, limits)
+    if report.error:
+        log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
+    return ws
+
+
+# -- client side ----------------------------------------------------------------------
+
+
+class PeerUnreachable(UserError):
+    code = "unreachable"
+
+
+class SessionRefused(UserError):
+    code = "refused"
+
+
+async def open_session(federation: Federation, url: str, peer: PublicIdentity | None, limits: Limits, *,
+                       join: Invitation | None = None, uai: str | None = None,
+                       rotation: bytes | None = None,
+                       on_established: Callable[[PublicIdentity], None] | None = None) -> SessionReport:
+    """Connect to a peer's /v1/sync, run one full sync session, and report what happened."""
+    conn = Connection.initiator(federation.identity, peer, ephemeral=os.urandom(32), now=int(time.time()),
+                                join=join, uai=uai, rotation=rotation, config=_config(limits))
+    driver = SessionDriver(federation, conn, limits, on_established)
+    target = url.rstrip("/") + SYNC_PATH
+    timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            async with http.ws_connect(target, max_msg_size=limits.max_message_bytes + 4096,
+                                       heartbeat=limits.idle_timeout / 2) as ws:
+                report = await _run(ws, driver, limits)
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        raise PeerUnreachable(
+            f"cannot reach {url} ({exc.__class__.__name__}: {exc}); check the address and that the node is running"
+        ) from None
+    return report

@@ -1,0 +1,118 @@
+"""Every call into libsodium (through pynacl's bindings) sits here, as pure functions.
+
+Nothing here reads randomness: private keys and seeds come from the caller.
+Errors from libsodium are turned into `CryptoFailure`, which the layers above
+translate into a `RemoteProtocolError` with a code.
+"""
+from __future__ import annotations
+
+from nacl import bindings as _b
+from nacl.exceptions import CryptoError as _NaclCryptoError
+
+DHLEN = 32
+HASHLEN = 64
+BLOCKLEN = 128
+KEYLEN = 32
+TAGLEN = 16
+MAX_NONCE = 2**64 - 1
+_IPAD = bytes([0x36]) * BLOCKLEN
+_OPAD = bytes([0x5C]) * BLOCKLEN
+
+
+class CryptoFailure(Exception):
+    """Authentication failed or a public key was unusable (low order point)."""
+
+
+# --- X25519 ---------------------------------------------------------------
+
+def x25519_public(private: bytes) -> bytes:
+    return _b.crypto_scalarmult_base(private)
+
+
+def x25519(private: bytes, public: bytes) -> bytes:
+    """Diffie-Hellman; refuses a peer key that yields the all-zero secret (libsodium's check)."""
+    try:
+        return _b.crypto_scalarmult(private, public)
+    except (_NaclCryptoError, RuntimeError, ValueError, TypeError) as exc:
+        raise CryptoFailure("unusable X25519 public key") from exc
+
+
+# --- ChaCha20-Poly1305 (IETF), with Noise's nonce encoding ------------------
+
+def _nonce(n: int) -> bytes:
+    return b"\x00\x00\x00\x00" + n.to_bytes(8, "little")
+
+
+def aead_encrypt(key: bytes, n: int, ad: bytes, plaintext: bytes) -> bytes:
+    return _b.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, _nonce(n), key)
+
+
+def aead_decrypt(key: bytes, n: int, ad: bytes, ciphertext: bytes) -> bytes:
+    try:
+        return _b.crypto_aead_chacha20poly1305_ietf_decrypt(ciphertext, ad, _nonce(n), key)
+    except (_NaclCryptoError, ValueError, TypeError) as exc:
+        raise CryptoFailure("authentication failed") from exc
+
+
+def aead_raw_nonce_encrypt(key: bytes, nonce12: bytes, ad: bytes, plaintext: bytes) -> bytes:
+    """Bare libsodium, for the benchmark's baseline only."""
+    return _b.crypto_aead_chacha20poly1305_ietf_encrypt(plaintext, ad, nonce12, key)
+
+
+def aead_raw_nonce_decrypt(key: bytes, nonce12: bytes, ad: bytes, ciphertext: bytes) -> bytes:
+    return _b.crypto_aead_chacha20poly1305_ietf_decrypt(ciphertext, ad, nonce12, key)
+
+
+# --- BLAKE2b, HMAC, HKDF (Noise spec section 4.3) ---------------------------
+
+def blake2b(data: bytes, *, digest_size: int = HASHLEN, key: bytes = b"") -> bytes:
+    return _b.crypto_generichash_blake2b_salt_personal(data, digest_size=digest_size, key=key)
+
+
+def labelled_hash(label: bytes, data: bytes, *, digest_size: int = 32, key: bytes = b"") -> bytes:
+    """A hash bound to a purpose label, so no digest can be replayed as another kind."""
+    return blake2b(len(label).to_bytes(2, "big") + label + data, digest_size=digest_size, key=key)
+
+
+def hmac_blake2b(key: bytes, data: bytes) -> bytes:
+    """HMAC (RFC 2104) over BLAKE2b-512 with a 128-byte block, as the Noise spec defines it."""
+    if len(key) > BLOCKLEN:
+        key = blake2b(key)
+    key = key.ljust(BLOCKLEN, b"\x00")
+    inner = blake2b(bytes(a ^ b for a, b in zip(key, _IPAD)) + data)
+    return blake2b(bytes(a ^ b for a, b in zip(key, _OPAD)) + inner)
+
+
+def hkdf(chaining_key: bytes, input_key_material: bytes, outputs: int) -> tuple[bytes, ...]:
+    temp = hmac_blake2b(chaining_key, input_key_material)
+    out1 = hmac_blake2b(temp, b"\x01")
+    out2 = hmac_blake2b(temp, out1 + b"\x02")
+    if outputs == 2:
+        return out1, out2
+    out3 = hmac_blake2b(temp, out2 + b"\x03")
+    return out1, out2, out3
+
+
+# --- Ed25519 -----------------------------------------------------------------
+
+def ed25519_keypair(seed: bytes) -> tuple[bytes, bytes]:
+    """(public key, libsodium secret key) from a 32-byte seed."""
+    return _b.crypto_sign_seed_keypair(seed)
+
+
+def ed25519_sign(secret_key: bytes, message: bytes) -> bytes:
+    return _b.crypto_sign(message, secret_key)[:64]
+
+
+def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    try:
+        _b.crypto_sign_open(signature + message, public_key)
+    except (_NaclCryptoError, ValueError, TypeError, RuntimeError):
+        return False
+    return True
+
+
+def constant_time_equal(a: bytes, b: bytes) -> bool:
+    return len(a) == len(b) and _b.sodium_memcmp(a, b)

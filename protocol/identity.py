@@ -1,0 +1,151 @@
+"""Node identities: an Ed25519 signing key with an X25519 Noise key bound to it.
+
+Why two keys: Ed25519 signs documents and is what peers pin; the Noise
+handshake needs X25519. Rather than reuse one key in two algorithms, the
+X25519 key is derived from the same 32-byte seed under its own purpose label,
+and an Ed25519 signature ("binding") proves it belongs to the signing key.
+
+The node id is what people read aloud to compare: 28 base32 characters of a
+labelled hash of the signing key (140 bits), in 4 groups of 7, each followed
+by a Luhn mod 32 check character, as Syncthing device ids do.
+"""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from . import crypto
+from .errors import LocalProtocolError, RemoteProtocolError
+from .wire import Message
+
+LABEL_NOISE_STATIC = b"preau/v1/noise-static"
+LABEL_BINDING = b"preau/v1/static-binding"
+LABEL_NODE_ID = b"preau/v1/node-id"
+LABEL_ROTATION = b"preau/v1/key-rotation"
+B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+
+def _luhn32(chars: str) -> str:
+    """Luhn mod N check character (N = 32) of base32 characters."""
+    factor, total = 2, 0
+    for ch in reversed(chars):
+        addend = factor * B32.index(ch)
+        factor = 1 if factor == 2 else 2
+        total += addend // 32 + addend % 32
+    return B32[(32 - total % 32) % 32]
+
+
+def node_id(signing_key: bytes) -> str:
+    digest = crypto.labelled_hash(LABEL_NODE_ID, signing_key, digest_size=20)
+    text = base64.b32encode(digest).decode("ascii")[:28]
+    return "-".join(text[i:i + 7] + _luhn32(text[i:i + 7]) for i in range(0, 28, 7))
+
+
+def parse_node_id(text: str) -> str:
+    """Canonical form of a node id typed by a person, or an error naming the faulty group."""
+    raw = "".join(ch for ch in str(text).upper() if ch not in " -")
+    if len(raw) != 32 or any(ch not in B32 for ch in raw):
+        raise LocalProtocolError(
+            f"{text!r} is not a node id: expected 32 letters and digits 2-7 in 4 groups, as shown by `preau id`",
+            code="invalid_node_id",
+        )
+    groups = [raw[i:i + 8] for i in range(0, 32, 8)]
+    for n, g in enumerate(groups, 1):
+        if _luhn32(g[:7]) != g[7]:
+            raise LocalProtocolError(f"node id group {n} ({g}) fails its check: a character is mistyped", code="invalid_node_id")
+    return "-".join(groups)
+
+
+@dataclass(frozen=True, slots=True)
+class PublicIdentity:
+    """What a peer knows and pins about a node."""
+
+    signing_key: bytes
+    static_key: bytes
+
+    def __post_init__(self):
+        if len(self.signing_key) != 32 or len(self.static_key) != 32:
+            raise LocalProtocolError("public keys are 32 bytes each", code="invalid_key")
+
+    @property
+    def node_id(self) -> str:
+        return node_id(self.signing_key)
+
+    def binding_message(self) -> bytes:
+        return LABEL_BINDING + self.signing_key + self.static_key
+
+    def verify_binding(self, signature: bytes) -> bool:
+        return crypto.ed25519_verify(self.signing_key, self.binding_message(), signature)
+
+
+class Identity:
+    """A node's private keys, all derived from one 32-byte seed the node stores (mode 0600)."""
+
+    __slots__ = ("seed", "signing_key", "_sign_sk", "static_private", "public", "binding")
+
+    def __init__(self, seed: bytes):
+        if not isinstance(seed, bytes) or len(seed) != 32:
+            raise LocalProtocolError("an identity seed is 32 random bytes", code="invalid_key")
+        self.seed = seed
+        self.signing_key, self._sign_sk = crypto.ed25519_keypair(seed)
+        self.static_private = crypto.labelled_hash(LABEL_NOISE_STATIC, b"", key=seed, digest_size=32)
+        self.public = PublicIdentity(self.signing_key, crypto.x25519_public(self.static_private))
+        self.binding = crypto.ed25519_sign(self._sign_sk, self.public.binding_message())
+
+    def __repr__(self) -> str:  # never print the seed
+        return f"Identity({self.public.node_id})"
+
+    @property
+    def node_id(self) -> str:
+        return self.public.node_id
+
+    def sign(self, label: bytes, message: bytes) -> bytes:
+        """Sign under a purpose label, so a signature made for one purpose is useless for another."""
+        if not label.startswith(b"preau/"):
+            raise LocalProtocolError("signature labels start with b'preau/'", code="invalid_label")
+        return crypto.ed25519_sign(self._sign_sk, len(label).to_bytes(2, "big") + label + message)
+
+    def rotate(self, new_seed: bytes) -> tuple["Identity", bytes]:
+        """A new identity and the statement (signed by this one) that peers accept to move their pin."""
+        new = Identity(new_seed)
+        statement = RotationStatement(
+            old_signing_key=self.signing_key,
+            new_signing_key=new.signing_key,
+            new_static_key=new.public.static_key,
+            new_binding=new.binding,
+            signature=b"\x00" * 64,
+        )
+        sig = self.sign(LABEL_ROTATION, statement.signed_part())
+        return new, RotationStatement(statement.old_signing_key, statement.new_signing_key, statement.new_static_key, statement.new_binding, sig).encode_body()
+
+
+def verify_signature(signing_key: bytes, label: bytes, message: bytes, signature: bytes) -> bool:
+    return crypto.ed25519_verify(signing_key, len(label).to_bytes(2, "big") + label + message, signature)
+
+
+@dataclass(frozen=True, slots=True)
+class RotationStatement(Message):
+    SCHEMA = ((1, "old_signing_key", "key"), (2, "new_signing_key", "key"), (3, "new_static_key", "key"), (4, "new_binding", "sig"), (5, "signature", "sig"))
+    old_signing_key: bytes
+    new_signing_key: bytes
+    new_static_key: bytes
+    new_binding: bytes
+    signature: bytes
+
+    def signed_part(self) -> bytes:
+        return self.old_signing_key + self.new_signing_key + self.new_static_key + self.new_binding
+
+    @property
+    def new_identity(self) -> PublicIdentity:
+        return PublicIdentity(self.new_signing_key, self.new_static_key)
+
+    @classmethod
+    def verify(cls, raw: bytes) -> "RotationStatement":
+        """Decode and check both signatures, or raise RemoteProtocolError(code="bad_rotation")."""
+        st = cls.decode_body(raw)
+        if not st.new_identity.verify_binding(st.new_binding):
+            raise RemoteProtocolError("key rotation: the new Noise key is not bound to the new signing key", code="bad_rotation")
+        if not verify_signature(st.old_signing_key, LABEL_ROTATION, st.signed_part(), st.signature):
+            raise RemoteProtocolError("key rotation: not signed by the old key; the peer must enrol again", code="bad_rotation")
+        return st
+

@@ -1,0 +1,84 @@
+import sqlite3
+
+import pytest
+
+from preau.node.fedstore import MIGRATIONS, FedStore, FedStoreError
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = FedStore(tmp_path / "fed.db", clock=lambda: 1_000)
+    yield s
+    s.close()
+
+
+def test_migrations_and_wal(store, tmp_path):
+    assert store.schema_version == len(MIGRATIONS)
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    again = FedStore(tmp_path / "fed.db")  # re-opening runs no migration twice
+    assert again.schema_version == len(MIGRATIONS)
+    again.close()
+
+
+def test_newer_schema_refused_with_advice(tmp_path):
+    path = tmp_path / "fed.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(FedStoreError, match="upgrade Préau"):
+        FedStore(path)
+
+
+def test_invitation_is_single_use(store):
+    store.add_invitation("inv1", "0751234J", "h", expires_at=2_000)
+    assert store.use_invitation("inv1", by="k1")
+    assert not store.use_invitation("inv1", by="k2")
+    assert store.invitation("inv1")["used_by"] == "k1"
+    store.add_invitation("inv2", "0751234J", "h", expires_at=2_000)
+    assert store.revoke_invitation("inv2")
+    assert not store.use_invitation("inv2", by="k3")
+
+
+def test_peer_revoke_and_rotate(store):
+    store.add_peer("aa", node_id="N1", role="school", uai="0751234J")
+    assert store.active_peer("aa")
+    store.rotate_peer("aa", "bb", "cc")
+    assert store.active_peer("aa") is None
+    assert store.active_peer("bb")["uai"] == "0751234J"
+    assert store.revoke_peer("bb")
+    assert store.active_peer("bb") is None
+    assert not store.revoke_peer("bb")
+
+
+def test_release_with_stats_is_atomic(store):
+    store.accept_release("d1", "release", "aa", "c1", b"doc", 1, b"sig1", "aa", stats=("c1", {"n": 1}))
+    assert store.latest_release("d1") == (1, b"sig1")
+    assert store.stats("c1") == {"n": 1}
+    # A document rewritten under another owner is refused and nothing of that call is kept.
+    with pytest.raises(FedStoreError):
+        store.accept_release("d1", "release", "OTHER", "c1", b"x", 2, b"sig2", "aa", stats=("c1", {"n": 2}))
+    assert store.latest_release("d1") == (1, b"sig1")
+    assert store.stats("c1") == {"n": 1}
+    assert store.document("d1").data == b"doc"
+
+
+def test_transparency_log_records_receipt(store):
+    store.log_sent("d1", 1, "district", {"exercises": {}}, "ab")
+    store.log_sent("d1", 1, "district", {"exercises": {}}, "ab")  # a retry is not a second release
+    store.log_receipt("d1", 1, {"heads": ["h"]})
+    [row] = store.transparency()
+    assert row["receipt"] == {"heads": ["h"]}
+
+
+def test_grouped_writes_commit_together_or_not_at_all(store):
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.put_stats("c1", {"n": 1})
+            store.put_document("d9", "receipts", "aa", b"r")
+            raise RuntimeError("killed in the middle")
+    assert store.stats("c1") is None and store.document("d9") is None
+    with store.transaction():
+        store.put_stats("c1", {"n": 1})
+        store.put_document("d9", "receipts", "aa", b"r")
+    assert store.stats("c1") == {"n": 1} and store.document("d9").data == b"r"

@@ -1,0 +1,286 @@
+"""Enrollment, reconnection, rotation, revocation, framing, on an in-memory pair of endpoints."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from preau.protocol.connection import (
+    MAX_CHUNK, Config, ConnectionClosed, Enrollment, Established, PeerKeyRotated, PinnedPeer,
+)
+from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
+from preau.protocol.identity import Identity
+from preau.protocol.states import State
+from preau.protocol.wire import KeyRotation, Receipt, Release, SyncMessage, Want
+
+from protocol_pair import NOW, OTHER_UAI, SCHOOL_UAI, fresh32, pump
+
+
+def _established(events):
+    return [e for e in events if isinstance(e, Established)]
+
+
+def test_enrollment_pins_both_sides(world):
+    inv = world.invite()
+    i, r = world.join(inv), world.responder()
+    ev_i, ev_r = pump(i, r)
+    [est_r], [est_i] = _established(ev_r), _established(ev_i)
+    assert est_r.enrollment == Enrollment(inv.id, SCHOOL_UAI) == est_i.enrollment
+    assert est_r.peer == world.school.public and est_i.peer == world.district.public
+    assert est_r.handshake_hash == est_i.handshake_hash
+    assert est_r.capabilities == {"sync/1"} and est_r.version == 1
+    assert est_i.peer_node_id == world.district.node_id == inv.issuer_node_id
+
+
+def test_reconnection_with_pinned_keys(world):
+    world.pin_school()
+    i, r = world.connect(), world.responder()
+    ev_i, ev_r = pump(i, r)
+    assert _established(ev_r)[0].enrollment is None and _established(ev_i)[0].peer == world.district.public
+
+
+def _refused(world, i, r, code):
+    """The responder refuses with `code`; the initiator hears the same code; nothing was admitted."""
+    before = copy.deepcopy(world.district_store)
+    r.receive_data(i.data_to_send())
+    i.receive_data(r.data_to_send())
+    with pytest.raises(RemoteProtocolError) as exc_r:
+        r.receive_data(i.data_to_send())
+    assert exc_r.value.code == code and r.state is State.ERROR
+    with pytest.raises(RemoteProtocolError) as exc_i:
+        i.receive_data(r.data_to_send())
+    assert exc_i.value.code == code and i.state is State.ERROR
+    assert world.district_store == before
+    return exc_r.value, exc_i.value
+
+
+def test_used_invitation_is_refused(world):
+    inv = world.invite()
+    world.district_store.invitations[inv.id] = inv.record().__class__(inv.id, inv.secret, inv.uai, inv.expires_at, used=True)
+    _, err = _refused(world, world.join(inv), world.responder(), "invitation_used")
+    assert "already been used: ask your district for a new one" in str(err)
+
+
+def test_expired_invitation_is_refused_by_the_district(world):
+    inv = world.invite(ttl=60)
+    _, err = _refused(world, world.join(inv), world.responder(now=NOW + 61), "invitation_expired")
+    assert "has expired" in str(err)
+
+
+def test_expired_invitation_is_refused_before_connecting(world):
+    inv = world.invite(ttl=60)
+    with pytest.raises(LocalProtocolError, match="expired") as exc:
+        world.join(inv, now=NOW + 61)
+    assert exc.value.code == "invitation_expired"
+
+
+def test_wrong_invitation_is_refused(world):
+    inv = world.invite()
+    del world.district_store.invitations[inv.id]  # revoked by the district, or a stale copy
+    _, err = _refused(world, world.join(inv), world.responder(), "invitation_wrong")
+    assert "not recognised" in str(err)
+
+
+def test_invitation_for_another_school(world):
+    inv = world.invite(uai=OTHER_UAI)
+    with pytest.raises(LocalProtocolError, match=f"for school {OTHER_UAI}, but this node is school {SCHOOL_UAI}"):
+        world.join(inv)
+
+
+def test_foreign_invitation_from_another_district(world):
+    other = Identity(fresh32(b"other-district"))
+    inv = world.invite(issuer=other)
+    # Its keys point at the other district; a relay sending the bytes to our district fails the handshake.
+    i, r = world.join(inv), world.responder()
+    with pytest.raises(RemoteProtocolError) as exc:
+        r.receive_data(i.data_to_send())
+    assert exc.value.code == "handshake_failed"
+
+
+def test_invitation_is_single_use_once_the_node_marks_it(world):
+    inv = world.invite()
+    ev_i, ev_r = pump(world.join(inv), world.responder())
+    enr = _established(ev_r)[0].enrollment
+    rec = world.district_store.invitations[enr.invitation_id]
+    world.district_store.invitations[enr.invitation_id] = rec.__class__(rec.id, rec.secret, rec.uai, rec.expires_at, used=True)
+    second = Identity(fresh32(b"school2"))
+    _refused(world, world.join(inv, school=second), world.responder(), "invitation_used")
+
+
+def test_refuse_replaces_the_welcome(world):
+    inv = world.invite()
+    i, r = world.join(inv), world.responder()
+    r.receive_data(i.data_to_send()); i.receive_data(r.data_to_send())
+    assert _established(r.receive_data(i.data_to_send()))
+    r.refuse("invitation_used", "used meanwhile by another connection")  # the node's atomic update failed
+    with pytest.raises(RemoteProtocolError) as exc:
+        i.receive_data(r.data_to_send())
+    assert exc.value.code == "invitation_used" and r.state is State.ERROR
+
+
+def test_unknown_key_without_invitation(world):
+    _, err = _refused(world, world.connect(), world.responder(), "unknown_peer")
+    assert "enrol first with an invitation" in str(err)
+
+
+def test_revoked_key_is_refused(world):
+    world.pin_school(revoked=True)
+    _, err = _refused(world, world.connect(), world.responder(), "peer_revoked")
+    assert "revoked" in str(err)
+
+
+def test_pinned_signing_key_with_another_noise_key(world):
+    impostor = Identity(fresh32(b"impostor"))
+    world.district_store.peers[world.school.signing_key] = PinnedPeer(impostor.public.__class__(world.school.signing_key, impostor.public.static_key))
+    _refused(world, world.connect(), world.responder(), "key_mismatch")
+
+
+def test_rotation_in_session_then_reconnect_with_new_key(world):
+    i, r = world.open_pair()
+    new_school, statement = world.school.rotate(fresh32(b"new-school"))
+    i.send(KeyRotation(statement))
+    ev_r = r.receive_data(i.data_to_send())
+    assert ev_r == [PeerKeyRotated(world.school.signing_key, new_school.public)]
+    # the node replaces the pin
+    del world.district_store.peers[world.school.signing_key]
+    world.district_store.peers[new_school.signing_key] = PinnedPeer(new_school.public)
+    ev_i, ev_r = pump(world.connect(school=new_school), world.responder())
+    assert _established(ev_r)[0].peer == new_school.public
+    _refused(world, world.connect(), world.responder(), "unknown_peer")  # the old key no longer gets in
+
+
+def test_rotation_presented_in_the_handshake(world):
+    world.pin_school()
+    new_school, statement = world.school.rotate(fresh32(b"new-school"))
+    ev_i, ev_r = pump(world.connect(school=new_school, rotation=statement), world.responder())
+    est = _established(ev_r)[0]
+    assert est.rotated_from == world.school.signing_key and est.peer == new_school.public
+
+
+def test_rotation_from_a_revoked_key_is_refused(world):
+    world.pin_school(revoked=True)
+    new_school, statement = world.school.rotate(fresh32(b"new-school"))
+    _refused(world, world.connect(school=new_school, rotation=statement), world.responder(), "peer_revoked")
+
+
+def test_rotation_signed_by_someone_else_is_refused(world):
+    world.pin_school()
+    thief = Identity(fresh32(b"thief"))
+    _, statement = thief.rotate(fresh32(b"thief2"))
+    new_thief = Identity(fresh32(b"thief3"))
+    _refused(world, world.connect(school=new_thief, rotation=statement), world.responder(), "bad_rotation")
+
+
+def test_in_session_rotation_for_another_key_is_refused(world):
+    i, r = world.open_pair()
+    other = Identity(fresh32(b"other"))
+    _, statement = other.rotate(fresh32(b"other2"))
+    i.send(KeyRotation(statement))
+    with pytest.raises(RemoteProtocolError) as exc:
+        r.receive_data(i.data_to_send())
+    assert exc.value.code == "bad_rotation"
+
+
+def test_large_message_is_chunked_and_reassembled(world):
+    i, r = world.open_pair()
+    data = bytes(range(256)) * 9000  # 2.3 MB
+    i.send(SyncMessage("doc", data))
+    wire = i.data_to_send()
+    assert len(wire) > len(data)
+    frames, pos = [], 0
+    while pos < len(wire):
+        n = int.from_bytes(wire[pos:pos + 2], "big")
+        frames.append(n)
+        pos += 2 + n
+    assert max(frames) <= 65535 and len(frames) == -(-(len(data) + 10) // MAX_CHUNK)
+    # any split of the stream works
+    events = []
+    for k in range(0, len(wire), 7777):
+        events += r.receive_data(wire[k:k + 7777])
+    assert events == [SyncMessage("doc", data)]
+
+
+def test_reassembly_limit(world):
+    i, r = world.open_pair(config=Config(max_message=100_000))
+    i2 = i.config
+    assert i2.max_message == 100_000
+    with pytest.raises(LocalProtocolError) as exc:
+        i.send(Release("doc", bytes(100_001)))
+    assert exc.value.code == "message_too_large" and i.state is State.ERROR
+    with pytest.raises(RemoteProtocolError) as exc:  # the peer is told, and ends too
+        r.receive_data(i.data_to_send())
+    assert exc.value.code == "peer_error" and "message_too_large" in str(exc.value)
+
+
+def test_reassembly_limit_enforced_on_receipt(world):
+    world.pin_school()
+    i = world.connect(config=Config(max_message=1_000_000))
+    r = world.responder(config=Config(max_message=100_000))
+    pump(i, r)
+    i.send(Receipt("doc", bytes(200_000)))
+    with pytest.raises(RemoteProtocolError) as exc:
+        r.receive_data(i.data_to_send())
+    assert exc.value.code == "message_too_large"
+
+
+def test_rekey_keeps_both_sides_in_step(world):
+    i, r = world.open_pair(config=Config(rekey_every=3))
+    key_before = i._send.k
+    for n in range(10):
+        i.send(SyncMessage("d", bytes([n]) * 10))
+        r.send(SyncMessage("d", bytes([n]) * 5))
+        assert r.receive_data(i.data_to_send()) == [SyncMessage("d", bytes([n]) * 10)]
+        assert i.receive_data(r.data_to_send()) == [SyncMessage("d", bytes([n]) * 5)]
+    assert i._send.k != key_before and i._send.k == r._recv.k
+
+
+def test_session_frame_limit_forces_a_reconnect(world):
+    i, r = world.open_pair(config=Config(max_frames=3))
+    i.send(Want(("a",)))
+    i.send(Want(("b",)))
+    i.send(Want(("c",)))
+    with pytest.raises(LocalProtocolError) as exc:
+        i.send(Want(("d",)))
+    assert exc.value.code == "session_exhausted"
+
+
+def test_nonce_can_never_wrap():
+    from preau.protocol.crypto import CryptoFailure
+    from preau.protocol.noise import CipherState
+    cs = CipherState(bytes(32))
+    cs.n = 2**64 - 1
+    with pytest.raises(CryptoFailure):
+        cs.encrypt_with_ad(b"", b"x")
+    with pytest.raises(LocalProtocolError):
+        Config(max_frames=2**64)
+
+
+def test_close_handshake(world):
+    i, r = world.open_pair()
+    i.close("finished")
+    assert i.state is State.CLOSING
+    ev_i, ev_r = pump(i, r)
+    assert ev_r == [ConnectionClosed("finished", by_peer=True)]
+    assert i.state is State.CLOSED and r.state is State.CLOSED
+    with pytest.raises(LocalProtocolError):
+        i.send(Want(()))
+
+
+def test_hang_up_without_close_is_reported(world):
+    i, r = world.open_pair()
+    with pytest.raises(RemoteProtocolError) as exc:
+        r.receive_data(b"")
+    assert exc.value.code == "connection_lost" and "reconnect and sync again" in str(exc.value)
+
+
+def test_send_before_established_is_a_local_error(world):
+    i = world.connect()
+    with pytest.raises(LocalProtocolError) as exc:
+        i.send(Want(()))
+    assert exc.value.code == "invalid_state"
+
+
+def test_a_failed_connection_stays_failed(world):
+    _refused(world, world.connect(), r := world.responder(), "unknown_peer")
+    with pytest.raises(LocalProtocolError):
+        r.receive_data(b"x")

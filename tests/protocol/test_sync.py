@@ -1,0 +1,126 @@
+"""One connection, many documents: Automerge converges through the session; entitlement holds both ways."""
+from __future__ import annotations
+
+import automerge.core as am
+import pytest
+
+from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
+from preau.protocol.sync import SyncSession
+from preau.protocol.wire import Offer, SyncMessage
+
+from protocol_pair import SCHOOL_UAI, pump
+from sync_driver import Side, completed, exchange, settled, sync_all
+
+OTHER = "school/0010856A/aggregate"
+MINE = f"school/{SCHOOL_UAI}/aggregate"
+CAMPAIGNS = ["campaign/2026-debut-cp", "campaign/2027-point-cp"]
+
+
+def _doc(values: dict[str, int]) -> am.Document:
+    d = am.Document()
+    with d.transaction() as tx:
+        for k, v in values.items():
+            tx.put(am.ROOT, k, am.ScalarType.Int, v)
+    return d
+
+
+def _as_dict(d: am.Document) -> dict:
+    return {k: d.get(am.ROOT, k)[0][1] for k in d.keys(am.ROOT)}
+
+
+def district_entitlement(peer, doc_id):
+    """A school gets campaigns and its own documents, never another school's."""
+    return doc_id.startswith("campaign/") or doc_id == MINE
+
+
+def school_entitlement(peer, doc_id):
+    return doc_id == MINE or doc_id.startswith("campaign/")
+
+
+def _sessions(world):
+    i, r = world.open_pair()
+    return SyncSession(i, school_entitlement), SyncSession(r, district_entitlement)
+
+
+def test_multi_document_sync_converges(world):
+    school_s, district_s = _sessions(world)
+    district_docs = {c: _doc({"exercises": n + 10}) for n, c in enumerate(CAMPAIGNS)}
+    district_docs[OTHER] = _doc({"besoin": 3})
+    district_docs[MINE] = _doc({"old": 1})  # the district already holds an older copy of this school's document
+    school_docs = {MINE: am.Document()}
+    school_docs[MINE].merge(district_docs[MINE])
+    with school_docs[MINE].transaction() as tx:
+        tx.put(am.ROOT, "seuil2", am.ScalarType.Int, 17)
+    school, district = Side(school_s, school_docs), Side(district_s, district_docs)
+    sync_all(school, district,
+             {MINE: b"release:school:v2"},
+             {c: b"release:" + c.encode() for c in CAMPAIGNS} | {MINE: b"release:school:v1"})
+    for c in CAMPAIGNS:
+        assert _as_dict(school.docs[c]) == _as_dict(district.docs[c])
+        assert school.docs[c].get_heads() == district.docs[c].get_heads()
+    assert _as_dict(district.docs[MINE]) == {"old": 1, "seuil2": 17}
+    assert OTHER not in school.docs  # never offered to this school
+    assert school_s.peer_offers[CAMPAIGNS[0]] == b"release:campaign/2026-debut-cp"
+    assert district_s.peer_offers[MINE] == b"release:school:v2"
+    expected = tuple(sorted(CAMPAIGNS + [MINE]))
+    assert completed(school).documents == expected == completed(district).documents
+    assert settled(school) == set(expected) == settled(district)
+    assert school_s.complete and district_s.complete
+
+
+def test_offering_a_document_the_peer_may_not_have_is_refused(world):
+    school_s, district_s = _sessions(world)
+    with pytest.raises(LocalProtocolError) as exc:
+        district_s.offer({OTHER: None, CAMPAIGNS[0]: None})
+    assert exc.value.code == "not_entitled" and "not entitled to document 'school/0010856A/aggregate'" in str(exc.value)
+    school_s, _ = school_s, None
+    with pytest.raises(RemoteProtocolError) as exc:  # the school only learns the session ended; no Offer left
+        school_s.receive_data(district_s.data_to_send())
+    assert exc.value.code == "peer_error" and OTHER not in school_s.peer_offers
+
+
+def test_pushing_an_unwanted_document_is_refused(world):
+    school_s, district_s = _sessions(world)
+    school_s.conn.send(SyncMessage(OTHER, b"\x42" * 10))  # bypass the session: a hostile school
+    with pytest.raises(RemoteProtocolError) as exc:
+        district_s.receive_data(school_s.data_to_send())
+    assert exc.value.code == "unexpected_document"
+
+
+def test_wanting_what_was_not_offered_is_refused(world):
+    school_s, district_s = _sessions(world)
+    district_s.offer({CAMPAIGNS[0]: None})
+    school_s.receive_data(district_s.data_to_send())
+    with pytest.raises(LocalProtocolError) as exc:
+        school_s.want([OTHER])
+    assert exc.value.code == "not_offered"
+
+
+def test_a_hostile_peer_wanting_what_was_not_offered_is_refused(world):
+    from preau.protocol.wire import Want
+    school_s, district_s = _sessions(world)
+    district_s.offer({CAMPAIGNS[0]: None})
+    school_s.receive_data(district_s.data_to_send())
+    school_s.conn.send(Want((OTHER,)))  # bypassing the session's check
+    with pytest.raises(RemoteProtocolError) as exc:
+        district_s.receive_data(school_s.data_to_send())
+    assert exc.value.code == "not_offered" and OTHER not in district_s.docs
+
+
+def test_a_settled_document_reopens_on_new_changes(world):
+    school_s, district_s = _sessions(world)
+    school = Side(school_s, {MINE: _doc({"a": 1})})
+    district = Side(district_s, {})
+    sync_all(school, district, {MINE: None}, {})
+    assert completed(district)
+    with school.docs[MINE].transaction() as tx:
+        tx.put(am.ROOT, "a", am.ScalarType.Int, 2)
+    school.reply(MINE)
+    exchange(school, district)
+    assert _as_dict(district.docs[MINE]) == {"a": 2}
+
+
+def test_session_needs_an_open_connection(world):
+    world.pin_school()
+    with pytest.raises(LocalProtocolError):
+        SyncSession(world.connect(), school_entitlement).offer({})
