@@ -40,7 +40,7 @@ FLAG_BYTES = (b"\x00", b"\x01")
 # What the initiator's user is told when the responder refuses it.
 REFUSALS = {
     "unknown_peer": "the district does not know this node: enrol first with an invitation from the district",
-    "peer_revoked": "the district has revoked this node's key: ask the district to enrol this node again",
+    "peer_revoked": "the district has revoked this node's key: the node needs a new key (a new identity) and a new invitation from the district",
     "key_mismatch": "the district has a different key pinned for this node: ask the district to check the node id",
     "invitation_wrong": "the invitation was not recognised: check that you pasted the latest invitation from your district",
     "invitation_used": "this invitation has already been used: ask your district for a new one",

@@ -284,3 +284,12 @@ def test_a_failed_connection_stays_failed(world):
     _refused(world, world.connect(), r := world.responder(), "unknown_peer")
     with pytest.raises(LocalProtocolError):
         r.receive_data(b"x")
+
+
+def test_district_refuses_a_join_for_another_school(world):
+    """A hostile node bypasses its own local check and claims another school code with a valid invitation."""
+    inv = world.invite()
+    i = world.join(inv)
+    i._uai = OTHER_UAI
+    _, err = _refused(world, i, world.responder(), "invitation_foreign")
+    assert "another school or district" in str(err)
