@@ -245,7 +245,7 @@ class Connection:
         except RemoteProtocolError as exc:
             self.fail(exc)
             raise
-        except (CryptoFailure, ValueError) as exc:  # from noise: anything we could not authenticate
+        except CryptoFailure:  # from noise: anything we could not authenticate
             err = RemoteProtocolError(
                 "could not authenticate the peer's message: it does not hold the key you pinned, "
                 "or the data was altered on the way (wrong address, key change, or someone in the middle)",
@@ -353,8 +353,11 @@ class Connection:
                 return False
             self._read_handshake_1(version, frame)
             return True
-        if st is State.AWAIT_HANDSHAKE_2 and self._peek(len(MAGIC)) == MAGIC:
+        if st is State.AWAIT_HANDSHAKE_2 and self._peek(1) == MAGIC[:1]:
+            # A version refusal; a real message 2 cannot start with "P" (its length would exceed 2 KiB).
             head = self._peek(7 + 255)
+            if not MAGIC.startswith(head[:len(MAGIC)]):
+                raise RemoteProtocolError("the peer does not speak the Préau protocol (bad magic); check the address", code="not_preau")
             if len(head) < 7 or len(head) < 7 + head[6]:
                 return False
             theirs = list(head[7:7 + head[6]])
@@ -545,7 +548,7 @@ class Connection:
             events.append(self._established(enrollment, None))
             return
         if isinstance(msg, Welcome):
-            raise RemoteProtocolError("the peer sent a second Welcome", code="unexpected_message")
+            raise RemoteProtocolError("the peer sent a Welcome, which only a responder sends, once", code="unexpected_message")
         if isinstance(msg, Close):
             self._transition("recv_close")
             if not self._close_sent:
