@@ -121,7 +121,7 @@ def _clone(conn):
     """A fast copy of a connection (deepcopy costs 100 us; this costs a few): only mutable parts are copied."""
     c = object.__new__(type(conn))
     c.__dict__.update(conn.__dict__)
-    c._inbuf, c._out, c._chunks = bytearray(conn._inbuf), list(conn._out), list(conn._chunks)
+    c._inbuf, c._out, c._reasm = bytearray(conn._inbuf), list(conn._out), bytearray(conn._reasm)
     c._send, c._recv = _clone_cipher(conn._send), _clone_cipher(conn._recv)
     if conn._hs is not None:
         hs = copy.copy(conn._hs)
