@@ -230,18 +230,23 @@ class Connection:
         try:
             if not data:
                 return self._eof()
-            if self._pos >= len(self._inbuf):
-                self._inbuf, self._pos = data, 0  # common case: parse the caller's bytes in place
+            if not self._inbuf:
+                self._inbuf = data  # common case: parse the caller's bytes in place
             else:
-                self._inbuf = bytearray(self._inbuf[self._pos:]) + data
-                self._pos = 0
+                if not isinstance(self._inbuf, bytearray):
+                    self._inbuf = bytearray(self._inbuf)
+                self._inbuf += data  # amortised: a frame trickling in byte by byte stays linear
             events: list = []
             try:
                 while self.state not in (State.CLOSED, State.ERROR):
                     if not self._step(events):
                         break
             finally:
-                self._inbuf, self._pos = bytes(self._inbuf[self._pos:]), 0
+                if self._pos >= len(self._inbuf):
+                    self._inbuf = b""
+                elif self._pos:
+                    self._inbuf = bytearray(self._inbuf[self._pos:])  # keep only the partial frame
+                self._pos = 0
             return events
         except RemoteProtocolError as exc:
             self.fail(exc)
