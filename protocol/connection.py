@@ -1,13 +1,13 @@
 """One node-to-node connection as a sans-IO state machine (in the manner of h11).
 
     conn = Connection.initiator(identity, peer, ephemeral=os.urandom(32), now=int(time.time()))
-    ws.send(conn.data_to_send())
-    for event in conn.receive_data(await ws.recv()):   # b"" means the peer hung up
-        ...                                            # handle events BEFORE flushing
-    ws.send(conn.data_to_send())
+    for frame in conn.frames_to_send(): await ws.send_bytes(frame)
+    for event in conn.receive_data(await ws.receive_bytes()):   # b"" means the peer hung up
+        ...                                                     # handle events BEFORE flushing
+    for frame in conn.frames_to_send(): await ws.send_bytes(frame)
 
 Bytes are a stream: `receive_data` accepts any split, so the node may carry
-them in WebSocket messages of any size. Every state and transition is in
+them in WebSocket messages of any size (one frame per message is cheapest). Every state and transition is in
 states.py. The responder asks a `TrustStore` (implemented by the node over
 SQLite) about pinned keys and issued invitations; it never writes to it: the
 node persists on `Established` (mark the invitation used, pin the key) and
