@@ -221,7 +221,6 @@ class Join(Message):
 class Hello(Message):
     """Carried in handshake messages 2 and 3: who I am (Ed25519 key and its binding to my Noise key) and what I speak."""
 
-    TYPE: ClassVar[int] = 0x3F
     SCHEMA: ClassVar[tuple] = (
         (1, "versions", "uint*"),
         (2, "signing_key", "key?"),
