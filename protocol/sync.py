@@ -198,6 +198,8 @@ class SyncSession:
     # --- per-document state ----------------------------------------------------------
 
     def _activate(self, doc_id: str) -> None:
+        if doc_id in self.docs:  # wanted by both sides: one ping-pong, already under way
+            return
         self.docs[doc_id] = DocState.SYNCING
         self._last_sent[doc_id] = self._last_recv[doc_id] = None
         self._recv_since_send[doc_id] = False
