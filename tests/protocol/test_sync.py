@@ -165,12 +165,13 @@ def test_ping_pong_terminates_under_any_interleaving(ndocs, data):
             events[side].extend(s.sync(doc, None))
         queues[side].extend(s.conn.frames_to_send())
 
-    a.offer({d: None for d in docs})
-    b.offer({})
+    owners = {d: data.draw(st.sampled_from(["a", "b", "ab"])) for d in docs}  # who offers it
+    a.offer({d: None for d in docs if "a" in owners[d]})
+    b.offer({d: None for d in docs if "b" in owners[d]})
     b.receive_data(a.conn.data_to_send())
     a.receive_data(b.conn.data_to_send())
-    b.want(docs)
-    a.want([])
+    b.want(list(b.peer_offers))
+    a.want(list(a.peer_offers))
     b.receive_data(a.conn.data_to_send())
     a.receive_data(b.conn.data_to_send())
     for d in docs:
