@@ -1,13 +1,13 @@
 """One node-to-node connection as a sans-IO state machine (in the manner of h11).
 
     conn = Connection.initiator(identity, peer, ephemeral=os.urandom(32), now=int(time.time()))
-    ws.send(conn.data_to_send())
-    for event in conn.receive_data(await ws.recv()):   # b"" means the peer hung up
-        ...                                            # handle events BEFORE flushing
-    ws.send(conn.data_to_send())
+    for frame in conn.frames_to_send(): await ws.send_bytes(frame)
+    for event in conn.receive_data(await ws.receive_bytes()):   # b"" means the peer hung up
+        ...                                                     # handle events BEFORE flushing
+    for frame in conn.frames_to_send(): await ws.send_bytes(frame)
 
 Bytes are a stream: `receive_data` accepts any split, so the node may carry
-them in WebSocket messages of any size. Every state and transition is in
+them in WebSocket messages of any size (one frame per message is cheapest). Every state and transition is in
 states.py. The responder asks a `TrustStore` (implemented by the node over
 SQLite) about pinned keys and issued invitations; it never writes to it: the
 node persists on `Established` (mark the invitation used, pin the key) and
@@ -25,7 +25,7 @@ from .identity import Identity, PublicIdentity, RotationStatement, node_id
 from .invitation import Invitation, IssuedInvitation, join_proof
 from .noise import HandshakeState, KeyPair
 from .states import HANDSHAKE_STATES, State, next_state
-from .wire import Close, Error, Hello, Join, KeyRotation, Message, Welcome, decode_message, decode_message_chunks
+from .wire import Close, Error, Hello, Join, KeyRotation, Message, Welcome, decode_message
 
 NOISE_NAME = "Noise_XK_25519_ChaChaPoly_BLAKE2b"
 MAGIC = b"PREAU"
@@ -36,11 +36,12 @@ TAG = 16
 MAX_CHUNK = MAX_FRAME - 1 - TAG  # a transport frame body is 1 flags byte + the Noise message
 FLAG_FINAL = 0x01
 FLAG_BYTES = (b"\x00", b"\x01")
+KEEP_BUFFER = 4 * 1024 * 1024  # a reassembly buffer up to this size is kept for the next message
 
 # What the initiator's user is told when the responder refuses it.
 REFUSALS = {
     "unknown_peer": "the district does not know this node: enrol first with an invitation from the district",
-    "peer_revoked": "the district has revoked this node's key: ask the district to enrol this node again",
+    "peer_revoked": "the district has revoked this node's key: the node needs a new key (a new identity) and a new invitation from the district",
     "key_mismatch": "the district has a different key pinned for this node: ask the district to check the node id",
     "invitation_wrong": "the invitation was not recognised: check that you pasted the latest invitation from your district",
     "invitation_used": "this invitation has already been used: ask your district for a new one",
@@ -152,7 +153,7 @@ class Connection:
         self._inbuf: bytes | bytearray = b""
         self._pos = 0
         self._out: list[bytes] = []
-        self._chunks: list[bytes] = []
+        self._reasm = bytearray()  # plaintext of the message being received, decrypted in place
         self._chunks_len = 0
         self._trust: TrustStore | None = None
         self._join: Invitation | None = None
@@ -213,7 +214,7 @@ class Connection:
         self._out.clear()
         return out
 
-    def frames_to_send(self) -> list[bytes]:
+    def frames_to_send(self) -> list[bytes | bytearray]:
         """The same bytes as data_to_send(), one frame per item: send each as one WebSocket message
         and a 1 MB payload never has to be copied into one buffer."""
         self._before_welcome = None
@@ -229,23 +230,28 @@ class Connection:
         try:
             if not data:
                 return self._eof()
-            if self._pos >= len(self._inbuf):
-                self._inbuf, self._pos = data, 0  # common case: parse the caller's bytes in place
+            if not self._inbuf:
+                self._inbuf = data  # common case: parse the caller's bytes in place
             else:
-                self._inbuf = bytearray(self._inbuf[self._pos:]) + data
-                self._pos = 0
+                if not isinstance(self._inbuf, bytearray):
+                    self._inbuf = bytearray(self._inbuf)
+                self._inbuf += data  # amortised: a frame trickling in byte by byte stays linear
             events: list = []
             try:
                 while self.state not in (State.CLOSED, State.ERROR):
                     if not self._step(events):
                         break
             finally:
-                self._inbuf, self._pos = bytes(self._inbuf[self._pos:]), 0
+                if self._pos >= len(self._inbuf):
+                    self._inbuf = b""
+                elif self._pos:
+                    self._inbuf = bytearray(self._inbuf[self._pos:])  # keep only the partial frame
+                self._pos = 0
             return events
         except RemoteProtocolError as exc:
             self.fail(exc)
             raise
-        except (CryptoFailure, ValueError) as exc:  # from noise: anything we could not authenticate
+        except CryptoFailure:  # from noise: anything we could not authenticate
             err = RemoteProtocolError(
                 "could not authenticate the peer's message: it does not hold the key you pinned, "
                 "or the data was altered on the way (wrong address, key change, or someone in the middle)",
@@ -313,7 +319,7 @@ class Connection:
         if self.state is State.CLOSING and not self._inbuf:
             self.state = State.CLOSED  # the peer hung up instead of answering our Close: fine
             return [ConnectionClosed(None, by_peer=True)]
-        partial = bool(self._inbuf or self._chunks)
+        partial = bool(self._inbuf or self._chunks_len)
         what = "during the handshake" if self.state in HANDSHAKE_STATES else "without closing the session"
         raise RemoteProtocolError(
             f"the peer hung up {what}{' in the middle of a message' if partial else ''}; "
@@ -331,7 +337,7 @@ class Connection:
         if len(buf) < start + 2 + n:
             return None
         self._pos = start + 2 + n
-        return bytes(buf[start + 2:start + 2 + n])
+        return memoryview(buf)[start + 2:start + 2 + n]
 
     def _peek(self, n: int) -> bytes:
         return bytes(self._inbuf[self._pos:self._pos + n])
@@ -351,10 +357,13 @@ class Connection:
             frame = self._take_frame(len(MAGIC) + 1)
             if frame is None:
                 return False
-            self._read_handshake_1(version, frame)
+            self._read_handshake_1(version, bytes(frame))
             return True
-        if st is State.AWAIT_HANDSHAKE_2 and self._peek(len(MAGIC)) == MAGIC:
+        if st is State.AWAIT_HANDSHAKE_2 and self._peek(1) == MAGIC[:1]:
+            # A version refusal; a real message 2 cannot start with "P" (its length would exceed 2 KiB).
             head = self._peek(7 + 255)
+            if not MAGIC.startswith(head[:len(MAGIC)]):
+                raise RemoteProtocolError("the peer does not speak the Préau protocol (bad magic); check the address", code="not_preau")
             if len(head) < 7 or len(head) < 7 + head[6]:
                 return False
             theirs = list(head[7:7 + head[6]])
@@ -363,9 +372,9 @@ class Connection:
         if frame is None:
             return False
         if st is State.AWAIT_HANDSHAKE_2:
-            self._read_handshake_2(frame)
+            self._read_handshake_2(bytes(frame))
         elif st is State.AWAIT_HANDSHAKE_3:
-            self._read_handshake_3(frame, events)
+            self._read_handshake_3(bytes(frame), events)
         else:
             self._read_transport(frame, events)
         return True
@@ -474,8 +483,7 @@ class Connection:
             self._seal(b"".join(parts), True)
             return
         pending: list = []
-        size = 0
-        sent = 0
+        size = sent = 0
         for part in parts:
             view = memoryview(part)
             while view:
@@ -485,23 +493,28 @@ class Connection:
                 size += take
                 if size == MAX_CHUNK:
                     sent += size
-                    self._seal(pending[0].tobytes() if len(pending) == 1 else b"".join(pending), sent == total)
+                    self._seal(pending[0] if len(pending) == 1 else b"".join(pending), sent == total)
                     pending, size = [], 0
         if pending:
             self._seal(b"".join(pending), True)
 
-    def _seal(self, chunk: bytes, final: bool) -> None:
-        """One transport frame: length, flags (authenticated as associated data), Noise message."""
+    def _seal(self, chunk, final: bool) -> None:
+        """One transport frame: length, flags (authenticated as associated data), Noise message.
+
+        Encrypted straight into the frame buffer: no copy of the chunk is made.
+        """
         if self._sent_frames >= self.config.max_frames:
             raise LocalProtocolError("this session has sent its maximum number of frames: reconnect", code="session_exhausted")
-        flags = FLAG_BYTES[final]
-        ct = self._send.encrypt_with_ad(flags, chunk)
+        body = 1 + len(chunk) + TAG
+        frame = bytearray(2 + body)
+        frame[0:3] = body.to_bytes(2, "big") + FLAG_BYTES[final]
+        self._send.encrypt_into(FLAG_BYTES[final], chunk, frame, 3)
         self._sent_frames += 1
         if self._sent_frames % self.config.rekey_every == 0:
             self._send.rekey()
-        self._out.append((len(ct) + 1).to_bytes(2, "big") + flags + ct)
+        self._out.append(frame)
 
-    def _read_transport(self, frame: bytes, events: list) -> None:
+    def _read_transport(self, frame: memoryview, events: list) -> None:
         if self._recv_frames >= self.config.max_frames:
             raise RemoteProtocolError("the peer exceeded the number of frames per session", code="session_exhausted")
         if len(frame) < 1 + TAG:
@@ -509,25 +522,26 @@ class Connection:
         flags = frame[0]
         if flags & ~FLAG_FINAL:
             raise RemoteProtocolError("a frame sets reserved flags", code="malformed_frame")
-        plain = self._recv.decrypt_with_ad(FLAG_BYTES[flags], frame[1:])  # 64 KiB copies are cheap; a 1 MB one is not
+        offset = self._chunks_len
+        end = offset + len(frame) - 1 - TAG
+        if end > self.config.max_message:
+            raise RemoteProtocolError(f"the peer's message exceeds the limit of {self.config.max_message} bytes", code="message_too_large")
+        if len(self._reasm) < end:
+            self._reasm.extend(bytes(max(end, min(2 * len(self._reasm), self.config.max_message)) - len(self._reasm)))
+        self._recv.decrypt_into(FLAG_BYTES[flags], frame[1:], self._reasm, offset)
         self._recv_frames += 1
         if self._recv_frames % self.config.rekey_every == 0:
             self._recv.rekey()
-        self._chunks_len += len(plain)
-        if self._chunks_len > self.config.max_message:
-            raise RemoteProtocolError(f"the peer's message exceeds the limit of {self.config.max_message} bytes", code="message_too_large")
+        self._chunks_len = end
         if not flags & FLAG_FINAL:
-            self._chunks.append(plain)
             return
         self._chunks_len = 0
-        if self._chunks:
-            self._chunks.append(plain)
-            chunks, self._chunks = self._chunks, []
-            msg = decode_message_chunks(chunks) if chunks[0] else decode_message(b"".join(chunks))
-        elif not plain:
+        if end == 0:
             raise RemoteProtocolError("an empty message", code="malformed_message")
-        else:
-            msg = decode_message(plain)
+        with memoryview(self._reasm) as view:
+            msg = decode_message(view[:end])  # field values are copied out
+        if len(self._reasm) > KEEP_BUFFER:
+            self._reasm = bytearray()
         if msg is not None:
             self._dispatch(msg, events)
 
@@ -545,7 +559,7 @@ class Connection:
             events.append(self._established(enrollment, None))
             return
         if isinstance(msg, Welcome):
-            raise RemoteProtocolError("the peer sent a second Welcome", code="unexpected_message")
+            raise RemoteProtocolError("the peer sent a Welcome, which only a responder sends, once", code="unexpected_message")
         if isinstance(msg, Close):
             self._transition("recv_close")
             if not self._close_sent:

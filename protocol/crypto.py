@@ -7,6 +7,7 @@ translate into a `RemoteProtocolError` with a code.
 from __future__ import annotations
 
 from nacl import bindings as _b
+from nacl._sodium import ffi as _ffi, lib as _lib  # pynacl's own cffi module, for writing into buffers
 from nacl.exceptions import CryptoError as _NaclCryptoError
 
 DHLEN = 32
@@ -52,6 +53,40 @@ def aead_decrypt(key: bytes, n: int, ad: bytes, ciphertext: bytes) -> bytes:
         return _b.crypto_aead_chacha20poly1305_ietf_decrypt(ciphertext, ad, _nonce(n), key)
     except (_NaclCryptoError, ValueError, TypeError) as exc:
         raise CryptoFailure("authentication failed") from exc
+
+
+def aead_encrypt_into(key: bytes, n: int, ad: bytes, plaintext, out: bytearray, offset: int) -> int:
+    """Encrypt `plaintext` (any buffer) straight into out[offset:]; returns the bytes written.
+
+    pynacl's wrapper allocates and zeroes a buffer and copies the result out;
+    for 64 KiB frames those copies cost as much as the cipher.
+    """
+    mlen = len(plaintext)
+    if len(key) != KEYLEN or len(out) < offset + mlen + TAGLEN:
+        raise ValueError("bad key or output buffer too small")
+    clen = _ffi.new("unsigned long long *")
+    # Buffers are released on leaving the block: a buffer export left to the garbage collector
+    # (say, held by a traceback in a reference cycle) can crash the interpreter.
+    with _ffi.from_buffer("unsigned char[]", out, require_writable=True) as dst, _ffi.from_buffer("unsigned char[]", plaintext) as src:
+        rc = _lib.crypto_aead_chacha20poly1305_ietf_encrypt(dst + offset, clen, src, mlen, ad, len(ad), _ffi.NULL, _nonce(n), key)
+    if rc != 0:
+        raise CryptoFailure("encryption failed")
+    return int(clen[0])
+
+
+def aead_decrypt_into(key: bytes, n: int, ad: bytes, ciphertext, out: bytearray, offset: int) -> int:
+    """Decrypt straight into out[offset:]; returns the plaintext length. libsodium checks the tag first."""
+    mlen = len(ciphertext) - TAGLEN
+    if mlen < 0:
+        raise CryptoFailure("authentication failed")
+    if len(key) != KEYLEN or len(out) < offset + mlen:
+        raise ValueError("bad key or output buffer too small")
+    written = _ffi.new("unsigned long long *")
+    with _ffi.from_buffer("unsigned char[]", out, require_writable=True) as dst, _ffi.from_buffer("unsigned char[]", ciphertext) as src:
+        rc = _lib.crypto_aead_chacha20poly1305_ietf_decrypt(dst + offset, written, _ffi.NULL, src, len(ciphertext), ad, len(ad), _nonce(n), key)
+    if rc != 0:
+        raise CryptoFailure("authentication failed")
+    return int(written[0])
 
 
 def aead_raw_nonce_encrypt(key: bytes, nonce12: bytes, ad: bytes, plaintext: bytes) -> bytes:

@@ -108,6 +108,21 @@ class CipherState:
         self.n += 1
         return out
 
+    def encrypt_into(self, ad: bytes, plaintext, out: bytearray, offset: int) -> int:
+        """Transport only (a key is set): encrypt into a caller's buffer; returns bytes written."""
+        if self.n >= MAX_NONCE:
+            raise CryptoFailure("nonce exhausted")
+        written = crypto.aead_encrypt_into(self.k, self.n, ad, plaintext, out, offset)
+        self.n += 1
+        return written
+
+    def decrypt_into(self, ad: bytes, ciphertext, out: bytearray, offset: int) -> int:
+        if self.n >= MAX_NONCE:
+            raise CryptoFailure("nonce exhausted")
+        written = crypto.aead_decrypt_into(self.k, self.n, ad, ciphertext, out, offset)
+        self.n += 1
+        return written
+
     def rekey(self) -> None:
         self.k = crypto.aead_encrypt(self.k, MAX_NONCE, b"", bytes(32))[:32]
 

@@ -58,9 +58,11 @@ class SyncSession:
         self.my_offers: dict[str, bytes | None] = {}
         self.peer_offers: dict[str, bytes | None] = {}
         self.docs: dict[str, DocState] = {}
-        self._last: dict[str, list[tuple[str, str]]] = {}
+        self._last_sent: dict[str, str | None] = {}
+        self._last_recv: dict[str, str | None] = {}
+        self._recv_since_send: dict[str, bool] = {}
         self._awaiting_reply: set[str] = set()
-        self._offered = self._wanted = False
+        self._offered = self._wanted = self._peer_offered = False
         self._done_sent = self._done_received = False
         self._complete_reported = False
 
@@ -168,8 +170,9 @@ class SyncSession:
             self.peer = ev.new
             return [ev]
         if isinstance(ev, Offer):
-            if self.peer_offers:
+            if self._peer_offered:
                 raise RemoteProtocolError("the peer offered twice in one session", code="unexpected_message")
+            self._peer_offered = True
             self.peer_offers = {d.doc_id: d.release for d in ev.docs}
             return [ev]
         if isinstance(ev, Want):
@@ -184,12 +187,8 @@ class SyncSession:
                 raise RemoteProtocolError(f"the peer sent data for {ev.doc_id!r}, which is not being synced", code="unexpected_document")
             if isinstance(ev, SyncMessage):
                 self._record(ev.doc_id, "recv", "sync")
-                self._awaiting_reply.add(ev.doc_id)
-            elif isinstance(ev, SyncIdle):
-                settled = self._record(ev.doc_id, "recv", "idle")
-                if settled:
-                    return [ev, DocumentSettled(ev.doc_id), *self._check_complete()]
-                self._awaiting_reply.add(ev.doc_id)
+            elif isinstance(ev, SyncIdle) and self._record(ev.doc_id, "recv", "idle"):
+                return [ev, DocumentSettled(ev.doc_id), *self._check_complete()]
             return [ev]
         if isinstance(ev, Done):
             self._done_received = True
@@ -199,19 +198,35 @@ class SyncSession:
     # --- per-document state ----------------------------------------------------------
 
     def _activate(self, doc_id: str) -> None:
+        if doc_id in self.docs:  # wanted by both sides: one ping-pong, already under way
+            return
         self.docs[doc_id] = DocState.SYNCING
-        self._last[doc_id] = []
+        self._last_sent[doc_id] = self._last_recv[doc_id] = None
+        self._recv_since_send[doc_id] = False
 
     def _record(self, doc_id: str, direction: str, kind: str) -> bool:
-        last = self._last[doc_id]
-        last.append((direction, kind))
-        del last[:-2]
-        state = self.docs[doc_id]
-        if len(last) == 2 and {last[0][0], last[1][0]} == {"sent", "recv"} and last[0][1] == last[1][1] == "idle":
-            self.docs[doc_id] = DOC_TRANSITIONS[(state, "both_idle")] if state is DocState.SYNCING else state
-            return self.docs[doc_id] is DocState.DONE and state is not DocState.DONE
+        """Track the ping-pong; True when this event settled the document.
+
+        Every SyncMessage received must be answered (SyncMessage or SyncIdle).
+        An idle received when our last word was idle needs no answer: the
+        document is settled. Sending idle right after receiving one settles it
+        too. Idles carry no data, so settled means no sync message is unanswered.
+        """
+        before = self.docs[doc_id]
+        settles = False
+        if direction == "sent":
+            settles = kind == "idle" and self._recv_since_send[doc_id] and self._last_recv[doc_id] == "idle"
+            self._last_sent[doc_id], self._recv_since_send[doc_id] = kind, False
+        else:
+            settles = kind == "idle" and self._last_sent[doc_id] == "idle"
+            self._last_recv[doc_id], self._recv_since_send[doc_id] = kind, True
+            if not settles:
+                self._awaiting_reply.add(doc_id)
         if kind == "sync":
-            self.docs[doc_id] = DOC_TRANSITIONS[(state, "sync")]
+            self.docs[doc_id] = DOC_TRANSITIONS[(before, "sync")]
+        elif settles and before is DocState.SYNCING:
+            self.docs[doc_id] = DOC_TRANSITIONS[(before, "both_idle")]
+            return True
         return False
 
     @property

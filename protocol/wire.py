@@ -221,7 +221,6 @@ class Join(Message):
 class Hello(Message):
     """Carried in handshake messages 2 and 3: who I am (Ed25519 key and its binding to my Noise key) and what I speak."""
 
-    TYPE: ClassVar[int] = 0x3F
     SCHEMA: ClassVar[tuple] = (
         (1, "versions", "uint*"),
         (2, "signing_key", "key?"),
@@ -388,34 +387,4 @@ def decode_message(buf: bytes | memoryview) -> Message | None:
     mtype, pos = decode_varint(buf, 0)
     cls = _message_class(mtype)
     return None if cls is None else cls.decode_body(memoryview(buf)[pos:])
-
-
-def decode_message_chunks(chunks: list[bytes]) -> Message | None:
-    """decode_message(b"".join(chunks)) without building the joined copy.
-
-    A large message is almost all one field (an Automerge sync message, a
-    release): the fields are read from the first chunk and the last field,
-    which runs on through the other chunks, is joined once, straight into
-    its final bytes.
-    """
-    first = chunks[0]
-    total = sum(len(c) for c in chunks)
-    found: dict[int, list[bytes]] = {}
-    try:
-        mtype, pos = decode_varint(first, 0)
-        while pos < len(first):
-            tag, pos = decode_varint(first, pos)
-            length, pos = decode_varint(first, pos)
-            if pos + length <= len(first):
-                found.setdefault(tag, []).append(first[pos:pos + length])
-                pos += length
-            elif pos + length == total:
-                found.setdefault(tag, []).append(b"".join([first[pos:], *chunks[1:]]))
-                cls = _message_class(mtype)
-                return None if cls is None else cls.from_fields(found)
-            else:
-                break
-    except RemoteProtocolError:
-        pass  # a number across the chunk boundary, or junk: the plain path decides
-    return decode_message(b"".join(chunks))
 

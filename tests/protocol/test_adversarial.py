@@ -226,3 +226,18 @@ def test_short_and_junk_transport_frames(world):
 
 def test_not_preau_at_all(world):
     assert _refuses(world.responder(), b"GET / HTTP/1.1\r\n", world) == "not_preau"
+
+
+def test_failed_frames_leave_nothing_unsafe_for_the_garbage_collector(world):
+    """Regression: a buffer export held by a traceback cycle crashed CPython during gc (cffi from_buffer)."""
+    import gc
+    i, r0 = world.open_pair()
+    i.send(SyncMessage("c", bytes(range(100))))
+    frame = i.data_to_send()
+    for _, flipped in list(_flips(frame))[::7]:
+        conn = _clone(r0, world)
+        with pytest.raises(RemoteProtocolError):
+            conn.receive_data(flipped)
+            conn.receive_data(b"")
+        assert conn.error is not None
+    gc.collect()

@@ -284,3 +284,36 @@ def test_a_failed_connection_stays_failed(world):
     _refused(world, world.connect(), r := world.responder(), "unknown_peer")
     with pytest.raises(LocalProtocolError):
         r.receive_data(b"x")
+
+
+def test_district_refuses_a_join_for_another_school(world):
+    """A hostile node bypasses its own local check and claims another school code with a valid invitation."""
+    inv = world.invite()
+    i = world.join(inv)
+    i._uai = OTHER_UAI
+    _, err = _refused(world, i, world.responder(), "invitation_foreign")
+    assert "another school or district" in str(err)
+
+
+def test_every_byte_delivered_on_its_own(world):
+    """receive_data accepts any split: here the whole handshake and a message, one byte at a time."""
+    world.pin_school()
+    i, r = world.connect(), world.responder()
+    ev_i, ev_r = [], []
+    for _ in range(3):
+        for b in i.data_to_send():
+            ev_r += r.receive_data(bytes([b]))
+        for b in r.data_to_send():
+            ev_i += i.receive_data(bytes([b]))
+    assert _established(ev_i) and _established(ev_r)
+    i.send(SyncMessage("d", bytes(70000)))
+    out = []
+    for b in i.data_to_send():
+        out += r.receive_data(bytes([b]))
+    assert out == [SyncMessage("d", bytes(70000))]
+
+
+def test_config_is_validated():
+    for bad in (dict(versions=()), dict(rekey_every=0), dict(max_frames=2**64)):
+        with pytest.raises(LocalProtocolError):
+            Config(**bad)

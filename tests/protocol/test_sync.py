@@ -124,3 +124,93 @@ def test_session_needs_an_open_connection(world):
     world.pin_school()
     with pytest.raises(LocalProtocolError):
         SyncSession(world.connect(), school_entitlement).offer({})
+
+
+# --- the ping-pong always terminates, whatever the interleaving -------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from preau.protocol.sync import DocumentSettled, SyncComplete  # noqa: E402
+from preau.protocol.wire import SyncIdle  # noqa: E402
+from protocol_pair import World  # noqa: E402
+
+_PAIR = World()
+
+
+def _scripted_pair():
+    i, r = _PAIR.open_pair()
+    allow = lambda peer, doc: True  # noqa: E731
+    return SyncSession(i, allow), SyncSession(r, allow)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.integers(1, 4), st.data())
+def test_ping_pong_terminates_under_any_interleaving(ndocs, data):
+    """Each side sends a random number of sync messages per document, answering every one it gets;
+    frames are delivered in a random order between the two directions. Both sides must settle every
+    document, complete, and owe nothing."""
+    a, b = _scripted_pair()
+    docs = [f"doc/{n}" for n in range(ndocs)]
+    budget = {(side, d): data.draw(st.integers(0, 3)) for side in "ab" for d in docs}
+    sessions = {"a": a, "b": b}
+    events = {"a": [], "b": []}
+    queues = {"a": [], "b": []}  # frames in flight from this side
+
+    def say(side, doc):
+        s = sessions[side]
+        if budget[(side, doc)]:
+            budget[(side, doc)] -= 1
+            events[side].extend(s.sync(doc, b"change"))
+        else:
+            events[side].extend(s.sync(doc, None))
+        queues[side].extend(s.conn.frames_to_send())
+
+    owners = {d: data.draw(st.sampled_from(["a", "b", "ab"])) for d in docs}  # who offers it
+    a.offer({d: None for d in docs if "a" in owners[d]})
+    b.offer({d: None for d in docs if "b" in owners[d]})
+    b.receive_data(a.conn.data_to_send())
+    a.receive_data(b.conn.data_to_send())
+    b.want(list(b.peer_offers))
+    a.want(list(a.peer_offers))
+    b.receive_data(a.conn.data_to_send())
+    a.receive_data(b.conn.data_to_send())
+    for d in docs:
+        starters = data.draw(st.sampled_from(["a", "b", "ab"]))
+        for side in starters:
+            say(side, d)
+    for _ in range(1000):
+        if not queues["a"] and not queues["b"]:
+            break
+        src = data.draw(st.sampled_from([s for s in "ab" if queues[s]]))
+        dst = "b" if src == "a" else "a"
+        events[dst].extend(sessions[dst].receive_data(queues[src].pop(0)))
+        for d in sorted(sessions[dst].awaiting_reply):
+            say(dst, d)
+    else:
+        raise AssertionError("the ping-pong did not terminate")
+    for side in "ab":
+        events[side].extend(sessions[side].done())
+        queues[side] += sessions[side].conn.frames_to_send()
+    events["b"].extend(b.receive_data(b"".join(queues["a"])))
+    events["a"].extend(a.receive_data(b"".join(queues["b"])))
+    for side in "ab":
+        s = sessions[side]
+        assert not s.awaiting_reply
+        assert {e.doc_id for e in events[side] if isinstance(e, DocumentSettled)} == set(docs)
+        assert [e.documents for e in events[side] if isinstance(e, SyncComplete)] == [tuple(docs)]
+    assert all(v == 0 for v in budget.values())  # every change a side wanted to send was sent
+
+
+def test_crossing_idles_settle_without_more_messages(world):
+    school_s, district_s = _sessions(world)
+    district_s.offer({CAMPAIGNS[0]: None})
+    school_s.receive_data(district_s.data_to_send())
+    school_s.want([CAMPAIGNS[0]])
+    district_s.receive_data(school_s.data_to_send())
+    school_s.sync(CAMPAIGNS[0], None)
+    district_s.sync(CAMPAIGNS[0], None)
+    ev_d = district_s.receive_data(school_s.data_to_send())
+    ev_s = school_s.receive_data(district_s.data_to_send())
+    assert ev_d == [SyncIdle(CAMPAIGNS[0]), DocumentSettled(CAMPAIGNS[0])] and ev_s == ev_d
+    assert not school_s.awaiting_reply and not district_s.awaiting_reply
+    assert school_s.data_to_send() == district_s.data_to_send() == b""

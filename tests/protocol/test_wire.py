@@ -1,12 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
 
 from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
 from preau.protocol.wire import (
     Close, DocOffer, Done, Error, Hello, KeyRotation, Offer, Receipt, Release, SyncIdle, SyncMessage, Want, Welcome,
-    decode_message, decode_message_chunks, decode_varint, encode_varint,
+    decode_message, decode_varint, encode_varint,
 )
 
 SAMPLES = [
@@ -70,21 +69,3 @@ def test_varints_are_minimal_and_bounded():
 def test_hello_round_trip():
     h = Hello((1, 2), b"k" * 32, b"s" * 64, ("sync/1", "relay/1"), b"join", b"rot")
     assert Hello.decode_body(h.encode_body()) == h
-
-
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
-@given(st.sampled_from(SAMPLES + [SyncMessage("campaign/x", bytes(range(256)) * 3)]), st.lists(st.integers(0, 900), max_size=4), st.binary(max_size=8))
-def test_chunked_decoding_equals_plain_decoding(msg, cuts, junk):
-    """The one-copy reassembly path must agree with decoding the joined bytes, on good and bad input."""
-    for raw in (msg.encode(), msg.encode() + junk, msg.encode()[:-1]):
-        points = sorted({min(c, len(raw)) for c in cuts})
-        chunks = [raw[a:b] for a, b in zip([0, *points], [*points, len(raw)])]
-        try:
-            expected = ("ok", decode_message(raw))
-        except RemoteProtocolError as exc:
-            expected = ("err", exc.code)
-        try:
-            got = ("ok", decode_message_chunks(chunks))
-        except RemoteProtocolError as exc:
-            got = ("err", exc.code)
-        assert got == expected
