@@ -132,8 +132,6 @@ def _invitation_text(value: str) -> str:
 
 
 def join(settings, *, invitation: str, **_: Any) -> str:
-    if settings.role != "school":
-        raise UserError("`preau join` is for a school node (a district joins its parent the same way, later)")
     store = open_store(settings)
     try:
         uai = store.school()["uai"]

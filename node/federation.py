@@ -27,13 +27,19 @@ from preau.crdt.docio import fork_at, has_heads, load_document, save_document
 from preau.crdt.errors import CrdtError
 from preau.crdt.schema import document_id, new_document, read_header
 from preau.crdt.signing import SignedRelease, VerifiedRelease, sign_release, verify_release
-from preau.crdt.statistics import CampaignStatistics
+from preau.crdt.statistics import CampaignStatistics, build_aggregate
 from preau.protocol.connection import PinnedPeer
 from preau.protocol.identity import Identity, PublicIdentity, node_id
 from preau.protocol.invitation import IssuedInvitation
 
 from .errors import EXIT_DATA, UserError
 from .fedstore import FedStore
+
+
+def _same_but_number(a: cdocs.ReleaseContent, b: cdocs.ReleaseContent) -> bool:
+    da, db = a.to_dict(), b.to_dict()
+    da.pop("release"), db.pop("release")
+    return da == db
 
 
 class BundleError(UserError):
@@ -130,7 +136,9 @@ class Federation:
         if doc is None or role is None:
             return False
         if role in UPSTREAM:
-            return doc.kind in ("release", "aggregate")
+            # Per-school counts never go beyond the district: a district sends up only its own aggregate.
+            # A school may carry (relay) another school's signed release to their district.
+            return doc.kind in ("release", "aggregate") and (doc.owner == self.key.hex() or self.role == "school")
         if doc.kind == "campaign":
             return True
         if doc.kind == "receipts":
@@ -274,6 +282,34 @@ class Federation:
             signed = self._publish(doc)
             self.fed.log_sent(rid, signed.release, to_peer, content.to_dict(), signed.signature.hex())
         return signed
+
+    def refresh_aggregates(self) -> list[SignedRelease]:
+        """Sign a new district aggregate for each campaign whose merged statistics changed since the last one.
+
+        The small-cell rule and the stable suppression pattern are applied by
+        `build_aggregate`, with the previous aggregate as the pattern to keep.
+        """
+        up = self.upstream()
+        if up is None or self.role != "district":
+            return []
+        published = []
+        for campaign in {c.id: c for c in self.campaigns()}.values():
+            data = self.fed.stats(campaign.id)
+            if data is None:
+                continue
+            stats = CampaignStatistics.from_dict(data)
+            aid = document_id("aggregate", self.key, campaign.id)
+            previous = None
+            latest = self.fed.latest_release(aid)
+            if latest is not None:
+                signed = SignedRelease.decode(latest[1])
+                previous = cdocs.read_release(load_document(self.fed.document(aid).data), list(signed.heads))
+            content = build_aggregate(stats, campaign, release=(previous.release + 1) if previous else 1,
+                                      previous=previous)
+            if previous is not None and _same_but_number(previous, content):
+                continue
+            published.append(self.publish_release(content, to_peer=up["node_id"]))
+        return published
 
     # -- bundles (store and forward by hand) --------------------------------------------
 
