@@ -42,6 +42,10 @@ async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path,
         await school.sync_upstream()
         schools.append(school)
 
+    # The district does not even offer its schools' documents upstream (the académie would refuse them too).
+    district.federation.refresh_aggregates()
+    offered = district.federation.offers_for(academie.identity.public)
+    assert offered and all(doc_id.startswith("aggregate:") for doc_id in offered), offered
     report = await district.sync_upstream()
     assert report.error is None
     held = academie.fed.documents()
