@@ -15,6 +15,7 @@ node refuses the other's pages by role alone.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import secrets
@@ -26,6 +27,7 @@ from aiohttp import web
 from ..appkeys import NODE
 from ..errors import UserError
 from ..storage_errors import AuthError
+from ..store import Session, Store
 from . import i18n
 from .keys import CLOCK, WEB_CONFIG
 from .mount import NavItem, WebConfig, setup_web
@@ -39,6 +41,7 @@ log = logging.getLogger("preau.node.web")
 
 UNLOCKED: web.AppKey["UnlockedSessions"] = web.AppKey("preau.web.unlocked")
 SETTINGS: web.AppKey[Any] = web.AppKey("preau.web.settings")
+LOGINS: web.AppKey["OffLoopLogins"] = web.AppKey("preau.web.logins")
 
 NAV = (
     NavItem("nav.classes", "/classes", frozenset({"teacher", "admin"})),
@@ -124,10 +127,8 @@ def make_authenticator(app: web.Application, sessions: UnlockedSessions) -> Call
         store = node.store
         if store is None:
             return None
-        loop = asyncio.get_running_loop()
         try:
-            # Argon2id takes 0.1-1 s by design: never on the event loop, where every teacher's saves run.
-            s = await loop.run_in_executor(None, store.login, username, password)
+            s = await app[LOGINS].login(store, username, password)
         except AuthError:
             return None
         if node.role == "district":
@@ -138,6 +139,44 @@ def make_authenticator(app: web.Application, sessions: UnlockedSessions) -> Call
         return Principal(s.username, role, s.username, class_ids, handle=sessions.register(s))
 
     return authenticate
+
+
+class OffLoopLogins:
+    """Password checks off the event loop, on a connection of their own.
+
+    Argon2id takes 0.1-1 s by design, and every teacher's saves run on the
+    loop, so a login must not run there. The store is not safe to share
+    between threads (sqlite-utils savepoints on one connection), so the check
+    runs in one worker thread on a second `Store` opened on the same folder;
+    the unlocked keys are then handed to a session of the node's own store,
+    which verifies them against the account's public key on first use.
+    """
+
+    def __init__(self) -> None:
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="preau-login")
+        self._store: Any = None
+
+    def _login(self, main: Any, username: str, password: str) -> Any:
+        if self._store is None:
+            self._store = Store.open(main.data_dir, cost=main._cost)
+        checked = self._store.login(username, password)
+        try:
+            return Session(main, checked.account_id, checked.username, checked.role, checked._secret,
+                           checked._school_key)
+        finally:
+            checked.logout()
+
+    async def login(self, main: Any, username: str, password: str) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._login, main, username, password)
+
+    def close(self) -> None:
+        def shut() -> None:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+        self._pool.submit(shut).result()
+        self._pool.shutdown(wait=True)
 
 
 class LoginAgain(Exception):
@@ -196,6 +235,7 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
             await asyncio.sleep(60)
             await app[UNLOCKED].sweep(app[CLOCK](), cfg.session_idle_seconds, cfg.session_max_seconds)
 
+    app[LOGINS] = OffLoopLogins()
     task = asyncio.create_task(loop(), name="preau-web-sweeper")
     try:
         yield
@@ -205,6 +245,7 @@ async def _sweeper(app: web.Application) -> AsyncIterator[None]:
             await task
         for record in list(app[UNLOCKED]._users.values()):
             app[UNLOCKED]._end(record)
+        app[LOGINS].close()
 
 
 @public
