@@ -316,7 +316,7 @@ async def _accounts_page(request: web.Request, *, notice: str | None = None, err
     names = {c.id: c.name for c in store.list_classes(s)}
     accounts = [{"a": a, "classes": [names.get(cid, cid) for cid in a.class_ids]} for a in store.list_accounts(s)]
     return await render(request, "admin_accounts.html", {"accounts": accounts, "notice": notice, "errors": errors or [],
-                                                          "me": s.username})
+                                                          "me": s.username}, status=status)
 
 
 @login_required(roles=ADMIN)
