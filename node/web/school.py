@@ -12,6 +12,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import tempfile
 from typing import Any
 
@@ -407,6 +408,25 @@ async def campaigns(request: web.Request) -> web.StreamResponse:
     return await render(request, "admin_campaigns.html", {"campaigns": rows})
 
 
+_REASONS = (
+    (re.compile(r"^withheld: small cohort \((\d+) assessed pupils?; campaign \S+ needs at least (\d+) .*\)$"),
+     "reason.small_cohort"),
+    (re.compile(r"^release (\d+): (\d+) exercises? updated"), "reason.updated"),
+    (re.compile(r"^nothing changed since release (\d+)$"), "reason.unchanged"),
+    (re.compile(r"^no results entered yet$"), "reason.no_results"),
+    (re.compile(r"^waiting for (\d+) more changed pupils? on (\S+) \((\d+) changed"), "reason.waiting"),
+)
+
+
+def reason_words(reason: str, t: Any) -> str:
+    """Disclosure control's reason (written in English by the pure library) in the person's language."""
+    for pattern, key in _REASONS:
+        m = pattern.match(reason)
+        if m:
+            return t(key, a=m.group(1), b=m.group(2) if m.lastindex and m.lastindex >= 2 else "")
+    return reason
+
+
 def _digest(document: dict | None) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -423,6 +443,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
+        "reason": reason_words(preview.decision.reason, t_(request)),
         "notice": notice, "errors": errors or []}, status=status)
 
 

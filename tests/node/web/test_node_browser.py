@@ -52,8 +52,10 @@ async def servers(tmp_path):
 
 
 async def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "doc").mkdir(parents=True, exist_ok=True)
     await page.screenshot(path=str(ARTIFACTS / f"node-{name}.png"), full_page=True)
+    # The visible part only, for the French guide (docs/img/ holds a compressed copy of a few of these).
+    await page.screenshot(path=str(ARTIFACTS / "doc" / f"{name}.png"))
 
 
 async def login(page, base: str, username: str) -> None:
@@ -122,6 +124,8 @@ async def test_district_school_teacher_head_teacher_end_to_end(servers, browser,
 
     # -- the teacher imports a class list (a bad one first), then types a whole exercise with the keyboard
     t = pages["teacher"]
+    await t.goto(sbase + "/login")
+    await shot(t, "login")
     await login(t, sbase, "mme.a")
     await shot(t, "teacher-classes")
     await t.goto(f"{sbase}/classes/{ids['class_a']}")

@@ -215,7 +215,7 @@ async def test_release_preview_needs_a_district_and_backup_download(school):
     client.session.cookie_jar.clear()
     await login(client, "direction")
     text = await text_of(await client.get(f"/admin/release/{ids['campaign']}"))
-    assert "rien à envoyer pour l'instant" in text and "small cohort" in text
+    assert "rien à envoyer pour l'instant" in text and "trop peu d'élèves évalués (1)" in text
     sync = await text_of(await client.get("/admin/sync"))
     assert "pas encore rattachée" in sync and "Collez l'invitation" in sync
     resp = await post_form(client, "/admin/join", {"invitation": "PREAU1-NOPE"}, "/admin/sync")
