@@ -111,10 +111,12 @@ class UnlockedSessions(InMemorySessionStore):
         for key in gone:
             await self.delete(key)
         # Handles registered by a login whose response never completed have no record: drop them too.
+        # A handle is dropped once two sweeps in a row found it unattached.
         live = {r.principal.handle for r in self._users.values() if r.principal}
-        for handle in [h for h in self._unlocked if h not in live and h not in self._young]:
+        unattached = set(self._unlocked) - live
+        for handle in unattached & self._young:
             self._unlocked.pop(handle).logout()
-        self._young = set(self._unlocked) - live
+        self._young = unattached - self._young
         return len(gone)
 
     def count_unlocked(self) -> int:

@@ -233,3 +233,31 @@ async def test_a_teacher_loses_a_class_at_once_when_unassigned(school):
     client.session.cookie_jar.clear()
     client.session.cookie_jar.update_cookies(teacher)
     assert (await client.get(f"/classes/{ids['class_a']}")).status == 403
+
+
+class FakeUnlocked:
+    def __init__(self) -> None:
+        self.open = True
+
+    def logout(self) -> None:
+        self.open = False
+
+
+async def test_expired_sessions_are_swept_and_their_keys_dropped():
+    from preau.node.web import Principal, SessionRecord
+    from preau.node.web.site import UnlockedSessions
+
+    sessions = UnlockedSessions()
+    keys = {name: FakeUnlocked() for name in ("old", "fresh", "orphan")}
+    for name in ("old", "fresh"):
+        handle = sessions.register(keys[name])
+        seen = 0.0 if name == "old" else 1000.0
+        await sessions.save(SessionRecord(name, "csrf", 0.0, seen, Principal(name, "teacher", name, handle=handle)))
+    sessions.register(keys["orphan"])  # a login whose response never completed
+    assert await sessions.sweep(1000.0, idle=600, longest=3600) == 1
+    assert not keys["old"].open and keys["fresh"].open
+    assert keys["orphan"].open  # given one sweep period to attach...
+    await sessions.sweep(1001.0, idle=600, longest=3600)
+    assert not keys["orphan"].open and keys["fresh"].open  # ...then dropped
+    assert await sessions.sweep(5000.0, idle=600, longest=3600) == 1 and not keys["fresh"].open
+    assert sessions.count_unlocked() == 0
