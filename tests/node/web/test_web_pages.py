@@ -299,3 +299,28 @@ async def test_statistics_pages_and_exports_after_a_school_release(district, tmp
     assert data["schools_contributing"] == 1 and data["exercises"][0]["seuil2"] == 4
     api = await (await client.get("/v1/stats/2026-test-cp", headers={"Accept": "application/json"})).json()
     assert api["ok"] and api["exercises"] == data["exercises"]
+
+
+def test_sync_status_in_plain_words():
+    from types import SimpleNamespace
+
+    from preau.node.runtime import SyncStatus
+    from preau.node.web.i18n import translate
+    from preau.node.web.school import sync_words
+
+    t = lambda key, **kw: translate("fr", key, **kw)  # noqa: E731
+    up = {"node_id": "abcd-efgh", "address": "http://10.0.0.1:8080", "last_contact": 1_800_000_000, "last_error": None}
+    node = SimpleNamespace(status=SyncStatus(), federation=SimpleNamespace(upstream=lambda: None),
+                           fed=SimpleNamespace(transparency=lambda: []))
+    words = sync_words(node, "fr", t)
+    assert words["state"] == "L'école n'est pas encore rattachée à sa circonscription." and "Collez" in words["todo"]
+    node.federation.upstream = lambda: up
+    node.fed.transparency = lambda: [{"receipt": None}, {"receipt": {"release": 1}}]
+    node.status = SyncStatus(failures=3, last_error="cannot reach http://10.0.0.1:8080: connection refused",
+                             next_attempt=1_800_000_600)
+    words = sync_words(node, "fr", t)
+    assert words["state"].startswith("Dernier échange réussi : ") and words["waiting"] == 1
+    assert words["problem"].startswith("3 tentative(s) échouée(s) d'affilée.")
+    assert words["todo"].startswith("Vérifiez que le réseau de l'école fonctionne")
+    node.status = SyncStatus(failures=1, last_error="this node was revoked by the district")
+    assert "nouvelle invitation" in sync_words(node, "fr", t)["todo"]
