@@ -93,7 +93,7 @@ def qr_svg(text: str) -> Markup:
     """The invitation as a QR code, drawn on the server as inline SVG (no script, nothing for the CSP to block)."""
     svg = segno.make(text, error="m", micro=False).svg_inline(scale=3, dark="#000", light="#fff", border=4,
                                                                svgclass="qr", lineclass="qr-line")
-    return Markup(svg.replace("<svg ", '<svg role="img" aria-hidden="true" ', 1))
+    return Markup(svg.replace("<svg ", '<svg aria-hidden="true" focusable="false" ', 1))
 
 
 @login_required(roles=DISTRICT)

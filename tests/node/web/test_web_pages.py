@@ -260,7 +260,7 @@ async def test_invitation_qr_revoke_and_bad_uai(district):
     resp = await post_form(client, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": "7"},
                            "/district/invitations")
     text = await text_of(resp)
-    assert "PREAU1-" in text and '<svg role="img"' in text and "style=" not in text.split("<svg", 1)[1].split("</svg>")[0]
+    assert "PREAU1-" in text and '<svg aria-hidden="true"' in text and "style=" not in text.split("<svg", 1)[1].split("</svg>")[0]
     inv_id = re.search(r'name="id" value="([0-9a-f]+)"', text).group(1)
     resp = await post_form(client, "/district/invitations", {"action": "revoke", "id": inv_id}, "/district/invitations")
     assert "Invitation révoquée" in await text_of(resp)
