@@ -30,6 +30,7 @@ from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_for
 from .render import render
 from .security import AccessDenied, current_principal, end_sessions_of, login_required, request_language
 from .site import node_of, store_of, t_, unlocked
+from .words import person_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
@@ -156,7 +157,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     try:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
     return await _class_page(request, notice=t("pupils.added", name=_name(p)))
 
 
@@ -175,10 +176,11 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
     try:
         added = store.import_class_list(s, c.id, raw)
     except CsvImportError as exc:
-        lines = [t("pupils.import_line", line=n, problem=msg) for n, msg in exc.problems[:50]]
+        lang = request_language(request)
+        lines = [t("pupils.import_line", line=n, problem=person_words(msg, lang)) for n, msg in exc.problems[:50]]
         return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
     except UserError as exc:
-        return await _class_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
     return await _class_page(request, notice=t("pupils.imported", count=len(added)))
 
 
@@ -198,7 +200,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
     return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
 
 
@@ -349,7 +351,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _accounts_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _accounts_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
     return await _accounts_page(request, notice=notice)
 
 
@@ -391,7 +393,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _admin_classes_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _admin_classes_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
     return await _admin_classes_page(request, notice=notice)
 
 
@@ -464,7 +466,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     try:
         signed = approve_release(store, s, node.federation, preview)
     except UserError as exc:
-        return await _release_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _release_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
     return await _release_page(request, notice=t("release.approved", number=signed.release))
 
@@ -536,7 +538,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     try:
         report = await node.join(text, store.school()["uai"])
     except UserError as exc:
-        return await _sync_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _sync_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()

@@ -226,7 +226,10 @@ async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         key = {403: "error.forbidden", 404: "error.not_found"}.get(exc.status)
         if key:
             return await refusal(request, exc.status, key)
-        return await refusal(request, exc.status if 400 <= exc.status < 600 else 400, "error.refused", detail=exc.message)
+        from .words import person_words
+
+        detail = person_words(exc.message, request_language(request))
+        return await refusal(request, exc.status if 400 <= exc.status < 600 else 400, "error.refused", detail=detail)
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:

@@ -71,11 +71,11 @@ async def test_class_list_import_reports_every_bad_line_and_adds_nothing(school)
     text = await text_of(resp)
     assert resp.status == 422
     assert "Rien n'a été importé : 2 ligne(s) à corriger" in text
-    assert "Ligne 3 : expected 2 columns" in text and "Ligne 4 : the last name is empty" in text
+    assert "Ligne 3 : il faut 2 colonnes (nom;prénom), il y en a 1" in text and "Ligne 4 : le nom est vide" in text
     assert "Léo" not in text  # nothing was added
     resp = await client.post(page + "/import", data=upload(token, "Durand;Léo\nMartin;Lucie\n".encode()))
     text = await text_of(resp)
-    assert resp.status == 422 and "Ligne 2 : Lucie Martin is already in this class" in text and "Léo" not in text
+    assert resp.status == 422 and "Ligne 2 : Lucie Martin est déjà dans cette classe" in text and "Léo" not in text
     resp = await client.post(page + "/import", data=upload(token, "Durand;Léo\nPetit;Inès\n".encode()))
     text = await text_of(resp)
     assert resp.status == 200 and "2 élève(s) importé(s)." in text and "Léo Durand" in text
@@ -90,7 +90,8 @@ async def test_add_rename_and_only_the_head_teacher_erases(school):
     resp = await post_form(client, page + "/pupils", {"last_name": "Roux", "first_name": "Zoé"}, page)
     assert "Zoé Roux a été ajouté·e." in await text_of(resp)
     resp = await post_form(client, page + "/pupils", {"last_name": "Roux", "first_name": "zoe"}, page)
-    assert resp.status == 409 and "L'opération n'a pas été faite" in await text_of(resp)
+    text = await text_of(resp)
+    assert resp.status == 409 and "L'opération n'a pas été faite. Détail : Zoé Roux est déjà dans cette classe" in text
     resp = await post_form(client, f"{page}/pupils/{ids['pupil_a']}/rename", {"last_name": "Martin-Roy", "first_name": "Lucie"}, page)
     assert "Nom enregistré : Lucie Martin-Roy." in await text_of(resp)
     resp = await post_form(client, f"{page}/pupils/{ids['pupil_a']}/erase", {}, page)
@@ -184,7 +185,7 @@ async def test_accounts_classes_and_assignment(school):
     await login(client, "direction")
     resp = await post_form(client, "/admin/accounts", {"action": "create", "username": "mme.c", "password": "court"},
                            "/admin/accounts")
-    assert resp.status == 422 and "at least 10 characters" in await text_of(resp)
+    assert resp.status == 422 and "un mot de passe doit avoir au moins 10 caractères" in await text_of(resp)
     resp = await post_form(client, "/admin/accounts", {"action": "create", "username": "mme.c", "password": PASSWORD,
                                                        "role": "teacher"}, "/admin/accounts")
     assert "Compte mme.c créé." in await text_of(resp)
@@ -324,3 +325,11 @@ def test_sync_status_in_plain_words():
     assert words["todo"].startswith("Vérifiez que le réseau de l'école fonctionne")
     node.status = SyncStatus(failures=1, last_error="this node was revoked by the district")
     assert "nouvelle invitation" in sync_words(node, "fr", t)["todo"]
+
+
+def test_store_messages_in_the_persons_language():
+    from preau.node.web.words import person_words
+
+    assert person_words("the first name 'x1' has no letter", "fr") == "le prénom « x1 » n'a aucune lettre"
+    assert person_words("the user name 'Bob' is taken; choose another", "en") == "the user name 'Bob' is taken: choose another"
+    assert person_words("something new the store says", "fr") == "something new the store says"  # shown, never hidden
