@@ -105,9 +105,15 @@ async def sync_endpoint(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(settings: Any) -> web.Application:
+    from .web.security import public
+    from .web.site import setup_site
+
     app = web.Application(middlewares=[json_errors], client_max_size=settings.max_message_bytes)
     app[CONFIG] = settings
     app.cleanup_ctx.append(_node_ctx)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get(SYNC_PATH, sync_endpoint)
+    # The web layer: sessions backed by the store, CSRF, headers, and every page (after the node opens).
+    setup_site(app, settings)
+    # Public on purpose: health checks carry no data, and the sync endpoint authenticates peers by their Noise keys.
+    app.router.add_get("/healthz", public(healthz))
+    app.router.add_get(SYNC_PATH, public(sync_endpoint))
     return app

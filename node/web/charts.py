@@ -59,3 +59,48 @@ def group_bars_svg(rows: Sequence[tuple[str, Mapping[str, int]]], *, lang: str, 
 
 def _shorten(label: str, limit: int = 36) -> str:
     return label if len(label) <= limit else label[: limit - 1] + "…"
+
+
+_AXIS_H = 22
+
+
+def spread_svg(rows: Sequence[tuple[str, object]], *, lang: str, title: str) -> Markup:
+    """One box per row (an exercise): the share of pupils above threshold 2 across schools.
+
+    Whisker from the lowest to the highest school, box from the first to the
+    third quartile, a thick mark at the median. `rows` hold (label, Spread or None).
+    """
+    height = _ROW_H * len(rows) + _AXIS_H + 8
+    width = _LABEL_W + _BAR_W + 20
+    x0 = float(_LABEL_W)
+
+    def x(rate: float) -> float:
+        return x0 + _BAR_W * max(0.0, min(1.0, rate))
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        f'role="img" aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    for tick in (0, 25, 50, 75, 100):
+        tx = x(tick / 100)
+        parts.append(f'<line class="chart-grid" x1="{tx:.1f}" y1="4" x2="{tx:.1f}" y2="{height - _AXIS_H:.0f}"/>'
+                     f'<text class="chart-value" x="{tx:.1f}" y="{height - 6}" text-anchor="middle">{tick} %</text>')
+    for index, (label, spread) in enumerate(rows):
+        y = 4 + index * _ROW_H
+        mid = y + _BAR_H / 2
+        parts.append(f'<text class="chart-label" x="{_LABEL_W - 8}" y="{y + _BAR_H - 4}" text-anchor="end">'
+                     f'{escape(_shorten(label))}<title>{escape(label)}</title></text>')
+        if spread is None:
+            parts.append(f'<text class="chart-empty" x="{_LABEL_W + 4}" y="{y + _BAR_H - 4}">'
+                         f'{escape(i18n.translate(lang, "chart.no_data"))}</text>')
+            continue
+        lo, q1, med, q3, hi = (getattr(spread, k) for k in ("min", "q1", "median", "q3", "max"))
+        tip = escape(i18n.translate(lang, "chart.spread_tip", min=round(100 * lo), median=round(100 * med),
+                                    max=round(100 * hi)))
+        parts.append(f'<g><title>{tip}</title>'
+                     f'<line class="chart-whisker" x1="{x(lo):.1f}" y1="{mid}" x2="{x(hi):.1f}" y2="{mid}"/>'
+                     f'<rect class="g-seuil2" x="{x(q1):.1f}" y="{y + 2}" width="{max(1.0, x(q3) - x(q1)):.1f}" '
+                     f'height="{_BAR_H - 4}"/>'
+                     f'<line class="chart-median" x1="{x(med):.1f}" y1="{y}" x2="{x(med):.1f}" y2="{y + _BAR_H}"/></g>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

@@ -60,6 +60,9 @@ class Principal:
     role: str
     display_name: str
     class_ids: frozenset[str] = frozenset()
+    # Opaque server-side reference to what the login unlocked (the store session and its keys);
+    # kept out of repr and equality so it never reaches a log line or a template comparison.
+    handle: str = field(default="", compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:

@@ -1,0 +1,329 @@
+"""District pages: enrolled schools, invitations with a QR code, campaigns and merged statistics.
+
+Everything here reads the federation store (signed documents and the
+statistics merged from verified releases); a district never holds a pupil's
+name or result, so these pages have none to leak.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from typing import Any
+
+import segno
+from aiohttp import web
+from markupsafe import Markup
+
+from preau.crdt.campaign import GROUPS, SCORED_GROUPS, Campaign, parse_campaign
+from preau.crdt.errors import CampaignError
+from preau.crdt.schema import COLUMNS
+from preau.crdt.statistics import CampaignStatistics
+from preau.protocol.errors import LocalProtocolError
+
+from ..campaign_file import line_of
+from ..errors import UserError
+from .charts import group_bars_svg, spread_svg
+from .render import render
+from .school import _when
+from .security import login_required, request_language
+from .site import SETTINGS, node_of, t_
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on 3.10 only
+    import tomli as tomllib
+
+DISTRICT = ("district",)
+_MAX_TOML = 256 * 1024
+
+
+def _campaigns(node: Any) -> dict[str, Campaign]:
+    return {c.id: c for c in node.federation.campaigns()}
+
+
+def _stats(node: Any, campaign_id: str) -> CampaignStatistics | None:
+    data = node.fed.stats(campaign_id)
+    return CampaignStatistics.from_dict(data) if data else None
+
+
+# -- schools -------------------------------------------------------------------------
+
+@login_required(roles=DISTRICT)
+async def schools(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    lang = request_language(request)
+    per_campaign = {cid: node.fed.stats(cid) or {} for cid in node.fed.stats_campaigns()}
+    rows = []
+    for p in node.fed.peers("school"):
+        releases = []
+        for cid, data in per_campaign.items():
+            entry = (data.get("schools") or {}).get(p["key"])
+            if entry:
+                releases.append({"campaign": cid, "release": entry["release"], "when": _when(entry["time"], lang),
+                                 "withheld": entry["content"]["status"] == "withheld"})
+        rows.append({"p": p, "enrolled": _when(p["enrolled_at"], lang), "contact": _when(p["last_contact"], lang),
+                     "releases": releases})
+    return await render(request, "district_schools.html", {"schools": rows, "node_id": node.node_id})
+
+
+# -- invitations ---------------------------------------------------------------------------
+
+async def _invitations_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                            status: int = 200, created: dict | None = None) -> web.StreamResponse:
+    node = node_of(request)
+    lang = request_language(request)
+    rows = []
+    for inv in node.fed.invitations():
+        state = "used" if inv["used_at"] else "revoked" if inv["revoked_at"] else \
+            "expired" if inv["expires_at"] < node.federation.clock() else "pending"
+        rows.append({"id": inv["id"], "short": inv["id"][:8], "uai": inv["uai"], "created": _when(inv["created_at"], lang),
+                     "expires": _when(inv["expires_at"], lang), "state": state})
+    return await render(request, "district_invitations.html", {
+        "invitations": rows, "created": created, "notice": notice, "errors": errors or []}, status=status)
+
+
+@login_required(roles=DISTRICT)
+async def invitations(request: web.Request) -> web.StreamResponse:
+    return await _invitations_page(request)
+
+
+def qr_svg(text: str) -> Markup:
+    """The invitation as a QR code, drawn on the server as inline SVG (no script, nothing for the CSP to block)."""
+    svg = segno.make(text, error="m", micro=False).svg_inline(scale=3, dark="#000", light="#fff", border=4,
+                                                               svgclass="qr", lineclass="qr-line")
+    return Markup(svg.replace("<svg ", '<svg aria-hidden="true" focusable="false" ', 1))
+
+
+@login_required(roles=DISTRICT)
+async def invitation_action(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    settings = request.config_dict[SETTINGS]
+    form = await request.post()
+    t = t_(request)
+    action = str(form.get("action", ""))
+    try:
+        if action == "create":
+            uai = str(form.get("uai", "")).strip()[:20]
+            try:
+                days = int(str(form.get("days", "7")))
+            except ValueError:
+                days = 0
+            if not 1 <= days <= 90:
+                raise UserError(t("invitations.bad_days"))
+            inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400)
+            text = inv.to_string()
+            created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
+                       "expires": _when(inv.expires_at, request_language(request))}
+            return await _invitations_page(request, created=created)
+        if action == "revoke":
+            inv_id = str(form.get("id", ""))[:64]
+            if not node.fed.revoke_invitation(inv_id):
+                raise UserError(t("invitations.not_pending"))
+            node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
+            return await _invitations_page(request, notice=t("invitations.revoked"))
+        raise web.HTTPBadRequest()
+    except UserError as exc:
+        return await _invitations_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+    except LocalProtocolError as exc:  # a malformed UAI
+        return await _invitations_page(request, errors=[t("error.refused", detail=exc.message)], status=422)
+
+
+# -- campaigns ----------------------------------------------------------------------------------
+
+def parse_campaign_text(raw: bytes, filename: str = "campagne.toml") -> Campaign:
+    """An uploaded definition, checked like `preau campaign load`: mistakes name the file's line."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UserError(f"{filename} is not UTF-8 text; save it as UTF-8 and retry") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UserError(f"{filename} is not valid TOML: {e}") from None
+    try:
+        return parse_campaign(data)
+    except CampaignError as e:
+        line = line_of(text, e.location)
+        raise UserError(f"{filename}:{line}: {e}" if line else f"{filename}: {e}") from None
+
+
+async def _campaigns_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                          status: int = 200) -> web.StreamResponse:
+    node = node_of(request)
+    rows = [{"c": c, "with_thresholds": sum(1 for ex in c.exercises if ex.thresholds)}
+            for c in _campaigns(node).values()]
+    return await render(request, "district_campaigns.html", {"campaigns": rows, "notice": notice, "errors": errors or []},
+                        status=status)
+
+
+@login_required(roles=DISTRICT)
+async def campaigns(request: web.Request) -> web.StreamResponse:
+    return await _campaigns_page(request)
+
+
+@login_required(roles=DISTRICT)
+async def campaign_upload(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    form = await request.post()
+    t = t_(request)
+    upload = form.get("file")
+    data = getattr(upload, "file", None)
+    raw = data.read(_MAX_TOML + 1) if data is not None else b""
+    name = str(getattr(upload, "filename", "") or "campagne.toml")[:100]
+    if not raw:
+        return await _campaigns_page(request, errors=[t("campaigns.empty")], status=400)
+    if len(raw) > _MAX_TOML:
+        return await _campaigns_page(request, errors=[t("campaigns.too_big")], status=400)
+    try:
+        campaign = parse_campaign_text(raw, name)
+        signed = node.federation.publish_campaign(campaign)
+    except UserError as exc:
+        return await _campaigns_page(request, errors=[t("campaigns.refused", detail=exc.message)], status=422)
+    return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
+
+
+def _campaign_or_404(node: Any, campaign_id: str) -> Campaign:
+    campaign = _campaigns(node).get(campaign_id)
+    if campaign is None:
+        raise web.HTTPNotFound()
+    return campaign
+
+
+async def _thresholds_page(request: web.Request, campaign: Campaign, *, notice: str | None = None,
+                           errors: list[str] | None = None, status: int = 200) -> web.StreamResponse:
+    return await render(request, "district_thresholds.html", {"campaign": campaign, "notice": notice,
+                                                               "errors": errors or []}, status=status)
+
+
+@login_required(roles=DISTRICT)
+async def thresholds_page(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    return await _thresholds_page(request, _campaign_or_404(node, request.match_info["campaign_id"]))
+
+
+@login_required(roles=DISTRICT)
+async def thresholds_update(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    campaign = _campaign_or_404(node, request.match_info["campaign_id"])
+    form = await request.post()
+    t = t_(request)
+    data = campaign.to_dict()
+    for ex in data["exercises"]:
+        t1, t2 = (str(form.get(f"t1-{ex['id']}", "")).strip(), str(form.get(f"t2-{ex['id']}", "")).strip())
+        if not t1 and not t2:
+            ex.pop("thresholds", None)
+            continue
+        if not (t1.isdigit() and t2.isdigit()):
+            return await _thresholds_page(request, campaign, errors=[t("thresholds.bad", exercise=ex["name"])], status=422)
+        ex["thresholds"] = [int(t1), int(t2)]
+    try:
+        updated = parse_campaign(data)
+    except CampaignError as e:
+        return await _thresholds_page(request, campaign, errors=[t("campaigns.refused", detail=str(e))], status=422)
+    signed = node.federation.publish_campaign(updated)
+    return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
+
+
+# -- statistics --------------------------------------------------------------------------------
+
+@login_required(roles=DISTRICT)
+async def stats_index(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    known = _campaigns(node)
+    rows = []
+    for cid in sorted(set(node.fed.stats_campaigns()) | set(known)):
+        s = _stats(node, cid)
+        rows.append({"id": cid, "name": known[cid].name if cid in known else cid,
+                     "contributing": s.schools_contributing if s else 0, "withheld": s.schools_withheld if s else 0})
+    return await render(request, "district_stats_index.html", {"campaigns": rows})
+
+
+def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[dict[str, Any]]]:
+    s = _stats(node, campaign_id)
+    if s is None:
+        raise web.HTTPNotFound()
+    known = _campaigns(node).get(campaign_id)
+    order = [ex.id for ex in known.exercises] if known else []
+    names = {ex.id: ex.name for ex in known.exercises} if known else {}
+    ids = [e for e in order if e in s.exercise_ids()] + [e for e in s.exercise_ids() if e not in order]
+    rows = []
+    for ex in ids:
+        e = s.exercise(ex)
+        rows.append({"exercise": ex, "name": names.get(ex, ex), "counts": dict(e.counts), "schools": e.schools_contributing,
+                     "rates": dict(e.rates), "spread": dict(e.spread)})
+    return s, rows
+
+
+@login_required(roles=DISTRICT)
+async def stats_page(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    campaign_id = request.match_info["campaign_id"]
+    s, rows = stats_table(node, campaign_id)
+    lang = request_language(request)
+    t = t_(request)
+    known = _campaigns(node).get(campaign_id)
+    name = known.name if known else campaign_id
+    chart = group_bars_svg([(r["name"], r["counts"]) for r in rows], lang=lang, title=t("chart.title", campaign=name))
+    spread = spread_svg([(r["name"], r["spread"].get("seuil2")) for r in rows], lang=lang,
+                        title=t("stats.spread_title", campaign=name))
+    return await render(request, "district_stats.html", {
+        "campaign_id": campaign_id, "name": name, "stats": s, "rows": rows, "chart": chart, "spread": spread,
+        "groups": GROUPS, "scored": SCORED_GROUPS})
+
+
+def stats_json(node: Any, campaign_id: str) -> dict[str, Any]:
+    s, rows = stats_table(node, campaign_id)
+    return {"campaign": campaign_id, "schools_contributing": s.schools_contributing,
+            "schools_withheld": s.schools_withheld,
+            "exercises": [{"exercise": r["exercise"], **r["counts"], "schools": r["schools"],
+                           "rates": r["rates"],
+                           "spread": {g: (None if v is None else {"min": v.min, "q1": v.q1, "median": v.median,
+                                                                  "q3": v.q3, "max": v.max})
+                                      for g, v in r["spread"].items()}} for r in rows]}
+
+
+@login_required(roles=DISTRICT)
+async def stats_export_json(request: web.Request) -> web.StreamResponse:
+    campaign_id = request.match_info["campaign_id"]
+    body = json.dumps(stats_json(node_of(request), campaign_id), indent=2, ensure_ascii=False)
+    return web.Response(body=body.encode(), content_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="statistiques-{campaign_id}.json"'})
+
+
+@login_required(roles=DISTRICT)
+async def stats_export_csv(request: web.Request) -> web.StreamResponse:
+    campaign_id = request.match_info["campaign_id"]
+    _, rows = stats_table(node_of(request), campaign_id)
+    out = io.StringIO()
+    w = csv.writer(out, delimiter=";")
+    w.writerow(["exercice", "nom", *COLUMNS, "écoles"])
+    for r in rows:
+        w.writerow([r["exercise"], r["name"], *(r["counts"].get(c, 0) for c in COLUMNS), r["schools"]])
+    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="statistiques-{campaign_id}.csv"'})
+
+
+@login_required(roles=DISTRICT)
+async def api_stats(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"ok": True, **stats_json(node_of(request), request.match_info["campaign_id"])})
+
+
+def add_routes(r: web.UrlDispatcher) -> None:
+    camp = "{campaign_id:[a-z0-9-]{3,64}}"
+    r.add_get("/district/schools", schools)
+    r.add_get("/district/invitations", invitations)
+    r.add_post("/district/invitations", invitation_action)
+    r.add_get("/district/campaigns", campaigns)
+    r.add_post("/district/campaigns", campaign_upload)
+    r.add_get(f"/district/campaigns/{camp}", thresholds_page)
+    r.add_post(f"/district/campaigns/{camp}", thresholds_update)
+    r.add_get("/district/stats", stats_index)
+    r.add_get(f"/district/stats/{camp}", stats_page)
+    r.add_get(f"/district/stats/{camp}.json", stats_export_json)
+    r.add_get(f"/district/stats/{camp}.csv", stats_export_csv)
+    r.add_get(f"/v1/stats/{camp}", api_stats)
+
+
+__all__ = ["add_routes", "parse_campaign_text", "qr_svg", "stats_json"]

@@ -1,0 +1,654 @@
+"""School pages: teachers' classes, pupils and result entry; the head teacher's administration.
+
+Every pupil page names the class by its opaque id and checks, on every
+request and against the store (not the login-time snapshot), that the person
+may open it; the store checks again with the keys themselves. Pupil names
+travel only in page bodies and POST bodies, never in a URL.
+"""
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import tempfile
+from typing import Any
+
+from aiohttp import web
+
+from preau.crdt.campaign import GROUPS, LEVELS, Campaign, Exercise
+
+from ..backup import write_backup
+from ..commands import node_status
+from ..errors import UserError
+from ..release import approve_release, preview_release
+from ..storage_errors import CsvImportError
+from ..store import ResultInput, Result
+from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_json, saved_reply, score_text
+from .render import render
+from .security import AccessDenied, current_principal, end_sessions_of, login_required, request_language
+from .site import node_of, store_of, t_, unlocked
+from .words import person_words
+
+TEACHING = ("teacher", "admin")
+ADMIN = ("admin",)
+_MAX_UPLOAD = 512 * 1024
+
+
+# -- helpers ------------------------------------------------------------------------
+
+def _klass(request: web.Request) -> tuple[Any, Any, Any]:
+    """(store, session, ClassInfo) of the class in the URL, if this person may open it (checked live)."""
+    store, s = store_of(request), unlocked(request)
+    class_id = request.match_info["class_id"]
+    for c in store.list_classes(s):  # a teacher's list holds only the classes assigned right now
+        if c.id == class_id:
+            return store, s, c
+    raise AccessDenied(class_id)
+
+
+def _campaign(store: Any, s: Any, campaign_id: str) -> Campaign:
+    for c in store.list_campaigns(s):
+        if c.id == campaign_id:
+            return c
+    raise web.HTTPNotFound()
+
+
+def _exercise(campaign: Campaign, exercise_id: str) -> Exercise:
+    for ex in campaign.exercises:
+        if ex.id == exercise_id:
+            return ex
+    raise web.HTTPNotFound()
+
+
+def _name(p: Any) -> str:
+    return f"{p.first_name} {p.last_name}"
+
+
+def _entry(result: Result) -> RowEntry:
+    """A stored result as the grid shows it (a row saved incomplete has no score yet)."""
+    if result.status == "absent":
+        return RowEntry(result.pupil_id, absent=True)
+    if result.status != "done":
+        return RowEntry(result.pupil_id)
+    if result.answers is not None:
+        complete = all(v is not None for v in result.answers)
+        return RowEntry(result.pupil_id, items=tuple(result.answers), score=result.score if complete else None)
+    return RowEntry(result.pupil_id, score=result.wpm)
+
+
+def _entries(results: list[Result]) -> dict[str, dict[str, RowEntry]]:
+    out: dict[str, dict[str, RowEntry]] = {}
+    for r in results:
+        out.setdefault(r.exercise_id, {})[r.pupil_id] = _entry(r)
+    return out
+
+
+def _to_input(entry: RowEntry, exercise: Exercise) -> ResultInput:
+    if entry.absent:
+        return ResultInput(entry.pupil_id, exercise.id, "absent")
+    if exercise.score_kind == "wpm":
+        return ResultInput(entry.pupil_id, exercise.id, wpm=entry.score)
+    return ResultInput(entry.pupil_id, exercise.id, answers=entry.items)
+
+
+def _save_rows(store: Any, s: Any, campaign: Campaign, exercise: Exercise, rows: list[RowEntry],
+               saved: dict[str, RowEntry]) -> None:
+    """Save what was typed. An emptied row is kept as 'not assessed' (the store has no way to delete a result)."""
+    inputs = []
+    for row in rows:
+        if row.empty:
+            if row.pupil_id in saved and not saved[row.pupil_id].empty:
+                inputs.append(ResultInput(row.pupil_id, exercise.id, "not_assessed"))
+            continue
+        inputs.append(_to_input(row, exercise))
+    if inputs:
+        store.save_results(s, campaign.id, inputs)
+
+
+def _class_base(c: Any) -> str:
+    return f"/classes/{c.id}"
+
+
+async def _form(request: web.Request) -> Any:
+    return await request.post()
+
+
+def _field(form: Any, name: str, limit: int = 200) -> str:
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+# -- teachers ---------------------------------------------------------------------------
+
+@login_required(roles=TEACHING)
+async def classes(request: web.Request) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    campaigns = store.list_campaigns(s)
+    rows = []
+    for c in store.list_classes(s):
+        rows.append({"info": c, "url": _class_base(c), "pupils": len(store.list_pupils(s, c.id))})
+    return await render(request, "school_classes.html", {"classes": rows, "campaigns": campaigns})
+
+
+async def _class_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                      status: int = 200) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    pupils = store.list_pupils(s, c.id)
+    campaigns = store.list_campaigns(s)
+    return await render(request, "class.html", {
+        "klass": c, "base": _class_base(c), "pupils": pupils, "campaigns": campaigns,
+        "can_erase": s.is_admin, "notice": notice, "errors": errors or [],
+    }, status=status)
+
+
+@login_required(roles=TEACHING)
+async def class_page(request: web.Request) -> web.StreamResponse:
+    return await _class_page(request)
+
+
+@login_required(roles=TEACHING)
+async def add_pupil(request: web.Request) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    form = await _form(request)
+    t = t_(request)
+    try:
+        p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
+    except UserError as exc:
+        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+    return await _class_page(request, notice=t("pupils.added", name=_name(p)))
+
+
+@login_required(roles=TEACHING)
+async def import_pupils(request: web.Request) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    t = t_(request)
+    form = await _form(request)
+    upload = form.get("file")
+    data = getattr(upload, "file", None)
+    raw = data.read(_MAX_UPLOAD + 1) if data is not None else b""
+    if not raw:
+        return await _class_page(request, errors=[t("pupils.import_empty")], status=400)
+    if len(raw) > _MAX_UPLOAD:
+        return await _class_page(request, errors=[t("pupils.import_too_big")], status=400)
+    try:
+        added = store.import_class_list(s, c.id, raw)
+    except CsvImportError as exc:
+        lang = request_language(request)
+        lines = [t("pupils.import_line", line=n, problem=person_words(msg, lang)) for n, msg in exc.problems[:50]]
+        return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
+    except UserError as exc:
+        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+    return await _class_page(request, notice=t("pupils.imported", count=len(added)))
+
+
+def _pupil_of(store: Any, s: Any, c: Any, pupil_id: str) -> Any:
+    for p in store.list_pupils(s, c.id):
+        if p.id == pupil_id:
+            return p
+    raise web.HTTPNotFound()
+
+
+@login_required(roles=TEACHING)
+async def rename_pupil(request: web.Request) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    p = _pupil_of(store, s, c, request.match_info["pupil_id"])
+    form = await _form(request)
+    t = t_(request)
+    try:
+        new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
+    except UserError as exc:
+        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+    return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
+
+
+@login_required(roles=ADMIN)
+async def erase_pupil(request: web.Request) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    p = _pupil_of(store, s, c, request.match_info["pupil_id"])
+    store.erase_pupil(s, p.id)
+    return await _class_page(request, notice=t_(request)("pupils.erased", name=_name(p)))
+
+
+@login_required(roles=TEACHING)
+async def pupil_page(request: web.Request) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    p = _pupil_of(store, s, c, request.match_info["pupil_id"])
+    lang = request_language(request)
+    sections = []
+    for campaign in store.list_campaigns(s):
+        mine = {r.exercise_id: _entry(r) for r in store.get_results(s, campaign.id, c.id) if r.pupil_id == p.id}
+        rows = [{"exercise": ex, "score": score_text(ex, mine.get(ex.id), lang),
+                 "group": mine[ex.id].group(ex) if ex.id in mine else None} for ex in campaign.exercises]
+        sections.append({"campaign": campaign, "rows": rows})
+    return await render(request, "pupil.html", {"klass": c, "pupil": p, "name": _name(p), "sections": sections,
+                                                "back_url": _class_base(c)})
+
+
+async def _grid_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                     status: int = 200) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    exercise = _exercise(campaign, request.match_info["exercise_id"])
+    pupils = [(p.id, _name(p)) for p in store.list_pupils(s, c.id)]
+    saved = _entries(store.get_results(s, campaign.id, c.id)).get(exercise.id, {})
+    base = f"{_class_base(c)}/campaigns/{campaign.id}/exercises/{exercise.id}"
+    grid = grid_view(exercise, pupils, saved, save_url=base + "/row", form_action=base, lang=request_language(request))
+    return await render(request, "grid.html", {
+        "klass": c, "campaign": campaign, "exercise": exercise, "grid": grid, "back_url": _class_base(c),
+        "notice": notice, "errors": errors or [],
+    }, status=status)
+
+
+@login_required(roles=TEACHING)
+async def grid_page(request: web.Request) -> web.StreamResponse:
+    return await _grid_page(request)
+
+
+@login_required(roles=TEACHING)
+async def grid_form(request: web.Request) -> web.StreamResponse:
+    """The no-JavaScript fallback: every row checked before any is saved, then one transaction."""
+    store, s, c = _klass(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    exercise = _exercise(campaign, request.match_info["exercise_id"])
+    form = await _form(request)
+    lang = request_language(request)
+    pupils = store.list_pupils(s, c.id)
+    try:
+        rows = parse_grid_form(exercise, [p.id for p in pupils], form)
+    except EntryError as exc:
+        return await _grid_page(request, errors=[exc.message(lang)], status=400)
+    saved = _entries(store.get_results(s, campaign.id, c.id)).get(exercise.id, {})
+    _save_rows(store, s, campaign, exercise, rows, saved)
+    return await _grid_page(request, notice=t_(request)("grid.saved_all"))
+
+
+@login_required(roles=TEACHING)
+async def save_row(request: web.Request) -> web.StreamResponse:
+    """grid.js saves one row at a time: `{"pupil": id, "cells": [...]}`, answered once it is on disk."""
+    store, s, c = _klass(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    exercise = _exercise(campaign, request.match_info["exercise_id"])
+    lang = request_language(request)
+    try:
+        payload = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = None
+    try:
+        entry = parse_row_json(exercise, payload)
+        if not store.db.execute("SELECT 1 FROM pupils WHERE id = ? AND class_id = ?", [entry.pupil_id, c.id]).fetchone():
+            raise EntryError("entry.bad_pupil")
+    except EntryError as exc:
+        return web.json_response({"ok": False, "error": exc.message(lang), "status": 400}, status=400)
+    if entry.empty:
+        saved = {r.pupil_id: _entry(r) for r in store.get_results(s, campaign.id, c.id)
+                 if r.exercise_id == exercise.id and r.pupil_id == entry.pupil_id}
+        _save_rows(store, s, campaign, exercise, [entry], saved)
+    else:
+        store.save_results(s, campaign.id, [_to_input(entry, exercise)])
+    return web.json_response(saved_reply(exercise, entry, lang))
+
+
+@login_required(roles=TEACHING)
+async def profile_page(request: web.Request) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    pupils = [(p.id, _name(p)) for p in store.list_pupils(s, c.id)]
+    entries = _entries(store.get_results(s, campaign.id, c.id))
+    return await render(request, "class_profile.html", {
+        "klass": c, "campaign": campaign, "profile": class_profile(campaign, pupils, entries), "back_url": _class_base(c)})
+
+
+@login_required(roles=TEACHING)
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    store, s, c = _klass(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    text = store.export_results_csv(s, campaign.id, c.id)
+    name = f"resultats-{campaign.id}.csv"  # no class or pupil name in the file name (it lands in download lists)
+    return web.Response(body=text.encode("utf-8"), content_type="text/csv", charset="utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# -- head teacher: accounts and classes ------------------------------------------------------
+
+async def _accounts_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                         status: int = 200) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    names = {c.id: c.name for c in store.list_classes(s)}
+    accounts = [{"a": a, "classes": [names.get(cid, cid) for cid in a.class_ids]} for a in store.list_accounts(s)]
+    return await render(request, "admin_accounts.html", {"accounts": accounts, "notice": notice, "errors": errors or [],
+                                                          "me": s.username}, status=status)
+
+
+@login_required(roles=ADMIN)
+async def accounts(request: web.Request) -> web.StreamResponse:
+    return await _accounts_page(request)
+
+
+@login_required(roles=ADMIN)
+async def account_action(request: web.Request) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    form = await _form(request)
+    action = _field(form, "action")
+    username = _field(form, "username", 40)
+    password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
+    t = t_(request)
+    try:
+        if action == "create":
+            role = "admin" if _field(form, "role") == "admin" else "teacher"
+            await asyncio.get_running_loop().run_in_executor(None, lambda: store.create_account(s, username, password, role))
+            notice = t("accounts.created", username=username)
+        elif action == "reset":
+            await asyncio.get_running_loop().run_in_executor(None, lambda: store.reset_password(s, username, password))
+            await end_sessions_of(request.app, username)
+            notice = t("accounts.reset_done", username=username)
+        elif action == "disable":
+            store.disable_account(s, username)
+            await end_sessions_of(request.app, username)
+            notice = t("accounts.disabled_done", username=username)
+        else:
+            raise web.HTTPBadRequest()
+    except UserError as exc:
+        return await _accounts_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+    return await _accounts_page(request, notice=notice)
+
+
+async def _admin_classes_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                              status: int = 200) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    accounts = store.list_accounts(s)
+    teachers_of: dict[str, list[str]] = {}
+    for a in accounts:
+        for cid in a.class_ids:
+            teachers_of.setdefault(cid, []).append(a.username)
+    classes = [{"c": c, "teachers": teachers_of.get(c.id, [])} for c in store.list_classes(s)]
+    today = _dt.date.today()
+    start = today.year if today.month >= 8 else today.year - 1
+    return await render(request, "admin_classes.html", {
+        "classes": classes, "teachers": [a.username for a in accounts if a.active and a.role == "teacher"],
+        "levels": LEVELS, "school_year": f"{start}-{start + 1}", "notice": notice, "errors": errors or []}, status=status)
+
+
+@login_required(roles=ADMIN)
+async def admin_classes(request: web.Request) -> web.StreamResponse:
+    return await _admin_classes_page(request)
+
+
+@login_required(roles=ADMIN)
+async def class_action(request: web.Request) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    form = await _form(request)
+    action = _field(form, "action")
+    t = t_(request)
+    try:
+        if action == "create":
+            c = store.create_class(s, _field(form, "name"), _field(form, "level"), _field(form, "school_year"))
+            notice = t("admin_classes.created", name=c.name)
+        elif action in ("assign", "unassign"):
+            username, class_id = _field(form, "username", 40), _field(form, "class_id", 64)
+            (store.assign_teacher if action == "assign" else store.unassign_teacher)(s, username, class_id)
+            notice = t(f"admin_classes.{action}ed", username=username)
+        else:
+            raise web.HTTPBadRequest()
+    except UserError as exc:
+        return await _admin_classes_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+    return await _admin_classes_page(request, notice=notice)
+
+
+# -- head teacher: campaigns and releases ---------------------------------------------------------
+
+@login_required(roles=ADMIN)
+async def campaigns(request: web.Request) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    rows = []
+    for c in store.list_campaigns(s):
+        counts = store.next_release_counts(s, c.id)
+        rows.append({"c": c, "with_thresholds": sum(1 for ex in c.exercises if ex.thresholds),
+                     "revision": counts["revision"], "url": f"/admin/release/{c.id}"})
+    return await render(request, "admin_campaigns.html", {"campaigns": rows})
+
+
+_REASONS = (
+    (re.compile(r"^withheld: small cohort \((\d+) assessed pupils?; campaign \S+ needs at least (\d+) .*\)$"),
+     "reason.small_cohort"),
+    (re.compile(r"^release (\d+): (\d+) exercises? updated"), "reason.updated"),
+    (re.compile(r"^nothing changed since release (\d+)$"), "reason.unchanged"),
+    (re.compile(r"^no results entered yet$"), "reason.no_results"),
+    (re.compile(r"^waiting for (\d+) more changed pupils? on (\S+) \((\d+) changed"), "reason.waiting"),
+)
+
+
+def reason_words(reason: str, t: Any) -> str:
+    """Disclosure control's reason (written in English by the pure library) in the person's language."""
+    for pattern, key in _REASONS:
+        m = pattern.match(reason)
+        if m:
+            return t(key, a=m.group(1), b=m.group(2) if m.lastindex and m.lastindex >= 2 else "")
+    return reason
+
+
+def _digest(document: dict | None) -> str:
+    return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+async def _release_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                        status: int = 200) -> web.StreamResponse:
+    store, s, node = store_of(request), unlocked(request), node_of(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    preview = preview_release(store, s, node.federation, campaign.id)
+    doc = preview.document()
+    names = {ex.id: ex.name for ex in campaign.exercises}
+    table = [{"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()]
+    return await render(request, "admin_release.html", {
+        "campaign": campaign, "preview": preview, "table": table, "document": doc,
+        "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
+        "digest": _digest(doc), "joined": node.federation.upstream() is not None,
+        "reason": reason_words(preview.decision.reason, t_(request)),
+        "notice": notice, "errors": errors or []}, status=status)
+
+
+@login_required(roles=ADMIN)
+async def release_page(request: web.Request) -> web.StreamResponse:
+    return await _release_page(request)
+
+
+@login_required(roles=ADMIN)
+async def release_approve(request: web.Request) -> web.StreamResponse:
+    store, s, node = store_of(request), unlocked(request), node_of(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    form = await _form(request)
+    t = t_(request)
+    preview = preview_release(store, s, node.federation, campaign.id)
+    if _field(form, "digest", 64) != _digest(preview.document()):
+        return await _release_page(request, errors=[t("release.changed")], status=409)
+    try:
+        signed = approve_release(store, s, node.federation, preview)
+    except UserError as exc:
+        return await _release_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+    node.wakeup.set()  # send it now rather than at the next scheduled sync
+    return await _release_page(request, notice=t("release.approved", number=signed.release))
+
+
+# -- head teacher: sync, district, transparency, backup --------------------------------------------
+
+def _when(ts: int | None, lang: str) -> str:
+    if not ts:
+        return ""
+    d = _dt.datetime.fromtimestamp(ts).astimezone()
+    return d.strftime("%d/%m/%Y %H:%M") if lang == "fr" else d.strftime("%Y-%m-%d %H:%M")
+
+
+def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
+    """The upstream link in plain words: where it stands, what waits, what went wrong and what to do."""
+    up = node.federation.upstream()
+    status = node.status
+    waiting = [r for r in node.fed.transparency() if r["receipt"] is None]
+    out: dict[str, Any] = {"joined": up is not None, "waiting": len(waiting), "problem": None, "todo": None}
+    if up is None:
+        out["state"] = t("sync.not_joined")
+        out["todo"] = t("sync.todo_join")
+        return out
+    last = up["last_contact"] or status.last_success
+    out["state"] = t("sync.last_contact", when=_when(last, lang)) if last else t("sync.never")
+    error = status.last_error or up["last_error"]
+    if error:
+        out["problem"] = t("sync.problem", failures=max(status.failures, 1), detail=error)
+        lowered = error.lower()
+        if "revoked" in lowered or "not enrolled" in lowered or "does not know" in lowered:
+            out["todo"] = t("sync.todo_revoked")
+        else:
+            out["todo"] = t("sync.todo_network", when=_when(status.next_attempt, lang) or "—")
+    out["district"] = up["node_id"]
+    out["address"] = up["address"]
+    return out
+
+
+async def _sync_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                     status: int = 200) -> web.StreamResponse:
+    node = node_of(request)
+    lang = request_language(request)
+    return await render(request, "admin_sync.html", {
+        "sync": sync_words(node, lang, t_(request)), "node_id": node.node_id, "notice": notice, "errors": errors or [],
+        "events": [{"at": _when(e["at"], lang), "kind": e["kind"], "detail": e["detail"]} for e in node.fed.events(10)],
+    }, status=status)
+
+
+@login_required(roles=ADMIN)
+async def sync_page(request: web.Request) -> web.StreamResponse:
+    return await _sync_page(request)
+
+
+@login_required(roles=ADMIN)
+async def sync_now(request: web.Request) -> web.StreamResponse:
+    node_of(request).wakeup.set()
+    return await _sync_page(request, notice=t_(request)("sync.woken"))
+
+
+@login_required(roles=ADMIN)
+async def join(request: web.Request) -> web.StreamResponse:
+    store, node = store_of(request), node_of(request)
+    unlocked(request)
+    form = await _form(request)
+    text = _field(form, "invitation", 4000)
+    t = t_(request)
+    if not text:
+        return await _sync_page(request, errors=[t("sync.join_empty")], status=400)
+    try:
+        report = await node.join(text, store.school()["uai"])
+    except UserError as exc:
+        return await _sync_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+    except OSError as exc:
+        return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
+    node.wakeup.set()
+    return await _sync_page(request, notice=t("sync.joined", count=len(report.accepted)))
+
+
+def _transparency(node: Any) -> list[dict]:
+    return node.fed.transparency()
+
+
+@login_required(roles=ADMIN)
+async def transparency(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    lang = request_language(request)
+    rows = [{**r, "when": _when(r["sent_at"], lang),
+             "raw": json.dumps(r["content"], indent=2, ensure_ascii=False, sort_keys=True)} for r in _transparency(node)]
+    return await render(request, "admin_transparency.html", {"rows": list(reversed(rows))})
+
+
+@login_required(roles=ADMIN)
+async def transparency_json(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    body = json.dumps({"node_id": node.node_id, "sent": _transparency(node)}, indent=2, ensure_ascii=False)
+    return web.Response(body=body.encode(), content_type="application/json",
+                        headers={"Content-Disposition": 'attachment; filename="preau-journal-envois.json"'})
+
+
+@login_required(roles=ADMIN)
+async def backup_page(request: web.Request) -> web.StreamResponse:
+    return await render(request, "admin_backup.html", {})
+
+
+@login_required(roles=ADMIN)
+async def backup_download(request: web.Request) -> web.StreamResponse:
+    """Write the encrypted backup to a private temporary file, stream it, then delete it."""
+    store, s = store_of(request), unlocked(request)
+    folder = tempfile.mkdtemp(prefix="preau-backup-")
+    path = os.path.join(folder, "backup.preau")
+    try:
+        await asyncio.get_running_loop().run_in_executor(None, write_backup, store, s, path)
+        stamp = _dt.date.today().isoformat()
+        resp = web.StreamResponse(headers={
+            "Content-Type": "application/octet-stream",
+            "Content-Disposition": f'attachment; filename="preau-sauvegarde-{stamp}.preau"',
+            "Content-Length": str(os.path.getsize(path)),
+        })
+        await resp.prepare(request)
+        with open(path, "rb") as f:
+            while chunk := f.read(256 * 1024):
+                await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+    finally:
+        with_suppress_unlink(path)
+        with_suppress_rmdir(folder)
+
+
+def with_suppress_unlink(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def with_suppress_rmdir(path: str) -> None:
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
+@login_required(roles=("admin", "district"))
+async def api_status(request: web.Request) -> web.StreamResponse:
+    node = node_of(request)
+    info = node_status(node)
+    info["sync"] = {k: getattr(node.status, k) for k in ("last_attempt", "last_success", "failures", "last_error",
+                                                         "next_attempt")}
+    return web.json_response({"ok": True, **info})
+
+
+def add_routes(r: web.UrlDispatcher) -> None:
+    c = "/classes/{class_id:[0-9a-f]{16}}"
+    g = c + "/campaigns/{campaign_id:[a-z0-9-]{3,64}}"
+    r.add_get("/classes", classes)
+    r.add_get(c, class_page)
+    r.add_post(c + "/pupils", add_pupil)
+    r.add_post(c + "/import", import_pupils)
+    r.add_get(c + "/pupils/{pupil_id:[0-9a-f]{16}}", pupil_page)
+    r.add_post(c + "/pupils/{pupil_id:[0-9a-f]{16}}/rename", rename_pupil)
+    r.add_post(c + "/pupils/{pupil_id:[0-9a-f]{16}}/erase", erase_pupil)
+    r.add_get(g + "/exercises/{exercise_id:[a-z0-9-]{3,64}}", grid_page)
+    r.add_post(g + "/exercises/{exercise_id:[a-z0-9-]{3,64}}", grid_form)
+    r.add_post(g + "/exercises/{exercise_id:[a-z0-9-]{3,64}}/row", save_row)
+    r.add_get(g + "/profile", profile_page)
+    r.add_get(g + "/export.csv", export_csv)
+    r.add_get("/admin/accounts", accounts)
+    r.add_post("/admin/accounts", account_action)
+    r.add_get("/admin/classes", admin_classes)
+    r.add_post("/admin/classes", class_action)
+    r.add_get("/admin/campaigns", campaigns)
+    r.add_get("/admin/release/{campaign_id:[a-z0-9-]{3,64}}", release_page)
+    r.add_post("/admin/release/{campaign_id:[a-z0-9-]{3,64}}", release_approve)
+    r.add_get("/admin/sync", sync_page)
+    r.add_post("/admin/sync", sync_now)
+    r.add_post("/admin/join", join)
+    r.add_get("/admin/transparency", transparency)
+    r.add_get("/admin/transparency.json", transparency_json)
+    r.add_get("/admin/backup", backup_page)
+    r.add_post("/admin/backup", backup_download)
+    r.add_get("/v1/status", api_status)
+
+
+__all__ = ["add_routes", "sync_words", "GROUPS"]

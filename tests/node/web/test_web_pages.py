@@ -1,0 +1,335 @@
+"""The node's pages on real data, through the real `create_app`: what each form does, and what it refuses."""
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+
+import aiohttp
+
+import pytest
+from aiohttp import web
+
+from node_fixtures import (
+    CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, campaign, csrf_of, free_port, login,
+)
+from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+from preau.node.app import create_app
+from preau.node.backup import MAGIC
+from preau.node.runtime import Node, create_identity
+from preau.node.transport import Limits
+
+
+@pytest.fixture
+async def school(tmp_path, aiohttp_client):
+    built = build_school(tmp_path)
+    return await aiohttp_client(create_app(built.settings)), built.ids
+
+
+@pytest.fixture
+async def district(tmp_path, aiohttp_server, aiohttp_client):
+    port = free_port()
+    built = build_district(tmp_path, port=port)
+    server = await aiohttp_server(create_app(built.settings), host="127.0.0.1", port=port)
+    client = await aiohttp_client(server)
+    await login(client, "ien")
+    return client
+
+
+def grid_url(ids, exercise="fr-mots") -> str:
+    return f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/exercises/{exercise}"
+
+
+async def post_form(client, path: str, data: dict, token_page: str):
+    token = await csrf_of(client, token_page)
+    return await client.post(path, data={"csrf_token": token, **data})
+
+
+def upload(token: str, data: bytes | None, name: str = "liste.csv") -> aiohttp.FormData:
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    if data is not None:
+        form.add_field("file", data, filename=name, content_type="text/csv")
+    return form
+
+
+async def text_of(resp) -> str:
+    """The page as a person reads it (entities such as &#39; decoded)."""
+    return html.unescape(await resp.text())
+
+
+# -- pupils ------------------------------------------------------------------------------
+
+async def test_class_list_import_reports_every_bad_line_and_adds_nothing(school):
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    token = await csrf_of(client, page)
+    bad = "nom;prénom\nDurand;Léo\nPetit\n;Inès\nMartin;Lucie\n".encode()
+    resp = await client.post(page + "/import", data=upload(token, bad))
+    text = await text_of(resp)
+    assert resp.status == 422
+    assert "Rien n'a été importé : 2 ligne(s) à corriger" in text
+    assert "Ligne 3 : il faut 2 colonnes (nom;prénom), il y en a 1" in text and "Ligne 4 : le nom est vide" in text
+    assert "Léo" not in text  # nothing was added
+    resp = await client.post(page + "/import", data=upload(token, "Durand;Léo\nMartin;Lucie\n".encode()))
+    text = await text_of(resp)
+    assert resp.status == 422 and "Ligne 2 : Lucie Martin est déjà dans cette classe" in text and "Léo" not in text
+    resp = await client.post(page + "/import", data=upload(token, "Durand;Léo\nPetit;Inès\n".encode()))
+    text = await text_of(resp)
+    assert resp.status == 200 and "2 élève(s) importé(s)." in text and "Léo Durand" in text
+    resp = await client.post(page + "/import", data=upload(token, None))
+    assert resp.status == 400 and "Choisissez un fichier CSV" in await text_of(resp)
+
+
+async def test_add_rename_and_only_the_head_teacher_erases(school):
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    resp = await post_form(client, page + "/pupils", {"last_name": "Roux", "first_name": "Zoé"}, page)
+    assert "Zoé Roux a été ajouté·e." in await text_of(resp)
+    resp = await post_form(client, page + "/pupils", {"last_name": "Roux", "first_name": "zoe"}, page)
+    text = await text_of(resp)
+    assert resp.status == 409 and "L'opération n'a pas été faite. Détail : Zoé Roux est déjà dans cette classe" in text
+    resp = await post_form(client, f"{page}/pupils/{ids['pupil_a']}/rename", {"last_name": "Martin-Roy", "first_name": "Lucie"}, page)
+    assert "Nom enregistré : Lucie Martin-Roy." in await text_of(resp)
+    resp = await post_form(client, f"{page}/pupils/{ids['pupil_a']}/erase", {}, page)
+    assert resp.status == 403
+    client.session.cookie_jar.clear()
+    await login(client, "direction")
+    resp = await post_form(client, f"{page}/pupils/{ids['pupil_a']}/erase", {}, page)
+    text = await text_of(resp)
+    assert resp.status == 200 and "Lucie Martin-Roy et ses résultats ont été supprimés." in text
+    assert (await client.get(f"{page}/pupils/{ids['pupil_a']}")).status == 404
+
+
+# -- result entry ----------------------------------------------------------------------------------
+
+async def test_row_saves_reload_and_fallback_form(school):
+    client, ids = school
+    await login(client, "mme.a")
+    url = grid_url(ids)
+    token = await csrf_of(client, url)
+    save = lambda body: client.post(url + "/row", json=body, headers={"X-CSRF-Token": token})  # noqa: E731
+    resp = await save({"pupil": ids["pupil_a"], "cells": ["1", "1", "0", "1", ""]})
+    assert (await resp.json()) == {"ok": True, "score_text": "en cours", "group": None, "group_label": ""}
+    resp = await save({"pupil": ids["pupil_a"], "cells": ["1", "1", "0", "1", "1"]})
+    assert (await resp.json())["group"] == "seuil2"
+    resp = await save({"pupil": ids["pupil_a"], "cells": ["1", "2", "0", "1", "1"]})
+    assert resp.status == 400 and (await resp.json())["error"] == "Case 2 : tapez 1, 0 ou a (absent)."
+    resp = await save({"pupil": ids["pupil_b"], "cells": ["1"] * 5})  # a pupil of class B
+    assert resp.status == 400 and "Élève inconnu" in (await resp.json())["error"]
+    page = await (await client.get(url)).text()
+    assert re.search(rf'name="c-{ids["pupil_a"]}-4" value="1"', page)
+    assert "4/5" in page
+    # the no-JavaScript form: every row at once
+    pupils = re.findall(r'data-pupil="([0-9a-f]{16})"', page)
+    form = {f"c-{p}-{i}": "a" for p in pupils for i in range(5)}
+    resp = await client.post(url, data={"csrf_token": token, **form})
+    assert "Résultats enregistrés." in await text_of(resp)
+    # an emptied row is kept as "not assessed" (no group, no score) rather than left at its old value
+    resp = await save({"pupil": ids["pupil_a"], "cells": [""] * 5})
+    assert (await resp.json())["ok"]
+    csv = await (await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/export.csv")).text()
+    assert "non évalué" in csv and "absent" in csv
+
+
+async def test_timed_exercise_profile_pupil_page_and_csv_export(school):
+    client, ids = school
+    await login(client, "mme.a")
+    url = grid_url(ids, "fr-lire-texte")
+    token = await csrf_of(client, url)
+    for pupil, value in ((ids["pupil_a"], "45"),):
+        resp = await client.post(url + "/row", json={"pupil": pupil, "cells": [value]}, headers={"X-CSRF-Token": token})
+        assert (await resp.json())["score_text"] == "45 mots/min"
+    resp = await client.post(url + "/row", json={"pupil": ids["pupil_a"], "cells": ["251"]}, headers={"X-CSRF-Token": token})
+    assert resp.status == 400 and "0 à 250" in (await resp.json())["error"]
+    profile = await (await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/profile")).text()
+    assert "Au-dessus du seuil 2" in profile and "Lucie Martin" in profile
+    pupil = await (await client.get(f"/classes/{ids['class_a']}/pupils/{ids['pupil_a']}")).text()
+    assert "Profil de Lucie Martin" in pupil and "45 mots/min" in pupil
+    resp = await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/export.csv")
+    assert resp.headers["Content-Disposition"] == 'attachment; filename="resultats-2026-test-cp.csv"'
+    text = await text_of(resp)
+    assert text.lstrip("\ufeff").startswith("nom;prénom;fr-mots score;fr-mots groupe")
+    assert "Martin" in text and "45" in text
+
+
+async def test_no_pupil_name_in_urls_or_logs(school, caplog):
+    client, ids = school
+    caplog.set_level(logging.DEBUG)
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    await post_form(client, page + "/pupils", {"last_name": "Zyxwvu", "first_name": "Quentin"}, page)
+    for path in (page, grid_url(ids), f"{page}/campaigns/{ids['campaign']}/profile", f"{page}/pupils/{ids['pupil_a']}"):
+        html = await (await client.get(path)).text()
+        for target in re.findall(r'(?:href|action|data-save-url)="([^"]*)"', html):
+            assert "Zyxwvu" not in target and "Martin" not in target and "Lucie" not in target, target
+    assert "Zyxwvu" not in caplog.text and "Lucie" not in caplog.text
+
+
+async def test_english_switch(school):
+    client, ids = school
+    await login(client, "mme.a")
+    text = await (await client.get(f"/classes/{ids['class_a']}?lang=en")).text()
+    assert '<html lang="en">' in text and "Import a class list" in text
+    text = await (await client.get(f"/classes/{ids['class_a']}")).text()  # the choice is remembered
+    assert "Import a class list" in text
+
+
+# -- head teacher ------------------------------------------------------------------------------------
+
+async def test_accounts_classes_and_assignment(school):
+    client, ids = school
+    await login(client, "direction")
+    resp = await post_form(client, "/admin/accounts", {"action": "create", "username": "mme.c", "password": "court"},
+                           "/admin/accounts")
+    assert resp.status == 422 and "un mot de passe doit avoir au moins 10 caractères" in await text_of(resp)
+    resp = await post_form(client, "/admin/accounts", {"action": "create", "username": "mme.c", "password": PASSWORD,
+                                                       "role": "teacher"}, "/admin/accounts")
+    assert "Compte mme.c créé." in await text_of(resp)
+    resp = await post_form(client, "/admin/classes", {"action": "create", "name": "CE1 C", "level": "CE1",
+                                                      "school_year": "2026-2027"}, "/admin/classes")
+    text = await text_of(resp)
+    assert "Classe CE1 C créée." in text
+    class_c = re.search(r'<option value="([0-9a-f]{16})">CE1 C</option>', text).group(1)
+    resp = await post_form(client, "/admin/classes", {"action": "assign", "username": "mme.c", "class_id": class_c},
+                           "/admin/classes")
+    assert "Classe attribuée à mme.c." in await text_of(resp)
+    resp = await post_form(client, "/admin/accounts", {"action": "reset", "username": "mme.c",
+                                                       "password": "un autre mot de passe"}, "/admin/accounts")
+    assert "Mot de passe de mme.c réinitialisé." in await text_of(resp)
+    client.session.cookie_jar.clear()
+    await login(client, "mme.c", "un autre mot de passe")
+    assert "CE1 C" in await (await client.get("/classes")).text()
+    assert (await client.get(f"/classes/{class_c}")).status == 200
+
+
+async def test_release_preview_needs_a_district_and_backup_download(school):
+    client, ids = school
+    await login(client, "mme.a")
+    url = grid_url(ids)
+    token = await csrf_of(client, url)
+    for pupil in (ids["pupil_a"],):
+        await client.post(url + "/row", json={"pupil": pupil, "cells": ["1"] * 5}, headers={"X-CSRF-Token": token})
+    client.session.cookie_jar.clear()
+    await login(client, "direction")
+    text = await text_of(await client.get(f"/admin/release/{ids['campaign']}"))
+    assert "rien à envoyer pour l'instant" in text and "trop peu d'élèves évalués (1)" in text
+    sync = await text_of(await client.get("/admin/sync"))
+    assert "pas encore rattachée" in sync and "Collez l'invitation" in sync
+    resp = await post_form(client, "/admin/join", {"invitation": "PREAU1-NOPE"}, "/admin/sync")
+    assert resp.status == 400 and "L'opération n'a pas été faite" in await text_of(resp)
+    resp = await post_form(client, "/admin/backup", {}, "/admin/backup")
+    body = await resp.read()
+    assert resp.status == 200 and body.startswith(MAGIC)
+    assert "attachment" in resp.headers["Content-Disposition"]
+    log = await (await client.get("/admin/transparency.json")).json()
+    assert log["sent"] == []
+
+
+# -- district ----------------------------------------------------------------------------------------------
+
+async def test_campaign_upload_with_located_error_and_thresholds(district):
+    client = district
+    broken = CAMPAIGN_TOML.replace('score_kind = "wpm"', 'score_kind = "minutes"')
+    token = await csrf_of(client, "/district/campaigns")
+    resp = await client.post("/district/campaigns", data=upload(token, broken.encode(), "debut.toml"))
+    text = await text_of(resp)
+    assert resp.status == 422 and "Campagne refusée, rien n'a été publié." in text
+    line = next(n for n, l in enumerate(broken.splitlines(), 1) if "minutes" in l)
+    assert f":{line}:" in text
+    assert "2026-test-cp" not in await (await client.get("/district/stats")).text()
+    resp = await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
+    assert "publiée (version 1)" in await text_of(resp)
+    page = "/district/campaigns/2026-test-cp"
+    resp = await post_form(client, page, {"t1-fr-mots": "3", "t2-fr-mots": "x", "t1-fr-lire-texte": "20",
+                                          "t2-fr-lire-texte": "40"}, page)
+    assert resp.status == 422 and "donnez deux nombres entiers" in await text_of(resp)
+    resp = await post_form(client, page, {"t1-fr-mots": "3", "t2-fr-mots": "5", "t1-fr-lire-texte": "",
+                                          "t2-fr-lire-texte": ""}, page)
+    text = await text_of(resp)
+    assert "Seuils publiés (version 2)." in text and 'value="5"' in text
+
+
+async def test_invitation_qr_revoke_and_bad_uai(district):
+    client = district
+    resp = await post_form(client, "/district/invitations", {"action": "create", "uai": "0751234K", "days": "7"},
+                           "/district/invitations")
+    assert resp.status == 422 and "L'opération n'a pas été faite" in await text_of(resp)
+    resp = await post_form(client, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": "7"},
+                           "/district/invitations")
+    text = await text_of(resp)
+    assert "PREAU1-" in text and '<svg aria-hidden="true"' in text and "style=" not in text.split("<svg", 1)[1].split("</svg>")[0]
+    inv_id = re.search(r'name="id" value="([0-9a-f]+)"', text).group(1)
+    resp = await post_form(client, "/district/invitations", {"action": "revoke", "id": inv_id}, "/district/invitations")
+    assert "Invitation révoquée" in await text_of(resp)
+    resp = await post_form(client, "/district/invitations", {"action": "revoke", "id": inv_id}, "/district/invitations")
+    assert resp.status == 400
+
+
+async def test_statistics_pages_and_exports_after_a_school_release(district, tmp_path):
+    client = district
+    camp = campaign()
+    token = await csrf_of(client, "/district/campaigns")
+    await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
+    resp = await post_form(client, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": "7"},
+                           "/district/invitations")
+    invitation = re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
+    create_identity(tmp_path / "bare-school")
+    school = Node(tmp_path / "bare-school", role="school", limits=Limits(idle_timeout=5, session_timeout=30))
+    try:
+        await school.join(invitation, SCHOOL_UAI)
+        outcomes = [PupilOutcome(f"p{i}", ex.id, ("besoin", "fragile", "seuil2", "seuil2")[i % 4])
+                    for i in range(8) for ex in camp.exercises]
+        decision = next_release(outcomes, camp, ReleaseHistory(camp.id), closing=False)
+        school.federation.publish_release(decision.content, to_peer="district")
+        await school.sync_upstream()
+    finally:
+        school.close()
+    text = await (await client.get("/district/stats/2026-test-cp")).text()
+    assert "1 école(s) comptée(s), 0 retenue(s)" in text and 'class="chart"' in text
+    assert text.count("<rect class=\"g-") >= 6
+    schools = await (await client.get("/district/schools")).text()
+    assert SCHOOL_UAI in schools and "n° 1" in schools
+    csv = await (await client.get("/district/stats/2026-test-cp.csv")).text()
+    assert csv.lstrip("\ufeff").startswith("exercice;nom;besoin;fragile;seuil2;absent;pending;écoles")
+    assert "fr-mots;Comprendre des mots lus par l'enseignant;2;2;4;0;0;1" in csv
+    data = json.loads(await (await client.get("/district/stats/2026-test-cp.json")).text())
+    assert data["schools_contributing"] == 1 and data["exercises"][0]["seuil2"] == 4
+    api = await (await client.get("/v1/stats/2026-test-cp", headers={"Accept": "application/json"})).json()
+    assert api["ok"] and api["exercises"] == data["exercises"]
+
+
+def test_sync_status_in_plain_words():
+    from types import SimpleNamespace
+
+    from preau.node.runtime import SyncStatus
+    from preau.node.web.i18n import translate
+    from preau.node.web.school import sync_words
+
+    t = lambda key, **kw: translate("fr", key, **kw)  # noqa: E731
+    up = {"node_id": "abcd-efgh", "address": "http://10.0.0.1:8080", "last_contact": 1_800_000_000, "last_error": None}
+    node = SimpleNamespace(status=SyncStatus(), federation=SimpleNamespace(upstream=lambda: None),
+                           fed=SimpleNamespace(transparency=lambda: []))
+    words = sync_words(node, "fr", t)
+    assert words["state"] == "L'école n'est pas encore rattachée à sa circonscription." and "Collez" in words["todo"]
+    node.federation.upstream = lambda: up
+    node.fed.transparency = lambda: [{"receipt": None}, {"receipt": {"release": 1}}]
+    node.status = SyncStatus(failures=3, last_error="cannot reach http://10.0.0.1:8080: connection refused",
+                             next_attempt=1_800_000_600)
+    words = sync_words(node, "fr", t)
+    assert words["state"].startswith("Dernier échange réussi : ") and words["waiting"] == 1
+    assert words["problem"].startswith("3 tentative(s) échouée(s) d'affilée.")
+    assert words["todo"].startswith("Vérifiez que le réseau de l'école fonctionne")
+    node.status = SyncStatus(failures=1, last_error="this node was revoked by the district")
+    assert "nouvelle invitation" in sync_words(node, "fr", t)["todo"]
+
+
+def test_store_messages_in_the_persons_language():
+    from preau.node.web.words import person_words
+
+    assert person_words("the first name 'x1' has no letter", "fr") == "le prénom « x1 » n'a aucune lettre"
+    assert person_words("the user name 'Bob' is taken; choose another", "en") == "the user name 'Bob' is taken: choose another"
+    assert person_words("something new the store says", "fr") == "something new the store says"  # shown, never hidden
