@@ -159,7 +159,6 @@ def next_release(
     cohort = len({p for snap in current.values() for p, code in snap.items() if code != "a"})
     last = history.last
     number = history.last_release + 1
-    nothing = ReleaseDecision(False, "", None, history)
 
     if cohort < policy.min_cohort:
         why = (

@@ -148,6 +148,24 @@ class Session:
         return f"<Session {self.role} {self.username!r}{'' if self._open else ' closed'}>"
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """A login split in three so the slow part can leave the store's thread.
+
+    `derive` is pure computation (Argon2id) touching no database, so a web
+    server runs it in a worker thread while its event loop keeps serving;
+    `Store.login_attempt` and `Store.finish_login` read and write the database
+    on the store's own thread.
+    """
+
+    row: dict[str, Any] | None
+    salt: bytes
+    cost: "vault.Argon2Cost"
+
+    def derive(self, password: str) -> bytes:
+        return vault.kek_from_password(str(password), self.salt, self.cost)
+
+
 class NodeActor:
     """The node itself, acting with nobody logged in: campaigns, counts, node blobs; never pupil data."""
 
@@ -432,12 +450,22 @@ class Store:
 
     def login(self, username: str, password: str) -> Session:
         """Unlock an account; one Argon2id run (about 0.1-1 s by design)."""
+        attempt = self.login_attempt(username)
+        return self.finish_login(attempt, attempt.derive(password))
+
+    def login_attempt(self, username: str) -> "LoginAttempt":
+        """Step 1 of a login, on the store's thread: what the password must open (nothing secret)."""
         row = self._row("SELECT * FROM accounts WHERE username = ?", [str(username)])
-        wrong = AuthError("wrong user name or password: check both and try again, or ask the head teacher to reset your password")
         if row is None or not row["active"]:
-            vault.kek_from_password(str(password), b"\0" * vault.SALT_BYTES, self._cost)  # same time either way
+            return LoginAttempt(None, b"\0" * vault.SALT_BYTES, self._cost)  # same work either way
+        return LoginAttempt(row, row["salt"], vault.Argon2Cost(row["opslimit"], row["memlimit"]))
+
+    def finish_login(self, attempt: "LoginAttempt", kek: bytes) -> Session:
+        """Step 3, on the store's thread again, with the key `attempt.derive(password)` made anywhere."""
+        row = attempt.row
+        wrong = AuthError("wrong user name or password: check both and try again, or ask the head teacher to reset your password")
+        if row is None:
             raise wrong
-        kek = vault.kek_from_password(str(password), row["salt"], vault.Argon2Cost(row["opslimit"], row["memlimit"]))
         try:
             secret = vault.open_(kek, row["wrapped_secret"], _ad("account-secret", row["id"]))
         except vault.DecryptError:

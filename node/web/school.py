@@ -28,7 +28,7 @@ from ..storage_errors import CsvImportError
 from ..store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_json, saved_reply, score_text
 from .render import render
-from .security import AccessDenied, current_principal, end_sessions_of, login_required, request_language
+from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .site import node_of, store_of, t_, unlocked
 from .words import person_words
 

@@ -26,7 +26,7 @@ from aiohttp.web_urldispatcher import StaticResource
 from yarl import URL
 
 from . import i18n
-from .keys import AUTHENTICATE, CLOCK, RATE_LIMITER, REQUEST_LANG, REQUEST_SESSION, SESSION_STORE, WEB_CONFIG
+from .keys import CLOCK, REQUEST_LANG, REQUEST_SESSION, SESSION_STORE, WEB_CONFIG
 
 log = logging.getLogger("preau.node.web")
 

@@ -27,7 +27,6 @@ from aiohttp import web
 from ..appkeys import NODE
 from ..errors import UserError
 from ..storage_errors import AuthError
-from ..store import Session, Store
 from . import i18n
 from .keys import CLOCK, WEB_CONFIG
 from .mount import NavItem, WebConfig, setup_web
@@ -144,40 +143,22 @@ def make_authenticator(app: web.Application, sessions: UnlockedSessions) -> Call
 
 
 class OffLoopLogins:
-    """Password checks off the event loop, on a connection of their own.
+    """Password checks off the event loop.
 
     Argon2id takes 0.1-1 s by design, and every teacher's saves run on the
-    loop, so a login must not run there. The store is not safe to share
-    between threads (sqlite-utils savepoints on one connection), so the check
-    runs in one worker thread on a second `Store` opened on the same folder;
-    the unlocked keys are then handed to a session of the node's own store,
-    which verifies them against the account's public key on first use.
+    loop, so the key derivation runs in a worker thread; the store's database
+    is only touched on the loop (`Store.login_attempt` / `finish_login`).
     """
 
     def __init__(self) -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="preau-login")
-        self._store: Any = None
-
-    def _login(self, main: Any, username: str, password: str) -> Any:
-        if self._store is None:
-            self._store = Store.open(main.data_dir, cost=main._cost)
-        checked = self._store.login(username, password)
-        try:
-            return Session(main, checked.account_id, checked.username, checked.role, checked._secret,
-                           checked._school_key)
-        finally:
-            checked.logout()
+        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="preau-login")
 
     async def login(self, main: Any, username: str, password: str) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, self._login, main, username, password)
+        attempt = main.login_attempt(username)
+        kek = await asyncio.get_running_loop().run_in_executor(self._pool, attempt.derive, password)
+        return main.finish_login(attempt, kek)
 
     def close(self) -> None:
-        def shut() -> None:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-
-        self._pool.submit(shut).result()
         self._pool.shutdown(wait=True)
 
 
