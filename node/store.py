@@ -742,8 +742,11 @@ class Store:
         return self.add_pupils(s, class_id, names)
 
     def erase_pupil(self, actor: Session, pupil_id: str) -> None:
-        """Remove a pupil and all their results; the bytes are zeroed (secure_delete) and the WAL emptied."""
-        s = self._admin(actor)
+        """Remove a pupil and all their results; the bytes are zeroed (secure_delete) and the WAL emptied.
+
+        The class's teacher may do it (a pupil who left the school), as may the head teacher.
+        """
+        s = self._session(actor)
         row = self._pupil_row(pupil_id)
         key = self._class_key(s, row["class_id"])
         with self._lock:

@@ -140,7 +140,7 @@ async def _class_page(request: web.Request, *, notice: str | None = None, errors
     campaigns = store.list_campaigns(s)
     return await render(request, "class.html", {
         "klass": c, "base": _class_base(c), "pupils": pupils, "campaigns": campaigns,
-        "can_erase": s.is_admin, "notice": notice, "errors": errors or [],
+        "notice": notice, "errors": errors or [],
     }, status=status)
 
 
@@ -204,7 +204,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
 
 
-@login_required(roles=ADMIN)
+@login_required(roles=TEACHING)
 async def erase_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     p = _pupil_of(store, s, c, request.match_info["pupil_id"])
