@@ -19,7 +19,7 @@ from typing import Any
 
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
-from preau.protocol.identity import parse_node_id
+from preau.protocol.identity import node_id as node_id_of, parse_node_id
 from preau.protocol.uai import parse_uai
 
 from .vault import ARGON2
@@ -27,7 +27,7 @@ from .backup import restore_backup, write_backup
 from .errors import EXIT_DATA, Conflict, NotFound, UserError
 from .fedstore import FedStore
 from .release import approve_release, preview_release
-from .runtime import FEDERATION_DB, Node, create_identity
+from .runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity
 from .settings import given_on_command_line, render_toml
 from .store import Store
 
@@ -35,12 +35,36 @@ def argon2_cost(settings):
     return ARGON2[settings.argon2_profile]
 
 
-def read_secret(prompt: str, env: str) -> str:
+def progress(message: str) -> None:
+    """Say what a long operation is doing, on a terminal only: scripts and logs get just the result."""
+    stream = sys.stderr
+    if stream is not None and stream.isatty():
+        print(message, file=stream, flush=True)
+
+
+def _on_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def read_secret(prompt: str, env: str, *, confirm: bool = False) -> str:
+    """A secret from the environment, the terminal (never echoed), or one line of standard input.
+
+    With `confirm`, a secret typed on the terminal is asked twice, since nobody
+    can see a typo in what they typed blind.
+    """
     value = os.environ.get(env)
     if value:
         return value
-    if sys.stdin is not None and sys.stdin.isatty():
-        return getpass.getpass(prompt)
+    if _on_terminal():
+        try:
+            value = getpass.getpass(prompt)
+            if confirm and value and getpass.getpass("Again, to check: ") != value:
+                raise UserError("the two entries differ; nothing was changed: run the command again")
+        except EOFError:
+            value = ""
+        if not value:
+            raise UserError(f"{prompt.rstrip(': ')} is needed: type it when asked, or set {env}")
+        return value
     line = sys.stdin.readline() if sys.stdin is not None else ""
     if not line.strip():
         raise UserError(f"{prompt.rstrip(': ')} is needed: type it when asked, or set {env}")
@@ -58,8 +82,16 @@ def open_node(settings, **kw) -> Node:
 
 
 def admin_session(store: Store, username: str | None = None):
+    """Log in as a head teacher account (the command's --user, else PREAU_USER, else admin)."""
     user = username or os.environ.get("PREAU_USER") or "admin"
     return store.login(user, read_secret(f"Password for {user}: ", "PREAU_PASSWORD"))
+
+
+def _uai(text: str) -> str:
+    try:
+        return parse_uai(text)
+    except LocalProtocolError as exc:
+        raise UserError(exc.message) from None
 
 
 # -- init, serve -------------------------------------------------------------------
@@ -67,10 +99,10 @@ def admin_session(store: Store, username: str | None = None):
 
 def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admin", **_: Any) -> str:
     data = pathlib.Path(settings.data_dir)
-    if (data / FEDERATION_DB).exists() or (data / "identity.key").exists():
+    if any((data / f).exists() for f in (FEDERATION_DB, IDENTITY_FILE, "preau.db")):
         raise Conflict(f"{data} already holds a Préau node; choose another --data-dir or remove it first")
-    uai = parse_uai(uai)
-    password = read_secret(f"Password for the administrator '{admin}': ", "PREAU_PASSWORD")
+    uai = _uai(uai)
+    password = read_secret(f"Password for the administrator '{admin}': ", "PREAU_PASSWORD", confirm=True)
     data.mkdir(parents=True, exist_ok=True)
     label = name or (f"École {uai}" if settings.role == "school" else f"Circonscription {uai}")
     store, recovery = Store.create(data, uai=uai, school_name=label, admin_username=admin,
@@ -91,19 +123,39 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
 
 
 def serve(settings, **_: Any) -> None:
+    """Run the node until SIGINT or SIGTERM (aiohttp's run_app handles both and shuts down cleanly)."""
     from aiohttp import web
 
     from .app import create_app
+    from .mdns import advertiser_for
+    from .web.security import PrivateAccessLogger
 
-    access_log_class = None
+    advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
+    app = create_app(settings)
+    if advertiser is not None:
+        async def advertise(app):
+            await advertiser.start()
+            yield
+            await advertiser.stop()
+
+        app.cleanup_ctx.append(advertise)
+    print(f"Préau {settings.role} node on {settings.advertised_url}"
+          + (f" (and {advertiser.ad.url} on the local network)" if advertiser else ""), flush=True)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
+
+
+def _node_uai(settings) -> str | None:
+    """The UAI in the node's store, when there is one (only used to name the mDNS announcement)."""
+    if not settings.mdns:
+        return None
     try:
-        from .web.security import PrivateAccessLogger
-        access_log_class = PrivateAccessLogger
-    except ImportError:  # pragma: no cover - the web layer is part of the package
-        pass
-    kw = {"access_log_class": access_log_class} if access_log_class else {}
-    print(f"Préau {settings.role} node on {settings.advertised_url}", flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, **kw)
+        store = open_store(settings)
+    except UserError:
+        return None
+    try:
+        return store.school()["uai"]
+    finally:
+        store.close()
 
 
 # -- enrollment ------------------------------------------------------------------------
@@ -114,11 +166,14 @@ def create_invitation(settings, *, uai: str, name: str | None = None, expires_da
         raise UserError("only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
+    uai = _uai(uai)
     node = open_node(settings)
     try:
         inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400)
     finally:
         node.close()
+    progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
+             "give it to the head teacher, who runs `preau join` with it:")
     return inv.to_string()
 
 
@@ -126,9 +181,12 @@ def _invitation_text(value: str) -> str:
     if value == "-":
         return sys.stdin.read().strip()
     path = pathlib.Path(value)
-    if not value.upper().startswith("PREAU1-") and path.exists():
-        return path.read_text().strip()
-    return value
+    if not value.upper().startswith("PREAU1-") and path.is_file():
+        try:
+            return path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError as exc:
+            raise UserError(f"cannot read {value}: {exc.strerror}") from None
+    return value.strip()
 
 
 def join(settings, *, invitation: str, **_: Any) -> str:
@@ -139,9 +197,11 @@ def join(settings, *, invitation: str, **_: Any) -> str:
         uai = store.school()["uai"]
     finally:
         store.close()
+    text = _invitation_text(invitation)
     node = open_node(settings)
     try:
-        report = asyncio.run(node.join(_invitation_text(invitation), uai))
+        progress(f"Contacting the district named in the invitation, as {uai} ...")
+        report = asyncio.run(node.join(text, uai))
         up = node.federation.upstream()
     finally:
         node.close()
@@ -149,31 +209,43 @@ def join(settings, *, invitation: str, **_: Any) -> str:
 
 
 def revoke(settings, *, node: str, reason: str, **_: Any) -> str:
+    if settings.role != "district":
+        raise UserError("only a district node revokes the nodes it enrolled; this node is a school")
+    if not reason.strip():
+        raise UserError("--reason must say why (it is kept in the district's journal)")
     n = open_node(settings)
     try:
         target = _find_peer(n, node)
+        who = f"{target['uai'] or ''} {_peer_id(target)}".strip()
         if not n.fed.revoke_peer(target["key"]):
-            raise Conflict(f"{node} is already revoked")
-        n.fed.log_event("revoked", f"{target['uai'] or ''} {target['node_id']}: {reason}")
+            raise Conflict(f"{who} is already revoked")
+        n.fed.log_event("revoked", f"{who}: {reason}")
     finally:
         n.close()
-    return f"Revoked {target['uai'] or ''} {target['node_id']}; its sessions and releases are refused from now on."
+    return f"Revoked {who}; its sessions and releases are refused from now on."
+
+
+def _peer_id(peer: dict) -> str:
+    """A peer's node id, computed from its pinned key (the stored copy can lag after a key rotation)."""
+    return node_id_of(bytes.fromhex(peer["key"]))
 
 
 def _find_peer(node: Node, text: str) -> dict:
+    """The peer named by a UAI or a node id; its active pin first, else the latest other one."""
     text = text.strip()
-    for p in node.fed.peers():
-        if p["uai"] and p["uai"] == text.upper():
-            if p["status"] == "active":
-                return p
     try:
         wanted = parse_node_id(text)
     except LocalProtocolError:
         wanted = None
-    for p in node.fed.peers():
-        if wanted and p["node_id"] == wanted:
-            return p
-    raise NotFound(f"no enrolled node matches {text!r}: give a school's UAI or its node id (see `preau status`)")
+    matches = [p for p in node.fed.peers()
+               if (p["uai"] and p["uai"] == "".join(text.split()).upper()) or (wanted and _peer_id(p) == wanted)]
+    if not matches:
+        raise NotFound(f"no enrolled node matches {text!r}: give a school's UAI or its node id (see `preau status`)")
+    active = [p for p in matches if p["status"] == "active"]
+    if active:
+        return active[0]
+    states = {p["status"] for p in matches}
+    raise Conflict(f"{text} is already {'revoked' if 'revoked' in states else matches[-1]['status']}: nothing to do")
 
 
 # -- sync, status ------------------------------------------------------------------------
@@ -182,6 +254,9 @@ def _find_peer(node: Node, text: str) -> dict:
 def sync_now(settings, **_: Any) -> str:
     node = open_node(settings)
     try:
+        up = node.federation.upstream()
+        if up is not None:
+            progress(f"Synchronising with the district at {up['address']} ...")
         report = asyncio.run(node.sync_upstream())
     finally:
         node.close()
@@ -202,7 +277,7 @@ def node_status(node: Node) -> dict[str, Any]:
         "role": node.role,
         "node_id": node.node_id,
         "upstream": None if up is None else {k: up[k] for k in ("node_id", "address", "last_contact", "last_error")},
-        "peers": [{k: p[k] for k in ("node_id", "role", "uai", "status", "last_contact", "last_error")}
+        "peers": [{"node_id": _peer_id(p), **{k: p[k] for k in ("role", "uai", "status", "last_contact", "last_error")}}
                   for p in node.fed.peers()],
         "documents": [{"doc_id": d.doc_id, "kind": d.kind, "campaign": d.campaign,
                        "release": (node.fed.latest_release(d.doc_id) or (0,))[0]} for d in docs],
@@ -240,15 +315,18 @@ _json = json
 # -- release, stats ------------------------------------------------------------------------
 
 
-def release(settings, *, campaign: str, approve: bool = False, **_: Any) -> str:
+def release(settings, *, campaign: str, approve: bool = False, final: bool = False, user: str | None = None,
+            **_: Any) -> str:
+    """Preview (and with approve, sign) a school's release; `final` makes it the campaign's closing release."""
     if settings.role != "school":
-        raise UserError("releases are made on a school node")
+        raise UserError("releases are made on a school node; on a district, see `preau stats`")
     node = open_node(settings)
     store = node.store
     try:
-        session = admin_session(store)
-        preview = preview_release(store, session, node.federation, campaign)
-        lines = [f"Campaign {campaign}: {preview.decision.reason or 'ready'}"]
+        session = admin_session(store, user)
+        preview = preview_release(store, session, node.federation, campaign, closing=True if final else None)
+        lines = [f"Campaign {campaign}: {preview.decision.reason or 'ready'}"
+                 + (" (closing release: the campaign's last)" if preview.closing else "")]
         doc = preview.document()
         if doc is not None:
             lines.append("What would leave the school (exactly this document):")
@@ -257,7 +335,7 @@ def release(settings, *, campaign: str, approve: bool = False, **_: Any) -> str:
             signed = approve_release(store, session, node.federation, preview)
             lines.append(f"Release {signed.release} signed; it is sent to the district at the next sync (or run `preau sync`).")
         elif preview.will_release:
-            lines.append("Run again with --approve to sign and send it.")
+            lines.append("Run again with --approve" + (" --final" if final else "") + " to sign and send it.")
     finally:
         node.close()
     return "\n".join(lines)
@@ -277,12 +355,19 @@ def stats_rows(stats: dict) -> list[dict[str, Any]]:
 def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
     from preau.crdt.statistics import CampaignStatistics
 
+    if settings.role != "district":
+        raise UserError("statistics are merged on a district node; on a school, "
+                        f"`preau release {campaign}` shows exactly the counts this school sends")
     node = open_node(settings)
     try:
         data = node.fed.stats(campaign)
+        known = sorted(c.id for c in node.federation.campaigns())
     finally:
         node.close()
     if data is None:
+        if campaign not in known:
+            raise NotFound(f"no campaign {campaign!r} on this district"
+                           + (f"; its campaigns: {', '.join(known)}" if known else "; load one with `preau campaign load`"))
         raise NotFound(f"no statistics for campaign {campaign!r} yet: no school release has arrived")
     s = CampaignStatistics.from_dict(data)
     rows = stats_rows(data)
@@ -296,7 +381,7 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
         w.writerows(rows)
         return out.getvalue().rstrip("\n")
     cols = list(rows[0]) if rows else ["exercise"]
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
+    widths = {c: max([len(c), *(len(str(r[c])) for r in rows)]) for c in cols}
     lines = [f"Campaign {campaign}: {s.schools_contributing} school(s) contributing, {s.schools_withheld} withheld (small cohort)",
              "  ".join(c.ljust(widths[c]) for c in cols)]
     lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]
@@ -306,19 +391,49 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
 # -- backup, bundles, keys, campaigns ----------------------------------------------------------
 
 
-def backup(settings, *, output: str, **_: Any) -> str:
+def backup(settings, *, output: str, user: str | None = None, **_: Any) -> str:
+    out = pathlib.Path(output)
+    if out.is_dir():
+        raise UserError(f"{output} is a folder: give a file name, e.g. {out / 'preau.backup'}")
+    if not out.parent.is_dir():
+        raise UserError(f"cannot write {output}: the folder {out.parent} does not exist")
     store = open_store(settings)
     try:
-        path = write_backup(store, admin_session(store), output)
+        session = admin_session(store, user)
+        progress(f"Writing an encrypted backup to {output} ...")
+        path = write_backup(store, session, out)
     finally:
         store.close()
     return f"Encrypted backup written to {path}; it opens with the recovery key or an administrator's password."
 
 
-def restore(settings, *, file: str, force: bool = False, **_: Any) -> str:
-    key = read_secret("Recovery key: ", "PREAU_RECOVERY_KEY")
-    restore_backup(file, settings.data_dir, recovery_key=key, replace=force)
-    return f"Restored into {settings.data_dir}."
+def restore(settings, *, file: str, force: bool = False, user: str | None = None, **_: Any) -> str:
+    """Restore the school store from a backup; with --user, an administrator's password opens it instead of the recovery key.
+
+    The backup holds the school's database and storage key, not the node's
+    identity or federation state: when the folder has no node keys, new ones
+    are made, and the district must enrol this node again.
+    """
+    data = pathlib.Path(settings.data_dir)
+    if not pathlib.Path(file).is_file():
+        raise UserError(f"no backup file at {file}", EXIT_DATA)
+    if (data / "preau.db").exists() and not force:
+        raise Conflict(f"{data} already holds a Préau node; restore into an empty folder, "
+                       "or add --force to replace it (the current files are kept aside)")
+    if user:
+        password = read_secret(f"Password for {user}: ", "PREAU_PASSWORD")
+        secrets = {"username": user, "password": password}
+    else:
+        secrets = {"recovery_key": read_secret("Recovery key: ", "PREAU_RECOVERY_KEY")}
+    progress(f"Checking and restoring {file} into {data} ...")
+    restore_backup(file, data, replace=force, **secrets)
+    lines = [f"Restored into {data}."]
+    if not (data / IDENTITY_FILE).exists():
+        identity = create_identity(data)
+        FedStore(data / FEDERATION_DB).close()
+        lines.append(f"The backup does not hold the node's keys: this node has new ones ({identity.node_id}); "
+                     "ask the district for a new invitation and run `preau join`.")
+    return "\n".join(lines)
 
 
 def export_bundle(settings, *, output: str, **_: Any) -> str:
@@ -346,6 +461,10 @@ def import_bundle(settings, *, file: str, **_: Any) -> str:
 
 
 def rotate_keys(settings, *, yes: bool = False, **_: Any) -> str:
+    if not yes and _on_terminal():
+        answer = input("Replace this node's long-term keys? Peers learn the new ones at the next sync. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes", "o", "oui"):
+            return "Nothing changed."
     node = open_node(settings)
     try:
         old = node.node_id
