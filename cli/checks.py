@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from preau.node.errors import UserError
 from preau.protocol.errors import LocalProtocolError
-from preau.protocol.uai import parse_uai
+from preau.protocol.uai import departement_allowed, parse_uai
 
 UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # 23 letters: no I, O or Q
 
@@ -19,11 +19,10 @@ def check_uai(text: str) -> str:
     example = "8 characters: 7 digits then a letter, like 0751234J"
     if len(uai) != 8 or not uai[:7].isdigit() or not uai[7].isalpha():
         raise UserError(f"{text!r} is not a UAI: a UAI has {example}")
-    dept = int(uai[:3])
-    if not (1 <= dept <= 95 or dept in (620, 720) or 970 <= dept <= 989):
+    if not departement_allowed(uai[:3]):
         raise UserError(
             f"{uai} is not a UAI: its first three digits ({uai[:3]}) are not a département "
-            "(001-095, 620 or 720 for Corsica, 97x/98x overseas)"
+            "(001-095 except 020, 620 or 720 for Corsica, 97x/98x overseas)"
         )
     if UAI_LETTERS[int(uai[:7]) % 23] != uai[7]:
         raise UserError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import errno
 import getpass
 import io
 import json
@@ -30,6 +31,7 @@ from .release import approve_release, preview_release
 from .runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity
 from .settings import given_on_command_line, render_toml
 from .store import Store
+from .storage_errors import BackupError
 
 def argon2_cost(settings):
     return ARGON2[settings.argon2_profile]
@@ -141,7 +143,16 @@ def serve(settings, **_: Any) -> None:
         app.cleanup_ctx.append(advertise)
     print(f"Préau {settings.role} node on {settings.advertised_url}"
           + (f" (and {advertiser.ad.url} on the local network)" if advertiser else ""), flush=True)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        hint = {errno.EADDRINUSE: "another program (or another Préau) already uses that port: stop it, or choose "
+                                  "another with --port or `port = ...` in preau.toml",
+                errno.EACCES: "ports below 1024 need special rights: use a port such as 8080",
+                errno.EADDRNOTAVAIL: "this machine has no such address: use 0.0.0.0 or one of its addresses"}
+        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {hint[exc.errno]}") from None
 
 
 def _node_uai(settings) -> str | None:
@@ -201,7 +212,12 @@ def join(settings, *, invitation: str, **_: Any) -> str:
     node = open_node(settings)
     try:
         progress(f"Contacting the district named in the invitation, as {uai} ...")
-        report = asyncio.run(node.join(text, uai))
+        try:
+            report = asyncio.run(node.join(text, uai))
+        except LocalProtocolError as exc:
+            # The protocol checks the invitation against this node (its UAI, its expiry) before
+            # connecting; those refusals are the person's to fix, not bugs.
+            raise UserError(exc.message) from None
         up = node.federation.upstream()
     finally:
         node.close()
@@ -348,7 +364,7 @@ def stats_rows(stats: dict) -> list[dict[str, Any]]:
     rows = []
     for ex in s.exercise_ids():
         e = s.exercise(ex)
-        rows.append({"exercise": ex, **{k: v for k, v in e.counts.items()}, "schools": e.schools})
+        rows.append({"exercise": ex, **{k: v for k, v in e.counts.items()}, "schools": e.schools_contributing})
     return rows
 
 
@@ -426,7 +442,12 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
     else:
         secrets = {"recovery_key": read_secret("Recovery key: ", "PREAU_RECOVERY_KEY")}
     progress(f"Checking and restoring {file} into {data} ...")
-    restore_backup(file, data, replace=force, **secrets)
+    try:
+        restore_backup(file, data, replace=force, **secrets)
+    except BackupError as exc:
+        if exc.code in ("corrupt", "not_a_backup", "backup_version"):
+            raise UserError(exc.message, EXIT_DATA, code=exc.code) from None
+        raise
     lines = [f"Restored into {data}."]
     if not (data / IDENTITY_FILE).exists():
         identity = create_identity(data)

@@ -1,0 +1,546 @@
+"""Every `preau` command as a person runs it: the real entry point in a subprocess, temp data folders,
+a district served on a loopback port. Each command's normal path and its errors, checking the exact
+message and the exit code; a user's mistake is one line on stderr, never a traceback."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import pathlib
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from preau.node.errors import EXIT_CONFIG, EXIT_DATA, EXIT_USER
+
+MINIMAL = "minimal"
+PASSWORD = "demo-preau-2026"  # the demo's password, so the demo's class filler can log in
+DISTRICT_UAI = "0693344K"
+SCHOOL_UAI = "0751234J"
+OTHER_UAI = "0010856A"
+RECOVERY = re.compile(r"^  ([A-Z2-7]{5}(?:-[A-Z2-7]{5})+)$", re.M)
+
+
+def _entry_point() -> list[str]:
+    script = pathlib.Path(sys.executable).parent / "preau"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "preau.cli.main"]
+
+
+PREAU = _entry_point()
+
+
+@dataclasses.dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def preau(*args: str, password: str | None = PASSWORD, env: dict | None = None, stdin: str = "",
+          timeout: float = 60) -> Result:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    base["PREAU_ARGON2_PROFILE"] = MINIMAL
+    if password is not None:
+        base["PREAU_PASSWORD"] = password
+    base.update(env or {})
+    proc = subprocess.run([*PREAU, *args], capture_output=True, text=True, input=stdin, env=base, timeout=timeout)
+    return Result(proc.returncode, proc.stdout, proc.stderr)
+
+
+def user_error(r: Result, text: str, code: int = EXIT_USER) -> None:
+    """One line on stderr, starting 'preau: error:', containing `text`; no traceback; the given exit code."""
+    assert r.code == code, (r.code, r.err)
+    assert "Traceback" not in r.err, r.err
+    assert r.err.startswith("preau: error: ") and r.err.count("\n") == 1, r.err
+    assert text in r.err, r.err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def healthz(port: int) -> dict | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+            return json.loads(resp.read())
+    except OSError:
+        return None
+
+
+@dataclasses.dataclass
+class Served:
+    data: pathlib.Path
+    port: int
+    proc: subprocess.Popen
+    recovery: str
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise
+
+
+def init(data: pathlib.Path, role: str, uai: str, *extra: str) -> str:
+    r = preau("init", "--role", role, "--uai", uai, "--data-dir", str(data), *extra)
+    assert r.code == 0, r.err
+    return RECOVERY.search(r.out).group(1)
+
+
+def serve(data: pathlib.Path, port: int) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    env["PREAU_ARGON2_PROFILE"] = MINIMAL
+    log = open(data / "serve.log", "ab")
+    proc = subprocess.Popen([*PREAU, "serve", "--data-dir", str(data), "--port", str(port)], env=env,
+                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = time.monotonic() + 30
+    while healthz(port) is None:
+        assert proc.poll() is None, (data / "serve.log").read_text()
+        assert time.monotonic() < deadline, "serve did not answer /healthz in 30 s"
+        time.sleep(0.1)
+    return proc
+
+
+def start_district(root: pathlib.Path, name: str = "district") -> Served:
+    data = root / name
+    recovery = init(data, "district", DISTRICT_UAI)
+    port = free_port()
+    # The port lives in the node's settings file, as an administrator would set it, so invitations name it.
+    with open(data / "preau.toml", "a") as f:
+        f.write(f"port = {port}\nsync_interval = 30\nbackoff_max = 60\n")
+    return Served(data, port, serve(data, port), recovery)
+
+
+def invite(district: Served, uai: str = SCHOOL_UAI, *extra: str) -> str:
+    r = preau("invite", "--uai", uai, "--data-dir", str(district.data), *extra)
+    assert r.code == 0, r.err
+    return r.out.strip()
+
+
+def campaign_file(tmp: pathlib.Path) -> pathlib.Path:
+    """The bundled Début de CP sample, open now (the sample's own dates are in the past)."""
+    from preau.node.campaign_file import resolve_campaign_path
+
+    today = dt.date.today()
+    text = resolve_campaign_path("debut-cp").read_text(encoding="utf-8")
+    text = re.sub(r'^opens = .*$', f'opens = "{today - dt.timedelta(days=7)}"', text, count=1, flags=re.M)
+    text = re.sub(r'^closes = .*$', f'closes = "{today + dt.timedelta(days=30)}"', text, count=1, flags=re.M)
+    path = tmp / "debut-cp-now.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def fill(data: pathlib.Path, pupils: int = 20) -> None:
+    """Put one synthetic class with results into a school (as the demo does), in this process."""
+    from preau.node.demo import _fill
+    from preau.node.synthetic import make_classes
+    from preau.node.store import Store
+    from preau.node.vault import ARGON2
+
+    store = Store.open(data, cost=ARGON2[MINIMAL])
+    try:
+        campaign = store.get_campaign(store.login("admin", PASSWORD), "2026-debut-cp")
+    finally:
+        store.close()
+    _fill(type("N", (), {"data_dir": data, "uai": SCHOOL_UAI})(), campaign,
+          make_classes(random.Random(7), campaign, [pupils]))
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory):
+    """A served district with the campaign loaded, and a school joined to it with a filled class."""
+    root = tmp_path_factory.mktemp("fed")
+    district = start_district(root)
+    try:
+        r = preau("campaign", "load", str(campaign_file(root)), "--data-dir", str(district.data))
+        assert r.code == 0, r.err
+        school = root / "school"
+        school_recovery = init(school, "school", SCHOOL_UAI)
+        r = preau("join", invite(district), "--data-dir", str(school))
+        assert r.code == 0, r.err
+        fill(school)
+        yield type("Fed", (), {"root": root, "district": district, "school": school,
+                               "school_recovery": school_recovery})
+    finally:
+        district.stop()
+
+
+# -- init ------------------------------------------------------------------------------------------
+
+
+def test_init_school_prints_the_recovery_key_once_and_never_the_password(tmp_path):
+    r = preau("init", "--role", "school", "--uai", "0751234j", "--name", "École Jean Jaurès", "--admin", "directrice",
+              "--data-dir", str(tmp_path / "n"), "--port", "8099")
+    assert r.code == 0, r.err
+    assert r.out.startswith(f"Préau school node created in {tmp_path / 'n'}\n  UAI: 0751234J   name: École Jean Jaurès\n")
+    assert "administrator: directrice" in r.out
+    assert len(RECOVERY.findall(r.out)) == 1
+    assert PASSWORD not in r.out + r.err
+    settings = (tmp_path / "n" / "preau.toml").read_text()
+    assert 'role = "school"' in settings and "port = 8099" in settings
+    assert oct((tmp_path / "n" / "identity.key").stat().st_mode & 0o777) == "0o600"
+
+
+def test_init_district_then_refuses_an_existing_node(tmp_path):
+    init(tmp_path, "district", DISTRICT_UAI)
+    assert 'role = "district"' in (tmp_path / "preau.toml").read_text()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    r = preau("init", "--role", "school", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path))
+    user_error(r, f"{tmp_path} already holds a Préau node; choose another --data-dir or remove it first")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("uai, words", [
+    ("0751234K", "0751234K is not a valid UAI: the check letter K does not match the digits"),
+    ("75-1234", "'75-1234' is not a UAI: a UAI has 8 characters: 7 digits then a letter, like 0751234J"),
+    ("0201234X", "0201234X is not a UAI: its first three digits (020) are not a département (001-095 except 020"),
+])
+def test_init_refuses_a_bad_uai_and_writes_nothing(tmp_path, uai, words):
+    r = preau("init", "--role", "school", "--uai", uai, "--data-dir", str(tmp_path / "n"))
+    user_error(r, words)
+    assert not (tmp_path / "n").exists()
+
+
+def test_init_needs_a_password_and_a_long_enough_one(tmp_path):
+    r = preau("init", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path / "a"), password=None)
+    user_error(r, "Password for the administrator 'admin' is needed: type it when asked, or set PREAU_PASSWORD")
+    r = preau("init", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path / "b"), password="short")
+    user_error(r, "a password needs at least 10 characters")
+    # One line of standard input also works (for scripts that cannot set the environment).
+    r = preau("init", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path / "c"), password=None, stdin=PASSWORD + "\n")
+    assert r.code == 0 and PASSWORD not in r.out + r.err
+
+
+# -- serve, join, sync ----------------------------------------------------------------------------
+
+
+def test_serve_answers_then_stops_on_sigterm_and_a_school_sees_it_unreachable(tmp_path):
+    district = start_district(tmp_path)
+    try:
+        assert healthz(district.port)["role"] == "district"
+        school = tmp_path / "school"
+        init(school, "school", SCHOOL_UAI)
+        r = preau("join", invite(district), "--data-dir", str(school))
+        assert r.code == 0, r.err
+        assert r.out.startswith(f"Joined the district ") and f"at {district.url}; " in r.out
+    finally:
+        assert district.stop() == 0
+    assert healthz(district.port) is None
+    r = preau("sync", "--data-dir", str(school))
+    user_error(r, f"{district.url}")
+    assert "cannot reach" in r.err or "unreachable" in r.err, r.err
+    r = preau("status", "--data-dir", str(school))
+    assert r.code == 0 and "last error" in r.out
+
+
+def test_serve_on_a_port_in_use_is_one_clear_line(fed):
+    r = preau("serve", "--data-dir", str(fed.school), "--port", str(fed.district.port))
+    user_error(r, f"cannot listen on 127.0.0.1:{fed.district.port}")
+
+
+def test_join_errors(fed, tmp_path):
+    other = tmp_path / "other"
+    init(other, "school", SCHOOL_UAI)
+    # The fixture's school used its invitation: a second school with the same text is refused.
+    invitation = invite(fed.district)
+    assert preau("join", invitation, "--data-dir", str(fed.school)).code == EXIT_USER  # already joined
+    first = tmp_path / "first"
+    init(first, "school", SCHOOL_UAI)
+    assert preau("join", invitation, "--data-dir", str(first)).code == 0
+    r = preau("join", invitation, "--data-dir", str(other))
+    user_error(r, "this invitation has already been used: ask your district for a new one")
+
+    r = preau("join", invite(fed.district, OTHER_UAI), "--data-dir", str(other))
+    user_error(r, OTHER_UAI)
+
+    r = preau("join", "PREAU1-NOTANINVITATION", "--data-dir", str(other))
+    user_error(r, "copy it again")
+
+    r = preau("join", str(tmp_path / "no-such-file.txt"), "--data-dir", str(other))
+    user_error(r, "an invitation starts with PREAU1-")
+
+    closed = free_port()
+    r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.district.data),
+              env={"PREAU_PUBLIC_URL": f"http://127.0.0.1:{closed}"})
+    assert r.code == 0  # the invitation was made; it names a port where nothing listens
+    stale = r.out.strip()
+    r = preau("join", stale, "--data-dir", str(other))
+    user_error(r, f"http://127.0.0.1:{closed}")
+    assert "status" not in r.err or "preau status" in r.err
+
+
+def test_join_with_an_expired_invitation(fed, tmp_path):
+    from preau.node.runtime import Node
+
+    node = Node(fed.district.data, role="district", clock=lambda: int(time.time()) - 3 * 86400)
+    try:
+        expired = node.create_invitation(SCHOOL_UAI, [fed.district.url], ttl=86400).to_string()
+    finally:
+        node.close()
+    school = tmp_path / "late"
+    init(school, "school", SCHOOL_UAI)
+    invitation_file = tmp_path / "invitation.txt"
+    invitation_file.write_text(expired + "\n")
+    r = preau("join", str(invitation_file), "--data-dir", str(school))
+    user_error(r, "this invitation has expired: ask your district for a new one")
+
+
+def test_sync_before_joining(tmp_path):
+    init(tmp_path, "school", SCHOOL_UAI)
+    r = preau("sync", "--data-dir", str(tmp_path))
+    user_error(r, "this node has not joined a district yet")
+
+
+def test_status_text_and_json(fed):
+    r = preau("status", "--data-dir", str(fed.school))
+    assert r.code == 0 and r.err == ""
+    assert r.out.startswith("school node ") and f"district: " in r.out and fed.district.url in r.out
+    r = preau("status", "--json", "--data-dir", str(fed.district.data))
+    info = json.loads(r.out)
+    assert info["role"] == "district"
+    assert any(p["uai"] == SCHOOL_UAI and p["status"] == "active" for p in info["peers"])
+    assert {d["kind"] for d in info["documents"]} >= {"campaign"}
+    r = preau("status", "--data-dir", str(fed.root / "nothing-here"))
+    user_error(r, "run `preau init` there first")
+
+
+# -- invite ----------------------------------------------------------------------------------------
+
+
+def test_invite_is_for_districts_and_checks_the_uai(fed):
+    user_error(preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.school)),
+               "only a district node invites schools; this node is a school")
+    user_error(preau("invite", "--uai", "0751234K", "--data-dir", str(fed.district.data)),
+               "0751234K is not a valid UAI: the check letter K does not match the digits")
+    user_error(preau("invite", "--uai", SCHOOL_UAI, "--expires-days", "0", "--data-dir", str(fed.district.data)),
+               "--expires-days must be between 1 and 90")
+    r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.district.data))
+    assert r.code == 0 and r.out.startswith("PREAU1-") and r.out.count("\n") == 1 and r.err == ""
+
+
+# -- release, sync, stats -----------------------------------------------------------------------------
+
+
+def test_release_preview_wrong_password_approve_then_stats(fed):
+    school = str(fed.school)
+    user_error(preau("release", "2026-debut-cp", "--data-dir", school, password="not the password"),
+               "wrong user name or password")
+    user_error(preau("release", "2026-debut-cp", "--user", "nobody", "--data-dir", school),
+               "wrong user name or password")
+    r = preau("release", "2026-debut-cp", "--data-dir", school)
+    assert r.code == 0, r.err
+    assert "What would leave the school (exactly this document):" in r.out
+    assert "closing release" not in r.out and '"final": false' in r.out
+    assert r.out.rstrip().endswith("Run again with --approve to sign and send it.")
+    r = preau("release", "2026-debut-cp", "--final", "--data-dir", school)
+    assert "(closing release: the campaign's last)" in r.out and '"final": true' in r.out
+
+    # Nothing left before the approval: the district has no statistics yet.
+    user_error(preau("stats", "2026-debut-cp", "--data-dir", str(fed.district.data)),
+               "no statistics for campaign '2026-debut-cp' yet: no school release has arrived")
+
+    r = preau("release", "2026-debut-cp", "--approve", "--final", "--user", "admin", "--data-dir", school)
+    assert r.code == 0, r.err
+    assert "Release 1 signed" in r.out
+    user_error(preau("release", "2026-debut-cp", "--approve", "--data-dir", school), "nothing to release", 1)
+
+    r = preau("sync", "--data-dir", school)
+    assert r.code == 0, r.err
+    assert r.out.startswith("Synced with ") and "the district acknowledged release:2026-debut-cp:" in r.out
+
+    district = str(fed.district.data)
+    table = preau("stats", "2026-debut-cp", "--data-dir", district)
+    assert table.code == 0, table.err
+    lines = table.out.splitlines()
+    assert lines[0] == "Campaign 2026-debut-cp: 1 school(s) contributing, 0 withheld (small cohort)"
+    assert lines[1].split() == ["exercise", "besoin", "fragile", "seuil2", "absent", "pending", "schools"]
+    as_json = json.loads(preau("stats", "2026-debut-cp", "--format", "json", "--data-dir", district).out)
+    assert as_json["schools_contributing"] == 1
+    rows = {r["exercise"]: r for r in as_json["exercises"]}
+    assert len(lines) - 2 == len(rows) > 0
+    for row in rows.values():
+        assert sum(row[g] for g in ("besoin", "fragile", "seuil2", "absent", "pending")) == 20
+    csv_lines = preau("stats", "2026-debut-cp", "--format", "csv", "--data-dir", district).out.splitlines()
+    assert csv_lines[0] == "exercise,besoin,fragile,seuil2,absent,pending,schools"
+    first = rows[csv_lines[1].split(",")[0]]
+    assert csv_lines[1] == ",".join(str(first[k]) for k in ("exercise", "besoin", "fragile", "seuil2", "absent", "pending", "schools"))
+
+    user_error(preau("stats", "2027-nope", "--data-dir", district),
+               "no campaign '2027-nope' on this district; its campaigns: 2026-debut-cp")
+    user_error(preau("stats", "2026-debut-cp", "--data-dir", school),
+               "statistics are merged on a district node; on a school, `preau release 2026-debut-cp`")
+    r = preau("stats", "2026-debut-cp", "--format", "xml", "--data-dir", district)
+    assert r.code == 2 and "invalid choice: 'xml'" in r.err
+
+
+def test_release_is_for_schools(fed):
+    user_error(preau("release", "2026-debut-cp", "--data-dir", str(fed.district.data)),
+               "releases are made on a school node")
+
+
+# -- backup, restore --------------------------------------------------------------------------------
+
+
+def test_backup_and_restore(fed, tmp_path):
+    backup = tmp_path / "school.backup"
+    r = preau("backup", "-o", str(backup), "--data-dir", str(fed.school))
+    assert r.code == 0, r.err
+    assert r.out == f"Encrypted backup written to {backup}; it opens with the recovery key or an administrator's password.\n"
+    assert r.err == ""  # progress lines only on a terminal
+    user_error(preau("backup", "-o", str(tmp_path / "x.backup"), "--data-dir", str(fed.school), password="wrong one!"),
+               "wrong user name or password")
+    user_error(preau("backup", "-o", str(tmp_path / "no" / "x.backup"), "--data-dir", str(fed.school)),
+               f"the folder {tmp_path / 'no'} does not exist")
+
+    restored = tmp_path / "restored"
+    r = preau("restore", str(backup), "--data-dir", str(restored), env={"PREAU_RECOVERY_KEY": fed.school_recovery})
+    assert r.code == 0, r.err
+    assert r.out.startswith(f"Restored into {restored}.\nThe backup does not hold the node's keys")
+    assert preau("status", "--data-dir", str(restored)).code == 0
+
+    again = preau("restore", str(backup), "--data-dir", str(restored), env={"PREAU_RECOVERY_KEY": fed.school_recovery})
+    user_error(again, f"{restored} already holds a Préau node; restore into an empty folder, or add --force")
+    r = preau("restore", str(backup), "--force", "--data-dir", str(restored), env={"PREAU_RECOVERY_KEY": fed.school_recovery})
+    assert r.code == 0 and r.out == f"Restored into {restored}.\n"
+    assert list(restored.glob("preau.db.before-restore-*"))
+
+    by_password = tmp_path / "by-password"
+    r = preau("restore", str(backup), "--user", "admin", "--data-dir", str(by_password))
+    assert r.code == 0, r.err
+    user_error(preau("restore", str(backup), "--user", "admin", "--data-dir", str(tmp_path / "p2"), password="wrong one!"),
+               "this user name and password do not open school.backup")
+
+    user_error(preau("restore", str(backup), "--data-dir", str(tmp_path / "w"),
+                     env={"PREAU_RECOVERY_KEY": fed.district.recovery}),
+               "this recovery key does not open school.backup: it belongs to another school or set-up")
+    key = fed.school_recovery
+    typo = key[:7] + ("A" if key[7] != "A" else "B") + key[8:]
+    user_error(preau("restore", str(backup), "--data-dir", str(tmp_path / "w"), env={"PREAU_RECOVERY_KEY": typo}),
+               "this is not a valid recovery key")
+
+    corrupt = tmp_path / "corrupt.backup"
+    raw = bytearray(backup.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    corrupt.write_bytes(bytes(raw))
+    user_error(preau("restore", str(corrupt), "--data-dir", str(tmp_path / "w"), env={"PREAU_RECOVERY_KEY": fed.school_recovery}),
+               "corrupt.backup is damaged or was changed (it fails its integrity check); use another backup", EXIT_DATA)
+    (tmp_path / "notes.txt").write_text("hello")
+    user_error(preau("restore", str(tmp_path / "notes.txt"), "--data-dir", str(tmp_path / "w"),
+                     env={"PREAU_RECOVERY_KEY": fed.school_recovery}),
+               "notes.txt is not a Préau backup file", EXIT_DATA)
+    user_error(preau("restore", str(tmp_path / "missing.backup"), "--data-dir", str(tmp_path / "w")),
+               "no backup file at", EXIT_DATA)
+    assert not (tmp_path / "w").exists() or not (tmp_path / "w" / "preau.db").exists()
+
+
+# -- bundles, keys, revoke ------------------------------------------------------------------------
+
+
+def test_bundle_export_import_and_tampered(fed, tmp_path):
+    # The school needs a signed release to export (the release test may have made it already).
+    r = preau("release", "2026-debut-cp", "--approve", "--final", "--data-dir", str(fed.school))
+    assert r.code == 0 or "nothing to release" in r.err, r.err
+    bundle = tmp_path / "school.bundle"
+    r = preau("bundle", "export", "-o", str(bundle), "--data-dir", str(fed.school))
+    assert r.code == 0, r.err
+    count = int(r.out.split()[0])
+    assert r.out == f"{count} signed document(s) written to {bundle}; import them on the district with `preau bundle import`.\n"
+    r = preau("bundle", "import", str(bundle), "--data-dir", str(fed.district.data))
+    assert r.code == 0, r.err
+    assert re.fullmatch(r"\d+ document\(s\) verified and imported\.\n", r.out)
+
+    def tampered(field: str, at: int) -> pathlib.Path:
+        data = json.loads(bundle.read_text())
+        entry = data["documents"][-1]
+        text = entry[field]
+        i = at % len(text)
+        entry[field] = text[:i] + ("0" if text[i] != "0" else "1") + text[i + 1:]
+        path = tmp_path / f"tampered-{field}.bundle"
+        path.write_text(json.dumps(data))
+        return path
+
+    user_error(preau("bundle", "import", str(tampered("document", 1000)), "--data-dir", str(fed.district.data)),
+               "the bundle holds a damaged document (these bytes are not a valid Automerge document: bad checksum); "
+               "export it again", EXIT_DATA)
+    r = preau("bundle", "import", str(tampered("release", -10)), "--data-dir", str(fed.district.data))
+    user_error(r, "nothing was imported", EXIT_DATA)
+    user_error(preau("bundle", "import", str(tmp_path / "none.bundle"), "--data-dir", str(fed.district.data)),
+               f"cannot read {tmp_path / 'none.bundle'}: No such file or directory", EXIT_DATA)
+
+
+def test_keys_rotate_then_revoke_by_node_id_and_by_uai(fed, tmp_path):
+    school = tmp_path / "rotating"
+    init(school, "school", OTHER_UAI)
+    assert preau("join", invite(fed.district, OTHER_UAI), "--data-dir", str(school)).code == 0
+    old = json.loads(preau("status", "--json", "--data-dir", str(school)).out)["node_id"]
+    r = preau("keys", "rotate", "--yes", "--data-dir", str(school))
+    assert r.code == 0, r.err
+    new = json.loads(preau("status", "--json", "--data-dir", str(school)).out)["node_id"]
+    assert new != old and r.out == f"New keys: {old} -> {new}. The district updates its pin at the next sync.\n"
+    assert preau("sync", "--data-dir", str(school)).code == 0
+    peers = json.loads(preau("status", "--json", "--data-dir", str(fed.district.data)).out)["peers"]
+    assert {(p["node_id"], p["status"]) for p in peers if p["uai"] == OTHER_UAI} == {(old, "rotated"), (new, "active")}
+
+    district = str(fed.district.data)
+    user_error(preau("revoke", old, "--reason", "test", "--data-dir", district), f"{old} is already rotated: nothing to do")
+    r = preau("revoke", new, "--reason", "box stolen", "--data-dir", district)
+    assert r.code == 0 and r.out == f"Revoked {OTHER_UAI} {new}; its sessions and releases are refused from now on.\n"
+    user_error(preau("revoke", OTHER_UAI, "--reason", "again", "--data-dir", district), f"{OTHER_UAI} is already revoked")
+    user_error(preau("sync", "--data-dir", str(school)), "the district has revoked this node's key")
+    user_error(preau("revoke", "0930001W", "--reason", "x", "--data-dir", district),
+               "no enrolled node matches '0930001W': give a school's UAI or its node id (see `preau status`)")
+    user_error(preau("revoke", OTHER_UAI, "--reason", "x", "--data-dir", str(school)),
+               "only a district node revokes the nodes it enrolled")
+
+
+def test_revoke_by_uai(fed, tmp_path):
+    uai = "0930456R"
+    school = tmp_path / "closing"
+    init(school, "school", uai)
+    assert preau("join", invite(fed.district, uai), "--data-dir", str(school)).code == 0
+    r = preau("revoke", uai.lower(), "--reason", "school closed", "--data-dir", str(fed.district.data))
+    assert r.code == 0 and r.out.startswith(f"Revoked {uai} ")
+
+
+# -- campaigns ----------------------------------------------------------------------------------------
+
+
+def test_campaign_check_and_load(fed, tmp_path):
+    r = preau("campaign", "check", "point-etape-cp", password=None)
+    assert r.code == 0 and "valid campaign definition" in r.out
+    bad = tmp_path / "bad.toml"
+    bad.write_text(campaign_file(tmp_path).read_text(encoding="utf-8").replace('level = "CP"', 'level = "CP3"'), encoding="utf-8")
+    r = preau("campaign", "check", str(bad), password=None)
+    user_error(r, f"{bad}:", EXIT_DATA)
+    assert "level" in r.err
+    user_error(preau("campaign", "load", str(bad), "--data-dir", str(fed.district.data)), f"{bad}:", EXIT_DATA)
+    user_error(preau("campaign", "load", "debut-ce1", "--data-dir", str(fed.school)),
+               "campaigns are published by a district node")
+    r = preau("campaign", "load", "debut-ce1", "--data-dir", str(fed.district.data))
+    assert r.code == 0 and r.out.startswith("Campaign 2026-debut-ce1 published (version 1)")
+
+
+def test_bad_settings_file_stops_every_command(tmp_path):
+    (tmp_path / "preau.toml").write_text("port = '8080'\n")
+    r = preau("status", "--data-dir", str(tmp_path))
+    user_error(r, "line 1: port must be a whole number from 1 to 65535, got the text '8080' (write the number without quotes)",
+               EXIT_CONFIG)
