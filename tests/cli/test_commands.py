@@ -456,17 +456,16 @@ def test_backup_and_restore(fed, tmp_path):
 
 
 def test_bundle_export_import_and_tampered(fed, tmp_path):
-    # The school needs a signed release to export (the release test may have made it already).
-    r = preau("release", "2026-debut-cp", "--approve", "--final", "--data-dir", str(fed.school))
-    assert r.code == 0 or "nothing to release" in r.err, r.err
+    uai = "0930001W"
+    school = tmp_path / "offline"
+    init(school, "school", uai)
+    assert preau("join", invite(fed.district, uai), "--data-dir", str(school)).code == 0
+    fill(school)
+    assert preau("release", "2026-debut-cp", "--approve", "--data-dir", str(school)).code == 0
     bundle = tmp_path / "school.bundle"
-    r = preau("bundle", "export", "-o", str(bundle), "--data-dir", str(fed.school))
+    r = preau("bundle", "export", "-o", str(bundle), "--data-dir", str(school))
     assert r.code == 0, r.err
-    count = int(r.out.split()[0])
-    assert r.out == f"{count} signed document(s) written to {bundle}; import them on the district with `preau bundle import`.\n"
-    r = preau("bundle", "import", str(bundle), "--data-dir", str(fed.district.data))
-    assert r.code == 0, r.err
-    assert re.fullmatch(r"\d+ document\(s\) verified and imported\.\n", r.out)
+    assert r.out == f"1 signed document(s) written to {bundle}; import them on the district with `preau bundle import`.\n"
 
     def tampered(field: str, at: int) -> pathlib.Path:
         data = json.loads(bundle.read_text())
@@ -478,13 +477,22 @@ def test_bundle_export_import_and_tampered(fed, tmp_path):
         path.write_text(json.dumps(data))
         return path
 
-    user_error(preau("bundle", "import", str(tampered("document", 1000)), "--data-dir", str(fed.district.data)),
+    district = str(fed.district.data)
+    user_error(preau("bundle", "import", str(tampered("document", 1000)), "--data-dir", district),
                "the bundle holds a damaged document (these bytes are not a valid Automerge document: bad checksum); "
                "export it again", EXIT_DATA)
-    r = preau("bundle", "import", str(tampered("release", -10)), "--data-dir", str(fed.district.data))
-    user_error(r, "nothing was imported", EXIT_DATA)
-    user_error(preau("bundle", "import", str(tmp_path / "none.bundle"), "--data-dir", str(fed.district.data)),
+    user_error(preau("bundle", "import", str(tampered("release", -10)), "--data-dir", district),
+               "nothing was imported", EXIT_DATA)
+    user_error(preau("bundle", "import", str(tmp_path / "none.bundle"), "--data-dir", district),
                f"cannot read {tmp_path / 'none.bundle'}: No such file or directory", EXIT_DATA)
+    (tmp_path / "junk.bundle").write_text("{}")
+    user_error(preau("bundle", "import", str(tmp_path / "junk.bundle"), "--data-dir", district),
+               "this file is not a Préau bundle (or it is damaged); export it again from the school", EXIT_DATA)
+
+    r = preau("bundle", "import", str(bundle), "--data-dir", district)
+    assert (r.code, r.out) == (0, "1 document(s) verified and imported.\n"), r.err
+    stats = json.loads(preau("stats", "2026-debut-cp", "--format", "json", "--data-dir", district).out)
+    assert stats["schools_contributing"] >= 1
 
 
 def test_keys_rotate_then_revoke_by_node_id_and_by_uai(fed, tmp_path):
