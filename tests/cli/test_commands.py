@@ -514,8 +514,8 @@ def test_keys_rotate_then_revoke_by_node_id_and_by_uai(fed, tmp_path):
     assert r.code == 0 and r.out == f"Revoked {OTHER_UAI} {new}; its sessions and releases are refused from now on.\n"
     user_error(preau("revoke", OTHER_UAI, "--reason", "again", "--data-dir", district), f"{OTHER_UAI} is already revoked")
     user_error(preau("sync", "--data-dir", str(school)), "the district has revoked this node's key")
-    user_error(preau("revoke", "0930001W", "--reason", "x", "--data-dir", district),
-               "no enrolled node matches '0930001W': give a school's UAI or its node id (see `preau status`)")
+    user_error(preau("revoke", "0590001F", "--reason", "x", "--data-dir", district),
+               "no enrolled node matches '0590001F': give a school's UAI or its node id (see `preau status`)")
     user_error(preau("revoke", OTHER_UAI, "--reason", "x", "--data-dir", str(school)),
                "only a district node revokes the nodes it enrolled")
 
