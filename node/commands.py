@@ -128,19 +128,11 @@ def serve(settings, **_: Any) -> None:
     """Run the node until SIGINT or SIGTERM (aiohttp's run_app handles both and shuts down cleanly)."""
     from aiohttp import web
 
-    from .app import create_app
     from .mdns import advertiser_for
     from .web.security import PrivateAccessLogger
 
     advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
-    app = create_app(settings)
-    if advertiser is not None:
-        async def advertise(app):
-            await advertiser.start()
-            yield
-            await advertiser.stop()
-
-        app.cleanup_ctx.append(advertise)
+    app = build_app(settings, advertiser)
     print(f"Préau {settings.role} node on {settings.advertised_url}"
           + (f" (and {advertiser.ad.url} on the local network)" if advertiser else ""), flush=True)
     try:
@@ -153,6 +145,16 @@ def serve(settings, **_: Any) -> None:
                 errno.EACCES: "ports below 1024 need special rights: use a port such as 8080",
                 errno.EADDRNOTAVAIL: "this machine has no such address: use 0.0.0.0 or one of its addresses"}
         raise UserError(f"cannot listen on {settings.host}:{settings.port}: {hint[exc.errno]}") from None
+
+
+def build_app(settings, advertiser=None):
+    """The node's app, with the mDNS announcement (if any) made after the node opens and withdrawn before it closes."""
+    from .app import create_app
+
+    app = create_app(settings)
+    if advertiser is not None:
+        app.cleanup_ctx.append(advertiser.cleanup_ctx)
+    return app
 
 
 def _node_uai(settings) -> str | None:
