@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.request
 
-from preau.node.errors import EXIT_CONFIG, EXIT_DATA, EXIT_USER
+from preau.node.errors import EXIT_USER
 
 MINIMAL = "minimal"
 PASSWORD = "demo-preau-2026"  # the demo's password, so the demo's class filler can log in

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import pathlib
-import re
 import time
 
 import pytest
@@ -92,7 +91,7 @@ def test_serve_answers_then_stops_on_sigterm_and_a_school_sees_it_unreachable(tm
         init(school, "school", SCHOOL_UAI)
         r = preau("join", invite(district), "--data-dir", str(school))
         assert r.code == 0, r.err
-        assert r.out.startswith(f"Joined the district ") and f"at {district.url}; " in r.out
+        assert r.out.startswith("Joined the district ") and f"at {district.url}; " in r.out
     finally:
         assert district.stop() == 0
     assert healthz(district.port) is None
@@ -164,7 +163,7 @@ def test_sync_before_joining(tmp_path):
 def test_status_text_and_json(fed):
     r = preau("status", "--data-dir", str(fed.school))
     assert r.code == 0 and r.err == ""
-    assert r.out.startswith("school node ") and f"district: " in r.out and fed.district.url in r.out
+    assert r.out.startswith("school node ") and "district: " in r.out and fed.district.url in r.out
     r = preau("status", "--json", "--data-dir", str(fed.district.data))
     info = json.loads(r.out)
     assert info["role"] == "district"
@@ -403,3 +402,41 @@ def test_bad_settings_file_stops_every_command(tmp_path):
     r = preau("status", "--data-dir", str(tmp_path))
     user_error(r, "line 1: port must be a whole number from 1 to 65535, got the text '8080' (write the number without quotes)",
                EXIT_CONFIG)
+
+
+def _with_terminal_stderr(*args: str) -> tuple[int, str, str]:
+    """Run preau with stderr on a pseudo-terminal, as when a person runs it by hand."""
+    import os
+    import pty
+    import subprocess
+
+    from cli_helpers import PREAU
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    env.update(PREAU_ARGON2_PROFILE="minimal", PREAU_PASSWORD=PASSWORD)
+    proc = subprocess.run([*PREAU, *args], stdout=subprocess.PIPE, stderr=slave, stdin=subprocess.DEVNULL,
+                          env=env, timeout=60, text=True)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    return proc.returncode, proc.stdout, b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_long_operations_say_what_they_do_on_a_terminal(fed, tmp_path):
+    code, out, err = _with_terminal_stderr("backup", "-o", str(tmp_path / "b.backup"), "--data-dir", str(fed.school))
+    assert code == 0 and err == f"Writing an encrypted backup to {tmp_path / 'b.backup'} ...\n"
+    code, out, err = _with_terminal_stderr("sync", "--data-dir", str(fed.school))
+    assert code == 0 and err == f"Synchronising with the district at {fed.district.url} ...\n"
+    school = tmp_path / "s"
+    init(school, "school", "0590002G")
+    code, out, err = _with_terminal_stderr("join", invite(fed.district, "0590002G"), "--data-dir", str(school))
+    assert code == 0 and err == "Contacting the district named in the invitation, as 0590002G ...\n"

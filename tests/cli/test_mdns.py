@@ -2,7 +2,6 @@
 on the loopback interface only (resolved by a second zeroconf instance, then withdrawn)."""
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
