@@ -500,9 +500,14 @@ def rotate_keys(settings, *, yes: bool = False, **_: Any) -> str:
 def load_campaign(settings, *, campaign: Campaign, file: str, **_: Any) -> str:
     if settings.role != "district":
         raise UserError("campaigns are published by a district node")
+    from preau.crdt.schema import document_id
+
     node = open_node(settings)
     try:
+        before = node.fed.latest_release(document_id("campaign", node.federation.key, campaign.id))
         signed = node.federation.publish_campaign(campaign)
     finally:
         node.close()
+    if before is not None and before[0] == signed.release:
+        return f"Campaign {campaign.id} is unchanged (version {signed.release}): nothing new for the schools."
     return f"Campaign {campaign.id} published (version {signed.release}); schools receive it at their next sync."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import time
 
 import pytest
@@ -390,11 +391,45 @@ def test_campaign_check_and_load(fed, tmp_path):
     r = preau("campaign", "check", str(bad), password=None)
     user_error(r, f"{bad}:", EXIT_DATA)
     assert "level" in r.err
-    user_error(preau("campaign", "load", str(bad), "--data-dir", str(fed.district.data)), f"{bad}:", EXIT_DATA)
+    # A district of its own: the shared one keeps a single campaign (see the test below).
+    district = tmp_path / "district"
+    init(district, "district", DISTRICT_UAI)
+    user_error(preau("campaign", "load", str(bad), "--data-dir", str(district)), f"{bad}:", EXIT_DATA)
     user_error(preau("campaign", "load", "debut-ce1", "--data-dir", str(fed.school)),
                "campaigns are published by a district node")
-    r = preau("campaign", "load", "debut-ce1", "--data-dir", str(fed.district.data))
-    assert r.code == 0 and r.out.startswith("Campaign 2026-debut-ce1 published (version 1)")
+    r = preau("campaign", "load", "debut-ce1", "--data-dir", str(district))
+    assert r.code == 0 and r.out == ("Campaign 2026-debut-ce1 published (version 1); "
+                                     "schools receive it at their next sync.\n")
+    r = preau("campaign", "load", "debut-ce1", "--data-dir", str(district))
+    assert (r.code, r.out) == (0, "Campaign 2026-debut-ce1 is unchanged (version 1): nothing new for the schools.\n")
+    # Thresholds published later: the same campaign, a new version for the schools.
+    from preau.node.campaign_file import resolve_campaign_path
+
+    text = resolve_campaign_path("debut-ce1").read_text(encoding="utf-8")
+    changed = tmp_path / "debut-ce1-thresholds.toml"
+    changed.write_text(re.sub(r"thresholds = \[(\d+), (\d+)\]", lambda m: f"thresholds = [{m[1]}, {int(m[2]) + 1}]",
+                              text, count=1), encoding="utf-8")
+    assert changed.read_text(encoding="utf-8") != text
+    r = preau("campaign", "load", str(changed), "--data-dir", str(district))
+    assert (r.code, r.out) == (0, "Campaign 2026-debut-ce1 published (version 2); schools receive it at their next sync.\n")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "node/transport.py: on SyncComplete, SessionDriver.handle closes the connection and then still replies "
+    "to documents in awaiting_reply, so the protocol raises 'cannot send message while closing' whenever "
+    "a session carries two or more documents (reported to the lead; remove this mark once fixed)"))
+def test_a_school_joins_a_district_that_has_two_campaigns(tmp_path):
+    district = start_district(tmp_path)
+    try:
+        for sample in ("debut-cp", "debut-ce1"):
+            assert preau("campaign", "load", sample, "--data-dir", str(district.data)).code == 0
+        school = tmp_path / "school"
+        init(school, "school", SCHOOL_UAI)
+        r = preau("join", invite(district), "--data-dir", str(school))
+        assert r.code == 0, r.err
+        assert "2 document(s) received" in r.out
+    finally:
+        district.stop()
 
 
 def test_bad_settings_file_stops_every_command(tmp_path):
@@ -434,9 +469,9 @@ def _with_terminal_stderr(*args: str) -> tuple[int, str, str]:
 def test_long_operations_say_what_they_do_on_a_terminal(fed, tmp_path):
     code, out, err = _with_terminal_stderr("backup", "-o", str(tmp_path / "b.backup"), "--data-dir", str(fed.school))
     assert code == 0 and err == f"Writing an encrypted backup to {tmp_path / 'b.backup'} ...\n"
-    code, out, err = _with_terminal_stderr("sync", "--data-dir", str(fed.school))
-    assert code == 0 and err == f"Synchronising with the district at {fed.district.url} ...\n"
     school = tmp_path / "s"
     init(school, "school", "0590002G")
     code, out, err = _with_terminal_stderr("join", invite(fed.district, "0590002G"), "--data-dir", str(school))
-    assert code == 0 and err == "Contacting the district named in the invitation, as 0590002G ...\n"
+    assert code == 0 and err == "Contacting the district named in the invitation, as 0590002G ...\n", err
+    code, out, err = _with_terminal_stderr("sync", "--data-dir", str(school))
+    assert code == 0 and err == f"Synchronising with the district at {fed.district.url} ...\n", err
