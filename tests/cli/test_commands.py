@@ -475,3 +475,60 @@ def test_long_operations_say_what_they_do_on_a_terminal(fed, tmp_path):
     assert code == 0 and err == "Contacting the district named in the invitation, as 0590002G ...\n", err
     code, out, err = _with_terminal_stderr("sync", "--data-dir", str(school))
     assert code == 0 and err == f"Synchronising with the district at {fed.district.url} ...\n", err
+
+
+def _init_on_a_terminal(data: pathlib.Path, first: str, second: str) -> tuple[int, str, str]:
+    """Run `preau init` with its standard input and errors on a pseudo-terminal, typing the password when asked."""
+    import os
+    import pty
+    import select
+    import subprocess
+
+    from cli_helpers import PREAU
+
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    env["PREAU_ARGON2_PROFILE"] = "minimal"
+    # A new session has no controlling terminal, so getpass uses the pty on stdin rather than /dev/tty.
+    proc = subprocess.Popen([*PREAU, "init", "--uai", SCHOOL_UAI, "--data-dir", str(data)], stdin=slave,
+                            stderr=slave, stdout=subprocess.PIPE, env=env, text=True, start_new_session=True)
+    os.close(slave)
+    seen = b""
+    mark = 0  # answer only a prompt written after the last answer: getpass flushes input typed early
+    answers = [first, second]
+    deadline = time.monotonic() + 30
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+                if answers and seen[mark:].rstrip().endswith(b":"):
+                    os.write(master, answers.pop(0).encode() + b"\n")
+                    mark = len(seen)
+            elif proc.poll() is not None:
+                break
+        out, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return proc.returncode, out, seen.decode()
+
+
+def test_init_asks_the_password_twice_without_echo(tmp_path):
+    code, out, terminal = _init_on_a_terminal(tmp_path / "a", PASSWORD, PASSWORD)
+    assert code == 0, terminal
+    assert "Password for the administrator 'admin':" in terminal and "Again, to check:" in terminal
+    assert PASSWORD not in terminal and PASSWORD not in out
+    assert RECOVERY.search(out)
+    code, out, terminal = _init_on_a_terminal(tmp_path / "b", PASSWORD, PASSWORD + "x")
+    assert code == EXIT_USER and out == ""
+    assert "preau: error: the two entries differ; nothing was changed: run the command again" in terminal
+    assert not (tmp_path / "b").exists()
