@@ -278,7 +278,8 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "stats",
         "show a campaign's statistics (table, CSV or JSON)",
-        "Show a campaign's statistics: a school its own counts, a district the merged counts of its schools.",
+        "Show a campaign's statistics: on a district, the merged counts of its schools; on a school, the counts "
+        "of its latest release, exactly as the district received them.",
         ("preau stats 2026-debut-cp", "preau stats 2026-debut-cp --format csv > debut-cp.csv"),
         _stats_args,
     ),

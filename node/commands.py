@@ -370,38 +370,65 @@ def stats_rows(stats: dict) -> list[dict[str, Any]]:
     return rows
 
 
+def _school_stats(node: Node, campaign: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """A school's own counts: its latest signed release, read at its signed heads (exactly what the district got)."""
+    from preau.crdt.docio import load_document
+    from preau.crdt.documents import read_release
+    from preau.crdt.schema import document_id
+    from preau.crdt.signing import SignedRelease
+
+    rid = document_id("release", node.federation.key, campaign)
+    latest = node.fed.latest_release(rid)
+    stored = node.fed.document(rid)
+    if latest is None or stored is None:
+        raise NotFound(f"this school has not released anything for campaign {campaign!r} yet: "
+                       f"`preau release {campaign}` shows what would leave, --approve sends it")
+    signed = SignedRelease.decode(latest[1])
+    content = read_release(load_document(stored.data), list(signed.heads))
+    rows = [{"exercise": r.exercise, **r.to_dict()} for r in content.rows]
+    head = (f"Campaign {campaign}: this school's release {content.release} ({content.status}"
+            + (f": {content.reason}" if content.reason and content.status != "published" else "")
+            + (", closing" if content.final else "") + "), as the district received it")
+    meta = {"release": content.release, "status": content.status, "reason": content.reason, "final": content.final}
+    return head, rows, meta
+
+
 def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
+    """A district's merged statistics, or on a school the counts of its latest release."""
     from preau.crdt.statistics import CampaignStatistics
 
-    if settings.role != "district":
-        raise UserError("statistics are merged on a district node; on a school, "
-                        f"`preau release {campaign}` shows exactly the counts this school sends")
     node = open_node(settings)
     try:
-        data = node.fed.stats(campaign)
-        known = sorted(c.id for c in node.federation.campaigns())
+        if settings.role == "school":
+            head, rows, meta = _school_stats(node, campaign)
+            data = None
+        else:
+            data = node.fed.stats(campaign)
+            known = sorted(c.id for c in node.federation.campaigns())
     finally:
         node.close()
-    if data is None:
-        if campaign not in known:
-            raise NotFound(f"no campaign {campaign!r} on this district"
-                           + (f"; its campaigns: {', '.join(known)}" if known else "; load one with `preau campaign load`"))
-        raise NotFound(f"no statistics for campaign {campaign!r} yet: no school release has arrived")
-    s = CampaignStatistics.from_dict(data)
-    rows = stats_rows(data)
+    if settings.role != "school":
+        if data is None:
+            if campaign not in known:
+                raise NotFound(f"no campaign {campaign!r} on this district"
+                               + (f"; its campaigns: {', '.join(known)}" if known else "; load one with `preau campaign load`"))
+            raise NotFound(f"no statistics for campaign {campaign!r} yet: no school release has arrived")
+        s = CampaignStatistics.from_dict(data)
+        rows = stats_rows(data)
+        head = (f"Campaign {campaign}: {s.schools_contributing} school(s) contributing, "
+                f"{s.schools_withheld} withheld (small cohort)")
+        meta = {"schools_contributing": s.schools_contributing, "schools_withheld": s.schools_withheld}
     if format == "json":
-        return _json.dumps({"campaign": campaign, "schools_contributing": s.schools_contributing,
-                            "schools_withheld": s.schools_withheld, "exercises": rows}, indent=2)
+        return _json.dumps({"campaign": campaign, **meta, "exercises": rows}, indent=2, ensure_ascii=False)
+    cols = list(rows[0]) if rows else ["exercise"]
     if format == "csv":
         out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["exercise"])
+        w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
         return out.getvalue().rstrip("\n")
-    cols = list(rows[0]) if rows else ["exercise"]
     widths = {c: max([len(c), *(len(str(r[c])) for r in rows)]) for c in cols}
-    lines = [f"Campaign {campaign}: {s.schools_contributing} school(s) contributing, {s.schools_withheld} withheld (small cohort)",
-             "  ".join(c.ljust(widths[c]) for c in cols)]
+    lines = [head, "  ".join(c.ljust(widths[c]) for c in cols)]
     lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]
     return "\n".join(lines)
 

@@ -237,8 +237,16 @@ def test_release_preview_wrong_password_approve_then_stats(fed):
 
     user_error(preau("stats", "2027-nope", "--data-dir", district),
                "no campaign '2027-nope' on this district; its campaigns: 2026-debut-cp")
-    user_error(preau("stats", "2026-debut-cp", "--data-dir", school),
-               "statistics are merged on a district node; on a school, `preau release 2026-debut-cp`")
+    # On the school: exactly the counts its release carried, the same as the district's merge of this one school.
+    own = json.loads(preau("stats", "2026-debut-cp", "--format", "json", "--data-dir", school).out)
+    assert (own["release"], own["status"], own["final"]) == (1, "published", True)
+    for row in own["exercises"]:
+        merged = rows[row["exercise"]]
+        assert all(row[g] == merged[g] for g in ("besoin", "fragile", "seuil2", "absent", "pending")), row
+    assert preau("stats", "2026-debut-cp", "--data-dir", school).out.startswith(
+        "Campaign 2026-debut-cp: this school's release 1 (published, closing), as the district received it\n")
+    user_error(preau("stats", "2027-nope", "--data-dir", school),
+               "this school has not released anything for campaign '2027-nope' yet: `preau release 2027-nope` shows")
     r = preau("stats", "2026-debut-cp", "--format", "xml", "--data-dir", district)
     assert r.code == 2 and "invalid choice: 'xml'" in r.err
 
