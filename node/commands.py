@@ -131,6 +131,9 @@ def serve(settings, **_: Any) -> None:
     from .mdns import advertiser_for
     from .web.security import PrivateAccessLogger
 
+    if not (pathlib.Path(settings.data_dir) / IDENTITY_FILE).exists():
+        raise NotFound(f"no Préau node in {settings.data_dir}: run `preau init` there first "
+                       "(or give the right --data-dir)")
     advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
     app = build_app(settings, advertiser)
     print(f"Préau {settings.role} node on {settings.advertised_url}"

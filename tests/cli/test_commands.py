@@ -103,9 +103,13 @@ def test_serve_answers_then_stops_on_sigterm_and_a_school_sees_it_unreachable(tm
     assert r.code == 0 and "last error" in r.out
 
 
-def test_serve_on_a_port_in_use_is_one_clear_line(fed):
+def test_serve_on_a_port_in_use_or_an_empty_folder_is_one_clear_line(fed, tmp_path):
     r = preau("serve", "--data-dir", str(fed.school), "--port", str(fed.district.port))
-    user_error(r, f"cannot listen on 127.0.0.1:{fed.district.port}")
+    user_error(r, f"cannot listen on 127.0.0.1:{fed.district.port}: another program (or another Préau) "
+                  "already uses that port")
+    r = preau("serve", "--data-dir", str(tmp_path / "empty"))
+    user_error(r, f"no Préau node in {tmp_path / 'empty'}: run `preau init` there first")
+    assert r.out == "" and not (tmp_path / "empty").exists()
 
 
 def test_join_errors(fed, tmp_path):
