@@ -3,7 +3,8 @@
 Secrets never come from flags (they would show in `ps` and shell history):
 passwords and recovery keys are read from PREAU_PASSWORD / PREAU_RECOVERY_KEY
 when set (scripts, the demo), else asked for on the terminal, else read as one
-line from standard input.
+line from standard input. Long operations say what they are doing on stderr
+when it is a terminal (`progress`); what a script reads stays the result only.
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ from .runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity
 from .settings import given_on_command_line, render_toml
 from .store import Store
 from .storage_errors import BackupError
+
 
 def argon2_cost(settings):
     return ARGON2[settings.argon2_profile]
@@ -439,12 +441,18 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
 # -- backup, bundles, keys, campaigns ----------------------------------------------------------
 
 
-def backup(settings, *, output: str, user: str | None = None, **_: Any) -> str:
+def _output_file(output: str, example: str) -> pathlib.Path:
+    """Refuse an output path that cannot be written before doing any work."""
     out = pathlib.Path(output)
     if out.is_dir():
-        raise UserError(f"{output} is a folder: give a file name, e.g. {out / 'preau.backup'}")
+        raise UserError(f"{output} is a folder: give a file name, e.g. {out / example}")
     if not out.parent.is_dir():
         raise UserError(f"cannot write {output}: the folder {out.parent} does not exist")
+    return out
+
+
+def backup(settings, *, output: str, user: str | None = None, **_: Any) -> str:
+    out = _output_file(output, "preau.backup")
     store = open_store(settings)
     try:
         session = admin_session(store, user)
@@ -490,12 +498,13 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
 
 
 def export_bundle(settings, *, output: str, **_: Any) -> str:
+    out = _output_file(output, "preau.bundle")
     node = open_node(settings)
     try:
         data = node.federation.export_bundle()
     finally:
         node.close()
-    pathlib.Path(output).write_bytes(data)
+    out.write_bytes(data)
     count = len(_json.loads(data)["documents"])
     return f"{count} signed document(s) written to {output}; import them on the district with `preau bundle import`."
 

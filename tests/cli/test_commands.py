@@ -326,6 +326,8 @@ def test_bundle_export_import_and_tampered(fed, tmp_path):
     fill(school)
     assert preau("release", "2026-debut-cp", "--approve", "--data-dir", str(school)).code == 0
     bundle = tmp_path / "school.bundle"
+    user_error(preau("bundle", "export", "-o", str(tmp_path / "usb" / "x.bundle"), "--data-dir", str(school)),
+               f"cannot write {tmp_path / 'usb' / 'x.bundle'}: the folder {tmp_path / 'usb'} does not exist")
     r = preau("bundle", "export", "-o", str(bundle), "--data-dir", str(school))
     assert r.code == 0, r.err
     assert r.out == f"1 signed document(s) written to {bundle}; import them on the district with `preau bundle import`.\n"
