@@ -91,6 +91,13 @@ def admin_session(store: Store, username: str | None = None):
     return store.login(user, read_secret(f"Password for {user}: ", "PREAU_PASSWORD"))
 
 
+def require_node(settings) -> None:
+    """A clear error for a folder with no node, before role checks that would blame the wrong thing."""
+    if not (pathlib.Path(settings.data_dir) / IDENTITY_FILE).exists():
+        raise NotFound(f"no Préau node in {settings.data_dir}: run `preau init` there first "
+                       "(or give the right --data-dir)")
+
+
 def _uai(text: str) -> str:
     try:
         return parse_uai(text)
@@ -133,9 +140,7 @@ def serve(settings, **_: Any) -> None:
     from .mdns import advertiser_for
     from .web.security import PrivateAccessLogger
 
-    if not (pathlib.Path(settings.data_dir) / IDENTITY_FILE).exists():
-        raise NotFound(f"no Préau node in {settings.data_dir}: run `preau init` there first "
-                       "(or give the right --data-dir)")
+    require_node(settings)
     advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
     app = build_app(settings, advertiser)
     print(f"Préau {settings.role} node on {settings.advertised_url}"
@@ -180,6 +185,7 @@ def _node_uai(settings) -> str | None:
 
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7, **_: Any) -> str:
+    require_node(settings)
     if settings.role != "district":
         raise UserError("only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
@@ -208,6 +214,7 @@ def _invitation_text(value: str) -> str:
 
 
 def join(settings, *, invitation: str, **_: Any) -> str:
+    require_node(settings)
     if settings.role != "school":
         raise UserError("`preau join` is for a school node (a district joins its parent the same way, later)")
     store = open_store(settings)
@@ -232,6 +239,7 @@ def join(settings, *, invitation: str, **_: Any) -> str:
 
 
 def revoke(settings, *, node: str, reason: str, **_: Any) -> str:
+    require_node(settings)
     if settings.role != "district":
         raise UserError("only a district node revokes the nodes it enrolled; this node is a school")
     if not reason.strip():
@@ -341,6 +349,7 @@ _json = json
 def release(settings, *, campaign: str, approve: bool = False, final: bool = False, user: str | None = None,
             **_: Any) -> str:
     """Preview (and with approve, sign) a school's release; `final` makes it the campaign's closing release."""
+    require_node(settings)
     if settings.role != "school":
         raise UserError("releases are made on a school node; on a district, see `preau stats`")
     node = open_node(settings)
@@ -453,6 +462,7 @@ def _output_file(output: str, example: str) -> pathlib.Path:
 
 def backup(settings, *, output: str, user: str | None = None, **_: Any) -> str:
     out = _output_file(output, "preau.backup")
+    require_node(settings)
     store = open_store(settings)
     try:
         session = admin_session(store, user)
@@ -537,6 +547,7 @@ def rotate_keys(settings, *, yes: bool = False, **_: Any) -> str:
 
 
 def load_campaign(settings, *, campaign: Campaign, file: str, **_: Any) -> str:
+    require_node(settings)
     if settings.role != "district":
         raise UserError("campaigns are published by a district node")
     from preau.crdt.schema import document_id

@@ -547,3 +547,17 @@ def test_init_asks_the_password_twice_without_echo(tmp_path):
     assert code == EXIT_USER and out == ""
     assert "preau: error: the two entries differ; nothing was changed: run the command again" in terminal
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize("args", [
+    ["status"], ["sync"], ["invite", "--uai", SCHOOL_UAI], ["join", "PREAU1-X"], ["release", "2026-debut-cp"],
+    ["stats", "2026-debut-cp"], ["backup", "-o", "{tmp}/b"], ["bundle", "export", "-o", "{tmp}/x"],
+    ["bundle", "import", "{tmp}/x"], ["keys", "rotate", "--yes"], ["revoke", SCHOOL_UAI, "--reason", "r"],
+    ["campaign", "load", "debut-cp"],
+], ids=lambda a: " ".join(a[:2]))
+def test_every_command_on_a_folder_without_a_node_says_to_run_init(tmp_path, args):
+    (tmp_path / "x").write_text("{}")
+    empty = tmp_path / "empty"
+    r = preau(*[a.format(tmp=tmp_path) for a in args], "--data-dir", str(empty))
+    user_error(r, "run `preau init` there first")
+    assert str(empty) in r.err and not empty.exists()
