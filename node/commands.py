@@ -113,6 +113,10 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
     if any((data / f).exists() for f in (FEDERATION_DB, IDENTITY_FILE, "preau.db")):
         raise Conflict(f"{data} already holds a Préau node; choose another --data-dir or remove it first")
     uai = _uai(uai)
+    if settings.mdns:  # say now, not at the first `preau serve`, that the optional library is missing
+        from .mdns import zeroconf_module
+
+        zeroconf_module()
     password = read_secret(f"Password for the administrator '{admin}': ", "PREAU_PASSWORD", confirm=True)
     data.mkdir(parents=True, exist_ok=True)
     label = name or (f"École {uai}" if settings.role == "school" else f"Circonscription {uai}")

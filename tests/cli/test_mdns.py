@@ -65,6 +65,11 @@ def test_serve_with_mdns_refuses_clearly(tmp_path):
                           capture_output=True, text=True, env=env, timeout=60)
     assert proc.returncode == EXIT_CONFIG
     assert proc.stderr == f"preau: error: {mdns.MISSING}\n"
+    # `preau init --mdns` says so at once, before creating anything.
+    proc = subprocess.run([*PREAU, "init", "--uai", SCHOOL_UAI, "--mdns", "--data-dir", str(tmp_path / "m")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert (proc.returncode, proc.stderr) == (EXIT_CONFIG, f"preau: error: {mdns.MISSING}\n")
+    assert not (tmp_path / "m").exists()
 
 
 def _loopback_ad(name: str) -> mdns.Advertisement:
