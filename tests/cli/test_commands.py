@@ -429,10 +429,10 @@ def test_campaign_check_and_load(fed, tmp_path):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "node/transport.py: on SyncComplete, SessionDriver.handle closes the connection and then still replies to "
-    "documents in awaiting_reply, so a session bringing two or more new documents stores them but ends with "
-    "'cannot send message while closing': join then unpins the district although the invitation is used, and "
-    "sync reports a failure (reported to the lead; remove this mark once fixed)"))
+    "node/transport.py: in SessionDriver.handle, a reply sent from the awaiting_reply loop can complete the "
+    "session (nested handle: SyncComplete, connection closed), and the loop then replies to the next document: "
+    "'cannot send message while closing'. A session bringing two or more new documents stores them but fails, so "
+    "join unpins the district although the invitation is used. Reported to the lead; remove this mark once fixed"))
 def test_a_school_joins_a_district_that_has_two_campaigns(tmp_path):
     district = start_district(tmp_path)
     try:
