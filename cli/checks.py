@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from preau.node.errors import UserError
+from preau.protocol.errors import LocalProtocolError
+from preau.protocol.uai import departement_allowed, parse_uai
 
 UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # 23 letters: no I, O or Q
 
@@ -9,23 +11,25 @@ UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # 23 letters: no I, O or Q
 def check_uai(text: str) -> str:
     """Return the UAI normalised (upper case, no spaces) or raise a UserError saying what is wrong.
 
-    TODO(lead): once `preau.protocol.uai.validate_uai` lands (protocol helper,
-    written in parallel), call it here instead of this local copy so the rule
-    lives in one place; keep the messages, the tests in tests/cli check them.
+    The messages here are worded for someone typing at a prompt; the rule
+    itself is `preau.protocol.uai.parse_uai`, which has the last word (it
+    also refuses 020, which Corsica replaced with 620 and 720).
     """
     uai = "".join(text.split()).upper()
     example = "8 characters: 7 digits then a letter, like 0751234J"
     if len(uai) != 8 or not uai[:7].isdigit() or not uai[7].isalpha():
         raise UserError(f"{text!r} is not a UAI: a UAI has {example}")
-    dept = int(uai[:3])
-    if not (1 <= dept <= 95 or dept in (620, 720) or 970 <= dept <= 989):
+    if not departement_allowed(uai[:3]):
         raise UserError(
             f"{uai} is not a UAI: its first three digits ({uai[:3]}) are not a département "
-            "(001-095, 620 or 720 for Corsica, 97x/98x overseas)"
+            "(001-095 except 020, 620 or 720 for Corsica, 97x/98x overseas)"
         )
     if UAI_LETTERS[int(uai[:7]) % 23] != uai[7]:
         raise UserError(
             f"{uai} is not a valid UAI: the check letter {uai[7]} does not match the digits; "
             "compare each character with the school's official UAI"
         )
-    return uai
+    try:
+        return parse_uai(uai)
+    except LocalProtocolError as e:
+        raise UserError(e.message) from None

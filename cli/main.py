@@ -100,7 +100,8 @@ def run_node_command(args: argparse.Namespace) -> int:
     return _emit(func(settings, **_options(args)))
 
 
-def run_init(args: argparse.Namespace) -> int:
+def run_checking_uai(args: argparse.Namespace) -> int:
+    """Commands that take a UAI check it before anything else is opened or written."""
     args.uai = check_uai(args.uai)
     return run_node_command(args)
 
@@ -155,9 +156,17 @@ def _json_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON for scripts instead of text")
 
 
+def _user_arg(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--user", help=f"head teacher account {what} (default: admin, or PREAU_USER); "
+                   "its password is asked for, or read from PREAU_PASSWORD")
+
+
 def _release_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("campaign", help="campaign id, e.g. 2026-debut-cp")
     p.add_argument("--approve", action="store_true", help="approve and publish the release shown by the preview")
+    p.add_argument("--final", action="store_true",
+                   help="make this the campaign's closing release (automatic once the campaign's closing date has passed)")
+    _user_arg(p, "that approves the release")
 
 
 def _stats_args(p: argparse.ArgumentParser) -> None:
@@ -167,11 +176,14 @@ def _stats_args(p: argparse.ArgumentParser) -> None:
 
 def _backup_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", "-o", required=True, help="file to write the encrypted backup to")
+    _user_arg(p, "that makes the backup")
 
 
 def _restore_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a backup written by `preau backup`")
     p.add_argument("--force", action="store_true", help="replace an existing node's data (it is kept aside first)")
+    p.add_argument("--user", help="open the backup with this head teacher account's password instead of the "
+                   "recovery key (an account that existed when the backup was made)")
 
 
 def _bundle_export_args(p: argparse.ArgumentParser) -> None:
@@ -215,7 +227,7 @@ COMMANDS: tuple[Command, ...] = (
             'preau init --role district --uai 0693344K --name "Circonscription Lyon 3" --host 0.0.0.0',
         ),
         _init_args,
-        run_init,
+        run_checking_uai,
         "all",
     ),
     Command(
@@ -232,6 +244,7 @@ COMMANDS: tuple[Command, ...] = (
         "who runs `preau join` with it.",
         ('preau invite --uai 0751234J --name "École Jean Jaurès"',),
         _invite_args,
+        run_checking_uai,
     ),
     Command(
         "join",
@@ -258,13 +271,15 @@ COMMANDS: tuple[Command, ...] = (
         "(school) preview, then approve, the counts that leave the school",
         "Show exactly the counts that would leave the school for a campaign; with --approve, sign and "
         "publish them for the district.",
-        ("preau release 2026-debut-cp", "preau release 2026-debut-cp --approve"),
+        ("preau release 2026-debut-cp", "preau release 2026-debut-cp --approve",
+         "preau release 2026-debut-cp --approve --final --user directrice"),
         _release_args,
     ),
     Command(
         "stats",
         "show a campaign's statistics (table, CSV or JSON)",
-        "Show a campaign's statistics: a school its own counts, a district the merged counts of its schools.",
+        "Show a campaign's statistics: on a district, the merged counts of its schools; on a school, the counts "
+        "of its latest release, exactly as the district received them.",
         ("preau stats 2026-debut-cp", "preau stats 2026-debut-cp --format csv > debut-cp.csv"),
         _stats_args,
     ),
@@ -278,8 +293,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "restore",
         "restore a node from a backup",
-        "Restore a node from a backup written by `preau backup`; asks for the recovery key.",
-        ("preau restore /media/usb/preau-2026-10-01.backup --data-dir /var/lib/preau",),
+        "Restore a node from a backup written by `preau backup`; asks for the recovery key, or with --user "
+        "for that head teacher's password.",
+        ("preau restore /media/usb/preau-2026-10-01.backup --data-dir /var/lib/preau",
+         "preau restore /media/usb/preau-2026-10-01.backup --user directrice"),
         _restore_args,
     ),
     Command(

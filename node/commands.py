@@ -3,12 +3,14 @@
 Secrets never come from flags (they would show in `ps` and shell history):
 passwords and recovery keys are read from PREAU_PASSWORD / PREAU_RECOVERY_KEY
 when set (scripts, the demo), else asked for on the terminal, else read as one
-line from standard input.
+line from standard input. Long operations say what they are doing on stderr
+when it is a terminal (`progress`); what a script reads stays the result only.
 """
 from __future__ import annotations
 
 import asyncio
 import csv
+import errno
 import getpass
 import io
 import json
@@ -19,7 +21,7 @@ from typing import Any
 
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
-from preau.protocol.identity import parse_node_id
+from preau.protocol.identity import node_id as node_id_of, parse_node_id
 from preau.protocol.uai import parse_uai
 
 from .vault import ARGON2
@@ -27,20 +29,46 @@ from .backup import restore_backup, write_backup
 from .errors import EXIT_DATA, Conflict, NotFound, UserError
 from .fedstore import FedStore
 from .release import approve_release, preview_release
-from .runtime import FEDERATION_DB, Node, create_identity
+from .runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity
 from .settings import given_on_command_line, render_toml
 from .store import Store
+from .storage_errors import BackupError
+
 
 def argon2_cost(settings):
     return ARGON2[settings.argon2_profile]
 
 
-def read_secret(prompt: str, env: str) -> str:
+def progress(message: str) -> None:
+    """Say what a long operation is doing, on a terminal only: scripts and logs get just the result."""
+    stream = sys.stderr
+    if stream is not None and stream.isatty():
+        print(message, file=stream, flush=True)
+
+
+def _on_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def read_secret(prompt: str, env: str, *, confirm: bool = False) -> str:
+    """A secret from the environment, the terminal (never echoed), or one line of standard input.
+
+    With `confirm`, a secret typed on the terminal is asked twice, since nobody
+    can see a typo in what they typed blind.
+    """
     value = os.environ.get(env)
     if value:
         return value
-    if sys.stdin is not None and sys.stdin.isatty():
-        return getpass.getpass(prompt)
+    if _on_terminal():
+        try:
+            value = getpass.getpass(prompt)
+            if confirm and value and getpass.getpass("Again, to check: ") != value:
+                raise UserError("the two entries differ; nothing was changed: run the command again")
+        except EOFError:
+            value = ""
+        if not value:
+            raise UserError(f"{prompt.rstrip(': ')} is needed: type it when asked, or set {env}")
+        return value
     line = sys.stdin.readline() if sys.stdin is not None else ""
     if not line.strip():
         raise UserError(f"{prompt.rstrip(': ')} is needed: type it when asked, or set {env}")
@@ -58,8 +86,23 @@ def open_node(settings, **kw) -> Node:
 
 
 def admin_session(store: Store, username: str | None = None):
+    """Log in as a head teacher account (the command's --user, else PREAU_USER, else admin)."""
     user = username or os.environ.get("PREAU_USER") or "admin"
     return store.login(user, read_secret(f"Password for {user}: ", "PREAU_PASSWORD"))
+
+
+def require_node(settings) -> None:
+    """A clear error for a folder with no node, before role checks that would blame the wrong thing."""
+    if not (pathlib.Path(settings.data_dir) / IDENTITY_FILE).exists():
+        raise NotFound(f"no Préau node in {settings.data_dir}: run `preau init` there first "
+                       "(or give the right --data-dir)")
+
+
+def _uai(text: str) -> str:
+    try:
+        return parse_uai(text)
+    except LocalProtocolError as exc:
+        raise UserError(exc.message) from None
 
 
 # -- init, serve -------------------------------------------------------------------
@@ -67,10 +110,14 @@ def admin_session(store: Store, username: str | None = None):
 
 def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admin", **_: Any) -> str:
     data = pathlib.Path(settings.data_dir)
-    if (data / FEDERATION_DB).exists() or (data / "identity.key").exists():
+    if any((data / f).exists() for f in (FEDERATION_DB, IDENTITY_FILE, "preau.db")):
         raise Conflict(f"{data} already holds a Préau node; choose another --data-dir or remove it first")
-    uai = parse_uai(uai)
-    password = read_secret(f"Password for the administrator '{admin}': ", "PREAU_PASSWORD")
+    uai = _uai(uai)
+    if settings.mdns:  # say now, not at the first `preau serve`, that the optional library is missing
+        from .mdns import zeroconf_module
+
+        zeroconf_module()
+    password = read_secret(f"Password for the administrator '{admin}': ", "PREAU_PASSWORD", confirm=True)
     data.mkdir(parents=True, exist_ok=True)
     label = name or (f"École {uai}" if settings.role == "school" else f"Circonscription {uai}")
     store, recovery = Store.create(data, uai=uai, school_name=label, admin_username=admin,
@@ -91,34 +138,70 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
 
 
 def serve(settings, **_: Any) -> None:
+    """Run the node until SIGINT or SIGTERM (aiohttp's run_app handles both and shuts down cleanly)."""
     from aiohttp import web
 
+    from .mdns import advertiser_for
+    from .web.security import PrivateAccessLogger
+
+    require_node(settings)
+    advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
+    app = build_app(settings, advertiser)
+    print(f"Préau {settings.role} node on {settings.advertised_url}"
+          + (f" (and {advertiser.ad.url} on the local network)" if advertiser else ""), flush=True)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        hint = {errno.EADDRINUSE: "another program (or another Préau) already uses that port: stop it, or choose "
+                                  "another with --port or `port = ...` in preau.toml",
+                errno.EACCES: "ports below 1024 need special rights: use a port such as 8080",
+                errno.EADDRNOTAVAIL: "this machine has no such address: use 0.0.0.0 or one of its addresses"}
+        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {hint[exc.errno]}") from None
+
+
+def build_app(settings, advertiser=None):
+    """The node's app, with the mDNS announcement (if any) made after the node opens and withdrawn before it closes."""
     from .app import create_app
 
-    access_log_class = None
+    app = create_app(settings)
+    if advertiser is not None:
+        app.cleanup_ctx.append(advertiser.cleanup_ctx)
+    return app
+
+
+def _node_uai(settings) -> str | None:
+    """The UAI in the node's store, when there is one (only used to name the mDNS announcement)."""
+    if not settings.mdns:
+        return None
     try:
-        from .web.security import PrivateAccessLogger
-        access_log_class = PrivateAccessLogger
-    except ImportError:  # pragma: no cover - the web layer is part of the package
-        pass
-    kw = {"access_log_class": access_log_class} if access_log_class else {}
-    print(f"Préau {settings.role} node on {settings.advertised_url}", flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, **kw)
+        store = open_store(settings)
+    except UserError:
+        return None
+    try:
+        return store.school()["uai"]
+    finally:
+        store.close()
 
 
 # -- enrollment ------------------------------------------------------------------------
 
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7, **_: Any) -> str:
+    require_node(settings)
     if settings.role != "district":
         raise UserError("only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
+    uai = _uai(uai)
     node = open_node(settings)
     try:
         inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400)
     finally:
         node.close()
+    progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
+             "give it to the head teacher, who runs `preau join` with it:")
     return inv.to_string()
 
 
@@ -126,20 +209,31 @@ def _invitation_text(value: str) -> str:
     if value == "-":
         return sys.stdin.read().strip()
     path = pathlib.Path(value)
-    if not value.upper().startswith("PREAU1-") and path.exists():
-        return path.read_text().strip()
-    return value
+    if not value.upper().startswith("PREAU1-") and path.is_file():
+        try:
+            return path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError as exc:
+            raise UserError(f"cannot read {value}: {exc.strerror}") from None
+    return value.strip()
 
 
 def join(settings, *, invitation: str, **_: Any) -> str:
+    require_node(settings)
     store = open_store(settings)
     try:
         uai = store.school()["uai"]
     finally:
         store.close()
+    text = _invitation_text(invitation)
     node = open_node(settings)
     try:
-        report = asyncio.run(node.join(_invitation_text(invitation), uai))
+        progress(f"Contacting the district named in the invitation, as {uai} ...")
+        try:
+            report = asyncio.run(node.join(text, uai))
+        except LocalProtocolError as exc:
+            # The protocol checks the invitation against this node (its UAI, its expiry) before
+            # connecting; those refusals are the person's to fix, not bugs.
+            raise UserError(exc.message) from None
         up = node.federation.upstream()
     finally:
         node.close()
@@ -147,31 +241,44 @@ def join(settings, *, invitation: str, **_: Any) -> str:
 
 
 def revoke(settings, *, node: str, reason: str, **_: Any) -> str:
+    require_node(settings)
+    if settings.role != "district":
+        raise UserError("only a district node revokes the nodes it enrolled; this node is a school")
+    if not reason.strip():
+        raise UserError("--reason must say why (it is kept in the district's journal)")
     n = open_node(settings)
     try:
         target = _find_peer(n, node)
+        who = f"{target['uai'] or ''} {_peer_id(target)}".strip()
         if not n.fed.revoke_peer(target["key"]):
-            raise Conflict(f"{node} is already revoked")
-        n.fed.log_event("revoked", f"{target['uai'] or ''} {target['node_id']}: {reason}")
+            raise Conflict(f"{who} is already revoked")
+        n.fed.log_event("revoked", f"{who}: {reason}")
     finally:
         n.close()
-    return f"Revoked {target['uai'] or ''} {target['node_id']}; its sessions and releases are refused from now on."
+    return f"Revoked {who}; its sessions and releases are refused from now on."
+
+
+def _peer_id(peer: dict) -> str:
+    """A peer's node id, computed from its pinned key (the stored copy can lag after a key rotation)."""
+    return node_id_of(bytes.fromhex(peer["key"]))
 
 
 def _find_peer(node: Node, text: str) -> dict:
+    """The peer named by a UAI or a node id; its active pin first, else the latest other one."""
     text = text.strip()
-    for p in node.fed.peers():
-        if p["uai"] and p["uai"] == text.upper():
-            if p["status"] == "active":
-                return p
     try:
         wanted = parse_node_id(text)
     except LocalProtocolError:
         wanted = None
-    for p in node.fed.peers():
-        if wanted and p["node_id"] == wanted:
-            return p
-    raise NotFound(f"no enrolled node matches {text!r}: give a school's UAI or its node id (see `preau status`)")
+    matches = [p for p in node.fed.peers()
+               if (p["uai"] and p["uai"] == "".join(text.split()).upper()) or (wanted and _peer_id(p) == wanted)]
+    if not matches:
+        raise NotFound(f"no enrolled node matches {text!r}: give a school's UAI or its node id (see `preau status`)")
+    active = [p for p in matches if p["status"] == "active"]
+    if active:
+        return active[0]
+    states = {p["status"] for p in matches}
+    raise Conflict(f"{text} is already {'revoked' if 'revoked' in states else matches[-1]['status']}: nothing to do")
 
 
 # -- sync, status ------------------------------------------------------------------------
@@ -180,6 +287,9 @@ def _find_peer(node: Node, text: str) -> dict:
 def sync_now(settings, **_: Any) -> str:
     node = open_node(settings)
     try:
+        up = node.federation.upstream()
+        if up is not None:
+            progress(f"Synchronising with the district at {up['address']} ...")
         report = asyncio.run(node.sync_upstream())
     finally:
         node.close()
@@ -200,7 +310,7 @@ def node_status(node: Node) -> dict[str, Any]:
         "role": node.role,
         "node_id": node.node_id,
         "upstream": None if up is None else {k: up[k] for k in ("node_id", "address", "last_contact", "last_error")},
-        "peers": [{k: p[k] for k in ("node_id", "role", "uai", "status", "last_contact", "last_error")}
+        "peers": [{"node_id": _peer_id(p), **{k: p[k] for k in ("role", "uai", "status", "last_contact", "last_error")}}
                   for p in node.fed.peers()],
         "documents": [{"doc_id": d.doc_id, "kind": d.kind, "campaign": d.campaign,
                        "release": (node.fed.latest_release(d.doc_id) or (0,))[0]} for d in docs],
@@ -238,15 +348,19 @@ _json = json
 # -- release, stats ------------------------------------------------------------------------
 
 
-def release(settings, *, campaign: str, approve: bool = False, **_: Any) -> str:
+def release(settings, *, campaign: str, approve: bool = False, final: bool = False, user: str | None = None,
+            **_: Any) -> str:
+    """Preview (and with approve, sign) a school's release; `final` makes it the campaign's closing release."""
+    require_node(settings)
     if settings.role != "school":
-        raise UserError("releases are made on a school node")
+        raise UserError("releases are made on a school node; on a district, see `preau stats`")
     node = open_node(settings)
     store = node.store
     try:
-        session = admin_session(store)
-        preview = preview_release(store, session, node.federation, campaign)
-        lines = [f"Campaign {campaign}: {preview.decision.reason or 'ready'}"]
+        session = admin_session(store, user)
+        preview = preview_release(store, session, node.federation, campaign, closing=True if final else None)
+        lines = [f"Campaign {campaign}: {preview.decision.reason or 'ready'}"
+                 + (" (closing release: the campaign's last)" if preview.closing else "")]
         doc = preview.document()
         if doc is not None:
             lines.append("What would leave the school (exactly this document):")
@@ -255,7 +369,7 @@ def release(settings, *, campaign: str, approve: bool = False, **_: Any) -> str:
             signed = approve_release(store, session, node.federation, preview)
             lines.append(f"Release {signed.release} signed; it is sent to the district at the next sync (or run `preau sync`).")
         elif preview.will_release:
-            lines.append("Run again with --approve to sign and send it.")
+            lines.append("Run again with --approve" + (" --final" if final else "") + " to sign and send it.")
     finally:
         node.close()
     return "\n".join(lines)
@@ -268,35 +382,69 @@ def stats_rows(stats: dict) -> list[dict[str, Any]]:
     rows = []
     for ex in s.exercise_ids():
         e = s.exercise(ex)
-        rows.append({"exercise": ex, **{k: v for k, v in e.counts.items()}, "schools": e.schools})
+        rows.append({"exercise": ex, **{k: v for k, v in e.counts.items()}, "schools": e.schools_contributing})
     return rows
 
 
+def _school_stats(node: Node, campaign: str) -> tuple[str, list[dict[str, Any]], dict[str, Any]]:
+    """A school's own counts: its latest signed release, read at its signed heads (exactly what the district got)."""
+    from preau.crdt.docio import load_document
+    from preau.crdt.documents import read_release
+    from preau.crdt.schema import document_id
+    from preau.crdt.signing import SignedRelease
+
+    rid = document_id("release", node.federation.key, campaign)
+    latest = node.fed.latest_release(rid)
+    stored = node.fed.document(rid)
+    if latest is None or stored is None:
+        raise NotFound(f"this school has not released anything for campaign {campaign!r} yet: "
+                       f"`preau release {campaign}` shows what would leave, --approve sends it")
+    signed = SignedRelease.decode(latest[1])
+    content = read_release(load_document(stored.data), list(signed.heads))
+    rows = [{"exercise": r.exercise, **r.to_dict()} for r in content.rows]
+    head = (f"Campaign {campaign}: this school's release {content.release} ({content.status}"
+            + (f": {content.reason}" if content.reason and content.status != "published" else "")
+            + (", closing" if content.final else "") + "), as the district received it")
+    meta = {"release": content.release, "status": content.status, "reason": content.reason, "final": content.final}
+    return head, rows, meta
+
+
 def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
+    """A district's merged statistics, or on a school the counts of its latest release."""
     from preau.crdt.statistics import CampaignStatistics
 
     node = open_node(settings)
     try:
-        data = node.fed.stats(campaign)
+        if settings.role == "school":
+            head, rows, meta = _school_stats(node, campaign)
+            data = None
+        else:
+            data = node.fed.stats(campaign)
+            known = sorted(c.id for c in node.federation.campaigns())
     finally:
         node.close()
-    if data is None:
-        raise NotFound(f"no statistics for campaign {campaign!r} yet: no school release has arrived")
-    s = CampaignStatistics.from_dict(data)
-    rows = stats_rows(data)
+    if settings.role != "school":
+        if data is None:
+            if campaign not in known:
+                raise NotFound(f"no campaign {campaign!r} on this district"
+                               + (f"; its campaigns: {', '.join(known)}" if known else "; load one with `preau campaign load`"))
+            raise NotFound(f"no statistics for campaign {campaign!r} yet: no school release has arrived")
+        s = CampaignStatistics.from_dict(data)
+        rows = stats_rows(data)
+        head = (f"Campaign {campaign}: {s.schools_contributing} school(s) contributing, "
+                f"{s.schools_withheld} withheld (small cohort)")
+        meta = {"schools_contributing": s.schools_contributing, "schools_withheld": s.schools_withheld}
     if format == "json":
-        return _json.dumps({"campaign": campaign, "schools_contributing": s.schools_contributing,
-                            "schools_withheld": s.schools_withheld, "exercises": rows}, indent=2)
+        return _json.dumps({"campaign": campaign, **meta, "exercises": rows}, indent=2, ensure_ascii=False)
+    cols = list(rows[0]) if rows else ["exercise"]
     if format == "csv":
         out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["exercise"])
+        w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
         return out.getvalue().rstrip("\n")
-    cols = list(rows[0]) if rows else ["exercise"]
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in cols}
-    lines = [f"Campaign {campaign}: {s.schools_contributing} school(s) contributing, {s.schools_withheld} withheld (small cohort)",
-             "  ".join(c.ljust(widths[c]) for c in cols)]
+    widths = {c: max([len(c), *(len(str(r[c])) for r in rows)]) for c in cols}
+    lines = [head, "  ".join(c.ljust(widths[c]) for c in cols)]
     lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]
     return "\n".join(lines)
 
@@ -304,28 +452,71 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
 # -- backup, bundles, keys, campaigns ----------------------------------------------------------
 
 
-def backup(settings, *, output: str, **_: Any) -> str:
+def _output_file(output: str, example: str) -> pathlib.Path:
+    """Refuse an output path that cannot be written before doing any work."""
+    out = pathlib.Path(output)
+    if out.is_dir():
+        raise UserError(f"{output} is a folder: give a file name, e.g. {out / example}")
+    if not out.parent.is_dir():
+        raise UserError(f"cannot write {output}: the folder {out.parent} does not exist")
+    return out
+
+
+def backup(settings, *, output: str, user: str | None = None, **_: Any) -> str:
+    out = _output_file(output, "preau.backup")
+    require_node(settings)
     store = open_store(settings)
     try:
-        path = write_backup(store, admin_session(store), output)
+        session = admin_session(store, user)
+        progress(f"Writing an encrypted backup to {output} ...")
+        path = write_backup(store, session, out)
     finally:
         store.close()
     return f"Encrypted backup written to {path}; it opens with the recovery key or an administrator's password."
 
 
-def restore(settings, *, file: str, force: bool = False, **_: Any) -> str:
-    key = read_secret("Recovery key: ", "PREAU_RECOVERY_KEY")
-    restore_backup(file, settings.data_dir, recovery_key=key, replace=force)
-    return f"Restored into {settings.data_dir}."
+def restore(settings, *, file: str, force: bool = False, user: str | None = None, **_: Any) -> str:
+    """Restore the school store from a backup; with --user, an administrator's password opens it instead of the recovery key.
+
+    The backup holds the school's database and storage key, not the node's
+    identity or federation state: when the folder has no node keys, new ones
+    are made, and the district must enrol this node again.
+    """
+    data = pathlib.Path(settings.data_dir)
+    if not pathlib.Path(file).is_file():
+        raise UserError(f"no backup file at {file}", EXIT_DATA)
+    if (data / "preau.db").exists() and not force:
+        raise Conflict(f"{data} already holds a Préau node; restore into an empty folder, "
+                       "or add --force to replace it (the current files are kept aside)")
+    if user:
+        password = read_secret(f"Password for {user}: ", "PREAU_PASSWORD")
+        secrets = {"username": user, "password": password}
+    else:
+        secrets = {"recovery_key": read_secret("Recovery key: ", "PREAU_RECOVERY_KEY")}
+    progress(f"Checking and restoring {file} into {data} ...")
+    try:
+        restore_backup(file, data, replace=force, **secrets)
+    except BackupError as exc:
+        if exc.code in ("corrupt", "not_a_backup", "backup_version"):
+            raise UserError(exc.message, EXIT_DATA, code=exc.code) from None
+        raise
+    lines = [f"Restored into {data}."]
+    if not (data / IDENTITY_FILE).exists():
+        identity = create_identity(data)
+        FedStore(data / FEDERATION_DB).close()
+        lines.append(f"The backup does not hold the node's keys: this node has new ones ({identity.node_id}); "
+                     "ask the district for a new invitation and run `preau join`.")
+    return "\n".join(lines)
 
 
 def export_bundle(settings, *, output: str, **_: Any) -> str:
+    out = _output_file(output, "preau.bundle")
     node = open_node(settings)
     try:
         data = node.federation.export_bundle()
     finally:
         node.close()
-    pathlib.Path(output).write_bytes(data)
+    out.write_bytes(data)
     count = len(_json.loads(data)["documents"])
     return f"{count} signed document(s) written to {output}; import them on the district with `preau bundle import`."
 
@@ -344,6 +535,10 @@ def import_bundle(settings, *, file: str, **_: Any) -> str:
 
 
 def rotate_keys(settings, *, yes: bool = False, **_: Any) -> str:
+    if not yes and _on_terminal():
+        answer = input("Replace this node's long-term keys? Peers learn the new ones at the next sync. [y/N] ")
+        if answer.strip().lower() not in ("y", "yes", "o", "oui"):
+            return "Nothing changed."
     node = open_node(settings)
     try:
         old = node.node_id
@@ -354,11 +549,17 @@ def rotate_keys(settings, *, yes: bool = False, **_: Any) -> str:
 
 
 def load_campaign(settings, *, campaign: Campaign, file: str, **_: Any) -> str:
+    require_node(settings)
     if settings.role != "district":
         raise UserError("campaigns are published by a district node")
+    from preau.crdt.schema import document_id
+
     node = open_node(settings)
     try:
+        before = node.fed.latest_release(document_id("campaign", node.federation.key, campaign.id))
         signed = node.federation.publish_campaign(campaign)
     finally:
         node.close()
+    if before is not None and before[0] == signed.release:
+        return f"Campaign {campaign.id} is unchanged (version {signed.release}): nothing new for the schools."
     return f"Campaign {campaign.id} published (version {signed.release}); schools receive it at their next sync."

@@ -156,6 +156,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
              for i in range(schools)]
     progress = (lambda msg: None) if json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     summary: dict[str, Any] = {}
+    finished = False
     try:
         progress(f"Setting up a district and {schools} schools in {root} ...")
         _init(district, "Circonscription de démonstration")
@@ -205,6 +206,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
                 receipts = [t for t in n.fed.transparency() if t["receipt"]]
                 school_rows.append({
                     "name": node.name, "uai": node.uai, "url": node.url, "node_id": n.node_id,
+                    "pid": node.process.pid if node.process else None,
                     "pupils": sum(len(c.pupils) for c in generated[node.uai]),
                     "assessed": assessed(generated[node.uai]),
                     "status": preview.decision.content.status if preview.decision.content else "nothing",
@@ -242,7 +244,9 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
                           "expected": {g: want.get(g, 0) for g in GROUPS}, "match": same})
         summary = {
             "campaign": campaign.id,
-            "district": {"url": district.url, "uai": district.uai, "data_dir": str(district.data_dir)},
+            "district": {"url": district.url, "uai": district.uai, "data_dir": str(district.data_dir),
+                         "pid": district.process.pid if district.process else None},
+            "data_dir": str(root),
             "schools": school_rows,
             "schools_contributing": stats.schools_contributing,
             "schools_withheld": stats.schools_withheld,
@@ -253,8 +257,9 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
             "kept": keep,
             "login": {"username": "admin", "password": DEMO_PASSWORD} if keep else None,
         }
+        finished = True
     finally:
-        if not keep:
+        if not (keep and finished):  # a failed demo never leaves processes behind
             for node in (district, *nodes):
                 if node.process is not None and node.process.poll() is None:
                     node.process.terminate()
@@ -264,7 +269,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
                         node.process.wait(timeout=10)
                     if node.process.poll() is None:
                         node.process.kill()
-            if base is None:
+            if base is None and not keep:
                 shutil.rmtree(root, ignore_errors=True)
     if json:
         return _json.dumps(summary, indent=2, ensure_ascii=False)
@@ -291,8 +296,11 @@ def _render(s: dict[str, Any]) -> str:
               f"{s['bytes']['schools_received']} received",
               f"Done in {s['seconds']} s."]
     if s["kept"]:
-        lines += ["", "The nodes keep running (stop them with `pkill -f 'preau.cli.main serve'`):",
+        pids = [s["district"]["pid"], *(r["pid"] for r in s["schools"])]
+        lines += ["", "The nodes keep running; open them in a browser:",
                   f"  district  {s['district']['url']}"]
         lines += [f"  {r['name']:9s} {r['url']}" for r in s["schools"]]
-        lines.append(f"  login: admin / {DEMO_PASSWORD}")
+        lines += [f"  login on each: {s['login']['username']} / {s['login']['password']}",
+                  f"Stop them with: kill {' '.join(str(p) for p in pids)}",
+                  f"Their data (synthetic pupils only) is in {s['data_dir']}; delete it afterwards."]
     return "\n".join(lines)

@@ -162,3 +162,29 @@ def test_systemd_accepts_the_unit(tmp_path):
     bad = tmp_path / "preau-bad.service"
     bad.write_text(text.replace("ProtectSystem=", "ProtectSytem="))
     assert "Unknown key" in _verify(bad).stderr
+
+
+def test_dockerfile_serves_on_every_interface_with_data_on_the_volume():
+    text = (ROOT / "Dockerfile").read_text()
+    assert "PREAU_HOST=0.0.0.0" in text and "PREAU_DATA_DIR=/data" in text and "PREAU_PORT=8080" in text
+    assert 'ENTRYPOINT ["preau"]' in text and 'CMD ["serve"]' in text
+    assert "COPY deploy/healthcheck.py /usr/local/bin/preau-healthcheck" in text
+    assert 'CMD ["python", "/usr/local/bin/preau-healthcheck"]' in text
+
+
+def test_compose_services_keep_data_on_volumes_and_their_commands_parse():
+    import re
+
+    from preau.cli.main import build_parser
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    for service in ("district", "school-a", "school-b"):
+        assert f"- {service}-data:/data" in text
+    # Every command the header tells people to run is one the `preau` command accepts.
+    commands = re.findall(r"^#\s+docker compose (?:run --rm \S+|exec \S+ preau) (.+)$", text, re.M)
+    assert len(commands) >= 5
+    import shlex
+
+    for line in commands:
+        args = build_parser().parse_args(shlex.split(line))
+        assert args.run is not None, line

@@ -29,3 +29,24 @@ def test_operations_exit_codes_match_the_code():
     table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", text, re.M))
     codes = {v for k, v in vars(errors).items() if k.startswith("EXIT_")}
     assert codes <= {int(c) for c in table}
+
+
+def test_readme_and_operations_commands_are_real():
+    """Every `preau ...` line a person is told to type parses with the real command line."""
+    import shlex
+
+    from preau.cli.main import build_parser
+
+    seen = 0
+    for doc in (ROOT / "README.md", ROOT / "docs" / "operations.md"):
+        text = doc.read_text(encoding="utf-8").replace("\\\n", " ")
+        for block in re.findall(r"```sh\n(.*?)```", text, re.S):
+            for line in block.splitlines():
+                line = line.split("#")[0].strip()
+                m = re.search(r"(?:^|/bin/)preau (.+)$", line.split(" > ")[0])
+                if not m:
+                    continue
+                args = build_parser().parse_args(shlex.split(m.group(1)))
+                assert args.run is not None, line
+                seen += 1
+    assert seen >= 20

@@ -1,0 +1,117 @@
+"""The optional mDNS advertisement: what is announced (pure), the clear refusals, and a real announcement
+on the loopback interface only (resolved by a second zeroconf instance, then withdrawn)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from preau.node import mdns
+from preau.node.errors import EXIT_CONFIG
+
+from cli_helpers import PREAU, SCHOOL_UAI, init, preau, user_error
+
+
+def test_plan_for_a_box_listening_on_every_interface():
+    ad = mdns.plan(name="Preau", port=8080, host="0.0.0.0", role="school", uai=SCHOOL_UAI,
+                   interface_addresses=["127.0.0.1", "192.168.1.20", "fe80::1%eth0", "::1", "2001:db8::5", "192.168.1.20"])
+    assert ad.host_name == "preau.local."
+    assert ad.instance == f"Préau {SCHOOL_UAI}._http._tcp.local."
+    assert ad.addresses == ("192.168.1.20", "2001:db8::5")  # no loopback, no link-local, no duplicates
+    assert dict(ad.properties) == {"path": "/", "role": "school", "uai": SCHOOL_UAI}
+    assert ad.url == "http://preau.local:8080"
+    assert mdns.plan(name="ecole-jaures.local", port=80, host="10.0.0.2", role="school", uai=None,
+                     interface_addresses=[]).url == "http://ecole-jaures.local"
+
+
+@pytest.mark.parametrize("name", ["pré-au", "-preau", "preau-", "a" * 64, "two words", "a.b"])
+def test_plan_refuses_a_name_that_cannot_be_a_host_name(name):
+    with pytest.raises(mdns.MdnsError) as e:
+        mdns.plan(name=name, port=8080, host="0.0.0.0", role="school", uai=None, interface_addresses=["10.0.0.2"])
+    assert e.value.message.startswith(f"mdns_name {name!r} cannot be a network name: use 1-63 lower-case letters")
+    assert e.value.exit_code == EXIT_CONFIG
+
+
+@pytest.mark.parametrize("host, addresses", [("127.0.0.1", ["10.0.0.2"]), ("0.0.0.0", ["127.0.0.1", "fe80::1"])])
+def test_plan_refuses_to_announce_what_nobody_can_reach(host, addresses):
+    with pytest.raises(mdns.MdnsError) as e:
+        mdns.plan(name="preau", port=8080, host=host, role="school", uai=None, interface_addresses=addresses)
+    assert e.value.message == (f"mdns = true, but the node listens on {host}, which no other computer can reach: "
+                               "set host = 0.0.0.0 (or the box's network address), or set mdns = false")
+
+
+def test_zeroconf_missing_is_a_clear_message(monkeypatch):
+    monkeypatch.setitem(sys.modules, "zeroconf", None)  # what `import zeroconf` sees when it is not installed
+    with pytest.raises(mdns.MdnsError) as e:
+        mdns.zeroconf_module()
+    assert e.value.message == mdns.MISSING
+    assert "pip install 'preau[mdns]'" in mdns.MISSING
+
+
+def test_serve_with_mdns_refuses_clearly(tmp_path):
+    init(tmp_path / "n", "school", SCHOOL_UAI)
+    # Listening on loopback only: nothing worth announcing, and serve says so instead of starting.
+    r = preau("serve", "--mdns", "--data-dir", str(tmp_path / "n"), "--port", "1")
+    user_error(r, "mdns = true, but the node listens on 127.0.0.1", EXIT_CONFIG)
+    # Without the library: a fake `zeroconf` package that fails to import stands in for a missing one.
+    fake = tmp_path / "fake" / "zeroconf"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError('No module named zeroconf')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    env.update(PYTHONPATH=str(tmp_path / "fake"), PREAU_ARGON2_PROFILE="minimal", PREAU_MDNS="true")
+    proc = subprocess.run([*PREAU, "serve", "--data-dir", str(tmp_path / "n"), "--host", "0.0.0.0", "--port", "1"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert proc.returncode == EXIT_CONFIG
+    assert proc.stderr == f"preau: error: {mdns.MISSING}\n"
+    # `preau init --mdns` says so at once, before creating anything.
+    proc = subprocess.run([*PREAU, "init", "--uai", SCHOOL_UAI, "--mdns", "--data-dir", str(tmp_path / "m")],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert (proc.returncode, proc.stderr) == (EXIT_CONFIG, f"preau: error: {mdns.MISSING}\n")
+    assert not (tmp_path / "m").exists()
+
+
+def _loopback_ad(name: str) -> mdns.Advertisement:
+    return mdns.Advertisement(f"{name}.local.", f"Préau test {name}.{mdns.SERVICE_TYPE}", 8080, ("127.0.0.1",),
+                              (("path", "/"), ("role", "school")))
+
+
+async def _resolve(ad: mdns.Advertisement, timeout_ms: int):
+    from zeroconf import IPVersion
+    from zeroconf.asyncio import AsyncZeroconf
+
+    peer = AsyncZeroconf(interfaces=["127.0.0.1"], ip_version=IPVersion.V4Only)
+    try:
+        return await peer.async_get_service_info(mdns.SERVICE_TYPE, ad.instance, timeout=timeout_ms)
+    finally:
+        await peer.async_close()
+
+
+async def test_announcement_on_loopback_is_resolved_then_withdrawn():
+    ad = _loopback_ad(f"preau-test-{os.getpid()}")
+    advertiser = mdns.Advertiser(ad)
+    assert await advertiser.start() is True
+    try:
+        info = await _resolve(ad, 3000)
+        assert info is not None, "the announcement was not heard on the loopback interface"
+        assert (info.server, info.port, info.parsed_addresses()) == (ad.host_name, 8080, ["127.0.0.1"])
+        assert info.properties == {b"path": b"/", b"role": b"school"}
+    finally:
+        await advertiser.stop()
+    assert await _resolve(ad, 600) is None  # withdrawn: nobody answers for it any more
+
+
+async def test_serve_app_announces_while_running(tmp_path, monkeypatch, aiohttp_client):
+    """The app `preau serve` runs starts the announcement with the node and withdraws it at shutdown."""
+    from preau.node import commands
+    from preau.node.settings import load_settings
+
+    init(tmp_path, "school", SCHOOL_UAI)
+    settings = load_settings({"data_dir": str(tmp_path), "argon2_profile": "minimal"}, env={})
+    ad = _loopback_ad(f"preau-app-{os.getpid()}")
+    client = await aiohttp_client(commands.build_app(settings, mdns.Advertiser(ad)))
+    assert (await client.get("/healthz")).status == 200
+    assert await _resolve(ad, 3000) is not None
+    await client.close()
+    assert await _resolve(ad, 600) is None
