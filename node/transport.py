@@ -119,6 +119,8 @@ class SessionDriver:
         if self.finished or self.session.peer is None:
             return
         for doc_id in sorted(self.session.awaiting_reply):
+            if self.finished or self.report.complete:
+                break  # a reply above may have completed (and closed) the session
             self._reply(doc_id)
 
     def _established(self, ev: Established) -> None:

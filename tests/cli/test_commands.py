@@ -428,11 +428,6 @@ def test_campaign_check_and_load(fed, tmp_path):
     assert (r.code, r.out) == (0, "Campaign 2026-debut-ce1 published (version 2); schools receive it at their next sync.\n")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "node/transport.py: in SessionDriver.handle, a reply sent from the awaiting_reply loop can complete the "
-    "session (nested handle: SyncComplete, connection closed), and the loop then replies to the next document: "
-    "'cannot send message while closing'. A session bringing two or more new documents stores them but fails, so "
-    "join unpins the district although the invitation is used. Reported to the lead; remove this mark once fixed"))
 def test_a_school_joins_a_district_that_has_two_campaigns(tmp_path):
     district = start_district(tmp_path)
     try:
