@@ -6,7 +6,14 @@ the school key (never the key itself), and the body is sealed under a random
 file key wrapped by the school key. The header is the body's associated data,
 so changing a byte anywhere makes the whole file refuse to open.
 
-    MAGIC | u32 header length | header JSON | AEAD(file key, node key || SQLite image)
+    MAGIC | u32 header length | header JSON | AEAD(file key, body)
+    body (format 2) = node key || u64 image length || SQLite image || JSON {name: base64} of the node files
+    body (format 1) = node key || SQLite image
+
+The node files are the node's identity (`identity.key`) and a consistent
+snapshot of its federation state (`federation.db`: pinned district, published
+documents, transparency log), so a school restored on a new box keeps its
+enrolment and its documents instead of starting over with new keys.
 """
 from __future__ import annotations
 
@@ -24,7 +31,11 @@ from .storage_errors import BackupError
 from .store import DB_NAME, NODE_KEY_NAME, Session, Store, _ad, _write_key_file
 
 MAGIC = b"PREAU-BACKUP\x00v1\n"
-FORMAT = 1
+FORMAT = 2
+FORMATS = (1, 2)
+IDENTITY_NAME = "identity.key"
+FEDERATION_NAME = "federation.db"
+NODE_FILES = (IDENTITY_NAME, FEDERATION_NAME)
 _MAX_HEADER = 1 << 20
 
 
@@ -36,20 +47,41 @@ def _unb64(s: str) -> bytes:
     return base64.b64decode(s.encode(), validate=True)
 
 
+def _sqlite_image(conn: sqlite3.Connection, tmp: pathlib.Path, name: str) -> bytes:
+    """A consistent copy of a live database (SQLite's online backup), as one file's bytes."""
+    snap = tmp / name
+    dst = sqlite3.connect(snap)
+    try:
+        conn.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+    return snap.read_bytes()
+
+
+def _node_files(data_dir: pathlib.Path, tmp: pathlib.Path) -> dict[str, bytes]:
+    out = {}
+    identity = data_dir / IDENTITY_NAME
+    if identity.exists():
+        out[IDENTITY_NAME] = identity.read_bytes()
+    federation = data_dir / FEDERATION_NAME
+    if federation.exists():
+        conn = sqlite3.connect(federation)
+        try:
+            out[FEDERATION_NAME] = _sqlite_image(conn, tmp, "federation-snapshot.db")
+        finally:
+            conn.close()
+    return out
+
+
 def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathlib.Path:
     """Write a consistent snapshot to `path` (atomically, mode 0600). Head teacher only."""
     s = store._admin(actor)
     path = pathlib.Path(path)
     with store._lock:
         with tempfile.TemporaryDirectory(dir=store.data_dir) as tmp:
-            snap = pathlib.Path(tmp) / "snapshot.db"
-            dst = sqlite3.connect(snap)
-            try:
-                store.db.conn.backup(dst)
-                dst.execute("PRAGMA journal_mode=DELETE")
-            finally:
-                dst.close()
-            image = snap.read_bytes()
+            image = _sqlite_image(store.db.conn, pathlib.Path(tmp), "snapshot.db")
+            node_files = _node_files(store.data_dir, pathlib.Path(tmp))
         admins = []
         for row in store.db.query("SELECT * FROM accounts WHERE role = 'admin' AND active = 1"):
             wrap = store._row("SELECT ct FROM key_wraps WHERE key = 'school' AND holder = ?", [f"account/{row['id']}"])
@@ -66,7 +98,9 @@ def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathl
             "recovery_wrap": _b64(recovery["ct"]), "admins": admins,
             "file_key": _b64(vault.seal(vault.derive(s._school_key, "wrap/backup"), file_key, _ad("backup-key"))),
         }, sort_keys=True).encode()
-        body = vault.seal(file_key, store._node_key + image, vault.label("backup") + b"|" + header)
+        extras = json.dumps({name: _b64(data) for name, data in node_files.items()}).encode()
+        plain = store._node_key + struct.pack(">Q", len(image)) + image + extras
+        body = vault.seal(file_key, plain, vault.label("backup") + b"|" + header)
         with store.db.atomic():
             store._audit(s.actor, "backup-written", "school", path.name)
     tmp_path = path.with_name(path.name + ".tmp")
@@ -97,7 +131,7 @@ def _read(path: pathlib.Path) -> tuple[dict, bytes, bytes]:
             raise ValueError("header too long")
         header_bytes = raw[len(MAGIC) + 4:len(MAGIC) + 4 + length]
         header = json.loads(header_bytes)
-        if header["format"] != FORMAT:
+        if header["format"] not in FORMATS:
             raise BackupError(f"{path.name} was written by another Préau version (format {header['format']}); restore it with that version",
                               code="backup_version")
         for key in ("recovery_wrap", "file_key", "admins"):
@@ -155,8 +189,8 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
     path = pathlib.Path(path)
     data = pathlib.Path(data_dir)
     target = data / DB_NAME
-    if target.exists() and not replace:
-        raise BackupError(f"{data} already holds a school database; restore into an empty folder, or ask to replace it",
+    if (target.exists() or any((data / n).exists() for n in NODE_FILES)) and not replace:
+        raise BackupError(f"{data} already holds a Préau node; restore into an empty folder, or ask to replace it",
                           code="would_overwrite")
     header, header_bytes, body = _read(path)
     school_key = _school_key(header, path.name, recovery_key, username, password)
@@ -166,7 +200,20 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
     except (vault.DecryptError, ValueError):
         raise BackupError(f"{path.name} is damaged or was changed (it fails its integrity check); use another backup",
                           code="corrupt") from None
-    node_key, image = plain[:vault.KEY_BYTES], plain[vault.KEY_BYTES:]
+    node_key, rest = plain[:vault.KEY_BYTES], plain[vault.KEY_BYTES:]
+    node_files: dict[str, bytes] = {}
+    if header["format"] == 1:
+        image = rest
+    else:
+        try:
+            (length,) = struct.unpack(">Q", rest[:8])
+            image = rest[8:8 + length]
+            node_files = {name: _unb64(data) for name, data in json.loads(rest[8 + length:]).items()}
+            if set(node_files) - set(NODE_FILES) or len(image) != length:
+                raise ValueError("unexpected content")
+        except (ValueError, TypeError, struct.error, AttributeError):
+            raise BackupError(f"{path.name} is damaged (its content cannot be read); use another backup",
+                              code="corrupt") from None
     data.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     with tempfile.TemporaryDirectory(dir=data) as tmp:
@@ -188,11 +235,34 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
                               code="backup_version")
         with open(staged, "rb+") as f:
             os.fsync(f.fileno())
+        staged_files = {}
+        for name, content in node_files.items():
+            staged_file = pathlib.Path(tmp) / name
+            fd = os.open(staged_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(content)
+                f.flush()
+                os.fsync(f.fileno())
+            if name == FEDERATION_NAME:
+                conn = sqlite3.connect(staged_file)
+                try:
+                    fed_ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
+                except sqlite3.DatabaseError:
+                    fed_ok = "unreadable"
+                finally:
+                    conn.close()
+                if fed_ok != "ok":
+                    raise BackupError(f"{path.name} holds a damaged federation database ({fed_ok}); use another backup",
+                                      code="corrupt")
+            staged_files[name] = staged_file
         if replace:
-            for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", NODE_KEY_NAME):
+            for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", NODE_KEY_NAME, *NODE_FILES,
+                         FEDERATION_NAME + "-wal", FEDERATION_NAME + "-shm"):
                 old = data / name
                 if old.exists():
                     os.replace(old, data / f"{name}.before-restore-{stamp}")
         _write_key_file(data / NODE_KEY_NAME, node_key)
+        for name, staged_file in staged_files.items():
+            os.replace(staged_file, data / name)
         os.replace(staged, target)
     return data

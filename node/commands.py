@@ -478,9 +478,9 @@ def backup(settings, *, output: str, user: str | None = None, **_: Any) -> str:
 def restore(settings, *, file: str, force: bool = False, user: str | None = None, **_: Any) -> str:
     """Restore the school store from a backup; with --user, an administrator's password opens it instead of the recovery key.
 
-    The backup holds the school's database and storage key, not the node's
-    identity or federation state: when the folder has no node keys, new ones
-    are made, and the district must enrol this node again.
+    The backup holds the node's keys and federation state too, so the node
+    keeps its enrolment. An older backup without them gives the node new keys,
+    and the district must enrol it again.
     """
     data = pathlib.Path(settings.data_dir)
     if not pathlib.Path(file).is_file():
@@ -504,7 +504,7 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
     if not (data / IDENTITY_FILE).exists():
         identity = create_identity(data)
         FedStore(data / FEDERATION_DB).close()
-        lines.append(f"The backup does not hold the node's keys: this node has new ones ({identity.node_id}); "
+        lines.append(f"This (older) backup does not hold the node's keys: this node has new ones ({identity.node_id}); "
                      "ask the district for a new invitation and run `preau join`.")
     return "\n".join(lines)
 

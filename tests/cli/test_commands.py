@@ -277,8 +277,11 @@ def test_backup_and_restore(fed, tmp_path):
     restored = tmp_path / "restored"
     r = preau("restore", str(backup), "--data-dir", str(restored), env={"PREAU_RECOVERY_KEY": fed.school_recovery})
     assert r.code == 0, r.err
-    assert r.out.startswith(f"Restored into {restored}.\nThe backup does not hold the node's keys")
-    assert preau("status", "--data-dir", str(restored)).code == 0
+    assert r.out == f"Restored into {restored}.\n"  # keys and enrolment came back with it
+    status = preau("status", "--json", "--data-dir", str(restored))
+    original = preau("status", "--json", "--data-dir", str(fed.school))
+    assert status.code == 0 and json.loads(status.out)["node_id"] == json.loads(original.out)["node_id"]
+    assert json.loads(status.out)["upstream"]["node_id"] == json.loads(original.out)["upstream"]["node_id"]
 
     again = preau("restore", str(backup), "--data-dir", str(restored), env={"PREAU_RECOVERY_KEY": fed.school_recovery})
     user_error(again, f"{restored} already holds a Préau node; restore into an empty folder, or add --force")

@@ -94,7 +94,7 @@ def test_restore_refuses_to_overwrite_a_school_unless_asked(saved, tmp_path):
     school, path = saved
     live = school.store.data_dir
     before = _folder(live)
-    with pytest.raises(BackupError, match="already holds a school database; restore into an empty folder"):
+    with pytest.raises(BackupError, match="already holds a Préau node; restore into an empty folder"):
         backup.restore_backup(path, live, recovery_key=school.recovery)
     assert _folder(live) == before
     school.store.close()
@@ -104,3 +104,30 @@ def test_restore_refuses_to_overwrite_a_school_unless_asked(saved, tmp_path):
     school.store = Store.open(live, cost=vault.TEST_COST)
     t1 = school.store.login("mme.alpha", T1_PW)
     assert len(school.store.get_results(t1, C, school.class_a.id)) == 1  # the later save is gone, as in the backup
+
+
+def test_a_restored_node_keeps_its_keys_and_enrolment(tmp_path, campaign):
+    """A school restored on a new box is the same node to its district: same keys, same pins and documents."""
+    from preau.node.fedstore import FedStore
+    from preau.node.runtime import create_identity, load_identity
+
+    school = make_school(tmp_path / "old", campaign)
+    identity = create_identity(tmp_path / "old")
+    fed = FedStore(tmp_path / "old" / "federation.db")
+    fed.add_peer("ab" * 32, node_id="DISTRICT", role="district", address="http://127.0.0.1:1", static_key="cd" * 32)
+    fed.put_document("release:x", "release", identity.signing_key.hex(), b"automerge bytes")
+    path = backup.write_backup(school.store, school.admin, tmp_path / "school.preau")
+    fed.close()
+    school.store.close()
+
+    new_box = tmp_path / "new"
+    backup.restore_backup(path, new_box, recovery_key=school.recovery)
+    assert load_identity(new_box).node_id == identity.node_id
+    assert (new_box / "identity.key").stat().st_mode & 0o077 == 0
+    restored = FedStore(new_box / "federation.db")
+    assert restored.peer("ab" * 32)["node_id"] == "DISTRICT"
+    assert restored.document("release:x").data == b"automerge bytes"
+    restored.close()
+    # The restored folder refuses a second restore over it unless asked.
+    with pytest.raises(BackupError, match="already holds a Préau node"):
+        backup.restore_backup(path, new_box, recovery_key=school.recovery)
