@@ -8,8 +8,10 @@ are never persisted, so they cannot block the owner's next release.
 
 Who may receive what (the entitlement rule):
 - an upstream peer (this node's district, or a district's parent) may receive
-  the release and aggregate documents this node holds, its own or carried for
-  its children;
+  the release and aggregate documents this node wrote, and those it carries for
+  another node (store and forward: a relay holding a school's signed documents
+  from a bundle). It never receives the releases of this node's own children:
+  a district passes its aggregate up, not its schools' per-school counts;
 - a downstream peer (an enrolled school, or a district below an académie) may
   receive campaign documents and the receipts document addressed to it, and
   nothing written by another school.
@@ -55,6 +57,7 @@ class Accepted:
     release: int
     owner: bytes
     receipt: cdocs.Receipt | None = None  # what a district acknowledges back to the sender
+    duplicate: bool = False  # already stored by another session: nothing was written
 
 
 class SqliteTrust:
@@ -122,6 +125,10 @@ class Federation:
         self.fed.rotate_peer(old_signing_key.hex(), new.signing_key.hex(), new.static_key.hex())
         self.fed.log_event("key_rotated", f"{node_id(old_signing_key)} is now {new.node_id}")
 
+    def is_carried(self, owner_hex: str) -> bool:
+        """A document this node only carries: written by a node that is neither this one nor pinned here."""
+        return owner_hex != self.key.hex() and self.fed.peer(owner_hex) is None
+
     # -- entitlement, offers and wants -------------------------------------------------
 
     def may_send(self, peer: PublicIdentity, doc_id: str) -> bool:
@@ -130,7 +137,7 @@ class Federation:
         if doc is None or role is None:
             return False
         if role in UPSTREAM:
-            return doc.kind in ("release", "aggregate")
+            return doc.kind in ("release", "aggregate") and (doc.owner == self.key.hex() or self.is_carried(doc.owner))
         if doc.kind == "campaign":
             return True
         if doc.kind == "receipts":
@@ -192,6 +199,9 @@ class Federation:
         if not has_heads(doc, signed.heads):
             return None
         latest = self.fed.latest_release(signed.doc_id)
+        if latest is not None and latest[0] >= signed.release:
+            # Another session (the school's loop and a `preau sync` at once, or a relay) stored it meanwhile.
+            return Accepted(signed.doc_id, signed.kind, latest[0], signed.owner, duplicate=True)
         verified = verify_release(doc, signed, owner, latest[0] if latest else 0,
                                   kinds=("release", "aggregate", "campaign", "receipts"))
         current = tuple(sorted(doc.get_heads()))
@@ -204,7 +214,7 @@ class Federation:
         receipt = None
         with self.fed.transaction():
             stats = None
-            if signed.kind == "release":
+            if signed.kind == "release" and self._counts(signed.owner):
                 stats = self._updated_stats(verified)
             self.fed.accept_release(signed.doc_id, signed.kind, signed.owner.hex(), signed.campaign or None, data,
                                     signed.release, signed.encode(), from_peer, stats=stats)
@@ -218,9 +228,28 @@ class Federation:
         self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
         return Accepted(signed.doc_id, signed.kind, signed.release, signed.owner, receipt)
 
+    def _counts(self, owner: bytes) -> bool:
+        """Whether a school release from this owner enters this node's statistics (its own children only)."""
+        row = self.fed.active_peer(owner.hex())
+        return row is not None and row["role"] in DOWNSTREAM
+
     def _updated_stats(self, verified: VerifiedRelease) -> tuple[str, dict]:
+        """The campaign's statistics with this release in, and any release from the school's older keys out.
+
+        After a key rotation the school's documents have new ids (an id is
+        derived from its owner key), so its first release under the new key is
+        a new document. Statistics are keyed by owner: without this step the
+        school would count twice. Until that first release arrives, the old
+        key's release keeps counting, so the school never drops out meanwhile.
+        """
         campaign = verified.signed.campaign
         stored = self.fed.stats(campaign)
+        if stored:
+            old_keys = set(self.fed.predecessors(verified.signed.owner.hex()))
+            if old_keys & set(stored.get("schools", {})):
+                stored = {**stored, "schools": {k: v for k, v in stored["schools"].items() if k not in old_keys}}
+                self.fed.log_event("stats_moved", f"{campaign}: {len(old_keys)} older key(s) of "
+                                   f"{node_id(verified.signed.owner)} replaced by its new key's release")
         stats = CampaignStatistics.from_dict(stored) if stored else CampaignStatistics(campaign)
         stats.add(verified)
         return campaign, stats.to_dict()
@@ -288,8 +317,16 @@ class Federation:
             items.append({"document": d.data.hex(), "release": latest[1].hex()})
         return json.dumps({"format": "preau-bundle", "version": 1, "documents": items}, indent=1).encode()
 
-    def import_bundle(self, data: bytes) -> list[Accepted]:
-        """Verify each document exactly as if it had been synced; all or nothing."""
+    def import_bundle(self, data: bytes, *, carry: bool = False) -> list[Accepted]:
+        """Verify each document exactly as if it had been synced; all or nothing.
+
+        `carry`: this node is a relay (store and forward). Documents from nodes
+        not pinned here are kept to be offered upstream, after checking that
+        each is consistent with the key it names (signature, heads, header): a
+        damaged bundle is still refused, but the trust decision is the
+        receiver's, who checks the signature again against the key it pinned
+        for that school, never against this relay's.
+        """
         try:
             body = json.loads(data)
             if body.get("format") != "preau-bundle" or body.get("version") != 1:
@@ -305,8 +342,12 @@ class Federation:
             except CrdtError as exc:
                 raise BundleError(f"the bundle holds a damaged document ({exc}); export it again") from None
             owner = self.fed.active_peer(signed.owner.hex())
-            if owner is None or owner["role"] not in DOWNSTREAM:
-                raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here; nothing was imported")
+            carried = carry and self.is_carried(signed.owner.hex()) and signed.kind in ("release", "aggregate")
+            if not carried and (owner is None or owner["role"] not in DOWNSTREAM):
+                hint = (" (to carry it to the district, import it with carrying on)"
+                        if not carry and self.is_carried(signed.owner.hex()) and self.upstream() is not None else "")
+                raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here{hint}; "
+                                  "nothing was imported")
             checked.append((doc, signed))
         accepted = []
         with self.fed.transaction():

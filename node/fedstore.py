@@ -221,6 +221,17 @@ class FedStore:
             )
             conn.execute("UPDATE peers SET status = 'rotated', replaced_by = ? WHERE key = ?", [new_key, old_key])
 
+    def predecessors(self, key: str) -> list[str]:
+        """Every key this peer rotated away from, newest first (a chain of `replaced_by` links)."""
+        out: list[str] = []
+        current = key
+        while True:
+            row = self.db.execute("SELECT key FROM peers WHERE replaced_by = ?", [current]).fetchone()
+            if row is None or row[0] in out or row[0] == key:
+                return out
+            out.append(row[0])
+            current = row[0]
+
     def touch_peer(self, key: str, *, error: str | None = None) -> None:
         with self._tx() as conn:
             if error is None:

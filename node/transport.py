@@ -38,10 +38,53 @@ SYNC_PATH = "/v1/sync"
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What one peer may cost this node; every bound closes the session with a reason, never the node."""
+
     max_message_bytes: int = 1 << 20     # one reassembled protocol message
-    max_docs_per_session: int = 500
+    max_docs_per_session: int = 500      # documents a peer may offer, and documents held open in one session
     idle_timeout: float = 60.0           # seconds without a byte from the peer
     session_timeout: float = 600.0       # a whole session, however busy
+    max_session_bytes: int = 64 << 20    # bytes received in one session: bounds the documents it can grow
+    sessions_per_minute: int = 30        # sessions admitted per peer key in any 60 s window
+    max_concurrent_sessions: int = 64    # sessions (authenticated or not) served at once
+
+
+class SessionGate:
+    """Admission for the server side: concurrent sessions overall, and a sliding-window rate per peer key.
+
+    The concurrency cap is checked before the handshake (so a flood of
+    unauthenticated connections costs at most this many Noise handshakes at a
+    time); the per-peer rate once the peer has proved its key, so one noisy
+    school cannot crowd out the others. State is in memory: a restart forgets
+    it, which only ever lets a peer in.
+    """
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic):
+        self.limits = limits
+        self.clock = clock
+        self.active = 0
+        self._recent: dict[bytes, list[float]] = {}
+
+    def enter(self) -> bool:
+        if self.active >= self.limits.max_concurrent_sessions:
+            return False
+        self.active += 1
+        return True
+
+    def leave(self) -> None:
+        self.active = max(0, self.active - 1)
+
+    def admit(self, peer_key: bytes) -> bool:
+        now = self.clock()
+        window = [t for t in self._recent.get(peer_key, ()) if now - t < 60.0]
+        if len(window) >= self.limits.sessions_per_minute:
+            self._recent[peer_key] = window
+            return False
+        window.append(now)
+        self._recent[peer_key] = window
+        if len(self._recent) > 4 * self.limits.max_concurrent_sessions + 1024:  # forget idle peers: bounded memory
+            self._recent = {k: v for k, v in self._recent.items() if v and now - v[-1] < 60.0}
+        return True
 
 
 @dataclass
@@ -62,9 +105,11 @@ class SessionDriver:
     """One connection's sync session: offers, wants, Automerge per document, verification on arrival."""
 
     def __init__(self, federation: Federation, conn: Connection, limits: Limits,
-                 on_established: Callable[[PublicIdentity], None] | None = None):
+                 on_established: Callable[[PublicIdentity], None] | None = None,
+                 gate: SessionGate | None = None):
         self.fedn = federation
         self.on_established = on_established
+        self.gate = gate
         self.conn = conn
         self.limits = limits
         self.session = SyncSession(conn, self._entitled)
@@ -83,6 +128,10 @@ class SessionDriver:
 
     def receive(self, data: bytes) -> None:
         self.report.bytes_received += len(data)
+        if self.report.bytes_received > self.limits.max_session_bytes:
+            raise RemoteProtocolError(
+                f"the peer sent more than {self.limits.max_session_bytes} bytes in one session; sync again to go on",
+                code="session_too_large")
         self.handle(self.session.receive_data(data))
 
     def outgoing(self) -> bytes:
@@ -123,11 +172,19 @@ class SessionDriver:
 
     def _established(self, ev: Established) -> None:
         self.report.peer = ev.peer.node_id
+        if self.gate is not None and not self.gate.admit(ev.peer.signing_key):
+            self.conn.refuse("rate_limited", f"too many sync sessions from this node (at most "
+                             f"{self.limits.sessions_per_minute} a minute): wait a minute and sync again")
+            self.report.error = "refused: too many sessions from this peer"
+            self.finished = True
+            return
         if self.on_established is not None:
             self.on_established(ev.peer)
         if ev.enrollment is not None and not self.conn.is_initiator:
             if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
                 self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
+                self.report.error = "refused: invitation already used"
+                self.finished = True
                 return
         elif ev.rotated_from is not None and not self.conn.is_initiator:
             self.fedn.rotate_pin(ev.rotated_from, ev.peer)
@@ -155,6 +212,10 @@ class SessionDriver:
 
     def _open(self, doc_id: str) -> None:
         if doc_id not in self.docs:
+            if len(self.docs) >= self.limits.max_docs_per_session:
+                raise RemoteProtocolError(
+                    f"the session would hold more than {self.limits.max_docs_per_session} documents",
+                    code="too_many_documents")
             self.docs[doc_id] = self.fedn.working_copy(doc_id) or am.Document()
             self.states[doc_id] = am.SyncState()
 
@@ -189,6 +250,8 @@ class SessionDriver:
         if accepted is None:
             return  # heads not all here yet
         self.pending.pop(doc_id)
+        if accepted.duplicate:
+            return
         self.report.accepted.append(accepted)
         if accepted.receipt is not None:
             self.session.receipt(doc_id, json.dumps(accepted.receipt.to_dict()).encode())
@@ -262,16 +325,25 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
 # -- server side --------------------------------------------------------------------
 
 
-async def serve_session(request: web.Request, federation: Federation, limits: Limits) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes + 4096, heartbeat=limits.idle_timeout / 2)
-    await ws.prepare(request)
-    conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
-                                now=int(time.time()), config=_config(limits))
-    driver = SessionDriver(federation, conn, limits)
-    report = await _run(ws, driver, limits)
-    if report.error:
-        log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
-    return ws
+async def serve_session(request: web.Request, federation: Federation, limits: Limits,
+                        gate: SessionGate | None = None) -> web.StreamResponse:
+    """The server side of /v1/sync; `gate` (one per node) caps concurrent sessions and each peer's rate."""
+    if gate is not None and not gate.enter():
+        return web.json_response({"ok": False, "error": "this node is busy with other sync sessions; retry later",
+                                  "code": "busy", "status": 503}, status=503, headers={"Retry-After": "5"})
+    try:
+        ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes + 4096, heartbeat=limits.idle_timeout / 2)
+        await ws.prepare(request)
+        conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
+                                    now=int(time.time()), config=_config(limits))
+        driver = SessionDriver(federation, conn, limits, gate=gate)
+        report = await _run(ws, driver, limits)
+        if report.error:
+            log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
+        return ws
+    finally:
+        if gate is not None:
+            gate.leave()
 
 
 # -- client side ----------------------------------------------------------------------
