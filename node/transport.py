@@ -34,6 +34,8 @@ from .federation import Federation
 log = logging.getLogger("preau.sync")
 
 SYNC_PATH = "/v1/sync"
+WS_BATCH = 256 * 1024              # protocol frames are grouped into WebSocket messages up to this size ...
+WS_MAX = WS_BATCH + 65536 + 1024   # ... so no WebSocket message is larger than this (a batch plus one frame)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,17 +129,37 @@ class SessionDriver:
     # -- bytes ---------------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
-        self.report.bytes_received += len(data)
-        if self.report.bytes_received > self.limits.max_session_bytes:
-            raise RemoteProtocolError(
-                f"the peer sent more than {self.limits.max_session_bytes} bytes in one session; sync again to go on",
-                code="session_too_large")
-        self.handle(self.session.receive_data(data))
+        try:
+            self.report.bytes_received += len(data)
+            if self.report.bytes_received > self.limits.max_session_bytes:
+                raise RemoteProtocolError(
+                    f"the peer sent more than {self.limits.max_session_bytes} bytes in one session; sync again to go on",
+                    code="session_too_large")
+            self.handle(self.session.receive_data(data))
+        except RemoteProtocolError as exc:
+            self.conn.fail(exc)  # the peer learns why (a no-op when the connection failed by itself)
+            raise
 
-    def outgoing(self) -> bytes:
-        out = self.session.data_to_send()
-        self.report.bytes_sent += len(out)
-        return out
+    def outgoing(self) -> list[bytes]:
+        """What to send, as WebSocket messages of at most WS_BATCH bytes (whole protocol frames each).
+
+        One flush can hold many protocol messages (an offer and a sync message
+        for every document): sent as one WebSocket message it could exceed the
+        peer's WebSocket limit although each protocol message is within its own.
+        """
+        batches: list[bytes] = []
+        current: list[bytes] = []
+        size = 0
+        for frame in self.conn.frames_to_send():
+            if current and size + len(frame) > WS_BATCH:
+                batches.append(b"".join(current))
+                current, size = [], 0
+            current.append(frame)
+            size += len(frame)
+        if current:
+            batches.append(b"".join(current))
+        self.report.bytes_sent += sum(map(len, batches))
+        return batches
 
     # -- events ------------------------------------------------------------------------
 
@@ -277,11 +299,16 @@ def _config(limits: Limits) -> Config:
     return Config(max_message=limits.max_message_bytes)
 
 
+async def _send(ws, batches: list[bytes]) -> None:
+    for batch in batches:
+        if ws.closed:
+            return
+        await ws.send_bytes(batch)
+
+
 async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
     deadline = time.monotonic() + limits.session_timeout
-    first = driver.outgoing()
-    if first:
-        await ws.send_bytes(first)
+    await _send(ws, driver.outgoing())
     while not driver.finished:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -296,9 +323,7 @@ async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
         else:
             raise RemoteProtocolError("the peer sent a text frame; the sync endpoint carries binary only",
                                       code="malformed_message")
-        out = driver.outgoing()
-        if out and not ws.closed:
-            await ws.send_bytes(out)
+        await _send(ws, driver.outgoing())
 
 
 async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
@@ -332,7 +357,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
         return web.json_response({"ok": False, "error": "this node is busy with other sync sessions; retry later",
                                   "code": "busy", "status": 503}, status=503, headers={"Retry-After": "5"})
     try:
-        ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes + 4096, heartbeat=limits.idle_timeout / 2)
+        ws = web.WebSocketResponse(max_msg_size=WS_MAX, heartbeat=limits.idle_timeout / 2)
         await ws.prepare(request)
         conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
                                     now=int(time.time()), config=_config(limits))
@@ -369,7 +394,7 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
     timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            async with http.ws_connect(target, max_msg_size=limits.max_message_bytes + 4096,
+            async with http.ws_connect(target, max_msg_size=WS_MAX,
                                        heartbeat=limits.idle_timeout / 2) as ws:
                 report = await _run(ws, driver, limits)
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
