@@ -120,6 +120,7 @@ class SessionDriver:
         self.pending: dict[str, tuple[SignedRelease, bytes]] = {}
         self.report = SessionReport()
         self.finished = False
+        self.closing = False  # we sent Close: nothing more may be sent
         self._wanted = False
 
     def _entitled(self, peer: PublicIdentity, doc_id: str) -> bool:
@@ -184,13 +185,18 @@ class SessionDriver:
                     self._refuse(ev.doc_id, "the peer did not send every change its signed release covers")
             elif isinstance(ev, SyncComplete):
                 self.report.complete = True
+                self.closing = True
                 self.conn.close("sync complete")
             elif isinstance(ev, ConnectionClosed):
                 self.finished = True
         if self.finished or self.session.peer is None:
             return
+        # Replies can nest (a reply settles a document, which completes the session): re-check before each.
         for doc_id in sorted(self.session.awaiting_reply):
-            self._reply(doc_id)
+            if self.closing or self.finished:
+                return
+            if doc_id in self.session.awaiting_reply:
+                self._reply(doc_id)
 
     def _established(self, ev: Established) -> None:
         self.report.peer = ev.peer.node_id
