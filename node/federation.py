@@ -145,13 +145,18 @@ class Federation:
         return False
 
     def offers_for(self, peer: PublicIdentity) -> dict[str, bytes]:
-        out = {}
-        for doc in self.fed.documents():
-            if self.may_send(peer, doc.doc_id):
-                latest = self.fed.latest_release(doc.doc_id)
-                if latest is not None:
-                    out[doc.doc_id] = latest[1]
-        return out
+        """What this node offers the peer: the entitlement rule of may_send, as one query (a district holds
+        a document or two per school; walking them all for every session was quadratic)."""
+        role = self.peer_role(peer)
+        if role in UPSTREAM:
+            offers = self.fed.offerable(("release", "aggregate"), (self.key.hex(),), carried=True)
+        elif role is not None:
+            rid = document_id("receipts", self.key, peer=peer.signing_key)
+            offers = {**self.fed.offerable(("campaign",), any_owner=True),
+                      **self.fed.offerable(("receipts",), doc_ids=(rid,))}
+        else:
+            return {}
+        return {d: r for d, r in offers.items() if self.may_send(peer, d)}
 
     def wanted(self, peer: PublicIdentity, doc_id: str, release: bytes | None) -> SignedRelease | None:
         """The signed release to verify if we want this offered document, else None (and why, in the log)."""
@@ -215,17 +220,17 @@ class Federation:
         with self.fed.transaction():
             stats = None
             if signed.kind == "release" and self._counts(signed.owner):
-                stats = self._updated_stats(verified)
+                stats = self._stats_entry(verified)
             self.fed.accept_release(signed.doc_id, signed.kind, signed.owner.hex(), signed.campaign or None, data,
                                     signed.release, signed.encode(), from_peer, stats=stats)
             if signed.kind in ("release", "aggregate") and self.role == "district":
                 receipt = self._write_receipt(verified)
+            self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
         if signed.kind == "campaign" and self.on_campaign is not None:
             self.on_campaign(verified.content)
         if signed.kind == "receipts":
             for r in verified.content:
                 self.fed.log_receipt(r.doc_id, r.release, r.to_dict())
-        self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
         return Accepted(signed.doc_id, signed.kind, signed.release, signed.owner, receipt)
 
     def _counts(self, owner: bytes) -> bool:
@@ -233,26 +238,34 @@ class Federation:
         row = self.fed.active_peer(owner.hex())
         return row is not None and row["role"] in DOWNSTREAM
 
-    def _updated_stats(self, verified: VerifiedRelease) -> tuple[str, dict]:
-        """The campaign's statistics with this release in, and any release from the school's older keys out.
+    def _stats_entry(self, verified: VerifiedRelease) -> tuple[str, str, dict, list[str]] | None:
+        """This school's statistics entry with the release in, and the entries of its older keys to drop.
+
+        Statistics are one entry per school, keyed by owner key; the entry's
+        form and the rule "only a newer release replaces an older one" are
+        CampaignStatistics', applied to this one school (taking a release in
+        costs the same with 5 schools or 500).
 
         After a key rotation the school's documents have new ids (an id is
         derived from its owner key), so its first release under the new key is
-        a new document. Statistics are keyed by owner: without this step the
-        school would count twice. Until that first release arrives, the old
-        key's release keeps counting, so the school never drops out meanwhile.
+        a new document: without dropping the old key's entry the school would
+        count twice. Until that first release arrives, the old key's entry
+        keeps counting, so the school never drops out meanwhile.
         """
         campaign = verified.signed.campaign
-        stored = self.fed.stats(campaign)
-        if stored:
-            old_keys = set(self.fed.predecessors(verified.signed.owner.hex()))
-            if old_keys & set(stored.get("schools", {})):
-                stored = {**stored, "schools": {k: v for k, v in stored["schools"].items() if k not in old_keys}}
-                self.fed.log_event("stats_moved", f"{campaign}: {len(old_keys)} older key(s) of "
-                                   f"{node_id(verified.signed.owner)} replaced by its new key's release")
-        stats = CampaignStatistics.from_dict(stored) if stored else CampaignStatistics(campaign)
-        stats.add(verified)
-        return campaign, stats.to_dict()
+        owner = verified.signed.owner.hex()
+        one = CampaignStatistics(campaign)
+        stored = self.fed.stats_entry(campaign, owner)
+        if stored is not None:
+            one = CampaignStatistics.from_dict({"version": 1, "campaign": campaign, "schools": {owner: stored}})
+        if not one.add(verified):
+            return None
+        entry = one.to_dict()["schools"][owner]
+        old_keys = [k for k in self.fed.predecessors(owner) if self.fed.stats_entry(campaign, k) is not None]
+        if old_keys:
+            self.fed.log_event("stats_moved", f"{campaign}: {len(old_keys)} older key(s) of "
+                               f"{node_id(verified.signed.owner)} replaced by its new key's release")
+        return campaign, owner, entry, old_keys
 
     def _write_receipt(self, verified: VerifiedRelease) -> cdocs.Receipt:
         signed = verified.signed

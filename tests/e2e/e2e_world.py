@@ -166,8 +166,11 @@ class World:
         return json.loads(self.district.cli("stats", self.campaign.id, "--format", "json").stdout)
 
     def stored_stats(self) -> dict:
-        rows = self.district.query("SELECT data FROM stats WHERE campaign = ?", self.campaign.id)
-        return json.loads(rows[0]["data"]) if rows else {"schools": {}}
+        """The district's statistics as its store holds them: one entry per school (read-only, while it runs)."""
+        rows = self.district.query("SELECT owner, entry FROM stats_entries WHERE campaign = ? ORDER BY owner",
+                                   self.campaign.id)
+        return {"version": 1, "campaign": self.campaign.id,
+                "schools": {r["owner"]: json.loads(r["entry"]) for r in rows}}
 
     def expected(self, nodes: Iterable[Proc]) -> dict[str, Counter]:
         """Pupils per group per exercise, from the intended groups of the synthetic data (not via Préau)."""
