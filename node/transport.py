@@ -401,7 +401,9 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
             async with http.ws_connect(target, max_msg_size=WS_MAX,
-                                       heartbeat=limits.idle_timeout / 2) as ws:
+                                       autoping=True) as ws:
+                # No client heartbeat: the idle timeout above already ends a dead session, and aiohttp's
+                # client heartbeat timer outlives a closed socket (holding it for idle_timeout / 2).
                 report = await _run(ws, driver, limits)
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         raise PeerUnreachable(
