@@ -151,7 +151,18 @@ class Node:
         return await open_session(self.federation, url, peer, self.limits,
                                   rotation=bytes.fromhex(rotation) if rotation else None, **kw)
 
+    def reload_identity(self) -> bool:
+        """Pick up keys rotated by another process (`preau keys rotate` while the service runs); True if changed."""
+        current = load_identity(self.data_dir)
+        if current.seed == self.identity.seed:
+            return False
+        self.identity = current
+        self.federation.identity = current
+        log.info("this node's keys were rotated; now %s", current.node_id)
+        return True
+
     async def sync_upstream(self) -> SessionReport:
+        self.reload_identity()
         up = self.federation.upstream()
         if up is None:
             raise UserError("this node has not joined a district yet: paste the district's invitation first (preau join)")

@@ -242,3 +242,14 @@ async def test_backoff_is_not_capped_at_the_sync_interval(tmp_path):
     gaps = [b - a for a, b in zip(attempts, attempts[1:])]
     assert max(gaps) > 0.1  # well past sync_interval (0.01 s): the old code capped retries at the interval
     assert max(gaps) < 0.4 + 0.3  # never past backoff_max (plus the failed connection attempt itself)
+
+
+async def test_keys_rotated_by_another_process_are_used_at_the_next_sync(tmp_path, district):
+    school = await joined(tmp_path, district, "s", "0751234J")  # the running service
+    other = Node(school.data_dir, role="school")  # `preau keys rotate` in another process
+    new = other.rotate_keys()
+    other.close()
+    report = await school.sync_upstream()
+    assert report.complete and school.node_id == new.node_id
+    assert district.fed.active_peer(new.signing_key.hex())["uai"] == "0751234J"
+    school.close()
