@@ -405,6 +405,11 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
                 # No client heartbeat: the idle timeout above already ends a dead session, and aiohttp's
                 # client heartbeat timer outlives a closed socket (holding it for idle_timeout / 2).
                 report = await _run(ws, driver, limits)
+    except aiohttp.WSServerHandshakeError as exc:
+        if exc.status == 503:
+            raise PeerUnreachable(f"{url} is busy with other nodes' syncs; this node tries again later") from None
+        raise PeerUnreachable(
+            f"{url} does not offer Préau sync (HTTP {exc.status}); check the address") from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         raise PeerUnreachable(
             f"cannot reach {url} ({exc.__class__.__name__}: {exc}); check the address and that the node is running"

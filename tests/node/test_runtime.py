@@ -11,6 +11,7 @@ from preau.crdt.campaign import parse_campaign
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
 from preau.crdt.schema import document_id
+from preau.node.backoff import Backoff
 from preau.node.federation import BundleError
 from preau.node.runtime import Node, create_identity
 from preau.node.transport import SYNC_PATH, Limits, serve_session
@@ -24,6 +25,15 @@ CAMPAIGN = parse_campaign({
          "thresholds": [6, 10]},
     ],
 })
+
+
+async def until(predicate, timeout: float) -> None:
+    """Wait for a condition the background loop brings about; fail (not hang) after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
 
 
 def make_node(tmp_path, name, role):
@@ -193,10 +203,10 @@ async def test_two_sessions_of_one_school_at_once_store_the_release_once(tmp_pat
 async def test_sync_loop_sends_a_release_stored_by_another_process_without_waiting_for_the_schedule(tmp_path, district):
     school = await joined(tmp_path, district, "s", "0751234J")
     school.sync_interval = 60.0
+    school.backoff = Backoff(base=0.05, cap=0.2)  # a slow first session on a loaded machine is retried at once
     task = asyncio.create_task(school.sync_loop(news_poll=0.05))
     try:
-        while school.status.last_success is None:
-            await asyncio.sleep(0.02)
+        await until(lambda: school.status.last_success is not None, 20)
         other = Node(school.data_dir, role="school")  # `preau release --approve` in another process
         signed = release(other, 12)
         other.close()
@@ -217,7 +227,6 @@ async def test_backoff_is_not_capped_at_the_sync_interval(tmp_path):
     import random
     import time
 
-    from preau.node.backoff import Backoff
     node = make_node(tmp_path, "s", "school")
     node.federation.pin_upstream(node.identity.public, "http://127.0.0.1:9")  # nothing listens on port 9
     node.sync_interval = 0.01
@@ -232,8 +241,7 @@ async def test_backoff_is_not_capped_at_the_sync_interval(tmp_path):
     node.sync_upstream = counted
     task = asyncio.create_task(node.sync_loop(random.Random(3), news_poll=10))
     try:
-        while node.status.failures < 10:
-            await asyncio.sleep(0.01)
+        await until(lambda: node.status.failures >= 10, 20)
     finally:
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
@@ -252,4 +260,14 @@ async def test_keys_rotated_by_another_process_are_used_at_the_next_sync(tmp_pat
     report = await school.sync_upstream()
     assert report.complete and school.node_id == new.node_id
     assert district.fed.active_peer(new.signing_key.hex())["uai"] == "0751234J"
+    school.close()
+
+
+async def test_an_address_that_is_not_a_preau_node_is_reported_as_such(tmp_path, district):
+    from preau.node.errors import UserError
+    school = make_node(tmp_path, "s", "school")
+    school.federation.pin_upstream(district.identity.public, district.url + "/somewhere-else")
+    with pytest.raises(UserError, match=r"does not offer Préau sync \(HTTP 404\); check the address"):
+        await school.sync_upstream()
+    assert "HTTP 404" in school.fed.peers("district")[0]["last_error"]
     school.close()

@@ -203,6 +203,11 @@ async def test_concurrent_sessions_are_capped_before_the_handshake(serve):
         assert info.value.status == 503
         async with http.get(district.url + SYNC_PATH) as resp:
             assert resp.status == 503 and (await resp.json())["code"] == "busy"
+        school = Node(_school_dir(district.data_dir.parent, "busy"), role="school")
+        school.federation.pin_upstream(district.identity.public, district.url)
+        with pytest.raises(UserError, match="is busy with other nodes' syncs; this node tries again later"):
+            await school.sync_upstream()
+        school.close()
         await a.close()
         for _ in range(50):
             if district.gate.active < 2:
