@@ -39,6 +39,13 @@ from preau.node.synthetic import make_classes
 from preau.node.transport import Limits
 
 SCHOOLS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc, in clock ticks)."""
+    import os
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 PARALLEL = 8
 
 
@@ -108,9 +115,11 @@ async def main() -> None:
             async with sem:
                 reports.append(await school.sync_upstream())
 
-        t = time.perf_counter()
+        t, cpu_d, cpu_s = time.perf_counter(), cpu_seconds(district.process.pid), time.process_time()
         await asyncio.gather(*(sync(s) for s in schools))
         preau_time = time.perf_counter() - t
+        district_cpu = cpu_seconds(district.process.pid) - cpu_d
+        schools_cpu = time.process_time() - cpu_s
         assert all(r.complete and r.receipts for r in reports), [r.error for r in reports if not r.complete]
         preau_bytes = sum(r.bytes_sent + r.bytes_received for r in reports)
         dn = commands.open_node(district.settings())
@@ -174,6 +183,8 @@ async def main() -> None:
               f"   (target: 2x or less)")
         print(f"  per school: Préau {preau_time / SCHOOLS * 1000:.1f} ms of wall time "
               f"({PARALLEL} in parallel), bare {bare_time / SCHOOLS * 1000:.2f} ms")
+        print(f"  CPU: district {district_cpu / SCHOOLS * 1000:.1f} ms a release "
+              f"(Noise handshake, verification, SQLite), school clients {schools_cpu / SCHOOLS * 1000:.1f} ms a session")
         print(f"  incremental re-release (one class, {changed} results changed): Préau {incr_bytes} B "
               f"in {incr_time * 1000:.0f} ms; bare Automerge with fresh sync states {delta_fresh} B "
               f"({bare_incr_time * 1000:.1f} ms); the changes alone {raw_delta} B; "

@@ -363,7 +363,9 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
         return web.json_response({"ok": False, "error": "this node is busy with other sync sessions; retry later",
                                   "code": "busy", "status": 503}, status=503, headers={"Retry-After": "5"})
     try:
-        ws = web.WebSocketResponse(max_msg_size=WS_MAX, heartbeat=limits.idle_timeout / 2)
+        # No WebSocket heartbeat: the idle timeout ends a silent session, and aiohttp's heartbeat timer keeps
+        # each closed session's request and transport alive for idle_timeout / 2 (memory grows with the rate).
+        ws = web.WebSocketResponse(max_msg_size=WS_MAX)
         await ws.prepare(request)
         conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
                                     now=int(time.time()), config=_config(limits))
