@@ -5,7 +5,10 @@ in this process (each with its own data folder and key, enrolled with a real
 invitation), syncing over WebSockets on 127.0.0.1, 8 at a time. The baseline
 syncs the very same signed documents, in this process, from each school's
 copy into an empty document with bare Automerge (`generate_sync_message` /
-`receive_sync_message` until both sides are quiet), measured in the same run.
+`receive_sync_message` until both sides are quiet), measured in the same run;
+a second baseline sends the same documents with bare Automerge over a
+WebSocket on loopback to a server process (no Noise, signatures or SQLite),
+with the same parallelism, to show what the transport alone costs.
 
 What Préau adds on top of Automerge: the Noise XK handshake, offers with
 signed releases, signature and heads verification, SQLite commits (with
@@ -38,7 +41,7 @@ from preau.node.runtime import Node, create_identity
 from preau.node.synthetic import make_classes
 from preau.node.transport import Limits
 
-SCHOOLS = int(sys.argv[1]) if len(sys.argv) > 1 else 200
+SCHOOLS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200
 
 
 def cpu_seconds(pid: int) -> float:
@@ -70,6 +73,45 @@ def bare_sync(source: am.Document, target: am.Document) -> tuple[int, int]:
         if not moved:
             return total, rounds
         rounds += 1
+
+
+async def bare_server(port: int) -> None:
+    """Bare Automerge over a WebSocket: each connection syncs one document into a fresh in-memory copy."""
+    from aiohttp import web
+
+    async def sync(request):
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        doc, state = am.Document(), am.SyncState()
+        async for msg in ws:
+            doc.receive_sync_message(state, am.Message.decode(msg.data))
+            out = doc.generate_sync_message(state)
+            await ws.send_bytes(out.encode() if out is not None else b"")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/bare", sync)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+async def bare_client(http, url: str, doc: am.Document) -> int:
+    """Send one document to the bare server: Automerge messages until both sides are quiet; bytes moved."""
+    state = am.SyncState()
+    total = 0
+    async with http.ws_connect(url, max_msg_size=0) as ws:
+        while True:
+            out = doc.generate_sync_message(state)
+            data = out.encode() if out is not None else b""
+            if not data:
+                return total
+            await ws.send_bytes(data)
+            reply = (await ws.receive()).data
+            total += len(data) + len(reply)
+            if reply:
+                doc.receive_sync_message(state, am.Message.decode(reply))
 
 
 async def main() -> None:
@@ -142,6 +184,31 @@ async def main() -> None:
         assert not idle.accepted
         idle_bytes = idle.bytes_sent + idle.bytes_received
 
+        # -- bare Automerge over a WebSocket on loopback, the server in its own process (no Noise, no
+        #    signatures, no SQLite): what the transport alone costs, with the same parallelism ---------------
+        import subprocess
+        import aiohttp
+        bare_port = free_port()
+        server = subprocess.Popen([sys.executable, __file__, "--bare-server", str(bare_port)])
+        try:
+            for _ in range(100):
+                try:
+                    async with aiohttp.ClientSession() as http:
+                        await bare_client(http, f"http://127.0.0.1:{bare_port}/bare", am.Document())
+                    break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            t = time.perf_counter()
+            async with aiohttp.ClientSession() as http:
+                async def one(doc):
+                    async with sem:
+                        return await bare_client(http, f"http://127.0.0.1:{bare_port}/bare", doc)
+                wire_bytes = sum(await asyncio.gather(*(one(load_document(d.save())) for d in docs)))
+            wire_time = time.perf_counter() - t
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
         # -- incremental: one school changes one class and releases again ---------------------------------
         school, i = schools[0], 0
         rid = document_id("release", school.identity.signing_key, campaign.id)
@@ -181,6 +248,9 @@ async def main() -> None:
               f"({bare_bytes / SCHOOLS:.0f} B a school)")
         print(f"  ratio Préau / bare:    time {preau_time / bare_time:6.1f}x   bytes {preau_bytes / bare_bytes:5.2f}x"
               f"   (target: 2x or less)")
+        print(f"  bare Automerge over WebSocket (loopback, server process, {PARALLEL} at a time): {wire_time:.2f} s, "
+              f"{wire_bytes / 1024:.1f} KiB; ratio Préau / that: time {preau_time / wire_time:.1f}x, "
+              f"bytes {preau_bytes / wire_bytes:.2f}x")
         print(f"  per school: Préau {preau_time / SCHOOLS * 1000:.1f} ms of wall time "
               f"({PARALLEL} in parallel), bare {bare_time / SCHOOLS * 1000:.2f} ms")
         print(f"  CPU: district {district_cpu / SCHOOLS * 1000:.1f} ms a release "
@@ -201,4 +271,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) > 2 and sys.argv[1] == "--bare-server":
+        asyncio.run(bare_server(int(sys.argv[2])))
+    else:
+        asyncio.run(main())
