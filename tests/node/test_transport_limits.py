@@ -77,6 +77,7 @@ class Hostile:
             if out:
                 await self.ws.send_bytes(out)
             if any(isinstance(e, Established) for e in events):
+                self.events = events  # what came with the Welcome (the server's offer, often)
                 return self
 
     async def __aexit__(self, *exc):
@@ -233,3 +234,47 @@ def test_gate_window_slides_and_forgets_idle_peers():
     assert gate.enter() and not gate.enter()
     gate.leave()
     assert gate.enter()
+
+
+async def test_documents_held_open_in_one_session_are_bounded(serve, tmp_path):
+    """The peer's offer is within the limit, but what it offers plus what it wants of ours is not."""
+    from preau.crdt.campaign import parse_campaign
+    from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+    from preau.protocol.wire import Want
+
+    campaign = parse_campaign({
+        "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
+        "opens": "2026-09-01", "closes": "2026-09-30", "policy": {"min_cohort": 10, "min_batch": 10},
+        "exercises": [{"id": "fr-mots", "name": "Mots", "subject": "français", "score_kind": "items", "items": 15,
+                       "thresholds": [6, 10]}]})
+    district = await serve(Limits(max_docs_per_session=2, idle_timeout=5))
+    district.federation.publish_campaign(campaign)
+    school = Node(_school_dir(tmp_path, "s"), role="school")
+    district.fed.add_peer(school.identity.signing_key.hex(), node_id=school.node_id, role="school", uai="0751234J",
+                          static_key=school.identity.public.static_key.hex())
+    school.federation.pin_upstream(district.identity.public, district.url)
+    assert (await school.sync_upstream()).complete  # a receipts-free first session: the campaign comes down
+    outs = [PupilOutcome(f"p{i}", "fr-mots", "seuil2") for i in range(12)]
+    signed = school.federation.publish_release(
+        next_release(outs, campaign, ReleaseHistory(campaign.id), closing=False).content, to_peer="d")
+    district.federation.publish_campaign(parse_campaign({**campaign_dict(campaign), "id": "2026-point-cp"}))
+    try:
+        async with Hostile(district, school.identity) as peer:
+            await peer.send(Offer((DocOffer(signed.doc_id, signed.encode()),)))
+            events = list(peer.events)
+            while not any(isinstance(ev, Offer) for ev in events):
+                events += peer.conn.receive_data((await asyncio.wait_for(peer.ws.receive(), 5)).data)
+            theirs = [d.doc_id for ev in events if isinstance(ev, Offer) for d in ev.docs]
+            assert len(theirs) == 2  # two campaigns
+            await peer.send(Want(tuple(theirs)))
+            refusal = await peer.refusal()
+            assert "too_many_documents" in refusal and "more than 2 documents" in refusal, refusal
+    finally:
+        school.close()
+
+
+def campaign_dict(c) -> dict:
+    return {"id": c.id, "name": c.name, "level": c.level, "school_year": c.school_year, "opens": c.opens,
+            "closes": c.closes, "policy": {"min_cohort": 10, "min_batch": 10},
+            "exercises": [{"id": e.id, "name": e.name, "subject": e.subject, "score_kind": e.score_kind,
+                           "items": e.items, "thresholds": list(e.thresholds)} for e in c.exercises]}
