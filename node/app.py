@@ -49,6 +49,7 @@ def limits_from(settings: Any) -> Limits:
         max_message_bytes=settings.max_message_bytes,
         max_docs_per_session=settings.max_docs_per_session,
         idle_timeout=float(settings.session_idle_timeout),
+        sessions_per_minute=settings.sync_rate_limit,
     )
 
 
@@ -101,7 +102,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def sync_endpoint(request: web.Request) -> web.StreamResponse:
     node: Node = request.app[NODE]
-    return await serve_session(request, node.federation, node.limits)
+    return await serve_session(request, node.federation, node.limits, node.gate)
 
 
 def create_app(settings: Any) -> web.Application:

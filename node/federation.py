@@ -8,8 +8,10 @@ are never persisted, so they cannot block the owner's next release.
 
 Who may receive what (the entitlement rule):
 - an upstream peer (this node's district, or a district's parent) may receive
-  the release and aggregate documents this node holds, its own or carried for
-  its children;
+  the release and aggregate documents this node wrote, and those it carries for
+  another node (store and forward: a relay holding a school's signed documents
+  from a bundle). It never receives the releases of this node's own children:
+  a district passes its aggregate up, not its schools' per-school counts;
 - a downstream peer (an enrolled school, or a district below an académie) may
   receive campaign documents and the receipts document addressed to it, and
   nothing written by another school.
@@ -61,6 +63,7 @@ class Accepted:
     release: int
     owner: bytes
     receipt: cdocs.Receipt | None = None  # what a district acknowledges back to the sender
+    duplicate: bool = False  # already stored by another session: nothing was written
 
 
 class SqliteTrust:
@@ -128,6 +131,10 @@ class Federation:
         self.fed.rotate_peer(old_signing_key.hex(), new.signing_key.hex(), new.static_key.hex())
         self.fed.log_event("key_rotated", f"{node_id(old_signing_key)} is now {new.node_id}")
 
+    def is_carried(self, owner_hex: str) -> bool:
+        """A document this node only carries: written by a node that is neither this one nor pinned here."""
+        return owner_hex != self.key.hex() and self.fed.peer(owner_hex) is None
+
     # -- entitlement, offers and wants -------------------------------------------------
 
     def may_send(self, peer: PublicIdentity, doc_id: str) -> bool:
@@ -137,8 +144,8 @@ class Federation:
             return False
         if role in UPSTREAM:
             # Per-school counts never go beyond the district: a district sends up only its own aggregate.
-            # A school may carry (relay) another school's signed release to their district.
-            return doc.kind in ("release", "aggregate") and (doc.owner == self.key.hex() or self.role == "school")
+            # A node may carry (relay) documents written by nodes it has not pinned, to their district.
+            return doc.kind in ("release", "aggregate") and (doc.owner == self.key.hex() or self.is_carried(doc.owner))
         if doc.kind == "campaign":
             return True
         if doc.kind == "receipts":
@@ -146,13 +153,18 @@ class Federation:
         return False
 
     def offers_for(self, peer: PublicIdentity) -> dict[str, bytes]:
-        out = {}
-        for doc in self.fed.documents():
-            if self.may_send(peer, doc.doc_id):
-                latest = self.fed.latest_release(doc.doc_id)
-                if latest is not None:
-                    out[doc.doc_id] = latest[1]
-        return out
+        """What this node offers the peer: the entitlement rule of may_send, as one query (a district holds
+        a document or two per school; walking them all for every session was quadratic)."""
+        role = self.peer_role(peer)
+        if role in UPSTREAM:
+            offers = self.fed.offerable(("release", "aggregate"), (self.key.hex(),), carried=True)
+        elif role is not None:
+            rid = document_id("receipts", self.key, peer=peer.signing_key)
+            offers = {**self.fed.offerable(("campaign",), any_owner=True),
+                      **self.fed.offerable(("receipts",), doc_ids=(rid,))}
+        else:
+            return {}
+        return {d: r for d, r in offers.items() if self.may_send(peer, d)}
 
     def wanted(self, peer: PublicIdentity, doc_id: str, release: bytes | None) -> SignedRelease | None:
         """The signed release to verify if we want this offered document, else None (and why, in the log)."""
@@ -200,6 +212,9 @@ class Federation:
         if not has_heads(doc, signed.heads):
             return None
         latest = self.fed.latest_release(signed.doc_id)
+        if latest is not None and latest[0] >= signed.release:
+            # Another session (the school's loop and a `preau sync` at once, or a relay) stored it meanwhile.
+            return Accepted(signed.doc_id, signed.kind, latest[0], signed.owner, duplicate=True)
         verified = verify_release(doc, signed, owner, latest[0] if latest else 0,
                                   kinds=("release", "aggregate", "campaign", "receipts"))
         current = tuple(sorted(doc.get_heads()))
@@ -212,26 +227,53 @@ class Federation:
         receipt = None
         with self.fed.transaction():
             stats = None
-            if signed.kind == "release":
-                stats = self._updated_stats(verified)
+            if signed.kind == "release" and self._counts(signed.owner):
+                stats = self._stats_entry(verified)
             self.fed.accept_release(signed.doc_id, signed.kind, signed.owner.hex(), signed.campaign or None, data,
                                     signed.release, signed.encode(), from_peer, stats=stats)
             if signed.kind in ("release", "aggregate") and self.role == "district":
                 receipt = self._write_receipt(verified)
+            self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
         if signed.kind == "campaign" and self.on_campaign is not None:
             self.on_campaign(verified.content)
         if signed.kind == "receipts":
             for r in verified.content:
                 self.fed.log_receipt(r.doc_id, r.release, r.to_dict())
-        self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
         return Accepted(signed.doc_id, signed.kind, signed.release, signed.owner, receipt)
 
-    def _updated_stats(self, verified: VerifiedRelease) -> tuple[str, dict]:
+    def _counts(self, owner: bytes) -> bool:
+        """Whether a school release from this owner enters this node's statistics (its own children only)."""
+        row = self.fed.active_peer(owner.hex())
+        return row is not None and row["role"] in DOWNSTREAM
+
+    def _stats_entry(self, verified: VerifiedRelease) -> tuple[str, str, dict, list[str]] | None:
+        """This school's statistics entry with the release in, and the entries of its older keys to drop.
+
+        Statistics are one entry per school, keyed by owner key; the entry's
+        form and the rule "only a newer release replaces an older one" are
+        CampaignStatistics', applied to this one school (taking a release in
+        costs the same with 5 schools or 500).
+
+        After a key rotation the school's documents have new ids (an id is
+        derived from its owner key), so its first release under the new key is
+        a new document: without dropping the old key's entry the school would
+        count twice. Until that first release arrives, the old key's entry
+        keeps counting, so the school never drops out meanwhile.
+        """
         campaign = verified.signed.campaign
-        stored = self.fed.stats(campaign)
-        stats = CampaignStatistics.from_dict(stored) if stored else CampaignStatistics(campaign)
-        stats.add(verified)
-        return campaign, stats.to_dict()
+        owner = verified.signed.owner.hex()
+        one = CampaignStatistics(campaign)
+        stored = self.fed.stats_entry(campaign, owner)
+        if stored is not None:
+            one = CampaignStatistics.from_dict({"version": 1, "campaign": campaign, "schools": {owner: stored}})
+        if not one.add(verified):
+            return None
+        entry = one.to_dict()["schools"][owner]
+        old_keys = [k for k in self.fed.predecessors(owner) if self.fed.stats_entry(campaign, k) is not None]
+        if old_keys:
+            self.fed.log_event("stats_moved", f"{campaign}: {len(old_keys)} older key(s) of "
+                               f"{node_id(verified.signed.owner)} replaced by its new key's release")
+        return campaign, owner, entry, old_keys
 
     def _write_receipt(self, verified: VerifiedRelease) -> cdocs.Receipt:
         signed = verified.signed
@@ -324,8 +366,16 @@ class Federation:
             items.append({"document": d.data.hex(), "release": latest[1].hex()})
         return json.dumps({"format": "preau-bundle", "version": 1, "documents": items}, indent=1).encode()
 
-    def import_bundle(self, data: bytes) -> list[Accepted]:
-        """Verify each document exactly as if it had been synced; all or nothing."""
+    def import_bundle(self, data: bytes, *, carry: bool = False) -> list[Accepted]:
+        """Verify each document exactly as if it had been synced; all or nothing.
+
+        `carry`: this node is a relay (store and forward). Documents from nodes
+        not pinned here are kept to be offered upstream, after checking that
+        each is consistent with the key it names (signature, heads, header): a
+        damaged bundle is still refused, but the trust decision is the
+        receiver's, who checks the signature again against the key it pinned
+        for that school, never against this relay's.
+        """
         try:
             body = json.loads(data)
             if body.get("format") != "preau-bundle" or body.get("version") != 1:
@@ -341,8 +391,12 @@ class Federation:
             except CrdtError as exc:
                 raise BundleError(f"the bundle holds a damaged document ({exc}); export it again") from None
             owner = self.fed.active_peer(signed.owner.hex())
-            if owner is None or owner["role"] not in DOWNSTREAM:
-                raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here; nothing was imported")
+            carried = carry and self.is_carried(signed.owner.hex()) and signed.kind in ("release", "aggregate")
+            if not carried and (owner is None or owner["role"] not in DOWNSTREAM):
+                hint = (" (to carry it to the district, import it with carrying on)"
+                        if not carry and self.is_carried(signed.owner.hex()) and self.upstream() is not None else "")
+                raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here{hint}; "
+                                  "nothing was imported")
             checked.append((doc, signed))
         accepted = []
         with self.fed.transaction():

@@ -86,7 +86,26 @@ MIGRATIONS: list[str] = [
         detail TEXT NOT NULL
     );
     """,
+    # 2: district statistics as one row per school (owner key), so taking in one release touches one
+    #    row instead of re-reading and re-writing every school's counts (quadratic for a district)
+    """
+    CREATE TABLE stats_entries (
+        campaign TEXT NOT NULL,
+        owner TEXT NOT NULL,               -- the school's Ed25519 public key, hex
+        entry TEXT NOT NULL,               -- JSON: {release, time, heads, content}, as CampaignStatistics writes it
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (campaign, owner)
+    );
+    INSERT INTO stats_entries(campaign, owner, entry, updated_at)
+        SELECT s.campaign, j.key, j.value, s.updated_at FROM stats s, json_each(s.data, '$.schools') j
+        WHERE json_extract(s.data, '$.version') IS NOT NULL;
+    DELETE FROM stats WHERE json_extract(data, '$.version') IS NOT NULL AND json_type(data, '$.schools') = 'object';
+    CREATE INDEX peers_replaced_by ON peers(replaced_by);
+    CREATE INDEX documents_kind ON documents(kind, owner);
+    """,
 ]
+
+STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
 
 
 class FedStoreError(Exception):
@@ -221,10 +240,27 @@ class FedStore:
             )
             conn.execute("UPDATE peers SET status = 'rotated', replaced_by = ? WHERE key = ?", [new_key, old_key])
 
+    def predecessors(self, key: str) -> list[str]:
+        """Every key this peer rotated away from, newest first (a chain of `replaced_by` links)."""
+        out: list[str] = []
+        current = key
+        while True:
+            row = self.db.execute("SELECT key FROM peers WHERE replaced_by = ?", [current]).fetchone()
+            if row is None or row[0] in out or row[0] == key:
+                return out
+            out.append(row[0])
+            current = row[0]
+
     def touch_peer(self, key: str, *, error: str | None = None) -> None:
+        """Note a contact (to the minute: a busy peer does not cost a disk sync per session) or an error."""
+        if error is None:
+            now = self._clock()
+            row = self.db.execute("SELECT last_contact, last_error FROM peers WHERE key = ?", [key]).fetchone()
+            if row is not None and row[1] is None and row[0] is not None and now - row[0] < 60:
+                return
         with self._tx() as conn:
             if error is None:
-                conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [self._clock(), key])
+                conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [now, key])
             else:
                 conn.execute("UPDATE peers SET last_error = ? WHERE key = ?", [error, key])
 
@@ -283,6 +319,28 @@ class FedStore:
         ).fetchone()
         return StoredDocument(*row) if row else None
 
+    def offerable(self, kinds: tuple[str, ...], owners: tuple[str, ...] = (), *, carried: bool = False,
+                  doc_ids: tuple[str, ...] = (), any_owner: bool = False) -> dict[str, bytes]:
+        """Latest signed release of each document of `kinds` written by one of `owners` (or carried: written
+        by a node not pinned here; or by anyone), or named in `doc_ids`; one query, for a session's offer."""
+        q = ",".join("?" * len(kinds))
+        cond = ["1 = 1"] if any_owner else []
+        if owners:
+            cond.append(f"owner IN ({','.join('?' * len(owners))})")
+        if carried:
+            cond.append("owner NOT IN (SELECT key FROM peers)")
+        if doc_ids:
+            cond.append(f"d.doc_id IN ({','.join('?' * len(doc_ids))})")
+        if not cond:
+            return {}
+        rows = self.db.execute(
+            f"""SELECT d.doc_id, r.signed FROM documents d
+                JOIN releases r ON r.doc_id = d.doc_id
+                 AND r.number = (SELECT max(number) FROM releases WHERE doc_id = d.doc_id)
+                WHERE d.kind IN ({q}) AND ({' OR '.join(cond)}) ORDER BY d.doc_id""",
+            [*kinds, *owners, *doc_ids]).fetchall()
+        return {doc_id: signed for doc_id, signed in rows}
+
     def documents(self, *, kind: str | None = None, owner: str | None = None, campaign: str | None = None) -> list[StoredDocument]:
         sql = "SELECT doc_id, kind, owner, campaign, data, updated_at FROM documents WHERE 1=1"
         args: list[Any] = []
@@ -294,16 +352,22 @@ class FedStore:
 
     def accept_release(self, doc_id: str, kind: str, owner: str, campaign: str | None, data: bytes,
                        number: int, signed: bytes, from_peer: str | None,
-                       stats: tuple[str, dict] | None = None) -> None:
-        """Store a verified release with its document (and the statistics it updates) in one transaction."""
+                       stats: tuple | None = None) -> None:
+        """Store a verified release with its document (and the statistics it updates) in one transaction.
+
+        `stats`: (campaign, owner, entry, older owner keys whose entries it replaces) for one school's
+        entry, or (campaign, data) to replace a whole statistics record.
+        """
         with self._tx() as conn:
             self._put_document(conn, doc_id, kind, owner, data, campaign)
             conn.execute(
                 "INSERT OR IGNORE INTO releases(doc_id, number, signed, received_at, from_peer) VALUES (?, ?, ?, ?, ?)",
                 [doc_id, number, signed, self._clock(), from_peer],
             )
-            if stats is not None:
+            if stats is not None and len(stats) == 2:
                 self._put_stats(conn, *stats)
+            elif stats is not None:
+                self._put_stats_entry(conn, *stats)
 
     def latest_release(self, doc_id: str) -> tuple[int, bytes] | None:
         row = self.db.execute(
@@ -330,11 +394,31 @@ class FedStore:
             self._put_stats(conn, campaign, data)
 
     def stats(self, campaign: str) -> dict | None:
+        """A campaign's statistics in CampaignStatistics' dictionary form (from one row per school)."""
+        rows = self.db.execute("SELECT owner, entry FROM stats_entries WHERE campaign = ? ORDER BY owner",
+                               [campaign]).fetchall()
+        if rows:
+            return {"version": STATS_VERSION, "campaign": campaign,
+                    "schools": {owner: json.loads(entry) for owner, entry in rows}}
         row = self.db.execute("SELECT data FROM stats WHERE campaign = ?", [campaign]).fetchone()
         return json.loads(row[0]) if row else None
 
+    def stats_entry(self, campaign: str, owner: str) -> dict | None:
+        row = self.db.execute("SELECT entry FROM stats_entries WHERE campaign = ? AND owner = ?",
+                              [campaign, owner]).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def _put_stats_entry(self, conn, campaign: str, owner: str, entry: dict, drop: list[str]) -> None:
+        conn.execute(
+            """INSERT INTO stats_entries(campaign, owner, entry, updated_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT(campaign, owner) DO UPDATE SET entry = excluded.entry, updated_at = excluded.updated_at""",
+            [campaign, owner, json.dumps(entry, sort_keys=True), self._clock()],
+        )
+        conn.executemany("DELETE FROM stats_entries WHERE campaign = ? AND owner = ?", [(campaign, k) for k in drop])
+
     def stats_campaigns(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT campaign FROM stats ORDER BY campaign")]
+        return [r[0] for r in self.db.execute(
+            "SELECT campaign FROM stats UNION SELECT campaign FROM stats_entries ORDER BY 1")]
 
     # -- transparency log (school) ----------------------------------------------------
 

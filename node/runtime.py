@@ -24,7 +24,7 @@ from .backoff import Backoff
 from .errors import EXIT_DATA, Conflict, NotFound, UserError
 from .federation import Federation
 from .fedstore import FedStore
-from .transport import Limits, PeerUnreachable, SessionReport, open_session
+from .transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
 
 log = logging.getLogger("preau.node")
 
@@ -91,6 +91,7 @@ class Node:
         self.fed = FedStore(self.data_dir / FEDERATION_DB, clock=clock)
         self.federation = Federation(self.identity, self.fed, role=role, clock=clock, on_campaign=on_campaign)
         self.limits = limits
+        self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
         self.backoff = backoff
         self.sync_interval = sync_interval
         self.status = SyncStatus()
@@ -150,7 +151,18 @@ class Node:
         return await open_session(self.federation, url, peer, self.limits,
                                   rotation=bytes.fromhex(rotation) if rotation else None, **kw)
 
+    def reload_identity(self) -> bool:
+        """Pick up keys rotated by another process (`preau keys rotate` while the service runs); True if changed."""
+        current = load_identity(self.data_dir)
+        if current.seed == self.identity.seed:
+            return False
+        self.identity = current
+        self.federation.identity = current
+        log.info("this node's keys were rotated; now %s", current.node_id)
+        return True
+
     async def sync_upstream(self) -> SessionReport:
+        self.reload_identity()
         up = self.federation.upstream()
         if up is None:
             raise UserError("this node has not joined a district yet: paste the district's invitation first (preau join)")
@@ -178,10 +190,30 @@ class Node:
         self.status.last_error = error
         self.fed.touch_peer(key, error=error)
 
-    async def sync_loop(self, rng: random.Random | None = None) -> None:
-        """Sync whenever something waits to be sent or on schedule; back off while the upstream is unreachable."""
+    def news(self) -> int:
+        """A number that grows whenever this node stores a document it may have to pass upstream.
+
+        Read by the sync loop between rounds, so a release approved by another
+        process (`preau release --approve`, the web UI of another worker)
+        leaves within `news_poll` seconds instead of at the next scheduled sync.
+        """
+        return self.fed.db.execute(
+            "SELECT count(*) FROM releases JOIN documents USING (doc_id) "
+            "WHERE from_peer IS NULL AND kind IN ('release', 'aggregate')").fetchone()[0]
+
+    async def sync_loop(self, rng: random.Random | None = None, *, news_poll: float = 2.0) -> None:
+        """Sync whenever something waits to be sent or on schedule; back off while the upstream is unreachable.
+
+        After n failures in a row the wait is drawn uniformly from 0 to
+        min(backoff_max, 2**n seconds) (full jitter), so boxes that lost the
+        district together do not come back together; news does not cut a
+        backoff short, or a school with a new release would hammer a district
+        that is down.
+        """
+        seen = self.news()
         while True:
             if self.federation.upstream() is not None:
+                seen = self.news()
                 try:
                     await self.sync_upstream()
                 except UserError as exc:
@@ -189,13 +221,17 @@ class Node:
                              "" if self.status.failures == 1 else "s", exc)
             delay = self.sync_interval
             if self.status.failures:
-                delay = min(self.sync_interval, self.backoff.delay(self.status.failures, rng)) or 0.5
+                delay = max(0.2, self.backoff.delay(self.status.failures, rng))
             self.status.next_attempt = self._clock() + int(delay)
             self.wakeup.clear()
-            try:
-                await asyncio.wait_for(self.wakeup.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+            deadline = time.monotonic() + delay
+            while (left := deadline - time.monotonic()) > 0:
+                try:
+                    await asyncio.wait_for(self.wakeup.wait(), min(left, news_poll))
+                    break
+                except asyncio.TimeoutError:
+                    if not self.status.failures and self.news() != seen:
+                        break
 
     # -- keys ------------------------------------------------------------------------------
 

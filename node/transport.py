@@ -34,14 +34,59 @@ from .federation import Federation
 log = logging.getLogger("preau.sync")
 
 SYNC_PATH = "/v1/sync"
+WS_BATCH = 256 * 1024              # protocol frames are grouped into WebSocket messages up to this size ...
+WS_MAX = WS_BATCH + 65536 + 1024   # ... so no WebSocket message is larger than this (a batch plus one frame)
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """What one peer may cost this node; every bound closes the session with a reason, never the node."""
+
     max_message_bytes: int = 1 << 20     # one reassembled protocol message
-    max_docs_per_session: int = 500
+    max_docs_per_session: int = 500      # documents a peer may offer, and documents held open in one session
     idle_timeout: float = 60.0           # seconds without a byte from the peer
     session_timeout: float = 600.0       # a whole session, however busy
+    max_session_bytes: int = 64 << 20    # bytes received in one session: bounds the documents it can grow
+    sessions_per_minute: int = 30        # sessions admitted per peer key in any 60 s window
+    max_concurrent_sessions: int = 64    # sessions (authenticated or not) served at once
+
+
+class SessionGate:
+    """Admission for the server side: concurrent sessions overall, and a sliding-window rate per peer key.
+
+    The concurrency cap is checked before the handshake (so a flood of
+    unauthenticated connections costs at most this many Noise handshakes at a
+    time); the per-peer rate once the peer has proved its key, so one noisy
+    school cannot crowd out the others. State is in memory: a restart forgets
+    it, which only ever lets a peer in.
+    """
+
+    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic):
+        self.limits = limits
+        self.clock = clock
+        self.active = 0
+        self._recent: dict[bytes, list[float]] = {}
+
+    def enter(self) -> bool:
+        if self.active >= self.limits.max_concurrent_sessions:
+            return False
+        self.active += 1
+        return True
+
+    def leave(self) -> None:
+        self.active = max(0, self.active - 1)
+
+    def admit(self, peer_key: bytes) -> bool:
+        now = self.clock()
+        window = [t for t in self._recent.get(peer_key, ()) if now - t < 60.0]
+        if len(window) >= self.limits.sessions_per_minute:
+            self._recent[peer_key] = window
+            return False
+        window.append(now)
+        self._recent[peer_key] = window
+        if len(self._recent) > 4 * self.limits.max_concurrent_sessions + 1024:  # forget idle peers: bounded memory
+            self._recent = {k: v for k, v in self._recent.items() if v and now - v[-1] < 60.0}
+        return True
 
 
 @dataclass
@@ -62,9 +107,11 @@ class SessionDriver:
     """One connection's sync session: offers, wants, Automerge per document, verification on arrival."""
 
     def __init__(self, federation: Federation, conn: Connection, limits: Limits,
-                 on_established: Callable[[PublicIdentity], None] | None = None):
+                 on_established: Callable[[PublicIdentity], None] | None = None,
+                 gate: SessionGate | None = None):
         self.fedn = federation
         self.on_established = on_established
+        self.gate = gate
         self.conn = conn
         self.limits = limits
         self.session = SyncSession(conn, self._entitled)
@@ -73,6 +120,7 @@ class SessionDriver:
         self.pending: dict[str, tuple[SignedRelease, bytes]] = {}
         self.report = SessionReport()
         self.finished = False
+        self.closing = False  # we sent Close: nothing more may be sent
         self._wanted = False
 
     def _entitled(self, peer: PublicIdentity, doc_id: str) -> bool:
@@ -82,13 +130,37 @@ class SessionDriver:
     # -- bytes ---------------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
-        self.report.bytes_received += len(data)
-        self.handle(self.session.receive_data(data))
+        try:
+            self.report.bytes_received += len(data)
+            if self.report.bytes_received > self.limits.max_session_bytes:
+                raise RemoteProtocolError(
+                    f"the peer sent more than {self.limits.max_session_bytes} bytes in one session; sync again to go on",
+                    code="session_too_large")
+            self.handle(self.session.receive_data(data))
+        except RemoteProtocolError as exc:
+            self.conn.fail(exc)  # the peer learns why (a no-op when the connection failed by itself)
+            raise
 
-    def outgoing(self) -> bytes:
-        out = self.session.data_to_send()
-        self.report.bytes_sent += len(out)
-        return out
+    def outgoing(self) -> list[bytes]:
+        """What to send, as WebSocket messages of at most WS_BATCH bytes (whole protocol frames each).
+
+        One flush can hold many protocol messages (an offer and a sync message
+        for every document): sent as one WebSocket message it could exceed the
+        peer's WebSocket limit although each protocol message is within its own.
+        """
+        batches: list[bytes] = []
+        current: list[bytes] = []
+        size = 0
+        for frame in self.conn.frames_to_send():
+            if current and size + len(frame) > WS_BATCH:
+                batches.append(b"".join(current))
+                current, size = [], 0
+            current.append(frame)
+            size += len(frame)
+        if current:
+            batches.append(b"".join(current))
+        self.report.bytes_sent += sum(map(len, batches))
+        return batches
 
     # -- events ------------------------------------------------------------------------
 
@@ -113,23 +185,34 @@ class SessionDriver:
                     self._refuse(ev.doc_id, "the peer did not send every change its signed release covers")
             elif isinstance(ev, SyncComplete):
                 self.report.complete = True
+                self.closing = True
                 self.conn.close("sync complete")
             elif isinstance(ev, ConnectionClosed):
                 self.finished = True
         if self.finished or self.session.peer is None:
             return
+        # Replies can nest (a reply settles a document, which completes the session): re-check before each.
         for doc_id in sorted(self.session.awaiting_reply):
-            if self.finished or self.report.complete:
-                break  # a reply above may have completed (and closed) the session
-            self._reply(doc_id)
+            if self.closing or self.finished:
+                return
+            if doc_id in self.session.awaiting_reply:
+                self._reply(doc_id)
 
     def _established(self, ev: Established) -> None:
         self.report.peer = ev.peer.node_id
+        if self.gate is not None and not self.gate.admit(ev.peer.signing_key):
+            self.conn.refuse("rate_limited", f"too many sync sessions from this node (at most "
+                             f"{self.limits.sessions_per_minute} a minute): wait a minute and sync again")
+            self.report.error = "refused: too many sessions from this peer"
+            self.finished = True
+            return
         if self.on_established is not None:
             self.on_established(ev.peer)
         if ev.enrollment is not None and not self.conn.is_initiator:
             if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
                 self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
+                self.report.error = "refused: invitation already used"
+                self.finished = True
                 return
         elif ev.rotated_from is not None and not self.conn.is_initiator:
             self.fedn.rotate_pin(ev.rotated_from, ev.peer)
@@ -157,6 +240,10 @@ class SessionDriver:
 
     def _open(self, doc_id: str) -> None:
         if doc_id not in self.docs:
+            if len(self.docs) >= self.limits.max_docs_per_session:
+                raise RemoteProtocolError(
+                    f"the session would hold more than {self.limits.max_docs_per_session} documents",
+                    code="too_many_documents")
             self.docs[doc_id] = self.fedn.working_copy(doc_id) or am.Document()
             self.states[doc_id] = am.SyncState()
 
@@ -191,6 +278,8 @@ class SessionDriver:
         if accepted is None:
             return  # heads not all here yet
         self.pending.pop(doc_id)
+        if accepted.duplicate:
+            return
         self.report.accepted.append(accepted)
         if accepted.receipt is not None:
             self.session.receipt(doc_id, json.dumps(accepted.receipt.to_dict()).encode())
@@ -216,11 +305,16 @@ def _config(limits: Limits) -> Config:
     return Config(max_message=limits.max_message_bytes)
 
 
+async def _send(ws, batches: list[bytes]) -> None:
+    for batch in batches:
+        if ws.closed:
+            return
+        await ws.send_bytes(batch)
+
+
 async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
     deadline = time.monotonic() + limits.session_timeout
-    first = driver.outgoing()
-    if first:
-        await ws.send_bytes(first)
+    await _send(ws, driver.outgoing())
     while not driver.finished:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -235,9 +329,7 @@ async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
         else:
             raise RemoteProtocolError("the peer sent a text frame; the sync endpoint carries binary only",
                                       code="malformed_message")
-        out = driver.outgoing()
-        if out and not ws.closed:
-            await ws.send_bytes(out)
+        await _send(ws, driver.outgoing())
 
 
 async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
@@ -264,16 +356,27 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
 # -- server side --------------------------------------------------------------------
 
 
-async def serve_session(request: web.Request, federation: Federation, limits: Limits) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(max_msg_size=limits.max_message_bytes + 4096, heartbeat=limits.idle_timeout / 2)
-    await ws.prepare(request)
-    conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
-                                now=int(time.time()), config=_config(limits))
-    driver = SessionDriver(federation, conn, limits)
-    report = await _run(ws, driver, limits)
-    if report.error:
-        log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
-    return ws
+async def serve_session(request: web.Request, federation: Federation, limits: Limits,
+                        gate: SessionGate | None = None) -> web.StreamResponse:
+    """The server side of /v1/sync; `gate` (one per node) caps concurrent sessions and each peer's rate."""
+    if gate is not None and not gate.enter():
+        return web.json_response({"ok": False, "error": "this node is busy with other sync sessions; retry later",
+                                  "code": "busy", "status": 503}, status=503, headers={"Retry-After": "5"})
+    try:
+        # No WebSocket heartbeat: the idle timeout ends a silent session, and aiohttp's heartbeat timer keeps
+        # each closed session's request and transport alive for idle_timeout / 2 (memory grows with the rate).
+        ws = web.WebSocketResponse(max_msg_size=WS_MAX)
+        await ws.prepare(request)
+        conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
+                                    now=int(time.time()), config=_config(limits))
+        driver = SessionDriver(federation, conn, limits, gate=gate)
+        report = await _run(ws, driver, limits)
+        if report.error:
+            log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
+        return ws
+    finally:
+        if gate is not None:
+            gate.leave()
 
 
 # -- client side ----------------------------------------------------------------------
@@ -299,9 +402,16 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
     timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            async with http.ws_connect(target, max_msg_size=limits.max_message_bytes + 4096,
-                                       heartbeat=limits.idle_timeout / 2) as ws:
+            async with http.ws_connect(target, max_msg_size=WS_MAX,
+                                       autoping=True) as ws:
+                # No client heartbeat: the idle timeout above already ends a dead session, and aiohttp's
+                # client heartbeat timer outlives a closed socket (holding it for idle_timeout / 2).
                 report = await _run(ws, driver, limits)
+    except aiohttp.WSServerHandshakeError as exc:
+        if exc.status == 503:
+            raise PeerUnreachable(f"{url} is busy with other nodes' syncs; this node tries again later") from None
+        raise PeerUnreachable(
+            f"{url} does not offer Préau sync (HTTP {exc.status}); check the address") from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         raise PeerUnreachable(
             f"cannot reach {url} ({exc.__class__.__name__}: {exc}); check the address and that the node is running"

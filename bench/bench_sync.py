@@ -1,0 +1,277 @@
+"""A district ingesting one release from each of 200 schools over loopback, against bare Automerge sync.
+
+The district is `preau serve` in its own process; the 200 schools are Nodes
+in this process (each with its own data folder and key, enrolled with a real
+invitation), syncing over WebSockets on 127.0.0.1, 8 at a time. The baseline
+syncs the very same signed documents, in this process, from each school's
+copy into an empty document with bare Automerge (`generate_sync_message` /
+`receive_sync_message` until both sides are quiet), measured in the same run;
+a second baseline sends the same documents with bare Automerge over a
+WebSocket on loopback to a server process (no Noise, signatures or SQLite),
+with the same parallelism, to show what the transport alone costs.
+
+What Préau adds on top of Automerge: the Noise XK handshake, offers with
+signed releases, signature and heads verification, SQLite commits (with
+fsync) of the document, the release, the statistics and the receipt in one
+transaction, and the receipt message back. Bytes are the protocol's bytes
+(WebSocket framing and the HTTP upgrade, a few hundred bytes a session, are
+not counted). Then one school changes one class and re-releases: the bytes
+of that session against the bare Automerge delta of the same change.
+
+Usage: python bench/bench_sync.py [SCHOOLS]   (default 200)
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import random
+import sys
+import tempfile
+import time
+
+import automerge.core as am
+
+from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+from preau.crdt.docio import load_document
+from preau.crdt.schema import document_id
+from preau.node import commands
+from preau.node.demo import DemoNode, _init, _start, _wait_healthy, free_port, uai
+from preau.node.runtime import Node, create_identity
+from preau.node.synthetic import make_classes
+from preau.node.transport import Limits
+
+SCHOOLS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (from /proc, in clock ticks)."""
+    import os
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+PARALLEL = 8
+
+
+def outcomes_of(classes) -> list[PupilOutcome]:
+    return [PupilOutcome(f"{c.name}/{n}", ex, group) for c in classes for n, p in enumerate(c.pupils)
+            for ex, (group, _) in p.results.items()]
+
+
+def bare_sync(source: am.Document, target: am.Document) -> tuple[int, int]:
+    """Sync source into target with fresh states (as every Préau session starts); bytes and round trips."""
+    a, b = am.SyncState(), am.SyncState()
+    total = rounds = 0
+    while True:
+        moved = False
+        for doc, state, other, other_state in ((source, a, target, b), (target, b, source, a)):
+            msg = doc.generate_sync_message(state)
+            if msg is not None:
+                data = msg.encode()
+                total += len(data)
+                other.receive_sync_message(other_state, am.Message.decode(data))
+                moved = True
+        if not moved:
+            return total, rounds
+        rounds += 1
+
+
+async def bare_server(port: int) -> None:
+    """Bare Automerge over a WebSocket: each connection syncs one document into a fresh in-memory copy."""
+    from aiohttp import web
+
+    async def sync(request):
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        doc, state = am.Document(), am.SyncState()
+        async for msg in ws:
+            doc.receive_sync_message(state, am.Message.decode(msg.data))
+            out = doc.generate_sync_message(state)
+            await ws.send_bytes(out.encode() if out is not None else b"")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/bare", sync)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await asyncio.Event().wait()
+
+
+async def bare_client(http, url: str, doc: am.Document) -> int:
+    """Send one document to the bare server: Automerge messages until both sides are quiet; bytes moved."""
+    state = am.SyncState()
+    total = 0
+    async with http.ws_connect(url, max_msg_size=0) as ws:
+        while True:
+            out = doc.generate_sync_message(state)
+            data = out.encode() if out is not None else b""
+            if not data:
+                return total
+            await ws.send_bytes(data)
+            reply = (await ws.receive()).data
+            total += len(data) + len(reply)
+            if reply:
+                doc.receive_sync_message(state, am.Message.decode(reply))
+
+
+async def main() -> None:
+    root = pathlib.Path(tempfile.mkdtemp(prefix="preau-bench-sync-"))
+    district = DemoNode("district", "district", uai(69, 9001), root / "district", free_port())
+    _init(district, "Circonscription du banc d'essai")
+    district.settings().settings_file.write_text(
+        f'role = "district"\nport = {district.port}\nargon2_profile = "minimal"\nsync_rate_limit = 10000\n')
+    from preau.node.campaign_file import load_campaign_file, resolve_campaign_path
+    campaign = load_campaign_file(resolve_campaign_path("debut-cp"))
+    commands.load_campaign(district.settings(), campaign=campaign, file="debut-cp")
+    _start(district)
+    try:
+        _wait_healthy(district)
+        rng = random.Random(7)
+        schools: list[Node] = []
+        t = time.perf_counter()
+        dn = commands.open_node(district.settings())
+        invitations = [dn.create_invitation(uai(75, 3000 + i), [district.url]).to_string() for i in range(SCHOOLS)]
+        dn.close()
+        for i in range(SCHOOLS):
+            create_identity(root / f"s{i}")
+            schools.append(Node(root / f"s{i}", role="school", limits=Limits(idle_timeout=30, session_timeout=120)))
+        sem = asyncio.Semaphore(PARALLEL)
+
+        async def join(i):
+            async with sem:
+                await schools[i].join(invitations[i], uai(75, 3000 + i))
+
+        await asyncio.gather(*(join(i) for i in range(SCHOOLS)))
+        enrol = time.perf_counter() - t
+
+        classes = {}
+        for i, school in enumerate(schools):
+            classes[i] = make_classes(rng, campaign, [rng.randint(18, 26) for _ in range(rng.randint(1, 3))])
+            decision = next_release(outcomes_of(classes[i]), campaign, ReleaseHistory(campaign.id), closing=False)
+            school.federation.publish_release(decision.content, to_peer="district")
+
+        # -- Préau: every school syncs its release to the district ---------------------------------
+        reports = []
+
+        async def sync(school):
+            async with sem:
+                reports.append(await school.sync_upstream())
+
+        t, cpu_d, cpu_s = time.perf_counter(), cpu_seconds(district.process.pid), time.process_time()
+        await asyncio.gather(*(sync(s) for s in schools))
+        preau_time = time.perf_counter() - t
+        district_cpu = cpu_seconds(district.process.pid) - cpu_d
+        schools_cpu = time.process_time() - cpu_s
+        assert all(r.complete and r.receipts for r in reports), [r.error for r in reports if not r.complete]
+        preau_bytes = sum(r.bytes_sent + r.bytes_received for r in reports)
+        dn = commands.open_node(district.settings())
+        assert len(dn.fed.stats(campaign.id)["schools"]) == SCHOOLS
+        dn.close()
+
+        # -- bare Automerge: the same documents, in one process ---------------------------------------
+        docs = [load_document(s.fed.document(document_id("release", s.identity.signing_key, campaign.id)).data)
+                for s in schools]
+        t = time.perf_counter()
+        bare_bytes = 0
+        for doc in docs:
+            n, _ = bare_sync(doc, am.Document())
+            bare_bytes += n
+        bare_time = time.perf_counter() - t
+
+        # -- an idle session (the receipts document written during the first one comes down first) -------
+        await schools[0].sync_upstream()
+        idle = await schools[0].sync_upstream()
+        assert not idle.accepted
+        idle_bytes = idle.bytes_sent + idle.bytes_received
+
+        # -- bare Automerge over a WebSocket on loopback, the server in its own process (no Noise, no
+        #    signatures, no SQLite): what the transport alone costs, with the same parallelism ---------------
+        import subprocess
+        import aiohttp
+        bare_port = free_port()
+        server = subprocess.Popen([sys.executable, __file__, "--bare-server", str(bare_port)])
+        try:
+            for _ in range(100):
+                try:
+                    async with aiohttp.ClientSession() as http:
+                        await bare_client(http, f"http://127.0.0.1:{bare_port}/bare", am.Document())
+                    break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+            t = time.perf_counter()
+            async with aiohttp.ClientSession() as http:
+                async def one(doc):
+                    async with sem:
+                        return await bare_client(http, f"http://127.0.0.1:{bare_port}/bare", doc)
+                wire_bytes = sum(await asyncio.gather(*(one(load_document(d.save())) for d in docs)))
+            wire_time = time.perf_counter() - t
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+        # -- incremental: one school changes one class and releases again ---------------------------------
+        school, i = schools[0], 0
+        rid = document_id("release", school.identity.signing_key, campaign.id)
+        district_copy = load_document(school.fed.document(rid).data)  # what the district holds now
+        first = classes[i][0]
+        changed = 0
+        for p in first.pupils:
+            for ex, (group, score) in list(p.results.items()):
+                if group != "seuil2":
+                    p.results[ex] = ("seuil2", score)
+                    changed += 1
+        # A history at release 1 without snapshots: every exercise whose counts changed goes out.
+        decision = next_release(outcomes_of(classes[i]), campaign, ReleaseHistory(campaign.id, 1), closing=False)
+        assert decision.release, decision.reason
+        school.federation.publish_release(decision.content, to_peer="district")
+        t = time.perf_counter()
+        report = await school.sync_upstream()
+        incr_time = time.perf_counter() - t
+        assert report.complete and report.receipts
+        incr_bytes = report.bytes_sent + report.bytes_received
+        after = load_document(school.fed.document(rid).data)
+        t = time.perf_counter()
+        delta_fresh, _ = bare_sync(after, district_copy.fork())
+        bare_incr_time = time.perf_counter() - t
+        changes = after.get_changes(district_copy.get_heads())
+        raw_delta = sum(len(c.bytes) for c in changes)
+
+        for s in schools:
+            s.close()
+
+        print(f"bench_sync: {SCHOOLS} schools, one release each ({len(campaign.exercises)} exercises), "
+              f"district in its own process, {PARALLEL} sessions at a time")
+        print(f"  enrolment (invitations + join sessions): {enrol:.2f} s")
+        print(f"  Préau ingest:          {preau_time:7.2f} s  {preau_bytes / 1024:9.1f} KiB on the wire "
+              f"({preau_bytes / SCHOOLS:.0f} B a school)")
+        print(f"  bare Automerge sync:   {bare_time:7.2f} s  {bare_bytes / 1024:9.1f} KiB "
+              f"({bare_bytes / SCHOOLS:.0f} B a school)")
+        print(f"  ratio Préau / bare:    time {preau_time / bare_time:6.1f}x   bytes {preau_bytes / bare_bytes:5.2f}x"
+              f"   (target: 2x or less)")
+        print(f"  bare Automerge over WebSocket (loopback, server process, {PARALLEL} at a time): {wire_time:.2f} s, "
+              f"{wire_bytes / 1024:.1f} KiB; ratio Préau / that: time {preau_time / wire_time:.1f}x, "
+              f"bytes {preau_bytes / wire_bytes:.2f}x")
+        print(f"  per school: Préau {preau_time / SCHOOLS * 1000:.1f} ms of wall time "
+              f"({PARALLEL} in parallel), bare {bare_time / SCHOOLS * 1000:.2f} ms")
+        print(f"  CPU: district {district_cpu / SCHOOLS * 1000:.1f} ms a release "
+              f"(Noise handshake, verification, SQLite), school clients {schools_cpu / SCHOOLS * 1000:.1f} ms a session")
+        print(f"  incremental re-release (one class, {changed} results changed): Préau {incr_bytes} B "
+              f"in {incr_time * 1000:.0f} ms; bare Automerge with fresh sync states {delta_fresh} B "
+              f"({bare_incr_time * 1000:.1f} ms); the changes alone {raw_delta} B; "
+              f"ratio {incr_bytes / delta_fresh:.2f}x")
+        print(f"  an idle session (nothing new either way) costs {idle_bytes} B: the re-release adds "
+              f"{incr_bytes - idle_bytes} B to it, {(incr_bytes - idle_bytes) / delta_fresh:.2f}x the bare delta")
+    finally:
+        if district.process is not None:
+            district.process.terminate()
+            with contextlib.suppress(Exception):
+                district.process.wait(timeout=10)
+        import shutil
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--bare-server":
+        asyncio.run(bare_server(int(sys.argv[2])))
+    else:
+        asyncio.run(main())

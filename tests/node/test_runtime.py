@@ -1,0 +1,273 @@
+"""The node runtime in one process over real WebSockets: key rotation, relays, concurrent sessions, the sync loop."""
+from __future__ import annotations
+
+import asyncio
+
+import automerge.core as am
+import pytest
+from aiohttp import web
+
+from preau.crdt.campaign import parse_campaign
+from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+from preau.crdt.docio import load_document
+from preau.crdt.schema import document_id
+from preau.node.backoff import Backoff
+from preau.node.federation import BundleError
+from preau.node.runtime import Node, create_identity
+from preau.node.transport import SYNC_PATH, Limits, serve_session
+
+CAMPAIGN = parse_campaign({
+    "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
+    "opens": "2026-09-01", "closes": "2026-09-30",
+    "policy": {"min_cohort": 10, "min_batch": 10},
+    "exercises": [
+        {"id": "fr-mots", "name": "Comprendre des mots", "subject": "français", "score_kind": "items", "items": 15,
+         "thresholds": [6, 10]},
+    ],
+})
+
+
+async def until(predicate, timeout: float) -> None:
+    """Wait for a condition the background loop brings about; fail (not hang) after `timeout` seconds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def make_node(tmp_path, name, role):
+    create_identity(tmp_path / name)
+    return Node(tmp_path / name, role=role, limits=Limits(idle_timeout=5, session_timeout=30))
+
+
+@pytest.fixture
+async def district(tmp_path, aiohttp_server):
+    node = make_node(tmp_path, "district", "district")
+    app = web.Application()
+
+    async def endpoint(request):
+        return await serve_session(request, node.federation, node.limits, node.gate)
+
+    app.router.add_get(SYNC_PATH, endpoint)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    node.url = str(server.make_url("")).rstrip("/")
+    node.federation.publish_campaign(CAMPAIGN)
+    yield node
+    node.close()
+
+
+async def joined(tmp_path, district, name, uai):
+    school = make_node(tmp_path, name, "school")
+    inv = district.create_invitation(uai, [district.url])
+    await school.join(inv.to_string(), uai)
+    return school
+
+
+def release(school, pupils, number=None, group="seuil2"):
+    """Publish a release of `pupils` assessed pupils (every third à besoin)."""
+    outs = [PupilOutcome(f"p{i}", "fr-mots", group if i % 3 else "besoin") for i in range(pupils)]
+    history = ReleaseHistory(CAMPAIGN.id, (number or 1) - 1)
+    decision = next_release(outs, CAMPAIGN, history, closing=False)
+    assert decision.release, decision.reason
+    return school.federation.publish_release(decision.content, to_peer="district")
+
+
+def school_entries(district):
+    return district.fed.stats(CAMPAIGN.id)["schools"]
+
+
+async def test_key_rotation_counts_the_school_once(tmp_path, district):
+    school = await joined(tmp_path, district, "s", "0751234J")
+    release(school, 12)
+    await school.sync_upstream()
+    k1 = school.identity.signing_key.hex()
+    assert set(school_entries(district)) == {k1}
+
+    school.rotate_keys()
+    k2 = school.identity.signing_key.hex()
+    await school.sync_upstream()
+    assert district.fed.peer(k1)["replaced_by"] == k2
+    assert set(school_entries(district)) == {k1}  # nothing new yet: the old key's release keeps counting
+
+    release(school, 24, number=2)  # the new key's document (a new id), release 2
+    report = await school.sync_upstream()
+    assert report.receipts and not report.refused
+    entries = school_entries(district)
+    assert set(entries) == {k2}
+    assert entries[k2]["content"]["exercises"]["fr-mots"]["total"] == 24
+
+    # Twice over: the chain of old keys is followed.
+    school.rotate_keys()
+    k3 = school.identity.signing_key.hex()
+    await school.sync_upstream()
+    release(school, 36, number=3)
+    await school.sync_upstream()
+    assert set(school_entries(district)) == {k3}
+    assert district.fed.predecessors(k3) == [k2, k1]
+    moved = [e for e in district.fed.events(50) if e["kind"] == "stats_moved"]
+    assert len(moved) == 2
+    school.close()
+
+
+async def test_rotation_of_one_school_leaves_the_others_alone(tmp_path, district):
+    a = await joined(tmp_path, district, "a", "0751234J")
+    b = await joined(tmp_path, district, "b", "0751235K")
+    release(a, 12)
+    release(b, 15)
+    await a.sync_upstream()
+    await b.sync_upstream()
+    a.rotate_keys()
+    await a.sync_upstream()
+    release(a, 30, number=2)
+    await a.sync_upstream()
+    entries = school_entries(district)
+    assert set(entries) == {a.identity.signing_key.hex(), b.identity.signing_key.hex()}
+    assert sum(e["content"]["exercises"]["fr-mots"]["total"] for e in entries.values()) == 45
+    a.close()
+    b.close()
+
+
+async def test_a_relay_cannot_alter_what_it_carries(tmp_path, district):
+    owner = await joined(tmp_path, district, "owner", "0751234J")
+    relay = await joined(tmp_path, district, "relay", "0751235K")
+    signed = release(owner, 12)
+    bundle = owner.federation.export_bundle()
+
+    with pytest.raises(BundleError, match="carry"):
+        relay.federation.import_bundle(bundle)  # without carrying on: the relay has no pin for the owner
+    [carried] = relay.federation.import_bundle(bundle, carry=True)
+    assert carried.owner == owner.identity.signing_key
+    # The relay adds a change of its own to the carried document (say, doubling a count).
+    stored = relay.fed.document(signed.doc_id)
+    doc = load_document(stored.data)
+    exercises = doc.get(am.ROOT, "exercises")[1]
+    row = doc.get(exercises, "fr-mots")[1]
+    with doc.transaction() as tx:
+        tx.put(row, "seuil2", am.ScalarType.Int, 999)
+    relay.fed.put_document(signed.doc_id, stored.kind, stored.owner, doc.save(), stored.campaign)
+
+    report = await relay.sync_upstream()
+    assert [a.doc_id for a in report.accepted if a.kind == "release"] == []  # the relay accepts nothing of it
+    row = district.fed.releases(signed.doc_id)
+    assert len(row) == 1 and row[0]["from_peer"] == relay.identity.signing_key.hex()
+    kept = load_document(district.fed.document(signed.doc_id).data)
+    assert tuple(sorted(kept.get_heads())) == signed.heads  # stored at the owner's signed heads: no forged change
+    entry = school_entries(district)[owner.identity.signing_key.hex()]
+    assert entry["content"]["exercises"]["fr-mots"]["seuil2"] == 8  # the owner's figure, not 999
+    # The owner then syncs directly: nothing is duplicated, its receipt is waiting for it.
+    again = await owner.sync_upstream()
+    assert not again.refused and any(a.kind == "receipts" for a in again.accepted)
+    assert len(district.fed.releases(signed.doc_id)) == 1
+    owner.close()
+    relay.close()
+
+
+async def test_a_carried_document_from_a_stranger_is_not_taken(tmp_path, district):
+    stranger = make_node(tmp_path, "stranger", "school")
+    stranger.federation.pin_upstream(district.identity.public, district.url)  # never enrolled
+    release(stranger, 12)
+    relay = await joined(tmp_path, district, "relay", "0751235K")
+    relay.federation.import_bundle(stranger.federation.export_bundle(), carry=True)
+    report = await relay.sync_upstream()
+    assert report.complete and not report.accepted
+    assert district.fed.stats(CAMPAIGN.id) is None
+    stranger.close()
+    relay.close()
+
+
+async def test_a_district_passes_up_its_own_and_carried_documents_never_its_schools_releases(tmp_path, district):
+    school = await joined(tmp_path, district, "s", "0751234J")
+    signed = release(school, 12)
+    await school.sync_upstream()
+    parent = make_node(tmp_path, "parent", "district")
+    district.fed.add_peer(parent.identity.signing_key.hex(), node_id=parent.node_id, role="parent",
+                          static_key=parent.identity.public.static_key.hex())
+    assert not district.federation.may_send(parent.identity.public, signed.doc_id)
+    assert signed.doc_id not in district.federation.offers_for(parent.identity.public)
+    parent.close()
+    school.close()
+
+
+async def test_two_sessions_of_one_school_at_once_store_the_release_once(tmp_path, district):
+    school = await joined(tmp_path, district, "s", "0751234J")
+    signed = release(school, 12)
+    a, b = await asyncio.gather(school.sync_upstream(), school.sync_upstream())
+    assert a.complete and b.complete and not a.refused and not b.refused
+    assert len(district.fed.releases(signed.doc_id)) == 1
+    assert sum(1 for r in (a, b) for x in r.accepted if x.kind == "release") == 0
+    assert not [e for e in district.fed.events(50) if e["kind"] == "refused"]
+    school.close()
+
+
+async def test_sync_loop_sends_a_release_stored_by_another_process_without_waiting_for_the_schedule(tmp_path, district):
+    school = await joined(tmp_path, district, "s", "0751234J")
+    school.sync_interval = 60.0
+    school.backoff = Backoff(base=0.05, cap=0.2)  # a slow first session on a loaded machine is retried at once
+    task = asyncio.create_task(school.sync_loop(news_poll=0.05))
+    try:
+        await until(lambda: school.status.last_success is not None, 20)
+        other = Node(school.data_dir, role="school")  # `preau release --approve` in another process
+        signed = release(other, 12)
+        other.close()
+        for _ in range(200):
+            if district.fed.latest_release(signed.doc_id):
+                break
+            await asyncio.sleep(0.02)
+        assert district.fed.latest_release(signed.doc_id) is not None
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    school.close()
+
+
+async def test_backoff_is_not_capped_at_the_sync_interval(tmp_path):
+    """After failures the wait grows past sync_interval, up to backoff_max (as the settings' help says)."""
+    import random
+    import time
+
+    node = make_node(tmp_path, "s", "school")
+    node.federation.pin_upstream(node.identity.public, "http://127.0.0.1:9")  # nothing listens on port 9
+    node.sync_interval = 0.01
+    node.backoff = Backoff(base=0.05, cap=0.4)
+    attempts = []
+    real = node.sync_upstream
+
+    async def counted():
+        attempts.append(time.monotonic())
+        return await real()
+
+    node.sync_upstream = counted
+    task = asyncio.create_task(node.sync_loop(random.Random(3), news_poll=10))
+    try:
+        await until(lambda: node.status.failures >= 10, 20)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    node.close()
+    gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+    assert max(gaps) > 0.1  # well past sync_interval (0.01 s): the old code capped retries at the interval
+    assert max(gaps) < 0.4 + 0.3  # never past backoff_max (plus the failed connection attempt itself)
+
+
+async def test_keys_rotated_by_another_process_are_used_at_the_next_sync(tmp_path, district):
+    school = await joined(tmp_path, district, "s", "0751234J")  # the running service
+    other = Node(school.data_dir, role="school")  # `preau keys rotate` in another process
+    new = other.rotate_keys()
+    other.close()
+    report = await school.sync_upstream()
+    assert report.complete and school.node_id == new.node_id
+    assert district.fed.active_peer(new.signing_key.hex())["uai"] == "0751234J"
+    school.close()
+
+
+async def test_an_address_that_is_not_a_preau_node_is_reported_as_such(tmp_path, district):
+    from preau.node.errors import UserError
+    school = make_node(tmp_path, "s", "school")
+    school.federation.pin_upstream(district.identity.public, district.url + "/somewhere-else")
+    with pytest.raises(UserError, match=r"does not offer Préau sync \(HTTP 404\); check the address"):
+        await school.sync_upstream()
+    assert "HTTP 404" in school.fed.peers("district")[0]["last_error"]
+    school.close()

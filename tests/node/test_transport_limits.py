@@ -1,0 +1,280 @@
+"""Limits of the sync endpoint against hostile clients: a slow or greedy peer costs one session, never the node.
+
+Each client here is enrolled (it holds a pinned key) or not even that, and
+speaks the protocol by hand so it can misbehave in ways the real client never
+does. The district is the real `serve_session` behind a real aiohttp server on
+127.0.0.1.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from preau.node.errors import UserError
+from preau.node.runtime import Node, create_identity
+from preau.node.transport import SYNC_PATH, Limits, SessionGate, serve_session
+from preau.protocol.connection import Config, Connection, ConnectionClosed, Established
+from preau.protocol.errors import RemoteProtocolError
+from preau.protocol.identity import Identity
+from preau.protocol.wire import DocOffer, Offer
+
+
+@pytest.fixture
+def serve(tmp_path, aiohttp_server):
+    """Start a district with the given limits; returns the Node (with .url)."""
+    nodes = []
+
+    async def start(limits: Limits) -> Node:
+        path = tmp_path / f"district{len(nodes)}"
+        create_identity(path)
+        node = Node(path, role="district", limits=limits)
+        nodes.append(node)
+        app = web.Application()
+
+        async def endpoint(request):
+            return await serve_session(request, node.federation, node.limits, node.gate)
+
+        app.router.add_get(SYNC_PATH, endpoint)
+        server = await aiohttp_server(app, host="127.0.0.1")
+        node.url = str(server.make_url("")).rstrip("/")
+        return node
+
+    yield start
+    for n in nodes:
+        n.close()
+
+
+def enrolled_peer(district: Node, uai: str = "0751234J") -> Identity:
+    """A key the district has pinned, as if the school had joined."""
+    ident = Identity(os.urandom(32))
+    district.fed.add_peer(ident.signing_key.hex(), node_id=ident.node_id, role="school", uai=uai,
+                          static_key=ident.public.static_key.hex())
+    return ident
+
+
+class Hostile:
+    """A client that completes the handshake properly, then does what the test says."""
+
+    def __init__(self, district: Node, ident: Identity, config: Config = Config()):
+        self.district, self.ident, self.config = district, ident, config
+
+    async def __aenter__(self):
+        self.http = aiohttp.ClientSession()
+        self.ws = await self.http.ws_connect(self.district.url + SYNC_PATH, max_msg_size=0)
+        self.conn = Connection.initiator(self.ident, self.district.identity.public, ephemeral=os.urandom(32),
+                                         now=int(time.time()), config=self.config)
+        await self.ws.send_bytes(self.conn.data_to_send())
+        while True:
+            msg = await asyncio.wait_for(self.ws.receive(), 5)
+            assert msg.type == aiohttp.WSMsgType.BINARY, msg
+            events = self.conn.receive_data(msg.data)
+            out = self.conn.data_to_send()
+            if out:
+                await self.ws.send_bytes(out)
+            if any(isinstance(e, Established) for e in events):
+                self.events = events  # what came with the Welcome (the server's offer, often)
+                return self
+
+    async def __aexit__(self, *exc):
+        await self.ws.close()
+        await self.http.close()
+
+    async def send(self, message) -> None:
+        self.conn.send(message)
+        await self.ws.send_bytes(self.conn.data_to_send())
+
+    async def refusal(self, timeout: float = 5) -> str:
+        """Read until the server ends the session; the protocol error it sent (as the client reads it)."""
+        while True:
+            msg = await asyncio.wait_for(self.ws.receive(), timeout)
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                return f"closed without a reason ({msg.type.name})"
+            try:
+                events = self.conn.receive_data(msg.data)
+            except RemoteProtocolError as exc:
+                return f"{exc.code}: {exc.message}"
+            if any(isinstance(e, ConnectionClosed) for e in events):
+                return "closed"
+
+    async def closed_after(self, timeout: float) -> float:
+        """Seconds until the server closes the socket (the client sends nothing meanwhile)."""
+        start = time.monotonic()
+        while True:
+            msg = await asyncio.wait_for(self.ws.receive(), timeout)
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                return time.monotonic() - start
+
+
+async def test_a_message_over_the_size_limit_ends_the_session(serve):
+    district = await serve(Limits(max_message_bytes=64 * 1024, idle_timeout=5))
+    async with Hostile(district, enrolled_peer(district)) as peer:
+        await peer.send(Offer((DocOffer("release:x:big", b"\x00" * 100_000),)))
+        assert (await peer.refusal()).startswith("peer_error: the peer reported an error (message_too_large)")
+
+
+async def test_too_many_documents_in_one_offer_ends_the_session(serve):
+    district = await serve(Limits(max_docs_per_session=20, idle_timeout=5))
+    async with Hostile(district, enrolled_peer(district)) as peer:
+        await peer.send(Offer(tuple(DocOffer(f"release:c:{i:04d}") for i in range(21))))
+        refusal = await peer.refusal()
+        assert "too_many_documents" in refusal and "at most 20 per session" in refusal
+
+
+async def test_bytes_per_session_are_bounded_even_when_each_message_is_allowed(serve):
+    district = await serve(Limits(max_message_bytes=1 << 20, max_session_bytes=200_000, idle_timeout=5))
+    async with Hostile(district, enrolled_peer(district)) as peer:
+        await peer.send(Offer((DocOffer("release:x:big", b"\x00" * 300_000),)))
+        refusal = await peer.refusal()
+        assert "session_too_large" in refusal and "more than 200000 bytes in one session" in refusal, refusal
+
+
+async def test_per_peer_session_rate(serve, tmp_path):
+    district = await serve(Limits(sessions_per_minute=3, idle_timeout=5))
+    school = Node(_school_dir(tmp_path, "s"), role="school")
+    other = Node(_school_dir(tmp_path, "o"), role="school")
+    for n, uai in ((school, "0751234J"), (other, "0751235K")):
+        district.fed.add_peer(n.identity.signing_key.hex(), node_id=n.node_id, role="school", uai=uai,
+                              static_key=n.identity.public.static_key.hex())
+        n.federation.pin_upstream(district.identity.public, district.url)
+    try:
+        for _ in range(3):
+            assert (await school.sync_upstream()).complete
+        with pytest.raises(UserError, match=r"too many sync sessions from this node \(at most 3 a minute\)"):
+            await school.sync_upstream()
+        assert (await other.sync_upstream()).complete  # one noisy school does not lock the others out
+    finally:
+        school.close()
+        other.close()
+
+
+def _school_dir(tmp_path, name):
+    create_identity(tmp_path / name)
+    return tmp_path / name
+
+
+async def test_an_idle_peer_is_dropped_after_the_idle_timeout(serve):
+    district = await serve(Limits(idle_timeout=0.5, session_timeout=30))
+    async with Hostile(district, enrolled_peer(district)) as peer:
+        waited = await peer.closed_after(5)
+        assert 0.4 < waited < 2.0, waited
+    # Before any handshake as well: a socket that never says anything.
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(district.url + SYNC_PATH) as ws:
+            start = time.monotonic()
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert time.monotonic() - start < 2.0
+    assert district.gate.active == 0
+
+
+async def test_a_trickling_peer_is_dropped_at_the_session_deadline(serve):
+    """One byte every 0.2 s never trips the idle timeout; the whole-session deadline ends it."""
+    district = await serve(Limits(idle_timeout=0.5, session_timeout=1.5))
+    async with Hostile(district, enrolled_peer(district)) as peer:
+        start = time.monotonic()
+        frame = (60_000).to_bytes(2, "big") + os.urandom(60_000)  # a frame that will never be complete
+        closed = None
+        for i in range(len(frame)):
+            try:
+                await peer.ws.send_bytes(frame[i:i + 1])
+            except ConnectionError:
+                break
+            try:
+                msg = await asyncio.wait_for(peer.ws.receive(), 0.2)
+            except asyncio.TimeoutError:
+                continue
+            if msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING):
+                closed = time.monotonic() - start
+                break
+        assert closed is not None and 1.3 < closed < 3.0, closed
+
+
+async def test_concurrent_sessions_are_capped_before_the_handshake(serve):
+    district = await serve(Limits(max_concurrent_sessions=2, idle_timeout=5))
+    async with aiohttp.ClientSession() as http:
+        a = await http.ws_connect(district.url + SYNC_PATH)
+        b = await http.ws_connect(district.url + SYNC_PATH)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
+            await http.ws_connect(district.url + SYNC_PATH)
+        assert info.value.status == 503
+        async with http.get(district.url + SYNC_PATH) as resp:
+            assert resp.status == 503 and (await resp.json())["code"] == "busy"
+        school = Node(_school_dir(district.data_dir.parent, "busy"), role="school")
+        school.federation.pin_upstream(district.identity.public, district.url)
+        with pytest.raises(UserError, match="is busy with other nodes' syncs; this node tries again later"):
+            await school.sync_upstream()
+        school.close()
+        await a.close()
+        for _ in range(50):
+            if district.gate.active < 2:
+                break
+            await asyncio.sleep(0.02)
+        c = await http.ws_connect(district.url + SYNC_PATH)  # a slot freed up
+        await c.close()
+        await b.close()
+
+
+def test_gate_window_slides_and_forgets_idle_peers():
+    now = [0.0]
+    gate = SessionGate(Limits(sessions_per_minute=2, max_concurrent_sessions=1), clock=lambda: now[0])
+    assert gate.admit(b"a") and gate.admit(b"a") and not gate.admit(b"a")
+    now[0] = 59.9
+    assert not gate.admit(b"a")
+    now[0] = 60.1
+    assert gate.admit(b"a")
+    for i in range(2000):  # many peers, each once: memory stays bounded
+        now[0] += 0.1
+        gate.admit(i.to_bytes(4, "big"))
+    assert len(gate._recent) <= 4 * 1 + 1024 + 1
+    assert gate.enter() and not gate.enter()
+    gate.leave()
+    assert gate.enter()
+
+
+async def test_documents_held_open_in_one_session_are_bounded(serve, tmp_path):
+    """The peer's offer is within the limit, but what it offers plus what it wants of ours is not."""
+    from preau.crdt.campaign import parse_campaign
+    from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+    from preau.protocol.wire import Want
+
+    campaign = parse_campaign({
+        "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
+        "opens": "2026-09-01", "closes": "2026-09-30", "policy": {"min_cohort": 10, "min_batch": 10},
+        "exercises": [{"id": "fr-mots", "name": "Mots", "subject": "français", "score_kind": "items", "items": 15,
+                       "thresholds": [6, 10]}]})
+    district = await serve(Limits(max_docs_per_session=2, idle_timeout=5))
+    district.federation.publish_campaign(campaign)
+    school = Node(_school_dir(tmp_path, "s"), role="school")
+    district.fed.add_peer(school.identity.signing_key.hex(), node_id=school.node_id, role="school", uai="0751234J",
+                          static_key=school.identity.public.static_key.hex())
+    school.federation.pin_upstream(district.identity.public, district.url)
+    assert (await school.sync_upstream()).complete  # a receipts-free first session: the campaign comes down
+    outs = [PupilOutcome(f"p{i}", "fr-mots", "seuil2") for i in range(12)]
+    signed = school.federation.publish_release(
+        next_release(outs, campaign, ReleaseHistory(campaign.id), closing=False).content, to_peer="d")
+    district.federation.publish_campaign(parse_campaign({**campaign_dict(campaign), "id": "2026-point-cp"}))
+    try:
+        async with Hostile(district, school.identity) as peer:
+            await peer.send(Offer((DocOffer(signed.doc_id, signed.encode()),)))
+            events = list(peer.events)
+            while not any(isinstance(ev, Offer) for ev in events):
+                events += peer.conn.receive_data((await asyncio.wait_for(peer.ws.receive(), 5)).data)
+            theirs = [d.doc_id for ev in events if isinstance(ev, Offer) for d in ev.docs]
+            assert len(theirs) == 2  # two campaigns
+            await peer.send(Want(tuple(theirs)))
+            refusal = await peer.refusal()
+            assert "too_many_documents" in refusal and "more than 2 documents" in refusal, refusal
+    finally:
+        school.close()
+
+
+def campaign_dict(c) -> dict:
+    return {"id": c.id, "name": c.name, "level": c.level, "school_year": c.school_year, "opens": c.opens,
+            "closes": c.closes, "policy": {"min_cohort": 10, "min_batch": 10},
+            "exercises": [{"id": e.id, "name": e.name, "subject": e.subject, "score_kind": e.score_kind,
+                           "items": e.items, "thresholds": list(e.thresholds)} for e in c.exercises]}
