@@ -4,12 +4,10 @@ import random
 
 import pytest
 
-from preau.crdt.campaign import Policy
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release, recomputable_cells, suppress_rows
 from preau.crdt.documents import Row
 from preau.crdt.errors import CrdtUsageError, DocumentError
 
-from crdt_fixtures import make_campaign
 
 
 def _class(n, exercise="fr-mots", group="seuil2", prefix="p"):

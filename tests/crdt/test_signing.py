@@ -2,7 +2,7 @@ import dataclasses
 import random
 
 import pytest
-from automerge.core import ROOT, ScalarType, SyncState
+from automerge.core import ROOT, ScalarType
 
 from preau.crdt import crypto
 from preau.crdt.docio import fork_at, load_document

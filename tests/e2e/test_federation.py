@@ -94,8 +94,6 @@ def test_five_schools_release_and_the_district_counts_exactly_the_generated_pupi
     assert status["unacknowledged"] == []
 
 
-@pytest.mark.xfail(strict=True, reason="node/commands.py stats_rows reads ExerciseStatistics.schools, "
-                   "which is schools_contributing (reported to the lead; not this branch's file)")
 def test_stats_command_shows_the_same_counts(world):
     assert world.counts(world.stats_by_command()) == world.counts(world.stats())
 

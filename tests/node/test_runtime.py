@@ -10,7 +10,6 @@ from aiohttp import web
 from preau.crdt.campaign import parse_campaign
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
-from preau.crdt.schema import document_id
 from preau.node.backoff import Backoff
 from preau.node.federation import BundleError
 from preau.node.runtime import Node, create_identity

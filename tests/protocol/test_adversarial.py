@@ -12,7 +12,7 @@ from preau.protocol.identity import Identity
 from preau.protocol.states import State
 from preau.protocol.wire import SyncMessage
 
-from protocol_pair import NOW, SCHOOL_UAI, fresh32, pump
+from protocol_pair import NOW, SCHOOL_UAI, fresh32
 
 
 def _clone(conn, world):

@@ -11,7 +11,7 @@ import copy
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from preau.protocol.connection import Config, ConnectionClosed, Established, PeerKeyRotated
+from preau.protocol.connection import ConnectionClosed, Established, PeerKeyRotated
 from preau.protocol.errors import RemoteProtocolError, LocalProtocolError
 from preau.protocol.identity import RotationStatement, parse_node_id
 from preau.protocol.invitation import Invitation
@@ -21,7 +21,7 @@ from preau.protocol.wire import (
     SyncMessage, Want, Welcome, decode_message, encode_varint,
 )
 
-from protocol_pair import World, fresh32
+from protocol_pair import World
 
 FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example])

@@ -6,9 +6,9 @@ import pytest
 
 from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
 from preau.protocol.sync import SyncSession
-from preau.protocol.wire import Offer, SyncMessage
+from preau.protocol.wire import SyncMessage
 
-from protocol_pair import SCHOOL_UAI, pump
+from protocol_pair import SCHOOL_UAI
 from sync_driver import Side, completed, exchange, settled, sync_all
 
 OTHER = "school/0010856A/aggregate"

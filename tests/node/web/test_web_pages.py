@@ -9,7 +9,6 @@ import re
 import aiohttp
 
 import pytest
-from aiohttp import web
 
 from node_fixtures import (
     CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, campaign, csrf_of, free_port, login,

@@ -5,7 +5,6 @@ import html
 import logging
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestServer, make_mocked_request
 from yarl import URL
 
