@@ -146,6 +146,8 @@ def _invite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uai", required=True, help="UAI of the school invited")
     p.add_argument("--name", help="name of the school, shown to the district")
     p.add_argument("--expires-days", type=int, default=7, help="days the invitation stays valid (default: 7)")
+    p.add_argument("--school-url", help="address of the school's node, if the district can reach it: the district then "
+                                        "also opens sync sessions to the school (e.g. http://10.20.0.5:8080)")
 
 
 def _join_args(p: argparse.ArgumentParser) -> None:

@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import sys
+import urllib.parse
 from typing import Any
 
 from preau.crdt.campaign import Campaign
@@ -188,7 +189,8 @@ def _node_uai(settings) -> str | None:
 # -- enrollment ------------------------------------------------------------------------
 
 
-def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7, **_: Any) -> str:
+def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7,
+                      school_url: str | None = None, **_: Any) -> str:
     require_node(settings)
     if settings.role != "district":
         raise UserError("only a district node invites schools; this node is a school")
@@ -197,12 +199,22 @@ def create_invitation(settings, *, uai: str, name: str | None = None, expires_da
     uai = _uai(uai)
     node = open_node(settings)
     try:
-        inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400)
+        inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400, name=name,
+                                     school_address=_school_url(school_url))
     finally:
         node.close()
     progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
              "give it to the head teacher, who runs `preau join` with it:")
     return inv.to_string()
+
+
+def _school_url(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise UserError(f"--school-url must be an http:// or https:// address like http://10.0.0.5:8080, got {value!r}")
+    return value.rstrip("/")
 
 
 def _invitation_text(value: str) -> str:

@@ -122,8 +122,9 @@ class Federation:
         with self.fed.transaction():
             if not self.fed.use_invitation(invitation_id.hex(), by=peer.signing_key.hex()):
                 return False
+            invitation = self.fed.invitation(invitation_id.hex())
             self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id, role="school", uai=uai,
-                              static_key=peer.static_key.hex())
+                              static_key=peer.static_key.hex(), name=invitation["name"], address=invitation["address"])
         self.fed.log_event("enrolled", f"school {uai} enrolled as {peer.node_id}")
         return True
 

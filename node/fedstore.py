@@ -103,6 +103,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX peers_replaced_by ON peers(replaced_by);
     CREATE INDEX documents_kind ON documents(kind, owner);
     """,
+    # 3: an invitation may name the school and the address where its node can be reached, so the
+    #    district can open sessions to it (schools reachable from the district, or behind no NAT)
+    """
+    ALTER TABLE invitations ADD COLUMN name TEXT;
+    ALTER TABLE invitations ADD COLUMN address TEXT;
+    """,
 ]
 
 STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
@@ -266,11 +272,12 @@ class FedStore:
 
     # -- invitations ---------------------------------------------------------
 
-    def add_invitation(self, inv_id: str, uai: str, secret: str, expires_at: int) -> None:
+    def add_invitation(self, inv_id: str, uai: str, secret: str, expires_at: int, *,
+                       name: str | None = None, address: str | None = None) -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO invitations(id, uai, secret, created_at, expires_at) VALUES (?, ?, ?, ?, ?)",
-                [inv_id, uai, secret, self._clock(), expires_at],
+                "INSERT INTO invitations(id, uai, secret, created_at, expires_at, name, address) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [inv_id, uai, secret, self._clock(), expires_at, name, address],
             )
 
     def invitation(self, inv_id: str) -> dict | None:

@@ -111,11 +111,15 @@ class Node:
 
     # -- enrollment ------------------------------------------------------------------
 
-    def create_invitation(self, uai: str, addresses: list[str], *, ttl: int = DEFAULT_TTL) -> Invitation:
+    def create_invitation(self, uai: str, addresses: list[str], *, ttl: int = DEFAULT_TTL,
+                          name: str | None = None, school_address: str | None = None) -> Invitation:
+        """An invitation for one school; `school_address`, if the school's node is reachable from here,
+        lets this district open sessions to it too (see `sync_children`)."""
         uai = parse_uai(uai)
         inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=self._clock(),
                                 secret=os.urandom(32), ttl=ttl)
-        self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at)
+        self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
+                                address=school_address)
         self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}")
         return inv
 
@@ -185,6 +189,28 @@ class Node:
         self.status.last_error = None
         return report
 
+    async def sync_children(self) -> list[SessionReport]:
+        """Open a session to each enrolled school whose node has an address (the district pulls).
+
+        Schools behind a router sync by themselves; a school whose box the
+        district can reach also gets its campaigns and receipts, and gives its
+        releases, when the district calls. A failure is noted on that school
+        (`preau status`) and does not stop the others.
+        """
+        reports = []
+        for child in self.fed.peers("school"):
+            if child["status"] != "active" or not child["address"] or not child["static_key"]:
+                continue
+            peer = PublicIdentity(bytes.fromhex(child["key"]), bytes.fromhex(child["static_key"]))
+            try:
+                report = await open_session(self.federation, child["address"], peer, self.limits)
+            except PeerUnreachable as exc:
+                self.fed.touch_peer(child["key"], error=str(exc))
+                continue
+            self.fed.touch_peer(child["key"], error=report.error)
+            reports.append(report)
+        return reports
+
     def _failed(self, key: str, error: str) -> None:
         self.status.failures += 1
         self.status.last_error = error
@@ -219,6 +245,8 @@ class Node:
                 except UserError as exc:
                     log.info("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
                              "" if self.status.failures == 1 else "s", exc)
+            if self.role == "district":
+                await self.sync_children()
             delay = self.sync_interval
             if self.status.failures:
                 delay = max(0.2, self.backoff.delay(self.status.failures, rng))

@@ -190,6 +190,18 @@ def test_invite_is_for_districts_and_checks_the_uai(fed):
                "--expires-days must be between 1 and 90")
     r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.district.data))
     assert r.code == 0 and r.out.startswith("PREAU1-") and r.out.count("\n") == 1 and r.err == ""
+    user_error(preau("invite", "--uai", SCHOOL_UAI, "--school-url", "10.0.0.5:8080", "--data-dir", str(fed.district.data)),
+               "--school-url must be an http:// or https:// address like http://10.0.0.5:8080, got '10.0.0.5:8080'")
+    r = preau("invite", "--uai", SCHOOL_UAI, "--name", "École A", "--school-url", "http://127.0.0.1:8099/",
+              "--data-dir", str(fed.district.data))
+    assert r.code == 0
+    from preau.node.fedstore import FedStore
+    store = FedStore(fed.district.data / "federation.db")
+    try:
+        named = [(i["name"], i["address"]) for i in store.invitations() if i["name"]]
+    finally:
+        store.close()
+    assert named == [("École A", "http://127.0.0.1:8099")]
 
 
 # -- release, sync, stats -----------------------------------------------------------------------------

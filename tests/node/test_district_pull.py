@@ -1,0 +1,51 @@
+"""A district can open the session itself, to a school whose node it can reach."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from preau.node.runtime import Node, create_identity
+from preau.node.transport import SYNC_PATH, Limits, serve_session
+
+from test_federation_sync import CAMPAIGN, school_release
+
+
+async def serve(node, aiohttp_server):
+    async def endpoint(request):
+        return await serve_session(request, node.federation, node.limits)
+
+    app = web.Application()
+    app.router.add_get(SYNC_PATH, endpoint)
+    server = await aiohttp_server(app, host="127.0.0.1")
+    node.url = str(server.make_url("")).rstrip("/")
+
+
+def make(tmp_path, name, role):
+    create_identity(tmp_path / name)
+    return Node(tmp_path / name, role=role, limits=Limits(idle_timeout=5, session_timeout=30))
+
+
+async def test_district_pulls_a_release_from_a_reachable_school(tmp_path, aiohttp_server):
+    district, school, hidden = make(tmp_path, "d", "district"), make(tmp_path, "s", "school"), make(tmp_path, "h", "school")
+    await serve(district, aiohttp_server)
+    await serve(school, aiohttp_server)
+    inv = district.create_invitation("0751234J", [district.url], name="École A", school_address=school.url)
+    await school.join(inv.to_string(), "0751234J")
+    # A school enrolled without an address is left alone (it syncs by itself from behind its router).
+    await hidden.join(district.create_invitation("0751235K", [district.url]).to_string(), "0751235K")
+    row = district.fed.peers("school")
+    assert {r["uai"]: r["address"] for r in row} == {"0751234J": school.url, "0751235K": None}
+
+    district.federation.publish_campaign(CAMPAIGN)
+    school_release(school, 12)
+    [report] = await district.sync_children()  # the district calls; the school did nothing
+    assert report.error is None and [a.kind for a in report.accepted] == ["release"]
+    assert len(district.fed.stats(CAMPAIGN.id)["schools"]) == 1
+    assert school.federation.campaigns() == [CAMPAIGN]  # and the campaign went down in the same session
+
+    # An unreachable school is noted on its row, and the others still get their turn.
+    district.fed.add_peer(school.identity.signing_key.hex(), node_id=school.node_id, role="school", uai="0751234J",
+                          address="http://127.0.0.1:9", static_key=school.identity.public.static_key.hex())
+    assert await district.sync_children() == []
+    assert "cannot reach" in district.fed.peer(school.identity.signing_key.hex())["last_error"]
+    for n in (district, school, hidden):
+        n.close()
