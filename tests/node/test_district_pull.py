@@ -1,31 +1,12 @@
 """A district can open the session itself, to a school whose node it can reach."""
 from __future__ import annotations
 
-from aiohttp import web
 
-from preau.node.runtime import Node, create_identity
-from preau.node.transport import SYNC_PATH, Limits, serve_session
-
-from test_federation_sync import CAMPAIGN, school_release
-
-
-async def serve(node, aiohttp_server):
-    async def endpoint(request):
-        return await serve_session(request, node.federation, node.limits)
-
-    app = web.Application()
-    app.router.add_get(SYNC_PATH, endpoint)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    node.url = str(server.make_url("")).rstrip("/")
-
-
-def make(tmp_path, name, role):
-    create_identity(tmp_path / name)
-    return Node(tmp_path / name, role=role, limits=Limits(idle_timeout=5, session_timeout=30))
+from federation_helpers import CAMPAIGN, make_node, school_release, serve
 
 
 async def test_district_pulls_a_release_from_a_reachable_school(tmp_path, aiohttp_server):
-    district, school, hidden = make(tmp_path, "d", "district"), make(tmp_path, "s", "school"), make(tmp_path, "h", "school")
+    district, school, hidden = make_node(tmp_path, "d", "district"), make_node(tmp_path, "s", "school"), make_node(tmp_path, "h", "school")
     await serve(district, aiohttp_server)
     await serve(school, aiohttp_server)
     inv = district.create_invitation("0751234J", [district.url], name="École A", school_address=school.url)

@@ -1,34 +1,15 @@
 """The same software one level up: a district reports to its académie with its own signed aggregate only."""
 from __future__ import annotations
 
-from aiohttp import web
-
 from preau.crdt.documents import read_release
 from preau.crdt.docio import load_document
 from preau.crdt.signing import SignedRelease
-from preau.node.runtime import Node, create_identity
-from preau.node.transport import SYNC_PATH, Limits, serve_session
 
-from test_federation_sync import CAMPAIGN, school_release
-
-
-async def serve(node, aiohttp_server):
-    async def endpoint(request):
-        return await serve_session(request, node.federation, node.limits)
-
-    app = web.Application()
-    app.router.add_get(SYNC_PATH, endpoint)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    node.url = str(server.make_url("")).rstrip("/")
-
-
-def make(tmp_path, name, role):
-    create_identity(tmp_path / name)
-    return Node(tmp_path / name, role=role, limits=Limits(idle_timeout=5, session_timeout=30))
+from federation_helpers import CAMPAIGN, make_node, school_release, serve
 
 
 async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path, aiohttp_server):
-    academie, district = make(tmp_path, "academie", "district"), make(tmp_path, "district", "district")
+    academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
     await serve(academie, aiohttp_server)
     await serve(district, aiohttp_server)
     await district.join(academie.create_invitation("0693344K", [academie.url]).to_string(), "0693344K")
@@ -36,7 +17,7 @@ async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path,
 
     schools = []
     for n, uai in enumerate(("0751234J", "0751235K")):
-        school = make(tmp_path, f"s{n}", "school")
+        school = make_node(tmp_path, f"s{n}", "school")
         await school.join(district.create_invitation(uai, [district.url]).to_string(), uai)
         school_release(school, 12 + n)
         await school.sync_upstream()
