@@ -38,3 +38,21 @@ def test_every_subpackage_is_declared():
 def test_package_dir_maps_only_preau_names():
     mapping = _pyproject()["tool"]["setuptools"]["package-dir"]
     assert mapping == {module: folder for folder, module in LAYERS.items()}
+
+
+def test_wheel_installs_only_the_preau_namespace(tmp_path):
+    """Nothing but `preau/` (and its metadata) lands at the top of site-packages, and the data files travel."""
+    import subprocess
+    import sys
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True)
+    [wheel] = tmp_path.glob("preau-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"preau", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
+    for needed in ("preau/node/campaigns/debut-cp.toml", "preau/node/web/static/grid.js",
+                   "preau/node/web/locales/fr.json", "preau/node/web/templates/grid.html", "preau/cli/main.py",
+                   "preau/crdt/signing.py",
+                   "preau/protocol/noise.py"):
+        assert needed in names
