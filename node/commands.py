@@ -9,6 +9,7 @@ when it is a terminal (`progress`); what a script reads stays the result only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import errno
 import getpass
@@ -18,7 +19,7 @@ import os
 import pathlib
 import sys
 import urllib.parse
-from typing import Any
+from typing import Any, Iterator
 
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
@@ -97,6 +98,24 @@ def require_node(settings) -> None:
     if not (pathlib.Path(settings.data_dir) / IDENTITY_FILE).exists():
         raise NotFound(f"no Préau node in {settings.data_dir}: run `preau init` there first "
                        "(or give the right --data-dir)")
+
+
+def require_role(settings, role: str, refusal: str) -> None:
+    """The command is for one role only: say so (after checking there is a node at all)."""
+    require_node(settings)
+    if settings.role != role:
+        raise UserError(refusal)
+
+
+@contextlib.contextmanager
+def opened_node(settings) -> Iterator[Node]:
+    """The node of the data folder, for the time of one command; closed whatever happens."""
+    require_node(settings)
+    node = open_node(settings)
+    try:
+        yield node
+    finally:
+        node.close()
 
 
 def _uai(text: str) -> str:
@@ -191,18 +210,13 @@ def _node_uai(settings) -> str | None:
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7,
                       school_url: str | None = None, **_: Any) -> str:
-    require_node(settings)
-    if settings.role != "district":
-        raise UserError("only a district node invites schools; this node is a school")
+    require_role(settings, "district", "only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
     uai = _uai(uai)
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400, name=name,
                                      school_address=_school_url(school_url))
-    finally:
-        node.close()
     progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
              "give it to the head teacher, who runs `preau join` with it:")
     return inv.to_string()
@@ -237,8 +251,7 @@ def join(settings, *, invitation: str, **_: Any) -> str:
     finally:
         store.close()
     text = _invitation_text(invitation)
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         progress(f"Contacting the district named in the invitation, as {uai} ...")
         try:
             report = asyncio.run(node.join(text, uai))
@@ -247,26 +260,19 @@ def join(settings, *, invitation: str, **_: Any) -> str:
             # connecting; those refusals are the person's to fix, not bugs.
             raise UserError(exc.message) from None
         up = node.federation.upstream()
-    finally:
-        node.close()
     return f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
 
 
 def revoke(settings, *, node: str, reason: str, **_: Any) -> str:
-    require_node(settings)
-    if settings.role != "district":
-        raise UserError("only a district node revokes the nodes it enrolled; this node is a school")
+    require_role(settings, "district", "only a district node revokes the nodes it enrolled; this node is a school")
     if not reason.strip():
         raise UserError("--reason must say why (it is kept in the district's journal)")
-    n = open_node(settings)
-    try:
+    with opened_node(settings) as n:
         target = _find_peer(n, node)
         who = f"{target['uai'] or ''} {_peer_id(target)}".strip()
         if not n.fed.revoke_peer(target["key"]):
             raise Conflict(f"{who} is already revoked")
         n.fed.log_event("revoked", f"{who}: {reason}")
-    finally:
-        n.close()
     return f"Revoked {who}; its sessions and releases are refused from now on."
 
 
@@ -297,14 +303,11 @@ def _find_peer(node: Node, text: str) -> dict:
 
 
 def sync_now(settings, **_: Any) -> str:
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         up = node.federation.upstream()
         if up is not None:
             progress(f"Synchronising with the district at {up['address']} ...")
         report = asyncio.run(node.sync_upstream())
-    finally:
-        node.close()
     parts = [f"Synced with {report.peer}: sent {report.bytes_sent} bytes, received {report.bytes_received} bytes."]
     for a in report.accepted:
         parts.append(f"  received {a.kind} {a.doc_id} (release {a.release})")
@@ -332,11 +335,8 @@ def node_status(node: Node) -> dict[str, Any]:
 
 
 def status(settings, *, json: bool = False, **_: Any) -> str:
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         info = node_status(node)
-    finally:
-        node.close()
     if json:
         return _json.dumps(info, indent=2, ensure_ascii=False)
     lines = [f"{info['role']} node {info['node_id']}"]
@@ -363,12 +363,9 @@ _json = json
 def release(settings, *, campaign: str, approve: bool = False, final: bool = False, user: str | None = None,
             **_: Any) -> str:
     """Preview (and with approve, sign) a school's release; `final` makes it the campaign's closing release."""
-    require_node(settings)
-    if settings.role != "school":
-        raise UserError("releases are made on a school node; on a district, see `preau stats`")
-    node = open_node(settings)
-    store = node.store
-    try:
+    require_role(settings, "school", "releases are made on a school node; on a district, see `preau stats`")
+    with opened_node(settings) as node:
+        store = node.store
         session = admin_session(store, user)
         preview = preview_release(store, session, node.federation, campaign, closing=True if final else None)
         lines = [f"Campaign {campaign}: {preview.decision.reason or 'ready'}"
@@ -382,8 +379,6 @@ def release(settings, *, campaign: str, approve: bool = False, final: bool = Fal
             lines.append(f"Release {signed.release} signed; it is sent to the district at the next sync (or run `preau sync`).")
         elif preview.will_release:
             lines.append("Run again with --approve" + (" --final" if final else "") + " to sign and send it.")
-    finally:
-        node.close()
     return "\n".join(lines)
 
 
@@ -425,16 +420,13 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
     """A district's merged statistics, or on a school the counts of its latest release."""
     from preau.crdt.statistics import CampaignStatistics
 
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         if settings.role == "school":
             head, rows, meta = _school_stats(node, campaign)
             data = None
         else:
             data = node.fed.stats(campaign)
             known = sorted(c.id for c in node.federation.campaigns())
-    finally:
-        node.close()
     if settings.role != "school":
         if data is None:
             if campaign not in known:
@@ -523,11 +515,8 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
 
 def export_bundle(settings, *, output: str, **_: Any) -> str:
     out = _output_file(output, "preau.bundle")
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         data = node.federation.export_bundle()
-    finally:
-        node.close()
     out.write_bytes(data)
     count = len(_json.loads(data)["documents"])
     return f"{count} signed document(s) written to {output}; import them on the district with `preau bundle import`."
@@ -538,11 +527,8 @@ def import_bundle(settings, *, file: str, **_: Any) -> str:
         data = pathlib.Path(file).read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror}", EXIT_DATA) from None
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         accepted = node.federation.import_bundle(data)
-    finally:
-        node.close()
     return f"{len(accepted)} document(s) verified and imported."
 
 
@@ -551,27 +537,19 @@ def rotate_keys(settings, *, yes: bool = False, **_: Any) -> str:
         answer = input("Replace this node's long-term keys? Peers learn the new ones at the next sync. [y/N] ")
         if answer.strip().lower() not in ("y", "yes", "o", "oui"):
             return "Nothing changed."
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         old = node.node_id
         new = node.rotate_keys()
-    finally:
-        node.close()
     return f"New keys: {old} -> {new.node_id}. The district updates its pin at the next sync."
 
 
 def load_campaign(settings, *, campaign: Campaign, file: str, **_: Any) -> str:
-    require_node(settings)
-    if settings.role != "district":
-        raise UserError("campaigns are published by a district node")
+    require_role(settings, "district", "campaigns are published by a district node")
     from preau.crdt.schema import document_id
 
-    node = open_node(settings)
-    try:
+    with opened_node(settings) as node:
         before = node.fed.latest_release(document_id("campaign", node.federation.key, campaign.id))
         signed = node.federation.publish_campaign(campaign)
-    finally:
-        node.close()
     if before is not None and before[0] == signed.release:
         return f"Campaign {campaign.id} is unchanged (version {signed.release}): nothing new for the schools."
     return f"Campaign {campaign.id} published (version {signed.release}); schools receive it at their next sync."
