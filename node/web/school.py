@@ -133,6 +133,11 @@ async def classes(request: web.Request) -> web.StreamResponse:
     return await render(request, "school_classes.html", {"classes": rows, "campaigns": campaigns})
 
 
+def _refused(request: web.Request, exc: UserError) -> str:
+    """A refusal from the store, in the page's language, ready for the page's error list."""
+    return t_(request)("error.refused", detail=person_words(exc.message, request_language(request)))
+
+
 async def _class_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
                       status: int = 200) -> web.StreamResponse:
     store, s, c = _klass(request)
@@ -157,7 +162,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     try:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.added", name=_name(p)))
 
 
@@ -180,7 +185,7 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
         lines = [t("pupils.import_line", line=n, problem=person_words(msg, lang)) for n, msg in exc.problems[:50]]
         return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
     except UserError as exc:
-        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.imported", count=len(added)))
 
 
@@ -200,7 +205,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
 
 
@@ -351,7 +356,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _accounts_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+        return await _accounts_page(request, errors=[_refused(request, exc)], status=exc.status)
     return await _accounts_page(request, notice=notice)
 
 
@@ -393,7 +398,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _admin_classes_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+        return await _admin_classes_page(request, errors=[_refused(request, exc)], status=exc.status)
     return await _admin_classes_page(request, notice=notice)
 
 
@@ -466,7 +471,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     try:
         signed = approve_release(store, s, node.federation, preview)
     except UserError as exc:
-        return await _release_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+        return await _release_page(request, errors=[_refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
     return await _release_page(request, notice=t("release.approved", number=signed.release))
 
@@ -538,7 +543,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     try:
         report = await node.join(text, store.school()["uai"])
     except UserError as exc:
-        return await _sync_page(request, errors=[t("error.refused", detail=person_words(exc.message, request_language(request)))], status=exc.status)
+        return await _sync_page(request, errors=[_refused(request, exc)], status=exc.status)
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()
