@@ -10,7 +10,6 @@ Screenshots of each main page go to test-artifacts/ (and, resized, feed docs/img
 from __future__ import annotations
 
 import asyncio
-import pathlib
 import re
 
 import pytest
@@ -18,22 +17,11 @@ from aiohttp.test_utils import TestServer
 
 from node_fixtures import CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, free_port
 from preau.node.app import create_app
-from test_web_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, Console
+from test_web_browser import ARTIFACTS, Console, browser  # noqa: F401  (browser is a fixture)
 
-from playwright import async_api as playwright_api
 from playwright.async_api import expect
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-async def browser():
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does")
-    async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        await b.close()
 
 
 @pytest.fixture
