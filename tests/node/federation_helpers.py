@@ -30,7 +30,7 @@ def make_node(tmp_path, name, role):
 async def serve(node, aiohttp_server):
     """Serve the node's /v1/sync on 127.0.0.1 and note its address in `node.url`."""
     async def endpoint(request):
-        return await serve_session(request, node.federation, node.limits)
+        return await serve_session(request, node.federation, node.limits, node.gate)
 
     app = web.Application()
     app.router.add_get(SYNC_PATH, endpoint)

@@ -5,15 +5,15 @@ import asyncio
 
 import automerge.core as am
 import pytest
-from aiohttp import web
 
 from preau.crdt.campaign import parse_campaign
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
 from preau.node.backoff import Backoff
 from preau.node.federation import BundleError
-from preau.node.runtime import Node, create_identity
-from preau.node.transport import SYNC_PATH, Limits, serve_session
+from preau.node.runtime import Node
+
+from federation_helpers import make_node, serve
 
 CAMPAIGN = parse_campaign({
     "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
@@ -35,22 +35,9 @@ async def until(predicate, timeout: float) -> None:
         await asyncio.sleep(0.01)
 
 
-def make_node(tmp_path, name, role):
-    create_identity(tmp_path / name)
-    return Node(tmp_path / name, role=role, limits=Limits(idle_timeout=5, session_timeout=30))
-
-
 @pytest.fixture
 async def district(tmp_path, aiohttp_server):
-    node = make_node(tmp_path, "district", "district")
-    app = web.Application()
-
-    async def endpoint(request):
-        return await serve_session(request, node.federation, node.limits, node.gate)
-
-    app.router.add_get(SYNC_PATH, endpoint)
-    server = await aiohttp_server(app, host="127.0.0.1")
-    node.url = str(server.make_url("")).rstrip("/")
+    node = await serve(make_node(tmp_path, "district", "district"), aiohttp_server)
     node.federation.publish_campaign(CAMPAIGN)
     yield node
     node.close()
