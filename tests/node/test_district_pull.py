@@ -30,3 +30,30 @@ async def test_district_pulls_a_release_from_a_reachable_school(tmp_path, aiohtt
     assert "cannot reach" in district.fed.peer(school.identity.signing_key.hex())["last_error"]
     for n in (district, school, hidden):
         n.close()
+
+
+async def test_the_district_loop_calls_reachable_schools_on_its_own(tmp_path, aiohttp_server):
+    import asyncio
+
+    district, school = make_node(tmp_path, "d", "district"), make_node(tmp_path, "s", "school")
+    await serve(district, aiohttp_server)
+    await serve(school, aiohttp_server)
+    inv = district.create_invitation("0751234J", [district.url], school_address=school.url)
+    await school.join(inv.to_string(), "0751234J")
+    district.federation.publish_campaign(CAMPAIGN)
+    signed = school_release(school, 12)
+    task = asyncio.create_task(district.sync_loop(news_poll=0.05))  # a district with no parent
+    try:
+        for _ in range(250):
+            if district.fed.latest_release(signed.doc_id):
+                break
+            await asyncio.sleep(0.02)
+        assert district.fed.latest_release(signed.doc_id)[0] == signed.release
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+    district.close()
+    school.close()
