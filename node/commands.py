@@ -128,7 +128,9 @@ def _uai(text: str) -> str:
 # -- init, serve -------------------------------------------------------------------
 
 
-def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admin", **_: Any) -> str:
+def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admin", password: str | None = None,
+              **_: Any) -> str:
+    """Set up a node; `password` is for callers in Python (the demo), the command line always asks."""
     data = pathlib.Path(settings.data_dir)
     if any((data / f).exists() for f in (FEDERATION_DB, IDENTITY_FILE, "preau.db")):
         raise Conflict(f"{data} already holds a Préau node; choose another --data-dir or remove it first")
@@ -137,7 +139,8 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
         from .mdns import zeroconf_module
 
         zeroconf_module()
-    password = read_secret(f"Password for the administrator '{admin}': ", "PREAU_PASSWORD", confirm=True)
+    if password is None:
+        password = read_secret(f"Password for the administrator '{admin}': ", "PREAU_PASSWORD", confirm=True)
     data.mkdir(parents=True, exist_ok=True)
     label = name or (f"École {uai}" if settings.role == "school" else f"Circonscription {uai}")
     store, recovery = Store.create(data, uai=uai, school_name=label, admin_username=admin,

@@ -107,15 +107,7 @@ def _start(node: DemoNode) -> None:
 
 
 def _init(node: DemoNode, name: str) -> None:
-    old = os.environ.get("PREAU_PASSWORD")
-    os.environ["PREAU_PASSWORD"] = DEMO_PASSWORD
-    try:
-        commands.init_node(node.settings(), uai=node.uai, name=name, admin="admin")
-    finally:
-        if old is None:
-            os.environ.pop("PREAU_PASSWORD", None)
-        else:
-            os.environ["PREAU_PASSWORD"] = old
+    commands.init_node(node.settings(), uai=node.uai, name=name, admin="admin", password=DEMO_PASSWORD)
     # Write the port and the cheap password hashing into the node's own settings file for `serve`.
     node.settings().settings_file.write_text(
         f'role = "{node.role}"\nport = {node.port}\nargon2_profile = "minimal"\nsync_interval = 30\nbackoff_max = 60\n')
