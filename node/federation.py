@@ -148,7 +148,7 @@ class Federation:
             # A node may carry (relay) documents written by nodes it has not pinned, to their district.
             return doc.kind in ("release", "aggregate") and (doc.owner == self.key.hex() or self.is_carried(doc.owner))
         if doc.kind == "campaign":
-            return True
+            return doc.owner == self.key.hex()
         if doc.kind == "receipts":
             return doc.owner == self.key.hex() and doc_id == document_id("receipts", self.key, peer=peer.signing_key)
         return False
@@ -161,7 +161,8 @@ class Federation:
             offers = self.fed.offerable(("release", "aggregate"), (self.key.hex(),), carried=True)
         elif role is not None:
             rid = document_id("receipts", self.key, peer=peer.signing_key)
-            offers = {**self.fed.offerable(("campaign",), any_owner=True),
+            # Only this node's own campaign documents: one from its parent goes down re-signed (_relay_campaign).
+            offers = {**self.fed.offerable(("campaign",), (self.key.hex(),)),
                       **self.fed.offerable(("receipts",), doc_ids=(rid,))}
         else:
             return {}
@@ -235,12 +236,25 @@ class Federation:
             if signed.kind in ("release", "aggregate") and self.role == "district":
                 receipt = self._write_receipt(verified)
             self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
+            if signed.kind == "campaign" and self.role == "district":
+                self._relay_campaign(verified.content)
         if signed.kind == "campaign" and self.on_campaign is not None:
             self.on_campaign(verified.content)
         if signed.kind == "receipts":
             for r in verified.content:
                 self.fed.log_receipt(r.doc_id, r.release, r.to_dict())
         return Accepted(signed.doc_id, signed.kind, signed.release, signed.owner, receipt)
+
+    def _relay_campaign(self, campaign: Campaign) -> None:
+        """A campaign from this district's parent goes down to its schools, signed by this district.
+
+        Schools pin only their district, so each level re-signs what it passes
+        down, as it signs what it passes up. Unchanged content signs nothing new.
+        """
+        if campaign in self.campaigns(owner=self.key.hex()):
+            return
+        signed = self.publish_campaign(campaign)
+        self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}")
 
     def _counts(self, owner: bytes) -> bool:
         """Whether a school release from this owner enters this node's statistics (its own children only)."""
@@ -305,9 +319,10 @@ class Federation:
         self.fed.log_event("campaign_published", f"{campaign.id} version {signed.release}")
         return signed
 
-    def campaigns(self) -> list[Campaign]:
+    def campaigns(self, *, owner: str | None = None) -> list[Campaign]:
+        """The campaigns this node holds (its own and those it received), or only those `owner` wrote."""
         out = []
-        for d in self.fed.documents(kind="campaign"):
+        for d in self.fed.documents(kind="campaign", owner=owner):
             latest = self.fed.latest_release(d.doc_id)
             if latest is None:
                 continue

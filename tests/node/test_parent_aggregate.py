@@ -46,3 +46,41 @@ async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path,
     assert district.federation.refresh_aggregates() == []
     for n in (academie, district, *schools):
         n.close()
+
+
+async def test_a_campaign_from_the_academie_reaches_the_schools_signed_by_their_district(tmp_path, aiohttp_server):
+    import dataclasses
+
+    from preau.crdt.schema import document_id
+
+    academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
+    await serve(academie, aiohttp_server)
+    await serve(district, aiohttp_server)
+    await district.join(academie.create_invitation("0693344K", [academie.url]).to_string(), "0693344K")
+    school = make_node(tmp_path, "school", "school")
+    received = []
+    school.federation.on_campaign = received.append
+    await school.join(district.create_invitation("0751234J", [district.url]).to_string(), "0751234J")
+
+    academie.federation.publish_campaign(CAMPAIGN)
+    assert (await district.sync_upstream()).error is None
+    # The district holds the académie's document and its own copy, which is the one its schools get.
+    assert district.federation.campaigns(owner=district.identity.signing_key.hex()) == [CAMPAIGN]
+    assert (await school.sync_upstream()).error is None
+    assert received == [CAMPAIGN]
+    [held] = school.fed.documents(kind="campaign")
+    assert held.owner == district.identity.signing_key.hex()  # never the académie's document itself
+
+    # Thresholds set later at the académie travel down the same way; an unchanged campaign signs nothing new.
+    later = dataclasses.replace(CAMPAIGN, exercises=tuple(
+        dataclasses.replace(ex, thresholds=(5, 9)) if ex.id == "fr-mots" else ex for ex in CAMPAIGN.exercises))
+    academie.federation.publish_campaign(later)
+    await district.sync_upstream()
+    await school.sync_upstream()
+    assert received == [CAMPAIGN, later]
+    cid = document_id("campaign", district.identity.signing_key, CAMPAIGN.id)
+    assert district.fed.latest_release(cid)[0] == 2
+    await district.sync_upstream()
+    assert district.fed.latest_release(cid)[0] == 2
+    for n in (academie, district, school):
+        n.close()
