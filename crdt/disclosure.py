@@ -264,6 +264,7 @@ def suppress_rows(
     previous: Iterable[tuple[str, str]] = (),
     *,
     complementary: bool = True,
+    unknown: Iterable[tuple[str, str]] = (),
 ) -> tuple[tuple[Row, ...], frozenset[tuple[str, str]]]:
     """Hide small cells for a table that leaves the district; return the rows and the pattern to keep.
 
@@ -271,12 +272,15 @@ def suppress_rows(
     column) hidden in an earlier release of the campaign stays hidden ("x" unless
     its value is now small). Complementary: while the audit can recompute a hidden
     cell of a row, hide that row's smallest shown non-zero cell, or its total.
+    `unknown` cells (at an académie, sums with a part some district hid) hold
+    only a lower bound: they are always hidden, as "x".
     """
-    if small_cell_max <= 0:
+    unknown = set(unknown)
+    if small_cell_max <= 0 and not unknown:
         return tuple(rows), frozenset(previous)
-    n = small_cell_max
+    n = max(small_cell_max, 0)
     small = f"≤{n}"
-    keep = set(previous)
+    keep = set(previous) | unknown
     out: list[Row] = []
     pattern: set[tuple[str, str]] = set()
     for row in rows:
@@ -287,7 +291,8 @@ def suppress_rows(
             def mark(c: str) -> int | str:
                 if c not in hidden:
                     return values[c]
-                return small if 1 <= values[c] <= n and c != "total" else MARKER_HIDDEN
+                known = (row.exercise, c) not in unknown
+                return small if known and 1 <= values[c] <= n and c != "total" else MARKER_HIDDEN
 
             return Row(row.exercise, tuple(mark(c) for c in COLUMNS), mark("total"))
 

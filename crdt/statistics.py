@@ -3,18 +3,24 @@
 The state is the set of each school's newest verified release, keyed by the
 school's owner key; every figure is computed from that set in sorted order, so
 the result cannot depend on the order releases arrived or documents merged.
+
+The same software runs one level up: an académie's statistics are the set of
+its districts' newest verified aggregates. Those carry small cells hidden
+("≤10", "x"), so a summed count is then a lower bound: `ExerciseStatistics.hidden`
+says how many members hid that cell, rates that depend on it are None, and an
+académie's own aggregate shows such a cell as hidden, never as a number.
 """
 from __future__ import annotations
 
 import statistics as _st
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .campaign import SCORED_GROUPS, Campaign
 from .disclosure import suppress_rows
 from .documents import ReleaseContent, Row
 from .errors import CrdtUsageError, DocumentError
-from .schema import COLUMNS
+from .schema import COLUMNS, MARKER_HIDDEN
 from .signing import VerifiedRelease
 
 STATS_VERSION = 1
@@ -34,10 +40,20 @@ class Spread:
 @dataclass(frozen=True)
 class ExerciseStatistics:
     exercise: str
-    counts: Mapping[str, int]  # per COLUMNS entry, summed over contributing schools
+    counts: Mapping[str, int]  # per COLUMNS entry, summed over contributing schools (a lower bound where hidden)
     rates: Mapping[str, float | None]  # besoin/fragile/seuil2 over scored pupils; absent over all pupils
     schools_contributing: int
     spread: Mapping[str, Spread | None]  # per scored group
+    hidden: Mapping[str, int] = field(default_factory=dict)  # per column: members that hid it (aggregates only)
+    total: int | None = None  # pupils in this exercise; None if a member hid its total
+
+    def shown(self, column: str) -> int | str:
+        """A count as a reader may take it: the number, or "≥N" when some member hid part of it."""
+        return f"≥{self.counts[column]}" if self.hidden.get(column) else self.counts[column]
+
+    @property
+    def exact(self) -> bool:
+        return not any(self.hidden.values())
 
 
 def _rates(counts: Mapping[str, int]) -> dict[str, float | None]:
@@ -67,11 +83,12 @@ class CampaignStatistics:
         self._cache: list[tuple[str, ReleaseContent, dict[str, Row]]] | None = None
 
     def add(self, verified: VerifiedRelease) -> bool:
-        """Take a school's verified release; a newer one replaces its older one. Returns False if it was not newer."""
+        """Take a member's verified release (a school's) or aggregate (a district's, at an académie);
+        a newer one replaces its older one. Returns False if it was not newer."""
         signed = verified.signed
         content = verified.content
-        if signed.kind != "release" or not isinstance(content, ReleaseContent):
-            raise CrdtUsageError("district statistics take verified school releases only (kind 'release')")
+        if signed.kind not in ("release", "aggregate") or not isinstance(content, ReleaseContent):
+            raise CrdtUsageError("statistics take verified school releases and district aggregates only")
         if content.campaign != self.campaign:
             raise CrdtUsageError(f"this release is for campaign {content.campaign!r}, not {self.campaign!r}")
         key = signed.owner.hex()
@@ -106,22 +123,50 @@ class CampaignStatistics:
     def exercise_ids(self) -> tuple[str, ...]:
         return tuple(sorted({e for _, _, rows in self._published() for e in rows}))
 
+    @property
+    def districts_contributing(self) -> int:
+        """Published district aggregates among the members (non-zero only at an académie)."""
+        return sum(1 for _, c, _ in self._published() if c.scope == "district")
+
+    @property
+    def schools_represented(self) -> int:
+        """Schools behind the figures: one per school release, a district aggregate's own contributing count."""
+        return sum((c.schools_contributing or 0) if c.scope == "district" else 1 for _, c, _ in self._published())
+
     def exercise(self, exercise: str) -> ExerciseStatistics:
         counts = {c: 0 for c in COLUMNS}
-        per_school: list[dict[str, int]] = []
+        hidden = {c: 0 for c in COLUMNS}
+        total: int | None = 0
+        members = 0
+        per_school: list[dict[str, int]] = []  # members whose row is known exactly
         for _, _, rows in self._published():
             row = rows.get(exercise)
             if row is None or row.total == 0:
                 continue
-            school = {c: int(row.get(c)) for c in COLUMNS}
-            per_school.append(school)
+            members += 1
+            total = total + row.total if isinstance(row.total, int) and total is not None else None
+            school = {}
             for c in COLUMNS:
-                counts[c] += school[c]
+                value = row.get(c)
+                if isinstance(value, int):
+                    school[c] = value
+                    counts[c] += value
+                else:  # "≤N" is at least 1; "x" is 0 or more than N
+                    hidden[c] += 1
+                    counts[c] += 0 if value == MARKER_HIDDEN else 1
+            if len(school) == len(COLUMNS):
+                per_school.append(school)
         spreads: dict[str, Spread | None] = {}
         school_rates = [_rates(s) for s in per_school]
         for g in SCORED_GROUPS:
             spreads[g] = _spread([r[g] for r in school_rates if r[g] is not None])
-        return ExerciseStatistics(exercise, counts, _rates(counts), len(per_school), spreads)
+        rates = _rates(counts)
+        if any(hidden[g] for g in SCORED_GROUPS):
+            rates = {g: None for g in rates}
+        elif any(hidden.values()):
+            rates["absent"] = None
+        return ExerciseStatistics(exercise, counts, rates, members, spreads, hidden,
+                                  total if members else 0)
 
     def cohort(self) -> int:
         return sum(c.cohort or 0 for _, c, _ in self._published())
@@ -182,14 +227,21 @@ def build_aggregate(
             schools_contributing=0, schools_withheld=stats.schools_withheld,
         )
     rows = []
+    unknown: set[tuple[str, str]] = set()  # at an académie: cells some district hid; never shown as numbers
     for ex in campaign.exercises:
-        counts = stats.exercise(ex.id).counts
-        rows.append(Row.from_counts(ex.id, counts))
+        e = stats.exercise(ex.id)
+        row = Row.from_counts(ex.id, e.counts)
+        if e.total is not None and e.total != row.total:
+            row = Row(ex.id, row.cells, e.total)
+        rows.append(row)
+        unknown |= {(ex.id, c) for c, n in e.hidden.items() if n}
+        if e.total is None:
+            unknown.add((ex.id, "total"))
     pattern = set()
     if previous is not None:
         for r in previous.rows:
             pattern |= {(r.exercise, c) for c in (*COLUMNS, "total") if not isinstance(r.get(c), int)}
-    shown, _ = suppress_rows(rows, policy.small_cell_max, pattern)
+    shown, _ = suppress_rows(rows, policy.small_cell_max, pattern, unknown=unknown)
     return ReleaseContent(
         campaign.id, release, "published", "", policy, shown, stats.cohort(), final=final, scope="district",
         schools_contributing=stats.schools_contributing, schools_withheld=stats.schools_withheld,

@@ -392,7 +392,8 @@ def stats_rows(stats: dict) -> list[dict[str, Any]]:
     rows = []
     for ex in s.exercise_ids():
         e = s.exercise(ex)
-        rows.append({"exercise": ex, **{k: v for k, v in e.counts.items()}, "schools": e.schools_contributing})
+        # "≥N" where a district hid part of the cell (an académie's statistics): never a bound passed off as a count.
+        rows.append({"exercise": ex, **{k: e.shown(k) for k in e.counts}, "schools": e.schools_contributing})
     return rows
 
 
@@ -438,9 +439,16 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
             raise NotFound(f"no statistics for campaign {campaign!r} yet: no school release has arrived")
         s = CampaignStatistics.from_dict(data)
         rows = stats_rows(data)
-        head = (f"Campaign {campaign}: {s.schools_contributing} school(s) contributing, "
-                f"{s.schools_withheld} withheld (small cohort)")
-        meta = {"schools_contributing": s.schools_contributing, "schools_withheld": s.schools_withheld}
+        if s.districts_contributing:
+            head = (f"Campaign {campaign}: {s.schools_contributing} district(s) contributing, covering "
+                    f"{s.schools_represented} school(s); {s.schools_withheld} with nothing publishable. "
+                    "A count marked ≥ is a lower bound: a district hid a small value in it")
+        else:
+            head = (f"Campaign {campaign}: {s.schools_contributing} school(s) contributing, "
+                    f"{s.schools_withheld} withheld (small cohort)")
+        meta = {"schools_contributing": s.schools_contributing, "schools_withheld": s.schools_withheld,
+                **({"districts_contributing": s.districts_contributing, "schools_represented": s.schools_represented}
+                   if s.districts_contributing else {})}
     if format == "json":
         return _json.dumps({"campaign": campaign, **meta, "exercises": rows}, indent=2, ensure_ascii=False)
     cols = list(rows[0]) if rows else ["exercise"]

@@ -229,7 +229,7 @@ class Federation:
         receipt = None
         with self.fed.transaction():
             stats = None
-            if signed.kind == "release" and self._counts(signed.owner):
+            if signed.kind in ("release", "aggregate") and self._counts(signed.owner):
                 stats = self._stats_entry(verified)
             self.fed.accept_release(signed.doc_id, signed.kind, signed.owner.hex(), signed.campaign or None, data,
                                     signed.release, signed.encode(), from_peer, stats=stats)
@@ -257,7 +257,8 @@ class Federation:
         self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}")
 
     def _counts(self, owner: bytes) -> bool:
-        """Whether a school release from this owner enters this node's statistics (its own children only)."""
+        """Whether a release (a school's) or aggregate (a district's, at an académie) from this owner enters
+        this node's statistics: its own children's only."""
         row = self.fed.active_peer(owner.hex())
         return row is not None and row["role"] in DOWNSTREAM
 

@@ -252,7 +252,8 @@ def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[d
     for ex in ids:
         e = s.exercise(ex)
         rows.append({"exercise": ex, "name": names.get(ex, ex), "counts": dict(e.counts), "schools": e.schools_contributing,
-                     "rates": dict(e.rates), "spread": dict(e.spread)})
+                     "rates": dict(e.rates), "spread": dict(e.spread), "hidden": dict(e.hidden),
+                     "shown": {c: e.shown(c) for c in e.counts}, "exact": e.exact})
     return s, rows
 
 
@@ -265,7 +266,9 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
     t = t_(request)
     known = _campaigns(node).get(campaign_id)
     name = known.name if known else campaign_id
-    chart = group_bars_svg([(r["name"], r["counts"]) for r in rows], lang=lang, title=t("chart.title", campaign=name))
+    # A row with a part some district hid (at an académie) has no exact shares to draw.
+    chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else {}) for r in rows], lang=lang,
+                           title=t("chart.title", campaign=name))
     spread = spread_svg([(r["name"], r["spread"].get("seuil2")) for r in rows], lang=lang,
                         title=t("stats.spread_title", campaign=name))
     return await render(request, "district_stats.html", {
@@ -278,7 +281,7 @@ def stats_json(node: Any, campaign_id: str) -> dict[str, Any]:
     return {"campaign": campaign_id, "schools_contributing": s.schools_contributing,
             "schools_withheld": s.schools_withheld,
             "exercises": [{"exercise": r["exercise"], **r["counts"], "schools": r["schools"],
-                           "rates": r["rates"],
+                           "rates": r["rates"], "hidden_by": {c: n for c, n in r["hidden"].items() if n},
                            "spread": {g: (None if v is None else {"min": v.min, "q1": v.q1, "median": v.median,
                                                                   "q3": v.q3, "max": v.max})
                                       for g, v in r["spread"].items()}} for r in rows]}
@@ -300,7 +303,7 @@ async def stats_export_csv(request: web.Request) -> web.StreamResponse:
     w = csv.writer(out, delimiter=";")
     w.writerow(["exercice", "nom", *COLUMNS, "écoles"])
     for r in rows:
-        w.writerow([r["exercise"], r["name"], *(r["counts"].get(c, 0) for c in COLUMNS), r["schools"]])
+        w.writerow([r["exercise"], r["name"], *(r["shown"].get(c, 0) for c in COLUMNS), r["schools"]])
     return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="statistiques-{campaign_id}.csv"'})
 

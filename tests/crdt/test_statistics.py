@@ -104,3 +104,80 @@ def test_aggregate_hides_small_cells_and_keeps_its_pattern(campaign, verified):
 def test_aggregate_without_contributors_is_withheld(campaign):
     agg = build_aggregate(CampaignStatistics(campaign.id), campaign, release=1)
     assert agg.status == "withheld" and agg.rows == ()
+
+
+# -- one level up: an académie merges its districts' aggregates ------------------------------------------
+
+COLS = ("besoin", "fragile", "seuil2", "absent", "pending")
+
+
+def _district_aggregates(campaign, groups):
+    """Each group of schools merged by its own district, whose aggregate is written, signed and verified."""
+    from preau.crdt.documents import write_release
+    from preau.crdt.schema import new_document
+    from preau.crdt.crypto import public_key
+    from preau.crdt.signing import sign_release
+
+    out, exact = [], []
+    for n, schools in enumerate(groups, start=50):
+        stats = CampaignStatistics(campaign.id)
+        for v in schools:
+            stats.add(v)
+        exact.append(stats)
+        seed = bytes([n]) * 32
+        doc = new_document("aggregate", public_key(seed), campaign=campaign.id)
+        write_release(doc, build_aggregate(stats, campaign, release=1))
+        signed = sign_release(doc, seed, now=NOW)
+        out.append(verify_release(doc, signed, public_key(seed), 0, kinds=("aggregate",)))
+    return out, exact
+
+
+def test_an_academie_sums_aggregates_and_never_passes_a_bound_off_as_a_count(campaign, verified):
+    latest = [v for v in verified if v.release == 2 or v.content.final]
+    aggregates, districts = _district_aggregates(campaign, [latest[:2], latest[2:]])
+    academie = CampaignStatistics(campaign.id)
+    for a in aggregates:
+        assert academie.add(a)
+    assert academie.schools_contributing == 2  # districts
+    assert academie.schools_represented == sum(d.schools_contributing for d in districts) == 3
+    some_hidden = False
+    for ex in academie.exercise_ids():
+        got = academie.exercise(ex)
+        truth = {c: sum(d.exercise(ex).counts[c] for d in districts) for c in COLS}
+        for c in COLS:
+            if got.hidden[c]:
+                some_hidden = True
+                assert got.counts[c] <= truth[c] and got.shown(c) == f"≥{got.counts[c]}"
+            else:
+                assert got.counts[c] == truth[c] and got.shown(c) == truth[c]
+        if got.exact:
+            assert got.rates == {g: r for g, r in _rates_of(truth).items()}
+        else:
+            assert got.rates["absent"] is None
+        # Totals are exact when no district hid one.
+        assert got.total in (None, sum(truth.values()))
+    assert some_hidden  # the fixture's small cells are hidden by the districts
+
+    # The académie's own aggregate (for the national level) shows a hidden part as hidden, never as a number.
+    up = build_aggregate(academie, campaign, release=1)
+    assert up.schools_contributing == 2
+    for row in up.rows:
+        e = academie.exercise(row.exercise)
+        for c, cell in zip(COLS, row.cells):
+            if e.hidden[c]:
+                assert cell == "x", (row.exercise, c, cell)
+            if isinstance(cell, int):
+                assert cell == e.counts[c] and not e.hidden[c] and not 1 <= cell <= campaign.policy.small_cell_max
+
+
+def _rates_of(counts):
+    scored = sum(counts[g] for g in ("besoin", "fragile", "seuil2"))
+    everyone = sum(counts.values())
+    return {**{g: counts[g] / scored for g in ("besoin", "fragile", "seuil2")}, "absent": counts["absent"] / everyone}
+
+
+def test_statistics_refuse_a_campaign_document(campaign, verified):
+    from dataclasses import replace
+    bad = replace(verified[0], signed=replace(verified[0].signed, kind="campaign"))
+    with pytest.raises(CrdtUsageError, match="school releases and district aggregates only"):
+        CampaignStatistics(campaign.id).add(bad)

@@ -84,3 +84,52 @@ async def test_a_campaign_from_the_academie_reaches_the_schools_signed_by_their_
     assert district.fed.latest_release(cid)[0] == 2
     for n in (academie, district, school):
         n.close()
+
+
+async def test_an_academie_merges_its_districts_aggregates_into_statistics(tmp_path, aiohttp_server):
+    from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+    from preau.crdt.statistics import CampaignStatistics
+    from preau.node.commands import stats_rows
+
+    academie = make_node(tmp_path, "academie", "district")
+    await serve(academie, aiohttp_server)
+    academie.federation.publish_campaign(CAMPAIGN)
+    districts, n = [], 0
+    for d, duai in enumerate(("0693344K", "0693345L")):
+        district = make_node(tmp_path, f"d{d}", "district")
+        await serve(district, aiohttp_server)
+        await district.join(academie.create_invitation(duai, [academie.url]).to_string(), duai)
+        for size in (12, 14 + d, 25):
+            school = make_node(tmp_path, f"s{n}", "school")
+            uai = f"07512{n:02d}"
+            uai += "ABCDEFGHJKLMNPRSTUVWXYZ"[int(uai) % 23]
+            await school.join(district.create_invitation(uai, [district.url]).to_string(), uai)
+            if n == 0:  # three pupils in "fragile": a small cell, which district 0 hides in its aggregate
+                outs = [PupilOutcome(f"p{i}", ex.id, "fragile" if i < 3 else "seuil2")
+                        for i in range(size) for ex in CAMPAIGN.exercises]
+                school.federation.publish_release(
+                    next_release(outs, CAMPAIGN, ReleaseHistory(CAMPAIGN.id), closing=False).content, to_peer="district")
+            else:
+                school_release(school, size)
+            assert (await school.sync_upstream()).receipts
+            school.close()
+            n += 1
+        report = await district.sync_upstream()  # signs its aggregate and sends it up
+        assert report.error is None and report.receipts, report
+        districts.append(district)
+
+    merged = CampaignStatistics.from_dict(academie.fed.stats(CAMPAIGN.id))
+    truth = [CampaignStatistics.from_dict(d.fed.stats(CAMPAIGN.id)) for d in districts]
+    assert (merged.schools_contributing, merged.districts_contributing, merged.schools_represented) == (2, 2, 6)
+    for ex in CAMPAIGN.exercises:
+        got = merged.exercise(ex.id)
+        for column, count in got.counts.items():
+            exact = sum(t.exercise(ex.id).counts[column] for t in truth)
+            assert count == exact if not got.hidden[column] else count <= exact
+    # Wherever a district hid a cell, the académie's table says "at least", never a plain number.
+    rows = stats_rows(academie.fed.stats(CAMPAIGN.id))
+    flagged = [(r["exercise"], c) for r in rows for c, v in r.items() if isinstance(v, str) and v.startswith("≥")]
+    hidden = [(e, c) for e in merged.exercise_ids() for c, k in merged.exercise(e).hidden.items() if k]
+    assert flagged == hidden and ("fr-mots", "fragile") in hidden
+    for node in (academie, *districts):
+        node.close()

@@ -328,3 +328,39 @@ def test_store_messages_in_the_persons_language():
     assert person_words("the first name 'x1' has no letter", "fr") == "le prénom « x1 » n'a aucune lettre"
     assert person_words("the user name 'Bob' is taken; choose another", "en") == "the user name 'Bob' is taken: choose another"
     assert person_words("something new the store says", "fr") == "something new the store says"  # shown, never hidden
+
+
+async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_know(district, tmp_path):
+    from preau.crdt.documents import ReleaseContent, Row
+
+    client = district  # this node is the académie: a district enrols below it
+    camp = campaign()
+    token = await csrf_of(client, "/district/campaigns")
+    await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
+    resp = await post_form(client, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": "7"},
+                           "/district/invitations")
+    invitation = re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
+    create_identity(tmp_path / "lower-district")
+    below = Node(tmp_path / "lower-district", role="district", limits=Limits(idle_timeout=5, session_timeout=30))
+    try:
+        await below.join(invitation, SCHOOL_UAI)
+        # The district's aggregate as build_aggregate shapes it: "fragile" of fr-mots hidden as ≤10.
+        rows = [Row("fr-mots", (14, "≤10", 30, 0, 0), 47)] + [
+            Row(ex.id, (12, 11, 20, 0, 0), 43) for ex in camp.exercises if ex.id != "fr-mots"]
+        content = ReleaseContent(camp.id, 1, "published", "", camp.policy, tuple(rows), 47, scope="district",
+                                 schools_contributing=3, schools_withheld=0)
+        below.federation.publish_release(content, to_peer="académie")
+        assert (await below.sync_upstream()).receipts
+    finally:
+        below.close()
+    text = await (await client.get("/district/stats/2026-test-cp")).text()
+    assert "1 circonscription(s) comptée(s), représentant 3 école(s)" in text and "« ≥ » est un minimum" in text
+    fr_mots = text.split('<th scope="row">Comprendre des mots lus', 1)[1].split("</tr>", 1)[0]
+    assert ">≥1<" in fr_mots and ">—<" in fr_mots  # a lower bound, and no rate computed from it
+    chart = text.split('class="chart"', 1)[1].split("</svg>", 1)[0]
+    assert chart.count("aucune donnée") == 1  # no shares drawn for the row with a hidden part
+    csv = await (await client.get("/district/stats/2026-test-cp.csv")).text()
+    assert "fr-mots;Comprendre des mots lus par l'enseignant;14;≥1;30;0;0;1" in csv
+    data = json.loads(await (await client.get("/district/stats/2026-test-cp.json")).text())
+    row = next(e for e in data["exercises"] if e["exercise"] == "fr-mots")
+    assert row["hidden_by"] == {"fragile": 1} and row["rates"]["seuil2"] is None
