@@ -89,8 +89,16 @@ async def bare_server(port: int) -> None:
             await ws.send_bytes(out.encode() if out is not None else b"")
         return ws
 
+    async def empty(request):
+        ws = web.WebSocketResponse(max_msg_size=0)
+        await ws.prepare(request)
+        async for msg in ws:
+            await ws.send_bytes(msg.data)
+        return ws
+
     app = web.Application()
     app.router.add_get("/bare", sync)
+    app.router.add_get("/empty", empty)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -205,6 +213,16 @@ async def main() -> None:
                         return await bare_client(http, f"http://127.0.0.1:{bare_port}/bare", doc)
                 wire_bytes = sum(await asyncio.gather(*(one(load_document(d.save())) for d in docs)))
             wire_time = time.perf_counter() - t
+            # The transport alone: a WebSocket session with one 32-byte round trip, no Automerge at all.
+            t = time.perf_counter()
+            async with aiohttp.ClientSession() as http:
+                async def empty_session():
+                    async with sem:
+                        async with http.ws_connect(f"http://127.0.0.1:{bare_port}/empty") as ws:
+                            await ws.send_bytes(bytes(32))
+                            await ws.receive()
+                await asyncio.gather(*(empty_session() for _ in docs))
+            empty_time = time.perf_counter() - t
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -251,6 +269,9 @@ async def main() -> None:
         print(f"  bare Automerge over WebSocket (loopback, server process, {PARALLEL} at a time): {wire_time:.2f} s, "
               f"{wire_bytes / 1024:.1f} KiB; ratio Préau / that: time {preau_time / wire_time:.1f}x, "
               f"bytes {preau_bytes / wire_bytes:.2f}x")
+        print(f"  floor: {SCHOOLS} empty WebSocket sessions (aiohttp, connect + one 32-byte round trip + close, "
+              f"{PARALLEL} at a time): {empty_time:.2f} s = {empty_time / bare_time:.1f}x the bare in-process sync; "
+              f"any ingest over aiohttp WebSockets costs at least this much")
         print(f"  per school: Préau {preau_time / SCHOOLS * 1000:.1f} ms of wall time "
               f"({PARALLEL} in parallel), bare {bare_time / SCHOOLS * 1000:.2f} ms")
         print(f"  CPU: district {district_cpu / SCHOOLS * 1000:.1f} ms a release "

@@ -148,6 +148,13 @@ class FedStore:
     def close(self) -> None:
         self.db.close()
 
+    def _query(self, sql: str, args: list | tuple = ()) -> list[dict]:
+        """Rows as dicts, straight from the connection (one statement reads consistently by itself;
+        sqlite-utils' query wraps each in a savepoint, three statements where one does)."""
+        cur = self.db.conn.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     # -- schema -------------------------------------------------------------
 
     def _migrate(self) -> None:
@@ -195,7 +202,7 @@ class FedStore:
             conn.execute("INSERT INTO events(at, kind, detail) VALUES (?, ?, ?)", [self._clock(), kind, detail])
 
     def events(self, limit: int = 50) -> list[dict]:
-        return list(self.db.query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit]))
+        return self._query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit])
 
     # -- peers --------------------------------------------------------------
 
@@ -212,13 +219,13 @@ class FedStore:
             )
 
     def peer(self, key: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM peers WHERE key = ?", [key]))
+        rows = self._query("SELECT * FROM peers WHERE key = ?", [key])
         return rows[0] if rows else None
 
     def peers(self, role: str | None = None) -> list[dict]:
         if role:
-            return list(self.db.query("SELECT * FROM peers WHERE role = ? ORDER BY uai, key", [role]))
-        return list(self.db.query("SELECT * FROM peers ORDER BY role, uai, key"))
+            return self._query("SELECT * FROM peers WHERE role = ? ORDER BY uai, key", [role])
+        return self._query("SELECT * FROM peers ORDER BY role, uai, key")
 
     def active_peer(self, key: str) -> dict | None:
         p = self.peer(key)
@@ -281,11 +288,11 @@ class FedStore:
             )
 
     def invitation(self, inv_id: str) -> dict | None:
-        rows = list(self.db.query("SELECT * FROM invitations WHERE id = ?", [inv_id]))
+        rows = self._query("SELECT * FROM invitations WHERE id = ?", [inv_id])
         return rows[0] if rows else None
 
     def invitations(self) -> list[dict]:
-        return list(self.db.query("SELECT * FROM invitations ORDER BY created_at DESC"))
+        return self._query("SELECT * FROM invitations ORDER BY created_at DESC")
 
     def use_invitation(self, inv_id: str, by: str) -> bool:
         """Mark an invitation used; False if it was already used or revoked (single use, race-free)."""
@@ -384,8 +391,8 @@ class FedStore:
 
     def releases(self, doc_id: str | None = None) -> list[dict]:
         if doc_id:
-            return list(self.db.query("SELECT * FROM releases WHERE doc_id = ? ORDER BY number", [doc_id]))
-        return list(self.db.query("SELECT * FROM releases ORDER BY doc_id, number"))
+            return self._query("SELECT * FROM releases WHERE doc_id = ? ORDER BY number", [doc_id])
+        return self._query("SELECT * FROM releases ORDER BY doc_id, number")
 
     # -- statistics ------------------------------------------------------------
 
@@ -446,7 +453,7 @@ class FedStore:
 
     def transparency(self) -> list[dict]:
         out = []
-        for row in self.db.query("SELECT * FROM transparency ORDER BY sent_at, id"):
+        for row in self._query("SELECT * FROM transparency ORDER BY sent_at, id"):
             row["content"] = json.loads(row["content"])
             row["receipt"] = json.loads(row["receipt"]) if row["receipt"] else None
             out.append(row)

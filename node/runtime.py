@@ -87,6 +87,7 @@ class Node:
                  clock: Callable[[], int] = lambda: int(time.time())):
         self.data_dir = pathlib.Path(data_dir)
         self.role = role
+        self._identity_seen = self._identity_stamp()
         self.identity = load_identity(self.data_dir)
         self.fed = FedStore(self.data_dir / FEDERATION_DB, clock=clock)
         self.federation = Federation(self.identity, self.fed, role=role, clock=clock, on_campaign=on_campaign)
@@ -155,9 +156,22 @@ class Node:
         return await open_session(self.federation, url, peer, self.limits,
                                   rotation=bytes.fromhex(rotation) if rotation else None, **kw)
 
+    def _identity_stamp(self) -> tuple[int, int, int] | None:
+        try:
+            st = (self.data_dir / IDENTITY_FILE).stat()
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
     def reload_identity(self) -> bool:
-        """Pick up keys rotated by another process (`preau keys rotate` while the service runs); True if changed."""
+        """Pick up keys rotated by another process (`preau keys rotate` while the service runs); True if changed.
+
+        The file is read again only when it changed (inode, time or size), not for every session."""
+        stamp = self._identity_stamp()
+        if stamp is not None and stamp == self._identity_seen:
+            return False
         current = load_identity(self.data_dir)
+        self._identity_seen = stamp
         if current.seed == self.identity.seed:
             return False
         self.identity = current
