@@ -61,7 +61,19 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""")
 
 
-MIGRATIONS: list[Migration] = [_m1_initial]
+def _m2_sealed_audit(db: sqlite_utils.Database) -> None:
+    # The audit log, encrypted so that any session can append and only a head teacher reads:
+    # entries are AEAD under an epoch key (one per store process), and each epoch key is sealed
+    # (libsodium sealed box) to `school.audit_key`, a public key derived from the school key.
+    # Rows of the plaintext `audit` table of older files are sealed and deleted at the first
+    # head-teacher unlock (deriving the public key needs the school key).
+    db.execute("CREATE TABLE audit_epochs (id INTEGER PRIMARY KEY AUTOINCREMENT, ct BLOB NOT NULL)")
+    db.execute("""CREATE TABLE audit_sealed (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, epoch INTEGER NOT NULL, ct BLOB NOT NULL)""")
+    db.execute("ALTER TABLE school ADD COLUMN audit_key BLOB")
+
+
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_sealed_audit]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

@@ -180,6 +180,15 @@ class NodeActor:
         return "<NodeActor>"
 
 
+AUDIT_PAD = 256  # audit entries are padded to a multiple of this, so lengths say little
+
+
+def _audit_keys(school_key: bytes) -> tuple[bytes, bytes]:
+    """(secret, public) X25519 keys of the audit log, derived from the school key: no extra wrap to keep."""
+    secret = vault.derive(school_key, "audit-key")
+    return secret, vault.public_key_of(secret)
+
+
 def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
@@ -250,6 +259,8 @@ class Store:
         self._clock = clock
         self._lock = threading.RLock()
         self._campaigns: dict[str, tuple[str, Campaign]] = {}
+        self._audit_pk: bytes | None = None
+        self._epoch: tuple[int, bytes] | None = None  # (id, key) of this process's audit epoch
         self.node = NodeActor(self)
 
     # -- opening -----------------------------------------------------------
@@ -277,7 +288,8 @@ class Store:
         recovery = vault.random_key()
         with store._lock, db.atomic():
             now = store._now()
-            db["school"].insert({"id": 1, "uai": uai, "name": school_name.strip(), "created_at": now})
+            db["school"].insert({"id": 1, "uai": uai, "name": school_name.strip(), "created_at": now,
+                                 "audit_key": _audit_keys(school_key)[1]})
             db["key_wraps"].insert({"key": "school", "holder": "recovery",
                                     "ct": vault.seal(vault.derive(recovery, "wrap/recovery"), school_key, _ad("school-key"))})
             db["key_wraps"].insert({"key": "pseudonym", "holder": "school",
@@ -328,8 +340,62 @@ class Store:
     def _now(self) -> str:
         return self._clock().astimezone(_dt.timezone.utc).isoformat(timespec="seconds")
 
+    def _audit_public_key(self) -> bytes | None:
+        """The key audit entries are sealed to; None in a file from before sealed audit logs that no head
+        teacher has unlocked since (read each time until then: another process may have set it)."""
+        if self._audit_pk is None:
+            row = self._row("SELECT audit_key FROM school WHERE id = 1")
+            self._audit_pk = row["audit_key"] if row else None
+        return self._audit_pk
+
+    def _audit_epoch(self, public_key: bytes) -> tuple[int, bytes]:
+        """This process's epoch key for audit entries, sealed to the audit public key in the file.
+
+        Checked at each use: an epoch written in a transaction that rolled back is gone, and then
+        a new one is made (one indexed lookup; a public-key seal per entry would cost 50x more)."""
+        if self._epoch is not None and self.db.execute("SELECT 1 FROM audit_epochs WHERE id = ?",
+                                                       [self._epoch[0]]).fetchone():
+            return self._epoch
+        key = vault.random_key()
+        cur = self.db.conn.execute("INSERT INTO audit_epochs (ct) VALUES (?)",
+                                   [vault.seal_to(public_key, key, "audit-epoch")])
+        self._epoch = (cur.lastrowid, key)
+        return self._epoch
+
+    def _sealed_audit_rows(self, public_key: bytes, rows: Sequence[Sequence[str]]) -> list[tuple[int, bytes]]:
+        epoch, key = self._audit_epoch(public_key)
+        ad = _ad("audit-entry", str(epoch))
+        return [(epoch, vault.seal(key, vault.pad(json.dumps(list(r), ensure_ascii=False).encode(), AUDIT_PAD), ad))
+                for r in rows]
+
     def _audit(self, actor: str, action: str, target: str, detail: str = "") -> None:
-        self.db["audit"].insert({"at": self._now(), "actor": actor, "action": action, "target": target, "detail": detail})
+        self._audit_many(actor, action, [(target, detail)])
+
+    def _audit_many(self, actor: str, action: str, entries: Sequence[tuple[str, str]]) -> None:
+        """Append audit entries, sealed: the file shows how many there are, not who did what to whom."""
+        now = self._now()
+        pk = self._audit_public_key()
+        if pk is None:  # an old file until its first head-teacher unlock, which seals these too
+            self.db.conn.executemany("INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                                     [(now, actor, action, t, d) for t, d in entries])
+            return
+        self.db.conn.executemany("INSERT INTO audit_sealed (epoch, ct) VALUES (?, ?)",
+                                 self._sealed_audit_rows(pk, [(now, actor, action, t, d) for t, d in entries]))
+
+    def _seal_old_audit(self, school_key: bytes) -> None:
+        """At a head-teacher unlock: give an old file its audit key and seal its plaintext entries."""
+        if self._audit_public_key() is not None and not self._row("SELECT 1 AS x FROM audit LIMIT 1"):
+            return
+        pk = _audit_keys(school_key)[1]
+        with self._lock, self.db.atomic():
+            self.db.execute("UPDATE school SET audit_key = ? WHERE id = 1 AND audit_key IS NULL", [pk])
+            self._audit_pk = None
+            pk = self._audit_public_key()
+            rows = self.db.execute("SELECT at, actor, action, target, detail FROM audit ORDER BY id").fetchall()
+            self.db.conn.executemany("INSERT INTO audit_sealed (epoch, ct) VALUES (?, ?)",
+                                     self._sealed_audit_rows(pk, rows))
+            self.db.execute("DELETE FROM audit")  # secure_delete: the plaintext is zeroed in the file
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def _row(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         return next(self.db.query(sql, params), None)
@@ -479,6 +545,8 @@ class Store:
                 school_key = vault.open_sealed(secret, wrap["ct"], "school-key")
             except (vault.DecryptError, TypeError) as exc:
                 raise StoreError("this head teacher account has lost its school key: unlock with the recovery key and reset its password") from exc
+        if school_key is not None:
+            self._seal_old_audit(school_key)
         with self._lock, self.db.atomic():
             self._audit(f"account:{row['username']}", "login", f"account:{row['id']}")
         session = Session(self, row["id"], row["username"], row["role"], secret, school_key)
@@ -496,6 +564,7 @@ class Store:
             school_key = vault.open_(vault.derive(raw, "wrap/recovery"), row["ct"], _ad("school-key"))
         except vault.DecryptError:
             raise AuthError("this recovery key belongs to another school or set-up: find the one written down for this school") from None
+        self._seal_old_audit(school_key)
         with self._lock, self.db.atomic():
             self._audit("recovery-key", "unlock", "school")
         session = Session(self, "", "recovery", "recovery", None, school_key)
@@ -949,9 +1018,9 @@ class Store:
                 "INSERT INTO results (campaign_id, pupil_id, ct) VALUES (?, ?, ?) "
                 "ON CONFLICT (campaign_id, pupil_id) DO UPDATE SET ct = excluded.ct", sealed)
             self._update_tally(campaign_id, changes)
-            self.db.conn.executemany(
-                "INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, 'result-saved', ?, ?)",
-                [(now, s.actor, f"pupil:{e.pupil_id}", f"campaign:{campaign_id} exercise:{e.exercise_id}") for e in entries])
+            # One audit entry per save (a grid row or column), listing what it changed.
+            self._audit(s.actor, "result-saved", f"campaign:{campaign_id}",
+                        " ".join(f"pupil:{e.pupil_id}/exercise:{e.exercise_id}" for e in entries))
         for _, pid, ct in sealed:  # only once committed
             s._results[(campaign_id, pid)] = (ct, dict(stored[pid]))
         return out
@@ -1125,5 +1194,20 @@ class Store:
     def audit_log(self, actor: Session, limit: int = 200) -> list[AuditEntry]:
         """Who changed what and when (ids only, never a pupil's name or result). Head teacher only."""
         self._admin(actor)
-        rows = self.db.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [int(limit)])
-        return [AuditEntry(r["at"], r["actor"], r["action"], r["target"], r["detail"]) for r in rows]
+        self._seal_old_audit(actor._school_key)
+        secret = _audit_keys(actor._school_key)[0]
+        keys: dict[int, bytes] = {}
+        out = []
+        for epoch, ct in self.db.execute("SELECT epoch, ct FROM audit_sealed ORDER BY id DESC LIMIT ?",
+                                         [int(limit)]).fetchall():
+            try:
+                if epoch not in keys:
+                    row = self.db.execute("SELECT ct FROM audit_epochs WHERE id = ?", [epoch]).fetchone()
+                    keys[epoch] = vault.open_sealed(secret, row[0] if row else b"", "audit-epoch")
+                plain = vault.open_(keys[epoch], ct, _ad("audit-entry", str(epoch)))
+                at, who, action, target, detail = json.loads(vault.unpad(plain))
+            except (vault.DecryptError, ValueError) as exc:
+                raise StoreError("an audit log entry does not open with this school's key: the file was tampered "
+                                 "with or mixed with another school's; restore a backup to investigate") from exc
+            out.append(AuditEntry(at, who, action, target, detail))
+        return out

@@ -163,3 +163,72 @@ def test_a_ciphertext_moved_to_another_row_does_not_open(school):
     with pytest.raises(StoreError, match=f"the record of pupil '{b.id}' does not decrypt: the database was altered; restore a backup"):
         s.get_pupil(school.t1, b.id)
     assert s.get_pupil(school.t1, a.id).first_name == "Zéphyrine"
+
+
+# -- the audit log: who did what to which pupil, and when, is sealed too --------------------------------------
+
+AUDIT_NEEDLES = [b"result-saved", b"/exercise:fr-mots", b"pupil-added", b"account:mme.alpha", b"class-assigned"]
+
+
+def _audit_found(school) -> list[str]:
+    s = school.store
+    s.db.execute("PRAGMA wal_checkpoint(FULL)")
+    data = s.db_path.read_bytes() + s.db_path.with_name(s.db_path.name + "-wal").read_bytes()
+    return [n.decode() for n in AUDIT_NEEDLES if n in data]
+
+
+def test_the_audit_log_is_sealed_and_only_a_head_teacher_reads_it(tmp_path, campaign):
+    school = make_school(tmp_path / "data", campaign)
+    _plant(school)
+    assert _audit_found(school) == []
+    entries = school.store.audit_log(school.admin)
+    actions = {e.action for e in entries}
+    assert {"result-saved", "pupil-added", "class-assigned", "login"} <= actions
+    saved = [e for e in entries if e.action == "result-saved"]
+    zeph = school.pupils_a[0].id
+    assert {e.target for e in saved} == {f"campaign:{C}"}
+    assert {e.detail for e in saved} >= {f"pupil:{zeph}/exercise:fr-mots", f"pupil:{zeph}/exercise:fr-lire-texte"}
+    # A failed login (no session at all) is still recorded, and still sealed.
+    with pytest.raises(StoreError):
+        school.store.login("mme.alpha", "not the password")
+    assert school.store.audit_log(school.admin, 1)[0].action == "login-failed"
+    assert _audit_found(school) == []
+    school.store.close()
+
+
+def test_the_audit_search_finds_the_entries_when_sealing_is_off(tmp_path, campaign, monkeypatch):
+    """Proves the search above can fail: with sealing switched off the same entries are found."""
+    real = vault.seal
+    monkeypatch.setattr(vault, "seal", lambda key, data, ad: data if ad.startswith(vault.label("audit-entry"))
+                        else real(key, data, ad))
+    school = make_school(tmp_path / "data", campaign)
+    _plant(school)
+    assert _audit_found(school) == [n.decode() for n in AUDIT_NEEDLES]
+    school.store.close()
+
+
+def test_an_old_plaintext_audit_log_is_sealed_at_the_first_head_teacher_unlock(tmp_path, campaign):
+    from storage_fixtures import ADMIN_PW, T1_PW
+
+    school = make_school(tmp_path / "data", campaign)
+    _plant(school)
+    s = school.store
+    before = [(e.at, e.actor, e.action, e.target, e.detail) for e in s.audit_log(school.admin, 1000)]
+    # Make it a file from before sealed audit logs: plaintext rows, no audit key.
+    with s.db.atomic():
+        s.db.conn.executemany("INSERT INTO audit (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
+                              list(reversed(before)))
+        s.db.execute("DELETE FROM audit_sealed")
+        s.db.execute("UPDATE school SET audit_key = NULL")
+    s.close()
+    old = Store.open(tmp_path / "data", cost=vault.TEST_COST)
+    teacher = old.login("mme.alpha", T1_PW)
+    old.save_result(teacher, C, school.pupils_a[0].id, "fr-mots", answers=ANSWERS)  # before any head teacher: plaintext
+    assert old.db.execute("SELECT count(*) FROM audit").fetchone()[0] == len(before) + 2
+    admin = old.login("direction", ADMIN_PW)
+    assert old.db.execute("SELECT count(*) FROM audit").fetchone()[0] == 0
+    after = [(e.at, e.actor, e.action, e.target, e.detail) for e in old.audit_log(admin, 1000)]
+    assert after[len(after) - len(before):] == before and [a[2] for a in after[:3]] == ["login", "result-saved", "login"]
+    old.db.execute("PRAGMA wal_checkpoint(FULL)")
+    assert [n for n in AUDIT_NEEDLES if n in (tmp_path / "data" / s.db_path.name).read_bytes()] == []
+    old.close()

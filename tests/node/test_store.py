@@ -20,7 +20,7 @@ def _snapshot(store: Store) -> dict:
     """Every table's rows except the audit log (failed attempts may be audited)."""
     out = {}
     for t in store.db.table_names():
-        if t not in ("audit", "sqlite_sequence"):
+        if t not in ("audit", "audit_sealed", "sqlite_sequence"):
             out[t] = sorted(map(repr, store.db[t].rows))
     return out
 
