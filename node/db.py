@@ -73,7 +73,13 @@ def _m2_sealed_audit(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE school ADD COLUMN audit_key BLOB")
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_sealed_audit]
+def _m3_class_key_version(db: sqlite_utils.Database) -> None:
+    # A class key is replaced when a teacher leaves the class (store.unassign_teacher); sessions
+    # holding the old key see the version change at their next use and open the new one.
+    db.execute("ALTER TABLE classes ADD COLUMN key_version INTEGER NOT NULL DEFAULT 1")
+
+
+MIGRATIONS: list[Migration] = [_m1_initial, _m2_sealed_audit, _m3_class_key_version]
 
 
 def schema_version(db: sqlite_utils.Database) -> int:

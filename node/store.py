@@ -123,7 +123,7 @@ class Session:
         self.role = role  # "admin", "teacher" or "recovery"
         self._secret = secret
         self._school_key = school_key
-        self._class_keys: dict[str, bytes] = {}
+        self._class_keys: dict[str, tuple[int, bytes]] = {}  # class id -> (key version, key)
         self._open = True
         self._checked = False
         # (campaign, pupil) -> (ciphertext, results): skips re-opening a blob this session just wrote or read.
@@ -454,14 +454,14 @@ class Store:
 
     def _class_key(self, s: Session, class_id: str) -> bytes:
         """The class key, after checking (again, every call) that this account may use it."""
-        self._class_row(class_id)
+        version = self._class_row(class_id)["key_version"]
         if not s.is_admin:
             assigned = self._row("SELECT 1 FROM account_classes WHERE account_id = ? AND class_id = ?", [s.account_id, class_id])
             if assigned is None:
                 raise AccessDenied("this class is not yours: ask the head teacher to assign it to you")
-        key = s._class_keys.get(class_id)
-        if key is not None:
-            return key
+        cached = s._class_keys.get(class_id)
+        if cached is not None and cached[0] == version:
+            return cached[1]  # a key replaced since (a teacher left the class) is opened again below
         try:
             if s.is_admin:
                 row = self._row("SELECT ct FROM key_wraps WHERE key = ? AND holder = 'school'", [f"class/{class_id}"])
@@ -473,7 +473,7 @@ class Store:
                 key = vault.open_sealed(s._secret, row["ct"], f"class-key/{class_id}")
         except (vault.DecryptError, TypeError) as exc:
             raise StoreError(f"the key of class {class_id!r} does not open: the database may be damaged; restore a backup") from exc
-        s._class_keys[class_id] = key
+        s._class_keys[class_id] = (version, key)
         return key
 
     def _pupil_row(self, pupil_id: str) -> dict[str, Any]:
@@ -640,10 +640,14 @@ class Store:
             left = self._row("SELECT COUNT(*) AS n FROM accounts WHERE role = 'admin' AND active = 1 AND id != ?", [row["id"]])
             if left["n"] == 0:
                 raise Conflict("this is the last head teacher account; create another before disabling it")
+        held = [r[0] for r in self.db.execute("SELECT class_id FROM account_classes WHERE account_id = ?", [row["id"]])]
+        old_keys = {cid: self._class_key(s, cid) for cid in held}
         with self._lock, self.db.atomic():
             self.db.execute("DELETE FROM key_wraps WHERE holder = ?", [f"account/{row['id']}"])
             self.db.execute("DELETE FROM account_classes WHERE account_id = ?", [row["id"]])
             self.db.execute("UPDATE accounts SET active = 0 WHERE id = ?", [row["id"]])
+            for cid, key in old_keys.items():  # as when a teacher leaves one class
+                self._rotate_class_key(s, cid, key)
             self._audit(s.actor, "account-disabled", f"account:{row['id']}")
 
     # -- classes -------------------------------------------------------------
@@ -670,7 +674,7 @@ class Store:
             self.db["key_wraps"].insert({"key": f"class/{class_id}", "holder": "school",
                                          "ct": vault.seal(vault.derive(s._school_key, "wrap/class"), key, _ad("class-key", class_id))})
             self._audit(s.actor, "class-created", f"class:{class_id}", name)
-        s._class_keys[class_id] = key
+        s._class_keys[class_id] = (1, key)
         return ClassInfo(class_id, name, level, school_year)
 
     def list_classes(self, actor: Session) -> list[ClassInfo]:
@@ -701,13 +705,48 @@ class Store:
             self._audit(s.actor, "class-assigned", f"class:{class_id}", f"account:{row['id']}")
 
     def unassign_teacher(self, actor: Session, username: str, class_id: str) -> None:
+        """Take a class from a teacher, and replace the class key they held.
+
+        Without a new key, a teacher who once held the class key could still read the
+        class's later records from a copy of the file. The pupils and results of the
+        class are re-encrypted under a new key, wrapped again for the head teachers and
+        the teachers still assigned, in the same transaction.
+        """
         s = self._admin(actor)
         row = self._account_by_name(username)
-        self._class_row(class_id)
+        old_key = self._class_key(s, class_id)
         with self._lock, self.db.atomic():
-            self.db.execute("DELETE FROM account_classes WHERE account_id = ? AND class_id = ?", [row["id"], class_id])
+            held = self.db.execute("DELETE FROM account_classes WHERE account_id = ? AND class_id = ?",
+                                   [row["id"], class_id]).rowcount
             self.db.execute("DELETE FROM key_wraps WHERE key = ? AND holder = ?", [f"class/{class_id}", f"account/{row['id']}"])
+            if held:
+                self._rotate_class_key(s, class_id, old_key)
             self._audit(s.actor, "class-unassigned", f"class:{class_id}", f"account:{row['id']}")
+
+    def _rotate_class_key(self, s: Session, class_id: str, old_key: bytes) -> None:
+        """Re-encrypt a class under a new key (inside the caller's transaction)."""
+        key = vault.random_key()
+        names = list(self.db.query("SELECT * FROM pupils WHERE class_id = ?", [class_id]))
+        for p in names:
+            pupil = self._open_pupil(old_key, p)
+            self.db.execute("UPDATE pupils SET ct = ? WHERE id = ?",
+                            [self._seal_pupil(key, p["id"], class_id, pupil.last_name, pupil.first_name), p["id"]])
+            for r in list(self.db.query("SELECT * FROM results WHERE pupil_id = ?", [p["id"]])):
+                campaign = self._campaign(r["campaign_id"])
+                self.db.execute("UPDATE results SET ct = ? WHERE campaign_id = ? AND pupil_id = ?",
+                                [self._seal_results(key, campaign, p["id"], self._open_results(old_key, r)),
+                                 r["campaign_id"], p["id"]])
+        self.db.execute("UPDATE key_wraps SET ct = ? WHERE key = ? AND holder = 'school'",
+                        [vault.seal(vault.derive(s._school_key, "wrap/class"), key, _ad("class-key", class_id)), f"class/{class_id}"])
+        version = self.db.execute("UPDATE classes SET key_version = key_version + 1 WHERE id = ? RETURNING key_version",
+                                  [class_id]).fetchone()[0]
+        teachers = self.db.execute("SELECT a.id, a.public_key FROM accounts a JOIN account_classes c ON c.account_id = a.id "
+                                   "WHERE c.class_id = ?", [class_id]).fetchall()
+        for account_id, public_key in teachers:
+            self.db["key_wraps"].upsert({"key": f"class/{class_id}", "holder": f"account/{account_id}",
+                                         "ct": vault.seal_to(public_key, key, f"class-key/{class_id}")}, pk=("key", "holder"))
+        s._class_keys[class_id] = (version, key)
+        self._audit(s.actor, "class-key-replaced", f"class:{class_id}", f"{len(names)} pupil record(s) re-encrypted")
 
     # -- pupils ----------------------------------------------------------------
 

@@ -150,3 +150,51 @@ def test_unassigning_takes_effect_on_open_sessions(school):
     s.unassign_teacher(school.admin, "mme.alpha", school.class_a.id)
     with pytest.raises(AccessDenied):
         s.list_pupils(school.t1, school.class_a.id)
+
+
+def test_a_teacher_who_leaves_a_class_takes_no_key_that_opens_its_records(school):
+    """The class key is replaced: a copy of the old key (or of the file) no longer opens the class's records."""
+    from preau.node.store import _ad
+
+    s = school.store
+    cid = school.class_a.id
+    zeph = school.pupils_a[0]
+    s.save_result(school.t1, "2026-debut-cp", zeph.id, "fr-mots", answers=[1, 0, 1, 1, 0, 0, 1, 1, 1, 0])
+    s.create_account(school.admin, "m.gamma", "teacher three password")
+    s.assign_teacher(school.admin, "m.gamma", cid)
+    gamma = s.login("m.gamma", "teacher three password")
+    before = s.list_pupils(gamma, cid)  # gamma's session now holds the current key
+    leaving_key = s._class_key(school.t1, cid)  # what the leaving teacher could have kept
+
+    s.unassign_teacher(school.admin, "mme.alpha", cid)
+
+    row = s.db.execute("SELECT ct FROM pupils WHERE id = ?", [zeph.id]).fetchone()
+    with pytest.raises(vault.DecryptError):
+        vault.open_(leaving_key, row[0], _ad("pupil", zeph.id, cid))
+    result = s.db.execute("SELECT ct FROM results WHERE pupil_id = ?", [zeph.id]).fetchone()
+    with pytest.raises(vault.DecryptError):
+        vault.open_(leaving_key, result[0], _ad("results", "2026-debut-cp", zeph.id))
+    # The teachers still assigned (an open session holding the old key, and a new login) and the head teacher
+    # read and write as before; what one writes the others read.
+    assert s.list_pupils(gamma, cid) == before
+    s.save_result(gamma, "2026-debut-cp", zeph.id, "ma-nombres", answers=[1, 1, 1, 1, 0, 0, 1, 1])
+    again = s.login("m.gamma", "teacher three password")
+    assert s.list_pupils(again, cid) == before == s.list_pupils(school.admin, cid)
+    assert {r.exercise_id for r in s.get_results(school.admin, "2026-debut-cp", cid) if r.pupil_id == zeph.id} == {"fr-mots", "ma-nombres"}
+    with pytest.raises(AccessDenied):
+        s.list_pupils(school.t1, cid)
+    actions = [e.action for e in s.audit_log(school.admin, 50)]
+    assert actions.index("class-unassigned") == actions.index("class-key-replaced") - 1  # newest first
+
+
+def test_disabling_a_teacher_replaces_the_keys_of_their_classes(school):
+    from preau.node.store import _ad
+
+    s = school.store
+    zeph = school.pupils_a[0]
+    leaving_key = s._class_key(school.t1, school.class_a.id)
+    s.disable_account(school.admin, "mme.alpha")
+    row = s.db.execute("SELECT ct FROM pupils WHERE id = ?", [zeph.id]).fetchone()
+    with pytest.raises(vault.DecryptError):
+        vault.open_(leaving_key, row[0], _ad("pupil", zeph.id, school.class_a.id))
+    assert zeph in s.list_pupils(school.admin, school.class_a.id)
