@@ -194,6 +194,9 @@ def _bundle_export_args(p: argparse.ArgumentParser) -> None:
 
 def _bundle_import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", help="a bundle written by `preau bundle export` on the other node")
+    p.add_argument("--carry", action="store_true",
+                   help="keep documents of schools not enrolled here, to pass them to this node's district at its "
+                        "next sync (a relay); the district checks them against each school's own key")
 
 
 def _keys_rotate_args(p: argparse.ArgumentParser) -> None:
@@ -312,7 +315,8 @@ COMMANDS: tuple[Command, ...] = (
         "bundle import",
         "read a bundle written by the other node",
         "Read a bundle written by `preau bundle export` on the other node; every signature is checked.",
-        ("preau bundle import /media/usb/jaures.bundle",),
+        ("preau bundle import /media/usb/jaures.bundle",
+         "preau bundle import --carry /media/usb/ecole-voisine.bundle   # relay another school's release"),
         _bundle_import_args,
     ),
     Command(

@@ -533,13 +533,20 @@ def export_bundle(settings, *, output: str, **_: Any) -> str:
     return f"{count} signed document(s) written to {output}; import them on the district with `preau bundle import`."
 
 
-def import_bundle(settings, *, file: str, **_: Any) -> str:
+def import_bundle(settings, *, file: str, carry: bool = False, **_: Any) -> str:
     try:
         data = pathlib.Path(file).read_bytes()
     except OSError as exc:
         raise UserError(f"cannot read {file}: {exc.strerror}", EXIT_DATA) from None
     with opened_node(settings) as node:
-        accepted = node.federation.import_bundle(data)
+        if carry and node.federation.upstream() is None:
+            raise UserError("this node has no district to pass the documents to: join one first (preau join), "
+                            "or import the bundle on the district itself")
+        accepted = node.federation.import_bundle(data, carry=carry)
+        carried = [a for a in accepted if node.federation.is_carried(a.owner.hex())]
+    if carried:
+        return (f"{len(accepted)} document(s) checked and imported; {len(carried)} to carry to the district at the "
+                "next sync, where each is verified against its own school's key.")
     return f"{len(accepted)} document(s) verified and imported."
 
 

@@ -410,7 +410,7 @@ class Federation:
             owner = self.fed.active_peer(signed.owner.hex())
             carried = carry and self.is_carried(signed.owner.hex()) and signed.kind in ("release", "aggregate")
             if not carried and (owner is None or owner["role"] not in DOWNSTREAM):
-                hint = (" (to carry it to the district, import it with carrying on)"
+                hint = (" (to carry it to the district, import it with `preau bundle import --carry`)"
                         if not carry and self.is_carried(signed.owner.hex()) and self.upstream() is not None else "")
                 raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here{hint}; "
                                   "nothing was imported")

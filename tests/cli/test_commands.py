@@ -369,6 +369,9 @@ def test_bundle_export_import_and_tampered(fed, tmp_path):
     user_error(preau("bundle", "import", str(tmp_path / "junk.bundle"), "--data-dir", district),
                "this file is not a Préau bundle (or it is damaged); export it again from the school", EXIT_DATA)
 
+    # Carrying needs a district to carry to: the district itself has none.
+    user_error(preau("bundle", "import", "--carry", str(bundle), "--data-dir", district),
+               "this node has no district to pass the documents to: join one first (preau join)")
     r = preau("bundle", "import", str(bundle), "--data-dir", district)
     assert (r.code, r.out) == (0, "1 document(s) verified and imported.\n"), r.err
     stats = json.loads(preau("stats", "2026-debut-cp", "--format", "json", "--data-dir", district).out)
