@@ -26,9 +26,8 @@ from .checks import check_uai
 
 # The node function behind each command, as "module:function". Each is called
 # as function(settings, **options), options being the command's own arguments;
-# it may return None, an exit code, or text to print.
-# TODO(lead): these names are placeholders until node/ lands; adjust them (and
-# the handlers below, where a command needs more than the generic call).
+# it may return None, an exit code, or text to print. Imported only when the
+# command runs, so `preau --help` stays fast and works without node/'s imports.
 NODE_FUNCTIONS: dict[str, str] = {
     "init": "preau.node.commands:init_node",
     "serve": "preau.node.commands:serve",
