@@ -1,5 +1,7 @@
-"""The optional mDNS advertisement: what is announced (pure), the clear refusals, and a real announcement
-on the loopback interface only (resolved by a second zeroconf instance, then withdrawn)."""
+"""The optional mDNS advertisement: what is announced (pure), the clear refusals, a real announcement on
+the loopback interface (resolved by a second zeroconf instance, then withdrawn), and `preau serve` in a
+network namespace of its own found and reached from another one over a veth link, as a teacher's computer
+on the school network would."""
 from __future__ import annotations
 
 import os
@@ -115,3 +117,90 @@ async def test_serve_app_announces_while_running(tmp_path, monkeypatch, aiohttp_
     assert await _resolve(ad, 3000) is not None
     await client.close()
     assert await _resolve(ad, 600) is None
+
+
+# -- a real network: a school box and a teacher's computer in two network namespaces -----------------------
+
+LAN_LOOKUP = r"""
+import asyncio, json, sys, urllib.request
+from zeroconf import IPVersion
+from zeroconf.asyncio import AsyncZeroconf
+
+async def main(instance, address):
+    zc = AsyncZeroconf(interfaces=[address], ip_version=IPVersion.V4Only)
+    try:
+        info = await zc.async_get_service_info("_http._tcp.local.", instance, timeout=5000)
+    finally:
+        await zc.async_close()
+    if info is None:
+        print(json.dumps({"found": False}))
+        return
+    url = f"http://{info.parsed_addresses()[0]}:{info.port}/healthz"
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        health = json.loads(resp.read())
+    print(json.dumps({"found": True, "server": info.server, "addresses": info.parsed_addresses(),
+                      "port": info.port, "health": health}))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+@pytest.fixture
+def two_hosts():
+    """A 'box' and a 'laptop' namespace joined by a veth pair (10.77.0.1 and 10.77.0.2), made for this test."""
+    box, lan = f"preau-box-{os.getpid()}", f"preau-lan-{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", box], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot create a network namespace here ({made.stderr.strip()}): needs root and iproute2")
+    steps = [
+        ["ip", "netns", "add", lan],
+        ["ip", "link", "add", "pbox0", "netns", box, "type", "veth", "peer", "name", "plan0", "netns", lan],
+        ["ip", "-n", box, "addr", "add", "10.77.0.1/24", "dev", "pbox0"],
+        ["ip", "-n", lan, "addr", "add", "10.77.0.2/24", "dev", "plan0"],
+        *[["ip", "-n", ns, "link", "set", dev, "up"] for ns, dev in ((box, "pbox0"), (lan, "plan0"), (box, "lo"), (lan, "lo"))],
+        # mDNS goes to 224.0.0.251 on the link; a network without a default route still needs this one.
+        ["ip", "-n", box, "route", "add", "224.0.0.0/4", "dev", "pbox0"],
+        ["ip", "-n", lan, "route", "add", "224.0.0.0/4", "dev", "plan0"],
+    ]
+    try:
+        for step in steps:
+            subprocess.run(step, check=True, capture_output=True, text=True)
+        yield box, lan
+    finally:
+        for ns in (box, lan):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_a_teachers_computer_on_the_school_network_finds_the_box_by_name_and_reaches_it(tmp_path, two_hosts):
+    """`preau serve` with mdns on, in its own network namespace; from the other one, a zeroconf lookup finds
+    the school's announcement with the box's LAN address (not loopback), and /healthz answers there."""
+    box, lan = two_hosts
+    data = tmp_path / "box"
+    init(data, "school", SCHOOL_UAI)
+    with open(data / "preau.toml", "a") as f:
+        f.write('host = "0.0.0.0"\nport = 8080\nmdns = true\nmdns_name = "preau-ecole"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    env["PREAU_ARGON2_PROFILE"] = "minimal"
+    log = open(tmp_path / "serve.log", "wb")
+    server = subprocess.Popen(["ip", "netns", "exec", box, *PREAU, "serve", "--data-dir", str(data)], env=env,
+                              stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    log.close()
+    try:
+        instance = f"Préau {SCHOOL_UAI}.{mdns.SERVICE_TYPE}"
+        import json
+        import time
+        deadline = time.monotonic() + 30
+        while True:
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            out = subprocess.run(["ip", "netns", "exec", lan, sys.executable, "-c", LAN_LOOKUP, instance, "10.77.0.2"],
+                                 capture_output=True, text=True, timeout=60, env=env)
+            assert out.returncode == 0, out.stderr
+            found = json.loads(out.stdout)
+            if found["found"] or time.monotonic() > deadline:
+                break
+        assert found["found"], "the laptop did not hear the box's announcement: " + (tmp_path / "serve.log").read_text()
+        assert (found["server"], found["addresses"], found["port"]) == ("preau-ecole.local.", ["10.77.0.1"], 8080)
+        assert found["health"]["ok"] is True and found["health"]["role"] == "school"
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
