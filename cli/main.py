@@ -145,6 +145,9 @@ def _invite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uai", required=True, help="UAI of the school invited")
     p.add_argument("--name", help="name of the school, shown to the district")
     p.add_argument("--expires-days", type=int, default=7, help="days the invitation stays valid (default: 7)")
+    p.add_argument("--district", action="store_true",
+                   help="the node invited is a district below this one (an académie's): it sends its aggregate, "
+                        "which this node merges, never a school's release")
     p.add_argument("--school-url", help="address of the school's node, if the district can reach it: the district then "
                                         "also opens sync sessions to the school (e.g. http://10.20.0.5:8080)")
 

@@ -212,14 +212,15 @@ def _node_uai(settings) -> str | None:
 
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7,
-                      school_url: str | None = None, **_: Any) -> str:
+                      school_url: str | None = None, district: bool = False, **_: Any) -> str:
     require_role(settings, "district", "only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
     uai = _uai(uai)
     with opened_node(settings) as node:
         inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400, name=name,
-                                     school_address=_school_url(school_url))
+                                     school_address=_school_url(school_url),
+                                     member="district" if district else "school")
     progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
              "give it to the head teacher, who runs `preau join` with it:")
     return inv.to_string()
@@ -347,11 +348,12 @@ def status(settings, *, json: bool = False, **_: Any) -> str:
     if node.role == "school" or up:
         lines.append("district: " + ("not joined yet (preau join)" if up is None else
                                      f"{up['node_id']} at {up['address']}" + (f" - last error: {up['last_error']}" if up["last_error"] else "")))
-    children = [p for p in info["peers"] if p["role"] == "school"]
-    if children:
-        lines.append(f"schools enrolled: {sum(p['status'] == 'active' for p in children)}")
-        for p in children:
-            lines.append(f"  {p['uai']}  {p['node_id']}  {p['status']}")
+    for role, label in (("school", "schools"), ("child", "districts")):
+        children = [p for p in info["peers"] if p["role"] == role]
+        if children:
+            lines.append(f"{label} enrolled: {sum(p['status'] == 'active' for p in children)}")
+            for p in children:
+                lines.append(f"  {p['uai']}  {p['node_id']}  {p['status']}")
     if info["unacknowledged"]:
         lines.append("waiting for the district's receipt: " + ", ".join(info["unacknowledged"]))
     return "\n".join(lines)

@@ -51,7 +51,9 @@ class BundleError(UserError):
     code = "bad_bundle"
 
 UPSTREAM = ("district", "parent")   # roles of peers above this node
-DOWNSTREAM = ("school", "child")     # roles of peers below this node
+DOWNSTREAM = ("school", "child")     # roles of peers below this node: a school, or a district below an académie
+MEMBER_ROLES = {"school": "school", "district": "child"}  # what an invitation enrols -> the role pinned
+SENDS = {"school": "release", "child": "aggregate"}         # the one kind of document each member may send up
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,10 @@ class Federation:
         row = self.fed.active_peer(peer.signing_key.hex())
         return row["role"] if row else None
 
+    def children(self) -> list[dict]:
+        """The nodes enrolled below this one: schools, and at an académie its districts."""
+        return [p for p in self.fed.peers() if p["role"] in DOWNSTREAM]
+
     def upstream(self) -> dict | None:
         """The peer this node reports to (a school's district, a district's parent), if enrolled."""
         rows = [p for p in self.fed.peers() if p["role"] in UPSTREAM and p["status"] == "active"]
@@ -123,7 +129,8 @@ class Federation:
             if not self.fed.use_invitation(invitation_id.hex(), by=peer.signing_key.hex()):
                 return False
             invitation = self.fed.invitation(invitation_id.hex())
-            self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id, role="school", uai=uai,
+            self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id,
+                              role=MEMBER_ROLES.get(invitation["member"], "school"), uai=uai,
                               static_key=peer.static_key.hex(), name=invitation["name"], address=invitation["address"])
         self.fed.log_event("enrolled", f"school {uai} enrolled as {peer.node_id}")
         return True
@@ -190,9 +197,9 @@ class Federation:
         if role is None:
             return None
         if role in DOWNSTREAM and signed.kind in ("release", "aggregate"):
-            owner = self.fed.active_peer(signed.owner.hex())
-            # Relayed documents are welcome, but only from schools enrolled here.
-            return signed.owner if owner and owner["role"] in DOWNSTREAM else None
+            # Relayed documents are welcome, but only from members enrolled here, and each member sends
+            # one kind: a school its release, a district its aggregate (a school's "aggregate" is refused).
+            return signed.owner if self._member_sends(signed.owner, signed.kind) else None
         if role in UPSTREAM and signed.owner == peer.signing_key:
             if signed.kind == "campaign":
                 return signed.owner
@@ -229,7 +236,7 @@ class Federation:
         receipt = None
         with self.fed.transaction():
             stats = None
-            if signed.kind in ("release", "aggregate") and self._counts(signed.owner):
+            if signed.kind in ("release", "aggregate") and self._member_sends(signed.owner, signed.kind):
                 stats = self._stats_entry(verified)
             self.fed.accept_release(signed.doc_id, signed.kind, signed.owner.hex(), signed.campaign or None, data,
                                     signed.release, signed.encode(), from_peer, stats=stats)
@@ -256,11 +263,11 @@ class Federation:
         signed = self.publish_campaign(campaign)
         self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}")
 
-    def _counts(self, owner: bytes) -> bool:
-        """Whether a release (a school's) or aggregate (a district's, at an académie) from this owner enters
-        this node's statistics: its own children's only."""
+    def _member_sends(self, owner: bytes, kind: str) -> bool:
+        """Whether `owner` is an active member enrolled here that sends documents of this kind: a school
+        its release, a district (at an académie) its aggregate. Statistics take only these."""
         row = self.fed.active_peer(owner.hex())
-        return row is not None and row["role"] in DOWNSTREAM
+        return row is not None and SENDS.get(row["role"]) == kind
 
     def _stats_entry(self, verified: VerifiedRelease) -> tuple[str, str, dict, list[str]] | None:
         """This school's statistics entry with the release in, and the entries of its older keys to drop.
@@ -407,9 +414,14 @@ class Federation:
                 doc = load_document(raw_doc)
             except CrdtError as exc:
                 raise BundleError(f"the bundle holds a damaged document ({exc}); export it again") from None
-            owner = self.fed.active_peer(signed.owner.hex())
             carried = carry and self.is_carried(signed.owner.hex()) and signed.kind in ("release", "aggregate")
-            if not carried and (owner is None or owner["role"] not in DOWNSTREAM):
+            member = self.fed.active_peer(signed.owner.hex())
+            if not carried and member is not None and member["role"] in SENDS and not self._member_sends(
+                    signed.owner, signed.kind):
+                raise BundleError(f"the bundle holds a {signed.kind} document from {member['uai'] or member['node_id']}, "
+                                  f"which is enrolled here as a {'school' if member['role'] == 'school' else 'district'} "
+                                  f"and sends only its {SENDS[member['role']]}; nothing was imported")
+            if not carried and not self._member_sends(signed.owner, signed.kind):
                 hint = (" (to carry it to the district, import it with `preau bundle import --carry`)"
                         if not carry and self.is_carried(signed.owner.hex()) and self.upstream() is not None else "")
                 raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here{hint}; "

@@ -109,6 +109,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE invitations ADD COLUMN name TEXT;
     ALTER TABLE invitations ADD COLUMN address TEXT;
     """,
+    # 4: what an invitation enrols: a school (it sends releases) or, at an académie, a district (it sends
+    #    its aggregate; pinned as role 'child'). A child that already sent an aggregate was a district.
+    """
+    ALTER TABLE invitations ADD COLUMN member TEXT NOT NULL DEFAULT 'school';
+    UPDATE peers SET role = 'child'
+        WHERE role = 'school' AND key IN (SELECT owner FROM documents WHERE kind = 'aggregate');
+    """,
 ]
 
 STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
@@ -280,11 +287,12 @@ class FedStore:
     # -- invitations ---------------------------------------------------------
 
     def add_invitation(self, inv_id: str, uai: str, secret: str, expires_at: int, *,
-                       name: str | None = None, address: str | None = None) -> None:
+                       name: str | None = None, address: str | None = None, member: str = "school") -> None:
         with self._tx() as conn:
             conn.execute(
-                "INSERT INTO invitations(id, uai, secret, created_at, expires_at, name, address) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [inv_id, uai, secret, self._clock(), expires_at, name, address],
+                "INSERT INTO invitations(id, uai, secret, created_at, expires_at, name, address, member) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [inv_id, uai, secret, self._clock(), expires_at, name, address, member],
             )
 
     def invitation(self, inv_id: str) -> dict | None:

@@ -22,7 +22,7 @@ from preau.protocol.uai import parse_uai
 
 from .backoff import Backoff
 from .errors import EXIT_DATA, Conflict, NotFound, UserError
-from .federation import Federation
+from .federation import MEMBER_ROLES, Federation
 from .fedstore import FedStore
 from .transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
 
@@ -113,14 +113,19 @@ class Node:
     # -- enrollment ------------------------------------------------------------------
 
     def create_invitation(self, uai: str, addresses: list[str], *, ttl: int = DEFAULT_TTL,
-                          name: str | None = None, school_address: str | None = None) -> Invitation:
-        """An invitation for one school; `school_address`, if the school's node is reachable from here,
-        lets this district open sessions to it too (see `sync_children`)."""
+                          name: str | None = None, school_address: str | None = None,
+                          member: str = "school") -> Invitation:
+        """An invitation for one school (or, with member="district", for a district below this académie);
+        `school_address`, if the member's node is reachable from here, lets this node open sessions to it
+        too (see `sync_children`). What the member may send follows from `member`: a school's release, or
+        a district's aggregate, never the other."""
+        if member not in MEMBER_ROLES:
+            raise UserError(f"an invitation is for a school or a district, not {member!r}")
         uai = parse_uai(uai)
         inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=self._clock(),
                                 secret=os.urandom(32), ttl=ttl)
         self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
-                                address=school_address)
+                                address=school_address, member=member)
         self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}")
         return inv
 
@@ -212,7 +217,7 @@ class Node:
         (`preau status`) and does not stop the others.
         """
         reports = []
-        for child in self.fed.peers("school"):
+        for child in self.federation.children():
             if child["status"] != "active" or not child["address"] or not child["static_key"]:
                 continue
             peer = PublicIdentity(bytes.fromhex(child["key"]), bytes.fromhex(child["static_key"]))

@@ -56,7 +56,7 @@ async def schools(request: web.Request) -> web.StreamResponse:
     lang = request_language(request)
     per_campaign = {cid: node.fed.stats(cid) or {} for cid in node.fed.stats_campaigns()}
     rows = []
-    for p in node.fed.peers("school"):
+    for p in node.federation.children():
         releases = []
         for cid, data in per_campaign.items():
             entry = (data.get("schools") or {}).get(p["key"])
@@ -112,7 +112,8 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
                 days = 0
             if not 1 <= days <= 90:
                 raise UserError(t("invitations.bad_days"))
-            inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400)
+            member = "district" if form.get("member") == "district" else "school"
+            inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400, member=member)
             text = inv.to_string()
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
                        "expires": _when(inv.expires_at, request_language(request))}

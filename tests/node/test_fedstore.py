@@ -82,3 +82,23 @@ def test_grouped_writes_commit_together_or_not_at_all(store):
         store.put_stats("c1", {"n": 1})
         store.put_document("d9", "receipts", "aa", b"r")
     assert store.stats("c1") == {"n": 1} and store.document("d9").data == b"r"
+
+
+def test_migration_4_makes_children_that_sent_aggregates_districts(tmp_path, monkeypatch):
+    """A file from before invitations said what they enrol: a child that sent an aggregate was a district."""
+    import preau.node.fedstore as fs
+
+    path = tmp_path / "fed.db"
+    monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS[:3])
+    old = FedStore(path, clock=lambda: 1_000)
+    old.add_peer("dd", node_id="D1", role="school", uai="0693344K")
+    old.add_peer("ss", node_id="S1", role="school", uai="0751234J")
+    old.accept_release("aggregate:c1:dd", "aggregate", "dd", "c1", b"doc", 1, b"sig", "dd")
+    old.accept_release("release:c1:ss", "release", "ss", "c1", b"doc", 1, b"sig", "ss")
+    old.close()
+    monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS)
+    new = FedStore(path, clock=lambda: 1_000)
+    assert {p["key"]: p["role"] for p in new.peers()} == {"dd": "child", "ss": "school"}
+    new.add_invitation("inv", "0693345L", "h", expires_at=2_000, member="district")
+    assert new.invitation("inv")["member"] == "district"
+    new.close()

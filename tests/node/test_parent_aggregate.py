@@ -12,7 +12,7 @@ async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path,
     academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
     await serve(academie, aiohttp_server)
     await serve(district, aiohttp_server)
-    await district.join(academie.create_invitation("0693344K", [academie.url]).to_string(), "0693344K")
+    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(), "0693344K")
     district.federation.publish_campaign(CAMPAIGN)
 
     schools = []
@@ -56,7 +56,7 @@ async def test_a_campaign_from_the_academie_reaches_the_schools_signed_by_their_
     academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
     await serve(academie, aiohttp_server)
     await serve(district, aiohttp_server)
-    await district.join(academie.create_invitation("0693344K", [academie.url]).to_string(), "0693344K")
+    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(), "0693344K")
     school = make_node(tmp_path, "school", "school")
     received = []
     school.federation.on_campaign = received.append
@@ -98,7 +98,7 @@ async def test_an_academie_merges_its_districts_aggregates_into_statistics(tmp_p
     for d, duai in enumerate(("0693344K", "0693345L")):
         district = make_node(tmp_path, f"d{d}", "district")
         await serve(district, aiohttp_server)
-        await district.join(academie.create_invitation(duai, [academie.url]).to_string(), duai)
+        await district.join(academie.create_invitation(duai, [academie.url], member="district").to_string(), duai)
         for size in (12, 14 + d, 25):
             school = make_node(tmp_path, f"s{n}", "school")
             uai = f"07512{n:02d}"
@@ -132,4 +132,41 @@ async def test_an_academie_merges_its_districts_aggregates_into_statistics(tmp_p
     hidden = [(e, c) for e in merged.exercise_ids() for c, k in merged.exercise(e).hidden.items() if k]
     assert flagged == hidden and ("fr-mots", "fragile") in hidden
     for node in (academie, *districts):
+        node.close()
+
+
+async def test_each_member_sends_one_kind_a_school_cannot_pass_off_an_aggregate(tmp_path, aiohttp_server):
+    """A school's signed "aggregate" (which would enter statistics as a whole district, and blank its rates)
+    is refused, as is a district's school-style release at an académie."""
+    from preau.crdt.documents import ReleaseContent, Row
+    from preau.crdt.statistics import CampaignStatistics
+
+    district = make_node(tmp_path, "district", "district")
+    await serve(district, aiohttp_server)
+    district.federation.publish_campaign(CAMPAIGN)
+    school = make_node(tmp_path, "school", "school")
+    await school.join(district.create_invitation("0751234J", [district.url]).to_string(), "0751234J")
+    school_release(school, 20)
+    await school.sync_upstream()
+    before = district.fed.stats(CAMPAIGN.id)
+
+    rows = tuple(Row(ex.id, (0, "≤10", 400, 0, 0), 405) for ex in CAMPAIGN.exercises)
+    forged = ReleaseContent(CAMPAIGN.id, 1, "published", "", CAMPAIGN.policy, rows, 405, scope="district",
+                            schools_contributing=400, schools_withheld=0)
+    school.federation.publish_release(forged, to_peer="district")
+    report = await school.sync_upstream()
+    assert not report.receipts and district.fed.documents(kind="aggregate") == []
+    assert district.fed.stats(CAMPAIGN.id) == before
+    assert CampaignStatistics.from_dict(before).districts_contributing == 0
+
+    # The other way round, at an académie: a district enrolled as a district cannot send a school's release.
+    academie = make_node(tmp_path, "academie", "district")
+    await serve(academie, aiohttp_server)
+    upper = make_node(tmp_path, "upper", "district")
+    await upper.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(), "0693344K")
+    school_release(upper, 20)
+    report = await upper.sync_upstream()
+    assert not report.receipts and academie.fed.stats(CAMPAIGN.id) is None
+    assert [p["role"] for p in academie.federation.children()] == ["child"]
+    for node in (district, school, academie, upper):
         node.close()

@@ -18,7 +18,7 @@ def recomputed(node) -> dict:
     for doc in node.fed.documents(kind="release"):
         number, raw = node.fed.latest_release(doc.doc_id)
         signed = SignedRelease.decode(raw)
-        if node.federation._counts(signed.owner):
+        if node.federation._member_sends(signed.owner, signed.kind):
             stats.add(verify_release(load_document(doc.data), signed, signed.owner, 0))
     return stats.to_dict()
 

@@ -337,7 +337,8 @@ async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_
     camp = campaign()
     token = await csrf_of(client, "/district/campaigns")
     await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
-    resp = await post_form(client, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": "7"},
+    resp = await post_form(client, "/district/invitations",
+                           {"action": "create", "uai": SCHOOL_UAI, "days": "7", "member": "district"},
                            "/district/invitations")
     invitation = re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
     create_identity(tmp_path / "lower-district")
