@@ -159,7 +159,10 @@ class CampaignStatistics:
         spreads: dict[str, Spread | None] = {}
         school_rates = [_rates(s) for s in per_school]
         for g in SCORED_GROUPS:
-            spreads[g] = _spread([r[g] for r in school_rates if r[g] is not None])
+            # Over every member or not at all: a spread of the members that hid nothing would be skewed
+            # towards the larger ones (small cells are hidden in small districts) and say so nowhere.
+            complete = len(per_school) == members
+            spreads[g] = _spread([r[g] for r in school_rates if r[g] is not None]) if complete else None
         rates = _rates(counts)
         if any(hidden[g] for g in SCORED_GROUPS):
             rates = {g: None for g in rates}

@@ -244,7 +244,7 @@ class Federation:
                 receipt = self._write_receipt(verified)
             self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
             if signed.kind == "campaign" and self.role == "district":
-                self._relay_campaign(verified.content)
+                self._relay_campaign(verified.content, signed.doc_id, signed.release)
         if signed.kind == "campaign" and self.on_campaign is not None:
             self.on_campaign(verified.content)
         if signed.kind == "receipts":
@@ -252,16 +252,36 @@ class Federation:
                 self.fed.log_receipt(r.doc_id, r.release, r.to_dict())
         return Accepted(signed.doc_id, signed.kind, signed.release, signed.owner, receipt)
 
-    def _relay_campaign(self, campaign: Campaign) -> None:
+    def _relay_campaign(self, campaign: Campaign, doc_id: str, number: int) -> None:
         """A campaign from this district's parent goes down to its schools, signed by this district.
 
         Schools pin only their district, so each level re-signs what it passes
         down, as it signs what it passes up. Unchanged content signs nothing new.
+        Each parent release is relayed once: thresholds the district sets itself
+        afterwards stand until the parent publishes a newer version.
         """
-        if campaign in self.campaigns(owner=self.key.hex()):
-            return
-        signed = self.publish_campaign(campaign)
-        self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}")
+        if campaign not in self.campaigns(owner=self.key.hex()):
+            signed = self.publish_campaign(campaign)
+            self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}")
+        self.fed.set_meta(f"relayed:{doc_id}", number)
+
+    def relay_parent_campaigns(self) -> list[str]:
+        """Relay the parent's campaign releases not relayed yet (held from before this district relayed
+        campaigns, say); the ids of the campaigns relayed."""
+        up = self.upstream()
+        if up is None or self.role != "district":
+            return []
+        done = []
+        for d in self.fed.documents(kind="campaign", owner=up["key"]):
+            latest = self.fed.latest_release(d.doc_id)
+            if latest is None or self.fed.get_meta(f"relayed:{d.doc_id}", 0) >= latest[0]:
+                continue
+            signed = SignedRelease.decode(latest[1])
+            campaign = cdocs.read_campaign(load_document(d.data), list(signed.heads))
+            with self.fed.transaction():
+                self._relay_campaign(campaign, d.doc_id, latest[0])
+            done.append(campaign.id)
+        return done
 
     def _member_sends(self, owner: bytes, kind: str) -> bool:
         """Whether `owner` is an active member enrolled here that sends documents of this kind: a school

@@ -190,6 +190,7 @@ class Node:
         if up is None:
             raise UserError("this node has not joined a district yet: paste the district's invitation first (preau join)")
         peer = PublicIdentity(bytes.fromhex(up["key"]), bytes.fromhex(up["static_key"]))
+        self.federation.relay_parent_campaigns()  # a district passes its parent's campaigns down
         self.federation.refresh_aggregates()  # a district reports its merged counts, never a school's own
         self.status.last_attempt = self._clock()
         try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import logging
 import os
 import pathlib
 import re
@@ -40,6 +41,8 @@ from .storage_errors import (
     SchemaError,
     StoreError,
 )
+
+log = logging.getLogger("preau.store")
 
 DB_NAME = "preau.db"
 NODE_KEY_NAME = "storage.key"
@@ -260,7 +263,8 @@ class Store:
         self._lock = threading.RLock()
         self._campaigns: dict[str, tuple[str, Campaign]] = {}
         self._audit_pk: bytes | None = None
-        self._epoch: tuple[int, bytes] | None = None  # (id, key) of this process's audit epoch
+        self._epoch: tuple[int, bytes, bytes] | None = None  # (id, key, sealed key) of this process's audit epoch
+        self._wal_to_truncate = False  # a checkpoint that found readers in the way, to retry
         self.node = NodeActor(self)
 
     # -- opening -----------------------------------------------------------
@@ -318,6 +322,8 @@ class Store:
 
     def close(self) -> None:
         with self._lock:
+            if self._wal_to_truncate:
+                self._truncate_wal()
             self.db.close()
 
     def __enter__(self) -> "Store":
@@ -353,14 +359,16 @@ class Store:
 
         Checked at each use: an epoch written in a transaction that rolled back is gone, and then
         a new one is made (one indexed lookup; a public-key seal per entry would cost 50x more)."""
-        if self._epoch is not None and self.db.execute("SELECT 1 FROM audit_epochs WHERE id = ?",
-                                                       [self._epoch[0]]).fetchone():
-            return self._epoch
+        # The sealed key too, not only the id: a rolled-back insert gives its id back to SQLite, and
+        # another process may have taken it for its own epoch since.
+        if self._epoch is not None and self.db.execute("SELECT 1 FROM audit_epochs WHERE id = ? AND ct = ?",
+                                                       [self._epoch[0], self._epoch[2]]).fetchone():
+            return self._epoch[0], self._epoch[1]
         key = vault.random_key()
-        cur = self.db.conn.execute("INSERT INTO audit_epochs (ct) VALUES (?)",
-                                   [vault.seal_to(public_key, key, "audit-epoch")])
-        self._epoch = (cur.lastrowid, key)
-        return self._epoch
+        sealed = vault.seal_to(public_key, key, "audit-epoch")
+        cur = self.db.conn.execute("INSERT INTO audit_epochs (ct) VALUES (?)", [sealed])
+        self._epoch = (cur.lastrowid, key, sealed)
+        return cur.lastrowid, key
 
     def _sealed_audit_rows(self, public_key: bytes, rows: Sequence[Sequence[str]]) -> list[tuple[int, bytes]]:
         epoch, key = self._audit_epoch(public_key)
@@ -383,19 +391,49 @@ class Store:
                                  self._sealed_audit_rows(pk, [(now, actor, action, t, d) for t, d in entries]))
 
     def _seal_old_audit(self, school_key: bytes) -> None:
-        """At a head-teacher unlock: give an old file its audit key and seal its plaintext entries."""
-        if self._audit_public_key() is not None and not self._row("SELECT 1 AS x FROM audit LIMIT 1"):
-            return
+        """At a head-teacher unlock: check the audit key in the file is the school's (someone who can write
+        the file could have swapped in their own, to read later entries), give an old file its key, and
+        seal its plaintext entries."""
         pk = _audit_keys(school_key)[1]
+        if self._audit_public_key() == pk and not self._row("SELECT 1 AS x FROM audit LIMIT 1"):
+            if self._wal_to_truncate:
+                self._truncate_wal()
+            return
         with self._lock, self.db.atomic():
-            self.db.execute("UPDATE school SET audit_key = ? WHERE id = 1 AND audit_key IS NULL", [pk])
-            self._audit_pk = None
-            pk = self._audit_public_key()
+            stored = self.db.execute("SELECT audit_key FROM school WHERE id = 1").fetchone()[0]
+            if stored is not None and stored != pk:
+                log.warning("the audit key in %s was not this school's; it is restored (entries sealed to the "
+                            "other key since then cannot be read)", self.db_path)
+            self.db.execute("UPDATE school SET audit_key = ? WHERE id = 1", [pk])
+            self._audit_pk, self._epoch = pk, None
             rows = self.db.execute("SELECT at, actor, action, target, detail FROM audit ORDER BY id").fetchall()
             self.db.conn.executemany("INSERT INTO audit_sealed (epoch, ct) VALUES (?, ?)",
                                      self._sealed_audit_rows(pk, rows))
             self.db.execute("DELETE FROM audit")  # secure_delete: the plaintext is zeroed in the file
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if stored is not None and stored != pk:
+                self._audit("store", "audit-key-restored", "school", "the audit key in the file had been replaced")
+        if rows:
+            self._truncate_wal()
+
+    def _truncate_wal(self) -> bool:
+        """Checkpoint the WAL into the database and empty it, so zeroed (secure_delete) pages replace the
+        old ones in both files. Another connection reading (the running node, say) blocks that: retry a
+        little, then again at the next unlock and at close, and say so."""
+        # TRUNCATE waits for readers through the busy handler: up to one second here, not the 10 s a write
+        # waits, so a head teacher's login is never held up for long.
+        timeout = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+        self.db.execute("PRAGMA busy_timeout = 1000")
+        try:
+            busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        if not busy:
+            self._wal_to_truncate = False
+            return True
+        self._wal_to_truncate = True
+        log.warning("%s: another process is reading, so deleted data stays in the database's journal until "
+                    "the next checkpoint (retried at the next head-teacher login and when Préau stops)", self.db_path)
+        return False
 
     def _row(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         return next(self.db.query(sql, params), None)
@@ -641,14 +679,18 @@ class Store:
             if left["n"] == 0:
                 raise Conflict("this is the last head teacher account; create another before disabling it")
         held = [r[0] for r in self.db.execute("SELECT class_id FROM account_classes WHERE account_id = ?", [row["id"]])]
-        old_keys = {cid: self._class_key(s, cid) for cid in held}
-        with self._lock, self.db.atomic():
-            self.db.execute("DELETE FROM key_wraps WHERE holder = ?", [f"account/{row['id']}"])
-            self.db.execute("DELETE FROM account_classes WHERE account_id = ?", [row["id"]])
-            self.db.execute("UPDATE accounts SET active = 0 WHERE id = ?", [row["id"]])
-            for cid, key in old_keys.items():  # as when a teacher leaves one class
-                self._rotate_class_key(s, cid, key)
-            self._audit(s.actor, "account-disabled", f"account:{row['id']}")
+        new_keys = {}
+        with self._lock:
+            old_keys = {cid: self._class_key(s, cid) for cid in held}
+            with self.db.atomic():
+                self.db.execute("DELETE FROM key_wraps WHERE holder = ?", [f"account/{row['id']}"])
+                self.db.execute("DELETE FROM account_classes WHERE account_id = ?", [row["id"]])
+                self.db.execute("UPDATE accounts SET active = 0 WHERE id = ?", [row["id"]])
+                for cid, key in old_keys.items():  # as when a teacher leaves one class
+                    self._require_current_key(s, cid, key)
+                    new_keys[cid] = self._rotate_class_key(s, cid, key)
+                self._audit(s.actor, "account-disabled", f"account:{row['id']}")
+            s._class_keys.update(new_keys)  # only once committed
 
     # -- classes -------------------------------------------------------------
 
@@ -714,17 +756,37 @@ class Store:
         """
         s = self._admin(actor)
         row = self._account_by_name(username)
-        old_key = self._class_key(s, class_id)
-        with self._lock, self.db.atomic():
-            held = self.db.execute("DELETE FROM account_classes WHERE account_id = ? AND class_id = ?",
-                                   [row["id"], class_id]).rowcount
-            self.db.execute("DELETE FROM key_wraps WHERE key = ? AND holder = ?", [f"class/{class_id}", f"account/{row['id']}"])
-            if held:
-                self._rotate_class_key(s, class_id, old_key)
-            self._audit(s.actor, "class-unassigned", f"class:{class_id}", f"account:{row['id']}")
+        new = None
+        with self._lock:
+            old_key = self._class_key(s, class_id)
+            with self.db.atomic():
+                self._require_current_key(s, class_id, old_key)
+                held = self.db.execute("DELETE FROM account_classes WHERE account_id = ? AND class_id = ?",
+                                       [row["id"], class_id]).rowcount
+                self.db.execute("DELETE FROM key_wraps WHERE key = ? AND holder = ?",
+                                [f"class/{class_id}", f"account/{row['id']}"])
+                if held:
+                    new = self._rotate_class_key(s, class_id, old_key)
+                self._audit(s.actor, "class-unassigned", f"class:{class_id}", f"account:{row['id']}")
+            if new is not None:
+                s._class_keys[class_id] = new  # only once committed: a rolled-back rotation leaves the old key
 
-    def _rotate_class_key(self, s: Session, class_id: str, old_key: bytes) -> None:
-        """Re-encrypt a class under a new key (inside the caller's transaction)."""
+    def _require_current_key(self, s: Session, class_id: str, key: bytes) -> None:
+        """Inside a write transaction: the class key about to seal data is still the class's current one.
+
+        A key is fetched before the write's transaction opens; if the class key was replaced in between
+        (a teacher left the class, in another thread or process), sealing under the old key would make the
+        data unreadable for everyone. Refuse instead: nothing is written, and a retry uses the new key."""
+        version = self.db.execute("SELECT key_version FROM classes WHERE id = ?", [class_id]).fetchone()
+        cached = s._class_keys.get(class_id)
+        if version is None or cached is None or cached != (version[0], key):
+            s._class_keys.pop(class_id, None)
+            raise StoreError("the key of this class was replaced just now (a teacher left the class); nothing was "
+                             "saved: do it again")
+
+    def _rotate_class_key(self, s: Session, class_id: str, old_key: bytes) -> tuple[int, bytes]:
+        """Re-encrypt a class under a new key (inside the caller's transaction); its (version, key), for the
+        caller to cache once the transaction has committed."""
         key = vault.random_key()
         names = list(self.db.query("SELECT * FROM pupils WHERE class_id = ?", [class_id]))
         for p in names:
@@ -745,8 +807,8 @@ class Store:
         for account_id, public_key in teachers:
             self.db["key_wraps"].upsert({"key": f"class/{class_id}", "holder": f"account/{account_id}",
                                          "ct": vault.seal_to(public_key, key, f"class-key/{class_id}")}, pk=("key", "holder"))
-        s._class_keys[class_id] = (version, key)
         self._audit(s.actor, "class-key-replaced", f"class:{class_id}", f"{len(names)} pupil record(s) re-encrypted")
+        return version, key
 
     # -- pupils ----------------------------------------------------------------
 
@@ -793,6 +855,7 @@ class Store:
             existing[csvio.name_key(last, first)] = Pupil("", class_id, last, first)
         out = []
         with self._lock, self.db.atomic():
+            self._require_current_key(s, class_id, key)
             now = self._now()
             for last, first in clean:
                 pid = secrets.token_hex(8)
@@ -811,6 +874,7 @@ class Store:
         key = self._class_key(s, row["class_id"])
         last, first = self._clean_names(last_name, first_name)
         with self._lock, self.db.atomic():
+            self._require_current_key(s, row["class_id"], key)
             self.db["pupils"].update(pupil_id, {"ct": self._seal_pupil(key, pupil_id, row["class_id"], last, first)})
             self._audit(s.actor, "pupil-renamed", f"pupil:{pupil_id}")
         return Pupil(pupil_id, row["class_id"], last, first)
@@ -827,6 +891,8 @@ class Store:
             if csvio.name_key(p.last_name, p.first_name) == csvio.name_key(pupil.last_name, pupil.first_name):
                 raise Conflict(f"{p.first_name} {p.last_name} is already in that class")
         with self._lock, self.db.atomic():
+            self._require_current_key(s, row["class_id"], old_key)
+            self._require_current_key(s, class_id, new_key)
             self.db["pupils"].update(pupil_id, {"class_id": class_id,
                                                 "ct": self._seal_pupil(new_key, pupil_id, class_id, pupil.last_name, pupil.first_name)})
             for r in list(self.db.query("SELECT * FROM results WHERE pupil_id = ?", [pupil_id])):
@@ -865,7 +931,7 @@ class Store:
                 self.db.execute("DELETE FROM results WHERE pupil_id = ?", [pupil_id])
                 self.db.execute("DELETE FROM pupils WHERE id = ?", [pupil_id])
                 self._audit(s.actor, "pupil-erased", f"pupil:{pupil_id}", f"class:{row['class_id']}")
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._truncate_wal()
 
     # -- campaigns -----------------------------------------------------------
 
@@ -1039,6 +1105,8 @@ class Store:
         keys = {cid: self._class_key(s, cid) for cid in sorted(set(classes.values()))}
         out = []
         with self._lock, self.db.atomic():
+            for cid, key in keys.items():
+                self._require_current_key(s, cid, key)
             now = self._now()
             stored = {r["pupil_id"]: self._open_results(keys[classes[r["pupil_id"]]], r, s) for r in self.db.query(
                 f"SELECT * FROM results WHERE campaign_id = ? AND pupil_id IN ({marks})", [campaign_id, *pupil_ids])}
@@ -1245,8 +1313,10 @@ class Store:
                     keys[epoch] = vault.open_sealed(secret, row[0] if row else b"", "audit-epoch")
                 plain = vault.open_(keys[epoch], ct, _ad("audit-entry", str(epoch)))
                 at, who, action, target, detail = json.loads(vault.unpad(plain))
-            except (vault.DecryptError, ValueError) as exc:
-                raise StoreError("an audit log entry does not open with this school's key: the file was tampered "
-                                 "with or mixed with another school's; restore a backup to investigate") from exc
+            except (vault.DecryptError, ValueError):
+                # Shown, not fatal: the rest of the log stays readable.
+                at, who, action, target = "", "?", "unreadable", f"epoch:{epoch}"
+                detail = ("this entry does not open with this school's key: the file was altered, or the entry "
+                          "was written while the audit key in it was not the school's")
             out.append(AuditEntry(at, who, action, target, detail))
         return out

@@ -154,6 +154,8 @@ def test_an_academie_sums_aggregates_and_never_passes_a_bound_off_as_a_count(cam
             assert got.rates == {g: r for g, r in _rates_of(truth).items()}
         else:
             assert got.rates["absent"] is None
+        if not got.exact:  # no spread drawn from the districts that happened to hide nothing
+            assert all(v is None for v in got.spread.values())
         # Totals are exact when no district hid one.
         assert got.total in (None, sum(truth.values()))
     assert some_hidden  # the fixture's small cells are hidden by the districts

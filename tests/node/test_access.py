@@ -10,7 +10,7 @@ from preau.node import backup, vault
 from preau.node.storage_errors import AccessDenied, AuthError
 from preau.node.store import ResultInput
 
-from storage_fixtures import T1_PW, T2_PW, make_school
+from storage_fixtures import ADMIN_PW, T1_PW, T2_PW, make_school
 from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
 
 C = "2026-debut-cp"
@@ -198,3 +198,67 @@ def test_disabling_a_teacher_replaces_the_keys_of_their_classes(school):
     with pytest.raises(vault.DecryptError):
         vault.open_(leaving_key, row[0], _ad("pupil", zeph.id, school.class_a.id))
     assert zeph in s.list_pupils(school.admin, school.class_a.id)
+
+
+def test_a_rotation_that_rolls_back_leaves_the_old_key_in_use(school, monkeypatch):
+    """Review finding: the new key was cached before commit; after a rollback, later writes used a dead key."""
+    from preau.node.storage_errors import StoreError
+
+    s = school.store
+    cid, zeph = school.class_a.id, school.pupils_a[0]
+    real = s._audit
+
+    def failing(actor, action, *a, **k):
+        if action == "class-unassigned":
+            raise StoreError("disk full")  # after the re-encryption, before the commit
+        return real(actor, action, *a, **k)
+
+    monkeypatch.setattr(s, "_audit", failing)
+    with pytest.raises(StoreError):
+        s.unassign_teacher(school.admin, "mme.alpha", cid)
+    monkeypatch.setattr(s, "_audit", real)
+    assert s.db.execute("SELECT key_version FROM classes WHERE id = ?", [cid]).fetchone()[0] == 1
+    # Another head teacher (another process) then really replaces the key: version 2, with their new key.
+    other = backup_free_store(school)
+    admin2 = other.login("direction", ADMIN_PW)
+    other.assign_teacher(admin2, "m.beta", cid)
+    other.unassign_teacher(admin2, "m.beta", cid)
+    s.rename_pupil(school.admin, zeph.id, "Quintavalle", "Zoé")  # the first head teacher's session writes
+    assert {p.id: p.first_name for p in s.list_pupils(school.t1, cid)}[zeph.id] == "Zoé"  # the teacher reads it
+    other.close()
+
+
+def test_a_key_replaced_between_fetch_and_write_refuses_the_write(school, monkeypatch):
+    """A rotation landing after a write fetched the class key (another thread or process) must not let it
+    seal data under the old key: the write is refused, nothing is written, and doing it again works."""
+    from preau.node.storage_errors import StoreError
+
+    s = school.store
+    cid, zeph = school.class_a.id, school.pupils_a[0]
+    other = backup_free_store(school)
+    admin2 = other.login("direction", ADMIN_PW)
+    s.create_account(school.admin, "m.gamma", "teacher three password")
+    s.assign_teacher(school.admin, "m.gamma", cid)
+    real = s._class_key
+    fired = []
+
+    def fetch_then_rotate(session, class_id):
+        key = real(session, class_id)
+        if not fired:
+            fired.append(1)
+            other.unassign_teacher(admin2, "m.gamma", class_id)  # lands in between
+        return key
+
+    monkeypatch.setattr(s, "_class_key", fetch_then_rotate)
+    with pytest.raises(StoreError, match="replaced just now"):
+        s.rename_pupil(school.t1, zeph.id, "Quintavalle", "Zoé")
+    assert {p.id: p.first_name for p in s.list_pupils(school.admin, cid)}[zeph.id] == "Zéphyrine"  # nothing written
+    s.rename_pupil(school.t1, zeph.id, "Quintavalle", "Zoé")
+    assert {p.id: p.first_name for p in other.list_pupils(admin2, cid)}[zeph.id] == "Zoé"  # under the new key
+    other.close()
+
+
+def backup_free_store(school):
+    """A second Store on the same files: what another process (a `preau` command) would open."""
+    from preau.node.store import Store
+    return Store.open(school.store.data_dir, cost=vault.TEST_COST)

@@ -232,3 +232,71 @@ def test_an_old_plaintext_audit_log_is_sealed_at_the_first_head_teacher_unlock(t
     old.db.execute("PRAGMA wal_checkpoint(FULL)")
     assert [n for n in AUDIT_NEEDLES if n in (tmp_path / "data" / s.db_path.name).read_bytes()] == []
     old.close()
+
+
+def test_an_audit_epoch_id_given_back_by_a_rollback_is_not_reused_under_the_wrong_key(tmp_path, campaign):
+    """Review finding: a rolled-back epoch insert frees its id; another process takes it for its own epoch."""
+    school = make_school(tmp_path / "data", campaign)
+    a = school.store
+    b = Store.open(tmp_path / "data", cost=vault.TEST_COST)  # another process on the same files
+    try:
+        with pytest.raises(RuntimeError):
+            with a._lock, a.db.atomic():
+                a._epoch = None
+                a._audit("x", "doomed", "school")  # a new epoch, then the transaction rolls back
+                raise RuntimeError("rolled back")
+        b._audit("b", "from-b", "school")  # takes the same epoch id, with its own key
+        a._audit("a", "from-a", "school")
+        actions = [e.action for e in a.audit_log(school.admin, 3)]
+        assert actions == ["from-a", "from-b", actions[2]] and "unreadable" not in actions
+    finally:
+        b.close()
+        a.close()
+
+
+def test_plaintext_left_by_a_busy_checkpoint_is_cleared_when_the_reader_goes(tmp_path, campaign):
+    import sqlite3
+
+    from storage_fixtures import ADMIN_PW
+
+    school = make_school(tmp_path / "data", campaign)
+    s = school.store
+    with s.db.atomic():  # an old file: plaintext entries, no audit key
+        s.db.execute("INSERT INTO audit (at, actor, action, target, detail) VALUES ('t', 'a', 'SECRETACTION', 'x', '')")
+        s.db.execute("UPDATE school SET audit_key = NULL")
+    s.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    s.close()
+    store = Store.open(tmp_path / "data", cost=vault.TEST_COST)
+    reader = sqlite3.connect(tmp_path / "data" / "preau.db")
+    reader.execute("BEGIN")
+    reader.execute("SELECT count(*) FROM pupils").fetchone()  # the running node, reading
+    store.login("direction", ADMIN_PW)  # seals the entries; the checkpoint cannot finish yet
+    assert store._wal_to_truncate
+    assert b"SECRETACTION" in (tmp_path / "data" / "preau.db").read_bytes()  # still there, for now
+    reader.rollback()
+    reader.close()
+    store.login("direction", ADMIN_PW)  # the next head-teacher login tries again (as does close)
+    assert not store._wal_to_truncate
+    data = (tmp_path / "data" / "preau.db").read_bytes()
+    wal = tmp_path / "data" / "preau.db-wal"
+    assert b"SECRETACTION" not in data and (not wal.exists() or b"SECRETACTION" not in wal.read_bytes())
+    store.close()
+
+
+def test_a_swapped_audit_key_is_restored_at_the_next_head_teacher_login(tmp_path, campaign, caplog):
+    from storage_fixtures import ADMIN_PW, T1_PW
+
+    school = make_school(tmp_path / "data", campaign)
+    s = school.store
+    _, stranger = vault.new_keypair()
+    s.db.execute("UPDATE school SET audit_key = ?", [stranger])  # someone who can write the file
+    s.close()
+    store = Store.open(tmp_path / "data", cost=vault.TEST_COST)
+    store.login("mme.alpha", T1_PW)  # sealed to the stranger's key
+    admin = store.login("direction", ADMIN_PW)
+    assert "audit key" in caplog.text
+    assert store.db.execute("SELECT audit_key FROM school").fetchone()[0] != stranger
+    entries = store.audit_log(admin, 4)
+    assert [e.action for e in entries[:2]] == ["login", "audit-key-restored"]
+    assert "unreadable" in [e.action for e in entries]  # the teacher's login, sealed to the stranger
+    store.close()

@@ -170,3 +170,27 @@ async def test_each_member_sends_one_kind_a_school_cannot_pass_off_an_aggregate(
     assert [p["role"] for p in academie.federation.children()] == ["child"]
     for node in (district, school, academie, upper):
         node.close()
+
+
+async def test_a_campaign_held_from_before_relaying_is_relayed_at_the_next_sync(tmp_path, aiohttp_server):
+    """Review finding: a campaign the district accepted before it relayed campaigns was never passed down."""
+    academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
+    await serve(academie, aiohttp_server)
+    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(),
+                        "0693344K")
+    academie.federation.publish_campaign(CAMPAIGN)
+    relay = district.federation._relay_campaign
+    district.federation._relay_campaign = lambda *a: None  # as the software before this change did
+    await district.sync_upstream()
+    assert district.federation.campaigns(owner=district.identity.signing_key.hex()) == []
+    district.federation._relay_campaign = relay
+    await district.sync_upstream()  # the upgraded district: nothing new from the académie, yet it relays
+    assert district.federation.campaigns(owner=district.identity.signing_key.hex()) == [CAMPAIGN]
+    # Relayed once per académie release: the district's own later thresholds stand until the académie's next.
+    import dataclasses
+    own = dataclasses.replace(CAMPAIGN, name="Début de CP (seuils de la circonscription)")
+    district.federation.publish_campaign(own)
+    await district.sync_upstream()
+    assert district.federation.campaigns(owner=district.identity.signing_key.hex()) == [own]
+    for n in (academie, district):
+        n.close()
