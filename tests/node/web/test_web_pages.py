@@ -365,3 +365,5 @@ async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_
     data = json.loads(await (await client.get("/district/stats/2026-test-cp.json")).text())
     row = next(e for e in data["exercises"] if e["exercise"] == "fr-mots")
     assert row["hidden_by"] == {"fragile": 1} and row["rates"]["seuil2"] is None
+    members = await (await client.get("/district/schools")).text()
+    assert f"{SCHOOL_UAI} (circonscription)" in members
