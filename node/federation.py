@@ -276,8 +276,18 @@ class Federation:
             latest = self.fed.latest_release(d.doc_id)
             if latest is None or self.fed.get_meta(f"relayed:{d.doc_id}", 0) >= latest[0]:
                 continue
-            signed = SignedRelease.decode(latest[1])
-            campaign = cdocs.read_campaign(load_document(d.data), list(signed.heads))
+            if self.fed.get_meta(f"relayed:{d.doc_id}") is None and self.fed.latest_release(
+                    document_id("campaign", self.key, d.campaign)) is not None:
+                # From before relay markers, with a campaign of its own already: whether that came from
+                # the parent or from the district's own thresholds, it stands until the parent's next release.
+                self.fed.set_meta(f"relayed:{d.doc_id}", latest[0])
+                continue
+            try:
+                signed = SignedRelease.decode(latest[1])
+                campaign = cdocs.read_campaign(load_document(d.data), list(signed.heads))
+            except CrdtError as exc:
+                self.fed.log_event("refused", f"the parent's campaign {d.doc_id} cannot be read ({exc}); not relayed")
+                continue
             with self.fed.transaction():
                 self._relay_campaign(campaign, d.doc_id, latest[0])
             done.append(campaign.id)

@@ -110,11 +110,22 @@ MIGRATIONS: list[str] = [
     ALTER TABLE invitations ADD COLUMN address TEXT;
     """,
     # 4: what an invitation enrols: a school (it sends releases) or, at an académie, a district (it sends
-    #    its aggregate; pinned as role 'child'). A child that already sent an aggregate was a district.
+    #    its aggregate; pinned as role 'child'). Older files did not say: a child that signed aggregates
+    #    and never a release was a district; at a node that never received a school release but did
+    #    receive aggregates (an académie), every child is a district. A school that signed both (the
+    #    hole this closes) stays a school, and statistics entries it got in as a district are dropped.
     """
     ALTER TABLE invitations ADD COLUMN member TEXT NOT NULL DEFAULT 'school';
     UPDATE peers SET role = 'child'
-        WHERE role = 'school' AND key IN (SELECT owner FROM documents WHERE kind = 'aggregate');
+        WHERE role = 'school' AND key IN (SELECT owner FROM documents WHERE kind = 'aggregate')
+          AND key NOT IN (SELECT owner FROM documents WHERE kind = 'release');
+    UPDATE peers SET role = 'child'
+        WHERE role = 'school'
+          AND NOT EXISTS (SELECT 1 FROM documents d JOIN peers p ON p.key = d.owner WHERE d.kind = 'release')
+          AND EXISTS (SELECT 1 FROM peers WHERE role = 'child');
+    DELETE FROM stats_entries
+        WHERE owner IN (SELECT key FROM peers WHERE role = 'school')
+          AND json_extract(entry, '$.content.scope') = 'district';
     """,
 ]
 

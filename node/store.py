@@ -395,38 +395,44 @@ class Store:
         the file could have swapped in their own, to read later entries), give an old file its key, and
         seal its plaintext entries."""
         pk = _audit_keys(school_key)[1]
-        if self._audit_public_key() == pk and not self._row("SELECT 1 AS x FROM audit LIMIT 1"):
+        # Read from the file, not this process's cache: another process may have written it since.
+        stored = self.db.execute("SELECT audit_key FROM school WHERE id = 1").fetchone()[0]
+        if stored == pk and not self._row("SELECT 1 AS x FROM audit LIMIT 1"):
             if self._wal_to_truncate:
                 self._truncate_wal()
             return
-        with self._lock, self.db.atomic():
-            stored = self.db.execute("SELECT audit_key FROM school WHERE id = 1").fetchone()[0]
-            if stored is not None and stored != pk:
-                log.warning("the audit key in %s was not this school's; it is restored (entries sealed to the "
-                            "other key since then cannot be read)", self.db_path)
-            self.db.execute("UPDATE school SET audit_key = ? WHERE id = 1", [pk])
-            self._audit_pk, self._epoch = pk, None
-            rows = self.db.execute("SELECT at, actor, action, target, detail FROM audit ORDER BY id").fetchall()
-            self.db.conn.executemany("INSERT INTO audit_sealed (epoch, ct) VALUES (?, ?)",
-                                     self._sealed_audit_rows(pk, rows))
-            self.db.execute("DELETE FROM audit")  # secure_delete: the plaintext is zeroed in the file
-            if stored is not None and stored != pk:
-                self._audit("store", "audit-key-restored", "school", "the audit key in the file had been replaced")
-        if rows:
-            self._truncate_wal()
+        with self._lock:
+            with self.db.atomic():
+                stored = self.db.execute("SELECT audit_key FROM school WHERE id = 1").fetchone()[0]
+                swapped = stored is not None and stored != pk
+                if swapped:
+                    log.warning("the audit key in %s was not this school's; it is restored (entries sealed to "
+                                "the other key since then cannot be read)", self.db_path)
+                self.db.execute("UPDATE school SET audit_key = ? WHERE id = 1", [pk])
+                self._audit_pk, self._epoch = pk, None
+                rows = self.db.execute("SELECT at, actor, action, target, detail FROM audit ORDER BY id").fetchall()
+                self.db.conn.executemany("INSERT INTO audit_sealed (epoch, ct) VALUES (?, ?)",
+                                         self._sealed_audit_rows(pk, rows))
+                self.db.execute("DELETE FROM audit")  # secure_delete: the plaintext is zeroed in the file
+                if swapped:
+                    self._audit("store", "audit-key-restored", "school", "the audit key in the file had been replaced")
+            if rows:
+                self._truncate_wal()
 
     def _truncate_wal(self) -> bool:
         """Checkpoint the WAL into the database and empty it, so zeroed (secure_delete) pages replace the
         old ones in both files. Another connection reading (the running node, say) blocks that: retry a
         little, then again at the next unlock and at close, and say so."""
         # TRUNCATE waits for readers through the busy handler: up to one second here, not the 10 s a write
-        # waits, so a head teacher's login is never held up for long.
-        timeout = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
-        self.db.execute("PRAGMA busy_timeout = 1000")
-        try:
-            busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        finally:
-            self.db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        # waits, so a head teacher's login is never held up for long. Under the lock: the connection's
+        # timeout is shared with the store's other threads.
+        with self._lock:
+            timeout = self.db.execute("PRAGMA busy_timeout").fetchone()[0]
+            self.db.execute("PRAGMA busy_timeout = 1000")
+            try:
+                busy, _, _ = self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                self.db.execute(f"PRAGMA busy_timeout = {int(timeout)}")
         if not busy:
             self._wal_to_truncate = False
             return True
@@ -784,6 +790,14 @@ class Store:
             raise StoreError("the key of this class was replaced just now (a teacher left the class); nothing was "
                              "saved: do it again")
 
+    def _require_in_class(self, classes: dict[str, str]) -> None:
+        """Inside a write transaction: each pupil is still in the class whose key is about to seal its data
+        (another process may have moved or erased it since the class was read)."""
+        marks = ",".join("?" * len(classes))
+        now = dict(self.db.execute(f"SELECT id, class_id FROM pupils WHERE id IN ({marks})", list(classes)).fetchall())
+        if now != classes:
+            raise StoreError("a pupil was just moved to another class or removed; nothing was saved: do it again")
+
     def _rotate_class_key(self, s: Session, class_id: str, old_key: bytes) -> tuple[int, bytes]:
         """Re-encrypt a class under a new key (inside the caller's transaction); its (version, key), for the
         caller to cache once the transaction has committed."""
@@ -875,6 +889,7 @@ class Store:
         last, first = self._clean_names(last_name, first_name)
         with self._lock, self.db.atomic():
             self._require_current_key(s, row["class_id"], key)
+            self._require_in_class({pupil_id: row["class_id"]})
             self.db["pupils"].update(pupil_id, {"ct": self._seal_pupil(key, pupil_id, row["class_id"], last, first)})
             self._audit(s.actor, "pupil-renamed", f"pupil:{pupil_id}")
         return Pupil(pupil_id, row["class_id"], last, first)
@@ -893,6 +908,7 @@ class Store:
         with self._lock, self.db.atomic():
             self._require_current_key(s, row["class_id"], old_key)
             self._require_current_key(s, class_id, new_key)
+            self._require_in_class({pupil_id: row["class_id"]})
             self.db["pupils"].update(pupil_id, {"class_id": class_id,
                                                 "ct": self._seal_pupil(new_key, pupil_id, class_id, pupil.last_name, pupil.first_name)})
             for r in list(self.db.query("SELECT * FROM results WHERE pupil_id = ?", [pupil_id])):
@@ -1107,6 +1123,7 @@ class Store:
         with self._lock, self.db.atomic():
             for cid, key in keys.items():
                 self._require_current_key(s, cid, key)
+            self._require_in_class(classes)
             now = self._now()
             stored = {r["pupil_id"]: self._open_results(keys[classes[r["pupil_id"]]], r, s) for r in self.db.query(
                 f"SELECT * FROM results WHERE campaign_id = ? AND pupil_id IN ({marks})", [campaign_id, *pupil_ids])}

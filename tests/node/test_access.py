@@ -262,3 +262,33 @@ def backup_free_store(school):
     """A second Store on the same files: what another process (a `preau` command) would open."""
     from preau.node.store import Store
     return Store.open(school.store.data_dir, cost=vault.TEST_COST)
+
+
+@pytest.mark.parametrize("write", ["rename", "save"])
+def test_a_pupil_moved_between_read_and_write_is_not_sealed_under_the_old_class_key(school, monkeypatch, write):
+    from preau.node.storage_errors import StoreError
+
+    s = school.store
+    zeph = school.pupils_a[0]
+    other = backup_free_store(school)  # another process
+    admin2 = other.login("direction", ADMIN_PW)
+    real = s._class_key
+    fired = []
+
+    def fetch_then_move(session, class_id):
+        key = real(session, class_id)
+        if not fired:
+            fired.append(1)
+            other.move_pupil(admin2, zeph.id, school.class_b.id)  # lands between the read and the write
+        return key
+
+    monkeypatch.setattr(s, "_class_key", fetch_then_move)
+    with pytest.raises(StoreError, match="just moved"):
+        if write == "rename":
+            s.rename_pupil(school.admin, zeph.id, "Quintavalle", "Zoé")
+        else:
+            s.save_result(school.admin, "2026-debut-cp", zeph.id, "fr-mots", answers=[1, 0, 1, 1, 0, 0, 1, 1, 1, 0])
+    # The class it moved to still opens for everyone.
+    assert zeph.id in {p.id for p in other.list_pupils(admin2, school.class_b.id)}
+    other.get_results(admin2, "2026-debut-cp", school.class_b.id)
+    other.close()

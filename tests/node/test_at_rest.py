@@ -300,3 +300,25 @@ def test_a_swapped_audit_key_is_restored_at_the_next_head_teacher_login(tmp_path
     assert [e.action for e in entries[:2]] == ["login", "audit-key-restored"]
     assert "unreadable" in [e.action for e in entries]  # the teacher's login, sealed to the stranger
     store.close()
+
+
+def test_a_long_running_node_notices_a_key_swapped_by_someone_else(tmp_path, campaign, caplog):
+    """The check reads the file, not the process's cache: the web node caches the right key at its first
+    unlock, while a `preau` command opened later would seal to whatever key the file holds."""
+    import sqlite3
+
+    from storage_fixtures import ADMIN_PW, T1_PW
+
+    school = make_school(tmp_path / "data", campaign)
+    node = school.store  # the running node; its head teacher already logged in (cache set)
+    _, stranger = vault.new_keypair()
+    with sqlite3.connect(tmp_path / "data" / "preau.db") as raw:
+        raw.execute("UPDATE school SET audit_key = ?", [stranger])
+    command = Store.open(tmp_path / "data", cost=vault.TEST_COST)
+    command.login("mme.alpha", T1_PW)  # sealed to the stranger's key
+    command.close()
+    admin = node.login("direction", ADMIN_PW)
+    assert "audit key" in caplog.text
+    assert node.db.execute("SELECT audit_key FROM school").fetchone()[0] != stranger
+    assert "audit-key-restored" in [e.action for e in node.audit_log(admin, 5)]
+    node.close()

@@ -93,12 +93,36 @@ def test_migration_4_makes_children_that_sent_aggregates_districts(tmp_path, mon
     old = FedStore(path, clock=lambda: 1_000)
     old.add_peer("dd", node_id="D1", role="school", uai="0693344K")
     old.add_peer("ss", node_id="S1", role="school", uai="0751234J")
+    old.add_peer("xx", node_id="X1", role="school", uai="0751235K")  # a school that forged an aggregate
     old.accept_release("aggregate:c1:dd", "aggregate", "dd", "c1", b"doc", 1, b"sig", "dd")
     old.accept_release("release:c1:ss", "release", "ss", "c1", b"doc", 1, b"sig", "ss")
+    old.accept_release("release:c1:xx", "release", "xx", "c1", b"doc", 1, b"sig", "xx")
+    old.accept_release("aggregate:c1:xx", "aggregate", "xx", "c1", b"doc", 1, b"sig", "xx",
+                       stats=("c1", "xx", {"release": 1, "content": {"scope": "district"}}, []))
     old.close()
     monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS)
     new = FedStore(path, clock=lambda: 1_000)
-    assert {p["key"]: p["role"] for p in new.peers()} == {"dd": "child", "ss": "school"}
+    assert {p["key"]: p["role"] for p in new.peers()} == {"dd": "child", "ss": "school", "xx": "school"}
+    assert new.stats_entry("c1", "xx") is None  # what it got in as a district is gone
     new.add_invitation("inv", "0693345L", "h", expires_at=2_000, member="district")
     assert new.invitation("inv")["member"] == "district"
+    new.close()
+
+
+def test_migration_4_at_an_academie_makes_every_child_a_district(tmp_path, monkeypatch):
+    """At a node that never received a school release, a district that has not sent its aggregate yet is a
+    district too (else its first aggregate would be refused for good)."""
+    import preau.node.fedstore as fs
+
+    path = tmp_path / "fed.db"
+    monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS[:3])
+    old = FedStore(path, clock=lambda: 1_000)
+    old.add_peer("d1", node_id="D1", role="school", uai="0693344K")
+    old.add_peer("d2", node_id="D2", role="school", uai="0693345L")  # enrolled, nothing sent yet
+    old.add_peer("up", node_id="U1", role="district", uai="0690001A")
+    old.accept_release("aggregate:c1:d1", "aggregate", "d1", "c1", b"doc", 1, b"sig", "d1")
+    old.close()
+    monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS)
+    new = FedStore(path, clock=lambda: 1_000)
+    assert {p["key"]: p["role"] for p in new.peers()} == {"d1": "child", "d2": "child", "up": "district"}
     new.close()

@@ -194,3 +194,27 @@ async def test_a_campaign_held_from_before_relaying_is_relayed_at_the_next_sync(
     assert district.federation.campaigns(owner=district.identity.signing_key.hex()) == [own]
     for n in (academie, district):
         n.close()
+
+
+async def test_an_upgraded_district_keeps_its_own_thresholds(tmp_path, aiohttp_server):
+    """From before relay markers: a district with its own copy of a parent's campaign keeps it (whether the
+    old version relayed it or the district set its own thresholds), until the parent publishes again."""
+    import dataclasses
+
+    academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
+    await serve(academie, aiohttp_server)
+    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(),
+                        "0693344K")
+    academie.federation.publish_campaign(CAMPAIGN)
+    await district.sync_upstream()
+    own = dataclasses.replace(CAMPAIGN, name="Début de CP (seuils de la circonscription)")
+    district.federation.publish_campaign(own)
+    district.fed.db.execute("DELETE FROM meta WHERE key LIKE 'relayed:%'")  # as an older version left it
+    await district.sync_upstream()
+    assert district.federation.campaigns(owner=district.identity.signing_key.hex()) == [own]
+    later = dataclasses.replace(CAMPAIGN, name="Début de CP (version 2)")
+    academie.federation.publish_campaign(later)
+    await district.sync_upstream()
+    assert district.federation.campaigns(owner=district.identity.signing_key.hex()) == [later]
+    for n in (academie, district):
+        n.close()
