@@ -418,6 +418,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _busy(exc: BaseException):
+    """A locked database is something to retry, not a bug (imported late: the CLI loads node/ lazily)."""
+    if exc.__class__.__name__ != "OperationalError":
+        return None
+    from preau.node.errors import Busy
+    return Busy.from_sqlite(exc)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -434,7 +442,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (SystemExit, GeneratorExit):
         raise
-    except BaseException:
+    except BaseException as e:
+        busy = _busy(e)
+        if busy is not None:
+            print("preau: error: " + busy.message, file=sys.stderr)
+            return busy.exit_code
         # BaseException too: Automerge's PanicException derives from it, and a
         # panic is a bug to report, not something to let pass unexplained.
         traceback.print_exc()

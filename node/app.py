@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .appkeys import CONFIG, NODE
 from .backoff import Backoff
-from .errors import UserError
+from .errors import Busy, UserError
 from .runtime import Node
 from .store import DB_NAME, Store
 from .vault import ARGON2
@@ -37,7 +37,10 @@ async def json_errors(request: web.Request, handler):
         return web.json_response(error_body(exc.status, exc.reason), status=exc.status)
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception as exc:
+        busy = Busy.from_sqlite(exc)
+        if busy is not None:
+            return web.json_response(error_body(busy.status, busy.message, busy.code), status=busy.status)
         log.exception("unexpected error on %s %s", request.method, request.path)
         return web.json_response(
             error_body(500, "internal error: the node's log has the details", "internal"), status=500

@@ -7,9 +7,10 @@ mid-upgrade leaves the previous version intact. The node layer adds its own
 """
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import sqlite3
-from typing import Callable
+from typing import Callable, Iterator
 
 import sqlite_utils
 
@@ -86,6 +87,36 @@ def schema_version(db: sqlite_utils.Database) -> int:
     return db.execute("PRAGMA user_version").fetchone()[0]
 
 
+class Database(sqlite_utils.Database):
+    """sqlite-utils' Database whose outermost `atomic()` is BEGIN IMMEDIATE.
+
+    A plain BEGIN reads first and asks for the write lock later; if another
+    process (the server, a `preau` command, a backup) wrote meanwhile, SQLite
+    must refuse at once with "database is locked", without waiting. Taking the
+    write lock at BEGIN lets the busy timeout do its job: the write waits for
+    the other one, then goes ahead. Nested blocks stay savepoints.
+    """
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator["Database"]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.rollback()  # a no-op if the error already ended the transaction
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.rollback()
+                raise
+
+
 def connect(path: str | pathlib.Path) -> sqlite_utils.Database:
     """Open (creating if needed) with WAL, full fsync on commit and zeroed deleted content.
 
@@ -93,7 +124,7 @@ def connect(path: str | pathlib.Path) -> sqlite_utils.Database:
     process crash. secure_delete: an erased pupil's ciphertext does not linger in free pages.
     """
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
-    db = sqlite_utils.Database(conn, execute_plugins=False)
+    db = Database(conn, execute_plugins=False)
     try:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")

@@ -14,6 +14,7 @@ EXIT_USAGE = 2  # argparse's own code for a malformed command line
 EXIT_DATA = 65  # an input file is invalid (campaign definition, backup, bundle)
 EXIT_NOT_AVAILABLE = 69  # the command exists but this build does not implement it yet
 EXIT_BUG = 70  # an unexpected error: a bug in Préau
+EXIT_TEMPFAIL = 75  # try again in a moment: another process holds the database
 EXIT_CONFIG = 78  # the node's settings are invalid
 
 
@@ -33,6 +34,27 @@ class UserError(Exception):
             self.status = status
         if code is not None:
             self.code = code
+
+
+class Busy(UserError):
+    """The database stayed locked by another process (a long write, a backup) past the wait."""
+
+    exit_code = EXIT_TEMPFAIL
+    status = 503
+    code = "busy"
+
+    MESSAGE = ("the node's database is busy: another Préau process is writing to it (a command, the server, "
+               "a backup); nothing was changed by this request: try again in a moment")
+
+    @classmethod
+    def from_sqlite(cls, exc: BaseException) -> "Busy | None":
+        """A Busy for SQLite's "database is locked" / "busy" errors; None for any other error (a bug)."""
+        import sqlite3
+
+        text = str(exc).lower()
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+            return cls(cls.MESSAGE)
+        return None
 
 
 class SettingsError(UserError):

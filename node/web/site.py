@@ -19,13 +19,14 @@ import concurrent.futures
 import contextlib
 import logging
 import secrets
+import sqlite3
 import time
 from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
 from ..appkeys import NODE
-from ..errors import UserError
+from ..errors import Busy, UserError
 from ..storage_errors import AuthError
 from . import i18n
 from .keys import CLOCK, WEB_CONFIG
@@ -211,6 +212,11 @@ async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
 
         detail = person_words(exc.message, request_language(request))
         return await refusal(request, exc.status if 400 <= exc.status < 600 else 400, "error.refused", detail=detail)
+    except sqlite3.OperationalError as exc:
+        # Another process held the database past the wait: the person should retry, nothing was changed.
+        if Busy.from_sqlite(exc) is None or request.path.startswith("/v1/"):
+            raise
+        return await refusal(request, 503, "error.busy")
 
 
 async def _sweeper(app: web.Application) -> AsyncIterator[None]:

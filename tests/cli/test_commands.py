@@ -574,3 +574,22 @@ def test_every_command_on_a_folder_without_a_node_says_to_run_init(tmp_path, arg
     r = preau(*[a.format(tmp=tmp_path) for a in args], "--data-dir", str(empty))
     user_error(r, "run `preau init` there first")
     assert str(empty) in r.err and not empty.exists()
+
+
+def test_a_command_meeting_a_database_held_by_another_process_says_to_try_again(tmp_path):
+    """A real lock: another process holds federation.db's write lock longer than the wait (5 s)."""
+    import sqlite3
+
+    from preau.node.errors import EXIT_TEMPFAIL
+
+    init(tmp_path / "d", "district", "0693344K")
+    holder = sqlite3.connect(tmp_path / "d" / "federation.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a long write elsewhere (a backup, a stuck command)
+    try:
+        r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path / "d"), timeout=60)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    user_error(r, "the node's database is busy: another Préau process is writing to it", EXIT_TEMPFAIL)
+    # Nothing was half-done: the same command works once the lock is gone.
+    assert preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path / "d")).code == 0

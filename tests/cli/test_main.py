@@ -196,3 +196,24 @@ def test_installed_console_script_exit_code_and_stderr(tmp_path):
     assert proc.returncode == EXIT_USER
     assert proc.stdout == ""
     assert proc.stderr.startswith("preau: error: 0751234K is not a valid UAI")
+
+
+def test_a_locked_database_says_to_try_again_and_other_sqlite_errors_stay_bugs(capsys, tmp_path, fake_node):
+    import sqlite3
+
+    from preau.node.errors import EXIT_TEMPFAIL
+
+    def release(settings, **options):
+        raise sqlite3.OperationalError("database is locked")
+
+    fake_node.release = release
+    code, out, err = run(capsys, "release", "2026-debut-cp", "--data-dir", str(tmp_path))
+    assert code == EXIT_TEMPFAIL and "Traceback" not in err
+    assert err.startswith("preau: error: the node's database is busy") and "try again in a moment" in err
+
+    def broken(settings, **options):
+        raise sqlite3.OperationalError("no such table: pupils")
+
+    fake_node.release = broken
+    code, out, err = run(capsys, "release", "2026-debut-cp", "--data-dir", str(tmp_path))
+    assert code == EXIT_BUG and "no such table" in err

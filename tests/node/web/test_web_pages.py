@@ -99,6 +99,39 @@ async def test_add_rename_and_erase_in_own_class(school):
     assert (await client.get(f"{page}/pupils/{ids['pupil_a']}")).status == 404
 
 
+async def test_a_database_held_by_another_process_is_a_page_saying_to_try_again(school, tmp_path):
+    """A real lock on the school's database (a backup or a command elsewhere): a write waits for it, and
+    past the wait gets 503 and a page in French, the pupil not added; the form works once the lock is gone."""
+    import sqlite3
+    import threading
+
+    from preau.node.appkeys import NODE
+
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    holder = sqlite3.connect(tmp_path / "school" / "preau.db", isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    # Released after half a second: the save waits for it (BEGIN IMMEDIATE with the busy timeout) and succeeds.
+    threading.Timer(0.5, holder.execute, ["ROLLBACK"]).start()
+    resp = await post_form(client, page + "/pupils", {"last_name": "Petit", "first_name": "Inès"}, page)
+    assert "Inès Petit a été ajouté·e." in await text_of(resp)
+    # Held longer than the wait (shortened here from 10 s): refused, nothing added.
+    client.app[NODE].store.db.execute("PRAGMA busy_timeout = 300")
+    token = await csrf_of(client, page)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        resp = await client.post(page + "/pupils", data={"csrf_token": token, "last_name": "Roux", "first_name": "Zoé"})
+        text = await text_of(resp)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert resp.status == 503 and "La base de données de l'école est occupée" in text and "réessayez" in text
+    assert "Zoé" not in await text_of(await client.get(page))
+    resp = await post_form(client, page + "/pupils", {"last_name": "Roux", "first_name": "Zoé"}, page)
+    assert "Zoé Roux a été ajouté·e." in await text_of(resp)
+
+
 # -- result entry ----------------------------------------------------------------------------------
 
 async def test_row_saves_reload_and_fallback_form(school):
