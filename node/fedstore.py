@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import sqlite_utils
 
+from .errors import EXIT_DATA, UserError
+
 MIGRATIONS: list[str] = [
     # 1: initial schema
     """
@@ -136,6 +138,12 @@ class FedStoreError(Exception):
     pass
 
 
+class FedStoreTooNew(FedStoreError, UserError):
+    """federation.db was written by a newer Préau: the person can fix it by upgrading."""
+
+    exit_code = EXIT_DATA
+
+
 @dataclass(frozen=True, slots=True)
 class StoredDocument:
     doc_id: str
@@ -178,19 +186,16 @@ class FedStore:
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > len(MIGRATIONS):
-            raise FedStoreError(
+            raise FedStoreTooNew(
                 f"{self.path} was written by a newer version of Préau (schema {version}); "
                 "upgrade Préau before opening it."
             )
         for number in range(version, len(MIGRATIONS)):
-            with self._tx() as conn:
+            with self.transaction() as conn:
                 for statement in MIGRATIONS[number].split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {number + 1}")
-
-    def _tx(self):
-        return _Transaction(self)
 
     def transaction(self):
         """Group several writes into one transaction (calls inside it join it)."""
@@ -207,7 +212,7 @@ class FedStore:
         return json.loads(row[0]) if row else default
 
     def set_meta(self, key: str, value: Any) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 [key, json.dumps(value)],
@@ -216,7 +221,7 @@ class FedStore:
     # -- events (a short operational log, no pupil data) -----------------------
 
     def log_event(self, kind: str, detail: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute("INSERT INTO events(at, kind, detail) VALUES (?, ?, ?)", [self._clock(), kind, detail])
 
     def events(self, limit: int = 50) -> list[dict]:
@@ -226,7 +231,7 @@ class FedStore:
 
     def add_peer(self, key: str, *, node_id: str, role: str, uai: str | None = None, name: str | None = None,
                  address: str | None = None, static_key: str | None = None) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, enrolled_at)
                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -250,17 +255,17 @@ class FedStore:
         return p if p and p["status"] == "active" else None
 
     def forget_peer(self, key: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute("DELETE FROM peers WHERE key = ?", [key])
 
     def revoke_peer(self, key: str) -> bool:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             cur = conn.execute("UPDATE peers SET status = 'revoked' WHERE key = ? AND status = 'active'", [key])
             return cur.rowcount == 1
 
     def rotate_peer(self, old_key: str, new_key: str, new_static: str | None) -> None:
         """Move a peer's pin to its new key; the old key is refused from then on."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             row = conn.execute("SELECT * FROM peers WHERE key = ?", [old_key]).fetchone()
             if row is None:
                 raise FedStoreError("unknown peer")
@@ -289,7 +294,7 @@ class FedStore:
             row = self.db.execute("SELECT last_contact, last_error FROM peers WHERE key = ?", [key]).fetchone()
             if row is not None and row[1] is None and row[0] is not None and now - row[0] < 60:
                 return
-        with self._tx() as conn:
+        with self.transaction() as conn:
             if error is None:
                 conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [now, key])
             else:
@@ -299,7 +304,7 @@ class FedStore:
 
     def add_invitation(self, inv_id: str, uai: str, secret: str, expires_at: int, *,
                        name: str | None = None, address: str | None = None, member: str = "school") -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "INSERT INTO invitations(id, uai, secret, created_at, expires_at, name, address, member) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -315,7 +320,7 @@ class FedStore:
 
     def use_invitation(self, inv_id: str, by: str) -> bool:
         """Mark an invitation used; False if it was already used or revoked (single use, race-free)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE invitations SET used_at = ?, used_by = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL",
                 [self._clock(), by, inv_id],
@@ -323,7 +328,7 @@ class FedStore:
             return cur.rowcount == 1
 
     def revoke_invitation(self, inv_id: str) -> bool:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             cur = conn.execute(
                 "UPDATE invitations SET revoked_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL",
                 [self._clock(), inv_id],
@@ -333,7 +338,7 @@ class FedStore:
     # -- documents and releases --------------------------------------------------
 
     def put_document(self, doc_id: str, kind: str, owner: str, data: bytes, campaign: str | None = None) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             self._put_document(conn, doc_id, kind, owner, data, campaign)
 
     def _put_document(self, conn, doc_id, kind, owner, data, campaign) -> None:
@@ -391,7 +396,7 @@ class FedStore:
         `stats`: (campaign, owner, entry, older owner keys whose entries it replaces) for one school's
         entry, or (campaign, data) to replace a whole statistics record.
         """
-        with self._tx() as conn:
+        with self.transaction() as conn:
             self._put_document(conn, doc_id, kind, owner, data, campaign)
             conn.execute(
                 "INSERT OR IGNORE INTO releases(doc_id, number, signed, received_at, from_peer) VALUES (?, ?, ?, ?, ?)",
@@ -423,7 +428,7 @@ class FedStore:
         )
 
     def put_stats(self, campaign: str, data: dict) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             self._put_stats(conn, campaign, data)
 
     def stats(self, campaign: str) -> dict | None:
@@ -456,7 +461,7 @@ class FedStore:
     # -- transparency log (school) ----------------------------------------------------
 
     def log_sent(self, doc_id: str, number: int, to_peer: str, content: dict, signature: str) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 """INSERT OR IGNORE INTO transparency(doc_id, number, to_peer, sent_at, content, signature)
                    VALUES (?, ?, ?, ?, ?, ?)""",
@@ -464,7 +469,7 @@ class FedStore:
             )
 
     def log_receipt(self, doc_id: str, number: int, receipt: dict) -> None:
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "UPDATE transparency SET receipt = ? WHERE doc_id = ? AND number = ?",
                 [json.dumps(receipt, sort_keys=True), doc_id, number],
@@ -501,6 +506,10 @@ class _Transaction:
         if self.store._depth:
             return
         if exc_type is None:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.rollback()  # a failed COMMIT (disk full) must not leave the transaction open
+                raise
         else:
             self.conn.execute("ROLLBACK")

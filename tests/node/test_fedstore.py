@@ -126,3 +126,24 @@ def test_migration_4_at_an_academie_makes_every_child_a_district(tmp_path, monke
     new = FedStore(path, clock=lambda: 1_000)
     assert {p["key"]: p["role"] for p in new.peers()} == {"d1": "child", "d2": "child", "up": "district"}
     new.close()
+
+
+def test_a_newer_federation_file_is_one_clear_line_on_the_command_line(tmp_path):
+    """Not a traceback: the person can fix it by upgrading Préau."""
+    import os
+    import subprocess
+    import sys
+
+    from preau.node.errors import EXIT_DATA
+    from preau.node.runtime import create_identity
+
+    create_identity(tmp_path)
+    conn = sqlite3.connect(tmp_path / "federation.db")
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    done = subprocess.run([sys.executable, "-m", "preau.cli.main", "status", "--data-dir", str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == EXIT_DATA, done.stderr
+    assert done.stderr.startswith("preau: error: ") and "upgrade Préau" in done.stderr
+    assert "Traceback" not in done.stderr
