@@ -146,18 +146,20 @@ class Federation:
     # -- entitlement, offers and wants -------------------------------------------------
 
     def may_send(self, peer: PublicIdentity, doc_id: str) -> bool:
-        doc = self.fed.document(doc_id)
+        """Checked for every offer and every message about a document: reads its kind and owner only."""
+        found = self.fed.kind_and_owner(doc_id)
         role = self.peer_role(peer)
-        if doc is None or role is None:
+        if found is None or role is None:
             return False
+        kind, owner = found
         if role in UPSTREAM:
             # Per-school counts never go beyond the district: a district sends up only its own aggregate.
             # A node may carry (relay) documents written by nodes it has not pinned, to their district.
-            return doc.kind in ("release", "aggregate") and (doc.owner == self.key.hex() or self.is_carried(doc.owner))
-        if doc.kind == "campaign":
-            return doc.owner == self.key.hex()
-        if doc.kind == "receipts":
-            return doc.owner == self.key.hex() and doc_id == document_id("receipts", self.key, peer=peer.signing_key)
+            return kind in ("release", "aggregate") and (owner == self.key.hex() or self.is_carried(owner))
+        if kind == "campaign":
+            return owner == self.key.hex()
+        if kind == "receipts":
+            return owner == self.key.hex() and doc_id == document_id("receipts", self.key, peer=peer.signing_key)
         return False
 
     def offers_for(self, peer: PublicIdentity) -> dict[str, bytes]:

@@ -351,6 +351,11 @@ class FedStore:
             [doc_id, kind, owner, campaign, data, self._clock()],
         )
 
+    def kind_and_owner(self, doc_id: str) -> tuple[str, str] | None:
+        """What entitlement needs of a stored document, without reading its (growing) data."""
+        row = self.db.execute("SELECT kind, owner FROM documents WHERE doc_id = ?", [doc_id]).fetchone()
+        return (row[0], row[1]) if row else None
+
     def document(self, doc_id: str) -> StoredDocument | None:
         row = self.db.execute(
             "SELECT doc_id, kind, owner, campaign, data, updated_at FROM documents WHERE doc_id = ?", [doc_id]
