@@ -1099,8 +1099,11 @@ class Store:
         if class_id is not None:
             sql += " AND p.class_id = ?"
             params.append(class_id)
+        keys: dict[str, bytes] = {}  # one access check and key per class, not one per pupil
         for r in list(self.db.query(sql + " ORDER BY r.pupil_id", params)):
-            for exercise_id, payload in sorted(self._open_results(self._class_key(s, r["class_id"]), r, s).items()):
+            if r["class_id"] not in keys:
+                keys[r["class_id"]] = self._class_key(s, r["class_id"])
+            for exercise_id, payload in sorted(self._open_results(keys[r["class_id"]], r, s).items()):
                 yield r["pupil_id"], exercise_id, payload
 
     def save_results(self, actor: Session, campaign_id: str, entries: Iterable[ResultInput]) -> list[Result]:
