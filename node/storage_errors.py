@@ -2,10 +2,13 @@
 
 Every error carries a stable `code` and an HTTP-like `status` so the web layer
 can map it in one middleware without knowing each class; the message says what
-happened and what to do. An operation that raises has changed nothing.
+happened and what to do. An operation that raises has changed nothing. The
+store's NotFound, Conflict and AccessDenied are also the node's NotFound,
+Conflict and Forbidden, so `except errors.NotFound` catches both layers'.
 """
 from __future__ import annotations
 
+from . import errors
 from .errors import UserError
 
 
@@ -26,14 +29,14 @@ class AuthError(StoreError):
     status = 401
 
 
-class AccessDenied(StoreError):
+class AccessDenied(StoreError, errors.Forbidden):
     """The acting account is known but may not do this."""
 
     code = "forbidden"
     status = 403
 
 
-class NotFound(StoreError):
+class NotFound(StoreError, errors.NotFound):
     code = "not_found"
     status = 404
 
@@ -45,7 +48,7 @@ class InvalidInput(StoreError):
     status = 422
 
 
-class Conflict(StoreError):
+class Conflict(StoreError, errors.Conflict):
     """The request clashes with what is stored (duplicate name, campaign shape change...)."""
 
     code = "conflict"

@@ -349,3 +349,15 @@ def test_two_sessions_editing_the_same_pupil_never_lose_an_update(school):
     counts = s.next_release_counts(s.node, C)["exercises"]
     s.rebuild_counts(school.admin, C)
     assert s.next_release_counts(s.node, C)["exercises"] == counts
+
+
+def test_store_errors_are_the_node_errors_of_the_same_meaning():
+    """One `except errors.NotFound` (or Conflict, Forbidden) catches the storage layer's too."""
+    from preau.node import errors, storage_errors
+
+    for store_cls, node_cls, status in ((storage_errors.NotFound, errors.NotFound, 404),
+                                        (storage_errors.Conflict, errors.Conflict, 409),
+                                        (storage_errors.AccessDenied, errors.Forbidden, 403)):
+        exc = store_cls("what to do")
+        assert isinstance(exc, node_cls) and isinstance(exc, storage_errors.StoreError)
+        assert (exc.status, exc.message) == (status, "what to do")
