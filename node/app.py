@@ -82,6 +82,8 @@ def open_node(settings: Any, **kw: Any) -> Node:
             store.close()
         raise
     node.store = store
+    if settings.parent_url:
+        node.federation.move_upstream(settings.parent_url)
     return node
 
 

@@ -14,6 +14,7 @@ import csv
 import errno
 import getpass
 import io
+import logging
 import json
 import os
 import pathlib
@@ -168,6 +169,7 @@ def serve(settings, **_: Any) -> None:
     from .web.security import PrivateAccessLogger
 
     require_node(settings)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
     app = build_app(settings, advertiser)
     print(f"Préau {settings.role} node on {settings.advertised_url}"

@@ -119,6 +119,13 @@ class Federation:
         rows = [p for p in self.fed.peers() if p["role"] in UPSTREAM and p["status"] == "active"]
         return rows[0] if rows else None
 
+    def move_upstream(self, address: str) -> None:
+        """The node above moved (settings' parent_url): later sessions go to `address`."""
+        up = self.upstream()
+        if up is not None and up["address"] != address:
+            self.fed.set_peer_address(up["key"], address)
+            self.fed.log_event("parent_moved", f"{up['node_id']} is now reached at {address} (parent_url)")
+
     def pin_upstream(self, peer: PublicIdentity, address: str, *, name: str | None = None) -> None:
         self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id, role="district", address=address,
                           static_key=peer.static_key.hex(), name=name)

@@ -254,6 +254,10 @@ class FedStore:
         p = self.peer(key)
         return p if p and p["status"] == "active" else None
 
+    def set_peer_address(self, key: str, address: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE peers SET address = ? WHERE key = ?", [address, key])
+
     def forget_peer(self, key: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM peers WHERE key = ?", [key])

@@ -121,8 +121,8 @@ class Settings:
     )
     parent_url: str | None = _setting(
         None,
-        "Address of the node above this one (a school's district, or a district's own parent). "
-        "`preau join` sets it from the invitation.",
+        "Address of the node above this one (a school's district, or a district's own parent), if it moved "
+        "since `preau join` recorded the invitation's address: syncs then use this one.",
         "url",
         example="https://preau.circo-lyon3.example.fr",
     )

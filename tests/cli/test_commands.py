@@ -13,7 +13,7 @@ import pytest
 from preau.node.errors import EXIT_CONFIG, EXIT_DATA, EXIT_USER
 
 from cli_helpers import (OTHER_UAI, PASSWORD, RECOVERY, SCHOOL_UAI, DISTRICT_UAI, campaign_file, fill, free_port,
-                         healthz, init, invite, preau, start_district, user_error)
+                         healthz, init, invite, preau, serve, start_district, user_error)
 
 
 @pytest.fixture(scope="module")
@@ -593,3 +593,31 @@ def test_a_command_meeting_a_database_held_by_another_process_says_to_try_again(
     user_error(r, "the node's database is busy: another Préau process is writing to it", EXIT_TEMPFAIL)
     # Nothing was half-done: the same command works once the lock is gone.
     assert preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path / "d")).code == 0
+
+
+def test_parent_url_in_the_settings_is_where_syncs_go(fed, tmp_path):
+    """The district moved: parent_url in preau.toml overrides the address recorded at `preau join`."""
+    school = tmp_path / "moved"
+    init(school, "school", "0751235K")
+    assert preau("join", invite(fed.district, "0751235K"), "--data-dir", str(school)).code == 0
+    nowhere = free_port()
+    settings = school / "preau.toml"
+    base = settings.read_text() if settings.exists() else ""
+    settings.write_text(base + f'parent_url = "http://127.0.0.1:{nowhere}"\n')
+    user_error(preau("sync", "--data-dir", str(school)), f"cannot reach http://127.0.0.1:{nowhere}")
+    settings.write_text(base + f'parent_url = "http://127.0.0.1:{fed.district.port}"\n')
+    r = preau("sync", "--data-dir", str(school))
+    assert r.code == 0 and "Synced with" in r.out, r.err
+
+
+@pytest.mark.parametrize("level, logged", [("info", True), ("warning", False)])
+def test_log_level_decides_what_serve_writes(tmp_path, level, logged):
+    data = tmp_path / "n"
+    init(data, "school", SCHOOL_UAI)
+    with open(data / "preau.toml", "a") as f:
+        f.write(f'log_level = "{level}"\n')
+    proc = serve(data, free_port())  # waits until /healthz answers: one access-log line at INFO
+    proc.terminate()
+    proc.wait(timeout=20)
+    log = (data / "serve.log").read_text()
+    assert ("GET /healthz 200" in log) == logged, log
