@@ -18,6 +18,7 @@ from .errors import CrdtError, DocumentError, ForeignChangeError, SyncMessageErr
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _ACTOR_LABEL = b"preau/v1/actor"
+BYTES_LIKE = (bytes, bytearray, memoryview)
 
 
 def _is_panic(exc: BaseException) -> bool:
@@ -38,6 +39,16 @@ def _guard(error: type[Exception], what: str) -> Iterator[None]:
         raise error(f"{what}: {detail}") from None
 
 
+def _bytes_in(data, error: type[CrdtError], what: str, limit: int | None = None, refusal: str = "") -> bytes:
+    """Outside input as an immutable copy, refused before any parser sees it if it is not bytes or is over `limit`."""
+    if not isinstance(data, BYTES_LIKE):
+        raise error(f"a {what} must be given as bytes")
+    data = bytes(data)
+    if limit is not None and len(data) > limit:
+        raise error(f"the {what} is larger than {limit} bytes{refusal}")
+    return data
+
+
 def actor_for(owner: bytes, doc_id: str) -> bytes:
     """The owner's Automerge actor id for one document, derived so no randomness is read."""
     return hashlib.sha256(_ACTOR_LABEL + b"\x00" + owner + b"\x00" + doc_id.encode()).digest()[:16]
@@ -45,11 +56,7 @@ def actor_for(owner: bytes, doc_id: str) -> bytes:
 
 def load_document(data: bytes) -> Document:
     """Load a saved document; raise DocumentError on bad bytes (never a panic)."""
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise DocumentError("a document must be given as bytes")
-    data = bytes(data)
-    if len(data) > MAX_DOCUMENT_BYTES:
-        raise DocumentError(f"the document is larger than {MAX_DOCUMENT_BYTES} bytes; refusing to load it")
+    data = _bytes_in(data, DocumentError, "document", MAX_DOCUMENT_BYTES, "; refusing to load it")
     with _guard(DocumentError, "these bytes are not a valid Automerge document"):
         return Document.load(data)
 
@@ -102,11 +109,7 @@ def receive_sync_message(doc: Document, state: SyncState, data: bytes, *, accept
     changes into its own documents, so a relay cannot slip one under its signature.
     Start a fresh SyncState for that peer after any error.
     """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise SyncMessageError("a sync message must be given as bytes")
-    data = bytes(data)
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise SyncMessageError(f"the sync message is larger than {MAX_MESSAGE_BYTES} bytes")
+    data = _bytes_in(data, SyncMessageError, "sync message", MAX_MESSAGE_BYTES)
     with _guard(SyncMessageError, "this sync message is not valid"):
         msg = Message.decode(data)
     if not accept_changes:
@@ -130,7 +133,7 @@ def merge_document(doc: Document, other: Document | bytes) -> None:
     Merge order never matters for the result (that is the CRDT), but merging
     takes every change, forged ones included: read only at verified heads.
     """
-    if isinstance(other, (bytes, bytearray, memoryview)):
+    if isinstance(other, BYTES_LIKE):
         other = load_document(other)
     with _guard(DocumentError, "the documents could not be merged"):
         doc.merge(other)

@@ -18,7 +18,7 @@ from automerge.core import Document
 
 from .campaign import Campaign, Policy, parse_campaign
 from .errors import CampaignError, DocumentError, SchemaError, WrongKindError
-from .schema import COLUMNS, Header, read_document, read_header, write_fields
+from .schema import COLUMNS, Header, new_document, read_document, read_header, write_fields
 
 _CELLS = operator.itemgetter(*COLUMNS)
 
@@ -180,8 +180,6 @@ def release_from(header: Header, body: dict[str, Any]) -> ReleaseContent:
 
 def campaign_document(campaign: Campaign, owner: bytes) -> Document:
     """A new campaign document written by `owner` (a district or higher), version 1."""
-    from .schema import new_document
-
     doc = new_document("campaign", owner, campaign=campaign.id)
     write_campaign(doc, campaign)
     return doc

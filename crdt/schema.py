@@ -141,6 +141,7 @@ HEADER = {
     "campaign": Str(64),
     "release": Int(0, 2**53),
 }
+_HEADER_MAP = Map(HEADER)
 _POLICY = Map({"min_cohort": Int(1, 1000), "min_batch": Int(1, 1000), "small_cell_max": Int(0, 1000)})
 
 
@@ -201,7 +202,6 @@ BODIES: dict[str, Map] = {
     "campaign": Map({"release": Int(0, 2**53), "definition": _DEFINITION}),
     "receipts": Map({"release": Int(0, 2**53), "school": Str(64, _HEX32), "receipts": ListOf(_RECEIPT, 100_000)}),
 }
-_FULL: dict[str, Map] = {k: Map({**HEADER, **b.fields}) for k, b in BODIES.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,14 +232,11 @@ def new_document(kind: str, owner: bytes, *, campaign: str = "", doc_id: str | N
         raise SchemaError("owner: must be a 32-byte Ed25519 public key")
     doc_id = doc_id or document_id(kind, owner, campaign)
     header = {"id": doc_id, "kind": kind, "schema": SCHEMA_VERSION, "owner": owner.hex(), "campaign": campaign, "release": 0}
-    Map(HEADER).check(header, "")
+    _HEADER_MAP.check(header, "")
     doc = Document(actor_id=actor_for(owner, doc_id))
     with doc.transaction() as tx:
-        _write_map(tx, ROOT, header, Map(HEADER))
+        _write_map(tx, ROOT, header, _HEADER_MAP)
     return doc
-
-
-_HEADER_MAP = Map(HEADER)
 
 
 def read_header(doc: Document, heads: Sequence[bytes] | None = None) -> Header:
@@ -319,16 +316,7 @@ def _write_map(tx: Any, obj: bytes, data: Mapping[str, Any], spec: Field, prune:
 def _write_list(tx: Any, obj: bytes, items: Sequence[Any], spec: ListOf) -> None:
     have = tx.length(obj)
     for i, item in enumerate(items):
-        if i < have:
-            if isinstance(spec.item, (Map, ListOf)):
-                _put(tx, obj, i, spec.item, item)
-            else:
-                st = _scalar_type(spec.item, item)
-                cur = tx.get(obj, i)
-                if cur is None or cur[0] != (st, item):
-                    tx.put(obj, i, st, item)
-        else:
-            _put(tx, obj, i, spec.item, item, insert=True)
+        _put(tx, obj, i, spec.item, item, insert=i >= have)
     for i in range(have - 1, len(items) - 1, -1):
         tx.delete(obj, i)
 
@@ -346,10 +334,7 @@ def read_document(doc: Document, heads: Sequence[bytes] | None = None) -> tuple[
     """The header and the declared body, reading the root map once."""
     h = None if heads is None else list(heads)
     with _guard(DocumentError, "the document could not be read"):
-        keys = doc.keys(ROOT, heads=h)
-        values = doc.values(ROOT, heads=h)
-    if len(keys) != len(values):
-        raise _bad("", "could not be read consistently")
+        keys, values = _keys_values(doc, ROOT, h, "")
     header = _header(_read_pairs(doc, keys, values, _HEADER_MAP, h, ""))
     with _guard(DocumentError, "the document could not be read"):
         return header, _read_pairs(doc, keys, values, BODIES[header.kind], h, "")
@@ -397,11 +382,16 @@ def _read_value(doc: Document, value: Any, spec: Field, heads: list | None, pare
     return raw
 
 
-def _read_map(doc: Document, obj: bytes, spec: Field, heads: list | None, loc: str) -> dict[str, Any]:
+def _keys_values(doc: Document, obj: bytes, heads: list | None, loc: str) -> tuple[list, list]:
     keys = doc.keys(obj, heads=heads)
     values = doc.values(obj, heads=heads)  # same (sorted) order as keys
     if len(keys) != len(values):
         raise _bad(loc, "could not be read consistently")
+    return keys, values
+
+
+def _read_map(doc: Document, obj: bytes, spec: Field, heads: list | None, loc: str) -> dict[str, Any]:
+    keys, values = _keys_values(doc, obj, heads, loc)
     return _read_pairs(doc, keys, values, spec, heads, loc)
 
 
@@ -430,10 +420,7 @@ def _read_pairs(doc: Document, keys: list, values: list, spec: Field, heads: lis
 
 def _read_counts(doc: Document, obj: bytes, spec: Map, heads: list | None, loc: str) -> dict[str, Any]:
     """The hot loop of every read: one exercise row of plain counts (anything else takes the slow path)."""
-    keys = doc.keys(obj, heads=heads)
-    values = doc.values(obj, heads=heads)
-    if len(keys) != len(values):
-        raise _bad(loc, "could not be read consistently")
+    keys, values = _keys_values(doc, obj, heads, loc)
     fields = spec.fields
     out: dict[str, Any] = {}
     for key, value in zip(keys, values):

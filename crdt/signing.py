@@ -16,7 +16,7 @@ from automerge.core import Document
 from nacl.signing import SigningKey
 
 from . import crypto
-from .docio import _guard, has_heads, load_document
+from .docio import BYTES_LIKE, _bytes_in, _guard, has_heads, load_document
 from .documents import CONTENT_FROM, ReleaseContent
 from .errors import (
     BadSignatureError,
@@ -76,9 +76,7 @@ class SignedRelease:
     @classmethod
     def decode(cls, data: bytes) -> "SignedRelease":
         """Parse strictly; raise ReleaseDecodeError on anything but a well-formed signed release."""
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ReleaseDecodeError("a signed release must be given as bytes")
-        data = bytes(data)
+        data = _bytes_in(data, ReleaseDecodeError, "signed release")
         pos = 0
 
         def take(n: int) -> bytes:
@@ -193,7 +191,7 @@ def verify_release(
             f"release {signed.release} is not newer than release {last_release} already accepted; "
             "refused (an old release replayed)"
         )
-    doc = load_document(document) if isinstance(document, (bytes, bytearray, memoryview)) else document
+    doc = load_document(document) if isinstance(document, BYTES_LIKE) else document
     with _guard(DocumentError, "the document could not be read"):
         current = tuple(sorted(doc.get_heads()))
     at_signed = current == signed.heads  # the common case: read the live document, which is faster

@@ -133,6 +133,11 @@ class ConnectionClosed:
     by_peer: bool
 
 
+def _handshake_frame(message: bytes) -> bytes:
+    """A handshake message behind its 2-byte length."""
+    return len(message).to_bytes(2, "big") + message
+
+
 class Connection:
     def __init__(self, identity: Identity, *, initiator: bool, ephemeral: bytes, now: int, config: Config):
         if not isinstance(ephemeral, bytes) or len(ephemeral) != 32:
@@ -196,7 +201,7 @@ class Connection:
                                   s=KeyPair(identity.static_private, identity.public.static_key),
                                   rs=peer.static_key, ephemeral_private=ephemeral)
         msg1 = conn._hs.write_message(Hello(versions=config.versions).encode_body())
-        conn._out.append(header + len(msg1).to_bytes(2, "big") + msg1)
+        conn._out.append(header + _handshake_frame(msg1))
         return conn
 
     @classmethod
@@ -209,10 +214,7 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """Everything queued for the peer, as one byte string (any split of it is fine to send)."""
-        self._before_welcome = None
-        out = b"".join(self._out)
-        self._out.clear()
-        return out
+        return b"".join(self.frames_to_send())
 
     def frames_to_send(self) -> list[bytes | bytearray]:
         """The same bytes as data_to_send(), one frame per item: send each as one WebSocket message
@@ -395,10 +397,14 @@ class Connection:
         hello = Hello.decode_body(self._hs.read_message(frame))
         self._check_versions(hello.versions)
         self._transition("recv_handshake")
-        me = self.identity
-        msg2 = self._hs.write_message(Hello(self.config.versions, me.signing_key, me.binding, self.config.capabilities).encode_body())
+        msg2 = self._hs.write_message(self._my_hello())
         self._h_before_3 = self._hs.handshake_hash
-        self._out.append(len(msg2).to_bytes(2, "big") + msg2)
+        self._out.append(_handshake_frame(msg2))
+
+    def _my_hello(self, join: bytes | None = None, rotation: bytes | None = None) -> bytes:
+        """The Hello of handshake messages 2 and 3: who this node is and what it speaks."""
+        me = self.identity
+        return Hello(self.config.versions, me.signing_key, me.binding, self.config.capabilities, join, rotation).encode_body()
 
     def _read_handshake_2(self, frame: bytes) -> None:
         hello = Hello.decode_body(self._hs.read_message(frame))
@@ -412,8 +418,8 @@ class Connection:
         if self._join is not None:
             proof = join_proof(self._join.secret, self._hs.handshake_hash, me.signing_key, self._uai)
             join = Join(self._join.id, proof, self._join.issuer_signing_key, self._uai).encode_body()
-        msg3 = self._hs.write_message(Hello(self.config.versions, me.signing_key, me.binding, self.config.capabilities, join, self._rotation).encode_body())
-        self._out.append(len(msg3).to_bytes(2, "big") + msg3)
+        msg3 = self._hs.write_message(self._my_hello(join, self._rotation))
+        self._out.append(_handshake_frame(msg3))
         self._send, self._recv = self._hs.split()
 
     def _read_handshake_3(self, frame: bytes, events: list) -> None:

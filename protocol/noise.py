@@ -90,38 +90,26 @@ class CipherState:
     def has_key(self) -> bool:
         return self.k is not None
 
-    def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
-        if self.k is None:
-            return plaintext
+    def _with_nonce(self, aead, *args):
+        """aead(k, n, *args); n moves only once that succeeded, so a refused frame never burns a nonce."""
         if self.n >= MAX_NONCE:
             raise CryptoFailure("nonce exhausted")
-        out = crypto.aead_encrypt(self.k, self.n, ad, plaintext)
+        out = aead(self.k, self.n, *args)
         self.n += 1
         return out
 
+    def encrypt_with_ad(self, ad: bytes, plaintext: bytes) -> bytes:
+        return plaintext if self.k is None else self._with_nonce(crypto.aead_encrypt, ad, plaintext)
+
     def decrypt_with_ad(self, ad: bytes, ciphertext: bytes) -> bytes:
-        if self.k is None:
-            return ciphertext
-        if self.n >= MAX_NONCE:
-            raise CryptoFailure("nonce exhausted")
-        out = crypto.aead_decrypt(self.k, self.n, ad, ciphertext)  # raises before n moves
-        self.n += 1
-        return out
+        return ciphertext if self.k is None else self._with_nonce(crypto.aead_decrypt, ad, ciphertext)
 
     def encrypt_into(self, ad: bytes, plaintext, out: bytearray, offset: int) -> int:
         """Transport only (a key is set): encrypt into a caller's buffer; returns bytes written."""
-        if self.n >= MAX_NONCE:
-            raise CryptoFailure("nonce exhausted")
-        written = crypto.aead_encrypt_into(self.k, self.n, ad, plaintext, out, offset)
-        self.n += 1
-        return written
+        return self._with_nonce(crypto.aead_encrypt_into, ad, plaintext, out, offset)
 
     def decrypt_into(self, ad: bytes, ciphertext, out: bytearray, offset: int) -> int:
-        if self.n >= MAX_NONCE:
-            raise CryptoFailure("nonce exhausted")
-        written = crypto.aead_decrypt_into(self.k, self.n, ad, ciphertext, out, offset)
-        self.n += 1
-        return written
+        return self._with_nonce(crypto.aead_decrypt_into, ad, ciphertext, out, offset)
 
     def rekey(self) -> None:
         self.k = crypto.aead_encrypt(self.k, MAX_NONCE, b"", bytes(32))[:32]

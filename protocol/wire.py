@@ -116,6 +116,17 @@ class Message:
     TYPE: ClassVar[int]
     SCHEMA: ClassVar[tuple]
 
+    def __post_init__(self):
+        """Checks every document-id field; subclasses with more rules call this first.
+
+        Called as `Message.__post_init__(self)`: a bare super() fails in slots=True dataclasses.
+        """
+        for _tag, name, kind in self.SCHEMA:
+            if isinstance(kind, str) and kind.rstrip("?*") == "doc":
+                value = getattr(self, name)
+                for doc_id in value if kind.endswith("*") else ([] if value is None else [value]):
+                    _check_doc_id(doc_id)
+
     def encode(self) -> bytes:
         return b"".join(self.encode_parts())
 
@@ -147,15 +158,14 @@ class Message:
         kwargs = {}
         for tag, name, kind in cls.SCHEMA:
             raw = found.get(tag, [])
+            repeated = isinstance(kind, type) or kind.endswith("*")
+            if repeated and len(raw) > MAX_LIST:
+                raise RemoteProtocolError(f"{cls.__name__}.{name} lists more than {MAX_LIST} entries", code="message_too_large")
             if isinstance(kind, type):
-                if len(raw) > MAX_LIST:
-                    raise RemoteProtocolError(f"{cls.__name__}.{name} lists more than {MAX_LIST} entries", code="message_too_large")
                 kwargs[name] = tuple(kind.decode_body(r) for r in raw)
                 continue
             base = kind.rstrip("?*")
             if kind.endswith("*"):
-                if len(raw) > MAX_LIST:
-                    raise RemoteProtocolError(f"{cls.__name__}.{name} lists more than {MAX_LIST} entries", code="message_too_large")
                 kwargs[name] = tuple(_decode_value(base, r, name) for r in raw)
             elif not raw:
                 if not kind.endswith("?"):
@@ -214,6 +224,7 @@ class Join(Message):
     uai: str
 
     def __post_init__(self):
+        Message.__post_init__(self)
         _need(len(self.invitation_id) == 16 and len(self.proof) == 32, "join: invitation id is 16 bytes and proof 32")
 
 
@@ -254,9 +265,6 @@ class DocOffer(Message):
     doc_id: str
     release: bytes | None = None
 
-    def __post_init__(self):
-        _check_doc_id(self.doc_id)
-
 
 @dataclass(frozen=True, slots=True)
 class Offer(Message):
@@ -267,6 +275,7 @@ class Offer(Message):
     docs: tuple[DocOffer, ...]
 
     def __post_init__(self):
+        Message.__post_init__(self)
         ids = [d.doc_id for d in self.docs]
         _need(len(ids) == len(set(ids)), "offer: a document id appears twice")
         _need(len(ids) <= MAX_LIST, f"offer: at most {MAX_LIST} documents")
@@ -281,8 +290,7 @@ class Want(Message):
     doc_ids: tuple[str, ...]
 
     def __post_init__(self):
-        for d in self.doc_ids:
-            _check_doc_id(d)
+        Message.__post_init__(self)
         _need(len(self.doc_ids) == len(set(self.doc_ids)), "want: a document id appears twice")
 
 
@@ -296,7 +304,7 @@ class SyncMessage(Message):
     data: bytes
 
     def __post_init__(self):
-        _check_doc_id(self.doc_id)
+        Message.__post_init__(self)
         _need(len(self.data) > 0, "sync: an empty sync message; send SyncIdle instead")
 
 
@@ -308,34 +316,28 @@ class SyncIdle(Message):
     SCHEMA: ClassVar[tuple] = ((1, "doc_id", "doc"),)
     doc_id: str
 
-    def __post_init__(self):
-        _check_doc_id(self.doc_id)
+
+@dataclass(frozen=True, slots=True)
+class _SignedBlob(Message):
+    """A document id and opaque signed bytes; Release and Receipt differ only in TYPE."""
+
+    SCHEMA: ClassVar[tuple] = ((1, "doc_id", "doc"), (2, "data", "bytes"))
+    doc_id: str
+    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
-class Release(Message):
+class Release(_SignedBlob):
     """A signed release of a document (opaque here; crdt/ verifies it)."""
 
     TYPE: ClassVar[int] = 6
-    SCHEMA: ClassVar[tuple] = ((1, "doc_id", "doc"), (2, "data", "bytes"))
-    doc_id: str
-    data: bytes
-
-    def __post_init__(self):
-        _check_doc_id(self.doc_id)
 
 
 @dataclass(frozen=True, slots=True)
-class Receipt(Message):
+class Receipt(_SignedBlob):
     """A signed receipt for a release (opaque here)."""
 
     TYPE: ClassVar[int] = 7
-    SCHEMA: ClassVar[tuple] = ((1, "doc_id", "doc"), (2, "data", "bytes"))
-    doc_id: str
-    data: bytes
-
-    def __post_init__(self):
-        _check_doc_id(self.doc_id)
 
 
 @dataclass(frozen=True, slots=True)

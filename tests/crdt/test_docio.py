@@ -1,9 +1,12 @@
 import pytest
 from automerge.core import SyncState
 
+from preau.crdt import docio
 from preau.crdt.docio import fork_at, has_heads, load_document, merge_document, receive_sync_message, save_document
 from preau.crdt.errors import DocumentError, SyncMessageError
 from preau.crdt.schema import new_document, write_fields
+
+from crdt_fixtures import fix_checksum
 
 OWNER = b"\x03" * 32
 
@@ -18,7 +21,6 @@ def test_load_document_gives_typed_errors():
 
 def test_a_rust_panic_in_load_becomes_a_document_error():
     """A re-sealed mutation that makes Automerge 0.5.7 panic (found by tests/crdt/test_fuzz.py)."""
-    import hashlib
     import random
 
     doc = new_document("release", OWNER, campaign="c-1")
@@ -30,7 +32,7 @@ def test_a_rust_panic_in_load_becomes_a_document_error():
         data = bytearray(base)
         i = rng.randrange(9, len(data))
         data[i] = rng.randrange(256)
-        data = bytes(data[:4]) + hashlib.sha256(bytes(data[8:])).digest()[:4] + bytes(data[8:])
+        data = fix_checksum(bytes(data))
         try:
             load_document(data)
         except DocumentError as exc:
@@ -62,3 +64,20 @@ def test_merge_document_refuses_bad_bytes():
     doc = new_document("release", OWNER, campaign="c-1")
     with pytest.raises(DocumentError):
         merge_document(doc, b"garbage")
+
+
+def test_documents_and_sync_messages_over_the_cap_are_refused(monkeypatch):
+    """Valid bytes one past the cap are refused before Automerge sees them; at the cap they load."""
+    doc = new_document("release", OWNER, campaign="c-1")
+    saved = save_document(doc)
+    message = docio.generate_sync_message(doc, SyncState())
+    monkeypatch.setattr(docio, "MAX_DOCUMENT_BYTES", len(saved) - 1)
+    monkeypatch.setattr(docio, "MAX_MESSAGE_BYTES", len(message) - 1)
+    with pytest.raises(DocumentError, match=f"the document is larger than {len(saved) - 1} bytes; refusing to load it"):
+        load_document(saved)
+    with pytest.raises(SyncMessageError, match=f"the sync message is larger than {len(message) - 1} bytes"):
+        receive_sync_message(new_document("release", OWNER, campaign="c-1"), SyncState(), message)
+    monkeypatch.setattr(docio, "MAX_DOCUMENT_BYTES", len(saved))
+    monkeypatch.setattr(docio, "MAX_MESSAGE_BYTES", len(message))
+    assert load_document(saved).get_heads() == doc.get_heads()
+    receive_sync_message(new_document("release", OWNER, campaign="c-1"), SyncState(), message)

@@ -8,7 +8,7 @@ from preau.crdt.errors import CrdtUsageError, DocumentError
 from preau.crdt.signing import verify_release
 from preau.crdt.statistics import CampaignStatistics, Spread, build_aggregate
 
-from crdt_fixtures import NOW, School, outcomes_for
+from crdt_fixtures import NOW, School, outcomes_for, seed
 
 
 @pytest.fixture
@@ -124,11 +124,11 @@ def _district_aggregates(campaign, groups):
         for v in schools:
             stats.add(v)
         exact.append(stats)
-        seed = bytes([n]) * 32
-        doc = new_document("aggregate", public_key(seed), campaign=campaign.id)
+        key = seed(n)
+        doc = new_document("aggregate", public_key(key), campaign=campaign.id)
         write_release(doc, build_aggregate(stats, campaign, release=1))
-        signed = sign_release(doc, seed, now=NOW)
-        out.append(verify_release(doc, signed, public_key(seed), 0, kinds=("aggregate",)))
+        signed = sign_release(doc, key, now=NOW)
+        out.append(verify_release(doc, signed, public_key(key), 0, kinds=("aggregate",)))
     return out, exact
 
 

@@ -90,10 +90,11 @@ def _count(name: str, n: int = BATCH) -> None:
     COUNTS[name] = COUNTS.get(name, 0) + n
 
 
-def _run(name, fn):
+def _run(name, fn, batch: int = BATCH):
+    """Run a fuzz test and check every example fed its whole batch under `name`."""
     COUNTS.pop(name, None)
     fn()
-    assert COUNTS[name] >= FUZZ.max_examples * BATCH
+    assert COUNTS[name] >= FUZZ.max_examples * batch
 
 
 # --- states built once; deepcopy gives each input a pristine connection -------------------------
@@ -235,9 +236,7 @@ def test_keyed_messages_when_open():
             if _feed(_fresh("resp_open"), frame):
                 _count("keyed_open_events", 1)
         _count("keyed_open", KEYED_BATCH)
-    COUNTS.pop("keyed_open", None)
-    inner()
-    assert COUNTS["keyed_open"] >= FUZZ.max_examples * KEYED_BATCH
+    _run("keyed_open", inner, KEYED_BATCH)
     assert COUNTS["keyed_open_events"] > FUZZ.max_examples * KEYED_BATCH // 10  # many parse into real messages
 
 
@@ -248,9 +247,7 @@ def test_keyed_messages_awaiting_welcome():
         for frame in _keyed_frames(WELCOME_KEY, 0, bodies):
             _feed(_fresh("init_await_welcome"), frame)
         _count("keyed_welcome", KEYED_BATCH)
-    COUNTS.pop("keyed_welcome", None)
-    inner()
-    assert COUNTS["keyed_welcome"] >= FUZZ.max_examples * KEYED_BATCH
+    _run("keyed_welcome", inner, KEYED_BATCH)
 
 
 HS_BATCH = 20
@@ -267,9 +264,7 @@ def test_handshake_3_payloads_from_a_keyed_initiator():
             msg3 = i._hs.write_message(payload)
             _feed(r, len(msg3).to_bytes(2, "big") + msg3)
         _count("hs3_payload", HS_BATCH)
-    COUNTS.pop("hs3_payload", None)
-    inner()
-    assert COUNTS["hs3_payload"] >= FUZZ.max_examples * HS_BATCH
+    _run("hs3_payload", inner, HS_BATCH)
 
 
 # --- the decoders on their own (cheap, so many inputs) -------------------------------------------
@@ -294,9 +289,7 @@ def test_decoders():
                 except LocalProtocolError:
                     pass
         _count("decoders", DECODER_BATCH)
-    COUNTS.pop("decoders", None)
-    inner()
-    assert COUNTS["decoders"] >= FUZZ.max_examples * DECODER_BATCH
+    _run("decoders", inner, DECODER_BATCH)
 
 
 def test_total_inputs_reach_100k():

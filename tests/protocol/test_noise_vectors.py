@@ -6,7 +6,8 @@ import pathlib
 
 import pytest
 
-from preau.protocol.noise import HandshakeState, KeyPair, PATTERNS, parse_protocol_name
+from preau.protocol.crypto import CryptoFailure
+from preau.protocol.noise import MAX_NONCE, CipherState, HandshakeState, KeyPair, PATTERNS, parse_protocol_name
 
 VECTORS = json.loads((pathlib.Path(__file__).parent / "vectors" / "noise-25519-ChaChaPoly-BLAKE2b.json").read_text())["vectors"]
 
@@ -60,3 +61,28 @@ def test_vector(v):
             assert recv.decrypt_with_ad(b"", expected) == payload
     assert transport is not None
 
+
+def test_cipher_nonce_moves_only_after_success():
+    """A refused frame must not burn a nonce, or every later frame of the session fails too."""
+    send, recv = CipherState(bytes(32)), CipherState(bytes(32))
+    sealed = send.encrypt_with_ad(b"ad", b"hello")
+    with pytest.raises(CryptoFailure):
+        recv.decrypt_with_ad(b"other ad", sealed)
+    with pytest.raises(CryptoFailure):
+        recv.decrypt_into(b"ad", sealed[:-1] + bytes([sealed[-1] ^ 1]), bytearray(16), 0)
+    assert recv.n == 0
+    assert recv.decrypt_with_ad(b"ad", sealed) == b"hello" and recv.n == 1
+    out = bytearray(5 + 16)
+    assert send.encrypt_into(b"", b"world", out, 0) == 21 and send.n == 2
+    plain = bytearray(5)
+    assert recv.decrypt_into(b"", bytes(out), plain, 0) == 5 and plain == b"world" and recv.n == 2
+
+
+@pytest.mark.parametrize("method", ["encrypt_with_ad", "decrypt_with_ad", "encrypt_into", "decrypt_into"])
+def test_cipher_refuses_an_exhausted_nonce(method):
+    cs = CipherState(bytes(32))
+    cs.n = MAX_NONCE
+    args = (b"", bytes(32)) + ((bytearray(64), 0) if method.endswith("_into") else ())
+    with pytest.raises(CryptoFailure, match="nonce exhausted"):
+        getattr(cs, method)(*args)
+    assert cs.n == MAX_NONCE

@@ -5,7 +5,7 @@ import pytest
 from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
 from preau.protocol.wire import (
     Close, DocOffer, Done, Error, Hello, KeyRotation, Offer, Receipt, Release, SyncIdle, SyncMessage, Want, Welcome,
-    decode_message, decode_varint, encode_varint,
+    MAX_LIST, decode_message, decode_varint, encode_fields, encode_varint,
 )
 
 SAMPLES = [
@@ -69,3 +69,20 @@ def test_varints_are_minimal_and_bounded():
 def test_hello_round_trip():
     h = Hello((1, 2), b"k" * 32, b"s" * 64, ("sync/1", "relay/1"), b"join", b"rot")
     assert Hello.decode_body(h.encode_body()) == h
+
+
+
+@pytest.mark.parametrize(
+    "mtype, field, item",
+    [(3, "doc_ids", lambda i: f"d{i}".encode()), (2, "docs", lambda i: DocOffer(f"d{i}").encode_body())],
+    ids=["Want", "Offer"],
+)
+def test_lists_longer_than_the_cap_are_refused(mtype, field, item):
+    """One entry past MAX_LIST (far below the field-count cap) is refused as too large; at the cap it decodes."""
+    def message(n):
+        return encode_varint(mtype) + encode_fields([(1, item(i)) for i in range(n)])
+
+    with pytest.raises(RemoteProtocolError, match=f"lists more than {MAX_LIST} entries") as exc:
+        decode_message(message(MAX_LIST + 1))
+    assert exc.value.code == "message_too_large"
+    assert len(getattr(decode_message(message(MAX_LIST)), field)) == MAX_LIST
