@@ -28,7 +28,7 @@ from .charts import group_bars_svg, spread_svg
 from .render import render
 from .school import _when
 from .security import login_required, request_language
-from .site import SETTINGS, node_of, t_
+from .site import SETTINGS, node_of, refused, t_
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -126,9 +126,9 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _invitations_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _invitations_page(request, errors=[refused(request, exc.message)], status=exc.status)
     except LocalProtocolError as exc:  # a malformed UAI
-        return await _invitations_page(request, errors=[t("error.refused", detail=exc.message)], status=422)
+        return await _invitations_page(request, errors=[refused(request, exc.message)], status=422)
 
 
 # -- campaigns ----------------------------------------------------------------------------------
@@ -181,7 +181,7 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
         campaign = parse_campaign_text(raw, name)
         signed = node.federation.publish_campaign(campaign)
     except UserError as exc:
-        return await _campaigns_page(request, errors=[t("campaigns.refused", detail=exc.message)], status=422)
+        return await _campaigns_page(request, errors=[refused(request, exc.message, "campaigns.refused")], status=422)
     return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
@@ -222,7 +222,7 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     try:
         updated = parse_campaign(data)
     except CampaignError as e:
-        return await _thresholds_page(request, campaign, errors=[t("campaigns.refused", detail=str(e))], status=422)
+        return await _thresholds_page(request, campaign, errors=[refused(request, str(e), "campaigns.refused")], status=422)
     signed = node.federation.publish_campaign(updated)
     return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
 

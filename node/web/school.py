@@ -12,7 +12,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import re
 import tempfile
 from typing import Any
 
@@ -29,8 +28,8 @@ from ..store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_json, saved_reply, score_text
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
-from .site import node_of, store_of, t_, unlocked
-from .words import person_words
+from .site import node_of, refused, store_of, t_, unlocked
+from .words import person_words, reason_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
@@ -133,11 +132,6 @@ async def classes(request: web.Request) -> web.StreamResponse:
     return await render(request, "school_classes.html", {"classes": rows, "campaigns": campaigns})
 
 
-def _refused(request: web.Request, exc: UserError) -> str:
-    """A refusal from the store, in the page's language, ready for the page's error list."""
-    return t_(request)("error.refused", detail=person_words(exc.message, request_language(request)))
-
-
 async def _class_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
                       status: int = 200) -> web.StreamResponse:
     store, s, c = _klass(request)
@@ -162,7 +156,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     try:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _class_page(request, notice=t("pupils.added", name=_name(p)))
 
 
@@ -185,7 +179,7 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
         lines = [t("pupils.import_line", line=n, problem=person_words(msg, lang)) for n, msg in exc.problems[:50]]
         return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
     except UserError as exc:
-        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _class_page(request, notice=t("pupils.imported", count=len(added)))
 
 
@@ -205,7 +199,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
 
 
@@ -356,7 +350,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _accounts_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _accounts_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _accounts_page(request, notice=notice)
 
 
@@ -398,7 +392,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _admin_classes_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _admin_classes_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _admin_classes_page(request, notice=notice)
 
 
@@ -413,25 +407,6 @@ async def campaigns(request: web.Request) -> web.StreamResponse:
         rows.append({"c": c, "with_thresholds": sum(1 for ex in c.exercises if ex.thresholds),
                      "revision": counts["revision"], "url": f"/admin/release/{c.id}"})
     return await render(request, "admin_campaigns.html", {"campaigns": rows})
-
-
-_REASONS = (
-    (re.compile(r"^withheld: small cohort \((\d+) assessed pupils?; campaign \S+ needs at least (\d+) .*\)$"),
-     "reason.small_cohort"),
-    (re.compile(r"^release (\d+): (\d+) exercises? updated"), "reason.updated"),
-    (re.compile(r"^nothing changed since release (\d+)$"), "reason.unchanged"),
-    (re.compile(r"^no results entered yet$"), "reason.no_results"),
-    (re.compile(r"^waiting for (\d+) more changed pupils? on (\S+) \((\d+) changed"), "reason.waiting"),
-)
-
-
-def reason_words(reason: str, t: Any) -> str:
-    """Disclosure control's reason (written in English by the pure library) in the person's language."""
-    for pattern, key in _REASONS:
-        m = pattern.match(reason)
-        if m:
-            return t(key, a=m.group(1), b=m.group(2) if m.lastindex and m.lastindex >= 2 else "")
-    return reason
 
 
 def _digest(document: dict | None) -> str:
@@ -450,7 +425,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
-        "reason": reason_words(preview.decision.reason, t_(request)),
+        "reason": reason_words(preview.decision.reason, request_language(request)),
         "notice": notice, "errors": errors or []}, status=status)
 
 
@@ -471,7 +446,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     try:
         signed = approve_release(store, s, node.federation, preview)
     except UserError as exc:
-        return await _release_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
     return await _release_page(request, notice=t("release.approved", number=signed.release))
 
@@ -543,7 +518,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     try:
         report = await node.join(text, store.school()["uai"])
     except UserError as exc:
-        return await _sync_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _sync_page(request, errors=[refused(request, exc.message)], status=exc.status)
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()

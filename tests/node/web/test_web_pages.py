@@ -363,6 +363,16 @@ def test_store_messages_in_the_persons_language():
     assert person_words("something new the store says", "fr") == "something new the store says"  # shown, never hidden
 
 
+def test_disclosure_reasons_in_the_persons_language():
+    from preau.node.web.words import reason_words
+
+    assert reason_words("nothing changed since release 3", "fr") == "rien n'a changé depuis l'envoi n° 3"
+    assert reason_words("release 2: 1 exercise updated; held back, waiting for 1 more", "en").startswith("release 2: 1 ")
+    assert reason_words("withheld: small cohort (4 assessed pupils; campaign c-1 needs at least 10 before any count)",
+                        "fr").startswith("retenu : trop peu d'élèves évalués (4) ; cette campagne en demande au moins 10 ")
+    assert reason_words("a reason not known yet", "fr") == "a reason not known yet"  # shown, never hidden
+
+
 async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_know(district, tmp_path):
     from preau.crdt.documents import ReleaseContent, Row
 
