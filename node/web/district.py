@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from typing import Any
 
 import segno
@@ -22,18 +21,13 @@ from preau.crdt.schema import COLUMNS
 from preau.crdt.statistics import CampaignStatistics
 from preau.protocol.errors import LocalProtocolError
 
-from ..campaign_file import line_of
+from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
 from .charts import group_bars_svg, spread_svg
 from .render import render
 from .school import _when
 from .security import login_required, request_language
 from .site import SETTINGS, node_of, refused, t_
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
 
 DISTRICT = ("district",)
 _MAX_TOML = 256 * 1024
@@ -135,19 +129,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
 
 def parse_campaign_text(raw: bytes, filename: str = "campagne.toml") -> Campaign:
     """An uploaded definition, checked like `preau campaign load`: mistakes name the file's line."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserError(f"{filename} is not UTF-8 text; save it as UTF-8 and retry") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{filename} is not valid TOML: {e}") from None
-    try:
-        return parse_campaign(data)
-    except CampaignError as e:
-        line = line_of(text, e.location)
-        raise UserError(f"{filename}:{line}: {e}" if line else f"{filename}: {e}") from None
+    return parse_campaign_bytes(raw, filename, encoding="utf-8-sig")
 
 
 async def _campaigns_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
