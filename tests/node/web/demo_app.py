@@ -7,6 +7,7 @@ accounts. Handlers show how the node app is expected to use the web layer.
 from __future__ import annotations
 
 import json
+import pathlib
 from typing import Callable
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from preau.node.web.i18n import translate
 from preau.node.web.security import current_principal, public, request_language
 
 PASSWORD = "correct horse"
+TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"  # pages only this app shows
 
 CAMPAIGN = parse_campaign({
     "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
@@ -195,7 +197,7 @@ def create_demo_app(*, clock: Callable[[], float] | None = None, config: WebConf
         nav=(NavItem("nav.classes", "/classes", frozenset({"teacher"})),
              NavItem("nav.admin", "/admin", frozenset({"admin"})),
              NavItem("nav.district", "/district", frozenset({"district"}))),
-    ), **kwargs)
+    ), template_dirs=[TEMPLATES], **kwargs)
     app[RESULTS] = {}
     r = app.router
     r.add_get("/", root)
