@@ -25,7 +25,7 @@ from ..errors import UserError
 from ..release import approve_release, preview_release
 from ..storage_errors import CsvImportError
 from ..store import ResultInput, Result
-from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_json, saved_reply, score_text
+from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .site import node_of, refused, store_of, t_, unlocked
@@ -271,12 +271,9 @@ async def save_row(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(store, s, request.match_info["campaign_id"])
     exercise = _exercise(campaign, request.match_info["exercise_id"])
     lang = request_language(request)
+    raw = await request.read()
     try:
-        payload = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        payload = None
-    try:
-        entry = parse_row_json(exercise, payload)
+        entry = parse_row_body(exercise, raw, request.charset)
         if not store.db.execute("SELECT 1 FROM pupils WHERE id = ? AND class_id = ?", [entry.pupil_id, c.id]).fetchone():
             raise EntryError("entry.bad_pupil")
     except EntryError as exc:
