@@ -11,13 +11,14 @@ import aiohttp
 import pytest
 
 from node_fixtures import (
-    CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, campaign, csrf_of, free_port, login,
+    CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, campaign, free_port, login,
 )
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.node.app import create_app
 from preau.node.backup import MAGIC
 from preau.node.runtime import Node, create_identity
 from preau.node.transport import Limits
+from web_helpers import csrf_of
 
 
 @pytest.fixture
@@ -56,6 +57,16 @@ def upload(token: str, data: bytes | None, name: str = "liste.csv") -> aiohttp.F
 async def text_of(resp) -> str:
     """The page as a person reads it (entities such as &#39; decoded)."""
     return html.unescape(await resp.text())
+
+
+async def invite(client, member: str = "school") -> str:
+    """On the district's pages: publish the test campaign, then invite SCHOOL_UAI as `member`; the invitation's text."""
+    token = await csrf_of(client, "/district/campaigns")
+    await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
+    resp = await post_form(client, "/district/invitations",
+                           {"action": "create", "uai": SCHOOL_UAI, "days": "7", "member": member},
+                           "/district/invitations")
+    return re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
 
 
 # -- pupils ------------------------------------------------------------------------------
@@ -300,11 +311,7 @@ async def test_invitation_qr_revoke_and_bad_uai(district):
 async def test_statistics_pages_and_exports_after_a_school_release(district, tmp_path):
     client = district
     camp = campaign()
-    token = await csrf_of(client, "/district/campaigns")
-    await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
-    resp = await post_form(client, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": "7"},
-                           "/district/invitations")
-    invitation = re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
+    invitation = await invite(client)
     create_identity(tmp_path / "bare-school")
     school = Node(tmp_path / "bare-school", role="school", limits=Limits(idle_timeout=5, session_timeout=30))
     try:
@@ -378,12 +385,7 @@ async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_
 
     client = district  # this node is the académie: a district enrols below it
     camp = campaign()
-    token = await csrf_of(client, "/district/campaigns")
-    await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
-    resp = await post_form(client, "/district/invitations",
-                           {"action": "create", "uai": SCHOOL_UAI, "days": "7", "member": "district"},
-                           "/district/invitations")
-    invitation = re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
+    invitation = await invite(client, member="district")
     create_identity(tmp_path / "lower-district")
     below = Node(tmp_path / "lower-district", role="district", limits=Limits(idle_timeout=5, session_timeout=30))
     try:
