@@ -412,3 +412,58 @@ async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_
     assert row["hidden_by"] == {"fragile": 1} and row["rates"]["seuil2"] is None
     members = await (await client.get("/district/schools")).text()
     assert f"{SCHOOL_UAI} (circonscription)" in members
+
+
+# -- refusals a person can meet, each with its status and French text ----------------------------------
+
+async def test_an_approval_of_a_stale_preview_is_refused_and_shows_the_new_one(school):
+    client, ids = school
+    await login(client, "direction")
+    page = f"/admin/release/{ids['campaign']}"
+    resp = await post_form(client, page, {"digest": "0" * 64}, page)  # the preview the person read is gone
+    text = await text_of(resp)
+    assert resp.status == 409 and "Les résultats ont changé depuis l'affichage de cet aperçu." in text
+    assert "Relisez le nouvel aperçu ci-dessous avant d'approuver." in text
+
+
+async def test_a_class_list_too_big_is_refused(school):
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    resp = await client.post(page + "/import", data=upload(await csrf_of(client, page), b"Nom;Prenom\n" * 60_000))
+    text = await text_of(resp)
+    assert resp.status == 400 and "Ce fichier est trop gros pour une liste de classe (512 Ko au plus)." in text
+
+
+async def test_joining_without_an_invitation_or_a_reachable_district(school, monkeypatch):
+    from preau.node.appkeys import NODE
+
+    client, _ = school
+    await login(client, "direction")
+    resp = await post_form(client, "/admin/join", {"invitation": "  "}, "/admin/sync")
+    assert resp.status == 400 and "Collez le texte de l'invitation avant de valider." in await text_of(resp)
+
+    async def unreachable(text, uai):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(client.app[NODE], "join", unreachable)
+    resp = await post_form(client, "/admin/join", {"invitation": "PREAU1-X"}, "/admin/sync")
+    text = await text_of(resp)
+    assert resp.status == 502 and "Le serveur de la circonscription ne répond pas. Vérifiez le réseau" in text
+    assert "Connection refused" in text
+
+
+async def test_a_campaign_file_too_big_is_refused(district):
+    token = await csrf_of(district, "/district/campaigns")
+    resp = await district.post("/district/campaigns", data=upload(token, b"# \n" * 100_000, "c.toml"))
+    text = await text_of(resp)
+    assert resp.status == 400 and "Ce fichier est trop gros pour une définition de campagne." in text
+
+
+@pytest.mark.parametrize("days", ["0", "91", "sept"])
+async def test_an_invitation_for_too_long_or_no_time_is_refused(district, days):
+    resp = await post_form(district, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": days},
+                           "/district/invitations")
+    text = await text_of(resp)
+    assert resp.status == 400
+    assert "L'opération n'a pas été faite. Détail : la durée de validité va de 1 à 90 jours" in text
