@@ -24,8 +24,8 @@ from preau.protocol.errors import LocalProtocolError
 from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
 from .charts import group_bars_svg, spread_svg
+from .i18n import when
 from .render import render
-from .school import _when
 from .security import login_required, request_language
 from .site import SETTINGS, node_of, refused, t_
 
@@ -55,9 +55,9 @@ async def schools(request: web.Request) -> web.StreamResponse:
         for cid, data in per_campaign.items():
             entry = (data.get("schools") or {}).get(p["key"])
             if entry:
-                releases.append({"campaign": cid, "release": entry["release"], "when": _when(entry["time"], lang),
+                releases.append({"campaign": cid, "release": entry["release"], "when": when(entry["time"], lang),
                                  "withheld": entry["content"]["status"] == "withheld"})
-        rows.append({"p": p, "enrolled": _when(p["enrolled_at"], lang), "contact": _when(p["last_contact"], lang),
+        rows.append({"p": p, "enrolled": when(p["enrolled_at"], lang), "contact": when(p["last_contact"], lang),
                      "releases": releases})
     return await render(request, "district_schools.html", {"schools": rows, "node_id": node.node_id})
 
@@ -72,8 +72,8 @@ async def _invitations_page(request: web.Request, *, notice: str | None = None, 
     for inv in node.fed.invitations():
         state = "used" if inv["used_at"] else "revoked" if inv["revoked_at"] else \
             "expired" if inv["expires_at"] < node.federation.clock() else "pending"
-        rows.append({"id": inv["id"], "short": inv["id"][:8], "uai": inv["uai"], "created": _when(inv["created_at"], lang),
-                     "expires": _when(inv["expires_at"], lang), "state": state})
+        rows.append({"id": inv["id"], "short": inv["id"][:8], "uai": inv["uai"], "created": when(inv["created_at"], lang),
+                     "expires": when(inv["expires_at"], lang), "state": state})
     return await render(request, "district_invitations.html", {
         "invitations": rows, "created": created, "notice": notice, "errors": errors or []}, status=status)
 
@@ -110,7 +110,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400, member=member)
             text = inv.to_string()
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
-                       "expires": _when(inv.expires_at, request_language(request))}
+                       "expires": when(inv.expires_at, request_language(request))}
             return await _invitations_page(request, created=created)
         if action == "revoke":
             inv_id = str(form.get("id", ""))[:64]

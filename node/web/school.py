@@ -26,6 +26,7 @@ from ..release import approve_release, preview_release
 from ..storage_errors import CsvImportError
 from ..store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
+from .i18n import when
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .site import node_of, refused, store_of, t_, unlocked
@@ -111,10 +112,6 @@ def _class_base(c: Any) -> str:
     return f"/classes/{c.id}"
 
 
-async def _form(request: web.Request) -> Any:
-    return await request.post()
-
-
 def _field(form: Any, name: str, limit: int = 200) -> str:
     value = form.get(name, "")
     return value.strip()[:limit] if isinstance(value, str) else ""
@@ -151,7 +148,7 @@ async def class_page(request: web.Request) -> web.StreamResponse:
 @login_required(roles=TEACHING)
 async def add_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
-    form = await _form(request)
+    form = await request.post()
     t = t_(request)
     try:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
@@ -164,7 +161,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
 async def import_pupils(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     t = t_(request)
-    form = await _form(request)
+    form = await request.post()
     upload = form.get("file")
     data = getattr(upload, "file", None)
     raw = data.read(_MAX_UPLOAD + 1) if data is not None else b""
@@ -194,7 +191,7 @@ def _pupil_of(store: Any, s: Any, c: Any, pupil_id: str) -> Any:
 async def rename_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     p = _pupil_of(store, s, c, request.match_info["pupil_id"])
-    form = await _form(request)
+    form = await request.post()
     t = t_(request)
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
@@ -252,7 +249,7 @@ async def grid_form(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     campaign = _campaign(store, s, request.match_info["campaign_id"])
     exercise = _exercise(campaign, request.match_info["exercise_id"])
-    form = await _form(request)
+    form = await request.post()
     lang = request_language(request)
     pupils = store.list_pupils(s, c.id)
     try:
@@ -326,7 +323,7 @@ async def accounts(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def account_action(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
-    form = await _form(request)
+    form = await request.post()
     action = _field(form, "action")
     username = _field(form, "username", 40)
     password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
@@ -375,7 +372,7 @@ async def admin_classes(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def class_action(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
-    form = await _form(request)
+    form = await request.post()
     action = _field(form, "action")
     t = t_(request)
     try:
@@ -435,7 +432,7 @@ async def release_page(request: web.Request) -> web.StreamResponse:
 async def release_approve(request: web.Request) -> web.StreamResponse:
     store, s, node = store_of(request), unlocked(request), node_of(request)
     campaign = _campaign(store, s, request.match_info["campaign_id"])
-    form = await _form(request)
+    form = await request.post()
     t = t_(request)
     preview = preview_release(store, s, node.federation, campaign.id)
     if _field(form, "digest", 64) != _digest(preview.document()):
@@ -450,13 +447,6 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
 
 # -- head teacher: sync, district, transparency, backup --------------------------------------------
 
-def _when(ts: int | None, lang: str) -> str:
-    if not ts:
-        return ""
-    d = _dt.datetime.fromtimestamp(ts).astimezone()
-    return d.strftime("%d/%m/%Y %H:%M") if lang == "fr" else d.strftime("%Y-%m-%d %H:%M")
-
-
 def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
     """The upstream link in plain words: where it stands, what waits, what went wrong and what to do."""
     up = node.federation.upstream()
@@ -468,7 +458,7 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
         out["todo"] = t("sync.todo_join")
         return out
     last = up["last_contact"] or status.last_success
-    out["state"] = t("sync.last_contact", when=_when(last, lang)) if last else t("sync.never")
+    out["state"] = t("sync.last_contact", when=when(last, lang)) if last else t("sync.never")
     error = status.last_error or up["last_error"]
     if error:
         out["problem"] = t("sync.problem", failures=max(status.failures, 1), detail=error)
@@ -476,7 +466,7 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
         if "revoked" in lowered or "not enrolled" in lowered or "does not know" in lowered:
             out["todo"] = t("sync.todo_revoked")
         else:
-            out["todo"] = t("sync.todo_network", when=_when(status.next_attempt, lang) or "—")
+            out["todo"] = t("sync.todo_network", when=when(status.next_attempt, lang) or "—")
     out["district"] = up["node_id"]
     out["address"] = up["address"]
     return out
@@ -488,7 +478,7 @@ async def _sync_page(request: web.Request, *, notice: str | None = None, errors:
     lang = request_language(request)
     return await render(request, "admin_sync.html", {
         "sync": sync_words(node, lang, t_(request)), "node_id": node.node_id, "notice": notice, "errors": errors or [],
-        "events": [{"at": _when(e["at"], lang), "kind": e["kind"], "detail": e["detail"]} for e in node.fed.events(10)],
+        "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": e["detail"]} for e in node.fed.events(10)],
     }, status=status)
 
 
@@ -507,7 +497,7 @@ async def sync_now(request: web.Request) -> web.StreamResponse:
 async def join(request: web.Request) -> web.StreamResponse:
     store, node = store_of(request), node_of(request)
     unlocked(request)
-    form = await _form(request)
+    form = await request.post()
     text = _field(form, "invitation", 4000)
     t = t_(request)
     if not text:
@@ -522,23 +512,19 @@ async def join(request: web.Request) -> web.StreamResponse:
     return await _sync_page(request, notice=t("sync.joined", count=len(report.accepted)))
 
 
-def _transparency(node: Any) -> list[dict]:
-    return node.fed.transparency()
-
-
 @login_required(roles=ADMIN)
 async def transparency(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     lang = request_language(request)
-    rows = [{**r, "when": _when(r["sent_at"], lang),
-             "raw": json.dumps(r["content"], indent=2, ensure_ascii=False, sort_keys=True)} for r in _transparency(node)]
+    rows = [{**r, "when": when(r["sent_at"], lang),
+             "raw": json.dumps(r["content"], indent=2, ensure_ascii=False, sort_keys=True)} for r in node.fed.transparency()]
     return await render(request, "admin_transparency.html", {"rows": list(reversed(rows))})
 
 
 @login_required(roles=ADMIN)
 async def transparency_json(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
-    body = json.dumps({"node_id": node.node_id, "sent": _transparency(node)}, indent=2, ensure_ascii=False)
+    body = json.dumps({"node_id": node.node_id, "sent": node.fed.transparency()}, indent=2, ensure_ascii=False)
     return web.Response(body=body.encode(), content_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="preau-journal-envois.json"'})
 

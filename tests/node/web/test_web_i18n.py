@@ -86,3 +86,12 @@ def test_pick_language(query, cookie, expected):
 def test_french_is_the_default_and_accented():
     assert i18n.DEFAULT_LANGUAGE == "fr"
     assert i18n.translate("fr", "grid.saved") == "enregistré"
+
+
+def test_moments_are_written_as_each_language_writes_them():
+    import datetime
+
+    ts = datetime.datetime(2026, 9, 14, 8, 5).timestamp()  # local time, as the pages show it
+    assert i18n.when(ts, "fr") == "14/09/2026 08:05"
+    assert i18n.when(ts, "en") == "2026-09-14 08:05"
+    assert i18n.when(None, "fr") == i18n.when(0, "en") == ""
