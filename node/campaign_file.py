@@ -92,20 +92,27 @@ def load_campaign_file(path: str | Path) -> Campaign:
         raise UserError(f"{path} is a folder; give the path of a campaign definition (.toml)", EXIT_DATA) from None
     except OSError as e:
         raise UserError(f"cannot read {path}: {e.strerror or e}", EXIT_DATA) from None
+    return parse_campaign_bytes(raw, str(path))
+
+
+def parse_campaign_bytes(raw: bytes, name: str, *, encoding: str = "utf-8") -> Campaign:
+    """A definition's bytes, checked; any mistake is a UserError naming `name` (and the line when known).
+
+    The web upload passes encoding="utf-8-sig": a file saved by a spreadsheet or Notepad may start with a BOM.
+    """
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode(encoding)
     except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text; save it as UTF-8 and retry", EXIT_DATA) from None
+        raise UserError(f"{name} is not UTF-8 text; save it as UTF-8 and retry", EXIT_DATA) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{path} is not valid TOML: {e}", EXIT_DATA) from None
+        raise UserError(f"{name} is not valid TOML: {e}", EXIT_DATA) from None
     try:
         return parse_campaign(data)
     except CampaignError as e:
         line = line_of(text, e.location)
-        prefix = f"{path}:{line}" if line else str(path)
-        raise UserError(f"{prefix}: {e}", EXIT_DATA) from None
+        raise UserError(f"{name}:{line}: {e}" if line else f"{name}: {e}", EXIT_DATA) from None
 
 
 def describe(campaign: Campaign) -> list[str]:

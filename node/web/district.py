@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from typing import Any
 
 import segno
@@ -22,18 +21,13 @@ from preau.crdt.schema import COLUMNS
 from preau.crdt.statistics import CampaignStatistics
 from preau.protocol.errors import LocalProtocolError
 
-from ..campaign_file import line_of
+from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
 from .charts import group_bars_svg, spread_svg
+from .i18n import when
 from .render import render
-from .school import _when
 from .security import login_required, request_language
-from .site import SETTINGS, node_of, t_
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+from .site import SETTINGS, node_of, refused, t_
 
 DISTRICT = ("district",)
 _MAX_TOML = 256 * 1024
@@ -61,9 +55,9 @@ async def schools(request: web.Request) -> web.StreamResponse:
         for cid, data in per_campaign.items():
             entry = (data.get("schools") or {}).get(p["key"])
             if entry:
-                releases.append({"campaign": cid, "release": entry["release"], "when": _when(entry["time"], lang),
+                releases.append({"campaign": cid, "release": entry["release"], "when": when(entry["time"], lang),
                                  "withheld": entry["content"]["status"] == "withheld"})
-        rows.append({"p": p, "enrolled": _when(p["enrolled_at"], lang), "contact": _when(p["last_contact"], lang),
+        rows.append({"p": p, "enrolled": when(p["enrolled_at"], lang), "contact": when(p["last_contact"], lang),
                      "releases": releases})
     return await render(request, "district_schools.html", {"schools": rows, "node_id": node.node_id})
 
@@ -78,8 +72,8 @@ async def _invitations_page(request: web.Request, *, notice: str | None = None, 
     for inv in node.fed.invitations():
         state = "used" if inv["used_at"] else "revoked" if inv["revoked_at"] else \
             "expired" if inv["expires_at"] < node.federation.clock() else "pending"
-        rows.append({"id": inv["id"], "short": inv["id"][:8], "uai": inv["uai"], "created": _when(inv["created_at"], lang),
-                     "expires": _when(inv["expires_at"], lang), "state": state})
+        rows.append({"id": inv["id"], "short": inv["id"][:8], "uai": inv["uai"], "created": when(inv["created_at"], lang),
+                     "expires": when(inv["expires_at"], lang), "state": state})
     return await render(request, "district_invitations.html", {
         "invitations": rows, "created": created, "notice": notice, "errors": errors or []}, status=status)
 
@@ -116,7 +110,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400, member=member)
             text = inv.to_string()
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
-                       "expires": _when(inv.expires_at, request_language(request))}
+                       "expires": when(inv.expires_at, request_language(request))}
             return await _invitations_page(request, created=created)
         if action == "revoke":
             inv_id = str(form.get("id", ""))[:64]
@@ -126,28 +120,16 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _invitations_page(request, errors=[t("error.refused", detail=exc.message)], status=exc.status)
+        return await _invitations_page(request, errors=[refused(request, exc.message)], status=exc.status)
     except LocalProtocolError as exc:  # a malformed UAI
-        return await _invitations_page(request, errors=[t("error.refused", detail=exc.message)], status=422)
+        return await _invitations_page(request, errors=[refused(request, exc.message)], status=422)
 
 
 # -- campaigns ----------------------------------------------------------------------------------
 
 def parse_campaign_text(raw: bytes, filename: str = "campagne.toml") -> Campaign:
     """An uploaded definition, checked like `preau campaign load`: mistakes name the file's line."""
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise UserError(f"{filename} is not UTF-8 text; save it as UTF-8 and retry") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{filename} is not valid TOML: {e}") from None
-    try:
-        return parse_campaign(data)
-    except CampaignError as e:
-        line = line_of(text, e.location)
-        raise UserError(f"{filename}:{line}: {e}" if line else f"{filename}: {e}") from None
+    return parse_campaign_bytes(raw, filename, encoding="utf-8-sig")
 
 
 async def _campaigns_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
@@ -181,7 +163,7 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
         campaign = parse_campaign_text(raw, name)
         signed = node.federation.publish_campaign(campaign)
     except UserError as exc:
-        return await _campaigns_page(request, errors=[t("campaigns.refused", detail=exc.message)], status=422)
+        return await _campaigns_page(request, errors=[refused(request, exc.message, "campaigns.refused")], status=422)
     return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
@@ -222,7 +204,7 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     try:
         updated = parse_campaign(data)
     except CampaignError as e:
-        return await _thresholds_page(request, campaign, errors=[t("campaigns.refused", detail=str(e))], status=422)
+        return await _thresholds_page(request, campaign, errors=[refused(request, str(e), "campaigns.refused")], status=422)
     signed = node.federation.publish_campaign(updated)
     return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
 

@@ -6,6 +6,7 @@ so both paths accept and refuse exactly the same things.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -111,6 +112,16 @@ def parse_row_json(exercise: Exercise, payload: Any) -> RowEntry:
     if not isinstance(payload, dict):
         raise EntryError("entry.bad_shape", count=_width(exercise))
     return parse_row(exercise, check_pupil_id(payload.get("pupil")), payload.get("cells"))
+
+
+def parse_row_body(exercise: Exercise, raw: bytes, charset: str | None = None) -> RowEntry:
+    """`parse_row_json` on the request's bytes (read as aiohttp's `request.json()` would); a body that is
+    not JSON in `charset` is refused like any other malformed row."""
+    try:
+        payload = json.loads(raw.decode(charset or "utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        payload = None
+    return parse_row_json(exercise, payload)
 
 
 def parse_grid_form(exercise: Exercise, pupil_ids: Sequence[str], form: Mapping[str, Any]) -> list[RowEntry]:

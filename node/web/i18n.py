@@ -6,6 +6,7 @@ tests then catch it before a teacher does.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import pathlib
 from functools import lru_cache
@@ -38,3 +39,11 @@ def pick_language(query_value: str | None, cookie_value: str | None) -> str:
         if value in LANGUAGES:
             return value  # type: ignore[return-value]
     return DEFAULT_LANGUAGE
+
+
+def when(ts: float | None, lang: str) -> str:
+    """A moment in the server's local time, written as people of `lang` write it; "" for none."""
+    if not ts:
+        return ""
+    d = datetime.datetime.fromtimestamp(ts).astimezone()
+    return d.strftime("%d/%m/%Y %H:%M") if lang == "fr" else d.strftime("%Y-%m-%d %H:%M")

@@ -12,7 +12,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import re
 import tempfile
 from typing import Any
 
@@ -26,11 +25,12 @@ from ..errors import UserError
 from ..release import approve_release, preview_release
 from ..storage_errors import CsvImportError
 from ..store import ResultInput, Result
-from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_json, saved_reply, score_text
+from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
+from .i18n import when
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
-from .site import node_of, store_of, t_, unlocked
-from .words import person_words
+from .site import node_of, refused, store_of, t_, unlocked
+from .words import person_words, reason_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
@@ -112,10 +112,6 @@ def _class_base(c: Any) -> str:
     return f"/classes/{c.id}"
 
 
-async def _form(request: web.Request) -> Any:
-    return await request.post()
-
-
 def _field(form: Any, name: str, limit: int = 200) -> str:
     value = form.get(name, "")
     return value.strip()[:limit] if isinstance(value, str) else ""
@@ -131,11 +127,6 @@ async def classes(request: web.Request) -> web.StreamResponse:
     for c in store.list_classes(s):
         rows.append({"info": c, "url": _class_base(c), "pupils": len(store.list_pupils(s, c.id))})
     return await render(request, "school_classes.html", {"classes": rows, "campaigns": campaigns})
-
-
-def _refused(request: web.Request, exc: UserError) -> str:
-    """A refusal from the store, in the page's language, ready for the page's error list."""
-    return t_(request)("error.refused", detail=person_words(exc.message, request_language(request)))
 
 
 async def _class_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
@@ -157,12 +148,12 @@ async def class_page(request: web.Request) -> web.StreamResponse:
 @login_required(roles=TEACHING)
 async def add_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
-    form = await _form(request)
+    form = await request.post()
     t = t_(request)
     try:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _class_page(request, notice=t("pupils.added", name=_name(p)))
 
 
@@ -170,7 +161,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
 async def import_pupils(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     t = t_(request)
-    form = await _form(request)
+    form = await request.post()
     upload = form.get("file")
     data = getattr(upload, "file", None)
     raw = data.read(_MAX_UPLOAD + 1) if data is not None else b""
@@ -185,7 +176,7 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
         lines = [t("pupils.import_line", line=n, problem=person_words(msg, lang)) for n, msg in exc.problems[:50]]
         return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
     except UserError as exc:
-        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _class_page(request, notice=t("pupils.imported", count=len(added)))
 
 
@@ -200,12 +191,12 @@ def _pupil_of(store: Any, s: Any, c: Any, pupil_id: str) -> Any:
 async def rename_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     p = _pupil_of(store, s, c, request.match_info["pupil_id"])
-    form = await _form(request)
+    form = await request.post()
     t = t_(request)
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
 
 
@@ -258,7 +249,7 @@ async def grid_form(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     campaign = _campaign(store, s, request.match_info["campaign_id"])
     exercise = _exercise(campaign, request.match_info["exercise_id"])
-    form = await _form(request)
+    form = await request.post()
     lang = request_language(request)
     pupils = store.list_pupils(s, c.id)
     try:
@@ -277,12 +268,9 @@ async def save_row(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(store, s, request.match_info["campaign_id"])
     exercise = _exercise(campaign, request.match_info["exercise_id"])
     lang = request_language(request)
+    raw = await request.read()
     try:
-        payload = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        payload = None
-    try:
-        entry = parse_row_json(exercise, payload)
+        entry = parse_row_body(exercise, raw, request.charset)
         if not store.db.execute("SELECT 1 FROM pupils WHERE id = ? AND class_id = ?", [entry.pupil_id, c.id]).fetchone():
             raise EntryError("entry.bad_pupil")
     except EntryError as exc:
@@ -335,7 +323,7 @@ async def accounts(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def account_action(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
-    form = await _form(request)
+    form = await request.post()
     action = _field(form, "action")
     username = _field(form, "username", 40)
     password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
@@ -356,7 +344,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _accounts_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _accounts_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _accounts_page(request, notice=notice)
 
 
@@ -384,7 +372,7 @@ async def admin_classes(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def class_action(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
-    form = await _form(request)
+    form = await request.post()
     action = _field(form, "action")
     t = t_(request)
     try:
@@ -398,7 +386,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _admin_classes_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _admin_classes_page(request, errors=[refused(request, exc.message)], status=exc.status)
     return await _admin_classes_page(request, notice=notice)
 
 
@@ -413,25 +401,6 @@ async def campaigns(request: web.Request) -> web.StreamResponse:
         rows.append({"c": c, "with_thresholds": sum(1 for ex in c.exercises if ex.thresholds),
                      "revision": counts["revision"], "url": f"/admin/release/{c.id}"})
     return await render(request, "admin_campaigns.html", {"campaigns": rows})
-
-
-_REASONS = (
-    (re.compile(r"^withheld: small cohort \((\d+) assessed pupils?; campaign \S+ needs at least (\d+) .*\)$"),
-     "reason.small_cohort"),
-    (re.compile(r"^release (\d+): (\d+) exercises? updated"), "reason.updated"),
-    (re.compile(r"^nothing changed since release (\d+)$"), "reason.unchanged"),
-    (re.compile(r"^no results entered yet$"), "reason.no_results"),
-    (re.compile(r"^waiting for (\d+) more changed pupils? on (\S+) \((\d+) changed"), "reason.waiting"),
-)
-
-
-def reason_words(reason: str, t: Any) -> str:
-    """Disclosure control's reason (written in English by the pure library) in the person's language."""
-    for pattern, key in _REASONS:
-        m = pattern.match(reason)
-        if m:
-            return t(key, a=m.group(1), b=m.group(2) if m.lastindex and m.lastindex >= 2 else "")
-    return reason
 
 
 def _digest(document: dict | None) -> str:
@@ -450,7 +419,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
-        "reason": reason_words(preview.decision.reason, t_(request)),
+        "reason": reason_words(preview.decision.reason, request_language(request)),
         "notice": notice, "errors": errors or []}, status=status)
 
 
@@ -463,7 +432,7 @@ async def release_page(request: web.Request) -> web.StreamResponse:
 async def release_approve(request: web.Request) -> web.StreamResponse:
     store, s, node = store_of(request), unlocked(request), node_of(request)
     campaign = _campaign(store, s, request.match_info["campaign_id"])
-    form = await _form(request)
+    form = await request.post()
     t = t_(request)
     preview = preview_release(store, s, node.federation, campaign.id)
     if _field(form, "digest", 64) != _digest(preview.document()):
@@ -471,19 +440,12 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     try:
         signed = approve_release(store, s, node.federation, preview)
     except UserError as exc:
-        return await _release_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
     return await _release_page(request, notice=t("release.approved", number=signed.release))
 
 
 # -- head teacher: sync, district, transparency, backup --------------------------------------------
-
-def _when(ts: int | None, lang: str) -> str:
-    if not ts:
-        return ""
-    d = _dt.datetime.fromtimestamp(ts).astimezone()
-    return d.strftime("%d/%m/%Y %H:%M") if lang == "fr" else d.strftime("%Y-%m-%d %H:%M")
-
 
 def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
     """The upstream link in plain words: where it stands, what waits, what went wrong and what to do."""
@@ -496,7 +458,7 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
         out["todo"] = t("sync.todo_join")
         return out
     last = up["last_contact"] or status.last_success
-    out["state"] = t("sync.last_contact", when=_when(last, lang)) if last else t("sync.never")
+    out["state"] = t("sync.last_contact", when=when(last, lang)) if last else t("sync.never")
     error = status.last_error or up["last_error"]
     if error:
         out["problem"] = t("sync.problem", failures=max(status.failures, 1), detail=error)
@@ -504,7 +466,7 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
         if "revoked" in lowered or "not enrolled" in lowered or "does not know" in lowered:
             out["todo"] = t("sync.todo_revoked")
         else:
-            out["todo"] = t("sync.todo_network", when=_when(status.next_attempt, lang) or "—")
+            out["todo"] = t("sync.todo_network", when=when(status.next_attempt, lang) or "—")
     out["district"] = up["node_id"]
     out["address"] = up["address"]
     return out
@@ -516,7 +478,7 @@ async def _sync_page(request: web.Request, *, notice: str | None = None, errors:
     lang = request_language(request)
     return await render(request, "admin_sync.html", {
         "sync": sync_words(node, lang, t_(request)), "node_id": node.node_id, "notice": notice, "errors": errors or [],
-        "events": [{"at": _when(e["at"], lang), "kind": e["kind"], "detail": e["detail"]} for e in node.fed.events(10)],
+        "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": e["detail"]} for e in node.fed.events(10)],
     }, status=status)
 
 
@@ -535,7 +497,7 @@ async def sync_now(request: web.Request) -> web.StreamResponse:
 async def join(request: web.Request) -> web.StreamResponse:
     store, node = store_of(request), node_of(request)
     unlocked(request)
-    form = await _form(request)
+    form = await request.post()
     text = _field(form, "invitation", 4000)
     t = t_(request)
     if not text:
@@ -543,30 +505,26 @@ async def join(request: web.Request) -> web.StreamResponse:
     try:
         report = await node.join(text, store.school()["uai"])
     except UserError as exc:
-        return await _sync_page(request, errors=[_refused(request, exc)], status=exc.status)
+        return await _sync_page(request, errors=[refused(request, exc.message)], status=exc.status)
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()
     return await _sync_page(request, notice=t("sync.joined", count=len(report.accepted)))
 
 
-def _transparency(node: Any) -> list[dict]:
-    return node.fed.transparency()
-
-
 @login_required(roles=ADMIN)
 async def transparency(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     lang = request_language(request)
-    rows = [{**r, "when": _when(r["sent_at"], lang),
-             "raw": json.dumps(r["content"], indent=2, ensure_ascii=False, sort_keys=True)} for r in _transparency(node)]
+    rows = [{**r, "when": when(r["sent_at"], lang),
+             "raw": json.dumps(r["content"], indent=2, ensure_ascii=False, sort_keys=True)} for r in node.fed.transparency()]
     return await render(request, "admin_transparency.html", {"rows": list(reversed(rows))})
 
 
 @login_required(roles=ADMIN)
 async def transparency_json(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
-    body = json.dumps({"node_id": node.node_id, "sent": _transparency(node)}, indent=2, ensure_ascii=False)
+    body = json.dumps({"node_id": node.node_id, "sent": node.fed.transparency()}, indent=2, ensure_ascii=False)
     return web.Response(body=body.encode(), content_type="application/json",
                         headers={"Content-Disposition": 'attachment; filename="preau-journal-envois.json"'})
 

@@ -275,7 +275,12 @@ def wants_json(request: web.Request) -> bool:
 async def refusal(request: web.Request, status: int, key: str, *, headers: dict[str, str] | None = None,
                   **params: object) -> web.Response:
     """An error for a person: the catalog message as JSON for fetch, or as a page."""
-    message = i18n.translate(request_language(request), key, **params)
+    return await refusal_of(request, status, i18n.translate(request_language(request), key, **params), headers=headers)
+
+
+async def refusal_of(request: web.Request, status: int, message: str, *,
+                     headers: dict[str, str] | None = None) -> web.Response:
+    """`refusal` for a message already in the person's language."""
     if wants_json(request):
         return web.json_response({"ok": False, "error": message, "status": status}, status=status, headers=headers)
     from .render import render  # late import: render needs the session helpers above

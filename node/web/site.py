@@ -33,9 +33,10 @@ from .keys import CLOCK, WEB_CONFIG
 from .mount import NavItem, WebConfig, setup_web
 from .render import render
 from .security import (
-    InMemorySessionStore, Principal, SessionRecord, current_principal, logout_session, public, refusal,
+    InMemorySessionStore, Principal, SessionRecord, current_principal, logout_session, public, refusal, refusal_of,
     request_language, wants_json,
 )
+from .words import person_words
 
 log = logging.getLogger("preau.node.web")
 
@@ -192,6 +193,13 @@ def t_(request: web.Request) -> Callable[..., str]:
     return lambda key, **kw: i18n.translate(lang, key, **kw)
 
 
+def refused(request: web.Request, message: str, key: str = "error.refused") -> str:
+    """A refusal from the domain code (written in English) as the page shows it: `key` with the message as
+    its detail, in the person's language when `person_words` knows the message, as it is otherwise."""
+    lang = request_language(request)
+    return i18n.translate(lang, key, detail=person_words(message, lang))
+
+
 @web.middleware
 async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Domain errors on pages become a page (or the JSON shape for fetch), in the person's language."""
@@ -208,10 +216,7 @@ async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         key = {403: "error.forbidden", 404: "error.not_found"}.get(exc.status)
         if key:
             return await refusal(request, exc.status, key)
-        from .words import person_words
-
-        detail = person_words(exc.message, request_language(request))
-        return await refusal(request, exc.status if 400 <= exc.status < 600 else 400, "error.refused", detail=detail)
+        return await refusal_of(request, exc.status if 400 <= exc.status < 600 else 400, refused(request, exc.message))
     except sqlite3.OperationalError as exc:
         # Another process held the database past the wait: the person should retry, nothing was changed.
         if Busy.from_sqlite(exc) is None or request.path.startswith("/v1/"):
@@ -274,5 +279,5 @@ def setup_site(app: web.Application, settings: Any, *, clock: Callable[[], float
     district.add_routes(app.router)
 
 
-__all__ = ["UNLOCKED", "UnlockedSessions", "home_of", "make_authenticator", "node_of", "page_errors", "setup_site",
-           "store_of", "unlocked", "web_config", "render"]
+__all__ = ["UNLOCKED", "UnlockedSessions", "home_of", "make_authenticator", "node_of", "page_errors", "refused",
+           "setup_site", "store_of", "unlocked", "web_config", "render"]

@@ -1,8 +1,9 @@
-"""The storage layer's messages (written in English for the command line) in the person's language.
+"""Messages from the layers below (written in English for the command line) in the person's language.
 
-The store's errors say what happened and what to do; the web pages show
-them to teachers, so the common ones are matched here and rendered from the
-catalog. A message with no match is shown as it is: never hidden.
+The store's errors say what happened and what to do, and disclosure control
+says why a release is held back; the web pages show them to staff, so the
+common ones are matched here and rendered from the catalog. A message with no
+match is shown as it is: never hidden.
 """
 from __future__ import annotations
 
@@ -36,6 +37,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), k) fo
 ))
 
 
+_REASONS: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), k) for p, k in (
+    (r"^withheld: small cohort \((\d+) assessed pupils?; campaign \S+ needs at least (\d+) .*\)$", "reason.small_cohort"),
+    (r"^release (\d+): (\d+) exercises? updated", "reason.updated"),
+    (r"^nothing changed since release (\d+)$", "reason.unchanged"),
+    (r"^no results entered yet$", "reason.no_results"),
+    (r"^waiting for (\d+) more changed pupils? on (\S+) \((\d+) changed", "reason.waiting"),
+))
+
+
 def person_words(message: str, lang: str) -> str:
     """`message` from the store or the class-list parser, in `lang` when it is a known one."""
     for pattern, key in _PATTERNS:
@@ -47,3 +57,12 @@ def person_words(message: str, lang: str) -> str:
                       "what": i18n.translate(lang, _NAMES[what]) if what else ""}
             return i18n.translate(lang, key, **params)
     return message
+
+
+def reason_words(reason: str, lang: str) -> str:
+    """Disclosure control's reason (written in English by the pure library) in `lang` when it is a known one."""
+    for pattern, key in _REASONS:
+        m = pattern.match(reason)
+        if m:
+            return i18n.translate(lang, key, a=m.group(1), b=m.group(2) if m.lastindex and m.lastindex >= 2 else "")
+    return reason

@@ -1,9 +1,10 @@
 import pathlib
+import re
 
 import pytest
 
 from preau.cli import main as cli
-from preau.node.campaign_file import line_of, load_campaign_file, location_lines, sample_campaign_paths
+from preau.node.campaign_file import line_of, load_campaign_file, location_lines, parse_campaign_bytes, sample_campaign_paths
 from preau.crdt.campaign import parse_campaign
 from preau.node.errors import EXIT_DATA, EXIT_NOT_AVAILABLE, UserError
 
@@ -156,3 +157,18 @@ def test_bundled_sample_by_name(capsys, tmp_path, monkeypatch):
     write(tmp_path, GOOD, name="debut-cp")
     code, out, _ = check(capsys, "debut-cp")
     assert code == 0 and out.startswith("debut-cp: valid") and "2026-test" in out
+
+
+def test_the_web_upload_reads_bytes_like_the_command_line():
+    from preau.node.web.district import parse_campaign_text
+
+    bom = b"\xef\xbb\xbf" + GOOD.encode()
+    assert parse_campaign_text(bom, "c.toml").id == "2026-test"  # a BOM from Notepad or a spreadsheet is fine here
+    with pytest.raises(UserError, match=r"^c.toml is not valid TOML"):
+        parse_campaign_bytes(bom, "c.toml")  # ... but the command line reads strict UTF-8, as before
+    for raw, message in ((b'name = "\xe9"\n', "c.toml is not UTF-8 text; save it as UTF-8 and retry"),
+                         (GOOD.replace('level = "CP"', 'level = "GS"').encode(), "c.toml:3: level")):
+        for read in (parse_campaign_bytes, parse_campaign_text):
+            with pytest.raises(UserError, match="^" + re.escape(message)) as caught:
+                read(raw, "c.toml")
+            assert caught.value.exit_code == EXIT_DATA

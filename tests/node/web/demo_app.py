@@ -6,7 +6,7 @@ accounts. Handlers show how the node app is expected to use the web layer.
 """
 from __future__ import annotations
 
-import json
+import pathlib
 from typing import Callable
 
 from aiohttp import web
@@ -14,11 +14,12 @@ from aiohttp import web
 from preau.crdt.campaign import parse_campaign
 from preau.node.web import NavItem, Principal, WebConfig, login_required, refusal, render, require_class, setup_web
 from preau.node.web.charts import group_bars_svg
-from preau.node.web.grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_json, saved_reply
+from preau.node.web.grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply
 from preau.node.web.i18n import translate
 from preau.node.web.security import current_principal, public, request_language
 
 PASSWORD = "correct horse"
+TEMPLATES = pathlib.Path(__file__).resolve().parent / "templates"  # pages only this app shows
 
 CAMPAIGN = parse_campaign({
     "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
@@ -126,12 +127,9 @@ async def save_row(request: web.Request) -> web.StreamResponse:
     class_id, klass = _klass(request)
     exercise = _exercise(request)
     lang = request_language(request)
+    raw = await request.read()
     try:
-        payload = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        payload = None
-    try:
-        entry: RowEntry = parse_row_json(exercise, payload)
+        entry: RowEntry = parse_row_body(exercise, raw, request.charset)
         if entry.pupil_id not in {p for p, _ in klass["pupils"]}:
             raise EntryError("entry.bad_pupil")
     except EntryError as exc:
@@ -195,7 +193,7 @@ def create_demo_app(*, clock: Callable[[], float] | None = None, config: WebConf
         nav=(NavItem("nav.classes", "/classes", frozenset({"teacher"})),
              NavItem("nav.admin", "/admin", frozenset({"admin"})),
              NavItem("nav.district", "/district", frozenset({"district"}))),
-    ), **kwargs)
+    ), template_dirs=[TEMPLATES], **kwargs)
     app[RESULTS] = {}
     r = app.router
     r.add_get("/", root)

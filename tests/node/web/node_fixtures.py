@@ -6,7 +6,6 @@ with libsodium's cheapest Argon2id cost so a login takes milliseconds.
 from __future__ import annotations
 
 import pathlib
-import re
 import socket
 from dataclasses import dataclass, field
 
@@ -16,6 +15,7 @@ from preau.node.settings import load_settings
 from preau.node.store import Store
 from preau.node.vault import TEST_COST
 from preau.node.web.district import parse_campaign_text
+from web_helpers import login as _login
 
 PASSWORD = "correct horse battery"
 SCHOOL_UAI = "0751234J"
@@ -51,9 +51,6 @@ score_kind = "wpm"
 max_score = 250
 thresholds = [20, 40]
 """
-
-CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
-
 
 def campaign():
     return parse_campaign_text(CAMPAIGN_TOML.encode())
@@ -122,15 +119,7 @@ def build_district(tmp: pathlib.Path, *, port: int | None = None) -> Built:
     return Built(settings_for(data, "district", port))
 
 
-async def csrf_of(client, path: str = "/login") -> str:
-    resp = await client.get(path)
-    match = CSRF_RE.search(await resp.text())
-    assert match, f"no CSRF token on {path} ({resp.status})"
-    return match.group(1)
-
-
 async def login(client, username: str, password: str = PASSWORD) -> None:
-    token = await csrf_of(client)
-    resp = await client.post("/login", data={"username": username, "password": password, "csrf_token": token},
-                             allow_redirects=False)
+    """`web_helpers.login` with these data folders' password, and it must succeed."""
+    resp = await _login(client, username, password)
     assert resp.status == 303, (resp.status, await resp.text())

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from node_fixtures import CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, free_port
 from preau.node.app import create_app
-from test_web_browser import ARTIFACTS, Console, browser  # noqa: F401  (browser is a fixture)
+from test_web_browser import ARTIFACTS, Console, browser, keyboard_login  # noqa: F401  (browser is a fixture)
 
 from playwright.async_api import expect
 
@@ -47,14 +47,7 @@ async def shot(page, name: str) -> None:
 
 
 async def login(page, base: str, username: str) -> None:
-    await page.goto(base + "/login")
-    await page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
-    await page.keyboard.type(username)
-    await page.keyboard.press("Tab")
-    await page.keyboard.type(PASSWORD)
-    async with page.expect_navigation():
-        await page.keyboard.press("Enter")
-    assert "/login" not in page.url, await page.locator(".alert").all_inner_texts()
+    await keyboard_login(page, base, username, PASSWORD, home=r"^(?!.*/login)")
 
 
 async def tab_into_grid(page) -> None:

@@ -13,7 +13,8 @@ import re
 import pytest
 from aiohttp.web_urldispatcher import StaticResource
 
-from node_fixtures import build_district, build_school, csrf_of, login
+from node_fixtures import build_district, build_school, login
+from web_helpers import csrf_of
 from preau.node.app import create_app
 from preau.node.web import undeclared_routes
 from preau.node.web.site import UNLOCKED

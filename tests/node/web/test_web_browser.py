@@ -60,16 +60,18 @@ async def _shot(page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-async def _login(page, base: str, username: str) -> None:
+async def keyboard_login(page, base: str, username: str, password: str = PASSWORD,
+                         home: str = r"/(classes|district|admin)$") -> None:
+    """Log in with the keyboard only; the page must then be at an address matching `home`."""
     await page.goto(base + "/login")
     # the username field has autofocus, applied by the browser shortly after load
     await page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
     await page.keyboard.type(username)
     await page.keyboard.press("Tab")
-    await page.keyboard.type(PASSWORD)
+    await page.keyboard.type(password)
     async with page.expect_navigation():
         await page.keyboard.press("Enter")
-    if not re.search(r"/(classes|district|admin)$", page.url):
+    if not re.search(home, page.url):
         alert = await page.locator(".alert").all_inner_texts()
         raise AssertionError(f"login as {username} failed: {page.url} {alert}")
 
@@ -99,7 +101,7 @@ async def test_teacher_types_a_whole_exercise_with_the_keyboard(server, browser)
 
     await page.goto(base + "/login")
     await _shot(page, "01-login")
-    await _login(page, base, "mme.martin")
+    await keyboard_login(page, base, "mme.martin")
     await _shot(page, "02-classes")
 
     page.on("response", weigh)
@@ -155,7 +157,7 @@ async def test_timed_exercise_takes_numbers_and_enter(server, browser):
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     console = Console(page)
-    await _login(page, base, "mme.martin")
+    await keyboard_login(page, base, "mme.martin")
     await page.goto(base + "/classes/cp-a/grid/fr-lire-texte?lang=en")
     await _tab_into_grid(page)
     for value in ("38", "a", "999", "61"):
@@ -183,7 +185,7 @@ async def test_grid_works_without_javascript(server, browser):
     base = str(server.make_url("")).rstrip("/")
     context = await browser.new_context(java_script_enabled=False)
     page = await context.new_page()
-    await _login(page, base, "m.leroy")
+    await keyboard_login(page, base, "m.leroy")
     await page.goto(base + "/classes/cp-b/grid/fr-comprendre-mots")
     await page.fill("input[name='c-p11-0']", "1")
     await page.fill("input[name='c-p12-0']", "a")
@@ -199,7 +201,7 @@ async def test_district_chart_and_csp_refusals_are_seen(server, browser):
     context = await browser.new_context(viewport={"width": 1280, "height": 800})
     page = await context.new_page()
     console = Console(page)
-    await _login(page, base, "ien")
+    await keyboard_login(page, base, "ien")
     await _shot(page, "07-district-chart")
     assert await page.locator("svg.chart rect").count() == 12
     assert console.problems() == []

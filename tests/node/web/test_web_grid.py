@@ -1,6 +1,7 @@
 """The grid parser, the fallback form, the save endpoint, the class profile and the server-drawn chart."""
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -8,7 +9,7 @@ import pytest
 from web_helpers import CSRF_RE, login
 from demo_app import CAMPAIGN
 from preau.node.web.charts import group_bars_svg
-from preau.node.web.grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row, parse_row_json
+from preau.node.web.grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row, parse_row_body, parse_row_json
 
 WORDS = CAMPAIGN.exercise("fr-comprendre-mots")  # 10 items, thresholds 4 and 7
 SYLLABES = CAMPAIGN.exercise("fr-syllabes")  # 6 items, no thresholds yet
@@ -66,6 +67,16 @@ def test_timed_exercise_refuses_out_of_range(value):
 def test_malformed_json_rows_are_refused(payload):
     with pytest.raises(EntryError):
         parse_row_json(WORDS, payload)
+
+
+@pytest.mark.parametrize("raw,charset", [(b"{", None), (b'{"pupil": "p\xe9"}', None), (b"\xff\xfe", "utf-16"),
+                                         (b"", None)])
+def test_a_body_that_is_not_json_is_refused_like_a_malformed_row(raw, charset):
+    with pytest.raises(EntryError) as info:
+        parse_row_body(WORDS, raw, charset)
+    assert info.value.key == "entry.bad_shape"
+    body = json.dumps({"pupil": "p01", "cells": ["1"] * 10}, ensure_ascii=False)
+    assert parse_row_body(WORDS, body.encode()).pupil_id == parse_row_json(WORDS, json.loads(body)).pupil_id == "p01"
 
 
 def test_fallback_form_checks_every_row_first():
@@ -127,6 +138,10 @@ async def test_row_save_refuses_bad_values_with_a_message_and_keeps_nothing(clie
                              headers={"X-CSRF-Token": token, "Accept": "application/json"})
     assert resp.status == 400  # a pupil of another class
     assert 'value="7"' not in await (await client.get(url)).text()
+    resp = await client.post(url + "/row", data=b'{"pupil": "p02", "cells": [',
+                             headers={"X-CSRF-Token": token, "Accept": "application/json", "Content-Type": "application/json"})
+    assert resp.status == 400  # not JSON at all
+    assert (await resp.json())["error"].startswith("Ligne incomplète : elle doit avoir 10 case(s).")
 
 
 async def test_fallback_form_saves_the_whole_table(client):

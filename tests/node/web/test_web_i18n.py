@@ -10,8 +10,26 @@ import pytest
 from preau.node.web import i18n
 
 WEB = pathlib.Path(i18n.__file__).resolve().parent
-KEY_CALL = re.compile(r"""\bt\(\s*['"]([a-z0-9_.]+[a-z0-9_])['"]""")
-KEY_LITERAL = re.compile(r"""['"]((?:nav|login|error|classes|grid|entry|group|profile|chart|admin|lang)\.(?!html\b|js\b)[a-z0-9_]+)['"]""")
+NODE = WEB.parent
+TESTS = pathlib.Path(__file__).resolve().parent
+DEMO = (TESTS / "demo_app.py", TESTS / "templates")  # the tests' app and its pages ask for a few keys of their own
+# A key is any quoted string that starts with one of the catalog's own prefixes ("store.", "sync."...),
+# whatever the call that uses it (t(...), t_(request)(...), translate(...), NavItem(...), EntryError(...)).
+PREFIXES = sorted({key.partition(".")[0] for key in i18n.catalog("fr")}, key=len, reverse=True)
+KEY_LITERAL = re.compile(r"""(?<![\w.])['"]((?:%s)\.(?!(?:html|js|css|preau)['"])[a-z0-9_.]*[a-z0-9_])['"]"""
+                         % "|".join(map(re.escape, PREFIXES)))
+# Keys built at run time ('group.' ~ g, f"admin_classes.{action}ed"...): no literal names them.
+RUN_TIME = ("group.", "role.", "peer.", "invitation.", "release.status.",
+            "admin_classes.assigned", "admin_classes.unassigned")
+
+
+def _sources(*places: pathlib.Path) -> list[pathlib.Path]:
+    return [p for place in places for p in (place.rglob("*") if place.is_dir() else [place])
+            if p.suffix in (".py", ".html", ".js")]
+
+
+def _keys_in(paths: list[pathlib.Path]) -> set[str]:
+    return {key for path in paths for key in KEY_LITERAL.findall(path.read_text(encoding="utf-8"))}
 
 
 def _placeholders(text: str) -> set[str]:
@@ -30,14 +48,27 @@ def test_catalogs_have_the_same_placeholders():
 
 
 def test_every_key_used_in_templates_and_code_exists():
-    used = set()
-    for path in [*WEB.glob("templates/*.html"), *WEB.glob("*.py")]:
-        text = path.read_text(encoding="utf-8")
-        used |= set(KEY_CALL.findall(text)) | set(KEY_LITERAL.findall(text))
+    used = _keys_in(_sources(WEB, *DEMO))
     used |= {f"group.{g}" for g in ("besoin", "fragile", "seuil2", "absent")}
     assert used, "the key scan found nothing: the pattern is broken"
     missing = used - set(i18n.catalog("fr"))
     assert not missing
+
+
+def test_the_key_scan_sees_every_way_a_key_is_asked_for():
+    """Keys asked for other than through t('...'): dropping one from the catalog must fail the test above."""
+    used = _keys_in(_sources(WEB))
+    for key in ("pupils.erased", "sync.woken", "store.not_utf8", "reason.waiting", "what.last_name",
+                "error.login_needed", "nav.classes", "entry.bad_pupil", "group.absent"):
+        assert key in used, key
+    assert not {k for k in used if k.endswith((".html", ".js", ".preau"))}, "file names are not keys"
+
+
+def test_every_catalog_key_is_used():
+    """A key nothing asks for is a message no one will see: delete it from both catalogs."""
+    used = _keys_in(_sources(NODE, *DEMO))
+    unused = {k for k in i18n.catalog("fr") if k not in used and not k.startswith(RUN_TIME)}
+    assert not unused
 
 
 def test_unknown_key_raises_rather_than_showing_the_key():
@@ -55,3 +86,12 @@ def test_pick_language(query, cookie, expected):
 def test_french_is_the_default_and_accented():
     assert i18n.DEFAULT_LANGUAGE == "fr"
     assert i18n.translate("fr", "grid.saved") == "enregistré"
+
+
+def test_moments_are_written_as_each_language_writes_them():
+    import datetime
+
+    ts = datetime.datetime(2026, 9, 14, 8, 5).timestamp()  # local time, as the pages show it
+    assert i18n.when(ts, "fr") == "14/09/2026 08:05"
+    assert i18n.when(ts, "en") == "2026-09-14 08:05"
+    assert i18n.when(None, "fr") == i18n.when(0, "en") == ""

@@ -11,13 +11,14 @@ import aiohttp
 import pytest
 
 from node_fixtures import (
-    CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, campaign, csrf_of, free_port, login,
+    CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, campaign, free_port, login,
 )
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.node.app import create_app
 from preau.node.backup import MAGIC
 from preau.node.runtime import Node, create_identity
 from preau.node.transport import Limits
+from web_helpers import csrf_of
 
 
 @pytest.fixture
@@ -56,6 +57,16 @@ def upload(token: str, data: bytes | None, name: str = "liste.csv") -> aiohttp.F
 async def text_of(resp) -> str:
     """The page as a person reads it (entities such as &#39; decoded)."""
     return html.unescape(await resp.text())
+
+
+async def invite(client, member: str = "school") -> str:
+    """On the district's pages: publish the test campaign, then invite SCHOOL_UAI as `member`; the invitation's text."""
+    token = await csrf_of(client, "/district/campaigns")
+    await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
+    resp = await post_form(client, "/district/invitations",
+                           {"action": "create", "uai": SCHOOL_UAI, "days": "7", "member": member},
+                           "/district/invitations")
+    return re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
 
 
 # -- pupils ------------------------------------------------------------------------------
@@ -300,11 +311,7 @@ async def test_invitation_qr_revoke_and_bad_uai(district):
 async def test_statistics_pages_and_exports_after_a_school_release(district, tmp_path):
     client = district
     camp = campaign()
-    token = await csrf_of(client, "/district/campaigns")
-    await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
-    resp = await post_form(client, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": "7"},
-                           "/district/invitations")
-    invitation = re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
+    invitation = await invite(client)
     create_identity(tmp_path / "bare-school")
     school = Node(tmp_path / "bare-school", role="school", limits=Limits(idle_timeout=5, session_timeout=30))
     try:
@@ -363,17 +370,22 @@ def test_store_messages_in_the_persons_language():
     assert person_words("something new the store says", "fr") == "something new the store says"  # shown, never hidden
 
 
+def test_disclosure_reasons_in_the_persons_language():
+    from preau.node.web.words import reason_words
+
+    assert reason_words("nothing changed since release 3", "fr") == "rien n'a changé depuis l'envoi n° 3"
+    assert reason_words("release 2: 1 exercise updated; held back, waiting for 1 more", "en").startswith("release 2: 1 ")
+    assert reason_words("withheld: small cohort (4 assessed pupils; campaign c-1 needs at least 10 before any count)",
+                        "fr").startswith("retenu : trop peu d'élèves évalués (4) ; cette campagne en demande au moins 10 ")
+    assert reason_words("a reason not known yet", "fr") == "a reason not known yet"  # shown, never hidden
+
+
 async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_know(district, tmp_path):
     from preau.crdt.documents import ReleaseContent, Row
 
     client = district  # this node is the académie: a district enrols below it
     camp = campaign()
-    token = await csrf_of(client, "/district/campaigns")
-    await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
-    resp = await post_form(client, "/district/invitations",
-                           {"action": "create", "uai": SCHOOL_UAI, "days": "7", "member": "district"},
-                           "/district/invitations")
-    invitation = re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
+    invitation = await invite(client, member="district")
     create_identity(tmp_path / "lower-district")
     below = Node(tmp_path / "lower-district", role="district", limits=Limits(idle_timeout=5, session_timeout=30))
     try:
@@ -400,3 +412,58 @@ async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_
     assert row["hidden_by"] == {"fragile": 1} and row["rates"]["seuil2"] is None
     members = await (await client.get("/district/schools")).text()
     assert f"{SCHOOL_UAI} (circonscription)" in members
+
+
+# -- refusals a person can meet, each with its status and French text ----------------------------------
+
+async def test_an_approval_of_a_stale_preview_is_refused_and_shows_the_new_one(school):
+    client, ids = school
+    await login(client, "direction")
+    page = f"/admin/release/{ids['campaign']}"
+    resp = await post_form(client, page, {"digest": "0" * 64}, page)  # the preview the person read is gone
+    text = await text_of(resp)
+    assert resp.status == 409 and "Les résultats ont changé depuis l'affichage de cet aperçu." in text
+    assert "Relisez le nouvel aperçu ci-dessous avant d'approuver." in text
+
+
+async def test_a_class_list_too_big_is_refused(school):
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    resp = await client.post(page + "/import", data=upload(await csrf_of(client, page), b"Nom;Prenom\n" * 60_000))
+    text = await text_of(resp)
+    assert resp.status == 400 and "Ce fichier est trop gros pour une liste de classe (512 Ko au plus)." in text
+
+
+async def test_joining_without_an_invitation_or_a_reachable_district(school, monkeypatch):
+    from preau.node.appkeys import NODE
+
+    client, _ = school
+    await login(client, "direction")
+    resp = await post_form(client, "/admin/join", {"invitation": "  "}, "/admin/sync")
+    assert resp.status == 400 and "Collez le texte de l'invitation avant de valider." in await text_of(resp)
+
+    async def unreachable(text, uai):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    monkeypatch.setattr(client.app[NODE], "join", unreachable)
+    resp = await post_form(client, "/admin/join", {"invitation": "PREAU1-X"}, "/admin/sync")
+    text = await text_of(resp)
+    assert resp.status == 502 and "Le serveur de la circonscription ne répond pas. Vérifiez le réseau" in text
+    assert "Connection refused" in text
+
+
+async def test_a_campaign_file_too_big_is_refused(district):
+    token = await csrf_of(district, "/district/campaigns")
+    resp = await district.post("/district/campaigns", data=upload(token, b"# \n" * 100_000, "c.toml"))
+    text = await text_of(resp)
+    assert resp.status == 400 and "Ce fichier est trop gros pour une définition de campagne." in text
+
+
+@pytest.mark.parametrize("days", ["0", "91", "sept"])
+async def test_an_invitation_for_too_long_or_no_time_is_refused(district, days):
+    resp = await post_form(district, "/district/invitations", {"action": "create", "uai": SCHOOL_UAI, "days": days},
+                           "/district/invitations")
+    text = await text_of(resp)
+    assert resp.status == 400
+    assert "L'opération n'a pas été faite. Détail : la durée de validité va de 1 à 90 jours" in text

@@ -21,7 +21,7 @@ class Clock:
 async def csrf_of(client, path: str = "/login") -> str:
     resp = await client.get(path)
     match = CSRF_RE.search(await resp.text())
-    assert match, f"no CSRF token on {path}"
+    assert match, f"no CSRF token on {path} ({resp.status})"
     return match.group(1)
 
 
