@@ -3,9 +3,7 @@ from __future__ import annotations
 
 from preau.node.errors import UserError
 from preau.protocol.errors import LocalProtocolError
-from preau.protocol.uai import departement_allowed, parse_uai
-
-UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"  # 23 letters: no I, O or Q
+from preau.protocol.uai import check_letter, departement_allowed, parse_uai
 
 
 def check_uai(text: str) -> str:
@@ -24,7 +22,7 @@ def check_uai(text: str) -> str:
             f"{uai} is not a UAI: its first three digits ({uai[:3]}) are not a département "
             "(001-095 except 020, 620 or 720 for Corsica, 97x/98x overseas)"
         )
-    if UAI_LETTERS[int(uai[:7]) % 23] != uai[7]:
+    if check_letter(uai[:7]) != uai[7]:
         raise UserError(
             f"{uai} is not a valid UAI: the check letter {uai[7]} does not match the digits; "
             "compare each character with the school's official UAI"

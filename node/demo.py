@@ -29,6 +29,7 @@ from typing import Any
 from preau.crdt.campaign import GROUPS
 from preau.crdt.schema import document_id
 from preau.crdt.statistics import CampaignStatistics
+from preau.protocol.uai import check_letter
 
 from . import commands
 from .campaign_file import load_campaign_file, resolve_campaign_path
@@ -40,13 +41,12 @@ from .synthetic import answers_for, assessed, expected_counts, make_classes
 from .vault import ARGON2
 
 DEMO_PASSWORD = "demo-preau-2026"
-UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 SMALL_SCHOOL_PUPILS = 6
 
 
 def uai(departement: int, number: int) -> str:
     digits = f"{departement:03d}{number:04d}"
-    return digits + UAI_LETTERS[int(digits) % 23]
+    return digits + check_letter(digits)
 
 
 def free_port() -> int:

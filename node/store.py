@@ -29,6 +29,7 @@ import sqlite_utils
 from preau.crdt.campaign import Campaign, Exercise, group_for, parse_campaign
 from preau.crdt.disclosure import PupilOutcome
 from preau.crdt.errors import CampaignError
+from preau.protocol.uai import check_letter
 
 from . import csvio, db as dbmod, vault
 from .storage_errors import (
@@ -49,7 +50,6 @@ NODE_KEY_NAME = "storage.key"
 STATUSES = ("done", "absent", "not_assessed")
 _PUPIL_PAD = 512
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
-_UAI_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ"
 MIN_PASSWORD = 10
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 MAX_BLOB = 16 * 1024 * 1024
@@ -200,7 +200,7 @@ def check_uai(uai: str) -> str:
     text = str(uai).strip().upper()
     if not re.fullmatch(r"\d{7}[A-Z]", text):
         raise InvalidInput(f"the school code (UAI) {uai!r} must be 7 digits and a letter, like 0751234J")
-    if _UAI_LETTERS[int(text[:7]) % 23] != text[7]:
+    if check_letter(text[:7]) != text[7]:
         raise InvalidInput(f"the school code (UAI) {uai!r} has a wrong check letter; copy it again from the school's papers")
     return text
 
