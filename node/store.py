@@ -13,6 +13,7 @@ Key hierarchy (docs/security.md has the picture):
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
@@ -22,7 +23,7 @@ import re
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import sqlite_utils
 
@@ -688,12 +689,11 @@ class Store:
         new_keys = {}
         with self._lock:
             old_keys = {cid: self._class_key(s, cid) for cid in held}
-            with self.db.atomic():
+            with self._sealing(s, old_keys):
                 self.db.execute("DELETE FROM key_wraps WHERE holder = ?", [f"account/{row['id']}"])
                 self.db.execute("DELETE FROM account_classes WHERE account_id = ?", [row["id"]])
                 self.db.execute("UPDATE accounts SET active = 0 WHERE id = ?", [row["id"]])
                 for cid, key in old_keys.items():  # as when a teacher leaves one class
-                    self._require_current_key(s, cid, key)
                     new_keys[cid] = self._rotate_class_key(s, cid, key)
                 self._audit(s.actor, "account-disabled", f"account:{row['id']}")
             s._class_keys.update(new_keys)  # only once committed
@@ -765,8 +765,7 @@ class Store:
         new = None
         with self._lock:
             old_key = self._class_key(s, class_id)
-            with self.db.atomic():
-                self._require_current_key(s, class_id, old_key)
+            with self._sealing(s, {class_id: old_key}):
                 held = self.db.execute("DELETE FROM account_classes WHERE account_id = ? AND class_id = ?",
                                        [row["id"], class_id]).rowcount
                 self.db.execute("DELETE FROM key_wraps WHERE key = ? AND holder = ?",
@@ -776,6 +775,18 @@ class Store:
                 self._audit(s.actor, "class-unassigned", f"class:{class_id}", f"account:{row['id']}")
             if new is not None:
                 s._class_keys[class_id] = new  # only once committed: a rolled-back rotation leaves the old key
+
+    @contextlib.contextmanager
+    def _sealing(self, s: Session, keys: dict[str, bytes], pupils: dict[str, str] | None = None) -> Iterator[None]:
+        """The write transaction of anything sealed under class keys fetched before it opened: each key
+        (class id -> key) must still be its class's current one, and each pupil (id -> class id) still in
+        that class, or nothing is written and the person is asked to do it again."""
+        with self._lock, self.db.atomic():
+            for class_id, key in keys.items():
+                self._require_current_key(s, class_id, key)
+            if pupils:
+                self._require_in_class(pupils)
+            yield
 
     def _require_current_key(self, s: Session, class_id: str, key: bytes) -> None:
         """Inside a write transaction: the class key about to seal data is still the class's current one.
@@ -868,8 +879,7 @@ class Store:
                 raise Conflict(f"{same.first_name} {same.last_name} is already in this class")
             existing[csvio.name_key(last, first)] = Pupil("", class_id, last, first)
         out = []
-        with self._lock, self.db.atomic():
-            self._require_current_key(s, class_id, key)
+        with self._sealing(s, {class_id: key}):
             now = self._now()
             for last, first in clean:
                 pid = secrets.token_hex(8)
@@ -887,9 +897,7 @@ class Store:
         row = self._pupil_row(pupil_id)
         key = self._class_key(s, row["class_id"])
         last, first = self._clean_names(last_name, first_name)
-        with self._lock, self.db.atomic():
-            self._require_current_key(s, row["class_id"], key)
-            self._require_in_class({pupil_id: row["class_id"]})
+        with self._sealing(s, {row["class_id"]: key}, {pupil_id: row["class_id"]}):
             self.db["pupils"].update(pupil_id, {"ct": self._seal_pupil(key, pupil_id, row["class_id"], last, first)})
             self._audit(s.actor, "pupil-renamed", f"pupil:{pupil_id}")
         return Pupil(pupil_id, row["class_id"], last, first)
@@ -905,10 +913,7 @@ class Store:
         for p in self.list_pupils(s, class_id):
             if csvio.name_key(p.last_name, p.first_name) == csvio.name_key(pupil.last_name, pupil.first_name):
                 raise Conflict(f"{p.first_name} {p.last_name} is already in that class")
-        with self._lock, self.db.atomic():
-            self._require_current_key(s, row["class_id"], old_key)
-            self._require_current_key(s, class_id, new_key)
-            self._require_in_class({pupil_id: row["class_id"]})
+        with self._sealing(s, {row["class_id"]: old_key, class_id: new_key}, {pupil_id: row["class_id"]}):
             self.db["pupils"].update(pupil_id, {"class_id": class_id,
                                                 "ct": self._seal_pupil(new_key, pupil_id, class_id, pupil.last_name, pupil.first_name)})
             for r in list(self.db.query("SELECT * FROM results WHERE pupil_id = ?", [pupil_id])):
@@ -1123,10 +1128,7 @@ class Store:
                 self._pupil_row(pid)  # raises NotFound with the person's message
         keys = {cid: self._class_key(s, cid) for cid in sorted(set(classes.values()))}
         out = []
-        with self._lock, self.db.atomic():
-            for cid, key in keys.items():
-                self._require_current_key(s, cid, key)
-            self._require_in_class(classes)
+        with self._sealing(s, keys, classes):
             now = self._now()
             stored = {r["pupil_id"]: self._open_results(keys[classes[r["pupil_id"]]], r, s) for r in self.db.query(
                 f"SELECT * FROM results WHERE campaign_id = ? AND pupil_id IN ({marks})", [campaign_id, *pupil_ids])}
