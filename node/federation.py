@@ -245,7 +245,7 @@ class Federation:
         receipt = None
         with self.fed.transaction():
             stats = None
-            if signed.kind in ("release", "aggregate") and self._member_sends(signed.owner, signed.kind):
+            if self._member_sends(signed.owner, signed.kind):  # a school's release, a district's aggregate
                 stats = self._stats_entry(verified)
             self.fed.accept_release(signed.doc_id, signed.kind, signed.owner.hex(), signed.campaign or None, data,
                                     signed.release, signed.encode(), from_peer, stats=stats)
@@ -269,7 +269,7 @@ class Federation:
         Each parent release is relayed once: thresholds the district sets itself
         afterwards stand until the parent publishes a newer version.
         """
-        if campaign not in self.campaigns(owner=self.key.hex()):
+        if self._own_campaign(campaign.id) != campaign:
             signed = self.publish_campaign(campaign)
             self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}")
         self.fed.set_meta(f"relayed:{doc_id}", number)
@@ -366,16 +366,21 @@ class Federation:
         self.fed.log_event("campaign_published", f"{campaign.id} version {signed.release}")
         return signed
 
+    def _signed_campaign(self, stored) -> Campaign | None:
+        """A stored campaign document read at the heads of its latest signed release (None if unsigned)."""
+        latest = self.fed.latest_release(stored.doc_id)
+        if latest is None:
+            return None
+        return cdocs.read_campaign(load_document(stored.data), list(SignedRelease.decode(latest[1]).heads))
+
+    def _own_campaign(self, campaign_id: str) -> Campaign | None:
+        stored = self.fed.document(document_id("campaign", self.key, campaign_id))
+        return None if stored is None else self._signed_campaign(stored)
+
     def campaigns(self, *, owner: str | None = None) -> list[Campaign]:
         """The campaigns this node holds (its own and those it received), or only those `owner` wrote."""
-        out = []
-        for d in self.fed.documents(kind="campaign", owner=owner):
-            latest = self.fed.latest_release(d.doc_id)
-            if latest is None:
-                continue
-            signed = SignedRelease.decode(latest[1])
-            out.append(cdocs.read_campaign(load_document(d.data), list(signed.heads)))
-        return out
+        found = (self._signed_campaign(d) for d in self.fed.documents(kind="campaign", owner=owner))
+        return [c for c in found if c is not None]
 
     def publish_release(self, content: cdocs.ReleaseContent, *, to_peer: str) -> SignedRelease:
         """Write and sign this node's release for a campaign; log exactly what leaves."""
@@ -453,16 +458,19 @@ class Federation:
                 doc = load_document(raw_doc)
             except CrdtError as exc:
                 raise BundleError(f"the bundle holds a damaged document ({exc}); export it again") from None
-            carried = carry and self.is_carried(signed.owner.hex()) and signed.kind in ("release", "aggregate")
+            unknown = self.is_carried(signed.owner.hex())  # written by a node not pinned here
+            if carry and unknown and signed.kind in ("release", "aggregate"):
+                checked.append((doc, signed))
+                continue
             member = self.fed.active_peer(signed.owner.hex())
-            if not carried and member is not None and member["role"] in SENDS and not self._member_sends(
-                    signed.owner, signed.kind):
+            sends = SENDS.get(member["role"]) if member is not None else None
+            if sends is not None and sends != signed.kind:
                 raise BundleError(f"the bundle holds a {signed.kind} document from {member['uai'] or member['node_id']}, "
                                   f"which is enrolled here as a {'school' if member['role'] == 'school' else 'district'} "
-                                  f"and sends only its {SENDS[member['role']]}; nothing was imported")
-            if not carried and not self._member_sends(signed.owner, signed.kind):
+                                  f"and sends only its {sends}; nothing was imported")
+            if sends is None:
                 hint = (" (to carry it to the district, import it with `preau bundle import --carry`)"
-                        if not carry and self.is_carried(signed.owner.hex()) and self.upstream() is not None else "")
+                        if not carry and unknown and self.upstream() is not None else "")
                 raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here{hint}; "
                                   "nothing was imported")
             checked.append((doc, signed))
