@@ -367,11 +367,11 @@ class FedStore:
         return StoredDocument(*row) if row else None
 
     def offerable(self, kinds: tuple[str, ...], owners: tuple[str, ...] = (), *, carried: bool = False,
-                  doc_ids: tuple[str, ...] = (), any_owner: bool = False) -> dict[str, bytes]:
+                  doc_ids: tuple[str, ...] = ()) -> dict[str, bytes]:
         """Latest signed release of each document of `kinds` written by one of `owners` (or carried: written
-        by a node not pinned here; or by anyone), or named in `doc_ids`; one query, for a session's offer."""
+        by a node not pinned here), or named in `doc_ids`; one query, for a session's offer."""
         q = ",".join("?" * len(kinds))
-        cond = ["1 = 1"] if any_owner else []
+        cond: list[str] = []
         if owners:
             cond.append(f"owner IN ({','.join('?' * len(owners))})")
         if carried:
