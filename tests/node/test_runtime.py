@@ -2,28 +2,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import automerge.core as am
 import pytest
 
-from preau.crdt.campaign import parse_campaign
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
 from preau.node.backoff import Backoff
 from preau.node.federation import BundleError
 from preau.node.runtime import Node
 
+import federation_helpers as helpers
 from federation_helpers import make_node, serve
 
-CAMPAIGN = parse_campaign({
-    "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
-    "opens": "2026-09-01", "closes": "2026-09-30",
-    "policy": {"min_cohort": 10, "min_batch": 10},
-    "exercises": [
-        {"id": "fr-mots", "name": "Comprendre des mots", "subject": "français", "score_kind": "items", "items": 15,
-         "thresholds": [6, 10]},
-    ],
-})
+# The shared test campaign with its first exercise only.
+CAMPAIGN = dataclasses.replace(helpers.CAMPAIGN, exercises=helpers.CAMPAIGN.exercises[:1])
 
 
 async def until(predicate, timeout: float) -> None:
