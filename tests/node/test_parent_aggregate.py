@@ -8,11 +8,19 @@ from preau.crdt.signing import SignedRelease
 from federation_helpers import CAMPAIGN, make_node, school_release, serve
 
 
-async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path, aiohttp_server):
+async def academie_and_district(tmp_path, aiohttp_server, *, serve_district: bool = True):
+    """An académie and a district enrolled below it as a district, each serving /v1/sync on 127.0.0.1."""
     academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
     await serve(academie, aiohttp_server)
-    await serve(district, aiohttp_server)
-    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(), "0693344K")
+    if serve_district:
+        await serve(district, aiohttp_server)
+    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(),
+                        "0693344K")
+    return academie, district
+
+
+async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path, aiohttp_server):
+    academie, district = await academie_and_district(tmp_path, aiohttp_server)
     district.federation.publish_campaign(CAMPAIGN)
 
     schools = []
@@ -53,10 +61,7 @@ async def test_a_campaign_from_the_academie_reaches_the_schools_signed_by_their_
 
     from preau.crdt.schema import document_id
 
-    academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
-    await serve(academie, aiohttp_server)
-    await serve(district, aiohttp_server)
-    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(), "0693344K")
+    academie, district = await academie_and_district(tmp_path, aiohttp_server)
     school = make_node(tmp_path, "school", "school")
     received = []
     school.federation.on_campaign = received.append
@@ -174,10 +179,7 @@ async def test_each_member_sends_one_kind_a_school_cannot_pass_off_an_aggregate(
 
 async def test_a_campaign_held_from_before_relaying_is_relayed_at_the_next_sync(tmp_path, aiohttp_server):
     """Review finding: a campaign the district accepted before it relayed campaigns was never passed down."""
-    academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
-    await serve(academie, aiohttp_server)
-    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(),
-                        "0693344K")
+    academie, district = await academie_and_district(tmp_path, aiohttp_server, serve_district=False)
     academie.federation.publish_campaign(CAMPAIGN)
     relay = district.federation._relay_campaign
     district.federation._relay_campaign = lambda *a: None  # as the software before this change did
@@ -201,10 +203,7 @@ async def test_an_upgraded_district_keeps_its_own_thresholds(tmp_path, aiohttp_s
     old version relayed it or the district set its own thresholds), until the parent publishes again."""
     import dataclasses
 
-    academie, district = make_node(tmp_path, "academie", "district"), make_node(tmp_path, "district", "district")
-    await serve(academie, aiohttp_server)
-    await district.join(academie.create_invitation("0693344K", [academie.url], member="district").to_string(),
-                        "0693344K")
+    academie, district = await academie_and_district(tmp_path, aiohttp_server, serve_district=False)
     academie.federation.publish_campaign(CAMPAIGN)
     await district.sync_upstream()
     own = dataclasses.replace(CAMPAIGN, name="Début de CP (seuils de la circonscription)")
