@@ -22,6 +22,7 @@ LABEL_NOISE_STATIC = b"preau/v1/noise-static"
 LABEL_BINDING = b"preau/v1/static-binding"
 LABEL_NODE_ID = b"preau/v1/node-id"
 LABEL_ROTATION = b"preau/v1/key-rotation"
+MAX_ROTATIONS = 8  # statements in one chain: a node that rotated more often than this before syncing enrols again
 B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
@@ -149,3 +150,69 @@ class RotationStatement(Message):
             raise RemoteProtocolError("key rotation: not signed by the old key; the peer must enrol again", code="bad_rotation")
         return st
 
+
+
+def verify_chain(raws, *, ends_at: PublicIdentity | None = None) -> tuple[RotationStatement, ...]:
+    """Check a chain of rotation statements, oldest first: each one valid, each moving on from the key the
+    previous one moved to, and (when `ends_at` is given) the last one naming that identity.
+
+    A node that rotated twice before its peer heard of the first rotation presents the whole chain, so the
+    peer can follow it from the key it pins. Raises RemoteProtocolError(code="bad_rotation").
+    """
+    raws = tuple(raws)
+    if not raws:
+        raise RemoteProtocolError("key rotation: an empty chain of statements", code="bad_rotation")
+    if len(raws) > MAX_ROTATIONS:
+        raise RemoteProtocolError(
+            f"key rotation: a chain of {len(raws)} rotations (at most {MAX_ROTATIONS}); the node must enrol again",
+            code="bad_rotation")
+    chain = tuple(RotationStatement.verify(raw) for raw in raws)
+    for before, after in zip(chain, chain[1:]):
+        if after.old_signing_key != before.new_signing_key:
+            raise RemoteProtocolError("key rotation: the statements do not follow one another", code="bad_rotation")
+    if ends_at is not None and chain[-1].new_identity != ends_at:
+        raise RemoteProtocolError("key rotation: the chain does not end at the key presented", code="bad_rotation")
+    return chain
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredIdentity:
+    """A key this node rotated away from and still answers with during the overlap period, and the statement
+    (signed by it) that moves a peer's pin on to the next key.
+
+    A district that rotates cannot tell its schools first: they connect to the key they pin (Noise XK needs
+    the responder's key before the first message). So for a while it keeps the old private key, answers a
+    handshake addressed to it, and announces the rotation in that session.
+    """
+
+    identity: Identity
+    statement: bytes
+
+    def __post_init__(self):
+        st = RotationStatement.verify(self.statement)
+        if st.old_signing_key != self.identity.signing_key:
+            raise LocalProtocolError("a retired identity's statement must be signed by that identity", code="invalid_key")
+
+    @property
+    def next_signing_key(self) -> bytes:
+        return RotationStatement.decode_body(self.statement).new_signing_key
+
+
+def retired_chain(retired, current: Identity) -> tuple[RetiredIdentity, ...]:
+    """Order retired identities into the chain that leads to `current` (oldest first), or raise
+    LocalProtocolError when they do not form one (a key file from another node, a missing link)."""
+    retired = tuple(retired)
+    by_next = {r.next_signing_key: r for r in retired}
+    if len(by_next) != len(retired):
+        raise LocalProtocolError("two retired keys rotate to the same key", code="invalid_key")
+    chain: list[RetiredIdentity] = []
+    key = current.signing_key
+    while key in by_next:
+        r = by_next.pop(key)
+        chain.append(r)
+        key = r.identity.signing_key
+        if len(chain) > MAX_ROTATIONS:
+            raise LocalProtocolError(f"more than {MAX_ROTATIONS} retired keys", code="invalid_key")
+    if by_next:
+        raise LocalProtocolError("a retired key does not lead to this node's current key", code="invalid_key")
+    return tuple(reversed(chain))
