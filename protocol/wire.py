@@ -239,6 +239,7 @@ class Hello(Message):
         (4, "capabilities", "str*"),
         (5, "join", "bytes?"),
         (6, "rotation", "bytes?"),
+        (7, "earlier_rotations", "bytes*"),
     )
     versions: tuple[int, ...]
     signing_key: bytes | None = None
@@ -246,6 +247,7 @@ class Hello(Message):
     capabilities: tuple[str, ...] = ()
     join: bytes | None = None
     rotation: bytes | None = None
+    earlier_rotations: tuple[bytes, ...] = ()  # the statements before `rotation`, oldest first (a chain)
 
 
 # --- transport messages ---------------------------------------------------------
