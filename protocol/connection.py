@@ -22,7 +22,7 @@ from . import crypto
 from .crypto import CryptoFailure
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .identity import Identity, PublicIdentity, RetiredIdentity, RotationStatement, node_id, retired_chain, verify_chain
-from .invitation import Invitation, IssuedInvitation, join_proof
+from .invitation import Invitation, IssuedInvitation, expired_message, join_proof, utc
 from .noise import HandshakeState, KeyPair
 from .states import HANDSHAKE_STATES, State, next_state
 from .wire import Close, Error, Hello, Join, KeyRotation, Message, Welcome, decode_message
@@ -197,7 +197,7 @@ class Connection:
                     f"this invitation is for school {join.uai}, but this node is school {uai}: ask your district for an invitation for {uai}",
                     code="invitation_foreign")
             if now > join.expires_at:
-                raise LocalProtocolError("this invitation has expired: ask your district for a new one", code="invitation_expired")
+                raise LocalProtocolError(expired_message(join, now), code="invitation_expired")
             if peer is not None and peer != join.issuer:
                 raise LocalProtocolError("the invitation names another district than the peer given", code="invitation_foreign")
             peer = join.issuer
@@ -525,7 +525,8 @@ class Connection:
         if rec.used:
             raise RemoteProtocolError(f"{who} brought the invitation for {rec.uai}, which was already used", code="invitation_used")
         if self.now > rec.expires_at:
-            raise RemoteProtocolError(f"{who} brought the invitation for {rec.uai}, which has expired", code="invitation_expired")
+            raise RemoteProtocolError(f"the invitation for {rec.uai} expired at {utc(rec.expires_at)}, and the district's clock "
+                                      f"says {utc(self.now)}", code="invitation_expired")
         if join.uai != rec.uai:
             raise RemoteProtocolError(f"{who} says it is school {join.uai} but the invitation is for {rec.uai}", code="invitation_foreign")
         return Enrollment(rec.id, rec.uai), None
@@ -608,6 +609,8 @@ class Connection:
     def _dispatch(self, msg: Message, events: list) -> None:
         if isinstance(msg, Error):
             text = REFUSALS.get(msg.code, f"the peer reported an error ({msg.code[:64]}): {(msg.message or '')[:512]}")
+            if msg.code == "invitation_expired" and msg.message:  # both clocks, so a wrong one shows
+                text += f" ({msg.message[:256]}; this machine's clock says {utc(self.now)})"
             raise RemoteProtocolError(text, code=msg.code if msg.code in REFUSALS else "peer_error")
         if self.state is State.AWAIT_WELCOME:
             if not isinstance(msg, Welcome):
