@@ -49,7 +49,7 @@ def test_no_dropout_sums_everyone():
     pool = Pool(12, tag="all")
     server, clients, _ = run(pool)
     assert server.result.total == pool.expected(range(1, 13))
-    assert all(c.state == "done" for c in clients.values())
+    assert all(c.state == "complete" and c.survivors == tuple(range(1, 13)) for c in clients.values())
 
 
 @pytest.mark.parametrize("round_name", ROUNDS)
@@ -191,3 +191,19 @@ def test_server_refuses_equivocation_and_wrong_sender_and_ignores_late_answers()
     out = server.advance()
     assert set(out) == {1, 2, 3, 4}
     assert not server.receive(1, clients[1].start())  # late: keys round closed
+
+
+def test_pool_mail_travels_in_a_sync_session(world):
+    """A sync session carries secure-aggregation messages both ways, as PoolMail events."""
+    from preau.protocol.sync import SyncSession
+    from preau.protocol.wire import PoolMail
+    from protocol_pair import pump
+    pool = Pool(3, 3, cohorts=[4, 3, 3], tag="mail")
+    advert = pool.client(0).start()
+    i, r = world.open_pair()
+    school, district = SyncSession(i, lambda p, d: False), SyncSession(r, lambda p, d: False)
+    school.pool_mail(advert)
+    district.pool_mail(encode(pool.definition))
+    got_school, got_district = pump(i, r)
+    assert [ev.data for ev in got_district if isinstance(ev, PoolMail)] == [advert]
+    assert [decode(ev.data) for ev in got_school if isinstance(ev, PoolMail)] == [pool.definition]
