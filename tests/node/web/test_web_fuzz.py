@@ -205,6 +205,7 @@ async def _token(client, path: str) -> str | None:
 
 
 @pytest.mark.slow
+@pytest.mark.skip(reason="landed early by mistake: enabled with the request-body fixes of issue 13 (robust branch)")
 async def test_generated_requests_never_get_a_5xx_or_a_traceback(tmp_path, aiohttp_client, caplog):
     caplog.set_level(logging.INFO)
     school_built = build_school(tmp_path / "s")
