@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from automerge.core import Document
 
 from .campaign import Campaign, Policy, parse_campaign
-from .errors import CampaignError, DocumentError, SchemaError, WrongKindError
+from .errors import CampaignError, CampaignRefusedError, DocumentError, PolicyBelowFloorError, SchemaError, WrongKindError
 from .schema import COLUMNS, Header, new_document, read_document, read_header, write_fields
 
 _CELLS = operator.itemgetter(*COLUMNS)
@@ -214,6 +214,9 @@ def campaign_from(header: Header, body: dict[str, Any]) -> Campaign:
         raise DocumentError("the campaign document holds no definition yet")
     try:
         campaign = parse_campaign(body["definition"])
+    except PolicyBelowFloorError as exc:
+        raise CampaignRefusedError(f"the campaign asks for less than the national floor: {exc}",
+                                   code=exc.code, params=exc.params) from None
     except CampaignError as exc:
         raise DocumentError(f"the campaign document's definition is not valid: {exc}") from None
     if campaign.id != header.campaign:
