@@ -44,7 +44,7 @@ NODE_FUNCTIONS: dict[str, str] = {
     "keys rotate": "preau.node.actions:rotate_keys",
     "revoke": "preau.node.actions:revoke",
     "campaign load": "preau.node.actions:load_campaign",
-    "demo": "preau.node.demo:run_demo",
+    "demo": "preau.node.demo.demo:run_demo",
 }
 
 _INTERNAL = {"command_name", "run", "group_parser"}

@@ -3,7 +3,7 @@
 Nothing here is about one pupil: this file holds what a node publishes or
 receives (signed aggregate documents and the bookkeeping around them), so the
 node can keep syncing after a reboot with nobody logged in. Pupil data lives in
-the encrypted store (`preau.node.store`).
+the encrypted store (`preau.node.records.store`).
 
 One writer: every write is one transaction, committed before the caller
 acknowledges anything to a peer (persist, then reply).
