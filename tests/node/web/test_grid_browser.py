@@ -19,7 +19,7 @@ from preau.node.store import Store
 from preau.node.vault import TEST_COST
 from preau.node.web.district import parse_campaign_text
 from test_node_browser import login
-from test_web_browser import Console, browser  # noqa: F401  (browser is a fixture)
+from test_web_browser import ARTIFACTS, Console, browser  # noqa: F401  (browser is a fixture)
 
 from playwright.async_api import expect
 
@@ -217,4 +217,82 @@ async def test_an_invalid_number_is_refused_with_its_reason_and_the_valid_one_sa
     await page.reload()
     assert list((await _grid_values(page)).values())[0] == "45"
     assert console.problems() == []
+    await context.close()
+
+
+NARROW_JS = """() => {
+    const over = [];
+    for (const el of document.querySelectorAll('body *')) {
+        const r = el.getBoundingClientRect();
+        if (r.right > innerWidth + 1 && !el.closest('.grid-wrap, .scroll')) over.push(el.tagName + '.' + el.className + ' ' + Math.round(r.right));
+    }
+    return {scroll: document.scrollingElement.scrollWidth, inner: innerWidth, over: over.slice(0, 5)};
+}"""
+
+
+async def test_no_school_page_scrolls_sideways_at_390_px(school, browser):
+    srv, ids, cp = school
+    base = str(srv.make_url("")).rstrip("/")
+    ARTIFACTS.mkdir(exist_ok=True)
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+    teacher, head = await context.new_page(), None
+    await teacher.goto(base + "/login")
+    pages = [("login", "/login")]
+    wide = {}
+    for name, path in pages:
+        await teacher.goto(base + path)
+        m = await teacher.evaluate(NARROW_JS)
+        if m["scroll"] > m["inner"]:
+            wide[name] = m
+    await login(teacher, base, "mme.a")
+    c = f"/classes/{ids['class_a']}"
+    g = f"{c}/campaigns/{ids['campaign']}"
+    teacher_pages = [("classes", "/classes"), ("class", c), ("pupil", f"{c}/pupils/{ids['pupil_a']}"),
+                     ("grid", f"{g}/exercises/{ids['exercise']}"), ("grid-timed", f"{g}/exercises/fr-lire-texte"),
+                     ("profile", f"{g}/profile")]
+    for name, path in teacher_pages:
+        await teacher.goto(base + path)
+        m = await teacher.evaluate(NARROW_JS)
+        await teacher.screenshot(path=str(ARTIFACTS / f"narrow-{name}.png"), full_page=True)
+        if m["scroll"] > m["inner"]:
+            wide[name] = m
+    await context.close()
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
+    head = await context.new_page()
+    await login(head, base, "direction")
+    for name, path in [("admin-accounts", "/admin/accounts"), ("admin-classes", "/admin/classes"),
+                       ("admin-campaigns", "/admin/campaigns"), ("admin-release", f"/admin/release/{ids['campaign']}"),
+                       ("admin-sync", "/admin/sync"), ("admin-transparency", "/admin/transparency"),
+                       ("admin-backup", "/admin/backup")]:
+        await head.goto(base + path)
+        m = await head.evaluate(NARROW_JS)
+        await head.screenshot(path=str(ARTIFACTS / f"narrow-{name}.png"), full_page=True)
+        if m["scroll"] > m["inner"]:
+            wide[name] = m
+    await context.close()
+    assert wide == {}, "\n".join(f"{k}: {v}" for k, v in wide.items())
+
+
+async def test_the_widest_grid_fits_a_768_px_tablet(school, browser):
+    srv, ids, cp = school
+    base = str(srv.make_url("")).rstrip("/")
+    widest = max(cp.exercises, key=lambda e: e.items)
+    assert widest.items == 20
+    context = await browser.new_context(viewport={"width": 768, "height": 1024}, locale="fr-FR")
+    page = await context.new_page()
+    await login(page, base, "mme.a")
+    await _open_grid(page, f"{base}/classes/{ids['class_a']}/campaigns/{cp.id}/exercises/{widest.id}")
+    await page.screenshot(path=str(ARTIFACTS / "tablet-grid.png"))
+    edges = await page.evaluate("""() => ({inner: innerWidth, scroll: document.scrollingElement.scrollWidth,
+        score: document.querySelector('table.grid tbody td.score').getBoundingClientRect().right,
+        status: document.querySelector('table.grid tbody td.status').getBoundingClientRect().right})""")
+    assert edges["scroll"] <= edges["inner"] and edges["score"] <= edges["inner"], edges
+    # printed, even on A4 portrait (1 cm margins: about 718 px wide), the table is whole, nothing cut off
+    await page.set_viewport_size({"width": 718, "height": 1000})
+    await page.emulate_media(media="print")
+    printed = await page.evaluate("""() => { const t = document.querySelector('table.grid');
+        return {right: t.getBoundingClientRect().right, inner: innerWidth,
+                cut: document.querySelector('.grid-wrap').scrollWidth - document.querySelector('.grid-wrap').clientWidth}; }""")
+    assert printed["right"] <= printed["inner"] and printed["cut"] <= 0, printed
+    await page.screenshot(path=str(ARTIFACTS / "grid-print.png"), full_page=True)
     await context.close()
