@@ -15,8 +15,8 @@ import time
 import pytest
 from cli_helpers import serve
 from node_fixtures import PASSWORD, build_school, free_port
-from preau.node.store import Store
-from preau.node.vault import TEST_COST
+from preau.node.records.store import Store
+from preau.node.records.vault import TEST_COST
 from preau.node.web.district import parse_campaign_text
 from test_node_browser import login
 from test_web_browser import ARTIFACTS, Console, browser  # noqa: F401  (browser is a fixture)
