@@ -63,7 +63,7 @@ class ReleaseContent:
     rows: tuple[Row, ...] = ()
     cohort: int | None = None
     final: bool = False
-    scope: str = "school"  # "school" (kind release) or "district" (kind aggregate)
+    scope: str = "school"  # "school" (kind release), "district" (kind aggregate), "pool" (a secure-aggregation sum, statistics only)
     schools_contributing: int | None = None
     schools_withheld: int | None = None
 
@@ -84,7 +84,7 @@ class ReleaseContent:
     def body(self) -> dict[str, Any]:
         """The document body: exactly the declared fields, None for those to clear."""
         schools = None
-        if self.scope == "district":
+        if self.scope != "school":
             schools = {"contributing": self.schools_contributing or 0, "withheld": self.schools_withheld or 0}
         return {
             "release": self.release,
