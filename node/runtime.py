@@ -20,10 +20,11 @@ from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
 from preau.protocol.uai import parse_uai
 
+from preau.node import testhooks
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
-from preau.node.database import write_private_file
+from preau.node.database import check_private_files, write_private_file
 from .errors import EXIT_DATA, Conflict, NotFound, UserError
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
@@ -302,7 +303,9 @@ def open_node(settings: Any, **kw: Any) -> Node:
     Campaign documents that arrive by sync go straight into the store (as the
     node, with nobody logged in), so teachers can enter results for them.
     """
+    testhooks.apply_at_start()
     data = pathlib.Path(settings.data_dir)
+    check_private_files(data)
     store = None
     if (data / DB_NAME).exists():
         store = Store.open(data, cost=ARGON2[settings.argon2_profile])
