@@ -188,4 +188,4 @@ async def test_the_printable_report_holds_the_summary_chart_and_per_school_table
     assert "Rapport de la circonscription" in page and "<svg" in page and "École du Port" in page
     assert "print.js" in page and "data-print" in page
     css = await (await client.get(re.search(r'href="(/static/preau\.css[^"]*)"', page).group(1))).text()
-    assert "size: A4" in css
+    assert "size: A4 portrait" in css and ".report { page: report; }" in css
