@@ -31,9 +31,9 @@ closes = 2030-06-30
 illustrative = true
 
 [policy]
-min_cohort = 3
-min_batch = 3
-small_cell_max = 3
+min_cohort = 10
+min_batch = 10
+small_cell_max = 10
 
 [[exercises]]
 id = "fr-mots"
