@@ -15,9 +15,9 @@ from node_fixtures import (
 )
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.node.app import create_app
-from preau.node.backup import MAGIC
+from preau.node.records.backup import MAGIC
 from preau.node.runtime import Node, create_identity
-from preau.node.transport import Limits
+from preau.node.federation.transport import Limits
 from web_helpers import csrf_of
 
 
@@ -341,7 +341,7 @@ def test_sync_status_in_plain_words():
     from types import SimpleNamespace
 
     from preau.node.runtime import SyncStatus
-    from preau.node.web.i18n import translate
+    from preau.node.i18n import translate
     from preau.node.web.school import sync_words
 
     t = lambda key, **kw: translate("fr", key, **kw)  # noqa: E731
