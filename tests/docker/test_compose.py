@@ -12,6 +12,7 @@ Containers use the host's network on 127.0.0.1 ports only.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import http.cookiejar
 import json
 import os
@@ -29,7 +30,8 @@ import urllib.request
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TAG = "preau:test"
+# One tag per checkout: two worktrees testing at once on one engine do not swap images.
+TAG = "preau:test-" + hashlib.sha256(str(ROOT).encode()).hexdigest()[:8]
 CAMPAIGN = "2026-debut-cp"
 PASSWORD = "docker-test-2026"
 DISTRICT_UAI, SCHOOL_UAI = "0693344K", "0751234J"
