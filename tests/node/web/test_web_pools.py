@@ -53,3 +53,31 @@ async def test_the_release_page_shows_the_pool_and_nothing_leaves_before_approva
     assert advert[:2] == b"\x01\x02"  # version 1, AdvertiseKeys: the school's keys, nothing of its counts
     resp = await post_form(client, f"{page}/pool/{pool.pool_id.hex()}", {}, page)
     assert resp.status == 409 and "déjà active" in await text_of(resp)
+
+
+async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path, aiohttp_client):
+    from node_fixtures import build_district
+    from preau.crdt.documents import ReleaseContent
+    from preau.crdt.pooling import pooled_rows
+    built = build_district(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    node = client.server.app[NODE]
+    camp = fixture_campaign()
+    node.federation.publish_campaign(camp)
+    members = tuple(Member(Identity(bytes([65 + i]) * 32).signing_key, u, f"École {u}", 5)
+                    for i, u in enumerate(("0751234J", "0690001B", "0690002C")))
+    pool = PoolDefinition.create(node.identity, campaign_id=camp.id, pool_id=b"q" * 16, threshold=3,
+                                 vector_length=vector_length(camp), members=members)
+    total = [3] * vector_length(camp)
+    rows, cohort = pooled_rows(total, camp)
+    content = ReleaseContent(camp.id, 1, "published", "3 écoles regroupées", camp.policy, rows, cohort, scope="pool",
+                             schools_contributing=3, schools_withheld=0)
+    with node.fed.transaction() as conn:
+        node.fed._put_stats_entry(conn, camp.id, fpools.POOL_OWNER + pool.pool_id.hex(),
+                                  {"release": 1, "time": 0, "heads": "", "content": content.to_dict()}, [])
+    fpools._save(node.fed, pool.pool_id.hex(), {"role": "district", "definition": encode(pool).hex(), "status": "complete",
+                                                "events": [], "outbox": {}, "result": {"survivors": 3, "pupils": cohort}})
+    await login(client, "ien")
+    text = await text_of(await client.get(f"/district/stats/{camp.id}"))
+    assert "Regroupements de petites écoles" in text and f"3 écoles regroupées, {cohort} élèves" in text
+    assert "École 0690001B (0690001B)" in text
