@@ -278,7 +278,7 @@ async def test_campaign_upload_with_located_error_and_thresholds(district):
     text = await text_of(resp)
     assert resp.status == 422 and "Campagne refusée, rien n'a été publié." in text
     line = next(n for n, l in enumerate(broken.splitlines(), 1) if "minutes" in l)
-    assert f":{line}:" in text
+    assert f"debut.toml, ligne {line} — exercice n° 2, type de score : doit être l'une de ces valeurs" in html.unescape(text)
     assert "2026-test-cp" not in await (await client.get("/district/stats")).text()
     resp = await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
     assert "publiée (version 1)" in await text_of(resp)
