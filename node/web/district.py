@@ -121,9 +121,9 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _invitations_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _invitations_page(request, errors=[refused(request, exc)], status=exc.status)
     except LocalProtocolError as exc:  # a malformed UAI
-        return await _invitations_page(request, errors=[refused(request, exc.message)], status=422)
+        return await _invitations_page(request, errors=[refused(request, exc)], status=422)
 
 
 # -- campaigns ----------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
         campaign = parse_campaign_text(raw, name)
         signed = node.federation.publish_campaign(campaign)
     except UserError as exc:
-        return await _campaigns_page(request, errors=[refused(request, exc.message, "campaigns.refused")], status=422)
+        return await _campaigns_page(request, errors=[refused(request, exc, "campaigns.refused")], status=422)
     return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
