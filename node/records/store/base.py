@@ -13,7 +13,7 @@ from preau.node.database import write_private_file
 from preau.node.errors import words
 from preau.node.records import vault
 from preau.node.records.errors import InvalidInput, SchemaError
-from preau.protocol.uai import check_letter
+
 
 if TYPE_CHECKING:
     from . import Store
