@@ -20,13 +20,13 @@ from markupsafe import Markup
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, Campaign, parse_campaign
 from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
-from preau.crdt.statistics import SHARE_BASIS, CampaignStatistics, percent, percents
+from preau.crdt.statistics import SHARE_BASIS, CampaignStatistics, percent
 from preau.protocol.errors import LocalProtocolError
 
 from ..campaign_file import parse_campaign_bytes
-from ..errors import NotFound, UserError
+from ..errors import UserError
 from . import district_stats
-from .district_stats import SHARE_HEADERS, csv_cell, no_data
+from .district_stats import SHARE_HEADERS, csv_cell, no_data, stats_table
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
 from .render import render
@@ -233,25 +233,6 @@ async def stats_index(request: web.Request) -> web.StreamResponse:
         rows.append({"id": cid, "name": known[cid].name if cid in known else cid,
                      "contributing": s.schools_contributing if s else 0, "withheld": s.schools_withheld if s else 0})
     return await render(request, "district_stats_index.html", {"campaigns": rows})
-
-
-def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[dict[str, Any]]]:
-    """The campaign's rows per exercise; every percentage from `percents`, the one definition (chart, table, exports)."""
-    s = _stats(node, campaign_id)
-    if s is None:
-        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no school release has arrived")
-    known = _campaigns(node).get(campaign_id)
-    order = [ex.id for ex in known.exercises] if known else []
-    names = {ex.id: ex.name for ex in known.exercises} if known else {}
-    ids = [e for e in order if e in s.exercise_ids()] + [e for e in s.exercise_ids() if e not in order]
-    rows = []
-    for ex in ids:
-        e = s.exercise(ex)
-        rows.append({"exercise": ex, "name": names.get(ex, ex), "counts": dict(e.counts), "schools": e.schools_contributing,
-                     "rates": dict(e.rates), "spread": dict(e.spread), "hidden": dict(e.hidden),
-                     "shown": {c: e.shown(c) for c in e.counts}, "exact": e.exact,
-                     "percents": percents(e.counts, e.hidden)})
-    return s, rows
 
 
 @login_required(roles=DISTRICT)
