@@ -25,7 +25,8 @@ from preau.protocol.errors import LocalProtocolError
 
 from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
-from . import district_stats
+from . import district_accounts, district_stats
+from .district_accounts import audit
 from .district_stats import SHARE_HEADERS, csv_cell, no_data, stats_table
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
@@ -34,7 +35,8 @@ from .security import login_required, request_language
 from .appkeys import SETTINGS
 from .context import node_of, refused, t_
 
-DISTRICT = ("district",)
+DISTRICT = ("district",)  # the district's administrators: invitations, campaigns, accounts
+DISTRICT_READ = ("district", "inspector")  # and its read-only inspectors: schools, statistics
 _MAX_TOML = 256 * 1024
 
 
@@ -49,7 +51,7 @@ def _stats(node: Any, campaign_id: str) -> CampaignStatistics | None:
 
 # -- schools -------------------------------------------------------------------------
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def schools(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     lang = request_language(request)
@@ -120,6 +122,8 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             town = " ".join(str(form.get("town", "")).split())[:80] or None
             inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400, member=member,
                                          name=name, town=town)
+            audit(request, "invitation-created", f"invitation:{inv.id.hex()[:8]}",
+                  f"{inv.uai} {member} {name or ''} {town or ''}".strip())
             text = inv.to_string()
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
                        "expires": when(inv.expires_at, request_language(request))}
@@ -129,6 +133,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             if not node.fed.revoke_invitation(inv_id):
                 raise UserError(t("invitations.not_pending"))
             node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
+            audit(request, "invitation-revoked", f"invitation:{inv_id[:8]}")
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
@@ -174,6 +179,7 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
     try:
         campaign = parse_campaign_text(raw, name)
         signed = node.federation.publish_campaign(campaign)
+        audit(request, "campaign-published", f"campaign:{campaign.id}", f"version {signed.release}")
     except UserError as exc:
         return await _campaigns_page(request, errors=[refused(request, exc, "campaigns.refused")], status=422)
     return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
@@ -218,12 +224,13 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     except CampaignError as e:
         return await _thresholds_page(request, campaign, errors=[refused(request, str(e), "campaigns.refused")], status=422)
     signed = node.federation.publish_campaign(updated)
+    audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
     return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
 
 
 # -- statistics --------------------------------------------------------------------------------
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def stats_index(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     known = _campaigns(node)
@@ -235,7 +242,7 @@ async def stats_index(request: web.Request) -> web.StreamResponse:
     return await render(request, "district_stats_index.html", {"campaigns": rows})
 
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def stats_page(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     campaign_id = request.match_info["campaign_id"]
@@ -271,7 +278,7 @@ def stats_json(node: Any, campaign_id: str) -> dict[str, Any]:
                                       for g, v in r["spread"].items()}} for r in rows]}
 
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def stats_export_json(request: web.Request) -> web.StreamResponse:
     campaign_id = request.match_info["campaign_id"]
     body = json.dumps(stats_json(node_of(request), campaign_id), indent=2, ensure_ascii=False)
@@ -279,7 +286,7 @@ async def stats_export_json(request: web.Request) -> web.StreamResponse:
                         headers={"Content-Disposition": f'attachment; filename="statistiques-{campaign_id}.json"'})
 
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def stats_export_csv(request: web.Request) -> web.StreamResponse:
     campaign_id = request.match_info["campaign_id"]
     node = node_of(request)
@@ -297,13 +304,14 @@ async def stats_export_csv(request: web.Request) -> web.StreamResponse:
                         headers={"Content-Disposition": f'attachment; filename="statistiques-{campaign_id}.csv"'})
 
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def api_stats(request: web.Request) -> web.StreamResponse:
     return web.json_response({"ok": True, **stats_json(node_of(request), request.match_info["campaign_id"])})
 
 
 def add_routes(r: web.UrlDispatcher) -> None:
     district_stats.add_routes(r)
+    district_accounts.add_routes(r)
     camp = "{campaign_id:[a-z0-9-]{3,64}}"
     r.add_get("/district/schools", schools)
     r.add_get("/district/invitations", invitations)

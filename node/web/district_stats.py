@@ -28,7 +28,7 @@ from .context import node_of, t_
 from .render import render
 from .security import login_required, request_language
 
-DISTRICT_READ = ("district",)
+DISTRICT_READ = ("district", "inspector")
 _SORTS = ("school", "exercise", *SCORED_GROUPS, "absent", "pupils")
 SHARE_HEADERS = {"besoin": "dstats.csv_share_besoin", "fragile": "dstats.csv_share_fragile",
                  "seuil2": "dstats.csv_share_seuil2"}  # export column names that state the definition
