@@ -28,12 +28,22 @@ from ..errors import UserError
 from . import district_accounts, district_stats
 from .district_accounts import audit
 from .district_stats import SHARE_HEADERS, csv_cell, no_data, stats_table
+from .district_words import district_words
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
 from .render import render
 from .security import login_required, request_language
 from .appkeys import SETTINGS
 from .context import node_of, refused, t_
+
+
+def said(request: web.Request, error: Exception) -> str:
+    """A refusal in the person's language: its own catalog words when it carries them (`Words`), else the
+    campaign-file and UAI messages of the pure layers as `district_words` recognises them."""
+    lang = request_language(request)
+    if isinstance(error, UserError) and error.words.key:
+        return error.words.to(lang)
+    return district_words(getattr(error, "message", str(error)), lang)
 
 DISTRICT = ("district",)  # the district's administrators: invitations, campaigns, accounts
 DISTRICT_READ = ("district", "inspector")  # and its read-only inspectors: schools, statistics
@@ -137,9 +147,9 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _invitations_page(request, errors=[refused(request, exc)], status=exc.status)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
     except LocalProtocolError as exc:  # a malformed UAI
-        return await _invitations_page(request, errors=[refused(request, exc)], status=422)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=422)
 
 
 # -- campaigns ----------------------------------------------------------------------------------
@@ -181,7 +191,8 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
         signed = node.federation.publish_campaign(campaign)
         audit(request, "campaign-published", f"campaign:{campaign.id}", f"version {signed.release}")
     except UserError as exc:
-        return await _campaigns_page(request, errors=[refused(request, exc, "campaigns.refused")], status=422)
+        return await _campaigns_page(request, errors=[refused(request, said(request, exc), "campaigns.refused")],
+                                     status=422)
     return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
@@ -222,7 +233,8 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     try:
         updated = parse_campaign(data)
     except CampaignError as e:
-        return await _thresholds_page(request, campaign, errors=[refused(request, str(e), "campaigns.refused")], status=422)
+        return await _thresholds_page(request, campaign, errors=[refused(request, said(request, str(e)), "campaigns.refused")],
+                                     status=422)
     signed = node.federation.publish_campaign(updated)
     audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
     return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
