@@ -55,5 +55,5 @@ def parse_uai(text: str) -> str:
     if code[7] != expected:
         raise UaiError(
             f"{code}: the check letter should be {expected}, not {code[7]}; one character is probably mistyped",
-            "check_letter", uai=code, letter=code[7])
+            "check_letter", uai=code, letter=code[7], expected=expected)
     return code
