@@ -18,13 +18,12 @@ from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
-from preau.protocol.uai import parse_uai
 
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from preau.node.database import write_private_file
-from .errors import EXIT_DATA, Conflict, NotFound, UserError
+from .errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
@@ -114,7 +113,7 @@ class Node:
         a district's aggregate, never the other."""
         if member not in MEMBER_ROLES:
             raise UserError(f"an invitation is for a school or a district, not {member!r}")
-        uai = parse_uai(uai)
+        uai = checked_uai(uai)
         inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=self._clock(),
                                 secret=os.urandom(32), ttl=ttl)
         self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
