@@ -10,7 +10,7 @@ from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from preau.node import faults, i18n
+from preau.node import faults, i18n, keyfiles
 from preau.node.actions import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError
@@ -117,6 +117,7 @@ def serve(settings, **_: Any) -> None:
     from preau.node.federation.mdns import advertiser_for  # zeroconf is optional: imported only for mDNS
 
     require_node(settings)
+    keyfiles.upgrade(settings.data_dir)  # key files from before the checksum get one (same keys)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
     app = build_app(settings, advertiser)
