@@ -13,6 +13,8 @@ from typing import Any
 
 import segno
 from aiohttp import web
+
+from preau.node.federation import pools as fpools
 from markupsafe import Markup
 
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, Campaign, parse_campaign
@@ -257,7 +259,7 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
                         title=t("stats.spread_title", campaign=name))
     return await render(request, "district_stats.html", {
         "campaign_id": campaign_id, "name": name, "stats": s, "rows": rows, "chart": chart, "spread": spread,
-        "groups": GROUPS, "scored": SCORED_GROUPS})
+        "groups": GROUPS, "scored": SCORED_GROUPS, "pools": fpools.pools(node.federation, campaign_id)})
 
 
 def stats_json(node: Any, campaign_id: str) -> dict[str, Any]:
