@@ -27,6 +27,12 @@ from ..campaign_file import parse_campaign_bytes
 from ..errors import NotFound, UserError
 from . import district_accounts, district_stats
 from .district_accounts import audit
+from .district_words import district_words
+
+
+def said(request: web.Request, message: str) -> str:
+    """A campaign-file or UAI refusal in the person's language (`district_words`)."""
+    return district_words(message, request_language(request))
 from .district_stats import SHARE_HEADERS, csv_cell, no_data
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
@@ -137,9 +143,9 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _invitations_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc.message))], status=exc.status)
     except LocalProtocolError as exc:  # a malformed UAI
-        return await _invitations_page(request, errors=[refused(request, exc.message)], status=422)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc.message))], status=422)
 
 
 # -- campaigns ----------------------------------------------------------------------------------
@@ -181,7 +187,8 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
         signed = node.federation.publish_campaign(campaign)
         audit(request, "campaign-published", f"campaign:{campaign.id}", f"version {signed.release}")
     except UserError as exc:
-        return await _campaigns_page(request, errors=[refused(request, exc.message, "campaigns.refused")], status=422)
+        return await _campaigns_page(request, errors=[refused(request, said(request, exc.message), "campaigns.refused")],
+                                     status=422)
     return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
@@ -222,7 +229,8 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     try:
         updated = parse_campaign(data)
     except CampaignError as e:
-        return await _thresholds_page(request, campaign, errors=[refused(request, str(e), "campaigns.refused")], status=422)
+        return await _thresholds_page(request, campaign, errors=[refused(request, said(request, str(e)), "campaigns.refused")],
+                                     status=422)
     signed = node.federation.publish_campaign(updated)
     audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
     return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
