@@ -20,6 +20,7 @@ from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
 from preau.protocol.uai import parse_uai
 
+from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
@@ -259,6 +260,8 @@ class Node:
             if self.role == "district":
                 await self.sync_children()
             delay = self.sync_interval
+            if fpools.moving(self.federation):  # a pool under way: its rounds move at each sync
+                delay = min(delay, fpools.MOVING_SYNC_INTERVAL)
             if self.status.failures:
                 delay = max(0.2, self.backoff.delay(self.status.failures, rng))
             self.status.next_attempt = self._clock() + int(delay)

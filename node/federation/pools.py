@@ -37,6 +37,8 @@ from preau.node.errors import Conflict, NotFound, UserError
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
 LABEL_STATE = b"preau/v1/secagg-node-state"
+MOVING_SYNC_INTERVAL = 2.0  # seconds between a school's syncs while its pool moves
+MOVING_WINDOW = 600  # a pool that got no new message for this long no longer speeds up syncing
 POOL_OWNER = "pool-"  # statistics entries of completed pools: "pool-<pool id hex>"
 
 
@@ -239,10 +241,24 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
             raise UserError(f"regroupement refusé / pool refused: {exc.message}") from None
         state.update(status="active", secret=crypto.aead_encrypt(_state_key(federation.identity, pool.pool_id), 0,
                                                                  pool.pool_id, seed + pack(list(vector))).hex(),
-                     transcript=[], outbox=client.start().hex(), approved_by=user)
+                     transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
         federation.fed.log_event("pool_approved", f"pool {key[:8]} for {pool.campaign_id} approved by {user or 'admin'}")
     return _view(state)
+
+
+def moving(federation) -> bool:
+    """Whether this school takes part in a pool that moved recently: it then syncs every few seconds.
+
+    A round needs every member to hear the district's last message; at the usual
+    sync interval (minutes) a pool of five rounds would take an hour. A pool that
+    stalls stops speeding syncs after MOVING_WINDOW seconds.
+    """
+    if federation.role != "school":
+        return False
+    now = federation.clock()
+    return any(s.get("role") == "school" and s["status"] == "active" and now - s.get("moved_at", 0) < MOVING_WINDOW
+               for s in _all(federation.fed).values())
 
 
 # -- mail in sync sessions --------------------------------------------------------------------------
@@ -330,6 +346,7 @@ class PoolMailbox:
             self.fed.log_event("pool_left", f"pool {key[:8]}: {exc.message}")
             return []
         state["transcript"].append(data.hex())
+        state["moved_at"] = self.federation.clock()
         if reply is None:
             state.update(status="complete" if client.state == "complete" else "failed", outbox=None,
                          reason=None if client.error is None else client.error.message)

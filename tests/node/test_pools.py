@@ -62,6 +62,7 @@ async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_pat
         node_pools.approve_pool(s.federation, seen.pool_id[:8], s.vector, min_cohort=10, user="directrice")
     with pytest.raises(Conflict):
         node_pools.approve_pool(schools[0].federation, seen.pool_id, schools[0].vector, min_cohort=10)
+    assert all(node_pools.moving(s.federation) for s in schools)  # their serve loops now sync every few seconds
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     stats = district.fed.stats(CAMPAIGN.id)
     (entry,) = stats["schools"].values()
@@ -72,6 +73,7 @@ async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_pat
             assert rows[ex.id][col] == sum(s.vector[k * 5 + c] for s in schools)
     assert entry["content"]["cohort"] == sum(s.vector[-1] for s in schools)
     await _sync_until(schools, lambda: all(_pool(s)["status"] == "complete" for s in schools))
+    assert not any(node_pools.moving(s.federation) for s in schools) and not node_pools.moving(district.federation)
     # The district's store holds no school's own vector, in any form.
     dump = json.dumps(district.fed.get_meta(node_pools.POOLS_META))
     for s in schools:
