@@ -18,13 +18,13 @@ from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
-from preau.protocol.uai import parse_uai
 
+from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from . import keyfiles
-from .errors import EXIT_DATA, Conflict, NotFound, UserError
+from .errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
@@ -111,7 +111,7 @@ class Node:
         a district's aggregate, never the other."""
         if member not in MEMBER_ROLES:
             raise UserError(f"an invitation is for a school or a district, not {member!r}")
-        uai = parse_uai(uai)
+        uai = checked_uai(uai)
         inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=self._clock(),
                                 secret=os.urandom(32), ttl=ttl)
         self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
@@ -258,6 +258,8 @@ class Node:
             if self.role == "district":
                 await self.sync_children()
             delay = self.sync_interval
+            if fpools.moving(self.federation):  # a pool under way: its rounds move at each sync
+                delay = min(delay, fpools.MOVING_SYNC_INTERVAL)
             if self.status.failures:
                 delay = max(0.2, self.backoff.delay(self.status.failures, rng))
             self.status.next_attempt = self._clock() + int(delay)
