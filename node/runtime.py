@@ -71,7 +71,7 @@ class SyncStatus:
 
 class Node:
     def __init__(self, data_dir: pathlib.Path, *, role: str, limits: Limits = Limits(),
-                 backoff: Backoff = Backoff(), sync_interval: float = 300.0,
+                 backoff: Backoff = Backoff(), sync_interval: float = 300.0, pool_round_timeout: float = 86400.0,
                  on_campaign: Callable[[Campaign], None] | None = None,
                  clock: Callable[[], int] = lambda: int(time.time())):
         self.data_dir = pathlib.Path(data_dir)
@@ -85,6 +85,7 @@ class Node:
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
         self.backoff = backoff
         self.sync_interval = sync_interval
+        self.pool_round_timeout = pool_round_timeout
         self.status = SyncStatus()
         self.wakeup = asyncio.Event()
         self._clock = clock
@@ -256,6 +257,7 @@ class Node:
                     log.info("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
                              "" if self.status.failures == 1 else "s", exc)
             if self.role == "district":
+                fpools.close_overdue_rounds(self.federation, self.pool_round_timeout)
                 await self.sync_children()
             delay = self.sync_interval
             if fpools.moving(self.federation):  # a pool under way: its rounds move at each sync
@@ -316,6 +318,7 @@ def open_node(settings: Any, **kw: Any) -> Node:
             limits=limits_from(settings),
             backoff=Backoff(cap=float(settings.backoff_max)),
             sync_interval=float(settings.sync_interval),
+            pool_round_timeout=float(settings.pool_round_timeout),
             **kw,
         )
     except BaseException:
