@@ -23,7 +23,7 @@ from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
-from preau.node.database import write_private_file
+from . import keyfiles
 from .errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
@@ -43,22 +43,19 @@ def create_identity(data_dir: pathlib.Path, seed: bytes | None = None) -> Identi
         raise Conflict(f"{path} already exists: this node already has keys")
     path.parent.mkdir(parents=True, exist_ok=True)
     seed = seed or os.urandom(32)
-    write_private_file(path, seed.hex().encode() + b"\n")
+    keyfiles.write_key_file(path, seed)
     return Identity(seed)
 
 
 def load_identity(data_dir: pathlib.Path) -> Identity:
+    """The node's identity; a key file that fails its checksum, is cut short or is not text is refused
+    (DamagedKeyFile, naming the file and how to restore it), never read as another key."""
     path = pathlib.Path(data_dir) / IDENTITY_FILE
     try:
-        text = path.read_text().strip()
+        seed = keyfiles.read_key_file(path)
     except FileNotFoundError:
         raise NotFound(f"no node keys in {data_dir}: run `preau init` there first") from None
-    try:
-        seed = bytes.fromhex(text)
-        return Identity(seed)
-    except (ValueError, LocalProtocolError):
-        raise UserError(f"{path} is damaged: restore it from a backup, or set the node up again",
-                        EXIT_DATA) from None
+    return Identity(seed)
 
 
 @dataclass
@@ -286,7 +283,7 @@ class Node:
         path = self.data_dir / IDENTITY_FILE
         with self.fed.transaction():
             self.fed.set_meta(PENDING_ROTATION, statement.hex())
-            write_private_file(path, new.seed.hex().encode() + b"\n")
+            keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new
         self.fed.log_event("key_rotated", f"this node is now {new.node_id}")

@@ -20,7 +20,8 @@ KEY_LITERAL = re.compile(r"""(?<![\w.])['"]((?:%s)\.(?!(?:html|js|css|preau)['"]
                          % "|".join(map(re.escape, PREFIXES)))
 # Keys built at run time ('group.' ~ g, f"admin_classes.{action}ed"...): no literal names them.
 RUN_TIME = ("group.", "role.", "peer.", "invitation.", "release.status.", "pool.status.",
-            "admin_classes.assigned", "admin_classes.unassigned")
+            "admin_classes.assigned", "admin_classes.unassigned",
+            "fault.key_file.", "fault.request.")  # node/errors.py: one key per reason
 
 
 def _sources(*places: pathlib.Path) -> list[pathlib.Path]:
