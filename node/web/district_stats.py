@@ -15,7 +15,7 @@ from aiohttp import web
 
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, SUBJECTS, Campaign
 from preau.crdt.statistics import (
-    CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, percents, progress,
+    SHARE_BASIS, CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, percents, progress,
 )
 from preau.node.errors import NotFound
 from preau.node.records import csvio
@@ -318,8 +318,30 @@ async def report(request: web.Request) -> web.StreamResponse:
         "table_rows": table_rows(node, request, stats, campaign)})
 
 
+@login_required(roles=DISTRICT_READ)
+async def api_members(request: web.Request) -> web.StreamResponse:
+    """The per-school table (per-district at an académie) as JSON: each member's cells as it published them
+    ("≤N" and "x" where it hid a small cell), its percentages by the one definition, and who it is."""
+    node = node_of(request)
+    campaign_id = request.match_info["campaign_id"]
+    stats = live(node, campaign_id)
+    if stats is None:
+        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no member's release has arrived")
+    labels = member_labels(node)
+    members = []
+    for m in stats.members():
+        who = label_of(labels, m.member)
+        members.append({"member": m.member, "uai": who["uai"], "name": who["name"], "town": who["town"],
+                        "scope": m.scope, "status": m.status, "release": m.release, "schools": m.schools,
+                        "cohort": m.cohort,
+                        "exercises": {ex: {**dict(c.counts), "total": c.total, "percents": dict(c.percents)}
+                                      for ex, c in m.exercises.items()}})
+    return web.json_response({"ok": True, "campaign": campaign_id, "share_basis": SHARE_BASIS, "members": members})
+
+
 def add_routes(r: web.UrlDispatcher) -> None:
     camp = "{campaign_id:[a-z0-9-]{3,64}}"
+    r.add_get(f"/v1/stats/{camp}/members", api_members)
     r.add_get(f"/district/stats/{camp}/ecoles", school_table)
     r.add_get(f"/district/stats/{camp}/ecoles.csv", school_table_csv)
     r.add_get(f"/district/stats/{camp}/rapport", report)
