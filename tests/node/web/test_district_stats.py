@@ -46,9 +46,9 @@ def _generated(seed):
                   for ex in ("fr-mots", "fr-lire-texte")} for key, *_ in SCHOOLS[:3]}
 
 
-@pytest.fixture
-async def world(tmp_path, aiohttp_server, aiohttp_client):
-    port = free_port()
+def prepare(tmp_path, port):
+    """A district with three campaigns (two of one cohort, one without releases), four named schools and their
+    statistics entries (three published, one withheld); returns (settings, début CP, mi-CP, generated counts)."""
     built = build_district(tmp_path, port=port)
     debut = campaign()
     mi = parse_campaign_bytes(MI_CP_TOML.encode(), "mi.toml")
@@ -68,7 +68,14 @@ async def world(tmp_path, aiohttp_server, aiohttp_client):
             fed._put_stats_entry(conn, cid, SCHOOLS[3][0], {"release": 1, "time": 1_790_000_000, "heads": "00" * 32,
                                                            "content": withheld.to_dict()}, [])
     fed.close()
-    server = await aiohttp_server(create_app(built.settings), host="127.0.0.1", port=port)
+    return built.settings, debut, mi, truth
+
+
+@pytest.fixture
+async def world(tmp_path, aiohttp_server, aiohttp_client):
+    port = free_port()
+    settings, debut, mi, truth = prepare(tmp_path, port)
+    server = await aiohttp_server(create_app(settings), host="127.0.0.1", port=port)
     client = await aiohttp_client(server)
     await login(client, "ien")
     return client, debut, mi, truth
