@@ -63,15 +63,11 @@ async def json_errors(request: web.Request, handler):
         busy = Busy.from_sqlite(exc)
         if busy is not None:
             return web.json_response(error_body(busy.status, busy.message, busy.code), status=busy.status)
-<<<<<<< HEAD
-        log.exception("unexpected error on %s %s", request.method, log_path(request))
-=======
         fault = faults.classify(exc, request.config_dict[CONFIG].data_dir)
         if fault is not None:
-            log.warning("%s %s: %s", request.method, request.path, fault.message)
+            log.warning("%s %s: %s", request.method, log_path(request), fault.message)
             return _error_response(request, fault)
-        log.exception("unexpected error on %s %s", request.method, request.path)
->>>>>>> main
+        log.exception("unexpected error on %s %s", request.method, log_path(request))
         return web.json_response(
             error_body(500, "internal error: the node's log has the details", "internal"), status=500
         )

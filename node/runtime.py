@@ -19,14 +19,8 @@ from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
 
-<<<<<<< HEAD
 from preau.node import testhooks
-from preau.node.federation.backoff import Backoff
-from preau.node.records.store import DB_NAME, Store
-from preau.node.records.vault import ARGON2
-from preau.node.database import check_private_files, write_private_file
-from .errors import EXIT_DATA, Conflict, NotFound, UserError
-=======
+from preau.node.database import check_private_files
 from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
@@ -34,7 +28,6 @@ from preau.node.records.vault import ARGON2
 from . import keyfiles
 from .errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation.live_stats import LiveStatistics
->>>>>>> main
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session

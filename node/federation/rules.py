@@ -31,11 +31,8 @@ from preau.crdt.campaign import Campaign
 from preau.crdt.docio import fork_at, has_heads, load_document, save_document
 from preau.crdt.errors import AggregateAlreadySentError, CrdtError, ReleaseError
 from preau.crdt.schema import document_id, new_document, read_header
-<<<<<<< HEAD
-from preau.crdt.signing import SignedRelease, VerifiedRelease, id_names_signer, sign_release, signature_valid, verify_release
-=======
-from preau.crdt.signing import SignedRelease, VerifiedRelease, clock_remark, sign_release, verify_release
->>>>>>> main
+from preau.crdt.signing import (SignedRelease, VerifiedRelease, clock_remark, id_names_signer, sign_release,
+                                 signature_valid, verify_release)
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
 from preau.protocol.connection import PinnedPeer
 from preau.protocol.identity import Identity, PublicIdentity, node_id

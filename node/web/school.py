@@ -33,11 +33,7 @@ from .render import render
 from .appkeys import RATE_LIMITER
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .context import node_of, refused, store_of, t_, unlocked
-<<<<<<< HEAD
-from .words import asked_words, person_words, reason_words, refused_campaign_words
-=======
-from .words import reason_words
->>>>>>> main
+from .words import asked_words, reason_words, refused_campaign_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
