@@ -32,7 +32,7 @@ from preau.node.i18n import when
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .context import node_of, refused, store_of, t_, unlocked
-from .words import person_words, reason_words
+from .words import reason_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
@@ -155,7 +155,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     try:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.added", name=_name(p)))
 
 
@@ -175,10 +175,10 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
         added = store.import_class_list(s, c.id, raw)
     except CsvImportError as exc:
         lang = request_language(request)
-        lines = [t("pupils.import_line", line=n, problem=person_words(msg, lang)) for n, msg in exc.problems[:50]]
+        lines = [t("pupils.import_line", line=n, problem=msg.to(lang)) for n, msg in exc.problems[:50]]
         return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.imported", count=len(added)))
 
 
@@ -198,7 +198,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
 
 
@@ -346,7 +346,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _accounts_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _accounts_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _accounts_page(request, notice=notice)
 
 
@@ -388,7 +388,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _admin_classes_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _admin_classes_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _admin_classes_page(request, notice=notice)
 
 
@@ -443,7 +443,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     try:
         signed = approve_release(store, s, node.federation, preview)
     except UserError as exc:
-        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
     return await _release_page(request, notice=t("release.approved", number=signed.release))
 
@@ -526,7 +526,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     try:
         report = await node.join(text, store.school()["uai"])
     except UserError as exc:
-        return await _sync_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _sync_page(request, errors=[refused(request, exc)], status=exc.status)
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()
