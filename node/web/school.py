@@ -27,6 +27,7 @@ from preau.node.records.errors import CsvImportError
 from preau.node.records.store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
 from preau.node.i18n import when
+from .flash import see_other
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .context import node_of, refused, store_of, t_, unlocked
@@ -49,11 +50,29 @@ def _klass(request: web.Request) -> tuple[Any, Any, Any]:
     raise AccessDenied(class_id)
 
 
-def _campaign(store: Any, s: Any, campaign_id: str) -> Campaign:
+def _campaign(store: Any, s: Any, campaign_id: str, klass: Any = None) -> Campaign:
+    """The campaign in the URL; for a class's page, only one of the class's level (any other: not found)."""
     for c in store.list_campaigns(s):
         if c.id == campaign_id:
+            if klass is not None and c.level.casefold() != klass.level.casefold():
+                break
             return c
     raise web.HTTPNotFound()
+
+
+def _campaigns_of(store: Any, s: Any, c: Any) -> list[Campaign]:
+    """The campaigns of a class's level: a CE1 class is never offered the CP exercises."""
+    return [campaign for campaign in store.list_campaigns(s) if campaign.level.casefold() == c.level.casefold()]
+
+
+def _completion(store: Any, s: Any, c: Any, campaigns: list[Campaign], pupils: int) -> dict[tuple[str, str], int]:
+    """(campaign id, exercise id) -> pupils entered (a result or absent), for "12/25" beside each exercise."""
+    done: dict[tuple[str, str], int] = {}
+    for campaign in campaigns:
+        for r in store.get_results(s, campaign.id, c.id):
+            if r.status in ("done", "absent"):
+                done[(campaign.id, r.exercise_id)] = done.get((campaign.id, r.exercise_id), 0) + 1
+    return done
 
 
 def _exercise(campaign: Campaign, exercise_id: str) -> Exercise:
@@ -122,10 +141,11 @@ def _field(form: Any, name: str, limit: int = 200) -> str:
 @login_required(roles=TEACHING)
 async def classes(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
-    campaigns = store.list_campaigns(s)
     rows = []
     for c in store.list_classes(s):
         rows.append({"info": c, "url": _class_base(c), "pupils": len(store.list_pupils(s, c.id))})
+    levels = {r["info"].level.casefold() for r in rows}
+    campaigns = [c for c in store.list_campaigns(s) if c.level.casefold() in levels or s.is_admin]
     return await render(request, "school_classes.html", {"classes": rows, "campaigns": campaigns})
 
 
@@ -133,10 +153,11 @@ async def _class_page(request: web.Request, *, notice: str | None = None, errors
                       status: int = 200) -> web.StreamResponse:
     store, s, c = _klass(request)
     pupils = store.list_pupils(s, c.id)
-    campaigns = store.list_campaigns(s)
+    campaigns = _campaigns_of(store, s, c)
     return await render(request, "class.html", {
         "klass": c, "base": _class_base(c), "pupils": pupils, "campaigns": campaigns,
-        "notice": notice, "errors": errors or [],
+        "done": _completion(store, s, c, campaigns, len(pupils)),
+        "notice": notice, "errors": errors or [], "page_url": _class_base(c),
     }, status=status)
 
 
@@ -154,7 +175,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
         return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _class_page(request, notice=t("pupils.added", name=_name(p)))
+    raise await see_other(request, _class_base(c), notice=t("pupils.added", name=_name(p)))
 
 
 @login_required(roles=TEACHING)
@@ -196,16 +217,30 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
+        raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", errors=[refused(request, exc.message)])
+    raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", notice=t("pupils.renamed", name=_name(new)))
 
 
-@login_required(roles=TEACHING)
+@login_required(roles=ADMIN)
+async def erase_pupil_page(request: web.Request) -> web.StreamResponse:
+    """The head teacher confirms: the pupil and every result are erased for good."""
+    store, s, c = _klass(request)
+    p = _pupil_of(store, s, c, request.match_info["pupil_id"])
+    counted = sum(1 for campaign in store.list_campaigns(s)
+                  for r in store.get_results(s, campaign.id, c.id) if r.pupil_id == p.id)
+    return await render(request, "pupil_erase.html", {"klass": c, "pupil": p, "name": _name(p), "results": counted,
+                                                      "back_url": f"{_class_base(c)}/pupils/{p.id}"})
+
+
+@login_required(roles=ADMIN)
 async def erase_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     p = _pupil_of(store, s, c, request.match_info["pupil_id"])
+    form = await request.post()
+    if _field(form, "confirm") != "yes":
+        raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}/erase")
     store.erase_pupil(s, p.id)
-    return await _class_page(request, notice=t_(request)("pupils.erased", name=_name(p)))
+    raise await see_other(request, _class_base(c), notice=t_(request)("pupils.erased", name=_name(p)))
 
 
 @login_required(roles=TEACHING)
@@ -214,19 +249,20 @@ async def pupil_page(request: web.Request) -> web.StreamResponse:
     p = _pupil_of(store, s, c, request.match_info["pupil_id"])
     lang = request_language(request)
     sections = []
-    for campaign in store.list_campaigns(s):
+    for campaign in _campaigns_of(store, s, c):
         mine = {r.exercise_id: _entry(r) for r in store.get_results(s, campaign.id, c.id) if r.pupil_id == p.id}
         rows = [{"exercise": ex, "score": score_text(ex, mine.get(ex.id), lang),
                  "group": mine[ex.id].group(ex) if ex.id in mine else None} for ex in campaign.exercises]
         sections.append({"campaign": campaign, "rows": rows})
     return await render(request, "pupil.html", {"klass": c, "pupil": p, "name": _name(p), "sections": sections,
-                                                "back_url": _class_base(c)})
+                                                "back_url": _class_base(c), "base": _class_base(c),
+                                                "may_erase": s.is_admin})
 
 
 async def _grid_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
                      status: int = 200) -> web.StreamResponse:
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     exercise = _exercise(campaign, request.match_info["exercise_id"])
     pupils = [(p.id, _name(p)) for p in store.list_pupils(s, c.id)]
     saved = _entries(store.get_results(s, campaign.id, c.id)).get(exercise.id, {})
@@ -234,7 +270,7 @@ async def _grid_page(request: web.Request, *, notice: str | None = None, errors:
     grid = grid_view(exercise, pupils, saved, save_url=base + "/row", form_action=base, lang=request_language(request))
     return await render(request, "grid.html", {
         "klass": c, "campaign": campaign, "exercise": exercise, "grid": grid, "back_url": _class_base(c),
-        "notice": notice, "errors": errors or [],
+        "notice": notice, "errors": errors or [], "page_url": base,
     }, status=status)
 
 
@@ -247,7 +283,7 @@ async def grid_page(request: web.Request) -> web.StreamResponse:
 async def grid_form(request: web.Request) -> web.StreamResponse:
     """The no-JavaScript fallback: every row checked before any is saved, then one transaction."""
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     exercise = _exercise(campaign, request.match_info["exercise_id"])
     form = await request.post()
     lang = request_language(request)
@@ -258,14 +294,14 @@ async def grid_form(request: web.Request) -> web.StreamResponse:
         return await _grid_page(request, errors=[exc.message(lang)], status=400)
     saved = _entries(store.get_results(s, campaign.id, c.id)).get(exercise.id, {})
     _save_rows(store, s, campaign, exercise, rows, saved)
-    return await _grid_page(request, notice=t_(request)("grid.saved_all"))
+    raise await see_other(request, request.path, notice=t_(request)("grid.saved_all"))
 
 
 @login_required(roles=TEACHING)
 async def save_row(request: web.Request) -> web.StreamResponse:
     """grid.js saves one row at a time: `{"pupil": id, "cells": [...]}`, answered once it is on disk."""
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     exercise = _exercise(campaign, request.match_info["exercise_id"])
     lang = request_language(request)
     raw = await request.read()
@@ -287,7 +323,7 @@ async def save_row(request: web.Request) -> web.StreamResponse:
 @login_required(roles=TEACHING)
 async def profile_page(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     pupils = [(p.id, _name(p)) for p in store.list_pupils(s, c.id)]
     entries = _entries(store.get_results(s, campaign.id, c.id))
     return await render(request, "class_profile.html", {
@@ -297,7 +333,7 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
 @login_required(roles=TEACHING)
 async def export_csv(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     text = store.export_results_csv(s, campaign.id, c.id)
     name = f"resultats-{campaign.id}.csv"  # no class or pupil name in the file name (it lands in download lists)
     return web.Response(body=text.encode("utf-8"), content_type="text/csv", charset="utf-8",
@@ -312,7 +348,7 @@ async def _accounts_page(request: web.Request, *, notice: str | None = None, err
     names = {c.id: c.name for c in store.list_classes(s)}
     accounts = [{"a": a, "classes": [names.get(cid, cid) for cid in a.class_ids]} for a in store.list_accounts(s)]
     return await render(request, "admin_accounts.html", {"accounts": accounts, "notice": notice, "errors": errors or [],
-                                                          "me": s.username}, status=status)
+                                                          "me": s.username, "page_url": "/admin/accounts"}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -345,7 +381,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
             raise web.HTTPBadRequest()
     except UserError as exc:
         return await _accounts_page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _accounts_page(request, notice=notice)
+    raise await see_other(request, "/admin/accounts", notice=notice)
 
 
 async def _admin_classes_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
@@ -361,7 +397,8 @@ async def _admin_classes_page(request: web.Request, *, notice: str | None = None
     start = today.year if today.month >= 8 else today.year - 1
     return await render(request, "admin_classes.html", {
         "classes": classes, "teachers": [a.username for a in accounts if a.active and a.role == "teacher"],
-        "levels": LEVELS, "school_year": f"{start}-{start + 1}", "notice": notice, "errors": errors or []}, status=status)
+        "levels": LEVELS, "school_year": f"{start}-{start + 1}", "notice": notice, "errors": errors or [],
+        "page_url": "/admin/classes"}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -387,7 +424,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
             raise web.HTTPBadRequest()
     except UserError as exc:
         return await _admin_classes_page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _admin_classes_page(request, notice=notice)
+    raise await see_other(request, "/admin/classes", notice=notice)
 
 
 # -- head teacher: campaigns and releases ---------------------------------------------------------
@@ -420,7 +457,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
         "reason": reason_words(preview.decision.reason, request_language(request)),
-        "notice": notice, "errors": errors or []}, status=status)
+        "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -442,7 +479,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
-    return await _release_page(request, notice=t("release.approved", number=signed.release))
+    raise await see_other(request, f"/admin/release/{campaign.id}", notice=t("release.approved", number=signed.release))
 
 
 # -- head teacher: sync, district, transparency, backup --------------------------------------------
@@ -478,6 +515,7 @@ async def _sync_page(request: web.Request, *, notice: str | None = None, errors:
     lang = request_language(request)
     return await render(request, "admin_sync.html", {
         "sync": sync_words(node, lang, t_(request)), "node_id": node.node_id, "notice": notice, "errors": errors or [],
+        "page_url": "/admin/sync",
         "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": e["detail"]} for e in node.fed.events(10)],
     }, status=status)
 
@@ -490,7 +528,7 @@ async def sync_page(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def sync_now(request: web.Request) -> web.StreamResponse:
     node_of(request).wakeup.set()
-    return await _sync_page(request, notice=t_(request)("sync.woken"))
+    raise await see_other(request, "/admin/sync", notice=t_(request)("sync.woken"))
 
 
 @login_required(roles=ADMIN)
@@ -509,7 +547,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()
-    return await _sync_page(request, notice=t("sync.joined", count=len(report.accepted)))
+    raise await see_other(request, "/admin/sync", notice=t("sync.joined", count=len(report.accepted)))
 
 
 @login_required(roles=ADMIN)
@@ -591,6 +629,7 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_post(c + "/import", import_pupils)
     r.add_get(c + "/pupils/{pupil_id:[0-9a-f]{16}}", pupil_page)
     r.add_post(c + "/pupils/{pupil_id:[0-9a-f]{16}}/rename", rename_pupil)
+    r.add_get(c + "/pupils/{pupil_id:[0-9a-f]{16}}/erase", erase_pupil_page)
     r.add_post(c + "/pupils/{pupil_id:[0-9a-f]{16}}/erase", erase_pupil)
     r.add_get(g + "/exercises/{exercise_id:[a-z0-9-]{3,64}}", grid_page)
     r.add_post(g + "/exercises/{exercise_id:[a-z0-9-]{3,64}}", grid_form)
