@@ -8,6 +8,8 @@ travel only in page bodies and POST bodies, never in a URL.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import datetime as _dt
 import hashlib
 import json
@@ -23,7 +25,7 @@ from preau.node.records.backup import write_backup
 from preau.node.actions import node_status
 from ..errors import UserError
 from ..release import approve_release, preview_release
-from preau.node.records.errors import CsvImportError
+from preau.node.records.classlist import ClassList, ClassListError, Known, compare, fold, read_class_list
 from preau.node.records.store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
 from preau.node.i18n import when
@@ -31,7 +33,7 @@ from .flash import see_other
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .context import node_of, refused, store_of, t_, unlocked
-from .words import person_words, reason_words
+from .words import reason_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
@@ -178,27 +180,86 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     raise await see_other(request, _class_base(c), notice=t("pupils.added", name=_name(p)))
 
 
+def _class_list_problems(request: web.Request, exc: ClassListError) -> list[str]:
+    t = t_(request)
+    lines = []
+    for p in exc.problems[:50]:
+        params = dict(p.params)
+        if "what" in params:
+            params["what"] = t(f"what.{params['what']}")
+        if "sep" in params:
+            params["sep"] = str(params["sep"]).replace("\t", "⇥")
+        text = t(p.key, **params)
+        lines.append(t("pupils.import_line", line=p.line, problem=text[:1].upper() + text[1:]))
+    return [t("pupils.import_failed", count=len(exc.problems)), *lines]
+
+
+def _likely_class(listed: ClassList, c: Any) -> str | None:
+    """The class of an ONDE file to offer first: the only one, or the one named like this class."""
+    classes = listed.classes
+    if len(classes) == 1:
+        return classes[0].label
+    for k in classes:
+        if fold(k.label) == fold(c.name):
+            return k.label
+    return None
+
+
 @login_required(roles=TEACHING)
 async def import_pupils(request: web.Request) -> web.StreamResponse:
+    """Read an ONDE extraction or a spreadsheet list, show what it would change, and change it once confirmed.
+
+    The file travels back with the confirmation (base64 in the form), so nothing is kept on the server
+    between the two steps and a reload of the review changes nothing.
+    """
     store, s, c = _klass(request)
     t = t_(request)
     form = await request.post()
     upload = form.get("file")
     data = getattr(upload, "file", None)
-    raw = data.read(_MAX_UPLOAD + 1) if data is not None else b""
+    if data is not None:
+        raw = data.read(_MAX_UPLOAD + 1)
+    else:
+        try:
+            raw = base64.b64decode(_field(form, "data", 4 * _MAX_UPLOAD // 3 + 8), validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
     if not raw:
         return await _class_page(request, errors=[t("pupils.import_empty")], status=400)
     if len(raw) > _MAX_UPLOAD:
         return await _class_page(request, errors=[t("pupils.import_too_big")], status=400)
     try:
-        added = store.import_class_list(s, c.id, raw)
-    except CsvImportError as exc:
-        lang = request_language(request)
-        lines = [t("pupils.import_line", line=n, problem=person_words(msg, lang)) for n, msg in exc.problems[:50]]
-        return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
-    except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _class_page(request, notice=t("pupils.imported", count=len(added)))
+        listed = read_class_list(raw)
+    except ClassListError as exc:
+        return await _class_page(request, errors=_class_list_problems(request, exc), status=422)
+    labels = [k.label for k in listed.classes]
+    chosen = _field(form, "class_label", 200) if "class_label" in form else _likely_class(listed, c)
+    if listed.kind == "simple":
+        chosen = ""
+    errors = []
+    if chosen is not None and chosen not in labels:
+        errors.append(t("import.unknown_class", label=chosen))
+        chosen = None
+    known = [Known(p.id, p.last_name, p.first_name) for p in store.list_pupils(s, c.id)]
+    comparison = compare(known, listed.of_class(chosen or None) if listed.kind == "onde" else listed.pupils) \
+        if chosen is not None else None
+    if _field(form, "apply") == "yes" and comparison is not None and not errors:
+        try:
+            added = store.add_pupils(s, c.id, [(p.last_name, p.first_name) for p in comparison.new])
+            respelled = 0
+            if _field(form, "respell") == "yes":
+                for k, p in comparison.respelled:
+                    store.rename_pupil(s, k.id, p.last_name, p.first_name)
+                    respelled += 1
+        except UserError as exc:
+            return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        notice = t("import.done", added=len(added), respelled=respelled)
+        if comparison.missing:
+            notice += " " + t("import.done_missing", count=len(comparison.missing))
+        raise await see_other(request, _class_base(c), notice=notice)
+    return await render(request, "class_import.html", {
+        "klass": c, "base": _class_base(c), "listed": listed, "chosen": chosen, "comparison": comparison,
+        "data": base64.b64encode(raw).decode("ascii"), "errors": errors, "page_url": _class_base(c)})
 
 
 def _pupil_of(store: Any, s: Any, c: Any, pupil_id: str) -> Any:
