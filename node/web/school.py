@@ -23,7 +23,9 @@ from preau.crdt.campaign import GROUPS, LEVELS, Campaign, Exercise
 
 from preau.node.records.backup import write_backup
 from preau.node.actions import node_status
-from ..errors import UserError
+from ..errors import NotFound, UserError
+from preau.crdt.pooling import pool_vector
+from preau.node.federation import pools as fpools
 from ..release import approve_release, preview_release
 from preau.node.records.classlist import ClassList, ClassListError, Known, compare, fold, read_class_list
 from preau.node.records.store import ResultInput, Result
@@ -517,6 +519,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
+        "pools": fpools.pools(node.federation, campaign.id),
         "reason": reason_words(preview.decision.reason, request_language(request)),
         "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
@@ -541,6 +544,24 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
         return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
     raise await see_other(request, f"/admin/release/{campaign.id}", notice=t("release.approved", number=signed.release))
+
+
+@login_required(roles=ADMIN)
+async def pool_approve(request: web.Request) -> web.StreamResponse:
+    """The head teacher accepts a pool shown on the release page: the school's counts are frozen, masked, sent."""
+    store, s, node = store_of(request), unlocked(request), node_of(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    try:
+        definition, _state = fpools.proposal(node.federation, request.match_info["pool_id"])
+        if definition.campaign_id != campaign.id:
+            raise NotFound("this pool is for another campaign")
+        vector = pool_vector(store.release_outcomes(s, campaign.id), campaign)
+        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=campaign.policy.min_cohort,
+                            user=s.username)
+    except UserError as exc:
+        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
+    node.wakeup.set()  # send the keys now rather than at the next scheduled sync
+    return await _release_page(request, notice=t_(request)("pool.approved"))
 
 
 # -- head teacher: sync, district, transparency, backup --------------------------------------------
@@ -704,6 +725,7 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/admin/campaigns", campaigns)
     r.add_get("/admin/release/{campaign_id:[a-z0-9-]{3,64}}", release_page)
     r.add_post("/admin/release/{campaign_id:[a-z0-9-]{3,64}}", release_approve)
+    r.add_post("/admin/release/{campaign_id:[a-z0-9-]{3,64}}/pool/{pool_id:[0-9a-f]{32}}", pool_approve)
     r.add_get("/admin/sync", sync_page)
     r.add_post("/admin/sync", sync_now)
     r.add_post("/admin/join", join)

@@ -203,7 +203,8 @@ async def test_district_chart_and_csp_refusals_are_seen(server, browser):
     console = Console(page)
     await keyboard_login(page, base, "ien")
     await _shot(page, "07-district-chart")
-    assert await page.locator("svg.chart rect").count() == 12
+    # Three bars of assessed pupils (besoin, fragile, seuil2); absent pupils are outside the shares, not drawn.
+    assert await page.locator("svg.chart rect").count() == 9
     assert console.problems() == []
     # The console watch does see CSP refusals: an inline script and style are blocked and reported.
     await page.evaluate("""() => {
