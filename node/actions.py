@@ -23,11 +23,10 @@ from typing import Any, Iterator
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
-from preau.protocol.uai import parse_uai
 
 from preau.node.records.vault import ARGON2
 from preau.node.records.backup import restore_backup, write_backup
-from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError
+from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation import pools as fpools
 from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
@@ -117,10 +116,7 @@ def opened_node(settings) -> Iterator[Node]:
 
 
 def _uai(text: str) -> str:
-    try:
-        return parse_uai(text)
-    except LocalProtocolError as exc:
-        raise UserError(exc.message) from None
+    return checked_uai(text)
 
 
 # -- init, serve -------------------------------------------------------------------

@@ -20,20 +20,30 @@ from markupsafe import Markup
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, Campaign, parse_campaign
 from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
-from preau.crdt.statistics import SHARE_BASIS, CampaignStatistics, percent, percents
+from preau.crdt.statistics import SHARE_BASIS, CampaignStatistics, percent
 from preau.protocol.errors import LocalProtocolError
 
 from ..campaign_file import parse_campaign_bytes
-from ..errors import NotFound, UserError
+from ..errors import UserError
 from . import district_accounts, district_stats
 from .district_accounts import audit
-from .district_stats import SHARE_HEADERS, csv_cell, no_data
+from .district_stats import SHARE_HEADERS, csv_cell, no_data, stats_table
+from .district_words import district_words
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
 from .render import render
 from .security import login_required, request_language
 from .appkeys import SETTINGS
 from .context import node_of, refused, t_
+
+
+def said(request: web.Request, error: Exception) -> str:
+    """A refusal in the person's language: its own catalog words when it carries them (`Words`), else the
+    campaign-file and UAI messages of the pure layers as `district_words` recognises them."""
+    lang = request_language(request)
+    if isinstance(error, UserError) and error.words.key:
+        return error.words.to(lang)
+    return district_words(getattr(error, "message", str(error)), lang)
 
 DISTRICT = ("district",)  # the district's administrators: invitations, campaigns, accounts
 DISTRICT_READ = ("district", "inspector")  # and its read-only inspectors: schools, statistics
@@ -137,9 +147,9 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _invitations_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
     except LocalProtocolError as exc:  # a malformed UAI
-        return await _invitations_page(request, errors=[refused(request, exc.message)], status=422)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=422)
 
 
 # -- campaigns ----------------------------------------------------------------------------------
@@ -181,7 +191,8 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
         signed = node.federation.publish_campaign(campaign)
         audit(request, "campaign-published", f"campaign:{campaign.id}", f"version {signed.release}")
     except UserError as exc:
-        return await _campaigns_page(request, errors=[refused(request, exc.message, "campaigns.refused")], status=422)
+        return await _campaigns_page(request, errors=[refused(request, said(request, exc), "campaigns.refused")],
+                                     status=422)
     return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
@@ -222,7 +233,8 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     try:
         updated = parse_campaign(data)
     except CampaignError as e:
-        return await _thresholds_page(request, campaign, errors=[refused(request, str(e), "campaigns.refused")], status=422)
+        return await _thresholds_page(request, campaign, errors=[refused(request, said(request, str(e)), "campaigns.refused")],
+                                     status=422)
     signed = node.federation.publish_campaign(updated)
     audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
     return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
@@ -240,25 +252,6 @@ async def stats_index(request: web.Request) -> web.StreamResponse:
         rows.append({"id": cid, "name": known[cid].name if cid in known else cid,
                      "contributing": s.schools_contributing if s else 0, "withheld": s.schools_withheld if s else 0})
     return await render(request, "district_stats_index.html", {"campaigns": rows})
-
-
-def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[dict[str, Any]]]:
-    """The campaign's rows per exercise; every percentage from `percents`, the one definition (chart, table, exports)."""
-    s = _stats(node, campaign_id)
-    if s is None:
-        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no school release has arrived")
-    known = _campaigns(node).get(campaign_id)
-    order = [ex.id for ex in known.exercises] if known else []
-    names = {ex.id: ex.name for ex in known.exercises} if known else {}
-    ids = [e for e in order if e in s.exercise_ids()] + [e for e in s.exercise_ids() if e not in order]
-    rows = []
-    for ex in ids:
-        e = s.exercise(ex)
-        rows.append({"exercise": ex, "name": names.get(ex, ex), "counts": dict(e.counts), "schools": e.schools_contributing,
-                     "rates": dict(e.rates), "spread": dict(e.spread), "hidden": dict(e.hidden),
-                     "shown": {c: e.shown(c) for c in e.counts}, "exact": e.exact,
-                     "percents": percents(e.counts, e.hidden)})
-    return s, rows
 
 
 @login_required(roles=DISTRICT_READ)

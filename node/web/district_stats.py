@@ -16,7 +16,10 @@ from typing import Any
 from aiohttp import web
 
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, SUBJECTS, Campaign
-from preau.crdt.statistics import CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, progress
+from preau.crdt.statistics import (
+    SHARE_BASIS, CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, percents, progress,
+)
+from preau.node.errors import NotFound
 
 from ..i18n import when
 from .appkeys import CLOCK
@@ -37,6 +40,25 @@ def campaigns_of(node: Any) -> dict[str, Campaign]:
 
 def live(node: Any, campaign_id: str) -> CampaignStatistics | None:
     return node.live_stats.get(campaign_id)
+
+
+def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[dict[str, Any]]]:
+    """The campaign's rows per exercise; every percentage from `percents`, the one definition (chart, table, exports)."""
+    s = live(node, campaign_id)
+    if s is None:
+        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no school release has arrived")
+    known = campaigns_of(node).get(campaign_id)
+    order = [ex.id for ex in known.exercises] if known else []
+    names = {ex.id: ex.name for ex in known.exercises} if known else {}
+    ids = [e for e in order if e in s.exercise_ids()] + [e for e in s.exercise_ids() if e not in order]
+    rows = []
+    for ex in ids:
+        e = s.exercise(ex)
+        rows.append({"exercise": ex, "name": names.get(ex, ex), "counts": dict(e.counts), "schools": e.schools_contributing,
+                     "rates": dict(e.rates), "spread": dict(e.spread), "hidden": dict(e.hidden),
+                     "shown": {c: e.shown(c) for c in e.counts}, "exact": e.exact,
+                     "percents": percents(e.counts, e.hidden)})
+    return s, rows
 
 
 def member_labels(node: Any) -> dict[str, dict[str, str]]:
@@ -281,7 +303,6 @@ async def progress_page(request: web.Request) -> web.StreamResponse:
 
 @login_required(roles=DISTRICT_READ)
 async def report(request: web.Request) -> web.StreamResponse:
-    from .district import stats_table  # the statistics page's rows: one source for the page and the report
 
     node = node_of(request)
     t = t_(request)
@@ -305,8 +326,30 @@ async def report(request: web.Request) -> web.StreamResponse:
         "table_rows": table_rows(node, request, stats, campaign)})
 
 
+@login_required(roles=DISTRICT_READ)
+async def api_members(request: web.Request) -> web.StreamResponse:
+    """The per-school table (per-district at an académie) as JSON: each member's cells as it published them
+    ("≤N" and "x" where it hid a small cell), its percentages by the one definition, and who it is."""
+    node = node_of(request)
+    campaign_id = request.match_info["campaign_id"]
+    stats = live(node, campaign_id)
+    if stats is None:
+        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no member's release has arrived")
+    labels = member_labels(node)
+    members = []
+    for m in stats.members():
+        who = label_of(labels, m.member)
+        members.append({"member": m.member, "uai": who["uai"], "name": who["name"], "town": who["town"],
+                        "scope": m.scope, "status": m.status, "release": m.release, "schools": m.schools,
+                        "cohort": m.cohort,
+                        "exercises": {ex: {**dict(c.counts), "total": c.total, "percents": dict(c.percents)}
+                                      for ex, c in m.exercises.items()}})
+    return web.json_response({"ok": True, "campaign": campaign_id, "share_basis": SHARE_BASIS, "members": members})
+
+
 def add_routes(r: web.UrlDispatcher) -> None:
     camp = "{campaign_id:[a-z0-9-]{3,64}}"
+    r.add_get(f"/v1/stats/{camp}/members", api_members)
     r.add_get(f"/district/stats/{camp}/ecoles", school_table)
     r.add_get(f"/district/stats/{camp}/ecoles.csv", school_table_csv)
     r.add_get(f"/district/stats/{camp}/rapport", report)

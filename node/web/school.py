@@ -178,7 +178,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     try:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, _class_base(c), notice=t("pupils.added", name=_name(p)))
 
 
@@ -254,7 +254,7 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
                     store.rename_pupil(s, k.id, p.last_name, p.first_name)
                     respelled += 1
         except UserError as exc:
-            return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+            return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
         notice = t("import.done", added=len(added), respelled=respelled)
         if comparison.missing:
             notice += " " + t("import.done_missing", count=len(comparison.missing))
@@ -280,7 +280,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", errors=[refused(request, exc.message)])
+        raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", errors=[refused(request, exc)])
     raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", notice=t("pupils.renamed", name=_name(new)))
 
 
@@ -443,7 +443,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _accounts_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _accounts_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, "/admin/accounts", notice=notice)
 
 
@@ -486,7 +486,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _admin_classes_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _admin_classes_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, "/admin/classes", notice=notice)
 
 
@@ -541,7 +541,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     try:
         signed = approve_release(store, s, node.federation, preview)
     except UserError as exc:
-        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
     raise await see_other(request, f"/admin/release/{campaign.id}", notice=t("release.approved", number=signed.release))
 
@@ -559,7 +559,7 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
         fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=campaign.policy.min_cohort,
                             user=s.username)
     except UserError as exc:
-        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send the keys now rather than at the next scheduled sync
     return await _release_page(request, notice=t_(request)("pool.approved"))
 
@@ -625,7 +625,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     try:
         report = await node.join(text, store.school()["uai"])
     except UserError as exc:
-        return await _sync_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _sync_page(request, errors=[refused(request, exc)], status=exc.status)
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()

@@ -182,7 +182,7 @@ async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         key = {403: "error.forbidden", 404: "error.not_found"}.get(exc.status)
         if key:
             return await refusal(request, exc.status, key)
-        return await refusal_of(request, exc.status if 400 <= exc.status < 600 else 400, refused(request, exc.message))
+        return await refusal_of(request, exc.status if 400 <= exc.status < 600 else 400, refused(request, exc))
     except sqlite3.OperationalError as exc:
         # Another process held the database past the wait: the person should retry, nothing was changed.
         if Busy.from_sqlite(exc) is None or request.path.startswith("/v1/"):

@@ -189,3 +189,17 @@ async def test_the_printable_report_holds_the_summary_chart_and_per_school_table
     assert "print.js" in page and "data-print" in page
     css = await (await client.get(re.search(r'href="(/static/preau\.css[^"]*)"', page).group(1))).text()
     assert "size: A4 portrait" in css and ".report { page: report; }" in css
+
+
+async def test_the_per_member_api_gives_each_school_its_published_cells_and_name(world):
+    client, debut, _, truth = world
+    got = await (await client.get(f"/v1/stats/{debut.id}/members")).json()
+    members = {m["member"]: m for m in got["members"]}
+    assert got["share_basis"] == "assessed" and len(members) == 4
+    for key, uai, name, town in SCHOOLS[:3]:
+        m = members[key]
+        assert (m["uai"], m["name"], m["town"], m["status"]) == (uai, name, town, "published")
+        for ex, cells in truth[debut.id][key].items():
+            assert [m["exercises"][ex][c] for c in COLUMNS] == list(cells)
+    assert members[SCHOOLS[3][0]]["status"] == "withheld" and members[SCHOOLS[3][0]]["exercises"] == {}
+    assert (await client.get("/v1/stats/2026-vide/members")).status == 404
