@@ -52,7 +52,7 @@ def routes(app) -> list[tuple[str, str]]:
 
 def fill(path: str, ids: dict[str, str], klass: str) -> str:
     values = {"class_id": ids[f"class_{klass}"], "pupil_id": ids[f"pupil_{klass}"], "campaign_id": ids["campaign"],
-              "exercise_id": ids["exercise"]}
+              "exercise_id": ids["exercise"], "pool_id": "0" * 32}
     return re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: values[m.group(1)], path)
 
 
