@@ -93,7 +93,7 @@ async def test_district_school_teacher_head_teacher_end_to_end(servers, browser,
     await d.goto(dbase + "/district/campaigns")
     await d.set_input_files("#file", str(broken))
     await d.get_by_role("button", name="Vérifier et publier").click()
-    await expect(d.locator(".alert")).to_contain_text("broken.toml:20")
+    await expect(d.locator(".alert")).to_contain_text("broken.toml, ligne 20")
     await d.set_input_files("#file", str(good))
     await d.get_by_role("button", name="Vérifier et publier").click()
     await expect(d.locator(".notice")).to_contain_text("publiée (version 1)")
