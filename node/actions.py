@@ -157,7 +157,8 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
 
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7,
-                      school_url: str | None = None, district: bool = False, **_: Any) -> str:
+                      school_url: str | None = None, district: bool = False, town: str | None = None,
+                      **_: Any) -> str:
     require_role(settings, "district", "only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
@@ -165,7 +166,7 @@ def create_invitation(settings, *, uai: str, name: str | None = None, expires_da
     with opened_node(settings) as node:
         inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400, name=name,
                                      school_address=_school_url(school_url),
-                                     member="district" if district else "school")
+                                     member="district" if district else "school", town=town)
     progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
              "give it to the head teacher, who runs `preau join` with it:")
     return inv.to_string()
