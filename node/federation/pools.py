@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from preau.crdt.campaign import Campaign
 from preau.crdt.documents import ReleaseContent
@@ -208,9 +207,12 @@ def close_overdue_rounds(federation, timeout: float) -> list[PoolView]:
     closed = []
     for key, state in _all(federation.fed).items():
         if state.get("role") == "district" and state["status"] in ROUNDS and now - state.get("round_at", now) > timeout:
-            view = advance_pool(federation, key)
+            try:
+                closed.append(advance_pool(federation, key))
+            except UserError as exc:  # the sync loop goes on; the next round of it tries again
+                federation.fed.log_event("pool_error", f"pool {key[:8]}: {exc}")
+                continue
             federation.fed.log_event("pool_round_timeout", f"pool {key[:8]}: a round closed after {int(timeout)} s")
-            closed.append(view)
     return closed
 
 
