@@ -148,6 +148,7 @@ def _init_args(p: argparse.ArgumentParser) -> None:
 def _invite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uai", required=True, help="UAI of the school invited")
     p.add_argument("--name", help="name of the school, shown to the district")
+    p.add_argument("--town", help="town (commune) of the school, shown with its name on the district's pages")
     p.add_argument("--expires-days", type=int, default=7, help="days the invitation stays valid (default: 7)")
     p.add_argument("--district", action="store_true",
                    help="the node invited is a district below this one (an académie's): it sends its aggregate, "

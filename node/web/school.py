@@ -30,6 +30,7 @@ from preau.node.records.store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
 from preau.node.i18n import when
 from .render import render
+from .appkeys import RATE_LIMITER
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .context import node_of, refused, store_of, t_, unlocked
 from .words import reason_words
@@ -337,6 +338,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
             notice = t("accounts.created", username=username)
         elif action == "reset":
             await asyncio.get_running_loop().run_in_executor(None, lambda: store.reset_password(s, username, password))
+            request.config_dict[RATE_LIMITER].reset_account(username)  # a reset unlocks the account everywhere
             await end_sessions_of(request.app, username)
             notice = t("accounts.reset_done", username=username)
         elif action == "disable":

@@ -49,7 +49,7 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
         actions.load_campaign(academie.settings(), campaign=worlds[0].campaign, file="debut-cp")
         for n, w in enumerate(worlds):
             invitation = academie.cli("invite", "--uai", w.district.uai, "--district",
-                                      "--name", f"Circonscription {n + 1}").stdout.strip()
+                                      "--name", f"Circonscription {n + 1}", "--town", "Lyon").stdout.strip()
             assert "Joined the district" in w.district.cli("join", invitation).stdout
             for k, node in enumerate(w.schools.values()):
                 w.join(node)  # the campaign came down: académie -> district -> school
@@ -71,7 +71,7 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
         exact = bounded = 0
         for n, w in enumerate(worlds):
             row = members[w.district.key]
-            assert row["scope"] == "district" and row["name"] == f"Circonscription {n + 1}"
+            assert row["scope"] == "district" and (row["name"], row["town"]) == (f"Circonscription {n + 1}", "Lyon")
             assert row["schools"] == len(w.schools)  # schools behind the district's aggregate
             truth = w.expected(w.schools.values())
             for ex, cells in row["exercises"].items():
@@ -88,7 +88,7 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
         assert exact > 20 and bounded > 0
 
         page = opener.open(f"http://127.0.0.1:{academie.port}/district/stats/{cid}/ecoles", timeout=30).read().decode()
-        assert "Circonscription 1" in page and "Circonscription 2" in page
+        assert "Circonscription 1" in page and "Circonscription 2" in page and "Résultats par circonscription" in page
     finally:
         academie.stop()
         for w in worlds:
