@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from preau.crdt.campaign import Campaign
 from preau.crdt.documents import ReleaseContent
@@ -40,7 +39,8 @@ LABEL_STATE = b"preau/v1/secagg-node-state"
 FINAL_SENDS = 3  # sessions that carry "the pool is over" to a member, in case one is lost
 MOVING_SYNC_INTERVAL = 2.0  # seconds between a school's syncs while its pool moves
 MOVING_WINDOW = 600  # a pool that got no new message for this long no longer speeds up syncing
-POOL_OWNER = "pool-"  # statistics entries of completed pools: "pool-<pool id hex>"
+POOL_OWNER = "pool-"
+ROUNDS = ("keys", "shares", "inputs", "signatures", "unmask")  # district states that collect answers  # statistics entries of completed pools: "pool-<pool id hex>"
 
 
 # -- storage -----------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def create_pool(federation, campaign_id: str, members: list[tuple[str, int]], *,
         raise UserError(f"ce regroupement serait refusé par les écoles / the schools would refuse this pool: {exc.message}") from None
     data = encode(pool).hex()
     state = {"role": "district", "definition": data, "status": "keys", "events": [],
-             "outbox": {str(i): data for i in range(1, n + 1)}}
+             "outbox": {str(i): data for i in range(1, n + 1)}, "round_at": federation.clock()}
     with federation.fed.transaction():
         _save(federation.fed, pool.pool_id.hex(), state)
         federation.fed.log_event("pool_formed", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, t = {t}")
@@ -160,6 +160,7 @@ def _aggregator(state: dict) -> DistrictAggregator:
 
 def _after_advance(federation, state: dict, agg: DistrictAggregator, out: dict[int, bytes]) -> None:
     state["events"].append(["advance"])
+    state["round_at"] = federation.clock()
     state["outbox"] = {str(m): d.hex() for m, d in out.items()}
     state["status"] = agg.state
     if agg.state == "aborted":
@@ -191,11 +192,28 @@ def advance_pool(federation, prefix: str) -> PoolView:
         if state.get("role") != "district":
             raise UserError("seule la circonscription clôt un tour / only the district closes a round")
         agg = _aggregator(state)
-        if agg.state not in ("keys", "shares", "inputs", "signatures", "unmask"):
+        if agg.state not in ROUNDS:
             raise Conflict(f"ce regroupement est terminé ({state['status']}) / this pool is over ({state['status']})")
         _after_advance(federation, state, agg, agg.advance())
         _save(federation.fed, key, state)
     return _view(state)
+
+
+def close_overdue_rounds(federation, timeout: float) -> list[PoolView]:
+    """District: close every round that waited longer than `timeout` seconds (the sync loop calls this)."""
+    if federation.role != "district":
+        return []
+    now = federation.clock()
+    closed = []
+    for key, state in _all(federation.fed).items():
+        if state.get("role") == "district" and state["status"] in ROUNDS and now - state.get("round_at", now) > timeout:
+            try:
+                closed.append(advance_pool(federation, key))
+            except UserError as exc:  # the sync loop goes on; the next round of it tries again
+                federation.fed.log_event("pool_error", f"pool {key[:8]}: {exc}")
+                continue
+            federation.fed.log_event("pool_round_timeout", f"pool {key[:8]}: a round closed after {int(timeout)} s")
+    return closed
 
 
 # -- school -------------------------------------------------------------------------------------

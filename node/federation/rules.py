@@ -19,6 +19,7 @@ Who may receive what (the entitlement rule):
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -28,7 +29,7 @@ from preau.crdt.campaign import Campaign
 from preau.crdt.docio import fork_at, has_heads, load_document, save_document
 from preau.crdt.errors import CrdtError
 from preau.crdt.schema import document_id, new_document, read_header
-from preau.crdt.signing import SignedRelease, VerifiedRelease, sign_release, verify_release
+from preau.crdt.signing import SignedRelease, VerifiedRelease, clock_remark, sign_release, verify_release
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
 from preau.protocol.connection import PinnedPeer
 from preau.protocol.identity import Identity, PublicIdentity, node_id
@@ -36,6 +37,8 @@ from preau.protocol.invitation import IssuedInvitation
 
 from preau.node.errors import EXIT_DATA, UserError
 from preau.node.federation.store import FedStore
+
+log = logging.getLogger("preau.federation")
 
 
 def _same_but_number(a: cdocs.ReleaseContent, b: cdocs.ReleaseContent) -> bool:
@@ -235,10 +238,27 @@ class Federation:
             # Another session (the school's loop and a `preau sync` at once, or a relay) stored it meanwhile.
             return Accepted(signed.doc_id, signed.kind, latest[0], signed.owner, duplicate=True)
         verified = verify_release(doc, signed, owner, latest[0] if latest else 0,
-                                  kinds=("release", "aggregate", "campaign", "receipts"))
+                                  kinds=("release", "aggregate", "campaign", "receipts"),
+                                  last_final=latest is not None and self._was_final(signed))
+        remark = clock_remark(signed, self.clock())
+        if remark is not None:  # accepted (the figures are sound), but someone must set that clock right
+            log.warning("%s", remark)
+            self.fed.log_event("clock", remark)
         current = tuple(sorted(doc.get_heads()))
         kept = doc if current == signed.heads else fork_at(doc, signed.heads)
         return self._store_verified(peer, verified, save_document(kept))
+
+    def _was_final(self, signed: SignedRelease) -> bool:
+        """Whether the release already accepted for this document was its campaign's final one (final never goes back)."""
+        if signed.kind not in ("release", "aggregate"):
+            return False
+        stored = self.fed.document(signed.doc_id)
+        if stored is None:
+            return False
+        try:
+            return bool(cdocs.read_release(load_document(stored.data)).final)
+        except CrdtError:
+            return False
 
     def _store_verified(self, peer: PublicIdentity | None, verified: VerifiedRelease, data: bytes) -> Accepted:
         signed = verified.signed

@@ -16,7 +16,7 @@ import inspect
 import logging
 import re
 import secrets
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Iterable, Protocol, Union
 
@@ -457,53 +457,70 @@ def safe_next(value: str | None, default: str = "/") -> str:
 # -- login rate limiting -------------------------------------------------------
 
 class LoginRateLimiter:
-    """Counts failed logins per account and per client address within a sliding window.
+    """Growing delays after failed logins, per account *and* client address, and per client address.
 
-    Past the limit, that account (or address) is locked for `lockout` seconds,
-    even for a right password: a guesser learns nothing while locked.
+    Each failure past the free ones doubles the wait before the next try from that
+    computer (`base`, then twice as long ... up to `lockout`). The account itself is never
+    locked from everywhere: a guesser on one computer slows down that computer only, so
+    nobody can lock a teacher out from elsewhere. A computer that tries many accounts is
+    slowed down as a whole. A success forgets that computer's failures on that account;
+    a head teacher's password reset (`reset_account`) forgets all of the account's.
+    Failures are forgotten after `window` seconds without a new one.
     """
 
     def __init__(self, *, account_max: int = 5, address_max: int = 20, window: float = 900.0,
-                 lockout: float = 900.0, max_keys: int = 50_000) -> None:
+                 lockout: float = 900.0, base: float = 30.0, max_keys: int = 50_000) -> None:
         self.account_max, self.address_max = account_max, address_max
-        self.window, self.lockout, self.max_keys = window, lockout, max_keys
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._locked: dict[str, float] = {}
+        self.window, self.lockout, self.base, self.max_keys = window, lockout, base, max_keys
+        self._state: OrderedDict[str, list[float]] = OrderedDict()  # key -> [failures, last failure, wait until]
 
     @staticmethod
     def _keys(username: str, address: str) -> tuple[str, str]:
-        return "u:" + username.strip().casefold(), "a:" + address
+        return f"p:{username.strip().casefold()}|{address}", "a:" + address
+
+    def _entry(self, key: str, now: float) -> list[float] | None:
+        entry = self._state.get(key)
+        if entry is not None and now - entry[1] >= self.window and now >= entry[2]:
+            del self._state[key]
+            return None
+        return entry
+
+    def delay(self, failures: int, free: int) -> float:
+        """The wait after `failures` failures when the first `free` ones cost nothing."""
+        if failures < free:
+            return 0.0
+        return min(self.lockout, self.base * 2 ** min(failures - free, 30))
 
     def locked_for(self, username: str, address: str, now: float) -> float:
-        """Seconds until a login may be tried again; 0 when it may be tried now."""
+        """Seconds until a login may be tried again from `address`; 0 when it may be tried now."""
         remaining = 0.0
         for key in self._keys(username, address):
-            until = self._locked.get(key)
-            if until is not None:
-                if until <= now:
-                    del self._locked[key]
-                else:
-                    remaining = max(remaining, until - now)
+            entry = self._entry(key, now)
+            if entry is not None:
+                remaining = max(remaining, entry[2] - now)
         return remaining
 
     def failure(self, username: str, address: str, now: float) -> None:
-        for key, limit in zip(self._keys(username, address), (self.account_max, self.address_max)):
-            times = self._failures.setdefault(key, deque())
-            self._failures.move_to_end(key)
-            times.append(now)
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            if len(times) >= limit:
-                self._locked[key] = now + self.lockout
-                times.clear()
-        while len(self._failures) > self.max_keys:
-            self._failures.popitem(last=False)
-        if len(self._locked) > self.max_keys:
-            for key in [k for k, until in self._locked.items() if until <= now]:
-                del self._locked[key]
+        for key, free in zip(self._keys(username, address), (self.account_max, self.address_max)):
+            entry = self._entry(key, now) or [0.0, now, now]
+            entry[0] += 1
+            entry[1] = now
+            entry[2] = now + self.delay(int(entry[0]), free)
+            self._state[key] = entry
+            self._state.move_to_end(key)
+        while len(self._state) > self.max_keys:
+            self._state.popitem(last=False)
 
     def success(self, username: str, address: str) -> None:
-        self._failures.pop(self._keys(username, address)[0], None)
+        self._state.pop(self._keys(username, address)[0], None)
+
+    def reset_account(self, username: str) -> int:
+        """Forget every computer's failures on this account (its password was just reset); returns how many."""
+        prefix = f"p:{username.strip().casefold()}|"
+        keys = [k for k in self._state if k.startswith(prefix)]
+        for key in keys:
+            del self._state[key]
+        return len(keys)
 
 
 async def call_authenticator(authenticate: Authenticator, username: str, password: str) -> Principal | None:

@@ -133,3 +133,22 @@ async def test_the_end_of_a_pool_is_told_a_few_times_then_no_more(tmp_path, dist
     assert isinstance(decode(told[0][0]), PoolFinished)
     for s in schools:
         s.close()
+
+
+async def test_a_round_closes_by_itself_after_the_timeout(tmp_path, district):
+    schools = await _schools(tmp_path, district, [3, 5, 7, 4])
+    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    for s in schools:
+        await s.sync_upstream()
+    pool_id = node_pools.pools(schools[0].federation)[0].pool_id
+    for s in schools[:3]:  # the fourth school never answers
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+        await s.sync_upstream()
+    assert node_pools.close_overdue_rounds(district.federation, 3600) == []  # not overdue yet
+    assert _pool(district)["status"] == "keys"
+    (view,) = node_pools.close_overdue_rounds(district.federation, -1)
+    assert view.status == "shares"  # closed with the three that answered: t = 3
+    await _sync_until(schools[:3], lambda: _pool(district)["status"] == "complete")
+    assert _pool(district)["result"]["survivors"] == 3
+    for s in schools:
+        s.close()
