@@ -176,7 +176,10 @@ async def school_table(request: web.Request) -> web.StreamResponse:
     campaign = known.get(campaign_id)
     subject, sort, descending = _query(request)
     rows = table_rows(node, request, stats, campaign, subject=subject, sort=sort, descending=descending)
-    labels = {"school": t("dstats.col_school"), "exercise": t("chart.exercise"), "besoin": t("group.besoin"),
+    # At an académie the members are districts: the same table, said as a per-district one.
+    districts = stats.districts_contributing > 0
+    labels = {"school": t("dstats.col_district") if districts else t("dstats.col_school"),
+              "exercise": t("chart.exercise"), "besoin": t("group.besoin"),
               "fragile": t("group.fragile"), "seuil2": t("group.seuil2"), "pupils": t("dstats.col_pupils")}
     columns = []
     for key in ("school", "exercise", *SCORED_GROUPS, "pupils"):
@@ -191,7 +194,9 @@ async def school_table(request: web.Request) -> web.StreamResponse:
     return await render(request, "district_school_table.html", {
         "campaign_id": campaign_id, "name": campaign.name if campaign else campaign_id, "definition": definition(request),
         "subjects": subjects, "columns": columns, "rows": rows, "groups": SCORED_GROUPS, "sorted_by": f"{sort}:{'desc' if descending else 'asc'}",
-        "count": published, "csv_url": _url(campaign_id, subject, sort, descending, ".csv")})
+        "count": published, "csv_url": _url(campaign_id, subject, sort, descending, ".csv"),
+        "title": t("dstats.table_title_districts" if districts else "dstats.table_title",
+                   campaign=campaign.name if campaign else campaign_id)})
 
 
 csv_cell = csvio.neutralise  # one rule for every export: node/records/csvio.py

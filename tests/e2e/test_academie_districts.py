@@ -88,7 +88,7 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
         assert exact > 20 and bounded > 0
 
         page = opener.open(f"http://127.0.0.1:{academie.port}/district/stats/{cid}/ecoles", timeout=30).read().decode()
-        assert "Circonscription 1" in page and "Circonscription 2" in page
+        assert "Circonscription 1" in page and "Circonscription 2" in page and "Résultats par circonscription" in page
     finally:
         academie.stop()
         for w in worlds:

@@ -210,3 +210,31 @@ async def test_the_per_member_api_gives_each_school_its_published_cells_and_name
             assert [m["exercises"][ex][c] for c in COLUMNS] == list(cells)
     assert members[SCHOOLS[3][0]]["status"] == "withheld" and members[SCHOOLS[3][0]]["exercises"] == {}
     assert (await client.get("/v1/stats/2026-vide/members")).status == 404
+
+
+async def test_at_an_academie_the_table_is_per_district_and_a_hidden_cell_has_no_share(tmp_path, aiohttp_server,
+                                                                                         aiohttp_client):
+    port = free_port()
+    built = build_district(tmp_path, port=port)
+    debut = campaign()
+    actions.load_campaign(built.settings, campaign=debut, file="x")
+    fed = FedStore(tmp_path / "district" / FEDERATION_DB)
+    rows = {"1" * 64: {"fr-mots": (12, 20, 80, 11, 0)}, "2" * 64: {"fr-mots": ("≤10", 14, 60, "x", 0)}}
+    with fed.transaction() as conn:
+        for n, (key, cells) in enumerate(rows.items(), start=1):
+            fed.add_peer(key, node_id=f"D{n}", role="child", uai=f"069000{n}A", name=f"Circonscription {n}", town="Lyon")
+            row = Row("fr-mots", cells["fr-mots"], "x" if any(isinstance(c, str) for c in cells["fr-mots"]) else
+                      sum(cells["fr-mots"]))
+            content = ReleaseContent(debut.id, 1, "published", "", Policy(), (row,), 100, scope="district",
+                                     schools_contributing=5, schools_withheld=0)
+            fed._put_stats_entry(conn, debut.id, key, {"release": 1, "time": 1_790_000_000, "heads": "00" * 32,
+                                                       "content": content.to_dict()}, [])
+    fed.close()
+    client = await aiohttp_client(await aiohttp_server(create_app(built.settings), host="127.0.0.1", port=port))
+    await login(client, "ien")
+    page = html.unescape(await (await client.get(f"/district/stats/{debut.id}/ecoles")).text())
+    assert "Résultats par circonscription" in page and "Circonscription 1" in page and "Circonscription 2" in page
+    first = page.split("Circonscription 1", 1)[1].split("</tr>", 1)[0]
+    second = page.split("Circonscription 2", 1)[1].split("</tr>", 1)[0]
+    assert f">{percent_of(80, 112)} %<" in first
+    assert " %<" not in second and "—" in second  # "≤10" à besoin: no share can be given, none is guessed
