@@ -86,6 +86,13 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
         node.close()
 
 
+async def _tell_sessions(app: web.Application) -> None:
+    """On SIGTERM, before the handlers are cancelled: peers in a session are told the node is shutting down."""
+    node = app.get(NODE)
+    if node is not None:
+        await node.gate.shut_down()
+
+
 async def healthz(request: web.Request) -> web.Response:
     node: Node = request.app[NODE]
     return web.json_response({"ok": True, "role": node.role, "node_id": node.node_id})
@@ -102,6 +109,7 @@ def create_app(settings: Any) -> web.Application:
     app = web.Application(middlewares=[json_errors, faults.body_guard], client_max_size=settings.max_message_bytes)
     app[CONFIG] = settings
     app.cleanup_ctx.append(_node_ctx)
+    app.on_shutdown.append(_tell_sessions)
     # The web layer: sessions backed by the store, CSRF, headers, and every page (after the node opens).
     setup_site(app, settings)
     # Public on purpose: health checks carry no data, and the sync endpoint authenticates peers by their Noise keys.
