@@ -510,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.run is None:
         args.group_parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from preau.node.testhooks import apply_at_start
+
+    apply_at_start()  # a no-op unless a test run switched a protection off (docs/privacy.md)
     try:
         return args.run(args)
     except UserError as e:

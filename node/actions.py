@@ -321,6 +321,13 @@ def release(settings, *, campaign: str, approve: bool = False, final: bool = Fal
         preview = preview_release(store, session, node.federation, campaign, closing=True if final else None)
         lines = [f"Campaign {campaign}: {preview.decision.reason or 'ready'}"
                  + (" (closing release: the campaign's last)" if preview.closing else "")]
+        lines.append("Privacy rules applied:")
+        lines.extend(f"  - {st.text}" for st in preview.policy)
+        for ex, (t1, t2) in preview.thresholds:
+            lines.append(f"  Thresholds kept for {ex} (used by earlier releases): {t1}, {t2}")
+        for a in preview.asked:
+            lines.append(f"  The newest campaign version asked {a.setting}"
+                         f"{' of ' + a.exercise if a.exercise else ''} = {a.asked}; kept: {a.kept}")
         doc = preview.document()
         if doc is not None:
             lines.append("What would leave the school (exactly this document):")

@@ -16,7 +16,7 @@ from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError
 from preau.node.federation.transport import SYNC_PATH, serve_session
 from preau.node.runtime import Node, open_node
-from preau.node.web.security import PrivateAccessLogger, public
+from preau.node.web.security import PrivateAccessLogger, log_path, public
 from preau.node.web.site import setup_site
 
 log = logging.getLogger("preau.app")
@@ -65,9 +65,9 @@ async def json_errors(request: web.Request, handler):
             return web.json_response(error_body(busy.status, busy.message, busy.code), status=busy.status)
         fault = faults.classify(exc, request.config_dict[CONFIG].data_dir)
         if fault is not None:
-            log.warning("%s %s: %s", request.method, request.path, fault.message)
+            log.warning("%s %s: %s", request.method, log_path(request), fault.message)
             return _error_response(request, fault)
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception("unexpected error on %s %s", request.method, log_path(request))
         return web.json_response(
             error_body(500, "internal error: the node's log has the details", "internal"), status=500
         )

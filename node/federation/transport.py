@@ -20,7 +20,7 @@ import automerge.core as am
 from aiohttp import web
 
 from preau.crdt.docio import generate_sync_message, receive_sync_message
-from preau.crdt.errors import CrdtError
+from preau.crdt.errors import CampaignRefusedError, CrdtError
 from preau.crdt.signing import SignedRelease
 from preau.protocol.connection import TRANSIENT, Config, Connection, ConnectionClosed, Established, PeerKeyRotated
 from preau.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -35,6 +35,7 @@ from preau.node.errors import UserError
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
 from preau.node.federation.store import FedStoreError
+from preau.node.testhooks import unprotected
 
 log = logging.getLogger("preau.sync")
 
@@ -196,10 +197,18 @@ class SessionDriver:
         self.gate_token: object | None = None  # the server side's ticket at the gate (SessionGate.open)
         self.in_session = False  # counted among the gate's authenticated sessions
         self._wanted = False
+        self.asked: set[str] = set()  # documents we wanted from this peer in this session
 
     def _entitled(self, peer: PublicIdentity, doc_id: str) -> bool:
-        # A document the peer itself offered may be synced back to it; otherwise the federation rule decides.
-        return doc_id in self.session.peer_offers or self.fedn.may_send(peer, doc_id)
+        """Checked on every read: what we offer, and every message we send about a document.
+
+        The federation rule (`may_send`), or a document we asked this peer for: one whose offer carried a
+        valid signature by the key its id names (`Federation.wanted`), newer than our copy. Merely offering
+        an id is not enough: a peer could name a document it may not read and be sent our copy.
+        """
+        if unprotected("entitlement"):
+            return doc_id in self.session.peer_offers or self.fedn.may_send(peer, doc_id)
+        return doc_id in self.asked or self.fedn.may_send(peer, doc_id)
 
     # -- bytes ---------------------------------------------------------------------
 
@@ -323,6 +332,7 @@ class SessionDriver:
             if signed is not None:
                 self.pending[offer.doc_id] = (signed, self.fedn.expected_owner(peer, signed))
                 wants.append(offer.doc_id)
+                self.asked.add(offer.doc_id)
         self.session.want(wants)
         for doc_id in wants:
             self._open(doc_id)
@@ -365,6 +375,8 @@ class SessionDriver:
         except (CrdtError, FedStoreError) as exc:  # FedStoreError: a document id already stored for another owner
             self.pending.pop(doc_id)
             self._refuse(doc_id, str(exc))
+            if isinstance(exc, CampaignRefusedError):  # shown to the head teacher in words (sync page)
+                self.fedn.fed.log_event("campaign_refused", json.dumps({"code": exc.code, "params": exc.params}))
             return
         if accepted is None:
             return  # heads not all here yet
