@@ -15,12 +15,14 @@ import json
 import os
 import pathlib
 import sys
+import time
 import urllib.parse
 from typing import Any, Iterator
 
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
+from preau.protocol.invitation import Invitation, clock_remark as invitation_clock_remark
 
 from preau.node.records import csvio
 from preau.node.records.vault import ARGON2
@@ -210,7 +212,9 @@ def join(settings, *, invitation: str, **_: Any) -> str:
             # connecting; those refusals are the person's to fix, not bugs.
             raise UserError(exc.message) from None
         up = node.federation.upstream()
-    return f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
+    done = f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
+    remark = invitation_clock_remark(Invitation.parse(text), int(time.time()))
+    return done + (f"\nNote: {remark}." if remark else "")
 
 
 def revoke(settings, *, node: str, reason: str, **_: Any) -> str:
