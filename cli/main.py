@@ -523,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
             args.group_parser.print_help(sys.stderr)
             return EXIT_USAGE
     args.lang = lang
+    from preau.node.testhooks import apply_at_start
+
+    apply_at_start()  # a no-op unless a test run switched a protection off (docs/privacy.md)
     try:
         return args.run(args)
     except UserError as e:
@@ -535,7 +538,7 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as e:
         busy = _busy(e)
         if busy is not None:
-            print("preau: error: " + busy.message, file=sys.stderr)
+            return _refuse(busy, lang)
             return busy.exit_code
         fault = _fault(e, args)
         if fault is not None:  # a full disk, a damaged database: the machine's fault, said as such

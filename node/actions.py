@@ -15,12 +15,14 @@ import json
 import os
 import pathlib
 import sys
+import time
 import urllib.parse
 from typing import Any, Iterator
 
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
+from preau.protocol.invitation import Invitation, clock_remark as invitation_clock_remark
 
 from preau.node.records import csvio
 from preau.node.records.vault import ARGON2
@@ -226,7 +228,9 @@ def join(settings, *, invitation: str, **_: Any) -> str:
             # connecting; those refusals are the person's to fix, not bugs.
             raise UserError(exc.message) from None
         up = node.federation.upstream()
-    return f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
+    done = f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
+    remark = invitation_clock_remark(Invitation.parse(text), int(time.time()))
+    return done + (f"\nNote: {remark}." if remark else "")
 
 
 def revoke(settings, *, node: str, reason: str, **_: Any) -> str:
@@ -337,6 +341,13 @@ def release(settings, *, campaign: str, approve: bool = False, final: bool = Fal
         preview = preview_release(store, session, node.federation, campaign, closing=True if final else None)
         lines = [f"Campaign {campaign}: {preview.decision.reason or 'ready'}"
                  + (" (closing release: the campaign's last)" if preview.closing else "")]
+        lines.append("Privacy rules applied:")
+        lines.extend(f"  - {st.text}" for st in preview.policy)
+        for ex, (t1, t2) in preview.thresholds:
+            lines.append(f"  Thresholds kept for {ex} (used by earlier releases): {t1}, {t2}")
+        for a in preview.asked:
+            lines.append(f"  The newest campaign version asked {a.setting}"
+                         f"{' of ' + a.exercise if a.exercise else ''} = {a.asked}; kept: {a.kept}")
         doc = preview.document()
         if doc is not None:
             lines.append("What would leave the school (exactly this document):")

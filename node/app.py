@@ -17,7 +17,7 @@ from preau.node.errors import Busy, UserError
 from preau.node.lan import lan_urls
 from preau.node.federation.transport import SYNC_PATH, serve_session
 from preau.node.runtime import Node, open_node
-from preau.node.web.security import PrivateAccessLogger, public
+from preau.node.web.security import PrivateAccessLogger, log_path, public
 from preau.node.web.site import setup_site
 
 log = logging.getLogger("preau.app")
@@ -66,9 +66,9 @@ async def json_errors(request: web.Request, handler):
             return web.json_response(error_body(busy.status, busy.message, busy.code), status=busy.status)
         fault = faults.classify(exc, request.config_dict[CONFIG].data_dir)
         if fault is not None:
-            log.warning("%s %s: %s", request.method, request.path, fault.message)
+            log.warning("%s %s: %s", request.method, log_path(request), fault.message)
             return _error_response(request, fault)
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        log.exception("unexpected error on %s %s", request.method, log_path(request))
         return web.json_response(
             error_body(500, "internal error: the node's log has the details", "internal"), status=500
         )
@@ -87,6 +87,13 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
         node.close()
 
 
+async def _tell_sessions(app: web.Application) -> None:
+    """On SIGTERM, before the handlers are cancelled: peers in a session are told the node is shutting down."""
+    node = app.get(NODE)
+    if node is not None:
+        await node.gate.shut_down()
+
+
 async def healthz(request: web.Request) -> web.Response:
     node: Node = request.app[NODE]
     return web.json_response({"ok": True, "role": node.role, "node_id": node.node_id})
@@ -103,6 +110,7 @@ def create_app(settings: Any) -> web.Application:
     app = web.Application(middlewares=[json_errors, faults.body_guard], client_max_size=settings.max_message_bytes)
     app[CONFIG] = settings
     app.cleanup_ctx.append(_node_ctx)
+    app.on_shutdown.append(_tell_sessions)
     # The web layer: sessions backed by the store, CSRF, headers, and every page (after the node opens).
     setup_site(app, settings)
     # Public on purpose: health checks carry no data, and the sync endpoint authenticates peers by their Noise keys.

@@ -19,6 +19,8 @@ from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
 
+from preau.node import testhooks
+from preau.node.database import check_private_files
 from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
@@ -305,7 +307,9 @@ def open_node(settings: Any, **kw: Any) -> Node:
     Campaign documents that arrive by sync go straight into the store (as the
     node, with nobody logged in), so teachers can enter results for them.
     """
+    testhooks.apply_at_start()
     data = pathlib.Path(settings.data_dir)
+    check_private_files(data)
     store = None
     if (data / DB_NAME).exists():
         store = Store.open(data, cost=ARGON2[settings.argon2_profile])

@@ -85,7 +85,9 @@ def _preau(*args: str) -> list[str]:
     return [sys.executable, "-m", "preau.cli.main", *args]
 
 
-def _wait_healthy(node: DemoNode, timeout: float = 20.0) -> None:
+def _wait_healthy(node: DemoNode, timeout: float = 180.0) -> None:
+    # Generous: it returns as soon as the node answers (or fails as soon as it exits), and a slow box
+    # needs the time (the arm64 image under qemu emulation, on a busy machine, took over 60 s).
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if node.process is not None and node.process.poll() is not None:
