@@ -16,13 +16,13 @@ only then flushes the Welcome, or calls `refuse()` to replace it.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, Sequence
 
 from . import crypto
 from .crypto import CryptoFailure
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from .identity import Identity, PublicIdentity, RotationStatement, node_id
-from .invitation import Invitation, IssuedInvitation, join_proof
+from .identity import Identity, PublicIdentity, RetiredIdentity, RotationStatement, node_id, retired_chain, verify_chain
+from .invitation import Invitation, IssuedInvitation, expired_message, join_proof, utc
 from .noise import HandshakeState, KeyPair
 from .states import HANDSHAKE_STATES, State, next_state
 from .wire import Close, Error, Hello, Join, KeyRotation, Message, Welcome, decode_message
@@ -48,9 +48,20 @@ REFUSALS = {
     "invitation_expired": "this invitation has expired: ask your district for a new one",
     "invitation_foreign": "this invitation belongs to another school or district: ask your district for one made for this school",
     "bad_rotation": "the district refused this node's key rotation: enrol again with an invitation",
+    "key_superseded": "the district knows this node by a newer key: this one was rotated away. Restore the newest "
+                      "backup (made after the key rotation), or ask the district to enrol this node again",
     "unsupported_version": "the peer speaks another protocol version: upgrade the older of the two nodes",
     "downgrade_detected": "the protocol version was tampered with on the way: check the network path",
+    # The district's own troubles: the school is told why, and that nothing was lost.
+    "busy": "the district is busy with other nodes' syncs: nothing was lost; this node tries again later",
+    "shutting_down": "the district is shutting down (a restart or an update): nothing was lost; this node tries again later",
+    "disk_full": "the district's disk is full, so it cannot store what this node sends: nothing was lost here; "
+                 "tell the district's IT staff. This node tries again later",
+    "database_damaged": "the district's database is damaged: nothing was lost here; tell the district's IT staff "
+                        "(they restore it from a backup). This node tries again later",
 }
+# Refusals about the district's load or state rather than about this node: worth retrying by themselves.
+TRANSIENT = frozenset({"busy", "shutting_down", "disk_full", "database_damaged"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +85,7 @@ class PinnedPeer:
     identity: PublicIdentity
     revoked: bool = False
     uai: str | None = None
+    replaced_by: bytes | None = None  # the key this one rotated to: it no longer gets in, nor rotates again
 
 
 class TrustStore(Protocol):
@@ -113,6 +125,7 @@ class Established:
     handshake_hash: bytes
     enrollment: Enrollment | None = None
     rotated_from: bytes | None = None  # the old signing key this peer rotated away from
+    reached_retired: bytes | None = None  # responder: the peer pinned this retired key of ours and was told of the rotation
 
     @property
     def peer_node_id(self) -> str:
@@ -143,6 +156,9 @@ class Connection:
         if not isinstance(ephemeral, bytes) or len(ephemeral) != 32:
             raise LocalProtocolError("ephemeral must be 32 random bytes", code="invalid_argument")
         self.identity = identity
+        self._acting = identity  # a responder answers with a retired key when that is the one the peer pins
+        self._retired: tuple[RetiredIdentity, ...] = ()
+        self._announce: tuple[bytes, ...] = ()
         self.is_initiator = initiator
         self.now = int(now)
         self.config = config
@@ -163,7 +179,7 @@ class Connection:
         self._trust: TrustStore | None = None
         self._join: Invitation | None = None
         self._uai: str | None = None
-        self._rotation: bytes | None = None
+        self._rotations: tuple[bytes, ...] = ()
         self._peer_caps: frozenset[str] = frozenset()
         self._close_sent = False
         self._before_welcome: tuple | None = None
@@ -172,11 +188,14 @@ class Connection:
 
     @classmethod
     def initiator(cls, identity: Identity, peer: PublicIdentity | None = None, *, ephemeral: bytes, now: int,
-                  join: Invitation | None = None, uai: str | None = None, rotation: bytes | None = None,
+                  join: Invitation | None = None, uai: str | None = None,
+                  rotation: bytes | Sequence[bytes] | None = None,
                   config: Config = Config(), version: int | None = None) -> "Connection":
         """Connect to `peer` (pinned), or join with an invitation (then `uai` is this school's code).
 
-        `rotation`: a statement from Identity.rotate, when `identity` is new and the peer pins the old key.
+        `rotation`: a statement from Identity.rotate, when `identity` is new and the peer pins the old key;
+        or the chain of statements, oldest first, when the node rotated more than once since the peer last
+        heard of it (the peer follows the chain from whichever key it pins).
         `version` defaults to the highest in config; setting it lower is only for downgrade tests.
         """
         if join is not None:
@@ -187,14 +206,21 @@ class Connection:
                     f"this invitation is for school {join.uai}, but this node is school {uai}: ask your district for an invitation for {uai}",
                     code="invitation_foreign")
             if now > join.expires_at:
-                raise LocalProtocolError("this invitation has expired: ask your district for a new one", code="invitation_expired")
+                raise LocalProtocolError(expired_message(join, now), code="invitation_expired")
             if peer is not None and peer != join.issuer:
                 raise LocalProtocolError("the invitation names another district than the peer given", code="invitation_foreign")
             peer = join.issuer
         if peer is None:
             raise LocalProtocolError("an initiator needs the peer's pinned identity or an invitation", code="invalid_argument")
+        rotations = (rotation,) if isinstance(rotation, (bytes, bytearray)) else tuple(rotation or ())
+        if rotations:
+            try:
+                verify_chain(rotations, ends_at=identity.public)
+            except RemoteProtocolError as exc:
+                raise LocalProtocolError(f"this node's own rotation statements are unusable: {exc.message}",
+                                         code="invalid_argument") from None
         conn = cls(identity, initiator=True, ephemeral=ephemeral, now=now, config=config)
-        conn.peer, conn._join, conn._uai, conn._rotation = peer, join, uai, rotation
+        conn.peer, conn._join, conn._uai, conn._rotations = peer, join, uai, rotations
         conn.version = max(config.versions) if version is None else version
         header = MAGIC + bytes([conn.version])
         conn._hs = HandshakeState(NOISE_NAME, initiator=True, prologue=PROLOGUE + header,
@@ -205,9 +231,14 @@ class Connection:
         return conn
 
     @classmethod
-    def responder(cls, identity: Identity, trust: TrustStore, *, ephemeral: bytes, now: int, config: Config = Config()) -> "Connection":
+    def responder(cls, identity: Identity, trust: TrustStore, *, ephemeral: bytes, now: int, config: Config = Config(),
+                  retired: Sequence[RetiredIdentity] = ()) -> "Connection":
+        """Answer a peer. `retired`: keys this node rotated away from and still answers with (the overlap
+        period); a peer that connects to one of them is admitted as usual, then told of every rotation
+        since, in order, before anything else (it emits PeerKeyRotated for each)."""
         conn = cls(identity, initiator=False, ephemeral=ephemeral, now=now, config=config)
         conn._trust = trust
+        conn._retired = retired_chain(retired, identity)
         return conn
 
     # --- public API ---------------------------------------------------------------
@@ -286,14 +317,14 @@ class Connection:
         self._send_message(Close(reason))
         self._close_sent = True
 
-    def refuse(self, code: str, message: str) -> None:
+    def refuse(self, code: str, message: str, retry_after: int | None = None) -> None:
         """Undo an admission the node could not persist (say, the invitation was used meanwhile)."""
         if self._before_welcome is None:
             raise LocalProtocolError("refuse() is for the responder, right after Established and before flushing or sending", code="invalid_state")
         self._out.clear()
         self._send.k, self._send.n, self._sent_frames = self._before_welcome
         self._before_welcome = None
-        self.fail(RemoteProtocolError(message, code=code))
+        self.fail(RemoteProtocolError(message, code=code, retry_after=retry_after))
 
     # --- internals -----------------------------------------------------------------
 
@@ -312,7 +343,7 @@ class Connection:
         self.error = exc
         if self._send is not None and self.state not in (State.CLOSED,):
             try:
-                self._send_message(Error(exc.code, exc.message[:512]))
+                self._send_message(Error(exc.code, exc.message[:512], exc.retry_after))
             except ProtocolError:
                 pass
         self.state = State.ERROR
@@ -391,20 +422,36 @@ class Connection:
     def _read_handshake_1(self, version: int, frame: bytes) -> None:
         self.version = version
         header = MAGIC + bytes([version])
-        self._hs = HandshakeState(NOISE_NAME, initiator=False, prologue=PROLOGUE + header,
-                                  s=KeyPair(self.identity.static_private, self.identity.public.static_key),
-                                  ephemeral_private=self._ephemeral)
-        hello = Hello.decode_body(self._hs.read_message(frame))
+        # Message 1 is encrypted to the key the initiator pins: try the current key, then the retired ones,
+        # newest first. A wrong key fails authentication; only the last failure is reported.
+        candidates = [(self.identity, ())] + [
+            (r.identity, tuple(x.statement for x in self._retired[n:]))
+            for n, r in reversed(list(enumerate(self._retired)))]
+        for k, (me, announce) in enumerate(candidates):
+            self._hs = HandshakeState(NOISE_NAME, initiator=False, prologue=PROLOGUE + header,
+                                      s=KeyPair(me.static_private, me.public.static_key),
+                                      ephemeral_private=self._ephemeral)
+            try:
+                payload = self._hs.read_message(frame)
+            except CryptoFailure:
+                if k == len(candidates) - 1:
+                    raise
+                continue
+            self._acting, self._announce = me, announce
+            break
+        hello = Hello.decode_body(payload)
         self._check_versions(hello.versions)
         self._transition("recv_handshake")
         msg2 = self._hs.write_message(self._my_hello())
         self._h_before_3 = self._hs.handshake_hash
         self._out.append(_handshake_frame(msg2))
 
-    def _my_hello(self, join: bytes | None = None, rotation: bytes | None = None) -> bytes:
+    def _my_hello(self, join: bytes | None = None, rotation: tuple[bytes, ...] = ()) -> bytes:
         """The Hello of handshake messages 2 and 3: who this node is and what it speaks."""
-        me = self.identity
-        return Hello(self.config.versions, me.signing_key, me.binding, self.config.capabilities, join, rotation).encode_body()
+        me = self._acting
+        last, earlier = (rotation[-1], tuple(rotation[:-1])) if rotation else (None, ())
+        return Hello(self.config.versions, me.signing_key, me.binding, self.config.capabilities, join, last,
+                     earlier).encode_body()
 
     def _read_handshake_2(self, frame: bytes) -> None:
         hello = Hello.decode_body(self._hs.read_message(frame))
@@ -418,7 +465,7 @@ class Connection:
         if self._join is not None:
             proof = join_proof(self._join.secret, self._hs.handshake_hash, me.signing_key, self._uai)
             join = Join(self._join.id, proof, self._join.issuer_signing_key, self._uai).encode_body()
-        msg3 = self._hs.write_message(self._my_hello(join, self._rotation))
+        msg3 = self._hs.write_message(self._my_hello(join, self._rotations))
         self._out.append(_handshake_frame(msg3))
         self._send, self._recv = self._hs.split()
 
@@ -437,32 +484,48 @@ class Connection:
         self._transition("recv_handshake")
         self._before_welcome = (self._send.k, self._send.n, self._sent_frames)
         self._send_message(Welcome(enrollment.uai if enrollment else None))
-        events.append(self._established(enrollment, rotated_from))
+        for statement in self._announce:  # the peer pins a retired key of ours: move its pin on, in order
+            self._send_message(KeyRotation(statement))
+        events.append(self._established(enrollment, rotated_from,
+                                        self._acting.signing_key if self._announce else None))
 
     def _admit(self, peer: PublicIdentity, hello: Hello) -> tuple[Enrollment | None, bytes | None]:
         """Decide whether this authenticated key may in; raise with the reason otherwise."""
         pin = self._trust.peer(peer.signing_key)
         who = f"node {peer.node_id}"
         if pin is not None:
+            if pin.replaced_by is not None:
+                raise RemoteProtocolError(f"{who} was rotated away to {node_id(pin.replaced_by)}; it may not come back",
+                                          code="key_superseded")
             if pin.revoked:
                 raise RemoteProtocolError(f"{who} is revoked; it must be enrolled again", code="peer_revoked")
             if pin.identity.static_key != peer.static_key:
                 raise RemoteProtocolError(f"{who} presented another Noise key than the one pinned", code="key_mismatch")
             return None, None
-        if hello.rotation is not None:
-            st = RotationStatement.verify(hello.rotation)
-            if st.new_identity != peer:
+        if hello.rotation is not None or hello.earlier_rotations:
+            if hello.rotation is None:
+                raise RemoteProtocolError(f"{who} sent earlier rotations without the last one", code="bad_rotation")
+            chain = verify_chain((*hello.earlier_rotations, hello.rotation))
+            if chain[-1].new_identity != peer:
                 raise RemoteProtocolError(f"{who} presented a rotation statement for another key", code="bad_rotation")
-            old = self._trust.peer(st.old_signing_key)
-            if old is None:
-                raise RemoteProtocolError(f"{who} rotated from {node_id(st.old_signing_key)}, which is not enrolled here", code="unknown_peer")
-            if old.revoked:
-                raise RemoteProtocolError(f"{who} rotated from the revoked key {node_id(st.old_signing_key)}", code="peer_revoked")
-            return None, st.old_signing_key
+            # Follow the chain back from the newest link to the key pinned here (it may already have
+            # heard of the first rotations).
+            for st in reversed(chain):
+                old = self._trust.peer(st.old_signing_key)
+                if old is None:
+                    continue
+                if old.replaced_by is not None:
+                    raise RemoteProtocolError(
+                        f"{who} rotated from {node_id(st.old_signing_key)}, which had already been rotated away "
+                        f"to {node_id(old.replaced_by)}", code="key_superseded")
+                if old.revoked:
+                    raise RemoteProtocolError(f"{who} rotated from the revoked key {node_id(st.old_signing_key)}", code="peer_revoked")
+                return None, st.old_signing_key
+            raise RemoteProtocolError(f"{who} rotated from {node_id(chain[0].old_signing_key)}, which is not enrolled here", code="unknown_peer")
         if hello.join is None:
             raise RemoteProtocolError(f"{who} is not enrolled here and brought no invitation", code="unknown_peer")
         join = Join.decode_body(hello.join)
-        if join.issuer != self.identity.signing_key:
+        if join.issuer != self._acting.signing_key:
             raise RemoteProtocolError(f"{who} brought an invitation issued by another district ({node_id(join.issuer)})", code="invitation_foreign")
         rec = self._trust.invitation(join.invitation_id)
         expected = join_proof(rec.secret, self._h_before_3, peer.signing_key, join.uai) if rec else None
@@ -471,14 +534,15 @@ class Connection:
         if rec.used:
             raise RemoteProtocolError(f"{who} brought the invitation for {rec.uai}, which was already used", code="invitation_used")
         if self.now > rec.expires_at:
-            raise RemoteProtocolError(f"{who} brought the invitation for {rec.uai}, which has expired", code="invitation_expired")
+            raise RemoteProtocolError(f"the invitation for {rec.uai} expired at {utc(rec.expires_at)}, and the district's clock "
+                                      f"says {utc(self.now)}", code="invitation_expired")
         if join.uai != rec.uai:
             raise RemoteProtocolError(f"{who} says it is school {join.uai} but the invitation is for {rec.uai}", code="invitation_foreign")
         return Enrollment(rec.id, rec.uai), None
 
-    def _established(self, enrollment, rotated_from) -> Established:
+    def _established(self, enrollment, rotated_from, reached_retired: bytes | None = None) -> Established:
         return Established(self.peer, self.version, self._peer_caps & frozenset(self.config.capabilities),
-                           self._hs.handshake_hash, enrollment, rotated_from)
+                           self._hs.handshake_hash, enrollment, rotated_from, reached_retired)
 
     def _send_message(self, message: Message) -> None:
         parts = message.encode_parts()
@@ -554,7 +618,12 @@ class Connection:
     def _dispatch(self, msg: Message, events: list) -> None:
         if isinstance(msg, Error):
             text = REFUSALS.get(msg.code, f"the peer reported an error ({msg.code[:64]}): {(msg.message or '')[:512]}")
-            raise RemoteProtocolError(text, code=msg.code if msg.code in REFUSALS else "peer_error")
+            if msg.code == "invitation_expired" and msg.message:  # both clocks, so a wrong one shows
+                text += f" ({msg.message[:256]}; this machine's clock says {utc(self.now)})"
+            if msg.retry_after is not None:
+                text += f" (the district asks to try again in {msg.retry_after} s)"
+            raise RemoteProtocolError(text, code=msg.code if msg.code in REFUSALS else "peer_error",
+                                      retry_after=msg.retry_after)
         if self.state is State.AWAIT_WELCOME:
             if not isinstance(msg, Welcome):
                 raise RemoteProtocolError("the peer sent a message before admitting us", code="unexpected_message")

@@ -22,6 +22,10 @@ LABEL_NOISE_STATIC = b"preau/v1/noise-static"
 LABEL_BINDING = b"preau/v1/static-binding"
 LABEL_NODE_ID = b"preau/v1/node-id"
 LABEL_ROTATION = b"preau/v1/key-rotation"
+LABEL_KEY_FILE = b"preau/v1/key-file"
+KEY_FILE_MAGIC = "preau-key/1"
+HEX = frozenset("0123456789abcdefABCDEF")
+MAX_ROTATIONS = 8  # statements in one chain: a node that rotated more often than this before syncing enrols again
 B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
 
@@ -149,3 +153,128 @@ class RotationStatement(Message):
             raise RemoteProtocolError("key rotation: not signed by the old key; the peer must enrol again", code="bad_rotation")
         return st
 
+
+def verify_chain(raws, *, ends_at: PublicIdentity | None = None) -> tuple[RotationStatement, ...]:
+    """Check a chain of rotation statements, oldest first: each one valid, each moving on from the key the
+    previous one moved to, and (when `ends_at` is given) the last one naming that identity.
+
+    A node that rotated twice before its peer heard of the first rotation presents the whole chain, so the
+    peer can follow it from the key it pins. Raises RemoteProtocolError(code="bad_rotation").
+    """
+    raws = tuple(raws)
+    if not raws:
+        raise RemoteProtocolError("key rotation: an empty chain of statements", code="bad_rotation")
+    if len(raws) > MAX_ROTATIONS:
+        raise RemoteProtocolError(
+            f"key rotation: a chain of {len(raws)} rotations (at most {MAX_ROTATIONS}); the node must enrol again",
+            code="bad_rotation")
+    chain = tuple(RotationStatement.verify(raw) for raw in raws)
+    for before, after in zip(chain, chain[1:]):
+        if after.old_signing_key != before.new_signing_key:
+            raise RemoteProtocolError("key rotation: the statements do not follow one another", code="bad_rotation")
+    if ends_at is not None and chain[-1].new_identity != ends_at:
+        raise RemoteProtocolError("key rotation: the chain does not end at the key presented", code="bad_rotation")
+    return chain
+
+
+@dataclass(frozen=True, slots=True)
+class RetiredIdentity:
+    """A key this node rotated away from and still answers with during the overlap period, and the statement
+    (signed by it) that moves a peer's pin on to the next key.
+
+    A district that rotates cannot tell its schools first: they connect to the key they pin (Noise XK needs
+    the responder's key before the first message). So for a while it keeps the old private key, answers a
+    handshake addressed to it, and announces the rotation in that session.
+    """
+
+    identity: Identity
+    statement: bytes
+
+    def __post_init__(self):
+        st = RotationStatement.verify(self.statement)
+        if st.old_signing_key != self.identity.signing_key:
+            raise LocalProtocolError("a retired identity's statement must be signed by that identity", code="invalid_key")
+
+    @property
+    def next_signing_key(self) -> bytes:
+        return RotationStatement.decode_body(self.statement).new_signing_key
+
+
+def retired_chain(retired, current: Identity) -> tuple[RetiredIdentity, ...]:
+    """Order retired identities into the chain that leads to `current` (oldest first), or raise
+    LocalProtocolError when they do not form one (a key file from another node, a missing link)."""
+    retired = tuple(retired)
+    by_next = {r.next_signing_key: r for r in retired}
+    if len(by_next) != len(retired):
+        raise LocalProtocolError("two retired keys rotate to the same key", code="invalid_key")
+    chain: list[RetiredIdentity] = []
+    key = current.signing_key
+    while key in by_next:
+        r = by_next.pop(key)
+        chain.append(r)
+        key = r.identity.signing_key
+        if len(chain) > MAX_ROTATIONS:
+            raise LocalProtocolError(f"more than {MAX_ROTATIONS} retired keys", code="invalid_key")
+    if by_next:
+        raise LocalProtocolError("a retired key does not lead to this node's current key", code="invalid_key")
+    return tuple(reversed(chain))
+
+
+# --- the key file ---------------------------------------------------------------------
+
+class KeyFileError(LocalProtocolError):
+    """A key file that cannot be trusted. `reason`: "binary", "empty", "truncated", "syntax" or "checksum"."""
+
+    code = "key_file_damaged"
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def key_file_checksum(seed: bytes) -> bytes:
+    return crypto.labelled_hash(LABEL_KEY_FILE, seed, digest_size=4)
+
+
+def encode_key_file(seed: bytes) -> bytes:
+    """`preau-key/1 <seed hex> <checksum hex>`: one line a person can copy, with a checksum that catches a changed digit."""
+    if not isinstance(seed, bytes) or len(seed) != 32:
+        raise LocalProtocolError("an identity seed is 32 random bytes", code="invalid_key")
+    return f"{KEY_FILE_MAGIC} {seed.hex()} {key_file_checksum(seed).hex()}\n".encode("ascii")
+
+
+def decode_key_file(data: bytes) -> tuple[bytes, bool]:
+    """(seed, legacy) from a key file's bytes; legacy means the old form without checksum (64 hex digits alone).
+
+    Raises KeyFileError saying what is wrong; the caller names the file and says how to restore it.
+    """
+    try:
+        text = bytes(data).decode("ascii")
+    except UnicodeDecodeError:
+        raise KeyFileError("it is not a Préau key file (it holds binary data)", reason="binary") from None
+    if any(not ch.isprintable() and not ch.isspace() for ch in text):
+        raise KeyFileError("it is not a Préau key file (it holds binary data)", reason="binary")
+    parts = text.split()
+    if not parts:
+        raise KeyFileError("it is empty", reason="empty")
+    if parts[0] != KEY_FILE_MAGIC:
+        if len(parts) == 1 and KEY_FILE_MAGIC.startswith(parts[0]):
+            raise KeyFileError("it is cut short", reason="truncated")
+        if len(parts) == 1 and all(ch in HEX for ch in parts[0]):
+            if len(parts[0]) != 64:
+                raise KeyFileError(f"it holds {len(parts[0])} hex digits where 64 are expected (cut short or damaged)",
+                                   reason="truncated")
+            return bytes.fromhex(parts[0]), True
+        raise KeyFileError(f"it does not start with {KEY_FILE_MAGIC!r}", reason="syntax")
+    if len(parts) > 3:
+        raise KeyFileError("it holds more than a key and its checksum", reason="syntax")
+    if any(ch not in HEX for part in parts[1:] for ch in part):
+        raise KeyFileError("it holds characters that are not hex digits", reason="syntax")
+    if len(parts) < 3 or len(parts[1]) < 64 or len(parts[2]) < 8:
+        raise KeyFileError("it is cut short", reason="truncated")
+    if len(parts[1]) > 64 or len(parts[2]) > 8:
+        raise KeyFileError("its key or checksum is longer than it should be", reason="syntax")
+    seed, check = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    if not crypto.constant_time_equal(key_file_checksum(seed), check):
+        raise KeyFileError("its checksum does not match: the key was changed or damaged", reason="checksum")
+    return seed, False

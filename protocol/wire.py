@@ -21,6 +21,7 @@ OPTIONAL_TYPES_FROM = 0x40
 MAX_DOC_ID = 128
 MAX_TEXT = 1024
 MAX_LIST = 10_000
+MAX_POOL_MAIL = 1 << 20
 
 
 def encode_varint(n: int) -> bytes:
@@ -239,6 +240,7 @@ class Hello(Message):
         (4, "capabilities", "str*"),
         (5, "join", "bytes?"),
         (6, "rotation", "bytes?"),
+        (7, "earlier_rotations", "bytes*"),
     )
     versions: tuple[int, ...]
     signing_key: bytes | None = None
@@ -246,6 +248,7 @@ class Hello(Message):
     capabilities: tuple[str, ...] = ()
     join: bytes | None = None
     rotation: bytes | None = None
+    earlier_rotations: tuple[bytes, ...] = ()  # the statements before `rotation`, oldest first (a chain)
 
 
 # --- transport messages ---------------------------------------------------------
@@ -358,9 +361,10 @@ class Close(Message):
 @dataclass(frozen=True, slots=True)
 class Error(Message):
     TYPE: ClassVar[int] = 10
-    SCHEMA: ClassVar[tuple] = ((1, "code", "str"), (2, "message", "str?"))
+    SCHEMA: ClassVar[tuple] = ((1, "code", "str"), (2, "message", "str?"), (3, "retry_after", "uint?"))
     code: str
     message: str | None = None
+    retry_after: int | None = None  # seconds: when the refusal is about load or maintenance, try again after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,8 +376,24 @@ class KeyRotation(Message):
     statement: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class PoolMail(Message):
+    """One secure-aggregation message (protocol.secagg, opaque here) between a school and its district.
+
+    An optional extension type: a node that does not take part in pools ignores it.
+    """
+
+    TYPE: ClassVar[int] = 0x50
+    SCHEMA: ClassVar[tuple] = ((1, "data", "bytes"),)
+    data: bytes
+
+    def __post_init__(self):
+        _need(0 < len(self.data) <= MAX_POOL_MAIL, f"pool mail: 1 to {MAX_POOL_MAIL} bytes")
+
+
 TRANSPORT_TYPES: dict[int, type[Message]] = {
-    cls.TYPE: cls for cls in (Welcome, Offer, Want, SyncMessage, SyncIdle, Release, Receipt, Done, Close, Error, KeyRotation)
+    cls.TYPE: cls for cls in (Welcome, Offer, Want, SyncMessage, SyncIdle, Release, Receipt, Done, Close, Error, KeyRotation,
+                              PoolMail)
 }
 
 

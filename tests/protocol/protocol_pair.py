@@ -46,8 +46,9 @@ class World:
             self.district_store.invitations[inv.id] = inv.record()
         return inv
 
-    def responder(self, now=NOW, config=Config(), identity=None, store=None):
-        return Connection.responder(identity or self.district, store or self.district_store, ephemeral=fresh32(b"r-eph"), now=now, config=config)
+    def responder(self, now=NOW, config=Config(), identity=None, store=None, retired=()):
+        return Connection.responder(identity or self.district, store or self.district_store, ephemeral=fresh32(b"r-eph"),
+                                    now=now, config=config, retired=tuple(retired))
 
     def join(self, inv, uai=SCHOOL_UAI, now=NOW, school=None):
         return Connection.initiator(school or self.school, join=inv, uai=uai, ephemeral=fresh32(b"i-eph"), now=now)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 
 import pytest
 
@@ -10,6 +11,7 @@ from preau.protocol.connection import (
 )
 from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
 from preau.protocol.identity import Identity
+from preau.protocol.invitation import Invitation
 from preau.protocol.states import State
 from preau.protocol.wire import KeyRotation, Receipt, Release, SyncMessage, Want
 
@@ -64,7 +66,10 @@ def test_used_invitation_is_refused(world):
 def test_expired_invitation_is_refused_by_the_district(world):
     inv = world.invite(ttl=60)
     _, err = _refused(world, world.join(inv), world.responder(now=NOW + 61), "invitation_expired")
-    assert "has expired" in str(err)
+    # Both clocks are named: a district whose clock runs ahead looks like an expired invitation.
+    assert str(err) == ("this invitation has expired: ask your district for a new one (the invitation for 0751234J "
+                        "expired at 2026-09-21 14:14:20 UTC, and the district's clock says 2026-09-21 14:14:21 UTC; "
+                        "this machine's clock says 2026-09-21 14:13:20 UTC)"), str(err)
 
 
 def test_expired_invitation_is_refused_before_connecting(world):
@@ -72,6 +77,20 @@ def test_expired_invitation_is_refused_before_connecting(world):
     with pytest.raises(LocalProtocolError, match="expired") as exc:
         world.join(inv, now=NOW + 61)
     assert exc.value.code == "invitation_expired"
+    assert str(exc.value) == ("this invitation expired at 2026-09-21 14:14:20 UTC, and this machine's clock says "
+                              "2026-09-21 14:14:21 UTC; the district made it at 2026-09-21 14:13:20 UTC by its own clock. "
+                              "If one of the two clocks is wrong, set it right (the district then makes a new "
+                              "invitation); otherwise ask your district for a new invitation")
+
+
+def test_an_invitation_says_when_the_district_made_it_and_older_ones_still_parse(world):
+    inv = world.invite(ttl=60)
+    assert inv.issued_at == NOW and Invitation.parse(inv.to_string()).issued_at == NOW
+    old = dataclasses.replace(inv, issued_at=None)
+    assert Invitation.parse(old.to_string()) == old  # made before the field existed
+    with pytest.raises(LocalProtocolError) as exc:
+        world.join(old, now=NOW + 61)
+    assert "made it" not in str(exc.value) and "this machine's clock says" in str(exc.value)
 
 
 def test_wrong_invitation_is_refused(world):
@@ -116,6 +135,31 @@ def test_refuse_replaces_the_welcome(world):
     with pytest.raises(RemoteProtocolError) as exc:
         i.receive_data(r.data_to_send())
     assert exc.value.code == "invitation_used" and r.state is State.ERROR
+
+
+def test_a_busy_district_says_so_and_when_to_try_again(world):
+    """Refused after the handshake (its sessions are full): the school is told why, not just 'hung up'."""
+    world.pin_school()
+    i, r = world.connect(), world.responder()
+    r.receive_data(i.data_to_send()); i.receive_data(r.data_to_send())
+    assert _established(r.receive_data(i.data_to_send()))
+    r.refuse("busy", "64 sessions already", retry_after=30)
+    with pytest.raises(RemoteProtocolError) as exc:
+        i.receive_data(r.data_to_send())
+    assert exc.value.code == "busy" and exc.value.retry_after == 30
+    assert str(exc.value) == ("the district is busy with other nodes' syncs: nothing was lost; this node tries again "
+                              "later (the district asks to try again in 30 s)")
+
+
+def test_a_district_whose_disk_filled_up_mid_session_tells_the_school(world):
+    world.pin_school()
+    i, r = world.connect(), world.responder()
+    pump(i, r)
+    r.fail(LocalProtocolError("no space left on device", code="disk_full"))
+    with pytest.raises(RemoteProtocolError) as exc:
+        i.receive_data(r.data_to_send())
+    assert exc.value.code == "disk_full" and exc.value.retry_after is None
+    assert "the district's disk is full" in str(exc.value) and "nothing was lost here" in str(exc.value)
 
 
 def test_unknown_key_without_invitation(world):
@@ -168,7 +212,11 @@ def test_rotation_signed_by_someone_else_is_refused(world):
     thief = Identity(fresh32(b"thief"))
     _, statement = thief.rotate(fresh32(b"thief2"))
     new_thief = Identity(fresh32(b"thief3"))
-    _refused(world, world.connect(school=new_thief, rotation=statement), world.responder(), "bad_rotation")
+    with pytest.raises(LocalProtocolError):  # our own code will not present it ...
+        world.connect(school=new_thief, rotation=statement)
+    i = world.connect(school=new_thief)
+    i._rotations = (statement,)  # ... a hostile peer would
+    _refused(world, i, world.responder(), "bad_rotation")
 
 
 def test_in_session_rotation_for_another_key_is_refused(world):
