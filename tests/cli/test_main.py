@@ -12,6 +12,7 @@ ALL_COMMANDS = [
     "gdpr notice", "gdpr register",
     "init", "serve", "invite", "join", "status", "sync", "release", "stats", "backup", "restore",
     "bundle export", "bundle import", "keys rotate", "revoke", "campaign load", "campaign check", "demo",
+    "pool create", "pool list", "pool approve", "pool advance",
 ]  # fmt: skip
 
 
@@ -26,7 +27,7 @@ def test_every_command_of_the_issue_exists():
     assert set(cli.NODE_FUNCTIONS) == set(ALL_COMMANDS) - {"campaign check"}
 
 
-@pytest.mark.parametrize("command", ALL_COMMANDS + ["bundle", "keys", "campaign", "gdpr"])
+@pytest.mark.parametrize("command", ALL_COMMANDS + ["bundle", "keys", "campaign", "pool", "gdpr"])
 def test_help_shows_an_example(capsys, command):
     with pytest.raises(SystemExit) as e:
         cli.main([*command.split(), "--help"])
