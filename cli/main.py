@@ -52,6 +52,15 @@ NODE_FUNCTIONS: dict[str, str] = {
     "pool approve": "preau.node.pools:approve",
     "pool advance": "preau.node.pools:advance",
     "demo": "preau.node.demo.demo:run_demo",
+    "gdpr status": "preau.node.gdpr:status",
+    "gdpr retention": "preau.node.gdpr:retention",
+    "gdpr purge": "preau.node.gdpr:purge",
+    "gdpr pupils": "preau.node.gdpr:pupils",
+    "gdpr access": "preau.node.gdpr:access",
+    "gdpr count": "preau.node.gdpr:counted",
+    "gdpr rectify": "preau.node.gdpr:rectify",
+    "gdpr notice": "preau.node.gdpr:notice",
+    "gdpr register": "preau.node.gdpr:register",
 }
 
 _INTERNAL = {"command_name", "run", "group_parser", "lang"}
@@ -254,6 +263,62 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic classes (default: 1)")
 
 
+def _gdpr_user(p: argparse.ArgumentParser) -> None:
+    _user_arg(p, "that acts (the GDPR duties are the head teacher's)")
+
+
+def _gdpr_status_args(p: argparse.ArgumentParser) -> None:
+    _json_flag(p)
+    _gdpr_user(p)
+
+
+def _gdpr_retention_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("years", type=int, nargs="?",
+                   help="school years to keep named results after the campaign's own (0 to 5; default 1)")
+    p.add_argument("--contact", help="whom families write to, printed on the notice (address, e-mail)")
+    p.add_argument("--dpo", help="the académie's data protection officer, printed on the notice and register")
+    _gdpr_user(p)
+
+
+def _gdpr_purge_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign", nargs="?", help="erase this campaign's named results now, before their date")
+    p.add_argument("--yes", action="store_true", help="confirm an early erasure (it cannot be undone)")
+    _gdpr_user(p)
+
+
+def _gdpr_pupil_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pupil", help="the pupil's id (preau gdpr pupils lists them)")
+    p.add_argument("--request", default="", help="who asked, and when (written to the audit log)")
+
+
+def _gdpr_access_args(p: argparse.ArgumentParser) -> None:
+    _gdpr_pupil_arg(p)
+    p.add_argument("--output", "-o", required=True, help="folder to write the French page and the JSON file into")
+    _gdpr_user(p)
+
+
+def _gdpr_count_args(p: argparse.ArgumentParser) -> None:
+    _gdpr_pupil_arg(p)
+    p.add_argument("--no", action="store_true", help="do not count the pupil in releases (without it: count again)")
+    _gdpr_user(p)
+
+
+def _gdpr_rectify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pupil", help="the pupil's id (preau gdpr pupils lists them)")
+    p.add_argument("--request", required=True, help="who asked, and when (written to the audit log)")
+    p.add_argument("--last-name", help="corrected last name")
+    p.add_argument("--first-name", help="corrected first name")
+    p.add_argument("--campaign", help="campaign of the result to correct")
+    p.add_argument("--exercise", help="exercise of the result to correct")
+    p.add_argument("--value", help="corrected value: answers like 1101-1, words per minute like 42, or absent")
+    _gdpr_user(p)
+
+
+def _gdpr_paper_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", "-o", required=True, help="HTML file to write (open it in a browser to print)")
+    _gdpr_user(p)
+
+
 COMMANDS: tuple[Command, ...] = (
     Command(
         "init",
@@ -423,12 +488,48 @@ COMMANDS: tuple[Command, ...] = (
         _demo_args,
         settings="none",
     ),
+    Command("gdpr status", "(school) retention, planned and done erasures, backups to destroy",
+            "Show the retention period, what will be erased and from when, the erasures done, and the backups "
+            "made before an erasure (they still hold erased data: destroy them).",
+            ("preau gdpr status", "preau gdpr status --json"), _gdpr_status_args),
+    Command("gdpr retention", "(school) set how long named results are kept, and the contacts on the paperwork",
+            "Set the retention period in school years after the campaign's (default 1: until 31 August of the next "
+            "school year). The notice and register entry follow at once.",
+            ("preau gdpr retention 1", 'preau gdpr retention --contact "ce.0751234J@ac-paris.fr"'),
+            _gdpr_retention_args),
+    Command("gdpr purge", "(school) erase what is past retention now, or a campaign before its date",
+            "Erase named results past retention now (the node also does it by itself every day), or, with a "
+            "campaign and --yes, that campaign's named results before their date. Released counts stay.",
+            ("preau gdpr purge", "preau gdpr purge 2026-debut-cp --yes"), _gdpr_purge_args),
+    Command("gdpr pupils", "(school) list pupils with their ids, for a family's request",
+            "List the school's pupils with their ids and whether they are counted in releases.",
+            ("preau gdpr pupils",), _gdpr_user),
+    Command("gdpr access", "(school) a family's access request: a French page and a JSON file",
+            "Write everything Préau holds about one pupil into a folder, as a printable French page and a JSON "
+            "file. The request is written to the audit log.",
+            ('preau gdpr access 3f2a9c0d1e4b5a67 --output /media/usb --request "mère, courrier du 3 octobre"',),
+            _gdpr_access_args),
+    Command("gdpr count", "(school) leave a pupil out of releases (objection), or count them again",
+            "Mark a pupil as not counted: the next release is exactly what it would be without them.",
+            ('preau gdpr count 3f2a9c0d1e4b5a67 --no --request "parents, 3 octobre"',), _gdpr_count_args),
+    Command("gdpr rectify", "(school) correct a pupil's name or a result, with a trace in the audit log",
+            "Correct a pupil's identity or one result at a family's request; the audit log records the correction.",
+            ('preau gdpr rectify 3f2a9c0d1e4b5a67 --campaign 2026-debut-cp --exercise fr-mots --value 1101 '
+             '--request "père, 3 octobre"',), _gdpr_rectify_args),
+    Command("gdpr notice", "(school) write the parents' notice, filled from this node's settings",
+            "Write the French parents' notice (what is kept, why, where, how long, who sees what, rights).",
+            ("preau gdpr notice -o notice-familles.html",), _gdpr_paper_args),
+    Command("gdpr register", "(school) write the register entry (registre des traitements)",
+            "Write the French record-of-processing entry for this processing, filled from this node's settings.",
+            ("preau gdpr register -o registre.html",), _gdpr_paper_args),
 )
 
 GROUPS = {
     "bundle": ("move data between nodes on a file (no network)", ("preau bundle export -o FILE", "preau bundle import FILE")),
     "keys": ("manage this node's keys", ("preau keys rotate",)),
     "campaign": ("campaign definitions", ("preau campaign check FILE", "preau campaign load FILE")),
+    "gdpr": ("(school) the school's GDPR duties: retention, families' requests, paperwork (docs/gdpr.md)",
+             ("preau gdpr status", "preau gdpr access PUPIL_ID --output DIR", "preau gdpr notice -o notice.html")),
     "pool": ("pool small schools' counts by secure aggregation",
              ("preau pool create 2026-debut-cp --member 0690001B=5 --member 0690002C=4 --member 0690003D=6",
               "preau pool list", "preau pool approve 3f2a9c1e --user directrice")),
