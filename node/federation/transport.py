@@ -20,7 +20,7 @@ import automerge.core as am
 from aiohttp import web
 
 from preau.crdt.docio import generate_sync_message, receive_sync_message
-from preau.crdt.errors import CrdtError
+from preau.crdt.errors import CampaignRefusedError, CrdtError
 from preau.crdt.signing import SignedRelease
 from preau.protocol.connection import TRANSIENT, Config, Connection, ConnectionClosed, Established, PeerKeyRotated
 from preau.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -34,6 +34,8 @@ from preau.node import faults
 from preau.node.errors import UserError
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
+from preau.node.federation.store import FedStoreError
+from preau.node.testhooks import unprotected
 
 log = logging.getLogger("preau.sync")
 
@@ -82,6 +84,28 @@ class SessionGate:
         # token -> [address, has sent bytes, evict callback]; insertion order is age
         self._pending: OrderedDict[object, list] = OrderedDict()
         self.evicted = 0
+        self.open_sessions: dict[object, tuple] = {}  # token -> (driver, ws), for telling them at shutdown
+        self.closing = False
+
+    async def shut_down(self) -> int:
+        """The node is stopping: every open session is told `shutting_down` (and when to come back), then closed."""
+        self.closing = True
+        told = 0
+        for driver, ws in list(self.open_sessions.values()):
+            try:
+                if driver.conn.state not in (State.ERROR, State.CLOSED):
+                    driver.conn.fail(LocalProtocolError("this node is shutting down (a restart or an update)",
+                                                        code="shutting_down", retry_after=60))
+                out = driver.conn.data_to_send()
+                if out and not ws.closed:
+                    await ws.send_bytes(out)
+                    told += 1
+            except (ProtocolError, ConnectionError, RuntimeError):
+                pass
+            driver.finished = True
+            if not ws.closed:
+                await ws.close()
+        return told
 
     @property
     def pending(self) -> int:
@@ -173,10 +197,18 @@ class SessionDriver:
         self.gate_token: object | None = None  # the server side's ticket at the gate (SessionGate.open)
         self.in_session = False  # counted among the gate's authenticated sessions
         self._wanted = False
+        self.asked: set[str] = set()  # documents we wanted from this peer in this session
 
     def _entitled(self, peer: PublicIdentity, doc_id: str) -> bool:
-        # A document the peer itself offered may be synced back to it; otherwise the federation rule decides.
-        return doc_id in self.session.peer_offers or self.fedn.may_send(peer, doc_id)
+        """Checked on every read: what we offer, and every message we send about a document.
+
+        The federation rule (`may_send`), or a document we asked this peer for: one whose offer carried a
+        valid signature by the key its id names (`Federation.wanted`), newer than our copy. Merely offering
+        an id is not enough: a peer could name a document it may not read and be sent our copy.
+        """
+        if unprotected("entitlement"):
+            return doc_id in self.session.peer_offers or self.fedn.may_send(peer, doc_id)
+        return doc_id in self.asked or self.fedn.may_send(peer, doc_id)
 
     # -- bytes ---------------------------------------------------------------------
 
@@ -300,6 +332,7 @@ class SessionDriver:
             if signed is not None:
                 self.pending[offer.doc_id] = (signed, self.fedn.expected_owner(peer, signed))
                 wants.append(offer.doc_id)
+                self.asked.add(offer.doc_id)
         self.session.want(wants)
         for doc_id in wants:
             self._open(doc_id)
@@ -339,9 +372,11 @@ class SessionDriver:
         signed, owner = self.pending[doc_id]
         try:
             accepted = self.fedn.try_accept(self.session.peer, self.docs[doc_id], signed, owner)
-        except CrdtError as exc:
+        except (CrdtError, FedStoreError) as exc:  # FedStoreError: a document id already stored for another owner
             self.pending.pop(doc_id)
             self._refuse(doc_id, str(exc))
+            if isinstance(exc, CampaignRefusedError):  # shown to the head teacher in words (sync page)
+                self.fedn.fed.log_event("campaign_refused", json.dumps({"code": exc.code, "params": exc.params}))
             return
         if accepted is None:
             return  # heads not all here yet
@@ -469,6 +504,9 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
     driver = SessionDriver(federation, conn, limits, gate=gate)
     if gate is not None:
         driver.gate_token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
+        gate.open_sessions[driver.gate_token] = (driver, ws)
+        if gate.closing:
+            await gate.shut_down()
     try:
         report = await _run(ws, driver, limits)
         if report.error:
@@ -476,6 +514,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
         return ws
     finally:
         if gate is not None:
+            gate.open_sessions.pop(driver.gate_token, None)
             gate.close(driver.gate_token, driver.in_session)
 
 

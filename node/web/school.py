@@ -36,7 +36,7 @@ from .render import render
 from .appkeys import RATE_LIMITER
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .context import node_of, refused, store_of, t_, unlocked
-from .words import reason_words
+from .words import asked_words, reason_words, refused_campaign_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
@@ -505,6 +505,17 @@ async def campaigns(request: web.Request) -> web.StreamResponse:
     return await render(request, "admin_campaigns.html", {"campaigns": rows})
 
 
+def _event_detail(event: dict, lang: str) -> str:
+    """A sync event's detail; a campaign refused for asking less than the national floor, in words."""
+    if event["kind"] == "campaign_refused":
+        try:
+            data = json.loads(event["detail"])
+            return refused_campaign_words(data["code"], data["params"], lang)
+        except (ValueError, KeyError, TypeError):
+            return event["detail"]
+    return event["detail"]
+
+
 def _digest(document: dict | None) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -517,7 +528,11 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
     doc = preview.document()
     names = {ex.id: ex.name for ex in campaign.exercises}
     table = [{"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()]
+    lang = request_language(request)
+    pinned = [{"name": names.get(ex, ex), "t1": t[0], "t2": t[1]} for ex, t in preview.thresholds]
+    asked = [asked_words(a, names, lang) for a in preview.asked]
     return await render(request, "admin_release.html", {
+        "pinned": pinned, "asked": asked,
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
@@ -600,7 +615,7 @@ async def _sync_page(request: web.Request, *, notice: str | None = None, errors:
     return await render(request, "admin_sync.html", {
         "sync": sync_words(node, lang, t_(request)), "node_id": node.node_id, "notice": notice, "errors": errors or [],
         "page_url": "/admin/sync",
-        "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": e["detail"]} for e in node.fed.events(10)],
+        "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": _event_detail(e, lang)} for e in node.fed.events(10)],
     }, status=status)
 
 

@@ -20,6 +20,7 @@ KEY_LITERAL = re.compile(r"""(?<![\w.])['"]((?:%s)\.(?!(?:html|js|css|preau)['"]
                          % "|".join(map(re.escape, PREFIXES)))
 # Keys built at run time ('group.' ~ g, f"admin_classes.{action}ed"...): no literal names them.
 RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "invitation.", "release.status.", "pool.status.",
+            "privacy.policy_", "privacy.refused_campaign.",
             "admin_classes.assigned", "admin_classes.unassigned",
             "fault.key_file.", "fault.request.")  # node/errors.py: one key per reason
 
