@@ -67,11 +67,15 @@ def test_expired_invitation_is_refused_by_the_district(world):
     assert "has expired" in str(err)
 
 
-def test_expired_invitation_is_refused_before_connecting(world):
-    inv = world.invite(ttl=60)
-    with pytest.raises(LocalProtocolError, match="expired") as exc:
-        world.join(inv, now=NOW + 61)
-    assert exc.value.code == "invitation_expired"
+def test_the_districts_clock_decides_whether_an_invitation_expired(world):
+    """A school box whose clock runs 10 days fast (no real-time clock, no time sync yet) still enrols with a
+    fresh invitation; a school whose clock is slow cannot use one the district deems expired."""
+    inv = world.invite(ttl=7 * 86400)
+    ev_i, ev_r = pump(world.join(inv, now=NOW + 10 * 86400), world.responder(now=NOW + 60))
+    assert _established(ev_r)[0].enrollment is not None
+    late = world.invite(ttl=60)
+    _, err = _refused(world, world.join(late, now=NOW), world.responder(now=NOW + 61), "invitation_expired")
+    assert "check the date and time" in str(err)
 
 
 def test_wrong_invitation_is_refused(world):
