@@ -159,6 +159,10 @@ def next_release(
     cohort = len({p for snap in current.values() for p, code in snap.items() if code != "a"})
     last = history.last
     number = history.last_release + 1
+    if last is not None and last.final:
+        # Final never goes back: a school clock that ran ahead and was then put right, or a closing
+        # release approved early, does not reopen the campaign. Later corrections are final too.
+        closing = True
 
     if cohort < policy.min_cohort:
         why = (

@@ -89,3 +89,9 @@ class MissingHeadsError(ReleaseError):
 
 class WrongKindError(ReleaseError):
     code = "wrong_kind"
+
+
+class FinalRollbackError(ReleaseError):
+    """A non-final release after a final one: a campaign's final release is never undone."""
+
+    code = "final_rollback"

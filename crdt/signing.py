@@ -8,6 +8,7 @@ so an old signature (still valid forever) cannot roll a reader back.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import struct
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -22,6 +23,7 @@ from .errors import (
     BadSignatureError,
     CrdtUsageError,
     DocumentError,
+    FinalRollbackError,
     MissingHeadsError,
     ReleaseDecodeError,
     ReleaseError,
@@ -31,6 +33,7 @@ from .errors import (
 )
 from .schema import DOC_ID, KINDS, read_document, read_header
 
+MAX_CLOCK_SKEW = 24 * 3600  # a release signed further ahead of the reader's clock is flagged (clock_remark)
 MAGIC = b"PRSR"
 FORMAT_VERSION = 1
 MAX_HEADS = 64
@@ -170,8 +173,11 @@ def verify_release(
     last_release: int,
     *,
     kinds: Sequence[str] = ("release", "aggregate"),
+    last_final: bool = False,
 ) -> VerifiedRelease:
     """Apply every rule; return the content read at the signed heads, or raise a ReleaseError.
+
+    `last_final`: the release already accepted for this document was final; then this one must be too.
 
     Reading only: the document and the caller's state are never changed, so a
     refused release leaves everything as it was.
@@ -221,4 +227,28 @@ def verify_release(
         raise ReleaseError(
             f"the document at the signed heads holds release {number}, not {signed.release}; refused", code="mismatch"
         )
+    if last_final and isinstance(content, ReleaseContent) and not content.final:
+        raise FinalRollbackError(
+            f"release {signed.release} is not final, but release {last_release} already was: a campaign's final "
+            "release cannot be followed by a non-final one; refused (was the sender's clock put back?)"
+        )
     return VerifiedRelease(signed, content)
+
+
+def _utc(seconds: int) -> str:
+    try:
+        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, ValueError, OSError):  # beyond year 9999: still say what it was
+        return f"{seconds} (Unix seconds)"
+
+
+def clock_remark(signed: SignedRelease, now: int, max_skew: int = MAX_CLOCK_SKEW) -> str | None:
+    """A remark naming both clocks when a release was signed further ahead of the reader's clock than
+    `max_skew`, else None. Not a refusal: the figures are sound, and refusing would strand a release the
+    sender cannot sign again; the reader records the remark so someone sets the sender's clock right."""
+    if signed.time <= now + max_skew:
+        return None
+    ahead = signed.time - now
+    span = f"{ahead // 86400} days" if ahead >= 2 * 86400 else f"{ahead // 3600} hours"
+    return (f"{signed.kind} {signed.doc_id} release {signed.release} was signed at {_utc(signed.time)} by its "
+            f"sender's clock, {span} ahead of this node's clock ({_utc(now)}): the sender's clock is wrong; set it right")

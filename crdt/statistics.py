@@ -9,14 +9,22 @@ its districts' newest verified aggregates. Those carry small cells hidden
 ("≤10", "x"), so a summed count is then a lower bound: `ExerciseStatistics.hidden`
 says how many members hid that cell, rates that depend on it are None, and an
 académie's own aggregate shows such a cell as hidden, never as a number.
+
+Figures are kept up to date as members come and go (running sums per
+exercise, per-member shares kept sorted for the quartiles), so reading a
+campaign's statistics costs the same whatever the number of schools. Every
+percentage follows one definition (`shares`, rounded by `percents`), and the
+per-member table (`member_table`) and progress across a cohort's campaigns
+(`progress`) are given as data for the pages and exports to lay out.
 """
 from __future__ import annotations
 
-import statistics as _st
+import bisect
+import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
-from .campaign import SCORED_GROUPS, Campaign
+from .campaign import GROUPS, LEVELS, SCORED_GROUPS, SUBJECTS, Campaign
 from .disclosure import suppress_rows
 from .documents import ReleaseContent, Row
 from .errors import CrdtUsageError, DocumentError
@@ -56,31 +64,236 @@ class ExerciseStatistics:
         return not any(self.hidden.values())
 
 
-def _rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+def _share_rule(counts: Mapping[str, int], hidden: Mapping[str, int] | None = None) -> dict[str, float | None]:
+    """THE definition of every percentage Préau shows (see `shares`), with hidden parts made unknown."""
+    if hidden and any(hidden.get(g) for g in SCORED_GROUPS):
+        return {g: None for g in GROUPS}
     scored = sum(counts[g] for g in SCORED_GROUPS)
     everyone = sum(counts[c] for c in COLUMNS)
     out: dict[str, float | None] = {g: (counts[g] / scored if scored else None) for g in SCORED_GROUPS}
-    out["absent"] = counts["absent"] / everyone if everyone else None
+    out["absent"] = None if hidden and any(hidden.values()) else (counts["absent"] / everyone if everyone else None)
     return out
 
 
-def _spread(values: list[float]) -> Spread | None:
-    if not values:
+def shares(counts: Mapping[str, int]) -> dict[str, float | None]:
+    """Shares of one row of counts, by the one definition used in every chart, table and export.
+
+    `besoin`, `fragile` and `seuil2` are shares of the *assessed* pupils: those
+    placed in one of these three groups. Absent pupils, and pupils scored on an
+    exercise whose thresholds are not published yet (`pending`), are excluded,
+    so the three shares add up to 1. `absent` is the share of *all* pupils on
+    the list for that exercise (absent, pending and assessed). None where the
+    base is 0.
+    """
+    return _share_rule(counts)
+
+
+SHARE_BASIS = "assessed"
+"""Name of the definition `shares` applies (for exports: "share of assessed pupils, absent excluded")."""
+
+
+def percent_of(count: int, base: int) -> int | None:
+    """A whole percentage, rounded half up exactly (no float): the one rounding of every figure shown."""
+    if base <= 0:
         return None
-    v = sorted(values)
+    return (200 * count + base) // (2 * base)
+
+
+def percents(counts: Mapping[str, int], hidden: Mapping[str, int] | None = None) -> dict[str, int | None]:
+    """`shares` as whole percentages, computed exactly from the counts (chart, table and exports call this)."""
+    unknown = _share_rule(counts, hidden)
+    scored = sum(counts[g] for g in SCORED_GROUPS)
+    everyone = sum(counts[c] for c in COLUMNS)
+    out = {g: None if unknown[g] is None else percent_of(counts[g], scored) for g in SCORED_GROUPS}
+    out["absent"] = None if unknown["absent"] is None else percent_of(counts["absent"], everyone)
+    return out
+
+
+def percent(rate: float | None) -> int | None:
+    """A share that is not a ratio of counts (a quartile of school shares) as a whole percentage, half up."""
+    return None if rate is None else math.floor(100 * rate + 0.5 + 1e-9)
+
+
+def _rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+    return _share_rule(counts)
+
+
+def _quantiles(v: list[float]) -> Spread | None:
+    """min, quartiles (statistics.quantiles' "inclusive" method, same arithmetic) and max of a sorted list."""
+    if not v:
+        return None
     if len(v) == 1:
         return Spread(v[0], v[0], v[0], v[0], v[0])
-    q1, med, q3 = _st.quantiles(v, n=4, method="inclusive")
-    return Spread(v[0], q1, med, q3, v[-1])
+    m = len(v) - 1
+    qs = []
+    for i in (1, 2, 3):
+        j, delta = divmod(i * m, 4)
+        qs.append((v[j] * (4 - delta) + v[j + 1] * delta) / 4)
+    return Spread(v[0], qs[0], qs[1], qs[2], v[-1])
+
+
+def _spread(values: list[float]) -> Spread | None:
+    return _quantiles(sorted(values))
+
+
+class _ExerciseTotals:
+    """Running sums of one exercise over the published members, updated as one member comes in or goes.
+
+    Integer sums do not depend on order; the per-member shares are kept sorted,
+    so quartiles are read in constant time and are the same whatever the order.
+    """
+
+    __slots__ = ("present", "members", "counts", "hidden", "total", "unknown_totals", "inexact", "rates")
+
+    def __init__(self) -> None:
+        self.present = 0  # published members with this row (even empty)
+        self.members = 0  # ... whose row has pupils
+        self.counts = [0] * len(COLUMNS)
+        self.hidden = [0] * len(COLUMNS)
+        self.total = 0
+        self.unknown_totals = 0  # members that hid their total
+        self.inexact = 0  # members with a hidden cell
+        self.rates: dict[str, list[float]] = {g: [] for g in SCORED_GROUPS}
+
+    def apply(self, row: Row, sign: int) -> None:
+        self.present += sign
+        if row.total == 0:
+            return
+        self.members += sign
+        if isinstance(row.total, int):
+            self.total += sign * row.total
+        else:
+            self.unknown_totals += sign
+        exact = True
+        for i, value in enumerate(row.cells):
+            if isinstance(value, int):
+                self.counts[i] += sign * value
+            else:  # "≤N" is at least 1; "x" is 0 or more than N
+                exact = False
+                self.hidden[i] += sign
+                self.counts[i] += sign * (0 if value == MARKER_HIDDEN else 1)
+        if not exact:
+            self.inexact += sign
+            return
+        rates = _share_rule(dict(zip(COLUMNS, row.cells)))
+        for g in SCORED_GROUPS:
+            r = rates[g]
+            if r is None:
+                continue
+            values = self.rates[g]
+            if sign > 0:
+                bisect.insort(values, r)
+            else:
+                i = bisect.bisect_left(values, r)
+                if i == len(values) or values[i] != r:
+                    raise CrdtUsageError("statistics out of step: removing a member that was never added")
+                del values[i]
+
+    def statistics(self, exercise: str) -> ExerciseStatistics:
+        counts = dict(zip(COLUMNS, self.counts))
+        hidden = dict(zip(COLUMNS, self.hidden))
+        # Over every member or not at all: a spread of the members that hid nothing would be skewed
+        # towards the larger ones (small cells are hidden in small districts) and say so nowhere.
+        complete = self.inexact == 0
+        spreads = {g: (_quantiles(self.rates[g]) if complete else None) for g in SCORED_GROUPS}
+        total: int | None = None if self.unknown_totals else self.total
+        return ExerciseStatistics(exercise, counts, _share_rule(counts, hidden), self.members, spreads, hidden,
+                                  total if self.members else 0)
+
+
+def _represented(content: ReleaseContent) -> int:
+    """Schools behind one member's figures: 1 for a school, its own contributing count for an aggregate."""
+    return 1 if content.scope == "school" else (content.schools_contributing or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberCell:
+    """One member's row for one exercise, as it published it (an aggregate's cells may be "≤N" or "x")."""
+
+    counts: Mapping[str, int | str]
+    total: int | str
+    shares: Mapping[str, float | None]  # by `shares`' definition; None where a hidden cell makes it unknown
+    percents: Mapping[str, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    """One member of the statistics (a school, or a district at an académie): its newest release, as data.
+
+    A withheld member has no figures: `exercises` is empty and `status` says so.
+    """
+
+    member: str  # owner key, hex
+    scope: str  # "school" or "district" (or any other scope a release declares)
+    status: str  # "published" or "withheld"
+    reason: str
+    release: int
+    time: int
+    cohort: int | None
+    schools: int  # schools behind the figures (1 for a school)
+    exercises: Mapping[str, MemberCell]
+
+    def share(self, exercise: str, group: str) -> float | None:
+        cell = self.exercises.get(exercise)
+        return None if cell is None else cell.shares.get(group)
+
+
+def _member_cell(row: Row) -> MemberCell:
+    counts = dict(zip(COLUMNS, row.cells))
+    hidden = {c: 1 for c, v in counts.items() if not isinstance(v, int)}
+    lower = {c: (v if isinstance(v, int) else 0) for c, v in counts.items()}
+    return MemberCell(counts, row.total, _share_rule(lower, hidden), percents(lower, hidden))
 
 
 class CampaignStatistics:
-    """What a district knows of one campaign: each school's newest verified release."""
+    """What a district knows of one campaign: each school's newest verified release.
+
+    Figures are kept up to date as releases come in (`add`, `replace_entry`):
+    reading an exercise costs the same with 50 schools or 30,000.
+    """
 
     def __init__(self, campaign: str):
         self.campaign = campaign
         self._schools: dict[str, tuple[int, int, str, ReleaseContent]] = {}  # owner hex -> (release, time, heads, content)
-        self._cache: list[tuple[str, ReleaseContent, dict[str, Row]]] | None = None
+        self._totals: dict[str, _ExerciseTotals] = {}
+        self._published_n = 0
+        self._withheld_n = 0
+        self._districts_n = 0
+        self._represented_n = 0
+        self._withheld_represented_n = 0
+        self._cohort_n = 0
+        self._cache: tuple[MemberRow, ...] | None = None
+
+    # -- keeping up to date --------------------------------------------------------
+
+    def _apply(self, content: ReleaseContent, sign: int) -> None:
+        self._withheld_represented_n += sign * (
+            (content.status == "withheld") if content.scope == "school" else (content.schools_withheld or 0))
+        if content.status == "withheld":
+            self._withheld_n += sign
+            return
+        if content.status != "published":
+            return
+        self._published_n += sign
+        self._districts_n += sign * (content.scope == "district")
+        self._represented_n += sign * _represented(content)
+        self._cohort_n += sign * (content.cohort or 0)
+        for row in content.rows:
+            totals = self._totals.get(row.exercise)
+            if totals is None:
+                totals = self._totals[row.exercise] = _ExerciseTotals()
+            totals.apply(row, sign)
+            if totals.present == 0:
+                del self._totals[row.exercise]
+
+    def _put(self, key: str, entry: tuple[int, int, str, ReleaseContent] | None) -> None:
+        old = self._schools.pop(key, None)
+        if old is not None:
+            self._apply(old[3], -1)
+        if entry is not None:
+            self._schools[key] = entry
+            self._apply(entry[3], +1)
+        self._cache = None
 
     def add(self, verified: VerifiedRelease) -> bool:
         """Take a member's verified release (a school's) or aggregate (a district's, at an académie);
@@ -96,83 +309,71 @@ class CampaignStatistics:
         old = self._schools.get(key)
         if old is not None and old[:3] >= rank:
             return False
-        self._schools[key] = (*rank, content)
-        self._cache = None
+        self._put(key, (*rank, content))
         return True
+
+    def replace_entry(self, owner: str, entry: Mapping[str, Any] | None) -> None:
+        """Set (or with None, drop) one member's entry in `to_dict`'s form, as a store holds it.
+
+        For a node that keeps these statistics in memory and applies the rows its
+        store changed; the entry was verified when it was stored.
+        """
+        if entry is None:
+            self._put(owner, None)
+            return
+        self._put(owner, _entry_from_dict(entry))
 
     def release_of(self, owner: bytes) -> int:
         """The newest release number accepted from this school (0 if none): the reader's `last_release`."""
         entry = self._schools.get(owner.hex())
         return 0 if entry is None else entry[0]
 
-    def _published(self) -> list[tuple[str, ReleaseContent, dict[str, Row]]]:
-        if self._cache is None:
-            self._cache = [
-                (k, v[3], {r.exercise: r for r in v[3].rows}) for k, v in sorted(self._schools.items()) if v[3].status == "published"
-            ]
-        return self._cache
+    # -- reading ---------------------------------------------------------------------
 
     @property
     def schools_contributing(self) -> int:
-        return len(self._published())
+        return self._published_n
 
     @property
     def schools_withheld(self) -> int:
-        return sum(1 for v in self._schools.values() if v[3].status == "withheld")
+        return self._withheld_n
 
     def exercise_ids(self) -> tuple[str, ...]:
-        return tuple(sorted({e for _, _, rows in self._published() for e in rows}))
+        return tuple(sorted(self._totals))
 
     @property
     def districts_contributing(self) -> int:
         """Published district aggregates among the members (non-zero only at an académie)."""
-        return sum(1 for _, c, _ in self._published() if c.scope == "district")
+        return self._districts_n
 
     @property
     def schools_represented(self) -> int:
         """Schools behind the figures: one per school release, a district aggregate's own contributing count."""
-        return sum((c.schools_contributing or 0) if c.scope == "district" else 1 for _, c, _ in self._published())
+        return self._represented_n
+
+    @property
+    def schools_withheld_represented(self) -> int:
+        """Schools withheld behind the figures: withheld school releases, plus each aggregate's own withheld count."""
+        return self._withheld_represented_n
 
     def exercise(self, exercise: str) -> ExerciseStatistics:
-        counts = {c: 0 for c in COLUMNS}
-        hidden = {c: 0 for c in COLUMNS}
-        total: int | None = 0
-        members = 0
-        per_school: list[dict[str, int]] = []  # members whose row is known exactly
-        for _, _, rows in self._published():
-            row = rows.get(exercise)
-            if row is None or row.total == 0:
-                continue
-            members += 1
-            total = total + row.total if isinstance(row.total, int) and total is not None else None
-            school = {}
-            for c in COLUMNS:
-                value = row.get(c)
-                if isinstance(value, int):
-                    school[c] = value
-                    counts[c] += value
-                else:  # "≤N" is at least 1; "x" is 0 or more than N
-                    hidden[c] += 1
-                    counts[c] += 0 if value == MARKER_HIDDEN else 1
-            if len(school) == len(COLUMNS):
-                per_school.append(school)
-        spreads: dict[str, Spread | None] = {}
-        school_rates = [_rates(s) for s in per_school]
-        for g in SCORED_GROUPS:
-            # Over every member or not at all: a spread of the members that hid nothing would be skewed
-            # towards the larger ones (small cells are hidden in small districts) and say so nowhere.
-            complete = len(per_school) == members
-            spreads[g] = _spread([r[g] for r in school_rates if r[g] is not None]) if complete else None
-        rates = _rates(counts)
-        if any(hidden[g] for g in SCORED_GROUPS):
-            rates = {g: None for g in rates}
-        elif any(hidden.values()):
-            rates["absent"] = None
-        return ExerciseStatistics(exercise, counts, rates, members, spreads, hidden,
-                                  total if members else 0)
+        totals = self._totals.get(exercise) or _ExerciseTotals()
+        return totals.statistics(exercise)
 
     def cohort(self) -> int:
-        return sum(c.cohort or 0 for _, c, _ in self._published())
+        return self._cohort_n
+
+    def members(self) -> tuple[MemberRow, ...]:
+        """Every member (published and withheld) with its figures, by owner key: the per-school table as data
+        (per-district at an académie). Costs one pass over the members; cached until the next change."""
+        if self._cache is None:
+            out = []
+            for key, (release, time, _, c) in sorted(self._schools.items()):
+                cells = {r.exercise: _member_cell(r) for r in c.rows} if c.status == "published" else {}
+                out.append(MemberRow(key, c.scope, c.status, c.reason, release, time,
+                                     c.cohort if c.status == "published" else None, _represented(c), cells))
+            self._cache = tuple(out)
+        return self._cache
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,8 +391,7 @@ class CampaignStatistics:
                 raise DocumentError(f"statistics version {data['version']} is not supported; update Préau")
             out = cls(str(data["campaign"]))
             for k, v in data["schools"].items():
-                out._schools[str(k)] = (int(v["release"]), int(v["time"]), str(v["heads"]), ReleaseContent.from_dict(v["content"]))
-            out._cache = None
+                out._put(str(k), _entry_from_dict(v))
             return out
         except DocumentError:
             raise
@@ -202,6 +402,208 @@ class CampaignStatistics:
         return isinstance(other, CampaignStatistics) and self.to_dict() == other.to_dict()
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _entry_from_dict(v: Mapping[str, Any]) -> tuple[int, int, str, ReleaseContent]:
+    return int(v["release"]), int(v["time"]), str(v["heads"]), ReleaseContent.from_dict(v["content"])
+
+
+# -- the per-school (per-district) table --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MemberTable:
+    """Members × exercises of one campaign: `exercises` in the campaign's order (one subject if asked),
+    `rows` in the order asked (by owner key unless sorted)."""
+
+    campaign: str
+    exercises: tuple[str, ...]
+    rows: tuple[MemberRow, ...]
+
+
+def member_table(stats: CampaignStatistics, campaign: Campaign | None = None, *, subject: str | None = None,
+                 sort: tuple[str, str] | None = None, descending: bool = True) -> MemberTable:
+    """The per-school table (per-district at an académie) as data.
+
+    `subject` keeps the exercises of one domain ("français", "mathématiques");
+    `sort=(exercise, group)` orders members by that share, members without one
+    (withheld, hidden, no such row) last in either direction, ties by key.
+    """
+    if campaign is not None and campaign.id != stats.campaign:
+        raise CrdtUsageError(f"these statistics are for campaign {stats.campaign!r}, not {campaign.id!r}")
+    if campaign is not None:
+        ids = [ex.id for ex in campaign.exercises if subject is None or ex.subject == subject]
+        if subject is None:
+            ids += [e for e in stats.exercise_ids() if e not in ids]
+    elif subject is not None:
+        raise CrdtUsageError("filtering by subject needs the campaign (it says which exercise is in which subject)")
+    else:
+        ids = list(stats.exercise_ids())
+    rows = list(stats.members())
+    if sort is not None:
+        exercise, group = sort
+        if group not in GROUPS:
+            raise CrdtUsageError(f"no group {group!r}; groups are {', '.join(GROUPS)}")
+        known = [r for r in rows if r.share(exercise, group) is not None]
+        unknown = [r for r in rows if r.share(exercise, group) is None]
+        known.sort(key=lambda r: r.member)
+        known.sort(key=lambda r: r.share(exercise, group), reverse=descending)  # stable: ties stay by key
+        rows = known + unknown
+    return MemberTable(stats.campaign, tuple(ids), tuple(rows))
+
+
+# -- progress between campaigns of one cohort ----------------------------------------------------------
+
+
+def cohort_year(campaign: Campaign) -> int:
+    """The school year (its first calendar year) in which the pupils of this campaign were in CP."""
+    return int(campaign.school_year[:4]) - LEVELS.index(campaign.level)
+
+
+def cohort_series(campaigns: Sequence[Campaign]) -> list[list[Campaign]]:
+    """Campaigns grouped by cohort (début CP, point d'étape CP, début CE1 of the same pupils), each group in
+    the order the campaigns opened; groups by cohort year, newest first."""
+    groups: dict[int, list[Campaign]] = {}
+    for c in campaigns:
+        groups.setdefault(cohort_year(c), []).append(c)
+    return [sorted(g, key=lambda c: (c.opens, c.id)) for _, g in sorted(groups.items(), reverse=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressPoint:
+    """One row's figures at one campaign: exact counts and their shares, or None where unknown."""
+
+    campaign: str
+    counts: Mapping[str, int] | None
+    shares: Mapping[str, float | None]
+    percents: Mapping[str, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRow:
+    """An exercise met in several campaigns of the cohort (same id), or a whole subject ("subject:français").
+
+    `points` has one entry per campaign of the series, None where the row is not
+    in that campaign or has no figures; `change` is the last known share minus the
+    first known one (None with fewer than two), `change_points` the same in whole
+    percentage points, computed from the percentages shown so a reader's
+    subtraction agrees with the page.
+    """
+
+    key: str
+    kind: str  # "exercise" or "subject"
+    label: str
+    points: tuple[ProgressPoint | None, ...]
+    change: Mapping[str, float | None]
+    change_points: Mapping[str, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    campaigns: tuple[str, ...]
+    member: str | None  # None: the whole district (or académie)
+    rows: tuple[ProgressRow, ...]
+
+
+def _point(campaign: str, counts: Mapping[str, int] | None, hidden: Mapping[str, int] | None) -> ProgressPoint | None:
+    if counts is None:
+        return None
+    sh = _share_rule(counts, hidden)
+    if all(v is None for v in sh.values()):
+        return None
+    exact = None if hidden and any(hidden.values()) else dict(counts)
+    return ProgressPoint(campaign, exact, sh, percents(counts, hidden))
+
+
+def _sum_rows(rows: list[tuple[Mapping[str, int], Mapping[str, int]]]) -> tuple[dict[str, int], dict[str, int]] | None:
+    if not rows:
+        return None
+    counts = {c: sum(r[0][c] for r in rows) for c in COLUMNS}
+    hidden = {c: sum(r[1].get(c, 0) for r in rows) for c in COLUMNS}
+    return counts, hidden
+
+
+def progress(series: Sequence[tuple[Campaign, CampaignStatistics]], *, member: str | None = None,
+             aliases: Mapping[str, str] | None = None) -> Progress:
+    """The district's (or, with `member`, one school's) shares across campaigns of one cohort, side by side.
+
+    Exercises are matched by id (the same skill keeps its id from one campaign
+    to the next); each subject is also given as a whole, its counts summed over
+    its exercises (pupil-exercise results, so a share of assessed results).
+    `aliases` maps older owner keys of a member to the key asked for (a school
+    that rotated its key between campaigns stays one school). Aggregates only:
+    nothing here is finer than a member's published row.
+    """
+    if not series:
+        raise CrdtUsageError("progress needs at least one campaign")
+    years = {cohort_year(c) for c, _ in series}
+    if len(years) != 1:
+        raise CrdtUsageError("progress compares campaigns of one cohort only (the same pupils: "
+                             "début CP, point d'étape CP, début CE1 of the next year)")
+    for c, s in series:
+        if c.id != s.campaign:
+            raise CrdtUsageError(f"these statistics are for campaign {s.campaign!r}, not {c.id!r}")
+    aliases = aliases or {}
+
+    # Per campaign: exercise id -> (counts as lower bounds, hidden columns), for the district or one member.
+    per_campaign: list[dict[str, tuple[Mapping[str, int], Mapping[str, int]]]] = []
+    for c, s in series:
+        found: dict[str, tuple[Mapping[str, int], Mapping[str, int]]] = {}
+        if member is None:
+            for ex in s.exercise_ids():
+                e = s.exercise(ex)
+                if e.schools_contributing:
+                    found[ex] = (e.counts, e.hidden)
+        else:
+            rows = [r for r in s.members() if aliases.get(r.member, r.member) == member and r.status == "published"]
+            if len(rows) > 1:  # an old key and its successor both present: take the newest release
+                rows.sort(key=lambda r: (r.time, r.release))
+            for ex, cell in (rows[-1].exercises.items() if rows else ()):
+                lower = {k: (v if isinstance(v, int) else 0) for k, v in cell.counts.items()}
+                hidden = {k: 1 for k, v in cell.counts.items() if not isinstance(v, int)}
+                if isinstance(cell.total, int) and cell.total == 0:
+                    continue
+                found[ex] = (lower, hidden)
+        per_campaign.append(found)
+
+    names: dict[str, str] = {}
+    order: list[str] = []
+    for c, _ in series:
+        for ex in c.exercises:
+            names[ex.id] = ex.name
+            if ex.id not in order:
+                order.append(ex.id)
+    in_campaigns = {ex: sum(ex in {e.id for e in c.exercises} for c, _ in series) for ex in order}
+
+    rows: list[ProgressRow] = []
+    for ex in order:
+        if in_campaigns[ex] < 2 and len(series) > 1:
+            continue
+        points = tuple(_point(c.id, *(found[ex] if ex in found else (None, None)))
+                       for (c, _), found in zip(series, per_campaign))
+        rows.append(_progress_row(ex, "exercise", names[ex], points))
+    subjects = [s for s in SUBJECTS if any(ex.subject == s for c, _ in series for ex in c.exercises)]
+    for subject in subjects:
+        points = []
+        for (c, _), found in zip(series, per_campaign):
+            summed = _sum_rows([found[ex.id] for ex in c.exercises if ex.subject == subject and ex.id in found])
+            points.append(None if summed is None else _point(c.id, *summed))
+        rows.append(_progress_row(f"subject:{subject}", "subject", subject, tuple(points)))
+    return Progress(tuple(c.id for c, _ in series), member, tuple(rows))
+
+
+def _progress_row(key: str, kind: str, label: str, points: tuple[ProgressPoint | None, ...]) -> ProgressRow:
+    change: dict[str, float | None] = {}
+    change_points: dict[str, int | None] = {}
+    for g in GROUPS:
+        known = [p for p in points if p is not None and p.shares.get(g) is not None]
+        if len(known) < 2:
+            change[g] = change_points[g] = None
+            continue
+        first, last = known[0], known[-1]
+        change[g] = last.shares[g] - first.shares[g]  # type: ignore[operator]
+        change_points[g] = last.percents[g] - first.percents[g]  # type: ignore[operator]
+    return ProgressRow(key, kind, label, points, change, change_points)
 
 
 def build_aggregate(
@@ -217,7 +619,9 @@ def build_aggregate(
     `previous` is the district's last aggregate of this campaign: every cell it
     hid stays hidden, so comparing releases cannot reveal a suppressed value.
     Write the result with `documents.write_release` into the district's
-    aggregate document, then sign it.
+    aggregate document, then sign it. Its `schools` counts are schools at
+    every level (an académie's aggregate counts the schools behind its
+    districts, not the districts), so the national node knows whom it represents.
     """
     if stats.campaign != campaign.id:
         raise CrdtUsageError(f"these statistics are for campaign {stats.campaign!r}, not {campaign.id!r}")
@@ -227,7 +631,7 @@ def build_aggregate(
     if stats.schools_contributing == 0:
         return ReleaseContent(
             campaign.id, release, "withheld", "no_school_contributing", policy, final=final, scope="district",
-            schools_contributing=0, schools_withheld=stats.schools_withheld,
+            schools_contributing=0, schools_withheld=stats.schools_withheld_represented,
         )
     rows = []
     unknown: set[tuple[str, str]] = set()  # at an académie: cells some district hid; never shown as numbers
@@ -247,5 +651,5 @@ def build_aggregate(
     shown, _ = suppress_rows(rows, policy.small_cell_max, pattern, unknown=unknown)
     return ReleaseContent(
         campaign.id, release, "published", "", policy, shown, stats.cohort(), final=final, scope="district",
-        schools_contributing=stats.schools_contributing, schools_withheld=stats.schools_withheld,
+        schools_contributing=stats.schools_represented, schools_withheld=stats.schools_withheld_represented,
     )

@@ -22,7 +22,7 @@ from . import crypto
 from .crypto import CryptoFailure
 from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from .identity import Identity, PublicIdentity, RetiredIdentity, RotationStatement, node_id, retired_chain, verify_chain
-from .invitation import Invitation, IssuedInvitation, join_proof
+from .invitation import Invitation, IssuedInvitation, expired_message, join_proof, utc
 from .noise import HandshakeState, KeyPair
 from .states import HANDSHAKE_STATES, State, next_state
 from .wire import Close, Error, Hello, Join, KeyRotation, Message, Welcome, decode_message
@@ -45,8 +45,7 @@ REFUSALS = {
     "key_mismatch": "the district has a different key pinned for this node: ask the district to check the node id",
     "invitation_wrong": "the invitation was not recognised: check that you pasted the latest invitation from your district",
     "invitation_used": "this invitation has already been used: ask your district for a new one",
-    "invitation_expired": "this invitation has expired: ask your district for a new one (if it is only a few days "
-                          "old, check the date and time of the district's machine: docs/operations.md, \"Time\")",
+    "invitation_expired": "this invitation has expired: ask your district for a new one",
     "invitation_foreign": "this invitation belongs to another school or district: ask your district for one made for this school",
     "bad_rotation": "the district refused this node's key rotation: enrol again with an invitation",
     "key_superseded": "the district knows this node by a newer key: this one was rotated away. Restore the newest "
@@ -197,8 +196,8 @@ class Connection:
                 raise LocalProtocolError(
                     f"this invitation is for school {join.uai}, but this node is school {uai}: ask your district for an invitation for {uai}",
                     code="invitation_foreign")
-            # No expiry check here: the district's clock decides (it issued the invitation and checks it). A
-            # box without a real-time clock that boots days fast would otherwise refuse a fresh invitation.
+            if now > join.expires_at:
+                raise LocalProtocolError(expired_message(join, now), code="invitation_expired")
             if peer is not None and peer != join.issuer:
                 raise LocalProtocolError("the invitation names another district than the peer given", code="invitation_foreign")
             peer = join.issuer
@@ -526,7 +525,8 @@ class Connection:
         if rec.used:
             raise RemoteProtocolError(f"{who} brought the invitation for {rec.uai}, which was already used", code="invitation_used")
         if self.now > rec.expires_at:
-            raise RemoteProtocolError(f"{who} brought the invitation for {rec.uai}, which has expired", code="invitation_expired")
+            raise RemoteProtocolError(f"the invitation for {rec.uai} expired at {utc(rec.expires_at)}, and the district's clock "
+                                      f"says {utc(self.now)}", code="invitation_expired")
         if join.uai != rec.uai:
             raise RemoteProtocolError(f"{who} says it is school {join.uai} but the invitation is for {rec.uai}", code="invitation_foreign")
         return Enrollment(rec.id, rec.uai), None
@@ -609,6 +609,8 @@ class Connection:
     def _dispatch(self, msg: Message, events: list) -> None:
         if isinstance(msg, Error):
             text = REFUSALS.get(msg.code, f"the peer reported an error ({msg.code[:64]}): {(msg.message or '')[:512]}")
+            if msg.code == "invitation_expired" and msg.message:  # both clocks, so a wrong one shows
+                text += f" ({msg.message[:256]}; this machine's clock says {utc(self.now)})"
             raise RemoteProtocolError(text, code=msg.code if msg.code in REFUSALS else "peer_error")
         if self.state is State.AWAIT_WELCOME:
             if not isinstance(msg, Welcome):

@@ -154,3 +154,18 @@ def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
 
 def constant_time_equal(a: bytes, b: bytes) -> bool:
     return len(a) == len(b) and _b.sodium_memcmp(a, b)
+
+
+# --- ChaCha20 keystream (secure aggregation's mask generator) -----------------
+
+def chacha20_stream(key: bytes, nonce12: bytes, length: int) -> bytes:
+    """`length` bytes of the ChaCha20 (RFC 8439) keystream, block counter starting at 1.
+
+    pynacl 1.6 binds no bare crypto_stream_chacha20 (pyca/pynacl PR #604 is still open), so
+    this encrypts zeros with ChaCha20-Poly1305 (IETF), whose ciphertext is the plaintext XOR the
+    stream from counter 1 (RFC 8439 section 2.8), and drops the tag. RFC 8439 section 2.4.2's
+    vector pins it (tests/protocol/test_secagg_primitives.py).
+    """
+    if len(key) != KEYLEN or len(nonce12) != 12 or length < 0:
+        raise ValueError("ChaCha20 takes a 32-byte key and a 12-byte nonce")
+    return _b.crypto_aead_chacha20poly1305_ietf_encrypt(bytes(length), b"", nonce12, key)[:length]

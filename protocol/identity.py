@@ -22,6 +22,9 @@ LABEL_NOISE_STATIC = b"preau/v1/noise-static"
 LABEL_BINDING = b"preau/v1/static-binding"
 LABEL_NODE_ID = b"preau/v1/node-id"
 LABEL_ROTATION = b"preau/v1/key-rotation"
+LABEL_KEY_FILE = b"preau/v1/key-file"
+KEY_FILE_MAGIC = "preau-key/1"
+HEX = frozenset("0123456789abcdefABCDEF")
 MAX_ROTATIONS = 8  # statements in one chain: a node that rotated more often than this before syncing enrols again
 B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 
@@ -151,7 +154,6 @@ class RotationStatement(Message):
         return st
 
 
-
 def verify_chain(raws, *, ends_at: PublicIdentity | None = None) -> tuple[RotationStatement, ...]:
     """Check a chain of rotation statements, oldest first: each one valid, each moving on from the key the
     previous one moved to, and (when `ends_at` is given) the last one naming that identity.
@@ -216,3 +218,63 @@ def retired_chain(retired, current: Identity) -> tuple[RetiredIdentity, ...]:
     if by_next:
         raise LocalProtocolError("a retired key does not lead to this node's current key", code="invalid_key")
     return tuple(reversed(chain))
+
+
+# --- the key file ---------------------------------------------------------------------
+
+class KeyFileError(LocalProtocolError):
+    """A key file that cannot be trusted. `reason`: "binary", "empty", "truncated", "syntax" or "checksum"."""
+
+    code = "key_file_damaged"
+
+    def __init__(self, message: str, *, reason: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+def key_file_checksum(seed: bytes) -> bytes:
+    return crypto.labelled_hash(LABEL_KEY_FILE, seed, digest_size=4)
+
+
+def encode_key_file(seed: bytes) -> bytes:
+    """`preau-key/1 <seed hex> <checksum hex>`: one line a person can copy, with a checksum that catches a changed digit."""
+    if not isinstance(seed, bytes) or len(seed) != 32:
+        raise LocalProtocolError("an identity seed is 32 random bytes", code="invalid_key")
+    return f"{KEY_FILE_MAGIC} {seed.hex()} {key_file_checksum(seed).hex()}\n".encode("ascii")
+
+
+def decode_key_file(data: bytes) -> tuple[bytes, bool]:
+    """(seed, legacy) from a key file's bytes; legacy means the old form without checksum (64 hex digits alone).
+
+    Raises KeyFileError saying what is wrong; the caller names the file and says how to restore it.
+    """
+    try:
+        text = bytes(data).decode("ascii")
+    except UnicodeDecodeError:
+        raise KeyFileError("it is not a Préau key file (it holds binary data)", reason="binary") from None
+    if any(not ch.isprintable() and not ch.isspace() for ch in text):
+        raise KeyFileError("it is not a Préau key file (it holds binary data)", reason="binary")
+    parts = text.split()
+    if not parts:
+        raise KeyFileError("it is empty", reason="empty")
+    if parts[0] != KEY_FILE_MAGIC:
+        if len(parts) == 1 and KEY_FILE_MAGIC.startswith(parts[0]):
+            raise KeyFileError("it is cut short", reason="truncated")
+        if len(parts) == 1 and all(ch in HEX for ch in parts[0]):
+            if len(parts[0]) != 64:
+                raise KeyFileError(f"it holds {len(parts[0])} hex digits where 64 are expected (cut short or damaged)",
+                                   reason="truncated")
+            return bytes.fromhex(parts[0]), True
+        raise KeyFileError(f"it does not start with {KEY_FILE_MAGIC!r}", reason="syntax")
+    if len(parts) > 3:
+        raise KeyFileError("it holds more than a key and its checksum", reason="syntax")
+    if any(ch not in HEX for part in parts[1:] for ch in part):
+        raise KeyFileError("it holds characters that are not hex digits", reason="syntax")
+    if len(parts) < 3 or len(parts[1]) < 64 or len(parts[2]) < 8:
+        raise KeyFileError("it is cut short", reason="truncated")
+    if len(parts[1]) > 64 or len(parts[2]) > 8:
+        raise KeyFileError("its key or checksum is longer than it should be", reason="syntax")
+    seed, check = bytes.fromhex(parts[1]), bytes.fromhex(parts[2])
+    if not crypto.constant_time_equal(key_file_checksum(seed), check):
+        raise KeyFileError("its checksum does not match: the key was changed or damaged", reason="checksum")
+    return seed, False

@@ -10,6 +10,7 @@ used) and the connection checks it.
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 from dataclasses import dataclass
 
 from . import crypto
@@ -44,6 +45,7 @@ class Invitation(Message):
         (4, "uai", "str"),
         (5, "expires_at", "uint"),
         (6, "secret", "bytes"),
+        (7, "issued_at", "uint?"),
     )
     addresses: tuple[str, ...]
     issuer_signing_key: bytes
@@ -51,6 +53,7 @@ class Invitation(Message):
     uai: str
     expires_at: int
     secret: bytes
+    issued_at: int | None = None  # the district's clock when it made the invitation (absent from older ones)
 
     def __post_init__(self):
         if len(self.secret) < MIN_SECRET or len(self.secret) > 64:
@@ -63,7 +66,8 @@ class Invitation(Message):
     @classmethod
     def create(cls, issuer: Identity, *, uai: str, addresses: list[str] | tuple[str, ...], now: int, secret: bytes, ttl: int = DEFAULT_TTL) -> "Invitation":
         """`secret` comes from the caller's randomness source (os.urandom(16) or more)."""
-        return cls(tuple(addresses), issuer.signing_key, issuer.public.static_key, parse_uai(uai), int(now) + int(ttl), secret)
+        return cls(tuple(addresses), issuer.signing_key, issuer.public.static_key, parse_uai(uai), int(now) + int(ttl), secret,
+                   int(now))
 
     @property
     def id(self) -> bytes:
@@ -103,6 +107,23 @@ class Invitation(Message):
             return cls.decode_body(body)
         except RemoteProtocolError as exc:
             raise LocalProtocolError(f"the invitation is not valid: {exc.message}", code="invitation_malformed") from None
+
+
+def utc(seconds: int) -> str:
+    """A Unix time as people read it in messages (pure: formats, never reads the clock)."""
+    try:
+        return _dt.datetime.fromtimestamp(seconds, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    except (OverflowError, ValueError, OSError):
+        return f"{seconds} (Unix seconds)"
+
+
+def expired_message(inv: "Invitation", now: int) -> str:
+    """Why a school refuses an expired invitation, naming both clocks: a wrong clock on either side looks the same."""
+    text = f"this invitation expired at {utc(inv.expires_at)}, and this machine's clock says {utc(now)}"
+    if inv.issued_at is not None:
+        text += f"; the district made it at {utc(inv.issued_at)} by its own clock"
+    return (text + ". If one of the two clocks is wrong, set it right (the district then makes a new invitation); "
+            "otherwise ask your district for a new invitation")
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from .connection import Connection, Established, PeerKeyRotated
 from .errors import LocalProtocolError, RemoteProtocolError
 from .identity import PublicIdentity
 from .states import DOC_TRANSITIONS, DocState, State
-from .wire import DocOffer, Done, Offer, Receipt, Release, SyncIdle, SyncMessage, Want
+from .wire import DocOffer, Done, Offer, PoolMail, Receipt, Release, SyncIdle, SyncMessage, Want
 
 Entitlement = Callable[[PublicIdentity, str], bool]
 
@@ -129,6 +129,12 @@ class SyncSession:
     def receipt(self, doc_id: str, data: bytes) -> None:
         self._require_active(doc_id)
         self.conn.send(Receipt(doc_id, data))
+
+    @_fails_connection
+    def pool_mail(self, data: bytes) -> None:
+        """Send one secure-aggregation message (the node decides which, and is told of incoming ones as PoolMail events)."""
+        self._require_open()
+        self.conn.send(PoolMail(data))
 
     @_fails_connection
     def done(self) -> list:

@@ -21,6 +21,7 @@ OPTIONAL_TYPES_FROM = 0x40
 MAX_DOC_ID = 128
 MAX_TEXT = 1024
 MAX_LIST = 10_000
+MAX_POOL_MAIL = 1 << 20
 
 
 def encode_varint(n: int) -> bytes:
@@ -374,8 +375,24 @@ class KeyRotation(Message):
     statement: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class PoolMail(Message):
+    """One secure-aggregation message (protocol.secagg, opaque here) between a school and its district.
+
+    An optional extension type: a node that does not take part in pools ignores it.
+    """
+
+    TYPE: ClassVar[int] = 0x50
+    SCHEMA: ClassVar[tuple] = ((1, "data", "bytes"),)
+    data: bytes
+
+    def __post_init__(self):
+        _need(0 < len(self.data) <= MAX_POOL_MAIL, f"pool mail: 1 to {MAX_POOL_MAIL} bytes")
+
+
 TRANSPORT_TYPES: dict[int, type[Message]] = {
-    cls.TYPE: cls for cls in (Welcome, Offer, Want, SyncMessage, SyncIdle, Release, Receipt, Done, Close, Error, KeyRotation)
+    cls.TYPE: cls for cls in (Welcome, Offer, Want, SyncMessage, SyncIdle, Release, Receipt, Done, Close, Error, KeyRotation,
+                              PoolMail)
 }
 
 

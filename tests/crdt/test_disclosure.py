@@ -195,3 +195,13 @@ def test_random_rows_never_leak_a_small_cell(seed):
     shown, _ = suppress_rows([Row.from_counts("fr-mots", counts)], 10, prev)
     assert not small_visible(shown[0], 10)
     assert brute_force_attack(shown[0], 10) == {}
+
+
+def test_final_never_goes_back_even_when_the_caller_says_not_closing(campaign):
+    """A school whose clock ran ahead released its final figures; its clock put right, it is no longer 'closing'."""
+    d1 = next_release(_class(12), campaign, ReleaseHistory(campaign.id), closing=True)
+    assert d1.release and d1.content.final
+    d2 = next_release(_class(12) + _class(10, prefix="late", group="besoin"), campaign, d1.history, closing=False)
+    assert d2.release and d2.content.final and d2.reason.endswith("(final)")
+    d3 = next_release(_class(12) + _class(10, prefix="late", group="besoin"), campaign, d2.history, closing=False)
+    assert not d3.release  # nothing changed: no new release either

@@ -6,10 +6,12 @@ from automerge.core import ROOT, ScalarType
 
 from preau.crdt import crypto
 from preau.crdt.docio import fork_at, load_document
-from preau.crdt.documents import read_release, write_campaign
+from preau.crdt.disclosure import next_release
+from preau.crdt.documents import read_release, write_campaign, write_release
 from preau.crdt.errors import (
     BadSignatureError,
     CrdtUsageError,
+    FinalRollbackError,
     MissingHeadsError,
     ReleaseDecodeError,
     RollbackError,
@@ -18,7 +20,7 @@ from preau.crdt.errors import (
     WrongSignerError,
 )
 from preau.crdt.schema import new_document
-from preau.crdt.signing import SignedRelease, sign_release, verify_release
+from preau.crdt.signing import MAX_CLOCK_SKEW, SignedRelease, clock_remark, sign_release, verify_release
 from preau.crdt.statistics import CampaignStatistics
 
 from crdt_fixtures import NOW, School, outcomes_for, seed, sync_pair
@@ -221,3 +223,28 @@ def test_school_verifies_its_receipts_signed_by_the_district(school):
     got = verify_release(receipts.save(), signed, crypto.public_key(district), 0, kinds=("receipts",))
     assert got.content[-1].release == 2
     assert latest_receipt(receipts, v.doc_id).heads == v.heads
+
+
+def test_a_non_final_release_after_a_final_one_is_refused(campaign):
+    """What an older school, or one whose clock was put back, could send: the reader keeps the final one."""
+    s = School(3, campaign)
+    pupils = [f"p{i}" for i in range(20)]
+    first = s.publish(outcomes_for(pupils, campaign, random.Random(1)), closing=True)
+    assert first.content.final
+    second = next_release(outcomes_for(pupils, campaign, random.Random(2)), campaign, s.history, closing=True)
+    write_release(s.doc, dataclasses.replace(second.content, final=False))
+    reopened = sign_release(s.doc, s.seed, now=NOW + 60)
+    with pytest.raises(FinalRollbackError, match="release 2 is not final, but release 1 already was") as err:
+        verify_release(s.doc, reopened, s.owner, 1, last_final=True)
+    assert err.value.code == "final_rollback"
+    assert verify_release(s.doc, reopened, s.owner, 1).release == 2  # the rule is what refuses it
+
+
+def test_a_release_signed_far_ahead_of_the_readers_clock_gets_a_remark_naming_both_clocks(school):
+    signed = school.signed[-1]
+    assert clock_remark(signed, now=signed.time) is None
+    assert clock_remark(signed, now=signed.time - MAX_CLOCK_SKEW) is None
+    remark = clock_remark(dataclasses.replace(signed, time=4_102_444_800), now=1_800_000_000)  # 2100-01-01
+    assert remark.endswith("was signed at 2100-01-01 00:00 UTC by its sender's clock, 26648 days ahead of this "
+                           "node's clock (2027-01-15 08:00 UTC): the sender's clock is wrong; set it right"), remark
+    assert "(Unix seconds)" in clock_remark(dataclasses.replace(signed, time=2**53), now=0)

@@ -162,7 +162,8 @@ def test_an_academie_sums_aggregates_and_never_passes_a_bound_off_as_a_count(cam
 
     # The académie's own aggregate (for the national level) shows a hidden part as hidden, never as a number.
     up = build_aggregate(academie, campaign, release=1)
-    assert up.schools_contributing == 2
+    assert up.schools_contributing == 3  # schools, not districts: the level above knows whom it represents
+    assert up.schools_withheld == sum(d.schools_withheld for d in districts)
     for row in up.rows:
         e = academie.exercise(row.exercise)
         for c, cell in zip(COLS, row.cells):

@@ -49,6 +49,14 @@ def serve(tmp_path, aiohttp_server):
         n.close()
 
 
+async def until(condition, what: str, timeout: float = 5.0) -> None:
+    """Wait for the server's state to reach `condition`: its clean-up runs after the client saw the close."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still not {what} after {timeout} s"
+        await asyncio.sleep(0.01)
+
+
 def enrolled_peer(district: Node, uai: str = "0751234J") -> Identity:
     """A key the district has pinned, as if the school had joined."""
     ident = Identity(os.urandom(32))
@@ -169,7 +177,7 @@ async def test_an_idle_peer_is_dropped_after_the_idle_timeout(serve):
             msg = await asyncio.wait_for(ws.receive(), 5)
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             assert time.monotonic() - start < 2.0
-    assert district.gate.active == 0
+    await until(lambda: district.gate.active == 0, "every session slot given back")
 
 
 async def test_a_trickling_peer_is_dropped_at_the_session_deadline(serve):
@@ -210,10 +218,7 @@ async def test_concurrent_sessions_are_capped_before_the_handshake(serve):
             await school.sync_upstream()
         school.close()
         await a.close()
-        for _ in range(50):
-            if district.gate.active < 2:
-                break
-            await asyncio.sleep(0.02)
+        await until(lambda: district.gate.active < 2, "a slot freed")
         c = await http.ws_connect(district.url + SYNC_PATH)  # a slot freed up
         await c.close()
         await b.close()

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
-from preau.protocol.identity import B32, Identity, PublicIdentity, RotationStatement, node_id, parse_node_id, verify_signature
+from preau.protocol.identity import (B32, Identity, KeyFileError, PublicIdentity, RotationStatement, decode_key_file,
+                                     encode_key_file, node_id, parse_node_id, verify_signature)
 
 
 def test_identity_is_deterministic_from_its_seed_and_keys_are_bound():
@@ -70,3 +72,66 @@ def test_rotation_statement_verifies_and_tampering_is_caught():
 def test_seed_must_be_32_bytes():
     with pytest.raises(LocalProtocolError):
         Identity(b"short")
+
+
+SEED = bytes(range(32))
+
+
+def test_key_file_round_trips_and_shows_its_form():
+    data = encode_key_file(SEED)
+    assert data == b"preau-key/1 " + SEED.hex().encode() + b" " + data.split()[2] + b"\n"
+    assert decode_key_file(data) == (SEED, False)
+    assert decode_key_file(data.rstrip() + b"\r\n  ") == (SEED, False)  # an editor's line ending is fine
+
+
+def test_every_changed_hex_digit_of_a_key_file_is_refused():
+    data = encode_key_file(SEED).decode()
+    start = len("preau-key/1 ")
+    refused = 0
+    for pos in range(start, len(data) - 1):
+        if data[pos] == " ":
+            continue
+        for digit in "0123456789abcdef":
+            if digit == data[pos]:
+                continue
+            with pytest.raises(KeyFileError, match="checksum does not match") as info:
+                decode_key_file((data[:pos] + digit + data[pos + 1:]).encode())
+            assert info.value.reason == "checksum" and info.value.code == "key_file_damaged"
+            refused += 1
+    assert refused == (64 + 8) * 15
+
+
+def test_every_truncation_of_a_key_file_is_refused():
+    data = encode_key_file(SEED)
+    for n in range(len(data) - 1):  # the last byte is the newline
+        with pytest.raises(KeyFileError) as info:
+            decode_key_file(data[:n])
+        assert info.value.reason in ("empty", "truncated"), (n, info.value.reason)
+
+
+def test_binary_and_foreign_key_files_are_refused_with_a_reason():
+    with pytest.raises(KeyFileError, match="binary data"):
+        decode_key_file(bytes(range(256)))
+    with pytest.raises(KeyFileError, match="binary data"):
+        decode_key_file(b"\x00" * 32)  # a raw 32-byte seed is not our format
+    with pytest.raises(KeyFileError, match="does not start with 'preau-key/1'"):
+        decode_key_file(b"-----BEGIN OPENSSH PRIVATE KEY-----\n")
+    with pytest.raises(KeyFileError, match="not hex digits"):
+        decode_key_file(encode_key_file(SEED).replace(b" 0", b" g", 1))
+
+
+def test_old_key_files_without_checksum_still_load():
+    assert decode_key_file(SEED.hex().encode() + b"\n") == (SEED, True)
+    assert decode_key_file(SEED.hex().upper().encode()) == (SEED, True)
+    with pytest.raises(KeyFileError, match="63 hex digits where 64 are expected"):
+        decode_key_file(SEED.hex()[:63].encode())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120))
+def test_any_bytes_give_a_seed_or_a_key_file_error(data):
+    try:
+        seed, _legacy = decode_key_file(data)
+    except KeyFileError:
+        return
+    assert len(seed) == 32

@@ -4,7 +4,31 @@ from __future__ import annotations
 import pytest
 
 from demo_app import create_demo_app
-from web_helpers import Clock
+from web_helpers import CHROMIUM, INSTALL_CHROMIUM, Clock, in_ci
+
+_SKIPPED_BROWSER = pytest.StashKey[int]()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without Chromium, browser tests skip on a developer's machine (README: Python and make are enough);
+    under CI=true they run and fail in the `browser` fixture instead."""
+    if CHROMIUM.exists() or in_ci():
+        return
+    browser = [item for item in items if item.get_closest_marker("browser")]
+    skip = pytest.mark.skip(reason=f"no Chromium at {CHROMIUM}: install it with `{INSTALL_CHROMIUM}` to run the browser tests")
+    for item in browser:
+        item.add_marker(skip)
+    config.stash[_SKIPPED_BROWSER] = len(browser)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    skipped = config.stash.get(_SKIPPED_BROWSER, 0)
+    if skipped:
+        terminalreporter.write_line(
+            f"browser tests: {skipped} did not run, because there is no Chromium at {CHROMIUM}. "
+            f"Install it with `{INSTALL_CHROMIUM}` to run them (with CI=true a missing browser is a failure).",
+            yellow=True, bold=True)
+
 
 @pytest.fixture
 def clock() -> Clock:

@@ -11,13 +11,13 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from demo_app import PASSWORD, RESULTS, create_demo_app
+from web_helpers import CHROMIUM, INSTALL_CHROMIUM
 
 from playwright import async_api as playwright_api  # in the test extras; drives /usr/bin/chromium
 from playwright.async_api import expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 ARTIFACTS = pathlib.Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -35,10 +35,10 @@ async def server():
 
 @pytest.fixture
 async def browser():
-    if not pathlib.Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium), as .ci/run does")
+    if not CHROMIUM.exists():  # only reached under CI=true: elsewhere conftest skips browser tests without Chromium
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`{INSTALL_CHROMIUM}`), as .ci/run does")
     async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield b
         await b.close()
 

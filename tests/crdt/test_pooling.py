@@ -1,0 +1,31 @@
+"""The pooled vector is the release table flattened; the sum of vectors reads back as the sum of tables."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from preau.crdt.disclosure import ReleaseHistory, next_release
+from preau.crdt.errors import CrdtUsageError
+from preau.crdt.pooling import pool_vector, pooled_rows, vector_length
+from preau.crdt.schema import COLUMNS
+
+from crdt_fixtures import make_campaign, outcomes_for
+
+
+def test_vector_matches_the_release_table_and_sums_read_back():
+    camp = make_campaign()
+    rng = random.Random(4)
+    schools = [outcomes_for([f"s{n}-{i}" for i in range(n)], camp, rng) for n in (12, 15)]
+    vectors = [pool_vector(o, camp) for o in schools]
+    assert all(len(v) == vector_length(camp) == len(camp.exercises) * len(COLUMNS) + 1 for v in vectors)
+    for outs, vec in zip(schools, vectors):
+        content = next_release(outs, camp, ReleaseHistory(camp.id), closing=True).content
+        rows, cohort = pooled_rows(vec, camp)
+        assert cohort == content.cohort
+        assert {r.exercise: r for r in rows} == {r.exercise: r for r in content.rows}
+    rows, cohort = pooled_rows([a + b for a, b in zip(*vectors)], camp)
+    assert cohort == sum(v[-1] for v in vectors)
+    assert sum(r.total for r in rows) == sum(sum(v[:-1]) for v in vectors)
+    with pytest.raises(CrdtUsageError):
+        pooled_rows(vectors[0][:-1], camp)
