@@ -20,8 +20,9 @@ import time
 
 
 from preau.crdt.campaign import group_for, parse_campaign
-from preau.node import db as dbmod, vault
-from preau.node.store import ResultInput, Store
+from preau.node.records import database as dbmod
+from preau.node.records import vault
+from preau.node.records.store import ResultInput, Store
 
 PUPILS, CLASSES, EXERCISES, ITEMS, WPM_EXERCISES = 100, 4, 20, 10, 2
 C = "bench-campaign"

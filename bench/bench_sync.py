@@ -35,11 +35,11 @@ import automerge.core as am
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
 from preau.crdt.schema import document_id
-from preau.node import commands
-from preau.node.demo import DemoNode, _init, _start, _wait_healthy, free_port, uai
+from preau.node import actions as commands
+from preau.node.demo.demo import DemoNode, _init, _start, _wait_healthy, free_port, uai
 from preau.node.runtime import Node, create_identity
-from preau.node.synthetic import make_classes
-from preau.node.transport import Limits
+from preau.node.demo.synthetic import make_classes
+from preau.node.federation.transport import Limits
 
 SCHOOLS = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 200
 

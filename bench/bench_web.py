@@ -27,10 +27,10 @@ import time
 import aiohttp
 
 from preau.node.campaign_file import load_campaign_file
-from preau.node.fedstore import FedStore
+from preau.node.federation.store import FedStore
 from preau.node.runtime import FEDERATION_DB, create_identity
-from preau.node.store import Store
-from preau.node.vault import TEST_COST
+from preau.node.records.store import Store
+from preau.node.records.vault import TEST_COST
 
 TEACHERS, PUPILS = 30, 25
 PASSWORD = "bench password 2026"

@@ -29,22 +29,22 @@ from .checks import check_uai
 # it may return None, an exit code, or text to print. Imported only when the
 # command runs, so `preau --help` stays fast and works without node/'s imports.
 NODE_FUNCTIONS: dict[str, str] = {
-    "init": "preau.node.commands:init_node",
-    "serve": "preau.node.commands:serve",
-    "invite": "preau.node.commands:create_invitation",
-    "join": "preau.node.commands:join",
-    "status": "preau.node.commands:status",
-    "sync": "preau.node.commands:sync_now",
-    "release": "preau.node.commands:release",
-    "stats": "preau.node.commands:stats",
-    "backup": "preau.node.commands:backup",
-    "restore": "preau.node.commands:restore",
-    "bundle export": "preau.node.commands:export_bundle",
-    "bundle import": "preau.node.commands:import_bundle",
-    "keys rotate": "preau.node.commands:rotate_keys",
-    "revoke": "preau.node.commands:revoke",
-    "campaign load": "preau.node.commands:load_campaign",
-    "demo": "preau.node.demo:run_demo",
+    "init": "preau.node.actions:init_node",
+    "serve": "preau.node.app:serve",
+    "invite": "preau.node.actions:create_invitation",
+    "join": "preau.node.actions:join",
+    "status": "preau.node.actions:status",
+    "sync": "preau.node.actions:sync_now",
+    "release": "preau.node.actions:release",
+    "stats": "preau.node.actions:stats",
+    "backup": "preau.node.actions:backup",
+    "restore": "preau.node.actions:restore",
+    "bundle export": "preau.node.actions:export_bundle",
+    "bundle import": "preau.node.actions:import_bundle",
+    "keys rotate": "preau.node.actions:rotate_keys",
+    "revoke": "preau.node.actions:revoke",
+    "campaign load": "preau.node.actions:load_campaign",
+    "demo": "preau.node.demo.demo:run_demo",
 }
 
 _INTERNAL = {"command_name", "run", "group_parser"}

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import CampaignError
+from .errors import CampaignError, PolicyBelowFloorError
 
 GROUPS = ("besoin", "fragile", "seuil2", "absent")
 """Group keys, in display order. See docs/architecture.md."""
@@ -30,7 +30,9 @@ MAX_WPM = 400
 
 @dataclass(frozen=True, slots=True)
 class Policy:
-    """Disclosure-control parameters, set by the district (or higher) for all its schools."""
+    """Disclosure-control parameters. The national floor (`FLOOR`) belongs to the
+    school's software: a district or académie may raise them for its schools,
+    never lower them (`check_floor`)."""
 
     min_cohort: int = 10
     min_batch: int = 10
@@ -38,6 +40,73 @@ class Policy:
 
     def to_dict(self) -> dict[str, int]:
         return {"min_cohort": self.min_cohort, "min_batch": self.min_batch, "small_cell_max": self.small_cell_max}
+
+    def strictest(self, other: "Policy | None") -> "Policy":
+        """Each setting at the higher of the two: what a school applies once it has seen both."""
+        if other is None:
+            return self
+        return Policy(max(self.min_cohort, other.min_cohort), max(self.min_batch, other.min_batch),
+                      max(self.small_cell_max, other.small_cell_max))
+
+
+FLOOR = Policy(min_cohort=10, min_batch=10, small_cell_max=10)
+"""The national minimums, in the code the school runs: no campaign document can lower them."""
+
+POLICY_SETTINGS = ("min_cohort", "min_batch", "small_cell_max")
+
+
+def check_floor(policy: Policy, loc: str = "policy") -> Policy:
+    """Refuse a policy below the national floor, or one whose batches are smaller than its cohorts.
+
+    Raises `PolicyBelowFloorError` with a code and parameters (setting, asked,
+    minimum) that the node turns into words for the head teacher or district.
+    A batch smaller than `min_cohort` would let two releases differ by fewer
+    pupils than a school may publish at all, so `min_batch` must reach it.
+    """
+    for name in POLICY_SETTINGS:
+        asked, floor = getattr(policy, name), getattr(FLOOR, name)
+        if asked < floor:
+            raise PolicyBelowFloorError(f"{loc}.{name}", name, asked, floor)
+    if policy.min_batch < policy.min_cohort:
+        raise PolicyBelowFloorError(f"{loc}.min_batch", "min_batch", policy.min_batch, policy.min_cohort,
+                                    code="batch_below_cohort")
+    return policy
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyStatement:
+    """One sentence of the policy for the person who approves a release: a code, its numbers, an English text.
+
+    The node renders `code` with `params` from its message catalog (French
+    first); `text` is the English wording for logs, docs and tests.
+    """
+
+    code: str
+    params: Mapping[str, int]
+    text: str
+
+
+def describe_policy(policy: Policy) -> tuple[PolicyStatement, ...]:
+    """The disclosure policy in plain terms, setting by setting, saying where it is above the national floor."""
+    c, b, s = policy.min_cohort, policy.min_batch, policy.small_cell_max
+    out = [
+        PolicyStatement("policy_min_cohort", {"n": c, "floor": FLOOR.min_cohort},
+                        f"No counts leave the school while fewer than {c} pupils have been assessed."),
+        PolicyStatement("policy_min_batch", {"n": b, "floor": FLOOR.min_batch},
+                        f"An exercise's counts change only when at least {b} pupils' results changed together; "
+                        "smaller changes wait for the next release."),
+        PolicyStatement("policy_small_cell_max", {"n": s, "floor": FLOOR.small_cell_max},
+                        f"Beyond the district, any count from 1 to {s} pupils is hidden."),
+        PolicyStatement("policy_thresholds_pinned", {},
+                        "Once counts have left for a campaign, later versions of it cannot change the thresholds "
+                        "this school's counts are computed with."),
+    ]
+    raised = [n for n in POLICY_SETTINGS if getattr(policy, n) > getattr(FLOOR, n)]
+    if raised:
+        out.append(PolicyStatement("policy_raised", {n: getattr(policy, n) for n in raised},
+                                   "This campaign is stricter than the national minimums "
+                                   f"({', '.join(f'{n} {getattr(policy, n)}' for n in raised)})."))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +242,18 @@ def _require(data: Mapping[str, Any], key: str, loc: str) -> Any:
 
 
 def parse_policy(data: Any, loc: str = "policy") -> Policy:
+    """Read a policy table; settings left out take the national floor (`min_batch`: `min_cohort`)."""
     if data is None:
-        return Policy()
+        return FLOOR
     if not isinstance(data, Mapping):
         raise CampaignError(loc, "must be a table")
-    unknown = set(data) - {"min_cohort", "min_batch", "small_cell_max"}
+    unknown = set(data) - set(POLICY_SETTINGS)
     if unknown:
         raise CampaignError(f"{loc}.{sorted(unknown)[0]}", "is not a known policy setting")
-    min_cohort = _int(data.get("min_cohort", 10), f"{loc}.min_cohort", 3, 1000)
-    min_batch = _int(data.get("min_batch", min_cohort), f"{loc}.min_batch", 1, 1000)
-    small = _int(data.get("small_cell_max", 10), f"{loc}.small_cell_max", 0, 1000)
-    return Policy(min_cohort=min_cohort, min_batch=min_batch, small_cell_max=small)
+    min_cohort = _int(data.get("min_cohort", FLOOR.min_cohort), f"{loc}.min_cohort", 0, 1000)
+    min_batch = _int(data.get("min_batch", max(min_cohort, FLOOR.min_batch)), f"{loc}.min_batch", 0, 1000)
+    small = _int(data.get("small_cell_max", FLOOR.small_cell_max), f"{loc}.small_cell_max", 0, 1000)
+    return check_floor(Policy(min_cohort=min_cohort, min_batch=min_batch, small_cell_max=small), loc)
 
 
 def parse_exercise(data: Any, loc: str) -> Exercise:

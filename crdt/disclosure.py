@@ -12,6 +12,12 @@ Three rules, each against one way a curious reader could single out a pupil:
   `min_batch` pupils; smaller changes are held back until enough accumulate.
   This holds at closing too: a final release may leave up to `min_batch - 1`
   late changes per exercise unpublished, and says so.
+- pinned cut-offs (`pin_campaign`): once a pupil has been placed in a group
+  on an exercise in a published release, that exercise's thresholds (and the
+  strictest policy seen) are kept for the rest of the campaign, whatever later
+  versions of the campaign ask. Every release of one school then cuts the
+  same scores at the same points, so releasing under moved thresholds cannot
+  rebuild the score histogram (docs/privacy.md, "Moving thresholds").
 - small cells (`suppress_rows`): beyond the district, counts 1..small_cell_max
   are shown as "≤N", with complementary suppression checked by an exact
   per-row audit, and a pattern that only grows within a campaign.
@@ -25,12 +31,14 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
-from .campaign import GROUPS, Campaign
+from dataclasses import replace
+
+from .campaign import GROUPS, Campaign, Policy, check_floor
 from .documents import ReleaseContent, Row
 from .errors import CrdtUsageError, DocumentError
 from .schema import COLUMNS, MARKER_HIDDEN
 
-HISTORY_VERSION = 1
+HISTORY_VERSION = 2  # 2 adds the pinned thresholds and policy; 1 is still read
 _PUPIL_LABEL = b"preau/v1/history-pupil"
 _CODE = {"besoin": "b", "fragile": "f", "seuil2": "s", "absent": "a", "pending": "p"}
 _COLUMN = {v: k for k, v in _CODE.items()}
@@ -65,13 +73,17 @@ class ReleaseHistory:
     """What the school remembers of its earlier releases (stored encrypted by the node).
 
     It holds, per exercise, every published per-pupil state (digests and group
-    codes): as sensitive as the results themselves.
+    codes): as sensitive as the results themselves. `thresholds` are the
+    cut-offs each exercise was first published under, and `policy` the strictest
+    policy any published release applied: both stay for the rest of the campaign.
     """
 
     campaign: str
     last_release: int = 0
     last: ReleaseContent | None = None
     snapshots: Mapping[str, tuple[Snapshot, ...]] = field(default_factory=dict)
+    thresholds: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    policy: Policy | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,12 +92,14 @@ class ReleaseHistory:
             "last_release": self.last_release,
             "last": None if self.last is None else self.last.to_dict(),
             "snapshots": {ex: [dict(s) for s in snaps] for ex, snaps in self.snapshots.items()},
+            "thresholds": {ex: list(t) for ex, t in sorted(self.thresholds.items())},
+            "policy": None if self.policy is None else self.policy.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ReleaseHistory":
         try:
-            if data["version"] != HISTORY_VERSION:
+            if data["version"] not in (1, HISTORY_VERSION):
                 raise DocumentError(f"release history version {data['version']} is not supported; update Préau")
             last = None if data["last"] is None else ReleaseContent.from_dict(data["last"])
             snaps = {
@@ -95,11 +109,93 @@ class ReleaseHistory:
                 for s in lst:
                     if not set(s.values()) <= set(_COLUMN):
                         raise ValueError("unknown group code")
-            return cls(str(data["campaign"]), int(data["last_release"]), last, snaps)
+            thresholds: dict[str, tuple[int, int]] = {}
+            for ex, t in (data.get("thresholds") or {}).items():
+                t1, t2 = (int(v) for v in t)
+                thresholds[str(ex)] = (t1, t2)
+            raw = data.get("policy")
+            # A version-1 history kept no policy: the one its last release applied is the best record of it.
+            policy = Policy(**{k: int(raw[k]) for k in ("min_cohort", "min_batch", "small_cell_max")}) if raw else (
+                last.policy if last is not None and last.status == "published" else None)
+            return cls(str(data["campaign"]), int(data["last_release"]), last, snaps, thresholds, policy)
         except DocumentError:
             raise
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise DocumentError(f"the stored release history is damaged ({exc.__class__.__name__}); restore it from a backup") from None
+
+    def advanced(self, number: int) -> "ReleaseHistory":
+        """The same history numbered after a release that left (the node stopped before saving the history)."""
+        return replace(self, last_release=number)
+
+
+@dataclass(frozen=True, slots=True)
+class AskedChange:
+    """What a newer campaign version asked for and this school did not apply (shown in the release preview).
+
+    `setting` is `thresholds` (with the exercise) or a policy setting (exercise
+    empty, and `kept` is then the stricter value kept, `asked` the lower one).
+    """
+
+    exercise: str
+    setting: str
+    asked: tuple[int, int] | int | None
+    kept: tuple[int, int] | int
+
+
+@dataclass(frozen=True)
+class PinnedCampaign:
+    campaign: Campaign  # compute the pupils' groups with this one, and pass it to next_release
+    asked: tuple[AskedChange, ...]  # what the newest version asked for that is not applied
+
+
+def pin_campaign(campaign: Campaign, history: ReleaseHistory) -> PinnedCampaign:
+    """The campaign as this school applies it: thresholds and policy as first released under.
+
+    A new campaign version may add exercises, rename them, set thresholds an
+    exercise had none of, or raise the policy; it cannot move the cut-offs of an
+    exercise whose groups have already left the school, nor lower the policy.
+    """
+    if history.campaign != campaign.id:
+        raise CrdtUsageError(f"this release history is for campaign {history.campaign!r}, not {campaign.id!r}")
+    asked: list[AskedChange] = []
+    exercises = []
+    for ex in campaign.exercises:
+        kept = history.thresholds.get(ex.id)
+        if kept is not None and ex.thresholds != kept:
+            asked.append(AskedChange(ex.id, "thresholds", ex.thresholds, kept))
+            ex = replace(ex, thresholds=kept)
+        exercises.append(ex)
+    policy = campaign.policy.strictest(history.policy)
+    for name in ("min_cohort", "min_batch", "small_cell_max"):
+        if getattr(policy, name) != getattr(campaign.policy, name):
+            asked.append(AskedChange("", name, getattr(campaign.policy, name), getattr(policy, name)))
+    return PinnedCampaign(replace(campaign, exercises=tuple(exercises), policy=policy), tuple(asked))
+
+
+def _check_pinned(campaign: Campaign, history: ReleaseHistory) -> Policy:
+    policy = check_floor(campaign.policy)
+    for ex in campaign.exercises:
+        kept = history.thresholds.get(ex.id)
+        if kept is not None and ex.thresholds != kept:
+            raise CrdtUsageError(
+                f"exercise {ex.id!r} was released under thresholds {list(kept)}, and this campaign has "
+                f"{None if ex.thresholds is None else list(ex.thresholds)}: compute outcomes with pin_campaign(...).campaign",
+                code="thresholds_not_pinned")
+    if policy.strictest(history.policy) != policy:
+        raise CrdtUsageError("this campaign's policy is below one already released under: use pin_campaign(...).campaign",
+                             code="policy_not_pinned")
+    return policy
+
+
+def _new_pins(campaign: Campaign, history: ReleaseHistory, published: Iterable[str],
+              snapshots: Mapping[str, tuple[Snapshot, ...]]) -> dict[str, tuple[int, int]]:
+    """Pin an exercise's thresholds at the first published state that puts a pupil in a scored group."""
+    pins = dict(history.thresholds)
+    for ex in campaign.exercises:
+        if ex.id in published and ex.id not in pins and ex.thresholds is not None:
+            if any(code in "bfs" for code in snapshots[ex.id][-1].values()):
+                pins[ex.id] = ex.thresholds
+    return pins
 
 
 @dataclass(frozen=True)
@@ -151,10 +247,16 @@ def _collect(outcomes: Iterable[PupilOutcome], campaign: Campaign) -> dict[str, 
 def next_release(
     outcomes: Iterable[PupilOutcome], campaign: Campaign, history: ReleaseHistory, *, closing: bool
 ) -> ReleaseDecision:
-    """Decide the school's next release for a campaign. Pure: same inputs, same decision."""
+    """Decide the school's next release for a campaign. Pure: same inputs, same decision.
+
+    `campaign` must be `pin_campaign(campaign, history).campaign`, and the
+    outcomes' groups computed with its thresholds: a campaign that moves a pinned
+    threshold or lowers a policy already applied is refused (`CrdtUsageError`),
+    as is a policy below the national floor (`PolicyBelowFloorError`).
+    """
     if history.campaign != campaign.id:
         raise CrdtUsageError(f"this release history is for campaign {history.campaign!r}, not {campaign.id!r}")
-    policy = campaign.policy
+    policy = _check_pinned(campaign, history)
     current = _collect(outcomes, campaign)
     cohort = len({p for snap in current.values() for p, code in snap.items() if code != "a"})
     last = history.last
@@ -174,7 +276,7 @@ def next_release(
         if already or not (closing or withdraw):
             return ReleaseDecision(False, why, None, history)
         content = ReleaseContent(campaign.id, number, "withheld", "small_cohort", policy, final=closing)
-        return ReleaseDecision(True, why, content, ReleaseHistory(campaign.id, number, content, history.snapshots))
+        return ReleaseDecision(True, why, content, replace(history, last_release=number, last=content))
 
     rows: list[Row] = []
     updated: list[str] = []
@@ -212,13 +314,19 @@ def next_release(
         reason = held_text or (f"nothing changed since release {history.last_release}" if last else "no results entered yet")
         return ReleaseDecision(False, reason, None, history, held_back)
 
-    content = ReleaseContent(campaign.id, number, "published", "", policy, tuple(rows), cohort, final=closing)
+    # The cohort published is the one behind the published rows, not today's: a late pupil held back
+    # on every exercise must not move it (a margin that would isolate them).
+    shown = {ex.id: (snapshots[ex.id][-1] if snapshots.get(ex.id) else {}) for ex in campaign.exercises}
+    published_cohort = len({p for snap in shown.values() for p, code in snap.items() if code != "a"})
+    content = ReleaseContent(campaign.id, number, "published", "", policy, tuple(rows), published_cohort, final=closing)
     reason = f"release {number}: {len(updated)} exercise{'s' if len(updated) != 1 else ''} updated"
     if closing:
         reason += " (final)"
     if held_text:
         reason += "; " + held_text.replace("waiting for", "held back, waiting for", 1)
-    return ReleaseDecision(True, reason, content, ReleaseHistory(campaign.id, number, content, snapshots), held_back)
+    new_history = ReleaseHistory(campaign.id, number, content, snapshots,
+                                 _new_pins(campaign, history, updated, snapshots), policy.strictest(history.policy))
+    return ReleaseDecision(True, reason, content, new_history, held_back)
 
 
 # -- small cells --------------------------------------------------------------------

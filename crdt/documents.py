@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence
 from automerge.core import Document
 
 from .campaign import Campaign, Policy, parse_campaign
-from .errors import CampaignError, DocumentError, SchemaError, WrongKindError
+from .errors import CampaignError, CampaignRefusedError, DocumentError, PolicyBelowFloorError, SchemaError, WrongKindError
 from .schema import COLUMNS, Header, new_document, read_document, read_header, write_fields
 
 _CELLS = operator.itemgetter(*COLUMNS)
@@ -63,7 +63,7 @@ class ReleaseContent:
     rows: tuple[Row, ...] = ()
     cohort: int | None = None
     final: bool = False
-    scope: str = "school"  # "school" (kind release) or "district" (kind aggregate)
+    scope: str = "school"  # "school" (kind release), "district" (kind aggregate), "pool" (a secure-aggregation sum, statistics only)
     schools_contributing: int | None = None
     schools_withheld: int | None = None
 
@@ -84,7 +84,7 @@ class ReleaseContent:
     def body(self) -> dict[str, Any]:
         """The document body: exactly the declared fields, None for those to clear."""
         schools = None
-        if self.scope == "district":
+        if self.scope != "school":
             schools = {"contributing": self.schools_contributing or 0, "withheld": self.schools_withheld or 0}
         return {
             "release": self.release,
@@ -214,6 +214,9 @@ def campaign_from(header: Header, body: dict[str, Any]) -> Campaign:
         raise DocumentError("the campaign document holds no definition yet")
     try:
         campaign = parse_campaign(body["definition"])
+    except PolicyBelowFloorError as exc:
+        raise CampaignRefusedError(f"the campaign asks for less than the national floor: {exc}",
+                                   code=exc.code, params=exc.params) from None
     except CampaignError as exc:
         raise DocumentError(f"the campaign document's definition is not valid: {exc}") from None
     if campaign.id != header.campaign:

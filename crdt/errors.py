@@ -29,6 +29,32 @@ class CampaignError(CrdtError):
         super().__init__(f"{location}: {message}" if location else message)
 
 
+class PolicyBelowFloorError(CampaignError):
+    """A campaign asks for less disclosure control than the national floor (or a batch below its cohort).
+
+    `setting`, `asked` and `minimum` are the parameters a message catalog needs;
+    `code` is `policy_below_floor` or `batch_below_cohort`.
+    """
+
+    code = "policy_below_floor"
+
+    def __init__(self, location: str, setting: str, asked: int, minimum: int, *, code: str | None = None):
+        self.setting, self.asked, self.minimum = setting, asked, minimum
+        if code is not None:
+            self.code = code
+        if self.code == "batch_below_cohort":
+            why = (f"asks for batches of {asked} pupils, fewer than its min_cohort of {minimum}; "
+                   "min_batch must be at least min_cohort")
+        else:
+            why = (f"asks for {asked}, below the national minimum of {minimum}; "
+                   "a campaign may raise this setting, never lower it")
+        super().__init__(location, why)
+
+    @property
+    def params(self) -> dict[str, int | str]:
+        return {"setting": self.setting, "asked": self.asked, "minimum": self.minimum}
+
+
 class CrdtUsageError(CrdtError):
     """The calling code misused the API (for example wrote an undeclared field). Fix the caller."""
 
@@ -45,6 +71,18 @@ class DocumentError(CrdtError):
     """Bytes or a document received from elsewhere are not a valid document of the expected kind."""
 
     code = "invalid_document"
+
+
+class CampaignRefusedError(DocumentError):
+    """A received campaign document asks for less disclosure control than the national floor.
+
+    Same `code` and `params` as the `PolicyBelowFloorError` it comes from, so the
+    node can tell the head teacher which setting, what was asked and the minimum.
+    """
+
+    def __init__(self, message: str, *, code: str, params: dict):
+        super().__init__(message, code=code)
+        self.params = params
 
 
 class SyncMessageError(CrdtError):

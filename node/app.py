@@ -3,19 +3,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
-import pathlib
 from typing import Any, AsyncIterator
 
 from aiohttp import web
 
-from .appkeys import CONFIG, NODE
-from .backoff import Backoff
-from .errors import Busy, UserError
-from .runtime import Node
-from .store import DB_NAME, Store
-from .vault import ARGON2
-from .transport import SYNC_PATH, Limits, serve_session
+from preau.node.actions import open_store, require_node
+from preau.node.appkeys import CONFIG, NODE
+from preau.node.errors import Busy, UserError
+from preau.node.federation.transport import SYNC_PATH, serve_session
+from preau.node.runtime import Node, open_node
+from preau.node.web.security import PrivateAccessLogger, public
+from preau.node.web.site import setup_site
 
 log = logging.getLogger("preau.app")
 
@@ -47,46 +47,6 @@ async def json_errors(request: web.Request, handler):
         )
 
 
-def limits_from(settings: Any) -> Limits:
-    return Limits(
-        max_message_bytes=settings.max_message_bytes,
-        max_docs_per_session=settings.max_docs_per_session,
-        idle_timeout=float(settings.session_idle_timeout),
-        sessions_per_minute=settings.sync_rate_limit,
-    )
-
-
-def open_node(settings: Any, **kw: Any) -> Node:
-    """The node in a data folder; a school's node also opens its encrypted store, unattended.
-
-    Campaign documents that arrive by sync go straight into the store (as the
-    node, with nobody logged in), so teachers can enter results for them.
-    """
-    data = pathlib.Path(settings.data_dir)
-    store = None
-    if (data / DB_NAME).exists():
-        store = Store.open(data, cost=ARGON2[settings.argon2_profile])
-        if settings.role == "school":
-            kw.setdefault("on_campaign", lambda campaign: store.put_campaign(store.node, campaign))
-    try:
-        node = Node(
-            data,
-            role=settings.role,
-            limits=limits_from(settings),
-            backoff=Backoff(cap=float(settings.backoff_max)),
-            sync_interval=float(settings.sync_interval),
-            **kw,
-        )
-    except BaseException:
-        if store is not None:
-            store.close()
-        raise
-    node.store = store
-    if settings.parent_url:
-        node.federation.move_upstream(settings.parent_url)
-    return node
-
-
 async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
     node = open_node(app[CONFIG])
     app[NODE] = node
@@ -111,8 +71,6 @@ async def sync_endpoint(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(settings: Any) -> web.Application:
-    from .web.security import public
-    from .web.site import setup_site
 
     app = web.Application(middlewares=[json_errors], client_max_size=settings.max_message_bytes)
     app[CONFIG] = settings
@@ -123,3 +81,49 @@ def create_app(settings: Any) -> web.Application:
     app.router.add_get("/healthz", public(healthz))
     app.router.add_get(SYNC_PATH, public(sync_endpoint))
     return app
+
+
+# -- running the node (`preau serve`) --------------------------------------------------
+
+def serve(settings, **_: Any) -> None:
+    """Run the node until SIGINT or SIGTERM (aiohttp's run_app handles both and shuts down cleanly)."""
+    from preau.node.federation.mdns import advertiser_for  # zeroconf is optional: imported only for mDNS
+
+    require_node(settings)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
+    app = build_app(settings, advertiser)
+    print(f"Préau {settings.role} node on {settings.advertised_url}"
+          + (f" (and {advertiser.ad.url} on the local network)" if advertiser else ""), flush=True)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
+    except OSError as exc:
+        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+            raise
+        hint = {errno.EADDRINUSE: "another program (or another Préau) already uses that port: stop it, or choose "
+                                  "another with --port or `port = ...` in preau.toml",
+                errno.EACCES: "ports below 1024 need special rights: use a port such as 8080",
+                errno.EADDRNOTAVAIL: "this machine has no such address: use 0.0.0.0 or one of its addresses"}
+        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {hint[exc.errno]}") from None
+
+
+def build_app(settings, advertiser=None):
+    """The node's app, with the mDNS announcement (if any) made after the node opens and withdrawn before it closes."""
+    app = create_app(settings)
+    if advertiser is not None:
+        app.cleanup_ctx.append(advertiser.cleanup_ctx)
+    return app
+
+
+def _node_uai(settings) -> str | None:
+    """The UAI in the node's store, when there is one (only used to name the mDNS announcement)."""
+    if not settings.mdns:
+        return None
+    try:
+        store = open_store(settings)
+    except UserError:
+        return None
+    try:
+        return store.school()["uai"]
+    finally:
+        store.close()

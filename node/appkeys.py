@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from .fedstore import FedStore
+    from preau.node.federation.store import FedStore
 
 CONFIG = web.AppKey("config", Any)
 FEDSTORE: web.AppKey["FedStore"] = web.AppKey("fedstore")

@@ -16,7 +16,7 @@ from preau.crdt.schema import document_id
 from preau.crdt.signing import SignedRelease
 
 from .errors import Conflict, UserError
-from .federation import Federation
+from preau.node.federation.rules import Federation
 
 HISTORY_BLOB = "release-history/{campaign}"
 

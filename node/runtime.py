@@ -20,11 +20,14 @@ from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
 from preau.protocol.uai import parse_uai
 
-from .backoff import Backoff
+from preau.node.federation.backoff import Backoff
+from preau.node.records.store import DB_NAME, Store
+from preau.node.records.vault import ARGON2
+from preau.node.database import write_private_file
 from .errors import EXIT_DATA, Conflict, NotFound, UserError
-from .federation import MEMBER_ROLES, Federation
-from .fedstore import FedStore
-from .transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
+from preau.node.federation.rules import MEMBER_ROLES, Federation
+from preau.node.federation.store import FedStore
+from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
 
 log = logging.getLogger("preau.node")
 
@@ -33,25 +36,13 @@ FEDERATION_DB = "federation.db"
 PENDING_ROTATION = "pending_rotation"
 
 
-def _write_secret(path: pathlib.Path, data: bytes) -> None:
-    """Write a key file readable by the node's user only, atomically."""
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-
-
 def create_identity(data_dir: pathlib.Path, seed: bytes | None = None) -> Identity:
     path = pathlib.Path(data_dir) / IDENTITY_FILE
     if path.exists():
         raise Conflict(f"{path} already exists: this node already has keys")
     path.parent.mkdir(parents=True, exist_ok=True)
     seed = seed or os.urandom(32)
-    _write_secret(path, seed.hex().encode() + b"\n")
+    write_private_file(path, seed.hex().encode() + b"\n")
     return Identity(seed)
 
 
@@ -289,8 +280,48 @@ class Node:
         path = self.data_dir / IDENTITY_FILE
         with self.fed.transaction():
             self.fed.set_meta(PENDING_ROTATION, statement.hex())
-            _write_secret(path, new.seed.hex().encode() + b"\n")
+            write_private_file(path, new.seed.hex().encode() + b"\n")
         self.identity = new
         self.federation.identity = new
         self.fed.log_event("key_rotated", f"this node is now {new.node_id}")
         return new
+
+
+def limits_from(settings: Any) -> Limits:
+    return Limits(
+        max_message_bytes=settings.max_message_bytes,
+        max_docs_per_session=settings.max_docs_per_session,
+        idle_timeout=float(settings.session_idle_timeout),
+        sessions_per_minute=settings.sync_rate_limit,
+    )
+
+
+def open_node(settings: Any, **kw: Any) -> Node:
+    """The node in a data folder; a school's node also opens its encrypted store, unattended.
+
+    Campaign documents that arrive by sync go straight into the store (as the
+    node, with nobody logged in), so teachers can enter results for them.
+    """
+    data = pathlib.Path(settings.data_dir)
+    store = None
+    if (data / DB_NAME).exists():
+        store = Store.open(data, cost=ARGON2[settings.argon2_profile])
+        if settings.role == "school":
+            kw.setdefault("on_campaign", lambda campaign: store.put_campaign(store.node, campaign))
+    try:
+        node = Node(
+            data,
+            role=settings.role,
+            limits=limits_from(settings),
+            backoff=Backoff(cap=float(settings.backoff_max)),
+            sync_interval=float(settings.sync_interval),
+            **kw,
+        )
+    except BaseException:
+        if store is not None:
+            store.close()
+        raise
+    node.store = store
+    if settings.parent_url:
+        node.federation.move_upstream(settings.parent_url)
+    return node

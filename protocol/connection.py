@@ -52,7 +52,16 @@ REFUSALS = {
                       "backup (made after the key rotation), or ask the district to enrol this node again",
     "unsupported_version": "the peer speaks another protocol version: upgrade the older of the two nodes",
     "downgrade_detected": "the protocol version was tampered with on the way: check the network path",
+    # The district's own troubles: the school is told why, and that nothing was lost.
+    "busy": "the district is busy with other nodes' syncs: nothing was lost; this node tries again later",
+    "shutting_down": "the district is shutting down (a restart or an update): nothing was lost; this node tries again later",
+    "disk_full": "the district's disk is full, so it cannot store what this node sends: nothing was lost here; "
+                 "tell the district's IT staff. This node tries again later",
+    "database_damaged": "the district's database is damaged: nothing was lost here; tell the district's IT staff "
+                        "(they restore it from a backup). This node tries again later",
 }
+# Refusals about the district's load or state rather than about this node: worth retrying by themselves.
+TRANSIENT = frozenset({"busy", "shutting_down", "disk_full", "database_damaged"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,14 +317,14 @@ class Connection:
         self._send_message(Close(reason))
         self._close_sent = True
 
-    def refuse(self, code: str, message: str) -> None:
+    def refuse(self, code: str, message: str, retry_after: int | None = None) -> None:
         """Undo an admission the node could not persist (say, the invitation was used meanwhile)."""
         if self._before_welcome is None:
             raise LocalProtocolError("refuse() is for the responder, right after Established and before flushing or sending", code="invalid_state")
         self._out.clear()
         self._send.k, self._send.n, self._sent_frames = self._before_welcome
         self._before_welcome = None
-        self.fail(RemoteProtocolError(message, code=code))
+        self.fail(RemoteProtocolError(message, code=code, retry_after=retry_after))
 
     # --- internals -----------------------------------------------------------------
 
@@ -334,7 +343,7 @@ class Connection:
         self.error = exc
         if self._send is not None and self.state not in (State.CLOSED,):
             try:
-                self._send_message(Error(exc.code, exc.message[:512]))
+                self._send_message(Error(exc.code, exc.message[:512], exc.retry_after))
             except ProtocolError:
                 pass
         self.state = State.ERROR
@@ -611,7 +620,10 @@ class Connection:
             text = REFUSALS.get(msg.code, f"the peer reported an error ({msg.code[:64]}): {(msg.message or '')[:512]}")
             if msg.code == "invitation_expired" and msg.message:  # both clocks, so a wrong one shows
                 text += f" ({msg.message[:256]}; this machine's clock says {utc(self.now)})"
-            raise RemoteProtocolError(text, code=msg.code if msg.code in REFUSALS else "peer_error")
+            if msg.retry_after is not None:
+                text += f" (the district asks to try again in {msg.retry_after} s)"
+            raise RemoteProtocolError(text, code=msg.code if msg.code in REFUSALS else "peer_error",
+                                      retry_after=msg.retry_after)
         if self.state is State.AWAIT_WELCOME:
             if not isinstance(msg, Welcome):
                 raise RemoteProtocolError("the peer sent a message before admitting us", code="unexpected_message")

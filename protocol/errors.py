@@ -14,10 +14,14 @@ class ProtocolError(Exception):
 
     code = "protocol_error"
 
-    def __init__(self, message: str, *, code: str | None = None):
+    retry_after: int | None = None  # seconds, when the peer said when to try again (busy, shutting down)
+
+    def __init__(self, message: str, *, code: str | None = None, retry_after: int | None = None):
         super().__init__(message)
         if code is not None:
             self.code = code
+        if retry_after is not None:
+            self.retry_after = int(retry_after)
 
     @property
     def message(self) -> str:

@@ -361,9 +361,10 @@ class Close(Message):
 @dataclass(frozen=True, slots=True)
 class Error(Message):
     TYPE: ClassVar[int] = 10
-    SCHEMA: ClassVar[tuple] = ((1, "code", "str"), (2, "message", "str?"))
+    SCHEMA: ClassVar[tuple] = ((1, "code", "str"), (2, "message", "str?"), (3, "retry_after", "uint?"))
     code: str
     message: str | None = None
+    retry_after: int | None = None  # seconds: when the refusal is about load or maintenance, try again after this
 
 
 @dataclass(frozen=True, slots=True)

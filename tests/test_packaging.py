@@ -52,7 +52,7 @@ def test_wheel_installs_only_the_preau_namespace(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names} == {"preau", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
     for needed in ("preau/node/campaigns/debut-cp.toml", "preau/node/web/static/grid.js",
-                   "preau/node/web/locales/fr.json", "preau/node/web/templates/grid.html", "preau/cli/main.py",
+                   "preau/node/locales/fr/core.json", "preau/node/web/templates/grid.html", "preau/cli/main.py",
                    "preau/crdt/signing.py",
                    "preau/protocol/noise.py"):
         assert needed in names

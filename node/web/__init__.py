@@ -16,10 +16,10 @@ from the page context, fetch sends it as the X-CSRF-Token header.
 from __future__ import annotations
 
 from .mount import NavItem, WebConfig, setup_web
-from .render import render, static_url
+from .render import refusal, render, static_url
 from .security import (
     AccessDenied, InMemorySessionStore, LoginRateLimiter, Principal, PrivateAccessLogger, QueryStringFilter,
-    SessionRecord, SessionStore, csrf_token, current_principal, end_sessions_of, login_required, public, refusal,
+    SessionRecord, SessionStore, csrf_token, current_principal, end_sessions_of, login_required, public,
     require_class, undeclared_routes,
 )
 

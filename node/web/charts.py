@@ -13,7 +13,7 @@ from markupsafe import Markup, escape
 
 from preau.crdt.campaign import GROUPS
 
-from . import i18n
+from preau.node import i18n
 
 _ROW_H = 28
 _BAR_H = 18

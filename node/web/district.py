@@ -24,10 +24,11 @@ from preau.protocol.errors import LocalProtocolError
 from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
 from .charts import group_bars_svg, spread_svg
-from .i18n import when
+from preau.node.i18n import when
 from .render import render
 from .security import login_required, request_language
-from .site import SETTINGS, node_of, refused, t_
+from .appkeys import SETTINGS
+from .context import node_of, refused, t_
 
 DISTRICT = ("district",)
 _MAX_TOML = 256 * 1024

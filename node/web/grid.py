@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 from preau.crdt.campaign import GROUPS, Campaign, Exercise, group_for
 
-from . import i18n
+from preau.node import i18n
 
 ABSENT = "a"
 _PUPIL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

@@ -8,11 +8,11 @@ from typing import Callable, Iterable, Mapping
 from aiohttp import web
 
 from . import security
-from .keys import AUTHENTICATE, CLOCK, RATE_LIMITER, SESSION_STORE, WEB_CONFIG
-from .render import STATIC, render, setup_rendering
+from preau.node.web.appkeys import AUTHENTICATE, CLOCK, RATE_LIMITER, SESSION_STORE, WEB_CONFIG
+from .render import STATIC, refusal, refusal_middleware, render, setup_rendering
 from .security import (
     Authenticator, InMemorySessionStore, LoginRateLimiter, Principal, SessionStore, call_authenticator,
-    client_address, current_principal, login_session, logout_session, public, refusal, safe_next,
+    client_address, current_principal, login_session, logout_session, public, safe_next,
 )
 
 
@@ -65,7 +65,8 @@ def setup_web(app: web.Application, *, authenticate: Authenticator, config: WebC
     )
     app[CLOCK] = clock
     setup_rendering(app, template_dirs)
-    app.middlewares.extend([security.session_middleware, security.csrf_middleware, security.access_middleware])
+    app.middlewares.extend([security.session_middleware, refusal_middleware, security.csrf_middleware,
+                            security.access_middleware])
     app.on_response_prepare.append(security.security_headers)
     app.router.add_static("/static", STATIC, name="preau.static")
     app.router.add_get(config.login_path, login_page, name="preau.login")

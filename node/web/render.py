@@ -10,9 +10,9 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from . import i18n
-from .keys import WEB_CONFIG
-from .security import current_principal, csrf_token, request_language
+from preau.node import i18n
+from preau.node.web.appkeys import WEB_CONFIG
+from .security import Refused, current_principal, csrf_token, request_language, wants_json
 
 HERE = pathlib.Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -80,3 +80,28 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
     if headers:
         response.headers.update(headers)
     return response
+
+
+# -- refusals: a person's error as a page, or the JSON shape for fetch ----------
+
+async def refusal(request: web.Request, status: int, key: str, *, headers: dict[str, str] | None = None,
+                  **params: object) -> web.Response:
+    """An error for a person: the catalog message as JSON for fetch, or as a page."""
+    return await refusal_of(request, status, i18n.translate(request_language(request), key, **params), headers=headers)
+
+
+async def refusal_of(request: web.Request, status: int, message: str, *,
+                     headers: dict[str, str] | None = None) -> web.Response:
+    """`refusal` for a message already in the person's language."""
+    if wants_json(request):
+        return web.json_response({"ok": False, "error": message, "status": status}, status=status, headers=headers)
+    return await render(request, "error.html", {"status": status, "message": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def refusal_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """The security layer's refusals (`Refused`) as pages; installed outside the security middlewares."""
+    try:
+        return await handler(request)
+    except Refused as exc:
+        return await refusal(request, exc.status, exc.key, headers=exc.headers)

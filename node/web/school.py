@@ -19,17 +19,17 @@ from aiohttp import web
 
 from preau.crdt.campaign import GROUPS, LEVELS, Campaign, Exercise
 
-from ..backup import write_backup
-from ..commands import node_status
+from preau.node.records.backup import write_backup
+from preau.node.actions import node_status
 from ..errors import UserError
 from ..release import approve_release, preview_release
-from ..storage_errors import CsvImportError
-from ..store import ResultInput, Result
+from preau.node.records.errors import CsvImportError
+from preau.node.records.store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
-from .i18n import when
+from preau.node.i18n import when
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
-from .site import node_of, refused, store_of, t_, unlocked
+from .context import node_of, refused, store_of, t_, unlocked
 from .words import person_words, reason_words
 
 TEACHING = ("teacher", "admin")

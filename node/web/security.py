@@ -25,8 +25,8 @@ from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_urldispatcher import StaticResource
 from yarl import URL
 
-from . import i18n
-from .keys import CLOCK, REQUEST_LANG, REQUEST_SESSION, SESSION_STORE, WEB_CONFIG
+from preau.node import i18n
+from preau.node.web.appkeys import CLOCK, REQUEST_LANG, REQUEST_SESSION, SESSION_STORE, WEB_CONFIG
 
 log = logging.getLogger("preau.node.web")
 
@@ -272,20 +272,12 @@ def wants_json(request: web.Request) -> bool:
     )
 
 
-async def refusal(request: web.Request, status: int, key: str, *, headers: dict[str, str] | None = None,
-                  **params: object) -> web.Response:
-    """An error for a person: the catalog message as JSON for fetch, or as a page."""
-    return await refusal_of(request, status, i18n.translate(request_language(request), key, **params), headers=headers)
+class Refused(Exception):
+    """A request refused by the security layer; `render.refusal_middleware` turns it into the page or JSON."""
 
-
-async def refusal_of(request: web.Request, status: int, message: str, *,
-                     headers: dict[str, str] | None = None) -> web.Response:
-    """`refusal` for a message already in the person's language."""
-    if wants_json(request):
-        return web.json_response({"ok": False, "error": message, "status": status}, status=status, headers=headers)
-    from .render import render  # late import: render needs the session helpers above
-
-    return await render(request, "error.html", {"status": status, "message": message}, status=status, headers=headers)
+    def __init__(self, status: int, key: str, headers: dict[str, str] | None = None):
+        super().__init__(key)
+        self.status, self.key, self.headers = status, key, headers
 
 
 # -- access rules ------------------------------------------------------------
@@ -307,9 +299,9 @@ async def _check(request: web.Request, rule: AccessRule) -> web.StreamResponse |
         if request.method in SAFE_METHODS and not wants_json(request):
             login = request.config_dict[WEB_CONFIG].login_path
             raise web.HTTPSeeOther(str(URL(login).with_query(next=safe_next(request.path_qs))))
-        return await refusal(request, 401, "error.login_needed")
+        raise Refused(401, "error.login_needed")
     if rule.roles and principal.role not in rule.roles:
-        return await refusal(request, 403, "error.forbidden")
+        raise Refused(403, "error.forbidden")
     return None
 
 
@@ -416,7 +408,7 @@ async def csrf_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         sent = value if isinstance(value, str) else None
     if record is None or not sent or not hmac.compare_digest(sent.encode(), record.csrf_token.encode()):
         log.info("refused %s %s: missing or stale CSRF token", request.method, request.path)
-        return await refusal(request, 403, "error.csrf")
+        raise Refused(403, "error.csrf")
     return await handler(request)
 
 
@@ -432,14 +424,14 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     rule = access_rule(match_info.handler)
     if rule is None:
         log.error("route %s %s declares no access rule; refused", request.method, route.resource and route.resource.canonical)
-        return await refusal(request, 403, "error.forbidden")
+        raise Refused(403, "error.forbidden")
     refused = await _check(request, rule)
     if refused is not None:
         return refused
     try:
         return await handler(request)
     except AccessDenied:
-        return await refusal(request, 403, "error.forbidden")
+        raise Refused(403, "error.forbidden")
 
 
 async def security_headers(request: web.Request, response: web.StreamResponse) -> None:

@@ -27,21 +27,19 @@ from aiohttp import web
 
 from ..appkeys import NODE
 from ..errors import Busy, UserError
-from ..storage_errors import AuthError
-from . import i18n
-from .keys import CLOCK, WEB_CONFIG
+from preau.node.records.errors import AuthError
+from preau.node.web.appkeys import CLOCK, SETTINGS, UNLOCKED, WEB_CONFIG
+from . import district, school
+from .context import LoginAgain, node_of, refused, store_of, unlocked
 from .mount import NavItem, WebConfig, setup_web
-from .render import render
+from .render import refusal, refusal_of, render
 from .security import (
-    InMemorySessionStore, Principal, SessionRecord, current_principal, logout_session, public, refusal, refusal_of,
-    request_language, wants_json,
+    InMemorySessionStore, Principal, SessionRecord, current_principal, logout_session, public,
+    wants_json,
 )
-from .words import person_words
 
 log = logging.getLogger("preau.node.web")
 
-UNLOCKED: web.AppKey["UnlockedSessions"] = web.AppKey("preau.web.unlocked")
-SETTINGS: web.AppKey[Any] = web.AppKey("preau.web.settings")
 LOGINS: web.AppKey["OffLoopLogins"] = web.AppKey("preau.web.logins")
 
 NAV = (
@@ -164,42 +162,6 @@ class OffLoopLogins:
         self._pool.shutdown(wait=True)
 
 
-class LoginAgain(Exception):
-    """The web session outlived what it had unlocked (a restart, an account change): log in again."""
-
-
-def unlocked(request: web.Request) -> Any:
-    """The store session of the logged-in person (holds their keys). Raises LoginAgain if it is gone."""
-    principal = current_principal(request)
-    s = request.config_dict[UNLOCKED].unlocked(principal.handle) if principal else None
-    if s is None:
-        raise LoginAgain()
-    return s
-
-
-def node_of(request: web.Request) -> Any:
-    return request.config_dict[NODE]
-
-
-def store_of(request: web.Request) -> Any:
-    store = node_of(request).store
-    if store is None:
-        raise UserError("this node has no store: set it up with `preau init` first", status=503)
-    return store
-
-
-def t_(request: web.Request) -> Callable[..., str]:
-    lang = request_language(request)
-    return lambda key, **kw: i18n.translate(lang, key, **kw)
-
-
-def refused(request: web.Request, message: str, key: str = "error.refused") -> str:
-    """A refusal from the domain code (written in English) as the page shows it: `key` with the message as
-    its detail, in the person's language when `person_words` knows the message, as it is otherwise."""
-    lang = request_language(request)
-    return i18n.translate(lang, key, detail=person_words(message, lang))
-
-
 @web.middleware
 async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
     """Domain errors on pages become a page (or the JSON shape for fetch), in the person's language."""
@@ -265,7 +227,6 @@ def web_config(settings: Any) -> WebConfig:
 
 def setup_site(app: web.Application, settings: Any, *, clock: Callable[[], float] = time.time) -> None:
     """Mount sessions, security and every page on the node's app (both roles: pages refuse by role)."""
-    from . import district, school  # late: they import this module's helpers
 
     sessions = UnlockedSessions()
     app[UNLOCKED] = sessions

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from . import i18n
+from preau.node import i18n
 
 _NAMES = {"last name": "what.last_name", "first name": "what.first_name", "class name": "what.class_name"}
 _WHAT = r"(last name|first name|class name)"

@@ -19,7 +19,7 @@ from ..identity import Identity, verify_signature
 from . import masks
 from .messages import (
     LABEL_POOL, LABEL_POOL_COUNTERSIGN, LABEL_SURVIVORS, AdvertiseKeys, ConsistencyRequest, ConsistencySignature,
-    EncryptedShare, KeysBroadcast, MaskedInput, PoolAborted, PoolDefinition, RevealedShare, RoutedShares, ShareKeys,
+    EncryptedShare, KeysBroadcast, MaskedInput, PoolAborted, PoolDefinition, PoolFinished, RevealedShare, RoutedShares, ShareKeys,
     UnmaskRequest, UnmaskShares, decode, encode, survivors_message,
 )
 
@@ -74,14 +74,15 @@ class Reply:
 
 
 # States, and the district message each one waits for.
-ADVERTISED, SHARED, MASKED, SIGNED, DONE, FAILED = "advertised", "shared", "masked", "signed", "done", "failed"
+ADVERTISED, SHARED, MASKED, SIGNED, DONE, COMPLETE, FAILED = (
+    "advertised", "shared", "masked", "signed", "done", "complete", "failed")
 EXPECTS = {ADVERTISED: KeysBroadcast, SHARED: RoutedShares, MASKED: ConsistencyRequest, SIGNED: UnmaskRequest}
 NEXT = {ADVERTISED: SHARED, SHARED: MASKED, MASKED: SIGNED, SIGNED: DONE}
 
 
 class SchoolClient:
     __slots__ = ("identity", "pool", "index", "vector", "spent", "state", "error", "_c_sk", "_s_sk", "_b",
-                 "_coins", "_advert", "_keys", "_pair_keys", "_held", "_u2", "_u3", "_seen")
+                 "_coins", "_advert", "_keys", "_pair_keys", "_held", "_u2", "_u3", "_seen", "survivors")
 
     def __init__(self, identity: Identity, pool: PoolDefinition, *, district_key: bytes, vector, seed: bytes,
                  spent: Mapping[str, SentInput] | None = None, my_cohort: int | None = None,
@@ -119,6 +120,7 @@ class SchoolClient:
         self._u3: tuple[int, ...] = ()
         self._seen: dict[type, tuple[bytes, Reply]] = {}
         self.state = ADVERTISED
+        self.survivors: tuple[int, ...] | None = None  # who the sum covers, once the district says it is done
         self.error: ProtocolError | None = None
 
     def start(self) -> bytes:
@@ -129,6 +131,8 @@ class SchoolClient:
         """Feed one district message; returns what to send back, or None (the pool aborted)."""
         if self.state == FAILED:
             raise LocalProtocolError("this school left the pool after an error; nothing more is sent", code="pool_failed")
+        if self.state == COMPLETE:
+            return None  # the pool is over: nothing more to say
         try:
             return self._receive(data)
         except ProtocolError as exc:  # any refusal ends this school's part: nothing half-works afterwards
@@ -142,6 +146,9 @@ class SchoolClient:
         if isinstance(msg, PoolAborted):
             self.state = FAILED
             self.error = RemoteProtocolError(f"the district aborted the pool: {msg.reason}", code="pool_aborted")
+            return None
+        if isinstance(msg, PoolFinished):
+            self.state, self.survivors = COMPLETE, msg.survivors
             return None
         fingerprint = crypto.blake2b(bytes(data), digest_size=32)
         seen = self._seen.get(type(msg))

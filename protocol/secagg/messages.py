@@ -376,9 +376,23 @@ class PoolAborted(Message):
         _pool_id(self.pool_id)
 
 
+@dataclass(frozen=True, slots=True)
+class PoolFinished(Message):
+    """District -> members: the sum is known (over `survivors`); members may forget their pool state."""
+
+    TYPE: ClassVar[int] = 12
+    SCHEMA: ClassVar[tuple] = ((1, "pool_id", "bytes"), (2, "survivors", "uint*"))
+    pool_id: bytes
+    survivors: tuple[int, ...]
+
+    def __post_init__(self):
+        _pool_id(self.pool_id)
+        _member_set(self.survivors, "pool finished")
+
+
 TYPES: dict[int, type[Message]] = {cls.TYPE: cls for cls in (
     PoolDefinition, AdvertiseKeys, KeysBroadcast, ShareKeys, RoutedShares, MaskedInput, ConsistencyRequest,
-    ConsistencySignature, UnmaskRequest, UnmaskShares, PoolAborted,
+    ConsistencySignature, UnmaskRequest, UnmaskShares, PoolAborted, PoolFinished,
 )}
 
 

@@ -18,7 +18,7 @@ from ..identity import verify_signature
 from . import masks
 from .messages import (
     LABEL_SURVIVORS, AdvertiseKeys, ConsistencyRequest, ConsistencySignature, EncryptedShare, KeysBroadcast,
-    MaskedInput, MemberSignature, PoolAborted, PoolDefinition, RoutedShares, ShareKeys, UnmaskRequest, UnmaskShares,
+    MaskedInput, MemberSignature, PoolAborted, PoolDefinition, PoolFinished, RoutedShares, ShareKeys, UnmaskRequest, UnmaskShares,
     decode, encode, survivors_message,
 )
 
@@ -162,7 +162,8 @@ class DistrictAggregator:
         cohort = sum(pool.members[u - 1].cohort for u in self._u3)
         self.result = PoolResult(self._u3, tuple(total), cohort)
         self.state, self._expected = COMPLETE, frozenset()
-        return {}
+        finished = encode(PoolFinished(pool.pool_id, self._u3))
+        return {m: finished for m in self._keys}
 
 
 def _reconstruct(raw: dict[int, bytes], threshold: int) -> bytes | None:

@@ -147,10 +147,10 @@ def campaign_file(tmp: pathlib.Path) -> pathlib.Path:
 
 def fill(data: pathlib.Path, pupils: int = 20) -> None:
     """Put one synthetic class with results into a school (as the demo does), in this process."""
-    from preau.node.demo import _fill
-    from preau.node.synthetic import make_classes
-    from preau.node.store import Store
-    from preau.node.vault import ARGON2
+    from preau.node.demo.demo import _fill
+    from preau.node.demo.synthetic import make_classes
+    from preau.node.records.store import Store
+    from preau.node.records.vault import ARGON2
 
     store = Store.open(data, cost=ARGON2[MINIMAL])
     try:

@@ -95,7 +95,7 @@ def test_check_good_file(capsys, tmp_path):
         ("max_score = 200", "max_score = 200\nitems = 3", 26,
          "exercises[1].items: has no meaning for a words-per-minute exercise; remove it"),
         ('id = "fr-lire-texte"', 'id = "fr-mots"', 21, "exercises[1].id: 'fr-mots' is used by an earlier exercise"),
-        ("min_cohort = 10", "min_cohort = 2", 10, "policy.min_cohort: must be between 3 and 1000, got 2"),
+        ("min_cohort = 10", "min_cohort = 2", 10, "policy.min_cohort: asks for 2, below the national minimum of 10; a campaign may raise this setting, never lower it"),
         ("min_cohort = 10", "min_cohrt = 10", 10, "policy.min_cohrt: is not a known policy setting"),
         ("items = 15\n", "", 12, "exercises[0].items: is missing"),  # missing: the line of its table
         ('name = "Campagne de test"\n', "", None, "name: is missing"),
@@ -133,7 +133,7 @@ def test_inline_tables_and_dotted_keys_still_locate(tmp_path):
     assert line_of(text, "policy.min_cohort") == 1
     assert line_of(text, "exercises[0].name") == 2
     assert location_lines("[[exercises]]\n[[exercises]]\nid = 1\n")["exercises[1].id"] == 3
-    with pytest.raises(UserError, match=r"c.toml:1: policy.min_cohort: must be between 3"):
+    with pytest.raises(UserError, match=r"c.toml:1: policy.min_cohort: asks for 2, below the national minimum of 10"):
         load_campaign_file(write(tmp_path, GOOD.replace("[policy]\nmin_cohort = 10\n", "").replace(
             'id = "2026-test"', 'policy.min_cohort = 2\nid = "2026-test"')))
 

@@ -196,7 +196,7 @@ def test_invite_is_for_districts_and_checks_the_uai(fed):
     r = preau("invite", "--uai", SCHOOL_UAI, "--name", "École A", "--school-url", "http://127.0.0.1:8099/",
               "--data-dir", str(fed.district.data))
     assert r.code == 0
-    from preau.node.fedstore import FedStore
+    from preau.node.federation.store import FedStore
     store = FedStore(fed.district.data / "federation.db")
     try:
         named = [(i["name"], i["address"]) for i in store.invitations() if i["name"]]

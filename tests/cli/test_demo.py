@@ -92,7 +92,7 @@ def test_demo_keep_leaves_nodes_running_and_says_how_to_stop_them():
 
 
 def test_demo_text_names_urls_logins_and_how_to_stop():
-    from preau.node.demo import _render
+    from preau.node.demo.demo import _render
 
     summary = {
         "campaign": "2026-debut-cp", "district": {"url": "http://127.0.0.1:9000", "pid": 11}, "data_dir": "/tmp/d",

@@ -45,7 +45,8 @@ def test_parse_good_campaign_round_trips():
         (lambda d: d["exercises"][0].update(items="quinze"), "exercises[0].items", "whole number"),
         (lambda d: d["exercises"][0].update(Id="x"), "exercises[0].Id", "not a known exercise field"),
         (lambda d: d.update(exercises=[]), "exercises", "at least one"),
-        (lambda d: d["policy"].update(min_cohort=1), "policy.min_cohort", "between 3"),
+        (lambda d: d["policy"].update(min_cohort=1), "policy.min_cohort", "below the national minimum of 10"),
+            (lambda d: d["policy"].update(min_cohort=20, min_batch=10), "policy.min_batch", "at least min_cohort"),
     ],
 )
 def test_each_mistake_names_its_location(mutate, location, words):

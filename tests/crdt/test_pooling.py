@@ -29,3 +29,22 @@ def test_vector_matches_the_release_table_and_sums_read_back():
     assert sum(r.total for r in rows) == sum(sum(v[:-1]) for v in vectors)
     with pytest.raises(CrdtUsageError):
         pooled_rows(vectors[0][:-1], camp)
+
+
+def test_a_pool_entry_counts_once_in_the_statistics_with_its_schools():
+    from preau.crdt.documents import ReleaseContent
+    from preau.crdt.statistics import CampaignStatistics
+    camp = make_campaign()
+    rng = random.Random(5)
+    vectors = [pool_vector(outcomes_for([f"p{k}-{i}" for i in range(n)], camp, rng), camp) for k, n in enumerate((3, 4, 5))]
+    rows, cohort = pooled_rows([sum(c) for c in zip(*vectors)], camp)
+    content = ReleaseContent(camp.id, 1, "published", "3 écoles regroupées", camp.policy, rows, cohort, scope="pool",
+                             schools_contributing=3, schools_withheld=0)
+    assert ReleaseContent.from_dict(content.to_dict()) == content
+    stats = CampaignStatistics(camp.id)
+    stats.replace_entry("pool-ab", {"release": 1, "time": 0, "heads": "", "content": content.to_dict()})
+    stats = CampaignStatistics.from_dict(stats.to_dict())
+    assert stats.schools_represented == 3 and stats.cohort() == cohort == sum(v[-1] for v in vectors)
+    assert stats.exercise(camp.exercises[0].id).counts["seuil2"] == sum(v[2] for v in vectors)
+    (row,) = stats.members()
+    assert (row.scope, row.schools, row.cohort) == ("pool", 3, cohort)

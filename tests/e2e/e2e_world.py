@@ -24,10 +24,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable
 
 from preau.crdt.campaign import GROUPS
-from preau.node import commands
+from preau.node import actions
 from preau.node.campaign_file import load_campaign_file, resolve_campaign_path
-from preau.node.demo import DEMO_PASSWORD, DemoNode, _env, _fill, _init, _preau, _wait_healthy, free_port, uai
-from preau.node.synthetic import expected_counts, make_classes
+from preau.node.demo.demo import DEMO_PASSWORD, DemoNode, _env, _fill, _init, _preau, _wait_healthy, free_port, uai
+from preau.node.demo.synthetic import expected_counts, make_classes
 from preau.protocol.identity import Identity
 
 FEDERATION_DB = "federation.db"
@@ -132,7 +132,7 @@ class World:
             _init(node, f"École {node.name}")
 
     def load_campaign(self) -> None:
-        commands.load_campaign(self.district.settings(), campaign=self.campaign, file="debut-cp")
+        actions.load_campaign(self.district.settings(), campaign=self.campaign, file="debut-cp")
 
     def join(self, node: Proc) -> None:
         invitation = self.district.cli("invite", "--uai", node.uai).stdout.strip()

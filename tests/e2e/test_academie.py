@@ -13,8 +13,8 @@ import pytest
 
 from e2e_world import Proc, World
 from preau.crdt.campaign import GROUPS
-from preau.node import commands
-from preau.node.demo import _init, free_port, uai
+from preau.node import actions
+from preau.node.demo.demo import _init, free_port, uai
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +29,7 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
     academie.start()
     w.district.start()
     try:
-        commands.load_campaign(academie.settings(), campaign=w.campaign, file="debut-cp")
+        actions.load_campaign(academie.settings(), campaign=w.campaign, file="debut-cp")
         invitation = academie.cli("invite", "--uai", w.district.uai, "--district").stdout.strip()
         assert "Joined the district" in w.district.cli("join", invitation).stdout
         # The district holds the académie's campaign and its own re-signed copy, the one its schools take.

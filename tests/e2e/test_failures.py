@@ -14,9 +14,9 @@ from preau.crdt.campaign import GROUPS
 from preau.crdt.docio import load_document
 from preau.crdt.documents import read_receipts
 from preau.crdt.schema import document_id
-from preau.node import commands
-from preau.node.backoff import Backoff
-from preau.node.demo import _env, _preau
+from preau.node import actions
+from preau.node.federation.backoff import Backoff
+from preau.node.demo.demo import _env, _preau
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +40,7 @@ async def test_district_down_while_a_school_releases_the_loop_backs_off_and_deli
     w.release(school)  # the head teacher approves anyway
 
     # The school's node with its real sync loop, with short waits so the test takes seconds, not hours.
-    node = commands.open_node(school.settings())
+    node = actions.open_node(school.settings())
     node.backoff = Backoff(base=0.1, cap=0.8)
     node.sync_interval = 30.0
     attempts: list[float] = []

@@ -54,10 +54,10 @@ def test_five_schools_release_and_the_district_counts_exactly_the_generated_pupi
     # Four head teachers approve with the command; the schools' own serve loops notice and deliver.
     w.parallel(w.release, [w.schools[n] for n in MAIN[:4]])
     # The small school: its release is due at the campaign's close (withheld, no counts).
-    from preau.node import commands
+    from preau.node import actions
     from preau.node.release import approve_release, preview_release
     small = w.schools["small"]
-    n = commands.open_node(small.settings())
+    n = actions.open_node(small.settings())
     try:
         session = n.store.login("admin", DEMO_PASSWORD)
         preview = preview_release(n.store, session, n.federation, w.campaign.id, closing=True)

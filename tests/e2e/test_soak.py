@@ -18,8 +18,8 @@ import pytest
 from e2e_world import World
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.node.runtime import Node, create_identity
-from preau.node.transport import SYNC_PATH, Limits
-from preau.node.demo import uai
+from preau.node.federation.transport import SYNC_PATH, Limits
+from preau.node.demo.demo import uai
 from preau.protocol.connection import Connection
 from preau.protocol.identity import PublicIdentity
 

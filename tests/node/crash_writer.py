@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import sys
 
-from preau.node import vault
-from preau.node.store import ResultInput, Store
+from preau.node.records import vault
+from preau.node.records.store import ResultInput, Store
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ from aiohttp import web
 from preau.crdt.campaign import parse_campaign
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.node.runtime import Node, create_identity
-from preau.node.transport import SYNC_PATH, Limits, serve_session
+from preau.node.federation.transport import SYNC_PATH, Limits, serve_session
 
 CAMPAIGN = parse_campaign({
     "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",

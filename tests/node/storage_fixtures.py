@@ -6,8 +6,8 @@ import dataclasses
 import pytest
 
 from preau.crdt.campaign import parse_campaign
-from preau.node import vault
-from preau.node.store import Store
+from preau.node.records import vault
+from preau.node.records.store import Store
 
 ADMIN_PW = "direction password 1"
 T1_PW = "teacher one password"

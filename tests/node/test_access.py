@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from preau.node import backup, vault
-from preau.node.storage_errors import AccessDenied, AuthError
-from preau.node.store import ResultInput
+from preau.node.records import backup
+
+from preau.node.records import vault
+from preau.node.records.errors import AccessDenied, AuthError
+from preau.node.records.store import ResultInput
 
 from storage_fixtures import ADMIN_PW, T1_PW, T2_PW, make_school
 from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
@@ -154,7 +156,7 @@ def test_unassigning_takes_effect_on_open_sessions(school):
 
 def test_a_teacher_who_leaves_a_class_takes_no_key_that_opens_its_records(school):
     """The class key is replaced: a copy of the old key (or of the file) no longer opens the class's records."""
-    from preau.node.store import _ad
+    from preau.node.records.store import _ad
 
     s = school.store
     cid = school.class_a.id
@@ -188,7 +190,7 @@ def test_a_teacher_who_leaves_a_class_takes_no_key_that_opens_its_records(school
 
 
 def test_disabling_a_teacher_replaces_the_keys_of_their_classes(school):
-    from preau.node.store import _ad
+    from preau.node.records.store import _ad
 
     s = school.store
     zeph = school.pupils_a[0]
@@ -202,7 +204,7 @@ def test_disabling_a_teacher_replaces_the_keys_of_their_classes(school):
 
 def test_a_rotation_that_rolls_back_leaves_the_old_key_in_use(school, monkeypatch):
     """Review finding: the new key was cached before commit; after a rollback, later writes used a dead key."""
-    from preau.node.storage_errors import StoreError
+    from preau.node.records.errors import StoreError
 
     s = school.store
     cid, zeph = school.class_a.id, school.pupils_a[0]
@@ -231,7 +233,7 @@ def test_a_rotation_that_rolls_back_leaves_the_old_key_in_use(school, monkeypatc
 def test_a_key_replaced_between_fetch_and_write_refuses_the_write(school, monkeypatch):
     """A rotation landing after a write fetched the class key (another thread or process) must not let it
     seal data under the old key: the write is refused, nothing is written, and doing it again works."""
-    from preau.node.storage_errors import StoreError
+    from preau.node.records.errors import StoreError
 
     s = school.store
     cid, zeph = school.class_a.id, school.pupils_a[0]
@@ -260,13 +262,13 @@ def test_a_key_replaced_between_fetch_and_write_refuses_the_write(school, monkey
 
 def backup_free_store(school):
     """A second Store on the same files: what another process (a `preau` command) would open."""
-    from preau.node.store import Store
+    from preau.node.records.store import Store
     return Store.open(school.store.data_dir, cost=vault.TEST_COST)
 
 
 @pytest.mark.parametrize("write", ["rename", "save"])
 def test_a_pupil_moved_between_read_and_write_is_not_sealed_under_the_old_class_key(school, monkeypatch, write):
-    from preau.node.storage_errors import StoreError
+    from preau.node.records.errors import StoreError
 
     s = school.store
     zeph = school.pupils_a[0]

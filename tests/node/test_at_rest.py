@@ -6,9 +6,11 @@ import time
 
 import pytest
 
-from preau.node import backup, vault
-from preau.node.storage_errors import StoreError
-from preau.node.store import Session, Store
+from preau.node.records import backup
+
+from preau.node.records import vault
+from preau.node.records.errors import StoreError
+from preau.node.records.store import Session, Store
 
 from storage_fixtures import make_school
 from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)

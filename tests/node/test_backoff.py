@@ -1,6 +1,6 @@
 import random
 
-from preau.node.backoff import Backoff
+from preau.node.federation.backoff import Backoff
 
 
 def test_ceiling_doubles_then_caps():

@@ -5,9 +5,11 @@ import os
 
 import pytest
 
-from preau.node import backup, vault
-from preau.node.storage_errors import BackupError
-from preau.node.store import Store
+from preau.node.records import backup
+
+from preau.node.records import vault
+from preau.node.records.errors import BackupError
+from preau.node.records.store import Store
 
 from storage_fixtures import ADMIN_PW, T1_PW, make_school
 from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
@@ -108,7 +110,7 @@ def test_restore_refuses_to_overwrite_a_school_unless_asked(saved, tmp_path):
 
 def test_a_restored_node_keeps_its_keys_and_enrolment(tmp_path, campaign):
     """A school restored on a new box is the same node to its district: same keys, same pins and documents."""
-    from preau.node.fedstore import FedStore
+    from preau.node.federation.store import FedStore
     from preau.node.runtime import create_identity, load_identity
 
     school = make_school(tmp_path / "old", campaign)

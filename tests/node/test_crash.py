@@ -10,8 +10,8 @@ import subprocess
 import sys
 import time
 
-from preau.node import vault
-from preau.node.store import Store
+from preau.node.records import vault
+from preau.node.records.store import Store
 
 from storage_fixtures import T1_PW, make_school
 from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from preau.node.csvio import parse_class_list, write_results_csv
-from preau.node.storage_errors import CsvImportError
+from preau.node.records.csvio import parse_class_list, write_results_csv
+from preau.node.records.errors import CsvImportError
 
 
 def test_parses_semicolons_commas_bom_header_and_blank_lines():

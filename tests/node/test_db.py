@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from preau.node import db as dbmod
-from preau.node.storage_errors import SchemaError
+from preau.node.records import database as dbmod
+from preau.node.records.errors import SchemaError
 
 
-def test_migrations_numbered_and_idempotent(tmp_path):
+def test_migrations_named_and_idempotent(tmp_path):
     d = dbmod.connect(tmp_path / "x.db")
     assert dbmod.migrate(d) == len(dbmod.MIGRATIONS) == dbmod.schema_version(d)
     assert dbmod.migrate(d) == len(dbmod.MIGRATIONS)
@@ -23,16 +23,16 @@ def test_a_later_migration_applies_and_a_failing_one_changes_nothing(tmp_path):
         raise RuntimeError("disk full")
 
     with pytest.raises(RuntimeError):
-        dbmod.migrate(d, dbmod.MIGRATIONS + [boom])
+        dbmod.migrate(d, dbmod.MIGRATIONS + [("boom", boom)])
     assert dbmod.schema_version(d) == len(dbmod.MIGRATIONS) and "half" not in d.table_names()
-    dbmod.migrate(d, dbmod.MIGRATIONS + [lambda db: db.execute("CREATE TABLE peers (id TEXT)")])
+    dbmod.migrate(d, dbmod.MIGRATIONS + [("peers", lambda db: db.execute("CREATE TABLE peers (id TEXT)"))])
     assert dbmod.schema_version(d) == len(dbmod.MIGRATIONS) + 1 and "peers" in d.table_names()
 
 
 def test_newer_schema_is_refused(tmp_path):
     d = dbmod.connect(tmp_path / "x.db")
     d.execute("PRAGMA user_version = 99")
-    with pytest.raises(SchemaError, match=r"schema version 99 but this Préau knows only up to \d+: it was written by a newer Préau"):
+    with pytest.raises(SchemaError, match=r"schema version 99 but this Préau knows only \d+ migrations: it was written by a newer Préau"):
         dbmod.migrate(d)
 
 

@@ -77,7 +77,7 @@ async def test_bundle_carried_by_hand_and_tampered_bundle(tmp_path, district):
     school_release(school, 15)
     bundle = school.federation.export_bundle()
     tampered = bundle.replace(b'"release": "505253', b'"release": "505254')
-    from preau.node.federation import BundleError
+    from preau.node.federation.rules import BundleError
     with pytest.raises(BundleError):
         district.federation.import_bundle(tampered)
     assert district.fed.stats(CAMPAIGN.id) is None

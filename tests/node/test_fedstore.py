@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from preau.node.fedstore import MIGRATIONS, FedStore, FedStoreError
+from preau.node.federation.store import MIGRATIONS, FedStore, FedStoreError
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_grouped_writes_commit_together_or_not_at_all(store):
 
 def test_migration_4_makes_children_that_sent_aggregates_districts(tmp_path, monkeypatch):
     """A file from before invitations said what they enrol: a child that sent an aggregate was a district."""
-    import preau.node.fedstore as fs
+    import preau.node.federation.store as fs
 
     path = tmp_path / "fed.db"
     monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS[:3])
@@ -112,7 +112,7 @@ def test_migration_4_makes_children_that_sent_aggregates_districts(tmp_path, mon
 def test_migration_4_at_an_academie_makes_every_child_a_district(tmp_path, monkeypatch):
     """At a node that never received a school release, a district that has not sent its aggregate yet is a
     district too (else its first aggregate would be refused for good)."""
-    import preau.node.fedstore as fs
+    import preau.node.federation.store as fs
 
     path = tmp_path / "fed.db"
     monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS[:3])

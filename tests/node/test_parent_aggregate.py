@@ -94,7 +94,7 @@ async def test_a_campaign_from_the_academie_reaches_the_schools_signed_by_their_
 async def test_an_academie_merges_its_districts_aggregates_into_statistics(tmp_path, aiohttp_server):
     from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
     from preau.crdt.statistics import CampaignStatistics
-    from preau.node.commands import stats_rows
+    from preau.node.actions import stats_rows
 
     academie = make_node(tmp_path, "academie", "district")
     await serve(academie, aiohttp_server)

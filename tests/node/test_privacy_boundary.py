@@ -18,9 +18,9 @@ from aiohttp import web
 from preau.crdt.campaign import parse_campaign
 from preau.node.release import approve_release, preview_release
 from preau.node.runtime import Node, create_identity
-from preau.node.store import ResultInput, Store
-from preau.node.transport import SYNC_PATH, Limits, serve_session
-from preau.node.vault import TEST_COST
+from preau.node.records.store import ResultInput, Store
+from preau.node.federation.transport import SYNC_PATH, Limits, serve_session
+from preau.node.records.vault import TEST_COST
 from preau.protocol import connection as protocol_connection
 
 from storage_fixtures import ADMIN_PW, campaign_dict

@@ -9,8 +9,8 @@ import pytest
 
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
-from preau.node.backoff import Backoff
-from preau.node.federation import BundleError
+from preau.node.federation.backoff import Backoff
+from preau.node.federation.rules import BundleError
 from preau.node.runtime import Node
 
 import federation_helpers as helpers

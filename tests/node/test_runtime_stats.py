@@ -7,7 +7,7 @@ import sqlite3
 from preau.crdt.docio import load_document
 from preau.crdt.signing import SignedRelease, verify_release
 from preau.crdt.statistics import CampaignStatistics
-from preau.node.fedstore import MIGRATIONS, FedStore
+from preau.node.federation.store import MIGRATIONS, FedStore
 
 from test_runtime import CAMPAIGN, district, joined, release  # noqa: F401 - district is a fixture
 

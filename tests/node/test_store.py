@@ -6,9 +6,10 @@ import dataclasses
 import pytest
 
 from preau.crdt.campaign import parse_campaign
-from preau.node import vault
-from preau.node.storage_errors import AccessDenied, AuthError, Conflict, InvalidInput, NotFound, SchemaError
-from preau.node.store import PupilOutcome, ResultInput, Store
+from preau.node.records import vault
+from preau.node.records.errors import AccessDenied, AuthError, Conflict, InvalidInput, NotFound, SchemaError
+from preau.crdt.disclosure import PupilOutcome
+from preau.node.records.store import ResultInput, Store
 
 from storage_fixtures import ADMIN_PW, T1_PW, campaign_dict
 from storage_fixtures import campaign, school  # noqa: F401  (pytest fixtures)
@@ -353,7 +354,8 @@ def test_two_sessions_editing_the_same_pupil_never_lose_an_update(school):
 
 def test_store_errors_are_the_node_errors_of_the_same_meaning():
     """One `except errors.NotFound` (or Conflict, Forbidden) catches the storage layer's too."""
-    from preau.node import errors, storage_errors
+    from preau.node import errors
+    from preau.node.records import errors as storage_errors
 
     for store_cls, node_cls, status in ((storage_errors.NotFound, errors.NotFound, 404),
                                         (storage_errors.Conflict, errors.Conflict, 409),

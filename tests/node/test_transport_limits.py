@@ -17,7 +17,7 @@ from aiohttp import web
 
 from preau.node.errors import UserError
 from preau.node.runtime import Node, create_identity
-from preau.node.transport import SYNC_PATH, Limits, SessionGate, serve_session
+from preau.node.federation.transport import SYNC_PATH, Limits, SessionGate, serve_session
 from preau.protocol.connection import Config, Connection, ConnectionClosed, Established
 from preau.protocol.errors import RemoteProtocolError
 from preau.protocol.identity import Identity

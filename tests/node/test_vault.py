@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from preau.node import vault
+from preau.node.records import vault
 
 
 def test_aead_known_answer_xchacha20poly1305():

@@ -137,6 +137,31 @@ def test_refuse_replaces_the_welcome(world):
     assert exc.value.code == "invitation_used" and r.state is State.ERROR
 
 
+def test_a_busy_district_says_so_and_when_to_try_again(world):
+    """Refused after the handshake (its sessions are full): the school is told why, not just 'hung up'."""
+    world.pin_school()
+    i, r = world.connect(), world.responder()
+    r.receive_data(i.data_to_send()); i.receive_data(r.data_to_send())
+    assert _established(r.receive_data(i.data_to_send()))
+    r.refuse("busy", "64 sessions already", retry_after=30)
+    with pytest.raises(RemoteProtocolError) as exc:
+        i.receive_data(r.data_to_send())
+    assert exc.value.code == "busy" and exc.value.retry_after == 30
+    assert str(exc.value) == ("the district is busy with other nodes' syncs: nothing was lost; this node tries again "
+                              "later (the district asks to try again in 30 s)")
+
+
+def test_a_district_whose_disk_filled_up_mid_session_tells_the_school(world):
+    world.pin_school()
+    i, r = world.connect(), world.responder()
+    pump(i, r)
+    r.fail(LocalProtocolError("no space left on device", code="disk_full"))
+    with pytest.raises(RemoteProtocolError) as exc:
+        i.receive_data(r.data_to_send())
+    assert exc.value.code == "disk_full" and exc.value.retry_after is None
+    assert "the district's disk is full" in str(exc.value) and "nothing was lost here" in str(exc.value)
+
+
 def test_unknown_key_without_invitation(world):
     _, err = _refused(world, world.connect(), world.responder(), "unknown_peer")
     assert "enrol first with an invitation" in str(err)

@@ -49,7 +49,7 @@ def test_no_dropout_sums_everyone():
     pool = Pool(12, tag="all")
     server, clients, _ = run(pool)
     assert server.result.total == pool.expected(range(1, 13))
-    assert all(c.state == "done" for c in clients.values())
+    assert all(c.state == "complete" and c.survivors == tuple(range(1, 13)) for c in clients.values())
 
 
 @pytest.mark.parametrize("round_name", ROUNDS)

@@ -15,7 +15,7 @@ from preau.crdt.campaign import parse_campaign
 from preau.node.web import NavItem, Principal, WebConfig, login_required, refusal, render, require_class, setup_web
 from preau.node.web.charts import group_bars_svg
 from preau.node.web.grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply
-from preau.node.web.i18n import translate
+from preau.node.i18n import translate
 from preau.node.web.security import current_principal, public, request_language
 
 PASSWORD = "correct horse"

@@ -9,11 +9,11 @@ import pathlib
 import socket
 from dataclasses import dataclass, field
 
-from preau.node.fedstore import FedStore
+from preau.node.federation.store import FedStore
 from preau.node.runtime import FEDERATION_DB, create_identity
 from preau.node.settings import load_settings
-from preau.node.store import Store
-from preau.node.vault import TEST_COST
+from preau.node.records.store import Store
+from preau.node.records.vault import TEST_COST
 from preau.node.web.district import parse_campaign_text
 from web_helpers import login as _login
 
@@ -31,9 +31,9 @@ closes = 2030-06-30
 illustrative = true
 
 [policy]
-min_cohort = 3
-min_batch = 3
-small_cell_max = 3
+min_cohort = 10
+min_batch = 10
+small_cell_max = 10
 
 [[exercises]]
 id = "fr-mots"

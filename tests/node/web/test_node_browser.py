@@ -17,6 +17,8 @@ from aiohttp.test_utils import TestServer
 
 from node_fixtures import CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, build_school, free_port
 from preau.node.app import create_app
+from preau.node.records.store import Store
+from preau.node.records.vault import TEST_COST
 from test_web_browser import ARTIFACTS, Console, browser, keyboard_login  # noqa: F401  (browser is a fixture)
 
 from playwright.async_api import expect
@@ -37,6 +39,23 @@ async def servers(tmp_path):
     yield started[0], started[1], school.ids
     for srv in reversed(started):
         await srv.close()
+
+
+def more_results(data, class_id: str, campaign_id: str, n: int = 8) -> None:
+    """N more pupils with results in class B, entered by the head teacher through the store.
+
+    The four pupils typed in the browser are below the national floor (10
+    assessed pupils, 10 changed together): no count could leave the school.
+    """
+    store = Store.open(data, cost=TEST_COST)
+    try:
+        s = store.login("direction", PASSWORD)
+        for i, p in enumerate(store.add_pupils(s, class_id, [(f"Nom{i}", f"Prénom{i}") for i in range(n)])):
+            store.save_result(s, campaign_id, p.id, "fr-mots", answers=[1, 1, i % 2, 0, 1])
+            store.save_result(s, campaign_id, p.id, "fr-lire-texte", wpm=20 + 5 * i)
+        s.logout()
+    finally:
+        store.close()
 
 
 async def shot(page, name: str) -> None:
@@ -169,6 +188,7 @@ async def test_district_school_teacher_head_teacher_end_to_end(servers, browser,
     await shot(t, "teacher-profile-print")
 
     # -- the head teacher previews (table + raw document) and approves
+    more_results(tmp_path / "school", ids["class_b"], "2026-test-cp")
     await h.goto(sbase + "/admin/campaigns")
     await shot(h, "head-campaigns")
     await h.get_by_role("link", name=re.compile("Voir ce qui partirait")).click()

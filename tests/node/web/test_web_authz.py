@@ -17,7 +17,7 @@ from node_fixtures import build_district, build_school, login
 from web_helpers import csrf_of
 from preau.node.app import create_app
 from preau.node.web import undeclared_routes
-from preau.node.web.site import UNLOCKED
+from preau.node.web.appkeys import UNLOCKED
 
 # Who may use a route, by path prefix (checked in order). "own-class" = a teacher, on a class assigned to them.
 RULES = [

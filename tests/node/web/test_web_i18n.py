@@ -7,7 +7,7 @@ import string
 
 import pytest
 
-from preau.node.web import i18n
+from preau.node import i18n
 
 WEB = pathlib.Path(i18n.__file__).resolve().parent
 NODE = WEB.parent

@@ -15,9 +15,9 @@ from node_fixtures import (
 )
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.node.app import create_app
-from preau.node.backup import MAGIC
+from preau.node.records.backup import MAGIC
 from preau.node.runtime import Node, create_identity
-from preau.node.transport import Limits
+from preau.node.federation.transport import Limits
 from web_helpers import csrf_of
 
 
@@ -317,7 +317,7 @@ async def test_statistics_pages_and_exports_after_a_school_release(district, tmp
     try:
         await school.join(invitation, SCHOOL_UAI)
         outcomes = [PupilOutcome(f"p{i}", ex.id, ("besoin", "fragile", "seuil2", "seuil2")[i % 4])
-                    for i in range(8) for ex in camp.exercises]
+                    for i in range(12) for ex in camp.exercises]
         decision = next_release(outcomes, camp, ReleaseHistory(camp.id), closing=False)
         school.federation.publish_release(decision.content, to_peer="district")
         await school.sync_upstream()
@@ -330,9 +330,9 @@ async def test_statistics_pages_and_exports_after_a_school_release(district, tmp
     assert SCHOOL_UAI in schools and "n° 1" in schools
     csv = await (await client.get("/district/stats/2026-test-cp.csv")).text()
     assert csv.lstrip("\ufeff").startswith("exercice;nom;besoin;fragile;seuil2;absent;pending;écoles")
-    assert "fr-mots;Comprendre des mots lus par l'enseignant;2;2;4;0;0;1" in csv
+    assert "fr-mots;Comprendre des mots lus par l'enseignant;3;3;6;0;0;1" in csv
     data = json.loads(await (await client.get("/district/stats/2026-test-cp.json")).text())
-    assert data["schools_contributing"] == 1 and data["exercises"][0]["seuil2"] == 4
+    assert data["schools_contributing"] == 1 and data["exercises"][0]["seuil2"] == 6
     api = await (await client.get("/v1/stats/2026-test-cp", headers={"Accept": "application/json"})).json()
     assert api["ok"] and api["exercises"] == data["exercises"]
 
@@ -341,7 +341,7 @@ def test_sync_status_in_plain_words():
     from types import SimpleNamespace
 
     from preau.node.runtime import SyncStatus
-    from preau.node.web.i18n import translate
+    from preau.node.i18n import translate
     from preau.node.web.school import sync_words
 
     t = lambda key, **kw: translate("fr", key, **kw)  # noqa: E731

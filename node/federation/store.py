@@ -3,27 +3,29 @@
 Nothing here is about one pupil: this file holds what a node publishes or
 receives (signed aggregate documents and the bookkeeping around them), so the
 node can keep syncing after a reboot with nobody logged in. Pupil data lives in
-the encrypted store (`preau.node.store`).
+the encrypted store (`preau.node.records.store`).
 
 One writer: every write is one transaction, committed before the caller
 acknowledges anything to a peer (persist, then reply).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import sqlite3
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-import sqlite_utils
 
-from .errors import EXIT_DATA, UserError
+from preau.node import database as base
+from preau.node.database import Migration
+from preau.node.errors import EXIT_DATA, UserError
 
-MIGRATIONS: list[str] = [
+MIGRATIONS: list[Migration] = [
     # 1: initial schema
-    """
+    ("initial", """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     CREATE TABLE peers (
         key TEXT PRIMARY KEY,              -- Ed25519 public key, hex
@@ -87,10 +89,10 @@ MIGRATIONS: list[str] = [
         kind TEXT NOT NULL,
         detail TEXT NOT NULL
     );
-    """,
+    """),
     # 2: district statistics as one row per school (owner key), so taking in one release touches one
     #    row instead of re-reading and re-writing every school's counts (quadratic for a district)
-    """
+    ("stats_per_school", """
     CREATE TABLE stats_entries (
         campaign TEXT NOT NULL,
         owner TEXT NOT NULL,               -- the school's Ed25519 public key, hex
@@ -104,19 +106,19 @@ MIGRATIONS: list[str] = [
     DELETE FROM stats WHERE json_extract(data, '$.version') IS NOT NULL AND json_type(data, '$.schools') = 'object';
     CREATE INDEX peers_replaced_by ON peers(replaced_by);
     CREATE INDEX documents_kind ON documents(kind, owner);
-    """,
+    """),
     # 3: an invitation may name the school and the address where its node can be reached, so the
     #    district can open sessions to it (schools reachable from the district, or behind no NAT)
-    """
+    ("invitation_name_address", """
     ALTER TABLE invitations ADD COLUMN name TEXT;
     ALTER TABLE invitations ADD COLUMN address TEXT;
-    """,
+    """),
     # 4: what an invitation enrols: a school (it sends releases) or, at an académie, a district (it sends
     #    its aggregate; pinned as role 'child'). Older files did not say: a child that signed aggregates
     #    and never a release was a district; at a node that never received a school release but did
     #    receive aggregates (an académie), every child is a district. A school that signed both (the
     #    hole this closes) stays a school, and statistics entries it got in as a district are dropped.
-    """
+    ("invitation_member", """
     ALTER TABLE invitations ADD COLUMN member TEXT NOT NULL DEFAULT 'school';
     UPDATE peers SET role = 'child'
         WHERE role = 'school' AND key IN (SELECT owner FROM documents WHERE kind = 'aggregate')
@@ -128,7 +130,7 @@ MIGRATIONS: list[str] = [
     DELETE FROM stats_entries
         WHERE owner IN (SELECT key FROM peers WHERE role = 'school')
           AND json_extract(entry, '$.content.scope') = 'district';
-    """,
+    """),
 ]
 
 STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
@@ -136,6 +138,12 @@ STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that 
 
 class FedStoreError(Exception):
     pass
+
+
+class FedStoreDamaged(FedStoreError, UserError):
+    """federation.db cannot be read: the message names the file and says how to restore it."""
+
+    exit_code = EXIT_DATA
 
 
 class FedStoreTooNew(FedStoreError, UserError):
@@ -162,13 +170,12 @@ class FedStore:
     def __init__(self, path: pathlib.Path | str, clock: Callable[[], int] = _now):
         self.path = pathlib.Path(path)
         self._clock = clock
-        self._depth = 0
-        conn = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self.db = sqlite_utils.Database(conn)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        try:
+            self.db = base.connect(self.path, busy_timeout=5.0)
+        except base.DatabaseFileError as exc:
+            raise FedStoreDamaged(
+                f"{exc.message}. This file holds the node's enrolment and what it received; restore it from a "
+                "backup (preau restore), or move it aside and enrol the node again.") from exc
         self._migrate()
 
     def close(self) -> None:
@@ -184,22 +191,19 @@ class FedStore:
     # -- schema -------------------------------------------------------------
 
     def _migrate(self) -> None:
-        version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version > len(MIGRATIONS):
-            raise FedStoreTooNew(
-                f"{self.path} was written by a newer version of Préau (schema {version}); "
-                "upgrade Préau before opening it."
-            )
-        for number in range(version, len(MIGRATIONS)):
-            with self.transaction() as conn:
-                for statement in MIGRATIONS[number].split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {number + 1}")
+        try:
+            base.migrate(self.db, MIGRATIONS, what=str(self.path))
+        except base.DatabaseFileError as exc:
+            self.db.close()
+            if exc.newer:
+                raise FedStoreTooNew(f"{exc.message}; upgrade Préau before opening it.") from exc
+            raise FedStoreDamaged(exc.message) from exc
 
-    def transaction(self):
-        """Group several writes into one transaction (calls inside it join it)."""
-        return _Transaction(self)
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Group several writes into one transaction (calls inside it are savepoints of it)."""
+        with self.db.atomic():
+            yield self.db.conn
 
     @property
     def schema_version(self) -> int:
@@ -491,34 +495,3 @@ class FedStore:
             row["receipt"] = json.loads(row["receipt"]) if row["receipt"] else None
             out.append(row)
         return out
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception: one writer, all or nothing.
-
-    Nested uses join the outer transaction, so a caller can group several store
-    calls (a release, its statistics and its receipt) into one commit.
-    """
-
-    def __init__(self, store: "FedStore"):
-        self.store = store
-        self.conn = store.db.conn
-
-    def __enter__(self) -> sqlite3.Connection:
-        if self.store._depth == 0:
-            self.conn.execute("BEGIN IMMEDIATE")
-        self.store._depth += 1
-        return self.conn
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        self.store._depth -= 1
-        if self.store._depth:
-            return
-        if exc_type is None:
-            try:
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.rollback()  # a failed COMMIT (disk full) must not leave the transaction open
-                raise
-        else:
-            self.conn.execute("ROLLBACK")

@@ -8,8 +8,8 @@ Conflict and Forbidden, so `except errors.NotFound` catches both layers'.
 """
 from __future__ import annotations
 
-from . import errors
-from .errors import UserError
+from preau.node import errors
+from preau.node.errors import UserError
 
 
 class StoreError(UserError):

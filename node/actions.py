@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
-import errno
 import getpass
 import io
-import logging
 import json
 import os
 import pathlib
@@ -27,15 +25,15 @@ from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
 from preau.protocol.uai import parse_uai
 
-from .vault import ARGON2
-from .backup import restore_backup, write_backup
-from .errors import EXIT_DATA, Conflict, NotFound, UserError
-from .fedstore import FedStore
-from .release import approve_release, preview_release
-from .runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity
-from .settings import given_on_command_line, render_toml
-from .store import Store
-from .storage_errors import BackupError
+from preau.node.records.vault import ARGON2
+from preau.node.records.backup import restore_backup, write_backup
+from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError
+from preau.node.federation.store import FedStore
+from preau.node.release import approve_release, preview_release
+from preau.node.runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity, open_node as runtime_open_node
+from preau.node.settings import given_on_command_line, render_toml
+from preau.node.records.store import Store
+from preau.node.records.errors import BackupError
 
 
 def argon2_cost(settings):
@@ -83,9 +81,7 @@ def open_store(settings) -> Store:
 
 
 def open_node(settings, **kw) -> Node:
-    from .app import open_node as _open
-
-    return _open(settings, **kw)
+    return runtime_open_node(settings, **kw)
 
 
 def admin_session(store: Store, username: str | None = None):
@@ -137,7 +133,7 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
         raise Conflict(f"{data} already holds a Préau node; choose another --data-dir or remove it first")
     uai = _uai(uai)
     if settings.mdns:  # say now, not at the first `preau serve`, that the optional library is missing
-        from .mdns import zeroconf_module
+        from preau.node.federation.mdns import zeroconf_module
 
         zeroconf_module()
     if password is None:
@@ -159,55 +155,6 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
         "Recovery key (shown once; write it down and keep it somewhere safe, away from the box):",
         f"  {recovery}",
     ])
-
-
-def serve(settings, **_: Any) -> None:
-    """Run the node until SIGINT or SIGTERM (aiohttp's run_app handles both and shuts down cleanly)."""
-    from aiohttp import web
-
-    from .mdns import advertiser_for
-    from .web.security import PrivateAccessLogger
-
-    require_node(settings)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
-    app = build_app(settings, advertiser)
-    print(f"Préau {settings.role} node on {settings.advertised_url}"
-          + (f" (and {advertiser.ad.url} on the local network)" if advertiser else ""), flush=True)
-    try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
-    except OSError as exc:
-        if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
-            raise
-        hint = {errno.EADDRINUSE: "another program (or another Préau) already uses that port: stop it, or choose "
-                                  "another with --port or `port = ...` in preau.toml",
-                errno.EACCES: "ports below 1024 need special rights: use a port such as 8080",
-                errno.EADDRNOTAVAIL: "this machine has no such address: use 0.0.0.0 or one of its addresses"}
-        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {hint[exc.errno]}") from None
-
-
-def build_app(settings, advertiser=None):
-    """The node's app, with the mDNS announcement (if any) made after the node opens and withdrawn before it closes."""
-    from .app import create_app
-
-    app = create_app(settings)
-    if advertiser is not None:
-        app.cleanup_ctx.append(advertiser.cleanup_ctx)
-    return app
-
-
-def _node_uai(settings) -> str | None:
-    """The UAI in the node's store, when there is one (only used to name the mDNS announcement)."""
-    if not settings.mdns:
-        return None
-    try:
-        store = open_store(settings)
-    except UserError:
-        return None
-    try:
-        return store.school()["uai"]
-    finally:
-        store.close()
 
 
 # -- enrollment ------------------------------------------------------------------------

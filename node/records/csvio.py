@@ -10,7 +10,7 @@ import io
 import unicodedata
 from typing import Iterable, Sequence
 
-from .storage_errors import CsvImportError
+from preau.node.records.errors import CsvImportError
 
 MAX_NAME = 100
 MAX_PUPILS = 500

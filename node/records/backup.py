@@ -26,9 +26,11 @@ import sqlite3
 import struct
 import tempfile
 
-from . import db as dbmod, vault
-from .storage_errors import BackupError
-from .store import DB_NAME, NODE_KEY_NAME, Session, Store, _ad, _write_key_file
+from preau.node.records import database as dbmod
+
+from preau.node.records import vault
+from preau.node.records.errors import BackupError
+from preau.node.records.store import DB_NAME, NODE_KEY_NAME, Session, Store, _ad, _write_key_file
 
 MAGIC = b"PREAU-BACKUP\x00v1\n"
 FORMAT = 2

@@ -31,14 +31,14 @@ from preau.crdt.schema import document_id
 from preau.crdt.statistics import CampaignStatistics
 from preau.protocol.uai import check_letter
 
-from . import commands
-from .campaign_file import load_campaign_file, resolve_campaign_path
-from .errors import UserError
-from .release import approve_release, preview_release
-from .settings import load_settings
-from .store import ResultInput, Store
-from .synthetic import answers_for, assessed, expected_counts, make_classes
-from .vault import ARGON2
+from preau.node import actions
+from preau.node.campaign_file import load_campaign_file, resolve_campaign_path
+from preau.node.errors import UserError
+from preau.node.release import approve_release, preview_release
+from preau.node.settings import load_settings
+from preau.node.records.store import ResultInput, Store
+from preau.node.demo.synthetic import answers_for, assessed, expected_counts, make_classes
+from preau.node.records.vault import ARGON2
 
 DEMO_PASSWORD = "demo-preau-2026"
 SMALL_SCHOOL_PUPILS = 6
@@ -107,7 +107,7 @@ def _start(node: DemoNode) -> None:
 
 
 def _init(node: DemoNode, name: str) -> None:
-    commands.init_node(node.settings(), uai=node.uai, name=name, admin="admin", password=DEMO_PASSWORD)
+    actions.init_node(node.settings(), uai=node.uai, name=name, admin="admin", password=DEMO_PASSWORD)
     # Write the port and the cheap password hashing into the node's own settings file for `serve`.
     node.settings().settings_file.write_text(
         f'role = "{node.role}"\nport = {node.port}\nargon2_profile = "minimal"\nsync_interval = 30\nbackoff_max = 60\n')
@@ -160,7 +160,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
                                        closes=(today + _dt.timedelta(days=30)).isoformat())
         _start(district)
         _wait_healthy(district)
-        commands.load_campaign(district.settings(), campaign=campaign, file="debut-cp")
+        actions.load_campaign(district.settings(), campaign=campaign, file="debut-cp")
         for node in nodes:
             _start(node)
         for node in nodes:
@@ -168,7 +168,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
 
         progress("Enrolling each school with its own invitation ...")
         for node in nodes:
-            invitation = commands.create_invitation(district.settings(), uai=node.uai)
+            invitation = actions.create_invitation(district.settings(), uai=node.uai)
             done = subprocess.run(_preau("join", "--data-dir", str(node.data_dir), invitation), env=_env(),
                                   capture_output=True, text=True, timeout=60)
             if done.returncode != 0:
@@ -186,7 +186,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
         total_sent = total_received = 0
         school_rows = []
         for i, node in enumerate(nodes):
-            n = commands.open_node(node.settings())
+            n = actions.open_node(node.settings())
             try:
                 session = n.store.login("admin", DEMO_PASSWORD)
                 small = i == len(nodes) - 1
@@ -210,7 +210,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
                 n.close()
 
         progress("Reading the district's merged statistics ...")
-        dn = commands.open_node(district.settings())
+        dn = actions.open_node(district.settings())
         try:
             stats = CampaignStatistics.from_dict(dn.fed.stats(campaign.id))
             verified = {p["uai"]: (dn.fed.latest_release(document_id("release", bytes.fromhex(p["key"]), campaign.id))

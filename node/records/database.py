@@ -1,25 +1,18 @@
-"""The SQLite file: connection settings and numbered schema migrations.
+"""The schema of `preau.db` (the school's records), on the node's one SQLite layer (`preau.node.database`).
 
-Migrations are appended to `MIGRATIONS`, never edited: migration N brings a
-database from `PRAGMA user_version` N-1 to N inside one transaction, so a crash
-mid-upgrade leaves the previous version intact. The node layer adds its own
-(non-pupil) tables by appending here.
+Migrations are named and appended to `MIGRATIONS`, never edited: each runs in
+one transaction, so a crash mid-upgrade leaves the previous schema intact.
+Add a new concern's tables with a new, named migration at the end.
 """
 from __future__ import annotations
 
-import contextlib
 import pathlib
-import sqlite3
-from typing import Callable, Iterator
 
-import sqlite_utils
+from preau.node import database as base
+from preau.node.database import Database, Migration
+from preau.node.records.errors import SchemaError
 
-from .storage_errors import SchemaError
-
-Migration = Callable[[sqlite_utils.Database], None]
-
-
-def _m1_initial(db: sqlite_utils.Database) -> None:
+def _m1_initial(db: Database) -> None:
     # Columns named `ct` hold AEAD ciphertext; everything else is plaintext and must say
     # nothing about a pupil (see docs/security.md, "what the file shows").
     db.execute("""CREATE TABLE school (
@@ -62,7 +55,7 @@ def _m1_initial(db: sqlite_utils.Database) -> None:
         action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '')""")
 
 
-def _m2_sealed_audit(db: sqlite_utils.Database) -> None:
+def _m2_sealed_audit(db: Database) -> None:
     # The audit log, encrypted so that any session can append and only a head teacher reads:
     # entries are AEAD under an epoch key (one per store process), and each epoch key is sealed
     # (libsodium sealed box) to `school.audit_key`, a public key derived from the school key.
@@ -74,81 +67,36 @@ def _m2_sealed_audit(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE school ADD COLUMN audit_key BLOB")
 
 
-def _m3_class_key_version(db: sqlite_utils.Database) -> None:
+def _m3_class_key_version(db: Database) -> None:
     # A class key is replaced when a teacher leaves the class (store.unassign_teacher); sessions
     # holding the old key see the version change at their next use and open the new one.
     db.execute("ALTER TABLE classes ADD COLUMN key_version INTEGER NOT NULL DEFAULT 1")
 
 
-MIGRATIONS: list[Migration] = [_m1_initial, _m2_sealed_audit, _m3_class_key_version]
+MIGRATIONS: list[Migration] = [
+    ("initial", _m1_initial),
+    ("sealed_audit", _m2_sealed_audit),
+    ("class_key_version", _m3_class_key_version),
+]
 
 
-def schema_version(db: sqlite_utils.Database) -> int:
-    return db.execute("PRAGMA user_version").fetchone()[0]
+def schema_version(db: Database) -> int:
+    """How many migrations the file has (also in PRAGMA user_version, which older Préau versions read)."""
+    return len(base.applied_migrations(db)) or db.execute("PRAGMA user_version").fetchone()[0]
 
 
-class Database(sqlite_utils.Database):
-    """sqlite-utils' Database whose outermost `atomic()` is BEGIN IMMEDIATE.
-
-    A plain BEGIN reads first and asks for the write lock later; if another
-    process (the server, a `preau` command, a backup) wrote meanwhile, SQLite
-    must refuse at once with "database is locked", without waiting. Taking the
-    write lock at BEGIN lets the busy timeout do its job: the write waits for
-    the other one, then goes ahead. Nested blocks stay savepoints.
-    """
-
-    @contextlib.contextmanager
-    def atomic(self) -> Iterator["Database"]:
-        if self.conn.in_transaction:
-            with super().atomic():
-                yield self
-            return
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield self
-        except BaseException:
-            self.conn.rollback()  # a no-op if the error already ended the transaction
-            raise
-        else:
-            try:
-                self.conn.execute("COMMIT")
-            except BaseException:
-                self.conn.rollback()
-                raise
-
-
-def connect(path: str | pathlib.Path) -> sqlite_utils.Database:
-    """Open (creating if needed) with WAL, full fsync on commit and zeroed deleted content.
-
-    synchronous=FULL: a result acknowledged to a teacher survives a power cut, not only a
-    process crash. secure_delete: an erased pupil's ciphertext does not linger in free pages.
-    """
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=10)
-    db = Database(conn, execute_plugins=False)
+def connect(path: str | pathlib.Path) -> Database:
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        db.execute("PRAGMA secure_delete=ON")
-        db.execute("PRAGMA foreign_keys=ON")
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        raise SchemaError(
-            f"{path} is not a Préau database or is damaged ({exc}). Restore it from a backup."
-        ) from exc
-    return db
+        return base.connect(path)
+    except base.DatabaseFileError as exc:
+        raise SchemaError(f"{exc.message}. Restore it from a backup (preau restore).") from exc
 
 
-def migrate(db: sqlite_utils.Database, migrations: list[Migration] | None = None) -> int:
+def migrate(db: Database, migrations: list[Migration] | None = None) -> int:
     """Apply the migrations this file lacks; refuse a file written by a newer Préau."""
     migrations = MIGRATIONS if migrations is None else migrations
-    current = schema_version(db)
-    if current > len(migrations):
-        raise SchemaError(
-            f"this database has schema version {current} but this Préau knows only up to "
-            f"{len(migrations)}: it was written by a newer Préau. Install that version again."
-        )
-    for number in range(current + 1, len(migrations) + 1):
-        with db.atomic():
-            migrations[number - 1](db)
-            db.execute(f"PRAGMA user_version = {number}")
+    try:
+        base.migrate(db, migrations, what="this database")
+    except base.DatabaseFileError as exc:
+        raise SchemaError(f"{exc.message}. Install that version again.") from exc
     return len(migrations)

@@ -1,8 +1,10 @@
-"""Message catalogs: French first, English as a switch.
+"""Message catalogs of the web and the command line: French first, English as a switch.
 
 Every string a person sees goes through `translate`, so a page can never show
 half a language. A missing key raises instead of showing the key: the template
-tests then catch it before a teacher does.
+tests then catch it before a teacher does. Each language's catalog is the union
+of `locales/<lang>/*.json`, one file per part of the product, so parts can be
+written side by side; a key defined in two files is refused.
 """
 from __future__ import annotations
 
@@ -20,11 +22,19 @@ _DIR = pathlib.Path(__file__).resolve().parent / "locales"
 
 @lru_cache(maxsize=None)
 def catalog(lang: str) -> Mapping[str, str]:
-    """The messages of one language, read once from `locales/<lang>.json`."""
+    """The messages of one language, read once from every `locales/<lang>/*.json`."""
     if lang not in LANGUAGES:
         raise KeyError(f"no catalog for language {lang!r}; known: {', '.join(LANGUAGES)}")
-    data = json.loads((_DIR / f"{lang}.json").read_text(encoding="utf-8"))
-    return {k: v for k, v in data.items() if not k.startswith("_")}
+    merged: dict[str, str] = {}
+    for path in sorted((_DIR / lang).glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for key, value in data.items():
+            if key.startswith("_"):
+                continue
+            if key in merged:
+                raise KeyError(f"message key {key!r} is defined twice in the {lang} catalog ({path.name})")
+            merged[key] = value
+    return merged
 
 
 def translate(lang: str, key: str, **params: object) -> str:

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any, Callable
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from .mount import WebConfig
-    from .security import Authenticator, LoginRateLimiter, SessionStore, _RequestSession
+    from preau.node.web.mount import WebConfig
+    from preau.node.web.security import Authenticator, LoginRateLimiter, SessionStore
+    from preau.node.web.site import UnlockedSessions
 
 # aiohttp >= 3.12 warns on plain-string request keys; older releases have no RequestKey.
 _RequestKey: Any = getattr(web, "RequestKey", None)
@@ -25,6 +26,8 @@ SESSION_STORE: web.AppKey["SessionStore"] = web.AppKey("preau.web.session_store"
 AUTHENTICATE: web.AppKey["Authenticator"] = web.AppKey("preau.web.authenticate")
 RATE_LIMITER: web.AppKey["LoginRateLimiter"] = web.AppKey("preau.web.rate_limiter")
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("preau.web.clock")
+SETTINGS: web.AppKey[Any] = web.AppKey("preau.web.settings")
+UNLOCKED: web.AppKey["UnlockedSessions"] = web.AppKey("preau.web.unlocked")
 
 REQUEST_SESSION = _request_key("preau.web.session", object)
 """The request's `_RequestSession` (use `security.get_session` / `current_principal`, not this)."""

@@ -34,8 +34,8 @@ from preau.protocol.connection import PinnedPeer
 from preau.protocol.identity import Identity, PublicIdentity, node_id
 from preau.protocol.invitation import IssuedInvitation
 
-from .errors import EXIT_DATA, UserError
-from .fedstore import FedStore
+from preau.node.errors import EXIT_DATA, UserError
+from preau.node.federation.store import FedStore
 
 
 def _same_but_number(a: cdocs.ReleaseContent, b: cdocs.ReleaseContent) -> bool:

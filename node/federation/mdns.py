@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from .errors import EXIT_CONFIG, UserError
+from preau.node.errors import EXIT_CONFIG, UserError
 
 log = logging.getLogger("preau.mdns")
 

@@ -28,8 +28,8 @@ from preau.protocol.invitation import Invitation
 from preau.protocol.sync import DocumentSettled, SyncComplete, SyncSession
 from preau.protocol.wire import Offer, Receipt, SyncMessage, Want
 
-from .errors import UserError
-from .federation import Federation
+from preau.node.errors import UserError
+from preau.node.federation.rules import Federation
 
 log = logging.getLogger("preau.sync")
 

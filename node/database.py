@@ -1,0 +1,181 @@
+"""The one SQLite layer of both node files (`preau.db`, `federation.db`): connect, atomic, named migrations.
+
+- `connect(path)`: WAL, full fsync on commit, zeroed deleted content, foreign
+  keys, a busy timeout; a damaged or foreign file is refused with a message
+  that names it and says to restore from a backup.
+- `Database.atomic()`: the outermost block is BEGIN IMMEDIATE (takes the write
+  lock at once, so the busy timeout works), nested blocks are savepoints, and a
+  failed COMMIT (a full disk) rolls back instead of leaving a transaction open.
+- `migrate(db, migrations)`: migrations are named, appended to a list and never
+  edited; each one runs in its own transaction and is recorded in
+  `schema_migrations`, so parts of Préau written side by side add theirs
+  without renumbering anyone's. Files from before named migrations (numbered
+  with `PRAGMA user_version`) are adopted: their first N migrations are taken
+  as applied. A file that records a migration this Préau does not know was
+  written by a newer Préau and is refused.
+- `write_private_file(path, data)`: an atomic write (temporary file, fsync,
+  rename) created 0600, for keys and settings.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+import sqlite3
+import time
+from typing import Callable, Iterator, Sequence, Union
+
+import sqlite_utils
+
+MigrationStep = Union[str, Callable[["Database"], None]]
+Migration = tuple[str, MigrationStep]
+
+
+class DatabaseFileError(Exception):
+    """A database file cannot be used: damaged, not a Préau file, or written by a newer Préau.
+
+    Each file's owner (the records store, the federation store) turns it into
+    its own user-facing error class.
+    """
+
+    def __init__(self, message: str, *, newer: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.newer = newer
+
+
+class Database(sqlite_utils.Database):
+    """sqlite-utils' Database whose outermost `atomic()` is BEGIN IMMEDIATE.
+
+    A plain BEGIN reads first and asks for the write lock later; if another
+    process (the server, a `preau` command, a backup) wrote meanwhile, SQLite
+    must refuse at once with "database is locked", without waiting. Taking the
+    write lock at BEGIN lets the busy timeout do its job: the write waits for
+    the other one, then goes ahead. Nested blocks stay savepoints.
+    """
+
+    commits = 0  # COMMITs issued by this connection (benchmarks and tests count them)
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator["Database"]:
+        if self.conn.in_transaction:
+            with super().atomic():
+                yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self
+        except BaseException:
+            self.conn.rollback()  # a no-op if the error already ended the transaction
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.rollback()  # a failed COMMIT (disk full) must not leave the transaction open
+                raise
+            self.commits += 1
+
+
+def connect(path: str | pathlib.Path, *, busy_timeout: float = 10.0) -> Database:
+    """Open (creating if needed) with WAL, full fsync on commit and zeroed deleted content.
+
+    synchronous=FULL: a result acknowledged to a teacher survives a power cut, not only a
+    process crash. secure_delete: an erased pupil's ciphertext does not linger in free pages.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        # Created 0600 before SQLite touches it: nothing of a node is readable by other users.
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+    db = Database(conn, execute_plugins=False)
+    try:
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA secure_delete=ON")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise DatabaseFileError(f"{path} is not a Préau database or is damaged ({exc})") from exc
+    return db
+
+
+def run_script(db: Database, sql: str) -> None:
+    """Run several SQL statements inside the caller's transaction (unlike executescript, which commits)."""
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                db.execute(pending)
+            pending = ""
+    if pending.strip().rstrip(";").strip():
+        raise ValueError(f"incomplete SQL statement at the end of a migration: {pending.strip()[:80]!r}")
+
+
+def applied_migrations(db: Database) -> list[str]:
+    if not db["schema_migrations"].exists():
+        return []
+    return [r[0] for r in db.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
+
+
+def migrate(db: Database, migrations: Sequence[Migration], *, what: str = "this database") -> list[str]:
+    """Apply the named migrations the file lacks, each in its own transaction; return the names applied."""
+    names = [name for name, _ in migrations]
+    if len(set(names)) != len(names):
+        raise ValueError("two migrations share a name")
+    with db.atomic():
+        if not db["schema_migrations"].exists():
+            db.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
+            legacy = db.execute("PRAGMA user_version").fetchone()[0]
+            if legacy > len(migrations):
+                raise DatabaseFileError(
+                    f"{what} has schema version {legacy} but this Préau knows only {len(migrations)} "
+                    "migrations: it was written by a newer Préau", newer=True)
+            for name in names[:legacy]:
+                db.execute("INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)", [name, int(time.time())])
+    done = applied_migrations(db)
+    unknown = [name for name in done if name not in names]
+    if unknown:
+        raise DatabaseFileError(
+            f"{what} has migration(s) {', '.join(unknown)} that this Préau does not know: it was written by a "
+            "newer Préau", newer=True)
+    applied = []
+    for name, step in migrations:
+        if name in done:
+            continue
+        with db.atomic():
+            if callable(step):
+                step(db)
+            else:
+                run_script(db, step)
+            db.execute("INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)", [name, int(time.time())])
+            # user_version keeps counting, so an older Préau (numbered migrations) refuses a newer file
+            db.execute(f"PRAGMA user_version = {len(applied_migrations(db))}")
+        applied.append(name)
+    return applied
+
+
+def write_private_file(path: str | pathlib.Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (temporary file, fsync, rename, fsync of the folder), mode 0600."""
+    path = pathlib.Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

@@ -1,0 +1,1 @@
+"""What crosses between nodes: entitlement, the federation database, the sync transport."""

@@ -1,0 +1,53 @@
+"""What a page handler reads from its request: the node, its store, the unlocked session, the words.
+
+The page modules (school, district) and the site that mounts them all import
+this module; it imports none of them.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from aiohttp import web
+
+from preau.node import i18n
+from preau.node.appkeys import NODE
+from preau.node.errors import UserError
+from .appkeys import UNLOCKED
+from .security import current_principal, request_language
+from .words import person_words
+
+
+class LoginAgain(Exception):
+    """The web session outlived what it had unlocked (a restart, an account change): log in again."""
+
+
+def unlocked(request: web.Request) -> Any:
+    """The store session of the logged-in person (holds their keys). Raises LoginAgain if it is gone."""
+    principal = current_principal(request)
+    s = request.config_dict[UNLOCKED].unlocked(principal.handle) if principal else None
+    if s is None:
+        raise LoginAgain()
+    return s
+
+
+def node_of(request: web.Request) -> Any:
+    return request.config_dict[NODE]
+
+
+def store_of(request: web.Request) -> Any:
+    store = node_of(request).store
+    if store is None:
+        raise UserError("this node has no store: set it up with `preau init` first", status=503)
+    return store
+
+
+def t_(request: web.Request) -> Callable[..., str]:
+    lang = request_language(request)
+    return lambda key, **kw: i18n.translate(lang, key, **kw)
+
+
+def refused(request: web.Request, message: str, key: str = "error.refused") -> str:
+    """A refusal from the domain code (written in English) as the page shows it: `key` with the message as
+    its detail, in the person's language when `person_words` knows the message, as it is otherwise."""
+    lang = request_language(request)
+    return i18n.translate(lang, key, detail=person_words(message, lang))

@@ -1,0 +1,275 @@
+"""Every route of a real school node and a real district node, fed generated requests: never a 5xx, never a traceback.
+
+The requests are what a broken client, a confused proxy or a hostile one
+sends: bodies of random bytes, forms with unknown and over-long fields,
+multipart without a boundary, charsets that do not exist or are not ASCII
+supersets, deeply nested JSON, garbage cookies and over-long headers, for
+each route and method (and the wrong methods), as an anonymous visitor, a
+teacher, a head teacher and the district. Half the state-changing requests
+carry the session's CSRF token, so they reach the handlers. The generator
+is seeded: a failure prints the request that caused it, which replays.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import re
+import string
+
+import aiohttp
+import pytest
+
+from node_fixtures import PASSWORD, build_district, build_school, login
+from preau.node.app import create_app
+from web_helpers import CSRF_RE
+
+REQUESTS = int(__import__('os').environ.get('FUZZ_REQUESTS', 10_000))
+CONCURRENCY = 16
+SEED = 20261130
+
+CONTENT_TYPES = [
+    None,
+    "application/x-www-form-urlencoded",
+    "application/x-www-form-urlencoded; charset=utf-8",
+    "application/x-www-form-urlencoded; charset=utf-16",
+    "application/x-www-form-urlencoded; charset=x-unknown",
+    "application/x-www-form-urlencoded; charset=",
+    "multipart/form-data",
+    "multipart/form-data; boundary=",
+    "multipart/form-data; boundary=xyz",
+    "multipart/form-data; boundary=xyz; charset=utf-16",
+    "application/json",
+    "application/json; charset=utf-16",
+    "application/json; charset=latin-1",
+    "application/json; charset=x-unknown",
+    "text/plain",
+    "text/csv; charset=x-unknown",
+    "application/octet-stream",
+    "garbage",
+    "a/b; c=\"unterminated",
+]
+
+
+def _text(rng: random.Random, n: int) -> str:
+    alphabet = string.printable + "éàçÉ€\u202e\ufeff\x00\ud7ff" + "<>\"'&%="
+    return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def _nested(rng: random.Random, depth: int):
+    value: object = rng.choice([1, "x", None, 1e308, -0.0, 2**70])
+    for _ in range(depth):
+        value = [value] if rng.random() < 0.5 else {"a": value}
+    return value
+
+
+def _json_body(rng: random.Random, fields: list[str]) -> bytes:
+    kind = rng.randrange(6)
+    if kind == 0:
+        depth = rng.choice([10, 1000, 5000, 50_000])
+        return b'{"a":' * depth + b"1" + b"}" * depth if rng.random() < 0.5 else b"[" * depth + b"1" + b"]" * depth
+    if kind == 1:
+        return json.dumps({f: _nested(rng, rng.randrange(4)) for f in fields + ["x"]}).encode()
+    if kind == 2:
+        return json.dumps({f: _text(rng, rng.randrange(40)) for f in fields}).encode()
+    if kind == 3:
+        return b'{"a": NaN, "b": Infinity, "c": 1e999999}'
+    if kind == 4:
+        return b"[" * rng.randrange(1, 200_000)  # never closed
+    return rng.randbytes(rng.randrange(200))
+
+
+def _form_pairs(rng: random.Random, fields: list[str], token: str | None) -> list[tuple[str, str]]:
+    pairs = [(f, _text(rng, rng.choice([0, 1, 5, 50, 3000]))) for f in fields if rng.random() < 0.8]
+    pairs += [(_text(rng, 5), _text(rng, 5)) for _ in range(rng.randrange(3))]
+    if token is not None:
+        pairs.append(("csrf_token", token))
+    rng.shuffle(pairs)
+    return pairs
+
+
+def _urlencode(pairs: list[tuple[str, str]], encoding: str) -> bytes:
+    from urllib.parse import quote_plus
+
+    try:
+        return "&".join(f"{quote_plus(k, encoding=encoding)}={quote_plus(v, encoding=encoding)}"
+                        for k, v in pairs).encode("ascii")
+    except (UnicodeError, LookupError):
+        return "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k, v in pairs).encode()
+
+
+def _multipart(rng: random.Random, pairs: list[tuple[str, str]], boundary: str) -> bytes:
+    out = []
+    for k, v in pairs:
+        disposition = f'form-data; name="{k}"'
+        if rng.random() < 0.3:
+            disposition += f'; filename="{_text(rng, 8)}"'
+        out.append(f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n{v}\r\n")
+    if rng.random() < 0.8:
+        out.append(f"--{boundary}--\r\n")
+    data = "".join(out).encode("utf-8", "surrogatepass")
+    return data if rng.random() < 0.9 else data[: rng.randrange(len(data) + 1)]
+
+
+class Generator:
+    def __init__(self, rng: random.Random, routes: list[tuple[str, str]], values: dict[str, list[str]],
+                 fields: dict[str, list[str]]):
+        self.rng, self.routes, self.values, self.fields = rng, routes, values, fields
+
+    def path(self, template: str) -> str:
+        rng = self.rng
+
+        def fill(m: re.Match) -> str:
+            name = m.group(1)
+            pool = self.values.get(name, [])
+            if pool and rng.random() < 0.8:
+                return rng.choice(pool)
+            return rng.choice(["0" * 16, "zzz", "a" * 64, "%00", "..", "%2e%2e", "é", "x" * 300])
+
+        path = re.sub(r"\{([a-z_]+)(?::[^}]*)?\}", fill, template)
+        if rng.random() < 0.2:
+            path += "?" + rng.choice(["lang=en", "lang=xx", "next=//evil", "a=%ff", "x=" + "y" * 3000, "%%%"])
+        return path
+
+    def request(self, tokens: dict[str, str], who: str) -> dict:
+        rng = self.rng
+        method, template = rng.choice(self.routes)
+        if rng.random() < 0.1:
+            method = rng.choice(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
+        if rng.random() < 0.03:
+            template = rng.choice(["/" + _text(rng, 20).replace("?", "").lstrip("/"), "/x//y", "/static/../../etc/passwd",
+                                   "/classes/" + "a" * 5000])
+        path = self.path(template)
+        headers: dict[str, str] = {}
+        ctype = rng.choice(CONTENT_TYPES)
+        token = tokens.get(who) if rng.random() < 0.6 else rng.choice([None, "forged"])
+        fields = self.fields.get(template, []) + ["username", "password", "name", "action", "file"]
+        body: bytes | None = None
+        if method not in ("GET", "HEAD") or rng.random() < 0.05:
+            if ctype and "json" in ctype:
+                body = _json_body(rng, fields)
+                if token and rng.random() < 0.8:
+                    headers["X-CSRF-Token"] = token
+            elif ctype and ctype.startswith("multipart"):
+                body = _multipart(rng, _form_pairs(rng, fields, token), "xyz")
+            elif ctype and "urlencoded" in ctype:
+                charset = ctype.partition("charset=")[2] or "utf-8"
+                body = _urlencode(_form_pairs(rng, fields, token), charset)
+            else:
+                body = rng.randbytes(rng.choice([0, 10, 1000]))
+                if token and rng.random() < 0.5:
+                    headers["X-CSRF-Token"] = token
+        if ctype:
+            headers["Content-Type"] = ctype
+        extra = rng.random()
+        if extra < 0.03:
+            headers["X-Long"] = "a" * rng.choice([8_000, 9_000, 20_000])  # over aiohttp's 8 KiB line limit
+        elif extra < 0.06:
+            headers["Cookie"] = rng.choice(["preau_session=" + _text(rng, 30).replace(";", ""), "=;;=", "a" * 5000])
+        elif extra < 0.09:
+            headers["Accept-Language"] = rng.choice(["xx", "en;q=abc", "*", "fr-FR,fr;q=0.9,en;q=0.8", "é" * 10])
+        elif extra < 0.12:
+            headers["Accept"] = rng.choice(["application/json", "*/*", "text/html;q=0", "garbage"])
+        elif extra < 0.14:
+            headers["Origin"] = "http://evil.example"
+        return {"method": method, "path": path, "headers": headers, "data": body}
+
+
+async def _scrape(client, paths: list[str]) -> dict[str, list[str]]:
+    """The field names of each page's forms, so generated forms use real names too."""
+    names: dict[str, list[str]] = {}
+    for path in paths:
+        resp = await client.get(path)
+        text = await resp.text()
+        names[path] = sorted(set(re.findall(r'name="([^"]+)"', text)))
+    return names
+
+
+def _routes(app) -> list[tuple[str, str]]:
+    out = []
+    for route in app.router.routes():
+        info = route.resource.get_info() if route.resource else {}
+        template = info.get("formatter") or info.get("path")
+        if template is None and "prefix" in info:
+            template = info["prefix"] + "/preau.css"
+        if template and route.method != "*":
+            out.append((route.method, template))
+    return out
+
+
+async def _token(client, path: str) -> str | None:
+    resp = await client.get(path)
+    m = CSRF_RE.search(await resp.text())
+    return m.group(1) if m else None
+
+
+@pytest.mark.slow
+@pytest.mark.skip(reason="landed early by mistake: enabled with the request-body fixes of issue 13 (robust branch)")
+async def test_generated_requests_never_get_a_5xx_or_a_traceback(tmp_path, aiohttp_client, caplog):
+    caplog.set_level(logging.INFO)
+    school_built = build_school(tmp_path / "s")
+    district_built = build_district(tmp_path / "d")
+    school_app, district_app = create_app(school_built.settings), create_app(district_built.settings)
+    anon_school = await aiohttp_client(school_app)
+    server = anon_school.server
+    clients = {"anon-school": anon_school}
+    for who, user in (("teacher", "mme.a"), ("head", "direction")):
+        clients[who] = c = await aiohttp_client(server)
+        await login(c, user)
+    anon_district = await aiohttp_client(district_app)
+    clients["anon-district"] = anon_district
+    clients["district"] = c = await aiohttp_client(anon_district.server)
+    await login(c, "ien")
+
+    ids = school_built.ids
+    values = {"class_id": [ids["class_a"], ids["class_b"]], "campaign_id": [ids["campaign"]],
+              "exercise_id": [ids["exercise"], "fr-lire-texte"], "pupil_id": [ids["pupil_a"], ids["pupil_b"]],
+              "camp": [ids["campaign"]]}
+    gens = {}
+    tokens = {}
+    for app_name, app, who_list in (("school", school_app, ["anon-school", "teacher", "head"]),
+                                    ("district", district_app, ["anon-district", "district"])):
+        routes = _routes(app)
+        assert len(routes) > 10, routes
+        gets = [Generator(random.Random(0), routes, values, {}).path(t) for m, t in routes if m == "GET"]
+        fields = {}
+        for who in who_list:
+            tokens[who] = await _token(clients[who], "/login" if who.startswith("anon") else gets[0])
+            scraped = await _scrape(clients[who], [p.split("?")[0] for p in gets if "{" not in p][:40])
+            for path, names in scraped.items():
+                fields.setdefault(path, []).extend(names)
+        gens[app_name] = Generator(random.Random(SEED if app_name == "school" else SEED + 1), routes, values, fields)
+    for who, c in clients.items():  # the tokens of logged-in sessions; anonymous ones keep the login page's
+        if not who.startswith("anon"):
+            tokens[who] = await _token(c, "/admin/accounts" if who == "head" else ("/classes" if who == "teacher" else "/district/schools")) or tokens[who]
+
+    caplog.clear()
+    statuses: dict[int, int] = {}
+    failures: list[str] = []
+    rng = random.Random(SEED)
+    who_all = list(clients)
+
+    async def one(i: int) -> None:
+        who = rng.choice(who_all)
+        gen = gens["district" if "district" in who else "school"]
+        req = gen.request(tokens, who)
+        try:
+            async with clients[who].request(req["method"], req["path"], headers=req["headers"], data=req["data"],
+                                            allow_redirects=False) as resp:
+                await resp.read()
+                statuses[resp.status] = statuses.get(resp.status, 0) + 1
+                if resp.status >= 500:
+                    failures.append(f"#{i} {who} {req['method']} {req['path'][:120]} {req['headers']} "
+                                    f"{(req['data'] or b'')[:200]!r} -> {resp.status}")
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            failures.append(f"#{i} {who} {req['method']} {req['path'][:120]}: the client saw {exc!r}")
+
+    for start in range(0, REQUESTS, CONCURRENCY):
+        await asyncio.gather(*(one(i) for i in range(start, min(start + CONCURRENCY, REQUESTS))))
+    tracebacks = [f"{r.name} {r.levelname}: {r.getMessage()[:300]}" for r in caplog.records
+                  if r.exc_info or "Traceback" in r.getMessage() or r.levelno >= logging.ERROR]
+    assert not failures, f"{len(failures)} of {REQUESTS} failed; first ones:\n" + "\n".join(failures[:15])
+    assert not tracebacks, f"{len(tracebacks)} error log records; first ones:\n" + "\n".join(tracebacks[:15])
+    assert sum(statuses.values()) == REQUESTS, statuses
+    assert statuses.get(200, 0) > 500 and sum(n for s, n in statuses.items() if 400 <= s < 500) > 1000, statuses
