@@ -203,6 +203,9 @@ def _bundle_import_args(p: argparse.ArgumentParser) -> None:
 
 def _keys_rotate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--overlap-days", type=int, default=90, metavar="DAYS",
+                   help="days during which this node still answers on its old key, so the nodes enrolled here "
+                        "learn the new one (default: 90; 0 drops the old key at once, after a compromise)")
 
 
 def _revoke_args(p: argparse.ArgumentParser) -> None:

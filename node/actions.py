@@ -30,7 +30,7 @@ from preau.node.records.backup import restore_backup, write_backup
 from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError
 from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
-from preau.node.runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity, open_node as runtime_open_node
+from preau.node.runtime import DEFAULT_OVERLAP_DAYS, FEDERATION_DB, IDENTITY_FILE, Node, create_identity, open_node as runtime_open_node
 from preau.node.settings import given_on_command_line, render_toml
 from preau.node.records.store import Store
 from preau.node.records.errors import BackupError
@@ -277,7 +277,7 @@ def node_status(node: Node) -> dict[str, Any]:
     return {
         "role": node.role,
         "node_id": node.node_id,
-        "upstream": None if up is None else {k: up[k] for k in ("node_id", "address", "last_contact", "last_error")},
+        "upstream": None if up is None else {"node_id": _peer_id(up), **{k: up[k] for k in ("address", "last_contact", "last_error")}},
         "peers": [{"node_id": _peer_id(p), **{k: p[k] for k in ("role", "uai", "status", "last_contact", "last_error")}}
                   for p in node.fed.peers()],
         "documents": [{"doc_id": d.doc_id, "kind": d.kind, "campaign": d.campaign,
@@ -501,15 +501,24 @@ def import_bundle(settings, *, file: str, carry: bool = False, **_: Any) -> str:
     return f"{len(accepted)} document(s) verified and imported."
 
 
-def rotate_keys(settings, *, yes: bool = False, **_: Any) -> str:
+def rotate_keys(settings, *, yes: bool = False, overlap_days: int = DEFAULT_OVERLAP_DAYS, **_: Any) -> str:
     if not yes and _on_terminal():
         answer = input("Replace this node's long-term keys? Peers learn the new ones at the next sync. [y/N] ")
         if answer.strip().lower() not in ("y", "yes", "o", "oui"):
             return "Nothing changed."
     with opened_node(settings) as node:
         old = node.node_id
-        new = node.rotate_keys()
-    return f"New keys: {old} -> {new.node_id}. The district updates its pin at the next sync."
+        new = node.rotate_keys(overlap_days)
+        members = bool(node.federation.children())
+    lines = [f"New keys: {old} -> {new.node_id}. The district updates its pin at the next sync."]
+    if members and overlap_days:
+        lines.append(f"The nodes enrolled here still know the old key: for {overlap_days} days this node answers "
+                     "on it and tells each of them of the new one at its next sync.")
+    elif members:
+        lines.append("The old key is dropped now: the nodes enrolled here cannot reach this node any more "
+                     "and must be invited again.")
+    lines.append("Make a new backup now: a backup made before this rotation brings back the old key.")
+    return "\n".join(lines)
 
 
 def load_campaign(settings, *, campaign: Campaign, file: str, **_: Any) -> str:

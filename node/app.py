@@ -67,6 +67,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def sync_endpoint(request: web.Request) -> web.StreamResponse:
     node: Node = request.app[NODE]
+    node.reload_identity()  # keys rotated by `preau keys rotate` while serving: answer with the new ones
     return await serve_session(request, node.federation, node.limits, node.gate)
 
 

@@ -33,7 +33,17 @@ log = logging.getLogger("preau.node")
 
 IDENTITY_FILE = "identity.key"
 FEDERATION_DB = "federation.db"
-PENDING_ROTATION = "pending_rotation"
+PENDING_ROTATION = "pending_rotation"  # JSON list of rotation statements (hex) the node above has not heard of
+RETIRED_KEYS = "retired_keys"  # JSON list of {"seed", "statement", "until"}: keys still answered on (overlap)
+DEFAULT_OVERLAP_DAYS = 90
+
+
+def pending_rotations(fed: FedStore) -> list[str]:
+    """The chain of rotation statements not yet taken by the node above, oldest first."""
+    raw = fed.get_meta(PENDING_ROTATION)
+    if not raw:
+        return []
+    return [raw] if isinstance(raw, str) else list(raw)  # a str: written by a version that kept one statement
 
 
 def create_identity(data_dir: pathlib.Path, seed: bytes | None = None) -> Identity:
@@ -148,9 +158,9 @@ class Node:
         if join is not None:
             # Pin the district as soon as it has proved its key, so this very session can offer it our documents.
             kw["on_established"] = lambda p: self.federation.pin_upstream(p, url)
-        rotation = self.fed.get_meta(PENDING_ROTATION)
+        chain = pending_rotations(self.fed)
         return await open_session(self.federation, url, peer, self.limits,
-                                  rotation=bytes.fromhex(rotation) if rotation else None, **kw)
+                                  rotation=[bytes.fromhex(st) for st in chain] or None, **kw)
 
     def _identity_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -184,6 +194,7 @@ class Node:
         self.federation.relay_parent_campaigns()  # a district passes its parent's campaigns down
         self.federation.refresh_aggregates()  # a district reports its merged counts, never a school's own
         self.status.last_attempt = self._clock()
+        presented = self.fed.get_meta(PENDING_ROTATION)
         try:
             report = await self._session(up["address"], peer)
         except PeerUnreachable as exc:
@@ -193,8 +204,8 @@ class Node:
             self._failed(up["key"], report.error)
             raise UserError(f"sync with the district failed: {report.error}")
         self.fed.touch_peer(up["key"])
-        if self.fed.get_meta(PENDING_ROTATION):
-            self.fed.set_meta(PENDING_ROTATION, None)  # the district has moved its pin
+        if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
+            self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
         self.status.last_success = self._clock()
         self.status.failures = 0
         self.status.last_error = None
@@ -274,12 +285,27 @@ class Node:
 
     # -- keys ------------------------------------------------------------------------------
 
-    def rotate_keys(self) -> Identity:
-        """Move to a new key signed by the old one; the district updates its pin at the next sync."""
+    def rotate_keys(self, overlap_days: int = DEFAULT_OVERLAP_DAYS) -> Identity:
+        """Move to a new key signed by the old one.
+
+        The node above learns it at the next sync (the chain of statements it has not heard of rides in the
+        handshake). The nodes below still pin the old key: for `overlap_days` this node keeps it and answers
+        on it, telling each of them of the rotation (see docs/protocol.md, "Rotation and revocation"). An
+        overlap of 0 drops every old key at once (a compromise: the members enrol again)."""
+        self.reload_identity()
+        if overlap_days < 0:
+            raise UserError("the overlap is a number of days, 0 or more")
         new, statement = self.identity.rotate(os.urandom(32))
         path = self.data_dir / IDENTITY_FILE
+        now = self._clock()
         with self.fed.transaction():
-            self.fed.set_meta(PENDING_ROTATION, statement.hex())
+            chain = pending_rotations(self.fed) + [statement.hex()]
+            self.fed.set_meta(PENDING_ROTATION, chain)
+            retired = [r for r in self.federation.retired_records() if r["until"] > now] if overlap_days else []
+            if overlap_days:
+                retired.append({"seed": self.identity.seed.hex(), "statement": statement.hex(),
+                                "until": now + overlap_days * 86400})
+            self.fed.set_meta(RETIRED_KEYS, retired or None)
             write_private_file(path, new.seed.hex().encode() + b"\n")
         self.identity = new
         self.federation.identity = new

@@ -19,6 +19,7 @@ Who may receive what (the entitlement rule):
 from __future__ import annotations
 
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -31,11 +32,14 @@ from preau.crdt.schema import document_id, new_document, read_header
 from preau.crdt.signing import SignedRelease, VerifiedRelease, sign_release, verify_release
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
 from preau.protocol.connection import PinnedPeer
-from preau.protocol.identity import Identity, PublicIdentity, node_id
+from preau.protocol.errors import ProtocolError
+from preau.protocol.identity import Identity, PublicIdentity, RetiredIdentity, node_id, retired_chain
 from preau.protocol.invitation import IssuedInvitation
 
 from preau.node.errors import EXIT_DATA, UserError
 from preau.node.federation.store import FedStore
+
+log = logging.getLogger("preau.federation")
 
 
 def _same_but_number(a: cdocs.ReleaseContent, b: cdocs.ReleaseContent) -> bool:
@@ -79,7 +83,8 @@ class SqliteTrust:
         if row is None or not row["static_key"]:
             return None
         identity = PublicIdentity(bytes.fromhex(row["key"]), bytes.fromhex(row["static_key"]))
-        return PinnedPeer(identity, revoked=row["status"] != "active", uai=row["uai"])
+        replaced_by = bytes.fromhex(row["replaced_by"]) if row["status"] == "rotated" and row["replaced_by"] else None
+        return PinnedPeer(identity, revoked=row["status"] != "active", uai=row["uai"], replaced_by=replaced_by)
 
     def invitation(self, invitation_id: bytes) -> IssuedInvitation | None:
         row = self.fed.invitation(invitation_id.hex())
@@ -103,6 +108,25 @@ class Federation:
     @property
     def key(self) -> bytes:
         return self.identity.signing_key
+
+    # -- keys rotated away from, still answered on during the overlap -----------------
+
+    def retired_records(self) -> list[dict]:
+        return list(self.fed.get_meta("retired_keys") or [])
+
+    def retired_identities(self) -> tuple[RetiredIdentity, ...]:
+        """This node's old keys still in their overlap period, as the responder answers on them.
+
+        A set that does not lead to the current key (a key file put back by hand, a restored old backup)
+        is ignored, with a warning: peers that pin those keys then fail their handshake and enrol again."""
+        now = self.clock()
+        try:
+            retired = [RetiredIdentity(Identity(bytes.fromhex(r["seed"])), bytes.fromhex(r["statement"]))
+                       for r in self.retired_records() if r["until"] > now]
+            return retired_chain(retired, self.identity)
+        except (ProtocolError, ValueError, KeyError, TypeError) as exc:
+            log.warning("this node's retired keys do not lead to its current key (%s); they are not used", exc)
+            return ()
 
     # -- peers ---------------------------------------------------------------------
 

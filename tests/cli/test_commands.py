@@ -387,7 +387,8 @@ def test_keys_rotate_then_revoke_by_node_id_and_by_uai(fed, tmp_path):
     r = preau("keys", "rotate", "--yes", "--data-dir", str(school))
     assert r.code == 0, r.err
     new = json.loads(preau("status", "--json", "--data-dir", str(school)).out)["node_id"]
-    assert new != old and r.out == f"New keys: {old} -> {new}. The district updates its pin at the next sync.\n"
+    assert new != old and r.out == (f"New keys: {old} -> {new}. The district updates its pin at the next sync.\n"
+                                    "Make a new backup now: a backup made before this rotation brings back the old key.\n")
     assert preau("sync", "--data-dir", str(school)).code == 0
     peers = json.loads(preau("status", "--json", "--data-dir", str(fed.district.data)).out)["peers"]
     assert {(p["node_id"], p["status"]) for p in peers if p["uai"] == OTHER_UAI} == {(old, "rotated"), (new, "active")}
