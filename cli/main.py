@@ -150,6 +150,9 @@ def _invite_args(p: argparse.ArgumentParser) -> None:
                         "which this node merges, never a school's release")
     p.add_argument("--school-url", help="address of the school's node, if the district can reach it: the district then "
                                         "also opens sync sessions to the school (e.g. http://10.20.0.5:8080)")
+    p.add_argument("--allow-loopback", action="store_true",
+                   help="allow an invitation that points at this machine only (127.0.0.1): for a trial with every "
+                        "node on one machine; real schools need public_url set to an address they can reach")
 
 
 def _join_args(p: argparse.ArgumentParser) -> None:

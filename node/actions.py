@@ -28,6 +28,7 @@ from preau.protocol.uai import parse_uai
 from preau.node.records.vault import ARGON2
 from preau.node.records.backup import restore_backup, write_backup
 from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError
+from preau.node.oplock import refuse_while_served
 from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
 from preau.node.runtime import DEFAULT_OVERLAP_DAYS, FEDERATION_DB, IDENTITY_FILE, Node, create_identity, open_node as runtime_open_node
@@ -161,18 +162,39 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
 
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7,
-                      school_url: str | None = None, district: bool = False, **_: Any) -> str:
+                      school_url: str | None = None, district: bool = False, allow_loopback: bool = False,
+                      announce: bool = True, **_: Any) -> str:
     require_role(settings, "district", "only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
     uai = _uai(uai)
+    address = settings.advertised_url
+    if _is_loopback(address) and not allow_loopback:
+        raise UserError(
+            f"this invitation would point at {address}, which only this machine can reach: set public_url in "
+            f"{settings.settings_file} to the address the {'districts' if district else 'schools'} use "
+            "(docs/operations.md, \"Running a district node\"), or add --allow-loopback for a trial on this machine")
     with opened_node(settings) as node:
-        inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400, name=name,
+        inv = node.create_invitation(uai, [address], ttl=expires_days * 86400, name=name,
                                      school_address=_school_url(school_url),
                                      member="district" if district else "school")
-    progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
-             "give it to the head teacher, who runs `preau join` with it:")
+    if announce:  # on stderr, terminal or not: the invitation alone goes to stdout (scripts redirect it to a file)
+        print(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {address}; "
+              "give it to the head teacher, who runs `preau join` with it:", file=sys.stderr, flush=True)
     return inv.to_string()
+
+
+def _is_loopback(url: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _school_url(value: str | None) -> str | None:
@@ -451,6 +473,14 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
     data = pathlib.Path(settings.data_dir)
     if not pathlib.Path(file).is_file():
         raise UserError(f"no backup file at {file}", EXIT_DATA)
+    refuse_while_served(data, "restoring")
+    try:
+        with open(file, "rb"):
+            pass
+    except PermissionError:
+        me = getpass.getuser()
+        raise UserError(f"cannot read {file}: the user {me} may not read it. Copy it where {me} can, for example "
+                        f"`install -o {me} -m 0600 {file} {data}/incoming.backup`, and restore that copy") from None
     if (data / "preau.db").exists() and not force:
         raise Conflict(f"{data} already holds a Préau node; restore into an empty folder, "
                        "or add --force to replace it (the current files are kept aside)")
@@ -460,6 +490,7 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
     else:
         secrets = {"recovery_key": read_secret("Recovery key: ", "PREAU_RECOVERY_KEY")}
     progress(f"Checking and restoring {file} into {data} ...")
+    aside_before = set(data.glob("preau.toml.before-restore-*"))
     try:
         restore_backup(file, data, replace=force, **secrets)
     except BackupError as exc:
@@ -467,6 +498,10 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
             raise UserError(exc.message, EXIT_DATA, code=exc.code) from None
         raise
     lines = [f"Restored into {data}."]
+    kept = sorted(set(data.glob("preau.toml.before-restore-*")) - aside_before)
+    if kept:
+        lines.append(f"The settings file from the backup replaces the one that was there, kept as {kept[-1].name}: "
+                     "copy back any setting you still want (a new public_url, say).")
     if not (data / IDENTITY_FILE).exists():
         identity = create_identity(data)
         FedStore(data / FEDERATION_DB).close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import getpass
 import logging
 from typing import Any, AsyncIterator
 
@@ -12,6 +13,7 @@ from aiohttp import web
 from preau.node.actions import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError
+from preau.node.oplock import serving
 from preau.node.federation.transport import SYNC_PATH, serve_session
 from preau.node.runtime import Node, open_node
 from preau.node.web.security import PrivateAccessLogger, public
@@ -97,8 +99,13 @@ def serve(settings, **_: Any) -> None:
     print(f"Préau {settings.role} node on {settings.advertised_url}"
           + (f" (and {advertiser.ad.url} on the local network)" if advertiser else ""), flush=True)
     try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
+        with serving(settings.data_dir):  # held until the process ends: `preau restore` refuses meanwhile
+            web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
     except OSError as exc:
+        if exc.filename is not None and exc.errno in (errno.EACCES, errno.EPERM):
+            raise UserError(f"cannot open {exc.filename}: permission denied. Files in {settings.data_dir} must belong "
+                            f"to the user the node runs as ({getpass.getuser()}); a command run as root may have "
+                            f"left some: chown -R {getpass.getuser()}: {settings.data_dir}") from None
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
         hint = {errno.EADDRINUSE: "another program (or another Préau) already uses that port: stop it, or choose "

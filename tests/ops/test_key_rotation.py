@@ -48,7 +48,7 @@ def test_a_district_with_two_schools_and_a_parent_rotates_and_everyone_keeps_syn
     w.district.start()
     try:
         actions.load_campaign(academie.settings(), campaign=w.campaign, file="debut-cp")
-        w.district.cli("join", academie.cli("invite", "--uai", w.district.uai, "--district").stdout.strip())
+        w.district.cli("join", academie.cli("invite", "--uai", w.district.uai, "--district", "--allow-loopback").stdout.strip())
         w.district.cli("sync")  # the académie's campaign comes down, re-signed by the district
         for school in (a, b):
             w.join(school)
