@@ -78,7 +78,14 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _settings(args: argparse.Namespace):
-    return load_settings(flags_from_namespace(args))
+    settings = load_settings(flags_from_namespace(args))
+    command = getattr(args, "command_name", None)
+    if command not in (None, "demo"):
+        # One rule for who runs commands: the data folder's owner (the service's user), never root for it.
+        from preau.node.oplock import check_owner
+
+        check_owner(settings.data_dir, f"{command} ...")
+    return settings
 
 
 def _emit(result: Any) -> int:

@@ -17,6 +17,7 @@ import json
 import os
 import pathlib
 import sys
+import time
 import urllib.parse
 from typing import Any, Iterator
 
@@ -32,7 +33,7 @@ from preau.node.oplock import refuse_while_served
 from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
 from preau.node.runtime import DEFAULT_OVERLAP_DAYS, FEDERATION_DB, IDENTITY_FILE, Node, create_identity, open_node as runtime_open_node
-from preau.node.settings import given_on_command_line, render_toml
+from preau.node.settings import from_settings_file, given_on_command_line, render_toml
 from preau.node.records.store import Store
 from preau.node.records.errors import BackupError
 
@@ -146,7 +147,8 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
     store.close()
     identity = create_identity(data)
     FedStore(data / FEDERATION_DB).close()
-    settings.settings_file.write_text(render_toml(given_on_command_line(settings)))
+    # Merged into what the file already says (a public_url set first, as the docs' order has it), never over it.
+    settings.settings_file.write_text(render_toml({**from_settings_file(settings), **given_on_command_line(settings)}))
     return "\n".join([
         f"Préau {settings.role} node created in {data}",
         f"  UAI: {uai}   name: {label}",
@@ -305,6 +307,7 @@ def node_status(node: Node) -> dict[str, Any]:
         "documents": [{"doc_id": d.doc_id, "kind": d.kind, "campaign": d.campaign,
                        "release": (node.fed.latest_release(d.doc_id) or (0,))[0]} for d in docs],
         "unacknowledged": [t["doc_id"] + f"#{t['number']}" for t in node.fed.transparency() if t["receipt"] is None],
+        "oldest_unacknowledged": node.oldest_unacknowledged() if up is not None else None,
         "events": [{k: e[k] for k in ("at", "kind", "detail")} for e in node.fed.events(10)],
     }
 
@@ -314,20 +317,41 @@ def status(settings, *, json: bool = False, **_: Any) -> str:
         info = node_status(node)
     if json:
         return _json.dumps(info, indent=2, ensure_ascii=False)
+    now = int(time.time())
     lines = [f"{info['role']} node {info['node_id']}"]
     up = info["upstream"]
     if node.role == "school" or up:
         lines.append("district: " + ("not joined yet (preau join)" if up is None else
                                      f"{up['node_id']} at {up['address']}" + (f" - last error: {up['last_error']}" if up["last_error"] else "")))
+        if up is not None:
+            lines.append(f"last sync: {_ago(now, up['last_contact'])}"
+                         + (" (the attempts since failed: see the last error above)" if up["last_error"] else ""))
     for role, label in (("school", "schools"), ("child", "districts")):
         children = [p for p in info["peers"] if p["role"] == role]
         if children:
             lines.append(f"{label} enrolled: {sum(p['status'] == 'active' for p in children)}")
             for p in children:
-                lines.append(f"  {p['uai']}  {p['node_id']}  {p['status']}")
+                lines.append(f"  {p['uai']}  {p['node_id']}  {p['status']}"
+                             + (f"  last sync {_ago(now, p['last_contact'])}" if p["status"] == "active" else "")
+                             + (f"  last error: {p['last_error']}" if p["last_error"] and p["status"] == "active" else ""))
     if info["unacknowledged"]:
         lines.append("waiting for the district's receipt: " + ", ".join(info["unacknowledged"]))
+    if info["oldest_unacknowledged"] is not None:
+        lines.append(f"oldest release waiting for its receipt: approved {_ago(now, info['oldest_unacknowledged'])}")
     return "\n".join(lines)
+
+
+def _ago(now: int, then: int | None) -> str:
+    """A time in words a person reads at a glance ("3 hours ago"), with the date for the record."""
+    if then is None:
+        return "never"
+    delta = max(0, now - then)
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if delta >= size or size == 1:
+            n = delta // size
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(then))
+            return f"{n} {unit}{'' if n == 1 else 's'} ago ({stamp})"
+    raise AssertionError("unreachable")
 
 
 _json = json

@@ -53,6 +53,8 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
     node = open_node(app[CONFIG])
     app[NODE] = node
     task = asyncio.create_task(node.sync_loop(), name="preau-sync-loop")
+    node.loop_task = task
+    task.add_done_callback(_loop_ended)
     try:
         yield
     finally:
@@ -62,9 +64,30 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
         node.close()
 
 
+def _loop_ended(task: asyncio.Task) -> None:
+    """A sync loop that dies is an error in the log (and /healthz turns unhealthy), never silence."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the sync loop stopped: %r; the node no longer syncs (restart the service)", task.exception(),
+                  exc_info=task.exception())
+
+
+def _seconds(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise UserError(f"{name} is a number of seconds, got {raw[:20]!r}")
+    return int(raw)
+
+
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the node serves and its sync loop runs, else 503. `?max_sync_age=SECONDS` (and
+    `max_unsent_age`) also turn it 503 when the last successful sync (or the oldest release waiting for its
+    receipt) is older: what a monitoring probe or a cron line asks (docs/operations.md, "Watching nodes")."""
     node: Node = request.app[NODE]
-    return web.json_response({"ok": True, "role": node.role, "node_id": node.node_id})
+    body = node.health(max_sync_age=_seconds(request, "max_sync_age"),
+                       max_unsent_age=_seconds(request, "max_unsent_age"))
+    return web.json_response(body, status=200 if body["ok"] else 503)
 
 
 async def sync_endpoint(request: web.Request) -> web.StreamResponse:

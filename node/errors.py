@@ -15,6 +15,7 @@ EXIT_DATA = 65  # an input file is invalid (campaign definition, backup, bundle)
 EXIT_NOT_AVAILABLE = 69  # the command exists but this build does not implement it yet
 EXIT_BUG = 70  # an unexpected error: a bug in Préau
 EXIT_TEMPFAIL = 75  # try again in a moment: another process holds the database
+EXIT_NOPERM = 77  # run as the wrong user: the data folder belongs to another (see oplock.check_owner)
 EXIT_CONFIG = 78  # the node's settings are invalid
 
 

@@ -19,10 +19,9 @@ import pathlib
 import pwd
 from typing import Iterator
 
-from .errors import Conflict, UserError
+from .errors import EXIT_NOPERM, Conflict, UserError
 
 LOCK_FILE = "serve.lock"
-EXIT_NOPERM = 77  # sysexits EX_NOPERM
 
 
 class WrongUser(UserError):

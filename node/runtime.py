@@ -263,10 +263,13 @@ class Node:
             if self.federation.upstream() is not None:
                 seen = self.news()
                 try:
-                    await self.sync_upstream()
+                    report = await self.sync_upstream()
                 except UserError as exc:
-                    log.info("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
-                             "" if self.status.failures == 1 else "s", exc)
+                    log.warning("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
+                                "" if self.status.failures == 1 else "s", exc)
+                else:
+                    log.info("synced with %s: sent %d bytes, received %d bytes", report.peer, report.bytes_sent,
+                             report.bytes_received)
             if self.role == "district":
                 await self.sync_children()
             delay = self.sync_interval
@@ -282,6 +285,46 @@ class Node:
                 except asyncio.TimeoutError:
                     if not self.status.failures and self.news() != seen:
                         break
+
+    # -- health ----------------------------------------------------------------------------
+
+    loop_task: "asyncio.Task | None" = None  # set by the app that runs sync_loop
+
+    def oldest_unacknowledged(self) -> int | None:
+        """When the oldest release still waiting for the node above's receipt was approved (its latest number
+        per document: a release replaced by a newer one before it left is not waiting)."""
+        return self.fed.db.execute(
+            "SELECT min(t.sent_at) FROM transparency t WHERE t.receipt IS NULL "
+            "AND t.number = (SELECT max(number) FROM transparency t2 WHERE t2.doc_id = t.doc_id)").fetchone()[0]
+
+    def health(self, *, max_sync_age: int | None = None, max_unsent_age: int | None = None) -> dict[str, Any]:
+        """The sync loop and the upstream link, for /healthz: ok only while the loop runs (and, when asked,
+        the last successful sync and the oldest unacknowledged release are recent enough)."""
+        now = self._clock()
+        task = self.loop_task
+        if task is None:
+            loop, error = "not started", None
+        elif not task.done():
+            loop, error = "running", None
+        elif task.cancelled():
+            loop, error = "stopped", None
+        else:
+            loop, error = ("crashed", repr(task.exception())) if task.exception() else ("stopped", None)
+        up = self.federation.upstream()
+        last = max([t for t in (self.status.last_success, up["last_contact"] if up else None) if t], default=None)
+        oldest = self.oldest_unacknowledged() if up else None
+        problems = [] if loop == "running" else [f"the sync loop is {loop}" + (f": {error}" if error else "")]
+        if up and max_sync_age is not None and (last is None or now - last > max_sync_age):
+            problems.append("no successful sync with the node above " + (
+                "yet" if last is None else f"for {now - last} s (more than {max_sync_age})"))
+        if oldest is not None and max_unsent_age is not None and now - oldest > max_unsent_age:
+            problems.append(f"a release has waited {now - oldest} s for the node above's receipt "
+                            f"(more than {max_unsent_age})")
+        return {"ok": not problems, "problems": problems, "role": self.role, "node_id": self.node_id,
+                "sync": {"loop": loop, "upstream": up is not None, "last_success": last,
+                         "last_success_age": None if last is None else now - last,
+                         "failures": self.status.failures, "last_error": self.status.last_error,
+                         "oldest_unacknowledged_age": None if oldest is None else now - oldest}}
 
     # -- keys ------------------------------------------------------------------------------
 
