@@ -44,6 +44,10 @@ NODE_FUNCTIONS: dict[str, str] = {
     "keys rotate": "preau.node.actions:rotate_keys",
     "revoke": "preau.node.actions:revoke",
     "campaign load": "preau.node.actions:load_campaign",
+    "pool create": "preau.node.pools:create",
+    "pool list": "preau.node.pools:list_pools",
+    "pool approve": "preau.node.pools:approve",
+    "pool advance": "preau.node.pools:advance",
     "demo": "preau.node.demo.demo:run_demo",
 }
 
@@ -211,6 +215,26 @@ def _bundle_import_args(p: argparse.ArgumentParser) -> None:
                         "next sync (a relay); the district checks them against each school's own key")
 
 
+def _pool_create_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign", help="campaign id, e.g. 2026-debut-cp")
+    p.add_argument("--member", action="append", metavar="UAI=COHORT",
+                   help="an enrolled school and its declared cohort (public data); repeat for each school (3 or more)")
+    p.add_argument("--threshold", type=int, help="schools needed to finish (default: just over two thirds)")
+
+
+def _pool_list_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--campaign", help="only this campaign's pools")
+
+
+def _pool_approve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pool", help="the pool id (its first characters suffice), as `preau pool list` shows it")
+    _user_arg(p, "that approves the pool")
+
+
+def _pool_advance_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pool", help="the pool id (its first characters suffice)")
+
+
 def _keys_rotate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.add_argument("--overlap-days", type=int, default=90, metavar="DAYS",
@@ -366,6 +390,37 @@ COMMANDS: tuple[Command, ...] = (
         "none",
     ),
     Command(
+        "pool create",
+        "(district) pool small schools' counts by secure aggregation",
+        "On a district node: form and sign a pool of 3 or more enrolled schools for a campaign, with their "
+        "declared cohorts. The district then learns only the sum over the pool, never one school's counts.",
+        ("preau pool create 2026-debut-cp --member 0690001B=5 --member 0690002C=4 --member 0690003D=6",),
+        _pool_create_args,
+    ),
+    Command(
+        "pool list",
+        "show the pools this node takes part in",
+        "Show each pool: its campaign, state, threshold and member schools (names and UAIs).",
+        ("preau pool list", "preau pool list --campaign 2026-debut-cp"),
+        _pool_list_args,
+    ),
+    Command(
+        "pool approve",
+        "(school) approve taking part in a pool",
+        "On a school node: the head teacher approves the pool shown by `preau pool list`; only then does a "
+        "masked vector of the school's counts leave, which only the pool's sum can open.",
+        ("preau pool approve 3f2a9c1e --user directrice",),
+        _pool_approve_args,
+    ),
+    Command(
+        "pool advance",
+        "(district) close a pool's round with the schools that answered",
+        "On a district node: close the current round of a pool without waiting for the schools that did not "
+        "answer; with fewer than the threshold left, the pool fails and no figure is computed.",
+        ("preau pool advance 3f2a9c1e",),
+        _pool_advance_args,
+    ),
+    Command(
         "demo",
         "run a district and several schools on this machine",
         "Start a district and several schools as separate processes on loopback ports, enrol them, fill "
@@ -380,6 +435,9 @@ GROUPS = {
     "bundle": ("move data between nodes on a file (no network)", ("preau bundle export -o FILE", "preau bundle import FILE")),
     "keys": ("manage this node's keys", ("preau keys rotate",)),
     "campaign": ("campaign definitions", ("preau campaign check FILE", "preau campaign load FILE")),
+    "pool": ("pool small schools' counts by secure aggregation",
+             ("preau pool create 2026-debut-cp --member 0690001B=5 --member 0690002C=4 --member 0690003D=6",
+              "preau pool list", "preau pool approve 3f2a9c1e --user directrice")),
 }
 
 

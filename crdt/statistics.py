@@ -331,6 +331,11 @@ class CampaignStatistics:
     # -- reading ---------------------------------------------------------------------
 
     @property
+    def members_count(self) -> int:
+        """Members with an entry (published or withheld)."""
+        return len(self._schools)
+
+    @property
     def schools_contributing(self) -> int:
         return self._published_n
 

@@ -24,11 +24,11 @@ from typing import Any, Iterator
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
-from preau.protocol.uai import parse_uai
 
 from preau.node.records.vault import ARGON2
 from preau.node.records.backup import restore_backup, write_backup
-from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError
+from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
+from preau.node.federation import pools as fpools
 from preau.node.oplock import refuse_while_served
 from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
@@ -118,10 +118,7 @@ def opened_node(settings) -> Iterator[Node]:
 
 
 def _uai(text: str) -> str:
-    try:
-        return parse_uai(text)
-    except LocalProtocolError as exc:
-        raise UserError(exc.message) from None
+    return checked_uai(text)
 
 
 # -- init, serve -------------------------------------------------------------------
@@ -374,6 +371,11 @@ def release(settings, *, campaign: str, approve: bool = False, final: bool = Fal
         if doc is not None:
             lines.append("What would leave the school (exactly this document):")
             lines.append(_json.dumps(doc, indent=2, ensure_ascii=False))
+        for v in fpools.pools(node.federation, campaign):
+            lines.append("Pool proposed by the district (secure aggregation): " + v.line().replace("\n", "\n  "))
+            if v.status == "proposed":
+                lines.append(f"  Only a masked vector of this school's counts would leave, which only the pool's sum "
+                             f"can open. To take part: `preau pool approve {v.pool_id[:8]}`")
         if approve:
             signed = approve_release(store, session, node.federation, preview)
             lines.append(f"Release {signed.release} signed; it is sent to the district at the next sync (or run `preau sync`).")
@@ -417,6 +419,12 @@ def _school_stats(node: Node, campaign: str) -> tuple[str, list[dict[str, Any]],
     return head, rows, meta
 
 
+def _pool_summary(v) -> str:
+    if v.status == "complete":
+        return f"Pool {v.pool_id[:8]}: {v.survivors} écoles regroupées, {v.pupils} élèves (one row above)"
+    return f"Pool {v.pool_id[:8]}: {v.status}" + (f" ({v.reason})" if v.reason else "") + " — no figures"
+
+
 def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
     """A district's merged statistics, or on a school the counts of its latest release."""
     from preau.crdt.statistics import CampaignStatistics
@@ -428,6 +436,7 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
         else:
             data = node.fed.stats(campaign)
             known = sorted(c.id for c in node.federation.campaigns())
+            pool_views = fpools.pools(node.federation, campaign)
     if settings.role != "school":
         if data is None:
             if campaign not in known:
@@ -446,6 +455,10 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
         meta = {"schools_contributing": s.schools_contributing, "schools_withheld": s.schools_withheld,
                 **({"districts_contributing": s.districts_contributing, "schools_represented": s.schools_represented}
                    if s.districts_contributing else {})}
+        if pool_views:  # a completed pool is one contributing row: its schools' sum, never one school's counts
+            head += "".join("\n" + _pool_summary(v) for v in pool_views)
+            meta["pools"] = [{"pool": v.pool_id, "status": v.status, "schools": v.survivors, "pupils": v.pupils}
+                             for v in pool_views]
     if format == "json":
         return _json.dumps({"campaign": campaign, **meta, "exercises": rows}, indent=2, ensure_ascii=False)
     cols = list(rows[0]) if rows else ["exercise"]

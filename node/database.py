@@ -102,12 +102,15 @@ def connect(path: str | pathlib.Path, *, busy_timeout: float = 10.0) -> Database
 
 
 def run_script(db: Database, sql: str) -> None:
-    """Run several SQL statements inside the caller's transaction (unlike executescript, which commits)."""
+    """Run several SQL statements inside the caller's transaction (unlike executescript, which commits).
+
+    Statements end at a `;` that SQLite itself says completes one (not one inside a string or a comment).
+    """
     pending = ""
-    for line in sql.splitlines(keepends=True):
-        pending += line
+    for piece in sql.split(";"):
+        pending += piece + ";"
         if sqlite3.complete_statement(pending):
-            if pending.strip():
+            if pending.strip().rstrip(";").strip():
                 db.execute(pending)
             pending = ""
     if pending.strip().rstrip(";").strip():

@@ -18,13 +18,14 @@ from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
-from preau.protocol.uai import parse_uai
 
+from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from preau.node.database import write_private_file
-from .errors import EXIT_DATA, Conflict, NotFound, UserError
+from .errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
+from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
@@ -92,6 +93,7 @@ class Node:
         self.identity = load_identity(self.data_dir)
         self.fed = FedStore(self.data_dir / FEDERATION_DB, clock=clock)
         self.federation = Federation(self.identity, self.fed, role=role, clock=clock, on_campaign=on_campaign)
+        self.live_stats = LiveStatistics(self.fed)  # merged statistics in memory, kept up to date (pages read these)
         self.limits = limits
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
         self.backoff = backoff
@@ -115,18 +117,18 @@ class Node:
 
     def create_invitation(self, uai: str, addresses: list[str], *, ttl: int = DEFAULT_TTL,
                           name: str | None = None, school_address: str | None = None,
-                          member: str = "school") -> Invitation:
+                          member: str = "school", town: str | None = None) -> Invitation:
         """An invitation for one school (or, with member="district", for a district below this académie);
         `school_address`, if the member's node is reachable from here, lets this node open sessions to it
         too (see `sync_children`). What the member may send follows from `member`: a school's release, or
         a district's aggregate, never the other."""
         if member not in MEMBER_ROLES:
             raise UserError(f"an invitation is for a school or a district, not {member!r}")
-        uai = parse_uai(uai)
+        uai = checked_uai(uai)
         inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=self._clock(),
                                 secret=os.urandom(32), ttl=ttl)
         self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
-                                address=school_address, member=member)
+                                address=school_address, member=member, town=town)
         self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}")
         return inv
 
@@ -273,6 +275,8 @@ class Node:
             if self.role == "district":
                 await self.sync_children()
             delay = self.sync_interval
+            if fpools.moving(self.federation):  # a pool under way: its rounds move at each sync
+                delay = min(delay, fpools.MOVING_SYNC_INTERVAL)
             if self.status.failures:
                 delay = max(0.2, self.backoff.delay(self.status.failures, rng))
             self.status.next_attempt = self._clock() + int(delay)

@@ -28,25 +28,32 @@ def departement_allowed(prefix: str) -> bool:
     return n in (620, 720) or 970 <= n <= 989
 
 
+class UaiError(LocalProtocolError):
+    """Not a UAI; `reason` says which rule failed ("shape", "departement", "check_letter"), for callers
+    that word it for a person in their own language."""
+
+    code = "invalid_uai"
+
+    def __init__(self, message: str, reason: str, **params: str):
+        super().__init__(message)
+        self.reason = reason
+        self.params = params
+
+
 def parse_uai(text: str) -> str:
     """Return the canonical UAI (upper case, spaces removed) or raise with what to fix."""
     if not isinstance(text, str):
-        raise LocalProtocolError("a UAI must be text such as 0751234J", code="invalid_uai")
+        raise UaiError("a UAI must be text such as 0751234J", "shape", text=repr(text))
     code = text.strip().replace(" ", "").upper()
     if not _SHAPE.match(code):
-        raise LocalProtocolError(
-            f"{text!r} is not a UAI: expected 7 digits then a letter, for example 0751234J",
-            code="invalid_uai",
-        )
+        raise UaiError(f"{text!r} is not a UAI: expected 7 digits then a letter, for example 0751234J", "shape", text=text)
     if not departement_allowed(code[:3]):
-        raise LocalProtocolError(
+        raise UaiError(
             f"{code}: {code[:3]} is not a département prefix (001-095, 620, 720, 970-989); check the first three digits",
-            code="invalid_uai",
-        )
+            "departement", uai=code, prefix=code[:3])
     expected = check_letter(code[:7])
     if code[7] != expected:
-        raise LocalProtocolError(
+        raise UaiError(
             f"{code}: the check letter should be {expected}, not {code[7]}; one character is probably mistyped",
-            code="invalid_uai",
-        )
+            "check_letter", uai=code, letter=code[7], expected=expected)
     return code

@@ -4,7 +4,9 @@ A district and several schools each run `preau serve` in their own process
 and data folder. The demo enrols every school with a real invitation (`preau
 join` in a process of its own), fills synthetic classes following the national
 rates, approves each school's release, syncs, and checks the district's merged
-statistics against counts computed straight from the generated data.
+statistics against counts computed straight from the generated data. Three
+more small schools (4 to 6 pupils, withheld alone) are pooled by secure
+aggregation: the district's statistics then hold their sum as one row.
 """
 from __future__ import annotations
 
@@ -210,6 +212,11 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
             finally:
                 n.close()
 
+        progress("Pooling three small schools by secure aggregation ...")
+        pool = _pool_small_schools(root, district, campaign, rng)
+        for row in pool["schools"]:
+            generated[row["uai"]] = row.pop("classes")
+
         progress("Reading the district's merged statistics ...")
         dn = actions.open_node(district.settings())
         try:
@@ -222,10 +229,12 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
             row["verified_release"] = verified.get(row["uai"], 0)
 
         expected: dict[str, Counter] = {}
-        for row in school_rows:
-            if row["status"] == "published":
-                for ex, counts in expected_counts(generated[row["uai"]]).items():
-                    expected.setdefault(ex, Counter()).update(counts)
+        counted = [r["uai"] for r in school_rows if r["status"] == "published"]
+        if pool["status"] == "complete":  # the pool's sum is in the statistics, as one row
+            counted += [r["uai"] for r in pool["schools"]]
+        for school_uai in counted:
+            for ex, counts in expected_counts(generated[school_uai]).items():
+                expected.setdefault(ex, Counter()).update(counts)
         table = []
         matches = True
         for ex in campaign.exercises:
@@ -241,6 +250,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
                          "pid": district.process.pid if district.process else None},
             "data_dir": str(root),
             "schools": school_rows,
+            "pool": pool,
             "schools_contributing": stats.schools_contributing,
             "schools_withheld": stats.schools_withheld,
             "statistics": table,
@@ -269,6 +279,68 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
     return _render(summary)
 
 
+POOL_SIZES = (4, 5, 6)
+
+
+def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: random.Random) -> dict[str, Any]:
+    """Three small schools (run in this process, no server) join, and the district pools them.
+
+    Each head teacher approves; the rounds then run at each sync, and the district
+    learns the three schools' sum as one row of its statistics, never one school's counts.
+    """
+    from preau.crdt.pooling import pool_vector
+    from preau.node.federation import pools as fpools
+
+    nodes = [DemoNode(f"small-{i + 1}", "school", uai(69, 1500 + 17 * i), root / f"small-{i + 1}", free_port())
+             for i in range(len(POOL_SIZES))]
+    opened = []
+    rows = []
+    try:
+        for i, (node, size) in enumerate(zip(nodes, POOL_SIZES)):
+            _init(node, f"Petite école {i + 1}")
+            invitation = actions.create_invitation(district.settings(), uai=node.uai, name=f"Petite école {i + 1}")
+            classes = make_classes(rng, campaign, [size], rate_shift=rng.uniform(-0.08, 0.04))
+            n = actions.open_node(node.settings())
+            opened.append(n)
+            asyncio.run(n.join(invitation, node.uai))
+            n.close()
+            _fill(node, campaign, classes)
+            opened[-1] = actions.open_node(node.settings())
+            rows.append({"name": node.name, "uai": node.uai, "pupils": size, "assessed": assessed(classes),
+                         "classes": classes})
+        dn = actions.open_node(district.settings())
+        try:
+            view = fpools.create_pool(dn.federation, campaign.id, [(r["uai"], r["assessed"]) for r in rows])
+        finally:
+            dn.close()
+        syncs = 0
+        for n in opened:
+            asyncio.run(n.sync_upstream())
+            syncs += 1
+            session = n.store.login("admin", DEMO_PASSWORD)
+            camp = n.store.get_campaign(session, campaign.id)
+            vector = pool_vector(n.store.release_outcomes(session, camp.id), camp)
+            fpools.approve_pool(n.federation, view.pool_id, vector, min_cohort=camp.policy.min_cohort, user="admin")
+        status = view.status
+        for _ in range(12):
+            for n in opened:
+                asyncio.run(n.sync_upstream())
+                syncs += 1
+            dn = actions.open_node(district.settings())
+            try:
+                (view,) = [v for v in fpools.pools(dn.federation, campaign.id) if v.pool_id == view.pool_id]
+            finally:
+                dn.close()
+            status = view.status
+            if status in ("complete", "failed"):
+                break
+    finally:
+        for n in opened:
+            n.close()
+    return {"status": status, "survivors": view.survivors, "pupils": view.pupils, "syncs": syncs, "schools": rows,
+            "pool_id": view.pool_id}
+
+
 def _render(s: dict[str, Any]) -> str:
     lines = [f"Préau demo: campaign {s['campaign']}, district at {s['district']['url']}", "",
              "Schools:"]
@@ -277,7 +349,14 @@ def _render(s: dict[str, Any]) -> str:
         lines.append(f"  {r['uai']}  {r['pupils']:3d} pupils  {state:26s} release {r['release'] or '-'}  "
                      f"verified by the district: {'yes' if r['verified_release'] else 'no'}  "
                      f"receipt: {'yes' if r['acknowledged'] else 'no'}")
-    lines += ["", f"District statistics: {s['schools_contributing']} schools contributing, "
+    pool = s.get("pool")
+    if pool:
+        lines += ["", f"Pool of small schools (secure aggregation): {pool['status']}"
+                      + (f", {pool['survivors']} écoles regroupées, {pool['pupils']} élèves" if pool["status"] == "complete" else "")
+                      + f", in {pool['syncs']} sync sessions"]
+        lines += [f"  {r['uai']}  {r['pupils']:3d} pupils  alone: withheld; pooled: only the sum reaches the district"
+                  for r in pool["schools"]]
+    lines += ["", f"District statistics: {s['schools_contributing']} contributing (schools, and pools as one row each), "
                   f"{s['schools_withheld']} withheld (small cohort)"]
     head = f"  {'exercise':28s}" + "".join(f"{g:>9s}" for g in GROUPS)
     lines.append(head)

@@ -162,7 +162,8 @@ class Federation:
             invitation = self.fed.invitation(invitation_id.hex())
             self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id,
                               role=MEMBER_ROLES.get(invitation["member"], "school"), uai=uai,
-                              static_key=peer.static_key.hex(), name=invitation["name"], address=invitation["address"])
+                              static_key=peer.static_key.hex(), name=invitation["name"], address=invitation["address"],
+                              town=invitation.get("town"))
         self.fed.log_event("enrolled", f"school {uai} enrolled as {peer.node_id}")
         return True
 

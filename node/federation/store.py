@@ -131,6 +131,19 @@ MIGRATIONS: list[Migration] = [
         WHERE owner IN (SELECT key FROM peers WHERE role = 'school')
           AND json_extract(entry, '$.content.scope') = 'district';
     """),
+    # district (issue 15): which member's statistics entry changed, in order, so a node holding the
+    #    statistics in memory applies only what changed (a page then costs the same at 50 or 3,000
+    #    schools); and the town of an invited school, shown with its name wherever a school is shown
+    ("district_stats_changes", """
+    CREATE TABLE stats_changes (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        campaign TEXT NOT NULL,
+        owner TEXT                         -- NULL: the whole campaign's statistics were replaced
+    );
+    CREATE INDEX stats_changes_campaign ON stats_changes(campaign, seq);
+    ALTER TABLE invitations ADD COLUMN town TEXT;
+    ALTER TABLE peers ADD COLUMN town TEXT;
+    """),
 ]
 
 STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
@@ -234,15 +247,15 @@ class FedStore:
     # -- peers --------------------------------------------------------------
 
     def add_peer(self, key: str, *, node_id: str, role: str, uai: str | None = None, name: str | None = None,
-                 address: str | None = None, static_key: str | None = None) -> None:
+                 address: str | None = None, static_key: str | None = None, town: str | None = None) -> None:
         with self.transaction() as conn:
             conn.execute(
-                """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, enrolled_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, enrolled_at, town)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(key) DO UPDATE SET node_id=excluded.node_id, role=excluded.role,
                      uai=excluded.uai, name=excluded.name, address=excluded.address,
-                     static_key=excluded.static_key, status='active'""",
-                [key, node_id, role, uai, name, address, static_key, self._clock()],
+                     static_key=excluded.static_key, status='active', town=excluded.town""",
+                [key, node_id, role, uai, name, address, static_key, self._clock(), town],
             )
 
     def peer(self, key: str) -> dict | None:
@@ -278,8 +291,8 @@ class FedStore:
             if row is None:
                 raise FedStoreError("unknown peer")
             conn.execute(
-                """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, status, enrolled_at)
-                   SELECT ?, node_id, role, uai, name, address, ?, 'active', enrolled_at FROM peers WHERE key = ?""",
+                """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, status, enrolled_at, town)
+                   SELECT ?, node_id, role, uai, name, address, ?, 'active', enrolled_at, town FROM peers WHERE key = ?""",
                 [new_key, new_static, old_key],
             )
             conn.execute("UPDATE peers SET status = 'rotated', replaced_by = ? WHERE key = ?", [new_key, old_key])
@@ -311,12 +324,13 @@ class FedStore:
     # -- invitations ---------------------------------------------------------
 
     def add_invitation(self, inv_id: str, uai: str, secret: str, expires_at: int, *,
-                       name: str | None = None, address: str | None = None, member: str = "school") -> None:
+                       name: str | None = None, address: str | None = None, member: str = "school",
+                       town: str | None = None) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO invitations(id, uai, secret, created_at, expires_at, name, address, member) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [inv_id, uai, secret, self._clock(), expires_at, name, address, member],
+                "INSERT INTO invitations(id, uai, secret, created_at, expires_at, name, address, member, town) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [inv_id, uai, secret, self._clock(), expires_at, name, address, member, town],
             )
 
     def invitation(self, inv_id: str) -> dict | None:
@@ -434,6 +448,7 @@ class FedStore:
     # -- statistics ------------------------------------------------------------
 
     def _put_stats(self, conn, campaign: str, data: dict) -> None:
+        conn.execute("INSERT INTO stats_changes(campaign, owner) VALUES (?, NULL)", [campaign])
         conn.execute(
             """INSERT INTO stats(campaign, data, updated_at) VALUES (?, ?, ?)
                ON CONFLICT(campaign) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at""",
@@ -466,6 +481,22 @@ class FedStore:
             [campaign, owner, json.dumps(entry, sort_keys=True), self._clock()],
         )
         conn.executemany("DELETE FROM stats_entries WHERE campaign = ? AND owner = ?", [(campaign, k) for k in drop])
+        conn.executemany("INSERT INTO stats_changes(campaign, owner) VALUES (?, ?)",
+                         [(campaign, k) for k in (owner, *drop)])
+
+    def stats_seq(self, campaign: str) -> int:
+        """The number of the campaign's last statistics change (0 if none): one indexed read."""
+        row = self.db.execute("SELECT max(seq) FROM stats_changes WHERE campaign = ?", [campaign]).fetchone()
+        return row[0] or 0
+
+    def stats_changed_since(self, campaign: str, seq: int) -> list[tuple[str, dict | None]] | None:
+        """The entries (None: dropped) of the members whose statistics changed after change `seq`, or None
+        if the whole campaign was replaced meanwhile (then read it all with `stats`)."""
+        owners = [r[0] for r in self.db.execute(
+            "SELECT DISTINCT owner FROM stats_changes WHERE campaign = ? AND seq > ?", [campaign, seq])]
+        if any(o is None for o in owners):
+            return None
+        return [(o, self.stats_entry(campaign, o)) for o in owners]
 
     def stats_campaigns(self) -> list[str]:
         return [r[0] for r in self.db.execute(

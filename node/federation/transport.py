@@ -25,10 +25,12 @@ from preau.protocol.connection import Config, Connection, ConnectionClosed, Esta
 from preau.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from preau.protocol.identity import PublicIdentity, node_id
 from preau.protocol.invitation import Invitation
+from preau.protocol.states import State
 from preau.protocol.sync import DocumentSettled, SyncComplete, SyncSession
-from preau.protocol.wire import Offer, Receipt, SyncMessage, Want
+from preau.protocol.wire import Offer, PoolMail, Receipt, SyncMessage, Want
 
 from preau.node.errors import UserError
+from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
 
 log = logging.getLogger("preau.sync")
@@ -115,6 +117,7 @@ class SessionDriver:
         self.conn = conn
         self.limits = limits
         self.session = SyncSession(conn, self._entitled)
+        self.pools = PoolMailbox(federation)
         self.docs: dict[str, am.Document] = {}
         self.states: dict[str, am.SyncState] = {}
         self.pending: dict[str, tuple[SignedRelease, bytes]] = {}
@@ -184,6 +187,10 @@ class SessionDriver:
                 self._sync(ev.doc_id, ev.data)
             elif isinstance(ev, Receipt):
                 self._receipt(ev.doc_id, ev.data)
+            elif isinstance(ev, PoolMail):
+                for reply in self.pools.incoming(self.session.peer, ev.data):
+                    if not (self.closing or self.finished) and self.conn.state is State.OPEN:
+                        self.session.pool_mail(reply)  # else it goes at the next session: it stays queued
             elif isinstance(ev, DocumentSettled):
                 if ev.doc_id in self.pending:
                     self.pending.pop(ev.doc_id)
@@ -232,6 +239,8 @@ class SessionDriver:
         """Make this side's one Offer, once the peer is established (and any key rotation it announced applied)."""
         if self._must_offer and not self.finished:
             self._must_offer = False
+            for mail in self.pools.outgoing(self.session.peer):  # before the offer: answers then come back before the peer's Done
+                self.session.pool_mail(mail)
             self.session.offer(self.fedn.offers_for(self.session.peer))
 
     def _offer(self, ev: Offer) -> None:

@@ -10,6 +10,7 @@ import io
 import unicodedata
 from typing import Iterable, Sequence
 
+from preau.node.errors import Words, words
 from preau.node.records.errors import CsvImportError
 
 MAX_NAME = 100
@@ -21,16 +22,20 @@ def _fold(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).strip().lower()
 
 
-def check_name(value: str, what: str) -> str | None:
+_WHAT = {"last name": "what.last_name", "first name": "what.first_name", "class name": "what.class_name"}
+
+
+def check_name(value: str, what: str) -> Words | None:
     """The problem with one name field, or None; shared with the store's add/rename checks."""
+    field = words(what, _WHAT[what])
     if not value:
-        return f"the {what} is empty"
+        return words(f"the {what} is empty", "store.empty", what=field)
     if len(value) > MAX_NAME:
-        return f"the {what} is longer than {MAX_NAME} characters"
+        return words(f"the {what} is longer than {MAX_NAME} characters", "store.too_long", what=field, n=MAX_NAME)
     if any(unicodedata.category(c).startswith("C") for c in value):
-        return f"the {what} contains a control character"
+        return words(f"the {what} contains a control character", "store.control", what=field)
     if not any(c.isalpha() for c in value):
-        return f"the {what} {value!r} has no letter"
+        return words(f"the {what} {value!r} has no letter", "store.no_letter", what=field, v=value)
     return None
 
 
@@ -49,7 +54,7 @@ def parse_class_list(data: bytes) -> list[tuple[int, str, str]]:
         try:
             lines.append(raw.decode("utf-8"))
         except UnicodeDecodeError:
-            problems.append((number, "is not UTF-8 text (save the file as 'CSV UTF-8')"))
+            problems.append((number, words("is not UTF-8 text (save the file as 'CSV UTF-8')", "store.not_utf8")))
             lines.append("")
     first_text = next((ln for ln in lines if ln.strip()), "")
     delimiter = ";" if ";" in first_text else ("\t" if "\t" in first_text else ",")
@@ -68,7 +73,8 @@ def parse_class_list(data: bytes) -> list[tuple[int, str, str]]:
             if len(fields) == 2 and (_fold(fields[0]), _fold(fields[1])) in _HEADER_WORDS:
                 continue
         if len(fields) != 2:
-            problems.append((number, f"expected 2 columns (nom{delimiter}prénom), found {len(fields)}"))
+            problems.append((number, words(f"expected 2 columns (nom{delimiter}prénom), found {len(fields)}", "store.columns",
+                                           n=len(fields))))
             continue
         last, first = fields
         bad = check_name(last, "last name") or check_name(first, "first name")
@@ -77,14 +83,16 @@ def parse_class_list(data: bytes) -> list[tuple[int, str, str]]:
             continue
         key = name_key(last, first)
         if key in seen:
-            problems.append((number, f"{first} {last} is already on line {seen[key]}"))
+            problems.append((number, words(f"{first} {last} is already on line {seen[key]}", "store.dup_line",
+                                           v=f"{first} {last}", n=seen[key])))
             continue
         seen[key] = number
         pupils.append((number, last, first))
     if not pupils and not problems:
-        problems.append((1, "the file lists no pupil (one pupil per line: nom;prénom)"))
+        problems.append((1, words("the file lists no pupil (one pupil per line: nom;prénom)", "store.no_pupil")))
     if len(pupils) > MAX_PUPILS:
-        problems.append((len(lines), f"the file lists more than {MAX_PUPILS} pupils; split it by class"))
+        problems.append((len(lines), words(f"the file lists more than {MAX_PUPILS} pupils; split it by class", "store.too_many",
+                                            n=MAX_PUPILS)))
     if problems:
         raise CsvImportError(sorted(problems))
     return pupils

@@ -18,7 +18,7 @@ class StoreError(UserError):
     code = "store_error"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(self, message: "str | errors.Words", *, code: str | None = None):
         super().__init__(message, code=code)
 
 
@@ -60,8 +60,8 @@ class CsvImportError(InvalidInput):
 
     code = "bad_csv"
 
-    def __init__(self, problems: list[tuple[int, str]]):
-        self.problems = list(problems)
+    def __init__(self, problems: "list[tuple[int, str | errors.Words]]"):
+        self.problems = [(n, p if isinstance(p, errors.Words) else errors.Words(str(p))) for n, p in problems]
         shown = "; ".join(f"line {n}: {msg}" for n, msg in self.problems[:20])
         more = f" (and {len(self.problems) - 20} more)" if len(self.problems) > 20 else ""
         super().__init__(

@@ -11,7 +11,9 @@ from typing import Mapping, Sequence
 
 from markupsafe import Markup, escape
 
-from preau.crdt.campaign import GROUPS
+from preau.crdt.campaign import SCORED_GROUPS
+from preau.crdt.schema import COLUMNS
+from preau.crdt.statistics import percent, percents
 
 from preau.node import i18n
 
@@ -23,7 +25,12 @@ _MIN_TEXT_W = 28  # narrower segments show their figure only in the tooltip and 
 
 
 def group_bars_svg(rows: Sequence[tuple[str, Mapping[str, int]]], *, lang: str, title: str) -> Markup:
-    """One 100 % stacked bar per row (an exercise, or a school): share of pupils in each group."""
+    """One 100 % stacked bar per row (an exercise, or a school): share of the assessed pupils in each group.
+
+    The shares are `preau.crdt.statistics.percents`, the one definition every
+    table and export uses (absent pupils are outside the base, so they are not
+    drawn: the table next to the chart gives their number).
+    """
     height = _ROW_H * len(rows) + 8
     width = _LABEL_W + _BAR_W + 10
     parts = [
@@ -34,18 +41,20 @@ def group_bars_svg(rows: Sequence[tuple[str, Mapping[str, int]]], *, lang: str, 
         y = 4 + index * _ROW_H
         parts.append(f'<text class="chart-label" x="{_LABEL_W - 8}" y="{y + _BAR_H - 4}" text-anchor="end">'
                      f'{escape(_shorten(label))}<title>{escape(label)}</title></text>')
-        total = sum(max(0, int(counts.get(g, 0))) for g in GROUPS)
+        clean = {c: max(0, int(counts.get(c, 0))) for c in COLUMNS}
+        shares = percents(clean)
+        total = sum(clean[g] for g in SCORED_GROUPS)
         if total == 0:
             parts.append(f'<text class="chart-empty" x="{_LABEL_W}" y="{y + _BAR_H - 4}">'
                          f'{escape(i18n.translate(lang, "chart.no_data"))}</text>')
             continue
         x = float(_LABEL_W)
-        for group in GROUPS:
-            count = max(0, int(counts.get(group, 0)))
+        for group in SCORED_GROUPS:
+            count = clean[group]
             if count == 0:
                 continue
             w = _BAR_W * count / total
-            share = round(100 * count / total)
+            share = shares[group]
             name = i18n.translate(lang, f"group.{group}")
             parts.append(f'<rect class="g-{group}" x="{x:.1f}" y="{y}" width="{w:.1f}" height="{_BAR_H}">'
                          f'<title>{escape(name)} : {count} ({share} %)</title></rect>')
@@ -95,8 +104,8 @@ def spread_svg(rows: Sequence[tuple[str, object]], *, lang: str, title: str) -> 
                          f'{escape(i18n.translate(lang, "chart.no_data"))}</text>')
             continue
         lo, q1, med, q3, hi = (getattr(spread, k) for k in ("min", "q1", "median", "q3", "max"))
-        tip = escape(i18n.translate(lang, "chart.spread_tip", min=round(100 * lo), median=round(100 * med),
-                                    max=round(100 * hi)))
+        tip = escape(i18n.translate(lang, "chart.spread_tip", min=percent(lo), median=percent(med),
+                                    max=percent(hi)))
         parts.append(f'<g><title>{tip}</title>'
                      f'<line class="chart-whisker" x1="{x(lo):.1f}" y1="{mid}" x2="{x(hi):.1f}" y2="{mid}"/>'
                      f'<rect class="g-seuil2" x="{x(q1):.1f}" y="{y + 2}" width="{max(1.0, x(q3) - x(q1)):.1f}" '

@@ -11,10 +11,9 @@ from aiohttp import web
 
 from preau.node import i18n
 from preau.node.appkeys import NODE
-from preau.node.errors import UserError
+from preau.node.errors import UserError, Words
 from .appkeys import UNLOCKED
 from .security import current_principal, request_language
-from .words import person_words
 
 
 class LoginAgain(Exception):
@@ -46,8 +45,10 @@ def t_(request: web.Request) -> Callable[..., str]:
     return lambda key, **kw: i18n.translate(lang, key, **kw)
 
 
-def refused(request: web.Request, message: str, key: str = "error.refused") -> str:
-    """A refusal from the domain code (written in English) as the page shows it: `key` with the message as
-    its detail, in the person's language when `person_words` knows the message, as it is otherwise."""
+def refused(request: web.Request, error: "UserError | Words | str", key: str = "error.refused") -> str:
+    """A refusal from the domain code as the page shows it: `key` with the error as its detail, in the
+    person's language when the error carries catalog words, in English as written otherwise."""
     lang = request_language(request)
-    return i18n.translate(lang, key, detail=person_words(message, lang))
+    said = error.words if isinstance(error, UserError) else error
+    detail = said.to(lang) if isinstance(said, Words) else str(said)
+    return i18n.translate(lang, key, detail=detail)

@@ -13,16 +13,22 @@ from typing import Any
 
 import segno
 from aiohttp import web
+
+from preau.node.federation import pools as fpools
 from markupsafe import Markup
 
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, Campaign, parse_campaign
 from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
-from preau.crdt.statistics import CampaignStatistics
+from preau.crdt.statistics import SHARE_BASIS, CampaignStatistics, percent
 from preau.protocol.errors import LocalProtocolError
 
 from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
+from . import district_accounts, district_stats
+from .district_accounts import audit
+from .district_stats import SHARE_HEADERS, csv_cell, no_data, stats_table
+from .district_words import district_words
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
 from .render import render
@@ -30,7 +36,17 @@ from .security import login_required, request_language
 from .appkeys import SETTINGS
 from .context import node_of, refused, t_
 
-DISTRICT = ("district",)
+
+def said(request: web.Request, error: Exception) -> str:
+    """A refusal in the person's language: its own catalog words when it carries them (`Words`), else the
+    campaign-file and UAI messages of the pure layers as `district_words` recognises them."""
+    lang = request_language(request)
+    if isinstance(error, UserError) and error.words.key:
+        return error.words.to(lang)
+    return district_words(getattr(error, "message", str(error)), lang)
+
+DISTRICT = ("district",)  # the district's administrators: invitations, campaigns, accounts
+DISTRICT_READ = ("district", "inspector")  # and its read-only inspectors: schools, statistics
 _MAX_TOML = 256 * 1024
 
 
@@ -39,25 +55,28 @@ def _campaigns(node: Any) -> dict[str, Campaign]:
 
 
 def _stats(node: Any, campaign_id: str) -> CampaignStatistics | None:
-    data = node.fed.stats(campaign_id)
-    return CampaignStatistics.from_dict(data) if data else None
+    """The campaign's merged statistics, kept up to date in memory (`federation.live_stats`)."""
+    return node.live_stats.get(campaign_id)
 
 
 # -- schools -------------------------------------------------------------------------
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def schools(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     lang = request_language(request)
-    per_campaign = {cid: node.fed.stats(cid) or {} for cid in node.fed.stats_campaigns()}
+    per_campaign = {}
+    for cid in node.fed.stats_campaigns():
+        s = _stats(node, cid)
+        per_campaign[cid] = {m.member: m for m in s.members()} if s is not None else {}
     rows = []
     for p in node.federation.children():
         releases = []
-        for cid, data in per_campaign.items():
-            entry = (data.get("schools") or {}).get(p["key"])
-            if entry:
-                releases.append({"campaign": cid, "release": entry["release"], "when": when(entry["time"], lang),
-                                 "withheld": entry["content"]["status"] == "withheld"})
+        for cid, members in per_campaign.items():
+            m = members.get(p["key"])
+            if m is not None:
+                releases.append({"campaign": cid, "release": m.release, "when": when(m.time, lang),
+                                 "withheld": m.status == "withheld"})
         rows.append({"p": p, "enrolled": when(p["enrolled_at"], lang), "contact": when(p["last_contact"], lang),
                      "releases": releases})
     return await render(request, "district_schools.html", {"schools": rows, "node_id": node.node_id})
@@ -73,7 +92,8 @@ async def _invitations_page(request: web.Request, *, notice: str | None = None, 
     for inv in node.fed.invitations():
         state = "used" if inv["used_at"] else "revoked" if inv["revoked_at"] else \
             "expired" if inv["expires_at"] < node.federation.clock() else "pending"
-        rows.append({"id": inv["id"], "short": inv["id"][:8], "uai": inv["uai"], "created": when(inv["created_at"], lang),
+        rows.append({"id": inv["id"], "short": inv["id"][:8], "uai": inv["uai"], "name": inv.get("name"),
+                     "town": inv.get("town"), "created": when(inv["created_at"], lang),
                      "expires": when(inv["expires_at"], lang), "state": state})
     return await render(request, "district_invitations.html", {
         "invitations": rows, "created": created, "notice": notice, "errors": errors or []}, status=status)
@@ -108,7 +128,12 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             if not 1 <= days <= 90:
                 raise UserError(t("invitations.bad_days"))
             member = "district" if form.get("member") == "district" else "school"
-            inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400, member=member)
+            name = " ".join(str(form.get("name", "")).split())[:120] or None
+            town = " ".join(str(form.get("town", "")).split())[:80] or None
+            inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400, member=member,
+                                         name=name, town=town)
+            audit(request, "invitation-created", f"invitation:{inv.id.hex()[:8]}",
+                  f"{inv.uai} {member} {name or ''} {town or ''}".strip())
             text = inv.to_string()
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
                        "expires": when(inv.expires_at, request_language(request))}
@@ -118,12 +143,13 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             if not node.fed.revoke_invitation(inv_id):
                 raise UserError(t("invitations.not_pending"))
             node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
+            audit(request, "invitation-revoked", f"invitation:{inv_id[:8]}")
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _invitations_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
     except LocalProtocolError as exc:  # a malformed UAI
-        return await _invitations_page(request, errors=[refused(request, exc.message)], status=422)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=422)
 
 
 # -- campaigns ----------------------------------------------------------------------------------
@@ -163,8 +189,10 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
     try:
         campaign = parse_campaign_text(raw, name)
         signed = node.federation.publish_campaign(campaign)
+        audit(request, "campaign-published", f"campaign:{campaign.id}", f"version {signed.release}")
     except UserError as exc:
-        return await _campaigns_page(request, errors=[refused(request, exc.message, "campaigns.refused")], status=422)
+        return await _campaigns_page(request, errors=[refused(request, said(request, exc), "campaigns.refused")],
+                                     status=422)
     return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
@@ -205,14 +233,16 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     try:
         updated = parse_campaign(data)
     except CampaignError as e:
-        return await _thresholds_page(request, campaign, errors=[refused(request, str(e), "campaigns.refused")], status=422)
+        return await _thresholds_page(request, campaign, errors=[refused(request, said(request, str(e)), "campaigns.refused")],
+                                     status=422)
     signed = node.federation.publish_campaign(updated)
+    audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
     return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
 
 
 # -- statistics --------------------------------------------------------------------------------
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def stats_index(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     known = _campaigns(node)
@@ -224,27 +254,12 @@ async def stats_index(request: web.Request) -> web.StreamResponse:
     return await render(request, "district_stats_index.html", {"campaigns": rows})
 
 
-def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[dict[str, Any]]]:
-    s = _stats(node, campaign_id)
-    if s is None:
-        raise web.HTTPNotFound()
-    known = _campaigns(node).get(campaign_id)
-    order = [ex.id for ex in known.exercises] if known else []
-    names = {ex.id: ex.name for ex in known.exercises} if known else {}
-    ids = [e for e in order if e in s.exercise_ids()] + [e for e in s.exercise_ids() if e not in order]
-    rows = []
-    for ex in ids:
-        e = s.exercise(ex)
-        rows.append({"exercise": ex, "name": names.get(ex, ex), "counts": dict(e.counts), "schools": e.schools_contributing,
-                     "rates": dict(e.rates), "spread": dict(e.spread), "hidden": dict(e.hidden),
-                     "shown": {c: e.shown(c) for c in e.counts}, "exact": e.exact})
-    return s, rows
-
-
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def stats_page(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     campaign_id = request.match_info["campaign_id"]
+    if _stats(node, campaign_id) is None:
+        return await no_data(request, campaign_id, _campaigns(node))
     s, rows = stats_table(node, campaign_id)
     lang = request_language(request)
     t = t_(request)
@@ -257,21 +272,25 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
                         title=t("stats.spread_title", campaign=name))
     return await render(request, "district_stats.html", {
         "campaign_id": campaign_id, "name": name, "stats": s, "rows": rows, "chart": chart, "spread": spread,
-        "groups": GROUPS, "scored": SCORED_GROUPS})
+        "groups": GROUPS, "scored": SCORED_GROUPS, "definition": t("dstats.definition"), "pct": percent,
+        "pools": fpools.pools(node.federation, campaign_id)})
 
 
 def stats_json(node: Any, campaign_id: str) -> dict[str, Any]:
     s, rows = stats_table(node, campaign_id)
     return {"campaign": campaign_id, "schools_contributing": s.schools_contributing,
-            "schools_withheld": s.schools_withheld,
+            "schools_withheld": s.schools_withheld, "share_basis": SHARE_BASIS,
+            "share_definition": "besoin, fragile, seuil2: share of assessed pupils (absent and pending excluded); "
+                                "absent: share of all pupils; percents rounded half up from the counts",
             "exercises": [{"exercise": r["exercise"], **r["counts"], "schools": r["schools"],
-                           "rates": r["rates"], "hidden_by": {c: n for c, n in r["hidden"].items() if n},
+                           "rates": r["rates"], "percents": r["percents"],
+                           "hidden_by": {c: n for c, n in r["hidden"].items() if n},
                            "spread": {g: (None if v is None else {"min": v.min, "q1": v.q1, "median": v.median,
                                                                   "q3": v.q3, "max": v.max})
                                       for g, v in r["spread"].items()}} for r in rows]}
 
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def stats_export_json(request: web.Request) -> web.StreamResponse:
     campaign_id = request.match_info["campaign_id"]
     body = json.dumps(stats_json(node_of(request), campaign_id), indent=2, ensure_ascii=False)
@@ -279,25 +298,32 @@ async def stats_export_json(request: web.Request) -> web.StreamResponse:
                         headers={"Content-Disposition": f'attachment; filename="statistiques-{campaign_id}.json"'})
 
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def stats_export_csv(request: web.Request) -> web.StreamResponse:
     campaign_id = request.match_info["campaign_id"]
-    _, rows = stats_table(node_of(request), campaign_id)
+    node = node_of(request)
+    if _stats(node, campaign_id) is None:
+        return await no_data(request, campaign_id, _campaigns(node))
+    _, rows = stats_table(node, campaign_id)
+    t = t_(request)
     out = io.StringIO()
-    w = csv.writer(out, delimiter=";")
-    w.writerow(["exercice", "nom", *COLUMNS, "écoles"])
+    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    w.writerow(["exercice", "nom", *COLUMNS, "écoles", *(t(SHARE_HEADERS[g]) for g in SCORED_GROUPS)])
     for r in rows:
-        w.writerow([r["exercise"], r["name"], *(r["shown"].get(c, 0) for c in COLUMNS), r["schools"]])
+        w.writerow([csv_cell(v) for v in (r["exercise"], r["name"], *(r["shown"].get(c, 0) for c in COLUMNS), r["schools"],
+                                          *("" if r["percents"][g] is None else r["percents"][g] for g in SCORED_GROUPS))])
     return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="statistiques-{campaign_id}.csv"'})
 
 
-@login_required(roles=DISTRICT)
+@login_required(roles=DISTRICT_READ)
 async def api_stats(request: web.Request) -> web.StreamResponse:
     return web.json_response({"ok": True, **stats_json(node_of(request), request.match_info["campaign_id"])})
 
 
 def add_routes(r: web.UrlDispatcher) -> None:
+    district_stats.add_routes(r)
+    district_accounts.add_routes(r)
     camp = "{campaign_id:[a-z0-9-]{3,64}}"
     r.add_get("/district/schools", schools)
     r.add_get("/district/invitations", invitations)

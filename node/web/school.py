@@ -21,7 +21,9 @@ from preau.crdt.campaign import GROUPS, LEVELS, Campaign, Exercise
 
 from preau.node.records.backup import write_backup
 from preau.node.actions import node_status
-from ..errors import UserError
+from ..errors import NotFound, UserError
+from preau.crdt.pooling import pool_vector
+from preau.node.federation import pools as fpools
 from ..release import approve_release, preview_release
 from preau.node.records.errors import CsvImportError
 from preau.node.records.store import ResultInput, Result
@@ -30,7 +32,7 @@ from preau.node.i18n import when
 from .render import render
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .context import node_of, refused, store_of, t_, unlocked
-from .words import person_words, reason_words
+from .words import reason_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
@@ -153,7 +155,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     try:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.added", name=_name(p)))
 
 
@@ -173,10 +175,10 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
         added = store.import_class_list(s, c.id, raw)
     except CsvImportError as exc:
         lang = request_language(request)
-        lines = [t("pupils.import_line", line=n, problem=person_words(msg, lang)) for n, msg in exc.problems[:50]]
+        lines = [t("pupils.import_line", line=n, problem=msg.to(lang)) for n, msg in exc.problems[:50]]
         return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.imported", count=len(added)))
 
 
@@ -196,7 +198,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
 
 
@@ -344,7 +346,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _accounts_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _accounts_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _accounts_page(request, notice=notice)
 
 
@@ -386,7 +388,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _admin_classes_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _admin_classes_page(request, errors=[refused(request, exc)], status=exc.status)
     return await _admin_classes_page(request, notice=notice)
 
 
@@ -419,6 +421,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
+        "pools": fpools.pools(node.federation, campaign.id),
         "reason": reason_words(preview.decision.reason, request_language(request)),
         "notice": notice, "errors": errors or []}, status=status)
 
@@ -440,9 +443,27 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     try:
         signed = approve_release(store, s, node.federation, preview)
     except UserError as exc:
-        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
     return await _release_page(request, notice=t("release.approved", number=signed.release))
+
+
+@login_required(roles=ADMIN)
+async def pool_approve(request: web.Request) -> web.StreamResponse:
+    """The head teacher accepts a pool shown on the release page: the school's counts are frozen, masked, sent."""
+    store, s, node = store_of(request), unlocked(request), node_of(request)
+    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    try:
+        definition, _state = fpools.proposal(node.federation, request.match_info["pool_id"])
+        if definition.campaign_id != campaign.id:
+            raise NotFound("this pool is for another campaign")
+        vector = pool_vector(store.release_outcomes(s, campaign.id), campaign)
+        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=campaign.policy.min_cohort,
+                            user=s.username)
+    except UserError as exc:
+        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
+    node.wakeup.set()  # send the keys now rather than at the next scheduled sync
+    return await _release_page(request, notice=t_(request)("pool.approved"))
 
 
 # -- head teacher: sync, district, transparency, backup --------------------------------------------
@@ -505,7 +526,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     try:
         report = await node.join(text, store.school()["uai"])
     except UserError as exc:
-        return await _sync_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _sync_page(request, errors=[refused(request, exc)], status=exc.status)
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()
@@ -604,6 +625,7 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/admin/campaigns", campaigns)
     r.add_get("/admin/release/{campaign_id:[a-z0-9-]{3,64}}", release_page)
     r.add_post("/admin/release/{campaign_id:[a-z0-9-]{3,64}}", release_approve)
+    r.add_post("/admin/release/{campaign_id:[a-z0-9-]{3,64}}/pool/{pool_id:[0-9a-f]{32}}", pool_approve)
     r.add_get("/admin/sync", sync_page)
     r.add_post("/admin/sync", sync_now)
     r.add_post("/admin/join", join)

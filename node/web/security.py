@@ -30,7 +30,7 @@ from preau.node.web.appkeys import CLOCK, REQUEST_LANG, REQUEST_SESSION, SESSION
 
 log = logging.getLogger("preau.node.web")
 
-ROLES = ("admin", "teacher", "district")
+ROLES = ("admin", "teacher", "district", "inspector")  # inspector: read-only district staff
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -8,7 +8,9 @@ cookie carries a random token and nothing else. Logging out, idling past the
 timeout, or being evicted ends the store session too (its keys are dropped).
 
 Roles: on a school node the head teacher is "admin" and teachers "teacher";
-on a district node every account is district staff ("district"). School
+on a district node an administrator account (the store's "admin": invites
+schools, publishes campaigns, manages accounts) is "district", and any other
+account is a read-only "inspector" (schools, statistics, reports). School
 pages declare admin/teacher and district pages declare district, so each
 node refuses the other's pages by role alone.
 """
@@ -50,12 +52,14 @@ NAV = (
     NavItem("nav.sync", "/admin/sync", frozenset({"admin"})),
     NavItem("nav.transparency", "/admin/transparency", frozenset({"admin"})),
     NavItem("nav.backup", "/admin/backup", frozenset({"admin"})),
-    NavItem("nav.schools", "/district/schools", frozenset({"district"})),
+    NavItem("nav.schools", "/district/schools", frozenset({"district", "inspector"})),
     NavItem("nav.invitations", "/district/invitations", frozenset({"district"})),
     NavItem("nav.district_campaigns", "/district/campaigns", frozenset({"district"})),
-    NavItem("nav.stats", "/district/stats", frozenset({"district"})),
+    NavItem("nav.stats", "/district/stats", frozenset({"district", "inspector"})),
+    NavItem("dnav.accounts", "/district/accounts", frozenset({"district"})),
+    NavItem("dnav.audit", "/district/audit", frozenset({"district"})),
 )
-HOMES = {"teacher": "/classes", "admin": "/admin/sync", "district": "/district/schools"}
+HOMES = {"teacher": "/classes", "admin": "/admin/sync", "district": "/district/schools", "inspector": "/district/stats"}
 
 
 def home_of(principal: Principal) -> str:
@@ -133,7 +137,7 @@ def make_authenticator(app: web.Application, sessions: UnlockedSessions) -> Call
         except AuthError:
             return None
         if node.role == "district":
-            role = "district"
+            role = "district" if s.is_admin else "inspector"
         else:
             role = "admin" if s.is_admin else "teacher"
         class_ids = frozenset(c.id for c in store.list_classes(s)) if role == "teacher" else frozenset()
@@ -178,7 +182,7 @@ async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         key = {403: "error.forbidden", 404: "error.not_found"}.get(exc.status)
         if key:
             return await refusal(request, exc.status, key)
-        return await refusal_of(request, exc.status if 400 <= exc.status < 600 else 400, refused(request, exc.message))
+        return await refusal_of(request, exc.status if 400 <= exc.status < 600 else 400, refused(request, exc))
     except sqlite3.OperationalError as exc:
         # Another process held the database past the wait: the person should retry, nothing was changed.
         if Busy.from_sqlite(exc) is None or request.path.startswith("/v1/"):

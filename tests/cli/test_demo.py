@@ -47,15 +47,19 @@ def test_demo_json_merged_counts_withheld_school_and_verified_releases():
     published = [s for s in schools if s["status"] == "published"]
     assert len(withheld) == 1 and len(published) == 5
     assert withheld[0]["assessed"] < 10  # below the campaign's min_cohort
-    assert (summary["schools_withheld"], summary["schools_contributing"]) == (1, 5)
+    # Five schools, and the pool of three small schools as one row.
+    assert (summary["schools_withheld"], summary["schools_contributing"]) == (1, 6)
+    pool = summary["pool"]
+    assert pool["status"] == "complete" and pool["survivors"] == 3 == len(pool["schools"])
+    assert all(r["pupils"] < 10 for r in pool["schools"]) and pool["pupils"] == sum(r["assessed"] for r in pool["schools"])
     for s in schools:
         # Every school's release reached the district, was verified there, and was acknowledged.
         assert s["release"] is not None and s["verified_release"] == s["release"], s
         assert s["acknowledged"], s
 
     # The district's merged counts equal the counts computed from the generated classes, and each
-    # exercise accounts for every pupil of the published schools exactly once.
-    pupils = sum(s["pupils"] for s in published)
+    # exercise accounts for every pupil of the published and pooled schools exactly once.
+    pupils = sum(s["pupils"] for s in published) + sum(r["pupils"] for r in pool["schools"])
     scored = 0
     for row in summary["statistics"]:
         assert {g: row[g] for g in GROUPS} == row["expected"], row

@@ -10,6 +10,7 @@ from preau.node.errors import EXIT_BUG, EXIT_CONFIG, EXIT_NOT_AVAILABLE, EXIT_US
 ALL_COMMANDS = [
     "init", "serve", "invite", "join", "status", "sync", "release", "stats", "backup", "restore",
     "bundle export", "bundle import", "keys rotate", "revoke", "campaign load", "campaign check", "demo",
+    "pool create", "pool list", "pool approve", "pool advance",
 ]  # fmt: skip
 
 
@@ -24,7 +25,7 @@ def test_every_command_of_the_issue_exists():
     assert set(cli.NODE_FUNCTIONS) == set(ALL_COMMANDS) - {"campaign check"}
 
 
-@pytest.mark.parametrize("command", ALL_COMMANDS + ["bundle", "keys", "campaign"])
+@pytest.mark.parametrize("command", ALL_COMMANDS + ["bundle", "keys", "campaign", "pool"])
 def test_help_shows_an_example(capsys, command):
     with pytest.raises(SystemExit) as e:
         cli.main([*command.split(), "--help"])

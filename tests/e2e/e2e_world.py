@@ -77,7 +77,7 @@ class Proc(DemoNode):
     def cli(self, *args: str, check: bool = True, timeout: float = 60, stdin: str | None = None) -> subprocess.CompletedProcess:
         """Run one `preau` command against this node's data folder, as a person would."""
         words = [a for a in args if not a.startswith("-")][:2]
-        group = 2 if words and words[0] in ("bundle", "keys", "campaign") else 1
+        group = 2 if words and words[0] in ("bundle", "keys", "campaign", "pool") else 1
         argv = [*args[:group], "--data-dir", str(self.data_dir), *args[group:]]
         done = subprocess.run(_preau(*argv), env=_env(), capture_output=True, text=True, timeout=timeout,
                               input=stdin)

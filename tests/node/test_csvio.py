@@ -16,7 +16,7 @@ def test_every_bad_line_is_reported_with_its_number():
     data = "Dupont;Léa\nSeul\n;Paul\nA;B;C\n123;Jean\nDUPONT;Lea\n".encode() + b"Caf\xe9;Lou\n" + ("X" * 101 + ";Y\n").encode()
     with pytest.raises(CsvImportError) as err:
         parse_class_list(data)
-    assert err.value.problems == [
+    assert [(n, str(p)) for n, p in err.value.problems] == [
         (2, "expected 2 columns (nom;prénom), found 1"),
         (3, "the last name is empty"),
         (4, "expected 2 columns (nom;prénom), found 3"),

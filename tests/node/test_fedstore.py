@@ -1,3 +1,4 @@
+import json
 import sqlite3
 
 import pytest
@@ -84,6 +85,24 @@ def test_grouped_writes_commit_together_or_not_at_all(store):
     assert store.stats("c1") == {"n": 1} and store.document("d9").data == b"r"
 
 
+def _old_peer(store, key, *, node_id, role, uai):
+    """A row as an older Préau wrote it (raw SQL: today's writers know columns the old file lacks)."""
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO peers(key, node_id, role, uai, enrolled_at) VALUES (?, ?, ?, ?, 1000)",
+                     [key, node_id, role, uai])
+
+
+def _old_release(store, doc_id, kind, owner, campaign, *, stats=None):
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO documents(doc_id, kind, owner, campaign, data, updated_at) VALUES (?, ?, ?, ?, ?, 1000)",
+                     [doc_id, kind, owner, campaign, b"doc"])
+        conn.execute("INSERT INTO releases(doc_id, number, signed, received_at, from_peer) VALUES (?, 1, ?, 1000, ?)",
+                     [doc_id, b"sig", owner])
+        if stats is not None:
+            conn.execute("INSERT INTO stats_entries(campaign, owner, entry, updated_at) VALUES (?, ?, ?, 1000)",
+                         [campaign, owner, json.dumps(stats)])
+
+
 def test_migration_4_makes_children_that_sent_aggregates_districts(tmp_path, monkeypatch):
     """A file from before invitations said what they enrol: a child that sent an aggregate was a district."""
     import preau.node.federation.store as fs
@@ -91,14 +110,13 @@ def test_migration_4_makes_children_that_sent_aggregates_districts(tmp_path, mon
     path = tmp_path / "fed.db"
     monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS[:3])
     old = FedStore(path, clock=lambda: 1_000)
-    old.add_peer("dd", node_id="D1", role="school", uai="0693344K")
-    old.add_peer("ss", node_id="S1", role="school", uai="0751234J")
-    old.add_peer("xx", node_id="X1", role="school", uai="0751235K")  # a school that forged an aggregate
-    old.accept_release("aggregate:c1:dd", "aggregate", "dd", "c1", b"doc", 1, b"sig", "dd")
-    old.accept_release("release:c1:ss", "release", "ss", "c1", b"doc", 1, b"sig", "ss")
-    old.accept_release("release:c1:xx", "release", "xx", "c1", b"doc", 1, b"sig", "xx")
-    old.accept_release("aggregate:c1:xx", "aggregate", "xx", "c1", b"doc", 1, b"sig", "xx",
-                       stats=("c1", "xx", {"release": 1, "content": {"scope": "district"}}, []))
+    _old_peer(old, "dd", node_id="D1", role="school", uai="0693344K")
+    _old_peer(old, "ss", node_id="S1", role="school", uai="0751234J")
+    _old_peer(old, "xx", node_id="X1", role="school", uai="0751235K")  # a school that forged an aggregate
+    _old_release(old, "aggregate:c1:dd", "aggregate", "dd", "c1")
+    _old_release(old, "release:c1:ss", "release", "ss", "c1")
+    _old_release(old, "release:c1:xx", "release", "xx", "c1")
+    _old_release(old, "aggregate:c1:xx", "aggregate", "xx", "c1", stats={"release": 1, "content": {"scope": "district"}})
     old.close()
     monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS)
     new = FedStore(path, clock=lambda: 1_000)
@@ -117,10 +135,10 @@ def test_migration_4_at_an_academie_makes_every_child_a_district(tmp_path, monke
     path = tmp_path / "fed.db"
     monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS[:3])
     old = FedStore(path, clock=lambda: 1_000)
-    old.add_peer("d1", node_id="D1", role="school", uai="0693344K")
-    old.add_peer("d2", node_id="D2", role="school", uai="0693345L")  # enrolled, nothing sent yet
-    old.add_peer("up", node_id="U1", role="district", uai="0690001A")
-    old.accept_release("aggregate:c1:d1", "aggregate", "d1", "c1", b"doc", 1, b"sig", "d1")
+    _old_peer(old, "d1", node_id="D1", role="school", uai="0693344K")
+    _old_peer(old, "d2", node_id="D2", role="school", uai="0693345L")  # enrolled, nothing sent yet
+    _old_peer(old, "up", node_id="U1", role="district", uai="0690001A")
+    _old_release(old, "aggregate:c1:d1", "aggregate", "d1", "c1")
     old.close()
     monkeypatch.setattr(fs, "MIGRATIONS", MIGRATIONS)
     new = FedStore(path, clock=lambda: 1_000)

@@ -48,7 +48,7 @@ async def test_entries_equal_a_recomputation_after_releases_rotations_and_relays
 def test_migration_moves_a_whole_statistics_record_into_one_entry_per_school(tmp_path):
     path = tmp_path / "federation.db"
     conn = sqlite3.connect(path)
-    conn.executescript(MIGRATIONS[0])
+    conn.executescript(MIGRATIONS[0][1])
     conn.execute("PRAGMA user_version = 1")
     record = {"version": 1, "campaign": "2026-debut-cp",
               "schools": {"aa" * 32: {"release": 2, "time": 5, "heads": "ff", "content": {"x": 1}},

@@ -178,9 +178,9 @@ def test_account_and_class_input_errors(school):
 
 def test_setup_errors(tmp_path):
     kw = dict(school_name="X", admin_username="direction", admin_password=ADMIN_PW, cost=vault.TEST_COST)
-    with pytest.raises(InvalidInput, match="has a wrong check letter"):
+    with pytest.raises(InvalidInput, match="the check letter A does not match the digits"):
         Store.create(tmp_path / "a", uai="0751234A", **kw)
-    with pytest.raises(InvalidInput, match="must be 7 digits and a letter, like 0751234J"):
+    with pytest.raises(InvalidInput, match="a UAI has 8 characters: 7 digits then a letter, like 0751234J"):
         Store.create(tmp_path / "a", uai="75123", **kw)
     store, _ = Store.create(tmp_path / "a", uai="0010856a", **kw)
     assert store.school() == {"uai": "0010856A", "name": "X"}

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 from preau.crdt.campaign import Campaign
 from preau.node.database import Database
+from preau.node.errors import InvalidUai, checked_uai
 from preau.node.records import database as dbmod
 from preau.node.records import vault
 from preau.node.records.errors import (
@@ -57,7 +58,6 @@ from .base import (
     _read_key_file,
     _utcnow,
     _write_key_file,
-    check_uai,
     log,
 )
 from .blobs import BlobsMixin
@@ -66,7 +66,7 @@ from .results import ResultsMixin
 
 __all__ = [
     "DB_NAME", "MAX_BLOB", "MIN_PASSWORD", "NODE_KEY_NAME", "STATUSES", "Account", "AuditEntry", "ClassInfo",
-    "LoginAttempt", "NodeActor", "Pupil", "Result", "ResultInput", "Session", "Store", "check_uai",
+    "LoginAttempt", "NodeActor", "Pupil", "Result", "ResultInput", "Session", "Store",
 ]
 
 
@@ -95,7 +95,10 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin):
                admin_password: str, cost: vault.Argon2Cost = vault.PRODUCTION_COST,
                clock: Callable[[], _dt.datetime] = _utcnow) -> tuple["Store", str]:
         """Set up a new school; returns the store and the recovery key, to be shown once and written down."""
-        uai = check_uai(uai)
+        try:
+            uai = checked_uai(uai)
+        except InvalidUai as exc:
+            raise InvalidInput(exc.words) from None
         if not isinstance(school_name, str) or not school_name.strip():
             raise InvalidInput("the school needs a name")
         _check_username(admin_username)

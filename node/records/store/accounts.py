@@ -4,6 +4,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from preau.node.errors import words
 from preau.node.records import vault
 from preau.node.records.errors import (
     AccessDenied,
@@ -30,7 +31,7 @@ class AccountsMixin:
     def _insert_account(self, username: str, password: str, role: str, school_key: bytes | None,
                         cost: vault.Argon2Cost | None = None) -> str:
         if self._row("SELECT 1 FROM accounts WHERE username = ?", [username]):
-            raise Conflict(f"the user name {username!r} is taken; choose another")
+            raise Conflict(words(f"the user name {username!r} is taken; choose another", "store.username_taken", v=username))
         account_id = secrets.token_hex(8)
         self.db["accounts"].insert({"id": account_id, "username": username, "role": role, "public_key": b"",
                                     "wrapped_secret": b"", "salt": b"", "opslimit": 0, "memlimit": 0,
@@ -129,7 +130,7 @@ class AccountsMixin:
     def _account_by_name(self, username: str) -> dict[str, Any]:
         row = self._row("SELECT * FROM accounts WHERE username = ?", [str(username)])
         if row is None:
-            raise NotFound(f"no account named {username!r}")
+            raise NotFound(words(f"no account named {username!r}", "store.no_account", v=username))
         return row
 
     def list_accounts(self, actor: Session) -> list[Account]:
@@ -178,11 +179,13 @@ class AccountsMixin:
         s = self._admin(actor)
         row = self._account_by_name(username)
         if row["id"] == s.account_id:
-            raise Conflict("you cannot disable your own account; log in as another head teacher account")
+            raise Conflict(words("you cannot disable your own account; log in as another head teacher account",
+                                 "store.disable_self"))
         if row["role"] == "admin":
             left = self._row("SELECT COUNT(*) AS n FROM accounts WHERE role = 'admin' AND active = 1 AND id != ?", [row["id"]])
             if left["n"] == 0:
-                raise Conflict("this is the last head teacher account; create another before disabling it")
+                raise Conflict(words("this is the last head teacher account; create another before disabling it",
+                                     "store.last_head"))
         held = [r[0] for r in self.db.execute("SELECT class_id FROM account_classes WHERE account_id = ?", [row["id"]])]
         new_keys = {}
         with self._lock:

@@ -92,6 +92,13 @@ class AuditMixin:
             if rows:
                 self._truncate_wal()
 
+    def record(self, actor: Session, action: str, target: str, detail: str = "") -> None:
+        """Append one entry for something a person did outside this store (at a district: an invitation,
+        a published campaign), under their own name, sealed like every other entry."""
+        s = self._session(actor)
+        with self._lock, self.db.atomic():
+            self._audit(s.actor, action, target, detail)
+
     def audit_log(self, actor: Session, limit: int = 200) -> list[AuditEntry]:
         """Who changed what and when (ids only, never a pupil's name or result). Head teacher only."""
         self._admin(actor)

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from preau.node.database import write_private_file
+from preau.node.errors import words
 from preau.node.records import vault
 from preau.node.records.errors import InvalidInput, SchemaError
-from preau.protocol.uai import check_letter
+
 
 if TYPE_CHECKING:
     from . import Store
@@ -170,25 +171,17 @@ def _utcnow() -> _dt.datetime:
     return _dt.datetime.now(_dt.timezone.utc)
 
 
-def check_uai(uai: str) -> str:
-    text = str(uai).strip().upper()
-    if not re.fullmatch(r"\d{7}[A-Z]", text):
-        raise InvalidInput(f"the school code (UAI) {uai!r} must be 7 digits and a letter, like 0751234J")
-    if check_letter(text[:7]) != text[7]:
-        raise InvalidInput(f"the school code (UAI) {uai!r} has a wrong check letter; copy it again from the school's papers")
-    return text
-
-
 def _check_password(password: str) -> None:
     if not isinstance(password, str) or len(password) < MIN_PASSWORD:
-        raise InvalidInput(f"a password needs at least {MIN_PASSWORD} characters; a short sentence works well")
+        raise InvalidInput(words(f"a password needs at least {MIN_PASSWORD} characters; a short sentence works well",
+                                 "store.password_short", n=MIN_PASSWORD))
 
 
 def _check_username(username: str) -> str:
     if not isinstance(username, str) or not _USERNAME.match(username):
-        raise InvalidInput(
-            f"the user name {username!r} must be 2 to 40 lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
-        )
+        raise InvalidInput(words(
+            f"the user name {username!r} must be 2 to 40 lowercase letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit", "store.username_shape", v=username))
     return username
 
 

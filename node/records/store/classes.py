@@ -7,6 +7,7 @@ import re
 import secrets
 from typing import Any, Iterable, Iterator
 
+from preau.node.errors import words
 from preau.node.records import csvio, vault
 from preau.node.records.errors import Conflict, CsvImportError, InvalidInput, StoreError
 
@@ -26,16 +27,18 @@ class ClassesMixin:
         s = self._admin(actor)
         from preau.crdt.campaign import LEVELS
         name = str(name).strip()
-        if csvio.check_name(name, "class name"):
-            raise InvalidInput(csvio.check_name(name, "class name"))
+        bad_name = csvio.check_name(name, "class name")
+        if bad_name:
+            raise InvalidInput(bad_name)
         levels = str(level).split("-")
         if not all(lv in LEVELS for lv in levels):
             raise InvalidInput(f"the level {level!r} must be one of {', '.join(LEVELS)} (or two joined, like CP-CE1)")
         m = re.fullmatch(r"(\d{4})-(\d{4})", str(school_year))
         if not m or int(m.group(2)) != int(m.group(1)) + 1:
-            raise InvalidInput(f"the school year {school_year!r} must be two consecutive years like 2026-2027")
+            raise InvalidInput(words(f"the school year {school_year!r} must be two consecutive years like 2026-2027",
+                                     "store.school_year", v=school_year))
         if self._row("SELECT 1 FROM classes WHERE name = ?", [name]):
-            raise Conflict(f"a class named {name!r} exists already; choose another name")
+            raise Conflict(words(f"a class named {name!r} exists already; choose another name", "store.class_taken", v=name))
         class_id = secrets.token_hex(8)
         key = vault.random_key()
         with self._lock, self.db.atomic():
@@ -67,7 +70,8 @@ class ClassesMixin:
         s = self._admin(actor)
         row = self._account_by_name(username)
         if not row["active"]:
-            raise Conflict(f"the account {username!r} is disabled; reset its password first")
+            raise Conflict(words(f"the account {username!r} is disabled; reset its password first", "store.account_disabled",
+                                 v=username))
         self._class_row(class_id)
         with self._lock, self.db.atomic():
             self.db["account_classes"].upsert({"account_id": row["id"], "class_id": class_id}, pk=("account_id", "class_id"))
@@ -196,7 +200,8 @@ class ClassesMixin:
         for last, first in clean:
             same = existing.get(csvio.name_key(last, first))
             if same is not None:
-                raise Conflict(f"{same.first_name} {same.last_name} is already in this class")
+                raise Conflict(words(f"{same.first_name} {same.last_name} is already in this class", "store.in_class",
+                                     v=f"{same.first_name} {same.last_name}"))
             existing[csvio.name_key(last, first)] = Pupil("", class_id, last, first)
         out = []
         with self._sealing(s, {class_id: key}):
@@ -232,7 +237,8 @@ class ClassesMixin:
         pupil = self._open_pupil(old_key, row)
         for p in self.list_pupils(s, class_id):
             if csvio.name_key(p.last_name, p.first_name) == csvio.name_key(pupil.last_name, pupil.first_name):
-                raise Conflict(f"{p.first_name} {p.last_name} is already in that class")
+                raise Conflict(words(f"{p.first_name} {p.last_name} is already in that class", "store.in_class",
+                                     v=f"{p.first_name} {p.last_name}"))
         with self._sealing(s, {row["class_id"]: old_key, class_id: new_key}, {pupil_id: row["class_id"]}):
             self.db["pupils"].update(pupil_id, {"class_id": class_id,
                                                 "ct": self._seal_pupil(new_key, pupil_id, class_id, pupil.last_name, pupil.first_name)})
@@ -249,7 +255,7 @@ class ClassesMixin:
         self._class_key(s, class_id)
         lines = csvio.parse_class_list(bytes(data))
         existing = {csvio.name_key(p.last_name, p.first_name) for p in self.list_pupils(s, class_id)}
-        problems = [(n, f"{first} {last} is already in this class") for n, last, first in lines
+        problems = [(n, words(f"{first} {last} is already in this class", "store.in_class", v=f"{first} {last}")) for n, last, first in lines
                     if csvio.name_key(last, first) in existing]
         if problems:
             raise CsvImportError(problems)

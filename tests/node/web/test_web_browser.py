@@ -76,12 +76,9 @@ async def keyboard_login(page, base: str, username: str, password: str = PASSWOR
         raise AssertionError(f"login as {username} failed: {page.url} {alert}")
 
 
-async def _tab_into_grid(page) -> None:
-    for _ in range(40):
-        await page.keyboard.press("Tab")
-        if await page.evaluate("document.activeElement && document.activeElement.name === 'c-p01-0'"):
-            return
-    raise AssertionError("the first grid cell cannot be reached with Tab")
+async def _tab_into_grid(page, cell: str = "c-p01-0") -> None:
+    """The grid puts the cursor in its first empty cell by itself: no Tab needed."""
+    await page.wait_for_function("name => document.activeElement && document.activeElement.name === name", arg=cell)
 
 
 async def test_teacher_types_a_whole_exercise_with_the_keyboard(server, browser):
@@ -116,8 +113,9 @@ async def test_teacher_types_a_whole_exercise_with_the_keyboard(server, browser)
     await kb.press("Backspace")
     await kb.type("1")
     await kb.type("0000000")
-    await kb.press("ArrowUp")
-    await kb.press("Enter")
+    # the table is finished: the cursor waits on the link to the next exercise
+    await expect(page.locator("a[data-grid-next]")).to_be_focused()
+    await expect(page.locator("a[data-grid-next]")).to_have_text("Exercice suivant : Manipuler des syllabes →")
 
     statuses = page.locator("table.grid tbody td.status")
     for i in range(4):
@@ -160,14 +158,16 @@ async def test_timed_exercise_takes_numbers_and_enter(server, browser):
     await keyboard_login(page, base, "mme.martin")
     await page.goto(base + "/classes/cp-a/grid/fr-lire-texte?lang=en")
     await _tab_into_grid(page)
-    for value in ("38", "a", "999", "61"):
+    for value in ("38", "a", "999"):
         await page.keyboard.type(value)
         await page.keyboard.press("Enter")
     statuses = page.locator("table.grid tbody td.status")
     await expect(statuses.nth(0)).to_have_text("saved")
     await expect(statuses.nth(1)).to_have_text("saved")
-    await expect(statuses.nth(2)).to_contain_text("Type the number of words")  # 999 > 250: refused, focus stays
-    await page.keyboard.press("Control+a")
+    # refused at the third 9 with its reason; the cell is given back empty and Enter stays on the pupil
+    await expect(statuses.nth(2)).to_have_text("999: at most 250")
+    await expect(page.locator("input[name='c-p03-0']")).to_be_focused()
+    await expect(page.locator("input[name='c-p03-0']")).to_have_value("")
     await page.keyboard.type("250")
     await page.keyboard.press("Enter")
     await page.keyboard.type("61")
@@ -203,7 +203,8 @@ async def test_district_chart_and_csp_refusals_are_seen(server, browser):
     console = Console(page)
     await keyboard_login(page, base, "ien")
     await _shot(page, "07-district-chart")
-    assert await page.locator("svg.chart rect").count() == 12
+    # Three bars of assessed pupils (besoin, fragile, seuil2); absent pupils are outside the shares, not drawn.
+    assert await page.locator("svg.chart rect").count() == 9
     assert console.problems() == []
     # The console watch does see CSP refusals: an inline script and style are blocked and reported.
     await page.evaluate("""() => {

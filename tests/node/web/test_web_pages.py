@@ -278,7 +278,7 @@ async def test_campaign_upload_with_located_error_and_thresholds(district):
     text = await text_of(resp)
     assert resp.status == 422 and "Campagne refusée, rien n'a été publié." in text
     line = next(n for n, l in enumerate(broken.splitlines(), 1) if "minutes" in l)
-    assert f":{line}:" in text
+    assert f"debut.toml, ligne {line} — exercice n° 2, type de score : doit être l'une de ces valeurs" in html.unescape(text)
     assert "2026-test-cp" not in await (await client.get("/district/stats")).text()
     resp = await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
     assert "publiée (version 1)" in await text_of(resp)
@@ -363,11 +363,17 @@ def test_sync_status_in_plain_words():
 
 
 def test_store_messages_in_the_persons_language():
-    from preau.node.web.words import person_words
+    """Errors carry their catalog key and parameters (node.errors.Words): no English prose is parsed back."""
+    from preau.node.errors import UserError, checked_uai
+    from preau.node.records import csvio
 
-    assert person_words("the first name 'x1' has no letter", "fr") == "le prénom « x1 » n'a aucune lettre"
-    assert person_words("the user name 'Bob' is taken; choose another", "en") == "the user name 'Bob' is taken: choose another"
-    assert person_words("something new the store says", "fr") == "something new the store says"  # shown, never hidden
+    assert csvio.check_name("11", "first name").to("fr") == "le prénom « 11 » n'a aucune lettre"
+    assert csvio.check_name("", "class name").to("fr") == "le nom de la classe est vide"
+    assert UserError("something new the store says").words.to("fr") == "something new the store says"  # never hidden
+    with pytest.raises(UserError) as caught:
+        checked_uai("0201234H")  # accepted by the store's own check before there was one UAI parser
+    assert caught.value.words.to("fr").startswith("0201234H n'est pas un UAI : ses trois premiers chiffres (020)")
+    assert caught.value.message.startswith("0201234H is not a UAI: its first three digits (020)")
 
 
 def test_disclosure_reasons_in_the_persons_language():

@@ -1,0 +1,77 @@
+"""The one SQLite layer of both node files: named migrations, atomic blocks, private files."""
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from preau.node import database
+
+
+def test_named_migrations_adopt_a_numbered_file_and_run_only_what_is_missing(tmp_path):
+    db = database.connect(tmp_path / "x.db")
+    db.execute("CREATE TABLE a (x)")
+    db.execute("PRAGMA user_version = 1")  # a file from before named migrations, at version 1
+    applied = database.migrate(db, [("a", "CREATE TABLE a (x);"), ("b", "CREATE TABLE b (y); CREATE TABLE c (z);")])
+    assert applied == ["b"] and {"a", "b", "c"} <= set(db.table_names())
+    assert database.applied_migrations(db) == ["a", "b"]
+    assert db.execute("PRAGMA user_version").fetchone()[0] == 2  # older Préau versions still see "newer"
+    assert database.migrate(db, [("a", "x"), ("b", "y")]) == []
+
+
+def test_migrations_written_side_by_side_both_apply_whatever_their_order(tmp_path):
+    db = database.connect(tmp_path / "x.db")
+    database.migrate(db, [("base", "CREATE TABLE t (x);"), ("gdpr", "ALTER TABLE t ADD COLUMN g;")])
+    database.migrate(db, [("base", "-"), ("stats", "ALTER TABLE t ADD COLUMN s;"), ("gdpr", "-")])
+    assert {c.name for c in db["t"].columns} == {"x", "g", "s"}
+
+
+def test_a_file_with_a_migration_this_version_does_not_know_is_refused(tmp_path):
+    db = database.connect(tmp_path / "x.db")
+    database.migrate(db, [("base", "CREATE TABLE t (x);"), ("future", "CREATE TABLE f (y);")])
+    with pytest.raises(database.DatabaseFileError, match="future.*newer Préau") as caught:
+        database.migrate(db, [("base", "CREATE TABLE t (x);")])
+    assert caught.value.newer
+
+
+def test_a_failing_migration_changes_nothing(tmp_path):
+    db = database.connect(tmp_path / "x.db")
+    with pytest.raises(Exception):
+        database.migrate(db, [("ok", "CREATE TABLE t (x);"), ("bad", "CREATE TABLE u (y); INSERT INTO nowhere VALUES (1);")])
+    assert "t" in db.table_names() and "u" not in db.table_names()
+    assert database.applied_migrations(db) == ["ok"]
+
+
+def test_nested_atomic_blocks_are_savepoints_and_count_one_commit(tmp_path):
+    db = database.connect(tmp_path / "x.db")
+    db.execute("CREATE TABLE t (x)")
+    before = db.commits
+    with db.atomic():
+        db.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(RuntimeError):
+            with db.atomic():
+                db.execute("INSERT INTO t VALUES (2)")
+                raise RuntimeError
+        db.execute("INSERT INTO t VALUES (3)")
+    assert [r[0] for r in db.execute("SELECT x FROM t ORDER BY x")] == [1, 3]
+    assert db.commits == before + 1
+
+
+def test_files_are_created_private(tmp_path):
+    old = os.umask(0o022)
+    try:
+        database.connect(tmp_path / "x.db").close()
+        database.write_private_file(tmp_path / "k.key", b"secret")
+    finally:
+        os.umask(old)
+    for name in ("x.db", "k.key"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    assert (tmp_path / "k.key").read_bytes() == b"secret"
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_damaged_file_names_itself(tmp_path):
+    (tmp_path / "x.db").write_bytes(b"not sqlite at all" * 200)
+    with pytest.raises(database.DatabaseFileError, match=r"x\.db is not a Préau database or is damaged"):
+        database.connect(tmp_path / "x.db")

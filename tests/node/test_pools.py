@@ -1,0 +1,115 @@
+"""Pools at the node: a district and small schools in one process, rounds carried by real sync sessions."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from preau.crdt.campaign import GROUPS
+from preau.crdt.pooling import pool_vector
+from preau.node.errors import Conflict, UserError
+from preau.node.federation import pools as node_pools
+
+from federation_helpers import CAMPAIGN, make_node, outcomes, serve
+
+UAIS = ["0751234J", "0010856A", "0690001B", "0690002C"]
+
+
+@pytest.fixture
+async def district(tmp_path, aiohttp_server):
+    node = await serve(make_node(tmp_path, "district", "district"), aiohttp_server)
+    node.federation.publish_campaign(CAMPAIGN)
+    yield node
+    node.close()
+
+
+async def _schools(tmp_path, district, sizes):
+    schools = []
+    for i, n in enumerate(sizes):
+        school = make_node(tmp_path, f"s{i}", "school")
+        inv = district.create_invitation(UAIS[i], [district.url])
+        await school.join(inv.to_string(), UAIS[i])
+        school.size = n
+        school.vector = pool_vector(outcomes(n, group=GROUPS[i % 3]), CAMPAIGN)
+        schools.append(school)
+    return schools
+
+
+async def _sync_until(schools, done, rounds=20):
+    for _ in range(rounds):
+        for s in schools:
+            await s.sync_upstream()
+        if done():
+            return
+    raise AssertionError("the pool did not finish")
+
+
+def _pool(node) -> dict:
+    (state,) = node.fed.get_meta(node_pools.POOLS_META).values()
+    return state
+
+
+async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_path, district):
+    schools = await _schools(tmp_path, district, [3, 5, 7, 4])
+    view = node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    assert view.threshold == 3 and view.status == "keys"
+    for s in schools:
+        await s.sync_upstream()
+        assert _pool(s)["status"] == "proposed" and not _pool(s)["outbox"]  # nothing leaves before approval
+    (seen,) = node_pools.pools(schools[0].federation)
+    assert [m["uai"] for m in seen.members] == UAIS
+    for s in schools:
+        node_pools.approve_pool(s.federation, seen.pool_id[:8], s.vector, min_cohort=10, user="directrice")
+    with pytest.raises(Conflict):
+        node_pools.approve_pool(schools[0].federation, seen.pool_id, schools[0].vector, min_cohort=10)
+    assert all(node_pools.moving(s.federation) for s in schools)  # their serve loops now sync every few seconds
+    await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
+    stats = district.fed.stats(CAMPAIGN.id)
+    (entry,) = stats["schools"].values()
+    assert entry["content"]["scope"] == "pool" and entry["content"]["schools"]["contributing"] == 4
+    rows = entry["content"]["exercises"]
+    for k, ex in enumerate(CAMPAIGN.exercises):
+        for c, col in enumerate(("besoin", "fragile", "seuil2", "absent", "pending")):
+            assert rows[ex.id][col] == sum(s.vector[k * 5 + c] for s in schools)
+    assert entry["content"]["cohort"] == sum(s.vector[-1] for s in schools)
+    await _sync_until(schools, lambda: all(_pool(s)["status"] == "complete" for s in schools))
+    assert not any(node_pools.moving(s.federation) for s in schools) and not node_pools.moving(district.federation)
+    # The district's store holds no school's own vector, in any form.
+    dump = json.dumps(district.fed.get_meta(node_pools.POOLS_META))
+    for s in schools:
+        assert ",".join(map(str, s.vector)) not in dump.replace(" ", "")
+    # A school never joins a second pool over the same campaign.
+    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    await schools[0].sync_upstream()
+    second = [v for v in node_pools.pools(schools[0].federation) if v.status == "proposed"][0]
+    with pytest.raises(UserError, match="already sent"):
+        node_pools.approve_pool(schools[0].federation, second.pool_id, schools[0].vector, min_cohort=10)
+    for s in schools:
+        s.close()
+
+
+async def test_a_dropped_school_below_threshold_fails_the_pool_and_members_are_told(tmp_path, district):
+    schools = await _schools(tmp_path, district, [3, 5, 7, 4])
+    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    for s in schools:
+        await s.sync_upstream()
+    pool_id = node_pools.pools(schools[0].federation)[0].pool_id
+    for s in schools[:2]:  # only two approve: below t = 3
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+        await s.sync_upstream()
+    view = node_pools.advance_pool(district.federation, pool_id[:6])
+    assert view.status == "failed" and "needs 3" in view.reason
+    for s in schools[:2]:
+        await s.sync_upstream()
+        assert _pool(s)["status"] == "failed"
+    assert district.fed.stats(CAMPAIGN.id) is None  # no figures from a failed pool
+    for s in schools:
+        s.close()
+
+
+async def test_the_district_refuses_a_pool_the_schools_would_refuse(tmp_path, district):
+    schools = await _schools(tmp_path, district, [3, 2, 2])
+    with pytest.raises(UserError, match="fewer than 10"):
+        node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.size) for i, s in enumerate(schools)])
+    for s in schools:
+        s.close()

@@ -1,0 +1,48 @@
+"""People at the district (issue 15): administrators and read-only inspectors, and an audit of who did what."""
+from __future__ import annotations
+
+import html
+
+from node_fixtures import PASSWORD, build_district, free_port, login
+from preau.node.app import create_app
+from web_helpers import csrf_of
+
+
+async def test_an_inspector_reads_statistics_but_cannot_invite_publish_or_manage_and_the_log_says_who_did_what(
+        tmp_path, aiohttp_server, aiohttp_client):
+    port = free_port()
+    built = build_district(tmp_path, port=port)
+    server = await aiohttp_server(create_app(built.settings), host="127.0.0.1", port=port)
+    admin = await aiohttp_client(server)
+    await login(admin, "ien")
+    token = await csrf_of(admin, "/district/accounts")
+    resp = await admin.post("/district/accounts", data={"csrf_token": token, "action": "create", "username": "cpc.dupont",
+                                                        "password": PASSWORD, "role": "inspector"})
+    assert resp.status == 200 and "cpc.dupont" in await resp.text()
+    token = await csrf_of(admin, "/district/invitations")
+    resp = await admin.post("/district/invitations", data={"csrf_token": token, "action": "create", "uai": "0751234J",
+                                                           "name": "École des Tilleuls", "town": "Paris", "days": "7"})
+    assert resp.status == 200 and "PREAU1-" in await resp.text()
+
+    inspector = await aiohttp_client(server)
+    await login(inspector, "cpc.dupont")
+    for path in ("/district/stats", "/district/schools", "/district/progress"):
+        assert (await inspector.get(path)).status == 200, path
+    nav = html.unescape(await (await inspector.get("/district/stats")).text())
+    assert "/district/invitations" not in nav and "/district/accounts" not in nav
+    for path in ("/district/invitations", "/district/campaigns", "/district/accounts", "/district/audit"):
+        assert (await inspector.get(path)).status == 403, path
+    token = await csrf_of(inspector, "/district/stats")
+    for path, data in (("/district/invitations", {"action": "create", "uai": "0751235K", "days": "7"}),
+                       ("/district/campaigns", {}),
+                       ("/district/accounts", {"action": "create", "username": "x.y", "password": PASSWORD,
+                                               "role": "district"})):
+        resp = await inspector.post(path, data={"csrf_token": token, **data})
+        assert resp.status == 403, path
+    invitations = html.unescape(await (await admin.get("/district/invitations")).text())
+    assert "0751235K" not in invitations and "École des Tilleuls, Paris" in invitations
+
+    log = html.unescape(await (await admin.get("/district/audit")).text())
+    assert "invitation-created" in log and "0751234J" in log and "account-created" in log
+    rows = [r for r in log.split("<tr>") if "invitation-created" in r]
+    assert rows and '<th scope="row">account:ien</th>' in rows[0]  # under the name of the person who did it

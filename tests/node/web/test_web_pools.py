@@ -1,0 +1,83 @@
+"""The head teacher sees a proposed pool on the release page, with the other schools by name, and approves it."""
+from __future__ import annotations
+
+import pytest
+
+from node_fixtures import build_school, campaign as fixture_campaign, login
+from preau.crdt.pooling import vector_length
+from preau.node.app import create_app
+from preau.node.appkeys import NODE
+from preau.node.federation import pools as fpools
+from preau.protocol.identity import Identity
+from preau.protocol.secagg import Member, PoolDefinition, encode
+from test_web_pages import post_form, text_of
+
+
+@pytest.fixture
+async def school(tmp_path, aiohttp_client):
+    built = build_school(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    return client, built.ids, client.server.app[NODE]
+
+
+def _propose(node, campaign) -> PoolDefinition:
+    """What the school stores when its district's pool arrives at a sync (federation.pools._school)."""
+    district = Identity(b"d" * 32)
+    members = (Member(node.federation.key, "0751234J", "École des Tilleuls", 0),
+               Member(Identity(b"a" * 32).signing_key, "0690001B", "École du Moulin", 5),
+               Member(Identity(b"b" * 32).signing_key, "0690002C", "École de la Source", 5))
+    pool = PoolDefinition.create(district, campaign_id=campaign.id, pool_id=b"p" * 16, threshold=3,
+                                 vector_length=vector_length(campaign), members=members)
+    fpools._save(node.fed, pool.pool_id.hex(), {"role": "school", "definition": encode(pool).hex(),
+                                                "district": district.signing_key.hex(), "status": "proposed",
+                                                "transcript": [], "outbox": None})
+    return pool
+
+
+async def test_the_release_page_shows_the_pool_and_nothing_leaves_before_approval(school):
+    client, ids, node = school
+    await login(client, "direction")
+    page = f"/admin/release/{ids['campaign']}"
+    pool = _propose(node, fixture_campaign())
+    text = await text_of(await client.get(page))
+    assert "Regroupement avec d'autres petites écoles" in text
+    for name, uai in (("École du Moulin", "0690001B"), ("École de la Source", "0690002C")):
+        assert f"{name} ({uai})" in text
+    assert "En attente de votre accord : rien n'est parti." in text
+    assert fpools.PoolMailbox(node.federation).outgoing(Identity(b"d" * 32).public) == []
+    resp = await post_form(client, f"{page}/pool/{pool.pool_id.hex()}", {}, page)
+    text = await text_of(resp)
+    assert resp.status == 200 and "Regroupement accepté" in text, text
+    assert "En cours" in text
+    (advert,) = fpools.PoolMailbox(node.federation).outgoing(Identity(b"d" * 32).public)
+    assert advert[:2] == b"\x01\x02"  # version 1, AdvertiseKeys: the school's keys, nothing of its counts
+    resp = await post_form(client, f"{page}/pool/{pool.pool_id.hex()}", {}, page)
+    assert resp.status == 409 and "déjà active" in await text_of(resp)
+
+
+async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path, aiohttp_client):
+    from node_fixtures import build_district
+    from preau.crdt.documents import ReleaseContent
+    from preau.crdt.pooling import pooled_rows
+    built = build_district(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    node = client.server.app[NODE]
+    camp = fixture_campaign()
+    node.federation.publish_campaign(camp)
+    members = tuple(Member(Identity(bytes([65 + i]) * 32).signing_key, u, f"École {u}", 5)
+                    for i, u in enumerate(("0751234J", "0690001B", "0690002C")))
+    pool = PoolDefinition.create(node.identity, campaign_id=camp.id, pool_id=b"q" * 16, threshold=3,
+                                 vector_length=vector_length(camp), members=members)
+    total = [3] * vector_length(camp)
+    rows, cohort = pooled_rows(total, camp)
+    content = ReleaseContent(camp.id, 1, "published", "3 écoles regroupées", camp.policy, rows, cohort, scope="pool",
+                             schools_contributing=3, schools_withheld=0)
+    with node.fed.transaction() as conn:
+        node.fed._put_stats_entry(conn, camp.id, fpools.POOL_OWNER + pool.pool_id.hex(),
+                                  {"release": 1, "time": 0, "heads": "", "content": content.to_dict()}, [])
+    fpools._save(node.fed, pool.pool_id.hex(), {"role": "district", "definition": encode(pool).hex(), "status": "complete",
+                                                "events": [], "outbox": {}, "result": {"survivors": 3, "pupils": cohort}})
+    await login(client, "ien")
+    text = await text_of(await client.get(f"/district/stats/{camp.id}"))
+    assert "Regroupements de petites écoles" in text and f"3 écoles regroupées, {cohort} élèves" in text
+    assert "École 0690001B (0690001B)" in text
