@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -175,7 +176,8 @@ def _json_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _user_arg(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--user", help=f"head teacher account {what} (default: admin, or PREAU_USER); "
+    p.add_argument("--user", help=f"head teacher account {what} (default: PREAU_USER, else the only head "
+                                  "teacher account, as `preau init --admin` named it); "
                    "its password is asked for, or read from PREAU_PASSWORD")
 
 
@@ -294,7 +296,7 @@ COMMANDS: tuple[Command, ...] = (
         "join",
         "(school) join a district with its invitation",
         "On a school node: enrol with the district named in the invitation. Both nodes pin each other's keys.",
-        ("preau join invitation.txt", "preau join 'preau-invite:...'"),
+        ("preau join invitation.txt", "preau join 'PREAU1-...'"),
         _join_args,
     ),
     Command(
@@ -511,6 +513,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("preau: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `preau stats ... | head`: the reader has all it wanted. Quiet, as `cat` is; stdout goes nowhere from now
+        # on, so the interpreter's last flush cannot complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as e:

@@ -87,8 +87,16 @@ def open_node(settings, **kw) -> Node:
 
 
 def admin_session(store: Store, username: str | None = None):
-    """Log in as a head teacher account (the command's --user, else PREAU_USER, else admin)."""
-    user = username or os.environ.get("PREAU_USER") or "admin"
+    """Log in as a head teacher account: the command's --user, else PREAU_USER, else the school's only head
+    teacher account (whatever `preau init --admin` named it), else admin."""
+    user = username or os.environ.get("PREAU_USER")
+    if not user:
+        admins = [r["username"] for r in store.db.query(
+            "SELECT username FROM accounts WHERE role = 'admin' AND active = 1 ORDER BY username")]
+        if len(admins) > 1:
+            raise UserError(f"this school has several head teacher accounts ({', '.join(admins)}): "
+                            "say which one with --user")
+        user = admins[0] if admins else "admin"
     return store.login(user, read_secret(f"Password for {user}: ", "PREAU_PASSWORD"))
 
 
@@ -460,6 +468,8 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
             meta["pools"] = [{"pool": v.pool_id, "status": v.status, "schools": v.survivors, "pupils": v.pupils}
                              for v in pool_views]
     if format == "json":
+        if settings.role != "school":  # per cell, how many districts hid it (an académie's sums are lower bounds there)
+            rows = [{**r, "hidden_by": {c: n for c, n in s.exercise(r["exercise"]).hidden.items() if n}} for r in rows]
         return _json.dumps({"campaign": campaign, **meta, "exercises": rows}, indent=2, ensure_ascii=False)
     cols = list(rows[0]) if rows else ["exercise"]
     if format == "csv":
@@ -553,6 +563,9 @@ def export_bundle(settings, *, output: str, **_: Any) -> str:
         data = node.federation.export_bundle()
     out.write_bytes(data)
     count = len(_json.loads(data)["documents"])
+    if settings.role == "district":  # bundles carry releases up only: school -> district -> académie
+        return (f"{count} signed document(s) written to {output}; import them on the node above this district "
+                "(its académie) with `preau bundle import`. Schools get campaigns by syncing, not by bundle.")
     return f"{count} signed document(s) written to {output}; import them on the district with `preau bundle import`."
 
 

@@ -493,6 +493,11 @@ class Federation:
                 raise BundleError(f"the bundle holds a {signed.kind} document from {member['uai'] or member['node_id']}, "
                                   f"which is enrolled here as a {'school' if member['role'] == 'school' else 'district'} "
                                   f"and sends only its {sends}; nothing was imported")
+            up = self.upstream()
+            if sends is None and up is not None and signed.owner.hex() in (up["key"], *self.fed.predecessors(up["key"])):
+                raise BundleError("this bundle comes from the node above (your district): bundles carry releases up "
+                                  "only, from a school to its district and from a district to its académie; campaigns "
+                                  "reach this node when it syncs. Nothing was imported")
             if sends is None:
                 hint = (" (to carry it to the district, import it with `preau bundle import --carry`)"
                         if not carry and unknown and self.upstream() is not None else "")

@@ -71,6 +71,8 @@ def test_the_trial_section_runs_as_written(tmp_path):
     assert "Joined the district" in out, out
     assert re.search(r"last sync: \d+ seconds? ago", out), out
     assert (tmp_path / "trial" / "ecole.backup").is_file()
+    if os.environ.get("PREAU_DOCS_INSTALL") == "1":  # the unit's Documentation= file, as a real install lays it out
+        assert (tmp_path / "preau-env" / "share" / "doc" / "preau" / "operations.md").is_file()
     assert "Traceback" not in done.stderr, done.stderr
 
 
@@ -84,3 +86,16 @@ def test_every_uai_in_the_docs_is_valid():
             parse_uai(token)
             seen.add(token)
     assert len(seen) >= 3
+
+
+def test_the_units_documentation_line_names_a_file_the_install_puts_there():
+    """`systemctl help preau-school` opens the unit's Documentation= file: the package installs it there."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    unit = (ROOT / "deploy" / "preau-school.service").read_text(encoding="utf-8")
+    [doc] = re.findall(r"^Documentation=file:///opt/preau/(\S+)$", unit, re.M)
+    folder, name = doc.rsplit("/", 1)
+    data_files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["data-files"]
+    assert f"docs/{name}" in data_files[folder] and (ROOT / "docs" / name).is_file()
