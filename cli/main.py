@@ -43,6 +43,7 @@ NODE_FUNCTIONS: dict[str, str] = {
     "bundle export": "preau.node.actions:export_bundle",
     "bundle import": "preau.node.actions:import_bundle",
     "keys rotate": "preau.node.actions:rotate_keys",
+    "keys recovery": "preau.node.actions:new_recovery_key",
     "revoke": "preau.node.actions:revoke",
     "campaign load": "preau.node.actions:load_campaign",
     "pool create": "preau.node.pools:create",
@@ -247,6 +248,9 @@ def _keys_rotate_args(p: argparse.ArgumentParser) -> None:
 def _revoke_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("node", help="UAI or fingerprint of the node to revoke")
     p.add_argument("--reason", required=True, help="why, kept in the district's journal")
+    p.add_argument("--forget-counts", action="store_true",
+                   help="also remove the counts it sent before from this district's statistics (for a revoked "
+                        "node whose releases should no longer count); works on an already revoked node too")
 
 
 def _campaign_file_arg(p: argparse.ArgumentParser) -> None:
@@ -366,6 +370,14 @@ COMMANDS: tuple[Command, ...] = (
         "Make new long-term keys, signed by the old ones; peers learn them at the next sync.",
         ("preau keys rotate", "preau keys rotate --yes"),
         _keys_rotate_args,
+    ),
+    Command(
+        "keys recovery",
+        "replace the recovery key (lost, or seen by someone)",
+        "Make a new recovery key, shown once; the old one no longer opens the node. Backups made before still "
+        "open with the old one: make a new backup and destroy the old ones.",
+        ("preau keys recovery --user directrice",),
+        lambda p: _user_arg(p, "that replaces it"),
     ),
     Command(
         "revoke",

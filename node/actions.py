@@ -245,17 +245,27 @@ def join(settings, *, invitation: str, **_: Any) -> str:
     return f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
 
 
-def revoke(settings, *, node: str, reason: str, **_: Any) -> str:
+def revoke(settings, *, node: str, reason: str, forget_counts: bool = False, **_: Any) -> str:
     require_role(settings, "district", "only a district node revokes the nodes it enrolled; this node is a school")
     if not reason.strip():
         raise UserError("--reason must say why (it is kept in the district's journal)")
+    lines = []
     with opened_node(settings) as n:
-        target = _find_peer(n, node)
+        target = _find_peer(n, node, revoked_too=forget_counts)
         who = f"{target['uai'] or ''} {_peer_id(target)}".strip()
-        if not n.fed.revoke_peer(target["key"]):
+        if n.fed.revoke_peer(target["key"]):
+            n.fed.log_event("revoked", f"{who}: {reason}")
+            lines.append(f"Revoked {who}; its sessions and releases are refused from now on.")
+        elif not forget_counts:
             raise Conflict(f"{who} is already revoked")
-        n.fed.log_event("revoked", f"{who}: {reason}")
-    return f"Revoked {who}; its sessions and releases are refused from now on."
+        if forget_counts:
+            keys = [target["key"], *n.fed.predecessors(target["key"])]
+            dropped = n.fed.forget_counts(keys)
+            n.fed.log_event("counts_forgotten", f"{who}: {dropped} statistics entr{'y' if dropped == 1 else 'ies'} "
+                                                f"removed ({reason})")
+            lines.append(f"Removed {who}'s counts from {dropped} campaign(s) of this district's statistics; "
+                         "the node above gets the new totals at the next sync.")
+    return "\n".join(lines)
 
 
 def _peer_id(peer: dict) -> str:
@@ -263,7 +273,7 @@ def _peer_id(peer: dict) -> str:
     return node_id_of(bytes.fromhex(peer["key"]))
 
 
-def _find_peer(node: Node, text: str) -> dict:
+def _find_peer(node: Node, text: str, *, revoked_too: bool = False) -> dict:
     """The peer named by a UAI or a node id; its active pin first, else the latest other one."""
     text = text.strip()
     try:
@@ -277,6 +287,9 @@ def _find_peer(node: Node, text: str) -> dict:
     active = [p for p in matches if p["status"] == "active"]
     if active:
         return active[0]
+    revoked = [p for p in matches if p["status"] == "revoked"]
+    if revoked_too and revoked:
+        return revoked[-1]
     states = {p["status"] for p in matches}
     raise Conflict(f"{text} is already {'revoked' if 'revoked' in states else matches[-1]['status']}: nothing to do")
 
@@ -495,6 +508,21 @@ def _output_file(output: str, example: str) -> pathlib.Path:
     if not out.parent.is_dir():
         raise UserError(f"cannot write {output}: the folder {out.parent} does not exist")
     return out
+
+
+def new_recovery_key(settings, *, user: str | None = None, **_: Any) -> str:
+    require_node(settings)
+    store = open_store(settings)
+    try:
+        key = store.new_recovery_key(admin_session(store, user))
+    finally:
+        store.close()
+    return "\n".join([
+        "New recovery key (shown once; write it down and keep it somewhere safe, away from the box):",
+        f"  {key}",
+        "The old recovery key no longer opens this node, but backups made before still open with it: make a new "
+        "backup now and destroy the old ones.",
+    ])
 
 
 def backup(settings, *, output: str, user: str | None = None, **_: Any) -> str:

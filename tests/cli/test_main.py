@@ -9,7 +9,7 @@ from preau.node.errors import EXIT_BUG, EXIT_CONFIG, EXIT_NOT_AVAILABLE, EXIT_US
 
 ALL_COMMANDS = [
     "init", "serve", "invite", "join", "status", "sync", "release", "stats", "backup", "restore",
-    "bundle export", "bundle import", "keys rotate", "revoke", "campaign load", "campaign check", "demo",
+    "bundle export", "bundle import", "keys rotate", "keys recovery", "revoke", "campaign load", "campaign check", "demo",
     "pool create", "pool list", "pool approve", "pool advance",
 ]  # fmt: skip
 
