@@ -16,6 +16,7 @@ import pytest
 from e2e_world import World, wait_for
 from preau.crdt.campaign import GROUPS
 from preau.crdt.pooling import pool_vector
+from preau.crdt.schema import COLUMNS
 from preau.crdt.disclosure import PupilOutcome
 from preau.node.demo.synthetic import assessed
 from preau.protocol.secagg.masks import pack
@@ -97,6 +98,11 @@ def test_four_small_schools_pool_and_the_district_counts_all_eight(world):
     assert len(pool_rows) == 1
     assert pool_rows[0]["content"]["cohort"] == sum(assessed(n.classes) for n in small)
     assert "4 écoles regroupées" in w.district.cli("pool", "list").stdout
+
+    # The vectors searched for below are the schools' real ones: together they are exactly the pool's row.
+    content = pool_rows[0]["content"]
+    pooled = [content["exercises"][ex.id][c] for ex in w.campaign.exercises for c in COLUMNS] + [content["cohort"]]
+    assert pooled == [sum(col) for col in zip(*(_vector(w, n) for n in small))]
 
     # No small school's own vector anywhere at the district, in any form it could be written.
     blobs = b"".join(p.read_bytes() for p in w.district.data_dir.rglob("*") if p.is_file())
