@@ -175,6 +175,7 @@ def create_invitation(settings, *, uai: str, name: str | None = None, expires_da
         raise UserError("--expires-days must be between 1 and 90")
     uai = _uai(uai)
     address = settings.advertised_url
+    school_address = _school_url(school_url)  # a malformed --school-url is named first
     if _is_loopback(address) and not allow_loopback:
         raise UserError(
             f"this invitation would point at {address}, which only this machine can reach: set public_url in "
@@ -182,7 +183,7 @@ def create_invitation(settings, *, uai: str, name: str | None = None, expires_da
             "(docs/operations.md, \"Running a district node\"), or add --allow-loopback for a trial on this machine")
     with opened_node(settings) as node:
         inv = node.create_invitation(uai, [address], ttl=expires_days * 86400, name=name,
-                                     school_address=_school_url(school_url),
+                                     school_address=school_address,
                                      member="district" if district else "school", town=town)
     if announce:  # on stderr, terminal or not: the invitation alone goes to stdout (scripts redirect it to a file)
         print(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {address}; "

@@ -27,7 +27,7 @@ def _pins(node: Proc, role: str) -> set[tuple[str, str]]:
 
 def _academie_stats(academie: Proc, w: World, schools: int) -> dict | None:
     stats = json.loads(academie.cli("stats", w.campaign.id, "--format", "json").stdout)
-    return stats if stats["schools_represented"] == schools else None
+    return stats if stats.get("schools_represented") == schools else None
 
 
 def _rotate(node: Proc) -> tuple[str, str]:
