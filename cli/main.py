@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from preau.node.settings import BY_NAME, add_setting_arguments, flags_from_names
 
 from preau.node.campaign_file import describe, load_campaign_file, resolve_campaign_path
 from .checks import check_uai
+from .lang import LANGS, argparse_words, choose_language, environment_language, text, translate_parser
 
 # The node function behind each command, as "module:function". Each is called
 # as function(settings, **options), options being the command's own arguments;
@@ -60,7 +63,7 @@ NODE_FUNCTIONS: dict[str, str] = {
     "gdpr register": "preau.node.gdpr:register",
 }
 
-_INTERNAL = {"command_name", "run", "group_parser"}
+_INTERNAL = {"command_name", "run", "group_parser", "lang"}
 
 
 def node_function(command: str) -> Callable[..., Any]:
@@ -109,7 +112,10 @@ def run_node_command(args: argparse.Namespace) -> int:
     """The generic path: settings, then the node function, then its result."""
     settings = _settings(args)
     func = node_function(args.command_name)
-    return _emit(func(settings, **_options(args)))
+    options = _options(args)
+    if "lang" in inspect.signature(func).parameters:  # init and serve speak to the person in their language
+        options["lang"] = getattr(args, "lang", "en")
+    return _emit(func(settings, **options))
 
 
 def run_checking_uai(args: argparse.Namespace) -> int:
@@ -534,14 +540,18 @@ def _epilog(examples: tuple[str, ...]) -> str:
     return "Example" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join("  " + e for e in examples)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(lang: str = "en") -> argparse.ArgumentParser:
+    """The parser, its help in `lang` (the English texts below are also the English catalog's)."""
     parser = argparse.ArgumentParser(
         prog="preau",
         description="Préau: pupils' assessment data stays in the school; only signed, anonymised counts leave it.",
         epilog=_epilog(("preau init --role school --uai 0751234J", "preau serve", "preau campaign check FILE")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"preau {version('preau')}")
+    parser.add_argument("--version", action="version", version=f"preau {version('preau')}",
+                        help=text(lang, "cli.argparse.show program's version number and exit"))
+    # Read (and taken off the line) before parsing, by cli.lang.choose_language: listed here for --help.
+    parser.add_argument("--lang", choices=LANGS, help=text(lang, "cli.lang"))
     parser.set_defaults(run=None, group_parser=parser)
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -575,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
         elif cmd.settings == "data_dir":
             add_setting_arguments(p, ["data_dir"])
         p.set_defaults(run=cmd.run, command_name=cmd.name, group_parser=p)
+    translate_parser(parser, lang, BY_NAME)
     return parser
 
 
@@ -586,11 +597,10 @@ def _busy(exc: BaseException):
     return Busy.from_sqlite(exc)
 
 
-def _refuse(error: UserError) -> int:
-    """One line on stderr in the machine's language (French on a French box) and the error's exit code."""
-    from preau.node.faults import cli_language
-
-    print("preau: error: " + " ".join(error.localized(cli_language()).split()), file=sys.stderr)
+def _refuse(error: UserError, lang: str | None = None) -> int:
+    """One line on stderr in the person's language (French on a French box or with --lang fr) and the exit code."""
+    lang = lang or environment_language()
+    print(text(lang, "cli.error", message=" ".join(error.localized(lang).split())), file=sys.stderr)
     return error.exit_code
 
 
@@ -606,35 +616,38 @@ def _fault(exc: BaseException, args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.run is None:
-        args.group_parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    lang, argv = choose_language(list(sys.argv[1:] if argv is None else argv), os.environ)
+    with argparse_words(lang):
+        parser = build_parser(lang)
+        args = parser.parse_args(argv)
+        if args.run is None:
+            args.group_parser.print_help(sys.stderr)
+            return EXIT_USAGE
+    args.lang = lang
     from preau.node.testhooks import apply_at_start
 
     apply_at_start()  # a no-op unless a test run switched a protection off (docs/privacy.md)
     try:
         return args.run(args)
     except UserError as e:
-        return _refuse(e)
+        return _refuse(e, lang)
     except KeyboardInterrupt:
-        print("preau: interrupted", file=sys.stderr)
+        print(text(lang, "cli.interrupted"), file=sys.stderr)
         return 130
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as e:
         busy = _busy(e)
         if busy is not None:
-            print("preau: error: " + busy.message, file=sys.stderr)
+            return _refuse(busy, lang)
             return busy.exit_code
         fault = _fault(e, args)
         if fault is not None:  # a full disk, a damaged database: the machine's fault, said as such
-            return _refuse(fault)
+            return _refuse(fault, lang)
         # BaseException too: Automerge's PanicException derives from it, and a
         # panic is a bug to report, not something to let pass unexplained.
         traceback.print_exc()
-        print("preau: internal error: this is a bug in Préau; please report it with the lines above", file=sys.stderr)
+        print(text(lang, "cli.bug"), file=sys.stderr)
         return EXIT_BUG
 
 
