@@ -76,8 +76,10 @@ def _node_files(data_dir: pathlib.Path, tmp: pathlib.Path) -> dict[str, bytes]:
     return out
 
 
-def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathlib.Path:
-    """Write a consistent snapshot to `path` (atomically, mode 0600). Head teacher only."""
+def write_backup(store: Store, actor: Session, path: str | os.PathLike, *, label: str | None = None) -> pathlib.Path:
+    """Write a consistent snapshot to `path` (atomically, mode 0600). Head teacher only.
+
+    `label` is how the GDPR page lists it (default: the file's full path), e.g. for a download."""
     s = store._admin(actor)
     path = pathlib.Path(path)
     with store._lock:
@@ -106,7 +108,7 @@ def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathl
         body = vault.seal(file_key, plain, vault.label("backup") + b"|" + header)
         with store.db.atomic():
             store._audit(s.actor, "backup-written", "school", path.name)
-            store.record_backup(str(path.resolve()), created)
+            store.record_backup(label or str(path.resolve()), created)
     tmp_path = path.with_name(path.name + ".tmp")
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -689,7 +689,8 @@ async def backup_download(request: web.Request) -> web.StreamResponse:
     folder = tempfile.mkdtemp(prefix="preau-backup-")
     path = os.path.join(folder, "backup.preau")
     try:
-        await asyncio.get_running_loop().run_in_executor(None, write_backup, store, s, path)
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: write_backup(store, s, path, label=t_(request)("gdpr.backup_downloaded")))
         stamp = _dt.date.today().isoformat()
         resp = web.StreamResponse(headers={
             "Content-Type": "application/octet-stream",
