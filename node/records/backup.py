@@ -37,7 +37,9 @@ FORMAT = 2
 FORMATS = (1, 2)
 IDENTITY_NAME = "identity.key"
 FEDERATION_NAME = "federation.db"
+SETTINGS_NAME = "preau.toml"
 NODE_FILES = (IDENTITY_NAME, FEDERATION_NAME)
+BACKED_UP = (*NODE_FILES, SETTINGS_NAME)  # the settings make the node what it is too (its role, its address)
 _MAX_HEADER = 1 << 20
 
 
@@ -66,6 +68,9 @@ def _node_files(data_dir: pathlib.Path, tmp: pathlib.Path) -> dict[str, bytes]:
     identity = data_dir / IDENTITY_NAME
     if identity.exists():
         out[IDENTITY_NAME] = identity.read_bytes()
+    settings = data_dir / SETTINGS_NAME
+    if settings.exists():
+        out[SETTINGS_NAME] = settings.read_bytes()
     federation = data_dir / FEDERATION_NAME
     if federation.exists():
         conn = sqlite3.connect(federation)
@@ -216,7 +221,7 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
             (length,) = struct.unpack(">Q", rest[:8])
             image = rest[8:8 + length]
             node_files = {name: _unb64(data) for name, data in json.loads(rest[8 + length:]).items()}
-            if set(node_files) - set(NODE_FILES) or len(image) != length:
+            if set(node_files) - set(BACKED_UP) or len(image) != length:
                 raise ValueError("unexpected content")
         except (ValueError, TypeError, struct.error, AttributeError):
             raise BackupError(f"{path.name} is damaged (its content cannot be read); use another backup",
@@ -269,6 +274,12 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
                 old = data / name
                 if old.exists():
                     os.replace(old, data / f"{name}.before-restore-{stamp}")
+        settings = data / SETTINGS_NAME
+        if SETTINGS_NAME in staged_files and settings.exists():
+            if settings.read_bytes() == node_files[SETTINGS_NAME]:
+                del staged_files[SETTINGS_NAME]
+            else:  # written before the restore (a public_url set first, say): kept beside, never lost
+                os.replace(settings, data / f"{SETTINGS_NAME}.before-restore-{stamp}")
         _write_key_file(data / NODE_KEY_NAME, node_key)
         for name, staged_file in staged_files.items():
             os.replace(staged_file, data / name)
