@@ -223,7 +223,7 @@ class SessionDriver:
                 return
         elif ev.rotated_from is not None and not self.conn.is_initiator:
             self.fedn.rotate_pin(ev.rotated_from, ev.peer)
-        self.fedn.fed.touch_peer(ev.peer.signing_key.hex())
+        self.fedn.fed.note_contact(ev.peer.signing_key.hex())  # written with the session's commit
         for mail in self.pools.outgoing(ev.peer):  # before the offer: answers then come back before the peer's Done
             self.session.pool_mail(mail)
         offers = self.fedn.offers_for(ev.peer)
@@ -380,6 +380,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
                                     now=int(time.time()), config=_config(limits))
         driver = SessionDriver(federation, conn, limits, gate=gate)
         report = await _run(ws, driver, limits)
+        federation.fed.flush_contacts()
         if report.error:
             log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
         return ws
