@@ -88,7 +88,7 @@ def main() -> int:
         t_bare = min(t_bare, time.perf_counter() - t0)
 
     t0 = time.perf_counter()
-    agg = build_aggregate(stats, CAMPAIGN, release=1)
+    agg = build_aggregate(stats, CAMPAIGN, release=1, final=True)
     t_agg = time.perf_counter() - t0
 
     assert stats.schools_contributing == SCHOOLS and agg.schools_contributing == SCHOOLS

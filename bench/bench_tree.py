@@ -152,7 +152,7 @@ def _receive(level: Level, children: list[Sent], kinds: tuple[str, ...]) -> Camp
 
 def _aggregate(level: Level, stats: CampaignStatistics) -> ReleaseContent:
     t0 = time.process_time()
-    content = build_aggregate(stats, CAMPAIGN, release=1)
+    content = build_aggregate(stats, CAMPAIGN, release=1, final=True)
     level.t_aggregate += time.process_time() - t0
     return content
 

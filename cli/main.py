@@ -148,6 +148,7 @@ def _init_args(p: argparse.ArgumentParser) -> None:
 def _invite_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--uai", required=True, help="UAI of the school invited")
     p.add_argument("--name", help="name of the school, shown to the district")
+    p.add_argument("--town", help="town (commune) of the school, shown with its name on the district's pages")
     p.add_argument("--expires-days", type=int, default=7, help="days the invitation stays valid (default: 7)")
     p.add_argument("--district", action="store_true",
                    help="the node invited is a district below this one (an académie's): it sends its aggregate, "
@@ -484,17 +485,38 @@ def _busy(exc: BaseException):
     return Busy.from_sqlite(exc)
 
 
+def _refuse(error: UserError) -> int:
+    """One line on stderr in the machine's language (French on a French box) and the error's exit code."""
+    from preau.node.faults import cli_language
+
+    print("preau: error: " + " ".join(error.localized(cli_language()).split()), file=sys.stderr)
+    return error.exit_code
+
+
+def _fault(exc: BaseException, args: argparse.Namespace):
+    """The typed error for a known fault (imported late: the CLI loads node/ lazily), or None for a bug."""
+    from preau.node.faults import classify
+
+    try:
+        data_dir = _settings(args).data_dir
+    except Exception:
+        data_dir = getattr(args, "data_dir", None)
+    return classify(exc, data_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.run is None:
         args.group_parser.print_help(sys.stderr)
         return EXIT_USAGE
+    from preau.node.testhooks import apply_at_start
+
+    apply_at_start()  # a no-op unless a test run switched a protection off (docs/privacy.md)
     try:
         return args.run(args)
     except UserError as e:
-        print("preau: error: " + " ".join(e.message.split()), file=sys.stderr)
-        return e.exit_code
+        return _refuse(e)
     except KeyboardInterrupt:
         print("preau: interrupted", file=sys.stderr)
         return 130
@@ -505,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
         if busy is not None:
             print("preau: error: " + busy.message, file=sys.stderr)
             return busy.exit_code
+        fault = _fault(e, args)
+        if fault is not None:  # a full disk, a damaged database: the machine's fault, said as such
+            return _refuse(fault)
         # BaseException too: Automerge's PanicException derives from it, and a
         # panic is a bug to report, not something to let pass unexplained.
         traceback.print_exc()

@@ -61,6 +61,12 @@ class CrdtUsageError(CrdtError):
     code = "usage_error"
 
 
+class AggregateAlreadySentError(CrdtUsageError):
+    """This campaign's aggregate with counts has already gone up; a second one could be subtracted from it."""
+
+    code = "aggregate_already_sent"
+
+
 class SchemaError(CrdtUsageError):
     """A writer was given a field or value the document kind does not declare; nothing was written."""
 

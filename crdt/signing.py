@@ -148,6 +148,27 @@ class VerifiedRelease:
         return self.signed.heads
 
 
+def id_names_signer(signed: SignedRelease) -> bool:
+    """Whether the document id is the one `schema.document_id` gives the signer: ids are not first come, first served.
+
+    Without this a node could sign a document of its own under another
+    node's (future) id, and be sent that node's copy or squat its place.
+    An id names 64 bits of the owner's key: finding another key with the
+    same prefix is out of reach.
+    """
+    from .schema import document_id
+
+    if signed.kind == "receipts":
+        parts = signed.doc_id.split(":")
+        return len(parts) == 4 and parts[:3] == ["receipts", "-", signed.owner.hex()[:16]] and len(parts[3]) == 16
+    return signed.doc_id == document_id(signed.kind, signed.owner, signed.campaign)
+
+
+def signature_valid(signed: SignedRelease) -> bool:
+    """The signature alone (no document): enough to decide whether to talk about a document at all."""
+    return crypto.verify(signed.owner, crypto.RELEASE_SIGNATURE, signed.signed_bytes(), signed.signature)
+
+
 def sign_release(document: Document, key: bytes | SigningKey, *, now: int) -> SignedRelease:
     """Sign the document as it stands (its current heads and release number)."""
     if isinstance(now, bool) or not isinstance(now, int) or not 0 <= now <= 2**53:

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 from .campaign import GROUPS, LEVELS, SCORED_GROUPS, SUBJECTS, Campaign
 from .disclosure import suppress_rows
 from .documents import ReleaseContent, Row
-from .errors import CrdtUsageError, DocumentError
+from .errors import AggregateAlreadySentError, CrdtUsageError, DocumentError
 from .schema import COLUMNS, MARKER_HIDDEN
 from .signing import VerifiedRelease
 
@@ -262,6 +262,7 @@ class CampaignStatistics:
         self._represented_n = 0
         self._withheld_represented_n = 0
         self._cohort_n = 0
+        self._cohort_unknown_n = 0  # published members that gave no cohort
         self._cache: tuple[MemberRow, ...] | None = None
 
     # -- keeping up to date --------------------------------------------------------
@@ -278,6 +279,7 @@ class CampaignStatistics:
         self._districts_n += sign * (content.scope == "district")
         self._represented_n += sign * _represented(content)
         self._cohort_n += sign * (content.cohort or 0)
+        self._cohort_unknown_n += sign * (content.cohort is None)
         for row in content.rows:
             totals = self._totals.get(row.exercise)
             if totals is None:
@@ -364,6 +366,10 @@ class CampaignStatistics:
     def exercise(self, exercise: str) -> ExerciseStatistics:
         totals = self._totals.get(exercise) or _ExerciseTotals()
         return totals.statistics(exercise)
+
+    def cohort_known(self) -> bool:
+        """Whether every published member gave its cohort (a district leaves it out when a row hides its total)."""
+        return self._cohort_unknown_n == 0
 
     def cohort(self) -> int:
         return self._cohort_n
@@ -619,20 +625,38 @@ def build_aggregate(
     previous: ReleaseContent | None = None,
     final: bool = False,
 ) -> ReleaseContent:
-    """The district's aggregate for the level above, with the small-cell rule applied.
+    """The district's aggregate for the level above: counts go up once, at closing, with small cells hidden.
 
-    `previous` is the district's last aggregate of this campaign: every cell it
-    hid stays hidden, so comparing releases cannot reveal a suppressed value.
-    Write the result with `documents.write_release` into the district's
-    aggregate document, then sign it. Its `schools` counts are schools at
-    every level (an académie's aggregate counts the schools behind its
-    districts, not the districts), so the national node knows whom it represents.
+    Why once: any two aggregates with counts can be subtracted, and their
+    difference is what changed in between, often one school's late rows with
+    cells of 1 or 2 (issue 11, item 3). Rather than audit every difference, a
+    district sends counts up a single time per campaign (`final=True`, once the
+    campaign has closed): before that its aggregate says only "at closing"
+    (`withheld`, reason `until_closing`, no counts, no school numbers), and
+    after that nothing more (`AggregateAlreadySentError`). A withheld aggregate
+    carries no number, so its difference with the one published is that
+    published aggregate itself, which passes the small-cell rule.
+
+    Margins: `cohort` goes up only when no row hides its total (otherwise
+    cohort + absent could give a hidden total back). Cells at or under
+    small_cell_max are hidden as `suppress_rows` does. Write the result with
+    `documents.write_release` into the district's aggregate document, then
+    sign it. Its `schools` counts are schools at every level (an académie's
+    aggregate counts the schools behind its districts, not the districts), so
+    the national node knows whom it represents.
     """
     if stats.campaign != campaign.id:
         raise CrdtUsageError(f"these statistics are for campaign {stats.campaign!r}, not {campaign.id!r}")
     if previous is not None and release <= previous.release:
         raise CrdtUsageError(f"release {release} must be above the previous aggregate's {previous.release}")
+    if previous is not None and previous.status == "published" and ONE_AGGREGATE:
+        raise AggregateAlreadySentError(
+            f"the aggregate of campaign {campaign.id} has already gone up (release {previous.release}); "
+            "counts go up once per campaign, so that no two aggregates can be subtracted")
     policy = campaign.policy
+    if not final and ONE_AGGREGATE:
+        return ReleaseContent(campaign.id, release, "withheld", "until_closing", policy, scope="district",
+                              schools_contributing=0, schools_withheld=0)
     if stats.schools_contributing == 0:
         return ReleaseContent(
             campaign.id, release, "withheld", "no_school_contributing", policy, final=final, scope="district",
@@ -654,7 +678,12 @@ def build_aggregate(
         for r in previous.rows:
             pattern |= {(r.exercise, c) for c in (*COLUMNS, "total") if not isinstance(r.get(c), int)}
     shown, _ = suppress_rows(rows, policy.small_cell_max, pattern, unknown=unknown)
+    cohort = stats.cohort() if stats.cohort_known() and all(isinstance(r.total, int) for r in shown) else None
     return ReleaseContent(
-        campaign.id, release, "published", "", policy, shown, stats.cohort(), final=final, scope="district",
+        campaign.id, release, "published", "", policy, shown, cohort, final=final, scope="district",
         schools_contributing=stats.schools_represented, schools_withheld=stats.schools_withheld_represented,
     )
+
+
+ONE_AGGREGATE = True
+"""Counts go up once per campaign. Only tests turn this off, to show the differencing attack succeeding."""

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import csv
 import getpass
-import io
 import json
 import os
 import pathlib
@@ -24,6 +22,7 @@ from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
 
+from preau.node.records import csvio
 from preau.node.records.vault import ARGON2
 from preau.node.records.backup import restore_backup, write_backup
 from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
@@ -158,7 +157,8 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
 
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7,
-                      school_url: str | None = None, district: bool = False, **_: Any) -> str:
+                      school_url: str | None = None, district: bool = False, town: str | None = None,
+                      **_: Any) -> str:
     require_role(settings, "district", "only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
@@ -166,7 +166,7 @@ def create_invitation(settings, *, uai: str, name: str | None = None, expires_da
     with opened_node(settings) as node:
         inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400, name=name,
                                      school_address=_school_url(school_url),
-                                     member="district" if district else "school")
+                                     member="district" if district else "school", town=town)
     progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
              "give it to the head teacher, who runs `preau join` with it:")
     return inv.to_string()
@@ -321,6 +321,13 @@ def release(settings, *, campaign: str, approve: bool = False, final: bool = Fal
         preview = preview_release(store, session, node.federation, campaign, closing=True if final else None)
         lines = [f"Campaign {campaign}: {preview.decision.reason or 'ready'}"
                  + (" (closing release: the campaign's last)" if preview.closing else "")]
+        lines.append("Privacy rules applied:")
+        lines.extend(f"  - {st.text}" for st in preview.policy)
+        for ex, (t1, t2) in preview.thresholds:
+            lines.append(f"  Thresholds kept for {ex} (used by earlier releases): {t1}, {t2}")
+        for a in preview.asked:
+            lines.append(f"  The newest campaign version asked {a.setting}"
+                         f"{' of ' + a.exercise if a.exercise else ''} = {a.asked}; kept: {a.kept}")
         doc = preview.document()
         if doc is not None:
             lines.append("What would leave the school (exactly this document):")
@@ -417,11 +424,8 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
         return _json.dumps({"campaign": campaign, **meta, "exercises": rows}, indent=2, ensure_ascii=False)
     cols = list(rows[0]) if rows else ["exercise"]
     if format == "csv":
-        out = io.StringIO()
-        w = csv.DictWriter(out, fieldnames=cols, lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-        return out.getvalue().rstrip("\n")
+        text = csvio.write_csv(cols, ([r[c] for c in cols] for r in rows), delimiter=",", bom=False, lineterminator="\n")
+        return text.rstrip("\n")
     widths = {c: max([len(c), *(len(str(r[c])) for r in rows)]) for c in cols}
     lines = [head, "  ".join(c.ljust(widths[c]) for c in cols)]
     lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in cols) for r in rows]

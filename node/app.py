@@ -4,17 +4,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import html
 import logging
 from typing import Any, AsyncIterator
 
 from aiohttp import web
 
+from preau.node import faults, i18n, keyfiles
 from preau.node.actions import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError
 from preau.node.federation.transport import SYNC_PATH, serve_session
 from preau.node.runtime import Node, open_node
-from preau.node.web.security import PrivateAccessLogger, public
+from preau.node.web.security import PrivateAccessLogger, log_path, public
 from preau.node.web.site import setup_site
 
 log = logging.getLogger("preau.app")
@@ -24,13 +26,33 @@ def error_body(status: int, message: str, code: str = "error") -> dict[str, Any]
     return {"ok": False, "error": message, "code": code, "status": status}
 
 
+def _error_response(request: web.Request, exc: UserError) -> web.Response:
+    """A typed error as the JSON shape for the API and fetch, or as a small page in the person's language.
+
+    The page is built without the session or templates: this runs outside them (a body that cannot be
+    read is refused before the session is even loaded)."""
+    lang = i18n.pick_language(request.query.get("lang"), request.cookies.get(i18n.LANG_COOKIE))
+    message = exc.localized(lang)
+    headers = {"Retry-After": "60"} if exc.status in (503, 507) else None
+    accept = request.headers.get("Accept", "")
+    if request.path.startswith("/v1/") or "application/json" in accept or request.content_type == "application/json":
+        return web.json_response(error_body(exc.status, message, exc.code), status=exc.status, headers=headers)
+    title = i18n.translate(lang, "fault.page_title")
+    page = (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(title)} - Préau'
+            f'</title><link rel="stylesheet" href="/static/preau.css"></head><body><main><h1>{html.escape(title)}</h1>'
+            f'<p role="alert">{html.escape(message)}</p><p><a href="/">{html.escape(i18n.translate(lang, "error.home"))}'
+            f"</a></p></main></body></html>")
+    return web.Response(text=page, content_type="text/html", status=exc.status, headers=headers)
+
+
 @web.middleware
 async def json_errors(request: web.Request, handler):
-    """Domain errors become one JSON shape; anything unexpected is logged and never leaks its details."""
+    """Domain errors and known faults become one JSON shape (or a page); anything else is logged and never
+    leaks its details."""
     try:
         return await handler(request)
     except UserError as exc:
-        return web.json_response(error_body(exc.status, exc.message, exc.code), status=exc.status)
+        return _error_response(request, exc)
     except web.HTTPException as exc:
         if exc.status < 400 or not request.path.startswith("/v1/"):
             raise
@@ -41,7 +63,11 @@ async def json_errors(request: web.Request, handler):
         busy = Busy.from_sqlite(exc)
         if busy is not None:
             return web.json_response(error_body(busy.status, busy.message, busy.code), status=busy.status)
-        log.exception("unexpected error on %s %s", request.method, request.path)
+        fault = faults.classify(exc, request.config_dict[CONFIG].data_dir)
+        if fault is not None:
+            log.warning("%s %s: %s", request.method, log_path(request), fault.message)
+            return _error_response(request, fault)
+        log.exception("unexpected error on %s %s", request.method, log_path(request))
         return web.json_response(
             error_body(500, "internal error: the node's log has the details", "internal"), status=500
         )
@@ -72,7 +98,8 @@ async def sync_endpoint(request: web.Request) -> web.StreamResponse:
 
 def create_app(settings: Any) -> web.Application:
 
-    app = web.Application(middlewares=[json_errors], client_max_size=settings.max_message_bytes)
+    faults.quiet_client_errors()
+    app = web.Application(middlewares=[json_errors, faults.body_guard], client_max_size=settings.max_message_bytes)
     app[CONFIG] = settings
     app.cleanup_ctx.append(_node_ctx)
     # The web layer: sessions backed by the store, CSRF, headers, and every page (after the node opens).
@@ -90,6 +117,7 @@ def serve(settings, **_: Any) -> None:
     from preau.node.federation.mdns import advertiser_for  # zeroconf is optional: imported only for mDNS
 
     require_node(settings)
+    keyfiles.upgrade(settings.data_dir)  # key files from before the checksum get one (same keys)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
     app = build_app(settings, advertiser)

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pathlib
 import sqlite3
@@ -26,6 +27,11 @@ import time
 from typing import Callable, Iterator, Sequence, Union
 
 import sqlite_utils
+
+from preau.node.errors import EXIT_DATA, UserError
+from preau.node.testhooks import unprotected
+
+log = logging.getLogger("preau.node")
 
 MigrationStep = Union[str, Callable[["Database"], None]]
 Migration = tuple[str, MigrationStep]
@@ -54,7 +60,7 @@ class Database(sqlite_utils.Database):
     the other one, then goes ahead. Nested blocks stay savepoints.
     """
 
-    commits = 0  # COMMITs issued by this connection (benchmarks and tests count them)
+    commits = 0  # COMMITs that wrote something (each one a disk sync); benchmarks and tests count them
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator["Database"]:
@@ -62,6 +68,7 @@ class Database(sqlite_utils.Database):
             with super().atomic():
                 yield self
             return
+        changes = self.conn.total_changes
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
@@ -74,7 +81,8 @@ class Database(sqlite_utils.Database):
             except BaseException:
                 self.conn.rollback()  # a failed COMMIT (disk full) must not leave the transaction open
                 raise
-            self.commits += 1
+            if self.conn.total_changes > changes:
+                self.commits += 1
 
 
 def connect(path: str | pathlib.Path, *, busy_timeout: float = 10.0) -> Database:
@@ -86,7 +94,7 @@ def connect(path: str | pathlib.Path, *, busy_timeout: float = 10.0) -> Database
     path = pathlib.Path(path)
     if not path.exists():
         # Created 0600 before SQLite touches it: nothing of a node is readable by other users.
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, private_mode()))
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout)
     db = Database(conn, execute_plugins=False)
     try:
@@ -160,17 +168,51 @@ def migrate(db: Database, migrations: Sequence[Migration], *, what: str = "this 
     return applied
 
 
+PRIVATE_FILES = ("preau.db", "preau.db-wal", "preau.db-shm", "federation.db", "federation.db-wal", "federation.db-shm",
+                 "identity.key", "storage.key")
+"""The files of a data folder that only the node's own user may read (issue 11, item 5)."""
+
+
+def private_mode() -> int:
+    """0600; a test run that switched the `file_modes` protection off gets the old 0644 (tests/privacy)."""
+    return 0o644 if unprotected("file_modes") else 0o600
+
+
+def check_private_files(data_dir: str | pathlib.Path) -> list[str]:
+    """At start: every data and key file is 0600. A looser one (copied by hand, restored by a tool) is
+    tightened and named in the log; one we cannot tighten stops the node with what to do."""
+    if unprotected("file_modes"):
+        return []
+    fixed = []
+    for name in PRIVATE_FILES:
+        path = pathlib.Path(data_dir) / name
+        try:
+            mode = path.stat().st_mode & 0o777
+        except FileNotFoundError:
+            continue
+        if mode & 0o077:
+            try:
+                os.chmod(path, 0o600)
+            except OSError as exc:
+                raise UserError(f"{path} can be read by other users of this machine (mode {mode:o}) and Préau cannot "
+                                f"change it ({exc.strerror}); run `chmod 600 {path}` as its owner, then start again",
+                                EXIT_DATA, code="file_mode") from None
+            log.info("%s could be read by other users (mode %o); it is now 0600", path, mode)
+            fixed.append(name)
+    return fixed
+
+
 def write_private_file(path: str | pathlib.Path, data: bytes) -> None:
     """Write `data` to `path` atomically (temporary file, fsync, rename, fsync of the folder), mode 0600."""
     path = pathlib.Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, private_mode())
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, private_mode())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -17,6 +17,7 @@ EXIT_USAGE = 2  # argparse's own code for a malformed command line
 EXIT_DATA = 65  # an input file is invalid (campaign definition, backup, bundle)
 EXIT_NOT_AVAILABLE = 69  # the command exists but this build does not implement it yet
 EXIT_BUG = 70  # an unexpected error: a bug in Préau
+EXIT_IOERR = 74  # the disk refused a write (full, read-only, failing): nothing was changed
 EXIT_TEMPFAIL = 75  # try again in a moment: another process holds the database
 EXIT_CONFIG = 78  # the node's settings are invalid
 
@@ -74,6 +75,79 @@ class UserError(Exception):
             self.status = status
         if code is not None:
             self.code = code
+
+    def localized(self, lang: str) -> str:
+        """The message in `lang` when it has a catalog key, else as written (English)."""
+        return self.words.to(lang)
+
+
+class Fault(UserError):
+    """A fault of the machine rather than of the person's input, said in the catalog's words (French and English).
+
+    One class per fault, each with its exit code (sysexits), its HTTP status and,
+    for the sync protocol, the code the peer is told (`preau.protocol.connection.REFUSALS`).
+    """
+
+    def __init__(self, key: str, **params: object):
+        from preau.node.i18n import translate
+
+        params = {k: str(v) for k, v in params.items()}
+        super().__init__(words(translate("en", key, **params), key, **params))
+
+
+class DiskFull(Fault):
+    """A write failed for lack of space: nothing was changed, and everything works again once space is freed."""
+
+    exit_code = EXIT_IOERR
+    status = 507
+    code = "disk_full"
+
+    def __init__(self, where: object):
+        super().__init__("fault.disk_full", where=where)
+
+
+class DamagedDatabase(Fault):
+    """A database file is damaged or is not a database: say which, and how to restore it."""
+
+    exit_code = EXIT_DATA
+    status = 503
+    code = "database_damaged"
+
+    def __init__(self, path: object, detail: object = ""):
+        self.path = str(path)
+        super().__init__("fault.database_damaged", path=path, detail=detail)
+
+
+class DamagedKeyFile(Fault):
+    """A key file fails its checksum, is cut short, or is not text: refused, never read as another key."""
+
+    exit_code = EXIT_DATA
+    status = 503
+    code = "key_file_damaged"
+
+    def __init__(self, path: object, reason: str):
+        self.path, self.reason = str(path), reason
+        super().__init__(f"fault.key_file.{reason}", path=path)
+
+
+class BadRequest(Fault):
+    """A request whose body or headers cannot be read (charset, multipart, nested JSON...): the client's mistake."""
+
+    status = 400
+    code = "bad_request"
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(f"fault.request.{reason}")
+
+
+class ShuttingDown(Fault):
+    exit_code = EXIT_TEMPFAIL
+    status = 503
+    code = "shutting_down"
+
+    def __init__(self):
+        super().__init__("fault.shutting_down")
 
 
 class Busy(UserError):

@@ -11,11 +11,13 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from preau.crdt.disclosure import ReleaseDecision, ReleaseHistory, next_release
+from preau.crdt.campaign import PolicyStatement, describe_policy
+from preau.crdt.disclosure import AskedChange, ReleaseDecision, ReleaseHistory, next_release, pin_campaign
 from preau.crdt.schema import document_id
 from preau.crdt.signing import SignedRelease
 
 from .errors import Conflict, UserError
+from .testhooks import unprotected
 from preau.node.federation.rules import Federation
 
 HISTORY_BLOB = "release-history/{campaign}"
@@ -26,6 +28,9 @@ class ReleasePreview:
     campaign: str
     decision: ReleaseDecision
     closing: bool
+    policy: tuple[PolicyStatement, ...] = ()  # the policy applied, in plain terms (catalog keys + numbers)
+    asked: tuple[AskedChange, ...] = ()  # what a newer campaign version asked for and this school keeps as before
+    thresholds: tuple[tuple[str, tuple[int, int]], ...] = ()  # (exercise, thresholds) pinned by earlier releases
 
     @property
     def will_release(self) -> bool:
@@ -49,7 +54,7 @@ def _history(store, session, federation: Federation, campaign_id: str) -> Releas
     # the release that did leave (its number is in the federation store).
     latest = federation.fed.latest_release(document_id("release", federation.key, campaign_id))
     if latest is not None and latest[0] > history.last_release:
-        history = ReleaseHistory(history.campaign, latest[0], history.last, history.snapshots)
+        history = history.advanced(latest[0])
     return history
 
 
@@ -59,10 +64,15 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
     today = today or _dt.date.today()
     if closing is None:
         closing = campaign.is_closed(today)
-    outcomes = store.release_outcomes(session, campaign_id)
     history = _history(store, session, federation, campaign_id)
-    decision = next_release(outcomes, campaign, history, closing=closing)
-    return ReleasePreview(campaign_id, decision, closing)
+    # Thresholds and policy as first released under: a newer campaign version cannot re-cut the same
+    # pupils' scores at other points (docs/privacy.md, "Moving thresholds").
+    pinned = pin_campaign(campaign, history) if not unprotected("pinning") else None
+    applied = pinned.campaign if pinned is not None else campaign
+    outcomes = store.release_outcomes(session, campaign_id, campaign=applied)
+    decision = next_release(outcomes, applied, history, closing=closing)
+    return ReleasePreview(campaign_id, decision, closing, describe_policy(applied.policy),
+                          pinned.asked if pinned is not None else (), tuple(sorted(history.thresholds.items())))
 
 
 def approve_release(store, session, federation: Federation, preview: ReleasePreview) -> SignedRelease:

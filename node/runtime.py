@@ -19,10 +19,13 @@ from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
 
+from preau.node import testhooks
+from preau.node.database import check_private_files
+from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
-from preau.node.database import write_private_file
+from . import keyfiles
 from .errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
@@ -42,22 +45,19 @@ def create_identity(data_dir: pathlib.Path, seed: bytes | None = None) -> Identi
         raise Conflict(f"{path} already exists: this node already has keys")
     path.parent.mkdir(parents=True, exist_ok=True)
     seed = seed or os.urandom(32)
-    write_private_file(path, seed.hex().encode() + b"\n")
+    keyfiles.write_key_file(path, seed)
     return Identity(seed)
 
 
 def load_identity(data_dir: pathlib.Path) -> Identity:
+    """The node's identity; a key file that fails its checksum, is cut short or is not text is refused
+    (DamagedKeyFile, naming the file and how to restore it), never read as another key."""
     path = pathlib.Path(data_dir) / IDENTITY_FILE
     try:
-        text = path.read_text().strip()
+        seed = keyfiles.read_key_file(path)
     except FileNotFoundError:
         raise NotFound(f"no node keys in {data_dir}: run `preau init` there first") from None
-    try:
-        seed = bytes.fromhex(text)
-        return Identity(seed)
-    except (ValueError, LocalProtocolError):
-        raise UserError(f"{path} is damaged: restore it from a backup, or set the node up again",
-                        EXIT_DATA) from None
+    return Identity(seed)
 
 
 @dataclass
@@ -73,7 +73,7 @@ class SyncStatus:
 
 class Node:
     def __init__(self, data_dir: pathlib.Path, *, role: str, limits: Limits = Limits(),
-                 backoff: Backoff = Backoff(), sync_interval: float = 300.0,
+                 backoff: Backoff = Backoff(), sync_interval: float = 300.0, pool_round_timeout: float = 86400.0,
                  on_campaign: Callable[[Campaign], None] | None = None,
                  clock: Callable[[], int] = lambda: int(time.time())):
         self.data_dir = pathlib.Path(data_dir)
@@ -87,6 +87,7 @@ class Node:
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
         self.backoff = backoff
         self.sync_interval = sync_interval
+        self.pool_round_timeout = pool_round_timeout
         self.status = SyncStatus()
         self.wakeup = asyncio.Event()
         self._clock = clock
@@ -258,8 +259,11 @@ class Node:
                     log.info("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
                              "" if self.status.failures == 1 else "s", exc)
             if self.role == "district":
+                fpools.close_overdue_rounds(self.federation, self.pool_round_timeout)
                 await self.sync_children()
             delay = self.sync_interval
+            if fpools.moving(self.federation):  # a pool under way: its rounds move at each sync
+                delay = min(delay, fpools.MOVING_SYNC_INTERVAL)
             if self.status.failures:
                 delay = max(0.2, self.backoff.delay(self.status.failures, rng))
             self.status.next_attempt = self._clock() + int(delay)
@@ -281,7 +285,7 @@ class Node:
         path = self.data_dir / IDENTITY_FILE
         with self.fed.transaction():
             self.fed.set_meta(PENDING_ROTATION, statement.hex())
-            write_private_file(path, new.seed.hex().encode() + b"\n")
+            keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new
         self.fed.log_event("key_rotated", f"this node is now {new.node_id}")
@@ -303,7 +307,9 @@ def open_node(settings: Any, **kw: Any) -> Node:
     Campaign documents that arrive by sync go straight into the store (as the
     node, with nobody logged in), so teachers can enter results for them.
     """
+    testhooks.apply_at_start()
     data = pathlib.Path(settings.data_dir)
+    check_private_files(data)
     store = None
     if (data / DB_NAME).exists():
         store = Store.open(data, cost=ARGON2[settings.argon2_profile])
@@ -316,6 +322,7 @@ def open_node(settings: Any, **kw: Any) -> Node:
             limits=limits_from(settings),
             backoff=Backoff(cap=float(settings.backoff_max)),
             sync_interval=float(settings.sync_interval),
+            pool_round_timeout=float(settings.pool_round_timeout),
             **kw,
         )
     except BaseException:

@@ -129,6 +129,14 @@ class Settings:
     sync_interval: float = _setting(
         300.0, "Time between two synchronisations with the parent node.", "seconds", minimum=10, maximum=86400
     )
+    pool_round_timeout: float = _setting(
+        86400.0,
+        "District: how long a round of a pool of small schools waits for silent schools before closing with those "
+        "that answered (with fewer than the pool's threshold left, the pool fails).",
+        "seconds",
+        minimum=60,
+        maximum=30 * 86400,
+    )
     backoff_max: float = _setting(
         3600.0,
         "Longest wait between retries while the parent node is unreachable (the wait doubles after each failure).",

@@ -85,7 +85,9 @@ def _preau(*args: str) -> list[str]:
     return [sys.executable, "-m", "preau.cli.main", *args]
 
 
-def _wait_healthy(node: DemoNode, timeout: float = 20.0) -> None:
+def _wait_healthy(node: DemoNode, timeout: float = 180.0) -> None:
+    # Generous: it returns as soon as the node answers (or fails as soon as it exits), and a slow box
+    # needs the time (the arm64 image under qemu emulation, on a busy machine, took over 60 s).
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if node.process is not None and node.process.poll() is not None:
@@ -307,32 +309,26 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
             opened[-1] = actions.open_node(node.settings())
             rows.append({"name": node.name, "uai": node.uai, "pupils": size, "assessed": assessed(classes),
                          "classes": classes})
-        dn = actions.open_node(district.settings())
-        try:
-            view = fpools.create_pool(dn.federation, campaign.id, [(r["uai"], r["assessed"]) for r in rows])
-        finally:
-            dn.close()
+        dn = actions.open_node(district.settings())  # the district's store, read fresh at each look
+        opened.append(dn)
+        view = fpools.create_pool(dn.federation, campaign.id, [(r["uai"], r["assessed"]) for r in rows])
+        schools = opened[:-1]
         syncs = 0
-        for n in opened:
+        for n in schools:
             asyncio.run(n.sync_upstream())
             syncs += 1
             session = n.store.login("admin", DEMO_PASSWORD)
             camp = n.store.get_campaign(session, campaign.id)
             vector = pool_vector(n.store.release_outcomes(session, camp.id), camp)
             fpools.approve_pool(n.federation, view.pool_id, vector, min_cohort=camp.policy.min_cohort, user="admin")
-        status = view.status
         for _ in range(12):
-            for n in opened:
+            for n in schools:
                 asyncio.run(n.sync_upstream())
                 syncs += 1
-            dn = actions.open_node(district.settings())
-            try:
-                (view,) = [v for v in fpools.pools(dn.federation, campaign.id) if v.pool_id == view.pool_id]
-            finally:
-                dn.close()
-            status = view.status
-            if status in ("complete", "failed"):
+            (view,) = [v for v in fpools.pools(dn.federation, campaign.id) if v.pool_id == view.pool_id]
+            if view.status in ("complete", "failed"):
                 break
+        status = view.status
     finally:
         for n in opened:
             n.close()

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from preau.crdt.campaign import Campaign
 from preau.crdt.documents import ReleaseContent
@@ -28,7 +27,7 @@ from preau.protocol import crypto
 from preau.protocol.errors import ProtocolError
 from preau.protocol.identity import PublicIdentity
 from preau.protocol.secagg import (
-    DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput, check_pool, decode, encode,
+    MIN_COHORT, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput, check_pool, decode, encode,
 )
 from preau.protocol.secagg.masks import pack, unpack
 
@@ -37,7 +36,11 @@ from preau.node.errors import Conflict, NotFound, UserError
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
 LABEL_STATE = b"preau/v1/secagg-node-state"
-POOL_OWNER = "pool-"  # statistics entries of completed pools: "pool-<pool id hex>"
+FINAL_SENDS = 3  # sessions that carry "the pool is over" to a member, in case one is lost
+MOVING_SYNC_INTERVAL = 2.0  # seconds between a school's syncs while its pool moves
+MOVING_WINDOW = 600  # a pool that got no new message for this long no longer speeds up syncing
+POOL_OWNER = "pool-"
+ROUNDS = ("keys", "shares", "inputs", "signatures", "unmask")  # district states that collect answers  # statistics entries of completed pools: "pool-<pool id hex>"
 
 
 # -- storage -----------------------------------------------------------------------------------
@@ -138,7 +141,7 @@ def create_pool(federation, campaign_id: str, members: list[tuple[str, int]], *,
         raise UserError(f"ce regroupement serait refusé par les écoles / the schools would refuse this pool: {exc.message}") from None
     data = encode(pool).hex()
     state = {"role": "district", "definition": data, "status": "keys", "events": [],
-             "outbox": {str(i): data for i in range(1, n + 1)}}
+             "outbox": {str(i): data for i in range(1, n + 1)}, "round_at": federation.clock()}
     with federation.fed.transaction():
         _save(federation.fed, pool.pool_id.hex(), state)
         federation.fed.log_event("pool_formed", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, t = {t}")
@@ -157,6 +160,7 @@ def _aggregator(state: dict) -> DistrictAggregator:
 
 def _after_advance(federation, state: dict, agg: DistrictAggregator, out: dict[int, bytes]) -> None:
     state["events"].append(["advance"])
+    state["round_at"] = federation.clock()
     state["outbox"] = {str(m): d.hex() for m, d in out.items()}
     state["status"] = agg.state
     if agg.state == "aborted":
@@ -188,11 +192,28 @@ def advance_pool(federation, prefix: str) -> PoolView:
         if state.get("role") != "district":
             raise UserError("seule la circonscription clôt un tour / only the district closes a round")
         agg = _aggregator(state)
-        if agg.state not in ("keys", "shares", "inputs", "signatures", "unmask"):
+        if agg.state not in ROUNDS:
             raise Conflict(f"ce regroupement est terminé ({state['status']}) / this pool is over ({state['status']})")
         _after_advance(federation, state, agg, agg.advance())
         _save(federation.fed, key, state)
     return _view(state)
+
+
+def close_overdue_rounds(federation, timeout: float) -> list[PoolView]:
+    """District: close every round that waited longer than `timeout` seconds (the sync loop calls this)."""
+    if federation.role != "district":
+        return []
+    now = federation.clock()
+    closed = []
+    for key, state in _all(federation.fed).items():
+        if state.get("role") == "district" and state["status"] in ROUNDS and now - state.get("round_at", now) > timeout:
+            try:
+                closed.append(advance_pool(federation, key))
+            except UserError as exc:  # the sync loop goes on; the next round of it tries again
+                federation.fed.log_event("pool_error", f"pool {key[:8]}: {exc}")
+                continue
+            federation.fed.log_event("pool_round_timeout", f"pool {key[:8]}: a round closed after {int(timeout)} s")
+    return closed
 
 
 # -- school -------------------------------------------------------------------------------------
@@ -239,10 +260,24 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
             raise UserError(f"regroupement refusé / pool refused: {exc.message}") from None
         state.update(status="active", secret=crypto.aead_encrypt(_state_key(federation.identity, pool.pool_id), 0,
                                                                  pool.pool_id, seed + pack(list(vector))).hex(),
-                     transcript=[], outbox=client.start().hex(), approved_by=user)
+                     transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
         federation.fed.log_event("pool_approved", f"pool {key[:8]} for {pool.campaign_id} approved by {user or 'admin'}")
     return _view(state)
+
+
+def moving(federation) -> bool:
+    """Whether this school takes part in a pool that moved recently: it then syncs every few seconds.
+
+    A round needs every member to hear the district's last message; at the usual
+    sync interval (minutes) a pool of five rounds would take an hour. A pool that
+    stalls stops speeding syncs after MOVING_WINDOW seconds.
+    """
+    if federation.role != "school":
+        return False
+    now = federation.clock()
+    return any(s.get("role") == "school" and s["status"] == "active" and now - s.get("moved_at", 0) < MOVING_WINDOW
+               for s in _all(federation.fed).values())
 
 
 # -- mail in sync sessions --------------------------------------------------------------------------
@@ -255,15 +290,25 @@ class PoolMailbox:
         self.fed = federation.fed
 
     def outgoing(self, peer: PublicIdentity) -> list[bytes]:
+        """The last message for this peer of each pool it is in (the news that a pool ended goes FINAL_SENDS times)."""
         out = []
-        for state in _all(self.fed).values():
-            if state.get("role") == "district":
-                pool = decode(bytes.fromhex(state["definition"]))
-                index = pool.index_of(peer.signing_key)
-                if index is not None and str(index) in state["outbox"]:
+        with self.fed.transaction():
+            pools = _all(self.fed)
+            for key, state in pools.items():
+                if state.get("role") == "district":
+                    pool = decode(bytes.fromhex(state["definition"]))
+                    index = pool.index_of(peer.signing_key)
+                    if index is None or str(index) not in state["outbox"]:
+                        continue
                     out.append(bytes.fromhex(state["outbox"][str(index)]))
-            elif state.get("role") == "school" and state.get("outbox") and state["district"] == peer.signing_key.hex():
-                out.append(bytes.fromhex(state["outbox"]))
+                    if state["status"] in ("complete", "failed"):
+                        sent = state.setdefault("final_sent", {})
+                        sent[str(index)] = sent.get(str(index), 0) + 1
+                        if sent[str(index)] >= FINAL_SENDS:
+                            del state["outbox"][str(index)]
+                        _save(self.fed, key, state)
+                elif state.get("role") == "school" and state.get("outbox") and state["district"] == peer.signing_key.hex():
+                    out.append(bytes.fromhex(state["outbox"]))
         return out
 
     def incoming(self, peer: PublicIdentity, data: bytes) -> list[bytes]:
@@ -310,8 +355,10 @@ class PoolMailbox:
             if state is None:
                 state = {"role": "school", "definition": data.hex(), "district": peer.signing_key.hex(),
                          "status": "proposed", "transcript": [], "outbox": None}
+                known = {c.id: c for c in self.federation.campaigns()}.get(msg.campaign_id)
                 try:
-                    check_pool(msg, district_key=peer.signing_key, me=self.federation.key)
+                    check_pool(msg, district_key=peer.signing_key, me=self.federation.key,
+                               min_cohort=known.policy.min_cohort if known else MIN_COHORT)
                 except ProtocolError as exc:
                     state.update(status="refused", reason=exc.message)
                 _save(self.fed, key, state)
@@ -330,6 +377,7 @@ class PoolMailbox:
             self.fed.log_event("pool_left", f"pool {key[:8]}: {exc.message}")
             return []
         state["transcript"].append(data.hex())
+        state["moved_at"] = self.federation.clock()
         if reply is None:
             state.update(status="complete" if client.state == "complete" else "failed", outbox=None,
                          reason=None if client.error is None else client.error.message)

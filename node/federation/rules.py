@@ -18,7 +18,10 @@ Who may receive what (the entitlement rule):
 """
 from __future__ import annotations
 
+import datetime as _dt
+
 import json
+import logging
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -26,9 +29,10 @@ from typing import Callable, Iterable
 from preau.crdt import documents as cdocs
 from preau.crdt.campaign import Campaign
 from preau.crdt.docio import fork_at, has_heads, load_document, save_document
-from preau.crdt.errors import CrdtError
+from preau.crdt.errors import AggregateAlreadySentError, CrdtError, ReleaseError
 from preau.crdt.schema import document_id, new_document, read_header
-from preau.crdt.signing import SignedRelease, VerifiedRelease, sign_release, verify_release
+from preau.crdt.signing import (SignedRelease, VerifiedRelease, clock_remark, id_names_signer, sign_release,
+                                 signature_valid, verify_release)
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
 from preau.protocol.connection import PinnedPeer
 from preau.protocol.identity import Identity, PublicIdentity, node_id
@@ -36,6 +40,9 @@ from preau.protocol.invitation import IssuedInvitation
 
 from preau.node.errors import EXIT_DATA, UserError
 from preau.node.federation.store import FedStore
+from preau.node.testhooks import unprotected
+
+log = logging.getLogger("preau.federation")
 
 
 def _same_but_number(a: cdocs.ReleaseContent, b: cdocs.ReleaseContent) -> bool:
@@ -196,6 +203,15 @@ class Federation:
             return None
         if signed.doc_id != doc_id or self.expected_owner(peer, signed) is None:
             return None
+        if not unprotected("entitlement"):
+            # A document id belongs to the key it names, and we take (and so talk about) nothing else:
+            # otherwise a peer signing its own document under another's id would be sent our copy of it.
+            if not id_names_signer(signed):
+                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} signed by a key that id does not name")
+                return None
+            if not signature_valid(signed):
+                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with a signature that is not valid")
+                return None
         latest = self.fed.latest_release(doc_id)
         if latest is not None and latest[0] >= signed.release:
             return None  # we already hold this release or a newer one
@@ -228,6 +244,9 @@ class Federation:
 
         Raises a CrdtError when the release is refused (forged, replayed, wrong kind...).
         """
+        if not id_names_signer(signed) and not unprotected("entitlement"):
+            raise ReleaseError(f"document id {signed.doc_id!r} does not name the key that signed it; refused",
+                               code="id_not_owner")
         if not has_heads(doc, signed.heads):
             return None
         latest = self.fed.latest_release(signed.doc_id)
@@ -235,10 +254,27 @@ class Federation:
             # Another session (the school's loop and a `preau sync` at once, or a relay) stored it meanwhile.
             return Accepted(signed.doc_id, signed.kind, latest[0], signed.owner, duplicate=True)
         verified = verify_release(doc, signed, owner, latest[0] if latest else 0,
-                                  kinds=("release", "aggregate", "campaign", "receipts"))
+                                  kinds=("release", "aggregate", "campaign", "receipts"),
+                                  last_final=latest is not None and self._was_final(signed))
+        remark = clock_remark(signed, self.clock())
+        if remark is not None:  # accepted (the figures are sound), but someone must set that clock right
+            log.warning("%s", remark)
+            self.fed.log_event("clock", remark)
         current = tuple(sorted(doc.get_heads()))
         kept = doc if current == signed.heads else fork_at(doc, signed.heads)
         return self._store_verified(peer, verified, save_document(kept))
+
+    def _was_final(self, signed: SignedRelease) -> bool:
+        """Whether the release already accepted for this document was its campaign's final one (final never goes back)."""
+        if signed.kind not in ("release", "aggregate"):
+            return False
+        stored = self.fed.document(signed.doc_id)
+        if stored is None:
+            return False
+        try:
+            return bool(cdocs.read_release(load_document(stored.data)).final)
+        except CrdtError:
+            return False
 
     def _store_verified(self, peer: PublicIdentity | None, verified: VerifiedRelease, data: bytes) -> Accepted:
         signed = verified.signed
@@ -395,11 +431,8 @@ class Federation:
         return signed
 
     def refresh_aggregates(self) -> list[SignedRelease]:
-        """Sign a new district aggregate for each campaign whose merged statistics changed since the last one.
-
-        The small-cell rule and the stable suppression pattern are applied by
-        `build_aggregate`, with the previous aggregate as the pattern to keep.
-        """
+        """Sign the district's aggregate for each campaign: "until closing" while it is open, its counts once
+        it has closed, then nothing more (`build_aggregate`: no two aggregates with counts to subtract)."""
         up = self.upstream()
         if up is None or self.role != "district":
             return []
@@ -415,8 +448,13 @@ class Federation:
             if latest is not None:
                 signed = SignedRelease.decode(latest[1])
                 previous = cdocs.read_release(load_document(self.fed.document(aid).data), list(signed.heads))
-            content = build_aggregate(stats, campaign, release=(previous.release + 1) if previous else 1,
-                                      previous=previous)
+            closed = campaign.is_closed(_dt.datetime.fromtimestamp(self.clock(), _dt.timezone.utc).date())
+            try:
+                # Counts go up once, when the campaign has closed (docs/privacy.md, "Aggregates going up").
+                content = build_aggregate(stats, campaign, release=(previous.release + 1) if previous else 1,
+                                          previous=previous, final=closed)
+            except AggregateAlreadySentError:
+                continue
             if previous is not None and _same_but_number(previous, content):
                 continue
             published.append(self.publish_release(content, to_peer=up["node_id"]))

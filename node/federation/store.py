@@ -184,6 +184,7 @@ class FedStore:
         self.path = pathlib.Path(path)
         self._clock = clock
         self._contacts: dict[str, int] = {}  # peer key -> when heard from, not yet written
+        self._flushing = False
         try:
             self.db = base.connect(self.path, busy_timeout=5.0)
         except base.DatabaseFileError as exc:
@@ -221,9 +222,12 @@ class FedStore:
         so a sync session that stores a release costs the district one COMMIT, not two.
         """
         outermost = not self.db.conn.in_transaction
+        changes = self.db.conn.total_changes
         with self.db.atomic():
             yield self.db.conn
-            written = dict(self._contacts) if outermost else {}
+            # Contacts ride on a commit that writes anyway (a read-only transaction costs no disk sync).
+            carry = outermost and (self._flushing or self.db.conn.total_changes > changes)
+            written = dict(self._contacts) if carry else {}
             for key, at in written.items():
                 self.db.conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [at, key])
         for key, at in written.items():
@@ -242,8 +246,12 @@ class FedStore:
     def flush_contacts(self) -> None:
         """Write the contacts no transaction has written yet (the end of a session that stored nothing)."""
         if self._contacts:
-            with self.transaction():
-                pass
+            self._flushing = True
+            try:
+                with self.transaction():
+                    pass
+            finally:
+                self._flushing = False
 
     @property
     def schema_version(self) -> int:

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -19,9 +20,9 @@ import automerge.core as am
 from aiohttp import web
 
 from preau.crdt.docio import generate_sync_message, receive_sync_message
-from preau.crdt.errors import CrdtError
+from preau.crdt.errors import CampaignRefusedError, CrdtError
 from preau.crdt.signing import SignedRelease
-from preau.protocol.connection import Config, Connection, ConnectionClosed, Established, PeerKeyRotated
+from preau.protocol.connection import TRANSIENT, Config, Connection, ConnectionClosed, Established, PeerKeyRotated
 from preau.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from preau.protocol.identity import PublicIdentity
 from preau.protocol.invitation import Invitation
@@ -29,9 +30,11 @@ from preau.protocol.states import State
 from preau.protocol.sync import DocumentSettled, SyncComplete, SyncSession
 from preau.protocol.wire import Offer, PoolMail, Receipt, SyncMessage, Want
 
+from preau.node import faults
 from preau.node.errors import UserError
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
+from preau.node.testhooks import unprotected
 
 log = logging.getLogger("preau.sync")
 
@@ -50,33 +53,77 @@ class Limits:
     session_timeout: float = 600.0       # a whole session, however busy
     max_session_bytes: int = 64 << 20    # bytes received in one session: bounds the documents it can grow
     sessions_per_minute: int = 30        # sessions admitted per peer key in any 60 s window
-    max_concurrent_sessions: int = 64    # sessions (authenticated or not) served at once
+    max_concurrent_sessions: int = 64    # authenticated sessions served at once (past it: `busy`, retry later)
+    handshake_timeout: float = 5.0       # seconds for a new socket to prove who it is (seconds, not the idle timeout)
+    max_pending_handshakes: int = 32     # sockets not yet authenticated, all sources together ...
+    max_pending_per_address: int = 8     # ... and from one source address
+    busy_retry_after: int = 30           # what a school is told to wait when the authenticated sessions are full
 
 
 class SessionGate:
-    """Admission for the server side: concurrent sessions overall, and a sliding-window rate per peer key.
+    """Admission for the server side: who gets a socket, who gets a session, and each peer's rate.
 
-    The concurrency cap is checked before the handshake (so a flood of
-    unauthenticated connections costs at most this many Noise handshakes at a
-    time); the per-peer rate once the peer has proved its key, so one noisy
-    school cannot crowd out the others. State is in memory: a restart forgets
-    it, which only ever lets a peer in.
+    Anyone can open a socket, so sockets that have not proved a key yet ("pending") are
+    bounded by count, per source address and overall, and by time (`handshake_timeout`).
+    A new socket is always let in: when a bound is reached, the pending socket most likely
+    to be a squatter is closed to make room, one that has sent nothing first, the oldest
+    first. A real node sends its first handshake message as soon as it connects, so a
+    flood of silent sockets only ever evicts itself, and an enrolled school gets through.
+    Authenticated sessions are counted apart (`max_concurrent_sessions`): past that
+    bound the peer is told `busy` with a time to retry, after the handshake, so it hears
+    why. The per-peer rate is checked once the peer has proved its key. State is in
+    memory: a restart forgets it, which only ever lets a peer in.
     """
 
     def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic):
         self.limits = limits
         self.clock = clock
-        self.active = 0
+        self.active = 0  # authenticated sessions
         self._recent: dict[bytes, list[float]] = {}
+        # token -> [address, has sent bytes, evict callback]; insertion order is age
+        self._pending: OrderedDict[object, list] = OrderedDict()
+        self.evicted = 0
 
-    def enter(self) -> bool:
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def open(self, address: str, evict: Callable[[], None]) -> object:
+        """A new socket from `address`; makes room by evicting a pending one if a bound is reached."""
+        same = [t for t, (a, _, _) in self._pending.items() if a == address]
+        if len(same) >= self.limits.max_pending_per_address:
+            self._evict(same)
+        elif len(self._pending) >= self.limits.max_pending_handshakes:
+            self._evict(list(self._pending))
+        token = object()
+        self._pending[token] = [address, False, evict]
+        return token
+
+    def _evict(self, candidates: list) -> None:
+        silent = [t for t in candidates if not self._pending[t][1]]
+        victim = (silent or candidates)[0]
+        _, _, evict = self._pending.pop(victim)
+        self.evicted += 1
+        evict()
+
+    def progress(self, token: object) -> None:
+        """The pending socket sent bytes: a node speaking the protocol, not a silent squatter."""
+        entry = self._pending.get(token)
+        if entry is not None:
+            entry[1] = True
+
+    def authenticated(self, token: object) -> bool:
+        """The socket proved its key: it becomes a session, unless the sessions are full (then False: busy)."""
+        self._pending.pop(token, None)
         if self.active >= self.limits.max_concurrent_sessions:
             return False
         self.active += 1
         return True
 
-    def leave(self) -> None:
-        self.active = max(0, self.active - 1)
+    def close(self, token: object, authenticated: bool) -> None:
+        self._pending.pop(token, None)
+        if authenticated:
+            self.active = max(0, self.active - 1)
 
     def admit(self, peer_key: bytes) -> bool:
         now = self.clock()
@@ -124,15 +171,27 @@ class SessionDriver:
         self.report = SessionReport()
         self.finished = False
         self.closing = False  # we sent Close: nothing more may be sent
+        self.gate_token: object | None = None  # the server side's ticket at the gate (SessionGate.open)
+        self.in_session = False  # counted among the gate's authenticated sessions
         self._wanted = False
+        self.asked: set[str] = set()  # documents we wanted from this peer in this session
 
     def _entitled(self, peer: PublicIdentity, doc_id: str) -> bool:
-        # A document the peer itself offered may be synced back to it; otherwise the federation rule decides.
-        return doc_id in self.session.peer_offers or self.fedn.may_send(peer, doc_id)
+        """Checked on every read: what we offer, and every message we send about a document.
+
+        The federation rule (`may_send`), or a document we asked this peer for: one whose offer carried a
+        valid signature by the key its id names (`Federation.wanted`), newer than our copy. Merely offering
+        an id is not enough: a peer could name a document it may not read and be sent our copy.
+        """
+        if unprotected("entitlement"):
+            return doc_id in self.session.peer_offers or self.fedn.may_send(peer, doc_id)
+        return doc_id in self.asked or self.fedn.may_send(peer, doc_id)
 
     # -- bytes ---------------------------------------------------------------------
 
     def receive(self, data: bytes) -> None:
+        if data and self.gate is not None and self.gate_token is not None and not self.in_session:
+            self.gate.progress(self.gate_token)
         try:
             self.report.bytes_received += len(data)
             if self.report.bytes_received > self.limits.max_session_bytes:
@@ -207,6 +266,15 @@ class SessionDriver:
 
     def _established(self, ev: Established) -> None:
         self.report.peer = ev.peer.node_id
+        if self.gate is not None and self.gate_token is not None:
+            self.in_session = self.gate.authenticated(self.gate_token)
+            if not self.in_session:
+                retry = self.limits.busy_retry_after
+                self.conn.refuse("busy", f"{self.limits.max_concurrent_sessions} sessions already: try again in "
+                                 f"{retry} s", retry_after=retry)
+                self.report.error = "refused: busy with other sessions"
+                self.finished = True
+                return
         if self.gate is not None and not self.gate.admit(ev.peer.signing_key):
             self.conn.refuse("rate_limited", f"too many sync sessions from this node (at most "
                              f"{self.limits.sessions_per_minute} a minute): wait a minute and sync again")
@@ -241,6 +309,7 @@ class SessionDriver:
             if signed is not None:
                 self.pending[offer.doc_id] = (signed, self.fedn.expected_owner(peer, signed))
                 wants.append(offer.doc_id)
+                self.asked.add(offer.doc_id)
         self.session.want(wants)
         for doc_id in wants:
             self._open(doc_id)
@@ -283,6 +352,8 @@ class SessionDriver:
         except CrdtError as exc:
             self.pending.pop(doc_id)
             self._refuse(doc_id, str(exc))
+            if isinstance(exc, CampaignRefusedError):  # shown to the head teacher in words (sync page)
+                self.fedn.fed.log_event("campaign_refused", json.dumps({"code": exc.code, "params": exc.params}))
             return
         if accepted is None:
             return  # heads not all here yet
@@ -321,14 +392,31 @@ async def _send(ws, batches: list[bytes]) -> None:
         await ws.send_bytes(batch)
 
 
+class HandshakeTimeout(Exception):
+    """The peer did not prove who it is within `Limits.handshake_timeout`."""
+
+
 async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
-    deadline = time.monotonic() + limits.session_timeout
+    start = time.monotonic()
+    deadline = start + limits.session_timeout
+    handshake_deadline = start + limits.handshake_timeout
     await _send(ws, driver.outgoing())
     while not driver.finished:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        remaining = deadline - now
         if remaining <= 0:
             raise asyncio.TimeoutError
-        msg = await asyncio.wait_for(ws.receive(), min(limits.idle_timeout, remaining))
+        wait = min(limits.idle_timeout, remaining)
+        if driver.session.peer is None:  # still in the handshake: seconds, not the idle timeout
+            if handshake_deadline - now <= 0:
+                raise HandshakeTimeout
+            wait = min(wait, handshake_deadline - now)
+        try:
+            msg = await asyncio.wait_for(ws.receive(), wait)
+        except asyncio.TimeoutError:
+            if driver.session.peer is None and time.monotonic() >= handshake_deadline:
+                raise HandshakeTimeout from None
+            raise
         if msg.type == aiohttp.WSMsgType.BINARY:
             driver.receive(msg.data)
         elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
@@ -352,8 +440,24 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
                 await ws.send_bytes(out)
         except (ProtocolError, ConnectionError, RuntimeError):
             pass
+    except HandshakeTimeout:
+        driver.report.error = f"the peer did not complete the handshake within {limits.handshake_timeout:g} s"
     except asyncio.TimeoutError:
         driver.report.error = "the peer stopped answering (timeout)"
+    except Exception as exc:
+        # The node's own trouble (a full disk, a damaged database): the peer is told why, nothing half-stored.
+        fault = faults.classify(exc, driver.fedn.fed.path.parent)
+        if fault is None or fault.code not in TRANSIENT:
+            raise
+        driver.report.error = fault.message
+        log.warning("sync session with %s stopped: %s", driver.report.peer or "an unauthenticated peer", fault.message)
+        try:
+            driver.conn.fail(LocalProtocolError(fault.message, code=fault.code))
+            out = driver.conn.data_to_send()
+            if out and not ws.closed:
+                await ws.send_bytes(out)
+        except (ProtocolError, ConnectionError, RuntimeError):
+            pass
     except (aiohttp.ClientError, ConnectionError) as exc:
         driver.report.error = f"the connection broke: {exc}"
     finally:
@@ -367,18 +471,17 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
 
 async def serve_session(request: web.Request, federation: Federation, limits: Limits,
                         gate: SessionGate | None = None) -> web.StreamResponse:
-    """The server side of /v1/sync; `gate` (one per node) caps concurrent sessions and each peer's rate."""
-    if gate is not None and not gate.enter():
-        return web.json_response({"ok": False, "error": "this node is busy with other sync sessions; retry later",
-                                  "code": "busy", "status": 503}, status=503, headers={"Retry-After": "5"})
+    """The server side of /v1/sync; `gate` (one per node) bounds pending sockets and sessions, and each peer's rate."""
+    # No WebSocket heartbeat: the idle timeout ends a silent session, and aiohttp's heartbeat timer keeps
+    # each closed session's request and transport alive for idle_timeout / 2 (memory grows with the rate).
+    ws = web.WebSocketResponse(max_msg_size=WS_MAX)
+    await ws.prepare(request)
+    conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
+                                now=int(time.time()), config=_config(limits))
+    driver = SessionDriver(federation, conn, limits, gate=gate)
+    if gate is not None:
+        driver.gate_token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
     try:
-        # No WebSocket heartbeat: the idle timeout ends a silent session, and aiohttp's heartbeat timer keeps
-        # each closed session's request and transport alive for idle_timeout / 2 (memory grows with the rate).
-        ws = web.WebSocketResponse(max_msg_size=WS_MAX)
-        await ws.prepare(request)
-        conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
-                                    now=int(time.time()), config=_config(limits))
-        driver = SessionDriver(federation, conn, limits, gate=gate)
         report = await _run(ws, driver, limits)
         federation.fed.flush_contacts()
         if report.error:
@@ -386,7 +489,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
         return ws
     finally:
         if gate is not None:
-            gate.leave()
+            gate.close(driver.gate_token, driver.in_session)
 
 
 # -- client side ----------------------------------------------------------------------

@@ -98,17 +98,40 @@ def parse_class_list(data: bytes) -> list[tuple[int, str, str]]:
     return pupils
 
 
-def _cell(value: object) -> str:
-    """Neutralise spreadsheet formulas: a name like '=HYPERLINK(...)' must stay text."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def neutralise(value: object) -> object:
+    """A cell a spreadsheet will not run: text that starts like a formula ('=HYPERLINK(...)', '+1', '@SUM',
+    a tab or a line break, or their full-width forms, leading spaces ignored) gets a leading apostrophe.
+    Numbers stay numbers (they are never formulas)."""
+    if value is None:
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value
+    text = str(value)
+    return "'" + text if text.lstrip(" ")[:1] in FORMULA_STARTS else text
+
+
+_cell = neutralise
+
+
+def write_csv(header: Sequence[object], rows: Iterable[Sequence[object]], *, delimiter: str = ";",
+              bom: bool = True, lineterminator: str = "\r\n") -> str:
+    """The one CSV writer of every export (class results, district statistics, `preau stats --format csv`).
+
+    Every cell goes through `neutralise`, so a name that came from a campaign file or a school cannot
+    become a formula in the spreadsheet that opens the file. Semicolons and a BOM by default: what French
+    spreadsheet software opens cleanly.
+    """
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator=lineterminator)
+    writer.writerow([neutralise(h) for h in header])
+    for row in rows:
+        writer.writerow([neutralise(v) for v in row])
+    return ("\ufeff" if bom else "") + out.getvalue()
 
 
 def write_results_csv(header: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
     """Semicolon-separated with a BOM, which is what French spreadsheet software opens cleanly."""
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    writer.writerow([_cell(h) for h in header])
-    for row in rows:
-        writer.writerow([_cell(v) for v in row])
-    return "\ufeff" + out.getvalue()
+    return write_csv(header, rows)

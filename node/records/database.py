@@ -10,6 +10,7 @@ import pathlib
 
 from preau.node import database as base
 from preau.node.database import Database, Migration
+from preau.node.errors import DamagedDatabase
 from preau.node.records.errors import SchemaError
 
 def _m1_initial(db: Database) -> None:
@@ -89,7 +90,7 @@ def connect(path: str | pathlib.Path) -> Database:
     try:
         return base.connect(path)
     except base.DatabaseFileError as exc:
-        raise SchemaError(f"{exc.message}. Restore it from a backup (preau restore).") from exc
+        raise DamagedDatabase(path, exc.__cause__ if exc.__cause__ is not None else exc.message) from exc
 
 
 def migrate(db: Database, migrations: list[Migration] | None = None) -> int:

@@ -6,8 +6,6 @@ name or result, so these pages have none to leak.
 """
 from __future__ import annotations
 
-import csv
-import io
 import json
 from typing import Any
 
@@ -15,6 +13,7 @@ import segno
 from aiohttp import web
 
 from preau.node.federation import pools as fpools
+from preau.node.records import csvio
 from markupsafe import Markup
 
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, Campaign, parse_campaign
@@ -27,7 +26,7 @@ from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
 from . import district_accounts, district_stats
 from .district_accounts import audit
-from .district_stats import SHARE_HEADERS, csv_cell, no_data, stats_table
+from .district_stats import SHARE_HEADERS, no_data, stats_table
 from .district_words import district_words
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
@@ -306,13 +305,11 @@ async def stats_export_csv(request: web.Request) -> web.StreamResponse:
         return await no_data(request, campaign_id, _campaigns(node))
     _, rows = stats_table(node, campaign_id)
     t = t_(request)
-    out = io.StringIO()
-    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    w.writerow(["exercice", "nom", *COLUMNS, "écoles", *(t(SHARE_HEADERS[g]) for g in SCORED_GROUPS)])
-    for r in rows:
-        w.writerow([csv_cell(v) for v in (r["exercise"], r["name"], *(r["shown"].get(c, 0) for c in COLUMNS), r["schools"],
-                                          *("" if r["percents"][g] is None else r["percents"][g] for g in SCORED_GROUPS))])
-    return web.Response(body=("\ufeff" + out.getvalue()).encode("utf-8"), content_type="text/csv", charset="utf-8",
+    text = csvio.write_csv(
+        ["exercice", "nom", *COLUMNS, "écoles", *(t(SHARE_HEADERS[g]) for g in SCORED_GROUPS)],
+        ([r["exercise"], r["name"], *(r["shown"].get(c, 0) for c in COLUMNS), r["schools"],
+          *("" if r["percents"][g] is None else r["percents"][g] for g in SCORED_GROUPS)] for r in rows))
+    return web.Response(body=text.encode("utf-8"), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="statistiques-{campaign_id}.csv"'})
 
 

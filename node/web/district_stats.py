@@ -9,17 +9,16 @@ yet" page, never a bare 404.
 """
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from aiohttp import web
 
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, SUBJECTS, Campaign
 from preau.crdt.statistics import (
-    CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, percents, progress,
+    SHARE_BASIS, CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, percents, progress,
 )
 from preau.node.errors import NotFound
+from preau.node.records import csvio
 
 from ..i18n import when
 from .appkeys import CLOCK
@@ -177,7 +176,10 @@ async def school_table(request: web.Request) -> web.StreamResponse:
     campaign = known.get(campaign_id)
     subject, sort, descending = _query(request)
     rows = table_rows(node, request, stats, campaign, subject=subject, sort=sort, descending=descending)
-    labels = {"school": t("dstats.col_school"), "exercise": t("chart.exercise"), "besoin": t("group.besoin"),
+    # At an académie the members are districts: the same table, said as a per-district one.
+    districts = stats.districts_contributing > 0
+    labels = {"school": t("dstats.col_district") if districts else t("dstats.col_school"),
+              "exercise": t("chart.exercise"), "besoin": t("group.besoin"),
               "fragile": t("group.fragile"), "seuil2": t("group.seuil2"), "pupils": t("dstats.col_pupils")}
     columns = []
     for key in ("school", "exercise", *SCORED_GROUPS, "pupils"):
@@ -192,14 +194,12 @@ async def school_table(request: web.Request) -> web.StreamResponse:
     return await render(request, "district_school_table.html", {
         "campaign_id": campaign_id, "name": campaign.name if campaign else campaign_id, "definition": definition(request),
         "subjects": subjects, "columns": columns, "rows": rows, "groups": SCORED_GROUPS, "sorted_by": f"{sort}:{'desc' if descending else 'asc'}",
-        "count": published, "csv_url": _url(campaign_id, subject, sort, descending, ".csv")})
+        "count": published, "csv_url": _url(campaign_id, subject, sort, descending, ".csv"),
+        "title": t("dstats.table_title_districts" if districts else "dstats.table_title",
+                   campaign=campaign.name if campaign else campaign_id)})
 
 
-def csv_cell(value: Any) -> Any:
-    """Spreadsheet formulas neutralised: a text cell starting with = + - @ (or a tab or CR) stays text."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
+csv_cell = csvio.neutralise  # one rule for every export: node/records/csvio.py
 
 
 @login_required(roles=DISTRICT_READ)
@@ -213,23 +213,20 @@ async def school_table_csv(request: web.Request) -> web.StreamResponse:
         return await no_data(request, campaign_id, known)
     subject, sort, descending = _query(request)
     rows = table_rows(node, request, stats, known.get(campaign_id), subject=subject, sort=sort, descending=descending)
-    out = io.StringIO()
-    w = csv.writer(out, delimiter=";", lineterminator="\r\n")
-    w.writerow([t("dstats.csv_uai"), t("dstats.csv_school"), t("dstats.csv_town"), t("dstats.csv_exercise_id"),
-                t("chart.exercise"), t("dstats.csv_subject"), *(t(SHARE_HEADERS[g]) for g in SCORED_GROUPS),
-                t("dstats.csv_absent"), t("dstats.csv_assessed"), t("dstats.csv_pupils"), t("dstats.csv_status")])
+    header = [t("dstats.csv_uai"), t("dstats.csv_school"), t("dstats.csv_town"), t("dstats.csv_exercise_id"),
+              t("chart.exercise"), t("dstats.csv_subject"), *(t(SHARE_HEADERS[g]) for g in SCORED_GROUPS),
+              t("dstats.csv_absent"), t("dstats.csv_assessed"), t("dstats.csv_pupils"), t("dstats.csv_status")]
+    lines = []
     for r in rows:
         if r["status"] != "published":
-            w.writerow([csv_cell(v) for v in (r["uai"], r["school"], r["town"], "", "", "", "", "", "", "", "", "",
-                                               r["status_label"])])
+            lines.append([r["uai"], r["school"], r["town"], "", "", "", "", "", "", "", "", "", r["status_label"]])
             continue
-        absent = r["counts"]["absent"]
-        w.writerow([csv_cell(v) for v in (
+        lines.append([
             r["uai"], r["school"], r["town"], r["exercise"], r["exercise_name"], r.get("subject", ""),
             *(("" if r["cells"][g]["pct"] is None else r["cells"][g]["pct"]) for g in SCORED_GROUPS),
-            absent, "" if r["assessed"] is None else r["assessed"], "" if r["pupils"] is None else r["pupils"],
-            t("dstats.status_published"))])
-    body = ("\ufeff" + out.getvalue()).encode("utf-8")
+            r["counts"]["absent"], "" if r["assessed"] is None else r["assessed"],
+            "" if r["pupils"] is None else r["pupils"], t("dstats.status_published")])
+    body = csvio.write_csv(header, lines).encode("utf-8")
     return web.Response(body=body, content_type="text/csv", charset="utf-8", headers={
         "Content-Disposition": f'attachment; filename="ecoles-{campaign_id}.csv"'})
 
@@ -326,8 +323,30 @@ async def report(request: web.Request) -> web.StreamResponse:
         "table_rows": table_rows(node, request, stats, campaign)})
 
 
+@login_required(roles=DISTRICT_READ)
+async def api_members(request: web.Request) -> web.StreamResponse:
+    """The per-school table (per-district at an académie) as JSON: each member's cells as it published them
+    ("≤N" and "x" where it hid a small cell), its percentages by the one definition, and who it is."""
+    node = node_of(request)
+    campaign_id = request.match_info["campaign_id"]
+    stats = live(node, campaign_id)
+    if stats is None:
+        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no member's release has arrived")
+    labels = member_labels(node)
+    members = []
+    for m in stats.members():
+        who = label_of(labels, m.member)
+        members.append({"member": m.member, "uai": who["uai"], "name": who["name"], "town": who["town"],
+                        "scope": m.scope, "status": m.status, "release": m.release, "schools": m.schools,
+                        "cohort": m.cohort,
+                        "exercises": {ex: {**dict(c.counts), "total": c.total, "percents": dict(c.percents)}
+                                      for ex, c in m.exercises.items()}})
+    return web.json_response({"ok": True, "campaign": campaign_id, "share_basis": SHARE_BASIS, "members": members})
+
+
 def add_routes(r: web.UrlDispatcher) -> None:
     camp = "{campaign_id:[a-z0-9-]{3,64}}"
+    r.add_get(f"/v1/stats/{camp}/members", api_members)
     r.add_get(f"/district/stats/{camp}/ecoles", school_table)
     r.add_get(f"/district/stats/{camp}/ecoles.csv", school_table_csv)
     r.add_get(f"/district/stats/{camp}/rapport", report)

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from . import security
 from preau.node.web.appkeys import AUTHENTICATE, CLOCK, RATE_LIMITER, SESSION_STORE, WEB_CONFIG
+from .flash import setup_flash
 from .render import STATIC, refusal, refusal_middleware, render, setup_rendering
 from .security import (
     Authenticator, InMemorySessionStore, LoginRateLimiter, Principal, SessionStore, call_authenticator,
@@ -65,6 +66,7 @@ def setup_web(app: web.Application, *, authenticate: Authenticator, config: WebC
     )
     app[CLOCK] = clock
     setup_rendering(app, template_dirs)
+    setup_flash(app)
     app.middlewares.extend([security.session_middleware, refusal_middleware, security.csrf_middleware,
                             security.access_middleware])
     app.on_response_prepare.append(security.security_headers)

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from preau.node import i18n
 from preau.node.web.appkeys import WEB_CONFIG
+from .flash import take as take_flash
 from .security import Refused, current_principal, csrf_token, request_language, wants_json
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -60,9 +61,13 @@ async def base_context(request: web.Request) -> dict[str, Any]:
             if not item.roles or principal.role in item.roles:
                 nav.append({"label_key": item.label_key, "path": item.path,
                             "current": request.path == item.path or request.path.startswith(item.path.rstrip("/") + "/")})
+    other = next(code for code in i18n.LANGUAGES if code != lang)
     return {
         "lang": lang,
-        "other_lang": next(code for code in i18n.LANGUAGES if code != lang),
+        "other_lang": other,
+        # The language link reloads this page; a page answering a POST (a form refused) points to the
+        # form's own page instead (`page_url`), since its address only takes POSTs.
+        "lang_href": f"?lang={other}",
         "t": functools.partial(i18n.translate, lang),
         "csrf_token": await csrf_token(request),
         "principal": principal,
@@ -76,6 +81,13 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
     """Render `template` with the base context plus `context`, as text/html."""
     full = await base_context(request)
     full.update(context or {})
+    if request.method not in ("GET", "HEAD"):
+        full["lang_href"] = f"{full.get('page_url') or '/'}?lang={full['other_lang']}"
+    notice, errors = await take_flash(request)
+    if notice and not full.get("notice"):
+        full["notice"] = notice
+    if errors and not full.get("errors"):
+        full["errors"] = list(errors)
     response = aiohttp_jinja2.render_template(template, request, full, status=status)
     if headers:
         response.headers.update(headers)

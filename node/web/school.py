@@ -8,6 +8,8 @@ travel only in page bodies and POST bodies, never in a URL.
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import datetime as _dt
 import hashlib
 import json
@@ -25,14 +27,16 @@ from ..errors import NotFound, UserError
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
 from ..release import approve_release, preview_release
-from preau.node.records.errors import CsvImportError
+from preau.node.records.classlist import ClassList, ClassListError, Known, compare, fold, read_class_list
 from preau.node.records.store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
 from preau.node.i18n import when
+from .flash import see_other
 from .render import render
+from .appkeys import RATE_LIMITER
 from .security import AccessDenied, end_sessions_of, login_required, request_language
 from .context import node_of, refused, store_of, t_, unlocked
-from .words import reason_words
+from .words import asked_words, reason_words, refused_campaign_words
 
 TEACHING = ("teacher", "admin")
 ADMIN = ("admin",)
@@ -51,11 +55,29 @@ def _klass(request: web.Request) -> tuple[Any, Any, Any]:
     raise AccessDenied(class_id)
 
 
-def _campaign(store: Any, s: Any, campaign_id: str) -> Campaign:
+def _campaign(store: Any, s: Any, campaign_id: str, klass: Any = None) -> Campaign:
+    """The campaign in the URL; for a class's page, only one of the class's level (any other: not found)."""
     for c in store.list_campaigns(s):
         if c.id == campaign_id:
+            if klass is not None and c.level.casefold() != klass.level.casefold():
+                break
             return c
     raise web.HTTPNotFound()
+
+
+def _campaigns_of(store: Any, s: Any, c: Any) -> list[Campaign]:
+    """The campaigns of a class's level: a CE1 class is never offered the CP exercises."""
+    return [campaign for campaign in store.list_campaigns(s) if campaign.level.casefold() == c.level.casefold()]
+
+
+def _completion(store: Any, s: Any, c: Any, campaigns: list[Campaign], pupils: int) -> dict[tuple[str, str], int]:
+    """(campaign id, exercise id) -> pupils entered (a result or absent), for "12/25" beside each exercise."""
+    done: dict[tuple[str, str], int] = {}
+    for campaign in campaigns:
+        for r in store.get_results(s, campaign.id, c.id):
+            if r.status in ("done", "absent"):
+                done[(campaign.id, r.exercise_id)] = done.get((campaign.id, r.exercise_id), 0) + 1
+    return done
 
 
 def _exercise(campaign: Campaign, exercise_id: str) -> Exercise:
@@ -124,10 +146,11 @@ def _field(form: Any, name: str, limit: int = 200) -> str:
 @login_required(roles=TEACHING)
 async def classes(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
-    campaigns = store.list_campaigns(s)
     rows = []
     for c in store.list_classes(s):
         rows.append({"info": c, "url": _class_base(c), "pupils": len(store.list_pupils(s, c.id))})
+    levels = {r["info"].level.casefold() for r in rows}
+    campaigns = [c for c in store.list_campaigns(s) if c.level.casefold() in levels or s.is_admin]
     return await render(request, "school_classes.html", {"classes": rows, "campaigns": campaigns})
 
 
@@ -135,10 +158,11 @@ async def _class_page(request: web.Request, *, notice: str | None = None, errors
                       status: int = 200) -> web.StreamResponse:
     store, s, c = _klass(request)
     pupils = store.list_pupils(s, c.id)
-    campaigns = store.list_campaigns(s)
+    campaigns = _campaigns_of(store, s, c)
     return await render(request, "class.html", {
         "klass": c, "base": _class_base(c), "pupils": pupils, "campaigns": campaigns,
-        "notice": notice, "errors": errors or [],
+        "done": _completion(store, s, c, campaigns, len(pupils)),
+        "notice": notice, "errors": errors or [], "page_url": _class_base(c),
     }, status=status)
 
 
@@ -156,30 +180,89 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
         p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
         return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
-    return await _class_page(request, notice=t("pupils.added", name=_name(p)))
+    raise await see_other(request, _class_base(c), notice=t("pupils.added", name=_name(p)))
+
+
+def _class_list_problems(request: web.Request, exc: ClassListError) -> list[str]:
+    t = t_(request)
+    lines = []
+    for p in exc.problems[:50]:
+        params = dict(p.params)
+        if "what" in params:
+            params["what"] = t(f"what.{params['what']}")
+        if "sep" in params:
+            params["sep"] = str(params["sep"]).replace("\t", "⇥")
+        text = t(p.key, **params)
+        lines.append(t("pupils.import_line", line=p.line, problem=text[:1].upper() + text[1:]))
+    return [t("pupils.import_failed", count=len(exc.problems)), *lines]
+
+
+def _likely_class(listed: ClassList, c: Any) -> str | None:
+    """The class of an ONDE file to offer first: the only one, or the one named like this class."""
+    classes = listed.classes
+    if len(classes) == 1:
+        return classes[0].label
+    for k in classes:
+        if fold(k.label) == fold(c.name):
+            return k.label
+    return None
 
 
 @login_required(roles=TEACHING)
 async def import_pupils(request: web.Request) -> web.StreamResponse:
+    """Read an ONDE extraction or a spreadsheet list, show what it would change, and change it once confirmed.
+
+    The file travels back with the confirmation (base64 in the form), so nothing is kept on the server
+    between the two steps and a reload of the review changes nothing.
+    """
     store, s, c = _klass(request)
     t = t_(request)
     form = await request.post()
     upload = form.get("file")
     data = getattr(upload, "file", None)
-    raw = data.read(_MAX_UPLOAD + 1) if data is not None else b""
+    if data is not None:
+        raw = data.read(_MAX_UPLOAD + 1)
+    else:
+        try:
+            raw = base64.b64decode(_field(form, "data", 4 * _MAX_UPLOAD // 3 + 8), validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
     if not raw:
         return await _class_page(request, errors=[t("pupils.import_empty")], status=400)
     if len(raw) > _MAX_UPLOAD:
         return await _class_page(request, errors=[t("pupils.import_too_big")], status=400)
     try:
-        added = store.import_class_list(s, c.id, raw)
-    except CsvImportError as exc:
-        lang = request_language(request)
-        lines = [t("pupils.import_line", line=n, problem=msg.to(lang)) for n, msg in exc.problems[:50]]
-        return await _class_page(request, errors=[t("pupils.import_failed", count=len(exc.problems)), *lines], status=422)
-    except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
-    return await _class_page(request, notice=t("pupils.imported", count=len(added)))
+        listed = read_class_list(raw)
+    except ClassListError as exc:
+        return await _class_page(request, errors=_class_list_problems(request, exc), status=422)
+    labels = [k.label for k in listed.classes]
+    chosen = _field(form, "class_label", 200) if "class_label" in form else _likely_class(listed, c)
+    if listed.kind == "simple":
+        chosen = ""
+    errors = []
+    if chosen is not None and chosen not in labels:
+        errors.append(t("import.unknown_class", label=chosen))
+        chosen = None
+    known = [Known(p.id, p.last_name, p.first_name) for p in store.list_pupils(s, c.id)]
+    comparison = compare(known, listed.of_class(chosen or None) if listed.kind == "onde" else listed.pupils) \
+        if chosen is not None else None
+    if _field(form, "apply") == "yes" and comparison is not None and not errors:
+        try:
+            added = store.add_pupils(s, c.id, [(p.last_name, p.first_name) for p in comparison.new])
+            respelled = 0
+            if _field(form, "respell") == "yes":
+                for k, p in comparison.respelled:
+                    store.rename_pupil(s, k.id, p.last_name, p.first_name)
+                    respelled += 1
+        except UserError as exc:
+            return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
+        notice = t("import.done", added=len(added), respelled=respelled)
+        if comparison.missing:
+            notice += " " + t("import.done_missing", count=len(comparison.missing))
+        raise await see_other(request, _class_base(c), notice=notice)
+    return await render(request, "class_import.html", {
+        "klass": c, "base": _class_base(c), "listed": listed, "chosen": chosen, "comparison": comparison,
+        "data": base64.b64encode(raw).decode("ascii"), "errors": errors, "page_url": _class_base(c)})
 
 
 def _pupil_of(store: Any, s: Any, c: Any, pupil_id: str) -> Any:
@@ -198,16 +281,30 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     try:
         new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
-    return await _class_page(request, notice=t("pupils.renamed", name=_name(new)))
+        raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", errors=[refused(request, exc)])
+    raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", notice=t("pupils.renamed", name=_name(new)))
 
 
-@login_required(roles=TEACHING)
+@login_required(roles=ADMIN)
+async def erase_pupil_page(request: web.Request) -> web.StreamResponse:
+    """The head teacher confirms: the pupil and every result are erased for good."""
+    store, s, c = _klass(request)
+    p = _pupil_of(store, s, c, request.match_info["pupil_id"])
+    counted = sum(1 for campaign in store.list_campaigns(s)
+                  for r in store.get_results(s, campaign.id, c.id) if r.pupil_id == p.id)
+    return await render(request, "pupil_erase.html", {"klass": c, "pupil": p, "name": _name(p), "results": counted,
+                                                      "back_url": f"{_class_base(c)}/pupils/{p.id}"})
+
+
+@login_required(roles=ADMIN)
 async def erase_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     p = _pupil_of(store, s, c, request.match_info["pupil_id"])
+    form = await request.post()
+    if _field(form, "confirm") != "yes":
+        raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}/erase")
     store.erase_pupil(s, p.id)
-    return await _class_page(request, notice=t_(request)("pupils.erased", name=_name(p)))
+    raise await see_other(request, _class_base(c), notice=t_(request)("pupils.erased", name=_name(p)))
 
 
 @login_required(roles=TEACHING)
@@ -216,19 +313,20 @@ async def pupil_page(request: web.Request) -> web.StreamResponse:
     p = _pupil_of(store, s, c, request.match_info["pupil_id"])
     lang = request_language(request)
     sections = []
-    for campaign in store.list_campaigns(s):
+    for campaign in _campaigns_of(store, s, c):
         mine = {r.exercise_id: _entry(r) for r in store.get_results(s, campaign.id, c.id) if r.pupil_id == p.id}
         rows = [{"exercise": ex, "score": score_text(ex, mine.get(ex.id), lang),
                  "group": mine[ex.id].group(ex) if ex.id in mine else None} for ex in campaign.exercises]
         sections.append({"campaign": campaign, "rows": rows})
     return await render(request, "pupil.html", {"klass": c, "pupil": p, "name": _name(p), "sections": sections,
-                                                "back_url": _class_base(c)})
+                                                "back_url": _class_base(c), "base": _class_base(c),
+                                                "may_erase": s.is_admin})
 
 
 async def _grid_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
                      status: int = 200) -> web.StreamResponse:
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     exercise = _exercise(campaign, request.match_info["exercise_id"])
     pupils = [(p.id, _name(p)) for p in store.list_pupils(s, c.id)]
     saved = _entries(store.get_results(s, campaign.id, c.id)).get(exercise.id, {})
@@ -236,7 +334,7 @@ async def _grid_page(request: web.Request, *, notice: str | None = None, errors:
     grid = grid_view(exercise, pupils, saved, save_url=base + "/row", form_action=base, lang=request_language(request))
     return await render(request, "grid.html", {
         "klass": c, "campaign": campaign, "exercise": exercise, "grid": grid, "back_url": _class_base(c),
-        "notice": notice, "errors": errors or [],
+        "notice": notice, "errors": errors or [], "page_url": base,
     }, status=status)
 
 
@@ -249,7 +347,7 @@ async def grid_page(request: web.Request) -> web.StreamResponse:
 async def grid_form(request: web.Request) -> web.StreamResponse:
     """The no-JavaScript fallback: every row checked before any is saved, then one transaction."""
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     exercise = _exercise(campaign, request.match_info["exercise_id"])
     form = await request.post()
     lang = request_language(request)
@@ -260,14 +358,14 @@ async def grid_form(request: web.Request) -> web.StreamResponse:
         return await _grid_page(request, errors=[exc.message(lang)], status=400)
     saved = _entries(store.get_results(s, campaign.id, c.id)).get(exercise.id, {})
     _save_rows(store, s, campaign, exercise, rows, saved)
-    return await _grid_page(request, notice=t_(request)("grid.saved_all"))
+    raise await see_other(request, request.path, notice=t_(request)("grid.saved_all"))
 
 
 @login_required(roles=TEACHING)
 async def save_row(request: web.Request) -> web.StreamResponse:
     """grid.js saves one row at a time: `{"pupil": id, "cells": [...]}`, answered once it is on disk."""
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     exercise = _exercise(campaign, request.match_info["exercise_id"])
     lang = request_language(request)
     raw = await request.read()
@@ -289,7 +387,7 @@ async def save_row(request: web.Request) -> web.StreamResponse:
 @login_required(roles=TEACHING)
 async def profile_page(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     pupils = [(p.id, _name(p)) for p in store.list_pupils(s, c.id)]
     entries = _entries(store.get_results(s, campaign.id, c.id))
     return await render(request, "class_profile.html", {
@@ -299,7 +397,7 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
 @login_required(roles=TEACHING)
 async def export_csv(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
-    campaign = _campaign(store, s, request.match_info["campaign_id"])
+    campaign = _campaign(store, s, request.match_info["campaign_id"], c)
     text = store.export_results_csv(s, campaign.id, c.id)
     name = f"resultats-{campaign.id}.csv"  # no class or pupil name in the file name (it lands in download lists)
     return web.Response(body=text.encode("utf-8"), content_type="text/csv", charset="utf-8",
@@ -314,7 +412,7 @@ async def _accounts_page(request: web.Request, *, notice: str | None = None, err
     names = {c.id: c.name for c in store.list_classes(s)}
     accounts = [{"a": a, "classes": [names.get(cid, cid) for cid in a.class_ids]} for a in store.list_accounts(s)]
     return await render(request, "admin_accounts.html", {"accounts": accounts, "notice": notice, "errors": errors or [],
-                                                          "me": s.username}, status=status)
+                                                          "me": s.username, "page_url": "/admin/accounts"}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -337,6 +435,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
             notice = t("accounts.created", username=username)
         elif action == "reset":
             await asyncio.get_running_loop().run_in_executor(None, lambda: store.reset_password(s, username, password))
+            request.config_dict[RATE_LIMITER].reset_account(username)  # a reset unlocks the account everywhere
             await end_sessions_of(request.app, username)
             notice = t("accounts.reset_done", username=username)
         elif action == "disable":
@@ -347,7 +446,7 @@ async def account_action(request: web.Request) -> web.StreamResponse:
             raise web.HTTPBadRequest()
     except UserError as exc:
         return await _accounts_page(request, errors=[refused(request, exc)], status=exc.status)
-    return await _accounts_page(request, notice=notice)
+    raise await see_other(request, "/admin/accounts", notice=notice)
 
 
 async def _admin_classes_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
@@ -363,7 +462,8 @@ async def _admin_classes_page(request: web.Request, *, notice: str | None = None
     start = today.year if today.month >= 8 else today.year - 1
     return await render(request, "admin_classes.html", {
         "classes": classes, "teachers": [a.username for a in accounts if a.active and a.role == "teacher"],
-        "levels": LEVELS, "school_year": f"{start}-{start + 1}", "notice": notice, "errors": errors or []}, status=status)
+        "levels": LEVELS, "school_year": f"{start}-{start + 1}", "notice": notice, "errors": errors or [],
+        "page_url": "/admin/classes"}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -389,7 +489,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
             raise web.HTTPBadRequest()
     except UserError as exc:
         return await _admin_classes_page(request, errors=[refused(request, exc)], status=exc.status)
-    return await _admin_classes_page(request, notice=notice)
+    raise await see_other(request, "/admin/classes", notice=notice)
 
 
 # -- head teacher: campaigns and releases ---------------------------------------------------------
@@ -405,6 +505,17 @@ async def campaigns(request: web.Request) -> web.StreamResponse:
     return await render(request, "admin_campaigns.html", {"campaigns": rows})
 
 
+def _event_detail(event: dict, lang: str) -> str:
+    """A sync event's detail; a campaign refused for asking less than the national floor, in words."""
+    if event["kind"] == "campaign_refused":
+        try:
+            data = json.loads(event["detail"])
+            return refused_campaign_words(data["code"], data["params"], lang)
+        except (ValueError, KeyError, TypeError):
+            return event["detail"]
+    return event["detail"]
+
+
 def _digest(document: dict | None) -> str:
     return hashlib.sha256(json.dumps(document, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
@@ -417,13 +528,17 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
     doc = preview.document()
     names = {ex.id: ex.name for ex in campaign.exercises}
     table = [{"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()]
+    lang = request_language(request)
+    pinned = [{"name": names.get(ex, ex), "t1": t[0], "t2": t[1]} for ex, t in preview.thresholds]
+    asked = [asked_words(a, names, lang) for a in preview.asked]
     return await render(request, "admin_release.html", {
+        "pinned": pinned, "asked": asked,
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
         "pools": fpools.pools(node.federation, campaign.id),
         "reason": reason_words(preview.decision.reason, request_language(request)),
-        "notice": notice, "errors": errors or []}, status=status)
+        "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -445,7 +560,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
-    return await _release_page(request, notice=t("release.approved", number=signed.release))
+    raise await see_other(request, f"/admin/release/{campaign.id}", notice=t("release.approved", number=signed.release))
 
 
 @login_required(roles=ADMIN)
@@ -461,7 +576,7 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
         fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=campaign.policy.min_cohort,
                             user=s.username)
     except UserError as exc:
-        return await _release_page(request, errors=[refused(request, exc.message)], status=exc.status)
+        return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send the keys now rather than at the next scheduled sync
     return await _release_page(request, notice=t_(request)("pool.approved"))
 
@@ -499,7 +614,8 @@ async def _sync_page(request: web.Request, *, notice: str | None = None, errors:
     lang = request_language(request)
     return await render(request, "admin_sync.html", {
         "sync": sync_words(node, lang, t_(request)), "node_id": node.node_id, "notice": notice, "errors": errors or [],
-        "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": e["detail"]} for e in node.fed.events(10)],
+        "page_url": "/admin/sync",
+        "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": _event_detail(e, lang)} for e in node.fed.events(10)],
     }, status=status)
 
 
@@ -511,7 +627,7 @@ async def sync_page(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def sync_now(request: web.Request) -> web.StreamResponse:
     node_of(request).wakeup.set()
-    return await _sync_page(request, notice=t_(request)("sync.woken"))
+    raise await see_other(request, "/admin/sync", notice=t_(request)("sync.woken"))
 
 
 @login_required(roles=ADMIN)
@@ -530,7 +646,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     except OSError as exc:
         return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
     node.wakeup.set()
-    return await _sync_page(request, notice=t("sync.joined", count=len(report.accepted)))
+    raise await see_other(request, "/admin/sync", notice=t("sync.joined", count=len(report.accepted)))
 
 
 @login_required(roles=ADMIN)
@@ -612,6 +728,7 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_post(c + "/import", import_pupils)
     r.add_get(c + "/pupils/{pupil_id:[0-9a-f]{16}}", pupil_page)
     r.add_post(c + "/pupils/{pupil_id:[0-9a-f]{16}}/rename", rename_pupil)
+    r.add_get(c + "/pupils/{pupil_id:[0-9a-f]{16}}/erase", erase_pupil_page)
     r.add_post(c + "/pupils/{pupil_id:[0-9a-f]{16}}/erase", erase_pupil)
     r.add_get(g + "/exercises/{exercise_id:[a-z0-9-]{3,64}}", grid_page)
     r.add_post(g + "/exercises/{exercise_id:[a-z0-9-]{3,64}}", grid_form)

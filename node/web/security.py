@@ -16,7 +16,7 @@ import inspect
 import logging
 import re
 import secrets
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from typing import Any, Awaitable, Callable, Iterable, Protocol, Union
 
@@ -26,6 +26,7 @@ from aiohttp.web_urldispatcher import StaticResource
 from yarl import URL
 
 from preau.node import i18n
+from preau.node.testhooks import unprotected
 from preau.node.web.appkeys import CLOCK, REQUEST_LANG, REQUEST_SESSION, SESSION_STORE, WEB_CONFIG
 
 log = logging.getLogger("preau.node.web")
@@ -407,7 +408,7 @@ async def csrf_middleware(request: web.Request, handler: Any) -> web.StreamRespo
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
     if record is None or not sent or not hmac.compare_digest(sent.encode(), record.csrf_token.encode()):
-        log.info("refused %s %s: missing or stale CSRF token", request.method, request.path)
+        log.info("refused %s %s: missing or stale CSRF token", request.method, log_path(request))
         raise Refused(403, "error.csrf")
     return await handler(request)
 
@@ -457,53 +458,70 @@ def safe_next(value: str | None, default: str = "/") -> str:
 # -- login rate limiting -------------------------------------------------------
 
 class LoginRateLimiter:
-    """Counts failed logins per account and per client address within a sliding window.
+    """Growing delays after failed logins, per account *and* client address, and per client address.
 
-    Past the limit, that account (or address) is locked for `lockout` seconds,
-    even for a right password: a guesser learns nothing while locked.
+    Each failure past the free ones doubles the wait before the next try from that
+    computer (`base`, then twice as long ... up to `lockout`). The account itself is never
+    locked from everywhere: a guesser on one computer slows down that computer only, so
+    nobody can lock a teacher out from elsewhere. A computer that tries many accounts is
+    slowed down as a whole. A success forgets that computer's failures on that account;
+    a head teacher's password reset (`reset_account`) forgets all of the account's.
+    Failures are forgotten after `window` seconds without a new one.
     """
 
     def __init__(self, *, account_max: int = 5, address_max: int = 20, window: float = 900.0,
-                 lockout: float = 900.0, max_keys: int = 50_000) -> None:
+                 lockout: float = 900.0, base: float = 30.0, max_keys: int = 50_000) -> None:
         self.account_max, self.address_max = account_max, address_max
-        self.window, self.lockout, self.max_keys = window, lockout, max_keys
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._locked: dict[str, float] = {}
+        self.window, self.lockout, self.base, self.max_keys = window, lockout, base, max_keys
+        self._state: OrderedDict[str, list[float]] = OrderedDict()  # key -> [failures, last failure, wait until]
 
     @staticmethod
     def _keys(username: str, address: str) -> tuple[str, str]:
-        return "u:" + username.strip().casefold(), "a:" + address
+        return f"p:{username.strip().casefold()}|{address}", "a:" + address
+
+    def _entry(self, key: str, now: float) -> list[float] | None:
+        entry = self._state.get(key)
+        if entry is not None and now - entry[1] >= self.window and now >= entry[2]:
+            del self._state[key]
+            return None
+        return entry
+
+    def delay(self, failures: int, free: int) -> float:
+        """The wait after `failures` failures when the first `free` ones cost nothing."""
+        if failures < free:
+            return 0.0
+        return min(self.lockout, self.base * 2 ** min(failures - free, 30))
 
     def locked_for(self, username: str, address: str, now: float) -> float:
-        """Seconds until a login may be tried again; 0 when it may be tried now."""
+        """Seconds until a login may be tried again from `address`; 0 when it may be tried now."""
         remaining = 0.0
         for key in self._keys(username, address):
-            until = self._locked.get(key)
-            if until is not None:
-                if until <= now:
-                    del self._locked[key]
-                else:
-                    remaining = max(remaining, until - now)
+            entry = self._entry(key, now)
+            if entry is not None:
+                remaining = max(remaining, entry[2] - now)
         return remaining
 
     def failure(self, username: str, address: str, now: float) -> None:
-        for key, limit in zip(self._keys(username, address), (self.account_max, self.address_max)):
-            times = self._failures.setdefault(key, deque())
-            self._failures.move_to_end(key)
-            times.append(now)
-            while times and times[0] <= now - self.window:
-                times.popleft()
-            if len(times) >= limit:
-                self._locked[key] = now + self.lockout
-                times.clear()
-        while len(self._failures) > self.max_keys:
-            self._failures.popitem(last=False)
-        if len(self._locked) > self.max_keys:
-            for key in [k for k, until in self._locked.items() if until <= now]:
-                del self._locked[key]
+        for key, free in zip(self._keys(username, address), (self.account_max, self.address_max)):
+            entry = self._entry(key, now) or [0.0, now, now]
+            entry[0] += 1
+            entry[1] = now
+            entry[2] = now + self.delay(int(entry[0]), free)
+            self._state[key] = entry
+            self._state.move_to_end(key)
+        while len(self._state) > self.max_keys:
+            self._state.popitem(last=False)
 
     def success(self, username: str, address: str) -> None:
-        self._failures.pop(self._keys(username, address)[0], None)
+        self._state.pop(self._keys(username, address)[0], None)
+
+    def reset_account(self, username: str) -> int:
+        """Forget every computer's failures on this account (its password was just reset); returns how many."""
+        prefix = f"p:{username.strip().casefold()}|"
+        keys = [k for k in self._state if k.startswith(prefix)]
+        for key in keys:
+            del self._state[key]
+        return len(keys)
 
 
 async def call_authenticator(authenticate: Authenticator, username: str, password: str) -> Principal | None:
@@ -521,15 +539,29 @@ def client_address(request: web.Request) -> str:
 
 # -- access log ------------------------------------------------------------------
 
-class PrivateAccessLogger(AbstractAccessLogger):
-    """Access log lines without query strings, bodies, referers or cookies.
+def log_path(request: web.BaseRequest) -> str:
+    """The route's pattern (`/classes/{class_id}/...`), never the path itself: paths carry pupil and class ids."""
+    match = getattr(request, "match_info", None)
+    route = getattr(match, "route", None)
+    resource = getattr(route, "resource", None)
+    return resource.canonical if resource is not None else "(no route)"
 
+
+class PrivateAccessLogger(AbstractAccessLogger):
+    """Access log lines with nothing that depends on a pupil: no path ids, query strings, sizes or timings.
+
+    The route pattern replaces the path (pupil and class ids stay out), and no
+    response length or duration is written: a saved result's response size
+    mapped one to one to the group entered (issue 11, item 7).
     Pass it to the runner: `web.AppRunner(app, access_log_class=PrivateAccessLogger)`.
     """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        self.logger.info("%s %s %s %s %d %.1fms", request.remote, request.method, request.path,
-                         response.status, response.body_length, time * 1000)
+        if unprotected("access_log"):
+            self.logger.info("%s %s %s %s %d %.1fms", request.remote, request.method, request.path,
+                             response.status, response.body_length, time * 1000)
+            return
+        self.logger.info("%s %s %s %s", request.remote, request.method, log_path(request), response.status)
 
 
 class QueryStringFilter(logging.Filter):

@@ -41,7 +41,7 @@ def test_no_name_or_id_reaches_any_saved_document(campaign):
         append_receipt(doc, Receipt(v.doc_id, v.release, v.heads, NOW), school=s.owner)
         receipts.append(doc.save())
     agg_doc = new_document("aggregate", public_key(district), campaign=campaign.id)
-    write_release(agg_doc, build_aggregate(stats, campaign, release=1))
+    write_release(agg_doc, build_aggregate(stats, campaign, release=1, final=True))
     camp_doc = new_document("campaign", public_key(district), campaign=campaign.id)
     write_campaign(camp_doc, campaign)
     docs = [s.doc.save() for s, _ in schools] + [*receipts, agg_doc.save(), camp_doc.save()]

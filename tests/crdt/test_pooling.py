@@ -48,3 +48,20 @@ def test_a_pool_entry_counts_once_in_the_statistics_with_its_schools():
     assert stats.exercise(camp.exercises[0].id).counts["seuil2"] == sum(v[2] for v in vectors)
     (row,) = stats.members()
     assert (row.scope, row.schools, row.cohort) == ("pool", 3, cohort)
+
+
+def test_a_pool_goes_up_inside_the_district_aggregate_under_the_small_cell_rule():
+    from preau.crdt.documents import ReleaseContent
+    from preau.crdt.statistics import CampaignStatistics, build_aggregate
+    camp = make_campaign()
+    rng = random.Random(6)
+    vectors = [pool_vector(outcomes_for([f"q{k}-{i}" for i in range(n)], camp, rng), camp) for k, n in enumerate((4, 5, 6))]
+    rows, cohort = pooled_rows([sum(c) for c in zip(*vectors)], camp)
+    content = ReleaseContent(camp.id, 1, "published", "3 écoles regroupées", camp.policy, rows, cohort, scope="pool",
+                             schools_contributing=3, schools_withheld=0)
+    stats = CampaignStatistics(camp.id)
+    stats.replace_entry("pool-cd", {"release": 1, "time": 0, "heads": "", "content": content.to_dict()})
+    aggregate = build_aggregate(stats, camp, release=1, final=True)
+    assert aggregate.status == "published" and aggregate.schools_contributing == 3 and aggregate.cohort == cohort
+    for row in aggregate.rows:  # counts 1..small_cell_max are hidden upward, as for any member
+        assert all(not isinstance(v, int) or v == 0 or v > camp.policy.small_cell_max for v in row.cells)

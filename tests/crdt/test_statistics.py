@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from preau.crdt.errors import CrdtUsageError, DocumentError
+from preau.crdt import statistics as statistics_module
+from preau.crdt.errors import AggregateAlreadySentError, CrdtUsageError, DocumentError
 from preau.crdt.signing import verify_release
 from preau.crdt.statistics import CampaignStatistics, Spread, build_aggregate
 
@@ -87,22 +88,57 @@ def test_aggregate_hides_small_cells_and_keeps_its_pattern(campaign, verified):
     stats = CampaignStatistics(campaign.id)
     for v in verified:
         stats.add(v)
-    agg = build_aggregate(stats, campaign, release=1)
+    agg = build_aggregate(stats, campaign, release=1, final=True)
     assert agg.scope == "district" and agg.kind == "aggregate"
     assert (agg.schools_contributing, agg.schools_withheld) == (3, 1)
     for row in agg.rows:
         assert not any(isinstance(v, int) and 1 <= v <= 10 for v in row.cells)
     hidden = {(r.exercise, c) for r in agg.rows for c, v in zip(("besoin", "fragile", "seuil2", "absent", "pending"), r.cells) if not isinstance(v, int)}
     assert hidden
+    with pytest.raises(CrdtUsageError, match="must be above the previous"):
+        build_aggregate(stats, campaign, release=1, previous=agg, final=True)
+
+
+def test_counts_go_up_once_at_closing(campaign, verified):
+    """Before closing the aggregate says only "at closing"; after the one with counts, nothing more."""
+    stats = CampaignStatistics(campaign.id)
+    for v in verified:
+        stats.add(v)
+    early = build_aggregate(stats, campaign, release=1)
+    assert (early.status, early.reason, early.rows, early.cohort) == ("withheld", "until_closing", (), None)
+    assert (early.schools_contributing, early.schools_withheld) == (0, 0)
+    agg = build_aggregate(stats, campaign, release=2, previous=early, final=True)
+    assert agg.status == "published" and agg.final
+    with pytest.raises(AggregateAlreadySentError) as err:
+        build_aggregate(stats, campaign, release=3, previous=agg, final=True)
+    assert err.value.code == "aggregate_already_sent"
+
+
+def test_a_second_aggregate_keeps_the_pattern_when_the_one_aggregate_rule_is_off(campaign, verified, monkeypatch):
+    """The stable pattern still holds where more than one aggregate goes up (tests only, or an old district)."""
+    monkeypatch.setattr(statistics_module, "ONE_AGGREGATE", False)
+    stats = CampaignStatistics(campaign.id)
+    for v in verified:
+        stats.add(v)
+    agg = build_aggregate(stats, campaign, release=1)
+    hidden = {(r.exercise, c) for r in agg.rows for c, v in zip(("besoin", "fragile", "seuil2", "absent", "pending"), r.cells) if not isinstance(v, int)}
     agg2 = build_aggregate(stats, campaign, release=2, previous=agg)
     hidden2 = {(r.exercise, c) for r in agg2.rows for c, v in zip(("besoin", "fragile", "seuil2", "absent", "pending"), r.cells) if not isinstance(v, int)}
-    assert hidden <= hidden2
-    with pytest.raises(CrdtUsageError, match="must be above the previous"):
-        build_aggregate(stats, campaign, release=1, previous=agg2)
+    assert hidden and hidden <= hidden2
+
+
+def test_the_cohort_stays_home_when_a_row_hides_its_total(campaign, verified):
+    stats = CampaignStatistics(campaign.id)
+    for v in verified:
+        stats.add(v)
+    agg = build_aggregate(stats, campaign, release=1, final=True)
+    hides_total = any(not isinstance(r.total, int) for r in agg.rows)
+    assert (agg.cohort is None) == hides_total
+    assert agg.cohort in (None, stats.cohort())
 
 
 def test_aggregate_without_contributors_is_withheld(campaign):
-    agg = build_aggregate(CampaignStatistics(campaign.id), campaign, release=1)
+    agg = build_aggregate(CampaignStatistics(campaign.id), campaign, release=1, final=True)
     assert agg.status == "withheld" and agg.rows == ()
 
 
@@ -126,7 +162,7 @@ def _district_aggregates(campaign, groups):
         exact.append(stats)
         key = seed(n)
         doc = new_document("aggregate", public_key(key), campaign=campaign.id)
-        write_release(doc, build_aggregate(stats, campaign, release=1))
+        write_release(doc, build_aggregate(stats, campaign, release=1, final=True))
         signed = sign_release(doc, key, now=NOW)
         out.append(verify_release(doc, signed, public_key(key), 0, kinds=("aggregate",)))
     return out, exact
@@ -161,7 +197,7 @@ def test_an_academie_sums_aggregates_and_never_passes_a_bound_off_as_a_count(cam
     assert some_hidden  # the fixture's small cells are hidden by the districts
 
     # The académie's own aggregate (for the national level) shows a hidden part as hidden, never as a number.
-    up = build_aggregate(academie, campaign, release=1)
+    up = build_aggregate(academie, campaign, release=1, final=True)
     assert up.schools_contributing == 3  # schools, not districts: the level above knows whom it represents
     assert up.schools_withheld == sum(d.schools_withheld for d in districts)
     for row in up.rows:

@@ -306,4 +306,4 @@ def test_aggregate_from_incremental_statistics_is_unchanged_by_the_order_of_upda
         two.replace_entry(k, e)
     two.replace_entry(entries[0][0], None)
     two.replace_entry(*entries[0])
-    assert build_aggregate(one, campaign, release=1) == build_aggregate(two, campaign, release=1)
+    assert build_aggregate(one, campaign, release=1, final=True) == build_aggregate(two, campaign, release=1, final=True)

@@ -28,7 +28,7 @@ from preau.node import actions
 from preau.node.campaign_file import load_campaign_file, resolve_campaign_path
 from preau.node.demo.demo import DEMO_PASSWORD, DemoNode, _env, _fill, _init, _preau, _wait_healthy, free_port, uai
 from preau.node.demo.synthetic import expected_counts, make_classes
-from preau.protocol.identity import Identity
+from preau.protocol.identity import Identity, decode_key_file
 
 FEDERATION_DB = "federation.db"
 
@@ -99,7 +99,7 @@ class Proc(DemoNode):
     @property
     def key(self) -> str:
         """The node's current signing key (hex), as its peers pin it."""
-        seed = bytes.fromhex(self.data_dir.joinpath("identity.key").read_text().strip())
+        seed, _legacy = decode_key_file(self.data_dir.joinpath("identity.key").read_bytes())
         return Identity(seed).signing_key.hex()
 
     def pid_rss_kb(self) -> int:

@@ -7,6 +7,8 @@ came down through the district.
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import json
 
 import pytest
@@ -45,9 +47,20 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
             w.release(node)
             assert "acknowledged" in node.cli("sync").stdout
 
-        # The district sends its own aggregate up (never a school's release), and the académie merges it.
+        # While the campaign is open the district's aggregate says only "at closing": no count goes up.
+        w.district.cli("sync")
+        sent = w.district.query("SELECT content FROM transparency WHERE doc_id LIKE 'aggregate:%' ORDER BY number")
+        assert [json.loads(r["content"])["reason"] for r in sent] == ["until_closing"]
+
+        # The académie closes the campaign (a new version, closing yesterday); it comes down at the next sync,
+        # and the sync after that sends the district's counts up, once (docs/privacy.md, "Aggregates going up").
+        closed = dataclasses.replace(w.campaign, closes=(_dt.date.today() - _dt.timedelta(days=1)).isoformat())
+        actions.load_campaign(academie.settings(), campaign=closed, file="debut-cp")
+        w.district.cli("sync")
         out = w.district.cli("sync").stdout
         assert "acknowledged aggregate:" in out, out
+        sent = w.district.query("SELECT content FROM transparency WHERE doc_id LIKE 'aggregate:%' ORDER BY number")
+        assert [json.loads(r["content"])["status"] for r in sent] == ["withheld", "published"]
         kinds = {r["kind"] for r in academie.query("SELECT kind FROM documents")}
         assert "release" not in kinds and "aggregate" in kinds
 

@@ -43,7 +43,7 @@ PATHS = {
     "get_results": (lambda s, a, sc, t: s.get_results(a, C, sc.class_a.id), TEACH),
     "export_results_csv": (lambda s, a, sc, t: s.export_results_csv(a, C, sc.class_a.id), TEACH),
     "move_pupil": (lambda s, a, sc, t: s.move_pupil(a, sc.arg.id, sc.class_b.id), ADMIN, _fresh_pupil),
-    "erase_pupil": (lambda s, a, sc, t: s.erase_pupil(a, sc.arg.id), TEACH, _fresh_pupil),
+    "erase_pupil": (lambda s, a, sc, t: s.erase_pupil(a, sc.arg.id), ADMIN, _fresh_pupil),
     "create_class": (lambda s, a, sc, t: s.create_class(a, f"C{sc.kind}", "CP", "2026-2027"), ADMIN),
     "create_account": (lambda s, a, sc, t: s.create_account(a, f"u{sc.kind}", "some password 1"), ADMIN),
     "list_accounts": (lambda s, a, sc, t: s.list_accounts(a), ADMIN),

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from preau.node.records import database as dbmod
+from preau.node.errors import DamagedDatabase
 from preau.node.records.errors import SchemaError
 
 
@@ -38,5 +39,5 @@ def test_newer_schema_is_refused(tmp_path):
 
 def test_not_a_database(tmp_path):
     (tmp_path / "x.db").write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(SchemaError, match="is not a Préau database or is damaged"):
+    with pytest.raises(DamagedDatabase, match=r"is damaged \(file is not a database\)\. Stop Préau, move that file aside"):
         dbmod.connect(tmp_path / "x.db")

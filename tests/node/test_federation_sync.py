@@ -125,3 +125,40 @@ async def test_a_session_that_stores_a_release_costs_the_district_one_commit(tmp
     await settled(district)
     assert district.fed.db.commits - before == 0
     school.close()
+
+
+async def test_final_never_goes_back_and_a_clock_far_ahead_is_flagged(tmp_path, district):
+    """A school whose clock ran ahead released its final figures (signed in 2100); its clock put back, an older
+    Préau would send a non-final release after it. The district keeps the final one and says why."""
+    import dataclasses
+
+    from federation_helpers import outcomes
+    from preau.crdt.disclosure import ReleaseHistory, next_release
+
+    school = make_node(tmp_path, "school", "school")
+    district.federation.publish_campaign(CAMPAIGN)
+    await school.join(district.create_invitation("0751234J", [district.url]).to_string(), "0751234J")
+    now = district.federation.clock()
+    school.federation.clock = lambda: 4_102_444_800  # 2100-01-01
+    first = next_release(outcomes(12), CAMPAIGN, ReleaseHistory(CAMPAIGN.id), closing=True)
+    school.federation.publish_release(first.content, to_peer="district")
+    assert (await school.sync_upstream()).complete
+    flagged = [e["detail"] for e in district.fed.events(20) if e["kind"] == "clock"]
+    assert len(flagged) == 1 and "was signed at 2100-01-01 00:00 UTC by its sender's clock" in flagged[0], flagged
+    assert "ahead of this node's clock" in flagged[0]
+
+    school.federation.clock = lambda: now
+    second = next_release(outcomes(24), CAMPAIGN, first.history, closing=False)
+    assert second.content.final  # this Préau keeps it final by itself ...
+    school.federation.publish_release(dataclasses.replace(second.content, final=False), to_peer="district")  # ... an older one did not
+    await school.sync_upstream()
+    refused = [e["detail"] for e in district.fed.events(20) if e["kind"] == "refused"]
+    assert any("release 2 is not final, but release 1 already was" in r for r in refused), refused
+    assert district.fed.latest_release(school_release_id(school))[0] == 1
+    school.close()
+
+
+def school_release_id(school):
+    from preau.crdt.schema import document_id
+
+    return document_id("release", school.federation.key, CAMPAIGN.id)

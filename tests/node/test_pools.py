@@ -62,6 +62,7 @@ async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_pat
         node_pools.approve_pool(s.federation, seen.pool_id[:8], s.vector, min_cohort=10, user="directrice")
     with pytest.raises(Conflict):
         node_pools.approve_pool(schools[0].federation, seen.pool_id, schools[0].vector, min_cohort=10)
+    assert all(node_pools.moving(s.federation) for s in schools)  # their serve loops now sync every few seconds
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     stats = district.fed.stats(CAMPAIGN.id)
     (entry,) = stats["schools"].values()
@@ -72,6 +73,7 @@ async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_pat
             assert rows[ex.id][col] == sum(s.vector[k * 5 + c] for s in schools)
     assert entry["content"]["cohort"] == sum(s.vector[-1] for s in schools)
     await _sync_until(schools, lambda: all(_pool(s)["status"] == "complete" for s in schools))
+    assert not any(node_pools.moving(s.federation) for s in schools) and not node_pools.moving(district.federation)
     # The district's store holds no school's own vector, in any form.
     dump = json.dumps(district.fed.get_meta(node_pools.POOLS_META))
     for s in schools:
@@ -109,5 +111,44 @@ async def test_the_district_refuses_a_pool_the_schools_would_refuse(tmp_path, di
     schools = await _schools(tmp_path, district, [3, 2, 2])
     with pytest.raises(UserError, match="fewer than 10"):
         node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.size) for i, s in enumerate(schools)])
+    for s in schools:
+        s.close()
+
+
+async def test_the_end_of_a_pool_is_told_a_few_times_then_no_more(tmp_path, district):
+    from preau.protocol.secagg import decode
+    from preau.protocol.secagg.messages import PoolFinished
+    schools = await _schools(tmp_path, district, [3, 5, 7])
+    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    for s in schools:
+        await s.sync_upstream()
+    pool_id = node_pools.pools(schools[0].federation)[0].pool_id
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
+    box = node_pools.PoolMailbox(district.federation)
+    peer = schools[0].identity.public
+    told = [box.outgoing(peer) for _ in range(node_pools.FINAL_SENDS + 2)]
+    assert [len(t) for t in told] == [1] * node_pools.FINAL_SENDS + [0, 0]
+    assert isinstance(decode(told[0][0]), PoolFinished)
+    for s in schools:
+        s.close()
+
+
+async def test_a_round_closes_by_itself_after_the_timeout(tmp_path, district):
+    schools = await _schools(tmp_path, district, [3, 5, 7, 4])
+    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    for s in schools:
+        await s.sync_upstream()
+    pool_id = node_pools.pools(schools[0].federation)[0].pool_id
+    for s in schools[:3]:  # the fourth school never answers
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+        await s.sync_upstream()
+    assert node_pools.close_overdue_rounds(district.federation, 3600) == []  # not overdue yet
+    assert _pool(district)["status"] == "keys"
+    (view,) = node_pools.close_overdue_rounds(district.federation, -1)
+    assert view.status == "shares"  # closed with the three that answered: t = 3
+    await _sync_until(schools[:3], lambda: _pool(district)["status"] == "complete")
+    assert _pool(district)["result"]["survivors"] == 3
     for s in schools:
         s.close()

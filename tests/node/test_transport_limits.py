@@ -202,26 +202,64 @@ async def test_a_trickling_peer_is_dropped_at_the_session_deadline(serve):
         assert closed is not None and 1.3 < closed < 3.0, closed
 
 
-async def test_concurrent_sessions_are_capped_before_the_handshake(serve):
-    district = await serve(Limits(max_concurrent_sessions=2, idle_timeout=5))
-    async with aiohttp.ClientSession() as http:
-        a = await http.ws_connect(district.url + SYNC_PATH)
-        b = await http.ws_connect(district.url + SYNC_PATH)
-        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await http.ws_connect(district.url + SYNC_PATH)
-        assert info.value.status == 503
-        async with http.get(district.url + SYNC_PATH) as resp:
-            assert resp.status == 503 and (await resp.json())["code"] == "busy"
-        school = Node(_school_dir(district.data_dir.parent, "busy"), role="school")
-        school.federation.pin_upstream(district.identity.public, district.url)
-        with pytest.raises(UserError, match="is busy with other nodes' syncs; this node tries again later"):
-            await school.sync_upstream()
+async def test_authenticated_sessions_are_capped_and_the_school_is_told_why(serve):
+    """Past the cap, a school is refused after the handshake with `busy` and a time to retry, not a bare 503."""
+    district = await serve(Limits(max_concurrent_sessions=1, idle_timeout=5))
+    school = Node(_school_dir(district.data_dir.parent, "busy"), role="school")
+    district.fed.add_peer(school.identity.signing_key.hex(), node_id=school.node_id, role="school", uai="0751235K",
+                          static_key=school.identity.public.static_key.hex())
+    school.federation.pin_upstream(district.identity.public, district.url)
+    try:
+        async with Hostile(district, enrolled_peer(district)):
+            assert district.gate.active == 1
+            with pytest.raises(UserError, match=r"the district is busy with other nodes' syncs: nothing was lost; this "
+                                                r"node tries again later \(the district asks to try again in 30 s\)"):
+                await school.sync_upstream()
+        await until(lambda: district.gate.active == 0, "the session slot given back")
+        assert (await school.sync_upstream()).complete  # a slot freed up
+    finally:
         school.close()
-        await a.close()
-        await until(lambda: district.gate.active < 2, "a slot freed")
-        c = await http.ws_connect(district.url + SYNC_PATH)  # a slot freed up
-        await c.close()
-        await b.close()
+
+
+async def test_silent_sockets_make_room_for_a_school_and_are_dropped_at_the_handshake_deadline(serve):
+    district = await serve(Limits(max_pending_handshakes=4, max_pending_per_address=3, handshake_timeout=1.0,
+                                  idle_timeout=30))
+    school = Node(_school_dir(district.data_dir.parent, "s"), role="school")
+    district.fed.add_peer(school.identity.signing_key.hex(), node_id=school.node_id, role="school", uai="0751234J",
+                          static_key=school.identity.public.static_key.hex())
+    school.federation.pin_upstream(district.identity.public, district.url)
+    try:
+        async with aiohttp.ClientSession() as http:
+            silent = [await http.ws_connect(district.url + SYNC_PATH) for _ in range(10)]  # none is refused
+            await until(lambda: district.gate.evicted >= 7, "the oldest silent sockets evicted")
+            assert district.gate.pending <= 3
+            assert (await school.sync_upstream()).complete  # its first message makes it no squatter
+            start = time.monotonic()
+            for ws in silent[-3:]:  # the survivors: closed at the handshake deadline, not the idle timeout
+                msg = await asyncio.wait_for(ws.receive(), 5)
+                assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+            assert time.monotonic() - start < 3.0
+            for ws in silent:
+                await ws.close()
+        await until(lambda: district.gate.pending == 0 and district.gate.active == 0, "the gate empty")
+    finally:
+        school.close()
+
+
+def test_the_gate_evicts_silent_sockets_first_then_the_oldest():
+    gate = SessionGate(Limits(max_pending_handshakes=3, max_pending_per_address=2))
+    evicted = []
+    a1 = gate.open("a", lambda: evicted.append("a1"))
+    a2 = gate.open("a", lambda: evicted.append("a2"))
+    gate.progress(a1)  # a1 is speaking the protocol: a2, silent, goes first
+    gate.open("a", lambda: evicted.append("a3"))
+    assert evicted == ["a2"]
+    gate.open("b", lambda: evicted.append("b1"))
+    gate.open("c", lambda: evicted.append("c1"))  # 3 pending overall: the oldest silent one (a3) goes
+    assert evicted == ["a2", "a3"]
+    assert gate.authenticated(a1) and gate.active == 1 and gate.pending == 2
+    gate.close(a1, True)
+    assert gate.active == 0
 
 
 def test_gate_window_slides_and_forgets_idle_peers():
@@ -236,9 +274,10 @@ def test_gate_window_slides_and_forgets_idle_peers():
         now[0] += 0.1
         gate.admit(i.to_bytes(4, "big"))
     assert len(gate._recent) <= 4 * 1 + 1024 + 1
-    assert gate.enter() and not gate.enter()
-    gate.leave()
-    assert gate.enter()
+    first, second = gate.open("x", lambda: None), gate.open("y", lambda: None)
+    assert gate.authenticated(first) and not gate.authenticated(second)  # max_concurrent_sessions=1
+    gate.close(first, True)
+    assert gate.active == 0
 
 
 async def test_documents_held_open_in_one_session_are_bounded(serve, tmp_path):

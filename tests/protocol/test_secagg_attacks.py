@@ -11,8 +11,8 @@ from preau.protocol.identity import Identity
 from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
 from preau.protocol.secagg import DistrictAggregator, Member, PoolDefinition, SchoolClient, decode, encode
 from preau.protocol.secagg.messages import (
-    LABEL_SURVIVORS, ConsistencyRequest, KeysBroadcast, MaskedInput, MemberSignature, RoutedShares, UnmaskRequest,
-    UnmaskShares, survivors_message,
+    ConsistencyRequest, KeysBroadcast, MaskedInput, MemberSignature, RoutedShares, UnmaskRequest,
+    UnmaskShares,
 )
 
 from secagg_pool import Pool, run, seed, uai

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from preau.node.database import write_private_file
+from preau.node import keyfiles
 from preau.node.errors import words
 from preau.node.records import vault
 from preau.node.records.errors import InvalidInput, SchemaError
@@ -190,18 +190,16 @@ def _ad(*parts: str) -> bytes:
 
 
 def _write_key_file(path: pathlib.Path, key: bytes) -> None:
-    write_private_file(path, key.hex().encode() + b"\n")
+    keyfiles.write_key_file(path, key)
 
 
 def _read_key_file(path: pathlib.Path) -> bytes:
     try:
-        raw = bytes.fromhex(path.read_text().strip())
+        raw = keyfiles.read_key_file(path)
     except FileNotFoundError:
         raise SchemaError(
             f"{path} is missing: the node cannot work unattended without it. Restore the data folder from a backup."
         ) from None
-    except ValueError:
-        raise SchemaError(f"{path} is damaged. Restore the data folder from a backup.") from None
     if len(raw) != vault.KEY_BYTES:
         raise SchemaError(f"{path} is damaged. Restore the data folder from a backup.")
     return raw

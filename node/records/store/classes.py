@@ -265,9 +265,10 @@ class ClassesMixin:
     def erase_pupil(self, actor: Session, pupil_id: str) -> None:
         """Remove a pupil and all their results; the bytes are zeroed (secure_delete) and the WAL emptied.
 
-        The class's teacher may do it (a pupil who left the school), as may the head teacher.
+        Only the head teacher may: it cannot be undone, and a teacher correcting a list must not lose a
+        pupil's results by one click (docs/guide-fr.md says so to the staff).
         """
-        s = self._session(actor)
+        s = self._admin(actor)
         row = self._pupil_row(pupil_id)
         key = self._class_key(s, row["class_id"])
         with self._lock:

@@ -328,10 +328,17 @@ class ResultsMixin:
         self._pupil_row(pupil_id)
         return vault.pseudonym(self._pseudonym_key(s), pupil_id)
 
-    def release_outcomes(self, actor: Session, campaign_id: str) -> list[PupilOutcome]:
-        """Each saved result of the campaign as (pseudonym, exercise, group), for disclosure control."""
+    def release_outcomes(self, actor: Session, campaign_id: str, *, campaign: Campaign | None = None) -> list[PupilOutcome]:
+        """Each saved result of the campaign as (pseudonym, exercise, group), for disclosure control.
+
+        `campaign`: the definition to group with (the release step passes the one with the thresholds
+        pinned by earlier releases, `disclosure.pin_campaign`); by default the stored one.
+        """
         s = self._admin(actor)
-        campaign = self._campaign(campaign_id)
+        stored = self._campaign(campaign_id)
+        if campaign is not None and campaign.id != stored.id:
+            raise ValueError(f"release_outcomes: campaign {campaign.id!r} is not {campaign_id!r}")
+        campaign = campaign or stored
         pkey = self._pseudonym_key(s)
         out = [PupilOutcome(vault.pseudonym(pkey, pid), ex, self._result(campaign, pid, ex, payload).group)
                for pid, ex, payload in self._class_results(s, campaign)]

@@ -46,3 +46,17 @@ async def test_an_inspector_reads_statistics_but_cannot_invite_publish_or_manage
     assert "invitation-created" in log and "0751234J" in log and "account-created" in log
     rows = [r for r in log.split("<tr>") if "invitation-created" in r]
     assert rows and '<th scope="row">account:ien</th>' in rows[0]  # under the name of the person who did it
+
+
+def test_the_command_line_invitation_carries_the_town_too(tmp_path):
+    from preau.node import actions
+    from preau.node.federation.store import FedStore
+    from preau.node.runtime import FEDERATION_DB
+
+    built = build_district(tmp_path)
+    text = actions.create_invitation(built.settings, uai="0751234J", name="École des Tilleuls", town="Paris")
+    assert text.startswith("PREAU1-")
+    fed = FedStore(tmp_path / "district" / FEDERATION_DB)
+    [inv] = fed.invitations()
+    assert (inv["uai"], inv["name"], inv["town"]) == ("0751234J", "École des Tilleuls", "Paris")
+    fed.close()

@@ -46,9 +46,9 @@ def _generated(seed):
                   for ex in ("fr-mots", "fr-lire-texte")} for key, *_ in SCHOOLS[:3]}
 
 
-@pytest.fixture
-async def world(tmp_path, aiohttp_server, aiohttp_client):
-    port = free_port()
+def prepare(tmp_path, port):
+    """A district with three campaigns (two of one cohort, one without releases), four named schools and their
+    statistics entries (three published, one withheld); returns (settings, début CP, mi-CP, generated counts)."""
     built = build_district(tmp_path, port=port)
     debut = campaign()
     mi = parse_campaign_bytes(MI_CP_TOML.encode(), "mi.toml")
@@ -68,7 +68,14 @@ async def world(tmp_path, aiohttp_server, aiohttp_client):
             fed._put_stats_entry(conn, cid, SCHOOLS[3][0], {"release": 1, "time": 1_790_000_000, "heads": "00" * 32,
                                                            "content": withheld.to_dict()}, [])
     fed.close()
-    server = await aiohttp_server(create_app(built.settings), host="127.0.0.1", port=port)
+    return built.settings, debut, mi, truth
+
+
+@pytest.fixture
+async def world(tmp_path, aiohttp_server, aiohttp_client):
+    port = free_port()
+    settings, debut, mi, truth = prepare(tmp_path, port)
+    server = await aiohttp_server(create_app(settings), host="127.0.0.1", port=port)
     client = await aiohttp_client(server)
     await login(client, "ien")
     return client, debut, mi, truth
@@ -189,3 +196,45 @@ async def test_the_printable_report_holds_the_summary_chart_and_per_school_table
     assert "print.js" in page and "data-print" in page
     css = await (await client.get(re.search(r'href="(/static/preau\.css[^"]*)"', page).group(1))).text()
     assert "size: A4 portrait" in css and ".report { page: report; }" in css
+
+
+async def test_the_per_member_api_gives_each_school_its_published_cells_and_name(world):
+    client, debut, _, truth = world
+    got = await (await client.get(f"/v1/stats/{debut.id}/members")).json()
+    members = {m["member"]: m for m in got["members"]}
+    assert got["share_basis"] == "assessed" and len(members) == 4
+    for key, uai, name, town in SCHOOLS[:3]:
+        m = members[key]
+        assert (m["uai"], m["name"], m["town"], m["status"]) == (uai, name, town, "published")
+        for ex, cells in truth[debut.id][key].items():
+            assert [m["exercises"][ex][c] for c in COLUMNS] == list(cells)
+    assert members[SCHOOLS[3][0]]["status"] == "withheld" and members[SCHOOLS[3][0]]["exercises"] == {}
+    assert (await client.get("/v1/stats/2026-vide/members")).status == 404
+
+
+async def test_at_an_academie_the_table_is_per_district_and_a_hidden_cell_has_no_share(tmp_path, aiohttp_server,
+                                                                                         aiohttp_client):
+    port = free_port()
+    built = build_district(tmp_path, port=port)
+    debut = campaign()
+    actions.load_campaign(built.settings, campaign=debut, file="x")
+    fed = FedStore(tmp_path / "district" / FEDERATION_DB)
+    rows = {"1" * 64: {"fr-mots": (12, 20, 80, 11, 0)}, "2" * 64: {"fr-mots": ("≤10", 14, 60, "x", 0)}}
+    with fed.transaction() as conn:
+        for n, (key, cells) in enumerate(rows.items(), start=1):
+            fed.add_peer(key, node_id=f"D{n}", role="child", uai=f"069000{n}A", name=f"Circonscription {n}", town="Lyon")
+            row = Row("fr-mots", cells["fr-mots"], "x" if any(isinstance(c, str) for c in cells["fr-mots"]) else
+                      sum(cells["fr-mots"]))
+            content = ReleaseContent(debut.id, 1, "published", "", Policy(), (row,), 100, scope="district",
+                                     schools_contributing=5, schools_withheld=0)
+            fed._put_stats_entry(conn, debut.id, key, {"release": 1, "time": 1_790_000_000, "heads": "00" * 32,
+                                                       "content": content.to_dict()}, [])
+    fed.close()
+    client = await aiohttp_client(await aiohttp_server(create_app(built.settings), host="127.0.0.1", port=port))
+    await login(client, "ien")
+    page = html.unescape(await (await client.get(f"/district/stats/{debut.id}/ecoles")).text())
+    assert "Résultats par circonscription" in page and "Circonscription 1" in page and "Circonscription 2" in page
+    first = page.split("Circonscription 1", 1)[1].split("</tr>", 1)[0]
+    second = page.split("Circonscription 2", 1)[1].split("</tr>", 1)[0]
+    assert f">{percent_of(80, 112)} %<" in first
+    assert " %<" not in second and "—" in second  # "≤10" à besoin: no share can be given, none is guessed

@@ -93,7 +93,7 @@ async def test_district_school_teacher_head_teacher_end_to_end(servers, browser,
     await d.goto(dbase + "/district/campaigns")
     await d.set_input_files("#file", str(broken))
     await d.get_by_role("button", name="Vérifier et publier").click()
-    await expect(d.locator(".alert")).to_contain_text("broken.toml:20")
+    await expect(d.locator(".alert")).to_contain_text("broken.toml, ligne 20")
     await d.set_input_files("#file", str(good))
     await d.get_by_role("button", name="Vérifier et publier").click()
     await expect(d.locator(".notice")).to_contain_text("publiée (version 1)")
@@ -134,11 +134,14 @@ async def test_district_school_teacher_head_teacher_end_to_end(servers, browser,
     await expect(t.locator(".alert")).to_contain_text("Ligne 3")
     await expect(t.locator(".alert")).to_contain_text("Ligne 4")
     await shot(t, "teacher-import-errors")
-    listing = tmp_path / "liste.csv"
-    listing.write_text("nom;prénom\nMartin;Lucie\nBernard;Noah\nPetit;Inès\nDurand;Léo\n", encoding="utf-8")
+    listing = tmp_path / "liste.csv"  # as Excel saves it on Windows
+    listing.write_bytes("Nom;Prénom\r\nMartin;Lucie\r\nBernard;Noah\r\nPetit;Inès\r\nDurand;Léo\r\n".encode("cp1252"))
     await t.set_input_files("#file", str(listing))
     await t.get_by_role("button", name="Importer").click()
-    await expect(t.locator(".notice")).to_have_text("4 élève(s) importé(s).")
+    await expect(t.locator("main")).to_contain_text("À ajouter (4)")
+    await shot(t, "teacher-import-review")
+    await t.get_by_role("button", name="Confirmer l'import").click()
+    await expect(t.locator(".notice")).to_have_text("Import fait : 4 élève(s) ajouté(s), 0 nom(s) corrigé(s).")
     await shot(t, "teacher-class")
 
     await t.get_by_role("link", name="Comprendre des mots lus par l'enseignant").click()

@@ -22,6 +22,7 @@ from preau.node.web.appkeys import UNLOCKED
 # Who may use a route, by path prefix (checked in order). "own-class" = a teacher, on a class assigned to them.
 RULES = [
     ("/login", "public"), ("/logout", "any"), ("/healthz", "public"), ("/v1/sync", "public"), ("/", "public-exact"),
+    ("/classes/{class_id}/pupils/{pupil_id}/erase", "admin"),  # erasing a pupil is the head teacher's alone
     ("/classes/{class_id", "own-class+admin"), ("/classes", "teacher+admin"),
     ("/admin", "admin"), ("/district", "district"), ("/v1/status", "admin+district"), ("/v1/stats", "district"),
 ]
@@ -51,7 +52,7 @@ def routes(app) -> list[tuple[str, str]]:
 
 def fill(path: str, ids: dict[str, str], klass: str) -> str:
     values = {"class_id": ids[f"class_{klass}"], "pupil_id": ids[f"pupil_{klass}"], "campaign_id": ids["campaign"],
-              "exercise_id": ids["exercise"]}
+              "exercise_id": ids["exercise"], "pool_id": "0" * 32}
     return re.sub(r"\{(\w+)(:[^}]*)?\}", lambda m: values[m.group(1)], path)
 
 

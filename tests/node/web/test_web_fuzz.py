@@ -14,9 +14,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import pathlib
 import random
 import re
+import shutil
 import string
+import tempfile
 
 import aiohttp
 import pytest
@@ -25,6 +28,7 @@ from node_fixtures import PASSWORD, build_district, build_school, login
 from preau.node.app import create_app
 from web_helpers import CSRF_RE
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 REQUESTS = int(__import__('os').environ.get('FUZZ_REQUESTS', 10_000))
 CONCURRENCY = 16
 SEED = 20261130
@@ -52,9 +56,11 @@ CONTENT_TYPES = [
 ]
 
 
+ALPHABET = string.printable + "éàçÉ€\u202e\ufeff\x00\ud7ff" + "<>\"'&%="
+
+
 def _text(rng: random.Random, n: int) -> str:
-    alphabet = string.printable + "éàçÉ€\u202e\ufeff\x00\ud7ff" + "<>\"'&%="
-    return "".join(rng.choice(alphabet) for _ in range(n))
+    return "".join(rng.choices(ALPHABET, k=n))
 
 
 def _nested(rng: random.Random, depth: int):
@@ -135,6 +141,8 @@ class Generator:
     def request(self, tokens: dict[str, str], who: str) -> dict:
         rng = self.rng
         method, template = rng.choice(self.routes)
+        while not who.startswith("anon") and template in ("/logout", "/login") and method == "POST":
+            method, template = rng.choice(self.routes)  # a logged-in client stays logged in: its pages are the point
         if rng.random() < 0.1:
             method = rng.choice(["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"])
         if rng.random() < 0.03:
@@ -163,7 +171,7 @@ class Generator:
         if ctype:
             headers["Content-Type"] = ctype
         extra = rng.random()
-        if extra < 0.03:
+        if extra < 0.03 and method != "HEAD":  # (a HEAD client cannot read the 400's body)
             headers["X-Long"] = "a" * rng.choice([8_000, 9_000, 20_000])  # over aiohttp's 8 KiB line limit
         elif extra < 0.06:
             headers["Cookie"] = rng.choice(["preau_session=" + _text(rng, 30).replace(";", ""), "=;;=", "a" * 5000])
@@ -173,6 +181,7 @@ class Generator:
             headers["Accept"] = rng.choice(["application/json", "*/*", "text/html;q=0", "garbage"])
         elif extra < 0.14:
             headers["Origin"] = "http://evil.example"
+        headers = {k: _CONTROL.sub("", v) for k, v in headers.items()}  # the client refuses to send control characters
         return {"method": method, "path": path, "headers": headers, "data": body}
 
 
@@ -205,9 +214,18 @@ async def _token(client, path: str) -> str | None:
 
 
 @pytest.mark.slow
-@pytest.mark.skip(reason="landed early by mistake: enabled with the request-body fixes of issue 13 (robust branch)")
 async def test_generated_requests_never_get_a_5xx_or_a_traceback(tmp_path, aiohttp_client, caplog):
     caplog.set_level(logging.INFO)
+    # On /dev/shm when there is one: each write is fsynced (synchronous=FULL), which is the disk's time, not the test's.
+    root = pathlib.Path(tempfile.mkdtemp(dir="/dev/shm")) if pathlib.Path("/dev/shm").is_dir() else tmp_path
+    try:
+        await _fuzz(root, aiohttp_client, caplog)
+    finally:
+        if root != tmp_path:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+async def _fuzz(tmp_path, aiohttp_client, caplog):
     school_built = build_school(tmp_path / "s")
     district_built = build_district(tmp_path / "d")
     school_app, district_app = create_app(school_built.settings), create_app(district_built.settings)
@@ -267,9 +285,75 @@ async def test_generated_requests_never_get_a_5xx_or_a_traceback(tmp_path, aioht
 
     for start in range(0, REQUESTS, CONCURRENCY):
         await asyncio.gather(*(one(i) for i in range(start, min(start + CONCURRENCY, REQUESTS))))
-    tracebacks = [f"{r.name} {r.levelname}: {r.getMessage()[:300]}" for r in caplog.records
-                  if r.exc_info or "Traceback" in r.getMessage() or r.levelno >= logging.ERROR]
-    assert not failures, f"{len(failures)} of {REQUESTS} failed; first ones:\n" + "\n".join(failures[:15])
-    assert not tracebacks, f"{len(tracebacks)} error log records; first ones:\n" + "\n".join(tracebacks[:15])
+    tracebacks = [f"{r.name} {r.levelname}: {r.getMessage()[:300]} {caplog.handler.format(r)[-600:] if r.exc_info else ''}"
+                  for r in caplog.records if r.exc_info or "Traceback" in r.getMessage() or r.levelno >= logging.ERROR]
+    assert not failures and not tracebacks, (
+        f"{len(failures)} of {REQUESTS} failed; first ones:\n" + "\n".join(failures[:8])
+        + f"\n{len(tracebacks)} error log records; first ones:\n" + "\n".join(tracebacks[:5]))
+    print("statuses:", dict(sorted(statuses.items())))
     assert sum(statuses.values()) == REQUESTS, statuses
-    assert statuses.get(200, 0) > 500 and sum(n for s, n in statuses.items() if 400 <= s < 500) > 1000, statuses
+    assert statuses.get(200, 0) > REQUESTS // 10 and sum(n for s, n in statuses.items() if 400 <= s < 500) > REQUESTS // 10, statuses
+
+
+# -- the cases the fuzzer first found, each on its own --------------------------------------------
+
+@pytest.fixture
+async def school_client(tmp_path, aiohttp_client):
+    built = build_school(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "mme.a")
+    return client, built.ids
+
+
+@pytest.mark.parametrize("ctype, body, reason", [
+    ("multipart/form-data", b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n", "body"),
+    ("application/x-www-form-urlencoded; charset=x-unknown", b"a=1", "charset"),
+    ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"last_name\"; "
+                                        b"filename=\"a.txt\"\r\n\r\nMartin\r\n--x--\r\n", "body"),
+])
+async def test_unreadable_forms_get_a_400_page_in_french(school_client, caplog, ctype, body, reason):
+    client, ids = school_client
+    resp = await client.post(f"/classes/{ids['class_a']}/pupils", data=body, headers={"Content-Type": ctype})
+    assert resp.status == 400
+    page = await resp.text()
+    assert resp.content_type == "text/html" and '<html lang="fr">' in page
+    expected = {"body": "Le formulaire envoyé est illisible (données mal formées) : rechargez la page et recommencez.",
+                "charset": "Préau ne lit pas le jeu de caractères de cette requête : envoyez-la en UTF-8."}[reason]
+    assert expected in page
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_deeply_nested_json_on_a_row_save_is_a_400_not_a_recursion_error(school_client, caplog):
+    client, ids = school_client
+    token = await _token(client, "/classes")
+    path = f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/exercises/{ids['exercise']}/row"
+    resp = await client.post(path, data=b"[" * 100_000, headers={"Content-Type": "application/json",
+                                                                  "X-CSRF-Token": token, "Accept": "application/json"})
+    assert resp.status == 400
+    assert (await resp.json()) == {"ok": False, "code": "bad_request", "status": 400,
+                                   "error": "Le JSON envoyé est trop imbriqué (32 niveaux au plus) : rechargez la page "
+                                            "et recommencez."}
+    resp = await client.post(path + "?lang=en", data=b'{"a":' * 40 + b"1" + b"}" * 40,
+                             headers={"Content-Type": "application/json", "X-CSRF-Token": token})
+    assert resp.status == 400 and "nested too deeply" in (await resp.json())["error"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_an_over_long_header_is_a_400_logged_without_a_traceback(school_client, caplog):
+    client, _ = school_client
+    caplog.set_level(logging.INFO)
+    resp = await client.get("/classes", headers={"X-Long": "a" * 20_000})
+    assert resp.status == 400
+    records = [r for r in caplog.records if r.name == "aiohttp.server"]
+    assert records and all(r.levelno == logging.INFO and r.exc_info is None for r in records), records
+    assert records[0].getMessage().startswith("refused a malformed request from 127.0.0.1: ")
+
+
+def test_json_depth_skips_strings():
+    from preau.node.faults import json_depth
+
+    assert json_depth(b'{"a": 1}') == 0  # few brackets: not even scanned
+    assert json_depth(b'{"a": "' + b"[" * 40 + b'"}') == 1  # brackets inside a string do not count
+    assert json_depth(b'["' + b"[" * 40 + b'"]') == 1
+    assert json_depth(b"[" * 40) == 33  # stops counting past the limit
+    assert json_depth(b'[{"a": [1, "\\"[", {}]}]' * 20) == 4

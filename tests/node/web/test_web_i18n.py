@@ -19,8 +19,10 @@ PREFIXES = sorted({key.partition(".")[0] for key in i18n.catalog("fr")}, key=len
 KEY_LITERAL = re.compile(r"""(?<![\w.])['"]((?:%s)\.(?!(?:html|js|css|preau)['"])[a-z0-9_.]*[a-z0-9_])['"]"""
                          % "|".join(map(re.escape, PREFIXES)))
 # Keys built at run time ('group.' ~ g, f"admin_classes.{action}ed"...): no literal names them.
-RUN_TIME = ("group.", "role.", "peer.", "invitation.", "release.status.", "pool.status.",
-            "admin_classes.assigned", "admin_classes.unassigned")
+RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "invitation.", "release.status.", "pool.status.",
+            "privacy.policy_", "privacy.refused_campaign.",
+            "admin_classes.assigned", "admin_classes.unassigned",
+            "fault.key_file.", "fault.request.")  # node/errors.py: one key per reason
 
 
 def _sources(*places: pathlib.Path) -> list[pathlib.Path]:

@@ -81,14 +81,17 @@ async def test_class_list_import_reports_every_bad_line_and_adds_nothing(school)
     text = await text_of(resp)
     assert resp.status == 422
     assert "Rien n'a été importé : 2 ligne(s) à corriger" in text
-    assert "Ligne 3 : il faut 2 colonnes (nom;prénom), il y en a 1" in text and "Ligne 4 : le nom est vide" in text
+    assert "Ligne 3 : Il faut 2 colonnes (nom;prénom), il y en a 1" in text and "Ligne 4 : Le nom est vide" in text
     assert "Léo" not in text  # nothing was added
+    # a pupil already in the class is not an error: the review says so, and nothing changes before confirming
     resp = await client.post(page + "/import", data=upload(token, "Durand;Léo\nMartin;Lucie\n".encode()))
     text = await text_of(resp)
-    assert resp.status == 422 and "Ligne 2 : Lucie Martin est déjà dans cette classe" in text and "Léo" not in text
-    resp = await client.post(page + "/import", data=upload(token, "Durand;Léo\nPetit;Inès\n".encode()))
+    assert resp.status == 200 and "À ajouter (1)" in text and "1 élève(s) déjà dans la classe, inchangé(s)." in text
+    assert "Léo Durand" not in await text_of(await client.get(page))
+    data = re.search(r'name="data" value="([^"]+)"', text).group(1)
+    resp = await client.post(page + "/import", data={"csrf_token": token, "data": data, "apply": "yes"})
     text = await text_of(resp)
-    assert resp.status == 200 and "2 élève(s) importé(s)." in text and "Léo Durand" in text
+    assert resp.status == 200 and "Import fait : 1 élève(s) ajouté(s)" in text and "Léo Durand" in text
     resp = await client.post(page + "/import", data=upload(token, None))
     assert resp.status == 400 and "Choisissez un fichier CSV" in await text_of(resp)
 
@@ -104,10 +107,31 @@ async def test_add_rename_and_erase_in_own_class(school):
     assert resp.status == 409 and "L'opération n'a pas été faite. Détail : Zoé Roux est déjà dans cette classe" in text
     resp = await post_form(client, f"{page}/pupils/{ids['pupil_a']}/rename", {"last_name": "Martin-Roy", "first_name": "Lucie"}, page)
     assert "Nom enregistré : Lucie Martin-Roy." in await text_of(resp)
-    resp = await post_form(client, f"{page}/pupils/{ids['pupil_a']}/erase", {}, page)
+    # a teacher cannot erase a pupil, even with the confirmation: only the head teacher can
+    pupil = f"{page}/pupils/{ids['pupil_a']}"
+    assert "Seule la direction peut supprimer un élève" in await text_of(await client.get(pupil))
+    resp = await post_form(client, pupil + "/erase", {"confirm": "yes"}, page)
+    assert resp.status == 403
+    assert (await client.get(f"{page}/pupils/{ids['pupil_a']}")).status == 200
+
+
+async def test_the_head_teacher_erases_a_pupil_after_confirming(school):
+    client, ids = school
+    await login(client, "direction")
+    page = f"/classes/{ids['class_a']}"
+    pupil = f"{page}/pupils/{ids['pupil_a']}"
+    text = await text_of(await client.get(pupil))
+    assert "Supprimer Lucie Martin et tous ses résultats…" in text
+    confirm = await text_of(await client.get(pupil + "/erase"))
+    assert "Lucie Martin (CP A) et ses 0 résultat(s) saisi(s) seront effacés définitivement" in confirm
+    resp = await post_form(client, pupil + "/erase", {}, page)  # no confirmation: back to the question
+    assert resp.status == 200 and str(resp.url).endswith("/erase")
+    assert (await client.get(pupil)).status == 200
+    resp = await post_form(client, pupil + "/erase", {"confirm": "yes"}, page)
     text = await text_of(resp)
-    assert resp.status == 200 and "Lucie Martin-Roy et ses résultats ont été supprimés." in text
-    assert (await client.get(f"{page}/pupils/{ids['pupil_a']}")).status == 404
+    assert resp.status == 200 and str(resp.url).endswith(page) and resp.history[0].status == 303
+    assert "Lucie Martin et ses résultats ont été supprimés." in text
+    assert (await client.get(pupil)).status == 404
 
 
 async def test_a_database_held_by_another_process_is_a_page_saying_to_try_again(school, tmp_path):
@@ -278,7 +302,7 @@ async def test_campaign_upload_with_located_error_and_thresholds(district):
     text = await text_of(resp)
     assert resp.status == 422 and "Campagne refusée, rien n'a été publié." in text
     line = next(n for n, l in enumerate(broken.splitlines(), 1) if "minutes" in l)
-    assert f":{line}:" in text
+    assert f"debut.toml, ligne {line} — exercice n° 2, type de score : doit être l'une de ces valeurs" in html.unescape(text)
     assert "2026-test-cp" not in await (await client.get("/district/stats")).text()
     resp = await client.post("/district/campaigns", data=upload(token, CAMPAIGN_TOML.encode(), "c.toml"))
     assert "publiée (version 1)" in await text_of(resp)

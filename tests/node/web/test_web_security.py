@@ -214,15 +214,19 @@ async def test_a_token_from_another_session_is_refused(aiohttp_client, client):
 
 # -- rate limiting -------------------------------------------------------------
 
-async def test_account_locked_after_five_failures_even_with_the_right_password(client, clock):
+async def test_failures_from_one_computer_slow_it_down_with_growing_delays(client, clock):
     for _ in range(5):
         assert (await login(client, password="wrong")).status == 401
-    resp = await login(client)
+    resp = await login(client)  # even the right password waits: a guesser learns nothing meanwhile
     assert resp.status == 429
     text = await resp.text()
-    assert "Trop de tentatives de connexion" in text and "15 minute(s)" in text
-    assert int(resp.headers["Retry-After"]) > 0
-    clock.now += 15 * 60 + 1
+    assert "Trop de tentatives de connexion" in text and "1 minute(s)" in text
+    assert int(resp.headers["Retry-After"]) == 31
+    clock.now += 31
+    assert (await login(client, password="wrong")).status == 401  # the sixth failure doubles the wait
+    resp = await login(client)
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) == 61
+    clock.now += 61
     assert (await login(client)).status == 303
 
 
@@ -242,12 +246,37 @@ async def test_address_locked_after_many_accounts_tried(client):
 
 
 def test_rate_limiter_window_forgets_old_failures():
-    limiter = LoginRateLimiter(account_max=3, address_max=100, window=60, lockout=60)
-    for t in (0, 30, 61):  # the first has left the window when the third comes
+    limiter = LoginRateLimiter(account_max=3, address_max=100, window=60, lockout=600, base=30)
+    for t in (0, 30):
         limiter.failure("Ana", "10.0.0.1", t)
-    assert limiter.locked_for("ana", "10.0.0.1", 62) == 0
-    limiter.failure("ANA ", "10.0.0.1", 62)
-    assert limiter.locked_for("ana", "10.0.0.9", 63) == pytest.approx(59)
+    limiter.failure("Ana", "10.0.0.1", 91)  # 61 s after the last one: the first two are forgotten
+    assert limiter.locked_for("ana", "10.0.0.1", 92) == 0
+    limiter.failure("ANA ", "10.0.0.1", 93)
+    limiter.failure("ana", "10.0.0.1", 94)  # the third within the window: 30 s to wait
+    assert limiter.locked_for("ana", "10.0.0.1", 95) == pytest.approx(29)
+
+
+def test_delays_grow_and_stop_at_the_lockout():
+    limiter = LoginRateLimiter(account_max=3, address_max=100, window=3600, lockout=600, base=30)
+    assert [limiter.delay(n, 3) for n in range(1, 10)] == [0, 0, 30, 60, 120, 240, 480, 600, 600]
+
+
+def test_nobody_can_lock_a_teacher_out_from_another_computer():
+    limiter = LoginRateLimiter(account_max=5, address_max=20, window=900, lockout=900)
+    for i in range(50):
+        limiter.failure("mme.martin", "10.0.0.66", i)
+    assert limiter.locked_for("mme.martin", "10.0.0.66", 51) > 0  # the guesser's computer waits ...
+    assert limiter.locked_for("mme.martin", "10.0.0.12", 51) == 0  # ... the teacher's classroom does not
+    assert limiter.locked_for("m.leroy", "10.0.0.66", 51) > 0  # a computer trying too much waits for every account
+
+
+def test_a_password_reset_unlocks_the_account_on_every_computer():
+    limiter = LoginRateLimiter(account_max=5, address_max=20, window=900, lockout=900)
+    for address in ("10.0.0.1", "10.0.0.2"):
+        for i in range(6):
+            limiter.failure("Mme.Martin", address, i)
+    assert limiter.reset_account("mme.martin") == 2
+    assert limiter.locked_for("mme.martin", "10.0.0.1", 7) == 0 and limiter.locked_for("mme.martin", "10.0.0.2", 7) == 0
 
 
 # -- access rules -------------------------------------------------------------

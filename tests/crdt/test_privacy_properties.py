@@ -1,0 +1,241 @@
+"""Issue 11, the property: whatever pupils are added, changed and removed, whatever thresholds and
+policies the campaign re-publishes, whenever schools release and the district sends aggregates up:
+
+- for any two releases of a school, the pupil-level states behind them differ, per exercise, by no
+  pupil or by at least `min_cohort` pupils, and releases whose states are equal are equal (cohort too);
+- every exercise's groups leave under one set of thresholds only;
+- for any two aggregates of a district, no cell, total or cohort differs by 1..small_cell_max, and
+  every aggregate with counts passes the small-cell audit on its own.
+
+Ground truth is kept by the test (scores, who was entered when); the code under test only decides.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from preau.crdt import statistics as statistics_module
+from preau.crdt.campaign import Policy, group_for
+from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release, pin_campaign, recomputable_cells
+from preau.crdt.documents import Row
+from preau.crdt.errors import AggregateAlreadySentError
+from preau.crdt.schema import COLUMNS
+from preau.crdt.signing import SignedRelease, VerifiedRelease
+from preau.crdt.statistics import CampaignStatistics, build_aggregate
+
+from crdt_fixtures import make_campaign
+
+BASE = make_campaign()
+EXERCISES = ("fr-mots", "ma-problemes")  # 15 and 10 items
+MAX = {"fr-mots": 15, "ma-problemes": 10}
+NATIONAL = 10  # what the checks hold releases to, whatever policy a release says it applied
+CODE = {"besoin": "besoin", "fragile": "fragile", "seuil2": "seuil2", "absent": "absent", None: "pending"}
+
+
+def version(thresholds: dict, policy: Policy):
+    exercises = tuple(replace(e, thresholds=thresholds.get(e.id, e.thresholds)) for e in BASE.exercises if e.id in EXERCISES)
+    return replace(BASE, exercises=exercises, policy=policy)
+
+
+@dataclass
+class School:
+    n: int
+    pupils: dict = field(default_factory=dict)  # pupil -> {exercise: score or None for absent}
+    history: ReleaseHistory = field(default_factory=lambda: ReleaseHistory(BASE.id))
+    releases: list = field(default_factory=list)  # (content, {exercise: (state behind the row, thresholds)})
+    behind: dict = field(default_factory=dict)  # exercise -> (truth state when its row last moved, thresholds)
+    next_id: int = 0
+
+
+def truth(school: School, campaign) -> dict:
+    """{exercise: {pupil: column}} from the true scores, under the thresholds the school applies."""
+    out = {}
+    for ex in campaign.exercises:
+        out[ex.id] = {p: CODE[group_for(ex, s[ex.id], absent=s[ex.id] is None)] for p, s in school.pupils.items()}
+    return out
+
+
+def outcomes_of(state: dict) -> list[PupilOutcome]:
+    back = {v: k for k, v in CODE.items()}
+    return [PupilOutcome(p, ex, back[c]) for ex, snap in state.items() for p, c in snap.items()]
+
+
+def counts(snap: dict) -> Row:
+    return Row.from_counts("x", {c: sum(1 for v in snap.values() if v == c) for c in COLUMNS})
+
+
+def signed(owner: int, content) -> VerifiedRelease:
+    s = SignedRelease(f"{content.kind}:{content.campaign}:{owner:02x}", content.kind, content.campaign,
+                      bytes([owner]) * 32, content.release, (bytes([content.release]) * 32,), content.release, b"\0" * 64)
+    return VerifiedRelease(s, content)
+
+
+score = st.one_of(st.none(), st.integers(0, 15))
+add = st.tuples(st.just("add"), st.integers(0, 2), st.lists(st.tuples(score, score), min_size=1, max_size=20))
+release = st.tuples(st.just("release"), st.integers(0, 2), st.booleans())
+ops = st.one_of(
+    add, release, release,
+    st.tuples(st.just("change"), st.integers(0, 2), st.lists(st.tuples(st.integers(0, 60), score), min_size=1, max_size=24)),
+    st.tuples(st.just("remove"), st.integers(0, 2), st.lists(st.integers(0, 60), min_size=1, max_size=6)),
+    st.tuples(st.just("republish"), st.sampled_from(EXERCISES), st.integers(0, 10), st.integers(0, 5), st.integers(10, 12)),
+    st.tuples(st.just("aggregate"), st.booleans()),
+)
+# Each school starts with 10 to 30 pupils, so releases and aggregates happen in most examples.
+start = st.tuples(*(st.tuples(st.just("add"), st.just(n), st.lists(st.tuples(score, score), min_size=10, max_size=30))
+                    for n in range(3)))
+
+
+def run(steps):
+    thresholds = {"fr-mots": (6, 10), "ma-problemes": (3, 7)}
+    policy = Policy()
+    schools = [School(n) for n in range(3)]
+    stats = CampaignStatistics(BASE.id)
+    sent: list = []  # every aggregate the district sent up
+    for op in steps:
+        kind = op[0]
+        if kind == "add":
+            s = schools[op[1]]
+            for a, b in op[2]:
+                s.pupils[f"s{s.n}-p{s.next_id}"] = {"fr-mots": a, "ma-problemes": None if b is None else min(b, 10)}
+                s.next_id += 1
+        elif kind == "change" and schools[op[1]].pupils:
+            s = schools[op[1]]
+            names = sorted(s.pupils)
+            for i, v in op[2]:
+                p = names[i % len(names)]
+                ex = EXERCISES[i % 2]
+                s.pupils[p][ex] = None if v is None else min(v, MAX[ex])
+        elif kind == "remove" and schools[op[1]].pupils:
+            s = schools[op[1]]
+            for i in op[2]:
+                names = sorted(s.pupils)
+                if names:
+                    del s.pupils[names[i % len(names)]]
+        elif kind == "republish":
+            _, ex, t1, gap, cohort = op
+            t1 = min(t1, MAX[ex])
+            thresholds[ex] = (t1, min(t1 + gap, MAX[ex]))
+            policy = Policy(cohort, cohort, 10)
+        elif kind == "release":
+            s = schools[op[1]]
+            pinned = pin_campaign(version(thresholds, policy), s.history)
+            state = truth(s, pinned.campaign)
+            d = next_release(outcomes_of(state), pinned.campaign, s.history, closing=op[2])
+            if not d.release:
+                continue
+            for ex in pinned.campaign.exercises:
+                if len(d.history.snapshots.get(ex.id, ())) > len(s.history.snapshots.get(ex.id, ())):
+                    s.behind[ex.id] = (state[ex.id], pinned.campaign.exercise(ex.id).thresholds)
+            s.history = d.history
+            s.releases.append((d.content, dict(s.behind)))
+            stats.add(signed(s.n + 1, d.content))
+        elif kind == "aggregate":
+            campaign = version(thresholds, policy)
+            previous = sent[-1] if sent else None
+            try:
+                agg = build_aggregate(stats, campaign, release=len(sent) + 1, previous=previous, final=op[1])
+            except AggregateAlreadySentError:
+                continue
+            if previous is None or agg.to_dict() | {"release": 0} != previous.to_dict() | {"release": 0}:
+                sent.append(agg)
+    return schools, sent
+
+
+def school_problems(schools) -> list:
+    found = []
+    for s in schools:
+        published = [(c, b) for c, b in s.releases if c.status == "published"]
+        for content, behind in published:
+            pupils = set()
+            for ex, (snap, _) in behind.items():
+                assert content.row(ex).cells == counts(snap).cells, "a row is not the count of a real state"
+                pupils |= {p for p, c in snap.items() if c != "absent"}
+            for ex in EXERCISES:
+                if ex not in behind:
+                    assert content.row(ex).total == 0
+            assert content.cohort == len(pupils), "the cohort is not the one behind the rows"
+        for i, (ci, bi) in enumerate(published):
+            for cj, bj in published[i + 1:]:
+                for ex in EXERCISES:
+                    a = bi.get(ex, ({}, None))[0]
+                    b = bj.get(ex, ({}, None))[0]
+                    moved = sum(1 for p in a.keys() | b.keys() if a.get(p) != b.get(p))
+                    if 0 < moved < max(NATIONAL, ci.policy.min_cohort):
+                        found.append(("school", s.n, ci.release, cj.release, ex, moved))
+                if bi == bj and (ci.rows, ci.cohort) != (cj.rows, cj.cohort):
+                    found.append(("margin", s.n, ci.release, cj.release))
+        for ex in EXERCISES:
+            used = {b[ex][1] for _, b in published if ex in b and any(c in ("besoin", "fragile", "seuil2") for c in b[ex][0].values())}
+            if len(used) > 1:
+                found.append(("thresholds", s.n, ex, sorted(used)))
+    return found
+
+
+def aggregate_problems(sent) -> list:
+    found = []
+    counted = [a for a in sent if a.status == "published"]
+    for a in counted:
+        n = max(NATIONAL, a.policy.small_cell_max)
+        for row in a.rows:
+            small = [c for c in COLUMNS if isinstance(row.get(c), int) and 1 <= row.get(c) <= n]
+            if small or recomputable_cells(row, n):
+                found.append(("small cell", a.release, row.exercise))
+    for i, a in enumerate(counted):
+        for b in counted[i + 1:]:
+            n = max(NATIONAL, a.policy.small_cell_max, b.policy.small_cell_max)
+            pairs = [(a.cohort, b.cohort), (a.schools_contributing, b.schools_contributing)]
+            for ra in a.rows:
+                rb = b.row(ra.exercise)
+                pairs += [(ra.get(c), rb.get(c)) for c in (*COLUMNS, "total")] if rb is not None else []
+            for x, y in pairs:
+                if isinstance(x, int) and isinstance(y, int) and 1 <= abs(x - y) <= max(n, a.policy.min_cohort):
+                    found.append(("difference", a.release, b.release, x, y))
+    return found
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(start, st.lists(ops, min_size=10, max_size=60))
+def test_no_release_or_aggregate_pair_isolates_a_few_pupils(first, steps):
+    schools, sent = run([*first, *steps])
+    assert school_problems(schools) == []
+    assert aggregate_problems(sent) == []
+
+
+# -- the same checks can fail: each protection switched off in turn ------------------------------------
+
+def _busy_campaign():
+    """Three schools grow, a late school joins, the district aggregates after each release."""
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, i % 9) for i in range(22)]),
+             ("release", 0, False), ("release", 1, False), ("aggregate", False),
+             ("add", 2, [(i % 7, 2) for i in range(12)]), ("release", 2, False), ("aggregate", False),
+             ("add", 0, [(1, 1)]), ("release", 0, False), ("aggregate", True),
+             ("add", 1, [(3, 3)] * 3), ("release", 1, True), ("aggregate", True)]
+    return steps
+
+
+def test_the_property_catches_aggregates_sent_at_every_change(monkeypatch):
+    assert aggregate_problems(run(_busy_campaign())[1]) == []
+    monkeypatch.setattr(statistics_module, "ONE_AGGREGATE", False)
+    assert aggregate_problems(run(_busy_campaign())[1])  # a late school's row, by subtraction
+
+
+def test_the_property_catches_small_batches(monkeypatch):
+    from preau.crdt import campaign as campaign_module
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(20)]), ("release", 0, False),
+             ("add", 0, [(2, 2)]), ("release", 0, False)]
+    assert school_problems(run(steps)[0]) == []
+    monkeypatch.setattr(campaign_module, "FLOOR", Policy(1, 1, 0))
+    steps = [("republish", "fr-mots", 6, 4, 1)] + steps
+    assert any(p[0] == "school" for p in school_problems(run(steps)[0]))
+
+
+def test_the_property_catches_moved_thresholds(monkeypatch):
+    from preau.crdt import disclosure
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(40)]), ("release", 0, False),
+             ("republish", "fr-mots", 1, 1, 10), ("release", 0, False)]
+    assert school_problems(run(steps)[0]) == []
+    monkeypatch.setattr(disclosure, "_new_pins", lambda *a: {})
+    assert any(p[0] == "thresholds" for p in school_problems(run(steps)[0]))

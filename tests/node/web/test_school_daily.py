@@ -1,0 +1,199 @@
+"""The school's daily work on the real app: each class sees its level's campaigns, forms answer with a
+redirect (the language switch works after any form), and the class page says how much is entered."""
+from __future__ import annotations
+
+import html
+import re
+
+import pytest
+
+from node_fixtures import PASSWORD, build_school, login
+from preau.node.app import create_app
+from preau.node.records.store import Store
+from preau.node.records.vault import TEST_COST
+from web_helpers import csrf_of
+
+
+@pytest.fixture
+async def school(tmp_path, aiohttp_client):
+    built = build_school(tmp_path)
+    store = Store.open(tmp_path / "school", cost=TEST_COST)
+    try:
+        s = store.login("direction", PASSWORD)
+        ce1 = store.create_class(s, "CE1 A", "CE1", "2026-2027")
+        store.assign_teacher(s, "m.b", ce1.id)
+        store.add_pupils(s, ce1.id, [("Petit", "Inès")])
+        s.logout()
+    finally:
+        store.close()
+    built.ids["class_ce1"] = ce1.id
+    return await aiohttp_client(create_app(built.settings)), built.ids
+
+
+async def text_of(resp) -> str:
+    return html.unescape(await resp.text())
+
+
+LANG_LINK = re.compile(r'<a class="lang" href="([^"]+)"')
+
+
+async def test_a_ce1_class_does_not_see_the_cp_campaign(school):
+    client, ids = school
+    await login(client, "m.b")
+    ce1 = await text_of(await client.get(f"/classes/{ids['class_ce1']}"))
+    assert "Début de CP (test)" not in ce1 and "Comprendre des mots" not in ce1
+    cp = await text_of(await client.get(f"/classes/{ids['class_b']}"))
+    assert "Début de CP (test)" in cp and "Comprendre des mots" in cp
+    # nor can it be reached by its address
+    for tail in ("exercises/fr-mots", "profile", "export.csv"):
+        resp = await client.get(f"/classes/{ids['class_ce1']}/campaigns/{ids['campaign']}/{tail}")
+        assert resp.status == 404, tail
+    resp = await client.get(f"/classes/{ids['class_b']}/campaigns/{ids['campaign']}/exercises/fr-mots")
+    assert resp.status == 200
+
+
+async def test_the_class_page_shows_how_many_pupils_are_entered(school):
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    assert "0/2 saisis" in await text_of(await client.get(page))
+    grid = f"{page}/campaigns/{ids['campaign']}/exercises/fr-mots/row"
+    token = await csrf_of(client, page)
+    resp = await client.post(grid, json={"pupil": ids["pupil_a"], "cells": ["1", "1", "0", "1", "1"]},
+                             headers={"X-CSRF-Token": token})
+    assert resp.status == 200
+    text = await text_of(await client.get(page))
+    assert "1/2 saisis" in text and "0/2 saisis" in text  # fr-mots, then the timed exercise
+
+
+async def test_a_form_answers_with_a_redirect_and_the_language_switch_then_works(school):
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    token = await csrf_of(client, page)
+    resp = await client.post(page + "/pupils", data={"csrf_token": token, "last_name": "Roux", "first_name": "Zoé"},
+                             allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == page
+    resp = await client.get(page)
+    text = await text_of(resp)
+    assert "Zoé Roux a été ajouté·e." in text
+    assert "Zoé Roux a été ajouté·e." not in await text_of(await client.get(page))  # shown once
+    href = LANG_LINK.search(text).group(1)
+    english = await client.get(page + href)
+    assert english.status == 200 and "Class CP A" in await text_of(english)
+    # a refused form stays on its answer (what was typed is kept); its language link opens the form's page
+    resp = await client.post(page + "/pupils", data={"csrf_token": token, "last_name": "Roux", "first_name": "zoe"})
+    text = await text_of(resp)
+    assert resp.status == 409
+    href = LANG_LINK.search(text).group(1)
+    assert href == page + "?lang=fr"
+    assert (await client.get(href)).status == 200
+
+
+async def test_the_fallback_grid_form_redirects_to_the_grid(school):
+    client, ids = school
+    await login(client, "mme.a")
+    grid = f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/exercises/fr-mots"
+    token = await csrf_of(client, grid)
+    resp = await client.post(grid, data={"csrf_token": token, f"c-{ids['pupil_a']}-0": "1"}, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"] == grid
+    assert "Résultats enregistrés." in await text_of(await client.get(grid))
+
+
+DATA = __import__("pathlib").Path(__file__).resolve().parents[2] / "data"
+
+
+def _upload(token: str, data: bytes, name: str):
+    import aiohttp
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("file", data, filename=name, content_type="text/csv")
+    return form
+
+
+HIDDEN = re.compile(r'name="data" value="([^"]+)"')
+
+
+async def _names(client, page: str) -> list[str]:
+    text = await text_of(await client.get(page))
+    block = text.split('<ul class="pupils">', 1)[1].split("</ul>", 1)[0]
+    return re.findall(r">([^<>]+)</a></li>", block)
+
+
+async def test_an_excel_file_then_its_january_version_is_reviewed_before_anything_changes(school):
+    client, ids = school
+    await login(client, "m.b")
+    page = f"/classes/{ids['class_b']}"  # Emma Leroy and Adam Moreau are there already
+    token = await csrf_of(client, page)
+    first = (DATA / "classe-cp-excel-windows-1252.csv").read_bytes()
+    resp = await client.post(page + "/import", data=_upload(token, first, "classe.csv"))
+    text = await text_of(resp)
+    assert resp.status == 200
+    assert "Liste reconnue (Windows (Excel), séparateur « point-virgule ») : 25 élève(s)." in text
+    assert "À ajouter (23)" in text and "2 élève(s) déjà dans la classe, inchangé(s)." in text
+    assert len(await _names(client, page)) == 2  # nothing changed yet
+    data = HIDDEN.search(text).group(1)
+    resp = await client.post(page + "/import", data={"csrf_token": token, "data": data, "apply": "yes"},
+                             allow_redirects=False)
+    assert resp.status == 303
+    text = await text_of(await client.get(page))
+    assert "Import fait : 23 élève(s) ajouté(s), 0 nom(s) corrigé(s)." in text
+    assert len(await _names(client, page)) == 25
+
+    # January: two arrived, one left, one name now has its accent
+    later = (DATA / "classe-cp-janvier-excel-windows-1252.csv").read_bytes()
+    resp = await client.post(page + "/import", data=_upload(token, later, "janvier.csv"))
+    text = await text_of(resp)
+    assert "À ajouter (2)" in text and "Yasmine Benali" in text and "Élise Schmitt" in text
+    assert "Écrits autrement dans le fichier (1)" in text and "Ines Petit → Inès Petit" in text
+    assert "Dans la classe mais pas dans le fichier (1)" in text and "Arthur Roux" in text
+    assert len(await _names(client, page)) == 25
+    data = HIDDEN.search(text).group(1)
+    resp = await client.post(page + "/import", data={"csrf_token": token, "data": data, "apply": "yes",
+                                                     "respell": "yes"})
+    text = await text_of(resp)
+    assert "Import fait : 2 élève(s) ajouté(s), 1 nom(s) corrigé(s). 1 élève(s) de la classe ne figurent pas" in text
+    names = await _names(client, page)
+    assert len(names) == 27 and "Arthur Roux" in names and "Inès Petit" in names and "Ines Petit" not in names
+    # the same file again: nothing to do
+    resp = await client.post(page + "/import", data=_upload(token, later, "janvier.csv"))
+    assert "Rien à changer" in await text_of(resp)
+
+
+async def test_the_onde_extraction_asks_which_class_and_keeps_only_names(school):
+    client, ids = school
+    await login(client, "m.b")
+    page = f"/classes/{ids['class_ce1']}"
+    token = await csrf_of(client, page)
+    onde = (DATA / "onde-extraction-eleves.csv").read_bytes()
+    resp = await client.post(page + "/import", data=_upload(token, onde, "CSVExtraction.csv"))
+    text = await text_of(resp)
+    assert "Extraction ONDE reconnue (Windows (Excel), séparateur « point-virgule ») : 69 élève(s) dans 3 classe(s)" in text
+    assert "CE1 - Mme Aubert (CE1, 22 élève(s))" in text
+    assert "Choisissez la classe du fichier" in text and "Confirmer l'import" not in text
+    data = HIDDEN.search(text).group(1)
+    resp = await client.post(page + "/import", data={"csrf_token": token, "data": data,
+                                                     "class_label": "CE1 - Mme Aubert"})
+    text = await text_of(resp)
+    assert "À ajouter (22)" in text and "Dans la classe mais pas dans le fichier (1)" in text  # Inès Petit
+    resp = await client.post(page + "/import", data={"csrf_token": token, "data": data, "apply": "yes",
+                                                     "class_label": "CE1 - Mme Aubert"})
+    assert "Import fait : 22 élève(s) ajouté(s)" in await text_of(resp)
+    names = await _names(client, page)
+    assert len(names) == 23
+    # nothing from the other columns reached a page
+    text = await text_of(await client.get(page))
+    assert "PARIS" not in text and "/2019" not in text
+
+
+async def test_a_bad_file_names_its_lines_in_french_and_imports_nothing(school):
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    token = await csrf_of(client, page)
+    bad = "Nom;Prénom\r\nMartin;Lucie\r\nBernard\r\n1234;Léo\r\n".encode("cp1252")
+    resp = await client.post(page + "/import", data=_upload(token, bad, "liste.csv"))
+    text = await text_of(resp)
+    assert resp.status == 422 and "Rien n'a été importé : 2 ligne(s)" in text
+    assert "Ligne 3 : Il faut 2 colonnes (nom;prénom), il y en a 1" in text
+    assert "Ligne 4 : Le nom « 1234 » n'a aucune lettre" in text
