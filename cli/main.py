@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from preau.node.settings import BY_NAME, add_setting_arguments, flags_from_names
 
 from preau.node.campaign_file import describe, load_campaign_file, resolve_campaign_path
 from .checks import check_uai
+from .lang import LANGS, argparse_words, choose_language, environment_language, text, translate_parser
 
 # The node function behind each command, as "module:function". Each is called
 # as function(settings, **options), options being the command's own arguments;
@@ -49,9 +52,18 @@ NODE_FUNCTIONS: dict[str, str] = {
     "pool approve": "preau.node.pools:approve",
     "pool advance": "preau.node.pools:advance",
     "demo": "preau.node.demo.demo:run_demo",
+    "gdpr status": "preau.node.gdpr:status",
+    "gdpr retention": "preau.node.gdpr:retention",
+    "gdpr purge": "preau.node.gdpr:purge",
+    "gdpr pupils": "preau.node.gdpr:pupils",
+    "gdpr access": "preau.node.gdpr:access",
+    "gdpr count": "preau.node.gdpr:counted",
+    "gdpr rectify": "preau.node.gdpr:rectify",
+    "gdpr notice": "preau.node.gdpr:notice",
+    "gdpr register": "preau.node.gdpr:register",
 }
 
-_INTERNAL = {"command_name", "run", "group_parser"}
+_INTERNAL = {"command_name", "run", "group_parser", "lang"}
 
 
 def node_function(command: str) -> Callable[..., Any]:
@@ -100,7 +112,10 @@ def run_node_command(args: argparse.Namespace) -> int:
     """The generic path: settings, then the node function, then its result."""
     settings = _settings(args)
     func = node_function(args.command_name)
-    return _emit(func(settings, **_options(args)))
+    options = _options(args)
+    if "lang" in inspect.signature(func).parameters:  # init and serve speak to the person in their language
+        options["lang"] = getattr(args, "lang", "en")
+    return _emit(func(settings, **options))
 
 
 def run_checking_uai(args: argparse.Namespace) -> int:
@@ -246,6 +261,62 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="leave the nodes running and print their URLs and logins")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--seed", type=int, default=1, help="seed of the synthetic classes (default: 1)")
+
+
+def _gdpr_user(p: argparse.ArgumentParser) -> None:
+    _user_arg(p, "that acts (the GDPR duties are the head teacher's)")
+
+
+def _gdpr_status_args(p: argparse.ArgumentParser) -> None:
+    _json_flag(p)
+    _gdpr_user(p)
+
+
+def _gdpr_retention_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("years", type=int, nargs="?",
+                   help="school years to keep named results after the campaign's own (0 to 5; default 1)")
+    p.add_argument("--contact", help="whom families write to, printed on the notice (address, e-mail)")
+    p.add_argument("--dpo", help="the académie's data protection officer, printed on the notice and register")
+    _gdpr_user(p)
+
+
+def _gdpr_purge_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign", nargs="?", help="erase this campaign's named results now, before their date")
+    p.add_argument("--yes", action="store_true", help="confirm an early erasure (it cannot be undone)")
+    _gdpr_user(p)
+
+
+def _gdpr_pupil_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pupil", help="the pupil's id (preau gdpr pupils lists them)")
+    p.add_argument("--request", default="", help="who asked, and when (written to the audit log)")
+
+
+def _gdpr_access_args(p: argparse.ArgumentParser) -> None:
+    _gdpr_pupil_arg(p)
+    p.add_argument("--output", "-o", required=True, help="folder to write the French page and the JSON file into")
+    _gdpr_user(p)
+
+
+def _gdpr_count_args(p: argparse.ArgumentParser) -> None:
+    _gdpr_pupil_arg(p)
+    p.add_argument("--no", action="store_true", help="do not count the pupil in releases (without it: count again)")
+    _gdpr_user(p)
+
+
+def _gdpr_rectify_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("pupil", help="the pupil's id (preau gdpr pupils lists them)")
+    p.add_argument("--request", required=True, help="who asked, and when (written to the audit log)")
+    p.add_argument("--last-name", help="corrected last name")
+    p.add_argument("--first-name", help="corrected first name")
+    p.add_argument("--campaign", help="campaign of the result to correct")
+    p.add_argument("--exercise", help="exercise of the result to correct")
+    p.add_argument("--value", help="corrected value: answers like 1101-1, words per minute like 42, or absent")
+    _gdpr_user(p)
+
+
+def _gdpr_paper_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", "-o", required=True, help="HTML file to write (open it in a browser to print)")
+    _gdpr_user(p)
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -417,12 +488,48 @@ COMMANDS: tuple[Command, ...] = (
         _demo_args,
         settings="none",
     ),
+    Command("gdpr status", "(school) retention, planned and done erasures, backups to destroy",
+            "Show the retention period, what will be erased and from when, the erasures done, and the backups "
+            "made before an erasure (they still hold erased data: destroy them).",
+            ("preau gdpr status", "preau gdpr status --json"), _gdpr_status_args),
+    Command("gdpr retention", "(school) set how long named results are kept, and the contacts on the paperwork",
+            "Set the retention period in school years after the campaign's (default 1: until 31 August of the next "
+            "school year). The notice and register entry follow at once.",
+            ("preau gdpr retention 1", 'preau gdpr retention --contact "ce.0751234J@ac-paris.fr"'),
+            _gdpr_retention_args),
+    Command("gdpr purge", "(school) erase what is past retention now, or a campaign before its date",
+            "Erase named results past retention now (the node also does it by itself every day), or, with a "
+            "campaign and --yes, that campaign's named results before their date. Released counts stay.",
+            ("preau gdpr purge", "preau gdpr purge 2026-debut-cp --yes"), _gdpr_purge_args),
+    Command("gdpr pupils", "(school) list pupils with their ids, for a family's request",
+            "List the school's pupils with their ids and whether they are counted in releases.",
+            ("preau gdpr pupils",), _gdpr_user),
+    Command("gdpr access", "(school) a family's access request: a French page and a JSON file",
+            "Write everything Préau holds about one pupil into a folder, as a printable French page and a JSON "
+            "file. The request is written to the audit log.",
+            ('preau gdpr access 3f2a9c0d1e4b5a67 --output /media/usb --request "mère, courrier du 3 octobre"',),
+            _gdpr_access_args),
+    Command("gdpr count", "(school) leave a pupil out of releases (objection), or count them again",
+            "Mark a pupil as not counted: the next release is exactly what it would be without them.",
+            ('preau gdpr count 3f2a9c0d1e4b5a67 --no --request "parents, 3 octobre"',), _gdpr_count_args),
+    Command("gdpr rectify", "(school) correct a pupil's name or a result, with a trace in the audit log",
+            "Correct a pupil's identity or one result at a family's request; the audit log records the correction.",
+            ('preau gdpr rectify 3f2a9c0d1e4b5a67 --campaign 2026-debut-cp --exercise fr-mots --value 1101 '
+             '--request "père, 3 octobre"',), _gdpr_rectify_args),
+    Command("gdpr notice", "(school) write the parents' notice, filled from this node's settings",
+            "Write the French parents' notice (what is kept, why, where, how long, who sees what, rights).",
+            ("preau gdpr notice -o notice-familles.html",), _gdpr_paper_args),
+    Command("gdpr register", "(school) write the register entry (registre des traitements)",
+            "Write the French record-of-processing entry for this processing, filled from this node's settings.",
+            ("preau gdpr register -o registre.html",), _gdpr_paper_args),
 )
 
 GROUPS = {
     "bundle": ("move data between nodes on a file (no network)", ("preau bundle export -o FILE", "preau bundle import FILE")),
     "keys": ("manage this node's keys", ("preau keys rotate",)),
     "campaign": ("campaign definitions", ("preau campaign check FILE", "preau campaign load FILE")),
+    "gdpr": ("(school) the school's GDPR duties: retention, families' requests, paperwork (docs/gdpr.md)",
+             ("preau gdpr status", "preau gdpr access PUPIL_ID --output DIR", "preau gdpr notice -o notice.html")),
     "pool": ("pool small schools' counts by secure aggregation",
              ("preau pool create 2026-debut-cp --member 0690001B=5 --member 0690002C=4 --member 0690003D=6",
               "preau pool list", "preau pool approve 3f2a9c1e --user directrice")),
@@ -433,14 +540,18 @@ def _epilog(examples: tuple[str, ...]) -> str:
     return "Example" + ("s" if len(examples) > 1 else "") + ":\n" + "\n".join("  " + e for e in examples)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(lang: str = "en") -> argparse.ArgumentParser:
+    """The parser, its help in `lang` (the English texts below are also the English catalog's)."""
     parser = argparse.ArgumentParser(
         prog="preau",
         description="Préau: pupils' assessment data stays in the school; only signed, anonymised counts leave it.",
         epilog=_epilog(("preau init --role school --uai 0751234J", "preau serve", "preau campaign check FILE")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"preau {version('preau')}")
+    parser.add_argument("--version", action="version", version=f"preau {version('preau')}",
+                        help=text(lang, "cli.argparse.show program's version number and exit"))
+    # Read (and taken off the line) before parsing, by cli.lang.choose_language: listed here for --help.
+    parser.add_argument("--lang", choices=LANGS, help=text(lang, "cli.lang"))
     parser.set_defaults(run=None, group_parser=parser)
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
@@ -474,6 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
         elif cmd.settings == "data_dir":
             add_setting_arguments(p, ["data_dir"])
         p.set_defaults(run=cmd.run, command_name=cmd.name, group_parser=p)
+    translate_parser(parser, lang, BY_NAME)
     return parser
 
 
@@ -485,11 +597,10 @@ def _busy(exc: BaseException):
     return Busy.from_sqlite(exc)
 
 
-def _refuse(error: UserError) -> int:
-    """One line on stderr in the machine's language (French on a French box) and the error's exit code."""
-    from preau.node.faults import cli_language
-
-    print("preau: error: " + " ".join(error.localized(cli_language()).split()), file=sys.stderr)
+def _refuse(error: UserError, lang: str | None = None) -> int:
+    """One line on stderr in the person's language (French on a French box or with --lang fr) and the exit code."""
+    lang = lang or environment_language()
+    print(text(lang, "cli.error", message=" ".join(error.localized(lang).split())), file=sys.stderr)
     return error.exit_code
 
 
@@ -505,35 +616,38 @@ def _fault(exc: BaseException, args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.run is None:
-        args.group_parser.print_help(sys.stderr)
-        return EXIT_USAGE
+    lang, argv = choose_language(list(sys.argv[1:] if argv is None else argv), os.environ)
+    with argparse_words(lang):
+        parser = build_parser(lang)
+        args = parser.parse_args(argv)
+        if args.run is None:
+            args.group_parser.print_help(sys.stderr)
+            return EXIT_USAGE
+    args.lang = lang
     from preau.node.testhooks import apply_at_start
 
     apply_at_start()  # a no-op unless a test run switched a protection off (docs/privacy.md)
     try:
         return args.run(args)
     except UserError as e:
-        return _refuse(e)
+        return _refuse(e, lang)
     except KeyboardInterrupt:
-        print("preau: interrupted", file=sys.stderr)
+        print(text(lang, "cli.interrupted"), file=sys.stderr)
         return 130
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as e:
         busy = _busy(e)
         if busy is not None:
-            print("preau: error: " + busy.message, file=sys.stderr)
+            return _refuse(busy, lang)
             return busy.exit_code
         fault = _fault(e, args)
         if fault is not None:  # a full disk, a damaged database: the machine's fault, said as such
-            return _refuse(fault)
+            return _refuse(fault, lang)
         # BaseException too: Automerge's PanicException derives from it, and a
         # panic is a bug to report, not something to let pass unexplained.
         traceback.print_exc()
-        print("preau: internal error: this is a bug in Préau; please report it with the lines above", file=sys.stderr)
+        print(text(lang, "cli.bug"), file=sys.stderr)
         return EXIT_BUG
 
 

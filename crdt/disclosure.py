@@ -96,6 +96,15 @@ class ReleaseHistory:
             "policy": None if self.policy is None else self.policy.to_dict(),
         }
 
+    def exercises_counting(self, pupil: str) -> set[str]:
+        """The exercises whose published counts included this pupil (by the same reference as PupilOutcome.pupil).
+
+        For a parent's access request: the history keeps digests, so this answers "was my child counted"
+        without the history ever naming anyone.
+        """
+        digest = _pupil_digest(pupil)
+        return {ex for ex, snaps in self.snapshots.items() if any(digest in s for s in snaps)}
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "ReleaseHistory":
         try:

@@ -15,12 +15,14 @@ import json
 import os
 import pathlib
 import sys
+import time
 import urllib.parse
 from typing import Any, Iterator
 
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
+from preau.protocol.invitation import Invitation, clock_remark as invitation_clock_remark
 
 from preau.node.records import csvio
 from preau.node.records.vault import ARGON2
@@ -31,7 +33,8 @@ from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
 from preau.node.runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity, open_node as runtime_open_node
 from preau.node.settings import given_on_command_line, render_toml
-from preau.node.records.store import Store
+from preau.node import i18n
+from preau.node.records.store import MIN_PASSWORD, Store
 from preau.node.records.errors import BackupError
 
 
@@ -50,7 +53,7 @@ def _on_terminal() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
-def read_secret(prompt: str, env: str, *, confirm: bool = False) -> str:
+def read_secret(prompt: str, env: str, *, confirm: bool = False, again: str = "Again, to check: ") -> str:
     """A secret from the environment, the terminal (never echoed), or one line of standard input.
 
     With `confirm`, a secret typed on the terminal is asked twice, since nobody
@@ -62,7 +65,7 @@ def read_secret(prompt: str, env: str, *, confirm: bool = False) -> str:
     if _on_terminal():
         try:
             value = getpass.getpass(prompt)
-            if confirm and value and getpass.getpass("Again, to check: ") != value:
+            if confirm and value and getpass.getpass(again) != value:
                 raise UserError("the two entries differ; nothing was changed: run the command again")
         except EOFError:
             value = ""
@@ -122,7 +125,7 @@ def _uai(text: str) -> str:
 
 
 def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admin", password: str | None = None,
-              **_: Any) -> str:
+              lang: str = "en", **_: Any) -> str:
     """Set up a node; `password` is for callers in Python (the demo), the command line always asks."""
     data = pathlib.Path(settings.data_dir)
     if any((data / f).exists() for f in (FEDERATION_DB, IDENTITY_FILE, "preau.db")):
@@ -133,7 +136,7 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
 
         zeroconf_module()
     if password is None:
-        password = read_secret(f"Password for the administrator '{admin}': ", "PREAU_PASSWORD", confirm=True)
+        password = _new_admin_password(admin, lang)
     data.mkdir(parents=True, exist_ok=True)
     label = name or (f"École {uai}" if settings.role == "school" else f"Circonscription {uai}")
     store, recovery = Store.create(data, uai=uai, school_name=label, admin_username=admin,
@@ -142,15 +145,30 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
     identity = create_identity(data)
     FedStore(data / FEDERATION_DB).close()
     settings.settings_file.write_text(render_toml(given_on_command_line(settings)))
+    t = lambda key, **kw: i18n.translate(lang, key, **kw)  # noqa: E731
     return "\n".join([
-        f"Préau {settings.role} node created in {data}",
-        f"  UAI: {uai}   name: {label}",
-        f"  node id (read it to the other side when enrolling): {identity.node_id}",
-        f"  administrator: {admin}",
+        t(f"cli.init_done_{settings.role}", data=data),
+        t("cli.init_uai", uai=uai, name=label),
+        t("cli.init_node_id", node_id=identity.node_id),
+        t("cli.init_admin", admin=admin),
         "",
-        "Recovery key (shown once; write it down and keep it somewhere safe, away from the box):",
+        t("cli.init_recovery"),
         f"  {recovery}",
     ])
+
+
+def _new_admin_password(admin: str, lang: str, tries: int = 3) -> str:
+    """The first head teacher's password; one too short is asked again (typed blind, the long command
+    should not have to be typed again), except from PREAU_PASSWORD, which cannot be asked again."""
+    prompt = i18n.translate(lang, "cli.prompt_admin_password", admin=admin)
+    again = i18n.translate(lang, "cli.prompt_again")
+    for attempt in range(tries):
+        password = read_secret(prompt, "PREAU_PASSWORD", confirm=True, again=again)
+        if len(password) >= MIN_PASSWORD or os.environ.get("PREAU_PASSWORD") or attempt == tries - 1:
+            return password  # Store.create refuses it with its reason if it is still too short
+        problem = i18n.translate(lang, "store.password_short", n=MIN_PASSWORD)
+        print(i18n.translate(lang, "cli.password_again", problem=problem), file=sys.stderr, flush=True)
+    raise AssertionError("unreachable")
 
 
 # -- enrollment ------------------------------------------------------------------------
@@ -210,7 +228,9 @@ def join(settings, *, invitation: str, **_: Any) -> str:
             # connecting; those refusals are the person's to fix, not bugs.
             raise UserError(exc.message) from None
         up = node.federation.upstream()
-    return f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
+    done = f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
+    remark = invitation_clock_remark(Invitation.parse(text), int(time.time()))
+    return done + (f"\nNote: {remark}." if remark else "")
 
 
 def revoke(settings, *, node: str, reason: str, **_: Any) -> str:

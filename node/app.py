@@ -14,6 +14,7 @@ from preau.node import faults, i18n, keyfiles
 from preau.node.actions import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError
+from preau.node.lan import lan_urls
 from preau.node.federation.transport import SYNC_PATH, serve_session
 from preau.node.runtime import Node, open_node
 from preau.node.web.security import PrivateAccessLogger, log_path, public
@@ -86,6 +87,13 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
         node.close()
 
 
+async def _tell_sessions(app: web.Application) -> None:
+    """On SIGTERM, before the handlers are cancelled: peers in a session are told the node is shutting down."""
+    node = app.get(NODE)
+    if node is not None:
+        await node.gate.shut_down()
+
+
 async def healthz(request: web.Request) -> web.Response:
     node: Node = request.app[NODE]
     return web.json_response({"ok": True, "role": node.role, "node_id": node.node_id})
@@ -102,6 +110,7 @@ def create_app(settings: Any) -> web.Application:
     app = web.Application(middlewares=[json_errors, faults.body_guard], client_max_size=settings.max_message_bytes)
     app[CONFIG] = settings
     app.cleanup_ctx.append(_node_ctx)
+    app.on_shutdown.append(_tell_sessions)
     # The web layer: sessions backed by the store, CSRF, headers, and every page (after the node opens).
     setup_site(app, settings)
     # Public on purpose: health checks carry no data, and the sync endpoint authenticates peers by their Noise keys.
@@ -112,7 +121,7 @@ def create_app(settings: Any) -> web.Application:
 
 # -- running the node (`preau serve`) --------------------------------------------------
 
-def serve(settings, **_: Any) -> None:
+def serve(settings, *, lang: str = "en", **_: Any) -> None:
     """Run the node until SIGINT or SIGTERM (aiohttp's run_app handles both and shuts down cleanly)."""
     from preau.node.federation.mdns import advertiser_for  # zeroconf is optional: imported only for mDNS
 
@@ -121,8 +130,7 @@ def serve(settings, **_: Any) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
     app = build_app(settings, advertiser)
-    print(f"Préau {settings.role} node on {settings.advertised_url}"
-          + (f" (and {advertiser.ad.url} on the local network)" if advertiser else ""), flush=True)
+    print(serve_banner(settings, lang, advertiser.ad.url if advertiser else None), flush=True)
     try:
         web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
     except OSError as exc:
@@ -133,6 +141,24 @@ def serve(settings, **_: Any) -> None:
                 errno.EACCES: "ports below 1024 need special rights: use a port such as 8080",
                 errno.EADDRNOTAVAIL: "this machine has no such address: use 0.0.0.0 or one of its addresses"}
         raise UserError(f"cannot listen on {settings.host}:{settings.port}: {hint[exc.errno]}") from None
+
+
+def serve_banner(settings, lang: str, mdns_url: str | None = None) -> str:
+    """What `serve` prints: the addresses the school's computers can open (not 0.0.0.0, not 127.0.0.1)."""
+    role = i18n.translate(lang, f"cli.role_{settings.role}")
+    if settings.public_url:
+        urls = [settings.advertised_url]
+    else:
+        scheme = settings.advertised_url.split(":", 1)[0]
+        urls = [u for u in lan_urls(settings.host, settings.port, scheme) if "127.0.0.1" not in u]
+    lines = [i18n.translate(lang, "cli.serve_open", role=role)]
+    lines += [f"  {u}" for u in urls]
+    if mdns_url:
+        lines.append(i18n.translate(lang, "cli.serve_mdns", url=mdns_url))
+    if not urls and not mdns_url:
+        lines = [i18n.translate(lang, "cli.serve_local", url=settings.advertised_url)]
+    lines.append(i18n.translate(lang, "cli.serve_stop"))
+    return "\n".join(lines)
 
 
 def build_app(settings, advertiser=None):

@@ -61,6 +61,9 @@ def _history(store, session, federation: Federation, campaign_id: str) -> Releas
 def preview_release(store, session, federation: Federation, campaign_id: str, *,
                     today: _dt.date | None = None, closing: bool | None = None) -> ReleasePreview:
     campaign = store.get_campaign(session, campaign_id)
+    if store.is_purged(session, campaign_id):
+        raise Conflict(f"the named results of {campaign_id} were erased (end of retention, docs/gdpr.md): "
+                       "its last release stays with the district as it was, and nothing more can be released for it")
     today = today or _dt.date.today()
     if closing is None:
         closing = campaign.is_closed(today)

@@ -6,10 +6,12 @@ The same code runs a school, a district, and a district with a parent
 from __future__ import annotations
 
 import asyncio
+import datetime as _dt
 import logging
 import os
 import pathlib
 import random
+import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -93,6 +95,21 @@ class Node:
         self._clock = clock
 
     store: Any = None  # the school's encrypted store, when this node has one
+    _retention_day: Any = None  # the day the retention purge last ran (docs/gdpr.md)
+
+    def apply_retention(self) -> None:
+        """Erase named results past retention: when the node opens, then at most once a day."""
+        if self.store is None or self.role != "school" or self._retention_day == _dt.date.today():
+            return
+        try:
+            report = self.store.apply_retention(self.store.node)
+        except (UserError, sqlite3.Error) as exc:  # a busy or damaged file: said, and tried again next round
+            log.warning("retention: the purge of named results past retention did not run (%s); retrying later", exc)
+            return
+        self._retention_day = _dt.date.today()
+        if not report.empty:
+            log.info("retention: erased the named results of %s (%s pupils' results, %s pupil records)",
+                     ", ".join(report.campaigns) or "no campaign", report.results, report.pupils)
 
     def close(self) -> None:
         self.fed.close()
@@ -251,6 +268,7 @@ class Node:
         """
         seen = self.news()
         while True:
+            self.apply_retention()
             if self.federation.upstream() is not None:
                 seen = self.news()
                 try:
@@ -330,6 +348,7 @@ def open_node(settings: Any, **kw: Any) -> Node:
             store.close()
         raise
     node.store = store
+    node.apply_retention()
     if settings.parent_url:
         node.federation.move_upstream(settings.parent_url)
     return node

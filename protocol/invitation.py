@@ -126,6 +126,21 @@ def expired_message(inv: "Invitation", now: int) -> str:
             "otherwise ask your district for a new invitation")
 
 
+MAX_CLOCK_SKEW = 24 * 3600  # beyond this, the two clocks differ enough to say so
+
+
+def clock_remark(inv: "Invitation", now: int, max_skew: int = MAX_CLOCK_SKEW) -> str | None:
+    """A remark naming both clocks when the district made the invitation further than `max_skew` from this
+    machine's time (either way), else None: the join works, but one of the two clocks is wrong."""
+    if inv.issued_at is None or abs(inv.issued_at - now) <= max_skew:
+        return None
+    hours = abs(inv.issued_at - now) // 3600
+    side = "ahead of" if inv.issued_at > now else "behind"
+    return (f"the district's clock was {hours} hours {side} this machine's when it made the invitation "
+            f"(it said {utc(inv.issued_at)}; this machine says {utc(now)}): set the wrong clock right, "
+            "or releases and invitations will look out of date")
+
+
 @dataclass(frozen=True, slots=True)
 class IssuedInvitation:
     """The district's record of an invitation, as its trust store returns it."""

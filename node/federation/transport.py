@@ -34,6 +34,7 @@ from preau.node import faults
 from preau.node.errors import UserError
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
+from preau.node.federation.store import FedStoreError
 from preau.node.testhooks import unprotected
 
 log = logging.getLogger("preau.sync")
@@ -83,6 +84,28 @@ class SessionGate:
         # token -> [address, has sent bytes, evict callback]; insertion order is age
         self._pending: OrderedDict[object, list] = OrderedDict()
         self.evicted = 0
+        self.open_sessions: dict[object, tuple] = {}  # token -> (driver, ws), for telling them at shutdown
+        self.closing = False
+
+    async def shut_down(self) -> int:
+        """The node is stopping: every open session is told `shutting_down` (and when to come back), then closed."""
+        self.closing = True
+        told = 0
+        for driver, ws in list(self.open_sessions.values()):
+            try:
+                if driver.conn.state not in (State.ERROR, State.CLOSED):
+                    driver.conn.fail(LocalProtocolError("this node is shutting down (a restart or an update)",
+                                                        code="shutting_down", retry_after=60))
+                out = driver.conn.data_to_send()
+                if out and not ws.closed:
+                    await ws.send_bytes(out)
+                    told += 1
+            except (ProtocolError, ConnectionError, RuntimeError):
+                pass
+            driver.finished = True
+            if not ws.closed:
+                await ws.close()
+        return told
 
     @property
     def pending(self) -> int:
@@ -349,7 +372,7 @@ class SessionDriver:
         signed, owner = self.pending[doc_id]
         try:
             accepted = self.fedn.try_accept(self.session.peer, self.docs[doc_id], signed, owner)
-        except CrdtError as exc:
+        except (CrdtError, FedStoreError) as exc:  # FedStoreError: a document id already stored for another owner
             self.pending.pop(doc_id)
             self._refuse(doc_id, str(exc))
             if isinstance(exc, CampaignRefusedError):  # shown to the head teacher in words (sync page)
@@ -481,6 +504,9 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
     driver = SessionDriver(federation, conn, limits, gate=gate)
     if gate is not None:
         driver.gate_token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
+        gate.open_sessions[driver.gate_token] = (driver, ws)
+        if gate.closing:
+            await gate.shut_down()
     try:
         report = await _run(ws, driver, limits)
         federation.fed.flush_contacts()
@@ -489,6 +515,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
         return ws
     finally:
         if gate is not None:
+            gate.open_sessions.pop(driver.gate_token, None)
             gate.close(driver.gate_token, driver.in_session)
 
 

@@ -95,8 +95,9 @@ def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathl
         recovery = store._row("SELECT ct FROM key_wraps WHERE key = 'school' AND holder = 'recovery'")
         file_key = vault.random_key()
         school = store.school()
+        created = store._now()
         header = json.dumps({
-            "format": FORMAT, "created_at": store._now(), "uai": school["uai"], "schema": dbmod.schema_version(store.db),
+            "format": FORMAT, "created_at": created, "uai": school["uai"], "schema": dbmod.schema_version(store.db),
             "recovery_wrap": _b64(recovery["ct"]), "admins": admins,
             "file_key": _b64(vault.seal(vault.derive(s._school_key, "wrap/backup"), file_key, _ad("backup-key"))),
         }, sort_keys=True).encode()
@@ -105,6 +106,7 @@ def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathl
         body = vault.seal(file_key, plain, vault.label("backup") + b"|" + header)
         with store.db.atomic():
             store._audit(s.actor, "backup-written", "school", path.name)
+            store.record_backup(str(path.resolve()), created)
     tmp_path = path.with_name(path.name + ".tmp")
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -183,7 +185,8 @@ def _school_key(header: dict, name: str, recovery_key: str | None, username: str
 
 
 def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, recovery_key: str | None = None,
-                   username: str | None = None, password: str | None = None, replace: bool = False) -> pathlib.Path:
+                   username: str | None = None, password: str | None = None, replace: bool = False,
+                   clock=None) -> pathlib.Path:
     """Check everything first, then put the backup in place; any failure leaves `data_dir` untouched.
 
     With `replace`, the current files are kept beside it as *.before-restore rather than deleted.
@@ -257,6 +260,7 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
                     raise BackupError(f"{path.name} holds a damaged federation database ({fed_ok}); use another backup",
                                       code="corrupt")
             staged_files[name] = staged_file
+        early = _early_purges(target) if replace and target.exists() else []
         if replace:
             for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", NODE_KEY_NAME, *NODE_FILES,
                          FEDERATION_NAME + "-wal", FEDERATION_NAME + "-shm"):
@@ -267,4 +271,34 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
         for name, staged_file in staged_files.items():
             os.replace(staged_file, data / name)
         os.replace(staged, target)
+    _apply_retention(data, early, clock)
     return data
+
+
+def _early_purges(db_path: pathlib.Path) -> list[str]:
+    """Campaigns the head teacher erased before their date on the node being replaced: a restore keeps them erased."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            return [r[0] for r in conn.execute(
+                "SELECT DISTINCT campaign_id FROM gdpr_purges WHERE early = 1 AND campaign_id IS NOT NULL")]
+        finally:
+            conn.close()
+    except sqlite3.Error:  # a file from before gdpr_purges, or unreadable: nothing to carry
+        return []
+
+
+def _apply_retention(data: pathlib.Path, early: list[str], clock) -> None:
+    """An older backup may hold named results past retention: erase them before anyone opens the node."""
+    store = Store.open(data, **({"clock": clock} if clock is not None else {}))
+    try:
+        store.reapply_purges(store.node, early)
+        store.apply_retention(store.node)
+    finally:
+        store.close()
+
+
+def backup_flag(path: str | os.PathLike, store: Store) -> bool:
+    """Whether a backup file was made before an erasure, so still holds erased data (its header says when)."""
+    header, _, _ = _read(pathlib.Path(path))
+    return store.backup_holds_purged(str(header["created_at"]))

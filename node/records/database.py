@@ -74,10 +74,23 @@ def _m3_class_key_version(db: Database) -> None:
     db.execute("ALTER TABLE classes ADD COLUMN key_version INTEGER NOT NULL DEFAULT 1")
 
 
+def _gdpr_retention(db: Database) -> None:
+    # School facts for the GDPR duties (docs/gdpr.md), no pupil data: the retention setting and the
+    # contacts printed on the paperwork, the erasures done (dates and counts), and the backups this
+    # node wrote (so that one made before an erasure can be flagged).
+    db.execute("CREATE TABLE gdpr_settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("""CREATE TABLE gdpr_purges (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, campaign_id TEXT,
+        results INTEGER NOT NULL, pupils INTEGER NOT NULL, early INTEGER NOT NULL)""")
+    db.execute("""CREATE TABLE gdpr_backups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT NOT NULL, created_at TEXT NOT NULL)""")
+
+
 MIGRATIONS: list[Migration] = [
     ("initial", _m1_initial),
     ("sealed_audit", _m2_sealed_audit),
     ("class_key_version", _m3_class_key_version),
+    ("gdpr_retention", _gdpr_retention),
 ]
 
 

@@ -31,7 +31,7 @@ from ..appkeys import NODE
 from ..errors import Busy, UserError
 from preau.node.records.errors import AuthError
 from preau.node.web.appkeys import CLOCK, SETTINGS, UNLOCKED, WEB_CONFIG
-from . import district, school
+from . import district, gdpr, school
 from .context import LoginAgain, node_of, refused, store_of, unlocked
 from .mount import NavItem, WebConfig, setup_web
 from .render import refusal, refusal_of, render
@@ -52,6 +52,7 @@ NAV = (
     NavItem("nav.sync", "/admin/sync", frozenset({"admin"})),
     NavItem("nav.transparency", "/admin/transparency", frozenset({"admin"})),
     NavItem("nav.backup", "/admin/backup", frozenset({"admin"})),
+    NavItem("nav.gdpr", "/admin/gdpr", frozenset({"admin"})),
     NavItem("nav.schools", "/district/schools", frozenset({"district", "inspector"})),
     NavItem("nav.invitations", "/district/invitations", frozenset({"district"})),
     NavItem("nav.district_campaigns", "/district/campaigns", frozenset({"district"})),
@@ -241,6 +242,7 @@ def setup_site(app: web.Application, settings: Any, *, clock: Callable[[], float
     app.cleanup_ctx.append(_sweeper)
     app.router.add_get("/", root)
     school.add_routes(app.router)
+    gdpr.add_routes(app.router)
     district.add_routes(app.router)
 
 

@@ -42,7 +42,8 @@ class Result:
 
 def preau(*args: str, password: str | None = PASSWORD, env: dict | None = None, stdin: str = "",
           timeout: float = 60) -> Result:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_") and k not in ("LC_ALL", "LC_MESSAGES")}
+    base["LANG"] = "C.UTF-8"  # English unless a test asks for French (env={"LANG": "fr_FR.UTF-8"} or --lang fr)
     base["PREAU_ARGON2_PROFILE"] = MINIMAL
     if password is not None:
         base["PREAU_PASSWORD"] = password

@@ -8,6 +8,8 @@ from preau.cli import main as cli
 from preau.node.errors import EXIT_BUG, EXIT_CONFIG, EXIT_NOT_AVAILABLE, EXIT_USAGE, EXIT_USER, UserError
 
 ALL_COMMANDS = [
+    "gdpr status", "gdpr retention", "gdpr purge", "gdpr pupils", "gdpr access", "gdpr count", "gdpr rectify",
+    "gdpr notice", "gdpr register",
     "init", "serve", "invite", "join", "status", "sync", "release", "stats", "backup", "restore",
     "bundle export", "bundle import", "keys rotate", "revoke", "campaign load", "campaign check", "demo",
     "pool create", "pool list", "pool approve", "pool advance",
@@ -25,7 +27,7 @@ def test_every_command_of_the_issue_exists():
     assert set(cli.NODE_FUNCTIONS) == set(ALL_COMMANDS) - {"campaign check"}
 
 
-@pytest.mark.parametrize("command", ALL_COMMANDS + ["bundle", "keys", "campaign", "pool"])
+@pytest.mark.parametrize("command", ALL_COMMANDS + ["bundle", "keys", "campaign", "pool", "gdpr"])
 def test_help_shows_an_example(capsys, command):
     with pytest.raises(SystemExit) as e:
         cli.main([*command.split(), "--help"])

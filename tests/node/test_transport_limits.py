@@ -322,3 +322,13 @@ def campaign_dict(c) -> dict:
             "closes": c.closes, "policy": {"min_cohort": 10, "min_batch": 10},
             "exercises": [{"id": e.id, "name": e.name, "subject": e.subject, "score_kind": e.score_kind,
                            "items": e.items, "thresholds": list(e.thresholds)} for e in c.exercises]}
+
+
+async def test_a_node_shutting_down_tells_the_peers_in_session_why(serve):
+    district = await serve(Limits(idle_timeout=5))
+    async with Hostile(district, enrolled_peer(district)) as peer:
+        assert await district.gate.shut_down() == 1
+        refusal = await peer.refusal()
+        assert refusal == ("shutting_down: the district is shutting down (a restart or an update): nothing was lost; "
+                           "this node tries again later (the district asks to try again in 60 s)"), refusal
+    await until(lambda: district.gate.active == 0, "the session slot given back")

@@ -365,3 +365,16 @@ def test_config_is_validated():
     for bad in (dict(versions=()), dict(rekey_every=0), dict(max_frames=2**64)):
         with pytest.raises(LocalProtocolError):
             Config(**bad)
+
+
+def test_an_invitation_made_by_a_clock_far_from_ours_is_remarked_naming_both(world):
+    from preau.protocol.invitation import clock_remark
+
+    inv = world.invite()  # made at NOW by the district's clock
+    assert clock_remark(inv, NOW + 3600) is None
+    assert clock_remark(inv, NOW + 3 * 86400) == (
+        "the district's clock was 72 hours behind this machine's when it made the invitation (it said "
+        "2026-09-21 14:13:20 UTC; this machine says 2026-09-24 14:13:20 UTC): set the wrong clock right, "
+        "or releases and invitations will look out of date")
+    assert "ahead of" in clock_remark(inv, NOW - 2 * 86400)
+    assert clock_remark(dataclasses.replace(inv, issued_at=None), NOW + 10 * 86400) is None

@@ -62,6 +62,7 @@ from .base import (
 )
 from .blobs import BlobsMixin
 from .classes import ClassesMixin
+from .gdpr import GdprMixin
 from .results import ResultsMixin
 
 __all__ = [
@@ -70,7 +71,7 @@ __all__ = [
 ]
 
 
-class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin):
+class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, GdprMixin):
     """One school's data folder: one connection, writes serialised under a lock, each in one transaction.
 
     Use it from one thread at a time (the node's event loop, or one worker thread).

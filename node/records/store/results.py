@@ -340,7 +340,8 @@ class ResultsMixin:
             raise ValueError(f"release_outcomes: campaign {campaign.id!r} is not {campaign_id!r}")
         campaign = campaign or stored
         pkey = self._pseudonym_key(s)
+        excluded = self._not_counted(s)  # families who objected (gdpr.py): released exactly as if removed
         out = [PupilOutcome(vault.pseudonym(pkey, pid), ex, self._result(campaign, pid, ex, payload).group)
-               for pid, ex, payload in self._class_results(s, campaign)]
+               for pid, ex, payload in self._class_results(s, campaign) if pid not in excluded]
         out.sort(key=lambda o: (o.exercise, o.pupil))
         return out

@@ -1,0 +1,204 @@
+"""The head teacher's GDPR pages: retention and erasures, families' requests, the printable paperwork.
+
+The documents (notice, register entry, access page) are rendered by
+`preau.node.paperwork` from the node's settings, the same way as by
+`preau gdpr`; here they link the stylesheet, since the pages' CSP forbids
+inline styles. Pupil ids appear in URLs (as on the class pages), names never.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from .. import paperwork
+from ..errors import UserError
+from ..records.store.gdpr import MAX_RETENTION_YEARS
+from .render import render, static_url
+from .security import login_required
+from .context import node_of, refused, store_of, t_, unlocked
+
+ADMIN = ("admin",)
+_PUPIL = "/admin/gdpr/pupils/{pupil_id:[0-9a-f]{16}}"
+
+
+def _field(form: Any, name: str, limit: int = 300) -> str:
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
+def _district(request: web.Request) -> str | None:
+    up = node_of(request).federation.upstream()
+    return None if up is None else (up.get("name") or up.get("uai") or None)
+
+
+async def _page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                status: int = 200) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    plan = [{"kind": p.kind, "id": p.id, "name": p.name, "school_year": p.school_year,
+             "erase_on": paperwork.date_fr(p.erase_from), "pupils": p.pupils, "soon": p.soon}
+            for p in store.retention_plan(s)]
+    campaigns = {c.id: c.name for c in store.list_campaigns(s)}
+    purges = [{"at": r["at"][:10], "campaign": campaigns.get(r["campaign_id"], r["campaign_id"]) if r["campaign_id"] else None,
+               "results": r["results"], "pupils": r["pupils"], "early": bool(r["early"])} for r in store.purges(s)]
+    backups = [{"path": b["path"], "created": b["created_at"][:16].replace("T", " "), "flagged": b["flagged"]}
+               for b in store.backups(s)]
+    excluded = store.not_counted(s)
+    pupils = []
+    for c in store.list_classes(s):
+        for p in store.list_pupils(s, c.id):
+            pupils.append({"id": p.id, "name": f"{p.last_name} {p.first_name}", "class_name": c.name,
+                           "counted": p.id not in excluded})
+    return await render(request, "admin_gdpr.html", {
+        "retention": store.retention_years(s), "max_retention": MAX_RETENTION_YEARS, "texts": store.gdpr_texts(s),
+        "plan": plan, "purges": purges, "backups": backups, "pupils": pupils, "soon": any(p["soon"] for p in plan),
+        "notice": notice, "errors": errors or [],
+    }, status=status)
+
+
+@login_required(roles=ADMIN)
+async def gdpr_page(request: web.Request) -> web.StreamResponse:
+    return await _page(request)
+
+
+@login_required(roles=ADMIN)
+async def save_settings(request: web.Request) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    form = await request.post()
+    try:
+        store.set_retention(s, _field(form, "retention_years", 2))
+        for key in ("contact", "dpo"):
+            if _field(form, key) and _field(form, key) != store.gdpr_texts(s)[key]:
+                store.set_gdpr_text(s, key, _field(form, key))
+    except UserError as exc:
+        return await _page(request, errors=[refused(request, exc.message)], status=exc.status)
+    return await _page(request, notice=t_(request)("gdpr.saved"))
+
+
+@login_required(roles=ADMIN)
+async def purge_now(request: web.Request) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    form = await request.post()
+    t = t_(request)
+    if _field(form, "confirm") != "yes":
+        return await _page(request, errors=[t("gdpr.purge_unconfirmed")], status=400)
+    try:
+        report = store.purge_campaign_now(s, _field(form, "campaign_id", 64))
+    except UserError as exc:
+        return await _page(request, errors=[refused(request, exc.message)], status=exc.status)
+    return await _page(request, notice=t("gdpr.purged_now", campaign=", ".join(report.campaigns), n=report.results))
+
+
+def _document(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
+    html = paperwork.render(template, context, stylesheet=static_url("gdpr.css"))
+    return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+@login_required(roles=ADMIN)
+async def notice(request: web.Request) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    return _document(request, "gdpr_notice.html", paperwork.paperwork_context(store, s, district=_district(request)))
+
+
+@login_required(roles=ADMIN)
+async def register(request: web.Request) -> web.StreamResponse:
+    store, s = store_of(request), unlocked(request)
+    return _document(request, "gdpr_register.html", paperwork.paperwork_context(store, s, district=_district(request)))
+
+
+def _pupil(request: web.Request) -> tuple[Any, Any, Any]:
+    store, s = store_of(request), unlocked(request)
+    try:
+        return store, s, store.get_pupil(s, request.match_info["pupil_id"])
+    except UserError:
+        raise web.HTTPNotFound() from None
+
+
+async def _pupil_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
+                      status: int = 200) -> web.StreamResponse:
+    store, s, p = _pupil(request)
+    names = {c.id: c.name for c in store.list_classes(s)}
+    choices = []
+    for campaign in store.list_campaigns(s):
+        if store.is_purged(s, campaign.id):
+            continue
+        for ex in campaign.exercises:
+            choices.append({"value": f"{campaign.id}/{ex.id}", "label": f"{campaign.name} — {ex.name}"})
+    return await render(request, "admin_gdpr_pupil.html", {
+        "pupil": p, "class_name": names.get(p.class_id, ""), "counted": p.id not in store.not_counted(s),
+        "choices": choices, "notice": notice, "errors": errors or []}, status=status)
+
+
+@login_required(roles=ADMIN)
+async def pupil_page(request: web.Request) -> web.StreamResponse:
+    return await _pupil_page(request)
+
+
+@login_required(roles=ADMIN)
+async def access_page(request: web.Request) -> web.StreamResponse:
+    store, s, p = _pupil(request)
+    data = store.access_request(s, p.id, "page imprimable")
+    ctx = paperwork.access_context(data, store.gdpr_texts(s), store._clock().date())
+    return _document(request, "gdpr_access.html", ctx)
+
+
+@login_required(roles=ADMIN)
+async def access_json(request: web.Request) -> web.StreamResponse:
+    store, s, p = _pupil(request)
+    data = store.access_request(s, p.id, "fichier JSON")
+    body = json.dumps(data, indent=2, ensure_ascii=False)
+    return web.Response(body=body.encode(), content_type="application/json", headers={
+        "Content-Disposition": 'attachment; filename="preau-acces-eleve.json"'})  # no name in a file name
+
+
+@login_required(roles=ADMIN)
+async def set_counted(request: web.Request) -> web.StreamResponse:
+    store, s, p = _pupil(request)
+    form = await request.post()
+    counted = _field(form, "counted") == "yes"
+    store.set_counted(s, p.id, counted, _field(form, "request", 200))
+    return await _pupil_page(request, notice=t_(request)("gdpr.counted_done" if counted else "gdpr.not_counted_done"))
+
+
+@login_required(roles=ADMIN)
+async def rectify_identity(request: web.Request) -> web.StreamResponse:
+    store, s, p = _pupil(request)
+    form = await request.post()
+    try:
+        store.rectify_identity(s, p.id, _field(form, "last_name", 100), _field(form, "first_name", 100),
+                               request=_field(form, "request", 200))
+    except UserError as exc:
+        return await _pupil_page(request, errors=[refused(request, exc.message)], status=exc.status)
+    return await _pupil_page(request, notice=t_(request)("gdpr.rectified"))
+
+
+@login_required(roles=ADMIN)
+async def rectify_result(request: web.Request) -> web.StreamResponse:
+    store, s, p = _pupil(request)
+    form = await request.post()
+    t = t_(request)
+    campaign_id, _, exercise_id = _field(form, "exercise", 140).partition("/")
+    try:
+        ex = next((e for e in store.get_campaign(s, campaign_id).exercises if e.id == exercise_id), None)
+        if ex is None:
+            return await _pupil_page(request, errors=[t("gdpr.bad_value", detail=exercise_id)], status=400)
+        value = paperwork.parse_value(_field(form, "value", 100), ex.score_kind)
+        store.rectify_result(s, campaign_id, p.id, exercise_id, request=_field(form, "request", 200), **value)
+    except UserError as exc:
+        return await _pupil_page(request, errors=[refused(request, exc.message)], status=exc.status)
+    return await _pupil_page(request, notice=t("gdpr.rectified"))
+
+
+def add_routes(r: web.UrlDispatcher) -> None:
+    r.add_get("/admin/gdpr", gdpr_page)
+    r.add_post("/admin/gdpr/settings", save_settings)
+    r.add_post("/admin/gdpr/purge", purge_now)
+    r.add_get("/admin/gdpr/notice", notice)
+    r.add_get("/admin/gdpr/register", register)
+    r.add_get(_PUPIL, pupil_page)
+    r.add_get(_PUPIL + "/access", access_page)
+    r.add_get(_PUPIL + "/access.json", access_json)
+    r.add_post(_PUPIL + "/counted", set_counted)
+    r.add_post(_PUPIL + "/identity", rectify_identity)
+    r.add_post(_PUPIL + "/result", rectify_result)

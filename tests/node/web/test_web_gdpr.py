@@ -1,0 +1,72 @@
+"""The head teacher's GDPR pages on a real school, through the real `create_app`."""
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from node_fixtures import build_school, login
+from preau.node.app import create_app
+from web_helpers import csrf_of
+
+
+@pytest.fixture
+async def school(tmp_path, aiohttp_client):
+    built = build_school(tmp_path)
+    return await aiohttp_client(create_app(built.settings)), built.ids
+
+
+async def _text(resp) -> str:
+    return html.unescape(await resp.text())
+
+
+async def _post(client, path: str, data: dict, token_page: str = "/admin/gdpr"):
+    token = await csrf_of(client, token_page)
+    return await client.post(path, data={"csrf_token": token, **data})
+
+
+async def test_gdpr_page_settings_paperwork_and_a_familys_requests(school):
+    client, ids = school
+    await login(client, "mme.a")
+    assert (await client.get("/admin/gdpr", allow_redirects=False)).status in (303, 403)
+    client.session.cookie_jar.clear()
+    await login(client, "direction")
+    page = await _text(await client.get("/admin/gdpr"))
+    assert "Durée de conservation" in page and "Martin Lucie" in page
+    notice = await _text(await client.get("/admin/gdpr/notice"))
+    assert "1er septembre 2028" in notice
+    resp = await _post(client, "/admin/gdpr/settings", {"retention_years": "0", "contact": "ce.0751234J@ac-paris.fr",
+                                                         "dpo": "dpd@ac-paris.fr"})
+    assert resp.status == 200 and "Réglages enregistrés" in await _text(resp)
+    for path in ("/admin/gdpr/notice", "/admin/gdpr/register"):
+        doc = await _text(await client.get(path))
+        assert "1er septembre 2027" in doc and "1er septembre 2028" not in doc and "ce.0751234J@ac-paris.fr" in doc
+    bad = await _post(client, "/admin/gdpr/settings", {"retention_years": "9"})
+    assert bad.status == 422 and "0 to 5" in await _text(bad)
+
+    pupil = ids["pupil_a"]
+    base = f"/admin/gdpr/pupils/{pupil}"
+    resp = await _post(client, base + "/counted", {"counted": "no", "request": "mère"}, base)
+    assert "ne sera pas compté" in await _text(resp)
+    resp = await _post(client, base + "/result", {"exercise": f"{ids['campaign']}/fr-mots", "value": "11010",
+                                                  "request": "père, erreur de saisie"}, base)
+    assert resp.status == 200 and "Correction enregistrée" in await _text(resp)
+    resp = await _post(client, base + "/result", {"exercise": f"{ids['campaign']}/fr-mots", "value": "12",
+                                                  "request": "x"}, base)
+    assert resp.status == 422 and "1 (right), 0 (wrong)" in await _text(resp)
+    resp = await _post(client, base + "/identity", {"last_name": "Martin-Durand", "first_name": "Lucie",
+                                                    "request": "mère, orthographe"}, base)
+    assert resp.status == 200
+    page = await _text(await client.get(base + "/access"))
+    assert "Martin-Durand" in page and "Bernard" not in page and "non : à la demande de la famille" in page
+    assert "juste juste faux juste faux" in page
+    data = await (await client.get(base + "/access.json")).json()
+    assert data["pupil"]["last_name"] == "Martin-Durand" and data["counted_in_releases"] is False
+    assert [r["score"] for c in data["campaigns"] for r in c["results"]] == [3]
+
+    resp = await _post(client, "/admin/gdpr/purge", {"campaign_id": ids["campaign"]})
+    assert resp.status == 400
+    resp = await _post(client, "/admin/gdpr/purge", {"campaign_id": ids["campaign"], "confirm": "yes"})
+    assert resp.status == 200 and "effacés" in await _text(resp)
+    data = await (await client.get(base + "/access.json")).json()
+    assert data["campaigns"] == []
