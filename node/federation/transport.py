@@ -31,6 +31,7 @@ from preau.protocol.sync import DocumentSettled, SyncComplete, SyncSession
 from preau.protocol.wire import Offer, PoolMail, Receipt, SyncMessage, Want
 
 from preau.node import faults
+from preau.node.aio import within
 from preau.node.errors import UserError
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
@@ -435,7 +436,7 @@ async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
                 raise HandshakeTimeout
             wait = min(wait, handshake_deadline - now)
         try:
-            msg = await asyncio.wait_for(ws.receive(), wait)
+            msg = await within(ws.receive(), wait)  # not wait_for: it can swallow a cancellation
         except asyncio.TimeoutError:
             if driver.session.peer is None and time.monotonic() >= handshake_deadline:
                 raise HandshakeTimeout from None
