@@ -45,6 +45,7 @@ NODE_FUNCTIONS: dict[str, str] = {
     "bundle export": "preau.node.actions:export_bundle",
     "bundle import": "preau.node.actions:import_bundle",
     "keys rotate": "preau.node.actions:rotate_keys",
+    "keys recovery": "preau.node.actions:new_recovery_key",
     "revoke": "preau.node.actions:revoke",
     "campaign load": "preau.node.actions:load_campaign",
     "pool create": "preau.node.pools:create",
@@ -94,7 +95,14 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _settings(args: argparse.Namespace):
-    return load_settings(flags_from_namespace(args))
+    settings = load_settings(flags_from_namespace(args))
+    command = getattr(args, "command_name", None)
+    if command not in (None, "demo"):
+        # One rule for who runs commands: the data folder's owner (the service's user), never root for it.
+        from preau.node.oplock import check_owner
+
+        check_owner(settings.data_dir, f"{command} ...")
+    return settings
 
 
 def _emit(result: Any) -> int:
@@ -170,6 +178,9 @@ def _invite_args(p: argparse.ArgumentParser) -> None:
                         "which this node merges, never a school's release")
     p.add_argument("--school-url", help="address of the school's node, if the district can reach it: the district then "
                                         "also opens sync sessions to the school (e.g. http://10.20.0.5:8080)")
+    p.add_argument("--allow-loopback", action="store_true",
+                   help="allow an invitation that points at this machine only (127.0.0.1): for a trial with every "
+                        "node on one machine; real schools need public_url set to an address they can reach")
 
 
 def _join_args(p: argparse.ArgumentParser) -> None:
@@ -181,7 +192,8 @@ def _json_flag(p: argparse.ArgumentParser) -> None:
 
 
 def _user_arg(p: argparse.ArgumentParser, what: str) -> None:
-    p.add_argument("--user", help=f"head teacher account {what} (default: admin, or PREAU_USER); "
+    p.add_argument("--user", help=f"head teacher account {what} (default: PREAU_USER, else the only head "
+                                  "teacher account, as `preau init --admin` named it); "
                    "its password is asked for, or read from PREAU_PASSWORD")
 
 
@@ -243,11 +255,17 @@ def _pool_advance_args(p: argparse.ArgumentParser) -> None:
 
 def _keys_rotate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument("--overlap-days", type=int, default=90, metavar="DAYS",
+                   help="days during which this node still answers on its old key, so the nodes enrolled here "
+                        "learn the new one (default: 90; 0 drops the old key at once, after a compromise)")
 
 
 def _revoke_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("node", help="UAI or fingerprint of the node to revoke")
     p.add_argument("--reason", required=True, help="why, kept in the district's journal")
+    p.add_argument("--forget-counts", action="store_true",
+                   help="also remove the counts it sent before from this district's statistics (for a revoked "
+                        "node whose releases should no longer count); works on an already revoked node too")
 
 
 def _campaign_file_arg(p: argparse.ArgumentParser) -> None:
@@ -353,7 +371,7 @@ COMMANDS: tuple[Command, ...] = (
         "join",
         "(school) join a district with its invitation",
         "On a school node: enrol with the district named in the invitation. Both nodes pin each other's keys.",
-        ("preau join invitation.txt", "preau join 'preau-invite:...'"),
+        ("preau join invitation.txt", "preau join 'PREAU1-...'"),
         _join_args,
     ),
     Command(
@@ -423,6 +441,14 @@ COMMANDS: tuple[Command, ...] = (
         "Make new long-term keys, signed by the old ones; peers learn them at the next sync.",
         ("preau keys rotate", "preau keys rotate --yes"),
         _keys_rotate_args,
+    ),
+    Command(
+        "keys recovery",
+        "replace the recovery key (lost, or seen by someone)",
+        "Make a new recovery key, shown once; the old one no longer opens the node. Backups made before still "
+        "open with the old one: make a new backup and destroy the old ones.",
+        ("preau keys recovery --user directrice",),
+        lambda p: _user_arg(p, "that replaces it"),
     ),
     Command(
         "revoke",
@@ -634,6 +660,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(text(lang, "cli.interrupted"), file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `preau stats ... | head`: the reader has all it wanted. Quiet, as `cat` is; stdout goes nowhere from now
+        # on, so the interpreter's last flush cannot complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (SystemExit, GeneratorExit):
         raise
     except BaseException as e:

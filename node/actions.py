@@ -29,10 +29,11 @@ from preau.node.records.vault import ARGON2
 from preau.node.records.backup import restore_backup, write_backup
 from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation import pools as fpools
+from preau.node.oplock import refuse_while_served
 from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
-from preau.node.runtime import FEDERATION_DB, IDENTITY_FILE, Node, create_identity, open_node as runtime_open_node
-from preau.node.settings import given_on_command_line, render_toml
+from preau.node.runtime import DEFAULT_OVERLAP_DAYS, FEDERATION_DB, IDENTITY_FILE, Node, create_identity, open_node as runtime_open_node
+from preau.node.settings import from_settings_file, given_on_command_line, render_toml
 from preau.node import i18n
 from preau.node.records.store import MIN_PASSWORD, Store
 from preau.node.records.errors import BackupError
@@ -87,8 +88,16 @@ def open_node(settings, **kw) -> Node:
 
 
 def admin_session(store: Store, username: str | None = None):
-    """Log in as a head teacher account (the command's --user, else PREAU_USER, else admin)."""
-    user = username or os.environ.get("PREAU_USER") or "admin"
+    """Log in as a head teacher account: the command's --user, else PREAU_USER, else the school's only head
+    teacher account (whatever `preau init --admin` named it), else admin."""
+    user = username or os.environ.get("PREAU_USER")
+    if not user:
+        admins = [r["username"] for r in store.db.query(
+            "SELECT username FROM accounts WHERE role = 'admin' AND active = 1 ORDER BY username")]
+        if len(admins) > 1:
+            raise UserError(f"this school has several head teacher accounts ({', '.join(admins)}): "
+                            "say which one with --user")
+        user = admins[0] if admins else "admin"
     return store.login(user, read_secret(f"Password for {user}: ", "PREAU_PASSWORD"))
 
 
@@ -144,7 +153,8 @@ def init_node(settings, *, uai: str, name: str | None = None, admin: str = "admi
     store.close()
     identity = create_identity(data)
     FedStore(data / FEDERATION_DB).close()
-    settings.settings_file.write_text(render_toml(given_on_command_line(settings)))
+    # Merged into what the file already says (a public_url set first, as the docs' order has it), never over it.
+    settings.settings_file.write_text(render_toml({**from_settings_file(settings), **given_on_command_line(settings)}))
     t = lambda key, **kw: i18n.translate(lang, key, **kw)  # noqa: E731
     return "\n".join([
         t(f"cli.init_done_{settings.role}", data=data),
@@ -176,18 +186,39 @@ def _new_admin_password(admin: str, lang: str, tries: int = 3) -> str:
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7,
                       school_url: str | None = None, district: bool = False, town: str | None = None,
-                      **_: Any) -> str:
+                      allow_loopback: bool = False, announce: bool = True, **_: Any) -> str:
     require_role(settings, "district", "only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
     uai = _uai(uai)
+    address = settings.advertised_url
+    school_address = _school_url(school_url)  # a malformed --school-url is named first
+    if _is_loopback(address) and not allow_loopback:
+        raise UserError(
+            f"this invitation would point at {address}, which only this machine can reach: set public_url in "
+            f"{settings.settings_file} to the address the {'districts' if district else 'schools'} use "
+            "(docs/operations.md, \"Running a district node\"), or add --allow-loopback for a trial on this machine")
     with opened_node(settings) as node:
-        inv = node.create_invitation(uai, [settings.advertised_url], ttl=expires_days * 86400, name=name,
-                                     school_address=_school_url(school_url),
+        inv = node.create_invitation(uai, [address], ttl=expires_days * 86400, name=name,
+                                     school_address=school_address,
                                      member="district" if district else "school", town=town)
-    progress(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {settings.advertised_url}; "
-             "give it to the head teacher, who runs `preau join` with it:")
+    if announce:  # on stderr, terminal or not: the invitation alone goes to stdout (scripts redirect it to a file)
+        print(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {address}; "
+              "give it to the head teacher, who runs `preau join` with it:", file=sys.stderr, flush=True)
     return inv.to_string()
+
+
+def _is_loopback(url: str) -> bool:
+    """True for an address only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    host = urllib.parse.urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _school_url(value: str | None) -> str | None:
@@ -233,17 +264,27 @@ def join(settings, *, invitation: str, **_: Any) -> str:
     return done + (f"\nNote: {remark}." if remark else "")
 
 
-def revoke(settings, *, node: str, reason: str, **_: Any) -> str:
+def revoke(settings, *, node: str, reason: str, forget_counts: bool = False, **_: Any) -> str:
     require_role(settings, "district", "only a district node revokes the nodes it enrolled; this node is a school")
     if not reason.strip():
         raise UserError("--reason must say why (it is kept in the district's journal)")
+    lines = []
     with opened_node(settings) as n:
-        target = _find_peer(n, node)
+        target = _find_peer(n, node, revoked_too=forget_counts)
         who = f"{target['uai'] or ''} {_peer_id(target)}".strip()
-        if not n.fed.revoke_peer(target["key"]):
+        if n.fed.revoke_peer(target["key"]):
+            n.fed.log_event("revoked", f"{who}: {reason}")
+            lines.append(f"Revoked {who}; its sessions and releases are refused from now on.")
+        elif not forget_counts:
             raise Conflict(f"{who} is already revoked")
-        n.fed.log_event("revoked", f"{who}: {reason}")
-    return f"Revoked {who}; its sessions and releases are refused from now on."
+        if forget_counts:
+            keys = [target["key"], *n.fed.predecessors(target["key"])]
+            dropped = n.fed.forget_counts(keys)
+            n.fed.log_event("counts_forgotten", f"{who}: {dropped} statistics entr{'y' if dropped == 1 else 'ies'} "
+                                                f"removed ({reason})")
+            lines.append(f"Removed {who}'s counts from {dropped} campaign(s) of this district's statistics; "
+                         "the node above gets the new totals at the next sync.")
+    return "\n".join(lines)
 
 
 def _peer_id(peer: dict) -> str:
@@ -251,7 +292,7 @@ def _peer_id(peer: dict) -> str:
     return node_id_of(bytes.fromhex(peer["key"]))
 
 
-def _find_peer(node: Node, text: str) -> dict:
+def _find_peer(node: Node, text: str, *, revoked_too: bool = False) -> dict:
     """The peer named by a UAI or a node id; its active pin first, else the latest other one."""
     text = text.strip()
     try:
@@ -265,6 +306,9 @@ def _find_peer(node: Node, text: str) -> dict:
     active = [p for p in matches if p["status"] == "active"]
     if active:
         return active[0]
+    revoked = [p for p in matches if p["status"] == "revoked"]
+    if revoked_too and revoked:
+        return revoked[-1]
     states = {p["status"] for p in matches}
     raise Conflict(f"{text} is already {'revoked' if 'revoked' in states else matches[-1]['status']}: nothing to do")
 
@@ -294,12 +338,13 @@ def node_status(node: Node) -> dict[str, Any]:
     return {
         "role": node.role,
         "node_id": node.node_id,
-        "upstream": None if up is None else {k: up[k] for k in ("node_id", "address", "last_contact", "last_error")},
+        "upstream": None if up is None else {"node_id": _peer_id(up), **{k: up[k] for k in ("address", "last_contact", "last_error")}},
         "peers": [{"node_id": _peer_id(p), **{k: p[k] for k in ("role", "uai", "status", "last_contact", "last_error")}}
                   for p in node.fed.peers()],
         "documents": [{"doc_id": d.doc_id, "kind": d.kind, "campaign": d.campaign,
                        "release": (node.fed.latest_release(d.doc_id) or (0,))[0]} for d in docs],
         "unacknowledged": [t["doc_id"] + f"#{t['number']}" for t in node.fed.transparency() if t["receipt"] is None],
+        "oldest_unacknowledged": node.oldest_unacknowledged() if up is not None else None,
         "events": [{k: e[k] for k in ("at", "kind", "detail")} for e in node.fed.events(10)],
     }
 
@@ -309,20 +354,41 @@ def status(settings, *, json: bool = False, **_: Any) -> str:
         info = node_status(node)
     if json:
         return _json.dumps(info, indent=2, ensure_ascii=False)
+    now = int(time.time())
     lines = [f"{info['role']} node {info['node_id']}"]
     up = info["upstream"]
     if node.role == "school" or up:
         lines.append("district: " + ("not joined yet (preau join)" if up is None else
                                      f"{up['node_id']} at {up['address']}" + (f" - last error: {up['last_error']}" if up["last_error"] else "")))
+        if up is not None:
+            lines.append(f"last sync: {_ago(now, up['last_contact'])}"
+                         + (" (the attempts since failed: see the last error above)" if up["last_error"] else ""))
     for role, label in (("school", "schools"), ("child", "districts")):
         children = [p for p in info["peers"] if p["role"] == role]
         if children:
             lines.append(f"{label} enrolled: {sum(p['status'] == 'active' for p in children)}")
             for p in children:
-                lines.append(f"  {p['uai']}  {p['node_id']}  {p['status']}")
+                lines.append(f"  {p['uai']}  {p['node_id']}  {p['status']}"
+                             + (f"  last sync {_ago(now, p['last_contact'])}" if p["status"] == "active" else "")
+                             + (f"  last error: {p['last_error']}" if p["last_error"] and p["status"] == "active" else ""))
     if info["unacknowledged"]:
         lines.append("waiting for the district's receipt: " + ", ".join(info["unacknowledged"]))
+    if info["oldest_unacknowledged"] is not None:
+        lines.append(f"oldest release waiting for its receipt: approved {_ago(now, info['oldest_unacknowledged'])}")
     return "\n".join(lines)
+
+
+def _ago(now: int, then: int | None) -> str:
+    """A time in words a person reads at a glance ("3 hours ago"), with the date for the record."""
+    if then is None:
+        return "never"
+    delta = max(0, now - then)
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if delta >= size or size == 1:
+            n = delta // size
+            stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(then))
+            return f"{n} {unit}{'' if n == 1 else 's'} ago ({stamp})"
+    raise AssertionError("unreachable")
 
 
 _json = json
@@ -441,6 +507,8 @@ def stats(settings, *, campaign: str, format: str = "table", **_: Any) -> str:
             meta["pools"] = [{"pool": v.pool_id, "status": v.status, "schools": v.survivors, "pupils": v.pupils}
                              for v in pool_views]
     if format == "json":
+        if settings.role != "school":  # per cell, how many districts hid it (an académie's sums are lower bounds there)
+            rows = [{**r, "hidden_by": {c: n for c, n in s.exercise(r["exercise"]).hidden.items() if n}} for r in rows]
         return _json.dumps({"campaign": campaign, **meta, "exercises": rows}, indent=2, ensure_ascii=False)
     cols = list(rows[0]) if rows else ["exercise"]
     if format == "csv":
@@ -463,6 +531,21 @@ def _output_file(output: str, example: str) -> pathlib.Path:
     if not out.parent.is_dir():
         raise UserError(f"cannot write {output}: the folder {out.parent} does not exist")
     return out
+
+
+def new_recovery_key(settings, *, user: str | None = None, **_: Any) -> str:
+    require_node(settings)
+    store = open_store(settings)
+    try:
+        key = store.new_recovery_key(admin_session(store, user))
+    finally:
+        store.close()
+    return "\n".join([
+        "New recovery key (shown once; write it down and keep it somewhere safe, away from the box):",
+        f"  {key}",
+        "The old recovery key no longer opens this node, but backups made before still open with it: make a new "
+        "backup now and destroy the old ones.",
+    ])
 
 
 def backup(settings, *, output: str, user: str | None = None, **_: Any) -> str:
@@ -488,6 +571,14 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
     data = pathlib.Path(settings.data_dir)
     if not pathlib.Path(file).is_file():
         raise UserError(f"no backup file at {file}", EXIT_DATA)
+    refuse_while_served(data, "restoring")
+    try:
+        with open(file, "rb"):
+            pass
+    except PermissionError:
+        me = getpass.getuser()
+        raise UserError(f"cannot read {file}: the user {me} may not read it. Copy it where {me} can, for example "
+                        f"`install -o {me} -m 0600 {file} {data}/incoming.backup`, and restore that copy") from None
     if (data / "preau.db").exists() and not force:
         raise Conflict(f"{data} already holds a Préau node; restore into an empty folder, "
                        "or add --force to replace it (the current files are kept aside)")
@@ -497,6 +588,7 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
     else:
         secrets = {"recovery_key": read_secret("Recovery key: ", "PREAU_RECOVERY_KEY")}
     progress(f"Checking and restoring {file} into {data} ...")
+    aside_before = set(data.glob("preau.toml.before-restore-*"))
     try:
         restore_backup(file, data, replace=force, **secrets)
     except BackupError as exc:
@@ -504,6 +596,10 @@ def restore(settings, *, file: str, force: bool = False, user: str | None = None
             raise UserError(exc.message, EXIT_DATA, code=exc.code) from None
         raise
     lines = [f"Restored into {data}."]
+    kept = sorted(set(data.glob("preau.toml.before-restore-*")) - aside_before)
+    if kept:
+        lines.append(f"The settings file from the backup replaces the one that was there, kept as {kept[-1].name}: "
+                     "copy back any setting you still want (a new public_url, say).")
     if not (data / IDENTITY_FILE).exists():
         identity = create_identity(data)
         FedStore(data / FEDERATION_DB).close()
@@ -518,6 +614,9 @@ def export_bundle(settings, *, output: str, **_: Any) -> str:
         data = node.federation.export_bundle()
     out.write_bytes(data)
     count = len(_json.loads(data)["documents"])
+    if settings.role == "district":  # bundles carry releases up only: school -> district -> académie
+        return (f"{count} signed document(s) written to {output}; import them on the node above this district "
+                "(its académie) with `preau bundle import`. Schools get campaigns by syncing, not by bundle.")
     return f"{count} signed document(s) written to {output}; import them on the district with `preau bundle import`."
 
 
@@ -538,15 +637,24 @@ def import_bundle(settings, *, file: str, carry: bool = False, **_: Any) -> str:
     return f"{len(accepted)} document(s) verified and imported."
 
 
-def rotate_keys(settings, *, yes: bool = False, **_: Any) -> str:
+def rotate_keys(settings, *, yes: bool = False, overlap_days: int = DEFAULT_OVERLAP_DAYS, **_: Any) -> str:
     if not yes and _on_terminal():
         answer = input("Replace this node's long-term keys? Peers learn the new ones at the next sync. [y/N] ")
         if answer.strip().lower() not in ("y", "yes", "o", "oui"):
             return "Nothing changed."
     with opened_node(settings) as node:
         old = node.node_id
-        new = node.rotate_keys()
-    return f"New keys: {old} -> {new.node_id}. The district updates its pin at the next sync."
+        new = node.rotate_keys(overlap_days)
+        members = bool(node.federation.children())
+    lines = [f"New keys: {old} -> {new.node_id}. The district updates its pin at the next sync."]
+    if members and overlap_days:
+        lines.append(f"The nodes enrolled here still know the old key: for {overlap_days} days this node answers "
+                     "on it and tells each of them of the new one at its next sync.")
+    elif members:
+        lines.append("The old key is dropped now: the nodes enrolled here cannot reach this node any more "
+                     "and must be invited again.")
+    lines.append("Make a new backup now: a backup made before this rotation brings back the old key.")
+    return "\n".join(lines)
 
 
 def load_campaign(settings, *, campaign: Campaign, file: str, **_: Any) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import getpass
 import html
 import logging
 from typing import Any, AsyncIterator
@@ -15,6 +16,7 @@ from preau.node.actions import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError
 from preau.node.lan import lan_urls
+from preau.node.oplock import serving
 from preau.node.federation.transport import SYNC_PATH, serve_session
 from preau.node.runtime import Node, open_node
 from preau.node.web.security import PrivateAccessLogger, log_path, public
@@ -78,6 +80,8 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
     node = open_node(app[CONFIG])
     app[NODE] = node
     task = asyncio.create_task(node.sync_loop(), name="preau-sync-loop")
+    node.loop_task = task
+    task.add_done_callback(_loop_ended)
     try:
         yield
     finally:
@@ -85,6 +89,22 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await task
         node.close()
+
+
+def _loop_ended(task: asyncio.Task) -> None:
+    """A sync loop that dies is an error in the log (and /healthz turns unhealthy), never silence."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("the sync loop stopped: %r; the node no longer syncs (restart the service)", task.exception(),
+                  exc_info=task.exception())
+
+
+def _seconds(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise UserError(f"{name} is a number of seconds, got {raw[:20]!r}")
+    return int(raw)
 
 
 async def _tell_sessions(app: web.Application) -> None:
@@ -95,12 +115,18 @@ async def _tell_sessions(app: web.Application) -> None:
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """200 while the node serves and its sync loop runs, else 503. `?max_sync_age=SECONDS` (and
+    `max_unsent_age`) also turn it 503 when the last successful sync (or the oldest release waiting for its
+    receipt) is older: what a monitoring probe or a cron line asks (docs/operations.md, "Watching nodes")."""
     node: Node = request.app[NODE]
-    return web.json_response({"ok": True, "role": node.role, "node_id": node.node_id})
+    body = node.health(max_sync_age=_seconds(request, "max_sync_age"),
+                       max_unsent_age=_seconds(request, "max_unsent_age"))
+    return web.json_response(body, status=200 if body["ok"] else 503)
 
 
 async def sync_endpoint(request: web.Request) -> web.StreamResponse:
     node: Node = request.app[NODE]
+    node.reload_identity()  # keys rotated by `preau keys rotate` while serving: answer with the new ones
     return await serve_session(request, node.federation, node.limits, node.gate)
 
 
@@ -132,8 +158,13 @@ def serve(settings, *, lang: str = "en", **_: Any) -> None:
     app = build_app(settings, advertiser)
     print(serve_banner(settings, lang, advertiser.ad.url if advertiser else None), flush=True)
     try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
+        with serving(settings.data_dir):  # held until the process ends: `preau restore` refuses meanwhile
+            web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
     except OSError as exc:
+        if exc.filename is not None and exc.errno in (errno.EACCES, errno.EPERM):
+            raise UserError(f"cannot open {exc.filename}: permission denied. Files in {settings.data_dir} must belong "
+                            f"to the user the node runs as ({getpass.getuser()}); a command run as root may have "
+                            f"left some: chown -R {getpass.getuser()}: {settings.data_dir}") from None
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
         hint = {errno.EADDRINUSE: "another program (or another Préau) already uses that port: stop it, or choose "

@@ -19,6 +19,7 @@ EXIT_NOT_AVAILABLE = 69  # the command exists but this build does not implement 
 EXIT_BUG = 70  # an unexpected error: a bug in Préau
 EXIT_IOERR = 74  # the disk refused a write (full, read-only, failing): nothing was changed
 EXIT_TEMPFAIL = 75  # try again in a moment: another process holds the database
+EXIT_NOPERM = 77  # run as the wrong user: the data folder belongs to another (see oplock.check_owner)
 EXIT_CONFIG = 78  # the node's settings are invalid
 
 

@@ -39,7 +39,17 @@ log = logging.getLogger("preau.node")
 
 IDENTITY_FILE = "identity.key"
 FEDERATION_DB = "federation.db"
-PENDING_ROTATION = "pending_rotation"
+PENDING_ROTATION = "pending_rotation"  # JSON list of rotation statements (hex) the node above has not heard of
+RETIRED_KEYS = "retired_keys"  # JSON list of {"seed", "statement", "until"}: keys still answered on (overlap)
+DEFAULT_OVERLAP_DAYS = 90
+
+
+def pending_rotations(fed: FedStore) -> list[str]:
+    """The chain of rotation statements not yet taken by the node above, oldest first."""
+    raw = fed.get_meta(PENDING_ROTATION)
+    if not raw:
+        return []
+    return [raw] if isinstance(raw, str) else list(raw)  # a str: written by a version that kept one statement
 
 
 def create_identity(data_dir: pathlib.Path, seed: bytes | None = None) -> Identity:
@@ -168,9 +178,9 @@ class Node:
         if join is not None:
             # Pin the district as soon as it has proved its key, so this very session can offer it our documents.
             kw["on_established"] = lambda p: self.federation.pin_upstream(p, url)
-        rotation = self.fed.get_meta(PENDING_ROTATION)
+        chain = pending_rotations(self.fed)
         return await open_session(self.federation, url, peer, self.limits,
-                                  rotation=bytes.fromhex(rotation) if rotation else None, **kw)
+                                  rotation=[bytes.fromhex(st) for st in chain] or None, **kw)
 
     def _identity_stamp(self) -> tuple[int, int, int] | None:
         try:
@@ -204,6 +214,7 @@ class Node:
         self.federation.relay_parent_campaigns()  # a district passes its parent's campaigns down
         self.federation.refresh_aggregates()  # a district reports its merged counts, never a school's own
         self.status.last_attempt = self._clock()
+        presented = self.fed.get_meta(PENDING_ROTATION)
         try:
             report = await self._session(up["address"], peer)
         except PeerUnreachable as exc:
@@ -213,8 +224,8 @@ class Node:
             self._failed(up["key"], report.error)
             raise UserError(f"sync with the district failed: {report.error}")
         self.fed.touch_peer(up["key"])
-        if self.fed.get_meta(PENDING_ROTATION):
-            self.fed.set_meta(PENDING_ROTATION, None)  # the district has moved its pin
+        if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
+            self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
         self.status.last_success = self._clock()
         self.status.failures = 0
         self.status.last_error = None
@@ -273,10 +284,13 @@ class Node:
             if self.federation.upstream() is not None:
                 seen = self.news()
                 try:
-                    await self.sync_upstream()
+                    report = await self.sync_upstream()
                 except UserError as exc:
-                    log.info("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
-                             "" if self.status.failures == 1 else "s", exc)
+                    log.warning("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
+                                "" if self.status.failures == 1 else "s", exc)
+                else:
+                    log.info("synced with %s: sent %d bytes, received %d bytes", report.peer, report.bytes_sent,
+                             report.bytes_received)
             if self.role == "district":
                 fpools.close_overdue_rounds(self.federation, self.pool_round_timeout)
                 await self.sync_children()
@@ -297,14 +311,69 @@ class Node:
                 if not self.status.failures and self.news() != seen:
                     break
 
+    # -- health ----------------------------------------------------------------------------
+
+    loop_task: "asyncio.Task | None" = None  # set by the app that runs sync_loop
+
+    def oldest_unacknowledged(self) -> int | None:
+        """When the oldest release still waiting for the node above's receipt was approved (its latest number
+        per document: a release replaced by a newer one before it left is not waiting)."""
+        return self.fed.db.execute(
+            "SELECT min(t.sent_at) FROM transparency t WHERE t.receipt IS NULL "
+            "AND t.number = (SELECT max(number) FROM transparency t2 WHERE t2.doc_id = t.doc_id)").fetchone()[0]
+
+    def health(self, *, max_sync_age: int | None = None, max_unsent_age: int | None = None) -> dict[str, Any]:
+        """The sync loop and the upstream link, for /healthz: ok only while the loop runs (and, when asked,
+        the last successful sync and the oldest unacknowledged release are recent enough)."""
+        now = self._clock()
+        task = self.loop_task
+        if task is None:
+            loop, error = "not started", None
+        elif not task.done():
+            loop, error = "running", None
+        elif task.cancelled():
+            loop, error = "stopped", None
+        else:
+            loop, error = ("crashed", repr(task.exception())) if task.exception() else ("stopped", None)
+        up = self.federation.upstream()
+        last = max([t for t in (self.status.last_success, up["last_contact"] if up else None) if t], default=None)
+        oldest = self.oldest_unacknowledged() if up else None
+        problems = [] if loop == "running" else [f"the sync loop is {loop}" + (f": {error}" if error else "")]
+        if up and max_sync_age is not None and (last is None or now - last > max_sync_age):
+            problems.append("no successful sync with the node above " + (
+                "yet" if last is None else f"for {now - last} s (more than {max_sync_age})"))
+        if oldest is not None and max_unsent_age is not None and now - oldest > max_unsent_age:
+            problems.append(f"a release has waited {now - oldest} s for the node above's receipt "
+                            f"(more than {max_unsent_age})")
+        return {"ok": not problems, "problems": problems, "role": self.role, "node_id": self.node_id,
+                "sync": {"loop": loop, "upstream": up is not None, "last_success": last,
+                         "last_success_age": None if last is None else now - last,
+                         "failures": self.status.failures, "last_error": self.status.last_error,
+                         "oldest_unacknowledged_age": None if oldest is None else now - oldest}}
+
     # -- keys ------------------------------------------------------------------------------
 
-    def rotate_keys(self) -> Identity:
-        """Move to a new key signed by the old one; the district updates its pin at the next sync."""
+    def rotate_keys(self, overlap_days: int = DEFAULT_OVERLAP_DAYS) -> Identity:
+        """Move to a new key signed by the old one.
+
+        The node above learns it at the next sync (the chain of statements it has not heard of rides in the
+        handshake). The nodes below still pin the old key: for `overlap_days` this node keeps it and answers
+        on it, telling each of them of the rotation (see docs/protocol.md, "Rotation and revocation"). An
+        overlap of 0 drops every old key at once (a compromise: the members enrol again)."""
+        self.reload_identity()
+        if overlap_days < 0:
+            raise UserError("the overlap is a number of days, 0 or more")
         new, statement = self.identity.rotate(os.urandom(32))
         path = self.data_dir / IDENTITY_FILE
+        now = self._clock()
         with self.fed.transaction():
-            self.fed.set_meta(PENDING_ROTATION, statement.hex())
+            chain = pending_rotations(self.fed) + [statement.hex()]
+            self.fed.set_meta(PENDING_ROTATION, chain)
+            retired = [r for r in self.federation.retired_records() if r["until"] > now] if overlap_days else []
+            if overlap_days:
+                retired.append({"seed": self.identity.seed.hex(), "statement": statement.hex(),
+                                "until": now + overlap_days * 86400})
+            self.fed.set_meta(RETIRED_KEYS, retired or None)
             keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new

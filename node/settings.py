@@ -429,6 +429,16 @@ def given_on_command_line(settings: Settings) -> dict[str, Any]:
     }
 
 
+def from_settings_file(settings: Settings) -> dict[str, Any]:
+    """The settings DATA/preau.toml gave (what `preau init` must keep when it writes the file again)."""
+    path = str(settings.settings_file)
+    return {
+        spec.name: getattr(settings, spec.name)
+        for spec in SETTINGS
+        if spec.in_file and settings.sources.get(spec.name, "").startswith(path)
+    }
+
+
 def render_toml(values: Mapping[str, Any] | None = None) -> str:
     """A commented preau.toml: every setting with its help; given values set, the others left as comments."""
     values = dict(values or {})

@@ -172,7 +172,8 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
 
         progress("Enrolling each school with its own invitation ...")
         for node in nodes:
-            invitation = actions.create_invitation(district.settings(), uai=node.uai)
+            invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True,
+                                                   announce=False)  # every node on this one machine
             done = subprocess.run(_preau("join", "--data-dir", str(node.data_dir), invitation), env=_env(),
                                   capture_output=True, text=True, timeout=60)
             if done.returncode != 0:

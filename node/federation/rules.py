@@ -35,12 +35,15 @@ from preau.crdt.signing import (SignedRelease, VerifiedRelease, clock_remark, id
                                  signature_valid, verify_release)
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
 from preau.protocol.connection import PinnedPeer
-from preau.protocol.identity import Identity, PublicIdentity, node_id
+from preau.protocol.errors import ProtocolError
+from preau.protocol.identity import Identity, PublicIdentity, RetiredIdentity, node_id, retired_chain
 from preau.protocol.invitation import IssuedInvitation
 
 from preau.node.errors import EXIT_DATA, UserError
 from preau.node.federation.store import FedStore
 from preau.node.testhooks import unprotected
+
+log = logging.getLogger("preau.federation")
 
 log = logging.getLogger("preau.federation")
 
@@ -86,7 +89,8 @@ class SqliteTrust:
         if row is None or not row["static_key"]:
             return None
         identity = PublicIdentity(bytes.fromhex(row["key"]), bytes.fromhex(row["static_key"]))
-        return PinnedPeer(identity, revoked=row["status"] != "active", uai=row["uai"])
+        replaced_by = bytes.fromhex(row["replaced_by"]) if row["status"] == "rotated" and row["replaced_by"] else None
+        return PinnedPeer(identity, revoked=row["status"] != "active", uai=row["uai"], replaced_by=replaced_by)
 
     def invitation(self, invitation_id: bytes) -> IssuedInvitation | None:
         row = self.fed.invitation(invitation_id.hex())
@@ -110,6 +114,25 @@ class Federation:
     @property
     def key(self) -> bytes:
         return self.identity.signing_key
+
+    # -- keys rotated away from, still answered on during the overlap -----------------
+
+    def retired_records(self) -> list[dict]:
+        return list(self.fed.get_meta("retired_keys") or [])
+
+    def retired_identities(self) -> tuple[RetiredIdentity, ...]:
+        """This node's old keys still in their overlap period, as the responder answers on them.
+
+        A set that does not lead to the current key (a key file put back by hand, a restored old backup)
+        is ignored, with a warning: peers that pin those keys then fail their handshake and enrol again."""
+        now = self.clock()
+        try:
+            retired = [RetiredIdentity(Identity(bytes.fromhex(r["seed"])), bytes.fromhex(r["statement"]))
+                       for r in self.retired_records() if r["until"] > now]
+            return retired_chain(retired, self.identity)
+        except (ProtocolError, ValueError, KeyError, TypeError) as exc:
+            log.warning("this node's retired keys do not lead to its current key (%s); they are not used", exc)
+            return ()
 
     # -- peers ---------------------------------------------------------------------
 
@@ -507,6 +530,11 @@ class Federation:
                 raise BundleError(f"the bundle holds a {signed.kind} document from {member['uai'] or member['node_id']}, "
                                   f"which is enrolled here as a {'school' if member['role'] == 'school' else 'district'} "
                                   f"and sends only its {sends}; nothing was imported")
+            up = self.upstream()
+            if sends is None and up is not None and signed.owner.hex() in (up["key"], *self.fed.predecessors(up["key"])):
+                raise BundleError("this bundle comes from the node above (your district): bundles carry releases up "
+                                  "only, from a school to its district and from a district to its académie; campaigns "
+                                  "reach this node when it syncs. Nothing was imported")
             if sends is None:
                 hint = (" (to carry it to the district, import it with `preau bundle import --carry`)"
                         if not carry and unknown and self.upstream() is not None else "")

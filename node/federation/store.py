@@ -310,6 +310,11 @@ class FedStore:
         with self.transaction() as conn:
             conn.execute("UPDATE peers SET address = ? WHERE key = ?", [address, key])
 
+    def forget_counts(self, owners: list[str]) -> int:
+        """Remove these keys' entries from every campaign's statistics (a revoked school's counts); how many went."""
+        with self.transaction() as conn:
+            return conn.executemany("DELETE FROM stats_entries WHERE owner = ?", [(o,) for o in owners]).rowcount
+
     def forget_peer(self, key: str) -> None:
         with self.transaction() as conn:
             conn.execute("DELETE FROM peers WHERE key = ?", [key])

@@ -24,7 +24,7 @@ from preau.crdt.errors import CampaignRefusedError, CrdtError
 from preau.crdt.signing import SignedRelease
 from preau.protocol.connection import TRANSIENT, Config, Connection, ConnectionClosed, Established, PeerKeyRotated
 from preau.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from preau.protocol.identity import PublicIdentity
+from preau.protocol.identity import PublicIdentity, node_id
 from preau.protocol.invitation import Invitation
 from preau.protocol.states import State
 from preau.protocol.sync import DocumentSettled, SyncComplete, SyncSession
@@ -195,6 +195,7 @@ class SessionDriver:
         self.report = SessionReport()
         self.finished = False
         self.closing = False  # we sent Close: nothing more may be sent
+        self._must_offer = False
         self.gate_token: object | None = None  # the server side's ticket at the gate (SessionGate.open)
         self.in_session = False  # counted among the gate's authenticated sessions
         self._wanted = False
@@ -254,9 +255,13 @@ class SessionDriver:
         for ev in events:
             if isinstance(ev, Established):
                 self._established(ev)
-            elif isinstance(ev, PeerKeyRotated):
+                continue
+            if isinstance(ev, PeerKeyRotated):
+                # Right after Established, before offering: the offer is made to the key the peer moved to.
                 self.fedn.rotate_pin(ev.old_signing_key, ev.new)
-            elif isinstance(ev, Offer):
+                continue
+            self._offer_once()
+            if isinstance(ev, Offer):
                 self._offer(ev)
             elif isinstance(ev, Want):
                 for doc_id in ev.doc_ids:
@@ -279,6 +284,7 @@ class SessionDriver:
                 self.conn.close("sync complete")
             elif isinstance(ev, ConnectionClosed):
                 self.finished = True
+        self._offer_once()
         if self.finished or self.session.peer is None:
             return
         # Replies can nest (a reply settles a document, which completes the session): re-check before each.
@@ -315,11 +321,19 @@ class SessionDriver:
                 return
         elif ev.rotated_from is not None and not self.conn.is_initiator:
             self.fedn.rotate_pin(ev.rotated_from, ev.peer)
+        if ev.reached_retired is not None:
+            log.info("%s still knew this node by its old key %s: told it of the rotation", ev.peer.node_id,
+                     node_id(ev.reached_retired))
         self.fedn.fed.note_contact(ev.peer.signing_key.hex())  # written with the session's commit
-        for mail in self.pools.outgoing(ev.peer):  # before the offer: answers then come back before the peer's Done
-            self.session.pool_mail(mail)
-        offers = self.fedn.offers_for(ev.peer)
-        self.session.offer(offers)
+        self._must_offer = True
+
+    def _offer_once(self) -> None:
+        """Make this side's one Offer, once the peer is established (and any key rotation it announced applied)."""
+        if self._must_offer and not self.finished:
+            self._must_offer = False
+            for mail in self.pools.outgoing(self.session.peer):  # before the offer: answers then come back before the peer's Done
+                self.session.pool_mail(mail)
+            self.session.offer(self.fedn.offers_for(self.session.peer))
 
     def _offer(self, ev: Offer) -> None:
         peer = self.session.peer
@@ -501,7 +515,8 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
     ws = web.WebSocketResponse(max_msg_size=WS_MAX)
     await ws.prepare(request)
     conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
-                                now=int(time.time()), config=_config(limits))
+                                now=int(time.time()), config=_config(limits),
+                                retired=federation.retired_identities())
     driver = SessionDriver(federation, conn, limits, gate=gate)
     if gate is not None:
         driver.gate_token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))

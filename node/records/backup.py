@@ -37,7 +37,9 @@ FORMAT = 2
 FORMATS = (1, 2)
 IDENTITY_NAME = "identity.key"
 FEDERATION_NAME = "federation.db"
+SETTINGS_NAME = "preau.toml"
 NODE_FILES = (IDENTITY_NAME, FEDERATION_NAME)
+BACKED_UP = (*NODE_FILES, SETTINGS_NAME)  # the settings make the node what it is too (its role, its address)
 _MAX_HEADER = 1 << 20
 
 
@@ -66,6 +68,9 @@ def _node_files(data_dir: pathlib.Path, tmp: pathlib.Path) -> dict[str, bytes]:
     identity = data_dir / IDENTITY_NAME
     if identity.exists():
         out[IDENTITY_NAME] = identity.read_bytes()
+    settings = data_dir / SETTINGS_NAME
+    if settings.exists():
+        out[SETTINGS_NAME] = settings.read_bytes()
     federation = data_dir / FEDERATION_NAME
     if federation.exists():
         conn = sqlite3.connect(federation)
@@ -76,8 +81,10 @@ def _node_files(data_dir: pathlib.Path, tmp: pathlib.Path) -> dict[str, bytes]:
     return out
 
 
-def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathlib.Path:
-    """Write a consistent snapshot to `path` (atomically, mode 0600). Head teacher only."""
+def write_backup(store: Store, actor: Session, path: str | os.PathLike, *, label: str | None = None) -> pathlib.Path:
+    """Write a consistent snapshot to `path` (atomically, mode 0600). Head teacher only.
+
+    `label` is how the GDPR page lists it (default: the file's full path), e.g. for a download."""
     s = store._admin(actor)
     path = pathlib.Path(path)
     with store._lock:
@@ -106,7 +113,7 @@ def write_backup(store: Store, actor: Session, path: str | os.PathLike) -> pathl
         body = vault.seal(file_key, plain, vault.label("backup") + b"|" + header)
         with store.db.atomic():
             store._audit(s.actor, "backup-written", "school", path.name)
-            store.record_backup(str(path.resolve()), created)
+            store.record_backup(label or str(path.resolve()), created)
     tmp_path = path.with_name(path.name + ".tmp")
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
@@ -214,7 +221,7 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
             (length,) = struct.unpack(">Q", rest[:8])
             image = rest[8:8 + length]
             node_files = {name: _unb64(data) for name, data in json.loads(rest[8 + length:]).items()}
-            if set(node_files) - set(NODE_FILES) or len(image) != length:
+            if set(node_files) - set(BACKED_UP) or len(image) != length:
                 raise ValueError("unexpected content")
         except (ValueError, TypeError, struct.error, AttributeError):
             raise BackupError(f"{path.name} is damaged (its content cannot be read); use another backup",
@@ -267,6 +274,12 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
                 old = data / name
                 if old.exists():
                     os.replace(old, data / f"{name}.before-restore-{stamp}")
+        settings = data / SETTINGS_NAME
+        if SETTINGS_NAME in staged_files and settings.exists():
+            if settings.read_bytes() == node_files[SETTINGS_NAME]:
+                del staged_files[SETTINGS_NAME]
+            else:  # written before the restore (a public_url set first, say): kept beside, never lost
+                os.replace(settings, data / f"{SETTINGS_NAME}.before-restore-{stamp}")
         _write_key_file(data / NODE_KEY_NAME, node_key)
         for name, staged_file in staged_files.items():
             os.replace(staged_file, data / name)

@@ -494,6 +494,17 @@ async def class_action(request: web.Request) -> web.StreamResponse:
 
 # -- head teacher: campaigns and releases ---------------------------------------------------------
 
+def _entered(store: Any, s: Any, campaign: Campaign) -> dict[str, int]:
+    """Pupils of the campaign's level with at least one result entered, out of all pupils of that level."""
+    total = done = 0
+    for c in store.list_classes(s):
+        if c.level.casefold() != campaign.level.casefold():
+            continue
+        total += len(store.list_pupils(s, c.id))
+        done += len({r.pupil_id for r in store.get_results(s, campaign.id, c.id) if r.status in ("done", "absent")})
+    return {"done": done, "total": total}
+
+
 @login_required(roles=ADMIN)
 async def campaigns(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
@@ -501,7 +512,7 @@ async def campaigns(request: web.Request) -> web.StreamResponse:
     for c in store.list_campaigns(s):
         counts = store.next_release_counts(s, c.id)
         rows.append({"c": c, "with_thresholds": sum(1 for ex in c.exercises if ex.thresholds),
-                     "revision": counts["revision"], "url": f"/admin/release/{c.id}"})
+                     "revision": counts["revision"], "entered": _entered(store, s, c), "url": f"/admin/release/{c.id}"})
     return await render(request, "admin_campaigns.html", {"campaigns": rows})
 
 
@@ -678,7 +689,8 @@ async def backup_download(request: web.Request) -> web.StreamResponse:
     folder = tempfile.mkdtemp(prefix="preau-backup-")
     path = os.path.join(folder, "backup.preau")
     try:
-        await asyncio.get_running_loop().run_in_executor(None, write_backup, store, s, path)
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: write_backup(store, s, path, label=t_(request)("gdpr.backup_downloaded")))
         stamp = _dt.date.today().isoformat()
         resp = web.StreamResponse(headers={
             "Content-Type": "application/octet-stream",

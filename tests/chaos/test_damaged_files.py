@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 def one_line(r, code: int) -> str:
     assert r.code == code, (r.code, r.out, r.err)
     assert "Traceback" not in r.err, r.err
-    assert r.err.startswith("preau: error: ") and r.err.count("\n") == 1, r.err
+    assert r.err.startswith(("preau: error: ", "preau : erreur : ")) and r.err.count("\n") == 1, r.err
     return r.err
 
 
@@ -69,7 +69,7 @@ def test_a_damaged_key_file_is_refused_by_name(school, name, damage):
                        "will not start as another identity. Restore it from the latest backup (`preau restore FILE`), "
                        "or set the node up again.\n")
         fr = one_line(preau(*command, "--data-dir", str(school), env={"LANG": "fr_FR.UTF-8"}), EXIT_DATA)
-        assert fr.startswith(f"preau: error: Le fichier de clé {path} ne correspond plus à sa somme de contrôle"), fr
+        assert fr.startswith(f"preau : erreur : Le fichier de clé {path} ne correspond plus à sa somme de contrôle"), fr
     assert path.read_bytes() == damaged  # refused, not "repaired" into another identity
 
 

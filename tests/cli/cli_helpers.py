@@ -128,7 +128,7 @@ def start_district(root: pathlib.Path, name: str = "district") -> Served:
 
 
 def invite(district: Served, uai: str = SCHOOL_UAI, *extra: str) -> str:
-    r = preau("invite", "--uai", uai, "--data-dir", str(district.data), *extra)
+    r = preau("invite", "--uai", uai, "--allow-loopback", "--data-dir", str(district.data), *extra)
     assert r.code == 0, r.err
     return r.out.strip()
 

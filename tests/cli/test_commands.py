@@ -134,7 +134,7 @@ def test_join_errors(fed, tmp_path):
     user_error(r, "an invitation starts with PREAU1-")
 
     closed = free_port()
-    r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.district.data),
+    r = preau("invite", "--uai", SCHOOL_UAI, "--allow-loopback", "--data-dir", str(fed.district.data),
               env={"PREAU_PUBLIC_URL": f"http://127.0.0.1:{closed}"})
     assert r.code == 0  # the invitation was made; it names a port where nothing listens
     stale = r.out.strip()
@@ -170,6 +170,9 @@ def test_status_text_and_json(fed):
     r = preau("status", "--data-dir", str(fed.school))
     assert r.code == 0 and r.err == ""
     assert r.out.startswith("school node ") and "district: " in r.out and fed.district.url in r.out
+    assert re.search(r"^last sync: \d+ (second|minute)s? ago \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)$", r.out, re.M), r.out
+    r2 = preau("status", "--data-dir", str(fed.district.data))
+    assert re.search(rf"^  {SCHOOL_UAI}  \S+  active  last sync \d+ \w+ ago", r2.out, re.M), r2.out
     r = preau("status", "--json", "--data-dir", str(fed.district.data))
     info = json.loads(r.out)
     assert info["role"] == "district"
@@ -189,12 +192,18 @@ def test_invite_is_for_districts_and_checks_the_uai(fed):
                "0751234K is not a valid UAI: the check letter K does not match the digits")
     user_error(preau("invite", "--uai", SCHOOL_UAI, "--expires-days", "0", "--data-dir", str(fed.district.data)),
                "--expires-days must be between 1 and 90")
-    r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.district.data))
-    assert r.code == 0 and r.out.startswith("PREAU1-") and r.out.count("\n") == 1 and r.err == ""
+    user_error(preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.district.data)),
+               f"this invitation would point at {fed.district.url}, which only this machine can reach: set public_url")
+    r = preau("invite", "--uai", SCHOOL_UAI, "--allow-loopback", "--data-dir", str(fed.district.data))
+    assert r.code == 0 and r.out.startswith("PREAU1-") and r.out.count("\n") == 1
+    assert r.err == f"Invitation for {SCHOOL_UAI}, valid 7 day(s), pointing at {fed.district.url}; give it to the head teacher, who runs `preau join` with it:\n"
+    r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.district.data),
+              env={"PREAU_PUBLIC_URL": "https://circo.example"})
+    assert r.code == 0 and "pointing at https://circo.example;" in r.err
     user_error(preau("invite", "--uai", SCHOOL_UAI, "--school-url", "10.0.0.5:8080", "--data-dir", str(fed.district.data)),
                "--school-url must be an http:// or https:// address like http://10.0.0.5:8080, got '10.0.0.5:8080'")
     r = preau("invite", "--uai", SCHOOL_UAI, "--name", "École A", "--school-url", "http://127.0.0.1:8099/",
-              "--data-dir", str(fed.district.data))
+              "--allow-loopback", "--data-dir", str(fed.district.data))
     assert r.code == 0
     from preau.node.federation.store import FedStore
     store = FedStore(fed.district.data / "federation.db")
@@ -387,7 +396,8 @@ def test_keys_rotate_then_revoke_by_node_id_and_by_uai(fed, tmp_path):
     r = preau("keys", "rotate", "--yes", "--data-dir", str(school))
     assert r.code == 0, r.err
     new = json.loads(preau("status", "--json", "--data-dir", str(school)).out)["node_id"]
-    assert new != old and r.out == f"New keys: {old} -> {new}. The district updates its pin at the next sync.\n"
+    assert new != old and r.out == (f"New keys: {old} -> {new}. The district updates its pin at the next sync.\n"
+                                    "Make a new backup now: a backup made before this rotation brings back the old key.\n")
     assert preau("sync", "--data-dir", str(school)).code == 0
     peers = json.loads(preau("status", "--json", "--data-dir", str(fed.district.data)).out)["peers"]
     assert {(p["node_id"], p["status"]) for p in peers if p["uai"] == OTHER_UAI} == {(old, "rotated"), (new, "active")}
@@ -587,13 +597,13 @@ def test_a_command_meeting_a_database_held_by_another_process_says_to_try_again(
     holder = sqlite3.connect(tmp_path / "d" / "federation.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # a long write elsewhere (a backup, a stuck command)
     try:
-        r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path / "d"), timeout=60)
+        r = preau("invite", "--uai", SCHOOL_UAI, "--allow-loopback", "--data-dir", str(tmp_path / "d"), timeout=60)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
     user_error(r, "the node's database is busy: another Préau process is writing to it", EXIT_TEMPFAIL)
     # Nothing was half-done: the same command works once the lock is gone.
-    assert preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(tmp_path / "d")).code == 0
+    assert preau("invite", "--uai", SCHOOL_UAI, "--allow-loopback", "--data-dir", str(tmp_path / "d")).code == 0
 
 
 def test_parent_url_in_the_settings_is_where_syncs_go(fed, tmp_path):

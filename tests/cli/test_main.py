@@ -11,7 +11,7 @@ ALL_COMMANDS = [
     "gdpr status", "gdpr retention", "gdpr purge", "gdpr pupils", "gdpr access", "gdpr count", "gdpr rectify",
     "gdpr notice", "gdpr register",
     "init", "serve", "invite", "join", "status", "sync", "release", "stats", "backup", "restore",
-    "bundle export", "bundle import", "keys rotate", "revoke", "campaign load", "campaign check", "demo",
+    "bundle export", "bundle import", "keys rotate", "keys recovery", "revoke", "campaign load", "campaign check", "demo",
     "pool create", "pool list", "pool approve", "pool advance",
 ]  # fmt: skip
 

@@ -289,6 +289,11 @@ def test_district_and_school_in_containers_enrol_release_sync_and_survive_a_rest
     who = project.run("exec", "-T", "school-a", "sh", "-c", "id -u; stat -c '%a %u' /data; ls /data").stdout.split("\n")
     assert who[0] == "10001" and who[1] == "700 10001", who
     assert "preau.toml" in who[2:], who
+    # On the host's network: no bridge, no port mapping.
+    for service in ("district", "school-a"):
+        mode = subprocess.run(["docker", "inspect", "--format", "{{.HostConfig.NetworkMode}}",
+                               project.container(service)], capture_output=True, text=True).stdout.strip()
+        assert mode == "host", (service, mode)
 
     # The district publishes the campaign, and invites the school; the school joins with the invitation.
     project.preau("district", "campaign", "load", "/dev/stdin", stdin=_campaign_text())
@@ -326,6 +331,7 @@ def test_district_and_school_in_containers_enrol_release_sync_and_survive_a_rest
     assert not _healthz(project.ports["school-a"])
     project.run("start", "school-a")
     project.wait_healthy("school-a")
+    assert _stats(project, "school-a") == expected
     project.run("down", "--timeout", "10")
     assert not _healthz(project.ports["district"]) and not project.container("district")
     project.run("up", "-d", "--no-build")

@@ -75,8 +75,9 @@ class Node:
 
     @property
     def key(self) -> bytes:
+        from preau.node.keyfiles import read_key_file
         from preau.protocol.identity import Identity
-        return Identity(bytes.fromhex((self.data / "identity.key").read_text().strip())).signing_key
+        return Identity(read_key_file(self.data / "identity.key")).signing_key
 
 
 def district(root: pathlib.Path, *off: str) -> Node:

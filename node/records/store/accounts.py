@@ -115,6 +115,17 @@ class AccountsMixin:
         session._checked = True
         return session
 
+    def new_recovery_key(self, actor: Session) -> str:
+        """Replace the recovery key (lost, or seen by someone who should not have): returns the new one, to be
+        shown once. Head teacher only. Backups made before still open with the old key: destroy them."""
+        s = self._admin(actor)
+        recovery = vault.random_key()
+        ct = vault.seal(vault.derive(recovery, "wrap/recovery"), s._school_key, _ad("school-key"))
+        with self._lock, self.db.atomic():
+            self.db.execute("UPDATE key_wraps SET ct = ? WHERE key = 'school' AND holder = 'recovery'", [ct])
+            self._audit(s.actor, "recovery-key-replaced", "school")
+        return vault.format_recovery_key(recovery)
+
     def create_account(self, actor: Session, username: str, password: str, role: str = "teacher",
                        *, cost: vault.Argon2Cost | None = None) -> Account:
         s = self._admin(actor)

@@ -226,7 +226,7 @@ class GdprMixin:
     def backup_holds_purged(self, created_at: str) -> bool:
         """A backup made before the latest erasure still holds what was erased: it should be destroyed."""
         last = self.last_purge_at()
-        return last is not None and str(created_at) < last
+        return last is not None and str(created_at) <= last  # same second: flagged, to be safe
 
     def backups(self, actor: Any) -> list[dict[str, Any]]:
         self._admin(actor)

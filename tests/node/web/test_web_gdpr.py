@@ -44,6 +44,12 @@ async def test_gdpr_page_settings_paperwork_and_a_familys_requests(school):
     bad = await _post(client, "/admin/gdpr/settings", {"retention_years": "9"})
     assert bad.status == 422 and "0 to 5" in await _text(bad)
 
+    resp = await _post(client, "/admin/backup", {}, "/admin/backup")
+    assert resp.status == 200
+    await resp.read()
+    page = await _text(await client.get("/admin/gdpr"))
+    assert "téléchargée depuis la page Sauvegarde" in page and "à détruire" not in page
+
     pupil = ids["pupil_a"]
     base = f"/admin/gdpr/pupils/{pupil}"
     resp = await _post(client, base + "/counted", {"counted": "no", "request": "mère"}, base)
@@ -70,3 +76,4 @@ async def test_gdpr_page_settings_paperwork_and_a_familys_requests(school):
     assert resp.status == 200 and "effacés" in await _text(resp)
     data = await (await client.get(base + "/access.json")).json()
     assert data["campaigns"] == []
+    assert "contient des données effacées depuis : à détruire" in await _text(await client.get("/admin/gdpr"))

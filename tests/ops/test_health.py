@@ -1,0 +1,65 @@
+"""Health that means health: /healthz follows the sync loop, the last successful sync and the oldest release
+waiting for its receipt; `preau status` says them in words; syncs are logged (INFO) and failures too (WARNING)."""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from cli_helpers import SCHOOL_UAI, init
+from preau.node.app import create_app
+from preau.node.appkeys import NODE
+from preau.node.settings import load_settings
+
+
+@pytest.fixture
+def school(tmp_path):
+    init(tmp_path, "school", SCHOOL_UAI)
+    return load_settings({"data_dir": str(tmp_path), "argon2_profile": "minimal"}, env={})
+
+
+async def test_healthz_turns_unhealthy_when_the_sync_loop_stops(school, aiohttp_client):
+    client = await aiohttp_client(create_app(school))
+    r = await client.get("/healthz")
+    body = await r.json()
+    assert r.status == 200 and body["ok"] and body["sync"]["loop"] == "running"
+    node = client.app[NODE]
+    node.loop_task.cancel()
+    await asyncio.sleep(0)
+    r = await client.get("/healthz")
+    body = await r.json()
+    assert r.status == 503 and not body["ok"] and body["problems"] == ["the sync loop is stopped"]
+
+
+async def test_a_crashed_sync_loop_is_unhealthy_and_logged(school, aiohttp_client, caplog):
+    client = await aiohttp_client(create_app(school))
+    node = client.app[NODE]
+
+    def broken():
+        raise PermissionError(13, "Permission denied", "federation.db")
+
+    node.news = broken  # what a root-owned file does to the loop
+    node.loop_task.cancel()
+    from preau.node.app import _loop_ended
+    with caplog.at_level(logging.ERROR, logger="preau.app"):
+        node.loop_task = asyncio.create_task(node.sync_loop())
+        node.loop_task.add_done_callback(_loop_ended)
+        await asyncio.sleep(0.05)
+    r = await client.get("/healthz")
+    body = await r.json()
+    assert r.status == 503 and body["sync"]["loop"] == "crashed" and "Permission denied" in body["problems"][0]
+    assert "the sync loop stopped" in caplog.text
+
+
+async def test_max_sync_age_for_a_node_that_never_synced(school, aiohttp_client):
+    client = await aiohttp_client(create_app(school))
+    node = client.app[NODE]
+    node.fed.add_peer("ab" * 32, node_id="X", role="district", address="http://127.0.0.1:9", static_key="cd" * 32)
+    assert (await client.get("/healthz")).status == 200
+    r = await client.get("/healthz?max_sync_age=3600")
+    assert r.status == 503 and (await r.json())["problems"] == ["no successful sync with the node above yet"]
+    node.fed.touch_peer("ab" * 32)
+    assert (await client.get("/healthz?max_sync_age=3600")).status == 200
+    assert (await client.get("/healthz?max_sync_age=soon")).status == 400
+

@@ -1,0 +1,114 @@
+"""Key rotation with real processes, at every level of a federation: an académie, a district below it with two
+schools. Whoever rotates, and however often before the others hear of it, everyone keeps syncing.
+
+Every step is the `preau` command IT staff would type (docs/operations.md, "Key rotation"); the district and
+the académie keep serving while their keys change, as the docs say they may.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from e2e_world import Proc, World, wait_for
+from preau.node import actions
+from preau.node.demo.demo import _init, free_port, uai
+
+pytestmark = pytest.mark.slow
+
+
+def _status(node: Proc) -> dict:
+    return json.loads(node.cli("status", "--json").stdout)
+
+
+def _pins(node: Proc, role: str) -> set[tuple[str, str]]:
+    return {(p["node_id"], p["status"]) for p in _status(node)["peers"] if p["role"] == role}
+
+
+def _academie_stats(academie: Proc, w: World, schools: int) -> dict | None:
+    stats = json.loads(academie.cli("stats", w.campaign.id, "--format", "json").stdout)
+    return stats if stats.get("schools_represented") == schools else None
+
+
+def _rotate(node: Proc) -> tuple[str, str]:
+    before = _status(node)["node_id"]
+    node.cli("keys", "rotate", "--yes")
+    after = _status(node)["node_id"]
+    assert after != before
+    return before, after
+
+
+def test_a_district_with_two_schools_and_a_parent_rotates_and_everyone_keeps_syncing(tmp_path):
+    w = World(tmp_path)
+    academie = Proc("academie", "district", uai(69, 9500), tmp_path / "academie", free_port())
+    a, b = w.add_school("a", 1), w.add_school("b", 2)
+    w.init_all()
+    _init(academie, "Académie de test")
+    academie.start()
+    w.district.start()
+    try:
+        actions.load_campaign(academie.settings(), campaign=w.campaign, file="debut-cp")
+        w.district.cli("join", academie.cli("invite", "--uai", w.district.uai, "--district", "--allow-loopback").stdout.strip())
+        w.district.cli("sync")  # the académie's campaign comes down, re-signed by the district
+        for school in (a, b):
+            w.join(school)
+        w.fill(a, [21], seed=1)
+        w.release(a)
+        assert "acknowledged" in a.cli("sync").stdout
+
+        # The district rotates while it serves. Its schools still pin the old key ...
+        old, new = _rotate(w.district)
+        assert _status(a)["upstream"]["node_id"] == old
+        # ... and are told of the rotation in their next session: both keep syncing, and move their pin.
+        w.fill(b, [24], seed=2)
+        w.release(b)
+        for school in (a, b):
+            out = school.cli("sync").stdout
+            assert _status(school)["upstream"]["node_id"] == new, out
+        assert "acknowledged" in out
+        # The parent learns the new key from the district's next sync, and takes its aggregate.
+        # (The serving district may already have synced by itself: news goes up within seconds.)
+        w.district.cli("sync")
+        assert _pins(academie, "child") >= {(old, "rotated"), (new, "active")}
+        stats = wait_for(lambda: _academie_stats(academie, w, 2), what="both schools counted at the académie")
+        assert stats["districts_contributing"] == 1
+
+        # The académie rotates in turn: the district, which pins its old key, is told, and keeps syncing.
+        top_old, top_new = _rotate(academie)
+        w.district.cli("sync")
+        assert _status(w.district)["upstream"]["node_id"] == top_new
+        # A rotated-away key does not come back: the district's old key is refused by its parent.
+        w.district.stop()
+        (w.district.data_dir / "identity.key").write_text(_old_seed(w.district))
+        done = w.district.cli("sync", check=False)
+        assert done.returncode == 1 and "newer key" in done.stderr, done.stderr
+    finally:
+        w.stop_all()
+        academie.stop()
+
+
+def _old_seed(node: Proc) -> str:
+    """The seed of the key the node rotated away from (kept for the overlap period), as identity.key holds it."""
+    retired = json.loads(node.query("SELECT value FROM meta WHERE key = 'retired_keys'")[0]["value"])
+    assert len(retired) == 1
+    return retired[0]["seed"] + "\n"
+
+
+def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
+    w = World(tmp_path)
+    school = w.add_school("twice", 3)
+    w.init_all()
+    w.load_campaign()
+    w.district.start()
+    try:
+        w.join(school)
+        first = _status(school)["node_id"]
+        _rotate(school)
+        _, last = _rotate(school)
+        w.fill(school, [19], seed=3)
+        w.release(school)
+        assert "acknowledged" in school.cli("sync").stdout
+        assert _pins(w.district, "school") == {(first, "rotated"), (last, "active")}
+        assert json.loads(w.district.cli("stats", w.campaign.id, "--format", "json").stdout)["schools_contributing"] == 1
+    finally:
+        w.stop_all()
