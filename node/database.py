@@ -60,7 +60,7 @@ class Database(sqlite_utils.Database):
     the other one, then goes ahead. Nested blocks stay savepoints.
     """
 
-    commits = 0  # COMMITs issued by this connection (benchmarks and tests count them)
+    commits = 0  # COMMITs that wrote something (each one a disk sync); benchmarks and tests count them
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator["Database"]:
@@ -68,6 +68,7 @@ class Database(sqlite_utils.Database):
             with super().atomic():
                 yield self
             return
+        changes = self.conn.total_changes
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             yield self
@@ -80,7 +81,8 @@ class Database(sqlite_utils.Database):
             except BaseException:
                 self.conn.rollback()  # a failed COMMIT (disk full) must not leave the transaction open
                 raise
-            self.commits += 1
+            if self.conn.total_changes > changes:
+                self.commits += 1
 
 
 def connect(path: str | pathlib.Path, *, busy_timeout: float = 10.0) -> Database:

@@ -22,13 +22,14 @@ from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
 
 from preau.node import testhooks
+from preau.node.aio import within
 from preau.node.database import check_private_files
 from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from . import keyfiles
-from .errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
+from .errors import Conflict, NotFound, UserError, checked_uai
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
@@ -303,11 +304,12 @@ class Node:
             deadline = time.monotonic() + delay
             while (left := deadline - time.monotonic()) > 0:
                 try:
-                    await asyncio.wait_for(self.wakeup.wait(), min(left, news_poll))
+                    await within(self.wakeup.wait(), min(left, news_poll))
                     break
                 except asyncio.TimeoutError:
-                    if not self.status.failures and self.news() != seen:
-                        break
+                    pass
+                if not self.status.failures and self.news() != seen:
+                    break
 
     # -- health ----------------------------------------------------------------------------
 

@@ -183,6 +183,8 @@ class FedStore:
     def __init__(self, path: pathlib.Path | str, clock: Callable[[], int] = _now):
         self.path = pathlib.Path(path)
         self._clock = clock
+        self._contacts: dict[str, int] = {}  # peer key -> when heard from, not yet written
+        self._flushing = False
         try:
             self.db = base.connect(self.path, busy_timeout=5.0)
         except base.DatabaseFileError as exc:
@@ -214,9 +216,42 @@ class FedStore:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """Group several writes into one transaction (calls inside it are savepoints of it)."""
+        """Group several writes into one transaction (calls inside it are savepoints of it).
+
+        The outermost transaction also writes the contacts noted since the last commit (`note_contact`),
+        so a sync session that stores a release costs the district one COMMIT, not two.
+        """
+        outermost = not self.db.conn.in_transaction
+        changes = self.db.conn.total_changes
         with self.db.atomic():
             yield self.db.conn
+            # Contacts ride on a commit that writes anyway (a read-only transaction costs no disk sync).
+            carry = outermost and (self._flushing or self.db.conn.total_changes > changes)
+            written = dict(self._contacts) if carry else {}
+            for key, at in written.items():
+                self.db.conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [at, key])
+        for key, at in written.items():
+            if self._contacts.get(key) == at:
+                del self._contacts[key]
+
+    def note_contact(self, key: str) -> None:
+        """A peer was heard from: written with this store's next commit (or `flush_contacts`), not by a commit
+        of its own; to the minute, so a busy peer does not cost a write per session."""
+        now = self._clock()
+        row = self.db.execute("SELECT last_contact, last_error FROM peers WHERE key = ?", [key]).fetchone()
+        if row is not None and row[1] is None and row[0] is not None and now - row[0] < 60:
+            return
+        self._contacts[key] = now
+
+    def flush_contacts(self) -> None:
+        """Write the contacts no transaction has written yet (the end of a session that stored nothing)."""
+        if self._contacts:
+            self._flushing = True
+            try:
+                with self.transaction():
+                    pass
+            finally:
+                self._flushing = False
 
     @property
     def schema_version(self) -> int:

@@ -31,6 +31,7 @@ from preau.protocol.sync import DocumentSettled, SyncComplete, SyncSession
 from preau.protocol.wire import Offer, PoolMail, Receipt, SyncMessage, Want
 
 from preau.node import faults
+from preau.node.aio import within
 from preau.node.errors import UserError
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
@@ -323,7 +324,7 @@ class SessionDriver:
         if ev.reached_retired is not None:
             log.info("%s still knew this node by its old key %s: told it of the rotation", ev.peer.node_id,
                      node_id(ev.reached_retired))
-        self.fedn.fed.touch_peer(ev.peer.signing_key.hex())
+        self.fedn.fed.note_contact(ev.peer.signing_key.hex())  # written with the session's commit
         self._must_offer = True
 
     def _offer_once(self) -> None:
@@ -449,7 +450,7 @@ async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
                 raise HandshakeTimeout
             wait = min(wait, handshake_deadline - now)
         try:
-            msg = await asyncio.wait_for(ws.receive(), wait)
+            msg = await within(ws.receive(), wait)  # not wait_for: it can swallow a cancellation
         except asyncio.TimeoutError:
             if driver.session.peer is None and time.monotonic() >= handshake_deadline:
                 raise HandshakeTimeout from None
@@ -524,6 +525,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
             await gate.shut_down()
     try:
         report = await _run(ws, driver, limits)
+        federation.fed.flush_contacts()
         if report.error:
             log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
         return ws

@@ -184,6 +184,14 @@ async def page_errors(request: web.Request, handler: Any) -> web.StreamResponse:
         if key:
             return await refusal(request, exc.status, key)
         return await refusal_of(request, exc.status if 400 <= exc.status < 600 else 400, refused(request, exc))
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        # An unknown address, or a form's address opened by hand (GET on a POST-only path): a page in the
+        # person's language with a way back, not aiohttp's bare "404: Not Found".
+        if request.path.startswith(("/v1/", "/static/", "/healthz")) or wants_json(request):
+            raise
+        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        return await refusal(request, exc.status, "error.not_found" if exc.status == 404 else "error.method",
+                             headers=headers)
     except sqlite3.OperationalError as exc:
         # Another process held the database past the wait: the person should retry, nothing was changed.
         if Busy.from_sqlite(exc) is None or request.path.startswith("/v1/"):

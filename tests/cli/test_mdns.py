@@ -106,13 +106,13 @@ async def test_announcement_on_loopback_is_resolved_then_withdrawn():
 
 async def test_serve_app_announces_while_running(tmp_path, monkeypatch, aiohttp_client):
     """The app `preau serve` runs starts the announcement with the node and withdraws it at shutdown."""
-    from preau.node import actions
+    from preau.node import app as node_app
     from preau.node.settings import load_settings
 
     init(tmp_path, "school", SCHOOL_UAI)
     settings = load_settings({"data_dir": str(tmp_path), "argon2_profile": "minimal"}, env={})
     ad = _loopback_ad(f"preau-app-{os.getpid()}")
-    client = await aiohttp_client(actions.build_app(settings, mdns.Advertiser(ad)))
+    client = await aiohttp_client(node_app.build_app(settings, mdns.Advertiser(ad)))
     assert (await client.get("/healthz")).status == 200
     assert await _resolve(ad, 3000) is not None
     await client.close()

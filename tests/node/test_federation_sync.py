@@ -1,6 +1,8 @@
 """A district and schools in one process, talking over real WebSockets on 127.0.0.1."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from preau.node.errors import UserError
@@ -84,6 +86,44 @@ async def test_bundle_carried_by_hand_and_tampered_bundle(tmp_path, district):
     accepted = district.federation.import_bundle(bundle)
     assert [a.kind for a in accepted] == ["release"]
     assert len(district.fed.stats(CAMPAIGN.id)["schools"]) == 1
+    school.close()
+
+
+async def settled(node):
+    """The server side of a session ends after the client has its answer: wait for it, not for a time."""
+    for _ in range(500):
+        if node.gate.active == 0:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the district's session did not end")
+
+
+async def test_a_session_that_stores_a_release_costs_the_district_one_commit(tmp_path, district):
+    """Each COMMIT is an fsync that blocks the node: the release, its statistics, its receipt and the
+    school's last contact go in one."""
+    school = make_node(tmp_path, "school", "school")
+    inv = district.create_invitation("0751234J", [district.url])
+    district.federation.publish_campaign(CAMPAIGN)
+    assert (await school.join(inv.to_string(), "0751234J")).complete
+    school_release(school, 12)
+    district.fed.db.execute("UPDATE peers SET last_contact = last_contact - 3600")  # contact due again
+    await settled(district)
+    before = district.fed.db.commits
+    report = await school.sync_upstream()
+    assert report.complete and report.receipts
+    assert district.fed.db.commits - before == 1
+    assert district.fed.peers("school")[0]["last_contact"] >= district.fed._clock() - 5
+    # A session that brings nothing writes the contact alone (one commit), or nothing within the minute.
+    await settled(district)
+    district.fed.db.execute("UPDATE peers SET last_contact = last_contact - 3600")
+    before = district.fed.db.commits
+    await school.sync_upstream()
+    await settled(district)
+    assert district.fed.db.commits - before == 1
+    before = district.fed.db.commits
+    await school.sync_upstream()
+    await settled(district)
+    assert district.fed.db.commits - before == 0
     school.close()
 
 

@@ -213,3 +213,21 @@ async def test_the_head_teacher_sees_pupils_entered_per_campaign(school):
     text = await text_of(await client.get("/admin/campaigns"))
     assert "Élèves saisis" in text and "Saisies" not in text
     assert "1 / 4" in text  # CP A and CP B: 4 pupils of level CP (the CE1 class is not counted)
+
+
+async def test_unknown_addresses_and_form_addresses_get_a_french_page_with_a_way_back(school):
+    client, ids = school
+    resp = await client.get("/nulle-part")
+    text = await text_of(resp)
+    assert resp.status == 404 and resp.content_type == "text/html"
+    assert "Cette page n'existe pas." in text and 'href="/">Revenir à l\'accueil' in text
+    await login(client, "mme.a")
+    resp = await client.get(f"/classes/{ids['class_a']}/pupils")  # a form's address, opened by hand
+    text = await text_of(resp)
+    assert resp.status == 405 and "POST" in resp.headers["Allow"]
+    assert "Cette adresse ne s'ouvre pas ainsi" in text and "Revenir à l'accueil" in text
+    english = await client.get("/nulle-part?lang=en")
+    assert english.status == 404 and "This page does not exist." in await text_of(english)
+    # the API keeps its JSON answers
+    resp = await client.get("/v1/nothing-here")
+    assert resp.status == 404 and "html" not in resp.content_type
