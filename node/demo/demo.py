@@ -300,7 +300,8 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
     try:
         for i, (node, size) in enumerate(zip(nodes, POOL_SIZES)):
             _init(node, f"Petite école {i + 1}")
-            invitation = actions.create_invitation(district.settings(), uai=node.uai, name=f"Petite école {i + 1}")
+            invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True, announce=False,
+                                                   name=f"Petite école {i + 1}")
             classes = make_classes(rng, campaign, [size], rate_shift=rng.uniform(-0.08, 0.04))
             n = actions.open_node(node.settings())
             opened.append(n)
