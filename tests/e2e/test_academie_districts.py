@@ -6,6 +6,8 @@ table is read the way an inspector's browser does, over HTTP after logging in.
 """
 from __future__ import annotations
 
+import dataclasses
+import datetime as _dt
 import http.cookiejar
 import json
 import re
@@ -49,16 +51,22 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
         actions.load_campaign(academie.settings(), campaign=worlds[0].campaign, file="debut-cp")
         for n, w in enumerate(worlds):
             invitation = academie.cli("invite", "--uai", w.district.uai, "--district",
-                                      "--name", f"Circonscription {n + 1}", "--town", "Lyon").stdout.strip()
+                                      "--name", f"Circonscription {n + 1}", "--town", "Lyon", "--allow-loopback").stdout.strip()
             assert "Joined the district" in w.district.cli("join", invitation).stdout
             for k, node in enumerate(w.schools.values()):
                 w.join(node)  # the campaign came down: académie -> district -> school
                 w.fill(node, sizes[n][node.name], seed=500 + 10 * n + k)
                 w.release(node)
                 assert "acknowledged" in node.cli("sync").stdout
-            w.district.cli("sync")  # (its background sync may have sent the aggregate already)
 
+        # A district's counts go up once, when the campaign has closed (docs/privacy.md, "Aggregates going
+        # up"): the académie closes it (a new version, closing yesterday), and it comes down to each district.
+        closed = dataclasses.replace(worlds[0].campaign,
+                                     closes=(_dt.date.today() - _dt.timedelta(days=1)).isoformat())
+        actions.load_campaign(academie.settings(), campaign=closed, file="debut-cp")
+        for w in worlds:
             def arrived(w=w):
+                w.district.cli("sync")  # (its background sync may have done it already)
                 rows = academie.query("SELECT entry FROM stats_entries WHERE owner = ?", w.district.key)
                 return rows and json.loads(rows[0]["entry"])["content"]["schools"]["contributing"] == len(w.schools)
             wait_for(arrived, timeout=60, what=f"{w.district.name}'s aggregate of all its schools at the académie")
