@@ -572,4 +572,6 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
         raise PeerUnreachable(
             f"cannot reach {url} ({exc.__class__.__name__}: {exc}); check the address and that the node is running"
         ) from None
+    finally:
+        federation.fed.flush_contacts()  # the peer's contact, noted in the session, unless a commit wrote it
     return report
