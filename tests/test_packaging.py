@@ -50,7 +50,11 @@ def test_wheel_installs_only_the_preau_namespace(tmp_path):
                    check=True, capture_output=True)
     [wheel] = tmp_path.glob("preau-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert {n.split("/")[0] for n in names} == {"preau", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
+    stem = wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1]
+    assert {n.split("/")[0] for n in names} <= {"preau", stem + ".dist-info", stem + ".data"}
+    # The .data folder carries only files installed under the environment's prefix (share/doc: the
+    # systemd unit's Documentation=), never a "purelib"/"platlib" part that would land in site-packages.
+    assert {n.split("/")[1] for n in names if n.startswith(stem + ".data/")} <= {"data"}
     for needed in ("preau/node/campaigns/debut-cp.toml", "preau/node/web/static/grid.js",
                    "preau/node/locales/fr/core.json", "preau/node/web/templates/grid.html", "preau/cli/main.py",
                    "preau/crdt/signing.py",
