@@ -38,6 +38,7 @@ def campaigns_of(node: Any) -> dict[str, Campaign]:
 
 
 def live(node: Any, campaign_id: str) -> CampaignStatistics | None:
+    """The campaign's merged statistics, kept up to date in memory (`federation.live_stats`)."""
     return node.live_stats.get(campaign_id)
 
 
