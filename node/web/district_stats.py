@@ -301,7 +301,6 @@ async def progress_page(request: web.Request) -> web.StreamResponse:
 
 @login_required(roles=DISTRICT_READ)
 async def report(request: web.Request) -> web.StreamResponse:
-
     node = node_of(request)
     t = t_(request)
     lang = request_language(request)
@@ -316,7 +315,6 @@ async def report(request: web.Request) -> web.StreamResponse:
     chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else {}) for r in rows], lang=lang,
                            title=t("chart.title", campaign=name))
     summary = t("stats.summary", contributing=stats.schools_contributing, withheld=stats.schools_withheld)
-    me = node.fed.peer(node.key.hex()) if hasattr(node, "key") else None
     return await render(request, "district_report.html", {
         "campaign_id": campaign_id, "name": name, "rows": rows, "chart": chart, "groups": GROUPS, "scored": SCORED_GROUPS,
         "definition": definition(request), "summary": summary, "district": node.node_id,
