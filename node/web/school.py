@@ -589,7 +589,7 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send the keys now rather than at the next scheduled sync
-    return await _release_page(request, notice=t_(request)("pool.approved"))
+    raise await see_other(request, f"/admin/release/{campaign.id}", notice=t_(request)("pool.approved"))
 
 
 # -- head teacher: sync, district, transparency, backup --------------------------------------------
