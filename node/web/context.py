@@ -40,6 +40,12 @@ def store_of(request: web.Request) -> Any:
     return store
 
 
+def form_text(form: Any, name: str, limit: int = 200) -> str:
+    """A form field as typed, trimmed and cut to `limit` characters; "" when it is missing or a file."""
+    value = form.get(name, "")
+    return value.strip()[:limit] if isinstance(value, str) else ""
+
+
 def t_(request: web.Request) -> Callable[..., str]:
     lang = request_language(request)
     return lambda key, **kw: i18n.translate(lang, key, **kw)

@@ -11,12 +11,11 @@ audit log under the person's own name (`audit`), read on /district/audit.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from aiohttp import web
 
 from ..errors import UserError
-from .context import refused, store_of, t_, unlocked
+from .context import form_text, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
 from .security import current_principal, end_sessions_of, login_required
@@ -29,11 +28,6 @@ def audit(request: web.Request, action: str, target: str, detail: str = "") -> N
     store = store_of(request)
     if store is not None and current_principal(request) is not None:
         store.record(unlocked(request), action, target, detail)
-
-
-def _field(form: Any, name: str, limit: int = 200) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 async def _accounts_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
@@ -55,13 +49,13 @@ async def accounts(request: web.Request) -> web.StreamResponse:
 async def account_action(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     form = await request.post()
-    action = _field(form, "action")
-    username = _field(form, "username", 40)
+    action = form_text(form, "action")
+    username = form_text(form, "username", 40)
     password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
     t = t_(request)
     try:
         if action == "create":
-            role = "admin" if _field(form, "role") == "district" else "teacher"
+            role = "admin" if form_text(form, "role") == "district" else "teacher"
             await asyncio.get_running_loop().run_in_executor(None, lambda: store.create_account(s, username, password, role))
             notice = t("daccounts.created", username=username)
         elif action == "disable":

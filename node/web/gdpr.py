@@ -18,15 +18,10 @@ from ..records.store.gdpr import MAX_RETENTION_YEARS
 from .flash import see_other
 from .render import render, static_url
 from .security import login_required
-from .context import node_of, refused, store_of, t_, unlocked
+from .context import form_text, node_of, refused, store_of, t_, unlocked
 
 ADMIN = ("admin",)
 _PUPIL = "/admin/gdpr/pupils/{pupil_id:[0-9a-f]{16}}"
-
-
-def _field(form: Any, name: str, limit: int = 300) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
 
 
 def _district(request: web.Request) -> str | None:
@@ -68,10 +63,11 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     form = await request.post()
     try:
-        store.set_retention(s, _field(form, "retention_years", 2))
+        store.set_retention(s, form_text(form, "retention_years", 2))
         for key in ("contact", "dpo"):
-            if _field(form, key) and _field(form, key) != store.gdpr_texts(s)[key]:
-                store.set_gdpr_text(s, key, _field(form, key))
+            text = form_text(form, key, 300)
+            if text and text != store.gdpr_texts(s)[key]:
+                store.set_gdpr_text(s, key, text)
     except UserError as exc:
         return await _page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, "/admin/gdpr", notice=t_(request)("gdpr.saved"))
@@ -82,10 +78,10 @@ async def purge_now(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     form = await request.post()
     t = t_(request)
-    if _field(form, "confirm") != "yes":
+    if form_text(form, "confirm") != "yes":
         return await _page(request, errors=[t("gdpr.purge_unconfirmed")], status=400)
     try:
-        report = store.purge_campaign_now(s, _field(form, "campaign_id", 64))
+        report = store.purge_campaign_now(s, form_text(form, "campaign_id", 64))
     except UserError as exc:
         return await _page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, "/admin/gdpr",
@@ -162,8 +158,8 @@ async def access_json(request: web.Request) -> web.StreamResponse:
 async def set_counted(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
     form = await request.post()
-    counted = _field(form, "counted") == "yes"
-    store.set_counted(s, p.id, counted, _field(form, "request", 200))
+    counted = form_text(form, "counted") == "yes"
+    store.set_counted(s, p.id, counted, form_text(form, "request", 200))
     raise await see_other(request, _pupil_url(p),
                           notice=t_(request)("gdpr.counted_done" if counted else "gdpr.not_counted_done"))
 
@@ -173,8 +169,8 @@ async def rectify_identity(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
     form = await request.post()
     try:
-        store.rectify_identity(s, p.id, _field(form, "last_name", 100), _field(form, "first_name", 100),
-                               request=_field(form, "request", 200))
+        store.rectify_identity(s, p.id, form_text(form, "last_name", 100), form_text(form, "first_name", 100),
+                               request=form_text(form, "request", 200))
     except UserError as exc:
         return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, _pupil_url(p), notice=t_(request)("gdpr.rectified"))
@@ -185,13 +181,13 @@ async def rectify_result(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
     form = await request.post()
     t = t_(request)
-    campaign_id, _, exercise_id = _field(form, "exercise", 140).partition("/")
+    campaign_id, _, exercise_id = form_text(form, "exercise", 140).partition("/")
     try:
         ex = next((e for e in store.get_campaign(s, campaign_id).exercises if e.id == exercise_id), None)
         if ex is None:
             return await _pupil_page(request, errors=[t("gdpr.bad_value", detail=exercise_id)], status=400)
-        value = paperwork.parse_value(_field(form, "value", 100), ex.score_kind)
-        store.rectify_result(s, campaign_id, p.id, exercise_id, request=_field(form, "request", 200), **value)
+        value = paperwork.parse_value(form_text(form, "value", 100), ex.score_kind)
+        store.rectify_result(s, campaign_id, p.id, exercise_id, request=form_text(form, "request", 200), **value)
     except UserError as exc:
         return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, _pupil_url(p), notice=t("gdpr.rectified"))

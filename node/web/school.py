@@ -35,7 +35,7 @@ from .flash import see_other
 from .render import render
 from .appkeys import RATE_LIMITER
 from .security import AccessDenied, end_sessions_of, login_required, request_language
-from .context import node_of, refused, store_of, t_, unlocked
+from .context import form_text, node_of, refused, store_of, t_, unlocked
 from .words import asked_words, reason_words, refused_campaign_words
 
 TEACHING = ("teacher", "admin")
@@ -136,11 +136,6 @@ def _class_base(c: Any) -> str:
     return f"/classes/{c.id}"
 
 
-def _field(form: Any, name: str, limit: int = 200) -> str:
-    value = form.get(name, "")
-    return value.strip()[:limit] if isinstance(value, str) else ""
-
-
 # -- teachers ---------------------------------------------------------------------------
 
 @login_required(roles=TEACHING)
@@ -177,7 +172,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     t = t_(request)
     try:
-        p = store.add_pupil(s, c.id, _field(form, "last_name"), _field(form, "first_name"))
+        p = store.add_pupil(s, c.id, form_text(form, "last_name"), form_text(form, "first_name"))
     except UserError as exc:
         return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, _class_base(c), notice=t("pupils.added", name=_name(p)))
@@ -224,7 +219,7 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
         raw = data.read(_MAX_UPLOAD + 1)
     else:
         try:
-            raw = base64.b64decode(_field(form, "data", 4 * _MAX_UPLOAD // 3 + 8), validate=True)
+            raw = base64.b64decode(form_text(form, "data", 4 * _MAX_UPLOAD // 3 + 8), validate=True)
         except (binascii.Error, ValueError):
             raw = b""
     if not raw:
@@ -236,7 +231,7 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
     except ClassListError as exc:
         return await _class_page(request, errors=_class_list_problems(request, exc), status=422)
     labels = [k.label for k in listed.classes]
-    chosen = _field(form, "class_label", 200) if "class_label" in form else _likely_class(listed, c)
+    chosen = form_text(form, "class_label", 200) if "class_label" in form else _likely_class(listed, c)
     if listed.kind == "simple":
         chosen = ""
     errors = []
@@ -246,11 +241,11 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
     known = [Known(p.id, p.last_name, p.first_name) for p in store.list_pupils(s, c.id)]
     comparison = compare(known, listed.of_class(chosen or None) if listed.kind == "onde" else listed.pupils) \
         if chosen is not None else None
-    if _field(form, "apply") == "yes" and comparison is not None and not errors:
+    if form_text(form, "apply") == "yes" and comparison is not None and not errors:
         try:
             added = store.add_pupils(s, c.id, [(p.last_name, p.first_name) for p in comparison.new])
             respelled = 0
-            if _field(form, "respell") == "yes":
+            if form_text(form, "respell") == "yes":
                 for k, p in comparison.respelled:
                     store.rename_pupil(s, k.id, p.last_name, p.first_name)
                     respelled += 1
@@ -279,7 +274,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     t = t_(request)
     try:
-        new = store.rename_pupil(s, p.id, _field(form, "last_name"), _field(form, "first_name"))
+        new = store.rename_pupil(s, p.id, form_text(form, "last_name"), form_text(form, "first_name"))
     except UserError as exc:
         raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", errors=[refused(request, exc)])
     raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", notice=t("pupils.renamed", name=_name(new)))
@@ -301,7 +296,7 @@ async def erase_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = _klass(request)
     p = _pupil_of(store, s, c, request.match_info["pupil_id"])
     form = await request.post()
-    if _field(form, "confirm") != "yes":
+    if form_text(form, "confirm") != "yes":
         raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}/erase")
     store.erase_pupil(s, p.id)
     raise await see_other(request, _class_base(c), notice=t_(request)("pupils.erased", name=_name(p)))
@@ -424,13 +419,13 @@ async def accounts(request: web.Request) -> web.StreamResponse:
 async def account_action(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     form = await request.post()
-    action = _field(form, "action")
-    username = _field(form, "username", 40)
+    action = form_text(form, "action")
+    username = form_text(form, "username", 40)
     password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
     t = t_(request)
     try:
         if action == "create":
-            role = "admin" if _field(form, "role") == "admin" else "teacher"
+            role = "admin" if form_text(form, "role") == "admin" else "teacher"
             await asyncio.get_running_loop().run_in_executor(None, lambda: store.create_account(s, username, password, role))
             notice = t("accounts.created", username=username)
         elif action == "reset":
@@ -475,14 +470,14 @@ async def admin_classes(request: web.Request) -> web.StreamResponse:
 async def class_action(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     form = await request.post()
-    action = _field(form, "action")
+    action = form_text(form, "action")
     t = t_(request)
     try:
         if action == "create":
-            c = store.create_class(s, _field(form, "name"), _field(form, "level"), _field(form, "school_year"))
+            c = store.create_class(s, form_text(form, "name"), form_text(form, "level"), form_text(form, "school_year"))
             notice = t("admin_classes.created", name=c.name)
         elif action in ("assign", "unassign"):
-            username, class_id = _field(form, "username", 40), _field(form, "class_id", 64)
+            username, class_id = form_text(form, "username", 40), form_text(form, "class_id", 64)
             (store.assign_teacher if action == "assign" else store.unassign_teacher)(s, username, class_id)
             notice = t(f"admin_classes.{action}ed", username=username)
         else:
@@ -564,7 +559,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     t = t_(request)
     preview = preview_release(store, s, node.federation, campaign.id)
-    if _field(form, "digest", 64) != _digest(preview.document()):
+    if form_text(form, "digest", 64) != _digest(preview.document()):
         return await _release_page(request, errors=[t("release.changed")], status=409)
     try:
         signed = approve_release(store, s, node.federation, preview)
@@ -646,7 +641,7 @@ async def join(request: web.Request) -> web.StreamResponse:
     store, node = store_of(request), node_of(request)
     unlocked(request)
     form = await request.post()
-    text = _field(form, "invitation", 4000)
+    text = form_text(form, "invitation", 4000)
     t = t_(request)
     if not text:
         return await _sync_page(request, errors=[t("sync.join_empty")], status=400)
