@@ -18,7 +18,7 @@ from node_fixtures import PASSWORD, build_school, free_port
 from preau.node.records.store import Store
 from preau.node.records.vault import TEST_COST
 from preau.node.web.district import parse_campaign_text
-from test_node_browser import login
+from test_node_browser import login, tab_into_grid
 from test_web_browser import ARTIFACTS, Console, browser  # noqa: F401  (browser is a fixture)
 
 from playwright.async_api import expect
@@ -70,7 +70,7 @@ def school(tmp_path):
 
 async def _open_grid(page, url: str) -> None:
     await page.goto(url)
-    await page.wait_for_function("!!(document.activeElement && document.activeElement.closest('table.grid'))")
+    await tab_into_grid(page)
 
 
 async def _grid_values(page) -> dict[str, str]:
@@ -79,20 +79,27 @@ async def _grid_values(page) -> dict[str, str]:
     return dict(rows)
 
 
-async def _all_saved(page) -> None:
+async def _logged_in(browser, srv: _Url, user: str, width: int = 1280, height: int = 900):
+    """A fresh French browser context at this size, logged in as `user`: (base URL, context, page, console)."""
+    base = str(srv.make_url("")).rstrip("/")
+    context = await browser.new_context(viewport={"width": width, "height": height}, locale="fr-FR")
+    page = await context.new_page()
+    console = Console(page)
+    await login(page, base, user)
+    return base, context, page, console
+
+
+async def _all_saved(page, count: int | None = None) -> None:
+    """The first `count` rows (every row by default) say "enregistré"."""
     statuses = page.locator("table.grid tbody td.status")
-    for i in range(await statuses.count()):
+    for i in range(await statuses.count() if count is None else count):
         await expect(statuses.nth(i)).to_have_text("enregistré", timeout=15_000)
 
 
 @pytest.mark.slow
 async def test_a_class_of_25_on_every_exercise_is_saved_as_typed(school, browser):
     srv, ids, cp = school
-    base = str(srv.make_url("")).rstrip("/")
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
-    page = await context.new_page()
-    console = Console(page)
-    await login(page, base, "mme.a")
+    base, context, page, console = await _logged_in(browser, srv, "mme.a")
     rng = random.Random(14)
     typed: dict[str, dict[str, str]] = {}
     started = time.monotonic()
@@ -100,7 +107,7 @@ async def test_a_class_of_25_on_every_exercise_is_saved_as_typed(school, browser
     await _open_grid(page, grid_base + cp.exercises[0].id)
     for number, exercise in enumerate(cp.exercises):
         assert page.url.endswith("/exercises/" + exercise.id), page.url
-        await page.wait_for_function("!!(document.activeElement && document.activeElement.closest('table.grid'))")
+        await tab_into_grid(page)
         names = list((await _grid_values(page)).keys())
         assert len(names) == 25
         typed[exercise.id] = {}
@@ -126,11 +133,7 @@ async def test_a_class_of_25_on_every_exercise_is_saved_as_typed(school, browser
 
 async def test_arrows_stop_at_the_row_edges_and_home_end_reach_them(school, browser):
     srv, ids, cp = school
-    base = str(srv.make_url("")).rstrip("/")
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
-    page = await context.new_page()
-    console = Console(page)
-    await login(page, base, "mme.a")
+    base, context, page, console = await _logged_in(browser, srv, "mme.a")
     url = f"{base}/classes/{ids['class_a']}/campaigns/{ids['campaign']}/exercises/{ids['exercise']}"
     await _open_grid(page, url)
     kb = page.keyboard
@@ -141,7 +144,7 @@ async def test_arrows_stop_at_the_row_edges_and_home_end_reach_them(school, brow
     await kb.type("11111")  # pupil 1, then the cursor is on pupil 2's first cell
     await kb.type("00000")  # pupil 2
     await kb.type("11111")  # pupil 3
-    await _all_saved_rows(page, 3)
+    await _all_saved(page, 3)
     before = await _grid_values(page)
 
     # pupil 2: ← at the row's start stays there, and the correction lands on pupil 2
@@ -178,19 +181,9 @@ async def test_arrows_stop_at_the_row_edges_and_home_end_reach_them(school, brow
     await context.close()
 
 
-async def _all_saved_rows(page, count: int) -> None:
-    statuses = page.locator("table.grid tbody td.status")
-    for i in range(count):
-        await expect(statuses.nth(i)).to_have_text("enregistré")
-
-
 async def test_an_invalid_number_is_refused_with_its_reason_and_the_valid_one_saved(school, browser):
     srv, ids, cp = school
-    base = str(srv.make_url("")).rstrip("/")
-    context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="fr-FR")
-    page = await context.new_page()
-    console = Console(page)
-    await login(page, base, "mme.a")
+    base, context, page, console = await _logged_in(browser, srv, "mme.a")
     url = f"{base}/classes/{ids['class_a']}/campaigns/{ids['campaign']}/exercises/fr-lire-texte"
     await _open_grid(page, url)
     kb = page.keyboard
@@ -230,57 +223,47 @@ NARROW_JS = """() => {
 }"""
 
 
+async def _note_too_wide(page, base: str, pages: list[tuple[str, str]], wide: dict, *, shots: bool = True) -> None:
+    """Open each page; one wider than the window goes into `wide` under its name (a screenshot of each)."""
+    for name, path in pages:
+        await page.goto(base + path)
+        m = await page.evaluate(NARROW_JS)
+        if shots:
+            await page.screenshot(path=str(ARTIFACTS / f"narrow-{name}.png"), full_page=True)
+        if m["scroll"] > m["inner"]:
+            wide[name] = m
+
+
 async def test_no_school_page_scrolls_sideways_at_390_px(school, browser):
     srv, ids, cp = school
     base = str(srv.make_url("")).rstrip("/")
     ARTIFACTS.mkdir(exist_ok=True)
     context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
-    teacher, head = await context.new_page(), None
-    await teacher.goto(base + "/login")
-    pages = [("login", "/login")]
-    wide = {}
-    for name, path in pages:
-        await teacher.goto(base + path)
-        m = await teacher.evaluate(NARROW_JS)
-        if m["scroll"] > m["inner"]:
-            wide[name] = m
+    teacher = await context.new_page()
+    wide: dict = {}
+    await _note_too_wide(teacher, base, [("login", "/login")], wide, shots=False)
     await login(teacher, base, "mme.a")
     c = f"/classes/{ids['class_a']}"
     g = f"{c}/campaigns/{ids['campaign']}"
     teacher_pages = [("classes", "/classes"), ("class", c), ("pupil", f"{c}/pupils/{ids['pupil_a']}"),
                      ("grid", f"{g}/exercises/{ids['exercise']}"), ("grid-timed", f"{g}/exercises/fr-lire-texte"),
                      ("profile", f"{g}/profile")]
-    for name, path in teacher_pages:
-        await teacher.goto(base + path)
-        m = await teacher.evaluate(NARROW_JS)
-        await teacher.screenshot(path=str(ARTIFACTS / f"narrow-{name}.png"), full_page=True)
-        if m["scroll"] > m["inner"]:
-            wide[name] = m
+    await _note_too_wide(teacher, base, teacher_pages, wide)
     await context.close()
-    context = await browser.new_context(viewport={"width": 390, "height": 844}, locale="fr-FR")
-    head = await context.new_page()
-    await login(head, base, "direction")
-    for name, path in [("admin-accounts", "/admin/accounts"), ("admin-classes", "/admin/classes"),
-                       ("admin-campaigns", "/admin/campaigns"), ("admin-release", f"/admin/release/{ids['campaign']}"),
-                       ("admin-sync", "/admin/sync"), ("admin-transparency", "/admin/transparency"),
-                       ("admin-backup", "/admin/backup")]:
-        await head.goto(base + path)
-        m = await head.evaluate(NARROW_JS)
-        await head.screenshot(path=str(ARTIFACTS / f"narrow-{name}.png"), full_page=True)
-        if m["scroll"] > m["inner"]:
-            wide[name] = m
+    _, context, head, _ = await _logged_in(browser, srv, "direction", 390, 844)
+    await _note_too_wide(head, base, [
+        ("admin-accounts", "/admin/accounts"), ("admin-classes", "/admin/classes"), ("admin-campaigns", "/admin/campaigns"),
+        ("admin-release", f"/admin/release/{ids['campaign']}"), ("admin-sync", "/admin/sync"),
+        ("admin-transparency", "/admin/transparency"), ("admin-backup", "/admin/backup")], wide)
     await context.close()
     assert wide == {}, "\n".join(f"{k}: {v}" for k, v in wide.items())
 
 
 async def test_the_widest_grid_fits_a_768_px_tablet(school, browser):
     srv, ids, cp = school
-    base = str(srv.make_url("")).rstrip("/")
     widest = max(cp.exercises, key=lambda e: e.items)
     assert widest.items == 20
-    context = await browser.new_context(viewport={"width": 768, "height": 1024}, locale="fr-FR")
-    page = await context.new_page()
-    await login(page, base, "mme.a")
+    base, context, page, _ = await _logged_in(browser, srv, "mme.a", 768, 1024)
     await _open_grid(page, f"{base}/classes/{ids['class_a']}/campaigns/{cp.id}/exercises/{widest.id}")
     await page.screenshot(path=str(ARTIFACTS / "tablet-grid.png"))
     edges = await page.evaluate("""() => ({inner: innerWidth, scroll: document.scrollingElement.scrollWidth,
