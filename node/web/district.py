@@ -38,7 +38,7 @@ from .context import node_of, refused, t_
 
 def said(request: web.Request, error: Exception) -> str:
     """A refusal in the person's language: its own catalog words when it carries them (`Words`), else the
-    campaign-file and UAI messages of the pure layers as `district_words` recognises them."""
+    campaign-file messages of the pure layers as `district_words` recognises them."""
     lang = request_language(request)
     if isinstance(error, UserError) and error.words.key:
         return error.words.to(lang)
@@ -138,7 +138,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest()
     except UserError as exc:
         return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
-    except LocalProtocolError as exc:  # a malformed UAI
+    except LocalProtocolError as exc:  # an invitation the protocol refuses to build
         return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=422)
 
 
