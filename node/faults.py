@@ -11,8 +11,7 @@ used to reach people as "internal error" or "this is a bug in Préau". Here:
   body is a 400 with a message, never a traceback;
 - `quiet_client_errors()`: aiohttp logs a client's malformed request (an
   over-long header line, say) as an ERROR with a traceback; it becomes one
-  INFO line;
-- `cli_language()`: the language of the command line's messages.
+  INFO line.
 """
 from __future__ import annotations
 
@@ -213,14 +212,3 @@ def quiet_client_errors() -> None:
     if not any(isinstance(f, ClientErrorLogFilter) for f in logger.filters):
         logger.addFilter(ClientErrorLogFilter())
 
-
-# -- the command line ---------------------------------------------------------------------
-
-def cli_language(environ: dict | None = None) -> str:
-    """French when the machine's locale is French (LC_ALL, LC_MESSAGES, LANG, as gettext reads them), else English."""
-    env = os.environ if environ is None else environ
-    for name in ("LC_ALL", "LC_MESSAGES", "LANG"):
-        value = env.get(name)
-        if value:
-            return "fr" if value.lower().startswith("fr") else "en"
-    return "en"

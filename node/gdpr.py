@@ -2,17 +2,17 @@
 
 Each function is `fn(settings, **options)` like the other commands, logs in as
 a head teacher (--user, PREAU_USER; password from PREAU_PASSWORD or asked),
-and returns the text to print.
+and returns the text to print. The duties themselves (retention, purge, access,
+rectification) are the store's: `preau.node.records.store.gdpr`.
 """
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import pathlib
 from typing import Any
 
 from . import paperwork
-from .actions import admin_session, opened_node, require_role
+from .actions import _output_file, admin_session, opened_node, require_role
 from .errors import UserError
 
 _SCHOOL_ONLY = "the GDPR duties are the school's: run this on the school's node"
@@ -23,10 +23,7 @@ def _district(node) -> str | None:
     return None if up is None else (up.get("name") or up.get("uai") or None)
 
 
-def _write(path: str, text: str) -> pathlib.Path:
-    out = pathlib.Path(path)
-    if out.is_dir():
-        raise UserError(f"{out} is a folder: give a file name, like {out / 'document.html'}")
+def _write(out: pathlib.Path, text: str) -> pathlib.Path:
     out.write_text(text, encoding="utf-8")
     return out
 
@@ -119,8 +116,8 @@ def access(settings, *, pupil: str, output: str, request: str = "", user: str | 
         data = store.access_request(s, pupil, request)
         page = paperwork.render("gdpr_access.html",
                                 paperwork.access_context(data, store.gdpr_texts(s), store._clock().date()))
-    html = _write(str(folder / f"acces-{pupil}.html"), page)
-    js = _write(str(folder / f"acces-{pupil}.json"), _json.dumps(data, indent=2, ensure_ascii=False))
+    html = _write(folder / f"acces-{pupil}.html", page)
+    js = _write(folder / f"acces-{pupil}.json", _json.dumps(data, indent=2, ensure_ascii=False))
     return f"{html}\n{js}"
 
 
@@ -166,8 +163,9 @@ def register(settings, *, output: str, user: str | None = None, **_: Any) -> str
 
 def _paper(settings, template: str, output: str, user: str | None) -> pathlib.Path:
     require_role(settings, "school", _SCHOOL_ONLY)
+    out = _output_file(output, "document.html")  # a folder, or one that does not exist: said before logging in
     with opened_node(settings) as node:
         store = node.store
         s = admin_session(store, user)
         text = paperwork.render(template, paperwork.paperwork_context(store, s, district=_district(node)))
-    return _write(output, text)
+    return _write(out, text)

@@ -19,14 +19,14 @@ from markupsafe import Markup
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, Campaign, parse_campaign
 from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
-from preau.crdt.statistics import SHARE_BASIS, CampaignStatistics, percent
+from preau.crdt.statistics import SHARE_BASIS, percent
 from preau.protocol.errors import LocalProtocolError
 
 from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
 from . import district_accounts, district_stats
 from .district_accounts import audit
-from .district_stats import SHARE_HEADERS, no_data, stats_table
+from .district_stats import SHARE_HEADERS, campaigns_of, live, no_data, stats_table
 from .district_words import district_words
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
@@ -38,7 +38,7 @@ from .context import node_of, refused, t_
 
 def said(request: web.Request, error: Exception) -> str:
     """A refusal in the person's language: its own catalog words when it carries them (`Words`), else the
-    campaign-file and UAI messages of the pure layers as `district_words` recognises them."""
+    campaign-file messages of the pure layers as `district_words` recognises them."""
     lang = request_language(request)
     if isinstance(error, UserError) and error.words.key:
         return error.words.to(lang)
@@ -49,15 +49,6 @@ DISTRICT_READ = ("district", "inspector")  # and its read-only inspectors: schoo
 _MAX_TOML = 256 * 1024
 
 
-def _campaigns(node: Any) -> dict[str, Campaign]:
-    return {c.id: c for c in node.federation.campaigns()}
-
-
-def _stats(node: Any, campaign_id: str) -> CampaignStatistics | None:
-    """The campaign's merged statistics, kept up to date in memory (`federation.live_stats`)."""
-    return node.live_stats.get(campaign_id)
-
-
 # -- schools -------------------------------------------------------------------------
 
 @login_required(roles=DISTRICT_READ)
@@ -66,7 +57,7 @@ async def schools(request: web.Request) -> web.StreamResponse:
     lang = request_language(request)
     per_campaign = {}
     for cid in node.fed.stats_campaigns():
-        s = _stats(node, cid)
+        s = live(node, cid)
         per_campaign[cid] = {m.member: m for m in s.members()} if s is not None else {}
     rows = []
     for p in node.federation.children():
@@ -147,7 +138,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest()
     except UserError as exc:
         return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
-    except LocalProtocolError as exc:  # a malformed UAI
+    except LocalProtocolError as exc:  # an invitation the protocol refuses to build
         return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=422)
 
 
@@ -162,7 +153,7 @@ async def _campaigns_page(request: web.Request, *, notice: str | None = None, er
                           status: int = 200) -> web.StreamResponse:
     node = node_of(request)
     rows = [{"c": c, "with_thresholds": sum(1 for ex in c.exercises if ex.thresholds)}
-            for c in _campaigns(node).values()]
+            for c in campaigns_of(node).values()]
     return await render(request, "district_campaigns.html", {"campaigns": rows, "notice": notice, "errors": errors or []},
                         status=status)
 
@@ -196,7 +187,7 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
 
 
 def _campaign_or_404(node: Any, campaign_id: str) -> Campaign:
-    campaign = _campaigns(node).get(campaign_id)
+    campaign = campaigns_of(node).get(campaign_id)
     if campaign is None:
         raise web.HTTPNotFound()
     return campaign
@@ -244,10 +235,10 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
 @login_required(roles=DISTRICT_READ)
 async def stats_index(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
-    known = _campaigns(node)
+    known = campaigns_of(node)
     rows = []
     for cid in sorted(set(node.fed.stats_campaigns()) | set(known)):
-        s = _stats(node, cid)
+        s = live(node, cid)
         rows.append({"id": cid, "name": known[cid].name if cid in known else cid,
                      "contributing": s.schools_contributing if s else 0, "withheld": s.schools_withheld if s else 0})
     return await render(request, "district_stats_index.html", {"campaigns": rows})
@@ -257,12 +248,12 @@ async def stats_index(request: web.Request) -> web.StreamResponse:
 async def stats_page(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
     campaign_id = request.match_info["campaign_id"]
-    if _stats(node, campaign_id) is None:
-        return await no_data(request, campaign_id, _campaigns(node))
+    if live(node, campaign_id) is None:
+        return await no_data(request, campaign_id, campaigns_of(node))
     s, rows = stats_table(node, campaign_id)
     lang = request_language(request)
     t = t_(request)
-    known = _campaigns(node).get(campaign_id)
+    known = campaigns_of(node).get(campaign_id)
     name = known.name if known else campaign_id
     # A row with a part some district hid (at an académie) has no exact shares to draw.
     chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else {}) for r in rows], lang=lang,
@@ -301,8 +292,8 @@ async def stats_export_json(request: web.Request) -> web.StreamResponse:
 async def stats_export_csv(request: web.Request) -> web.StreamResponse:
     campaign_id = request.match_info["campaign_id"]
     node = node_of(request)
-    if _stats(node, campaign_id) is None:
-        return await no_data(request, campaign_id, _campaigns(node))
+    if live(node, campaign_id) is None:
+        return await no_data(request, campaign_id, campaigns_of(node))
     _, rows = stats_table(node, campaign_id)
     t = t_(request)
     text = csvio.write_csv(

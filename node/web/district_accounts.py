@@ -17,6 +17,7 @@ from aiohttp import web
 
 from ..errors import UserError
 from .context import refused, store_of, t_, unlocked
+from .flash import see_other
 from .render import render
 from .security import current_principal, end_sessions_of, login_required
 
@@ -41,7 +42,8 @@ async def _accounts_page(request: web.Request, *, notice: str | None = None, err
     rows = [{"username": a.username, "role": "district" if a.role == "admin" else "inspector", "active": a.active}
             for a in store.list_accounts(s)]
     return await render(request, "district_accounts.html", {"accounts": rows, "notice": notice, "errors": errors or [],
-                                                             "me": s.username}, status=status)
+                                                             "me": s.username, "page_url": "/district/accounts"},
+                        status=status)
 
 
 @login_required(roles=ADMIN)
@@ -69,8 +71,8 @@ async def account_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _accounts_page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _accounts_page(request, notice=notice)
+        return await _accounts_page(request, errors=[refused(request, exc)], status=exc.status)
+    raise await see_other(request, "/district/accounts", notice=notice)
 
 
 @login_required(roles=ADMIN)

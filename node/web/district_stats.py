@@ -38,6 +38,7 @@ def campaigns_of(node: Any) -> dict[str, Campaign]:
 
 
 def live(node: Any, campaign_id: str) -> CampaignStatistics | None:
+    """The campaign's merged statistics, kept up to date in memory (`federation.live_stats`)."""
     return node.live_stats.get(campaign_id)
 
 
@@ -300,7 +301,6 @@ async def progress_page(request: web.Request) -> web.StreamResponse:
 
 @login_required(roles=DISTRICT_READ)
 async def report(request: web.Request) -> web.StreamResponse:
-
     node = node_of(request)
     t = t_(request)
     lang = request_language(request)
@@ -315,7 +315,6 @@ async def report(request: web.Request) -> web.StreamResponse:
     chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else {}) for r in rows], lang=lang,
                            title=t("chart.title", campaign=name))
     summary = t("stats.summary", contributing=stats.schools_contributing, withheld=stats.schools_withheld)
-    me = node.fed.peer(node.key.hex()) if hasattr(node, "key") else None
     return await render(request, "district_report.html", {
         "campaign_id": campaign_id, "name": name, "rows": rows, "chart": chart, "groups": GROUPS, "scored": SCORED_GROUPS,
         "definition": definition(request), "summary": summary, "district": node.node_id,

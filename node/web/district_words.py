@@ -1,10 +1,12 @@
-"""Campaign-file and UAI errors (written in English by the layers below, for the command line) in the words of
+"""Campaign-file errors (written in English by the layers below, for the command line) in the words of
 the people at the district, French first.
 
-`district_words(message, lang)` recognises the refusals of `parse_uai`,
-`parse_campaign` and `parse_campaign_bytes` and says them from the catalog
+`district_words(message, lang)` recognises the refusals of `parse_campaign`
+and `parse_campaign_bytes` and says them from the catalog
 (locales/*/district.json), keeping the file name, the line and the field; a
-message it does not know is shown as it is, never hidden.
+message it does not know is shown as it is, never hidden. (A UAI typed in a
+form is checked by `preau.node.errors.checked_uai`, whose error carries its
+own catalog words.)
 """
 from __future__ import annotations
 
@@ -19,13 +21,6 @@ _FIELD = {  # where a campaign-file mistake is, as the person reads it
     "items": "dwords.f_items", "max_score": "dwords.f_max_score", "subject": "dwords.f_subject",
     "score_kind": "dwords.f_score_kind",
 }
-
-_UAI = tuple((re.compile(p), k) for p, k in (
-    (r"^(?P<v>'.*') is not a UAI: expected 7 digits then a letter", "dwords.uai_shape"),
-    (r"^(?P<code>\w{8}): (?P<v>\d{3}) is not a département prefix", "dwords.uai_departement"),
-    (r"^(?P<code>\w{8}): the check letter should be (?P<a>[A-Z]), not (?P<b>[A-Z])", "dwords.uai_letter"),
-    (r"^a UAI must be text", "dwords.uai_text"),
-))
 
 _FILE = tuple((re.compile(p), k) for p, k in (
     (r"^(?P<file>.+) is not UTF-8 text", "dwords.not_utf8"),
@@ -80,12 +75,11 @@ def _where(loc: str, lang: str) -> str:
 
 
 def district_words(message: str, lang: str) -> str:
-    for pattern, key in _UAI + _FILE:
+    for pattern, key in _FILE:
         m = pattern.match(message)
         if m:
             p = _params(m)
-            return i18n.translate(lang, key, v=p.get("v", ""), code=p.get("code", ""), a=p.get("a", ""),
-                                  b=p.get("b", ""), file=p.get("file", ""))
+            return i18n.translate(lang, key, v=p.get("v", ""), file=p.get("file", ""))
     m = _LOCATED.match(message)
     if m:
         for pattern, key in _WHAT:

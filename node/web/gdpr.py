@@ -15,6 +15,7 @@ from aiohttp import web
 from .. import paperwork
 from ..errors import UserError
 from ..records.store.gdpr import MAX_RETENTION_YEARS
+from .flash import see_other
 from .render import render, static_url
 from .security import login_required
 from .context import node_of, refused, store_of, t_, unlocked
@@ -53,7 +54,7 @@ async def _page(request: web.Request, *, notice: str | None = None, errors: list
     return await render(request, "admin_gdpr.html", {
         "retention": store.retention_years(s), "max_retention": MAX_RETENTION_YEARS, "texts": store.gdpr_texts(s),
         "plan": plan, "purges": purges, "backups": backups, "pupils": pupils, "soon": any(p["soon"] for p in plan),
-        "notice": notice, "errors": errors or [],
+        "notice": notice, "errors": errors or [], "page_url": "/admin/gdpr",
     }, status=status)
 
 
@@ -72,8 +73,8 @@ async def save_settings(request: web.Request) -> web.StreamResponse:
             if _field(form, key) and _field(form, key) != store.gdpr_texts(s)[key]:
                 store.set_gdpr_text(s, key, _field(form, key))
     except UserError as exc:
-        return await _page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _page(request, notice=t_(request)("gdpr.saved"))
+        return await _page(request, errors=[refused(request, exc)], status=exc.status)
+    raise await see_other(request, "/admin/gdpr", notice=t_(request)("gdpr.saved"))
 
 
 @login_required(roles=ADMIN)
@@ -86,8 +87,9 @@ async def purge_now(request: web.Request) -> web.StreamResponse:
     try:
         report = store.purge_campaign_now(s, _field(form, "campaign_id", 64))
     except UserError as exc:
-        return await _page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _page(request, notice=t("gdpr.purged_now", campaign=", ".join(report.campaigns), n=report.results))
+        return await _page(request, errors=[refused(request, exc)], status=exc.status)
+    raise await see_other(request, "/admin/gdpr",
+                          notice=t("gdpr.purged_now", campaign=", ".join(report.campaigns), n=report.results))
 
 
 def _document(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
@@ -105,6 +107,10 @@ async def notice(request: web.Request) -> web.StreamResponse:
 async def register(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     return _document(request, "gdpr_register.html", paperwork.paperwork_context(store, s, district=_district(request)))
+
+
+def _pupil_url(p: Any) -> str:
+    return f"/admin/gdpr/pupils/{p.id}"
 
 
 def _pupil(request: web.Request) -> tuple[Any, Any, Any]:
@@ -127,7 +133,7 @@ async def _pupil_page(request: web.Request, *, notice: str | None = None, errors
             choices.append({"value": f"{campaign.id}/{ex.id}", "label": f"{campaign.name} — {ex.name}"})
     return await render(request, "admin_gdpr_pupil.html", {
         "pupil": p, "class_name": names.get(p.class_id, ""), "counted": p.id not in store.not_counted(s),
-        "choices": choices, "notice": notice, "errors": errors or []}, status=status)
+        "choices": choices, "notice": notice, "errors": errors or [], "page_url": _pupil_url(p)}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -158,7 +164,8 @@ async def set_counted(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     counted = _field(form, "counted") == "yes"
     store.set_counted(s, p.id, counted, _field(form, "request", 200))
-    return await _pupil_page(request, notice=t_(request)("gdpr.counted_done" if counted else "gdpr.not_counted_done"))
+    raise await see_other(request, _pupil_url(p),
+                          notice=t_(request)("gdpr.counted_done" if counted else "gdpr.not_counted_done"))
 
 
 @login_required(roles=ADMIN)
@@ -169,8 +176,8 @@ async def rectify_identity(request: web.Request) -> web.StreamResponse:
         store.rectify_identity(s, p.id, _field(form, "last_name", 100), _field(form, "first_name", 100),
                                request=_field(form, "request", 200))
     except UserError as exc:
-        return await _pupil_page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _pupil_page(request, notice=t_(request)("gdpr.rectified"))
+        return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status)
+    raise await see_other(request, _pupil_url(p), notice=t_(request)("gdpr.rectified"))
 
 
 @login_required(roles=ADMIN)
@@ -186,8 +193,8 @@ async def rectify_result(request: web.Request) -> web.StreamResponse:
         value = paperwork.parse_value(_field(form, "value", 100), ex.score_kind)
         store.rectify_result(s, campaign_id, p.id, exercise_id, request=_field(form, "request", 200), **value)
     except UserError as exc:
-        return await _pupil_page(request, errors=[refused(request, exc.message)], status=exc.status)
-    return await _pupil_page(request, notice=t("gdpr.rectified"))
+        return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status)
+    raise await see_other(request, _pupil_url(p), notice=t("gdpr.rectified"))
 
 
 def add_routes(r: web.UrlDispatcher) -> None:

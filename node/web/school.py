@@ -70,7 +70,7 @@ def _campaigns_of(store: Any, s: Any, c: Any) -> list[Campaign]:
     return [campaign for campaign in store.list_campaigns(s) if campaign.level.casefold() == c.level.casefold()]
 
 
-def _completion(store: Any, s: Any, c: Any, campaigns: list[Campaign], pupils: int) -> dict[tuple[str, str], int]:
+def _completion(store: Any, s: Any, c: Any, campaigns: list[Campaign]) -> dict[tuple[str, str], int]:
     """(campaign id, exercise id) -> pupils entered (a result or absent), for "12/25" beside each exercise."""
     done: dict[tuple[str, str], int] = {}
     for campaign in campaigns:
@@ -161,7 +161,7 @@ async def _class_page(request: web.Request, *, notice: str | None = None, errors
     campaigns = _campaigns_of(store, s, c)
     return await render(request, "class.html", {
         "klass": c, "base": _class_base(c), "pupils": pupils, "campaigns": campaigns,
-        "done": _completion(store, s, c, campaigns, len(pupils)),
+        "done": _completion(store, s, c, campaigns),
         "notice": notice, "errors": errors or [], "page_url": _class_base(c),
     }, status=status)
 
@@ -589,7 +589,7 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send the keys now rather than at the next scheduled sync
-    return await _release_page(request, notice=t_(request)("pool.approved"))
+    raise await see_other(request, f"/admin/release/{campaign.id}", notice=t_(request)("pool.approved"))
 
 
 # -- head teacher: sync, district, transparency, backup --------------------------------------------

@@ -39,6 +39,12 @@ def run(school, *args, **kw):
     return preau("gdpr", *args, "--data-dir", str(school.data), **kw)
 
 
+def test_a_document_to_a_folder_or_to_a_missing_folder_is_refused_with_what_to_do(school, tmp_path):
+    user_error(run(school, "notice", "-o", str(tmp_path / "missing" / "notice.html")), "does not exist")
+    user_error(run(school, "register", "-o", str(tmp_path)), "is a folder: give a file name")
+    assert not (tmp_path / "missing").exists()
+
+
 @pytest.mark.slow
 def test_gdpr_commands_of_a_head_teacher(school, tmp_path):
     r = run(school, "status")

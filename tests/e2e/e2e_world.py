@@ -112,6 +112,13 @@ class Proc(DemoNode):
         return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
 
+def academie(root: pathlib.Path) -> Proc:
+    """An académie's node (the district software one level up) in `root`/academie, initialised, not started."""
+    node = Proc("academie", "district", uai(69, 9500), root / "academie", free_port())
+    _init(node, "Académie de test")
+    return node
+
+
 class World:
     """A district and its schools, each in its own folder under `root`."""
 
@@ -204,4 +211,4 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, what: str 
         time.sleep(interval)
 
 
-__all__ = ["DEMO_PASSWORD", "Proc", "World", "campaign_open_today", "wait_for"]
+__all__ = ["DEMO_PASSWORD", "Proc", "World", "academie", "campaign_open_today", "wait_for"]

@@ -13,21 +13,20 @@ import json
 
 import pytest
 
-from e2e_world import Proc, World
+from e2e_world import World
+from e2e_world import academie as new_academie
 from preau.crdt.campaign import GROUPS
 from preau.node import actions
-from preau.node.demo.demo import _init, free_port, uai
 
 pytestmark = pytest.mark.slow
 
 
 def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_path):
     w = World(tmp_path)  # w.district is the district; the académie sits above it
-    academie = Proc("academie", "district", uai(69, 9500), tmp_path / "academie", free_port())
+    academie = new_academie(tmp_path)
     for n, name in enumerate(("a", "b", "c")):
         w.add_school(name, 31 * n)
     w.init_all()
-    _init(academie, "Académie de test")
     academie.start()
     w.district.start()
     try:

@@ -17,9 +17,10 @@ import urllib.request
 import pytest
 
 from e2e_world import Proc, World, wait_for
+from e2e_world import academie as new_academie
 from preau.crdt.campaign import GROUPS
 from preau.node import actions
-from preau.node.demo.demo import DEMO_PASSWORD, _init, free_port, uai
+from preau.node.demo.demo import DEMO_PASSWORD, free_port, uai
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +35,7 @@ def _logged_in(base: str) -> urllib.request.OpenerDirector:
 
 
 def test_the_academie_per_district_table_equals_the_generated_counts_where_not_suppressed(tmp_path):
-    academie = Proc("academie", "district", uai(69, 9500), tmp_path / "academie", free_port())
+    academie = new_academie(tmp_path)
     worlds = [World(tmp_path / "d1"), World(tmp_path / "d2")]
     worlds[1].district = Proc("district", "district", uai(69, 9002), tmp_path / "d2" / "district", free_port())
     worlds[1].campaign = worlds[0].campaign
@@ -43,7 +44,6 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
         for k, name in enumerate(schools):
             w.add_school(name, 40 * n + 7 * k)
         w.init_all()
-    _init(academie, "Académie de test")
     academie.start()
     for w in worlds:
         w.district.start()

@@ -44,6 +44,14 @@ async def _sync_until(schools, done, rounds=20):
     raise AssertionError("the pool did not finish")
 
 
+async def _proposed(district, schools) -> str:
+    """The district forms a pool of all `schools`; each sees it at a sync. Its id."""
+    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    for s in schools:
+        await s.sync_upstream()
+    return node_pools.pools(schools[0].federation)[0].pool_id
+
+
 def _pool(node) -> dict:
     (state,) = node.fed.get_meta(node_pools.POOLS_META).values()
     return state
@@ -90,10 +98,7 @@ async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_pat
 
 async def test_a_dropped_school_below_threshold_fails_the_pool_and_members_are_told(tmp_path, district):
     schools = await _schools(tmp_path, district, [3, 5, 7, 4])
-    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
-    for s in schools:
-        await s.sync_upstream()
-    pool_id = node_pools.pools(schools[0].federation)[0].pool_id
+    pool_id = await _proposed(district, schools)
     for s in schools[:2]:  # only two approve: below t = 3
         node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
         await s.sync_upstream()
@@ -119,10 +124,7 @@ async def test_the_end_of_a_pool_is_told_a_few_times_then_no_more(tmp_path, dist
     from preau.protocol.secagg import decode
     from preau.protocol.secagg.messages import PoolFinished
     schools = await _schools(tmp_path, district, [3, 5, 7])
-    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
-    for s in schools:
-        await s.sync_upstream()
-    pool_id = node_pools.pools(schools[0].federation)[0].pool_id
+    pool_id = await _proposed(district, schools)
     for s in schools:
         node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
@@ -137,10 +139,7 @@ async def test_the_end_of_a_pool_is_told_a_few_times_then_no_more(tmp_path, dist
 
 async def test_a_round_closes_by_itself_after_the_timeout(tmp_path, district):
     schools = await _schools(tmp_path, district, [3, 5, 7, 4])
-    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
-    for s in schools:
-        await s.sync_upstream()
-    pool_id = node_pools.pools(schools[0].federation)[0].pool_id
+    pool_id = await _proposed(district, schools)
     for s in schools[:3]:  # the fourth school never answers
         node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
         await s.sync_upstream()

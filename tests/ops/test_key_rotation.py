@@ -11,8 +11,8 @@ import json
 import pytest
 
 from e2e_world import Proc, World
+from e2e_world import academie as new_academie
 from preau.node import actions
-from preau.node.demo.demo import _init, free_port, uai
 
 pytestmark = pytest.mark.slow
 
@@ -35,10 +35,9 @@ def _rotate(node: Proc) -> tuple[str, str]:
 
 def test_a_district_with_two_schools_and_a_parent_rotates_and_everyone_keeps_syncing(tmp_path):
     w = World(tmp_path)
-    academie = Proc("academie", "district", uai(69, 9500), tmp_path / "academie", free_port())
+    academie = new_academie(tmp_path)
     a, b = w.add_school("a", 1), w.add_school("b", 2)
     w.init_all()
-    _init(academie, "Académie de test")
     academie.start()
     w.district.start()
     try:

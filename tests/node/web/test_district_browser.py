@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 
 import pytest
 from aiohttp.test_utils import TestServer

@@ -2,15 +2,19 @@
 redirect (the language switch works after any form), and the class page says how much is entered."""
 from __future__ import annotations
 
+import base64
 import html
 import re
 
 import pytest
 
-from node_fixtures import PASSWORD, build_school, login
+from node_fixtures import PASSWORD, build_school, campaign as fixture_campaign, login
+from preau.node.appkeys import NODE
 from preau.node.app import create_app
 from preau.node.records.store import Store
 from preau.node.records.vault import TEST_COST
+from preau.protocol.identity import Identity
+from test_web_pools import _propose
 from web_helpers import csrf_of
 
 
@@ -231,3 +235,70 @@ async def test_unknown_addresses_and_form_addresses_get_a_french_page_with_a_way
     # the API keeps its JSON answers
     resp = await client.get("/v1/nothing-here")
     assert resp.status == 404 and "html" not in resp.content_type
+
+
+# A POST route of the school that answers something other than a page: the session's own (test_web_security),
+# the row grid.js saves (JSON), the backup (a file).
+NOT_A_PAGE = {"/login", "/logout", "/classes/{class_id}/campaigns/{campaign_id}/exercises/{exercise_id}/row",
+              "/admin/backup"}
+
+
+async def test_every_form_of_the_school_that_worked_answers_with_a_redirect(school, monkeypatch):
+    """Post/redirect/get on every school form: a 303 to the form's page, which shows the notice once. A new
+    POST route must be added here (or to NOT_A_PAGE), so a handler answering 200 cannot slip in unseen."""
+    client, ids = school
+    node = client.app[NODE]
+    routes = {r.resource.canonical for r in client.app.router.routes()
+              if r.method == "POST" and not r.resource.canonical.startswith(("/district/", "/v1/"))}
+    c = f"/classes/{ids['class_a']}"
+    pupil = f"{c}/pupils/{ids['pupil_a']}"
+    grid = f"{c}/campaigns/{ids['campaign']}/exercises/fr-mots"
+    release = f"/admin/release/{ids['campaign']}"
+    gdpr = f"/admin/gdpr/pupils/{ids['pupil_b']}"
+    pool = _propose(node, fixture_campaign()).pool_id.hex()
+
+    async def joined(text, uai):
+        return type("Report", (), {"accepted": []})()
+
+    monkeypatch.setattr(node, "join", joined)
+    class_list = "Nom;Prénom\n" + "".join(f"Élève;Numéro {n}\n" for n in range(10))  # 12 pupils in CP A
+    node.federation.pin_upstream(Identity(b"d" * 32).public, "https://127.0.0.1:1")  # a release needs a district
+    # (route, path posted to, form, page it returns to), in an order that works (the erasure and the purge last)
+    forms = [
+        ("/admin/release/{campaign_id}/pool/{pool_id}", f"{release}/pool/{pool}", {}, release),  # counts no pupil yet
+        ("/classes/{class_id}/pupils", c + "/pupils", {"last_name": "Roux", "first_name": "Zoé"}, c),
+        ("/classes/{class_id}/import", c + "/import",
+         {"data": base64.b64encode(class_list.encode()).decode(), "apply": "yes"}, c),
+        ("/classes/{class_id}/pupils/{pupil_id}/rename", pupil + "/rename", {"last_name": "Martin", "first_name": "Lucy"},
+         pupil),
+        ("/classes/{class_id}/campaigns/{campaign_id}/exercises/{exercise_id}", grid, "every cell", grid),
+        ("/admin/accounts", "/admin/accounts", {"action": "create", "username": "m.c", "password": "un long mot de passe",
+                                                "role": "teacher"}, "/admin/accounts"),
+        ("/admin/classes", "/admin/classes", {"action": "create", "name": "CP C", "level": "CP",
+                                              "school_year": "2026-2027"}, "/admin/classes"),
+        ("/admin/release/{campaign_id}", release, None, release),
+        ("/admin/sync", "/admin/sync", {}, "/admin/sync"),
+        ("/admin/join", "/admin/join", {"invitation": "PREAU1-X"}, "/admin/sync"),
+        ("/admin/gdpr/settings", "/admin/gdpr/settings", {"retention_years": "1"}, "/admin/gdpr"),
+        ("/admin/gdpr/pupils/{pupil_id}/counted", gdpr + "/counted", {"counted": "no", "request": "mère"}, gdpr),
+        ("/admin/gdpr/pupils/{pupil_id}/identity", gdpr + "/identity",
+         {"last_name": "Leroy", "first_name": "Emmy", "request": "mère"}, gdpr),
+        ("/admin/gdpr/pupils/{pupil_id}/result", gdpr + "/result",
+         {"exercise": f"{ids['campaign']}/fr-mots", "value": "11010", "request": "père"}, gdpr),
+        ("/classes/{class_id}/pupils/{pupil_id}/erase", pupil + "/erase", {"confirm": "yes"}, c),
+        ("/admin/gdpr/purge", "/admin/gdpr/purge", {"campaign_id": ids["campaign"], "confirm": "yes"}, "/admin/gdpr"),
+    ]
+    assert {route for route, *_ in forms} == routes - NOT_A_PAGE
+    await login(client, "direction")
+    for route, path, data, page in forms:
+        text = await text_of(await client.get(page))
+        token = re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
+        if data is None:  # the digest of the preview shown
+            data = {"digest": re.search(r'name="digest" value="([^"]+)"', text).group(1)}
+        if data == "every cell":  # enough pupils assessed for a release
+            data = {name: "1" for name in re.findall(r'name="(c-[0-9a-f]{16}-[0-9])"', text)}
+        resp = await client.post(path, data={"csrf_token": token, **data}, allow_redirects=False)
+        assert resp.status == 303 and resp.headers["Location"] == page, (route, resp.status)
+        shown = await text_of(await client.get(page))
+        assert 'class="notice"' in shown, route
+        assert 'class="notice"' not in await text_of(await client.get(page)), route  # once

@@ -24,7 +24,7 @@ import tempfile
 import aiohttp
 import pytest
 
-from node_fixtures import PASSWORD, build_district, build_school, login
+from node_fixtures import build_district, build_school, login
 from preau.node.app import create_app
 from web_helpers import CSRF_RE
 

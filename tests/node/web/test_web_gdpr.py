@@ -42,7 +42,9 @@ async def test_gdpr_page_settings_paperwork_and_a_familys_requests(school):
         doc = await _text(await client.get(path))
         assert "1er septembre 2027" in doc and "1er septembre 2028" not in doc and "ce.0751234J@ac-paris.fr" in doc
     bad = await _post(client, "/admin/gdpr/settings", {"retention_years": "9"})
-    assert bad.status == 422 and "0 to 5" in await _text(bad)
+    text = await _text(bad)
+    assert bad.status == 422 and "0 to 5" in text
+    assert '<a class="lang" href="/admin/gdpr?lang=en"' in text  # the refusal's language link opens the form's page
 
     resp = await _post(client, "/admin/backup", {}, "/admin/backup")
     assert resp.status == 200
@@ -59,7 +61,9 @@ async def test_gdpr_page_settings_paperwork_and_a_familys_requests(school):
     assert resp.status == 200 and "Correction enregistrée" in await _text(resp)
     resp = await _post(client, base + "/result", {"exercise": f"{ids['campaign']}/fr-mots", "value": "12",
                                                   "request": "x"}, base)
-    assert resp.status == 422 and "1 (right), 0 (wrong)" in await _text(resp)
+    text = await _text(resp)
+    assert resp.status == 422 and "1 (right), 0 (wrong)" in text
+    assert f'<a class="lang" href="{base}?lang=en"' in text
     resp = await _post(client, base + "/identity", {"last_name": "Martin-Durand", "first_name": "Lucie",
                                                     "request": "mère, orthographe"}, base)
     assert resp.status == 200
