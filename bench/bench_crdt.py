@@ -13,7 +13,6 @@ import time
 
 from automerge.core import ROOT, Document
 
-from preau.crdt.campaign import parse_campaign
 from preau.crdt.crypto import public_key
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
@@ -22,20 +21,10 @@ from preau.crdt.schema import new_document
 from preau.crdt.signing import SignedRelease, sign_release, verify_release
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
 
+from _campaign import CAMPAIGN
+
 SCHOOLS = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
 NOW = 1_790_000_000
-EXERCISES = [
-    ("fr-mots", "français"), ("fr-phrases", "français"), ("fr-textes", "français"), ("fr-syllabes", "français"),
-    ("fr-phonemes", "français"), ("fr-lettres-sons", "français"), ("fr-ecritures", "français"),
-    ("ma-quantifier", "mathématiques"), ("ma-comparer", "mathématiques"), ("ma-lire", "mathématiques"),
-    ("ma-ecrire", "mathématiques"), ("ma-ligne", "mathématiques"), ("ma-problemes", "mathématiques"),
-    ("ma-assemblage", "mathématiques"),
-]
-CAMPAIGN = parse_campaign({
-    "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
-    "opens": "2026-09-01", "closes": "2026-09-30", "illustrative": True,
-    "exercises": [{"id": i, "name": i, "subject": s, "score_kind": "items", "items": 15, "thresholds": [6, 10]} for i, s in EXERCISES],
-})
 
 
 def outcomes(rng: random.Random, n: int) -> list[PupilOutcome]:
@@ -93,7 +82,7 @@ def main() -> int:
 
     assert stats.schools_contributing == SCHOOLS and agg.schools_contributing == SCHOOLS
     size = sum(len(s) for _, s, _ in wire) / SCHOOLS
-    print(f"{SCHOOLS} school releases, {len(EXERCISES)} exercises each, {size:.0f} bytes a saved document")
+    print(f"{SCHOOLS} school releases, {len(CAMPAIGN.exercises)} exercises each, {size:.0f} bytes a saved document")
     print(f"  build (policy + document)      {t_build:6.3f} s")
     print(f"  save + sign                    {t_sign:6.3f} s")
     print(f"  load + verify + merge          {t_verify:6.3f} s   (signature, heads, every cell read at the signed heads, statistics)")

@@ -16,7 +16,6 @@ import random
 import sys
 import time
 
-from preau.crdt.campaign import parse_campaign
 from preau.crdt.crypto import public_key
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
@@ -29,20 +28,10 @@ from preau.protocol.identity import Identity
 from preau.protocol.secagg import DistrictAggregator, Member, PoolDefinition, SchoolClient
 from preau.protocol.uai import check_letter
 
+from _campaign import CAMPAIGN
+
 SCHOOLS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 NOW = 1_790_000_000
-EXERCISES = [
-    ("fr-mots", "français"), ("fr-phrases", "français"), ("fr-textes", "français"), ("fr-syllabes", "français"),
-    ("fr-phonemes", "français"), ("fr-lettres-sons", "français"), ("fr-ecritures", "français"),
-    ("ma-quantifier", "mathématiques"), ("ma-comparer", "mathématiques"), ("ma-lire", "mathématiques"),
-    ("ma-ecrire", "mathématiques"), ("ma-ligne", "mathématiques"), ("ma-problemes", "mathématiques"),
-    ("ma-assemblage", "mathématiques"),
-]
-CAMPAIGN = parse_campaign({
-    "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
-    "opens": "2026-09-01", "closes": "2026-09-30", "illustrative": True,
-    "exercises": [{"id": i, "name": i, "subject": s, "score_kind": "items", "items": 15, "thresholds": [6, 10]} for i, s in EXERCISES],
-})
 
 
 def _seed(*parts) -> bytes:
@@ -129,7 +118,7 @@ def main() -> int:
     assert cohort == sum(cohorts)
 
     per_school = sorted(cpu[1:])
-    print(f"pool of {SCHOOLS} schools (t = {threshold}), {len(EXERCISES)} exercises, vector of {vector_length(CAMPAIGN)} words, "
+    print(f"pool of {SCHOOLS} schools (t = {threshold}), {len(CAMPAIGN.exercises)} exercises, vector of {vector_length(CAMPAIGN)} words, "
           f"{cohort} pupils in all")
     print("                               secure aggregation      plain release (each school alone, at the floor size)")
     print(f"  round trips per school        {rounds:10d}              1 (the release goes in one sync session)")

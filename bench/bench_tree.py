@@ -35,7 +35,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from preau.crdt.campaign import parse_campaign
 from preau.crdt.crypto import public_key
 from preau.crdt.docio import load_document
 from preau.crdt.documents import ReleaseContent, Row, write_release
@@ -43,22 +42,11 @@ from preau.crdt.schema import COLUMNS, new_document
 from preau.crdt.signing import SignedRelease, sign_release, verify_release
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
 
+from _campaign import CAMPAIGN
+
 NOW = 1_790_000_000
 SCHOOLS_PER_DISTRICT = 20
 DISTRICTS_PER_ACADEMIE = 50
-EXERCISES = [
-    ("fr-mots", "français"), ("fr-phrases", "français"), ("fr-textes", "français"), ("fr-syllabes", "français"),
-    ("fr-phonemes", "français"), ("fr-lettres-sons", "français"), ("fr-ecritures", "français"),
-    ("ma-quantifier", "mathématiques"), ("ma-comparer", "mathématiques"), ("ma-lire", "mathématiques"),
-    ("ma-ecrire", "mathématiques"), ("ma-ligne", "mathématiques"), ("ma-problemes", "mathématiques"),
-    ("ma-assemblage", "mathématiques"),
-]
-CAMPAIGN = parse_campaign({
-    "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
-    "opens": "2026-09-01", "closes": "2026-09-30", "illustrative": True,
-    "exercises": [{"id": i, "name": i, "subject": s, "score_kind": "items", "items": 15, "thresholds": [6, 10]}
-                  for i, s in EXERCISES],
-})
 LEVELS = ("school", "district", "académie", "national")
 
 
@@ -100,13 +88,13 @@ def _seed(*path: int) -> bytes:
 def _school_content(rng: random.Random) -> ReleaseContent:
     pupils = rng.randint(12, 60)
     rows = []
-    for ex, _ in EXERCISES:
+    for ex in CAMPAIGN.exercises:
         absent = rng.randint(0, 2)
         assessed = pupils - absent
         besoin = int(assessed * rng.uniform(0.03, 0.2))
         fragile = int(assessed * rng.uniform(0.05, 0.3))
         cells = [besoin, fragile, assessed - besoin - fragile, absent, 0]
-        rows.append(Row.from_counts(ex, dict(zip(COLUMNS, cells))))
+        rows.append(Row.from_counts(ex.id, dict(zip(COLUMNS, cells))))
     return ReleaseContent(CAMPAIGN.id, 1, "published", "", CAMPAIGN.policy, tuple(rows), pupils)
 
 

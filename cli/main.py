@@ -671,7 +671,6 @@ def main(argv: list[str] | None = None) -> int:
         busy = _busy(e)
         if busy is not None:
             return _refuse(busy, lang)
-            return busy.exit_code
         fault = _fault(e, args)
         if fault is not None:  # a full disk, a damaged database: the machine's fault, said as such
             return _refuse(fault, lang)

@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from dataclasses import replace
-
-from .campaign import GROUPS, Campaign, Policy, check_floor
+from .campaign import GROUPS, POLICY_SETTINGS, Campaign, Policy, check_floor
 from .documents import ReleaseContent, Row
 from .errors import CrdtUsageError, DocumentError
 from .schema import COLUMNS, MARKER_HIDDEN
@@ -124,7 +122,7 @@ class ReleaseHistory:
                 thresholds[str(ex)] = (t1, t2)
             raw = data.get("policy")
             # A version-1 history kept no policy: the one its last release applied is the best record of it.
-            policy = Policy(**{k: int(raw[k]) for k in ("min_cohort", "min_batch", "small_cell_max")}) if raw else (
+            policy = Policy(**{k: int(raw[k]) for k in POLICY_SETTINGS}) if raw else (
                 last.policy if last is not None and last.status == "published" else None)
             return cls(str(data["campaign"]), int(data["last_release"]), last, snaps, thresholds, policy)
         except DocumentError:
@@ -175,7 +173,7 @@ def pin_campaign(campaign: Campaign, history: ReleaseHistory) -> PinnedCampaign:
             ex = replace(ex, thresholds=kept)
         exercises.append(ex)
     policy = campaign.policy.strictest(history.policy)
-    for name in ("min_cohort", "min_batch", "small_cell_max"):
+    for name in POLICY_SETTINGS:
         if getattr(policy, name) != getattr(campaign.policy, name):
             asked.append(AskedChange("", name, getattr(campaign.policy, name), getattr(policy, name)))
     return PinnedCampaign(replace(campaign, exercises=tuple(exercises), policy=policy), tuple(asked))
@@ -229,6 +227,11 @@ def _row(exercise: str, snap: Snapshot) -> Row:
     return Row.from_counts(exercise, counts)
 
 
+def _assessed(snapshots: Iterable[Snapshot]) -> int:
+    """Pupils counted in the cohort: those with a state other than absent on at least one exercise."""
+    return len({p for snap in snapshots for p, code in snap.items() if code != "a"})
+
+
 def _collect(outcomes: Iterable[PupilOutcome], campaign: Campaign) -> dict[str, dict[str, str]]:
     current: dict[str, dict[str, str]] = {ex.id: {} for ex in campaign.exercises}
     digests: dict[str, str] = {}
@@ -267,7 +270,7 @@ def next_release(
         raise CrdtUsageError(f"this release history is for campaign {history.campaign!r}, not {campaign.id!r}")
     policy = _check_pinned(campaign, history)
     current = _collect(outcomes, campaign)
-    cohort = len({p for snap in current.values() for p, code in snap.items() if code != "a"})
+    cohort = _assessed(current.values())
     last = history.last
     number = history.last_release + 1
     if last is not None and last.final:
@@ -326,7 +329,7 @@ def next_release(
     # The cohort published is the one behind the published rows, not today's: a late pupil held back
     # on every exercise must not move it (a margin that would isolate them).
     shown = {ex.id: (snapshots[ex.id][-1] if snapshots.get(ex.id) else {}) for ex in campaign.exercises}
-    published_cohort = len({p for snap in shown.values() for p, code in snap.items() if code != "a"})
+    published_cohort = _assessed(shown.values())
     content = ReleaseContent(campaign.id, number, "published", "", policy, tuple(rows), published_cohort, final=closing)
     reason = f"release {number}: {len(updated)} exercise{'s' if len(updated) != 1 else ''} updated"
     if closing:

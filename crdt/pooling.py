@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Iterable, Sequence
 
 from .campaign import Campaign
-from .disclosure import PupilOutcome, _collect, _row
+from .disclosure import PupilOutcome, _assessed, _collect, _row
 from .documents import Row
 from .errors import CrdtUsageError
 from .schema import COLUMNS
@@ -22,7 +22,7 @@ def vector_length(campaign: Campaign) -> int:
 
 def pool_vector(outcomes: Iterable[PupilOutcome], campaign: Campaign) -> tuple[int, ...]:
     current = _collect(outcomes, campaign)
-    cohort = len({p for snap in current.values() for p, code in snap.items() if code != "a"})
+    cohort = _assessed(current.values())
     out: list[int] = []
     for ex in campaign.exercises:
         out.extend(_row(ex.id, current[ex.id]).cells)

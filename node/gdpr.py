@@ -2,7 +2,8 @@
 
 Each function is `fn(settings, **options)` like the other commands, logs in as
 a head teacher (--user, PREAU_USER; password from PREAU_PASSWORD or asked),
-and returns the text to print.
+and returns the text to print. The duties themselves (retention, purge, access,
+rectification) are the store's: `preau.node.records.store.gdpr`.
 """
 from __future__ import annotations
 

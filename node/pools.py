@@ -1,8 +1,9 @@
-"""Use cases of secure-aggregation pools, for the CLI and the web (docs/secure-aggregation.md).
+"""`preau pool ...`: the use cases of secure-aggregation pools on the command line (docs/secure-aggregation.md).
 
 The district forms a pool among its small schools; each school sees it in its
 release preview and its head teacher approves it (nothing leaves before);
-the rounds then run by themselves at each sync (preau.node.federation.pools).
+the rounds then run by themselves at each sync (preau.node.federation.pools, which the web's
+pool pages call directly).
 """
 from __future__ import annotations
 

@@ -11,10 +11,8 @@ import unicodedata
 from typing import Iterable, Sequence
 
 from preau.node.errors import Words, words
+from preau.node.records.classlist import MAX_NAME, MAX_PUPILS  # one limit for a pupil typed in and one imported
 from preau.node.records.errors import CsvImportError
-
-MAX_NAME = 100
-MAX_PUPILS = 500
 _HEADER_WORDS = {("nom", "prenom"), ("last name", "first name"), ("last_name", "first_name")}
 
 
