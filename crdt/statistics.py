@@ -114,10 +114,6 @@ def percent(rate: float | None) -> int | None:
     return None if rate is None else math.floor(100 * rate + 0.5 + 1e-9)
 
 
-def _rates(counts: Mapping[str, int]) -> dict[str, float | None]:
-    return _share_rule(counts)
-
-
 def _quantiles(v: list[float]) -> Spread | None:
     """min, quartiles (statistics.quantiles' "inclusive" method, same arithmetic) and max of a sorted list."""
     if not v:
@@ -130,10 +126,6 @@ def _quantiles(v: list[float]) -> Spread | None:
         j, delta = divmod(i * m, 4)
         qs.append((v[j] * (4 - delta) + v[j + 1] * delta) / 4)
     return Spread(v[0], qs[0], qs[1], qs[2], v[-1])
-
-
-def _spread(values: list[float]) -> Spread | None:
-    return _quantiles(sorted(values))
 
 
 class _ExerciseTotals:

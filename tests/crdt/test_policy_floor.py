@@ -20,6 +20,13 @@ def test_the_floor_is_ten_everywhere():
     assert parse_campaign(CAMPAIGN).policy == FLOOR  # a campaign that says nothing gets the floor
 
 
+def test_secure_aggregation_defaults_to_the_same_floor():
+    """protocol/ cannot import crdt/, so secagg keeps its own copy of the floor; the node falls back on it for a
+    pool whose campaign it does not know yet. The two must not drift apart."""
+    from preau.protocol.secagg import MIN_COHORT
+    assert MIN_COHORT == FLOOR.min_cohort
+
+
 @pytest.mark.parametrize("setting, asked", [("min_cohort", 3), ("min_batch", 1), ("small_cell_max", 0), ("small_cell_max", 9)])
 def test_a_campaign_asking_for_less_is_refused_with_code_and_parameters(setting, asked):
     data = copy.deepcopy(CAMPAIGN)
