@@ -292,9 +292,10 @@ class AccessRule:
 _ACCESS_ATTR = "__preau_access__"
 
 
-async def _check(request: web.Request, rule: AccessRule) -> web.StreamResponse | None:
+async def _check(request: web.Request, rule: AccessRule) -> None:
+    """Return if `rule` lets this request through; else raise (to the login page, or `Refused`)."""
     if rule.public:
-        return None
+        return
     principal = current_principal(request)
     if principal is None:
         if request.method in SAFE_METHODS and not wants_json(request):
@@ -303,7 +304,6 @@ async def _check(request: web.Request, rule: AccessRule) -> web.StreamResponse |
         raise Refused(401, "error.login_needed")
     if rule.roles and principal.role not in rule.roles:
         raise Refused(403, "error.forbidden")
-    return None
 
 
 def login_required(roles: Iterable[str] | None = None) -> Callable[[Any], Any]:
@@ -325,8 +325,8 @@ def login_required(roles: Iterable[str] | None = None) -> Callable[[Any], Any]:
 
         @functools.wraps(handler)
         async def checked(request: web.Request) -> web.StreamResponse:
-            refused = await _check(request, rule)
-            return refused if refused is not None else await handler(request)
+            await _check(request, rule)
+            return await handler(request)
 
         setattr(checked, _ACCESS_ATTR, rule)
         return checked
@@ -426,9 +426,7 @@ async def access_middleware(request: web.Request, handler: Any) -> web.StreamRes
     if rule is None:
         log.error("route %s %s declares no access rule; refused", request.method, route.resource and route.resource.canonical)
         raise Refused(403, "error.forbidden")
-    refused = await _check(request, rule)
-    if refused is not None:
-        return refused
+    await _check(request, rule)
     try:
         return await handler(request)
     except AccessDenied:
