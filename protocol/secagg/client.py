@@ -47,6 +47,7 @@ def check_pool(pool: PoolDefinition, *, district_key: bytes, me: bytes, my_cohor
         refuse(f"a pool needs at least {MIN_MEMBERS} schools; this one has {n}", "pool_too_small")
     if 3 * t <= 2 * n:
         refuse(f"the threshold {t} must be more than two thirds of the {n} members", "threshold_too_low")
+    min_cohort = max(min_cohort, MIN_COHORT)  # a campaign may raise the floor, a caller cannot lower it
     if pool.smallest_surviving_cohort() < min_cohort:
         refuse(f"{t} members of this pool could together hold only {pool.smallest_surviving_cohort()} pupils, "
                f"fewer than {min_cohort}", "cohort_too_small")

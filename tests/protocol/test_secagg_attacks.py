@@ -248,3 +248,18 @@ def test_resuming_from_the_transcript_gives_the_same_masked_input():
     resumed.receive(keys[1])
     assert resumed.receive(routed[1]).data == sent
     assert isinstance(decode(sent), MaskedInput)
+
+
+def test_a_caller_asking_for_a_lower_minimum_still_gets_the_floor():
+    """The pool check is where the floor lives: a node passing min_cohort=3 (a campaign from elsewhere,
+    a bug) still refuses a pool in which some t members hold fewer than MIN_COHORT pupils."""
+    from preau.protocol.secagg import MIN_COHORT, check_pool
+
+    pool = Pool(4, cohorts=[3, 4, 5, 6], tag="floor")
+    members = tuple(Member(m.signing_key, m.uai, m.name, c) for m, c in zip(pool.members, [1, 1, 1, 6]))
+    weak = PoolDefinition.create(pool.district, campaign_id="2026-debut-cp", pool_id=seed("weak")[:16], threshold=3,
+                                 vector_length=len(pool.vectors[0]), members=members)
+    assert weak.smallest_surviving_cohort() < MIN_COHORT
+    with pytest.raises(RemoteProtocolError) as err:
+        check_pool(weak, district_key=pool.district.signing_key, me=pool.schools[0].signing_key, min_cohort=3)
+    assert err.value.code == "cohort_too_small"
