@@ -78,6 +78,7 @@ async def json_errors(request: web.Request, handler):
 
 async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
     node = open_node(app[CONFIG])
+    node.start_database_thread()  # from here on, SQLite work runs on its own thread, never on the loop
     app[NODE] = node
     task = asyncio.create_task(node.sync_loop(), name="preau-sync-loop")
     node.loop_task = task
@@ -119,7 +120,7 @@ async def healthz(request: web.Request) -> web.Response:
     `max_unsent_age`) also turn it 503 when the last successful sync (or the oldest release waiting for its
     receipt) is older: what a monitoring probe or a cron line asks (docs/operations.md, "Watching nodes")."""
     node: Node = request.app[NODE]
-    body = node.health(max_sync_age=_seconds(request, "max_sync_age"),
+    body = await node.run(node.health, max_sync_age=_seconds(request, "max_sync_age"),
                        max_unsent_age=_seconds(request, "max_unsent_age"))
     return web.json_response(body, status=200 if body["ok"] else 503)
 

@@ -15,16 +15,25 @@
   written by a newer Préau and is refused.
 - `write_private_file(path, data)`: an atomic write (temporary file, fsync,
   rename) created 0600, for keys and settings.
+- `DatabaseThread`: while a node serves, one thread owns both files; the event
+  loop hands it work (`await thread.run(fn, ...)`) and never waits on SQLite
+  or on a COMMIT's fsync itself. A statement run from any other thread is
+  refused (`WrongThread`), so a forgotten call site fails loudly in tests
+  instead of interleaving with the owner's transaction.
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import logging
 import os
 import pathlib
 import sqlite3
+import threading
 import time
-from typing import Callable, Iterator, Sequence, Union
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterator, Sequence, TypeVar, Union
 
 import sqlite_utils
 
@@ -50,6 +59,110 @@ class DatabaseFileError(Exception):
         self.newer = newer
 
 
+T = TypeVar("T")
+
+
+class WrongThread(RuntimeError):
+    """A statement on a connection owned by the database thread, run from another thread: a call site that
+    forgot `await node.db.run(...)`. Refused, because it would interleave with the owner's transaction."""
+
+
+class OwnedConnection(sqlite3.Connection):
+    """A connection that, once owned (`owner` set to a thread id), refuses statements from other threads."""
+
+    owner: int | None = None
+
+    def _check(self) -> None:
+        if self.owner is not None and threading.get_ident() != self.owner:
+            raise WrongThread("database work on the event loop while the node serves: run it through "
+                              "`await node.db.run(...)` (node/database.py, DatabaseThread)")
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        self._check()
+        return super().execute(*args)
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
+        self._check()
+        return super().executemany(*args)
+
+    def executescript(self, *args: Any) -> sqlite3.Cursor:
+        self._check()
+        return super().executescript(*args)
+
+    def cursor(self, *args: Any, **kw: Any) -> sqlite3.Cursor:
+        self._check()
+        return super().cursor(*args, **kw)
+
+    def commit(self) -> None:
+        self._check()
+        super().commit()
+
+    def rollback(self) -> None:
+        self._check()
+        super().rollback()
+
+
+class DatabaseThread:
+    """The one thread that runs a serving node's database work (both files), one job at a time.
+
+    As datasette's `execute_write_fn`: the event loop hands over a plain function and awaits its result;
+    the thread runs it to the end (a job is never interrupted half-way: a cancelled caller stops waiting,
+    the job still finishes or rolls back as a whole). One thread, so jobs never interleave and every
+    transaction is the only one on its connection. `own(db)` makes a connection refuse other threads.
+    Before `start()` (a CLI command, a test without a loop) `run` is not used and nothing is owned.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preau-db")
+        self.ident = self._pool.submit(threading.get_ident).result()
+        self.jobs = 0
+        self.busy_seconds = 0.0  # time spent in jobs: what the event loop no longer spends (bench_sync)
+        self._owned: list[Database] = []
+
+    def own(self, *dbs: "Database | None") -> None:
+        """Only this thread writes `dbs` from now on; every other thread reads through a query-only connection
+        of its own (`for_this_thread`), which sees committed data only and refuses writes."""
+        for db in dbs:
+            if db is not None and isinstance(db.conn, OwnedConnection):
+                db.reader = connect_reader(db)
+                db.conn.owner = self.ident
+                self._owned.append(db)
+
+    def _timed(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kw)
+        finally:
+            self.jobs += 1
+            self.busy_seconds += time.perf_counter() - start
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """Run `fn(*args, **kw)` on the database thread; its result or its exception comes back here."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, functools.partial(self._timed, fn, *args, **kw))
+
+    def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """From a thread that is not the event loop's (or before serving): run on the database thread and wait."""
+        if threading.get_ident() == self.ident:
+            return fn(*args, **kw)
+        return self._pool.submit(self._timed, fn, *args, **kw).result()
+
+    def close(self) -> None:
+        """Wait for the running job, then hand the connections back to whoever closes them."""
+        self._pool.shutdown(wait=True)
+        for db in self._owned:
+            db.conn.owner = None
+            if db.reader is not None:
+                db.reader.conn.close()
+                db.reader = None
+        self._owned.clear()
+
+
+async def inline(fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+    """The runner of a node with no database thread (a command, a test): the work runs right here."""
+    return fn(*args, **kw)
+
+
 class Database(sqlite_utils.Database):
     """sqlite-utils' Database whose outermost `atomic()` is BEGIN IMMEDIATE.
 
@@ -61,9 +174,14 @@ class Database(sqlite_utils.Database):
     """
 
     commits = 0  # COMMITs that wrote something (each one a disk sync); benchmarks and tests count them
+    reader: "Database | None" = None  # while a DatabaseThread owns this one: the other threads' connection
+    query_only = False  # a reader: a write here is a call site that forgot the database thread
 
     @contextlib.contextmanager
     def atomic(self) -> Iterator["Database"]:
+        if self.query_only:
+            raise WrongThread("a write on the event loop while the node serves: run it on the database thread "
+                              "with `await node.run(...)` (node/database.py, DatabaseThread)")
         if self.conn.in_transaction:
             with super().atomic():
                 yield self
@@ -95,7 +213,8 @@ def connect(path: str | pathlib.Path, *, busy_timeout: float = 10.0) -> Database
     if not path.exists():
         # Created 0600 before SQLite touches it: nothing of a node is readable by other users.
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, private_mode()))
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout)
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=busy_timeout,
+                           factory=OwnedConnection)
     db = Database(conn, execute_plugins=False)
     try:
         db.execute("PRAGMA journal_mode=WAL")
@@ -107,6 +226,26 @@ def connect(path: str | pathlib.Path, *, busy_timeout: float = 10.0) -> Database
         conn.close()
         raise DatabaseFileError(f"{path} is not a Préau database or is damaged ({exc})") from exc
     return db
+
+
+def connect_reader(db: Database) -> Database:
+    """A query-only connection to the same file, for the threads that do not own `db` (the event loop)."""
+    path = db.execute("PRAGMA database_list").fetchone()[2]
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=db.conn.execute(
+        "PRAGMA busy_timeout").fetchone()[0] / 1000)
+    reader = Database(conn, execute_plugins=False)
+    reader.execute("PRAGMA query_only=ON")
+    reader.execute("PRAGMA foreign_keys=ON")
+    reader.query_only = True
+    return reader
+
+
+def for_this_thread(db: Database) -> Database:
+    """`db` itself, or its query-only reader when another thread owns it (see DatabaseThread)."""
+    owner = getattr(db.conn, "owner", None)
+    if owner is None or db.reader is None or owner == threading.get_ident():
+        return db
+    return db.reader
 
 
 def run_script(db: Database, sql: str) -> None:

@@ -23,7 +23,7 @@ from preau.protocol.invitation import DEFAULT_TTL, Invitation
 
 from preau.node import testhooks
 from preau.node.aio import within
-from preau.node.database import check_private_files
+from preau.node.database import DatabaseThread, T, check_private_files, inline
 from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
@@ -106,6 +106,26 @@ class Node:
         self._clock = clock
 
     store: Any = None  # the school's encrypted store, when this node has one
+    db_thread: DatabaseThread | None = None  # while serving: the one thread that writes both files
+
+    def start_database_thread(self) -> DatabaseThread:
+        """From now on both files are written only by one thread, through `await node.run(...)` (serve);
+        the event loop reads them through query-only connections of its own."""
+        self.db_thread = DatabaseThread()
+        self.db_thread.own(self.fed.writer, self.store.writer if self.store is not None else None)
+        self.federation.run = self.run
+        return self.db_thread
+
+    def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """`run` for code that is not a coroutine (a test, another thread): waits for the database thread."""
+        return fn(*args, **kw) if self.db_thread is None else self.db_thread.call(fn, *args, **kw)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
+        """`fn(*args, **kw)` on the database thread while serving (the event loop never waits on SQLite);
+        inline when the node is used by a command, without a thread."""
+        if self.db_thread is None:
+            return fn(*args, **kw)
+        return await self.db_thread.run(fn, *args, **kw)
     _retention_day: Any = None  # the day the retention purge last ran (docs/gdpr.md)
 
     def apply_retention(self) -> None:
@@ -123,6 +143,10 @@ class Node:
                      ", ".join(report.campaigns) or "no campaign", report.results, report.pupils)
 
     def close(self) -> None:
+        if self.db_thread is not None:
+            self.db_thread.close()  # the running job ends first; then the connections are closed here
+            self.db_thread = None
+            self.federation.run = inline
         self.fed.close()
         if self.store is not None:
             self.store.close()
@@ -156,7 +180,7 @@ class Node:
             inv = Invitation.parse(text)
         except LocalProtocolError as exc:
             raise UserError(exc.message) from None
-        if self.federation.upstream() is not None:
+        if await self.run(self.federation.upstream) is not None:
             raise Conflict("this node has already joined a district; it cannot join a second one")
         last: Exception | None = None
         for address in inv.addresses:
@@ -166,7 +190,7 @@ class Node:
                 last = exc
                 continue
             if report.error:
-                self.fed.forget_peer(inv.issuer_signing_key.hex())  # not enrolled after all
+                await self.run(self.fed.forget_peer, inv.issuer_signing_key.hex())  # not enrolled after all
                 raise UserError(f"the district refused to enrol this node: {report.error}")
             return report
         raise last or UserError("the invitation names no address")
@@ -178,7 +202,7 @@ class Node:
         if join is not None:
             # Pin the district as soon as it has proved its key, so this very session can offer it our documents.
             kw["on_established"] = lambda p: self.federation.pin_upstream(p, url)
-        chain = pending_rotations(self.fed)
+        chain = await self.run(pending_rotations, self.fed)
         return await open_session(self.federation, url, peer, self.limits,
                                   rotation=[bytes.fromhex(st) for st in chain] or None, **kw)
 
@@ -207,29 +231,35 @@ class Node:
 
     async def sync_upstream(self) -> SessionReport:
         self.reload_identity()
-        up = self.federation.upstream()
-        if up is None:
-            raise UserError("this node has not joined a district yet: paste the district's invitation first (preau join)")
+        up, presented = await self.run(self._before_upstream)
         peer = PublicIdentity(bytes.fromhex(up["key"]), bytes.fromhex(up["static_key"]))
-        self.federation.relay_parent_campaigns()  # a district passes its parent's campaigns down
-        self.federation.refresh_aggregates()  # a district reports its merged counts, never a school's own
         self.status.last_attempt = self._clock()
-        presented = self.fed.get_meta(PENDING_ROTATION)
         try:
             report = await self._session(up["address"], peer)
         except PeerUnreachable as exc:
-            self._failed(up["key"], str(exc))
+            await self.run(self._failed, up["key"], str(exc))
             raise
         if report.error:
-            self._failed(up["key"], report.error)
+            await self.run(self._failed, up["key"], report.error)
             raise UserError(f"sync with the district failed: {report.error}")
-        self.fed.touch_peer(up["key"])
-        if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
-            self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
+        await self.run(self._after_upstream, up["key"], presented)
         self.status.last_success = self._clock()
         self.status.failures = 0
         self.status.last_error = None
         return report
+
+    def _before_upstream(self) -> tuple[dict, Any]:
+        up = self.federation.upstream()
+        if up is None:
+            raise UserError("this node has not joined a district yet: paste the district's invitation first (preau join)")
+        self.federation.relay_parent_campaigns()  # a district passes its parent's campaigns down
+        self.federation.refresh_aggregates()  # a district reports its merged counts, never a school's own
+        return up, self.fed.get_meta(PENDING_ROTATION)
+
+    def _after_upstream(self, key: str, presented: Any) -> None:
+        self.fed.touch_peer(key)
+        if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
+            self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
 
     async def sync_children(self) -> list[SessionReport]:
         """Open a session to each enrolled school whose node has an address (the district pulls).
@@ -240,16 +270,16 @@ class Node:
         (`preau status`) and does not stop the others.
         """
         reports = []
-        for child in self.federation.children():
+        for child in await self.run(self.federation.children):
             if child["status"] != "active" or not child["address"] or not child["static_key"]:
                 continue
             peer = PublicIdentity(bytes.fromhex(child["key"]), bytes.fromhex(child["static_key"]))
             try:
                 report = await open_session(self.federation, child["address"], peer, self.limits)
             except PeerUnreachable as exc:
-                self.fed.touch_peer(child["key"], error=str(exc))
+                await self.run(self.fed.touch_peer, child["key"], error=str(exc))
                 continue
-            self.fed.touch_peer(child["key"], error=report.error)
+            await self.run(self.fed.touch_peer, child["key"], error=report.error)
             reports.append(report)
         return reports
 
@@ -278,11 +308,11 @@ class Node:
         backoff short, or a school with a new release would hammer a district
         that is down.
         """
-        seen = self.news()
+        seen = await self.run(self.news)
         while True:
-            self.apply_retention()
-            if self.federation.upstream() is not None:
-                seen = self.news()
+            await self.run(self.apply_retention)
+            if await self.run(self.federation.upstream) is not None:
+                seen = await self.run(self.news)
                 try:
                     report = await self.sync_upstream()
                 except UserError as exc:
@@ -292,10 +322,10 @@ class Node:
                     log.info("synced with %s: sent %d bytes, received %d bytes", report.peer, report.bytes_sent,
                              report.bytes_received)
             if self.role == "district":
-                fpools.close_overdue_rounds(self.federation, self.pool_round_timeout)
+                await self.run(fpools.close_overdue_rounds, self.federation, self.pool_round_timeout)
                 await self.sync_children()
             delay = self.sync_interval
-            if fpools.moving(self.federation):  # a pool under way: its rounds move at each sync
+            if await self.run(fpools.moving, self.federation):  # a pool under way: its rounds move at each sync
                 delay = min(delay, fpools.MOVING_SYNC_INTERVAL)
             if self.status.failures:
                 delay = max(0.2, self.backoff.delay(self.status.failures, rng))
@@ -308,7 +338,7 @@ class Node:
                     break
                 except asyncio.TimeoutError:
                     pass
-                if not self.status.failures and self.news() != seen:
+                if not self.status.failures and await self.run(self.news) != seen:
                     break
 
     # -- health ----------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Any, Awaitable, Callable, Iterable
 
 from preau.crdt import documents as cdocs
 from preau.crdt.campaign import Campaign
@@ -39,6 +39,7 @@ from preau.protocol.errors import ProtocolError
 from preau.protocol.identity import Identity, PublicIdentity, RetiredIdentity, node_id, retired_chain
 from preau.protocol.invitation import IssuedInvitation
 
+from preau.node.database import inline
 from preau.node.errors import EXIT_DATA, UserError
 from preau.node.federation.store import FedStore
 from preau.node.testhooks import unprotected
@@ -110,6 +111,9 @@ class Federation:
         self.clock = clock
         self.on_campaign = on_campaign
         self.trust = SqliteTrust(fed)
+        # How a session's database work runs: here (a command), or on the serving node's database thread
+        # (`Node.start_database_thread`), so the event loop never waits on SQLite.
+        self.run: Callable[..., Awaitable[Any]] = inline
 
     @property
     def key(self) -> bytes:

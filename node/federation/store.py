@@ -186,15 +186,25 @@ class FedStore:
         self._contacts: dict[str, int] = {}  # peer key -> when heard from, not yet written
         self._flushing = False
         try:
-            self.db = base.connect(self.path, busy_timeout=5.0)
+            self._db = base.connect(self.path, busy_timeout=5.0)
         except base.DatabaseFileError as exc:
             raise FedStoreDamaged(
                 f"{exc.message}. This file holds the node's enrolment and what it received; restore it from a "
                 "backup (preau restore), or move it aside and enrol the node again.") from exc
         self._migrate()
 
+    @property
+    def db(self) -> base.Database:
+        """The connection for this thread: the writer, or a query-only reader while the node's database thread
+        owns the writer (node/database.py, DatabaseThread)."""
+        return base.for_this_thread(self._db)
+
+    @property
+    def writer(self) -> base.Database:
+        return self._db
+
     def close(self) -> None:
-        self.db.close()
+        self._db.close()
 
     def _query(self, sql: str, args: list | tuple = ()) -> list[dict]:
         """Rows as dicts, straight from the connection (one statement reads consistently by itself;

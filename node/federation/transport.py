@@ -94,10 +94,7 @@ class SessionGate:
         told = 0
         for driver, ws in list(self.open_sessions.values()):
             try:
-                if driver.conn.state not in (State.ERROR, State.CLOSED):
-                    driver.conn.fail(LocalProtocolError("this node is shutting down (a restart or an update)",
-                                                        code="shutting_down", retry_after=60))
-                out = driver.conn.data_to_send()
+                out = await driver.fedn.run(_tell_shutting_down, driver)  # not in the middle of a session's job
                 if out and not ws.closed:
                     await ws.send_bytes(out)
                     told += 1
@@ -160,6 +157,13 @@ class SessionGate:
         if len(self._recent) > 4 * self.limits.max_concurrent_sessions + 1024:  # forget idle peers: bounded memory
             self._recent = {k: v for k, v in self._recent.items() if v and now - v[-1] < 60.0}
         return True
+
+
+def _tell_shutting_down(driver: "SessionDriver") -> bytes:
+    if driver.conn.state not in (State.ERROR, State.CLOSED):
+        driver.conn.fail(LocalProtocolError("this node is shutting down (a restart or an update)",
+                                            code="shutting_down", retry_after=60))
+    return driver.conn.data_to_send()
 
 
 @dataclass
@@ -438,7 +442,8 @@ async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
     start = time.monotonic()
     deadline = start + limits.session_timeout
     handshake_deadline = start + limits.handshake_timeout
-    await _send(ws, driver.outgoing())
+    run = driver.fedn.run  # the node's database thread while serving: the loop only moves bytes
+    await _send(ws, await run(driver.outgoing))
     while not driver.finished:
         now = time.monotonic()
         remaining = deadline - now
@@ -456,15 +461,21 @@ async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
                 raise HandshakeTimeout from None
             raise
         if msg.type == aiohttp.WSMsgType.BINARY:
-            driver.receive(msg.data)
+            out = await run(_step, driver, msg.data)
         elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
                           aiohttp.WSMsgType.ERROR):
-            driver.receive(b"")
+            out = await run(_step, driver, b"")
             driver.finished = True
         else:
             raise RemoteProtocolError("the peer sent a text frame; the sync endpoint carries binary only",
                                       code="malformed_message")
-        await _send(ws, driver.outgoing())
+        await _send(ws, out)
+
+
+def _step(driver: SessionDriver, data: bytes) -> list[bytes]:
+    """One message in, what to send back out: verification, Automerge and the store's commit, in one job."""
+    driver.receive(data)
+    return driver.outgoing()
 
 
 async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
@@ -516,7 +527,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
     await ws.prepare(request)
     conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
                                 now=int(time.time()), config=_config(limits),
-                                retired=federation.retired_identities())
+                                retired=await federation.run(federation.retired_identities))
     driver = SessionDriver(federation, conn, limits, gate=gate)
     if gate is not None:
         driver.gate_token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
@@ -525,7 +536,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
             await gate.shut_down()
     try:
         report = await _run(ws, driver, limits)
-        federation.fed.flush_contacts()
+        await federation.run(federation.fed.flush_contacts)
         if report.error:
             log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
         return ws
@@ -573,5 +584,6 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
             f"cannot reach {url} ({exc.__class__.__name__}: {exc}); check the address and that the node is running"
         ) from None
     finally:
-        federation.fed.flush_contacts()  # the peer's contact, noted in the session, unless a commit wrote it
+        # the peer's contact, noted in the session, unless a commit wrote it
+        await federation.run(federation.fed.flush_contacts)
     return report

@@ -40,6 +40,13 @@ def store_of(request: web.Request) -> Any:
     return store
 
 
+async def on_db(request: web.Request, fn: Callable[..., Any], /, *args: Any, **kw: Any) -> Any:
+    """Work that writes the store or the federation store, run on the node's database thread: the event loop
+    never waits on a COMMIT (node/database.py, DatabaseThread). Pages read on the loop, through a query-only
+    connection that sees committed data only."""
+    return await node_of(request).run(fn, *args, **kw)
+
+
 def form_text(form: Any, name: str, limit: int = 200) -> str:
     """A form field as typed, trimmed and cut to `limit` characters; "" when it is missing or a file."""
     value = form.get(name, "")

@@ -33,7 +33,7 @@ from preau.node.i18n import when
 from .render import render
 from .security import login_required, request_language
 from .appkeys import SETTINGS
-from .context import node_of, refused, t_
+from .context import node_of, on_db, refused, t_
 
 
 def said(request: web.Request, error: Exception) -> str:
@@ -120,9 +120,9 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             member = "district" if form.get("member") == "district" else "school"
             name = " ".join(str(form.get("name", "")).split())[:120] or None
             town = " ".join(str(form.get("town", "")).split())[:80] or None
-            inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400, member=member,
-                                         name=name, town=town)
-            audit(request, "invitation-created", f"invitation:{inv.id.hex()[:8]}",
+            inv = await on_db(request, node.create_invitation, uai, [settings.advertised_url], ttl=days * 86400,
+                              member=member, name=name, town=town)
+            await audit(request, "invitation-created", f"invitation:{inv.id.hex()[:8]}",
                   f"{inv.uai} {member} {name or ''} {town or ''}".strip())
             text = inv.to_string()
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
@@ -130,16 +130,22 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             return await _invitations_page(request, created=created)
         if action == "revoke":
             inv_id = str(form.get("id", ""))[:64]
-            if not node.fed.revoke_invitation(inv_id):
+            if not await on_db(request, _revoke, node, inv_id):
                 raise UserError(t("invitations.not_pending"))
-            node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
-            audit(request, "invitation-revoked", f"invitation:{inv_id[:8]}")
+            await audit(request, "invitation-revoked", f"invitation:{inv_id[:8]}")
             return await _invitations_page(request, notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
         return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
     except LocalProtocolError as exc:  # an invitation the protocol refuses to build
         return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=422)
+
+
+def _revoke(node: Any, inv_id: str) -> bool:
+    if not node.fed.revoke_invitation(inv_id):
+        return False
+    node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
+    return True
 
 
 # -- campaigns ----------------------------------------------------------------------------------
@@ -178,8 +184,8 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
         return await _campaigns_page(request, errors=[t("campaigns.too_big")], status=400)
     try:
         campaign = parse_campaign_text(raw, name)
-        signed = node.federation.publish_campaign(campaign)
-        audit(request, "campaign-published", f"campaign:{campaign.id}", f"version {signed.release}")
+        signed = await on_db(request, node.federation.publish_campaign, campaign)
+        await audit(request, "campaign-published", f"campaign:{campaign.id}", f"version {signed.release}")
     except UserError as exc:
         return await _campaigns_page(request, errors=[refused(request, said(request, exc), "campaigns.refused")],
                                      status=422)
@@ -225,8 +231,8 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     except CampaignError as e:
         return await _thresholds_page(request, campaign, errors=[refused(request, said(request, str(e)), "campaigns.refused")],
                                      status=422)
-    signed = node.federation.publish_campaign(updated)
-    audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
+    signed = await on_db(request, node.federation.publish_campaign, updated)
+    await audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
     return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
 
 

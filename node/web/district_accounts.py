@@ -10,12 +10,11 @@ audit log under the person's own name (`audit`), read on /district/audit.
 """
 from __future__ import annotations
 
-import asyncio
 
 from aiohttp import web
 
 from ..errors import UserError
-from .context import form_text, refused, store_of, t_, unlocked
+from .context import form_text, on_db, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
 from .security import current_principal, end_sessions_of, login_required
@@ -23,11 +22,11 @@ from .security import current_principal, end_sessions_of, login_required
 ADMIN = ("district",)
 
 
-def audit(request: web.Request, action: str, target: str, detail: str = "") -> None:
+async def audit(request: web.Request, action: str, target: str, detail: str = "") -> None:
     """Note what the logged-in person just did, under their name, in the sealed audit log."""
     store = store_of(request)
     if store is not None and current_principal(request) is not None:
-        store.record(unlocked(request), action, target, detail)
+        await on_db(request, store.record, unlocked(request), action, target, detail)
 
 
 async def _accounts_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
@@ -56,10 +55,10 @@ async def account_action(request: web.Request) -> web.StreamResponse:
     try:
         if action == "create":
             role = "admin" if form_text(form, "role") == "district" else "teacher"
-            await asyncio.get_running_loop().run_in_executor(None, lambda: store.create_account(s, username, password, role))
+            await on_db(request, store.create_account, s, username, password, role)
             notice = t("daccounts.created", username=username)
         elif action == "disable":
-            store.disable_account(s, username)
+            await on_db(request, store.disable_account, s, username)
             await end_sessions_of(request.app, username)
             notice = t("daccounts.disabled", username=username)
         else:

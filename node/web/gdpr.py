@@ -18,7 +18,7 @@ from ..records.store.gdpr import MAX_RETENTION_YEARS
 from .flash import see_other
 from .render import render, static_url
 from .security import login_required
-from .context import form_text, node_of, refused, store_of, t_, unlocked
+from .context import form_text, node_of, on_db, refused, store_of, t_, unlocked
 
 ADMIN = ("admin",)
 _PUPIL = "/admin/gdpr/pupils/{pupil_id:[0-9a-f]{16}}"
@@ -58,16 +58,20 @@ async def gdpr_page(request: web.Request) -> web.StreamResponse:
     return await _page(request)
 
 
+def _save_settings(store: Any, s: Any, years: str, texts: dict[str, str]) -> None:
+    store.set_retention(s, years)
+    for key, text in texts.items():
+        if text and text != store.gdpr_texts(s)[key]:
+            store.set_gdpr_text(s, key, text)
+
+
 @login_required(roles=ADMIN)
 async def save_settings(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     form = await request.post()
+    texts = {key: form_text(form, key, 300) for key in ("contact", "dpo")}
     try:
-        store.set_retention(s, form_text(form, "retention_years", 2))
-        for key in ("contact", "dpo"):
-            text = form_text(form, key, 300)
-            if text and text != store.gdpr_texts(s)[key]:
-                store.set_gdpr_text(s, key, text)
+        await on_db(request, _save_settings, store, s, form_text(form, "retention_years", 2), texts)
     except UserError as exc:
         return await _page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, "/admin/gdpr", notice=t_(request)("gdpr.saved"))
@@ -81,7 +85,7 @@ async def purge_now(request: web.Request) -> web.StreamResponse:
     if form_text(form, "confirm") != "yes":
         return await _page(request, errors=[t("gdpr.purge_unconfirmed")], status=400)
     try:
-        report = store.purge_campaign_now(s, form_text(form, "campaign_id", 64))
+        report = await on_db(request, store.purge_campaign_now, s, form_text(form, "campaign_id", 64))
     except UserError as exc:
         return await _page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, "/admin/gdpr",
@@ -140,7 +144,7 @@ async def pupil_page(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def access_page(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
-    data = store.access_request(s, p.id, "page imprimable")
+    data = await on_db(request, store.access_request, s, p.id, "page imprimable")  # logged in the audit log
     ctx = paperwork.access_context(data, store.gdpr_texts(s), store._clock().date())
     return _document(request, "gdpr_access.html", ctx)
 
@@ -148,7 +152,7 @@ async def access_page(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def access_json(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
-    data = store.access_request(s, p.id, "fichier JSON")
+    data = await on_db(request, store.access_request, s, p.id, "fichier JSON")
     body = json.dumps(data, indent=2, ensure_ascii=False)
     return web.Response(body=body.encode(), content_type="application/json", headers={
         "Content-Disposition": 'attachment; filename="preau-acces-eleve.json"'})  # no name in a file name
@@ -159,7 +163,7 @@ async def set_counted(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
     form = await request.post()
     counted = form_text(form, "counted") == "yes"
-    store.set_counted(s, p.id, counted, form_text(form, "request", 200))
+    await on_db(request, store.set_counted, s, p.id, counted, form_text(form, "request", 200))
     raise await see_other(request, _pupil_url(p),
                           notice=t_(request)("gdpr.counted_done" if counted else "gdpr.not_counted_done"))
 
@@ -169,8 +173,8 @@ async def rectify_identity(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
     form = await request.post()
     try:
-        store.rectify_identity(s, p.id, form_text(form, "last_name", 100), form_text(form, "first_name", 100),
-                               request=form_text(form, "request", 200))
+        await on_db(request, store.rectify_identity, s, p.id, form_text(form, "last_name", 100),
+                    form_text(form, "first_name", 100), request=form_text(form, "request", 200))
     except UserError as exc:
         return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, _pupil_url(p), notice=t_(request)("gdpr.rectified"))
@@ -187,7 +191,8 @@ async def rectify_result(request: web.Request) -> web.StreamResponse:
         if ex is None:
             return await _pupil_page(request, errors=[t("gdpr.bad_value", detail=exercise_id)], status=400)
         value = paperwork.parse_value(form_text(form, "value", 100), ex.score_kind)
-        store.rectify_result(s, campaign_id, p.id, exercise_id, request=form_text(form, "request", 200), **value)
+        await on_db(request, store.rectify_result, s, campaign_id, p.id, exercise_id,
+                    request=form_text(form, "request", 200), **value)
     except UserError as exc:
         return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, _pupil_url(p), notice=t("gdpr.rectified"))

@@ -7,7 +7,6 @@ travel only in page bodies and POST bodies, never in a URL.
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import datetime as _dt
@@ -35,7 +34,7 @@ from .flash import see_other
 from .render import render
 from .appkeys import RATE_LIMITER
 from .security import AccessDenied, end_sessions_of, login_required, request_language
-from .context import form_text, node_of, refused, store_of, t_, unlocked
+from .context import form_text, node_of, on_db, refused, store_of, t_, unlocked
 from .words import asked_words, reason_words, refused_campaign_words
 
 TEACHING = ("teacher", "admin")
@@ -172,7 +171,7 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     t = t_(request)
     try:
-        p = store.add_pupil(s, c.id, form_text(form, "last_name"), form_text(form, "first_name"))
+        p = await on_db(request, store.add_pupil, s, c.id, form_text(form, "last_name"), form_text(form, "first_name"))
     except UserError as exc:
         return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
     raise await see_other(request, _class_base(c), notice=t("pupils.added", name=_name(p)))
@@ -243,12 +242,8 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
         if chosen is not None else None
     if form_text(form, "apply") == "yes" and comparison is not None and not errors:
         try:
-            added = store.add_pupils(s, c.id, [(p.last_name, p.first_name) for p in comparison.new])
-            respelled = 0
-            if form_text(form, "respell") == "yes":
-                for k, p in comparison.respelled:
-                    store.rename_pupil(s, k.id, p.last_name, p.first_name)
-                    respelled += 1
+            respell = comparison.respelled if form_text(form, "respell") == "yes" else []
+            added, respelled = await on_db(request, _import, store, s, c.id, comparison.new, respell)
         except UserError as exc:
             return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
         notice = t("import.done", added=len(added), respelled=respelled)
@@ -258,6 +253,14 @@ async def import_pupils(request: web.Request) -> web.StreamResponse:
     return await render(request, "class_import.html", {
         "klass": c, "base": _class_base(c), "listed": listed, "chosen": chosen, "comparison": comparison,
         "data": base64.b64encode(raw).decode("ascii"), "errors": errors, "page_url": _class_base(c)})
+
+
+def _import(store: Any, s: Any, class_id: str, new: list, respell: list) -> tuple[list, int]:
+    """The confirmed import, on the database thread: the new pupils, then the respelled names."""
+    added = store.add_pupils(s, class_id, [(p.last_name, p.first_name) for p in new])
+    for k, p in respell:
+        store.rename_pupil(s, k.id, p.last_name, p.first_name)
+    return added, len(respell)
 
 
 def _pupil_of(store: Any, s: Any, c: Any, pupil_id: str) -> Any:
@@ -274,7 +277,7 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     t = t_(request)
     try:
-        new = store.rename_pupil(s, p.id, form_text(form, "last_name"), form_text(form, "first_name"))
+        new = await on_db(request, store.rename_pupil, s, p.id, form_text(form, "last_name"), form_text(form, "first_name"))
     except UserError as exc:
         raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", errors=[refused(request, exc)])
     raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}", notice=t("pupils.renamed", name=_name(new)))
@@ -298,7 +301,7 @@ async def erase_pupil(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     if form_text(form, "confirm") != "yes":
         raise await see_other(request, f"{_class_base(c)}/pupils/{p.id}/erase")
-    store.erase_pupil(s, p.id)
+    await on_db(request, store.erase_pupil, s, p.id)
     raise await see_other(request, _class_base(c), notice=t_(request)("pupils.erased", name=_name(p)))
 
 
@@ -352,7 +355,7 @@ async def grid_form(request: web.Request) -> web.StreamResponse:
     except EntryError as exc:
         return await _grid_page(request, errors=[exc.message(lang)], status=400)
     saved = _entries(store.get_results(s, campaign.id, c.id)).get(exercise.id, {})
-    _save_rows(store, s, campaign, exercise, rows, saved)
+    await on_db(request, _save_rows, store, s, campaign, exercise, rows, saved)
     raise await see_other(request, request.path, notice=t_(request)("grid.saved_all"))
 
 
@@ -373,9 +376,9 @@ async def save_row(request: web.Request) -> web.StreamResponse:
     if entry.empty:
         saved = {r.pupil_id: _entry(r) for r in store.get_results(s, campaign.id, c.id)
                  if r.exercise_id == exercise.id and r.pupil_id == entry.pupil_id}
-        _save_rows(store, s, campaign, exercise, [entry], saved)
+        await on_db(request, _save_rows, store, s, campaign, exercise, [entry], saved)
     else:
-        store.save_results(s, campaign.id, [_to_input(entry, exercise)])
+        await on_db(request, store.save_results, s, campaign.id, [_to_input(entry, exercise)])
     return web.json_response(saved_reply(exercise, entry, lang))
 
 
@@ -426,15 +429,15 @@ async def account_action(request: web.Request) -> web.StreamResponse:
     try:
         if action == "create":
             role = "admin" if form_text(form, "role") == "admin" else "teacher"
-            await asyncio.get_running_loop().run_in_executor(None, lambda: store.create_account(s, username, password, role))
+            await on_db(request, store.create_account, s, username, password, role)
             notice = t("accounts.created", username=username)
         elif action == "reset":
-            await asyncio.get_running_loop().run_in_executor(None, lambda: store.reset_password(s, username, password))
+            await on_db(request, store.reset_password, s, username, password)
             request.config_dict[RATE_LIMITER].reset_account(username)  # a reset unlocks the account everywhere
             await end_sessions_of(request.app, username)
             notice = t("accounts.reset_done", username=username)
         elif action == "disable":
-            store.disable_account(s, username)
+            await on_db(request, store.disable_account, s, username)
             await end_sessions_of(request.app, username)
             notice = t("accounts.disabled_done", username=username)
         else:
@@ -474,11 +477,13 @@ async def class_action(request: web.Request) -> web.StreamResponse:
     t = t_(request)
     try:
         if action == "create":
-            c = store.create_class(s, form_text(form, "name"), form_text(form, "level"), form_text(form, "school_year"))
+            c = await on_db(request, store.create_class, s, form_text(form, "name"), form_text(form, "level"),
+                            form_text(form, "school_year"))
             notice = t("admin_classes.created", name=c.name)
         elif action in ("assign", "unassign"):
             username, class_id = form_text(form, "username", 40), form_text(form, "class_id", 64)
-            (store.assign_teacher if action == "assign" else store.unassign_teacher)(s, username, class_id)
+            await on_db(request, store.assign_teacher if action == "assign" else store.unassign_teacher, s, username,
+                        class_id)
             notice = t(f"admin_classes.{action}ed", username=username)
         else:
             raise web.HTTPBadRequest()
@@ -562,7 +567,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     if form_text(form, "digest", 64) != _digest(preview.document()):
         return await _release_page(request, errors=[t("release.changed")], status=409)
     try:
-        signed = approve_release(store, s, node.federation, preview)
+        signed = await on_db(request, approve_release, store, s, node.federation, preview)
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send it now rather than at the next scheduled sync
@@ -579,8 +584,8 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
         if definition.campaign_id != campaign.id:
             raise NotFound("this pool is for another campaign")
         vector = pool_vector(store.release_outcomes(s, campaign.id), campaign)
-        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=campaign.policy.min_cohort,
-                            user=s.username)
+        await on_db(request, fpools.approve_pool, node.federation, definition.pool_id.hex(), vector,
+                    min_cohort=campaign.policy.min_cohort, user=s.username)
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send the keys now rather than at the next scheduled sync
@@ -684,8 +689,7 @@ async def backup_download(request: web.Request) -> web.StreamResponse:
     folder = tempfile.mkdtemp(prefix="preau-backup-")
     path = os.path.join(folder, "backup.preau")
     try:
-        await asyncio.get_running_loop().run_in_executor(
-            None, lambda: write_backup(store, s, path, label=t_(request)("gdpr.backup_downloaded")))
+        await on_db(request, write_backup, store, s, path, label=t_(request)("gdpr.backup_downloaded"))
         stamp = _dt.date.today().isoformat()
         resp = web.StreamResponse(headers={
             "Content-Type": "application/octet-stream",

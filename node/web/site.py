@@ -134,7 +134,7 @@ def make_authenticator(app: web.Application, sessions: UnlockedSessions) -> Call
         if store is None:
             return None
         try:
-            s = await app[LOGINS].login(store, username, password)
+            s = await app[LOGINS].login(store, username, password, run=node.run)
         except AuthError:
             return None
         if node.role == "district":
@@ -152,16 +152,18 @@ class OffLoopLogins:
 
     Argon2id takes 0.1-1 s by design, and every teacher's saves run on the
     loop, so the key derivation runs in a worker thread; the store's database
-    is only touched on the loop (`Store.login_attempt` / `finish_login`).
+    is read on the loop (`Store.login_attempt`) and written on the node's database thread (`finish_login`).
     """
 
     def __init__(self) -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="preau-login")
 
-    async def login(self, main: Any, username: str, password: str) -> Any:
+    async def login(self, main: Any, username: str, password: str, run: Any = None) -> Any:
         attempt = main.login_attempt(username)
         kek = await asyncio.get_running_loop().run_in_executor(self._pool, attempt.derive, password)
-        return main.finish_login(attempt, kek)
+        if run is None:
+            return main.finish_login(attempt, kek)
+        return await run(main.finish_login, attempt, kek)  # it writes (last login): the database thread
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

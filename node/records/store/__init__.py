@@ -20,7 +20,7 @@ import threading
 from typing import Any, Callable, Sequence
 
 from preau.crdt.campaign import Campaign
-from preau.node.database import Database
+from preau.node.database import Database, for_this_thread
 from preau.node.errors import InvalidUai, checked_uai
 from preau.node.records import database as dbmod
 from preau.node.records import vault
@@ -80,7 +80,7 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
     def __init__(self, data_dir: pathlib.Path, db: Database, node_key: bytes,
                  cost: vault.Argon2Cost, clock: Callable[[], _dt.datetime]):
         self.data_dir = data_dir
-        self.db = db
+        self._db = db
         self._node_key = node_key
         self._cost = cost
         self._clock = clock
@@ -90,6 +90,16 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
         self._epoch: tuple[int, bytes, bytes] | None = None  # (id, key, sealed key) of this process's audit epoch
         self._wal_to_truncate = False  # a checkpoint that found readers in the way, to retry
         self.node = NodeActor(self)
+
+    @property
+    def db(self) -> Database:
+        """The connection for this thread: the writer, or a query-only reader while the node's database thread
+        owns the writer (node/database.py, DatabaseThread)."""
+        return for_this_thread(self._db)
+
+    @property
+    def writer(self) -> Database:
+        return self._db
 
     @classmethod
     def create(cls, data_dir: str | os.PathLike, *, uai: str, school_name: str, admin_username: str,
@@ -149,7 +159,7 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
         with self._lock:
             if self._wal_to_truncate:
                 self._truncate_wal()
-            self.db.close()
+            self._db.close()
 
     def __enter__(self) -> "Store":
         return self

@@ -262,7 +262,7 @@ async def test_every_form_of_the_school_that_worked_answers_with_a_redirect(scho
 
     monkeypatch.setattr(node, "join", joined)
     class_list = "Nom;Prénom\n" + "".join(f"Élève;Numéro {n}\n" for n in range(10))  # 12 pupils in CP A
-    node.federation.pin_upstream(Identity(b"d" * 32).public, "https://127.0.0.1:1")  # a release needs a district
+    node.call(node.federation.pin_upstream, Identity(b"d" * 32).public, "https://127.0.0.1:1")  # a release needs a district
     # (route, path posted to, form, page it returns to), in an order that works (the erasure and the purge last)
     forms = [
         ("/admin/release/{campaign_id}/pool/{pool_id}", f"{release}/pool/{pool}", {}, release),  # counts no pupil yet

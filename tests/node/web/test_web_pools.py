@@ -28,7 +28,7 @@ def _propose(node, campaign) -> PoolDefinition:
                Member(Identity(b"b" * 32).signing_key, "0690002C", "École de la Source", 5))
     pool = PoolDefinition.create(district, campaign_id=campaign.id, pool_id=b"p" * 16, threshold=3,
                                  vector_length=vector_length(campaign), members=members)
-    fpools._save(node.fed, pool.pool_id.hex(), {"role": "school", "definition": encode(pool).hex(),
+    node.call(fpools._save, node.fed, pool.pool_id.hex(), {"role": "school", "definition": encode(pool).hex(),
                                                 "district": district.signing_key.hex(), "status": "proposed",
                                                 "transcript": [], "outbox": None})
     return pool
@@ -44,12 +44,12 @@ async def test_the_release_page_shows_the_pool_and_nothing_leaves_before_approva
     for name, uai in (("École du Moulin", "0690001B"), ("École de la Source", "0690002C")):
         assert f"{name} ({uai})" in text
     assert "En attente de votre accord : rien n'est parti." in text
-    assert fpools.PoolMailbox(node.federation).outgoing(Identity(b"d" * 32).public) == []
+    assert node.call(fpools.PoolMailbox(node.federation).outgoing, Identity(b"d" * 32).public) == []
     resp = await post_form(client, f"{page}/pool/{pool.pool_id.hex()}", {}, page)
     text = await text_of(resp)
     assert resp.status == 200 and "Regroupement accepté" in text, text
     assert "En cours" in text
-    (advert,) = fpools.PoolMailbox(node.federation).outgoing(Identity(b"d" * 32).public)
+    (advert,) = node.call(fpools.PoolMailbox(node.federation).outgoing, Identity(b"d" * 32).public)
     assert advert[:2] == b"\x01\x02"  # version 1, AdvertiseKeys: the school's keys, nothing of its counts
     resp = await post_form(client, f"{page}/pool/{pool.pool_id.hex()}", {}, page)
     assert resp.status == 409 and "déjà active" in await text_of(resp)
@@ -63,7 +63,7 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     client = await aiohttp_client(create_app(built.settings))
     node = client.server.app[NODE]
     camp = fixture_campaign()
-    node.federation.publish_campaign(camp)
+    node.call(node.federation.publish_campaign, camp)
     members = tuple(Member(Identity(bytes([65 + i]) * 32).signing_key, u, f"École {u}", 5)
                     for i, u in enumerate(("0751234J", "0690001B", "0690002C")))
     pool = PoolDefinition.create(node.identity, campaign_id=camp.id, pool_id=b"q" * 16, threshold=3,
@@ -72,11 +72,15 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     rows, cohort = pooled_rows(total, camp)
     content = ReleaseContent(camp.id, 1, "published", "3 écoles regroupées", camp.policy, rows, cohort, scope="pool",
                              schools_contributing=3, schools_withheld=0)
-    with node.fed.transaction() as conn:
-        node.fed._put_stats_entry(conn, camp.id, fpools.POOL_OWNER + pool.pool_id.hex(),
-                                  {"release": 1, "time": 0, "heads": "", "content": content.to_dict()}, [])
-    fpools._save(node.fed, pool.pool_id.hex(), {"role": "district", "definition": encode(pool).hex(), "status": "complete",
-                                                "events": [], "outbox": {}, "result": {"survivors": 3, "pupils": cohort}})
+
+    def store_pool() -> None:
+        with node.fed.transaction() as conn:
+            node.fed._put_stats_entry(conn, camp.id, fpools.POOL_OWNER + pool.pool_id.hex(),
+                                      {"release": 1, "time": 0, "heads": "", "content": content.to_dict()}, [])
+        fpools._save(node.fed, pool.pool_id.hex(), {"role": "district", "definition": encode(pool).hex(),
+                                                    "status": "complete", "events": [], "outbox": {},
+                                                    "result": {"survivors": 3, "pupils": cohort}})
+    node.call(store_pool)
     await login(client, "ien")
     text = await text_of(await client.get(f"/district/stats/{camp.id}"))
     assert "Regroupements de petites écoles" in text and f"3 écoles regroupées, {cohort} élèves" in text
