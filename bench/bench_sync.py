@@ -8,7 +8,15 @@ copy into an empty document with bare Automerge (`generate_sync_message` /
 `receive_sync_message` until both sides are quiet), measured in the same run;
 a second baseline sends the same documents with bare Automerge over a
 WebSocket on loopback to a server process (no Noise, signatures or SQLite),
-with the same parallelism, to show what the transport alone costs.
+with the same parallelism, to show what the transport alone costs. The plain
+baseline is what a simple ingest server would do with the same counts: each
+school POSTs its release content as JSON with an Ed25519 signature over a new
+connection, and the server (its own process, aiohttp) checks the signature
+and inserts the row into SQLite (WAL, fsync on commit), 8 at a time.
+
+The district reports its sessions served, the COMMITs of its database thread
+and the event loop's longest stall when sent SIGUSR1 (node/app.py): once
+before the ingest and once after it, so the figures are the ingest's own.
 
 What Préau adds on top of Automerge: the Noise XK handshake, offers with
 signed releases, signature and heads verification, SQLite commits (with
@@ -26,6 +34,8 @@ import asyncio
 import contextlib
 import pathlib
 import random
+import re
+import signal
 import sys
 import tempfile
 import time
@@ -34,6 +44,7 @@ import automerge.core as am
 
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.docio import load_document
+from preau.crdt.documents import read_release
 from preau.crdt.schema import document_id
 from preau.node import actions as commands
 from preau.node.demo.demo import DemoNode, _init, _start, _wait_healthy, free_port, uai
@@ -99,6 +110,7 @@ async def bare_server(port: int) -> None:
     app = web.Application()
     app.router.add_get("/bare", sync)
     app.router.add_get("/empty", empty)
+    app.router.add_post("/plain", plain_server_app(str(pathlib.Path(tempfile.mkdtemp(prefix="preau-plain-")) / "p.db")))
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
@@ -120,6 +132,49 @@ async def bare_client(http, url: str, doc: am.Document) -> int:
             total += len(data) + len(reply)
             if reply:
                 doc.receive_sync_message(state, am.Message.decode(reply))
+
+
+def plain_server_app(db_path: str):
+    """The plain baseline's server: JSON POST, Ed25519 check, one SQLite insert committed with fsync."""
+    import json
+    import sqlite3
+    from aiohttp import web
+    from nacl.signing import VerifyKey
+
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("CREATE TABLE IF NOT EXISTS releases (key TEXT, campaign TEXT, content TEXT)")
+
+    async def plain(request):
+        body = json.loads(await request.read())
+        content = bytes.fromhex(body["content"])
+        VerifyKey(bytes.fromhex(body["key"])).verify(content, bytes.fromhex(body["signature"]))
+        campaign = json.loads(content)["campaign"]
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO releases VALUES (?, ?, ?)", [body["key"], campaign, content.decode()])
+        conn.execute("COMMIT")
+        return web.json_response({"ok": True})
+    return plain
+
+
+FIGURES = re.compile(r"node figures: (\d+) sync session\(s\) served; database thread: (\d+) job\(s\), "
+                     r"(\d+) commit\(s\), ([\d.]+) s busy; event loop: longest stall ([\d.]+) ms")
+
+
+def district_figures(node: DemoNode) -> tuple[int, int, int, float, float]:
+    """Ask the district for its figures (SIGUSR1) and read the line it logs:
+    (sessions, jobs, commits, busy seconds, longest stall in ms since the last ask)."""
+    log_path = node.data_dir / "serve.log"
+    seen = len(FIGURES.findall(log_path.read_text(errors="replace")))
+    node.process.send_signal(signal.SIGUSR1)
+    for _ in range(200):
+        found = FIGURES.findall(log_path.read_text(errors="replace"))
+        if len(found) > seen:
+            s, j, c, b, stall = found[-1]
+            return int(s), int(j), int(c), float(b), float(stall)
+        time.sleep(0.05)
+    raise RuntimeError(f"the district logged no figures in {log_path}")
 
 
 async def main() -> None:
@@ -165,10 +220,14 @@ async def main() -> None:
             async with sem:
                 reports.append(await school.sync_upstream())
 
+        before = district_figures(district)
         t, cpu_d, cpu_s = time.perf_counter(), cpu_seconds(district.process.pid), time.process_time()
         await asyncio.gather(*(sync(s) for s in schools))
         preau_time = time.perf_counter() - t
         district_cpu = cpu_seconds(district.process.pid) - cpu_d
+        after = district_figures(district)
+        sessions, jobs, commits, busy = (a - b for a, b in zip(after[:4], before[:4]))
+        stall = after[4]
         schools_cpu = time.process_time() - cpu_s
         assert all(r.complete and r.receipts for r in reports), [r.error for r in reports if not r.complete]
         preau_bytes = sum(r.bytes_sent + r.bytes_received for r in reports)
@@ -223,6 +282,23 @@ async def main() -> None:
                             await ws.receive()
                 await asyncio.gather(*(empty_session() for _ in docs))
             empty_time = time.perf_counter() - t
+            # The plain baseline: the same counts as signed JSON, checked and committed to SQLite.
+            from nacl.signing import SigningKey
+            import json
+            posts = []
+            for school, doc in zip(schools, docs):
+                content = json.dumps(read_release(doc).to_dict(), sort_keys=True).encode()
+                key = SigningKey(school.identity.seed)
+                posts.append({"key": key.verify_key.encode().hex(), "content": content.hex(),
+                              "signature": key.sign(content).signature.hex()})
+            t = time.perf_counter()
+            async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as http:
+                async def post(body):
+                    async with sem:
+                        async with http.post(f"http://127.0.0.1:{bare_port}/plain", json=body) as resp:
+                            assert resp.status == 200, await resp.text()
+                await asyncio.gather(*(post(b) for b in posts))
+            plain_time = time.perf_counter() - t
         finally:
             server.terminate()
             server.wait(timeout=10)
@@ -264,6 +340,12 @@ async def main() -> None:
               f"({preau_bytes / SCHOOLS:.0f} B a school)")
         print(f"  bare Automerge sync:   {bare_time:7.2f} s  {bare_bytes / 1024:9.1f} KiB "
               f"({bare_bytes / SCHOOLS:.0f} B a school)")
+        print(f"  plain ingest (JSON POST + Ed25519 check + SQLite insert with fsync, new connection each, "
+              f"{PARALLEL} at a time): {plain_time:.2f} s; ratio Préau / plain: time {preau_time / plain_time:.1f}x "
+              f"(target: 2.5x or less)")
+        print(f"  district during the ingest: {sessions} sessions, {commits} COMMITs = "
+              f"{commits / max(1, sessions):.2f} a session (target 1); its database thread worked {busy:.2f} s "
+              f"({jobs} jobs) while the event loop's longest stall was {stall:.1f} ms")
         print(f"  ratio Préau / bare:    time {preau_time / bare_time:6.1f}x   bytes {preau_bytes / bare_bytes:5.2f}x"
               f"   (target: 2x or less)")
         print(f"  bare Automerge over WebSocket (loopback, server process, {PARALLEL} at a time): {wire_time:.2f} s, "

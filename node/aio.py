@@ -1,4 +1,6 @@
-"""`within`: wait for an awaitable at most so long, without asyncio.wait_for's hazard on Python 3.10-3.11.
+"""Small asyncio tools: `within` (a timeout that never swallows a cancellation) and `LoopWatch`.
+
+`within`: wait for an awaitable at most so long, without asyncio.wait_for's hazard on Python 3.10-3.11.
 
 There, a task cancelled just as the awaited thing completes or times out can
 have the cancellation swallowed (the result is returned, or TimeoutError is
@@ -9,6 +11,7 @@ cancellation into anything else, so this is built on it.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Awaitable, TypeVar
 
 T = TypeVar("T")
@@ -30,3 +33,19 @@ async def within(awaitable: Awaitable[T], timeout: float) -> T:
             pass
         raise asyncio.TimeoutError
     return task.result()
+
+
+class LoopWatch:
+    """The event loop's longest stall: a task that asks to wake every `interval` seconds and notes how late it
+    woke. While a node serves, database work runs on its own thread, so this stays in the milliseconds; the
+    node logs it when it stops (and bench/bench_sync.py reads it)."""
+
+    def __init__(self, interval: float = 0.02):
+        self.interval = interval
+        self.longest = 0.0
+
+    async def run(self) -> None:
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(self.interval)
+            self.longest = max(self.longest, time.perf_counter() - start - self.interval)

@@ -7,6 +7,7 @@ import errno
 import getpass
 import html
 import logging
+import signal
 from typing import Any, AsyncIterator
 
 from aiohttp import web
@@ -15,6 +16,7 @@ from preau.node import faults, i18n, keyfiles
 from preau.node.actions import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError
+from preau.node.aio import LoopWatch
 from preau.node.lan import lan_urls
 from preau.node.oplock import serving
 from preau.node.federation.transport import SYNC_PATH, serve_session
@@ -78,17 +80,36 @@ async def json_errors(request: web.Request, handler):
 
 async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
     node = open_node(app[CONFIG])
-    node.start_database_thread()  # from here on, SQLite work runs on its own thread, never on the loop
+    db = node.start_database_thread()  # from here on, SQLite writes run on their own thread, never on the loop
     app[NODE] = node
     task = asyncio.create_task(node.sync_loop(), name="preau-sync-loop")
     node.loop_task = task
     task.add_done_callback(_loop_ended)
+    watch = LoopWatch()
+    watching = asyncio.create_task(watch.run(), name="preau-loop-watch")
+
+    def figures() -> None:
+        """`kill -USR1 <pid>` (and stopping) logs what the node did since it started, and the event loop's
+        longest stall since the last such line (docs/operations.md, "Watching nodes")."""
+        commits = node.fed.writer.commits + (node.store.writer.commits if node.store is not None else 0)
+        log.info("node figures: %d sync session(s) served; database thread: %d job(s), %d commit(s), %.2f s busy; "
+                 "event loop: longest stall %.1f ms", node.gate.served, db.jobs, commits, db.busy_seconds,
+                 watch.longest * 1000)
+        watch.longest = 0.0
+
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+        loop.add_signal_handler(signal.SIGUSR1, figures)
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGUSR1)
+        for t in (task, watching):
+            t.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        figures()
         node.close()
 
 

@@ -87,6 +87,7 @@ class SessionGate:
         self.evicted = 0
         self.open_sessions: dict[object, tuple] = {}  # token -> (driver, ws), for telling them at shutdown
         self.closing = False
+        self.served = 0  # authenticated sessions that ended (logged when the node stops)
 
     async def shut_down(self) -> int:
         """The node is stopping: every open session is told `shutting_down` (and when to come back), then closed."""
@@ -145,6 +146,7 @@ class SessionGate:
         self._pending.pop(token, None)
         if authenticated:
             self.active = max(0, self.active - 1)
+            self.served += 1
 
     def admit(self, peer_key: bytes) -> bool:
         now = self.clock()

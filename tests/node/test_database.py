@@ -75,3 +75,31 @@ def test_a_damaged_file_names_itself(tmp_path):
     (tmp_path / "x.db").write_bytes(b"not sqlite at all" * 200)
     with pytest.raises(database.DatabaseFileError, match=r"x\.db is not a Préau database or is damaged"):
         database.connect(tmp_path / "x.db")
+
+
+def test_an_owned_file_is_written_by_its_thread_only_and_read_elsewhere_as_committed(tmp_path):
+    db = database.connect(tmp_path / "x.db")
+    database.migrate(db, [("base", "CREATE TABLE t (x);")])
+    thread = database.DatabaseThread()
+    try:
+        thread.own(db)
+        here = database.for_this_thread(db)
+        assert here is db.reader and here.query_only
+        with pytest.raises(database.WrongThread):
+            with here.atomic():  # a write from a thread that does not own the file
+                pass
+        with pytest.raises(database.WrongThread):
+            db.execute("SELECT 1")  # the writer's connection itself refuses other threads
+
+        def insert_and_peek() -> list:
+            with database.for_this_thread(db).atomic():
+                database.for_this_thread(db).execute("INSERT INTO t VALUES (1)")
+                return [r[0] for r in thread_reader.execute("SELECT x FROM t")]  # the other thread's view
+
+        thread_reader = db.reader
+        assert thread.call(insert_and_peek) == []  # uncommitted: not seen by the readers
+        assert [r[0] for r in here.execute("SELECT x FROM t")] == [1]  # committed: seen
+    finally:
+        thread.close()
+    assert database.for_this_thread(db) is db and db.reader is None  # handed back when the thread stops
+    db.execute("INSERT INTO t VALUES (2)")
