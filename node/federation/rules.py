@@ -1,6 +1,6 @@
 """What a node holds, offers, accepts and publishes: the federation rules, over the FedStore.
 
-The transport (node/transport.py) moves bytes; this module decides. Every
+The transport (federation/transport.py) moves bytes; this module decides. Every
 document that crosses between nodes travels with its latest signed release,
 and a receiver keeps a document only at heads it verified against the key it
 pinned for that document's owner. Changes nobody signed (a relay's forgery)
@@ -15,6 +15,13 @@ Who may receive what (the entitlement rule):
 - a downstream peer (an enrolled school, or a district below an académie) may
   receive campaign documents and the receipts document addressed to it, and
   nothing written by another school.
+
+Why one module of about 560 lines: `Federation` is one set of rules over one
+store. Receiving (`try_accept`), publishing, entitlement and bundles (which are
+received exactly as synced documents are, through `try_accept`) check each
+other's invariants; read apart, a rule's exceptions would be in another file.
+What could stand alone has gone: the store (store.py, schema.py), the wire
+(transport.py, gate.py), pools (pools.py) and statistics (live_stats.py).
 """
 from __future__ import annotations
 

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -33,6 +32,7 @@ from preau.protocol.wire import Offer, PoolMail, Receipt, SyncMessage, Want
 from preau.node import faults
 from preau.node.aio import within
 from preau.node.errors import UserError
+from preau.node.federation.gate import Limits, SessionGate
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
 from preau.node.federation.store import FedStoreError
@@ -43,129 +43,6 @@ log = logging.getLogger("preau.sync")
 SYNC_PATH = "/v1/sync"
 WS_BATCH = 256 * 1024              # protocol frames are grouped into WebSocket messages up to this size ...
 WS_MAX = WS_BATCH + 65536 + 1024   # ... so no WebSocket message is larger than this (a batch plus one frame)
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """What one peer may cost this node; every bound closes the session with a reason, never the node."""
-
-    max_message_bytes: int = 1 << 20     # one reassembled protocol message
-    max_docs_per_session: int = 500      # documents a peer may offer, and documents held open in one session
-    idle_timeout: float = 60.0           # seconds without a byte from the peer
-    session_timeout: float = 600.0       # a whole session, however busy
-    max_session_bytes: int = 64 << 20    # bytes received in one session: bounds the documents it can grow
-    sessions_per_minute: int = 30        # sessions admitted per peer key in any 60 s window
-    max_concurrent_sessions: int = 64    # authenticated sessions served at once (past it: `busy`, retry later)
-    handshake_timeout: float = 5.0       # seconds for a new socket to prove who it is (seconds, not the idle timeout)
-    max_pending_handshakes: int = 32     # sockets not yet authenticated, all sources together ...
-    max_pending_per_address: int = 8     # ... and from one source address
-    busy_retry_after: int = 30           # what a school is told to wait when the authenticated sessions are full
-
-
-class SessionGate:
-    """Admission for the server side: who gets a socket, who gets a session, and each peer's rate.
-
-    Anyone can open a socket, so sockets that have not proved a key yet ("pending") are
-    bounded by count, per source address and overall, and by time (`handshake_timeout`).
-    A new socket is always let in: when a bound is reached, the pending socket most likely
-    to be a squatter is closed to make room, one that has sent nothing first, the oldest
-    first. A real node sends its first handshake message as soon as it connects, so a
-    flood of silent sockets only ever evicts itself, and an enrolled school gets through.
-    Authenticated sessions are counted apart (`max_concurrent_sessions`): past that
-    bound the peer is told `busy` with a time to retry, after the handshake, so it hears
-    why. The per-peer rate is checked once the peer has proved its key. State is in
-    memory: a restart forgets it, which only ever lets a peer in.
-    """
-
-    def __init__(self, limits: Limits, clock: Callable[[], float] = time.monotonic):
-        self.limits = limits
-        self.clock = clock
-        self.active = 0  # authenticated sessions
-        self._recent: dict[bytes, list[float]] = {}
-        # token -> [address, has sent bytes, evict callback]; insertion order is age
-        self._pending: OrderedDict[object, list] = OrderedDict()
-        self.evicted = 0
-        self.open_sessions: dict[object, tuple] = {}  # token -> (driver, ws), for telling them at shutdown
-        self.closing = False
-        self.served = 0  # authenticated sessions that ended (logged when the node stops)
-
-    async def shut_down(self) -> int:
-        """The node is stopping: every open session is told `shutting_down` (and when to come back), then closed."""
-        self.closing = True
-        told = 0
-        for driver, ws in list(self.open_sessions.values()):
-            try:
-                out = await driver.fedn.run(_tell_shutting_down, driver)  # not in the middle of a session's job
-                if out and not ws.closed:
-                    await ws.send_bytes(out)
-                    told += 1
-            except (ProtocolError, ConnectionError, RuntimeError):
-                pass
-            driver.finished = True
-            if not ws.closed:
-                await ws.close()
-        return told
-
-    @property
-    def pending(self) -> int:
-        return len(self._pending)
-
-    def open(self, address: str, evict: Callable[[], None]) -> object:
-        """A new socket from `address`; makes room by evicting a pending one if a bound is reached."""
-        same = [t for t, (a, _, _) in self._pending.items() if a == address]
-        if len(same) >= self.limits.max_pending_per_address:
-            self._evict(same)
-        elif len(self._pending) >= self.limits.max_pending_handshakes:
-            self._evict(list(self._pending))
-        token = object()
-        self._pending[token] = [address, False, evict]
-        return token
-
-    def _evict(self, candidates: list) -> None:
-        silent = [t for t in candidates if not self._pending[t][1]]
-        victim = (silent or candidates)[0]
-        _, _, evict = self._pending.pop(victim)
-        self.evicted += 1
-        evict()
-
-    def progress(self, token: object) -> None:
-        """The pending socket sent bytes: a node speaking the protocol, not a silent squatter."""
-        entry = self._pending.get(token)
-        if entry is not None:
-            entry[1] = True
-
-    def authenticated(self, token: object) -> bool:
-        """The socket proved its key: it becomes a session, unless the sessions are full (then False: busy)."""
-        self._pending.pop(token, None)
-        if self.active >= self.limits.max_concurrent_sessions:
-            return False
-        self.active += 1
-        return True
-
-    def close(self, token: object, authenticated: bool) -> None:
-        self._pending.pop(token, None)
-        if authenticated:
-            self.active = max(0, self.active - 1)
-            self.served += 1
-
-    def admit(self, peer_key: bytes) -> bool:
-        now = self.clock()
-        window = [t for t in self._recent.get(peer_key, ()) if now - t < 60.0]
-        if len(window) >= self.limits.sessions_per_minute:
-            self._recent[peer_key] = window
-            return False
-        window.append(now)
-        self._recent[peer_key] = window
-        if len(self._recent) > 4 * self.limits.max_concurrent_sessions + 1024:  # forget idle peers: bounded memory
-            self._recent = {k: v for k, v in self._recent.items() if v and now - v[-1] < 60.0}
-        return True
-
-
-def _tell_shutting_down(driver: "SessionDriver") -> bytes:
-    if driver.conn.state not in (State.ERROR, State.CLOSED):
-        driver.conn.fail(LocalProtocolError("this node is shutting down (a restart or an update)",
-                                            code="shutting_down", retry_after=60))
-    return driver.conn.data_to_send()
 
 
 @dataclass
