@@ -266,6 +266,7 @@ async def test_every_form_of_the_school_that_worked_answers_with_a_redirect(scho
     # (route, path posted to, form, page it returns to), in an order that works (the erasure and the purge last)
     forms = [
         ("/admin/release/{campaign_id}/pool/{pool_id}", f"{release}/pool/{pool}", {}, release),  # counts no pupil yet
+        ("/admin/release/{campaign_id}/declare", f"{release}/declare", {}, release),
         ("/classes/{class_id}/pupils", c + "/pupils", {"last_name": "Roux", "first_name": "Zoé"}, c),
         ("/classes/{class_id}/import", c + "/import",
          {"data": base64.b64encode(class_list.encode()).decode(), "apply": "yes"}, c),
