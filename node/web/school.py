@@ -26,7 +26,7 @@ from preau.node.actions import node_status
 from ..errors import NotFound, UserError
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
-from ..release import approve_release, preview_release
+from ..release import approve_release, pool_counts, preview_release
 from preau.node.records.classlist import ClassList, ClassListError, Known, compare, fold, read_class_list
 from preau.node.records.store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
@@ -578,8 +578,8 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
         definition, _state = fpools.proposal(node.federation, request.match_info["pool_id"])
         if definition.campaign_id != campaign.id:
             raise NotFound("this pool is for another campaign")
-        vector = pool_vector(store.release_outcomes(s, campaign.id), campaign)
-        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=campaign.policy.min_cohort,
+        vector, policy = pool_counts(store, s, node.federation, campaign.id)  # thresholds as first released
+        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=policy.min_cohort,
                             user=s.username)
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
