@@ -128,4 +128,13 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE invitations ADD COLUMN town TEXT;
     ALTER TABLE peers ADD COLUMN town TEXT;
     """),
+    # joincode (issue 14): an invitation also has a short code a head teacher types; its first three
+    #    characters (code_slot) find the invitation, and code_failures counts wrong codes tried against it
+    #    (protocol/joincode.py: the district locks the short code after MAX_FAILURES). Older invitations
+    #    have no slot: they are joined with their long text only.
+    ("invitation_join_code", """
+    ALTER TABLE invitations ADD COLUMN code_slot TEXT;
+    ALTER TABLE invitations ADD COLUMN code_failures INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX invitations_code_slot ON invitations(code_slot);
+    """),
 ]
