@@ -31,15 +31,15 @@ async def test_events_are_sentences_and_ids_stay_in_details(school):
     client, ids = school
     node = client.app[NODE]
     district = Identity(b"d" * 32).public
-    node.federation.pin_upstream(district, "https://127.0.0.1:1", name="Circonscription Paris 5")
+    node.call(node.federation.pin_upstream, district, "https://127.0.0.1:1", name="Circonscription Paris 5")
     # the log's own words, as node/federation writes them
     doc = f"campaign:{ids['campaign']}:{district.node_id}"
-    node.fed.log_event("accepted", f"campaign {doc} release 3")
-    node.fed.log_event("refused", f"{district.node_id} offered {doc!r} with a signature that is not valid")
-    node.fed.log_event("pool_proposed", f"pool 0a1b2c3d for {ids['campaign']}: proposed")
-    node.fed.log_event("key_rotated", "this node is now abcd-efgh-ijkl")
-    node.fed.log_event("something_new", "an event kind this page has never heard of")
-    node.fed.log_event("campaign_refused", json.dumps({"code": "min_cohort", "params": {"asked": 3, "floor": 10}}))
+    node.call(node.fed.log_event, "accepted", f"campaign {doc} release 3")
+    node.call(node.fed.log_event, "refused", f"{district.node_id} offered {doc!r} with a signature that is not valid")
+    node.call(node.fed.log_event, "pool_proposed", f"pool 0a1b2c3d for {ids['campaign']}: proposed")
+    node.call(node.fed.log_event, "key_rotated", "this node is now abcd-efgh-ijkl")
+    node.call(node.fed.log_event, "something_new", "an event kind this page has never heard of")
+    node.call(node.fed.log_event, "campaign_refused", json.dumps({"code": "min_cohort", "params": {"asked": 3, "floor": 10}}))
     await login(client, "direction")
     page = html.unescape(await (await client.get("/admin/sync")).text())
     for said in ("Campagne « Début de CP (test) » reçue de la circonscription et vérifiée (version 3).",
@@ -58,7 +58,7 @@ async def test_events_are_sentences_and_ids_stay_in_details(school):
 async def test_the_release_preview_is_not_called_published_before_approval(school):
     client, ids = school
     node = client.app[NODE]
-    node.federation.pin_upstream(Identity(b"d" * 32).public, "https://127.0.0.1:1")
+    node.call(node.federation.pin_upstream, Identity(b"d" * 32).public, "https://127.0.0.1:1")
     await login(client, "direction")
     page = f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/exercises/fr-mots"
     text = await (await client.get(page)).text()
