@@ -19,22 +19,8 @@ from .context import form_text, node_of, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
 from .security import login_required, request_language
-from .words import refused_campaign_words
+from .event_words import event_lines
 
-
-def _event_detail(event: dict, lang: str) -> str:
-    """A sync event's detail; a campaign refused for asking less than the national floor, in words."""
-    if event["kind"] == "campaign_refused":
-        try:
-            data = json.loads(event["detail"])
-            return refused_campaign_words(data["code"], data["params"], lang)
-        except (ValueError, KeyError, TypeError):
-            return event["detail"]
-    return event["detail"]
-
-
-
-# -- head teacher: sync, district, transparency, backup --------------------------------------------
 
 def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
     """The upstream link in plain words: where it stands, what waits, what went wrong and what to do."""
@@ -50,13 +36,15 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
     out["state"] = t("sync.last_contact", when=when(last, lang)) if last else t("sync.never")
     error = status.last_error or up["last_error"]
     if error:
-        out["problem"] = t("sync.problem", failures=max(status.failures, 1), detail=error)
+        out["problem"] = t("sync.problem", failures=max(status.failures, 1))
+        out["problem_detail"] = error  # the operator's words: shown inside <details> only
         lowered = error.lower()
         if "revoked" in lowered or "not enrolled" in lowered or "does not know" in lowered:
             out["todo"] = t("sync.todo_revoked")
         else:
             out["todo"] = t("sync.todo_network", when=when(status.next_attempt, lang) or "—")
-    out["district"] = up["node_id"]
+    out["district"] = up.get("name") or t("sync.district_unnamed")
+    out["district_key"] = up["node_id"]
     out["address"] = up["address"]
     return out
 
@@ -65,11 +53,16 @@ async def _sync_page(request: web.Request, *, notice: str | None = None, errors:
                      status: int = 200) -> web.StreamResponse:
     node = node_of(request)
     lang = request_language(request)
-    return await render(request, "admin_sync.html", {
-        "sync": sync_words(node, lang, t_(request)), "node_id": node.node_id, "notice": notice, "errors": errors or [],
-        "page_url": "/admin/sync",
-        "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": _event_detail(e, lang)} for e in node.fed.events(10)],
-    }, status=status)
+    data = _sync_data(store_of(request), unlocked(request), node, lang, t_(request))
+    return await render(request, "admin_sync.html", {**data, "notice": notice, "errors": errors or [],
+                                                     "page_url": "/admin/sync"}, status=status)
+
+
+def _sync_data(store: Any, s: Any, node: Any, lang: str, t: Any) -> dict[str, Any]:
+    """All the store work of the sync page: the link in words, and the last events in sentences."""
+    campaigns = {c.id: c.name for c in store.list_campaigns(s)}
+    return {"sync": sync_words(node, lang, t), "node_id": node.node_id,
+            "events": event_lines(node.fed.events(10), lang, campaigns)}
 
 
 @login_required(roles=ADMIN)
