@@ -377,6 +377,7 @@ class Node:
                 retired.append({"seed": self.identity.seed.hex(), "statement": statement.hex(),
                                 "until": now + overlap_days * 86400})
             self.fed.set_meta(RETIRED_KEYS, retired or None)
+            fpools.rekey_pools(self.federation, self.identity, new)  # a pool runs to its end under its own key
             keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new

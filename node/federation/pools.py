@@ -27,7 +27,7 @@ from preau.crdt.pooling import pooled_rows, vector_length
 from preau.protocol import crypto
 from preau.protocol.errors import ProtocolError
 from preau.protocol.errors import RemoteProtocolError
-from preau.protocol.identity import PublicIdentity, node_id, parse_node_id
+from preau.protocol.identity import Identity, PublicIdentity, node_id, parse_node_id
 from preau.protocol.secagg import (
     MIN_COHORT, CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput,
     check_definition, check_pool, decode, encode,
@@ -300,11 +300,62 @@ def _state_key(identity, pool_id: bytes) -> bytes:
     return crypto.labelled_hash(LABEL_STATE, pool_id, key=identity.seed)
 
 
+def _identities(federation) -> list[Identity]:
+    """This node's current identity, then its old ones still in their overlap (keys rotated away from)."""
+    now = federation.clock()
+    old = [Identity(bytes.fromhex(r["seed"])) for r in federation.retired_records() if r.get("until", 0) > now]
+    return [federation.identity, *old]
+
+
+def _member_identity(federation, pool: PoolDefinition) -> Identity:
+    """The identity this school is a member of `pool` under: its current key, or one it rotated away from
+    (a pool formed before the district learnt the rotation)."""
+    for identity in _identities(federation):
+        if pool.index_of(identity.signing_key) is not None:
+            return identity
+    return federation.identity
+
+
+def _secret(node_identity: Identity, state: dict, pool: PoolDefinition) -> tuple[bytes, Identity, tuple[int, ...]]:
+    """(seed, member identity, vector) of an approved pool, decrypted with the node's key `node_identity`.
+
+    A pool is run to its end under the key it was formed with: a school that rotates its key meanwhile
+    keeps that key's seed here (rekey_pools), since every member checks its signatures against it.
+    """
+    secret = crypto.aead_decrypt(_state_key(node_identity, pool.pool_id), 0, pool.pool_id, bytes.fromhex(state["secret"]))
+    if state.get("layout") == 2:
+        return secret[:32], Identity(secret[32:64]), unpack(secret[64:])
+    return secret[:32], node_identity, unpack(secret[32:])  # from before layout 2: the node's own key
+
+
+def _seal(node_identity: Identity, pool: PoolDefinition, seed: bytes, member: Identity, vector) -> dict:
+    sealed = crypto.aead_encrypt(_state_key(node_identity, pool.pool_id), 0, pool.pool_id,
+                                 seed + member.seed + pack(list(vector)))
+    return {"secret": sealed.hex(), "layout": 2}
+
+
+def rekey_pools(federation, old: Identity, new: Identity) -> int:
+    """At a key rotation (in its transaction): re-encrypt every approved pool's state under the new key,
+    keeping the key each pool was formed with inside it. How many pools were re-encrypted."""
+    pools = _all(federation.fed)
+    done = 0
+    for key, state in pools.items():
+        if state.get("role") != "school" or not state.get("secret"):
+            continue
+        pool = decode(bytes.fromhex(state["definition"]))
+        state.update(_seal(new, pool, *_secret(old, state, pool)))
+        done += 1
+    if done:
+        federation.fed.set_meta(POOLS_META, pools)
+        federation.fed.log_event("pool_rekeyed", f"{done} pool(s) kept across the key rotation")
+    return done
+
+
 def _client(federation, state: dict) -> SchoolClient:
     pool = decode(bytes.fromhex(state["definition"]))
-    secret = crypto.aead_decrypt(_state_key(federation.identity, pool.pool_id), 0, pool.pool_id, bytes.fromhex(state["secret"]))
-    client = SchoolClient(federation.identity, pool, district_key=bytes.fromhex(state["district"]),
-                          vector=unpack(secret[32:]), seed=secret[:32], spent=_spent(federation.fed))
+    seed, member, vector = _secret(federation.identity, state, pool)
+    client = SchoolClient(member, pool, district_key=bytes.fromhex(state["district"]), vector=vector, seed=seed,
+                          spent=_spent(federation.fed))
     for data in state["transcript"]:
         client.receive(bytes.fromhex(data))
     return client
@@ -331,14 +382,14 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
             raise Conflict(f"ce regroupement est déjà {state['status']} / this pool is already {state['status']}")
         pool = decode(bytes.fromhex(state["definition"]))
         seed = os.urandom(32)
+        member = _member_identity(federation, pool)
         try:
-            client = SchoolClient(federation.identity, pool, district_key=bytes.fromhex(state["district"]), vector=vector,
+            client = SchoolClient(member, pool, district_key=bytes.fromhex(state["district"]), vector=vector,
                                   seed=seed, spent=_spent(federation.fed), my_cohort=vector[-1], min_cohort=min_cohort,
                                   parent_key=_parent_key(federation, pool))
         except ProtocolError as exc:
             raise UserError(f"regroupement refusé / pool refused: {exc.message}") from None
-        state.update(status="active", secret=crypto.aead_encrypt(_state_key(federation.identity, pool.pool_id), 0,
-                                                                 pool.pool_id, seed + pack(list(vector))).hex(),
+        state.update(status="active", **_seal(federation.identity, pool, seed, member, vector),
                      transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
         federation.fed.log_event("pool_approved", f"pool {key[:8]} for {pool.campaign_id} approved by {user or 'admin'}")
@@ -384,6 +435,17 @@ def moving(federation) -> bool:
 
 # -- mail in sync sessions --------------------------------------------------------------------------
 
+def _member_index(fed, pool: PoolDefinition, signing_key: bytes) -> int | None:
+    """A peer's index in a pool: by its key, or by a key it rotated away from (the pool keeps the key it was
+    formed with; the transport authenticated the rotation chain)."""
+    index = pool.index_of(signing_key)
+    for old in ([] if index is not None else fed.predecessors(signing_key.hex())):
+        index = pool.index_of(bytes.fromhex(old))
+        if index is not None:
+            break
+    return index
+
+
 class PoolMailbox:
     """What the session driver asks: mail for a peer at the start of a session, and what to do with mail received."""
 
@@ -410,7 +472,7 @@ class PoolMailbox:
                     continue
                 if state.get("role") == "district":
                     pool = decode(bytes.fromhex(state["definition"]))
-                    index = pool.index_of(peer.signing_key)
+                    index = _member_index(self.fed, pool, peer.signing_key)
                     if index is None or str(index) not in state["outbox"]:
                         continue
                     out.append(bytes.fromhex(state["outbox"][str(index)]))
@@ -420,7 +482,8 @@ class PoolMailbox:
                         if sent[str(index)] >= FINAL_SENDS:
                             del state["outbox"][str(index)]
                         _save(self.fed, key, state)
-                elif state.get("role") == "school" and state.get("outbox") and state["district"] == peer.signing_key.hex():
+                elif state.get("role") == "school" and state.get("outbox") and state["district"] in (
+                        peer.signing_key.hex(), *self.fed.predecessors(peer.signing_key.hex())):
                     out.append(bytes.fromhex(state["outbox"]))
             if self.federation.role == "school" and self.federation.peer_role(peer) in ("district", "parent"):
                 out.extend(self._declarations())
@@ -567,7 +630,7 @@ class PoolMailbox:
         if state is None or state.get("role") != "district":
             return []
         agg = _aggregator(state)
-        member = agg.pool.index_of(peer.signing_key)
+        member = _member_index(self.fed, agg.pool, peer.signing_key)
         if member is None:
             return []
         try:
@@ -597,7 +660,7 @@ class PoolMailbox:
                 known = {c.id: c for c in self.federation.campaigns()}.get(msg.campaign_id)
                 try:
                     parent = _parent_key(self.federation, msg)
-                    check_pool(msg, district_key=peer.signing_key, me=self.federation.key,
+                    check_pool(msg, district_key=peer.signing_key, me=_member_identity(self.federation, msg).signing_key,
                                min_cohort=known.policy.min_cohort if known else MIN_COHORT, parent_key=parent)
                 except ProtocolError as exc:
                     state.update(status="refused", reason=exc.message)
