@@ -185,7 +185,10 @@ def _invite_args(p: argparse.ArgumentParser) -> None:
 
 
 def _join_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("invitation", help="the invitation text from the district, or a file holding it ('-': stdin)")
+    p.add_argument("invitation", help="the short invitation code (4 groups of 5 characters) or the long invitation "
+                                      "text from the district, or a file holding it ('-': stdin)")
+    p.add_argument("--district", metavar="ADDRESS",
+                   help="the district's address, printed with the short code (e.g. 192.168.1.10:8080)")
 
 
 def _json_flag(p: argparse.ArgumentParser) -> None:
@@ -378,7 +381,8 @@ COMMANDS: tuple[Command, ...] = (
         "join",
         "(school) join a district with its invitation",
         "On a school node: enrol with the district named in the invitation. Both nodes pin each other's keys.",
-        ("preau join invitation.txt", "preau join 'PREAU1-...'"),
+        ("preau join K7Q2M-9XRT4-B3HWN-P0DFA --district 192.168.1.10:8080", "preau join invitation.txt",
+         "preau join 'PREAU1-...'"),
         _join_args,
     ),
     Command(

@@ -21,6 +21,7 @@ from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
 from preau.crdt.statistics import SHARE_BASIS, percent
 from preau.protocol.errors import LocalProtocolError
+from preau.protocol.joincode import JoinCode
 
 from ..campaign_file import parse_campaign_bytes
 from ..errors import UserError
@@ -128,7 +129,8 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
                   f"{inv.uai} {member} {name or ''} {town or ''}".strip())
             text = inv.to_string()
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
-                       "expires": when(inv.expires_at, request_language(request))}
+                       "expires": when(inv.expires_at, request_language(request)),
+                       "code": JoinCode.from_secret(inv.secret).groups, "address": settings.advertised_url}
             # shown on the page the redirect opens, once: a reload neither shows it again nor makes another
             raise await see_other(request, "/district/invitations", notice=t("invitations.made", uai=inv.uai),
                                   shown={"created": created})

@@ -50,11 +50,12 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
 
 
 async def _sync_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                     status: int = 200) -> web.StreamResponse:
+                     status: int = 200, typed: dict | None = None) -> web.StreamResponse:
     node = node_of(request)
     lang = request_language(request)
     data = _sync_data(store_of(request), unlocked(request), node, lang, t_(request))
     return await render(request, "admin_sync.html", {**data, "notice": notice, "errors": errors or [],
+                                                     "typed": typed or {"invitation": "", "district": ""},
                                                      "page_url": "/admin/sync"}, status=status)
 
 
@@ -82,15 +83,17 @@ async def join(request: web.Request) -> web.StreamResponse:
     unlocked(request)
     form = await request.post()
     text = form_text(form, "invitation", 4000)
+    district = form_text(form, "district", 300) or None
+    typed = {"invitation": text, "district": district or ""}  # shown again if refused: nothing typed is lost
     t = t_(request)
     if not text:
-        return await _sync_page(request, errors=[t("sync.join_empty")], status=400)
+        return await _sync_page(request, errors=[t("sync.join_empty")], status=400, typed=typed)
     try:
-        report = await node.join(text, store.school()["uai"])
+        report = await node.join(text, store.school()["uai"], district=district)
     except UserError as exc:
-        return await _sync_page(request, errors=[refused(request, exc)], status=exc.status)
+        return await _sync_page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
     except OSError as exc:
-        return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
+        return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502, typed=typed)
     node.wakeup.set()
     raise await see_other(request, "/admin/sync", notice=t("sync.joined", count=len(report.accepted)))
 
