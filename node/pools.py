@@ -13,6 +13,7 @@ from preau.crdt.pooling import pool_vector
 from preau.node.actions import _uai, admin_session, opened_node, require_role
 from preau.node.errors import UserError
 from preau.node.federation import pools as fpools
+from preau.node.release import pool_counts
 
 
 def _members(members: list[str]) -> list[str | tuple[str, int]]:
@@ -52,9 +53,9 @@ def approve(settings, *, pool: str, user: str | None = None, **_: Any) -> str:
     with opened_node(settings) as node:
         definition, _state = fpools.proposal(node.federation, pool)
         session = admin_session(node.store, user)
-        campaign = node.store.get_campaign(session, definition.campaign_id)
-        vector = pool_vector(node.store.release_outcomes(session, campaign.id), campaign)
-        view = fpools.approve_pool(node.federation, pool, vector, min_cohort=campaign.policy.min_cohort,
+        # Under the campaign as first released (pinned thresholds), like every release of this school.
+        vector, policy = pool_counts(node.store, session, node.federation, definition.campaign_id)
+        view = fpools.approve_pool(node.federation, pool, vector, min_cohort=policy.min_cohort,
                                    user=user or "admin")
     return (view.line() + f"\nApproved: this school's {vector[-1]} pupils take part; only a masked vector leaves, "
             "which only the pool's sum can open. It goes at the next sync (or run `preau sync`).")

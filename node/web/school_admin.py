@@ -13,7 +13,7 @@ from preau.crdt.campaign import LEVELS, Campaign
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
 from ..errors import NotFound, UserError
-from ..release import approve_release, preview_release
+from ..release import approve_release, pool_counts, preview_release
 from .appkeys import RATE_LIMITER
 from .classroom import ADMIN, campaign_of
 from .context import form_text, node_of, refused, store_of, t_, unlocked
@@ -191,8 +191,8 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
         definition, _state = fpools.proposal(node.federation, request.match_info["pool_id"])
         if definition.campaign_id != campaign.id:
             raise NotFound("this pool is for another campaign")
-        vector = pool_vector(store.release_outcomes(s, campaign.id), campaign)
-        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=campaign.policy.min_cohort,
+        vector, policy = pool_counts(store, s, node.federation, campaign.id)  # thresholds as first released
+        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=policy.min_cohort,
                             user=s.username)
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
