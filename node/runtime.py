@@ -174,10 +174,7 @@ class Node:
                 code = parse_code(text)
             except JoinCodeError as exc:
                 raise UserError(code_words(exc), code=exc.code) from None
-            if district is None or not district.strip():
-                raise UserError(words("a short code needs the district's address (--district ADDRESS, "
-                                      "given with the code)", "joincode.no_address"))
-            url = district_url(district)
+            url = district_url(district) if district and district.strip() else await self._find_district()
             if self.federation.upstream() is not None:
                 raise Conflict("this node has already joined a district; it cannot join a second one")
             inv = await fetch_invitation(url, code)
@@ -204,6 +201,25 @@ class Node:
                 raise UserError(f"the district refused to enrol this node: {report.error}")
             return report
         raise last or UserError("the invitation names no address")
+
+    mdns_interfaces: list[str] | None = None  # where to look for a district on the LAN (None: every interface)
+    mdns_timeout: float = 3.0  # how long to listen for it
+
+    async def _find_district(self) -> str:
+        """The one district announcing itself on the LAN (mDNS), for a short code typed without an address."""
+        from preau.node.federation.mdns import MdnsError, find_districts
+
+        try:
+            found = await find_districts(interfaces=self.mdns_interfaces, timeout=self.mdns_timeout)
+        except (MdnsError, OSError):
+            found = []
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UserError(words("no district answers on this network (mDNS): give its address with the code "
+                                  "(--district ADDRESS)", "joincode.not_found"))
+        raise UserError(words(f"several districts answer on this network ({', '.join(found)}): give yours with "
+                              "--district ADDRESS", "joincode.several", found=", ".join(found)))
 
     # -- sync with the upstream peer ---------------------------------------------------
 
