@@ -121,6 +121,7 @@ class Federation:
         # How a session's database work runs: here (a command), or on the serving node's database thread
         # (`Node.start_database_thread`), so the event loop never waits on SQLite.
         self.run: Callable[..., Awaitable[Any]] = inline
+        self.academie: str | None = None  # school: node id of the académie whose countersignature pools need (settings)
 
     @property
     def key(self) -> bytes:
