@@ -90,8 +90,8 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
     watching = asyncio.create_task(watch.run(), name="preau-loop-watch")
 
     def figures() -> None:
-        """`kill -USR1 <pid>` (and stopping) logs what the node did since it started, and the event loop's
-        longest stall since the last such line (docs/operations.md, "Watching nodes")."""
+        """`kill -USR1 <pid>` logs what the node did since it started, and the event loop's longest stall
+        since the last such line (docs/operations.md, "Watching nodes")."""
         commits = node.fed.writer.commits + (node.store.writer.commits if node.store is not None else 0)
         log.info("node figures: %d sync session(s) served; database thread: %d job(s), %d commit(s), %.2f s busy; "
                  "event loop: longest stall %.1f ms", node.gate.served, db.jobs, commits, db.busy_seconds,
@@ -110,7 +110,6 @@ async def _node_ctx(app: web.Application) -> AsyncIterator[None]:
             t.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        figures()
         node.close()
 
 

@@ -55,11 +55,12 @@ async def test_a_crashed_sync_loop_is_unhealthy_and_logged(school, aiohttp_clien
 async def test_max_sync_age_for_a_node_that_never_synced(school, aiohttp_client):
     client = await aiohttp_client(create_app(school))
     node = client.app[NODE]
-    node.fed.add_peer("ab" * 32, node_id="X", role="district", address="http://127.0.0.1:9", static_key="cd" * 32)
+    node.call(node.fed.add_peer, "ab" * 32, node_id="X", role="district", address="http://127.0.0.1:9",
+              static_key="cd" * 32)
     assert (await client.get("/healthz")).status == 200
     r = await client.get("/healthz?max_sync_age=3600")
     assert r.status == 503 and (await r.json())["problems"] == ["no successful sync with the node above yet"]
-    node.fed.touch_peer("ab" * 32)
+    node.call(node.fed.touch_peer, "ab" * 32)
     assert (await client.get("/healthz?max_sync_age=3600")).status == 200
     assert (await client.get("/healthz?max_sync_age=soon")).status == 400
 

@@ -51,7 +51,7 @@ async def test_a_code_without_an_address_finds_the_district_on_the_lan(pair):
     district_srv, school_srv, dport = pair
     d_node, s_node = district_srv.app[NODE], school_srv.app[NODE]
     s_node.mdns_interfaces, s_node.mdns_timeout = ["127.0.0.1"], 1.5
-    inv = d_node.create_invitation(SCHOOL_UAI, [f"http://127.0.0.1:{dport}"])
+    inv = d_node.call(d_node.create_invitation, SCHOOL_UAI, [f"http://127.0.0.1:{dport}"])
     code = JoinCode.from_secret(inv.secret).text
     # Nobody announces a district yet: the school is told to give the address.
     with pytest.raises(UserError) as exc:
