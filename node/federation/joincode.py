@@ -158,6 +158,14 @@ TYPO_KEYS = {
 }
 
 
+def checked_code(text: str) -> jc.JoinCode:
+    """The typed code, or a UserError in the person's words naming the group at fault (nothing is sent)."""
+    try:
+        return jc.parse_code(text)
+    except jc.JoinCodeError as exc:
+        raise UserError(code_words(exc), code=exc.code) from None
+
+
 REFUSAL_KEYS = {
     "joincode_unknown": "joincode.refused_unknown",
     "joincode_locked": "joincode.refused_locked",
