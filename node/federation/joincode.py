@@ -114,9 +114,14 @@ async def _exchange(ws, node: Any, addresses: list[str]) -> None:
     secret = bytes.fromhex(rec["secret"])
     server = jc.CodeServer(hello, jc.JoinCode.from_secret(secret), random=os.urandom(64))
     await ws.send_bytes(server.reply())
-    if not server.receive_confirm(await _receive(ws)):
+    try:
+        proven = server.receive_confirm(await _receive(ws))
+    except RemoteProtocolError:
+        proven = False  # a school that found our confirmation wrong hangs up: a wrong code all the same
+    if not proven:
         fed.log_event("join_code_wrong", f"a wrong code was tried for the invitation {rec['id'][:8]} ({rec['uai']})")
-        await ws.send_bytes(jc.error("joincode_wrong"))
+        if not ws.closed:
+            await ws.send_bytes(jc.error("joincode_wrong"))
         return
     now = int(time.time())
     refused = _outcome(fed, rec, now)
@@ -151,6 +156,14 @@ TYPO_KEYS = {
     "joincode_character": "joincode.joincode_character",
     "joincode_check": "joincode.joincode_check",
 }
+
+
+def checked_code(text: str) -> jc.JoinCode:
+    """The typed code, or a UserError in the person's words naming the group at fault (nothing is sent)."""
+    try:
+        return jc.parse_code(text)
+    except jc.JoinCodeError as exc:
+        raise UserError(code_words(exc), code=exc.code) from None
 
 
 REFUSAL_KEYS = {
