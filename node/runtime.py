@@ -91,14 +91,17 @@ class SyncStatus:
 class Node:
     def __init__(self, data_dir: pathlib.Path, *, role: str, limits: Limits = Limits(),
                  backoff: Backoff = Backoff(), sync_interval: float = 300.0, pool_round_timeout: float = 86400.0,
+                 academie: str | None = None,
                  on_campaign: Callable[[Campaign], None] | None = None,
                  clock: Callable[[], int] = lambda: int(time.time())):
         self.data_dir = pathlib.Path(data_dir)
         self.role = role
+        academie = fpools.academie_setting(academie)  # a mistyped id is refused before anything opens
         self._identity_seen = self._identity_stamp()
         self.identity = load_identity(self.data_dir)
         self.fed = FedStore(self.data_dir / FEDERATION_DB, clock=clock)
         self.federation = Federation(self.identity, self.fed, role=role, clock=clock, on_campaign=on_campaign)
+        self.federation.academie = academie  # pools: whose countersignature a school needs
         self.live_stats = LiveStatistics(self.fed)  # merged statistics in memory, kept up to date (pages read these)
         self.limits = limits
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
@@ -171,10 +174,7 @@ class Node:
                 code = parse_code(text)
             except JoinCodeError as exc:
                 raise UserError(code_words(exc), code=exc.code) from None
-            if district is None or not district.strip():
-                raise UserError(words("a short code needs the district's address (--district ADDRESS, "
-                                      "given with the code)", "joincode.no_address"))
-            url = district_url(district)
+            url = district_url(district) if district and district.strip() else await self._find_district()
             if self.federation.upstream() is not None:
                 raise Conflict("this node has already joined a district; it cannot join a second one")
             inv = await fetch_invitation(url, code)
@@ -201,6 +201,25 @@ class Node:
                 raise UserError(f"the district refused to enrol this node: {report.error}")
             return report
         raise last or UserError("the invitation names no address")
+
+    mdns_interfaces: list[str] | None = None  # where to look for a district on the LAN (None: every interface)
+    mdns_timeout: float = 3.0  # how long to listen for it
+
+    async def _find_district(self) -> str:
+        """The one district announcing itself on the LAN (mDNS), for a short code typed without an address."""
+        from preau.node.federation.mdns import MdnsError, find_districts
+
+        try:
+            found = await find_districts(interfaces=self.mdns_interfaces, timeout=self.mdns_timeout)
+        except (MdnsError, OSError):
+            found = []
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UserError(words("no district answers on this network (mDNS): give its address with the code "
+                                  "(--district ADDRESS)", "joincode.not_found"))
+        raise UserError(words(f"several districts answer on this network ({', '.join(found)}): give yours with "
+                              "--district ADDRESS", "joincode.several", found=", ".join(found)))
 
     # -- sync with the upstream peer ---------------------------------------------------
 
@@ -405,6 +424,7 @@ class Node:
                 retired.append({"seed": self.identity.seed.hex(), "statement": statement.hex(),
                                 "until": now + overlap_days * 86400})
             self.fed.set_meta(RETIRED_KEYS, retired or None)
+            fpools.rekey_pools(self.federation, self.identity, new)  # a pool runs to its end under its own key
             keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new
@@ -443,6 +463,7 @@ def open_node(settings: Any, **kw: Any) -> Node:
             backoff=Backoff(cap=float(settings.backoff_max)),
             sync_interval=float(settings.sync_interval),
             pool_round_timeout=float(settings.pool_round_timeout),
+            academie=settings.academie,
             **kw,
         )
     except BaseException:
