@@ -35,7 +35,7 @@ from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
-from preau.node.federation.joincode import CodeGate, checked_code, district_url, fetch_invitation
+from preau.node.federation.joincode import checked_code, district_url, fetch_invitation
 from preau.protocol.joincode import looks_like_code
 
 log = logging.getLogger("preau.node")
@@ -105,7 +105,6 @@ class Node:
         self.live_stats = LiveStatistics(self.fed)  # merged statistics in memory, kept up to date (pages read these)
         self.limits = limits
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
-        self.code_gate = CodeGate()  # the join-code exchanges running at once (node/federation/joincode.py)
         self.backoff = backoff
         self.sync_interval = sync_interval
         self.pool_round_timeout = pool_round_timeout

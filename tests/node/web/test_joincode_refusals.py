@@ -150,3 +150,20 @@ async def test_a_made_up_confirmation_gets_no_invitation(pair):
         jc.decode(answer, jc.CodeInvitation)
     assert exc.value.code == "joincode_wrong"
     assert _failures(d_node, code.text) == 1
+
+
+async def test_silent_sockets_do_not_keep_a_school_out(pair):
+    """Someone on the LAN opens many /v1/code sockets and says nothing: the school's exchange still gets in."""
+    import aiohttp
+
+    d_node, s_node, url = pair
+    code = _code(d_node, url)
+    async with aiohttp.ClientSession() as http:
+        squatters = [await http.ws_connect(url + jc.PATH) for _ in range(d_node.limits.max_pending_handshakes + 4)]
+        try:
+            inv = await fetch_invitation(url, jc.parse_code(code))
+        finally:
+            for ws in squatters:
+                await ws.close()
+    assert inv.uai == SCHOOL_UAI
+    assert d_node.gate.evicted >= 4
