@@ -35,8 +35,8 @@ from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
-from preau.node.federation.joincode import CodeGate, code_words, district_url, fetch_invitation
-from preau.protocol.joincode import JoinCodeError, looks_like_code, parse_code
+from preau.node.federation.joincode import checked_code, district_url, fetch_invitation
+from preau.protocol.joincode import looks_like_code
 
 log = logging.getLogger("preau.node")
 
@@ -91,18 +91,20 @@ class SyncStatus:
 class Node:
     def __init__(self, data_dir: pathlib.Path, *, role: str, limits: Limits = Limits(),
                  backoff: Backoff = Backoff(), sync_interval: float = 300.0, pool_round_timeout: float = 86400.0,
+                 academie: str | None = None,
                  on_campaign: Callable[[Campaign], None] | None = None,
                  clock: Callable[[], int] = lambda: int(time.time())):
         self.data_dir = pathlib.Path(data_dir)
         self.role = role
+        academie = fpools.academie_setting(academie)  # a mistyped id is refused before anything opens
         self._identity_seen = self._identity_stamp()
         self.identity = load_identity(self.data_dir)
         self.fed = FedStore(self.data_dir / FEDERATION_DB, clock=clock)
         self.federation = Federation(self.identity, self.fed, role=role, clock=clock, on_campaign=on_campaign)
+        self.federation.academie = academie  # pools: whose countersignature a school needs
         self.live_stats = LiveStatistics(self.fed)  # merged statistics in memory, kept up to date (pages read these)
         self.limits = limits
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
-        self.code_gate = CodeGate()  # the join-code exchanges running at once (node/federation/joincode.py)
         self.backoff = backoff
         self.sync_interval = sync_interval
         self.pool_round_timeout = pool_round_timeout
@@ -167,10 +169,7 @@ class Node:
         address); the first sync runs in the same session. A mistyped code is refused before any traffic."""
         addresses: list[str] = []
         if looks_like_code(text):
-            try:
-                code = parse_code(text)
-            except JoinCodeError as exc:
-                raise UserError(code_words(exc), code=exc.code) from None
+            code = checked_code(text)
             url = district_url(district) if district and district.strip() else await self._find_district()
             if self.federation.upstream() is not None:
                 raise Conflict("this node has already joined a district; it cannot join a second one")
@@ -421,6 +420,7 @@ class Node:
                 retired.append({"seed": self.identity.seed.hex(), "statement": statement.hex(),
                                 "until": now + overlap_days * 86400})
             self.fed.set_meta(RETIRED_KEYS, retired or None)
+            fpools.rekey_pools(self.federation, self.identity, new)  # a pool runs to its end under its own key
             keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new
@@ -459,6 +459,7 @@ def open_node(settings: Any, **kw: Any) -> Node:
             backoff=Backoff(cap=float(settings.backoff_max)),
             sync_interval=float(settings.sync_interval),
             pool_round_timeout=float(settings.pool_round_timeout),
+            academie=settings.academie,
             **kw,
         )
     except BaseException:
