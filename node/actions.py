@@ -23,6 +23,7 @@ from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
 from preau.protocol.invitation import Invitation, clock_remark as invitation_clock_remark
+from preau.protocol.joincode import JoinCode, looks_like_code
 
 from preau.node.records import csvio
 from preau.node.records.vault import ARGON2
@@ -186,7 +187,7 @@ def _new_admin_password(admin: str, lang: str, tries: int = 3) -> str:
 
 def create_invitation(settings, *, uai: str, name: str | None = None, expires_days: int = 7,
                       school_url: str | None = None, district: bool = False, town: str | None = None,
-                      allow_loopback: bool = False, announce: bool = True, **_: Any) -> str:
+                      allow_loopback: bool = False, announce: bool = True, lang: str = "en", **_: Any) -> str:
     require_role(settings, "district", "only a district node invites schools; this node is a school")
     if not 1 <= expires_days <= 90:
         raise UserError("--expires-days must be between 1 and 90")
@@ -203,8 +204,9 @@ def create_invitation(settings, *, uai: str, name: str | None = None, expires_da
                                      school_address=school_address,
                                      member="district" if district else "school", town=town)
     if announce:  # on stderr, terminal or not: the invitation alone goes to stdout (scripts redirect it to a file)
-        print(f"Invitation for {uai}, valid {expires_days} day(s), pointing at {address}; "
-              "give it to the head teacher, who runs `preau join` with it:", file=sys.stderr, flush=True)
+        short = JoinCode.from_secret(inv.secret).text
+        print(i18n.translate(lang, "joincode.cli_invite", uai=uai, days=expires_days, code=short, address=address),
+              file=sys.stderr, flush=True)
     return inv.to_string()
 
 
@@ -239,10 +241,13 @@ def _invitation_text(value: str) -> str:
             return path.read_text(encoding="utf-8", errors="replace").strip()
         except OSError as exc:
             raise UserError(f"cannot read {value}: {exc.strerror}") from None
+    if ("/" in value or value.lower().endswith(".txt")) and not path.exists():
+        raise UserError(f"there is no file {value}: give the invitation code (4 groups of 5 characters), "
+                        "the long invitation text (PREAU1-...) or the file holding it")
     return value.strip()
 
 
-def join(settings, *, invitation: str, **_: Any) -> str:
+def join(settings, *, invitation: str, district: str | None = None, **_: Any) -> str:
     require_node(settings)
     store = open_store(settings)
     try:
@@ -253,14 +258,14 @@ def join(settings, *, invitation: str, **_: Any) -> str:
     with opened_node(settings) as node:
         progress(f"Contacting the district named in the invitation, as {uai} ...")
         try:
-            report = asyncio.run(node.join(text, uai))
+            report = asyncio.run(node.join(text, uai, district))
         except LocalProtocolError as exc:
             # The protocol checks the invitation against this node (its UAI, its expiry) before
             # connecting; those refusals are the person's to fix, not bugs.
             raise UserError(exc.message) from None
         up = node.federation.upstream()
     done = f"Joined the district {up['node_id']} at {up['address']}; {len(report.accepted)} document(s) received."
-    remark = invitation_clock_remark(Invitation.parse(text), int(time.time()))
+    remark = None if looks_like_code(text) else invitation_clock_remark(Invitation.parse(text), int(time.time()))
     return done + (f"\nNote: {remark}." if remark else "")
 
 

@@ -13,15 +13,18 @@ from preau.crdt.pooling import pool_vector
 from preau.node.actions import _uai, admin_session, opened_node, require_role
 from preau.node.errors import UserError
 from preau.node.federation import pools as fpools
+from preau.node.release import pool_counts
 
 
-def _members(members: list[str]) -> list[tuple[str, int]]:
-    out = []
+def _members(members: list[str]) -> list[str | tuple[str, int]]:
+    """UAIs; `UAI=N` also checks that the school declared N pupils (cohorts are the schools' own word)."""
+    out: list[str | tuple[str, int]] = []
     for text in members:
         uai, sep, cohort = text.partition("=")
-        if not sep or not cohort.strip().isdigit():
-            raise UserError(f"{text!r}: écrivez UAI=EFFECTIF, par exemple 0690001B=5 / write UAI=COHORT, e.g. 0690001B=5")
-        out.append((_uai(uai), int(cohort)))
+        if sep and not cohort.strip().isdigit():
+            raise UserError(f"{text!r}: écrivez l'UAI, par exemple 0690001B (ou 0690001B=5 pour vérifier l'effectif "
+                            f"déclaré) / write the UAI, e.g. 0690001B (or 0690001B=5 to check the declared cohort)")
+        out.append((_uai(uai), int(cohort)) if sep else _uai(uai))
     return out
 
 
@@ -50,12 +53,25 @@ def approve(settings, *, pool: str, user: str | None = None, **_: Any) -> str:
     with opened_node(settings) as node:
         definition, _state = fpools.proposal(node.federation, pool)
         session = admin_session(node.store, user)
-        campaign = node.store.get_campaign(session, definition.campaign_id)
-        vector = pool_vector(node.store.release_outcomes(session, campaign.id), campaign)
-        view = fpools.approve_pool(node.federation, pool, vector, min_cohort=campaign.policy.min_cohort,
+        # Under the campaign as first released (pinned thresholds), like every release of this school.
+        vector, policy = pool_counts(node.store, session, node.federation, definition.campaign_id)
+        view = fpools.approve_pool(node.federation, pool, vector, min_cohort=policy.min_cohort,
                                    user=user or "admin")
     return (view.line() + f"\nApproved: this school's {vector[-1]} pupils take part; only a masked vector leaves, "
             "which only the pool's sum can open. It goes at the next sync (or run `preau sync`).")
+
+
+def declare(settings, *, campaign: str, user: str | None = None, **_: Any) -> str:
+    """School: declare this school's cohort for a campaign (public figures, signed), so its district can pool it."""
+    require_role(settings, "school", "a school declares its cohort on its own node")
+    with opened_node(settings) as node:
+        session = admin_session(node.store, user)
+        camp = node.store.get_campaign(session, campaign)
+        cohort = pool_vector(node.store.release_outcomes(session, camp.id), camp)[-1]
+        fpools.declare_cohort(node.federation, camp.id, node.store.school()["uai"], cohort)
+    return (f"Declared: {cohort} pupils assessed in {camp.id}, signed by this school. Only this number goes to the "
+            "district, at the next sync, so it can pool this school with other small ones; nothing leaves before "
+            "the head teacher approves a pool.")
 
 
 def advance(settings, *, pool: str, **_: Any) -> str:

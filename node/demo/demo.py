@@ -305,6 +305,9 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
             classes = make_classes(rng, campaign, [size], rate_shift=rng.uniform(-0.08, 0.04))
             n = actions.open_node(node.settings())
             opened.append(n)
+            # The head teacher declares the school's cohort (public figures, signed): the joining session
+            # carries it to the district, which forms the pool from these declarations.
+            fpools.declare_cohort(n.federation, campaign.id, node.uai, assessed(classes))
             asyncio.run(n.join(invitation, node.uai))
             n.close()
             _fill(node, campaign, classes)
@@ -313,7 +316,7 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
                          "classes": classes})
         dn = actions.open_node(district.settings())  # the district's store, read fresh at each look
         opened.append(dn)
-        view = fpools.create_pool(dn.federation, campaign.id, [(r["uai"], r["assessed"]) for r in rows])
+        view = fpools.create_pool(dn.federation, campaign.id, [r["uai"] for r in rows])
         schools = opened[:-1]
         syncs = 0
         for n in schools:

@@ -110,6 +110,7 @@ class Federation:
         self.clock = clock
         self.on_campaign = on_campaign
         self.trust = SqliteTrust(fed)
+        self.academie: str | None = None  # school: node id of the académie whose countersignature pools need (settings)
 
     @property
     def key(self) -> bytes:

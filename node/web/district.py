@@ -21,6 +21,7 @@ from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
 from preau.crdt.statistics import SHARE_BASIS, percent
 from preau.protocol.errors import LocalProtocolError
+from preau.protocol.joincode import JoinCode
 
 from ..campaign_file import parse_campaign_bytes
 from ..codes import campaign_words
@@ -30,6 +31,7 @@ from .district_accounts import audit
 from .district_stats import SHARE_HEADERS, campaigns_of, live, no_data, stats_table
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
+from .flash import see_other
 from .render import render
 from .security import login_required, request_language
 from .appkeys import SETTINGS
@@ -88,7 +90,8 @@ async def _invitations_page(request: web.Request, *, notice: str | None = None, 
                      "town": inv.get("town"), "created": when(inv["created_at"], lang),
                      "expires": when(inv["expires_at"], lang), "state": state})
     return await render(request, "district_invitations.html", {
-        "invitations": rows, "created": created, "notice": notice, "errors": errors or []}, status=status)
+        "invitations": rows, "created": created, "notice": notice, "errors": errors or [],
+        "page_url": "/district/invitations"}, status=status)
 
 
 @login_required(roles=DISTRICT)
@@ -128,15 +131,18 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
                   f"{inv.uai} {member} {name or ''} {town or ''}".strip())
             text = inv.to_string()
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
-                       "expires": when(inv.expires_at, request_language(request))}
-            return await _invitations_page(request, created=created)
+                       "expires": when(inv.expires_at, request_language(request)),
+                       "code": JoinCode.from_secret(inv.secret).groups, "address": settings.advertised_url}
+            # shown on the page the redirect opens, once: a reload neither shows it again nor makes another
+            raise await see_other(request, "/district/invitations", notice=t("invitations.made", uai=inv.uai),
+                                  shown={"created": created})
         if action == "revoke":
             inv_id = str(form.get("id", ""))[:64]
             if not node.fed.revoke_invitation(inv_id):
                 raise UserError(t("invitations.not_pending"))
             node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
             audit(request, "invitation-revoked", f"invitation:{inv_id[:8]}")
-            return await _invitations_page(request, notice=t("invitations.revoked"))
+            raise await see_other(request, "/district/invitations", notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
         return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
@@ -156,8 +162,8 @@ async def _campaigns_page(request: web.Request, *, notice: str | None = None, er
     node = node_of(request)
     rows = [{"c": c, "with_thresholds": sum(1 for ex in c.exercises if ex.thresholds)}
             for c in campaigns_of(node).values()]
-    return await render(request, "district_campaigns.html", {"campaigns": rows, "notice": notice, "errors": errors or []},
-                        status=status)
+    return await render(request, "district_campaigns.html", {"campaigns": rows, "notice": notice, "errors": errors or [],
+                                                              "page_url": "/district/campaigns"}, status=status)
 
 
 @login_required(roles=DISTRICT)
@@ -185,7 +191,8 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
     except UserError as exc:
         return await _campaigns_page(request, errors=[refused(request, said(request, exc), "campaigns.refused")],
                                      status=422)
-    return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
+    raise await see_other(request, "/district/campaigns",
+                          notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
 def _campaign_or_404(node: Any, campaign_id: str) -> Campaign:
@@ -198,7 +205,9 @@ def _campaign_or_404(node: Any, campaign_id: str) -> Campaign:
 async def _thresholds_page(request: web.Request, campaign: Campaign, *, notice: str | None = None,
                            errors: list[str] | None = None, status: int = 200) -> web.StreamResponse:
     return await render(request, "district_thresholds.html", {"campaign": campaign, "notice": notice,
-                                                               "errors": errors or []}, status=status)
+                                                               "errors": errors or [],
+                                                               "page_url": f"/district/campaigns/{campaign.id}"},
+                        status=status)
 
 
 @login_required(roles=DISTRICT)
@@ -229,7 +238,8 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
                                      status=422)
     signed = node.federation.publish_campaign(updated)
     audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
-    return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
+    raise await see_other(request, f"/district/campaigns/{updated.id}",
+                          notice=t("thresholds.published", version=signed.release))
 
 
 # -- statistics --------------------------------------------------------------------------------

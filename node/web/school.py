@@ -4,7 +4,8 @@ Every pupil page names the class by its opaque id and checks, on every
 request and against the store (not the login-time snapshot), that the person
 may open it (`classroom.class_of`); the store checks again with the keys
 themselves. Pupil names travel only in page bodies and POST bodies, never in a
-URL. The grid is in school_grid.py, the class reports in class_reports.py, the
+URL. The grid is in school_grid.py, the class reports (support groups, colour table,
+parents' sheets) in class_reports.py, the
 head teacher's pages in school_admin.py and school_sync.py.
 """
 from __future__ import annotations
@@ -17,7 +18,7 @@ from aiohttp import web
 
 from ..errors import UserError
 from preau.node.records.classlist import ClassList, ClassListError, Known, compare, fold, read_class_list
-from . import school_admin, school_grid, school_sync
+from . import class_reports, school_admin, school_grid, school_sync
 from .classroom import (
     ADMIN, TEACHING, campaigns_of, class_base, class_of, completion, entry_of, name_of, pupil_of,
 )
@@ -218,6 +219,7 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get(c + "/pupils/{pupil_id:[0-9a-f]{16}}/erase", erase_pupil_page)
     r.add_post(c + "/pupils/{pupil_id:[0-9a-f]{16}}/erase", erase_pupil)
     school_grid.add_routes(r)
+    class_reports.add_routes(r)
     school_admin.add_routes(r)
     school_sync.add_routes(r)
 

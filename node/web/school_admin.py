@@ -14,7 +14,7 @@ from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
 from ..codes import reasons_words
 from ..errors import NotFound, UserError
-from ..release import approve_release, preview_release
+from ..release import approve_release, pool_counts, preview_release
 from .appkeys import RATE_LIMITER
 from .classroom import ADMIN, campaign_of
 from .context import form_text, node_of, refused, store_of, t_, unlocked
@@ -156,7 +156,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
-        "pools": fpools.pools(node.federation, campaign.id),
+        "pools": fpools.pools(node.federation, campaign.id), "declaration": _declaration(store, s, node, campaign),
         "reason": reasons_words(preview.decision).to(request_language(request)),
         "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
@@ -192,14 +192,44 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
         definition, _state = fpools.proposal(node.federation, request.match_info["pool_id"])
         if definition.campaign_id != campaign.id:
             raise NotFound("this pool is for another campaign")
-        vector = pool_vector(store.release_outcomes(s, campaign.id), campaign)
-        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=campaign.policy.min_cohort,
+        vector, policy = pool_counts(store, s, node.federation, campaign.id)  # thresholds as first released
+        fpools.approve_pool(node.federation, definition.pool_id.hex(), vector, min_cohort=policy.min_cohort,
                             user=s.username)
     except UserError as exc:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send the keys now rather than at the next scheduled sync
     raise await see_other(request, f"/admin/release/{campaign.id}", notice=t_(request)("pool.approved"))
 
+
+def _declaration(store, session, node: Any, campaign) -> dict[str, Any] | None:
+    """What the release page says of the school's cohort declaration: shown when the school is small."""
+    cohort = pool_vector(store.release_outcomes(session, campaign.id), campaign)[-1]
+    declared = fpools.declared_cohort(node.federation, campaign.id)
+    if cohort >= campaign.policy.min_cohort and declared is None:
+        return None
+    return {"cohort": cohort, "declared": declared, "min_cohort": campaign.policy.min_cohort}
+
+
+def _declare(store, session, node: Any, campaign_id: str) -> int:
+    """All the store work of the declaration: the cohort from the records, signed and queued for the district."""
+    campaign = campaign_of(store, session, campaign_id)
+    cohort = pool_vector(store.release_outcomes(session, campaign.id), campaign)[-1]
+    fpools.declare_cohort(node.federation, campaign.id, store.school()["uai"], cohort)
+    return cohort
+
+
+@login_required(roles=ADMIN)
+async def pool_declare(request: web.Request) -> web.StreamResponse:
+    """The head teacher declares the school's cohort (public figures, signed) so the district can pool it."""
+    await request.post()  # (the CSRF token was checked by the middleware; nothing else is read)
+    store, s, node = store_of(request), unlocked(request), node_of(request)
+    campaign_id = request.match_info["campaign_id"]
+    try:
+        cohort = _declare(store, s, node, campaign_id)
+    except UserError as exc:
+        return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
+    node.wakeup.set()  # send it now rather than at the next scheduled sync
+    raise await see_other(request, f"/admin/release/{campaign_id}", notice=t_(request)("pool.declared", n=cohort))
 
 
 def add_routes(r: web.UrlDispatcher) -> None:
@@ -211,3 +241,4 @@ def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/admin/release/{campaign_id:[a-z0-9-]{3,64}}", release_page)
     r.add_post("/admin/release/{campaign_id:[a-z0-9-]{3,64}}", release_approve)
     r.add_post("/admin/release/{campaign_id:[a-z0-9-]{3,64}}/pool/{pool_id:[0-9a-f]{32}}", pool_approve)
+    r.add_post("/admin/release/{campaign_id:[a-z0-9-]{3,64}}/declare", pool_declare)

@@ -20,22 +20,8 @@ from .context import form_text, node_of, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
 from .security import login_required, request_language
-from .words import refused_campaign_words
+from .event_words import event_lines
 
-
-def _event_detail(event: dict, lang: str) -> str:
-    """A sync event's detail; a campaign refused for asking less than the national floor, in words."""
-    if event["kind"] == "campaign_refused":
-        try:
-            data = json.loads(event["detail"])
-            return refused_campaign_words(data["code"], data["params"], lang)
-        except (ValueError, KeyError, TypeError):
-            return event["detail"]
-    return event["detail"]
-
-
-
-# -- head teacher: sync, district, transparency, backup --------------------------------------------
 
 def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
     """The upstream link in plain words: where it stands, what waits, what went wrong and what to do."""
@@ -52,26 +38,35 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
     error, code = (status.last_error, status.last_error_code) if status.last_error else (up["last_error"],
                                                                                         up.get("last_error_code"))
     if error:
-        detail = refusal_words(code, error).to(lang)  # a refusal by its code; any other trouble as it came
-        out["problem"] = t("sync.problem", failures=max(status.failures, 1), detail=detail)
+        out["problem"] = t("sync.problem", failures=max(status.failures, 1))
+        # The operator's words, shown inside <details> only: a refusal by its code (in the person's language),
+        # any other trouble as it came.
+        out["problem_detail"] = refusal_words(code, error).to(lang)
         if code in NEEDS_INVITATION:
             out["todo"] = t("sync.todo_revoked")
         else:
             out["todo"] = t("sync.todo_network", when=when(status.next_attempt, lang) or "—")
-    out["district"] = up["node_id"]
+    out["district"] = up.get("name") or t("sync.district_unnamed")
+    out["district_key"] = up["node_id"]
     out["address"] = up["address"]
     return out
 
 
 async def _sync_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                     status: int = 200) -> web.StreamResponse:
+                     status: int = 200, typed: dict | None = None) -> web.StreamResponse:
     node = node_of(request)
     lang = request_language(request)
-    return await render(request, "admin_sync.html", {
-        "sync": sync_words(node, lang, t_(request)), "node_id": node.node_id, "notice": notice, "errors": errors or [],
-        "page_url": "/admin/sync",
-        "events": [{"at": when(e["at"], lang), "kind": e["kind"], "detail": _event_detail(e, lang)} for e in node.fed.events(10)],
-    }, status=status)
+    data = _sync_data(store_of(request), unlocked(request), node, lang, t_(request))
+    return await render(request, "admin_sync.html", {**data, "notice": notice, "errors": errors or [],
+                                                     "typed": typed or {"invitation": "", "district": ""},
+                                                     "page_url": "/admin/sync"}, status=status)
+
+
+def _sync_data(store: Any, s: Any, node: Any, lang: str, t: Any) -> dict[str, Any]:
+    """All the store work of the sync page: the link in words, and the last events in sentences."""
+    campaigns = {c.id: c.name for c in store.list_campaigns(s)}
+    return {"sync": sync_words(node, lang, t), "node_id": node.node_id,
+            "events": event_lines(node.fed.events(10), lang, campaigns)}
 
 
 @login_required(roles=ADMIN)
@@ -91,15 +86,17 @@ async def join(request: web.Request) -> web.StreamResponse:
     unlocked(request)
     form = await request.post()
     text = form_text(form, "invitation", 4000)
+    district = form_text(form, "district", 300) or None
+    typed = {"invitation": text, "district": district or ""}  # shown again if refused: nothing typed is lost
     t = t_(request)
     if not text:
-        return await _sync_page(request, errors=[t("sync.join_empty")], status=400)
+        return await _sync_page(request, errors=[t("sync.join_empty")], status=400, typed=typed)
     try:
-        report = await node.join(text, store.school()["uai"])
+        report = await node.join(text, store.school()["uai"], district=district)
     except UserError as exc:
-        return await _sync_page(request, errors=[refused(request, exc)], status=exc.status)
+        return await _sync_page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
     except OSError as exc:
-        return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502)
+        return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502, typed=typed)
     node.wakeup.set()
     raise await see_other(request, "/admin/sync", notice=t("sync.joined", count=len(report.accepted)))
 

@@ -281,7 +281,7 @@ async def test_release_preview_needs_a_district_and_backup_download(school):
     text = await text_of(await client.get(f"/admin/release/{ids['campaign']}"))
     assert "rien à envoyer pour l'instant" in text and "trop peu d'élèves évalués (1)" in text
     sync = await text_of(await client.get("/admin/sync"))
-    assert "pas encore rattachée" in sync and "Collez l'invitation" in sync
+    assert "pas encore rattachée" in sync and "Tapez le code d'invitation" in sync
     resp = await post_form(client, "/admin/join", {"invitation": "PREAU1-NOPE"}, "/admin/sync")
     assert resp.status == 400 and "L'opération n'a pas été faite" in await text_of(resp)
     resp = await post_form(client, "/admin/backup", {}, "/admin/backup")
@@ -373,7 +373,7 @@ def test_sync_status_in_plain_words():
     node = SimpleNamespace(status=SyncStatus(), federation=SimpleNamespace(upstream=lambda: None),
                            fed=SimpleNamespace(transparency=lambda: []))
     words = sync_words(node, "fr", t)
-    assert words["state"] == "L'école n'est pas encore rattachée à sa circonscription." and "Collez" in words["todo"]
+    assert words["state"] == "L'école n'est pas encore rattachée à sa circonscription." and "Tapez le code" in words["todo"]
     node.federation.upstream = lambda: up
     node.fed.transparency = lambda: [{"receipt": None}, {"receipt": {"release": 1}}]
     node.status = SyncStatus(failures=3, last_error="cannot reach http://10.0.0.1:8080: connection refused",
@@ -385,7 +385,7 @@ def test_sync_status_in_plain_words():
     node.status = SyncStatus(failures=1, last_error="the district has revoked this node's key: ...",
                              last_error_code="peer_revoked")
     assert "nouvelle invitation" in sync_words(node, "fr", t)["todo"]
-    assert "la circonscription a révoqué la clé de ce serveur" in sync_words(node, "fr", t)["problem"]
+    assert "la circonscription a révoqué la clé de ce serveur" in sync_words(node, "fr", t)["problem_detail"]
     node.status = SyncStatus(failures=1, last_error="a message that mentions revoked, with no code")
     assert "nouvelle invitation" not in sync_words(node, "fr", t)["todo"]  # the code decides, not the English
 
@@ -486,9 +486,9 @@ async def test_joining_without_an_invitation_or_a_reachable_district(school, mon
     client, _ = school
     await login(client, "direction")
     resp = await post_form(client, "/admin/join", {"invitation": "  "}, "/admin/sync")
-    assert resp.status == 400 and "Collez le texte de l'invitation avant de valider." in await text_of(resp)
+    assert resp.status == 400 and "Tapez le code d'invitation (ou collez le texte de l'invitation) avant de valider." in await text_of(resp)
 
-    async def unreachable(text, uai):
+    async def unreachable(text, uai, district=None):
         raise ConnectionRefusedError(111, "Connection refused")
 
     monkeypatch.setattr(client.app[NODE], "join", unreachable)
