@@ -30,6 +30,7 @@ from preau.node.records.vault import ARGON2
 from preau.node.records.backup import restore_backup, write_backup
 from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation import pools as fpools
+from preau.node.federation.joincode import checked_code
 from preau.node.oplock import refuse_while_served
 from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
@@ -255,6 +256,8 @@ def join(settings, *, invitation: str, district: str | None = None, **_: Any) ->
     finally:
         store.close()
     text = _invitation_text(invitation)
+    if looks_like_code(text):
+        checked_code(text)  # a typo is refused here, before anything is opened or sent
     with opened_node(settings) as node:
         progress(f"Contacting the district named in the invitation, as {uai} ...")
         try:

@@ -135,7 +135,7 @@ async def sync_endpoint(request: web.Request) -> web.StreamResponse:
 async def code_endpoint(request: web.Request) -> web.StreamResponse:
     """A school joining by short code fetches its invitation here (SPAKE2: the code itself never travels)."""
     node: Node = request.app[NODE]
-    return await fjoincode.serve_code(request, node, node.code_gate, [request.config_dict[CONFIG].advertised_url])
+    return await fjoincode.serve_code(request, node, [request.config_dict[CONFIG].advertised_url])
 
 
 def create_app(settings: Any, *, clock: Callable[[], float] = time.time) -> web.Application:

@@ -36,8 +36,8 @@ from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
-from preau.node.federation.joincode import CodeGate, code_words, district_url, fetch_invitation
-from preau.protocol.joincode import JoinCodeError, looks_like_code, parse_code
+from preau.node.federation.joincode import checked_code, district_url, fetch_invitation
+from preau.protocol.joincode import looks_like_code
 
 log = logging.getLogger("preau.node")
 
@@ -107,7 +107,6 @@ class Node:
         self.live_stats = LiveStatistics(self.fed)  # merged statistics in memory, kept up to date (pages read these)
         self.limits = limits
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
-        self.code_gate = CodeGate()  # the join-code exchanges running at once (node/federation/joincode.py)
         self.backoff = backoff
         self.sync_interval = sync_interval
         self.pool_round_timeout = pool_round_timeout
@@ -172,10 +171,7 @@ class Node:
         address); the first sync runs in the same session. A mistyped code is refused before any traffic."""
         addresses: list[str] = []
         if looks_like_code(text):
-            try:
-                code = parse_code(text)
-            except JoinCodeError as exc:
-                raise UserError(code_words(exc), code=exc.code) from None
+            code = checked_code(text)
             url = district_url(district) if district and district.strip() else await self._find_district()
             if self.federation.upstream() is not None:
                 raise Conflict("this node has already joined a district; it cannot join a second one")

@@ -29,13 +29,13 @@ from preau.protocol.errors import ProtocolError
 from preau.protocol.errors import RemoteProtocolError
 from preau.protocol.identity import Identity, PublicIdentity, node_id, parse_node_id
 from preau.protocol.secagg import (
-    MIN_COHORT, CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput,
+    MIN_COHORT, MIN_MEMBERS, CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput,
     check_definition, check_pool, decode, encode,
 )
 from preau.protocol.secagg.messages import PoolAborted
 from preau.protocol.secagg.masks import pack, unpack
 
-from preau.node.errors import Conflict, NotFound, UserError
+from preau.node.errors import Conflict, NotFound, UserError, words
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
@@ -167,6 +167,17 @@ def declarations(federation, campaign_id: str) -> dict[str, CohortDeclaration]:
     return {k: decode(bytes.fromhex(v)) for k, v in raw.items()}
 
 
+def busy_schools(federation, campaign_id: str) -> dict[str, str]:
+    """District: school key (hex) -> pool id of the pools of this campaign that have not failed."""
+    out = {}
+    for key, state in _all(federation.fed).items():
+        if state.get("role") == "district" and state["status"] != "failed":
+            pool = decode(bytes.fromhex(state["definition"]))
+            if pool.campaign_id == campaign_id:
+                out.update({m.signing_key.hex(): key for m in pool.members})
+    return out
+
+
 def create_pool(federation, campaign_id: str, members: list, *, threshold: int | None = None,
                 pool_id: bytes | None = None) -> PoolView:
     """Form and sign a pool among enrolled schools (by UAI); schools see it at their next sync.
@@ -174,42 +185,56 @@ def create_pool(federation, campaign_id: str, members: list, *, threshold: int |
     Each member's cohort is the one that school declared and signed itself (`preau pool declare`, or the
     release page): the schools check those signatures, so the district can neither type nor change them.
     A member given as (UAI, cohort) must match its declaration (what the person at the district expected).
+    Every refusal says, in the catalog's words, what to change; the CLI and the web form share them.
     """
     if federation.role != "district":
-        raise UserError("les regroupements se forment sur le nœud de la circonscription / pools are formed on a district node")
+        raise UserError(words("pools are formed on a district node", "pool.err.not_district"))
     campaign = _campaign(federation, campaign_id)
     by_uai = {c["uai"]: c for c in federation.children() if c["status"] == "active" and c["role"] == "school"}
     declared = declarations(federation, campaign.id)
+    busy = busy_schools(federation, campaign.id)
     chosen = []
     for item in members:
         uai, expected = (item, None) if isinstance(item, str) else item
         child = by_uai.get(uai)
         if child is None:
-            raise NotFound(f"l'école {uai} n'est pas inscrite ici / school {uai} is not enrolled with this district")
+            raise NotFound(words(f"school {uai} is not enrolled with this district", "pool.err.not_enrolled", uai=uai))
         found = declared.get(child["key"])
         if found is None:
-            raise UserError(f"l'école {uai} n'a pas déclaré son effectif pour {campaign.id} : sa direction le fait sur "
-                            f"la page de publication (ou `preau pool declare {campaign.id}`), puis elle se synchronise / "
-                            f"school {uai} has not declared its cohort for {campaign.id}: its head teacher declares it "
-                            f"on the release page (or `preau pool declare {campaign.id}`), then it syncs")
+            raise UserError(words(f"school {uai} has not declared its cohort for {campaign.id}: its head teacher "
+                                  f"declares it on the release page (or `preau pool declare {campaign.id}`), then it syncs",
+                                  "pool.err.undeclared", uai=uai, campaign=campaign.id))
         if expected is not None and int(expected) != found.cohort:
-            raise UserError(f"l'école {uai} a déclaré {found.cohort} élèves, pas {expected} / school {uai} declared "
-                            f"{found.cohort} pupils, not {expected}")
+            raise UserError(words(f"school {uai} declared {found.cohort} pupils, not {expected}",
+                                  "pool.err.cohort_mismatch", uai=uai, declared=found.cohort, expected=expected))
+        if found.signing_key.hex() in busy:
+            raise Conflict(words(f"school {uai} is already in pool {busy[found.signing_key.hex()][:8]} for this campaign: "
+                                 "a school takes part in one pool per campaign", "pool.err.busy", uai=uai,
+                                 pool=busy[found.signing_key.hex()][:8]))
         chosen.append(Member.declared(found, child["name"] or uai))
     n = len(chosen)
     if n != len({m.uai for m in chosen}):
-        raise UserError("une école figure deux fois / a school is listed twice")
-    t = threshold if threshold is not None else (2 * n) // 3 + 1
-    if not 1 <= t <= max(n, 1):
-        raise UserError(f"le seuil doit être entre 1 et {n} / the threshold must be between 1 and {n}")
-    if n == 0:
-        raise UserError("choisissez au moins 3 écoles / choose at least 3 schools")
+        raise UserError(words("a school is listed twice", "pool.err.twice"))
+    if n < MIN_MEMBERS:
+        raise UserError(words(f"choose at least {MIN_MEMBERS} schools (you chose {n})", "pool.err.too_few",
+                              min=MIN_MEMBERS, n=n))
+    low = (2 * n) // 3 + 1
+    t = threshold if threshold is not None else low
+    if not low <= t <= n:
+        raise UserError(words(f"the threshold must be from {low} to {n}: more than two thirds of the {n} schools",
+                              "pool.err.threshold", low=low, n=n))
+    floor = max(campaign.policy.min_cohort, MIN_COHORT)
+    fewest = sum(sorted(m.cohort for m in chosen)[:t])
+    if fewest < floor:
+        raise UserError(words(f"{t} of these schools could together hold only {fewest} pupils, fewer than {floor}: "
+                              "add schools or raise the threshold", "pool.err.floor", t=t, pupils=fewest, min=floor))
     pool = PoolDefinition.create(federation.identity, campaign_id=campaign.id, pool_id=pool_id or os.urandom(16),
                                  threshold=t, vector_length=vector_length(campaign), members=tuple(chosen))
-    try:  # the checks each school will run: say now what they would refuse
+    try:  # every check each school will run, as a last word
         check_pool(pool, district_key=federation.key, me=chosen[0].signing_key, min_cohort=campaign.policy.min_cohort)
     except ProtocolError as exc:
-        raise UserError(f"ce regroupement serait refusé par les écoles / the schools would refuse this pool: {exc.message}") from None
+        raise UserError(words(f"the schools would refuse this pool: {exc.message}", "pool.err.refused",
+                              why=exc.message)) from None
     data = encode(pool).hex()
     state = {"role": "district", "definition": data, "status": "keys", "events": [],
              "outbox": {str(i): data for i in range(1, n + 1)}, "round_at": federation.clock()}

@@ -26,7 +26,7 @@ from preau.protocol.joincode import JoinCode
 from ..campaign_file import parse_campaign_bytes
 from ..codes import campaign_words
 from ..errors import UserError
-from . import district_accounts, district_stats
+from . import district_accounts, district_pools, district_stats
 from .district_accounts import audit
 from .district_stats import SHARE_HEADERS, campaigns_of, live, no_data, stats_table
 from .charts import group_bars_svg, spread_svg
@@ -324,6 +324,7 @@ async def api_stats(request: web.Request) -> web.StreamResponse:
 def add_routes(r: web.UrlDispatcher) -> None:
     district_stats.add_routes(r)
     district_accounts.add_routes(r)
+    district_pools.add_routes(r)
     camp = "{campaign_id:[a-z0-9-]{3,64}}"
     r.add_get("/district/schools", schools)
     r.add_get("/district/invitations", invitations)
