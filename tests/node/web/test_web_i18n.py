@@ -17,7 +17,7 @@ PREFIXES = sorted({key.partition(".")[0] for key in i18n.catalog("fr")}, key=len
 KEY_LITERAL = re.compile(r"""(?<![\w.])['"]((?:%s)\.(?!(?:html|js|css|preau)['"])[a-z0-9_.]*[a-z0-9_])['"]"""
                          % "|".join(map(re.escape, PREFIXES)))
 # Keys built at run time ('group.' ~ g, f"admin_classes.{action}ed"...): no literal names them.
-RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "invitation.", "release.status.", "pool.status.",
+RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "invitation.", "release.status.", "pool.status.", "pool.refusal.",
             "privacy.policy_", "privacy.refused_campaign.",
             "admin_classes.assigned", "admin_classes.unassigned",
             "fault.key_file.", "fault.request.",  # node/errors.py: one key per reason
