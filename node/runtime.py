@@ -19,7 +19,7 @@ from typing import Any, Callable
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
-from preau.protocol.invitation import DEFAULT_TTL, Invitation
+from preau.protocol.invitation import DEFAULT_TTL, Invitation, expired_message, utc
 from preau.protocol.joincode import code_slot
 
 from preau.node import testhooks
@@ -176,15 +176,21 @@ class Node:
             if self.federation.upstream() is not None:
                 raise Conflict("this node has already joined a district; it cannot join a second one")
             inv = await fetch_invitation(url, code)
-            if inv.uai != uai:
-                raise UserError(words(f"this code invites the school {inv.uai}, not this one ({uai})",
-                                      "joincode.other_school", invited=inv.uai, uai=uai))
             addresses.append(url)
         else:
             try:
                 inv = Invitation.parse(text)
             except LocalProtocolError as exc:
-                raise UserError(exc.message) from None
+                raise UserError(words(exc.message, "joincode.long_malformed")) from None
+        # Checked here too (the protocol checks them again), so the head teacher reads them in French.
+        if inv.uai != uai:
+            raise UserError(words(f"this invitation is for school {inv.uai}, but this node is school {uai}: ask your "
+                                  f"district for an invitation for {uai}", "joincode.other_school",
+                                  invited=inv.uai, uai=uai))
+        now = self._clock()
+        if now > inv.expires_at:
+            raise UserError(words(expired_message(inv, now), "joincode.expired_here", expires=utc(inv.expires_at),
+                                  now=utc(now), issued=utc(inv.issued_at) if inv.issued_at else "?"))
         if self.federation.upstream() is not None:
             raise Conflict("this node has already joined a district; it cannot join a second one")
         last: Exception | None = None

@@ -156,7 +156,7 @@ def test_join_with_an_expired_invitation(fed, tmp_path):
     invitation_file = tmp_path / "invitation.txt"
     invitation_file.write_text(expired + "\n")
     r = preau("join", str(invitation_file), "--data-dir", str(school))
-    user_error(r, "this invitation expired at ")
+    user_error(r, "This invitation expired at ")
     assert "this machine's clock says" in r.err and "by its own clock" in r.err
 
 
