@@ -19,7 +19,7 @@ from typing import Any, Callable
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
-from preau.protocol.invitation import DEFAULT_TTL, Invitation
+from preau.protocol.invitation import DEFAULT_TTL, Invitation, expired_message, utc
 from preau.protocol.joincode import code_slot
 
 from preau.node import testhooks
@@ -30,6 +30,7 @@ from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from . import keyfiles
+from .codes import refusal_words
 from .errors import Conflict, NotFound, UserError, checked_uai, words
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
@@ -84,7 +85,8 @@ class SyncStatus:
     last_attempt: int | None = None
     last_success: int | None = None
     failures: int = 0
-    last_error: str | None = None
+    last_error: str | None = None  # English, for logs and scripts
+    last_error_code: str | None = None  # the same as a stable code, which the pages say in words
     next_attempt: int | None = None
 
 
@@ -174,15 +176,21 @@ class Node:
             if self.federation.upstream() is not None:
                 raise Conflict("this node has already joined a district; it cannot join a second one")
             inv = await fetch_invitation(url, code)
-            if inv.uai != uai:
-                raise UserError(words(f"this code invites the school {inv.uai}, not this one ({uai})",
-                                      "joincode.other_school", invited=inv.uai, uai=uai))
             addresses.append(url)
         else:
             try:
                 inv = Invitation.parse(text)
             except LocalProtocolError as exc:
-                raise UserError(exc.message) from None
+                raise UserError(words(exc.message, "joincode.long_malformed")) from None
+        # Checked here too (the protocol checks them again), so the head teacher reads them in French.
+        if inv.uai != uai:
+            raise UserError(words(f"this invitation is for school {inv.uai}, but this node is school {uai}: ask your "
+                                  f"district for an invitation for {uai}", "joincode.other_school",
+                                  invited=inv.uai, uai=uai))
+        now = self._clock()
+        if now > inv.expires_at:
+            raise UserError(words(expired_message(inv, now), "joincode.expired_here", expires=utc(inv.expires_at),
+                                  now=utc(now), issued=utc(inv.issued_at) if inv.issued_at else "?"))
         if self.federation.upstream() is not None:
             raise Conflict("this node has already joined a district; it cannot join a second one")
         last: Exception | None = None
@@ -264,17 +272,18 @@ class Node:
         try:
             report = await self._session(up["address"], peer)
         except PeerUnreachable as exc:
-            self._failed(up["key"], str(exc))
+            self._failed(up["key"], str(exc), exc.code)
             raise
         if report.error:
-            self._failed(up["key"], report.error)
-            raise UserError(f"sync with the district failed: {report.error}")
+            self._failed(up["key"], report.error, report.error_code)
+            raise UserError(words(f"sync with the district failed: {report.error}", "codes.sync_failed",
+                                  detail=refusal_words(report.error_code, report.error)))
         self.fed.touch_peer(up["key"])
         if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
             self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
         self.status.last_success = self._clock()
         self.status.failures = 0
-        self.status.last_error = None
+        self.status.last_error = self.status.last_error_code = None
         return report
 
     async def sync_children(self) -> list[SessionReport]:
@@ -293,16 +302,16 @@ class Node:
             try:
                 report = await open_session(self.federation, child["address"], peer, self.limits)
             except PeerUnreachable as exc:
-                self.fed.touch_peer(child["key"], error=str(exc))
+                self.fed.touch_peer(child["key"], error=str(exc), error_code=exc.code)
                 continue
-            self.fed.touch_peer(child["key"], error=report.error)
+            self.fed.touch_peer(child["key"], error=report.error, error_code=report.error_code)
             reports.append(report)
         return reports
 
-    def _failed(self, key: str, error: str) -> None:
+    def _failed(self, key: str, error: str, code: str | None) -> None:
         self.status.failures += 1
-        self.status.last_error = error
-        self.fed.touch_peer(key, error=error)
+        self.status.last_error, self.status.last_error_code = error, code
+        self.fed.touch_peer(key, error=error, error_code=code)
 
     def news(self) -> int:
         """A number that grows whenever this node stores a document it may have to pass upstream.

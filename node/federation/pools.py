@@ -128,12 +128,16 @@ class PoolView:
     reason: str | None = None
     survivors: int | None = None
     pupils: int | None = None
+    code: str | None = None  # why it was refused or left, as a stable code (the web says it from the catalog)
+    academie: str | None = None  # node id of the académie that countersigned the member list, if one did
 
     def line(self) -> str:
         names = ", ".join(f"{m['name']} ({m['uai']})" for m in self.members)
         head = f"pool {self.pool_id[:8]} · {self.campaign} · {self.status}"
         if self.survivors is not None:
             head += f" · {self.survivors} écoles regroupées, {self.pupils} élèves"
+        if self.academie:
+            head += f" · countersigned by the académie {self.academie}"
         if self.reason:
             head += f" · {self.reason}"
         return f"{head}\n  {len(self.members)} schools, threshold {self.threshold}: {names}"
@@ -144,7 +148,8 @@ def _view(state: dict) -> PoolView:
     members = tuple({"uai": m.uai, "name": m.name, "cohort": m.cohort, "node_id": m.node_id} for m in pool.members)
     result = state.get("result") or {}
     return PoolView(pool.pool_id.hex(), pool.campaign_id, state["status"], pool.threshold, members,
-                    state.get("reason"), result.get("survivors"), result.get("pupils"))
+                    state.get("reason"), result.get("survivors"), result.get("pupils"), state.get("code"),
+                    None if pool.parent_key is None else node_id(pool.parent_key))
 
 
 def pools(federation, campaign: str | None = None) -> list[PoolView]:
@@ -688,7 +693,7 @@ class PoolMailbox:
                     check_pool(msg, district_key=peer.signing_key, me=_member_identity(self.federation, msg).signing_key,
                                min_cohort=known.policy.min_cohort if known else MIN_COHORT, parent_key=parent)
                 except ProtocolError as exc:
-                    state.update(status="refused", reason=exc.message)
+                    state.update(status="refused", reason=exc.message, code=exc.code)
                 else:
                     if parent is not None and required_academie(self.federation) is None:
                         # Trust on first use: from now on every pool needs this académie's countersignature.
@@ -705,7 +710,7 @@ class PoolMailbox:
             client = _client(self.federation, state)
             reply = client.receive(data)
         except ProtocolError as exc:
-            state.update(status="failed", reason=exc.message, outbox=None)
+            state.update(status="failed", reason=exc.message, code=exc.code, outbox=None)
             _save(self.fed, key, state)
             self.fed.log_event("pool_left", f"pool {key[:8]}: {exc.message}")
             return []

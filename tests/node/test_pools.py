@@ -212,8 +212,9 @@ async def test_a_declaration_that_is_not_the_schools_own_is_ignored(tmp_path, di
 
 async def test_a_school_that_rotates_its_key_during_a_pool_keeps_its_part(tmp_path, district):
     """`preau keys rotate` in the middle of a pool: one school before approving (the pool names its old key),
-    one after its keys left. Both finish the pool under the key it was formed with; the district, which
-    learns each rotation at the next sync, still knows them as the same members."""
+    one after its keys left, then the district. The schools finish the pool under the keys it was formed
+    with; the district, which learns each rotation at the next sync, still knows them as the same members,
+    and the schools still take the district's pool mail under its new key."""
     schools = await _schools(tmp_path, district, [3, 5, 7, 4])
     pool_id = await _proposed(district, schools)
     old = [s.identity.signing_key for s in schools]
@@ -223,12 +224,15 @@ async def test_a_school_that_rotates_its_key_during_a_pool_keeps_its_part(tmp_pa
     await schools[1].sync_upstream()  # its signed keys leave under its old key
     assert _pool(district)["events"] and _pool(district)["events"][-1][0] == 2
     schools[1].rotate_keys()
+    district.rotate_keys()  # and the district too: its schools learn it at their next sync
     for s in schools[:2]:
         assert s.identity.signing_key != old[schools.index(s)]
         assert "secret" in _pool(s) and _pool(s)["layout"] == 2
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     for s in schools[:2]:  # the district pinned the new keys at those syncs
         assert district.fed.active_peer(s.identity.signing_key.hex()) is not None
+    for s in schools:  # and each school its district's new key
+        assert s.federation.upstream()["key"] == district.identity.signing_key.hex()
     assert _pool(district)["result"] == {"survivors": 4, "pupils": sum(s.vector[-1] for s in schools)}
     (entry,) = district.fed.stats(CAMPAIGN.id)["schools"].values()
     assert entry["content"]["cohort"] == sum(s.vector[-1] for s in schools)
