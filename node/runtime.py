@@ -30,6 +30,7 @@ from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from . import keyfiles
+from .codes import refusal_words
 from .errors import Conflict, NotFound, UserError, checked_uai, words
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
@@ -84,7 +85,8 @@ class SyncStatus:
     last_attempt: int | None = None
     last_success: int | None = None
     failures: int = 0
-    last_error: str | None = None
+    last_error: str | None = None  # English, for logs and scripts
+    last_error_code: str | None = None  # the same as a stable code, which the pages say in words
     next_attempt: int | None = None
 
 
@@ -270,17 +272,18 @@ class Node:
         try:
             report = await self._session(up["address"], peer)
         except PeerUnreachable as exc:
-            self._failed(up["key"], str(exc))
+            self._failed(up["key"], str(exc), exc.code)
             raise
         if report.error:
-            self._failed(up["key"], report.error)
-            raise UserError(f"sync with the district failed: {report.error}")
+            self._failed(up["key"], report.error, report.error_code)
+            raise UserError(words(f"sync with the district failed: {report.error}", "codes.sync_failed",
+                                  detail=refusal_words(report.error_code, report.error)))
         self.fed.touch_peer(up["key"])
         if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
             self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
         self.status.last_success = self._clock()
         self.status.failures = 0
-        self.status.last_error = None
+        self.status.last_error = self.status.last_error_code = None
         return report
 
     async def sync_children(self) -> list[SessionReport]:
@@ -299,16 +302,16 @@ class Node:
             try:
                 report = await open_session(self.federation, child["address"], peer, self.limits)
             except PeerUnreachable as exc:
-                self.fed.touch_peer(child["key"], error=str(exc))
+                self.fed.touch_peer(child["key"], error=str(exc), error_code=exc.code)
                 continue
-            self.fed.touch_peer(child["key"], error=report.error)
+            self.fed.touch_peer(child["key"], error=report.error, error_code=report.error_code)
             reports.append(report)
         return reports
 
-    def _failed(self, key: str, error: str) -> None:
+    def _failed(self, key: str, error: str, code: str | None) -> None:
         self.status.failures += 1
-        self.status.last_error = error
-        self.fed.touch_peer(key, error=error)
+        self.status.last_error, self.status.last_error_code = error, code
+        self.fed.touch_peer(key, error=error, error_code=code)
 
     def news(self) -> int:
         """A number that grows whenever this node stores a document it may have to pass upstream.

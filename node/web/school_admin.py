@@ -12,6 +12,7 @@ from aiohttp import web
 from preau.crdt.campaign import LEVELS, Campaign
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
+from ..codes import reasons_words
 from ..errors import NotFound, UserError
 from ..release import approve_release, pool_counts, preview_release
 from .appkeys import RATE_LIMITER
@@ -20,7 +21,7 @@ from .context import form_text, node_of, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
 from .security import end_sessions_of, login_required, request_language
-from .words import asked_words, reason_words
+from .words import asked_words
 
 
 # -- head teacher: accounts and classes ------------------------------------------------------
@@ -157,7 +158,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
         "pools": fpools.pools(node.federation, campaign.id), "declaration": _declaration(store, s, node, campaign),
         "pool_why": lambda p: pool_why(p, lang),
-        "reason": reason_words(preview.decision.reason, request_language(request)),
+        "reason": reasons_words(preview.decision).to(request_language(request)),
         "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
 
