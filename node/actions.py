@@ -281,7 +281,7 @@ def revoke(settings, *, node: str, reason: str, forget_counts: bool = False, **_
         target = _find_peer(n, node, revoked_too=forget_counts)
         who = f"{target['uai'] or ''} {_peer_id(target)}".strip()
         if n.fed.revoke_peer(target["key"]):
-            n.fed.log_event("revoked", f"{who}: {reason}")
+            n.fed.log_event("revoked", f"{who}: {reason}", uai=target["uai"], node_id=_peer_id(target), reason=reason)
             lines.append(f"Revoked {who}; its sessions and releases are refused from now on.")
         elif not forget_counts:
             raise Conflict(f"{who} is already revoked")
@@ -289,7 +289,8 @@ def revoke(settings, *, node: str, reason: str, forget_counts: bool = False, **_
             keys = [target["key"], *n.fed.predecessors(target["key"])]
             dropped = n.fed.forget_counts(keys)
             n.fed.log_event("counts_forgotten", f"{who}: {dropped} statistics entr{'y' if dropped == 1 else 'ies'} "
-                                                f"removed ({reason})")
+                                                f"removed ({reason})", uai=target["uai"], node_id=_peer_id(target),
+                            entries=dropped, reason=reason)
             lines.append(f"Removed {who}'s counts from {dropped} campaign(s) of this district's statistics; "
                          "the node above gets the new totals at the next sync.")
     return "\n".join(lines)
@@ -353,7 +354,7 @@ def node_status(node: Node) -> dict[str, Any]:
                        "release": (node.fed.latest_release(d.doc_id) or (0,))[0]} for d in docs],
         "unacknowledged": [t["doc_id"] + f"#{t['number']}" for t in node.fed.transparency() if t["receipt"] is None],
         "oldest_unacknowledged": node.oldest_unacknowledged() if up is not None else None,
-        "events": [{k: e[k] for k in ("at", "kind", "detail")} for e in node.fed.events(10)],
+        "events": [{k: e[k] for k in ("at", "kind", "detail", "params")} for e in node.fed.events(10)],
     }
 
 

@@ -163,7 +163,7 @@ class Node:
         inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=now, secret=secret, ttl=ttl)
         self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
                                 address=school_address, member=member, town=town, code_slot=slot)
-        self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}")
+        self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}", invitation=inv.id.hex()[:8], uai=uai)
         return inv
 
     async def join(self, text: str, uai: str, district: str | None = None) -> SessionReport:
@@ -433,7 +433,7 @@ class Node:
             keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new
-        self.fed.log_event("key_rotated", f"this node is now {new.node_id}")
+        self.fed.log_event("key_rotated", f"this node is now {new.node_id}", whose="self", new=new.node_id)
         return new
 
 

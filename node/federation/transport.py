@@ -394,7 +394,8 @@ class SessionDriver:
             self.pending.pop(doc_id)
             self._refuse(doc_id, str(exc))
             if isinstance(exc, CampaignRefusedError):  # shown to the head teacher in words (sync page)
-                self.fedn.fed.log_event("campaign_refused", json.dumps({"code": exc.code, "params": exc.params}))
+                self.fedn.fed.log_event("campaign_refused", f"{doc_id}: {exc}", code=exc.code, values=exc.params,
+                                        doc_id=doc_id)
             return
         if accepted is None:
             return  # heads not all here yet
@@ -418,7 +419,7 @@ class SessionDriver:
     def _refuse(self, doc_id: str, why: str) -> None:
         peer = self.session.peer.node_id if self.session.peer else "?"
         self.report.refused.append(f"{doc_id}: {why}")
-        self.fedn.fed.log_event("refused", f"{doc_id} from {peer}: {why}")
+        self.fedn.fed.log_event("refused", f"{doc_id} from {peer}: {why}", doc_id=doc_id, peer=peer)
         log.warning("refused %s from %s: %s", doc_id, peer, why)
 
 
