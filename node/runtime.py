@@ -476,6 +476,8 @@ def open_node(settings: Any, **kw: Any) -> Node:
             store.close()
         raise
     node.store = store
+    if store is not None and settings.role == "district":
+        node.federation.display_name = (store.school()["name"] or "")[:200] or None  # schools show it, not a fingerprint
     node.apply_retention()
     if settings.parent_url:
         node.federation.move_upstream(settings.parent_url)

@@ -112,6 +112,7 @@ class Federation:
         self.on_campaign = on_campaign
         self.trust = SqliteTrust(fed)
         self.academie: str | None = None  # school: node id of the académie whose countersignature pools need (settings)
+        self.display_name: str | None = None  # told to the nodes below in each session's Welcome (the store's name)
 
     @property
     def key(self) -> bytes:
@@ -157,6 +158,12 @@ class Federation:
         if up is not None and up["address"] != address:
             self.fed.set_peer_address(up["key"], address)
             self.fed.log_event("parent_moved", f"{up['node_id']} is now reached at {address} (parent_url)")
+
+    def name_upstream(self, peer: PublicIdentity, name: str) -> None:
+        """The node above said its name (Welcome): pages show it instead of its key's fingerprint."""
+        up = self.upstream()
+        if up is not None and up["key"] == peer.signing_key.hex():
+            self.fed.set_peer_name(up["key"], " ".join(name.split())[:200])
 
     def pin_upstream(self, peer: PublicIdentity, address: str, *, name: str | None = None) -> None:
         self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id, role="district", address=address,

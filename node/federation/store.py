@@ -321,6 +321,10 @@ class FedStore:
         p = self.peer(key)
         return p if p and p["status"] == "active" else None
 
+    def set_peer_name(self, key: str, name: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE peers SET name = ? WHERE key = ? AND (name IS NULL OR name != ?)", [name, key, name])
+
     def set_peer_address(self, key: str, address: str) -> None:
         with self.transaction() as conn:
             conn.execute("UPDATE peers SET address = ? WHERE key = ?", [address, key])

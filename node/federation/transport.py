@@ -314,6 +314,8 @@ class SessionDriver:
             return
         if self.on_established is not None:
             self.on_established(ev.peer)
+        if self.conn.is_initiator and ev.peer_name:
+            self.fedn.name_upstream(ev.peer, ev.peer_name)
         if ev.enrollment is not None and not self.conn.is_initiator:
             if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
                 self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
@@ -420,8 +422,8 @@ class SessionDriver:
         log.warning("refused %s from %s: %s", doc_id, peer, why)
 
 
-def _config(limits: Limits) -> Config:
-    return Config(max_message=limits.max_message_bytes)
+def _config(limits: Limits, name: str | None = None) -> Config:
+    return Config(max_message=limits.max_message_bytes, name=name)
 
 
 async def _send(ws, batches: list[bytes]) -> None:
@@ -517,7 +519,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
     ws = web.WebSocketResponse(max_msg_size=WS_MAX)
     await ws.prepare(request)
     conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
-                                now=int(time.time()), config=_config(limits),
+                                now=int(time.time()), config=_config(limits, federation.display_name),
                                 retired=federation.retired_identities())
     driver = SessionDriver(federation, conn, limits, gate=gate)
     if gate is not None:

@@ -87,3 +87,28 @@ def test_an_unknown_campaign_or_a_detail_without_one_still_gives_a_sentence():
     assert "« Début de CP (test) »" not in event_sentence("pool_formed", "pool 1 for 2026-test-cp-bis: 3 schools", "fr", CAMPAIGNS)
     assert event_sentence("pool_formed", "pool 1 for 2026-test-cp: 3 schools, t = 2", "en", CAMPAIGNS) == \
         'A pool of small schools was formed for "Début de CP (test)".'
+
+
+async def test_the_school_shows_its_district_by_the_name_the_district_gave(tmp_path, aiohttp_server, aiohttp_client):
+    """The district's name travels in the Welcome of the joining session (its store's name), not typed by anyone."""
+    from node_fixtures import SCHOOL_UAI, build_district, free_port
+    from web_helpers import csrf_of
+
+    port = free_port()
+    district = await aiohttp_client(await aiohttp_server(create_app(build_district(tmp_path, port=port).settings),
+                                                         host="127.0.0.1", port=port))
+    await login(district, "ien")
+    token = await csrf_of(district, "/district/invitations")
+    page = await (await district.post("/district/invitations", data={"csrf_token": token, "action": "create",
+                                                                     "uai": SCHOOL_UAI, "days": "7"})).text()
+    invitation = re.search(r'class="invitation-text">([^<]+)<', page).group(1).strip()
+    built = build_school(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    node = client.app[NODE]
+    await node.join(invitation, SCHOOL_UAI)
+    assert node.federation.upstream()["name"] == "Circonscription Paris 5"
+    await login(client, "direction")
+    text = html.unescape(await (await client.get("/admin/sync")).text())
+    assert "<dt>Circonscription</dt><dd>Circonscription Paris 5</dd>" in text
+    district_id = node.federation.upstream()["node_id"]
+    assert district_id not in _outside_details(text) and district_id in text
