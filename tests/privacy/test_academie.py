@@ -7,9 +7,10 @@ campaign is loaded at the académie only, so the schools can have it only if it
 came down through the district.
 
 School b (48 pupils, 20 of them assessed on two more exercises) releases and
-the district syncs up; a late pupil is assessed at b, too few to move any row; the académie closes the campaign, b makes its closing
-release, and the district's counts go up; then school c, late, joins and makes
-its closing release, and the district syncs up again. Everything the district
+the district syncs up; a late pupil is assessed at b, too few to move any
+row; the académie closes the campaign, b makes its closing release, and the
+district's counts go up; then school c, late, joins and makes its closing
+release, and the district syncs up again. Everything the district
 sent up is in its transparency log, and the académie tries three things:
 
 - differencing (attack 3): subtract two aggregates to get one school's row;
