@@ -306,10 +306,11 @@ class FedStore:
 
     def log_event(self, kind: str, detail: str, **params: Any) -> None:
         """`detail`: the operator's line, in English (logs, `preau status`); `params`: the values a page's sentence
-        needs (campaign id, version, pool...), JSON-serialisable, stored as data so no page reads `detail` back."""
+        needs (campaign id, version, pool...), stored as JSON so no page reads `detail` back (a value JSON cannot
+        hold is stored as its str(): logging an event never fails the work it records)."""
         with self.transaction() as conn:
             conn.execute("INSERT INTO events(at, kind, detail, params) VALUES (?, ?, ?, ?)",
-                         [self._clock(), kind, detail, json.dumps(params, sort_keys=True)])
+                         [self._clock(), kind, detail, json.dumps(params, sort_keys=True, default=str)])
 
     def events(self, limit: int = 50) -> list[dict]:
         """Newest first; `params` is a dict, or None for an event logged before events carried their values."""

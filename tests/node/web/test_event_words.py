@@ -171,3 +171,13 @@ def test_unreadable_values_are_taken_as_none(tmp_path, stored):
         fed.close()
     assert event["params"] is None
     assert event_lines([event], "fr", CAMPAIGNS)[0].sentence == "Un regroupement de petites écoles a été formé."
+
+
+def test_a_value_json_cannot_hold_is_stored_as_text_and_the_event_is_kept(tmp_path):
+    fed = FedStore(tmp_path / "federation.db")
+    try:
+        fed.log_event("pool_left", "pool 0a1b2c3d: gone", pool="0a1b2c3d", code=pathlib.PurePosixPath("x/y"))
+        event, = fed.events(1)
+    finally:
+        fed.close()
+    assert event["params"] == {"pool": "0a1b2c3d", "code": "x/y"}
