@@ -30,6 +30,7 @@ from preau.node.records.vault import ARGON2
 from preau.node.records.backup import restore_backup, write_backup
 from preau.node.errors import EXIT_DATA, Conflict, NotFound, UserError, checked_uai
 from preau.node.federation import pools as fpools
+from preau.node.federation.joincode import checked_code
 from preau.node.oplock import refuse_while_served
 from preau.node.federation.store import FedStore
 from preau.node.release import approve_release, preview_release
@@ -255,6 +256,8 @@ def join(settings, *, invitation: str, district: str | None = None, **_: Any) ->
     finally:
         store.close()
     text = _invitation_text(invitation)
+    if looks_like_code(text):
+        checked_code(text)  # a typo is refused here, before anything is opened or sent
     with opened_node(settings) as node:
         progress(f"Contacting the district named in the invitation, as {uai} ...")
         try:
@@ -278,7 +281,7 @@ def revoke(settings, *, node: str, reason: str, forget_counts: bool = False, **_
         target = _find_peer(n, node, revoked_too=forget_counts)
         who = f"{target['uai'] or ''} {_peer_id(target)}".strip()
         if n.fed.revoke_peer(target["key"]):
-            n.fed.log_event("revoked", f"{who}: {reason}")
+            n.fed.log_event("revoked", f"{who}: {reason}", uai=target["uai"], node_id=_peer_id(target), reason=reason)
             lines.append(f"Revoked {who}; its sessions and releases are refused from now on.")
         elif not forget_counts:
             raise Conflict(f"{who} is already revoked")
@@ -286,7 +289,8 @@ def revoke(settings, *, node: str, reason: str, forget_counts: bool = False, **_
             keys = [target["key"], *n.fed.predecessors(target["key"])]
             dropped = n.fed.forget_counts(keys)
             n.fed.log_event("counts_forgotten", f"{who}: {dropped} statistics entr{'y' if dropped == 1 else 'ies'} "
-                                                f"removed ({reason})")
+                                                f"removed ({reason})", uai=target["uai"], node_id=_peer_id(target),
+                            entries=dropped, reason=reason)
             lines.append(f"Removed {who}'s counts from {dropped} campaign(s) of this district's statistics; "
                          "the node above gets the new totals at the next sync.")
     return "\n".join(lines)
@@ -350,7 +354,7 @@ def node_status(node: Node) -> dict[str, Any]:
                        "release": (node.fed.latest_release(d.doc_id) or (0,))[0]} for d in docs],
         "unacknowledged": [t["doc_id"] + f"#{t['number']}" for t in node.fed.transparency() if t["receipt"] is None],
         "oldest_unacknowledged": node.oldest_unacknowledged() if up is not None else None,
-        "events": [{k: e[k] for k in ("at", "kind", "detail")} for e in node.fed.events(10)],
+        "events": [{k: e[k] for k in ("at", "kind", "detail", "params")} for e in node.fed.events(10)],
     }
 
 

@@ -33,8 +33,11 @@ def create(settings, *, campaign: str, member: list[str], threshold: int | None 
     require_role(settings, "district", "pools are formed by the district: run this on the district's node")
     with opened_node(settings) as node:
         view = fpools.create_pool(node.federation, campaign, _members(member or []), threshold=threshold)
-    return (view.line() + "\nThe schools see this pool at their next sync; each head teacher approves it "
-            "(`preau pool approve`) before anything leaves the school.")
+    first = ("It goes first to the académie, which countersigns its member list at the district's next sync; "
+             "then the schools see it at their next sync" if view.status == fpools.COUNTERSIGN else
+             "The schools see this pool at their next sync")
+    return (view.line() + f"\n{first}; each head teacher approves it (`preau pool approve`) before anything "
+            "leaves the school.")
 
 
 def pool_lines(node, campaign: str | None = None) -> list[str]:

@@ -19,7 +19,7 @@ from typing import Any, Callable
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
-from preau.protocol.invitation import DEFAULT_TTL, Invitation
+from preau.protocol.invitation import DEFAULT_TTL, Invitation, expired_message, utc
 from preau.protocol.joincode import code_slot
 
 from preau.node import testhooks
@@ -30,13 +30,14 @@ from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from . import keyfiles
+from .codes import refusal_words
 from .errors import Conflict, NotFound, UserError, checked_uai, words
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
-from preau.node.federation.joincode import CodeGate, code_words, district_url, fetch_invitation
-from preau.protocol.joincode import JoinCodeError, looks_like_code, parse_code
+from preau.node.federation.joincode import checked_code, district_url, fetch_invitation
+from preau.protocol.joincode import looks_like_code
 
 log = logging.getLogger("preau.node")
 
@@ -84,7 +85,8 @@ class SyncStatus:
     last_attempt: int | None = None
     last_success: int | None = None
     failures: int = 0
-    last_error: str | None = None
+    last_error: str | None = None  # English, for logs and scripts
+    last_error_code: str | None = None  # the same as a stable code, which the pages say in words
     next_attempt: int | None = None
 
 
@@ -105,7 +107,6 @@ class Node:
         self.live_stats = LiveStatistics(self.fed)  # merged statistics in memory, kept up to date (pages read these)
         self.limits = limits
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
-        self.code_gate = CodeGate()  # the join-code exchanges running at once (node/federation/joincode.py)
         self.backoff = backoff
         self.sync_interval = sync_interval
         self.pool_round_timeout = pool_round_timeout
@@ -186,7 +187,7 @@ class Node:
         inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=now, secret=secret, ttl=ttl)
         self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
                                 address=school_address, member=member, town=town, code_slot=slot)
-        self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}")
+        self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}", invitation=inv.id.hex()[:8], uai=uai)
         return inv
 
     async def join(self, text: str, uai: str, district: str | None = None) -> SessionReport:
@@ -194,23 +195,26 @@ class Node:
         address); the first sync runs in the same session. A mistyped code is refused before any traffic."""
         addresses: list[str] = []
         if looks_like_code(text):
-            try:
-                code = parse_code(text)
-            except JoinCodeError as exc:
-                raise UserError(code_words(exc), code=exc.code) from None
+            code = checked_code(text)
             url = district_url(district) if district and district.strip() else await self._find_district()
             if await self.run(self.federation.upstream) is not None:
                 raise Conflict("this node has already joined a district; it cannot join a second one")
             inv = await fetch_invitation(url, code)
-            if inv.uai != uai:
-                raise UserError(words(f"this code invites the school {inv.uai}, not this one ({uai})",
-                                      "joincode.other_school", invited=inv.uai, uai=uai))
             addresses.append(url)
         else:
             try:
                 inv = Invitation.parse(text)
             except LocalProtocolError as exc:
-                raise UserError(exc.message) from None
+                raise UserError(words(exc.message, "joincode.long_malformed")) from None
+        # Checked here too (the protocol checks them again), so the head teacher reads them in French.
+        if inv.uai != uai:
+            raise UserError(words(f"this invitation is for school {inv.uai}, but this node is school {uai}: ask your "
+                                  f"district for an invitation for {uai}", "joincode.other_school",
+                                  invited=inv.uai, uai=uai))
+        now = self._clock()
+        if now > inv.expires_at:
+            raise UserError(words(expired_message(inv, now), "joincode.expired_here", expires=utc(inv.expires_at),
+                                  now=utc(now), issued=utc(inv.issued_at) if inv.issued_at else "?"))
         if await self.run(self.federation.upstream) is not None:
             raise Conflict("this node has already joined a district; it cannot join a second one")
         last: Exception | None = None
@@ -287,15 +291,16 @@ class Node:
         try:
             report = await self._session(up["address"], peer)
         except PeerUnreachable as exc:
-            await self.run(self._failed, up["key"], str(exc))
+            await self.run(self._failed, up["key"], str(exc), exc.code)
             raise
         if report.error:
-            await self.run(self._failed, up["key"], report.error)
-            raise UserError(f"sync with the district failed: {report.error}")
+            await self.run(self._failed, up["key"], report.error, report.error_code)
+            raise UserError(words(f"sync with the district failed: {report.error}", "codes.sync_failed",
+                                  detail=refusal_words(report.error_code, report.error)))
         await self.run(self._after_upstream, up["key"], presented)
         self.status.last_success = self._clock()
         self.status.failures = 0
-        self.status.last_error = None
+        self.status.last_error = self.status.last_error_code = None
         return report
 
     def _before_upstream(self) -> tuple[dict, Any]:
@@ -327,16 +332,16 @@ class Node:
             try:
                 report = await open_session(self.federation, child["address"], peer, self.limits)
             except PeerUnreachable as exc:
-                await self.run(self.fed.touch_peer, child["key"], error=str(exc))
+                await self.run(self.fed.touch_peer, child["key"], error=str(exc), error_code=exc.code)
                 continue
-            await self.run(self.fed.touch_peer, child["key"], error=report.error)
+            await self.run(self.fed.touch_peer, child["key"], error=report.error, error_code=report.error_code)
             reports.append(report)
         return reports
 
-    def _failed(self, key: str, error: str) -> None:
+    def _failed(self, key: str, error: str, code: str | None) -> None:
         self.status.failures += 1
-        self.status.last_error = error
-        self.fed.touch_peer(key, error=error)
+        self.status.last_error, self.status.last_error_code = error, code
+        self.fed.touch_peer(key, error=error, error_code=code)
 
     def news(self) -> int:
         """A number that grows whenever this node stores a document it may have to pass upstream.
@@ -458,7 +463,7 @@ class Node:
             keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new
-        self.fed.log_event("key_rotated", f"this node is now {new.node_id}")
+        self.fed.log_event("key_rotated", f"this node is now {new.node_id}", whose="self", new=new.node_id)
         return new
 
 
@@ -501,6 +506,8 @@ def open_node(settings: Any, **kw: Any) -> Node:
             store.close()
         raise
     node.store = store
+    if store is not None and settings.role == "district":
+        node.federation.display_name = (store.school()["name"] or "")[:200] or None  # schools show it, not a fingerprint
     node.apply_retention()
     if settings.parent_url:
         node.federation.move_upstream(settings.parent_url)

@@ -29,13 +29,13 @@ from preau.protocol.errors import ProtocolError
 from preau.protocol.errors import RemoteProtocolError
 from preau.protocol.identity import Identity, PublicIdentity, node_id, parse_node_id
 from preau.protocol.secagg import (
-    MIN_COHORT, CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput,
+    MIN_COHORT, MIN_MEMBERS, CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput,
     check_definition, check_pool, decode, encode,
 )
 from preau.protocol.secagg.messages import PoolAborted
 from preau.protocol.secagg.masks import pack, unpack
 
-from preau.node.errors import Conflict, NotFound, UserError
+from preau.node.errors import Conflict, NotFound, UserError, words
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
@@ -128,12 +128,16 @@ class PoolView:
     reason: str | None = None
     survivors: int | None = None
     pupils: int | None = None
+    code: str | None = None  # why it was refused or left, as a stable code (the web says it from the catalog)
+    academie: str | None = None  # node id of the académie that countersigned the member list, if one did
 
     def line(self) -> str:
         names = ", ".join(f"{m['name']} ({m['uai']})" for m in self.members)
         head = f"pool {self.pool_id[:8]} · {self.campaign} · {self.status}"
         if self.survivors is not None:
             head += f" · {self.survivors} écoles regroupées, {self.pupils} élèves"
+        if self.academie:
+            head += f" · countersigned by the académie {self.academie}"
         if self.reason:
             head += f" · {self.reason}"
         return f"{head}\n  {len(self.members)} schools, threshold {self.threshold}: {names}"
@@ -144,7 +148,8 @@ def _view(state: dict) -> PoolView:
     members = tuple({"uai": m.uai, "name": m.name, "cohort": m.cohort, "node_id": m.node_id} for m in pool.members)
     result = state.get("result") or {}
     return PoolView(pool.pool_id.hex(), pool.campaign_id, state["status"], pool.threshold, members,
-                    state.get("reason"), result.get("survivors"), result.get("pupils"))
+                    state.get("reason"), result.get("survivors"), result.get("pupils"), state.get("code"),
+                    None if pool.parent_key is None else node_id(pool.parent_key))
 
 
 def pools(federation, campaign: str | None = None) -> list[PoolView]:
@@ -167,6 +172,17 @@ def declarations(federation, campaign_id: str) -> dict[str, CohortDeclaration]:
     return {k: decode(bytes.fromhex(v)) for k, v in raw.items()}
 
 
+def busy_schools(federation, campaign_id: str) -> dict[str, str]:
+    """District: school key (hex) -> pool id of the pools of this campaign that have not failed."""
+    out = {}
+    for key, state in _all(federation.fed).items():
+        if state.get("role") == "district" and state["status"] != "failed":
+            pool = decode(bytes.fromhex(state["definition"]))
+            if pool.campaign_id == campaign_id:
+                out.update({m.signing_key.hex(): key for m in pool.members})
+    return out
+
+
 def create_pool(federation, campaign_id: str, members: list, *, threshold: int | None = None,
                 pool_id: bytes | None = None) -> PoolView:
     """Form and sign a pool among enrolled schools (by UAI); schools see it at their next sync.
@@ -174,42 +190,56 @@ def create_pool(federation, campaign_id: str, members: list, *, threshold: int |
     Each member's cohort is the one that school declared and signed itself (`preau pool declare`, or the
     release page): the schools check those signatures, so the district can neither type nor change them.
     A member given as (UAI, cohort) must match its declaration (what the person at the district expected).
+    Every refusal says, in the catalog's words, what to change; the CLI and the web form share them.
     """
     if federation.role != "district":
-        raise UserError("les regroupements se forment sur le nœud de la circonscription / pools are formed on a district node")
+        raise UserError(words("pools are formed on a district node", "pool.err.not_district"))
     campaign = _campaign(federation, campaign_id)
     by_uai = {c["uai"]: c for c in federation.children() if c["status"] == "active" and c["role"] == "school"}
     declared = declarations(federation, campaign.id)
+    busy = busy_schools(federation, campaign.id)
     chosen = []
     for item in members:
         uai, expected = (item, None) if isinstance(item, str) else item
         child = by_uai.get(uai)
         if child is None:
-            raise NotFound(f"l'école {uai} n'est pas inscrite ici / school {uai} is not enrolled with this district")
+            raise NotFound(words(f"school {uai} is not enrolled with this district", "pool.err.not_enrolled", uai=uai))
         found = declared.get(child["key"])
         if found is None:
-            raise UserError(f"l'école {uai} n'a pas déclaré son effectif pour {campaign.id} : sa direction le fait sur "
-                            f"la page de publication (ou `preau pool declare {campaign.id}`), puis elle se synchronise / "
-                            f"school {uai} has not declared its cohort for {campaign.id}: its head teacher declares it "
-                            f"on the release page (or `preau pool declare {campaign.id}`), then it syncs")
+            raise UserError(words(f"school {uai} has not declared its cohort for {campaign.id}: its head teacher "
+                                  f"declares it on the release page (or `preau pool declare {campaign.id}`), then it syncs",
+                                  "pool.err.undeclared", uai=uai, campaign=campaign.id))
         if expected is not None and int(expected) != found.cohort:
-            raise UserError(f"l'école {uai} a déclaré {found.cohort} élèves, pas {expected} / school {uai} declared "
-                            f"{found.cohort} pupils, not {expected}")
+            raise UserError(words(f"school {uai} declared {found.cohort} pupils, not {expected}",
+                                  "pool.err.cohort_mismatch", uai=uai, declared=found.cohort, expected=expected))
+        if found.signing_key.hex() in busy:
+            raise Conflict(words(f"school {uai} is already in pool {busy[found.signing_key.hex()][:8]} for this campaign: "
+                                 "a school takes part in one pool per campaign", "pool.err.busy", uai=uai,
+                                 pool=busy[found.signing_key.hex()][:8]))
         chosen.append(Member.declared(found, child["name"] or uai))
     n = len(chosen)
     if n != len({m.uai for m in chosen}):
-        raise UserError("une école figure deux fois / a school is listed twice")
-    t = threshold if threshold is not None else (2 * n) // 3 + 1
-    if not 1 <= t <= max(n, 1):
-        raise UserError(f"le seuil doit être entre 1 et {n} / the threshold must be between 1 and {n}")
-    if n == 0:
-        raise UserError("choisissez au moins 3 écoles / choose at least 3 schools")
+        raise UserError(words("a school is listed twice", "pool.err.twice"))
+    if n < MIN_MEMBERS:
+        raise UserError(words(f"choose at least {MIN_MEMBERS} schools (you chose {n})", "pool.err.too_few",
+                              min=MIN_MEMBERS, n=n))
+    low = (2 * n) // 3 + 1
+    t = threshold if threshold is not None else low
+    if not low <= t <= n:
+        raise UserError(words(f"the threshold must be from {low} to {n}: more than two thirds of the {n} schools",
+                              "pool.err.threshold", low=low, n=n))
+    floor = max(campaign.policy.min_cohort, MIN_COHORT)
+    fewest = sum(sorted(m.cohort for m in chosen)[:t])
+    if fewest < floor:
+        raise UserError(words(f"{t} of these schools could together hold only {fewest} pupils, fewer than {floor}: "
+                              "add schools or raise the threshold", "pool.err.floor", t=t, pupils=fewest, min=floor))
     pool = PoolDefinition.create(federation.identity, campaign_id=campaign.id, pool_id=pool_id or os.urandom(16),
                                  threshold=t, vector_length=vector_length(campaign), members=tuple(chosen))
-    try:  # the checks each school will run: say now what they would refuse
+    try:  # every check each school will run, as a last word
         check_pool(pool, district_key=federation.key, me=chosen[0].signing_key, min_cohort=campaign.policy.min_cohort)
     except ProtocolError as exc:
-        raise UserError(f"ce regroupement serait refusé par les écoles / the schools would refuse this pool: {exc.message}") from None
+        raise UserError(words(f"the schools would refuse this pool: {exc.message}", "pool.err.refused",
+                              why=exc.message)) from None
     data = encode(pool).hex()
     state = {"role": "district", "definition": data, "status": "keys", "events": [],
              "outbox": {str(i): data for i in range(1, n + 1)}, "round_at": federation.clock()}
@@ -219,7 +249,8 @@ def create_pool(federation, campaign_id: str, members: list, *, threshold: int |
         state.update(status=COUNTERSIGN, outbox={})
     with federation.fed.transaction():
         _save(federation.fed, pool.pool_id.hex(), state)
-        federation.fed.log_event("pool_formed", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, t = {t}")
+        federation.fed.log_event("pool_formed", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, t = {t}",
+                                 pool=pool.pool_id.hex()[:8], campaign=campaign.id, schools=n, threshold=t)
     return _view(state)
 
 
@@ -240,7 +271,8 @@ def _after_advance(federation, state: dict, agg: DistrictAggregator, out: dict[i
     state["status"] = agg.state
     if agg.state == "aborted":
         state["status"], state["reason"] = "failed", agg.reason
-        federation.fed.log_event("pool_failed", f"pool {agg.pool.pool_id.hex()[:8]}: {agg.reason}")
+        federation.fed.log_event("pool_failed", f"pool {agg.pool.pool_id.hex()[:8]}: {agg.reason}",
+                                 pool=agg.pool.pool_id.hex()[:8], campaign=agg.pool.campaign_id)
     elif agg.state == "complete":
         _count_pool(federation, state, agg)
 
@@ -257,7 +289,8 @@ def _count_pool(federation, state: dict, agg: DistrictAggregator) -> None:
     with federation.fed.transaction() as conn:
         federation.fed._put_stats_entry(conn, campaign.id, POOL_OWNER + pool.pool_id.hex(), entry, [])
     state["result"] = {"survivors": n, "pupils": cohort}
-    federation.fed.log_event("pool_complete", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, {cohort} pupils")
+    federation.fed.log_event("pool_complete", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, {cohort} pupils",
+                             pool=pool.pool_id.hex()[:8], campaign=campaign.id, schools=n, pupils=cohort)
 
 
 def advance_pool(federation, prefix: str) -> PoolView:
@@ -288,9 +321,10 @@ def close_overdue_rounds(federation, timeout: float) -> list[PoolView]:
             try:
                 closed.append(advance_pool(federation, key))
             except UserError as exc:  # the sync loop goes on; the next round of it tries again
-                federation.fed.log_event("pool_error", f"pool {key[:8]}: {exc}")
+                federation.fed.log_event("pool_error", f"pool {key[:8]}: {exc}", pool=key[:8])
                 continue
-            federation.fed.log_event("pool_round_timeout", f"pool {key[:8]}: a round closed after {int(timeout)} s")
+            federation.fed.log_event("pool_round_timeout", f"pool {key[:8]}: a round closed after {int(timeout)} s",
+                                     pool=key[:8], seconds=int(timeout))
     return closed
 
 
@@ -347,7 +381,7 @@ def rekey_pools(federation, old: Identity, new: Identity) -> int:
         done += 1
     if done:
         federation.fed.set_meta(POOLS_META, pools)
-        federation.fed.log_event("pool_rekeyed", f"{done} pool(s) kept across the key rotation")
+        federation.fed.log_event("pool_rekeyed", f"{done} pool(s) kept across the key rotation", pools=done)
     return done
 
 
@@ -392,7 +426,8 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
         state.update(status="active", **_seal(federation.identity, pool, seed, member, vector),
                      transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
-        federation.fed.log_event("pool_approved", f"pool {key[:8]} for {pool.campaign_id} approved by {user or 'admin'}")
+        federation.fed.log_event("pool_approved", f"pool {key[:8]} for {pool.campaign_id} approved by {user or 'admin'}",
+                                 pool=key[:8], campaign=pool.campaign_id, by=user or "admin")
     return _view(state)
 
 
@@ -409,7 +444,8 @@ def declare_cohort(federation, campaign_id: str, uai: str, cohort: int) -> Cohor
         raw = federation.fed.get_meta(DECLARATIONS_META, {}) or {}
         raw[campaign_id] = encode(declaration).hex()
         federation.fed.set_meta(DECLARATIONS_META, raw)
-        federation.fed.log_event("cohort_declared", f"{campaign_id}: {cohort} pupils, for a pool of small schools")
+        federation.fed.log_event("cohort_declared", f"{campaign_id}: {cohort} pupils, for a pool of small schools",
+                                 campaign=campaign_id, pupils=cohort)
     return declaration
 
 
@@ -509,7 +545,8 @@ class PoolMailbox:
         try:
             msg = decode(data)
         except ProtocolError as exc:
-            self.fed.log_event("pool_refused", f"unreadable pool message from {peer.node_id}: {exc.message}")
+            self.fed.log_event("pool_refused", f"unreadable pool message from {peer.node_id}: {exc.message}",
+                               peer=peer.node_id, code=exc.code)
             return []
         with self.fed.transaction():
             if isinstance(msg, CohortDeclaration):
@@ -536,7 +573,8 @@ class PoolMailbox:
             state.update(status="failed", outbox={},
                          reason=f"refusé par l'académie / refused by the académie: {msg.reason}")
             _save(self.fed, key, state)
-            self.fed.log_event("pool_failed", f"pool {key[:8]}: the académie refused it: {msg.reason}")
+            self.fed.log_event("pool_failed", f"pool {key[:8]}: the académie refused it: {msg.reason}", pool=key[:8],
+                               by="academie")
             return []
         if not isinstance(msg, PoolDefinition):
             return []
@@ -544,15 +582,18 @@ class PoolMailbox:
         try:
             check_definition(msg, district_key=self.federation.key, parent_key=peer.signing_key)
         except ProtocolError as exc:
-            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie's countersignature is not valid: {exc.message}")
+            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie's countersignature is not valid: {exc.message}",
+                               pool=key[:8], code=exc.code)
             return []
         if msg.signed_body() != ours.signed_body():
-            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie countersigned another member list")
+            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie countersigned another member list",
+                               pool=key[:8], code="other_members")
             return []
         state.update(definition=data.hex(), status="keys", round_at=self.federation.clock(),
                      outbox={str(i): data.hex() for i in range(1, msg.n + 1)})
         _save(self.fed, key, state)
-        self.fed.log_event("pool_countersigned", f"pool {key[:8]} countersigned by the académie {peer.node_id}")
+        self.fed.log_event("pool_countersigned", f"pool {key[:8]} countersigned by the académie {peer.node_id}",
+                           pool=key[:8], by=peer.node_id)
         return []
 
     def _countersign(self, peer: PublicIdentity, msg, data: bytes) -> list[bytes]:
@@ -577,11 +618,13 @@ class PoolMailbox:
                 mine[m.uai] = mine[m.signing_key.hex()] = key
             self.fed.set_meta(REGISTER_META, register)
             self.fed.log_event("pool_countersigned", f"pool {key[:8]} of district {peer.node_id} for {msg.campaign_id}: "
-                               + ", ".join(f"{m.name} ({m.uai}, {m.cohort})" for m in msg.members))
+                               + ", ".join(f"{m.name} ({m.uai}, {m.cohort})" for m in msg.members),
+                               pool=key[:8], district=peer.node_id, campaign=msg.campaign_id, schools=len(msg.members))
         else:
             answer = encode(PoolAborted(msg.pool_id, reason[:500]))
             state = {"role": "parent", "definition": data.hex(), "status": "refused", "reason": reason}
-            self.fed.log_event("pool_refused", f"pool {key[:8]} of district {peer.node_id}: {reason}")
+            self.fed.log_event("pool_refused", f"pool {key[:8]} of district {peer.node_id}: {reason}", pool=key[:8],
+                               district=peer.node_id)
         state.update(district=peer.signing_key.hex(), answer=answer.hex(), sent=0)
         _save(self.fed, key, state)
         return [answer]
@@ -614,7 +657,8 @@ class PoolMailbox:
             return
         if msg.signing_key != peer.signing_key or msg.uai != row["uai"] or not msg.valid():
             self.fed.log_event("pool_refused", f"a cohort declaration from {peer.node_id} that is not its own "
-                                               f"(key, UAI {msg.uai} or signature); ignored")
+                                               f"(key, UAI {msg.uai} or signature); ignored", peer=peer.node_id,
+                               uai=msg.uai, code="not_its_declaration")
             return
         raw = self.fed.get_meta(DECLARED_META, {}) or {}
         mine = raw.setdefault(msg.campaign_id, {})
@@ -623,7 +667,8 @@ class PoolMailbox:
             return
         mine[peer.signing_key.hex()] = data.hex()
         self.fed.set_meta(DECLARED_META, raw)
-        self.fed.log_event("cohort_declared", f"school {msg.uai} declares {msg.cohort} pupils for {msg.campaign_id}")
+        self.fed.log_event("cohort_declared", f"school {msg.uai} declares {msg.cohort} pupils for {msg.campaign_id}",
+                           uai=msg.uai, pupils=msg.cohort, campaign=msg.campaign_id)
 
     def _district(self, peer: PublicIdentity, key: str, data: bytes) -> list[bytes]:
         state = _all(self.fed).get(key)
@@ -637,7 +682,8 @@ class PoolMailbox:
             if not agg.receive(member, data):
                 return []
         except ProtocolError as exc:
-            self.fed.log_event("pool_refused", f"pool {key[:8]}, member {member}: {exc.message}")
+            self.fed.log_event("pool_refused", f"pool {key[:8]}, member {member}: {exc.message}", pool=key[:8],
+                               member=member, code=exc.code)
             return []
         state["events"].append([member, data.hex()])
         state["outbox"].pop(str(member), None)
@@ -663,14 +709,16 @@ class PoolMailbox:
                     check_pool(msg, district_key=peer.signing_key, me=_member_identity(self.federation, msg).signing_key,
                                min_cohort=known.policy.min_cohort if known else MIN_COHORT, parent_key=parent)
                 except ProtocolError as exc:
-                    state.update(status="refused", reason=exc.message)
+                    state.update(status="refused", reason=exc.message, code=exc.code)
                 else:
                     if parent is not None and required_academie(self.federation) is None:
                         # Trust on first use: from now on every pool needs this académie's countersignature.
                         self.fed.set_meta(ACADEMIE_META, node_id(parent))
-                        self.fed.log_event("academie_pinned", f"pools now need the countersignature of {node_id(parent)}")
+                        self.fed.log_event("academie_pinned", f"pools now need the countersignature of {node_id(parent)}",
+                                           node_id=node_id(parent))
                 _save(self.fed, key, state)
-                self.fed.log_event("pool_proposed", f"pool {key[:8]} for {msg.campaign_id}: {state['status']}")
+                self.fed.log_event("pool_proposed", f"pool {key[:8]} for {msg.campaign_id}: {state['status']}",
+                                   pool=key[:8], campaign=msg.campaign_id, status=state["status"])
             return []
         if state is None or state.get("role") != "school" or state["status"] != "active":
             return []
@@ -680,9 +728,9 @@ class PoolMailbox:
             client = _client(self.federation, state)
             reply = client.receive(data)
         except ProtocolError as exc:
-            state.update(status="failed", reason=exc.message, outbox=None)
+            state.update(status="failed", reason=exc.message, code=exc.code, outbox=None)
             _save(self.fed, key, state)
-            self.fed.log_event("pool_left", f"pool {key[:8]}: {exc.message}")
+            self.fed.log_event("pool_left", f"pool {key[:8]}: {exc.message}", pool=key[:8], code=exc.code)
             return []
         state["transcript"].append(data.hex())
         state["moved_at"] = self.federation.clock()

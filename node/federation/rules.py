@@ -68,6 +68,7 @@ class BundleError(UserError):
     exit_code = EXIT_DATA
     code = "bad_bundle"
 
+AGGREGATE_BASES = "aggregate-bases:{doc}"  # district: each counted aggregate sent up, with the statistics behind it
 UPSTREAM = ("district", "parent")   # roles of peers above this node
 DOWNSTREAM = ("school", "child")     # roles of peers below this node: a school, or a district below an académie
 MEMBER_ROLES = {"school": "school", "district": "child"}  # what an invitation enrols -> the role pinned
@@ -122,6 +123,7 @@ class Federation:
         # (`Node.start_database_thread`), so the event loop never waits on SQLite.
         self.run: Callable[..., Awaitable[Any]] = inline
         self.academie: str | None = None  # school: node id of the académie whose countersignature pools need (settings)
+        self.display_name: str | None = None  # told to the nodes below in each session's Welcome (the store's name)
 
     @property
     def key(self) -> bytes:
@@ -166,7 +168,14 @@ class Federation:
         up = self.upstream()
         if up is not None and up["address"] != address:
             self.fed.set_peer_address(up["key"], address)
-            self.fed.log_event("parent_moved", f"{up['node_id']} is now reached at {address} (parent_url)")
+            self.fed.log_event("parent_moved", f"{up['node_id']} is now reached at {address} (parent_url)",
+                               node_id=up["node_id"], address=address)
+
+    def name_upstream(self, peer: PublicIdentity, name: str) -> None:
+        """The node above said its name (Welcome): pages show it instead of its key's fingerprint."""
+        up = self.upstream()
+        if up is not None and up["key"] == peer.signing_key.hex():
+            self.fed.set_peer_name(up["key"], " ".join(name.split())[:200])
 
     def pin_upstream(self, peer: PublicIdentity, address: str, *, name: str | None = None) -> None:
         self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id, role="district", address=address,
@@ -182,12 +191,13 @@ class Federation:
                               role=MEMBER_ROLES.get(invitation["member"], "school"), uai=uai,
                               static_key=peer.static_key.hex(), name=invitation["name"], address=invitation["address"],
                               town=invitation.get("town"))
-        self.fed.log_event("enrolled", f"school {uai} enrolled as {peer.node_id}")
+        self.fed.log_event("enrolled", f"school {uai} enrolled as {peer.node_id}", uai=uai, node_id=peer.node_id)
         return True
 
     def rotate_pin(self, old_signing_key: bytes, new: PublicIdentity) -> None:
         self.fed.rotate_peer(old_signing_key.hex(), new.signing_key.hex(), new.static_key.hex())
-        self.fed.log_event("key_rotated", f"{node_id(old_signing_key)} is now {new.node_id}")
+        self.fed.log_event("key_rotated", f"{node_id(old_signing_key)} is now {new.node_id}", whose="peer",
+                           old=node_id(old_signing_key), new=new.node_id)
 
     def is_carried(self, owner_hex: str) -> bool:
         """A document this node only carries: written by a node that is neither this one nor pinned here."""
@@ -234,7 +244,8 @@ class Federation:
         try:
             signed = SignedRelease.decode(release)
         except CrdtError:
-            self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with an unreadable signed release")
+            self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with an unreadable signed release",
+                               doc_id=doc_id, peer=peer.node_id, why="unreadable")
             return None
         if signed.doc_id != doc_id or self.expected_owner(peer, signed) is None:
             return None
@@ -242,10 +253,12 @@ class Federation:
             # A document id belongs to the key it names, and we take (and so talk about) nothing else:
             # otherwise a peer signing its own document under another's id would be sent our copy of it.
             if not id_names_signer(signed):
-                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} signed by a key that id does not name")
+                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} signed by a key that id does not name",
+                                   doc_id=doc_id, peer=peer.node_id, why="not_its_id")
                 return None
             if not signature_valid(signed):
-                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with a signature that is not valid")
+                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with a signature that is not valid",
+                                   doc_id=doc_id, peer=peer.node_id, why="bad_signature")
                 return None
         latest = self.fed.latest_release(doc_id)
         if latest is not None and latest[0] >= signed.release:
@@ -294,7 +307,7 @@ class Federation:
         remark = clock_remark(signed, self.clock())
         if remark is not None:  # accepted (the figures are sound), but someone must set that clock right
             log.warning("%s", remark)
-            self.fed.log_event("clock", remark)
+            self.fed.log_event("clock", remark, doc_id=signed.doc_id, signed_at=signed.time, now=self.clock())
         current = tuple(sorted(doc.get_heads()))
         kept = doc if current == signed.heads else fork_at(doc, signed.heads)
         return self._store_verified(peer, verified, save_document(kept))
@@ -323,7 +336,9 @@ class Federation:
                                     signed.release, signed.encode(), from_peer, stats=stats)
             if signed.kind in ("release", "aggregate") and self.role == "district":
                 receipt = self._write_receipt(verified)
-            self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
+            self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}",
+                               doc_kind=signed.kind, doc_id=signed.doc_id, campaign=signed.campaign or None,
+                               version=signed.release)
             if signed.kind == "campaign" and self.role == "district":
                 self._relay_campaign(verified.content, signed.doc_id, signed.release)
         if signed.kind == "campaign" and self.on_campaign is not None:
@@ -343,7 +358,8 @@ class Federation:
         """
         if self._own_campaign(campaign.id) != campaign:
             signed = self.publish_campaign(campaign)
-            self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}")
+            self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}",
+                               campaign=campaign.id, version=signed.release)
         self.fed.set_meta(f"relayed:{doc_id}", number)
 
     def relay_parent_campaigns(self) -> list[str]:
@@ -367,7 +383,8 @@ class Federation:
                 signed = SignedRelease.decode(latest[1])
                 campaign = cdocs.read_campaign(load_document(d.data), list(signed.heads))
             except CrdtError as exc:
-                self.fed.log_event("refused", f"the parent's campaign {d.doc_id} cannot be read ({exc}); not relayed")
+                self.fed.log_event("refused", f"the parent's campaign {d.doc_id} cannot be read ({exc}); not relayed",
+                                   doc_id=d.doc_id, why="unreadable")
                 continue
             with self.fed.transaction():
                 self._relay_campaign(campaign, d.doc_id, latest[0])
@@ -406,7 +423,8 @@ class Federation:
         old_keys = [k for k in self.fed.predecessors(owner) if self.fed.stats_entry(campaign, k) is not None]
         if old_keys:
             self.fed.log_event("stats_moved", f"{campaign}: {len(old_keys)} older key(s) of "
-                               f"{node_id(verified.signed.owner)} replaced by its new key's release")
+                               f"{node_id(verified.signed.owner)} replaced by its new key's release",
+                               campaign=campaign, keys=len(old_keys), node_id=node_id(verified.signed.owner))
         return campaign, owner, entry, old_keys
 
     def _write_receipt(self, verified: VerifiedRelease) -> cdocs.Receipt:
@@ -435,7 +453,8 @@ class Federation:
         cdocs.write_campaign(doc, campaign)
         with self.fed.transaction():
             signed = self._publish(doc)
-        self.fed.log_event("campaign_published", f"{campaign.id} version {signed.release}")
+        self.fed.log_event("campaign_published", f"{campaign.id} version {signed.release}", campaign=campaign.id,
+                           version=signed.release)
         return signed
 
     def _signed_campaign(self, stored) -> Campaign | None:
@@ -467,7 +486,9 @@ class Federation:
 
     def refresh_aggregates(self) -> list[SignedRelease]:
         """Sign the district's aggregate for each campaign: "until closing" while it is open, its counts once
-        it has closed, then nothing more (`build_aggregate`: no two aggregates with counts to subtract)."""
+        it has closed, then a new one only when its difference with every one sent is safe to publish
+        (`build_aggregate`, checked against the statistics each counted aggregate was built from, which
+        this node records with it; with no record of one, nothing more goes up)."""
         up = self.upstream()
         if up is None or self.role != "district":
             return []
@@ -484,15 +505,25 @@ class Federation:
                 signed = SignedRelease.decode(latest[1])
                 previous = cdocs.read_release(load_document(self.fed.document(aid).data), list(signed.heads))
             closed = campaign.is_closed(_dt.datetime.fromtimestamp(self.clock(), _dt.timezone.utc).date())
+            bases = self.fed.get_meta(AGGREGATE_BASES.format(doc=aid), [])
+            sent = [(cdocs.ReleaseContent.from_dict(b["content"]), CampaignStatistics.from_dict(b["stats"]))
+                    for b in bases]
+            if previous is not None and previous.status == "published" and previous.release not in {
+                    c.release for c, _ in sent}:
+                sent = None  # counts went up with no record of what they were built from: nothing more goes up
             try:
-                # Counts go up once, when the campaign has closed (docs/privacy.md, "Aggregates going up").
+                # Counts go up at closing, then only differences that are safe (docs/privacy.md, "Aggregates going up").
                 content = build_aggregate(stats, campaign, release=(previous.release + 1) if previous else 1,
-                                          previous=previous, final=closed)
+                                          previous=previous, final=closed, sent=sent)
             except AggregateAlreadySentError:
                 continue
             if previous is not None and _same_but_number(previous, content):
                 continue
-            published.append(self.publish_release(content, to_peer=up["node_id"]))
+            with self.fed.transaction():
+                published.append(self.publish_release(content, to_peer=up["node_id"]))
+                if content.status == "published":
+                    self.fed.set_meta(AGGREGATE_BASES.format(doc=aid), [*bases, {"content": content.to_dict(),
+                                                                                   "stats": data}])
         return published
 
     # -- bundles (store and forward by hand) --------------------------------------------

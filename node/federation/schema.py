@@ -137,4 +137,15 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE invitations ADD COLUMN code_failures INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX invitations_code_slot ON invitations(code_slot);
     """),
+    # codes (issue 16): a peer's last error as a stable code too, so the pages say it in words without
+    #    reading the English back
+    ("peer_error_code", """
+    ALTER TABLE peers ADD COLUMN last_error_code TEXT;
+    """),
+    # events (issue 16): an event's values as data (JSON object: campaign id, version, pool...), so the pages
+    #    say it in sentences without reading the English `detail` back. Events logged before have NULL:
+    #    the pages give them a sentence per kind, without values.
+    ("event_params", """
+    ALTER TABLE events ADD COLUMN params TEXT;
+    """),
 ]

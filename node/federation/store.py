@@ -56,6 +56,17 @@ def _now() -> int:
     return int(time.time())
 
 
+def _event_params(stored: str | None) -> dict | None:
+    """An event's values, or None when it has none (logged before the event_params migration, or unreadable)."""
+    if stored is None:
+        return None
+    try:
+        params = json.loads(stored)
+    except ValueError:
+        return None
+    return params if isinstance(params, dict) else None
+
+
 class FedStore:
     def __init__(self, path: pathlib.Path | str, clock: Callable[[], int] = _now):
         self.path = pathlib.Path(path)
@@ -116,7 +127,8 @@ class FedStore:
             carry = outermost and (self._flushing or self.db.conn.total_changes > changes)
             written = dict(self._contacts) if carry else {}
             for key, at in written.items():
-                self.db.conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [at, key])
+                self.db.conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL, last_error_code = NULL WHERE key = ?",
+                                     [at, key])
         for key, at in written.items():
             if self._contacts.get(key) == at:
                 del self._contacts[key]
@@ -159,12 +171,20 @@ class FedStore:
 
     # -- events (a short operational log, no pupil data) -----------------------
 
-    def log_event(self, kind: str, detail: str) -> None:
+    def log_event(self, kind: str, detail: str, **params: Any) -> None:
+        """`detail`: the operator's line, in English (logs, `preau status`); `params`: the values a page's sentence
+        needs (campaign id, version, pool...), stored as JSON so no page reads `detail` back (a value JSON cannot
+        hold is stored as its str(): logging an event never fails the work it records)."""
         with self.transaction() as conn:
-            conn.execute("INSERT INTO events(at, kind, detail) VALUES (?, ?, ?)", [self._clock(), kind, detail])
+            conn.execute("INSERT INTO events(at, kind, detail, params) VALUES (?, ?, ?, ?)",
+                         [self._clock(), kind, detail, json.dumps(params, sort_keys=True, default=str)])
 
     def events(self, limit: int = 50) -> list[dict]:
-        return self._query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit])
+        """Newest first; `params` is a dict, or None for an event logged before events carried their values."""
+        rows = self._query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit])
+        for row in rows:
+            row["params"] = _event_params(row.get("params"))
+        return rows
 
     # -- peers --------------------------------------------------------------
 
@@ -192,6 +212,10 @@ class FedStore:
     def active_peer(self, key: str) -> dict | None:
         p = self.peer(key)
         return p if p and p["status"] == "active" else None
+
+    def set_peer_name(self, key: str, name: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE peers SET name = ? WHERE key = ? AND (name IS NULL OR name != ?)", [name, key, name])
 
     def set_peer_address(self, key: str, address: str) -> None:
         with self.transaction() as conn:
@@ -235,8 +259,9 @@ class FedStore:
             out.append(row[0])
             current = row[0]
 
-    def touch_peer(self, key: str, *, error: str | None = None) -> None:
-        """Note a contact (to the minute: a busy peer does not cost a disk sync per session) or an error."""
+    def touch_peer(self, key: str, *, error: str | None = None, error_code: str | None = None) -> None:
+        """Note a contact (to the minute: a busy peer does not cost a disk sync per session) or an error
+        (its English text, and its stable code, which the pages say in words)."""
         if error is None:
             now = self._clock()
             row = self.db.execute("SELECT last_contact, last_error FROM peers WHERE key = ?", [key]).fetchone()
@@ -244,9 +269,10 @@ class FedStore:
                 return
         with self.transaction() as conn:
             if error is None:
-                conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [now, key])
+                conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL, last_error_code = NULL WHERE key = ?",
+                             [now, key])
             else:
-                conn.execute("UPDATE peers SET last_error = ? WHERE key = ?", [error, key])
+                conn.execute("UPDATE peers SET last_error = ?, last_error_code = ? WHERE key = ?", [error, error_code, key])
 
     # -- invitations ---------------------------------------------------------
 

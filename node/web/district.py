@@ -24,11 +24,11 @@ from preau.protocol.errors import LocalProtocolError
 from preau.protocol.joincode import JoinCode
 
 from ..campaign_file import parse_campaign_bytes
+from ..codes import campaign_words
 from ..errors import UserError
-from . import district_accounts, district_stats
+from . import district_accounts, district_pools, district_stats
 from .district_accounts import audit
 from .district_stats import SHARE_HEADERS, campaigns_of, live, no_data, stats_table
-from .district_words import district_words
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
 from .flash import see_other
@@ -39,12 +39,14 @@ from .context import node_of, on_db, refused, t_
 
 
 def said(request: web.Request, error: Exception) -> str:
-    """A refusal in the person's language: its own catalog words when it carries them (`Words`), else the
-    campaign-file messages of the pure layers as `district_words` recognises them."""
+    """A refusal in the person's language: the error's own catalog words (`Words`; a campaign's mistake by its
+    code), else its message as it is."""
     lang = request_language(request)
-    if isinstance(error, UserError) and error.words.key:
+    if isinstance(error, UserError):
         return error.words.to(lang)
-    return district_words(getattr(error, "message", str(error)), lang)
+    if isinstance(error, CampaignError):
+        return campaign_words(error).to(lang)
+    return getattr(error, "message", str(error))
 
 DISTRICT = ("district",)  # the district's administrators: invitations, campaigns, accounts
 DISTRICT_READ = ("district", "inspector")  # and its read-only inspectors: schools, statistics
@@ -150,7 +152,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
 def _revoke(node: Any, inv_id: str) -> bool:
     if not node.fed.revoke_invitation(inv_id):
         return False
-    node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
+    node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}", invitation=inv_id[:8])
     return True
 
 
@@ -238,7 +240,7 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     try:
         updated = parse_campaign(data)
     except CampaignError as e:
-        return await _thresholds_page(request, campaign, errors=[refused(request, said(request, str(e)), "campaigns.refused")],
+        return await _thresholds_page(request, campaign, errors=[refused(request, said(request, e), "campaigns.refused")],
                                      status=422)
     signed = await on_db(request, node.federation.publish_campaign, updated)
     await audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
@@ -328,6 +330,7 @@ async def api_stats(request: web.Request) -> web.StreamResponse:
 def add_routes(r: web.UrlDispatcher) -> None:
     district_stats.add_routes(r)
     district_accounts.add_routes(r)
+    district_pools.add_routes(r)
     camp = "{campaign_id:[a-z0-9-]{3,64}}"
     r.add_get("/district/schools", schools)
     r.add_get("/district/invitations", invitations)

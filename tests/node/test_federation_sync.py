@@ -27,6 +27,17 @@ async def test_enrol_publish_release_and_receipt(tmp_path, district):
     assert report.complete and report.error is None
     assert received == [CAMPAIGN]  # the campaign came down in the enrolment session
     assert district.fed.peers("school")[0]["uai"] == "0751234J"
+    # what each side logged carries its values, so the sync pages say it without reading the English detail back
+    from preau.node.web.event_words import event_lines
+    events = school.fed.events(20)
+    said = {e["kind"]: (e["params"], line.sentence)
+            for e, line in zip(events, event_lines(events, "fr", {CAMPAIGN.id: "Début de CP"}))}
+    assert said["accepted"][0] == {"doc_kind": "campaign", "doc_id": said["accepted"][0]["doc_id"],
+                                   "campaign": CAMPAIGN.id, "version": 1}, said
+    assert said["accepted"][1] == "Campagne « Début de CP » reçue de la circonscription et vérifiée (version 1)."
+    at_district = {e["kind"]: e["params"] for e in district.fed.events(20)}
+    assert at_district["campaign_published"] == {"campaign": CAMPAIGN.id, "version": 1}, at_district
+    assert at_district["enrolled"]["uai"] == at_district["invited"]["uai"] == "0751234J"
 
     school_release(school, 12)
     report = await school.sync_upstream()
@@ -67,8 +78,20 @@ async def test_revoked_school_is_refused(tmp_path, district):
     school = make_node(tmp_path, "s", "school")
     await school.join(inv.to_string(), "0751234J")
     assert district.fed.revoke_peer(school.identity.signing_key.hex())
-    with pytest.raises(UserError, match="revoked"):
+    with pytest.raises(UserError, match="revoked") as refused:
         await school.sync_upstream()
+    # The refusal is kept as its code (in memory and on disk), which the pages say in words: nothing reads
+    # the English back (issue 16).
+    assert school.status.last_error_code == "peer_revoked"
+    assert school.federation.upstream()["last_error_code"] == "peer_revoked"
+    assert "la circonscription a révoqué la clé de ce serveur" in refused.value.words.to("fr")
+    from preau.node.i18n import translate
+    from preau.node.runtime import SyncStatus
+    from preau.node.web.school_sync import sync_words
+
+    school.status = SyncStatus()  # as after a restart: the stored code alone tells what to do
+    said = sync_words(school, "fr", lambda key, **kw: translate("fr", key, **kw))
+    assert said["todo"] == translate("fr", "sync.todo_revoked")
     school.close()
 
 

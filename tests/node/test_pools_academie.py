@@ -54,6 +54,11 @@ async def _schools(tmp_path, district, nodes, sizes, *, academie=None, first=1, 
     return schools
 
 
+def _forget(district, pool_id: str) -> None:
+    """What a district that wants a second pool over the same schools does to its own records."""
+    node_pools._save(district.fed, pool_id, {**_state(district, pool_id), "status": "failed"})
+
+
 async def _enrol_district(academie, district):
     inv = academie.create_invitation(DISTRICT_UAI, [academie.url], member="district")
     await district.join(inv.to_string(), DISTRICT_UAI)
@@ -115,6 +120,7 @@ async def test_a_school_keeps_requiring_the_first_academie_it_saw(tmp_path, worl
     # The district now drops its académie (as a malicious district would, to slip in a pool unseen).
     district.fed.revoke_peer(district.federation.upstream()["key"])
     assert district.federation.upstream() is None
+    _forget(district, first.pool_id)
     second = node_pools.create_pool(district.federation, CAMPAIGN.id, [s.uai for s in schools])
     assert second.status == "keys"
     for s in schools:
@@ -130,6 +136,9 @@ async def test_the_academie_refuses_a_second_pool_for_a_school_and_schools_outsi
     first = node_pools.create_pool(district.federation, CAMPAIGN.id, [s.uai for s in schools[:3]])
     await district.sync_upstream()
     assert _state(district, first.pool_id)["status"] == "keys"
+    with pytest.raises(Conflict, match="one pool per campaign"):  # the district's own check...
+        node_pools.create_pool(district.federation, CAMPAIGN.id, [s.uai for s in schools[1:]])
+    _forget(district, first.pool_id)  # ...which a malicious district skips: the académie's register still holds
     again = node_pools.create_pool(district.federation, CAMPAIGN.id, [s.uai for s in schools[1:]])
     await district.sync_upstream()
     state = _state(district, again.pool_id)

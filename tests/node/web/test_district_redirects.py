@@ -36,6 +36,23 @@ def _campaign_file(token: str) -> aiohttp.FormData:
     return form
 
 
+def _declared_schools(client) -> list[str]:
+    """Three small schools enrolled, each having declared its cohort (what their syncs would bring)."""
+    from preau.node.appkeys import NODE
+    from preau.node.federation import pools as fpools
+    from preau.protocol.identity import Identity
+    from preau.protocol.secagg import CohortDeclaration, encode
+    node = client.app[NODE]
+    uais = ["0690011M", "0690012N", "0690013P"]
+    for i, uai in enumerate(uais):
+        ident = Identity(bytes([90 + i]) * 32)
+        node.fed.add_peer(ident.signing_key.hex(), node_id=ident.node_id, role="school", uai=uai, name=f"École {i}",
+                          static_key=ident.public.static_key.hex())
+        fpools.PoolMailbox(node.federation).incoming(ident.public, encode(CohortDeclaration.create(
+            ident, campaign_id="2026-test-cp", uai=uai, cohort=4 + i, declared_at=1)))
+    return uais
+
+
 async def test_every_form_of_the_district_that_worked_answers_with_a_redirect(district):
     """A new POST route of the district must be added here, so a handler answering 200 cannot slip in unseen."""
     client = district
@@ -50,12 +67,16 @@ async def test_every_form_of_the_district_that_worked_answers_with_a_redirect(di
          "/district/invitations"),
         ("/district/accounts", "/district/accounts", {"action": "create", "username": "insp", "role": "inspector",
                                                       "password": "un long mot de passe"}, "/district/accounts"),
+        ("/district/pools/{campaign_id}", "/district/pools/2026-test-cp", "pool", "/district/pools/2026-test-cp"),
     ]
+    pool_members = _declared_schools(client)
     assert {route for route, *_ in forms} == routes
     for route, path, data, page in forms:
         text = await _text(await client.get(page))
         token = TOKEN.search(text).group(1)
-        body = _campaign_file(token) if data == "campaign file" else {"csrf_token": token, **data}
+        body = (_campaign_file(token) if data == "campaign file" else
+                [("csrf_token", token), *(("member", u) for u in pool_members)] if data == "pool" else
+                {"csrf_token": token, **data})
         resp = await client.post(path, data=body, allow_redirects=False)
         assert resp.status == 303 and resp.headers["Location"] == page, (route, resp.status)
         shown = await _text(await client.get(page))

@@ -134,7 +134,7 @@ async def test_expired_revoked_and_another_schools_codes_get_their_own_messages(
     assert "a annulé cette invitation" in (await _refused(s_node, revoked, url)).localized("fr")
     other = _code(d_node, url, OTHER_UAI)
     text = (await _refused(s_node, other, url)).localized("fr")
-    assert f"invitation pour l'école {OTHER_UAI}, pas pour celle-ci ({SCHOOL_UAI})" in text
+    assert f"Cette invitation est pour l'école {OTHER_UAI}, pas pour celle-ci ({SCHOOL_UAI})" in text
     unknown = jc.JoinCode("ZZZ" + "0" * 13).text
     if d_node.fed.invitation_by_slot("ZZZ") is None:
         assert "ne connaît aucune invitation avec ce code" in (await _refused(s_node, unknown, url)).localized("fr")
@@ -157,3 +157,34 @@ async def test_a_made_up_confirmation_gets_no_invitation(pair):
         jc.decode(answer, jc.CodeInvitation)
     assert exc.value.code == "joincode_wrong"
     assert _failures(d_node, code.text) == 1
+
+
+async def test_silent_sockets_do_not_keep_a_school_out(pair):
+    """Someone on the LAN opens many /v1/code sockets and says nothing: the school's exchange still gets in."""
+    import aiohttp
+
+    d_node, s_node, url = pair
+    code = _code(d_node, url)
+    async with aiohttp.ClientSession() as http:
+        squatters = [await http.ws_connect(url + jc.PATH) for _ in range(d_node.limits.max_pending_handshakes + 4)]
+        try:
+            inv = await fetch_invitation(url, jc.parse_code(code))
+        finally:
+            for ws in squatters:
+                await ws.close()
+    assert inv.uai == SCHOOL_UAI
+    assert d_node.gate.evicted >= 4
+
+
+async def test_long_invitations_are_refused_in_french_too(pair):
+    """The old paper invitations: damaged, for another school, expired here: each said in French, nothing sent."""
+    d_node, s_node, url = pair
+    text = d_node.create_invitation(SCHOOL_UAI, [url]).to_string()
+    damaged = text[:40] + ("A" if text[40] != "A" else "B") + text[41:]
+    assert "Le texte de l'invitation est abîmé" in (await _refused(s_node, damaged, url)).localized("fr")
+    other = d_node.create_invitation(OTHER_UAI, [url]).to_string()
+    assert f"est pour l'école {OTHER_UAI}, pas pour celle-ci" in (await _refused(s_node, other, url)).localized("fr")
+    s_node._clock = lambda: 4_000_000_000
+    assert "Cette invitation a expiré le " in (await _refused(s_node, text, url)).localized("fr")
+    assert sum(inv["code_failures"] for inv in d_node.fed.invitations()) == 0
+    assert not [p for p in d_node.federation.children()]
