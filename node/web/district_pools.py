@@ -15,7 +15,7 @@ from aiohttp import web
 from preau.node.federation import pools as fpools
 
 from ..errors import UserError, words
-from .context import node_of, t_
+from .context import node_of, on_db, t_
 from .district_accounts import audit
 from .district_stats import campaigns_of
 from .flash import see_other
@@ -84,11 +84,11 @@ async def pool_create(request: web.Request) -> web.StreamResponse:
     campaign_id = request.match_info["campaign_id"]
     node = node_of(request)
     try:
-        view = _form_pool(node, campaign_id, uais, threshold)
+        view = await on_db(request, _form_pool, node, campaign_id, uais, threshold)
     except UserError as exc:  # said in the person's language; the choice stays ticked, to correct it
         return await _page(request, errors=[exc.localized(request_language(request))], chosen=uais,
                            threshold=threshold, status=exc.status)
-    audit(request, "pool-formed", f"campaign:{campaign_id}",
+    await audit(request, "pool-formed", f"campaign:{campaign_id}",
           f"pool {view.pool_id[:8]}: {', '.join(m['uai'] for m in view.members)}, threshold {view.threshold}")
     node.wakeup.set()  # the schools (or the académie) hear of it at the next sync
     key = "pool.form.countersign" if view.status == fpools.COUNTERSIGN else "pool.form.formed"

@@ -363,3 +363,23 @@ def test_store_errors_are_the_node_errors_of_the_same_meaning():
         exc = store_cls("what to do")
         assert isinstance(exc, node_cls) and isinstance(exc, storage_errors.StoreError)
         assert (exc.status, exc.message) == (status, "what to do")
+
+
+def test_password_hashing_never_runs_inside_a_transaction(school, monkeypatch):
+    """Argon2id takes up to a second: run inside a transaction it would hold the database's write lock (and the
+    node's database thread) that long. Each derivation must find the writer's connection outside any."""
+    store = school.store
+    inside: list[bool] = []
+    real = vault.kek_from_password
+
+    def spy(*args, **kw):
+        inside.append(store.writer.conn.in_transaction)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(vault, "kek_from_password", spy)
+    store.create_account(school.admin, "m.gamma", T1_PW)
+    store.reset_password(school.admin, "m.gamma", ADMIN_PW)
+    teacher = store.login("m.gamma", ADMIN_PW)
+    store.change_password(teacher, ADMIN_PW, T1_PW)
+    assert len(inside) >= 4 and not any(inside), inside
+    assert store.login("m.gamma", T1_PW).username == "m.gamma"

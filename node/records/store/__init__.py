@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import pathlib
+import secrets
 import threading
 from typing import Any, Callable, Sequence
 
@@ -125,6 +126,7 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
         store = cls(data, db, node_key, cost, clock)
         school_key = vault.random_key()
         recovery = vault.random_key()
+        admin = store._credential(secrets.token_hex(8), admin_password)  # Argon2id before the transaction
         with store._lock, db.atomic():
             now = store._now()
             db["school"].insert({"id": 1, "uai": uai, "name": school_name.strip(), "created_at": now,
@@ -133,7 +135,7 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
                                     "ct": vault.seal(vault.derive(recovery, "wrap/recovery"), school_key, _ad("school-key"))})
             db["key_wraps"].insert({"key": "pseudonym", "holder": "school",
                                     "ct": vault.seal(vault.derive(school_key, "wrap/pseudonym"), vault.random_key(), _ad("pseudonym-key"))})
-            store._insert_account(admin_username, admin_password, "admin", school_key)
+            store._insert_account(admin_username, admin, "admin", school_key)
             store._audit("setup", "setup", "school", uai)
         return store, vault.format_recovery_key(recovery)
 

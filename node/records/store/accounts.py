@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from preau.node.errors import words
@@ -25,26 +26,36 @@ from .base import (  # the store's types and helpers
 )
 
 
+@dataclass(frozen=True)
+class _Credential:
+    """What a password makes, before it is written: the account's public key and its wrapped secret."""
+
+    account_id: str
+    public: bytes
+    salt: bytes
+    cost: vault.Argon2Cost
+    wrapped: bytes
+
+
 class AccountsMixin:
     """Part of `Store` (see store/__init__.py); `self` is the Store."""
 
-    def _insert_account(self, username: str, password: str, role: str, school_key: bytes | None,
-                        cost: vault.Argon2Cost | None = None) -> str:
+    def _insert_account(self, username: str, cred: "_Credential", role: str, school_key: bytes | None) -> str:
         if self._row("SELECT 1 FROM accounts WHERE username = ?", [username]):
             raise Conflict(words(f"the user name {username!r} is taken; choose another", "store.username_taken", v=username))
-        account_id = secrets.token_hex(8)
-        self.db["accounts"].insert({"id": account_id, "username": username, "role": role, "public_key": b"",
+        self.db["accounts"].insert({"id": cred.account_id, "username": username, "role": role, "public_key": b"",
                                     "wrapped_secret": b"", "salt": b"", "opslimit": 0, "memlimit": 0,
                                     "active": 1, "created_at": self._now()})
-        pk = self._set_credential(account_id, password, cost)
+        pk = self._set_credential(cred)
         if role == "admin":
-            self.db["key_wraps"].insert({"key": "school", "holder": f"account/{account_id}",
+            self.db["key_wraps"].insert({"key": "school", "holder": f"account/{cred.account_id}",
                                          "ct": vault.seal_to(pk, school_key, "school-key")})
-        return account_id
+        return cred.account_id
 
-    def _set_credential(self, account_id: str, password: str, cost: vault.Argon2Cost | None = None,
-                        secret: bytes | None = None) -> bytes:
-        """(Re)wrap an account's secret under a new password; a new keypair when `secret` is None."""
+    def _credential(self, account_id: str, password: str, cost: vault.Argon2Cost | None = None,
+                    secret: bytes | None = None) -> "_Credential":
+        """An account's secret wrapped under a password (a new keypair when `secret` is None). Argon2id runs
+        here, before any transaction: a slow key derivation never holds the database's write lock."""
         cost = cost or self._cost
         if secret is None:
             secret, public = vault.new_keypair()
@@ -52,11 +63,15 @@ class AccountsMixin:
             public = vault.public_key_of(secret)
         salt = vault.random_bytes(vault.SALT_BYTES)
         kek = vault.kek_from_password(password, salt, cost)
-        self.db["accounts"].update(account_id, {
-            "public_key": public, "salt": salt, "opslimit": cost.opslimit, "memlimit": cost.memlimit,
-            "wrapped_secret": vault.seal(kek, secret, _ad("account-secret", account_id)),
+        return _Credential(account_id, public, salt, cost, vault.seal(kek, secret, _ad("account-secret", account_id)))
+
+    def _set_credential(self, cred: "_Credential") -> bytes:
+        """Write a credential made by `_credential` (inside the caller's transaction); its public key."""
+        self.db["accounts"].update(cred.account_id, {
+            "public_key": cred.public, "salt": cred.salt, "opslimit": cred.cost.opslimit,
+            "memlimit": cred.cost.memlimit, "wrapped_secret": cred.wrapped,
         })
-        return public
+        return cred.public
 
     def login(self, username: str, password: str) -> Session:
         """Unlock an account; one Argon2id run (about 0.1-1 s by design)."""
@@ -133,8 +148,9 @@ class AccountsMixin:
         _check_password(password)
         if role not in ("admin", "teacher"):
             raise InvalidInput(f"an account's role is 'admin' (head teacher) or 'teacher', not {role!r}")
+        cred = self._credential(secrets.token_hex(8), password, cost)
         with self._lock, self.db.atomic():
-            account_id = self._insert_account(username, password, role, s._school_key, cost)
+            account_id = self._insert_account(username, cred, role, s._school_key)
             self._audit(s.actor, "account-created", f"account:{account_id}", f"{username} {role}")
         return Account(account_id, username, role, True, ())
 
@@ -165,8 +181,9 @@ class AccountsMixin:
             vault.open_(kek, row["wrapped_secret"], _ad("account-secret", s.account_id))
         except vault.DecryptError:
             raise AuthError("the current password is wrong; nothing was changed") from None
+        cred = self._credential(s.account_id, new_password, secret=s._secret)
         with self._lock, self.db.atomic():
-            self._set_credential(s.account_id, new_password, secret=s._secret)
+            self._set_credential(cred)
             self._audit(s.actor, "password-changed", f"account:{s.account_id}")
 
     def reset_password(self, actor: Session, username: str, new_password: str) -> None:
@@ -174,8 +191,9 @@ class AccountsMixin:
         s = self._admin(actor)
         _check_password(new_password)
         row = self._account_by_name(username)
+        cred = self._credential(row["id"], new_password)
         with self._lock, self.db.atomic():
-            pk = self._set_credential(row["id"], new_password)
+            pk = self._set_credential(cred)
             self.db.execute("DELETE FROM key_wraps WHERE holder = ?", [f"account/{row['id']}"])
             if row["role"] == "admin":
                 self.db["key_wraps"].insert({"key": "school", "holder": f"account/{row['id']}",

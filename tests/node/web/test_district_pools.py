@@ -25,20 +25,24 @@ async def district(tmp_path, aiohttp_client):
     client = await aiohttp_client(create_app(build_district(tmp_path).settings))
     node = client.server.app[NODE]
     camp = fixture_campaign()
-    node.federation.publish_campaign(camp)
-    box = fpools.PoolMailbox(node.federation)
     idents = {}
-    for i, (uai, name, cohort) in enumerate([*SCHOOLS, (*WITHHELD, None)]):
-        ident = idents[uai] = Identity(bytes([80 + i]) * 32)
-        node.fed.add_peer(ident.signing_key.hex(), node_id=ident.node_id, role="school", uai=uai, name=name,
-                          static_key=ident.public.static_key.hex())
-        if cohort is not None:  # what the school's sync carries: its own signed declaration
-            box.incoming(ident.public, encode(CohortDeclaration.create(ident, campaign_id=camp.id, uai=uai,
-                                                                       cohort=cohort, declared_at=1)))
-    withheld = ReleaseContent(camp.id, 1, "withheld", "small_cohort", camp.policy, final=True)
-    with node.fed.transaction() as conn:
-        node.fed._put_stats_entry(conn, camp.id, idents[WITHHELD[0]].signing_key.hex(),
-                                  {"release": 1, "time": 0, "heads": "", "content": withheld.to_dict()}, [])
+
+    def set_up() -> None:  # on the node's database thread, as a serving node requires
+        node.federation.publish_campaign(camp)
+        box = fpools.PoolMailbox(node.federation)
+        for i, (uai, name, cohort) in enumerate([*SCHOOLS, (*WITHHELD, None)]):
+            ident = idents[uai] = Identity(bytes([80 + i]) * 32)
+            node.fed.add_peer(ident.signing_key.hex(), node_id=ident.node_id, role="school", uai=uai, name=name,
+                              static_key=ident.public.static_key.hex())
+            if cohort is not None:  # what the school's sync carries: its own signed declaration
+                box.incoming(ident.public, encode(CohortDeclaration.create(ident, campaign_id=camp.id, uai=uai,
+                                                                           cohort=cohort, declared_at=1)))
+        withheld = ReleaseContent(camp.id, 1, "withheld", "small_cohort", camp.policy, final=True)
+        with node.fed.transaction() as conn:
+            node.fed._put_stats_entry(conn, camp.id, idents[WITHHELD[0]].signing_key.hex(),
+                                      {"release": 1, "time": 0, "heads": "", "content": withheld.to_dict()}, [])
+
+    node.call(set_up)
     await login(client, "ien")
     return client, node, camp, idents
 
@@ -83,7 +87,7 @@ async def test_the_district_forms_a_pool_of_small_schools_on_its_page(district):
     (view,) = fpools.pools(node.federation)
     assert [m["cohort"] for m in view.members] == [2, 3, 4, 7] and view.threshold == 4
     for i, (uai, _, _) in enumerate(SCHOOLS):
-        (mail,) = fpools.PoolMailbox(node.federation).outgoing(idents[uai].public)
+        (mail,) = node.call(fpools.PoolMailbox(node.federation).outgoing, idents[uai].public)
         assert check_pool(decode(mail), district_key=node.federation.key, me=idents[uai].signing_key) == i + 1
     # A second pool with one of them, for the same campaign, is refused with the rule's words.
     resp = await _post(client, page, [SCHOOLS[0][0], SCHOOLS[3][0], WITHHELD[0]])
