@@ -9,6 +9,9 @@ table come the commented `preau.toml` that `preau init` writes, the
 Precedence, lowest first: defaults, `DATA/preau.toml`, environment, flags.
 `data_dir` itself is found from the flag, then `PREAU_DATA_DIR`, then the
 default: it cannot live in the file it locates.
+
+Why one module of about 520 lines: most of it is that one table (a field and
+its help text per setting); split, the table would no longer be one place.
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ Who may receive what (the entitlement rule):
   receive campaign documents and the receipts document addressed to it, and
   nothing written by another school.
 
-Why one module of about 560 lines: `Federation` is one set of rules over one
+Why one module of about 600 lines: `Federation` is one set of rules over one
 store. Receiving (`try_accept`), publishing, entitlement and bundles (which are
 received exactly as synced documents are, through `try_accept`) check each
 other's invariants; read apart, a rule's exceptions would be in another file.

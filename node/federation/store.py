@@ -6,7 +6,12 @@ node can keep syncing after a reboot with nobody logged in. Pupil data lives in
 the encrypted store (`preau.node.records.store`).
 
 One writer: every write is one transaction, committed before the caller
-acknowledges anything to a peer (persist, then reply).
+acknowledges anything to a peer (persist, then reply). While a node serves,
+that writer is its database thread (node/database.py); other threads read.
+
+Why one module of about 500 lines: one class over one file's tables, in
+sections (peers, invitations, documents, statistics, logs); the schema is in
+schema.py.
 """
 from __future__ import annotations
 
