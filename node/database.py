@@ -138,8 +138,11 @@ class DatabaseThread:
 
     async def run(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """Run `fn(*args, **kw)` on the database thread; its result or its exception comes back here."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, functools.partial(self._timed, fn, *args, **kw))
+        job = asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(self._timed, fn, *args, **kw))
+        # A job handed over always runs, even if its caller is cancelled meanwhile (a client that hung up, a
+        # session at shutdown): cancelling the caller must not silently drop a queued write.
+        job.add_done_callback(_retrieved)
+        return await asyncio.shield(job)
 
     def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """From a thread that is not the event loop's (or before serving): run on the database thread and wait."""
@@ -156,6 +159,13 @@ class DatabaseThread:
                 db.reader.conn.close()
                 db.reader = None
         self._owned.clear()
+
+
+def _retrieved(job: "asyncio.Future[Any]") -> None:
+    """Mark a job's outcome as seen: a caller still waiting gets it through the shield; one that was cancelled
+    had nobody left to tell (and asyncio would otherwise warn "exception was never retrieved")."""
+    if not job.cancelled():
+        job.exception()
 
 
 async def inline(fn: Callable[..., T], *args: Any, **kw: Any) -> T:

@@ -103,3 +103,30 @@ def test_an_owned_file_is_written_by_its_thread_only_and_read_elsewhere_as_commi
         thread.close()
     assert database.for_this_thread(db) is db and db.reader is None  # handed back when the thread stops
     db.execute("INSERT INTO t VALUES (2)")
+
+
+def test_a_job_handed_to_the_database_thread_runs_even_if_its_caller_is_cancelled(tmp_path):
+    """A client that hangs up cancels its handler; the write it had handed over (queued behind another job)
+    must still happen whole, not be dropped from the queue."""
+    import asyncio
+    import threading
+    thread = database.DatabaseThread()
+    ran: list[str] = []
+    gate = threading.Event()
+
+    async def main() -> None:
+        first = asyncio.ensure_future(thread.run(gate.wait, 5))  # keeps the thread busy
+        queued = asyncio.ensure_future(thread.run(ran.append, "queued write"))
+        await asyncio.sleep(0.05)
+        queued.cancel()  # its caller goes away while the job waits in the queue
+        gate.set()
+        await first
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        await thread.run(lambda: None)  # the queue has drained
+
+    try:
+        asyncio.run(main())
+    finally:
+        thread.close()
+    assert ran == ["queued write"]

@@ -44,12 +44,16 @@ def _declared_schools(client) -> list[str]:
     from preau.protocol.secagg import CohortDeclaration, encode
     node = client.app[NODE]
     uais = ["0690011M", "0690012N", "0690013P"]
-    for i, uai in enumerate(uais):
-        ident = Identity(bytes([90 + i]) * 32)
-        node.fed.add_peer(ident.signing_key.hex(), node_id=ident.node_id, role="school", uai=uai, name=f"École {i}",
-                          static_key=ident.public.static_key.hex())
-        fpools.PoolMailbox(node.federation).incoming(ident.public, encode(CohortDeclaration.create(
-            ident, campaign_id="2026-test-cp", uai=uai, cohort=4 + i, declared_at=1)))
+
+    def enrol() -> None:  # on the node's database thread, as a serving node requires
+        for i, uai in enumerate(uais):
+            ident = Identity(bytes([90 + i]) * 32)
+            node.fed.add_peer(ident.signing_key.hex(), node_id=ident.node_id, role="school", uai=uai,
+                              name=f"École {i}", static_key=ident.public.static_key.hex())
+            fpools.PoolMailbox(node.federation).incoming(ident.public, encode(CohortDeclaration.create(
+                ident, campaign_id="2026-test-cp", uai=uai, cohort=4 + i, declared_at=1)))
+
+    node.call(enrol)
     return uais
 
 

@@ -179,10 +179,10 @@ async def test_silent_sockets_do_not_keep_a_school_out(pair):
 async def test_long_invitations_are_refused_in_french_too(pair):
     """The old paper invitations: damaged, for another school, expired here: each said in French, nothing sent."""
     d_node, s_node, url = pair
-    text = d_node.create_invitation(SCHOOL_UAI, [url]).to_string()
+    text = d_node.call(d_node.create_invitation, SCHOOL_UAI, [url]).to_string()
     damaged = text[:40] + ("A" if text[40] != "A" else "B") + text[41:]
     assert "Le texte de l'invitation est abîmé" in (await _refused(s_node, damaged, url)).localized("fr")
-    other = d_node.create_invitation(OTHER_UAI, [url]).to_string()
+    other = d_node.call(d_node.create_invitation, OTHER_UAI, [url]).to_string()
     assert f"est pour l'école {OTHER_UAI}, pas pour celle-ci" in (await _refused(s_node, other, url)).localized("fr")
     s_node._clock = lambda: 4_000_000_000
     assert "Cette invitation a expiré le " in (await _refused(s_node, text, url)).localized("fr")

@@ -117,7 +117,7 @@ async def test_the_release_page_says_why_a_pool_was_refused_in_french_and_who_co
     pool = _propose(node, fixture_campaign())
     academie = Identity(b"c" * 32)
     signed = pool.countersigned(academie)
-    fpools._save(node.fed, pool.pool_id.hex(), {
+    node.call(fpools._save, node.fed, pool.pool_id.hex(), {
         "role": "school", "definition": encode(signed).hex(), "district": pool.district_key.hex(), "status": "refused",
         "reason": "the pool's cohort for École du Moulin (0690001B), 5 pupils, is not that school's own signed declaration",
         "code": "bad_cohort_declaration", "transcript": [], "outbox": None})
