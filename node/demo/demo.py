@@ -172,8 +172,8 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
 
         progress("Enrolling each school with its own invitation ...")
         for node in nodes:
-            invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True,
-                                                   announce=False)  # every node on this one machine
+            invitation = actions.create_invitation(district.settings(), uai=node.uai,
+                                                   allow_loopback=True).text  # every node on this one machine
             done = subprocess.run(_preau("join", "--data-dir", str(node.data_dir), invitation), env=_env(),
                                   capture_output=True, text=True, timeout=60)
             if done.returncode != 0:
@@ -300,8 +300,8 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
     try:
         for i, (node, size) in enumerate(zip(nodes, POOL_SIZES)):
             _init(node, f"Petite école {i + 1}")
-            invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True, announce=False,
-                                                   name=f"Petite école {i + 1}")
+            invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True,
+                                                   name=f"Petite école {i + 1}").text
             classes = make_classes(rng, campaign, [size], rate_shift=rng.uniform(-0.08, 0.04))
             n = actions.open_node(node.settings())
             opened.append(n)

@@ -12,6 +12,7 @@ from typing import Any
 import segno
 from aiohttp import web
 
+from preau.node.actions.enrollment import issue_invitation
 from preau.node.federation import pools as fpools
 from preau.node.records import csvio
 from markupsafe import Markup
@@ -120,11 +121,11 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             member = "district" if form.get("member") == "district" else "school"
             name = " ".join(str(form.get("name", "")).split())[:120] or None
             town = " ".join(str(form.get("town", "")).split())[:80] or None
-            inv = node.create_invitation(uai, [settings.advertised_url], ttl=days * 86400, member=member,
-                                         name=name, town=town)
-            audit(request, "invitation-created", f"invitation:{inv.id.hex()[:8]}",
+            inv = issue_invitation(node, uai=uai, address=settings.advertised_url, expires_days=days, member=member,
+                                   name=name, town=town)  # the use case `preau invite` runs too
+            audit(request, "invitation-created", f"invitation:{inv.id[:8]}",
                   f"{inv.uai} {member} {name or ''} {town or ''}".strip())
-            text = inv.to_string()
+            text = inv.text
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
                        "expires": when(inv.expires_at, request_language(request))}
             return await _invitations_page(request, created=created)

@@ -22,11 +22,12 @@ from aiohttp import web
 from preau.crdt.campaign import GROUPS, LEVELS, Campaign, Exercise
 
 from preau.node.records.backup import write_backup
-from preau.node.actions import node_status
+from preau.node.actions.releases import release_view
+from preau.node.actions.status import node_status
 from ..errors import NotFound, UserError
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
-from ..release import approve_release, preview_release
+from ..release import approve_release
 from preau.node.records.classlist import ClassList, ClassListError, Known, compare, fold, read_class_list
 from preau.node.records.store import ResultInput, Result
 from .grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row_body, saved_reply, score_text
@@ -530,7 +531,8 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
                         status: int = 200) -> web.StreamResponse:
     store, s, node = store_of(request), unlocked(request), node_of(request)
     campaign = _campaign(store, s, request.match_info["campaign_id"])
-    preview = preview_release(store, s, node.federation, campaign.id)
+    view = release_view(store, s, node.federation, campaign.id)  # the use case `preau release` shows too
+    preview = view.preview
     doc = preview.document()
     names = {ex.id: ex.name for ex in campaign.exercises}
     table = [{"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()]
@@ -542,7 +544,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
-        "pools": fpools.pools(node.federation, campaign.id),
+        "pools": view.pools,
         "reason": reason_words(preview.decision.reason, request_language(request)),
         "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
@@ -558,7 +560,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     campaign = _campaign(store, s, request.match_info["campaign_id"])
     form = await request.post()
     t = t_(request)
-    preview = preview_release(store, s, node.federation, campaign.id)
+    preview = release_view(store, s, node.federation, campaign.id).preview
     if form_text(form, "digest", 64) != _digest(preview.document()):
         return await _release_page(request, errors=[t("release.changed")], status=409)
     try:
@@ -720,7 +722,7 @@ def with_suppress_rmdir(path: str) -> None:
 @login_required(roles=("admin", "district"))
 async def api_status(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
-    info = node_status(node)
+    info = node_status(node).as_dict()
     info["sync"] = {k: getattr(node.status, k) for k in ("last_attempt", "last_success", "failures", "last_error",
                                                          "next_attempt")}
     return web.json_response({"ok": True, **info})
