@@ -25,7 +25,7 @@ from preau.crdt.schema import new_document
 from preau.crdt.signing import SignedRelease, sign_release, verify_release
 from preau.crdt.statistics import CampaignStatistics
 from preau.protocol.identity import Identity
-from preau.protocol.secagg import DistrictAggregator, Member, PoolDefinition, SchoolClient
+from preau.protocol.secagg import CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient
 from preau.protocol.uai import check_letter
 
 from _campaign import CAMPAIGN
@@ -77,7 +77,9 @@ def main() -> int:
     # --- secure aggregation -----------------------------------------------------------
     t0 = time.process_time()
     vectors = [pool_vector(o, CAMPAIGN) for o in outcomes]
-    members = tuple(Member(ident.signing_key, _uai(i + 1), f"École {i + 1}", vectors[i][-1]) for i, ident in enumerate(identities))
+    members = tuple(Member.declared(CohortDeclaration.create(ident, campaign_id=CAMPAIGN.id, uai=_uai(i + 1),
+                                                             cohort=vectors[i][-1], declared_at=1), f"École {i + 1}")
+                    for i, ident in enumerate(identities))
     threshold = (2 * SCHOOLS) // 3 + 1
     pool = PoolDefinition.create(district, campaign_id=CAMPAIGN.id, pool_id=_seed("pool")[:16], threshold=threshold,
                                  vector_length=vector_length(CAMPAIGN), members=members)

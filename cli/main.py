@@ -52,6 +52,7 @@ NODE_FUNCTIONS: dict[str, str] = {
     "pool create": "preau.cli.commands.pools:create",
     "pool list": "preau.cli.commands.pools:list_pools",
     "pool approve": "preau.cli.commands.pools:approve",
+    "pool declare": "preau.cli.commands.pools:declare",
     "pool advance": "preau.cli.commands.pools:advance",
     "demo": "preau.node.demo.demo:run_demo",
     "gdpr status": "preau.cli.commands.gdpr:status",
@@ -186,7 +187,10 @@ def _invite_args(p: argparse.ArgumentParser) -> None:
 
 
 def _join_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("invitation", help="the invitation text from the district, or a file holding it ('-': stdin)")
+    p.add_argument("invitation", help="the short invitation code (4 groups of 5 characters) or the long invitation "
+                                      "text from the district, or a file holding it ('-': stdin)")
+    p.add_argument("--district", metavar="ADDRESS",
+                   help="the district's address, printed with the short code (e.g. 192.168.1.10:8080)")
 
 
 def _json_flag(p: argparse.ArgumentParser) -> None:
@@ -237,8 +241,9 @@ def _bundle_import_args(p: argparse.ArgumentParser) -> None:
 
 def _pool_create_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("campaign", help="campaign id, e.g. 2026-debut-cp")
-    p.add_argument("--member", action="append", metavar="UAI=COHORT",
-                   help="an enrolled school and its declared cohort (public data); repeat for each school (3 or more)")
+    p.add_argument("--member", action="append", metavar="UAI",
+                   help="an enrolled school that declared its cohort (UAI=N also checks it declared N pupils); "
+                        "repeat for each school (3 or more)")
     p.add_argument("--threshold", type=int, help="schools needed to finish (default: just over two thirds)")
 
 
@@ -249,6 +254,11 @@ def _pool_list_args(p: argparse.ArgumentParser) -> None:
 def _pool_approve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("pool", help="the pool id (its first characters suffice), as `preau pool list` shows it")
     _user_arg(p, "that approves the pool")
+
+
+def _pool_declare_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("campaign", help="campaign id, e.g. 2026-debut-cp")
+    _user_arg(p, "that declares the cohort")
 
 
 def _pool_advance_args(p: argparse.ArgumentParser) -> None:
@@ -373,7 +383,8 @@ COMMANDS: tuple[Command, ...] = (
         "join",
         "(school) join a district with its invitation",
         "On a school node: enrol with the district named in the invitation. Both nodes pin each other's keys.",
-        ("preau join invitation.txt", "preau join 'PREAU1-...'"),
+        ("preau join K7Q2M-9XRT4-B3HWN-P0DFA --district 192.168.1.10:8080", "preau join invitation.txt",
+         "preau join 'PREAU1-...'"),
         _join_args,
     ),
     Command(
@@ -479,9 +490,10 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "pool create",
         "(district) pool small schools' counts by secure aggregation",
-        "On a district node: form and sign a pool of 3 or more enrolled schools for a campaign, with their "
-        "declared cohorts. The district then learns only the sum over the pool, never one school's counts.",
-        ("preau pool create 2026-debut-cp --member 0690001B=5 --member 0690002C=4 --member 0690003D=6",),
+        "On a district node: form and sign a pool of 3 or more enrolled schools for a campaign, each with the "
+        "cohort it declared and signed itself. The district then learns only the sum over the pool, never one "
+        "school's counts.",
+        ("preau pool create 2026-debut-cp --member 0690001B --member 0690002C --member 0690003D",),
         _pool_create_args,
     ),
     Command(
@@ -490,6 +502,14 @@ COMMANDS: tuple[Command, ...] = (
         "Show each pool: its campaign, state, threshold and member schools (names and UAIs).",
         ("preau pool list", "preau pool list --campaign 2026-debut-cp"),
         _pool_list_args,
+    ),
+    Command(
+        "pool declare",
+        "(school) declare this school's cohort, so its district can pool it",
+        "On a school node: sign the number of pupils assessed in a campaign (public figures) and send it to the "
+        "district at the next sync; the district forms pools of small schools from these declarations.",
+        ("preau pool declare 2026-debut-cp --user directrice",),
+        _pool_declare_args,
     ),
     Command(
         "pool approve",
@@ -559,8 +579,8 @@ GROUPS = {
     "gdpr": ("(school) the school's GDPR duties: retention, families' requests, paperwork (docs/gdpr.md)",
              ("preau gdpr status", "preau gdpr access PUPIL_ID --output DIR", "preau gdpr notice -o notice.html")),
     "pool": ("pool small schools' counts by secure aggregation",
-             ("preau pool create 2026-debut-cp --member 0690001B=5 --member 0690002C=4 --member 0690003D=6",
-              "preau pool list", "preau pool approve 3f2a9c1e --user directrice")),
+             ("preau pool declare 2026-debut-cp", "preau pool create 2026-debut-cp --member 0690001B --member 0690002C "
+              "--member 0690003D", "preau pool list", "preau pool approve 3f2a9c1e --user directrice")),
 }
 
 

@@ -329,7 +329,7 @@ def next_release(
     # The cohort published is the one behind the published rows, not today's: a late pupil held back
     # on every exercise must not move it (a margin that would isolate them).
     shown = {ex.id: (snapshots[ex.id][-1] if snapshots.get(ex.id) else {}) for ex in campaign.exercises}
-    published_cohort = _assessed(shown.values())
+    published_cohort = _assessed(shown.values()) if MARGINS else cohort
     content = ReleaseContent(campaign.id, number, "published", "", policy, tuple(rows), published_cohort, final=closing)
     reason = f"release {number}: {len(updated)} exercise{'s' if len(updated) != 1 else ''} updated"
     if closing:
@@ -339,6 +339,11 @@ def next_release(
     new_history = ReleaseHistory(campaign.id, number, content, snapshots,
                                  _new_pins(campaign, history, updated, snapshots), policy.strictest(history.policy))
     return ReleaseDecision(True, reason, content, new_history, held_back)
+
+
+MARGINS = True
+"""Margins follow the cells: a release's cohort is the one behind its published rows, and an aggregate
+shows its cohort only when every row shows its total. Only tests turn this off (docs/privacy.md)."""
 
 
 # -- small cells --------------------------------------------------------------------
@@ -431,3 +436,49 @@ def suppress_rows(
         out.append(shown)
         pattern |= {(row.exercise, c) for c in hidden}
     return tuple(out), frozenset(pattern)
+
+
+def hide_guessed_totals(rows: Sequence[Row], shown: Sequence[Row], small_cell_max: int) -> tuple[Row, ...]:
+    """Margins across rows: a total hidden by complementary suppression must not be given back by another row.
+
+    The rows of one table mostly count the same pupils, so a reader who sees
+    one row's total (or every cell of a row, which add up to it) will take it
+    for the total of a row that hides its own. Where that guess is right and
+    would let the reader recompute a hidden cell of that row (`recomputable_cells`
+    with the total known), every figure that gives the total away is hidden
+    too: other rows' totals equal to it and, in a row that shows all its cells
+    adding up to it, the smallest non-zero cell as well. Repeated until no
+    such guess recomputes a cell. `rows` are the true rows, `shown` what
+    `suppress_rows` made of them (same order); the cohort is left to the
+    caller, who shows it only when every row shows its total.
+    """
+    if len(rows) != len(shown) or any(r.exercise != s.exercise for r, s in zip(rows, shown)):
+        raise CrdtUsageError("hide_guessed_totals needs the true rows and the shown rows in the same order")
+    n = max(small_cell_max, 0)
+    out = list(shown)
+    while True:
+        # What a reader can take for a row's total: shown totals, and the sums of rows with every cell shown.
+        gives: dict[int, set[int]] = {}
+        for i, s in enumerate(out):
+            if isinstance(s.total, int):
+                gives.setdefault(s.total, set()).add(i)
+            elif all(isinstance(v, int) for v in s.cells):
+                gives.setdefault(sum(s.cells), set()).add(i)
+        exposed: set[int] = set()
+        for j, (r, s) in enumerate(zip(rows, out)):
+            t = r.total
+            if isinstance(s.total, int) or not isinstance(t, int) or not (gives.get(t, set()) - {j}):
+                continue
+            if recomputable_cells(Row(s.exercise, s.cells, t), n):
+                exposed |= gives[t] - {j}
+        if not exposed:
+            return tuple(out)
+        for i in exposed:
+            s, r = out[i], rows[i]
+            cells = list(s.cells)
+            if all(isinstance(v, int) for v in cells):
+                nonzero = [k for k, v in enumerate(cells) if v > 0]
+                if nonzero:
+                    k = min(nonzero, key=lambda k: (cells[k], k))
+                    cells[k] = MARKER_HIDDEN  # shown cells are 0 or above small_cell_max: "x" tells the truth
+            out[i] = Row(s.exercise, tuple(cells), MARKER_HIDDEN)

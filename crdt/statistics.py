@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from . import disclosure as _disclosure
 from .campaign import GROUPS, LEVELS, SCORED_GROUPS, SUBJECTS, Campaign
 from .disclosure import suppress_rows
 from .documents import ReleaseContent, Row
@@ -670,7 +671,10 @@ def build_aggregate(
         for r in previous.rows:
             pattern |= {(r.exercise, c) for c in (*COLUMNS, "total") if not isinstance(r.get(c), int)}
     shown, _ = suppress_rows(rows, policy.small_cell_max, pattern, unknown=unknown)
-    cohort = stats.cohort() if stats.cohort_known() and all(isinstance(r.total, int) for r in shown) else None
+    if _disclosure.MARGINS:  # a total hidden above must not come back from another row's
+        shown = _disclosure.hide_guessed_totals(rows, shown, policy.small_cell_max)
+    totals_shown = all(isinstance(r.total, int) for r in shown) or not _disclosure.MARGINS
+    cohort = stats.cohort() if stats.cohort_known() and totals_shown else None
     return ReleaseContent(
         campaign.id, release, "published", "", policy, shown, cohort, final=final, scope="district",
         schools_contributing=stats.schools_represented, schools_withheld=stats.schools_withheld_represented,

@@ -18,6 +18,7 @@ from preau.node.errors import Busy, UserError
 from preau.node.lan import lan_urls
 from preau.node.oplock import serving
 from preau.node.federation.transport import SYNC_PATH, serve_session
+from preau.node.federation import joincode as fjoincode
 from preau.node.runtime import Node, open_node
 from preau.node.web.security import PrivateAccessLogger, log_path, public
 from preau.node.web.site import setup_site
@@ -130,6 +131,12 @@ async def sync_endpoint(request: web.Request) -> web.StreamResponse:
     return await serve_session(request, node.federation, node.limits, node.gate)
 
 
+async def code_endpoint(request: web.Request) -> web.StreamResponse:
+    """A school joining by short code fetches its invitation here (SPAKE2: the code itself never travels)."""
+    node: Node = request.app[NODE]
+    return await fjoincode.serve_code(request, node, node.code_gate, [request.config_dict[CONFIG].advertised_url])
+
+
 def create_app(settings: Any) -> web.Application:
 
     faults.quiet_client_errors()
@@ -142,6 +149,7 @@ def create_app(settings: Any) -> web.Application:
     # Public on purpose: health checks carry no data, and the sync endpoint authenticates peers by their Noise keys.
     app.router.add_get("/healthz", public(healthz))
     app.router.add_get(SYNC_PATH, public(sync_endpoint))
+    app.router.add_get(fjoincode.jc.PATH, public(code_endpoint))
     return app
 
 

@@ -132,7 +132,8 @@ async def body_guard(request: web.Request, handler: Any) -> web.StreamResponse:
     a charset Python does not know, a malformed multipart or urlencoded body, or JSON nested
     deeper than MAX_JSON_DEPTH is refused before the session, the CSRF check or a handler runs.
     """
-    if request.method not in ("GET", "HEAD", "OPTIONS") and request.body_exists:
+    # A form type with no body at all is read too: aiohttp's post() would still parse it (and fail) later.
+    if request.method not in ("GET", "HEAD", "OPTIONS") and (request.body_exists or request.content_type in FORM_TYPES):
         charset = request.charset
         if charset:
             try:

@@ -12,8 +12,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from preau.crdt.campaign import PolicyStatement, describe_policy
-from preau.crdt.disclosure import AskedChange, ReleaseDecision, ReleaseHistory, next_release, pin_campaign
+from preau.crdt.campaign import Campaign, Policy, PolicyStatement, describe_policy
+from preau.crdt.disclosure import (AskedChange, PinnedCampaign, ReleaseDecision, ReleaseHistory, next_release,
+                                   pin_campaign)
+from preau.crdt.pooling import pool_vector
 from preau.crdt.schema import document_id
 from preau.crdt.signing import SignedRelease
 
@@ -59,6 +61,25 @@ def _history(store, session, federation: Federation, campaign_id: str) -> Releas
     return history
 
 
+def _pinned(store, session, federation: Federation, campaign: Campaign) -> tuple[PinnedCampaign | None, ReleaseHistory]:
+    """The campaign with thresholds and policy as first released under, and the history: a newer campaign
+    version cannot re-cut the same pupils' scores at other points (docs/privacy.md, "Moving thresholds")."""
+    history = _history(store, session, federation, campaign.id)
+    if unprotected("pinning"):  # test hook: forget the pins, as a Préau without them would
+        return None, dataclasses.replace(history, thresholds={}, policy=None)
+    return pin_campaign(campaign, history), history
+
+
+def pool_counts(store, session, federation: Federation, campaign_id: str) -> tuple[tuple[int, ...], Policy]:
+    """The school's vector for a secure-aggregation pool (`crdt.pooling.pool_vector`) and the policy it
+    applies, both under the campaign as this school first released it, as `preview_release` uses: a
+    pool is one more way counts leave, and must not re-cut pupils at thresholds a newer version moved."""
+    campaign = store.get_campaign(session, campaign_id)
+    pinned, _history = _pinned(store, session, federation, campaign)
+    applied = pinned.campaign if pinned is not None else campaign
+    return pool_vector(store.release_outcomes(session, campaign_id, campaign=applied), applied), applied.policy
+
+
 def preview_release(store, session, federation: Federation, campaign_id: str, *,
                     today: _dt.date | None = None, closing: bool | None = None) -> ReleasePreview:
     campaign = store.get_campaign(session, campaign_id)
@@ -68,12 +89,7 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
     today = today or _dt.date.today()
     if closing is None:
         closing = campaign.is_closed(today)
-    history = _history(store, session, federation, campaign_id)
-    # Thresholds and policy as first released under: a newer campaign version cannot re-cut the same
-    # pupils' scores at other points (docs/privacy.md, "Moving thresholds").
-    pinned = pin_campaign(campaign, history) if not unprotected("pinning") else None
-    if pinned is None:  # test hook: forget the pins, as a Préau without them would
-        history = dataclasses.replace(history, thresholds={}, policy=None)
+    pinned, history = _pinned(store, session, federation, campaign)
     applied = pinned.campaign if pinned is not None else campaign
     outcomes = store.release_outcomes(session, campaign_id, campaign=applied)
     decision = next_release(outcomes, applied, history, closing=closing)

@@ -20,6 +20,7 @@ from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
 from preau.protocol.invitation import DEFAULT_TTL, Invitation
+from preau.protocol.joincode import code_slot
 
 from preau.node import testhooks
 from preau.node.aio import within
@@ -29,11 +30,13 @@ from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from . import keyfiles
-from .errors import Conflict, NotFound, UserError, checked_uai
+from .errors import Conflict, NotFound, UserError, checked_uai, words
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
+from preau.node.federation.joincode import CodeGate, code_words, district_url, fetch_invitation
+from preau.protocol.joincode import JoinCodeError, looks_like_code, parse_code
 
 log = logging.getLogger("preau.node")
 
@@ -42,6 +45,7 @@ FEDERATION_DB = "federation.db"
 PENDING_ROTATION = "pending_rotation"  # JSON list of rotation statements (hex) the node above has not heard of
 RETIRED_KEYS = "retired_keys"  # JSON list of {"seed", "statement", "until"}: keys still answered on (overlap)
 DEFAULT_OVERLAP_DAYS = 90
+SLOT_MEMORY = 400 * 86400  # a short code's slot is not given again within this time (a code lives 90 days at most)
 
 
 def pending_rotations(fed: FedStore) -> list[str]:
@@ -98,6 +102,7 @@ class Node:
         self.live_stats = LiveStatistics(self.fed)  # merged statistics in memory, kept up to date (pages read these)
         self.limits = limits
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
+        self.code_gate = CodeGate()  # the join-code exchanges running at once (node/federation/joincode.py)
         self.backoff = backoff
         self.sync_interval = sync_interval
         self.pool_round_timeout = pool_round_timeout
@@ -143,23 +148,49 @@ class Node:
         if member not in MEMBER_ROLES:
             raise UserError(f"an invitation is for a school or a district, not {member!r}")
         uai = checked_uai(uai)
-        inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=self._clock(),
-                                secret=os.urandom(32), ttl=ttl)
+        now = self._clock()
+        for _ in range(64):  # the short code's slot must name this invitation alone (docs/protocol.md, "Short join codes")
+            secret = os.urandom(32)
+            slot = code_slot(secret)
+            if not self.fed.slot_taken(slot, now - SLOT_MEMORY):
+                break
+        else:
+            slot = None  # the slots are all taken (a district never makes thousands in a year): long text only
+        inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=now, secret=secret, ttl=ttl)
         self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
-                                address=school_address, member=member, town=town)
+                                address=school_address, member=member, town=town, code_slot=slot)
         self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}")
         return inv
 
-    async def join(self, text: str, uai: str) -> SessionReport:
-        """Enrol with a district from its invitation; the first sync runs in the same session."""
-        try:
-            inv = Invitation.parse(text)
-        except LocalProtocolError as exc:
-            raise UserError(exc.message) from None
+    async def join(self, text: str, uai: str, district: str | None = None) -> SessionReport:
+        """Enrol with a district from its invitation (the long text, or the short code and the district's
+        address); the first sync runs in the same session. A mistyped code is refused before any traffic."""
+        addresses: list[str] = []
+        if looks_like_code(text):
+            try:
+                code = parse_code(text)
+            except JoinCodeError as exc:
+                raise UserError(code_words(exc), code=exc.code) from None
+            if district is None or not district.strip():
+                raise UserError(words("a short code needs the district's address (--district ADDRESS, "
+                                      "given with the code)", "joincode.no_address"))
+            url = district_url(district)
+            if self.federation.upstream() is not None:
+                raise Conflict("this node has already joined a district; it cannot join a second one")
+            inv = await fetch_invitation(url, code)
+            if inv.uai != uai:
+                raise UserError(words(f"this code invites the school {inv.uai}, not this one ({uai})",
+                                      "joincode.other_school", invited=inv.uai, uai=uai))
+            addresses.append(url)
+        else:
+            try:
+                inv = Invitation.parse(text)
+            except LocalProtocolError as exc:
+                raise UserError(exc.message) from None
         if self.federation.upstream() is not None:
             raise Conflict("this node has already joined a district; it cannot join a second one")
         last: Exception | None = None
-        for address in inv.addresses:
+        for address in addresses + [a for a in inv.addresses if a not in addresses]:
             try:
                 report = await self._session(address, None, join=inv, uai=uai)
             except PeerUnreachable as exc:

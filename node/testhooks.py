@@ -9,6 +9,8 @@ test uses which):
 - `floor`: the national disclosure floor (min_cohort, min_batch, small_cell_max 10);
 - `pinning`: thresholds and policy pinned at the first release that used them;
 - `one_aggregate`: a district sends counts up once, at closing;
+- `margins`: a release's cohort is the one behind its published rows, and an
+  aggregate shows its cohort only when every row shows its total;
 - `entitlement`: a node sends a document only to peers entitled to it, and
   document ids name their owner's key;
 - `access_log`: access log lines without sizes or ids;
@@ -19,7 +21,7 @@ from __future__ import annotations
 import logging
 import os
 
-NAMES = ("floor", "pinning", "one_aggregate", "entitlement", "access_log", "file_modes")
+NAMES = ("floor", "pinning", "one_aggregate", "margins", "entitlement", "access_log", "file_modes")
 log = logging.getLogger("preau.node")
 
 
@@ -33,15 +35,17 @@ def unprotected(name: str) -> bool:
 
 
 def apply_at_start() -> list[str]:
-    """Switch off the pure layer's protections a test asked to switch off (floor, one_aggregate); warn."""
+    """Switch off the pure layer's protections a test asked to switch off (floor, one_aggregate, margins); warn."""
     off = [n for n in NAMES if unprotected(n)]
     if not off:
         return []
-    from preau.crdt import campaign, statistics
+    from preau.crdt import campaign, disclosure, statistics
 
     if "floor" in off:
         campaign.FLOOR = campaign.Policy(1, 1, 0)
     if "one_aggregate" in off:
         statistics.ONE_AGGREGATE = False
+    if "margins" in off:
+        disclosure.MARGINS = False
     log.warning("TEST RUN: privacy protections switched off: %s (never do this with real pupils)", ", ".join(off))
     return off

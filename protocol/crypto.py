@@ -156,6 +156,47 @@ def constant_time_equal(a: bytes, b: bytes) -> bool:
     return len(a) == len(b) and _b.sodium_memcmp(a, b)
 
 
+# --- SPAKE2 (the short join code's PAKE) -----------------------------------------
+
+def _entropy(random: bytes):
+    """A deterministic randomness source for python-spake2, expanded from the caller's bytes (pure)."""
+    if len(random) < 32:
+        raise ValueError("SPAKE2 needs at least 32 random bytes")
+    counter = [0]
+
+    def draw(n: int) -> bytes:
+        out = b""
+        while len(out) < n:
+            out += blake2b(counter[0].to_bytes(8, "big"), key=random[:64])
+            counter[0] += 1
+        return out[:n]
+    return draw
+
+
+def spake2_start(side: str, password: bytes, id_school: bytes, id_district: bytes, random: bytes):
+    """One side of SPAKE2 over Ed25519 (python-spake2, the implementation magic-wormhole uses).
+
+    `side` is "school" (SPAKE2's A) or "district" (B). Returns (state, the 33-byte message to send).
+    The state is used once, by `spake2_finish`.
+    """
+    import spake2  # imported here: only enrolment by short code needs it
+
+    cls = spake2.SPAKE2_A if side == "school" else spake2.SPAKE2_B
+    state = cls(password, idA=id_school, idB=id_district, entropy_f=_entropy(random))
+    return state, state.start()
+
+
+def spake2_finish(state, inbound: bytes) -> bytes:
+    """The 32-byte SPAKE2 key; a message that is not a point of the group (or is our own, reflected) fails."""
+    from spake2 import SPAKEError
+    from spake2.ed25519_basic import NotOnCurve
+
+    try:
+        return state.finish(bytes(inbound))
+    except (SPAKEError, NotOnCurve, ValueError, TypeError, AssertionError, IndexError) as exc:
+        raise CryptoFailure("unusable SPAKE2 message") from exc
+
+
 # --- ChaCha20 keystream (secure aggregation's mask generator) -----------------
 
 def chacha20_stream(key: bytes, nonce12: bytes, length: int) -> bytes:

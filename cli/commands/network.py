@@ -19,13 +19,13 @@ def invite(settings: Any, *, uai: str, lang: str = "en", name: str | None = None
     inv = enrollment.create_invitation(settings, uai=uai, name=name, expires_days=expires_days, school_url=school_url,
                                        district=district, town=town, allow_loopback=allow_loopback)
     # On stderr, terminal or not: the invitation alone goes to stdout (scripts redirect it to a file).
-    print(say("cli.out.invite.made", uai=inv.uai, days=inv.expires_days, address=inv.address), file=sys.stderr,
-          flush=True)
+    print(say("joincode.cli_invite", uai=inv.uai, days=inv.expires_days, code=inv.code, address=inv.address),
+          file=sys.stderr, flush=True)
     return inv.text
 
 
 def invitation_text(say: Say, value: str) -> str:
-    """The invitation as typed, or read from a file, or from standard input ('-')."""
+    """The short code or the long invitation as typed, or read from a file, or from standard input ('-')."""
     if value == "-":
         return sys.stdin.read().strip()
     path = pathlib.Path(value)
@@ -34,12 +34,15 @@ def invitation_text(say: Say, value: str) -> str:
             return path.read_text(encoding="utf-8", errors="replace").strip()
         except OSError as exc:
             raise say.error("action.cannot_read", file=value, reason=exc.strerror) from None
+    if ("/" in value or value.lower().endswith(".txt")) and not path.exists():
+        raise say.error("cli.join_no_file", file=value)
     return value.strip()
 
 
-def join(settings: Any, *, invitation: str, lang: str = "en", **_: Any) -> str:
+def join(settings: Any, *, invitation: str, lang: str = "en", district: str | None = None, **_: Any) -> str:
     say = Say(lang)
-    joined = enrollment.join(settings, invitation=invitation_text(say, invitation), progress=say.progress)
+    joined = enrollment.join(settings, invitation=invitation_text(say, invitation), district=district,
+                             progress=say.progress)
     done = say("cli.out.join.done", district=joined.district, address=joined.address, n=joined.documents)
     return done + ("\n" + say("cli.out.join.note", remark=say.words(joined.clock)) if joined.clock else "")
 

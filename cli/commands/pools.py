@@ -45,5 +45,12 @@ def approve(settings: Any, *, pool: str, lang: str = "en", user: str | None = No
     return pool_line(say, done.pool) + "\n" + say("cli.out.pool.approved", n=done.pupils)
 
 
+def declare(settings: Any, *, campaign: str, lang: str = "en", user: str | None = None, **_: Any) -> str:
+    say = Say(lang)
+    login = ask_login(say, settings, user, role="school", refusal="action.pool_declare_school_only")
+    done = pools.declare(settings, campaign=campaign, login=login)
+    return say("cli.out.pool.declared", n=done.cohort, campaign=done.campaign)
+
+
 def advance(settings: Any, *, pool: str, lang: str = "en", **_: Any) -> str:
     return pool_line(Say(lang), pools.advance(settings, pool=pool))

@@ -11,6 +11,7 @@ from typing import Any
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import node_id as node_id_of, parse_node_id
 from preau.protocol.invitation import MAX_CLOCK_SKEW, Invitation, utc
+from preau.protocol.joincode import JoinCode, looks_like_code
 
 from preau.node.runtime import Node
 
@@ -31,7 +32,12 @@ class IssuedInvitation:
     expires_days: int
     expires_at: int
     id: str  # hex
-    text: str  # PREAU1-...: what the head teacher types or scans
+    text: str  # PREAU1-...: the long invitation (a file, the QR code)
+    code_groups: tuple[str, ...]  # the short code the head teacher types, in groups (protocol.joincode)
+
+    @property
+    def code(self) -> str:
+        return "-".join(self.code_groups)
 
 
 def issue_invitation(node: Node, *, uai: str, address: str, expires_days: int = 7, name: str | None = None,
@@ -39,7 +45,8 @@ def issue_invitation(node: Node, *, uai: str, address: str, expires_days: int = 
     """A one-time invitation for a school (or a district below this one): the command line's and the web's."""
     inv = node.create_invitation(uai, [address], ttl=expires_days * 86400, name=name, school_address=school_address,
                                  member=member, town=town)
-    return IssuedInvitation(inv.uai, member, address, expires_days, inv.expires_at, inv.id.hex(), inv.to_string())
+    return IssuedInvitation(inv.uai, member, address, expires_days, inv.expires_at, inv.id.hex(), inv.to_string(),
+                            JoinCode.from_secret(inv.secret).groups)
 
 
 def create_invitation(settings: Any, *, uai: str, name: str | None = None, expires_days: int = 7,
@@ -87,8 +94,10 @@ class Joined:
     clock: Words | None  # the two clocks differ by more than a day: which is wrong
 
 
-def join(settings: Any, *, invitation: str, progress: Progress | None = None, **_: Any) -> Joined:
-    """Enrol this school with the district named in the invitation (the text itself, read by the caller)."""
+def join(settings: Any, *, invitation: str, district: str | None = None, progress: Progress | None = None,
+         **_: Any) -> Joined:
+    """Enrol this school with its district: `invitation` is the short code (then `district` is the district's
+    address, printed with it) or the long invitation text, as the caller read them."""
     require_node(settings)
     store = open_store(settings)
     try:
@@ -99,13 +108,14 @@ def join(settings: Any, *, invitation: str, progress: Progress | None = None, **
     with opened_node(settings) as node:
         tell(progress, "action.join_contacting", uai=uai)
         try:
-            report = asyncio.run(node.join(text, uai))
+            report = asyncio.run(node.join(text, uai, district))
         except LocalProtocolError as exc:
             # The protocol checks the invitation against this node (its UAI, its expiry) before
             # connecting; those refusals are the person's to fix, not bugs.
             raise UserError(exc.message) from None
         up = node.federation.upstream()
-    return Joined(up["node_id"], up["address"], len(report.accepted), clock_remark(Invitation.parse(text), int(time.time())))
+    remark = None if looks_like_code(text) else clock_remark(Invitation.parse(text), int(time.time()))
+    return Joined(up["node_id"], up["address"], len(report.accepted), remark)
 
 
 def clock_remark(inv: Invitation, now: int) -> Words | None:

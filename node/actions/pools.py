@@ -12,17 +12,19 @@ from typing import Any
 
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
+from preau.node.release import pool_counts
 
 from .common import Login, admin_session, opened_node, refuse, require_role, uai_of
 
 
-def _members(members: list[str]) -> list[tuple[str, int]]:
-    out = []
+def _members(members: list[str]) -> list[str | tuple[str, int]]:
+    """UAIs; `UAI=N` also checks that the school declared N pupils (cohorts are the schools' own word)."""
+    out: list[str | tuple[str, int]] = []
     for text in members:
         uai, sep, cohort = text.partition("=")
-        if not sep or not cohort.strip().isdigit():
+        if sep and not cohort.strip().isdigit():
             raise refuse("action.pool_member", text=repr(text))
-        out.append((uai_of(uai), int(cohort)))
+        out.append((uai_of(uai), int(cohort)) if sep else uai_of(uai))
     return out
 
 
@@ -58,11 +60,27 @@ def approve(settings: Any, *, pool: str, login: Login, **_: Any) -> Approved:
     with opened_node(settings) as node:
         definition, _state = fpools.proposal(node.federation, pool)
         session = admin_session(node.store, login)
-        campaign = node.store.get_campaign(session, definition.campaign_id)
-        vector = pool_vector(node.store.release_outcomes(session, campaign.id), campaign)
-        view = fpools.approve_pool(node.federation, pool, vector, min_cohort=campaign.policy.min_cohort,
-                                   user=login.user)
+        # Under the campaign as first released (pinned thresholds), like every release of this school.
+        vector, policy = pool_counts(node.store, session, node.federation, definition.campaign_id)
+        view = fpools.approve_pool(node.federation, pool, vector, min_cohort=policy.min_cohort, user=login.user)
     return Approved(view, vector[-1])
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    campaign: str
+    cohort: int  # pupils assessed, signed by the school: public, what the district pools schools by
+
+
+def declare(settings: Any, *, campaign: str, login: Login, **_: Any) -> Declared:
+    """School: declare this school's cohort for a campaign (public figures, signed), so its district can pool it."""
+    require_role(settings, "school", "action.pool_declare_school_only")
+    with opened_node(settings) as node:
+        session = admin_session(node.store, login)
+        camp = node.store.get_campaign(session, campaign)
+        cohort = pool_vector(node.store.release_outcomes(session, camp.id), camp)[-1]
+        fpools.declare_cohort(node.federation, camp.id, node.store.school()["uai"], cohort)
+    return Declared(camp.id, cohort)
 
 
 def advance(settings: Any, *, pool: str, **_: Any) -> fpools.PoolView:

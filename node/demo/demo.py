@@ -308,12 +308,15 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
             asyncio.run(n.join(invitation, node.uai))
             n.close()
             _fill(node, campaign, classes)
-            opened[-1] = actions.open_node(node.settings())
+            opened[-1] = n = actions.open_node(node.settings())
+            # The head teacher declares the school's cohort (public figures, signed); it reaches the district.
+            fpools.declare_cohort(n.federation, campaign.id, node.uai, assessed(classes))
+            asyncio.run(n.sync_upstream())
             rows.append({"name": node.name, "uai": node.uai, "pupils": size, "assessed": assessed(classes),
                          "classes": classes})
         dn = actions.open_node(district.settings())  # the district's store, read fresh at each look
         opened.append(dn)
-        view = fpools.create_pool(dn.federation, campaign.id, [(r["uai"], r["assessed"]) for r in rows])
+        view = fpools.create_pool(dn.federation, campaign.id, [r["uai"] for r in rows])
         schools = opened[:-1]
         syncs = 0
         for n in schools:

@@ -28,7 +28,8 @@ from preau.protocol import crypto
 from preau.protocol.errors import ProtocolError
 from preau.protocol.identity import PublicIdentity
 from preau.protocol.secagg import (
-    MIN_COHORT, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput, check_pool, decode, encode,
+    MIN_COHORT, CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput, check_pool,
+    decode, encode,
 )
 from preau.protocol.secagg.masks import pack, unpack
 
@@ -36,6 +37,8 @@ from preau.node.errors import Conflict, NotFound, UserError
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
+DECLARATIONS_META = "secagg/declarations"  # school: {campaign: CohortDeclaration hex}, sent at each session
+DECLARED_META = "secagg/declared"  # district: {campaign: {school key hex: CohortDeclaration hex}}, the newest of each
 LABEL_STATE = b"preau/v1/secagg-node-state"
 FINAL_SENDS = 3  # sessions that carry "the pool is over" to a member, in case one is lost
 MOVING_SYNC_INTERVAL = 2.0  # seconds between a school's syncs while its pool moves
@@ -119,21 +122,49 @@ def _find(federation, prefix: str) -> tuple[str, dict]:
 
 # -- district ------------------------------------------------------------------------------------
 
-def create_pool(federation, campaign_id: str, members: list[tuple[str, int]], *, threshold: int | None = None,
+def declarations(federation, campaign_id: str) -> dict[str, CohortDeclaration]:
+    """District: the schools' own signed cohorts for a campaign, by school key (hex)."""
+    raw = (federation.fed.get_meta(DECLARED_META, {}) or {}).get(campaign_id, {})
+    return {k: decode(bytes.fromhex(v)) for k, v in raw.items()}
+
+
+def create_pool(federation, campaign_id: str, members: list, *, threshold: int | None = None,
                 pool_id: bytes | None = None) -> PoolView:
-    """Form and sign a pool among enrolled schools (by UAI, with their declared cohorts); schools see it at their next sync."""
+    """Form and sign a pool among enrolled schools (by UAI); schools see it at their next sync.
+
+    Each member's cohort is the one that school declared and signed itself (`preau pool declare`, or the
+    release page): the schools check those signatures, so the district can neither type nor change them.
+    A member given as (UAI, cohort) must match its declaration (what the person at the district expected).
+    """
     if federation.role != "district":
         raise UserError("les regroupements se forment sur le nœud de la circonscription / pools are formed on a district node")
     campaign = _campaign(federation, campaign_id)
     by_uai = {c["uai"]: c for c in federation.children() if c["status"] == "active" and c["role"] == "school"}
+    declared = declarations(federation, campaign.id)
     chosen = []
-    for uai, cohort in members:
+    for item in members:
+        uai, expected = (item, None) if isinstance(item, str) else item
         child = by_uai.get(uai)
         if child is None:
             raise NotFound(f"l'école {uai} n'est pas inscrite ici / school {uai} is not enrolled with this district")
-        chosen.append(Member(bytes.fromhex(child["key"]), uai, child["name"] or uai, int(cohort)))
+        found = declared.get(child["key"])
+        if found is None:
+            raise UserError(f"l'école {uai} n'a pas déclaré son effectif pour {campaign.id} : sa direction le fait sur "
+                            f"la page de publication (ou `preau pool declare {campaign.id}`), puis elle se synchronise / "
+                            f"school {uai} has not declared its cohort for {campaign.id}: its head teacher declares it "
+                            f"on the release page (or `preau pool declare {campaign.id}`), then it syncs")
+        if expected is not None and int(expected) != found.cohort:
+            raise UserError(f"l'école {uai} a déclaré {found.cohort} élèves, pas {expected} / school {uai} declared "
+                            f"{found.cohort} pupils, not {expected}")
+        chosen.append(Member.declared(found, child["name"] or uai))
     n = len(chosen)
+    if n != len({m.uai for m in chosen}):
+        raise UserError("une école figure deux fois / a school is listed twice")
     t = threshold if threshold is not None else (2 * n) // 3 + 1
+    if not 1 <= t <= max(n, 1):
+        raise UserError(f"le seuil doit être entre 1 et {n} / the threshold must be between 1 and {n}")
+    if n == 0:
+        raise UserError("choisissez au moins 3 écoles / choose at least 3 schools")
     pool = PoolDefinition.create(federation.identity, campaign_id=campaign.id, pool_id=pool_id or os.urandom(16),
                                  threshold=t, vector_length=vector_length(campaign), members=tuple(chosen))
     try:  # the checks each school will run: say now what they would refuse
@@ -267,6 +298,29 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
     return _view(state)
 
 
+def declare_cohort(federation, campaign_id: str, uai: str, cohort: int) -> CohortDeclaration:
+    """School: sign this school's cohort for a campaign (public figures); it goes to the district at each sync.
+
+    The district needs it to form a pool, and every member checks it: nothing else of the school leaves.
+    """
+    if federation.role != "school":
+        raise UserError("une école déclare son effectif sur son propre nœud / a school declares its cohort on its own node")
+    declaration = CohortDeclaration.create(federation.identity, campaign_id=campaign_id, uai=uai, cohort=int(cohort),
+                                           declared_at=federation.clock())
+    with federation.fed.transaction():
+        raw = federation.fed.get_meta(DECLARATIONS_META, {}) or {}
+        raw[campaign_id] = encode(declaration).hex()
+        federation.fed.set_meta(DECLARATIONS_META, raw)
+        federation.fed.log_event("cohort_declared", f"{campaign_id}: {cohort} pupils, for a pool of small schools")
+    return declaration
+
+
+def declared_cohort(federation, campaign_id: str) -> int | None:
+    """School: the cohort it declared for this campaign, if any."""
+    raw = (federation.fed.get_meta(DECLARATIONS_META, {}) or {}).get(campaign_id)
+    return None if raw is None else decode(bytes.fromhex(raw)).cohort
+
+
 def moving(federation) -> bool:
     """Whether this school takes part in a pool that moved recently: it then syncs every few seconds.
 
@@ -310,6 +364,23 @@ class PoolMailbox:
                         _save(self.fed, key, state)
                 elif state.get("role") == "school" and state.get("outbox") and state["district"] == peer.signing_key.hex():
                     out.append(bytes.fromhex(state["outbox"]))
+            if self.federation.role == "school" and self.federation.peer_role(peer) in ("district", "parent"):
+                out.extend(self._declarations())
+        return out
+
+    def _declarations(self) -> list[bytes]:
+        """The school's cohort declarations, re-signed first if its key rotated since (the district pins the new one)."""
+        raw = self.fed.get_meta(DECLARATIONS_META, {}) or {}
+        out, changed = [], False
+        for campaign_id, data in raw.items():
+            found = decode(bytes.fromhex(data))
+            if found.signing_key != self.federation.key:
+                found = CohortDeclaration.create(self.federation.identity, campaign_id=campaign_id, uai=found.uai,
+                                                 cohort=found.cohort, declared_at=self.federation.clock())
+                raw[campaign_id], changed = encode(found).hex(), True
+            out.append(encode(found))
+        if changed:
+            self.fed.set_meta(DECLARATIONS_META, raw)
         return out
 
     def incoming(self, peer: PublicIdentity, data: bytes) -> list[bytes]:
@@ -320,9 +391,30 @@ class PoolMailbox:
             self.fed.log_event("pool_refused", f"unreadable pool message from {peer.node_id}: {exc.message}")
             return []
         with self.fed.transaction():
+            if isinstance(msg, CohortDeclaration):
+                self._declared(peer, msg, data)
+                return []
             if self.federation.role == "district":
                 return self._district(peer, msg.pool_id.hex(), data)
             return self._school(peer, msg, data)
+
+    def _declared(self, peer: PublicIdentity, msg: CohortDeclaration, data: bytes) -> None:
+        """District: keep a school's newest declaration, if it is that school's, for its UAI, and signed."""
+        row = self.fed.active_peer(peer.signing_key.hex())
+        if self.federation.role != "district" or row is None or row["role"] != "school":
+            return
+        if msg.signing_key != peer.signing_key or msg.uai != row["uai"] or not msg.valid():
+            self.fed.log_event("pool_refused", f"a cohort declaration from {peer.node_id} that is not its own "
+                                               f"(key, UAI {msg.uai} or signature); ignored")
+            return
+        raw = self.fed.get_meta(DECLARED_META, {}) or {}
+        mine = raw.setdefault(msg.campaign_id, {})
+        previous = mine.get(peer.signing_key.hex())
+        if previous == data.hex() or (previous is not None and decode(bytes.fromhex(previous)).declared_at > msg.declared_at):
+            return
+        mine[peer.signing_key.hex()] = data.hex()
+        self.fed.set_meta(DECLARED_META, raw)
+        self.fed.log_event("cohort_declared", f"school {msg.uai} declares {msg.cohort} pupils for {msg.campaign_id}")
 
     def _district(self, peer: PublicIdentity, key: str, data: bytes) -> list[bytes]:
         state = _all(self.fed).get(key)

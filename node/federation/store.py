@@ -144,6 +144,15 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE invitations ADD COLUMN town TEXT;
     ALTER TABLE peers ADD COLUMN town TEXT;
     """),
+    # joincode (issue 14): an invitation also has a short code a head teacher types; its first three
+    #    characters (code_slot) find the invitation, and code_failures counts wrong codes tried against it
+    #    (protocol/joincode.py: the district locks the short code after MAX_FAILURES). Older invitations
+    #    have no slot: they are joined with their long text only.
+    ("invitation_join_code", """
+    ALTER TABLE invitations ADD COLUMN code_slot TEXT;
+    ALTER TABLE invitations ADD COLUMN code_failures INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX invitations_code_slot ON invitations(code_slot);
+    """),
 ]
 
 STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
@@ -365,13 +374,35 @@ class FedStore:
 
     def add_invitation(self, inv_id: str, uai: str, secret: str, expires_at: int, *,
                        name: str | None = None, address: str | None = None, member: str = "school",
-                       town: str | None = None) -> None:
+                       town: str | None = None, code_slot: str | None = None) -> None:
         with self.transaction() as conn:
             conn.execute(
-                "INSERT INTO invitations(id, uai, secret, created_at, expires_at, name, address, member, town) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [inv_id, uai, secret, self._clock(), expires_at, name, address, member, town],
+                "INSERT INTO invitations(id, uai, secret, created_at, expires_at, name, address, member, town, code_slot) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [inv_id, uai, secret, self._clock(), expires_at, name, address, member, town, code_slot],
             )
+
+    def invitation_by_slot(self, slot: str) -> dict | None:
+        """The newest invitation whose short code starts with `slot` (used, revoked or expired ones too, so
+        the school is told why its code no longer works)."""
+        rows = self._query("SELECT * FROM invitations WHERE code_slot = ? ORDER BY created_at DESC LIMIT 1", [slot])
+        return rows[0] if rows else None
+
+    def slot_taken(self, slot: str, since: int) -> bool:
+        """True if an invitation made since `since` has this slot: a new code must not be confused with it."""
+        return bool(self._query("SELECT 1 FROM invitations WHERE code_slot = ? AND created_at >= ? LIMIT 1", [slot, since]))
+
+    def count_code_try(self, inv_id: str) -> int:
+        """One more try of this invitation's short code (counted before the answer can tell anything); the new count."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE invitations SET code_failures = code_failures + 1 WHERE id = ?", [inv_id])
+            row = conn.execute("SELECT code_failures FROM invitations WHERE id = ?", [inv_id]).fetchone()
+            return int(row[0]) if row else 0
+
+    def forgive_code_try(self, inv_id: str) -> None:
+        """The try proved the code: it was not a wrong guess."""
+        with self.transaction() as conn:
+            conn.execute("UPDATE invitations SET code_failures = MAX(code_failures - 1, 0) WHERE id = ?", [inv_id])
 
     def invitation(self, inv_id: str) -> dict | None:
         rows = self._query("SELECT * FROM invitations WHERE id = ?", [inv_id])

@@ -127,7 +127,8 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
                   f"{inv.uai} {member} {name or ''} {town or ''}".strip())
             text = inv.text
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
-                       "expires": when(inv.expires_at, request_language(request))}
+                       "expires": when(inv.expires_at, request_language(request)),
+                       "code": inv.code_groups, "address": settings.advertised_url}
             return await _invitations_page(request, created=created)
         if action == "revoke":
             inv_id = str(form.get("id", ""))[:64]

@@ -32,7 +32,9 @@ def check_pool(pool: PoolDefinition, *, district_key: bytes, me: bytes, my_cohor
     """Every check a school runs before taking part; returns its index or raises RemoteProtocolError.
 
     `district_key` is the district this school enrolled with; `parent_key`, when the
-    district has a parent, is required to have countersigned the member list.
+    district has a parent, is required to have countersigned the member list. Every
+    member's cohort must carry that school's own signature (CohortDeclaration), so the
+    floor of `min_cohort` pupils is checked on what the schools declared.
     """
     def refuse(message: str, code: str):
         raise RemoteProtocolError(message, code=code)
@@ -42,6 +44,11 @@ def check_pool(pool: PoolDefinition, *, district_key: bytes, me: bytes, my_cohor
     if parent_key is not None and (pool.parent_key != parent_key or not verify_signature(
             parent_key, LABEL_POOL_COUNTERSIGN, pool.signed_body(), pool.countersignature or b"")):
         refuse("the pool's member list is not countersigned by the académie", "bad_pool_countersignature")
+    for m in pool.members:
+        # The floor below counts declared pupils: each must be the school's own signed word, not the district's.
+        if not m.declared_by_itself(pool.campaign_id):
+            refuse(f"the pool's cohort for {m.name} ({m.uai}), {m.cohort} pupils, is not that school's own signed "
+                   f"declaration for {pool.campaign_id}", "bad_cohort_declaration")
     n, t = pool.n, pool.threshold
     if n < MIN_MEMBERS:
         refuse(f"a pool needs at least {MIN_MEMBERS} schools; this one has {n}", "pool_too_small")

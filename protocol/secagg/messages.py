@@ -31,6 +31,7 @@ LABEL_POOL_COUNTERSIGN = b"preau/v1/secagg-pool-countersign"
 LABEL_POOL_DIGEST = b"preau/v1/secagg-pool-digest"
 LABEL_KEYS = b"preau/v1/secagg-keys"
 LABEL_SURVIVORS = b"preau/v1/secagg-survivors"
+LABEL_COHORT = b"preau/v1/secagg-cohort"
 
 
 def _need(cond: bool, what: str, code: str = "invalid_message") -> None:
@@ -59,22 +60,83 @@ def member_set_bytes(ids) -> bytes:
 # --- the pool -----------------------------------------------------------------
 
 @dataclass(frozen=True, slots=True)
-class Member(Message):
-    """A school in a pool: its signing key (what the district pinned), UAI, name and declared cohort.
+class CohortDeclaration(Message):
+    """A school's own word on how many pupils it assessed in a campaign, signed by it (type 13).
 
-    Cohort sizes per school are public open data, so they travel in clear.
+    Cohort sizes per school are public open data, so this travels in clear,
+    school -> district; the district copies it into each Member of a pool, and
+    every member checks the signatures, so a district cannot make a pool look
+    bigger than it is by lying about a real school's cohort. `declared_at` (the
+    school's clock) orders a school's successive declarations.
     """
 
-    SCHEMA: ClassVar[tuple] = ((1, "signing_key", "key"), (2, "uai", "str"), (3, "name", "str"), (4, "cohort", "uint"))
+    TYPE: ClassVar[int] = 13
+    SCHEMA: ClassVar[tuple] = ((1, "campaign_id", "doc"), (2, "uai", "str"), (3, "cohort", "uint"),
+                               (4, "declared_at", "uint"), (5, "signing_key", "key"), (6, "signature", "sig"))
+    campaign_id: str
+    uai: str
+    cohort: int
+    declared_at: int
+    signing_key: bytes
+    signature: bytes
+
+    def __post_init__(self):
+        Message.__post_init__(self)
+        _need(parse_uai(self.uai) == self.uai, "a declaration's UAI must be canonical")
+        _need(0 <= self.cohort <= MAX_COHORT, f"a declared cohort is 0-{MAX_COHORT} pupils")
+
+    @classmethod
+    def create(cls, school: Identity, *, campaign_id: str, uai: str, cohort: int, declared_at: int) -> "CohortDeclaration":
+        unsigned = cls(campaign_id, uai, cohort, declared_at, school.signing_key, b"\x00" * 64)
+        return cls(campaign_id, uai, cohort, declared_at, school.signing_key,
+                   school.sign(LABEL_COHORT, unsigned.signed_body()))
+
+    def signed_body(self) -> bytes:
+        return encode_fields([item for item in self._items() if item[0] <= 5])
+
+    def valid(self) -> bool:
+        return verify_signature(self.signing_key, LABEL_COHORT, self.signed_body(), self.signature)
+
+
+@dataclass(frozen=True, slots=True)
+class Member(Message):
+    """A school in a pool: its signing key (what the district pinned), UAI, name, and its signed cohort declaration.
+
+    `declared_at` and `declaration` are the school's CohortDeclaration for the
+    pool's campaign (the district cannot change the cohort without breaking it);
+    `check_pool` refuses a pool with a member whose declaration is missing or false.
+    """
+
+    SCHEMA: ClassVar[tuple] = ((1, "signing_key", "key"), (2, "uai", "str"), (3, "name", "str"), (4, "cohort", "uint"),
+                               (5, "declared_at", "uint?"), (6, "declaration", "sig?"))
     signing_key: bytes
     uai: str
     name: str
     cohort: int
+    declared_at: int | None = None
+    declaration: bytes | None = None
 
     def __post_init__(self):
         _need(parse_uai(self.uai) == self.uai, "member UAI must be canonical")
         _need(0 < len(self.name) <= 200 and self.name.isprintable(), "a member's name is 1-200 printable characters")
         _need(0 <= self.cohort <= MAX_COHORT, f"a declared cohort is 0-{MAX_COHORT} pupils")
+        _need((self.declared_at is None) == (self.declaration is None), "a member's declaration comes with its date")
+
+    @classmethod
+    def declared(cls, declaration: CohortDeclaration, name: str) -> "Member":
+        """The member a school's own declaration makes (the district adds the name it enrolled the school under)."""
+        return cls(declaration.signing_key, declaration.uai, name, declaration.cohort, declaration.declared_at,
+                   declaration.signature)
+
+    def declaration_for(self, campaign_id: str) -> CohortDeclaration | None:
+        if self.declaration is None:
+            return None
+        return CohortDeclaration(campaign_id, self.uai, self.cohort, self.declared_at, self.signing_key, self.declaration)
+
+    def declared_by_itself(self, campaign_id: str) -> bool:
+        """Whether this school signed this very cohort (and UAI) for this campaign."""
+        found = self.declaration_for(campaign_id)
+        return found is not None and found.valid()
 
     @property
     def node_id(self) -> str:
@@ -392,7 +454,7 @@ class PoolFinished(Message):
 
 TYPES: dict[int, type[Message]] = {cls.TYPE: cls for cls in (
     PoolDefinition, AdvertiseKeys, KeysBroadcast, ShareKeys, RoutedShares, MaskedInput, ConsistencyRequest,
-    ConsistencySignature, UnmaskRequest, UnmaskShares, PoolAborted, PoolFinished,
+    ConsistencySignature, UnmaskRequest, UnmaskShares, PoolAborted, PoolFinished, CohortDeclaration,
 )}
 
 

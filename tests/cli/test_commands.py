@@ -131,7 +131,7 @@ def test_join_errors(fed, tmp_path):
     user_error(r, "copy it again")
 
     r = preau("join", str(tmp_path / "no-such-file.txt"), "--data-dir", str(other))
-    user_error(r, "an invitation starts with PREAU1-")
+    user_error(r, f"there is no file {tmp_path / 'no-such-file.txt'}: give the invitation code")
 
     closed = free_port()
     r = preau("invite", "--uai", SCHOOL_UAI, "--allow-loopback", "--data-dir", str(fed.district.data),
@@ -196,10 +196,11 @@ def test_invite_is_for_districts_and_checks_the_uai(fed):
                f"this invitation would point at {fed.district.url}, which only this machine can reach: set public_url")
     r = preau("invite", "--uai", SCHOOL_UAI, "--allow-loopback", "--data-dir", str(fed.district.data))
     assert r.code == 0 and r.out.startswith("PREAU1-") and r.out.count("\n") == 1
-    assert r.err == f"Invitation for {SCHOOL_UAI}, valid 7 day(s), pointing at {fed.district.url}; give it to the head teacher, who runs `preau join` with it:\n"
+    assert r.err.startswith(f"Invitation for {SCHOOL_UAI}, valid 7 day(s). Code for the head teacher to type:\n\n    ")
+    assert f"with the district's address: {fed.district.url}\n" in r.err and r.err.endswith("on the next line:\n")
     r = preau("invite", "--uai", SCHOOL_UAI, "--data-dir", str(fed.district.data),
               env={"PREAU_PUBLIC_URL": "https://circo.example"})
-    assert r.code == 0 and "pointing at https://circo.example;" in r.err
+    assert r.code == 0 and "with the district's address: https://circo.example\n" in r.err
     user_error(preau("invite", "--uai", SCHOOL_UAI, "--school-url", "10.0.0.5:8080", "--data-dir", str(fed.district.data)),
                "--school-url must be an http:// or https:// address like http://10.0.0.5:8080, got '10.0.0.5:8080'")
     r = preau("invite", "--uai", SCHOOL_UAI, "--name", "École A", "--school-url", "http://127.0.0.1:8099/",

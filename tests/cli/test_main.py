@@ -12,7 +12,7 @@ ALL_COMMANDS = [
     "gdpr notice", "gdpr register",
     "init", "serve", "invite", "join", "status", "sync", "release", "stats", "backup", "restore",
     "bundle export", "bundle import", "keys rotate", "keys recovery", "revoke", "campaign load", "campaign check", "demo",
-    "pool create", "pool list", "pool approve", "pool advance",
+    "pool create", "pool list", "pool declare", "pool approve", "pool advance",
 ]  # fmt: skip
 
 

@@ -46,6 +46,13 @@ class Proc(DemoNode):
     """A node's data folder and, while it serves, its process."""
 
     classes: list = dataclasses.field(default_factory=list)
+    unprotect: tuple[str, ...] = ()  # privacy protections switched off in this node's processes (node/testhooks.py)
+
+    def env(self) -> dict[str, str]:
+        env = _env()
+        if self.unprotect:
+            env.update({"PREAU_TESTING": "1", "PREAU_TEST_UNPROTECT": ",".join(self.unprotect)})
+        return env
 
     def configure(self, **settings) -> None:
         """Add settings to DATA/preau.toml (read by every process started afterwards)."""
@@ -56,7 +63,7 @@ class Proc(DemoNode):
 
     def start(self) -> None:
         log = open(self.data_dir / "serve.log", "ab")
-        self.process = subprocess.Popen(_preau("serve", "--data-dir", str(self.data_dir)), env=_env(),
+        self.process = subprocess.Popen(_preau("serve", "--data-dir", str(self.data_dir)), env=self.env(),
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True)
         log.close()
@@ -79,7 +86,7 @@ class Proc(DemoNode):
         words = [a for a in args if not a.startswith("-")][:2]
         group = 2 if words and words[0] in ("bundle", "keys", "campaign", "pool") else 1
         argv = [*args[:group], "--data-dir", str(self.data_dir), *args[group:]]
-        done = subprocess.run(_preau(*argv), env=_env(), capture_output=True, text=True, timeout=timeout,
+        done = subprocess.run(_preau(*argv), env=self.env(), capture_output=True, text=True, timeout=timeout,
                               input=stdin)
         if check and done.returncode != 0:
             raise AssertionError(f"preau {' '.join(args)} on {self.name} exited {done.returncode}:\n"
@@ -146,10 +153,14 @@ class World:
         out = node.cli("join", invitation).stdout
         assert "Joined the district" in out, out
 
-    def fill(self, node: Proc, sizes: list[int], seed: int | None = None, rate_shift: float = 0.0) -> list:
+    def fill(self, node: Proc, sizes: list[int], seed: int | None = None, rate_shift: float = 0.0,
+             adjust=None) -> list:
+        """Synthetic classes entered at `node`; `adjust(classes)` may change their results before entry."""
         import random
         rng = random.Random(seed if seed is not None else node.uai)
         classes = make_classes(rng, self.campaign, sizes, rate_shift=rate_shift)
+        if adjust is not None:
+            adjust(classes)
         for i, c in enumerate(classes):  # class names stay unique when a school fills more classes later
             c.name = f"{self.campaign.level} {chr(ord('A') + len(node.classes) + i)}"
         _fill(node, self.campaign, classes)

@@ -71,7 +71,10 @@ def test_four_small_schools_pool_and_the_district_counts_all_eight(world):
     w.parallel(lambda node: node.cli("sync"), [w.schools[n] for n in LARGE])
 
     small = [w.schools[n] for n in SMALL]
-    members = [f"{node.uai}={assessed(node.classes)}" for node in small]
+    # Each head teacher declares the school's cohort (signed, public figures); it reaches the district at a sync.
+    w.parallel(lambda node: node.cli("pool", "declare", w.campaign.id, "--user", "admin"), small)
+    w.parallel(lambda node: node.cli("sync"), small)
+    members = [node.uai for node in small[:3]] + [f"{small[3].uai}={assessed(small[3].classes)}"]
     out = w.district.cli("pool", "create", w.campaign.id, *sum((["--member", m] for m in members), [])).stdout
     assert "4 schools, threshold 3" in out, out
 

@@ -31,6 +31,8 @@ async def _schools(tmp_path, district, sizes):
         await school.join(inv.to_string(), UAIS[i])
         school.size = n
         school.vector = pool_vector(outcomes(n, group=GROUPS[i % 3]), CAMPAIGN)
+        node_pools.declare_cohort(school.federation, CAMPAIGN.id, UAIS[i], school.vector[-1])
+        await school.sync_upstream()  # the declaration reaches the district
         schools.append(school)
     return schools
 
@@ -46,7 +48,7 @@ async def _sync_until(schools, done, rounds=20):
 
 async def _proposed(district, schools) -> str:
     """The district forms a pool of all `schools`; each sees it at a sync. Its id."""
-    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:len(schools)])
     for s in schools:
         await s.sync_upstream()
     return node_pools.pools(schools[0].federation)[0].pool_id
@@ -59,7 +61,7 @@ def _pool(node) -> dict:
 
 async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_path, district):
     schools = await _schools(tmp_path, district, [3, 5, 7, 4])
-    view = node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    view = node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:len(schools)])
     assert view.threshold == 3 and view.status == "keys"
     for s in schools:
         await s.sync_upstream()
@@ -87,7 +89,7 @@ async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_pat
     for s in schools:
         assert ",".join(map(str, s.vector)) not in dump.replace(" ", "")
     # A school never joins a second pool over the same campaign.
-    node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.vector[-1]) for i, s in enumerate(schools)])
+    node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:len(schools)])
     await schools[0].sync_upstream()
     second = [v for v in node_pools.pools(schools[0].federation) if v.status == "proposed"][0]
     with pytest.raises(UserError, match="already sent"):
@@ -115,7 +117,7 @@ async def test_a_dropped_school_below_threshold_fails_the_pool_and_members_are_t
 async def test_the_district_refuses_a_pool_the_schools_would_refuse(tmp_path, district):
     schools = await _schools(tmp_path, district, [3, 2, 2])
     with pytest.raises(UserError, match="fewer than 10"):
-        node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[i], s.size) for i, s in enumerate(schools)])
+        node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:len(schools)])
     for s in schools:
         s.close()
 
@@ -151,3 +153,53 @@ async def test_a_round_closes_by_itself_after_the_timeout(tmp_path, district):
     assert _pool(district)["result"]["survivors"] == 3
     for s in schools:
         s.close()
+
+
+async def test_cohorts_are_the_schools_own_signed_declarations(tmp_path, district):
+    """The district forms pools from what the schools declared; a pool with a cohort a school did not sign
+    (the district inflating a real school's, so the floor seems met) is refused by every member on arrival."""
+    from preau.protocol.secagg import Member, PoolDefinition, encode
+    from preau.crdt.pooling import vector_length
+    schools = await _schools(tmp_path, district, [2, 3, 4])
+    declared = node_pools.declarations(district.federation, CAMPAIGN.id)
+    assert sorted(d.cohort for d in declared.values()) == [2, 3, 4]
+    with pytest.raises(UserError, match="déclaré 2 élèves, pas 5"):
+        node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[0], 5), UAIS[1], UAIS[2]])
+    with pytest.raises(UserError, match="fewer than 10"):  # 2 + 3 + 4: the truth is under the floor
+        node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:3])
+    late = make_node(tmp_path, "late", "school")
+    await late.join(district.create_invitation(UAIS[3], [district.url]).to_string(), UAIS[3])
+    with pytest.raises(UserError, match="n'a pas déclaré son effectif"):
+        node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:4])
+    # A district that writes 5 pupils for the school of 2, keeping that school's signature of 2.
+    real = [Member.declared(declared[s.federation.key.hex()], UAIS[i]) for i, s in enumerate(schools)]
+    lie = Member(real[0].signing_key, real[0].uai, real[0].name, 5, real[0].declared_at, real[0].declaration)
+    forged = PoolDefinition.create(district.federation.identity, campaign_id=CAMPAIGN.id, pool_id=b"f" * 16,
+                                   threshold=3, vector_length=vector_length(CAMPAIGN), members=(lie, *real[1:]))
+    assert forged.smallest_surviving_cohort() == 12
+    node_pools._save(district.fed, forged.pool_id.hex(), {
+        "role": "district", "definition": encode(forged).hex(), "status": "keys", "events": [],
+        "outbox": {str(i): encode(forged).hex() for i in (1, 2, 3)}, "round_at": 0})
+    for s in schools:
+        await s.sync_upstream()
+        state = _pool(s)
+        assert state["status"] == "refused" and "not that school's own signed declaration" in state["reason"]
+        with pytest.raises(Conflict):
+            node_pools.approve_pool(s.federation, forged.pool_id.hex(), s.vector, min_cohort=10)
+    for s in (*schools, late):
+        s.close()
+
+
+async def test_a_declaration_that_is_not_the_schools_own_is_ignored(tmp_path, district):
+    from preau.protocol.secagg import CohortDeclaration, encode
+    (school,) = await _schools(tmp_path, district, [4])
+    box = node_pools.PoolMailbox(district.federation)
+    other = CohortDeclaration.create(school.identity, campaign_id=CAMPAIGN.id, uai=UAIS[1], cohort=9, declared_at=10**10)
+    box.incoming(school.identity.public, encode(other))  # the school's key, another school's UAI
+    (kept,) = node_pools.declarations(district.federation, CAMPAIGN.id).values()
+    assert (kept.uai, kept.cohort) == (UAIS[0], 4)
+    newer = node_pools.declare_cohort(school.federation, CAMPAIGN.id, UAIS[0], 5)
+    await school.sync_upstream()
+    (kept,) = node_pools.declarations(district.federation, CAMPAIGN.id).values()
+    assert kept == newer
+    school.close()

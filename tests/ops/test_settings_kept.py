@@ -16,7 +16,7 @@ def test_init_keeps_the_settings_written_before_it(tmp_path):
     assert (settings.public_url, settings.sync_interval, settings.role, settings.port) == (
         "https://circo.example", 120, "district", 8091)
     r = preau("invite", "--uai", "0751234J", "--data-dir", str(data))
-    assert r.code == 0 and "pointing at https://circo.example;" in r.err, r.err
+    assert r.code == 0 and "with the district's address: https://circo.example\n" in r.err, r.err
 
 
 def test_invite_refuses_an_address_only_this_machine_can_reach(tmp_path):

@@ -9,7 +9,7 @@ import hashlib
 import random
 
 from preau.protocol.identity import Identity
-from preau.protocol.secagg import DistrictAggregator, Member, PoolDefinition, SchoolClient
+from preau.protocol.secagg import CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient
 from preau.protocol.uai import check_letter
 
 ROUNDS = ("keys", "shares", "inputs", "signatures", "unmask")
@@ -24,6 +24,11 @@ def uai(i: int) -> str:
     return digits + check_letter(digits)
 
 
+def declared(school: Identity, uai_: str, name: str, cohort: int, campaign: str = "2026-debut-cp") -> Member:
+    """A member as the district builds it: from that school's own signed declaration of its cohort."""
+    return Member.declared(CohortDeclaration.create(school, campaign_id=campaign, uai=uai_, cohort=cohort, declared_at=1), name)
+
+
 class Pool:
     """n schools with identities, vectors and seeds; a district that signed their pool."""
 
@@ -35,7 +40,8 @@ class Pool:
         self.schools = [Identity(seed(tag, "school", i)) for i in range(n)]
         self.cohorts = list(cohorts) if cohorts is not None else [self.rng.randint(3, 7) for _ in range(n)]
         self.vectors = [[self.rng.randrange(0, 40) for _ in range(length - 1)] + [self.cohorts[i]] for i in range(n)]
-        self.members = tuple(Member(s.signing_key, uai(i + 1), f"École {i + 1}", self.cohorts[i]) for i, s in enumerate(self.schools))
+        self.campaign = campaign
+        self.members = tuple(declared(s, uai(i + 1), f"École {i + 1}", self.cohorts[i], campaign) for i, s in enumerate(self.schools))
         self.definition = PoolDefinition.create(self.district, campaign_id=campaign, pool_id=seed(tag, "pool-id")[:16],
                                                 threshold=self.t, vector_length=length, members=self.members)
         self.spent = [dict() for _ in range(n)]

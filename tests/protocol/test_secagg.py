@@ -9,7 +9,7 @@ from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
 from preau.protocol.secagg import DistrictAggregator, Member, PoolDefinition, SchoolClient, check_pool, decode, encode, masks
 from preau.protocol.secagg.messages import MaskedInput, PoolAborted, UnmaskShares
 
-from secagg_pool import ROUNDS, Pool, run, seed, uai
+from secagg_pool import ROUNDS, Pool, declared, run, seed, uai
 
 
 def _patterns(n: int, budget: int, count: int, rng: random.Random):
@@ -108,7 +108,7 @@ def test_the_uniformity_test_sees_an_unmasked_input(monkeypatch):
 
 def _define(pool: Pool, *, threshold=None, cohorts=None, members=None, district=None, campaign="2026-debut-cp", pool_id=None):
     members = members if members is not None else tuple(
-        Member(m.signing_key, m.uai, m.name, c) for m, c in zip(pool.members, cohorts or pool.cohorts))
+        declared(school, m.uai, m.name, c, campaign) for school, m, c in zip(pool.schools, pool.members, cohorts or pool.cohorts))
     return PoolDefinition.create(district or pool.district, campaign_id=campaign, pool_id=pool_id or pool.definition.pool_id,
                                  threshold=threshold or pool.t, vector_length=len(pool.vectors[0]), members=members)
 
@@ -138,7 +138,7 @@ def test_pool_checks_refuse_each_bad_pool():
                             pool.definition.vector_length, pool.district.signing_key, pool.definition.members,
                             pool.definition.signature)
     assert _refusal(pool, forged) == "bad_pool_signature"  # threshold changed after signing
-    without_me = _define(pool, members=pool.definition.members[1:] + (Member(other.schools[0].signing_key, uai(99), "Fausse", 9),))
+    without_me = _define(pool, members=pool.definition.members[1:] + (declared(other.schools[0], uai(99), "Fausse", 9),))
     assert _refusal(pool, without_me) == "not_a_member"
 
 

@@ -15,7 +15,7 @@ from preau.protocol.secagg.messages import (
     UnmaskShares,
 )
 
-from secagg_pool import Pool, run, seed, uai
+from secagg_pool import Pool, declared, run, seed, uai
 
 
 class Rounds:
@@ -201,12 +201,56 @@ def test_a_pool_padded_with_tiny_fake_members_is_refused():
     """A real school of 3 pupils with fake schools declaring 1 pupil each: some t of them hold under 10."""
     real = Pool(4, cohorts=[3, 6, 7, 8], tag="padding")
     fakes = [Identity(seed("fake", i)) for i in range(3)]
-    members = (real.members[0],) + tuple(Member(f.signing_key, uai(100 + i), f"Fausse école {i}", 1) for i, f in enumerate(fakes))
+    members = (real.members[0],) + tuple(declared(f, uai(100 + i), f"Fausse école {i}", 1) for i, f in enumerate(fakes))
     padded = PoolDefinition.create(real.district, campaign_id="2026-debut-cp", pool_id=seed("padded")[:16], threshold=3,
                                    vector_length=len(real.vectors[0]), members=members)
     with pytest.raises(LocalProtocolError) as err:
         real.client(0, definition=padded)
     assert err.value.code == "cohort_too_small"
+
+
+# --- lying about a real school's cohort ----------------------------------------------
+
+def _with_cohorts(pool: Pool, members, tag: str) -> PoolDefinition:
+    return PoolDefinition.create(pool.district, campaign_id=pool.campaign, pool_id=seed(tag)[:16], threshold=3,
+                                 vector_length=len(pool.vectors[0]), members=tuple(members))
+
+
+def test_a_district_inflating_a_real_schools_cohort_is_refused():
+    """Three real schools of 2, 3 and 4 pupils: any 3 of them hold 9, under the floor. The district writes 5 for
+    the school of 2 so the floor seems met; that school never signed 5, and every member refuses the pool."""
+    pool = Pool(4, cohorts=[2, 3, 4, 6], tag="inflate")
+    honest = _with_cohorts(pool, pool.members, "honest")
+    with pytest.raises(LocalProtocolError) as err:
+        pool.client(1, definition=honest)
+    assert err.value.code == "cohort_too_small"  # the truth is refused by the floor...
+    first = pool.members[0]
+    lie = Member(first.signing_key, first.uai, first.name, 5, first.declared_at, first.declaration)
+    inflated = _with_cohorts(pool, (lie, *pool.members[1:]), "inflated")
+    assert inflated.smallest_surviving_cohort() >= 10  # ...and the lie would pass it
+    for i in range(4):
+        with pytest.raises(LocalProtocolError) as err:
+            pool.client(i, definition=inflated)
+        assert err.value.code == "bad_cohort_declaration", i
+
+
+def test_a_cohort_without_its_schools_declaration_or_from_another_campaign_is_refused():
+    pool = Pool(4, cohorts=[3, 4, 5, 6], tag="undeclared")
+    first = pool.members[0]
+    bare = Member(first.signing_key, first.uai, first.name, first.cohort)  # the district typed it in
+    with pytest.raises(LocalProtocolError) as err:
+        pool.client(1, definition=_with_cohorts(pool, (bare, *pool.members[1:]), "bare"))
+    assert err.value.code == "bad_cohort_declaration"
+    elsewhere = declared(pool.schools[0], first.uai, first.name, first.cohort, campaign="2026-fin-cp")
+    with pytest.raises(LocalProtocolError) as err:
+        pool.client(1, definition=_with_cohorts(pool, (elsewhere, *pool.members[1:]), "elsewhere"))
+    assert err.value.code == "bad_cohort_declaration"
+    other_uai = declared(pool.schools[0], uai(77), first.name, first.cohort)
+    moved = Member(first.signing_key, first.uai, first.name, first.cohort, other_uai.declared_at, other_uai.declaration)
+    with pytest.raises(LocalProtocolError) as err:
+        pool.client(1, definition=_with_cohorts(pool, (moved, *pool.members[1:]), "moved"))
+    assert err.value.code == "bad_cohort_declaration"
+    assert pool.client(1, definition=_with_cohorts(pool, pool.members, "good")).state == "advertised"
 
 
 # --- a second pool over the same campaign --------------------------------------------
@@ -221,8 +265,9 @@ def test_a_second_pool_for_the_same_campaign_is_refused():
     with pytest.raises(LocalProtocolError) as err:
         first.client(0, definition=second)
     assert err.value.code == "already_sent"
+    again = tuple(declared(s, m.uai, m.name, m.cohort, "2026-fin-cp") for s, m in zip(first.schools, first.members))
     other_campaign = PoolDefinition.create(first.district, campaign_id="2026-fin-cp", pool_id=seed("third")[:16],
-                                           threshold=3, vector_length=len(first.vectors[0]), members=first.members)
+                                           threshold=3, vector_length=len(first.vectors[0]), members=again)
     assert first.client(0, definition=other_campaign).state == "advertised"
 
 
@@ -256,7 +301,7 @@ def test_a_caller_asking_for_a_lower_minimum_still_gets_the_floor():
     from preau.protocol.secagg import MIN_COHORT, check_pool
 
     pool = Pool(4, cohorts=[3, 4, 5, 6], tag="floor")
-    members = tuple(Member(m.signing_key, m.uai, m.name, c) for m, c in zip(pool.members, [1, 1, 1, 6]))
+    members = tuple(declared(school, m.uai, m.name, c) for school, m, c in zip(pool.schools, pool.members, [1, 1, 1, 6]))
     weak = PoolDefinition.create(pool.district, campaign_id="2026-debut-cp", pool_id=seed("weak")[:16], threshold=3,
                                  vector_length=len(pool.vectors[0]), members=members)
     assert weak.smallest_surviving_cohort() < MIN_COHORT

@@ -310,6 +310,7 @@ async def school_client(tmp_path, aiohttp_client):
     ("application/x-www-form-urlencoded; charset=x-unknown", b"a=1", "charset"),
     ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data; name=\"last_name\"; "
                                         b"filename=\"a.txt\"\r\n\r\nMartin\r\n--x--\r\n", "body"),
+    ("multipart/form-data; boundary=xyz", b"", "body"),  # no body at all: body_exists is False, post() still parses
 ])
 async def test_unreadable_forms_get_a_400_page_in_french(school_client, caplog, ctype, body, reason):
     client, ids = school_client

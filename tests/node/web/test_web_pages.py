@@ -473,7 +473,7 @@ async def test_joining_without_an_invitation_or_a_reachable_district(school, mon
     resp = await post_form(client, "/admin/join", {"invitation": "  "}, "/admin/sync")
     assert resp.status == 400 and "Collez le texte de l'invitation avant de valider." in await text_of(resp)
 
-    async def unreachable(text, uai):
+    async def unreachable(text, uai, district=None):
         raise ConnectionRefusedError(111, "Connection refused")
 
     monkeypatch.setattr(client.app[NODE], "join", unreachable)

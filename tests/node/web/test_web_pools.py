@@ -9,7 +9,12 @@ from preau.node.app import create_app
 from preau.node.appkeys import NODE
 from preau.node.federation import pools as fpools
 from preau.protocol.identity import Identity
-from preau.protocol.secagg import Member, PoolDefinition, encode
+from preau.protocol.secagg import CohortDeclaration, Member, PoolDefinition, encode
+
+
+def _declared(identity, campaign_id, uai, name, cohort) -> Member:
+    return Member.declared(CohortDeclaration.create(identity, campaign_id=campaign_id, uai=uai, cohort=cohort,
+                                                    declared_at=1), name)
 from test_web_pages import post_form, text_of
 
 
@@ -23,9 +28,9 @@ async def school(tmp_path, aiohttp_client):
 def _propose(node, campaign) -> PoolDefinition:
     """What the school stores when its district's pool arrives at a sync (federation.pools._school)."""
     district = Identity(b"d" * 32)
-    members = (Member(node.federation.key, "0751234J", "École des Tilleuls", 0),
-               Member(Identity(b"a" * 32).signing_key, "0690001B", "École du Moulin", 5),
-               Member(Identity(b"b" * 32).signing_key, "0690002C", "École de la Source", 5))
+    members = (_declared(node.federation.identity, campaign.id, "0751234J", "École des Tilleuls", 0),
+               _declared(Identity(b"a" * 32), campaign.id, "0690001B", "École du Moulin", 5),
+               _declared(Identity(b"b" * 32), campaign.id, "0690002C", "École de la Source", 5))
     pool = PoolDefinition.create(district, campaign_id=campaign.id, pool_id=b"p" * 16, threshold=3,
                                  vector_length=vector_length(campaign), members=members)
     fpools._save(node.fed, pool.pool_id.hex(), {"role": "school", "definition": encode(pool).hex(),
@@ -64,7 +69,7 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     node = client.server.app[NODE]
     camp = fixture_campaign()
     node.federation.publish_campaign(camp)
-    members = tuple(Member(Identity(bytes([65 + i]) * 32).signing_key, u, f"École {u}", 5)
+    members = tuple(_declared(Identity(bytes([65 + i]) * 32), camp.id, u, f"École {u}", 5)
                     for i, u in enumerate(("0751234J", "0690001B", "0690002C")))
     pool = PoolDefinition.create(node.identity, campaign_id=camp.id, pool_id=b"q" * 16, threshold=3,
                                  vector_length=vector_length(camp), members=members)
@@ -81,3 +86,21 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     text = await text_of(await client.get(f"/district/stats/{camp.id}"))
     assert "Regroupements de petites écoles" in text and f"3 écoles regroupées, {cohort} élèves" in text
     assert "École 0690001B (0690001B)" in text
+
+
+async def test_a_small_school_declares_its_cohort_on_the_release_page(school):
+    from preau.protocol.secagg import decode
+    client, ids, node = school
+    await login(client, "direction")
+    page = f"/admin/release/{ids['campaign']}"
+    text = await text_of(await client.get(page))
+    assert "Compter vos élèves avec d'autres petites écoles" in text and "Déclarer l'effectif (0 élèves)" in text
+    assert fpools.declared_cohort(node.federation, ids["campaign"]) is None
+    resp = await post_form(client, f"{page}/declare", {}, page)
+    assert resp.history[0].status == 303 and resp.status == 200 and str(resp.url).endswith(page)  # redirect after POST
+    text = await text_of(resp)
+    assert "Effectif déclaré : 0 élèves. Il part à la prochaine synchronisation." in text
+    assert "Effectif déclaré à la circonscription : 0 élèves." in text and "Déclarer l'effectif" not in text
+    raw = node.fed.get_meta(fpools.DECLARATIONS_META)[ids["campaign"]]
+    declaration = decode(bytes.fromhex(raw))
+    assert declaration.valid() and declaration.signing_key == node.federation.key and declaration.cohort == 0

@@ -1,0 +1,213 @@
+"""Joining by short code, on the wire: the district's /v1/code endpoint and the school's side of it.
+
+The exchange itself is `preau.protocol.joincode` (SPAKE2, then the sealed
+invitation); here it is carried over one WebSocket, and the district keeps its
+count of wrong codes per invitation. What the school gets is the same
+`Invitation` a long text gives, and it then enrols the usual way (Noise XK,
+join proof): a short code only replaces the typing.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from preau.protocol import joincode as jc
+from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
+from preau.protocol.invitation import Invitation, utc
+
+from preau.node.aio import within
+from preau.node.errors import UserError, Words, words
+
+log = logging.getLogger("preau.node")
+
+DEADLINE = 15.0  # seconds for a whole exchange (a few messages of a few dozen bytes)
+MAX_OPEN = 8  # exchanges at once, at one district: more wait for a busy answer
+
+
+class CodeRefused(UserError):
+    code = "joincode"
+
+
+# -- the district ----------------------------------------------------------------------------
+
+
+def _lookup(fed: Any, hello: jc.CodeHello) -> tuple[dict | None, bytes | None]:
+    """(invitation, CodeError to send instead) for a hello, counting the try before anything is answered.
+
+    One plain function for all the store work of the first step (the database thread calls it as is)."""
+    rec = fed.invitation_by_slot(hello.slot)
+    if rec is None:
+        return None, jc.error("joincode_unknown")
+    if rec["code_failures"] >= jc.MAX_FAILURES:
+        return None, jc.error("joincode_locked")
+    fed.count_code_try(rec["id"])
+    return rec, None
+
+
+def _outcome(fed: Any, rec: dict, now: int) -> str | None:
+    """After a proven code: the refusal's code, if the invitation can no longer be used, else None."""
+    fed.forgive_code_try(rec["id"])
+    if rec["revoked_at"]:
+        return "invitation_revoked"
+    if rec["used_at"]:
+        return "invitation_used"
+    if now > rec["expires_at"]:
+        return "invitation_expired"
+    return None
+
+
+class CodeGate:
+    """At most MAX_OPEN exchanges at once (each costs a few SPAKE2 operations of pure Python)."""
+
+    def __init__(self, limit: int = MAX_OPEN):
+        self.open = 0
+        self.limit = limit
+
+
+async def serve_code(request: web.Request, node: Any, gate: CodeGate, addresses: list[str]) -> web.StreamResponse:
+    """The district's /v1/code; `addresses`: where schools reach this node (its public_url), put in the invitation."""
+    ws = web.WebSocketResponse(max_msg_size=jc.MAX_MESSAGE)
+    await ws.prepare(request)
+    if gate.open >= gate.limit:
+        await ws.send_bytes(jc.error("busy"))
+        await ws.close()
+        return ws
+    gate.open += 1
+    try:
+        await within(_exchange(ws, node, addresses), DEADLINE)
+    except asyncio.TimeoutError:
+        log.info("join code: an exchange from %s did not finish in time", request.remote)
+    except RemoteProtocolError as exc:
+        log.info("join code: refused an exchange from %s (%s)", request.remote, exc.code)
+    finally:
+        gate.open -= 1
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _receive(ws) -> bytes:
+    msg = await ws.receive()
+    if msg.type != aiohttp.WSMsgType.BINARY:
+        raise RemoteProtocolError("the peer hung up or sent text", code="connection_lost")
+    return msg.data
+
+
+async def _exchange(ws, node: Any, addresses: list[str]) -> None:
+    fed = node.fed
+    try:
+        hello = jc.parse_hello(await _receive(ws))
+    except RemoteProtocolError as exc:
+        if exc.code != "connection_lost":
+            await ws.send_bytes(jc.error(exc.code))
+        raise
+    rec, refusal = _lookup(fed, hello)
+    if refusal is not None:
+        await ws.send_bytes(refusal)
+        return
+    secret = bytes.fromhex(rec["secret"])
+    server = jc.CodeServer(hello, jc.JoinCode.from_secret(secret), random=os.urandom(64))
+    await ws.send_bytes(server.reply())
+    if not server.receive_confirm(await _receive(ws)):
+        fed.log_event("join_code_wrong", f"a wrong code was tried for the invitation {rec['id'][:8]} ({rec['uai']})")
+        await ws.send_bytes(jc.error("joincode_wrong"))
+        return
+    now = int(time.time())
+    refused = _outcome(fed, rec, now)
+    if refused is not None:
+        detail = f"expired at {utc(rec['expires_at'])}, the district's clock says {utc(now)}" if refused == "invitation_expired" else None
+        await ws.send_bytes(jc.error(refused, detail))
+        return
+    await ws.send_bytes(server.seal(_invitation(node, rec, secret, addresses)))
+
+
+def _invitation(node: Any, rec: dict, secret: bytes, addresses: list[str]) -> Invitation:
+    """The long invitation for this record, as `create_invitation` made it (same secret, same expiry)."""
+    return Invitation(tuple(addresses), node.identity.signing_key, node.identity.public.static_key, rec["uai"],
+                      rec["expires_at"], secret, rec["created_at"])
+
+
+# -- the school ------------------------------------------------------------------------------
+
+
+def code_words(exc: LocalProtocolError) -> Words:
+    """A typed code's fault in the person's words, naming the group (before anything goes on the network)."""
+    group = getattr(exc, "group", None)
+    typed = getattr(exc, "typed", "")
+    count = getattr(exc, "count", 0)
+    return words(exc.message, TYPO_KEYS.get(exc.code, "joincode.joincode_check"), group=group, typed=typed, count=count)
+
+
+TYPO_KEYS = {
+    "joincode_empty": "joincode.joincode_empty",
+    "joincode_length": "joincode.joincode_length",
+    "joincode_group_length": "joincode.joincode_group_length",
+    "joincode_character": "joincode.joincode_character",
+    "joincode_check": "joincode.joincode_check",
+}
+
+
+REFUSAL_KEYS = {
+    "joincode_unknown": "joincode.refused_unknown",
+    "joincode_locked": "joincode.refused_locked",
+    "joincode_wrong": "joincode.refused_wrong",
+    "invitation_used": "joincode.refused_used",
+    "invitation_expired": "joincode.refused_expired",
+    "invitation_revoked": "joincode.refused_revoked",
+    "busy": "joincode.refused_busy",
+}
+
+
+def district_url(text: str) -> str:
+    """http://ADDRESS:8080 from what a person typed (an address, a host:port, or a full URL)."""
+    value = "".join(str(text).split()).rstrip("/")
+    if not value:
+        raise UserError(words("no district address was given", "joincode.no_address"))
+    if "://" not in value:
+        value = "http://" + value
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UserError(words(f"{text!r} is not a district address like 192.168.1.10:8080",
+                              "joincode.bad_address", address=str(text)))
+    return value
+
+
+async def fetch_invitation(url: str, code: jc.JoinCode, *, timeout: float = DEADLINE) -> Invitation:
+    """Run the code exchange with the district at `url`; the invitation it seals, or CodeRefused / PeerUnreachable."""
+    from preau.node.federation.transport import PeerUnreachable
+
+    client = jc.CodeClient(code, random=os.urandom(64))
+    target = url.rstrip("/") + jc.PATH
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout, connect=10)) as http:
+            async with http.ws_connect(target, max_msg_size=jc.MAX_MESSAGE) as ws:
+                await ws.send_bytes(client.hello())
+                await ws.send_bytes(client.receive_reply(await _receive(ws)))
+                return client.receive_invitation(await _receive(ws))
+    except RemoteProtocolError as exc:
+        key = REFUSAL_KEYS.get(exc.code)
+        if key is None:
+            raise CodeRefused(words(f"the district at {url} did not complete the join-code exchange: {exc.message}",
+                                    "joincode.refused_other", address=url, detail=exc.message)) from None
+        raise CodeRefused(words(f"the district at {url} refused the code ({exc.code})", key, address=url),
+                          code=exc.code) from None
+    except aiohttp.WSServerHandshakeError as exc:
+        raise PeerUnreachable(words(f"{url} does not answer join codes (HTTP {exc.status}): check the address, "
+                                    "or use the long invitation", "joincode.not_preau", address=url,
+                                    status=exc.status)) from None
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        raise PeerUnreachable(words(f"cannot reach the district at {url} ({exc.__class__.__name__}): check the "
+                                    "address and that the district's node is running", "joincode.unreachable",
+                                    address=url)) from None

@@ -1,0 +1,89 @@
+"""The head teacher's sync page in sentences: no event id, document id or key fingerprint outside a <details>,
+the district by its name, and nothing called "publié" before the head teacher approved it."""
+from __future__ import annotations
+
+import html
+import json
+import re
+
+import pytest
+
+from node_fixtures import build_school, login
+from preau.node.app import create_app
+from preau.node.appkeys import NODE
+from preau.node.web.event_words import event_sentence
+from preau.protocol.identity import Identity
+
+CAMPAIGNS = {"2026-test-cp": "Début de CP (test)"}
+
+
+@pytest.fixture
+async def school(tmp_path, aiohttp_client):
+    built = build_school(tmp_path)
+    return await aiohttp_client(create_app(built.settings)), built.ids
+
+
+def _outside_details(page: str) -> str:
+    return re.sub(r"<details.*?</details>", "", page, flags=re.S)
+
+
+async def test_events_are_sentences_and_ids_stay_in_details(school):
+    client, ids = school
+    node = client.app[NODE]
+    district = Identity(b"d" * 32).public
+    node.federation.pin_upstream(district, "https://127.0.0.1:1", name="Circonscription Paris 5")
+    # the log's own words, as node/federation writes them
+    doc = f"campaign:{ids['campaign']}:{district.node_id}"
+    node.fed.log_event("accepted", f"campaign {doc} release 3")
+    node.fed.log_event("refused", f"{district.node_id} offered {doc!r} with a signature that is not valid")
+    node.fed.log_event("pool_proposed", f"pool 0a1b2c3d for {ids['campaign']}: proposed")
+    node.fed.log_event("key_rotated", "this node is now abcd-efgh-ijkl")
+    node.fed.log_event("something_new", "an event kind this page has never heard of")
+    node.fed.log_event("campaign_refused", json.dumps({"code": "min_cohort", "params": {"asked": 3, "floor": 10}}))
+    await login(client, "direction")
+    page = html.unescape(await (await client.get("/admin/sync")).text())
+    for said in ("Campagne « Début de CP (test) » reçue de la circonscription et vérifiée (version 3).",
+                 "Un document reçu a été refusé parce qu'il n'était pas valable ; rien n'a été modifié.",
+                 "Un regroupement de petites écoles est proposé pour « Début de CP (test) »",
+                 "Les clés de ce serveur ont été renouvelées.", "Événement technique (voir le détail)."):
+        assert said in page, said
+    assert "<dd>Circonscription Paris 5</dd>" in page
+    visible = _outside_details(page)
+    for raw in (district.node_id, node.node_id, doc, "0a1b2c3d", "abcd-efgh", "something_new", "accepted", "pool_proposed"):
+        assert raw not in visible, raw
+        assert raw in page, raw  # kept for support, inside <details>
+    assert "publié" not in visible
+
+
+async def test_the_release_preview_is_not_called_published_before_approval(school):
+    client, ids = school
+    node = client.app[NODE]
+    node.federation.pin_upstream(Identity(b"d" * 32).public, "https://127.0.0.1:1")
+    await login(client, "direction")
+    page = f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/exercises/fr-mots"
+    text = await (await client.get(page)).text()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', text).group(1)
+    # enough pupils assessed for a release: 12 in CP A
+    class_list = "Nom;Prénom\n" + "".join(f"Élève;Numéro {n}\n" for n in range(10))
+    import base64
+    await client.post(f"/classes/{ids['class_a']}/import", data={
+        "csrf_token": token, "data": base64.b64encode(class_list.encode()).decode(), "apply": "yes"})
+    text = await (await client.get(page)).text()
+    cells = {name: "1" for name in re.findall(r'name="(c-[0-9a-f]{16}-[0-9])"', text)}
+    assert len(cells) == 60
+    await client.post(page, data={"csrf_token": token, **cells})
+    release = html.unescape(await (await client.get(f"/admin/release/{ids['campaign']}")).text())
+    assert "Document n° 1 (statut : prêt à partir, après votre accord)" in release
+    words = re.sub(r"<pre class=\"raw\".*?</pre>", "", release, flags=re.S)  # the signed JSON, shown as it is
+    assert "publi" not in words.lower()
+
+
+def test_an_unknown_campaign_or_a_detail_without_one_still_gives_a_sentence():
+    assert event_sentence("accepted", "campaign campaign:other-id:xyz release 2", "fr", CAMPAIGNS) == \
+        "Une campagne a été reçue de la circonscription et vérifiée."
+    assert event_sentence("accepted", "release release:2026-test-cp:abc release 4", "fr", CAMPAIGNS) == \
+        "Un document signé a été reçu et vérifié."
+    # a campaign id inside a longer one is not that campaign
+    assert "« Début de CP (test) »" not in event_sentence("pool_formed", "pool 1 for 2026-test-cp-bis: 3 schools", "fr", CAMPAIGNS)
+    assert event_sentence("pool_formed", "pool 1 for 2026-test-cp: 3 schools, t = 2", "en", CAMPAIGNS) == \
+        'A pool of small schools was formed for "Début de CP (test)".'
