@@ -267,10 +267,10 @@ def test_what_the_commands_print_comes_from_the_catalog():
 
 def test_every_key_the_commands_use_exists_in_both_languages():
     files = sorted((ROOT / "cli" / "commands").glob("*.py")) + [ROOT / "cli" / "say.py"]
-    files += sorted((ROOT / "node" / "actions").glob("*.py"))
+    files += sorted((ROOT / "node" / "actions").glob("*.py")) + [ROOT / "node" / "demo" / "demo.py"]
     used = set()
     for p in files:
-        used |= set(re.findall(r"\"((?:cli|action)\.[a-z0-9_.]+[a-z0-9_])\"", p.read_text(encoding="utf-8")))
+        used |= set(re.findall(r"\"((?:cli|action|demo)\.[a-z0-9_.]+[a-z0-9_])\"", p.read_text(encoding="utf-8")))
     assert len(used) > 100
     fr, en = i18n.catalog("fr"), i18n.catalog("en")
     prefixes = {k for k in used if k.endswith("_") and any(f.startswith(k) for f in fr)}  # "...retention_" + n
@@ -291,3 +291,22 @@ def test_json_stays_the_same_in_both_languages(tmp_path):
     init(data, "district", DISTRICT_UAI)
     en, fr = both("status", "--json", "--data-dir", str(data))
     assert en.code == fr.code == 0 and json.loads(en.out) == json.loads(fr.out)
+
+
+def test_the_demo_summary_in_french_and_english():
+    from preau.node.demo.demo import _render
+
+    summary = {
+        "campaign": "2026-debut-cp", "district": {"url": "http://127.0.0.1:9000", "pid": 11}, "data_dir": "/tmp/d",
+        "schools": [{"name": "school-1", "uai": "0691000C", "url": "http://127.0.0.1:9001", "pid": 12, "pupils": 20,
+                     "status": "withheld", "release": 1, "verified_release": 1, "acknowledged": True}],
+        "pool": {"status": "complete", "survivors": 3, "pupils": 14, "syncs": 9,
+                 "schools": [{"uai": "0691017U", "pupils": 4}]},
+        "schools_contributing": 1, "schools_withheld": 1, "matches_generated_data": True,
+        "statistics": [{"exercise": "fr-mots", "besoin": 1, "fragile": 2, "seuil2": 3, "absent": 0, "match": False}],
+        "bytes": {"schools_sent": 1, "schools_received": 2}, "seconds": 1.0, "kept": True,
+        "login": {"username": "admin", "password": "demo-preau-2026"},
+    }
+    en, fr = Result(0, _render(summary), ""), Result(0, _render(summary, "fr"), "")
+    assert untranslated(en, fr) == []
+    assert "Stop them with: kill 11 12" in en.out and "Pour les arrêter : kill 11 12" in fr.out
