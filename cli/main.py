@@ -383,7 +383,7 @@ COMMANDS: tuple[Command, ...] = (
         "join",
         "(school) join a district with its invitation",
         "On a school node: enrol with the district named in the invitation. Both nodes pin each other's keys.",
-        ("preau join K7Q2M-9XRT4-B3HWN-P0DFA --district 192.168.1.10:8080", "preau join invitation.txt",
+        ("preau join 1HD8Y-CD6WD-ZW66X-6F6V8 --district 192.168.1.10:8080", "preau join invitation.txt",
          "preau join 'PREAU1-...'"),
         _join_args,
     ),

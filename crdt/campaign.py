@@ -150,7 +150,8 @@ class Campaign:
         for ex in self.exercises:
             if ex.id == exercise_id:
                 return ex
-        raise CampaignError("", f"campaign {self.id!r} has no exercise {exercise_id!r}")
+        raise CampaignError("", "no_such_exercise", f"campaign {self.id!r} has no exercise {exercise_id!r}",
+                            campaign=repr(self.id), exercise=repr(exercise_id))
 
     def is_closed(self, today: _dt.date) -> bool:
         return today > _dt.date.fromisoformat(self.closes)
@@ -197,24 +198,24 @@ def _int(value: Any, loc: str, lo: int, hi: int) -> int:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         else:
-            raise CampaignError(loc, f"must be a whole number, got {value!r}")
+            raise CampaignError(loc, "whole_number", f"must be a whole number, got {value!r}", value=repr(value))
     if not lo <= value <= hi:
-        raise CampaignError(loc, f"must be between {lo} and {hi}, got {value}")
+        raise CampaignError(loc, "between", f"must be between {lo} and {hi}, got {value}", low=lo, high=hi, value=value)
     return value
 
 
 def _str(value: Any, loc: str, max_len: int = 200) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise CampaignError(loc, f"must be a non-empty text, got {value!r}")
+        raise CampaignError(loc, "text", f"must be a non-empty text, got {value!r}", value=repr(value))
     if len(value) > max_len:
-        raise CampaignError(loc, f"is longer than {max_len} characters")
+        raise CampaignError(loc, "too_long", f"is longer than {max_len} characters", max_len=max_len)
     return value.strip()
 
 
 def _ident(value: Any, loc: str) -> str:
     text = _str(value, loc, 64)
     if not _ID.match(text):
-        raise CampaignError(loc, f"must be 3 to 64 lowercase letters, digits or '-', got {value!r}")
+        raise CampaignError(loc, "ident", f"must be 3 to 64 lowercase letters, digits or '-', got {value!r}", value=repr(value))
     return text
 
 
@@ -226,18 +227,19 @@ def _date(value: Any, loc: str) -> str:
             return _dt.date.fromisoformat(value).isoformat()
         except ValueError:
             pass
-    raise CampaignError(loc, f"must be a date written YYYY-MM-DD, got {value!r}")
+    raise CampaignError(loc, "date", f"must be a date written YYYY-MM-DD, got {value!r}", value=repr(value))
 
 
 def _choice(value: Any, loc: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise CampaignError(loc, f"must be one of {', '.join(allowed)}; got {value!r}")
+        raise CampaignError(loc, "one_of", f"must be one of {', '.join(allowed)}; got {value!r}", allowed=", ".join(allowed),
+                            value=repr(value))
     return value
 
 
 def _require(data: Mapping[str, Any], key: str, loc: str) -> Any:
     if key not in data:
-        raise CampaignError(f"{loc}.{key}" if loc else key, "is missing")
+        raise CampaignError(f"{loc}.{key}" if loc else key, "missing", "is missing")
     return data[key]
 
 
@@ -246,10 +248,10 @@ def parse_policy(data: Any, loc: str = "policy") -> Policy:
     if data is None:
         return FLOOR
     if not isinstance(data, Mapping):
-        raise CampaignError(loc, "must be a table")
+        raise CampaignError(loc, "not_a_table", "must be a table")
     unknown = set(data) - set(POLICY_SETTINGS)
     if unknown:
-        raise CampaignError(f"{loc}.{sorted(unknown)[0]}", "is not a known policy setting")
+        raise CampaignError(f"{loc}.{sorted(unknown)[0]}", "unknown_field", "is not a known policy setting", field="policy")
     min_cohort = _int(data.get("min_cohort", FLOOR.min_cohort), f"{loc}.min_cohort", 0, 1000)
     min_batch = _int(data.get("min_batch", max(min_cohort, FLOOR.min_batch)), f"{loc}.min_batch", 0, 1000)
     small = _int(data.get("small_cell_max", FLOOR.small_cell_max), f"{loc}.small_cell_max", 0, 1000)
@@ -258,10 +260,10 @@ def parse_policy(data: Any, loc: str = "policy") -> Policy:
 
 def parse_exercise(data: Any, loc: str) -> Exercise:
     if not isinstance(data, Mapping):
-        raise CampaignError(loc, "must be a table")
+        raise CampaignError(loc, "not_a_table", "must be a table")
     unknown = set(data) - _KNOWN_EX
     if unknown:
-        raise CampaignError(f"{loc}.{sorted(unknown)[0]}", "is not a known exercise field")
+        raise CampaignError(f"{loc}.{sorted(unknown)[0]}", "unknown_field", "is not a known exercise field", field="exercise")
     ex_id = _ident(_require(data, "id", loc), f"{loc}.id")
     name = _str(_require(data, "name", loc), f"{loc}.name")
     subject = _choice(_require(data, "subject", loc), f"{loc}.subject", SUBJECTS)
@@ -271,21 +273,22 @@ def parse_exercise(data: Any, loc: str) -> Exercise:
         items = _int(_require(data, "items", loc), f"{loc}.items", 1, MAX_ITEMS)
         max_score = _int(data.get("max_score", items), f"{loc}.max_score", 1, MAX_ITEMS)
         if max_score != items:
-            raise CampaignError(f"{loc}.max_score", f"must equal items ({items}) for an items exercise")
+            raise CampaignError(f"{loc}.max_score", "max_equals_items", f"must equal items ({items}) for an items exercise",
+                                items=items)
     else:
         if "items" in data:
-            raise CampaignError(f"{loc}.items", "has no meaning for a words-per-minute exercise; remove it")
+            raise CampaignError(f"{loc}.items", "items_wpm", "has no meaning for a words-per-minute exercise; remove it")
         max_score = _int(_require(data, "max_score", loc), f"{loc}.max_score", 1, MAX_WPM)
     thresholds = None
     if data.get("thresholds") is not None:
         raw = data["thresholds"]
         tloc = f"{loc}.thresholds"
         if not isinstance(raw, (list, tuple)) or len(raw) != 2:
-            raise CampaignError(tloc, "must be two numbers: [threshold 1, threshold 2]")
+            raise CampaignError(tloc, "two_thresholds", "must be two numbers: [threshold 1, threshold 2]")
         t1 = _int(raw[0], f"{tloc}[0]", 0, max_score)
         t2 = _int(raw[1], f"{tloc}[1]", 0, max_score)
         if not t1 <= t2:
-            raise CampaignError(tloc, f"threshold 1 ({t1}) must not be above threshold 2 ({t2})")
+            raise CampaignError(tloc, "threshold_order", f"threshold 1 ({t1}) must not be above threshold 2 ({t2})", t1=t1, t2=t2)
         thresholds = (t1, t2)
     return Exercise(ex_id, name, subject, kind, max_score, items, thresholds)
 
@@ -293,36 +296,38 @@ def parse_exercise(data: Any, loc: str) -> Exercise:
 def parse_campaign(data: Any) -> Campaign:
     """Validate a campaign definition given as plain data; raise CampaignError naming the first mistake."""
     if not isinstance(data, Mapping):
-        raise CampaignError("", "a campaign definition must be a table of fields")
+        raise CampaignError("", "not_a_campaign", "a campaign definition must be a table of fields")
     unknown = set(data) - _KNOWN_TOP
     if unknown:
-        raise CampaignError(sorted(unknown)[0], "is not a known campaign field")
+        raise CampaignError(sorted(unknown)[0], "unknown_field", "is not a known campaign field", field="campaign")
     cid = _ident(_require(data, "id", ""), "id")
     name = _str(_require(data, "name", ""), "name")
     level = _choice(_require(data, "level", ""), "level", LEVELS)
     year = _str(_require(data, "school_year", ""), "school_year", 9)
     m = _YEAR.match(year)
     if not m or int(m.group(2)) != int(m.group(1)) + 1:
-        raise CampaignError("school_year", f"must be two consecutive years like 2026-2027, got {year!r}")
+        raise CampaignError("school_year", "school_year", f"must be two consecutive years like 2026-2027, got {year!r}",
+                            value=repr(year))
     opens = _date(_require(data, "opens", ""), "opens")
     closes = _date(_require(data, "closes", ""), "closes")
     if closes < opens:
-        raise CampaignError("closes", f"({closes}) is before opens ({opens})")
+        raise CampaignError("closes", "closes_before", f"({closes}) is before opens ({opens})", closes=closes, opens=opens)
     illustrative = data.get("illustrative", False)
     if not isinstance(illustrative, bool):
-        raise CampaignError("illustrative", "must be true or false")
+        raise CampaignError("illustrative", "bool", "must be true or false")
     policy = parse_policy(data.get("policy"))
     raw_ex = _require(data, "exercises", "")
     if not isinstance(raw_ex, (list, tuple)) or not raw_ex:
-        raise CampaignError("exercises", "must list at least one exercise")
+        raise CampaignError("exercises", "no_exercise", "must list at least one exercise")
     if len(raw_ex) > MAX_EXERCISES:
-        raise CampaignError("exercises", f"has more than {MAX_EXERCISES} exercises")
+        raise CampaignError("exercises", "too_many_exercises", f"has more than {MAX_EXERCISES} exercises", max=MAX_EXERCISES)
     exercises = []
     seen: set[str] = set()
     for i, raw in enumerate(raw_ex):
         ex = parse_exercise(raw, f"exercises[{i}]")
         if ex.id in seen:
-            raise CampaignError(f"exercises[{i}].id", f"{ex.id!r} is used by an earlier exercise")
+            raise CampaignError(f"exercises[{i}].id", "duplicate_exercise", f"{ex.id!r} is used by an earlier exercise",
+                                value=repr(ex.id))
         seen.add(ex.id)
         exercises.append(ex)
     return Campaign(cid, name, level, year, opens, closes, tuple(exercises), policy, illustrative)

@@ -205,15 +205,36 @@ def _new_pins(campaign: Campaign, history: ReleaseHistory, published: Iterable[s
     return pins
 
 
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One part of why a release goes or waits: a stable code and its values, for the node's catalog.
+
+    Codes (`REASON_CODES`): small_cohort (cohort, min_cohort, campaign), released (number, updated),
+    final, waiting (more, exercise, changed, min_batch), others_waiting (count), unchanged (release),
+    no_results.
+    """
+
+    code: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+
+REASON_CODES = frozenset({"small_cohort", "released", "final", "waiting", "others_waiting", "unchanged", "no_results"})
+
+
 @dataclass(frozen=True)
 class ReleaseDecision:
-    """Whether to publish now, why (in words for the school), what, and the history to store once published."""
+    """Whether to publish now, why, what, and the history to store once published.
+
+    `reason` is the English wording (logs, scripts, tests); `reasons` is the
+    same in codes and values, which the node says in the person's language.
+    """
 
     release: bool
     reason: str
     content: ReleaseContent | None
     history: ReleaseHistory
     held_back: tuple[tuple[str, int], ...] = ()  # (exercise, pupils changed but not yet publishable)
+    reasons: tuple[Reason, ...] = ()
 
 
 def _distance(a: Snapshot, b: Snapshot) -> int:
@@ -283,12 +304,13 @@ def next_release(
             f"withheld: small cohort ({cohort} assessed pupil{'' if cohort == 1 else 's'}; campaign {campaign.id} needs at least "
             f"{policy.min_cohort} before any counts leave the school)"
         )
+        small = (Reason("small_cohort", {"cohort": cohort, "min_cohort": policy.min_cohort, "campaign": campaign.id}),)
         withdraw = last is not None and last.status == "published"
         already = last is not None and last.status == "withheld" and (last.final or not closing)
         if already or not (closing or withdraw):
-            return ReleaseDecision(False, why, None, history)
+            return ReleaseDecision(False, why, None, history, reasons=small)
         content = ReleaseContent(campaign.id, number, "withheld", "small_cohort", policy, final=closing)
-        return ReleaseDecision(True, why, content, replace(history, last_release=number, last=content))
+        return ReleaseDecision(True, why, content, replace(history, last_release=number, last=content), reasons=small)
 
     rows: list[Row] = []
     updated: list[str] = []
@@ -312,19 +334,28 @@ def next_release(
 
     held_back = tuple((ex, n) for ex, n, _ in held)
     held_text = ""
+    held_why: tuple[Reason, ...] = ()
     if held:
         ex, n, more = min(held, key=lambda h: (h[2], h[0]))
         held_text = (
             f"waiting for {more} more changed pupil{'s' if more > 1 else ''} on {ex} "
             f"({n} changed since the last release; at least {policy.min_batch} must change together)"
         )
+        held_why = (Reason("waiting", {"more": more, "exercise": ex, "changed": n, "min_batch": policy.min_batch}),)
         if len(held) > 1:
             held_text += f"; {len(held) - 1} other exercise{'s' if len(held) > 2 else ''} also waiting"
+            held_why += (Reason("others_waiting", {"count": len(held) - 1}),)
 
     final_due = closing and not (last is not None and last.final and last.status == "published")
     if not updated and not final_due:
-        reason = held_text or (f"nothing changed since release {history.last_release}" if last else "no results entered yet")
-        return ReleaseDecision(False, reason, None, history, held_back)
+        if held_text:
+            reason, why = held_text, held_why
+        elif last:
+            reason = f"nothing changed since release {history.last_release}"
+            why = (Reason("unchanged", {"release": history.last_release}),)
+        else:
+            reason, why = "no results entered yet", (Reason("no_results"),)
+        return ReleaseDecision(False, reason, None, history, held_back, reasons=why)
 
     # The cohort published is the one behind the published rows, not today's: a late pupil held back
     # on every exercise must not move it (a margin that would isolate them).
@@ -332,13 +363,16 @@ def next_release(
     published_cohort = _assessed(shown.values()) if MARGINS else cohort
     content = ReleaseContent(campaign.id, number, "published", "", policy, tuple(rows), published_cohort, final=closing)
     reason = f"release {number}: {len(updated)} exercise{'s' if len(updated) != 1 else ''} updated"
+    why = (Reason("released", {"number": number, "updated": len(updated)}),)
     if closing:
         reason += " (final)"
+        why += (Reason("final"),)
     if held_text:
         reason += "; " + held_text.replace("waiting for", "held back, waiting for", 1)
+        why += held_why
     new_history = ReleaseHistory(campaign.id, number, content, snapshots,
                                  _new_pins(campaign, history, updated, snapshots), policy.strictest(history.policy))
-    return ReleaseDecision(True, reason, content, new_history, held_back)
+    return ReleaseDecision(True, reason, content, new_history, held_back, reasons=why)
 
 
 MARGINS = True

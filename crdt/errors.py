@@ -9,24 +9,44 @@ from __future__ import annotations
 
 
 class CrdtError(Exception):
-    """Base of every error this layer raises on purpose."""
+    """Base of every error this layer raises on purpose.
+
+    `code` names the mistake and `params` holds its values (pure data): the
+    node renders them from its catalog, French first, and never reads the
+    English message back. The message is for logs, scripts and tests.
+    """
 
     code = "crdt_error"
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None, params: dict | None = None):
         super().__init__(message)
         if code is not None:
             self.code = code
+        self.params: dict = dict(params or {})
 
 
 class CampaignError(CrdtError):
-    """A campaign definition is invalid; `location` says where (for example `exercises[2].thresholds`)."""
+    """A campaign definition is invalid; `location` says where (for example `exercises[2].thresholds`).
+
+    Every raise site names its own `code` (one of `CAMPAIGN_CODES`) and the
+    values the message quotes, as `params`; tests/node/test_error_codes.py
+    checks each raise site and that the node's catalog says each code.
+    """
 
     code = "invalid_campaign"
 
-    def __init__(self, location: str, message: str):
+    def __init__(self, location: str, code: str, message: str, **params: object):
         self.location = location
-        super().__init__(f"{location}: {message}" if location else message)
+        super().__init__(f"{location}: {message}" if location else message, code=code, params=params)
+
+
+CAMPAIGN_CODES = frozenset({
+    "not_a_campaign", "not_a_table", "unknown_field", "missing", "whole_number", "between", "text", "too_long", "ident", "date",
+    "one_of", "max_equals_items", "items_wpm", "two_thresholds", "threshold_order", "school_year",
+    "closes_before", "bool", "no_exercise", "too_many_exercises", "duplicate_exercise", "no_such_exercise",
+    "policy_below_floor", "batch_below_cohort",
+})
+"""Every code a `CampaignError` may carry: the node maps each to its catalog words."""
 
 
 class PolicyBelowFloorError(CampaignError):
@@ -38,21 +58,15 @@ class PolicyBelowFloorError(CampaignError):
 
     code = "policy_below_floor"
 
-    def __init__(self, location: str, setting: str, asked: int, minimum: int, *, code: str | None = None):
+    def __init__(self, location: str, setting: str, asked: int, minimum: int, *, code: str = "policy_below_floor"):
         self.setting, self.asked, self.minimum = setting, asked, minimum
-        if code is not None:
-            self.code = code
-        if self.code == "batch_below_cohort":
+        if code == "batch_below_cohort":
             why = (f"asks for batches of {asked} pupils, fewer than its min_cohort of {minimum}; "
                    "min_batch must be at least min_cohort")
         else:
             why = (f"asks for {asked}, below the national minimum of {minimum}; "
                    "a campaign may raise this setting, never lower it")
-        super().__init__(location, why)
-
-    @property
-    def params(self) -> dict[str, int | str]:
-        return {"setting": self.setting, "asked": self.asked, "minimum": self.minimum}
+        super().__init__(location, code, why, setting=setting, asked=asked, minimum=minimum)
 
 
 class CrdtUsageError(CrdtError):
@@ -87,8 +101,7 @@ class CampaignRefusedError(DocumentError):
     """
 
     def __init__(self, message: str, *, code: str, params: dict):
-        super().__init__(message, code=code)
-        self.params = params
+        super().__init__(message, code=code, params=params)
 
 
 class SyncMessageError(CrdtError):

@@ -617,37 +617,52 @@ def build_aggregate(
     release: int,
     previous: ReleaseContent | None = None,
     final: bool = False,
+    sent: Sequence[tuple[ReleaseContent, CampaignStatistics]] | None = None,
 ) -> ReleaseContent:
-    """The district's aggregate for the level above: counts go up once, at closing, with small cells hidden.
+    """The district's aggregate for the level above: counts go up at closing, with small cells hidden, and
+    later only when the difference with every aggregate sent before is itself safe to publish.
 
-    Why once: any two aggregates with counts can be subtracted, and their
-    difference is what changed in between, often one school's late rows with
-    cells of 1 or 2 (issue 11, item 3). Rather than audit every difference, a
-    district sends counts up a single time per campaign (`final=True`, once the
-    campaign has closed): before that its aggregate says only "at closing"
-    (`withheld`, reason `until_closing`, no counts, no school numbers), and
-    after that nothing more (`AggregateAlreadySentError`). A withheld aggregate
-    carries no number, so its difference with the one published is that
-    published aggregate itself, which passes the small-cell rule.
+    Why: any two aggregates with counts can be subtracted, and their difference
+    is what changed in between, often one school's late rows with cells of 1 or
+    2 (issue 11, item 3). Before the campaign has closed (`final=False`) the
+    aggregate says only "at closing" (`withheld`, reason `until_closing`, no
+    counts, no school numbers); a withheld aggregate carries no number, so its
+    difference with the first counted one is that aggregate itself, which
+    passes the small-cell rule.
+
+    After a counted aggregate, another goes up only if `sent` lists every
+    counted aggregate sent before with the statistics it was built from, and
+    against each of them (`later_aggregate_problem`): every number shown in
+    both (cell, total, cohort) is the same or differs by more than
+    max(small_cell_max, min_cohort); the school count is the same or differs
+    by at least 2; and every exercise whose figures moved moved in at least 2
+    schools' rows, so the difference never isolates one school. Otherwise
+    `AggregateAlreadySentError` (code `aggregate_held`, or
+    `aggregate_already_sent` when `sent` is None: nothing to audit against).
 
     Margins: `cohort` goes up only when no row hides its total (otherwise
-    cohort + absent could give a hidden total back). Cells at or under
-    small_cell_max are hidden as `suppress_rows` does. Write the result with
-    `documents.write_release` into the district's aggregate document, then
-    sign it. Its `schools` counts are schools at every level (an académie's
-    aggregate counts the schools behind its districts, not the districts), so
-    the national node knows whom it represents.
+    cohort + absent could give a hidden total back), and no row's hidden
+    total is given back by another row's (`hide_guessed_totals`). Cells at or
+    under small_cell_max are hidden as `suppress_rows` does. Write the result
+    with `documents.write_release` into the district's aggregate document,
+    then sign it. Its `schools` counts are schools at every level (an
+    académie's aggregate counts the schools behind its districts, not the
+    districts), so the national node knows whom it represents.
     """
     if stats.campaign != campaign.id:
         raise CrdtUsageError(f"these statistics are for campaign {stats.campaign!r}, not {campaign.id!r}")
     if previous is not None and release <= previous.release:
         raise CrdtUsageError(f"release {release} must be above the previous aggregate's {previous.release}")
-    if previous is not None and previous.status == "published" and ONE_AGGREGATE:
+    later = previous is not None and previous.status == "published" and ONE_AGGREGATE
+    if later and sent is None:
         raise AggregateAlreadySentError(
-            f"the aggregate of campaign {campaign.id} has already gone up (release {previous.release}); "
-            "counts go up once per campaign, so that no two aggregates can be subtracted")
+            f"the aggregate of campaign {campaign.id} has already gone up (release {previous.release}), and there "
+            "is no record of what it was built from to check a difference against; nothing more goes up")
     policy = campaign.policy
     if not final and ONE_AGGREGATE:
+        if later:  # a campaign re-opened after its counts went up: they stay as they went
+            raise AggregateAlreadySentError(f"the campaign {campaign.id} is open again; its counts went up already",
+                                            code="aggregate_held")
         return ReleaseContent(campaign.id, release, "withheld", "until_closing", policy, scope="district",
                               schools_contributing=0, schools_withheld=0)
     if stats.schools_contributing == 0:
@@ -675,11 +690,69 @@ def build_aggregate(
         shown = _disclosure.hide_guessed_totals(rows, shown, policy.small_cell_max)
     totals_shown = all(isinstance(r.total, int) for r in shown) or not _disclosure.MARGINS
     cohort = stats.cohort() if stats.cohort_known() and totals_shown else None
-    return ReleaseContent(
+    content = ReleaseContent(
         campaign.id, release, "published", "", policy, shown, cohort, final=final, scope="district",
         schools_contributing=stats.schools_represented, schools_withheld=stats.schools_withheld_represented,
     )
+    if later:
+        for earlier, basis in sent or ():
+            why = later_aggregate_problem(earlier, basis, content, stats)
+            if why is not None:
+                raise AggregateAlreadySentError(
+                    f"a new aggregate of campaign {campaign.id} is held: against release {earlier.release}, {why}",
+                    code="aggregate_held")
+    return content
+
+
+def _hidden_difference(a: Row, b: Row) -> int | None:
+    """What the cells not shown in both rows moved by together, when both totals are shown (a reader gets it
+    from the totals and the cells shown in both); None when a total is hidden."""
+    if not isinstance(a.total, int) or not isinstance(b.total, int):
+        return None
+    both = [c for c in COLUMNS if isinstance(a.get(c), int) and isinstance(b.get(c), int)]
+    return (b.total - a.total) - sum(b.get(c) - a.get(c) for c in both)
+
+
+def later_aggregate_problem(earlier: ReleaseContent, basis: CampaignStatistics, later: ReleaseContent,
+                            now: CampaignStatistics) -> str | None:
+    """Why the difference between two counted aggregates would tell the level above too much (None: it
+    would not). `basis` and `now` are the statistics each was built from (the district's own records)."""
+    if earlier.status != "published" or later.status != "published":
+        return None
+    n = max(earlier.policy.small_cell_max, later.policy.small_cell_max, earlier.policy.min_cohort,
+            later.policy.min_cohort)
+    schools = abs((later.schools_contributing or 0) - (earlier.schools_contributing or 0))
+    if schools == 1:
+        return "the school count moves by one (the difference would be that school's)"
+    pairs = [("cohort", earlier.cohort, later.cohort)]
+    for row in later.rows:
+        old = earlier.row(row.exercise)
+        if old is not None:
+            pairs += [(f"{row.exercise} {c}", old.get(c), row.get(c)) for c in (*COLUMNS, "total")]
+            pairs.append((f"{row.exercise} hidden cells", 0, _hidden_difference(old, row)))
+    for what, a, b in pairs:
+        if isinstance(a, int) and isinstance(b, int) and 1 <= abs(a - b) <= n:
+            return f"{what} moves by {abs(a - b)} (at most {n}: a small cell by subtraction)"
+    members = set(basis._schools) | set(now._schools)
+
+    def row_of(stats: CampaignStatistics, member: str, exercise: str) -> Row | None:
+        entry = stats._schools.get(member)
+        return None if entry is None or entry[3].status != "published" else entry[3].row(exercise)
+
+    def cohort_of(stats: CampaignStatistics, member: str) -> int | None:
+        entry = stats._schools.get(member)
+        return None if entry is None or entry[3].status != "published" else entry[3].cohort
+
+    for row in later.rows:
+        moved = [m for m in members if row_of(basis, m, row.exercise) != row_of(now, m, row.exercise)]
+        if len(moved) == 1:
+            return f"{row.exercise} moved in one school's rows only (the difference would be that school's)"
+    if isinstance(earlier.cohort, int) and isinstance(later.cohort, int):
+        if len([m for m in members if cohort_of(basis, m) != cohort_of(now, m)]) == 1:
+            return "the cohort moved in one school only (the difference would be that school's)"
+    return None
 
 
 ONE_AGGREGATE = True
-"""Counts go up once per campaign. Only tests turn this off, to show the differencing attack succeeding."""
+"""Counts go up at closing, then only safe differences (`build_aggregate`). Only tests turn this off, to show
+the differencing attack succeeding (an aggregate at every change)."""

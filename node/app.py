@@ -7,7 +7,8 @@ import errno
 import getpass
 import html
 import logging
-from typing import Any, AsyncIterator
+import time
+from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -134,18 +135,18 @@ async def sync_endpoint(request: web.Request) -> web.StreamResponse:
 async def code_endpoint(request: web.Request) -> web.StreamResponse:
     """A school joining by short code fetches its invitation here (SPAKE2: the code itself never travels)."""
     node: Node = request.app[NODE]
-    return await fjoincode.serve_code(request, node, node.code_gate, [request.config_dict[CONFIG].advertised_url])
+    return await fjoincode.serve_code(request, node, [request.config_dict[CONFIG].advertised_url])
 
 
-def create_app(settings: Any) -> web.Application:
-
+def create_app(settings: Any, *, clock: Callable[[], float] = time.time) -> web.Application:
+    """The node's app. `clock` times web sessions and login delays (a test moves it instead of waiting hours)."""
     faults.quiet_client_errors()
     app = web.Application(middlewares=[json_errors, faults.body_guard], client_max_size=settings.max_message_bytes)
     app[CONFIG] = settings
     app.cleanup_ctx.append(_node_ctx)
     app.on_shutdown.append(_tell_sessions)
     # The web layer: sessions backed by the store, CSRF, headers, and every page (after the node opens).
-    setup_site(app, settings)
+    setup_site(app, settings, clock=clock)
     # Public on purpose: health checks carry no data, and the sync endpoint authenticates peers by their Noise keys.
     app.router.add_get("/healthz", public(healthz))
     app.router.add_get(SYNC_PATH, public(sync_endpoint))

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from preau.crdt.campaign import Campaign, parse_campaign
 from preau.crdt.errors import CampaignError
-from .errors import EXIT_DATA, UserError
+from .codes import campaign_words
+from .errors import EXIT_DATA, UserError, words
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -78,7 +79,8 @@ def resolve_campaign_path(text: str | Path) -> Path:
 
 
 def load_campaign_file(path: str | Path) -> Campaign:
-    """Read and validate a campaign definition; any mistake is a UserError of the form 'FILE:LINE: where: what'."""
+    """Read and validate a campaign definition; any mistake is a UserError of the form 'FILE:LINE: where: what'
+    (in English; its `words` say it in the person's language)."""
     path = resolve_campaign_path(path)
     try:
         raw = path.read_bytes()
@@ -103,16 +105,17 @@ def parse_campaign_bytes(raw: bytes, name: str, *, encoding: str = "utf-8") -> C
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError:
-        raise UserError(f"{name} is not UTF-8 text; save it as UTF-8 and retry", EXIT_DATA) from None
+        raise UserError(words(f"{name} is not UTF-8 text; save it as UTF-8 and retry", "dwords.not_utf8", file=name),
+                        EXIT_DATA) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise UserError(f"{name} is not valid TOML: {e}", EXIT_DATA) from None
+        raise UserError(words(f"{name} is not valid TOML: {e}", "dwords.not_toml", file=name, detail=str(e)),
+                        EXIT_DATA) from None
     try:
         return parse_campaign(data)
     except CampaignError as e:
-        line = line_of(text, e.location)
-        raise UserError(f"{name}:{line}: {e}" if line else f"{name}: {e}", EXIT_DATA) from None
+        raise UserError(campaign_words(e, file=name, line=line_of(text, e.location)), EXIT_DATA) from None
 
 
 def sample_campaign_paths() -> list[Path]:

@@ -29,8 +29,9 @@ class Words:
 
     The layers below write what happened once, here; the web and the command
     line render it in the person's language with `to(lang)`. A parameter may
-    itself be `Words` (for example which field was empty), rendered in the
-    same language. Without a key, the English text is all there is.
+    itself be `Words`, or anything with a `to(lang)` method (a campaign field's
+    location, a release's reasons), rendered in the same language. Without a
+    key, the English text is all there is.
     """
 
     english: str
@@ -42,7 +43,7 @@ class Words:
             return self.english
         from preau.node import i18n  # the catalog is read only when someone renders
 
-        params = {k: (v.to(lang) if isinstance(v, Words) else v) for k, v in self.params.items()}
+        params = {k: (v.to(lang) if callable(getattr(v, "to", None)) else v) for k, v in self.params.items()}
         return i18n.translate(lang, self.key, **params)
 
     def __str__(self) -> str:

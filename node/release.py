@@ -19,7 +19,8 @@ from preau.crdt.pooling import pool_vector
 from preau.crdt.schema import document_id
 from preau.crdt.signing import SignedRelease
 
-from .errors import Conflict, UserError
+from .codes import reasons_words
+from .errors import Conflict, UserError, words
 from .testhooks import unprotected
 from preau.node.federation.rules import Federation
 
@@ -100,7 +101,8 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
 def approve_release(store, session, federation: Federation, preview: ReleasePreview) -> SignedRelease:
     """Sign and store the previewed release; the sync loop then offers it to the district."""
     if not preview.will_release:
-        raise Conflict(f"nothing to release: {preview.decision.reason}")
+        raise Conflict(words(f"nothing to release: {preview.decision.reason}", "codes.nothing_to_release",
+                             reason=reasons_words(preview.decision)))
     fresh = preview_release(store, session, federation, preview.campaign, closing=preview.closing)
     if fresh.document() != preview.document():
         raise Conflict("the results changed since this preview was made: look at the new preview before approving")

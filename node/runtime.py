@@ -19,7 +19,7 @@ from typing import Any, Callable
 from preau.crdt.campaign import Campaign
 from preau.protocol.errors import LocalProtocolError
 from preau.protocol.identity import Identity, PublicIdentity
-from preau.protocol.invitation import DEFAULT_TTL, Invitation
+from preau.protocol.invitation import DEFAULT_TTL, Invitation, expired_message, utc
 from preau.protocol.joincode import code_slot
 
 from preau.node import testhooks
@@ -30,13 +30,14 @@ from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from . import keyfiles
+from .codes import refusal_words
 from .errors import Conflict, NotFound, UserError, checked_uai, words
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
-from preau.node.federation.joincode import CodeGate, code_words, district_url, fetch_invitation
-from preau.protocol.joincode import JoinCodeError, looks_like_code, parse_code
+from preau.node.federation.joincode import checked_code, district_url, fetch_invitation
+from preau.protocol.joincode import looks_like_code
 
 log = logging.getLogger("preau.node")
 
@@ -84,25 +85,28 @@ class SyncStatus:
     last_attempt: int | None = None
     last_success: int | None = None
     failures: int = 0
-    last_error: str | None = None
+    last_error: str | None = None  # English, for logs and scripts
+    last_error_code: str | None = None  # the same as a stable code, which the pages say in words
     next_attempt: int | None = None
 
 
 class Node:
     def __init__(self, data_dir: pathlib.Path, *, role: str, limits: Limits = Limits(),
                  backoff: Backoff = Backoff(), sync_interval: float = 300.0, pool_round_timeout: float = 86400.0,
+                 academie: str | None = None,
                  on_campaign: Callable[[Campaign], None] | None = None,
                  clock: Callable[[], int] = lambda: int(time.time())):
         self.data_dir = pathlib.Path(data_dir)
         self.role = role
+        academie = fpools.academie_setting(academie)  # a mistyped id is refused before anything opens
         self._identity_seen = self._identity_stamp()
         self.identity = load_identity(self.data_dir)
         self.fed = FedStore(self.data_dir / FEDERATION_DB, clock=clock)
         self.federation = Federation(self.identity, self.fed, role=role, clock=clock, on_campaign=on_campaign)
+        self.federation.academie = academie  # pools: whose countersignature a school needs
         self.live_stats = LiveStatistics(self.fed)  # merged statistics in memory, kept up to date (pages read these)
         self.limits = limits
         self.gate = SessionGate(limits)  # the server side's admission: concurrency and per-peer rate
-        self.code_gate = CodeGate()  # the join-code exchanges running at once (node/federation/joincode.py)
         self.backoff = backoff
         self.sync_interval = sync_interval
         self.pool_round_timeout = pool_round_timeout
@@ -167,26 +171,26 @@ class Node:
         address); the first sync runs in the same session. A mistyped code is refused before any traffic."""
         addresses: list[str] = []
         if looks_like_code(text):
-            try:
-                code = parse_code(text)
-            except JoinCodeError as exc:
-                raise UserError(code_words(exc), code=exc.code) from None
-            if district is None or not district.strip():
-                raise UserError(words("a short code needs the district's address (--district ADDRESS, "
-                                      "given with the code)", "joincode.no_address"))
-            url = district_url(district)
+            code = checked_code(text)
+            url = district_url(district) if district and district.strip() else await self._find_district()
             if self.federation.upstream() is not None:
                 raise Conflict("this node has already joined a district; it cannot join a second one")
             inv = await fetch_invitation(url, code)
-            if inv.uai != uai:
-                raise UserError(words(f"this code invites the school {inv.uai}, not this one ({uai})",
-                                      "joincode.other_school", invited=inv.uai, uai=uai))
             addresses.append(url)
         else:
             try:
                 inv = Invitation.parse(text)
             except LocalProtocolError as exc:
-                raise UserError(exc.message) from None
+                raise UserError(words(exc.message, "joincode.long_malformed")) from None
+        # Checked here too (the protocol checks them again), so the head teacher reads them in French.
+        if inv.uai != uai:
+            raise UserError(words(f"this invitation is for school {inv.uai}, but this node is school {uai}: ask your "
+                                  f"district for an invitation for {uai}", "joincode.other_school",
+                                  invited=inv.uai, uai=uai))
+        now = self._clock()
+        if now > inv.expires_at:
+            raise UserError(words(expired_message(inv, now), "joincode.expired_here", expires=utc(inv.expires_at),
+                                  now=utc(now), issued=utc(inv.issued_at) if inv.issued_at else "?"))
         if self.federation.upstream() is not None:
             raise Conflict("this node has already joined a district; it cannot join a second one")
         last: Exception | None = None
@@ -201,6 +205,25 @@ class Node:
                 raise UserError(f"the district refused to enrol this node: {report.error}")
             return report
         raise last or UserError("the invitation names no address")
+
+    mdns_interfaces: list[str] | None = None  # where to look for a district on the LAN (None: every interface)
+    mdns_timeout: float = 3.0  # how long to listen for it
+
+    async def _find_district(self) -> str:
+        """The one district announcing itself on the LAN (mDNS), for a short code typed without an address."""
+        from preau.node.federation.mdns import MdnsError, find_districts
+
+        try:
+            found = await find_districts(interfaces=self.mdns_interfaces, timeout=self.mdns_timeout)
+        except (MdnsError, OSError):
+            found = []
+        if len(found) == 1:
+            return found[0]
+        if not found:
+            raise UserError(words("no district answers on this network (mDNS): give its address with the code "
+                                  "(--district ADDRESS)", "joincode.not_found"))
+        raise UserError(words(f"several districts answer on this network ({', '.join(found)}): give yours with "
+                              "--district ADDRESS", "joincode.several", found=", ".join(found)))
 
     # -- sync with the upstream peer ---------------------------------------------------
 
@@ -249,17 +272,18 @@ class Node:
         try:
             report = await self._session(up["address"], peer)
         except PeerUnreachable as exc:
-            self._failed(up["key"], str(exc))
+            self._failed(up["key"], str(exc), exc.code)
             raise
         if report.error:
-            self._failed(up["key"], report.error)
-            raise UserError(f"sync with the district failed: {report.error}")
+            self._failed(up["key"], report.error, report.error_code)
+            raise UserError(words(f"sync with the district failed: {report.error}", "codes.sync_failed",
+                                  detail=refusal_words(report.error_code, report.error)))
         self.fed.touch_peer(up["key"])
         if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
             self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
         self.status.last_success = self._clock()
         self.status.failures = 0
-        self.status.last_error = None
+        self.status.last_error = self.status.last_error_code = None
         return report
 
     async def sync_children(self) -> list[SessionReport]:
@@ -278,16 +302,16 @@ class Node:
             try:
                 report = await open_session(self.federation, child["address"], peer, self.limits)
             except PeerUnreachable as exc:
-                self.fed.touch_peer(child["key"], error=str(exc))
+                self.fed.touch_peer(child["key"], error=str(exc), error_code=exc.code)
                 continue
-            self.fed.touch_peer(child["key"], error=report.error)
+            self.fed.touch_peer(child["key"], error=report.error, error_code=report.error_code)
             reports.append(report)
         return reports
 
-    def _failed(self, key: str, error: str) -> None:
+    def _failed(self, key: str, error: str, code: str | None) -> None:
         self.status.failures += 1
-        self.status.last_error = error
-        self.fed.touch_peer(key, error=error)
+        self.status.last_error, self.status.last_error_code = error, code
+        self.fed.touch_peer(key, error=error, error_code=code)
 
     def news(self) -> int:
         """A number that grows whenever this node stores a document it may have to pass upstream.
@@ -405,6 +429,7 @@ class Node:
                 retired.append({"seed": self.identity.seed.hex(), "statement": statement.hex(),
                                 "until": now + overlap_days * 86400})
             self.fed.set_meta(RETIRED_KEYS, retired or None)
+            fpools.rekey_pools(self.federation, self.identity, new)  # a pool runs to its end under its own key
             keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new
@@ -443,6 +468,7 @@ def open_node(settings: Any, **kw: Any) -> Node:
             backoff=Backoff(cap=float(settings.backoff_max)),
             sync_interval=float(settings.sync_interval),
             pool_round_timeout=float(settings.pool_round_timeout),
+            academie=settings.academie,
             **kw,
         )
     except BaseException:

@@ -38,7 +38,7 @@ ENV_PREFIX = "PREAU_"
 ROLES = ("school", "district")
 ARGON2_PROFILES = ("interactive", "moderate", "sensitive", "minimal")
 LOG_LEVELS = ("debug", "info", "warning", "error")
-KINDS = ("path", "choice", "text", "int", "seconds", "bool", "url")
+KINDS = ("path", "choice", "text", "int", "seconds", "bool", "url", "node_id")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +77,8 @@ class Spec:
             return "an http:// or https:// address" + (f" like {self.example}" if self.example else "")
         if self.kind == "path":
             return "a folder path"
+        if self.kind == "node_id":
+            return "a node id (4 groups of 8 letters and digits, as `preau status` shows it on that node)"
         return "a non-empty text without spaces"
 
 
@@ -128,6 +130,14 @@ class Settings:
     )
     sync_interval: float = _setting(
         300.0, "Time between two synchronisations with the parent node.", "seconds", minimum=10, maximum=86400
+    )
+    academie: str | None = _setting(
+        None,
+        "School: the node id of the académie above this school's district, as the académie publishes it (its "
+        "circular, its website; never from the district). Pools of small schools are then taken only when that "
+        "académie countersigned their member list. Unset: required once a countersigned pool was seen.",
+        "node_id",
+        example="WEVQXG4G-3OW6EIFW-3OMWFUUG-C4RKOOW4",
     )
     pool_round_timeout: float = _setting(
         86400.0,
@@ -269,6 +279,17 @@ def _check(spec: Spec, value: Any, where: str) -> Any:
         if not spec.minimum <= value <= spec.maximum:
             raise _bad(spec, value, where)
         return float(value) if kind == "seconds" else value
+    if kind == "node_id":
+        if value is None or value == "":
+            return None
+        if not isinstance(value, str):
+            raise _bad(spec, value, where)
+        from preau.protocol.errors import ProtocolError
+        from preau.protocol.identity import parse_node_id
+        try:
+            return parse_node_id(value)
+        except ProtocolError as exc:
+            raise _bad(spec, value, where, f" ({exc.message})") from None
     if kind == "url":
         if value is None or value == "":
             return None

@@ -8,7 +8,8 @@ test uses which):
 
 - `floor`: the national disclosure floor (min_cohort, min_batch, small_cell_max 10);
 - `pinning`: thresholds and policy pinned at the first release that used them;
-- `one_aggregate`: a district sends counts up once, at closing;
+- `one_aggregate`: a district sends counts up at closing, then only differences
+  that are safe (no small cell, never one school's row);
 - `margins`: a release's cohort is the one behind its published rows, and an
   aggregate shows its cohort only when every row shows its total;
 - `entitlement`: a node sends a document only to peers entitled to it, and

@@ -1,6 +1,6 @@
 """The short join code: 20 characters a head teacher types from paper instead of a 242-character invitation.
 
-    K7Q2M-9XRT4-B3HWN-P0DFA      4 groups of 5: 4 data characters, then the group's check character
+    1HD8Y-CD6WD-ZW66X-6F6V8      4 groups of 5: 4 data characters, then the group's check character
 
 Why it is safe although short: the code is not a key, it is a password for a
 PAKE (SPAKE2, as magic-wormhole uses it). The school and the district run
@@ -237,7 +237,7 @@ MAX_MESSAGE = 4096
 
 # What the school is told when the district refuses (codes sent in CodeError).
 REFUSALS = ("joincode_unknown", "joincode_locked", "joincode_wrong", "invitation_used", "invitation_expired",
-            "invitation_revoked", "unsupported_version", "busy")
+            "invitation_revoked", "unsupported_version")
 
 
 def decode(data: bytes, expected: type | tuple) -> Message:

@@ -11,13 +11,13 @@ from ..say import Say, ask_login
 from .pools import pool_line
 
 
-def _reason(say: Say, reason: str) -> str:
-    """Disclosure control's reason: written in English by the pure library, said in French from the catalog."""
+def _reason(say: Say, decision) -> str:
+    """Why the release goes or waits: from disclosure control's reason codes (`node.codes`), English as it gave it."""
     if say.lang == "en":
-        return reason
-    from preau.node.web.words import reason_words
+        return decision.reason
+    from preau.node.codes import reasons_words
 
-    return reason_words(reason, say.lang)
+    return reasons_words(decision).to(say.lang)
 
 
 def release(settings: Any, *, campaign: str, lang: str = "en", approve: bool = False, final: bool = False,
@@ -26,8 +26,8 @@ def release(settings: Any, *, campaign: str, lang: str = "en", approve: bool = F
     login = ask_login(say, settings, user, role="school", refusal="action.release_school_only")
     view = releases.release(settings, campaign=campaign, login=login, approve=approve, final=final)
     preview = view.preview
-    reason = preview.decision.reason
-    lines = [say("cli.out.release.head", campaign=campaign, reason=_reason(say, reason) if reason else say("cli.out.release.ready"))
+    reason = _reason(say, preview.decision) if preview.decision.reason else ""
+    lines = [say("cli.out.release.head", campaign=campaign, reason=reason or say("cli.out.release.ready"))
              + (say("cli.out.release.closing") if preview.closing else "")]
     lines.append(say("cli.out.release.policy"))
     lines.extend("  - " + (st.text if lang == "en" else say("privacy." + st.code, **st.params)) for st in preview.policy)
@@ -38,7 +38,7 @@ def release(settings: Any, *, campaign: str, lang: str = "en", approve: bool = F
             lines.append(say("cli.out.release.asked", setting=a.setting, of=f" of {a.exercise}" if a.exercise else "",
                              asked=a.asked, kept=a.kept))
         else:
-            from preau.node.web.words import asked_words
+            from preau.node.web.words import asked_words  # the release page's words for it
 
             lines.append("  " + asked_words(a, {}, lang))
     doc = preview.document()
@@ -64,7 +64,7 @@ def stats(settings: Any, *, campaign: str, lang: str = "en", format: str = "tabl
         meta = {"release": found.release, "status": found.status, "reason": found.reason, "final": found.final}
         detail = say(f"cli.out.stats.status.{found.status}") if found.status in ("published", "withheld") else found.status
         if found.reason and found.status != "published":
-            detail += ": " + _reason(say, found.reason)
+            detail += ": " + found.reason  # as the release document carries it (the district got exactly this)
         if found.final:
             detail += say("cli.out.stats.closing")
         head = say("cli.out.stats.school", campaign=campaign, release=found.release, detail=detail)

@@ -13,6 +13,7 @@ from preau.protocol.identity import node_id as node_id_of, parse_node_id
 from preau.protocol.invitation import MAX_CLOCK_SKEW, Invitation, utc
 from preau.protocol.joincode import JoinCode, looks_like_code
 
+from preau.node.federation.joincode import checked_code
 from preau.node.runtime import Node
 
 from .common import Conflict, NotFound, Progress, UserError, Words, open_store, opened_node, refuse, require_node, \
@@ -105,6 +106,8 @@ def join(settings: Any, *, invitation: str, district: str | None = None, progres
     finally:
         store.close()
     text = invitation.strip()
+    if looks_like_code(text):
+        checked_code(text)  # a typo is refused here, before anything is opened or sent
     with opened_node(settings) as node:
         tell(progress, "action.join_contacting", uai=uai)
         try:

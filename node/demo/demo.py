@@ -311,13 +311,13 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
             classes = make_classes(rng, campaign, [size], rate_shift=rng.uniform(-0.08, 0.04))
             n = actions.open_node(node.settings())
             opened.append(n)
+            # The head teacher declares the school's cohort (public figures, signed): the joining session
+            # carries it to the district, which forms the pool from these declarations.
+            fpools.declare_cohort(n.federation, campaign.id, node.uai, assessed(classes))
             asyncio.run(n.join(invitation, node.uai))
             n.close()
             _fill(node, campaign, classes)
-            opened[-1] = n = actions.open_node(node.settings())
-            # The head teacher declares the school's cohort (public figures, signed); it reaches the district.
-            fpools.declare_cohort(n.federation, campaign.id, node.uai, assessed(classes))
-            asyncio.run(n.sync_upstream())
+            opened[-1] = actions.open_node(node.settings())
             rows.append({"name": node.name, "uai": node.uai, "pupils": size, "assessed": assessed(classes),
                          "classes": classes})
         dn = actions.open_node(district.settings())  # the district's store, read fresh at each look

@@ -27,7 +27,6 @@ from preau.node.errors import UserError, Words, words
 log = logging.getLogger("preau.node")
 
 DEADLINE = 15.0  # seconds for a whole exchange (a few messages of a few dozen bytes)
-MAX_OPEN = 8  # exchanges at once, at one district: more wait for a busy answer
 
 
 class CodeRefused(UserError):
@@ -62,31 +61,23 @@ def _outcome(fed: Any, rec: dict, now: int) -> str | None:
     return None
 
 
-class CodeGate:
-    """At most MAX_OPEN exchanges at once (each costs a few SPAKE2 operations of pure Python)."""
+async def serve_code(request: web.Request, node: Any, addresses: list[str]) -> web.StreamResponse:
+    """The district's /v1/code; `addresses`: where schools reach this node (its public_url), put in the invitation.
 
-    def __init__(self, limit: int = MAX_OPEN):
-        self.open = 0
-        self.limit = limit
-
-
-async def serve_code(request: web.Request, node: Any, gate: CodeGate, addresses: list[str]) -> web.StreamResponse:
-    """The district's /v1/code; `addresses`: where schools reach this node (its public_url), put in the invitation."""
+    Sockets are admitted by the node's SessionGate like /v1/sync's handshakes: bounded per source address
+    and overall, a silent one evicted first, so idle sockets cannot keep a school's code out."""
     ws = web.WebSocketResponse(max_msg_size=jc.MAX_MESSAGE)
     await ws.prepare(request)
-    if gate.open >= gate.limit:
-        await ws.send_bytes(jc.error("busy"))
-        await ws.close()
-        return ws
-    gate.open += 1
+    gate = node.gate
+    token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
     try:
-        await within(_exchange(ws, node, addresses), DEADLINE)
+        await within(_exchange(ws, node, addresses, lambda: gate.progress(token)), DEADLINE)
     except asyncio.TimeoutError:
         log.info("join code: an exchange from %s did not finish in time", request.remote)
     except RemoteProtocolError as exc:
         log.info("join code: refused an exchange from %s (%s)", request.remote, exc.code)
     finally:
-        gate.open -= 1
+        gate.close(token, False)
         if not ws.closed:
             await ws.close()
     return ws
@@ -99,10 +90,12 @@ async def _receive(ws) -> bytes:
     return msg.data
 
 
-async def _exchange(ws, node: Any, addresses: list[str]) -> None:
+async def _exchange(ws, node: Any, addresses: list[str], spoke: Any) -> None:
     fed = node.fed
     try:
-        hello = jc.parse_hello(await _receive(ws))
+        data = await _receive(ws)
+        spoke()  # a school speaking, not a silent socket: not the first to be evicted
+        hello = jc.parse_hello(data)
     except RemoteProtocolError as exc:
         if exc.code != "connection_lost":
             await ws.send_bytes(jc.error(exc.code))
@@ -114,9 +107,14 @@ async def _exchange(ws, node: Any, addresses: list[str]) -> None:
     secret = bytes.fromhex(rec["secret"])
     server = jc.CodeServer(hello, jc.JoinCode.from_secret(secret), random=os.urandom(64))
     await ws.send_bytes(server.reply())
-    if not server.receive_confirm(await _receive(ws)):
+    try:
+        proven = server.receive_confirm(await _receive(ws))
+    except RemoteProtocolError:
+        proven = False  # a school that found our confirmation wrong hangs up: a wrong code all the same
+    if not proven:
         fed.log_event("join_code_wrong", f"a wrong code was tried for the invitation {rec['id'][:8]} ({rec['uai']})")
-        await ws.send_bytes(jc.error("joincode_wrong"))
+        if not ws.closed:
+            await ws.send_bytes(jc.error("joincode_wrong"))
         return
     now = int(time.time())
     refused = _outcome(fed, rec, now)
@@ -153,6 +151,14 @@ TYPO_KEYS = {
 }
 
 
+def checked_code(text: str) -> jc.JoinCode:
+    """The typed code, or a UserError in the person's words naming the group at fault (nothing is sent)."""
+    try:
+        return jc.parse_code(text)
+    except jc.JoinCodeError as exc:
+        raise UserError(code_words(exc), code=exc.code) from None
+
+
 REFUSAL_KEYS = {
     "joincode_unknown": "joincode.refused_unknown",
     "joincode_locked": "joincode.refused_locked",
@@ -160,7 +166,6 @@ REFUSAL_KEYS = {
     "invitation_used": "joincode.refused_used",
     "invitation_expired": "joincode.refused_expired",
     "invitation_revoked": "joincode.refused_revoked",
-    "busy": "joincode.refused_busy",
 }
 
 

@@ -175,6 +175,53 @@ class Advertiser:
             self._zc = None
 
 
+def district_urls(services: Iterable[tuple[dict, list[str], int]]) -> list[str]:
+    """The districts among services heard on the LAN ((properties, addresses, port) each), as base URLs.
+
+    Only services announcing role=district count; an IPv4 address is preferred (what people type)."""
+    urls: list[str] = []
+    for props, addresses, port in services:
+        role = props.get(b"role") or props.get("role")
+        if role not in (b"district", "district") or not addresses or not port:
+            continue
+        v4 = [a for a in addresses if ":" not in a]
+        host = v4[0] if v4 else f"[{addresses[0]}]"
+        url = f"http://{host}" + ("" if port == 80 else f":{port}")
+        if url not in urls:
+            urls.append(url)
+    return urls
+
+
+async def find_districts(*, timeout: float = 3.0, interfaces: list[str] | None = None) -> list[str]:
+    """Listen `timeout` seconds for districts announcing themselves on the LAN (a district with mdns = true);
+    their base URLs. MdnsError when zeroconf is not installed."""
+    import asyncio
+
+    zc = zeroconf_module()
+    from zeroconf.asyncio import AsyncServiceBrowser, AsyncZeroconf
+
+    heard: set[str] = set()
+
+    def on_change(zeroconf: Any, service_type: str, name: str, state_change: Any) -> None:
+        if state_change is zc.ServiceStateChange.Added:
+            heard.add(name)
+
+    kwargs = {"interfaces": interfaces, "ip_version": zc.IPVersion.V4Only} if interfaces else {}
+    azc = AsyncZeroconf(**kwargs)
+    browser = AsyncServiceBrowser(azc.zeroconf, SERVICE_TYPE, handlers=[on_change])
+    try:
+        await asyncio.sleep(timeout)
+        services = []
+        for name in sorted(heard):
+            info = await azc.async_get_service_info(SERVICE_TYPE, name, timeout=1000)
+            if info is not None:
+                services.append((info.properties or {}, info.parsed_addresses(), info.port))
+        return district_urls(services)
+    finally:
+        await browser.async_cancel()
+        await azc.async_close()
+
+
 def advertiser_for(settings: Any, uai: str | None) -> Advertiser | None:
     """The Advertiser `preau serve` runs, None when mdns is off; an MdnsError when it cannot work."""
     if not settings.mdns:

@@ -26,19 +26,24 @@ from preau.crdt.documents import ReleaseContent
 from preau.crdt.pooling import pooled_rows, vector_length
 from preau.protocol import crypto
 from preau.protocol.errors import ProtocolError
-from preau.protocol.identity import PublicIdentity
+from preau.protocol.errors import RemoteProtocolError
+from preau.protocol.identity import Identity, PublicIdentity, node_id, parse_node_id
 from preau.protocol.secagg import (
-    MIN_COHORT, CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput, check_pool,
-    decode, encode,
+    MIN_COHORT, MIN_MEMBERS, CohortDeclaration, DistrictAggregator, Member, PoolDefinition, SchoolClient, SentInput,
+    check_definition, check_pool, decode, encode,
 )
+from preau.protocol.secagg.messages import PoolAborted
 from preau.protocol.secagg.masks import pack, unpack
 
-from preau.node.errors import Conflict, NotFound, UserError
+from preau.node.errors import Conflict, NotFound, UserError, words
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
 DECLARATIONS_META = "secagg/declarations"  # school: {campaign: CohortDeclaration hex}, sent at each session
 DECLARED_META = "secagg/declared"  # district: {campaign: {school key hex: CohortDeclaration hex}}, the newest of each
+ACADEMIE_META = "secagg/academie"  # school: node id of the académie seen countersigning a first pool (trust on first use)
+REGISTER_META = "secagg/register"  # académie: {campaign: {UAI or school key hex: pool id hex}}, pools countersigned
+COUNTERSIGN = "countersign"  # district: a pool waiting for its académie's countersignature before any school sees it
 LABEL_STATE = b"preau/v1/secagg-node-state"
 FINAL_SENDS = 3  # sessions that carry "the pool is over" to a member, in case one is lost
 MOVING_SYNC_INTERVAL = 2.0  # seconds between a school's syncs while its pool moves
@@ -77,6 +82,40 @@ def _campaign(federation, campaign_id: str) -> Campaign:
     raise NotFound(f"campagne inconnue : {campaign_id} / no campaign {campaign_id!r} on this node")
 
 
+def academie_setting(text: str | None) -> str | None:
+    """The `academie` setting as a canonical node id (None when unset); a mistyped one is refused."""
+    if not text:
+        return None
+    try:
+        return parse_node_id(text)
+    except ProtocolError as exc:
+        raise UserError(f"réglage academie : identifiant de nœud invalide ({exc.message}) ; recopiez celui que publie "
+                        f"l'académie / setting academie: not a node id ({exc.message}); copy the one the académie "
+                        f"publishes") from None
+
+
+def required_academie(federation) -> str | None:
+    """School: the académie whose countersignature every pool needs: the setting, else the first one seen."""
+    return federation.academie or federation.fed.get_meta(ACADEMIE_META)
+
+
+def _parent_key(federation, pool: PoolDefinition) -> bytes | None:
+    """The key that must have countersigned `pool` for this school (check_pool verifies the signature).
+
+    A school cannot learn from its district whether the district has a parent: a malicious district
+    would leave it out. So the académie is the one in the settings (from the académie's own word), or
+    the one that countersigned the first pool this school saw (trust on first use): from then on a pool
+    without its countersignature is refused (docs/secure-aggregation.md, "The académie's countersignature").
+    """
+    wanted = required_academie(federation)
+    if wanted is None:
+        return pool.parent_key  # none known: a countersignature, if there is one, must still be valid
+    if pool.parent_key is None or node_id(pool.parent_key) != wanted:
+        raise RemoteProtocolError(f"the pool's member list is not countersigned by the académie {wanted}",
+                                  code="bad_pool_countersignature")
+    return pool.parent_key
+
+
 @dataclass(frozen=True)
 class PoolView:
     """A pool as people see it (CLI, web): who is in it and how far it went."""
@@ -89,12 +128,16 @@ class PoolView:
     reason: str | None = None
     survivors: int | None = None
     pupils: int | None = None
+    code: str | None = None  # why it was refused or left, as a stable code (the web says it from the catalog)
+    academie: str | None = None  # node id of the académie that countersigned the member list, if one did
 
     def line(self) -> str:
         names = ", ".join(f"{m['name']} ({m['uai']})" for m in self.members)
         head = f"pool {self.pool_id[:8]} · {self.campaign} · {self.status}"
         if self.survivors is not None:
             head += f" · {self.survivors} écoles regroupées, {self.pupils} élèves"
+        if self.academie:
+            head += f" · countersigned by the académie {self.academie}"
         if self.reason:
             head += f" · {self.reason}"
         return f"{head}\n  {len(self.members)} schools, threshold {self.threshold}: {names}"
@@ -105,7 +148,8 @@ def _view(state: dict) -> PoolView:
     members = tuple({"uai": m.uai, "name": m.name, "cohort": m.cohort, "node_id": m.node_id} for m in pool.members)
     result = state.get("result") or {}
     return PoolView(pool.pool_id.hex(), pool.campaign_id, state["status"], pool.threshold, members,
-                    state.get("reason"), result.get("survivors"), result.get("pupils"))
+                    state.get("reason"), result.get("survivors"), result.get("pupils"), state.get("code"),
+                    None if pool.parent_key is None else node_id(pool.parent_key))
 
 
 def pools(federation, campaign: str | None = None) -> list[PoolView]:
@@ -128,6 +172,17 @@ def declarations(federation, campaign_id: str) -> dict[str, CohortDeclaration]:
     return {k: decode(bytes.fromhex(v)) for k, v in raw.items()}
 
 
+def busy_schools(federation, campaign_id: str) -> dict[str, str]:
+    """District: school key (hex) -> pool id of the pools of this campaign that have not failed."""
+    out = {}
+    for key, state in _all(federation.fed).items():
+        if state.get("role") == "district" and state["status"] != "failed":
+            pool = decode(bytes.fromhex(state["definition"]))
+            if pool.campaign_id == campaign_id:
+                out.update({m.signing_key.hex(): key for m in pool.members})
+    return out
+
+
 def create_pool(federation, campaign_id: str, members: list, *, threshold: int | None = None,
                 pool_id: bytes | None = None) -> PoolView:
     """Form and sign a pool among enrolled schools (by UAI); schools see it at their next sync.
@@ -135,45 +190,63 @@ def create_pool(federation, campaign_id: str, members: list, *, threshold: int |
     Each member's cohort is the one that school declared and signed itself (`preau pool declare`, or the
     release page): the schools check those signatures, so the district can neither type nor change them.
     A member given as (UAI, cohort) must match its declaration (what the person at the district expected).
+    Every refusal says, in the catalog's words, what to change; the CLI and the web form share them.
     """
     if federation.role != "district":
-        raise UserError("les regroupements se forment sur le nœud de la circonscription / pools are formed on a district node")
+        raise UserError(words("pools are formed on a district node", "pool.err.not_district"))
     campaign = _campaign(federation, campaign_id)
     by_uai = {c["uai"]: c for c in federation.children() if c["status"] == "active" and c["role"] == "school"}
     declared = declarations(federation, campaign.id)
+    busy = busy_schools(federation, campaign.id)
     chosen = []
     for item in members:
         uai, expected = (item, None) if isinstance(item, str) else item
         child = by_uai.get(uai)
         if child is None:
-            raise NotFound(f"l'école {uai} n'est pas inscrite ici / school {uai} is not enrolled with this district")
+            raise NotFound(words(f"school {uai} is not enrolled with this district", "pool.err.not_enrolled", uai=uai))
         found = declared.get(child["key"])
         if found is None:
-            raise UserError(f"l'école {uai} n'a pas déclaré son effectif pour {campaign.id} : sa direction le fait sur "
-                            f"la page de publication (ou `preau pool declare {campaign.id}`), puis elle se synchronise / "
-                            f"school {uai} has not declared its cohort for {campaign.id}: its head teacher declares it "
-                            f"on the release page (or `preau pool declare {campaign.id}`), then it syncs")
+            raise UserError(words(f"school {uai} has not declared its cohort for {campaign.id}: its head teacher "
+                                  f"declares it on the release page (or `preau pool declare {campaign.id}`), then it syncs",
+                                  "pool.err.undeclared", uai=uai, campaign=campaign.id))
         if expected is not None and int(expected) != found.cohort:
-            raise UserError(f"l'école {uai} a déclaré {found.cohort} élèves, pas {expected} / school {uai} declared "
-                            f"{found.cohort} pupils, not {expected}")
+            raise UserError(words(f"school {uai} declared {found.cohort} pupils, not {expected}",
+                                  "pool.err.cohort_mismatch", uai=uai, declared=found.cohort, expected=expected))
+        if found.signing_key.hex() in busy:
+            raise Conflict(words(f"school {uai} is already in pool {busy[found.signing_key.hex()][:8]} for this campaign: "
+                                 "a school takes part in one pool per campaign", "pool.err.busy", uai=uai,
+                                 pool=busy[found.signing_key.hex()][:8]))
         chosen.append(Member.declared(found, child["name"] or uai))
     n = len(chosen)
     if n != len({m.uai for m in chosen}):
-        raise UserError("une école figure deux fois / a school is listed twice")
-    t = threshold if threshold is not None else (2 * n) // 3 + 1
-    if not 1 <= t <= max(n, 1):
-        raise UserError(f"le seuil doit être entre 1 et {n} / the threshold must be between 1 and {n}")
-    if n == 0:
-        raise UserError("choisissez au moins 3 écoles / choose at least 3 schools")
+        raise UserError(words("a school is listed twice", "pool.err.twice"))
+    if n < MIN_MEMBERS:
+        raise UserError(words(f"choose at least {MIN_MEMBERS} schools (you chose {n})", "pool.err.too_few",
+                              min=MIN_MEMBERS, n=n))
+    low = (2 * n) // 3 + 1
+    t = threshold if threshold is not None else low
+    if not low <= t <= n:
+        raise UserError(words(f"the threshold must be from {low} to {n}: more than two thirds of the {n} schools",
+                              "pool.err.threshold", low=low, n=n))
+    floor = max(campaign.policy.min_cohort, MIN_COHORT)
+    fewest = sum(sorted(m.cohort for m in chosen)[:t])
+    if fewest < floor:
+        raise UserError(words(f"{t} of these schools could together hold only {fewest} pupils, fewer than {floor}: "
+                              "add schools or raise the threshold", "pool.err.floor", t=t, pupils=fewest, min=floor))
     pool = PoolDefinition.create(federation.identity, campaign_id=campaign.id, pool_id=pool_id or os.urandom(16),
                                  threshold=t, vector_length=vector_length(campaign), members=tuple(chosen))
-    try:  # the checks each school will run: say now what they would refuse
+    try:  # every check each school will run, as a last word
         check_pool(pool, district_key=federation.key, me=chosen[0].signing_key, min_cohort=campaign.policy.min_cohort)
     except ProtocolError as exc:
-        raise UserError(f"ce regroupement serait refusé par les écoles / the schools would refuse this pool: {exc.message}") from None
+        raise UserError(words(f"the schools would refuse this pool: {exc.message}", "pool.err.refused",
+                              why=exc.message)) from None
     data = encode(pool).hex()
     state = {"role": "district", "definition": data, "status": "keys", "events": [],
              "outbox": {str(i): data for i in range(1, n + 1)}, "round_at": federation.clock()}
+    if federation.upstream() is not None:
+        # A district with a parent: the académie countersigns the member list first (at the next sync up),
+        # and only then do the schools see the pool; they refuse it without that countersignature.
+        state.update(status=COUNTERSIGN, outbox={})
     with federation.fed.transaction():
         _save(federation.fed, pool.pool_id.hex(), state)
         federation.fed.log_event("pool_formed", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, t = {t}")
@@ -223,6 +296,9 @@ def advance_pool(federation, prefix: str) -> PoolView:
         key, state = _find(federation, prefix)
         if state.get("role") != "district":
             raise UserError("seule la circonscription clôt un tour / only the district closes a round")
+        if state["status"] == COUNTERSIGN:
+            raise Conflict("ce regroupement attend le contreseing de l'académie / this pool waits for the académie's "
+                           "countersignature (sent at the district's next sync with it)")
         agg = _aggregator(state)
         if agg.state not in ROUNDS:
             raise Conflict(f"ce regroupement est terminé ({state['status']}) / this pool is over ({state['status']})")
@@ -254,11 +330,62 @@ def _state_key(identity, pool_id: bytes) -> bytes:
     return crypto.labelled_hash(LABEL_STATE, pool_id, key=identity.seed)
 
 
+def _identities(federation) -> list[Identity]:
+    """This node's current identity, then its old ones still in their overlap (keys rotated away from)."""
+    now = federation.clock()
+    old = [Identity(bytes.fromhex(r["seed"])) for r in federation.retired_records() if r.get("until", 0) > now]
+    return [federation.identity, *old]
+
+
+def _member_identity(federation, pool: PoolDefinition) -> Identity:
+    """The identity this school is a member of `pool` under: its current key, or one it rotated away from
+    (a pool formed before the district learnt the rotation)."""
+    for identity in _identities(federation):
+        if pool.index_of(identity.signing_key) is not None:
+            return identity
+    return federation.identity
+
+
+def _secret(node_identity: Identity, state: dict, pool: PoolDefinition) -> tuple[bytes, Identity, tuple[int, ...]]:
+    """(seed, member identity, vector) of an approved pool, decrypted with the node's key `node_identity`.
+
+    A pool is run to its end under the key it was formed with: a school that rotates its key meanwhile
+    keeps that key's seed here (rekey_pools), since every member checks its signatures against it.
+    """
+    secret = crypto.aead_decrypt(_state_key(node_identity, pool.pool_id), 0, pool.pool_id, bytes.fromhex(state["secret"]))
+    if state.get("layout") == 2:
+        return secret[:32], Identity(secret[32:64]), unpack(secret[64:])
+    return secret[:32], node_identity, unpack(secret[32:])  # from before layout 2: the node's own key
+
+
+def _seal(node_identity: Identity, pool: PoolDefinition, seed: bytes, member: Identity, vector) -> dict:
+    sealed = crypto.aead_encrypt(_state_key(node_identity, pool.pool_id), 0, pool.pool_id,
+                                 seed + member.seed + pack(list(vector)))
+    return {"secret": sealed.hex(), "layout": 2}
+
+
+def rekey_pools(federation, old: Identity, new: Identity) -> int:
+    """At a key rotation (in its transaction): re-encrypt every approved pool's state under the new key,
+    keeping the key each pool was formed with inside it. How many pools were re-encrypted."""
+    pools = _all(federation.fed)
+    done = 0
+    for key, state in pools.items():
+        if state.get("role") != "school" or not state.get("secret"):
+            continue
+        pool = decode(bytes.fromhex(state["definition"]))
+        state.update(_seal(new, pool, *_secret(old, state, pool)))
+        done += 1
+    if done:
+        federation.fed.set_meta(POOLS_META, pools)
+        federation.fed.log_event("pool_rekeyed", f"{done} pool(s) kept across the key rotation")
+    return done
+
+
 def _client(federation, state: dict) -> SchoolClient:
     pool = decode(bytes.fromhex(state["definition"]))
-    secret = crypto.aead_decrypt(_state_key(federation.identity, pool.pool_id), 0, pool.pool_id, bytes.fromhex(state["secret"]))
-    client = SchoolClient(federation.identity, pool, district_key=bytes.fromhex(state["district"]),
-                          vector=unpack(secret[32:]), seed=secret[:32], spent=_spent(federation.fed))
+    seed, member, vector = _secret(federation.identity, state, pool)
+    client = SchoolClient(member, pool, district_key=bytes.fromhex(state["district"]), vector=vector, seed=seed,
+                          spent=_spent(federation.fed))
     for data in state["transcript"]:
         client.receive(bytes.fromhex(data))
     return client
@@ -285,13 +412,14 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
             raise Conflict(f"ce regroupement est déjà {state['status']} / this pool is already {state['status']}")
         pool = decode(bytes.fromhex(state["definition"]))
         seed = os.urandom(32)
+        member = _member_identity(federation, pool)
         try:
-            client = SchoolClient(federation.identity, pool, district_key=bytes.fromhex(state["district"]), vector=vector,
-                                  seed=seed, spent=_spent(federation.fed), my_cohort=vector[-1], min_cohort=min_cohort)
+            client = SchoolClient(member, pool, district_key=bytes.fromhex(state["district"]), vector=vector,
+                                  seed=seed, spent=_spent(federation.fed), my_cohort=vector[-1], min_cohort=min_cohort,
+                                  parent_key=_parent_key(federation, pool))
         except ProtocolError as exc:
             raise UserError(f"regroupement refusé / pool refused: {exc.message}") from None
-        state.update(status="active", secret=crypto.aead_encrypt(_state_key(federation.identity, pool.pool_id), 0,
-                                                                 pool.pool_id, seed + pack(list(vector))).hex(),
+        state.update(status="active", **_seal(federation.identity, pool, seed, member, vector),
                      transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
         federation.fed.log_event("pool_approved", f"pool {key[:8]} for {pool.campaign_id} approved by {user or 'admin'}")
@@ -337,6 +465,17 @@ def moving(federation) -> bool:
 
 # -- mail in sync sessions --------------------------------------------------------------------------
 
+def _member_index(fed, pool: PoolDefinition, signing_key: bytes) -> int | None:
+    """A peer's index in a pool: by its key, or by a key it rotated away from (the pool keeps the key it was
+    formed with; the transport authenticated the rotation chain)."""
+    index = pool.index_of(signing_key)
+    for old in ([] if index is not None else fed.predecessors(signing_key.hex())):
+        index = pool.index_of(bytes.fromhex(old))
+        if index is not None:
+            break
+    return index
+
+
 class PoolMailbox:
     """What the session driver asks: mail for a peer at the start of a session, and what to do with mail received."""
 
@@ -349,10 +488,21 @@ class PoolMailbox:
         out = []
         with self.fed.transaction():
             pools = _all(self.fed)
+            up = self.federation.peer_role(peer) in ("district", "parent")
             for key, state in pools.items():
+                if state.get("role") == "district" and state["status"] == COUNTERSIGN:
+                    if up:  # to the académie, until it answers
+                        out.append(bytes.fromhex(state["definition"]))
+                    continue
+                if state.get("role") == "parent":
+                    if state["district"] == peer.signing_key.hex() and state.get("sent", 0) < FINAL_SENDS:
+                        out.append(bytes.fromhex(state["answer"]))  # the district may not have heard it yet
+                        state["sent"] = state.get("sent", 0) + 1
+                        _save(self.fed, key, state)
+                    continue
                 if state.get("role") == "district":
                     pool = decode(bytes.fromhex(state["definition"]))
-                    index = pool.index_of(peer.signing_key)
+                    index = _member_index(self.fed, pool, peer.signing_key)
                     if index is None or str(index) not in state["outbox"]:
                         continue
                     out.append(bytes.fromhex(state["outbox"][str(index)]))
@@ -362,7 +512,8 @@ class PoolMailbox:
                         if sent[str(index)] >= FINAL_SENDS:
                             del state["outbox"][str(index)]
                         _save(self.fed, key, state)
-                elif state.get("role") == "school" and state.get("outbox") and state["district"] == peer.signing_key.hex():
+                elif state.get("role") == "school" and state.get("outbox") and state["district"] in (
+                        peer.signing_key.hex(), *self.fed.predecessors(peer.signing_key.hex())):
                     out.append(bytes.fromhex(state["outbox"]))
             if self.federation.role == "school" and self.federation.peer_role(peer) in ("district", "parent"):
                 out.extend(self._declarations())
@@ -395,8 +546,96 @@ class PoolMailbox:
                 self._declared(peer, msg, data)
                 return []
             if self.federation.role == "district":
+                role = self.federation.peer_role(peer)
+                if role in ("district", "parent"):
+                    return self._from_academie(peer, msg, data)
+                if role == "child":
+                    return self._countersign(peer, msg, data)
                 return self._district(peer, msg.pool_id.hex(), data)
             return self._school(peer, msg, data)
+
+    # -- the académie's countersignature -------------------------------------------------------
+
+    def _from_academie(self, peer: PublicIdentity, msg, data: bytes) -> list[bytes]:
+        """District: the académie's answer about a pool waiting for it: countersigned, or refused."""
+        key = msg.pool_id.hex()
+        state = _all(self.fed).get(key)
+        if state is None or state.get("role") != "district" or state["status"] != COUNTERSIGN:
+            return []
+        if isinstance(msg, PoolAborted):
+            state.update(status="failed", outbox={},
+                         reason=f"refusé par l'académie / refused by the académie: {msg.reason}")
+            _save(self.fed, key, state)
+            self.fed.log_event("pool_failed", f"pool {key[:8]}: the académie refused it: {msg.reason}")
+            return []
+        if not isinstance(msg, PoolDefinition):
+            return []
+        ours = decode(bytes.fromhex(state["definition"]))
+        try:
+            check_definition(msg, district_key=self.federation.key, parent_key=peer.signing_key)
+        except ProtocolError as exc:
+            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie's countersignature is not valid: {exc.message}")
+            return []
+        if msg.signed_body() != ours.signed_body():
+            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie countersigned another member list")
+            return []
+        state.update(definition=data.hex(), status="keys", round_at=self.federation.clock(),
+                     outbox={str(i): data.hex() for i in range(1, msg.n + 1)})
+        _save(self.fed, key, state)
+        self.fed.log_event("pool_countersigned", f"pool {key[:8]} countersigned by the académie {peer.node_id}")
+        return []
+
+    def _countersign(self, peer: PublicIdentity, msg, data: bytes) -> list[bytes]:
+        """Académie: countersign a district's pool after the checks it can make, or refuse it (PoolAborted)."""
+        if not isinstance(msg, PoolDefinition):
+            return []
+        key = msg.pool_id.hex()
+        state = _all(self.fed).get(key)
+        if state is not None:
+            if state.get("role") == "parent" and state["district"] == peer.signing_key.hex():
+                if decode(bytes.fromhex(state["definition"])).signed_body() == msg.signed_body():
+                    return [bytes.fromhex(state["answer"])]  # asked again: the same answer
+                return [encode(PoolAborted(msg.pool_id, "this pool id was already used for another member list"))]
+            return []
+        reason = self._refusal(peer, msg)
+        if reason is None:
+            answer = encode(msg.countersigned(self.federation.identity))
+            state = {"role": "parent", "definition": answer.hex(), "status": "countersigned"}
+            register = self.fed.get_meta(REGISTER_META, {}) or {}
+            mine = register.setdefault(msg.campaign_id, {})
+            for m in msg.members:
+                mine[m.uai] = mine[m.signing_key.hex()] = key
+            self.fed.set_meta(REGISTER_META, register)
+            self.fed.log_event("pool_countersigned", f"pool {key[:8]} of district {peer.node_id} for {msg.campaign_id}: "
+                               + ", ".join(f"{m.name} ({m.uai}, {m.cohort})" for m in msg.members))
+        else:
+            answer = encode(PoolAborted(msg.pool_id, reason[:500]))
+            state = {"role": "parent", "definition": data.hex(), "status": "refused", "reason": reason}
+            self.fed.log_event("pool_refused", f"pool {key[:8]} of district {peer.node_id}: {reason}")
+        state.update(district=peer.signing_key.hex(), answer=answer.hex(), sent=0)
+        _save(self.fed, key, state)
+        return [answer]
+
+    def _refusal(self, peer: PublicIdentity, msg: PoolDefinition) -> str | None:
+        """Why the académie will not countersign, or None. What it can check: what every school checks
+        (signed by this district, the schools' own declarations, size, threshold, floor), that every school
+        is in a département of its districts, and that no school is in a second pool for the campaign."""
+        try:
+            check_definition(msg, district_key=peer.signing_key)
+        except ProtocolError as exc:
+            return exc.message
+        departements = {c["uai"][:3] for c in self.federation.children()
+                        if c["role"] == "child" and c["status"] == "active" and c["uai"]}
+        outside = [m.uai for m in msg.members if m.uai[:3] not in departements]
+        if outside:
+            return f"schools outside this académie's départements ({', '.join(sorted(departements))}): {', '.join(outside)}"
+        register = (self.fed.get_meta(REGISTER_META, {}) or {}).get(msg.campaign_id, {})
+        for m in msg.members:
+            other = register.get(m.uai) or register.get(m.signing_key.hex())
+            if other is not None and other != msg.pool_id.hex():
+                return (f"{m.name} ({m.uai}) is already in pool {other[:8]} for {msg.campaign_id}: a school takes "
+                        "part in one pool per campaign")
+        return None
 
     def _declared(self, peer: PublicIdentity, msg: CohortDeclaration, data: bytes) -> None:
         """District: keep a school's newest declaration, if it is that school's, for its UAI, and signed."""
@@ -421,7 +660,7 @@ class PoolMailbox:
         if state is None or state.get("role") != "district":
             return []
         agg = _aggregator(state)
-        member = agg.pool.index_of(peer.signing_key)
+        member = _member_index(self.fed, agg.pool, peer.signing_key)
         if member is None:
             return []
         try:
@@ -450,10 +689,16 @@ class PoolMailbox:
                          "status": "proposed", "transcript": [], "outbox": None}
                 known = {c.id: c for c in self.federation.campaigns()}.get(msg.campaign_id)
                 try:
-                    check_pool(msg, district_key=peer.signing_key, me=self.federation.key,
-                               min_cohort=known.policy.min_cohort if known else MIN_COHORT)
+                    parent = _parent_key(self.federation, msg)
+                    check_pool(msg, district_key=peer.signing_key, me=_member_identity(self.federation, msg).signing_key,
+                               min_cohort=known.policy.min_cohort if known else MIN_COHORT, parent_key=parent)
                 except ProtocolError as exc:
-                    state.update(status="refused", reason=exc.message)
+                    state.update(status="refused", reason=exc.message, code=exc.code)
+                else:
+                    if parent is not None and required_academie(self.federation) is None:
+                        # Trust on first use: from now on every pool needs this académie's countersignature.
+                        self.fed.set_meta(ACADEMIE_META, node_id(parent))
+                        self.fed.log_event("academie_pinned", f"pools now need the countersignature of {node_id(parent)}")
                 _save(self.fed, key, state)
                 self.fed.log_event("pool_proposed", f"pool {key[:8]} for {msg.campaign_id}: {state['status']}")
             return []
@@ -465,7 +710,7 @@ class PoolMailbox:
             client = _client(self.federation, state)
             reply = client.receive(data)
         except ProtocolError as exc:
-            state.update(status="failed", reason=exc.message, outbox=None)
+            state.update(status="failed", reason=exc.message, code=exc.code, outbox=None)
             _save(self.fed, key, state)
             self.fed.log_event("pool_left", f"pool {key[:8]}: {exc.message}")
             return []

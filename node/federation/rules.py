@@ -60,6 +60,7 @@ class BundleError(UserError):
     exit_code = EXIT_DATA
     code = "bad_bundle"
 
+AGGREGATE_BASES = "aggregate-bases:{doc}"  # district: each counted aggregate sent up, with the statistics behind it
 UPSTREAM = ("district", "parent")   # roles of peers above this node
 DOWNSTREAM = ("school", "child")     # roles of peers below this node: a school, or a district below an académie
 MEMBER_ROLES = {"school": "school", "district": "child"}  # what an invitation enrols -> the role pinned
@@ -110,6 +111,7 @@ class Federation:
         self.clock = clock
         self.on_campaign = on_campaign
         self.trust = SqliteTrust(fed)
+        self.academie: str | None = None  # school: node id of the académie whose countersignature pools need (settings)
 
     @property
     def key(self) -> bytes:
@@ -455,7 +457,9 @@ class Federation:
 
     def refresh_aggregates(self) -> list[SignedRelease]:
         """Sign the district's aggregate for each campaign: "until closing" while it is open, its counts once
-        it has closed, then nothing more (`build_aggregate`: no two aggregates with counts to subtract)."""
+        it has closed, then a new one only when its difference with every one sent is safe to publish
+        (`build_aggregate`, checked against the statistics each counted aggregate was built from, which
+        this node records with it; with no record of one, nothing more goes up)."""
         up = self.upstream()
         if up is None or self.role != "district":
             return []
@@ -472,15 +476,25 @@ class Federation:
                 signed = SignedRelease.decode(latest[1])
                 previous = cdocs.read_release(load_document(self.fed.document(aid).data), list(signed.heads))
             closed = campaign.is_closed(_dt.datetime.fromtimestamp(self.clock(), _dt.timezone.utc).date())
+            bases = self.fed.get_meta(AGGREGATE_BASES.format(doc=aid), [])
+            sent = [(cdocs.ReleaseContent.from_dict(b["content"]), CampaignStatistics.from_dict(b["stats"]))
+                    for b in bases]
+            if previous is not None and previous.status == "published" and previous.release not in {
+                    c.release for c, _ in sent}:
+                sent = None  # counts went up with no record of what they were built from: nothing more goes up
             try:
-                # Counts go up once, when the campaign has closed (docs/privacy.md, "Aggregates going up").
+                # Counts go up at closing, then only differences that are safe (docs/privacy.md, "Aggregates going up").
                 content = build_aggregate(stats, campaign, release=(previous.release + 1) if previous else 1,
-                                          previous=previous, final=closed)
+                                          previous=previous, final=closed, sent=sent)
             except AggregateAlreadySentError:
                 continue
             if previous is not None and _same_but_number(previous, content):
                 continue
-            published.append(self.publish_release(content, to_peer=up["node_id"]))
+            with self.fed.transaction():
+                published.append(self.publish_release(content, to_peer=up["node_id"]))
+                if content.status == "published":
+                    self.fed.set_meta(AGGREGATE_BASES.format(doc=aid), [*bases, {"content": content.to_dict(),
+                                                                                   "stats": data}])
         return published
 
     # -- bundles (store and forward by hand) --------------------------------------------

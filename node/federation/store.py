@@ -153,6 +153,11 @@ MIGRATIONS: list[Migration] = [
     ALTER TABLE invitations ADD COLUMN code_failures INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX invitations_code_slot ON invitations(code_slot);
     """),
+    # codes (issue 16): a peer's last error as a stable code too, so the pages say it in words without
+    #    reading the English back
+    ("peer_error_code", """
+    ALTER TABLE peers ADD COLUMN last_error_code TEXT;
+    """),
 ]
 
 STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
@@ -238,7 +243,8 @@ class FedStore:
             carry = outermost and (self._flushing or self.db.conn.total_changes > changes)
             written = dict(self._contacts) if carry else {}
             for key, at in written.items():
-                self.db.conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [at, key])
+                self.db.conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL, last_error_code = NULL WHERE key = ?",
+                                     [at, key])
         for key, at in written.items():
             if self._contacts.get(key) == at:
                 del self._contacts[key]
@@ -357,8 +363,9 @@ class FedStore:
             out.append(row[0])
             current = row[0]
 
-    def touch_peer(self, key: str, *, error: str | None = None) -> None:
-        """Note a contact (to the minute: a busy peer does not cost a disk sync per session) or an error."""
+    def touch_peer(self, key: str, *, error: str | None = None, error_code: str | None = None) -> None:
+        """Note a contact (to the minute: a busy peer does not cost a disk sync per session) or an error
+        (its English text, and its stable code, which the pages say in words)."""
         if error is None:
             now = self._clock()
             row = self.db.execute("SELECT last_contact, last_error FROM peers WHERE key = ?", [key]).fetchone()
@@ -366,9 +373,10 @@ class FedStore:
                 return
         with self.transaction() as conn:
             if error is None:
-                conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL WHERE key = ?", [now, key])
+                conn.execute("UPDATE peers SET last_contact = ?, last_error = NULL, last_error_code = NULL WHERE key = ?",
+                             [now, key])
             else:
-                conn.execute("UPDATE peers SET last_error = ? WHERE key = ?", [error, key])
+                conn.execute("UPDATE peers SET last_error = ?, last_error_code = ? WHERE key = ?", [error, error_code, key])
 
     # -- invitations ---------------------------------------------------------
 

@@ -173,7 +173,8 @@ class SessionReport:
     bytes_sent: int = 0
     bytes_received: int = 0
     complete: bool = False
-    error: str | None = None
+    error: str | None = None  # English, for logs and scripts
+    error_code: str | None = None  # the same, as a stable code (a refusal's code in protocol.connection.REFUSALS)
 
 
 class SessionDriver:
@@ -302,13 +303,13 @@ class SessionDriver:
                 retry = self.limits.busy_retry_after
                 self.conn.refuse("busy", f"{self.limits.max_concurrent_sessions} sessions already: try again in "
                                  f"{retry} s", retry_after=retry)
-                self.report.error = "refused: busy with other sessions"
+                self.report.error, self.report.error_code = "refused: busy with other sessions", "busy"
                 self.finished = True
                 return
         if self.gate is not None and not self.gate.admit(ev.peer.signing_key):
             self.conn.refuse("rate_limited", f"too many sync sessions from this node (at most "
                              f"{self.limits.sessions_per_minute} a minute): wait a minute and sync again")
-            self.report.error = "refused: too many sessions from this peer"
+            self.report.error, self.report.error_code = "refused: too many sessions from this peer", "rate_limited"
             self.finished = True
             return
         if self.on_established is not None:
@@ -316,7 +317,7 @@ class SessionDriver:
         if ev.enrollment is not None and not self.conn.is_initiator:
             if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
                 self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
-                self.report.error = "refused: invitation already used"
+                self.report.error, self.report.error_code = "refused: invitation already used", "invitation_used"
                 self.finished = True
                 return
         elif ev.rotated_from is not None and not self.conn.is_initiator:
@@ -471,7 +472,7 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
     try:
         await _pump(ws, driver, limits)
     except ProtocolError as exc:
-        driver.report.error = str(exc)
+        driver.report.error, driver.report.error_code = str(exc), exc.code
         try:
             out = driver.conn.data_to_send()  # an Error frame explaining the refusal, if the protocol queued one
             if out and not ws.closed:
@@ -480,14 +481,15 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
             pass
     except HandshakeTimeout:
         driver.report.error = f"the peer did not complete the handshake within {limits.handshake_timeout:g} s"
+        driver.report.error_code = "handshake_timeout"
     except asyncio.TimeoutError:
-        driver.report.error = "the peer stopped answering (timeout)"
+        driver.report.error, driver.report.error_code = "the peer stopped answering (timeout)", "timeout"
     except Exception as exc:
         # The node's own trouble (a full disk, a damaged database): the peer is told why, nothing half-stored.
         fault = faults.classify(exc, driver.fedn.fed.path.parent)
         if fault is None or fault.code not in TRANSIENT:
             raise
-        driver.report.error = fault.message
+        driver.report.error, driver.report.error_code = fault.message, fault.code
         log.warning("sync session with %s stopped: %s", driver.report.peer or "an unauthenticated peer", fault.message)
         try:
             driver.conn.fail(LocalProtocolError(fault.message, code=fault.code))
@@ -497,7 +499,7 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
         except (ProtocolError, ConnectionError, RuntimeError):
             pass
     except (aiohttp.ClientError, ConnectionError) as exc:
-        driver.report.error = f"the connection broke: {exc}"
+        driver.report.error, driver.report.error_code = f"the connection broke: {exc}", "connection_broken"
     finally:
         if not ws.closed:
             await ws.close()
@@ -565,7 +567,8 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
                 report = await _run(ws, driver, limits)
     except aiohttp.WSServerHandshakeError as exc:
         if exc.status == 503:
-            raise PeerUnreachable(f"{url} is busy with other nodes' syncs; this node tries again later") from None
+            raise PeerUnreachable(f"{url} is busy with other nodes' syncs; this node tries again later",
+                                  code="busy") from None
         raise PeerUnreachable(
             f"{url} does not offer Préau sync (HTTP {exc.status}); check the address") from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:

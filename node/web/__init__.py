@@ -1,6 +1,6 @@
 """The web interface: pages, sessions and the security around them.
 
-How the node app uses it (the demo app in tests/node/web/demo_app.py does all of this):
+How the node app uses it (node/web/site.py does all of this for `create_app`):
 
     setup_web(app, authenticate=store.authenticate, config=WebConfig(secure_cookies=..., nav=..., home=...),
               session_store=None)          # on the root app, before its own routes

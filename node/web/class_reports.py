@@ -200,7 +200,8 @@ def sheets_data(store: Any, s: Any, class_id: str, campaign_id: str, pupil_id: s
     if pupil_id is not None:
         pupils = [(pupil_id, name_of(pupil_of(store, s, c, pupil_id)))]
     sheets = [parent_sheet(campaign, pid, name, entries, lang) for pid, name in pupils]
-    return {"klass": c, "campaign": campaign, "sheets": sheets, "base": class_base(c), "one": pupil_id is not None}
+    return {"klass": c, "campaign": campaign, "sheets": sheets, "base": class_base(c), "one": pupil_id is not None,
+            "school": store.school()["name"]}
 
 
 # -- pages --------------------------------------------------------------------------------------

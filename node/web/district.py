@@ -24,13 +24,14 @@ from preau.crdt.statistics import SHARE_BASIS, percent
 from preau.protocol.errors import LocalProtocolError
 
 from ..campaign_file import parse_campaign_bytes
+from ..codes import campaign_words
 from ..errors import UserError
-from . import district_accounts, district_stats
+from . import district_accounts, district_pools, district_stats
 from .district_accounts import audit
 from .district_stats import SHARE_HEADERS, campaigns_of, live, no_data, stats_table
-from .district_words import district_words
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
+from .flash import see_other
 from .render import render
 from .security import login_required, request_language
 from .appkeys import SETTINGS
@@ -38,12 +39,14 @@ from .context import node_of, refused, t_
 
 
 def said(request: web.Request, error: Exception) -> str:
-    """A refusal in the person's language: its own catalog words when it carries them (`Words`), else the
-    campaign-file messages of the pure layers as `district_words` recognises them."""
+    """A refusal in the person's language: the error's own catalog words (`Words`; a campaign's mistake by its
+    code), else its message as it is."""
     lang = request_language(request)
-    if isinstance(error, UserError) and error.words.key:
+    if isinstance(error, UserError):
         return error.words.to(lang)
-    return district_words(getattr(error, "message", str(error)), lang)
+    if isinstance(error, CampaignError):
+        return campaign_words(error).to(lang)
+    return getattr(error, "message", str(error))
 
 DISTRICT = ("district",)  # the district's administrators: invitations, campaigns, accounts
 DISTRICT_READ = ("district", "inspector")  # and its read-only inspectors: schools, statistics
@@ -87,7 +90,8 @@ async def _invitations_page(request: web.Request, *, notice: str | None = None, 
                      "town": inv.get("town"), "created": when(inv["created_at"], lang),
                      "expires": when(inv["expires_at"], lang), "state": state})
     return await render(request, "district_invitations.html", {
-        "invitations": rows, "created": created, "notice": notice, "errors": errors or []}, status=status)
+        "invitations": rows, "created": created, "notice": notice, "errors": errors or [],
+        "page_url": "/district/invitations"}, status=status)
 
 
 @login_required(roles=DISTRICT)
@@ -129,14 +133,16 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
                        "expires": when(inv.expires_at, request_language(request)),
                        "code": inv.code_groups, "address": settings.advertised_url}
-            return await _invitations_page(request, created=created)
+            # shown on the page the redirect opens, once: a reload neither shows it again nor makes another
+            raise await see_other(request, "/district/invitations", notice=t("invitations.made", uai=inv.uai),
+                                  shown={"created": created})
         if action == "revoke":
             inv_id = str(form.get("id", ""))[:64]
             if not node.fed.revoke_invitation(inv_id):
                 raise UserError(t("invitations.not_pending"))
             node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
             audit(request, "invitation-revoked", f"invitation:{inv_id[:8]}")
-            return await _invitations_page(request, notice=t("invitations.revoked"))
+            raise await see_other(request, "/district/invitations", notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
         return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
@@ -156,8 +162,8 @@ async def _campaigns_page(request: web.Request, *, notice: str | None = None, er
     node = node_of(request)
     rows = [{"c": c, "with_thresholds": sum(1 for ex in c.exercises if ex.thresholds)}
             for c in campaigns_of(node).values()]
-    return await render(request, "district_campaigns.html", {"campaigns": rows, "notice": notice, "errors": errors or []},
-                        status=status)
+    return await render(request, "district_campaigns.html", {"campaigns": rows, "notice": notice, "errors": errors or [],
+                                                              "page_url": "/district/campaigns"}, status=status)
 
 
 @login_required(roles=DISTRICT)
@@ -185,7 +191,8 @@ async def campaign_upload(request: web.Request) -> web.StreamResponse:
     except UserError as exc:
         return await _campaigns_page(request, errors=[refused(request, said(request, exc), "campaigns.refused")],
                                      status=422)
-    return await _campaigns_page(request, notice=t("campaigns.published", name=campaign.name, version=signed.release))
+    raise await see_other(request, "/district/campaigns",
+                          notice=t("campaigns.published", name=campaign.name, version=signed.release))
 
 
 def _campaign_or_404(node: Any, campaign_id: str) -> Campaign:
@@ -198,7 +205,9 @@ def _campaign_or_404(node: Any, campaign_id: str) -> Campaign:
 async def _thresholds_page(request: web.Request, campaign: Campaign, *, notice: str | None = None,
                            errors: list[str] | None = None, status: int = 200) -> web.StreamResponse:
     return await render(request, "district_thresholds.html", {"campaign": campaign, "notice": notice,
-                                                               "errors": errors or []}, status=status)
+                                                               "errors": errors or [],
+                                                               "page_url": f"/district/campaigns/{campaign.id}"},
+                        status=status)
 
 
 @login_required(roles=DISTRICT)
@@ -225,11 +234,12 @@ async def thresholds_update(request: web.Request) -> web.StreamResponse:
     try:
         updated = parse_campaign(data)
     except CampaignError as e:
-        return await _thresholds_page(request, campaign, errors=[refused(request, said(request, str(e)), "campaigns.refused")],
+        return await _thresholds_page(request, campaign, errors=[refused(request, said(request, e), "campaigns.refused")],
                                      status=422)
     signed = node.federation.publish_campaign(updated)
     audit(request, "thresholds-published", f"campaign:{updated.id}", f"version {signed.release}")
-    return await _thresholds_page(request, updated, notice=t("thresholds.published", version=signed.release))
+    raise await see_other(request, f"/district/campaigns/{updated.id}",
+                          notice=t("thresholds.published", version=signed.release))
 
 
 # -- statistics --------------------------------------------------------------------------------
@@ -314,6 +324,7 @@ async def api_stats(request: web.Request) -> web.StreamResponse:
 def add_routes(r: web.UrlDispatcher) -> None:
     district_stats.add_routes(r)
     district_accounts.add_routes(r)
+    district_pools.add_routes(r)
     camp = "{campaign_id:[a-z0-9-]{3,64}}"
     r.add_get("/district/schools", schools)
     r.add_get("/district/invitations", invitations)

@@ -34,6 +34,7 @@ _SENTENCES: dict[str, tuple[str, str | None, str | None]] = {
     "enrolled": ("event.enrolled", None, None),
     "invited": ("event.invited", None, None),
     "invitation_revoked": ("event.invitation_revoked", None, None),
+    "join_code_wrong": ("event.join_code_wrong", None, None),
     "revoked": ("event.revoked", None, None),
     "counts_forgotten": ("event.counts_forgotten", None, None),
     "pool_failed": ("event.pool_failed", None, None),

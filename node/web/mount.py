@@ -7,6 +7,8 @@ from typing import Callable, Iterable, Mapping
 
 from aiohttp import web
 
+from preau.node import i18n
+
 from . import security
 from preau.node.web.appkeys import AUTHENTICATE, CLOCK, RATE_LIMITER, SESSION_STORE, WEB_CONFIG
 from .flash import setup_flash
@@ -100,7 +102,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     username = str(form.get("username", "")).strip()[:_MAX_USERNAME]
     password = str(form.get("password", ""))
     next_path = safe_next(str(form.get("next", "")), "")
-    t = security.i18n.translate
+    t = i18n.translate
     lang = security.request_language(request)
     if not username or not password or len(password) > _MAX_PASSWORD:
         return await render(request, "login.html", _login_context(username, next_path, t(lang, "login.missing")), status=400)

@@ -83,7 +83,10 @@ async def render(request: web.Request, template: str, context: Mapping[str, Any]
     full.update(context or {})
     if request.method not in ("GET", "HEAD"):
         full["lang_href"] = f"{full.get('page_url') or '/'}?lang={full['other_lang']}"
-    notice, errors = await take_flash(request)
+    notice, errors, shown = await take_flash(request)
+    for key, value in shown.items():  # what a form's redirect carried to this page (see flash.see_other)
+        if full.get(key) is None:
+            full[key] = value
     if notice and not full.get("notice"):
         full["notice"] = notice
     if errors and not full.get("errors"):

@@ -12,6 +12,7 @@ from aiohttp import web
 from preau.crdt.campaign import LEVELS, Campaign
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
+from ..codes import reasons_words
 from ..errors import NotFound, UserError
 from preau.node.actions.releases import release_view
 
@@ -22,7 +23,7 @@ from .context import form_text, node_of, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
 from .security import end_sessions_of, login_required, request_language
-from .words import asked_words, reason_words
+from .words import asked_words
 
 
 # -- head teacher: accounts and classes ------------------------------------------------------
@@ -159,7 +160,8 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
         "pools": view.pools, "declaration": _declaration(store, s, node, campaign),
-        "reason": reason_words(preview.decision.reason, request_language(request)),
+        "pool_why": lambda p: pool_why(p, lang),
+        "reason": reasons_words(preview.decision).to(request_language(request)),
         "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
 
@@ -201,6 +203,13 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
         return await _release_page(request, errors=[refused(request, exc)], status=exc.status)
     node.wakeup.set()  # send the keys now rather than at the next scheduled sync
     raise await see_other(request, f"/admin/release/{campaign.id}", notice=t_(request)("pool.approved"))
+
+
+def pool_why(view: fpools.PoolView, lang: str) -> str:
+    """Why Préau refused or left a pool, for the head teacher: the catalog's words for its code, else as recorded."""
+    from preau.node.i18n import catalog, translate
+    key = f"pool.refusal.{view.code}"
+    return translate(lang, key) if view.code and key in catalog(lang) else (view.reason or "")
 
 
 def _declaration(store, session, node: Any, campaign) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ from aiohttp import web
 from preau.node.actions.status import node_status
 from preau.node.i18n import when
 from preau.node.records.backup import write_backup
+from ..codes import NEEDS_INVITATION, refusal_words
 from ..errors import UserError
 from .classroom import ADMIN
 from .context import form_text, node_of, refused, store_of, t_, unlocked
@@ -34,12 +35,14 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
         return out
     last = up["last_contact"] or status.last_success
     out["state"] = t("sync.last_contact", when=when(last, lang)) if last else t("sync.never")
-    error = status.last_error or up["last_error"]
+    error, code = (status.last_error, status.last_error_code) if status.last_error else (up["last_error"],
+                                                                                        up.get("last_error_code"))
     if error:
         out["problem"] = t("sync.problem", failures=max(status.failures, 1))
-        out["problem_detail"] = error  # the operator's words: shown inside <details> only
-        lowered = error.lower()
-        if "revoked" in lowered or "not enrolled" in lowered or "does not know" in lowered:
+        # The operator's words, shown inside <details> only: a refusal by its code (in the person's language),
+        # any other trouble as it came.
+        out["problem_detail"] = refusal_words(code, error).to(lang)
+        if code in NEEDS_INVITATION:
             out["todo"] = t("sync.todo_revoked")
         else:
             out["todo"] = t("sync.todo_network", when=when(status.next_attempt, lang) or "—")

@@ -27,6 +27,35 @@ MIN_MEMBERS = 3
 MIN_COHORT = 10
 
 
+def _refuse(message: str, code: str):
+    raise RemoteProtocolError(message, code=code)
+
+
+def check_definition(pool: PoolDefinition, *, district_key: bytes, min_cohort: int = MIN_COHORT,
+                     parent_key: bytes | None = None) -> None:
+    """The checks anyone holding the district's key can run on a pool (a member, or the académie before it
+    countersigns): signatures, the members' own cohort declarations, size, threshold and the floor."""
+    if pool.district_key != district_key or not verify_signature(district_key, LABEL_POOL, pool.signed_body(), pool.signature):
+        _refuse("the pool is not signed by this school's district", "bad_pool_signature")
+    if parent_key is not None and (pool.parent_key != parent_key or not verify_signature(
+            parent_key, LABEL_POOL_COUNTERSIGN, pool.signed_body(), pool.countersignature or b"")):
+        _refuse("the pool's member list is not countersigned by the académie", "bad_pool_countersignature")
+    for m in pool.members:
+        # The floor below counts declared pupils: each must be the school's own signed word, not the district's.
+        if not m.declared_by_itself(pool.campaign_id):
+            _refuse(f"the pool's cohort for {m.name} ({m.uai}), {m.cohort} pupils, is not that school's own signed "
+                    f"declaration for {pool.campaign_id}", "bad_cohort_declaration")
+    n, t = pool.n, pool.threshold
+    if n < MIN_MEMBERS:
+        _refuse(f"a pool needs at least {MIN_MEMBERS} schools; this one has {n}", "pool_too_small")
+    if 3 * t <= 2 * n:
+        _refuse(f"the threshold {t} must be more than two thirds of the {n} members", "threshold_too_low")
+    min_cohort = max(min_cohort, MIN_COHORT)  # a campaign may raise the floor, a caller cannot lower it
+    if pool.smallest_surviving_cohort() < min_cohort:
+        _refuse(f"{t} members of this pool could together hold only {pool.smallest_surviving_cohort()} pupils, "
+                f"fewer than {min_cohort}", "cohort_too_small")
+
+
 def check_pool(pool: PoolDefinition, *, district_key: bytes, me: bytes, my_cohort: int | None = None,
                min_cohort: int = MIN_COHORT, parent_key: bytes | None = None) -> int:
     """Every check a school runs before taking part; returns its index or raises RemoteProtocolError.
@@ -36,33 +65,13 @@ def check_pool(pool: PoolDefinition, *, district_key: bytes, me: bytes, my_cohor
     member's cohort must carry that school's own signature (CohortDeclaration), so the
     floor of `min_cohort` pupils is checked on what the schools declared.
     """
-    def refuse(message: str, code: str):
-        raise RemoteProtocolError(message, code=code)
-
-    if pool.district_key != district_key or not verify_signature(district_key, LABEL_POOL, pool.signed_body(), pool.signature):
-        refuse("the pool is not signed by this school's district", "bad_pool_signature")
-    if parent_key is not None and (pool.parent_key != parent_key or not verify_signature(
-            parent_key, LABEL_POOL_COUNTERSIGN, pool.signed_body(), pool.countersignature or b"")):
-        refuse("the pool's member list is not countersigned by the académie", "bad_pool_countersignature")
-    for m in pool.members:
-        # The floor below counts declared pupils: each must be the school's own signed word, not the district's.
-        if not m.declared_by_itself(pool.campaign_id):
-            refuse(f"the pool's cohort for {m.name} ({m.uai}), {m.cohort} pupils, is not that school's own signed "
-                   f"declaration for {pool.campaign_id}", "bad_cohort_declaration")
-    n, t = pool.n, pool.threshold
-    if n < MIN_MEMBERS:
-        refuse(f"a pool needs at least {MIN_MEMBERS} schools; this one has {n}", "pool_too_small")
-    if 3 * t <= 2 * n:
-        refuse(f"the threshold {t} must be more than two thirds of the {n} members", "threshold_too_low")
-    min_cohort = max(min_cohort, MIN_COHORT)  # a campaign may raise the floor, a caller cannot lower it
-    if pool.smallest_surviving_cohort() < min_cohort:
-        refuse(f"{t} members of this pool could together hold only {pool.smallest_surviving_cohort()} pupils, "
-               f"fewer than {min_cohort}", "cohort_too_small")
+    check_definition(pool, district_key=district_key, min_cohort=min_cohort, parent_key=parent_key)
     index = pool.index_of(me)
     if index is None:
-        refuse("this school is not a member of the pool", "not_a_member")
+        _refuse("this school is not a member of the pool", "not_a_member")
     if my_cohort is not None and pool.members[index - 1].cohort != my_cohort:
-        refuse(f"the pool declares {pool.members[index - 1].cohort} pupils for this school, not its {my_cohort}", "wrong_cohort")
+        _refuse(f"the pool declares {pool.members[index - 1].cohort} pupils for this school, not its {my_cohort}",
+                "wrong_cohort")
     return index
 
 

@@ -143,6 +143,55 @@ def test_join_errors(fed, tmp_path):
     assert "status" not in r.err or "preau status" in r.err
 
 
+JOIN_CODE = re.compile(r"^    ([0-9A-Z]{5}(?:-[0-9A-Z]{5}){3})$", re.M)
+
+
+@pytest.mark.slow
+def test_join_by_short_code_a_typo_is_refused_in_french_before_any_traffic_then_it_enrols(fed, tmp_path):
+    """The head teacher types the short code with one typo (refused in French, naming the group, nothing sent),
+    then right: enrolled, and the school syncs. Wrong, guessed, expired codes and a fake district:
+    tests/node/web/test_joincode_refusals.py (the same Node.join, in one process)."""
+    import asyncio
+    import sqlite3
+
+    from preau.node.federation.joincode import CodeRefused, fetch_invitation
+    from preau.protocol import joincode as jc
+
+    fr = {"LANG": "fr_FR.UTF-8"}
+    r = preau("invite", "--uai", SCHOOL_UAI, "--allow-loopback", "--data-dir", str(fed.district.data), env=fr)
+    assert r.code == 0 and "Code à taper par la direction de l'école" in r.err and r.out.startswith("PREAU1-"), r.err
+    code = JOIN_CODE.search(r.err).group(1)
+    assert f"preau join {code} --district {fed.district.url}" in r.err
+
+    def failures() -> int:
+        with sqlite3.connect(fed.district.data / "federation.db") as db:
+            return db.execute("SELECT code_failures FROM invitations WHERE code_slot = ?",
+                              [jc.parse_code(code).slot]).fetchone()[0]
+
+    school = tmp_path / "by-code"
+    init(school, "school", SCHOOL_UAI)
+    typo = code[:7] + ("0" if code[7] != "0" else "1") + code[8:]  # group 2
+    dead = f"http://127.0.0.1:{free_port()}"  # nobody listens there: the typo must be caught before trying it
+    r = preau("join", typo, "--district", dead, "--data-dir", str(school), env=fr)
+    assert r.code == EXIT_USER and "Traceback" not in r.err
+    assert "Le groupe 2 (" in r.err and "est faux" in r.err and "rien n'a été envoyé" in r.err, r.err
+    swapped = code[:13] + code[14] + code[13] + code[15:]  # two neighbours of group 3 swapped
+    if swapped != code:
+        r = preau("join", swapped, "--district", fed.district.url, "--data-dir", str(school), env=fr)
+        assert r.code == EXIT_USER and "Le groupe 3 (" in r.err, r.err
+    assert failures() == 0  # the district never heard of either
+    # (in English: the command's words follow the locale, and this assertion is the English text)
+    r = preau("join", code.lower().replace("-", " "), "--district", fed.district.url.removeprefix("http://"),
+              "--data-dir", str(school))
+    assert r.code == 0 and r.out.startswith("Joined the district "), r.err
+    r = preau("sync", "--data-dir", str(school))
+    assert r.code == 0 and r.out.startswith("Synced with "), r.err
+    # Used once: typed again (by anyone), it gets its own message.
+    with pytest.raises(CodeRefused) as exc:
+        asyncio.run(fetch_invitation(fed.district.url, jc.parse_code(code)))
+    assert exc.value.code == "invitation_used" and "a déjà servi" in exc.value.localized("fr")
+
+
 def test_join_with_an_expired_invitation(fed, tmp_path):
     from preau.node.runtime import Node
 
@@ -156,7 +205,7 @@ def test_join_with_an_expired_invitation(fed, tmp_path):
     invitation_file = tmp_path / "invitation.txt"
     invitation_file.write_text(expired + "\n")
     r = preau("join", str(invitation_file), "--data-dir", str(school))
-    user_error(r, "this invitation expired at ")
+    user_error(r, "This invitation expired at ")
     assert "this machine's clock says" in r.err and "by its own clock" in r.err
 
 

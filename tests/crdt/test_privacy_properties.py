@@ -4,8 +4,10 @@ policies the campaign re-publishes, whenever schools release and the district se
 - for any two releases of a school, the pupil-level states behind them differ, per exercise, by no
   pupil or by at least `min_cohort` pupils, and releases whose states are equal are equal (cohort too);
 - every exercise's groups leave under one set of thresholds only;
-- for any two aggregates of a district, no cell, total or cohort differs by 1..small_cell_max, and
-  every aggregate with counts passes the small-cell audit on its own.
+- for any two aggregates of a district, no cell, total or cohort differs by 1..small_cell_max, the
+  school count does not move by exactly one, no exercise's difference comes from one school's releases
+  alone, and every aggregate with counts passes the small-cell audit on its own (no hidden total given
+  back by another row's either).
 
 Ground truth is kept by the test (scores, who was entered when); the code under test only decides.
 """
@@ -94,7 +96,8 @@ def run(steps):
     schools = [School(n) for n in range(3)]
     stats = CampaignStatistics(BASE.id)
     sent: list = []  # every aggregate the district sent up
-    truths: list = []  # the true total of each exercise behind each aggregate sent
+    truths: list = []  # the true total of each exercise behind each aggregate sent, and each school's release
+    bases: list = []  # (counted aggregate, the statistics it was built from), as the district records them
     for op in steps:
         kind = op[0]
         if kind == "add":
@@ -137,12 +140,16 @@ def run(steps):
             campaign = version(thresholds, policy)
             previous = sent[-1] if sent else None
             try:
-                agg = build_aggregate(stats, campaign, release=len(sent) + 1, previous=previous, final=op[1])
+                agg = build_aggregate(stats, campaign, release=len(sent) + 1, previous=previous, final=op[1],
+                                      sent=bases)
             except AggregateAlreadySentError:
                 continue
             if previous is None or agg.to_dict() | {"release": 0} != previous.to_dict() | {"release": 0}:
                 sent.append(agg)
-                truths.append({ex: stats.exercise(ex).total for ex in EXERCISES})
+                truths.append({ex: stats.exercise(ex).total for ex in EXERCISES} |
+                              {"schools": {s.n: s.releases[-1][0] for s in schools if s.releases}})
+                if agg.status == "published":
+                    bases.append((agg, CampaignStatistics.from_dict(stats.to_dict())))
     return schools, sent, truths
 
 
@@ -195,13 +202,29 @@ def aggregate_problems(sent, truths=None) -> list:
                        and (isinstance(o.total, int) or all(isinstance(v, int) for v in o.cells))}
             if true in guesses and recomputable_cells(Row(row.exercise, row.cells, true), n):
                 found.append(("margin", a.release, row.exercise))
+    behind = {id(a): t["schools"] for a, t in zip(sent, truths or [{"schools": {}}] * len(sent))}
     for i, a in enumerate(counted):
         for b in counted[i + 1:]:
+            if abs(a.schools_contributing - b.schools_contributing) == 1:
+                found.append(("one school", a.release, b.release, "schools"))
+            if truths:  # no exercise's difference may come from one school's releases alone
+                then, now = behind[id(a)], behind[id(b)]
+                for ex in EXERCISES:
+                    def row(c, ex=ex):
+                        return c.row(ex) if c is not None and c.status == "published" else None
+                    moved = [k for k in then.keys() | now.keys() if row(then.get(k)) != row(now.get(k))]
+                    if len(moved) == 1:
+                        found.append(("one school", a.release, b.release, ex))
             n = max(NATIONAL, a.policy.small_cell_max, b.policy.small_cell_max)
-            pairs = [(a.cohort, b.cohort), (a.schools_contributing, b.schools_contributing)]
+            pairs = [(a.cohort, b.cohort)]  # (school counts: 0 or at least 2 apart, checked above)
             for ra in a.rows:
                 rb = b.row(ra.exercise)
-                pairs += [(ra.get(c), rb.get(c)) for c in (*COLUMNS, "total")] if rb is not None else []
+                if rb is None:
+                    continue
+                pairs += [(ra.get(c), rb.get(c)) for c in (*COLUMNS, "total")]
+                if isinstance(ra.total, int) and isinstance(rb.total, int):  # the cells hidden in either, together
+                    both = [c for c in COLUMNS if isinstance(ra.get(c), int) and isinstance(rb.get(c), int)]
+                    pairs.append((0, (rb.total - ra.total) - sum(rb.get(c) - ra.get(c) for c in both)))
             for x, y in pairs:
                 if isinstance(x, int) and isinstance(y, int) and 1 <= abs(x - y) <= max(n, a.policy.min_cohort):
                     found.append(("difference", a.release, b.release, x, y))
@@ -229,9 +252,35 @@ def _busy_campaign():
 
 
 def test_the_property_catches_aggregates_sent_at_every_change(monkeypatch):
-    assert aggregate_problems(run(_busy_campaign())[1]) == []
+    assert aggregate_problems(*run(_busy_campaign())[1:]) == []
     monkeypatch.setattr(statistics_module, "ONE_AGGREGATE", False)
-    assert aggregate_problems(run(_busy_campaign())[1])  # a late school's row, by subtraction
+    assert aggregate_problems(*run(_busy_campaign())[1:])  # a late school's row, by subtraction
+
+
+def _late_schools(n: int):
+    """School 0 releases and the district's counts go up at closing; then `n` late schools of 15 pupils,
+    every one of them at seuil 2 on both exercises, make their closing releases, and the district tries again."""
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("release", 0, True), ("aggregate", True)]
+    for k in range(1, n + 1):
+        steps += [("add", k, [(12, 9)] * 15), ("release", k, True)]
+    return [*steps, ("aggregate", True)]
+
+
+def test_later_counts_go_up_only_when_no_school_and_no_small_cell_comes_out():
+    _, sent, truths = run(_late_schools(2))  # two late schools, every difference 0 or 30 pupils: it goes up
+    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 1), ("published", 3)]
+    assert aggregate_problems(sent, truths) == []
+    _, sent, truths = run(_late_schools(1))  # one late school: its row would be the difference, it is held
+    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 1)]
+    # After that, 11 more pupils (besoin) at one late school: more than 10, but one school's rows: held.
+    _, sent, truths = run([*_late_schools(2), ("add", 2, [(1, 1)] * 11), ("release", 2, True), ("aggregate", True)])
+    assert len(sent) == 2 and aggregate_problems(sent, truths) == []
+
+
+def test_the_property_catches_a_later_aggregate_that_isolates_one_school(monkeypatch):
+    assert aggregate_problems(*run(_late_schools(1))[1:]) == []
+    monkeypatch.setattr(statistics_module, "later_aggregate_problem", lambda *a: None)
+    assert ("one school", 1, 2, "schools") in aggregate_problems(*run(_late_schools(1))[1:])
 
 
 def test_the_property_catches_small_batches(monkeypatch):

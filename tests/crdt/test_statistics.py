@@ -220,3 +220,20 @@ def test_statistics_refuse_a_campaign_document(campaign, verified):
     bad = replace(verified[0], signed=replace(verified[0].signed, kind="campaign"))
     with pytest.raises(CrdtUsageError, match="school releases and district aggregates only"):
         CampaignStatistics(campaign.id).add(bad)
+
+
+def test_a_later_aggregate_is_held_when_the_cells_hidden_in_both_move_by_a_few(campaign):
+    """Totals up 14, the one shown cell up 11: the two hidden cells moved by 3 together, which a reader
+    gets by subtraction even though every number shown moved by more than 10."""
+    from preau.crdt.documents import ReleaseContent, Row
+    from preau.crdt.statistics import later_aggregate_problem
+
+    def agg(release, seuil2, total):
+        row = Row(campaign.exercises[0].id, ("≤10", "≤10", seuil2, 0, 0), total)
+        return ReleaseContent(campaign.id, release, "published", "", campaign.policy, (row,), None, final=True,
+                              scope="district", schools_contributing=4, schools_withheld=0)
+
+    none = CampaignStatistics(campaign.id)
+    assert later_aggregate_problem(agg(1, 30, 45), none, agg(2, 41, 56), none) is None  # hidden cells: +0
+    why = later_aggregate_problem(agg(1, 30, 45), none, agg(2, 41, 59), none)
+    assert why is not None and "hidden cells moves by 3" in why

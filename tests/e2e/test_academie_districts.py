@@ -59,7 +59,7 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
                 w.release(node)
                 assert "acknowledged" in node.cli("sync").stdout
 
-        # A district's counts go up once, when the campaign has closed (docs/privacy.md, "Aggregates going
+        # A district's counts go up when the campaign has closed (docs/privacy.md, "Aggregates going
         # up"): the académie closes it (a new version, closing yesterday), and it comes down to each district.
         closed = dataclasses.replace(worlds[0].campaign,
                                      closes=(_dt.date.today() - _dt.timedelta(days=1)).isoformat())

@@ -67,8 +67,20 @@ async def test_revoked_school_is_refused(tmp_path, district):
     school = make_node(tmp_path, "s", "school")
     await school.join(inv.to_string(), "0751234J")
     assert district.fed.revoke_peer(school.identity.signing_key.hex())
-    with pytest.raises(UserError, match="revoked"):
+    with pytest.raises(UserError, match="revoked") as refused:
         await school.sync_upstream()
+    # The refusal is kept as its code (in memory and on disk), which the pages say in words: nothing reads
+    # the English back (issue 16).
+    assert school.status.last_error_code == "peer_revoked"
+    assert school.federation.upstream()["last_error_code"] == "peer_revoked"
+    assert "la circonscription a révoqué la clé de ce serveur" in refused.value.words.to("fr")
+    from preau.node.i18n import translate
+    from preau.node.runtime import SyncStatus
+    from preau.node.web.school_sync import sync_words
+
+    school.status = SyncStatus()  # as after a restart: the stored code alone tells what to do
+    said = sync_words(school, "fr", lambda key, **kw: translate("fr", key, **kw))
+    assert said["todo"] == translate("fr", "sync.todo_revoked")
     school.close()
 
 

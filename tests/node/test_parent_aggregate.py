@@ -217,3 +217,41 @@ async def test_an_upgraded_district_keeps_its_own_thresholds(tmp_path, aiohttp_s
     assert district.federation.campaigns(owner=district.identity.signing_key.hex()) == [later]
     for n in (academie, district):
         n.close()
+
+
+async def test_late_releases_go_up_only_when_the_difference_is_not_one_schools(tmp_path, aiohttp_server):
+    """After the counts went up at closing, a late school alone is held back (the difference would be its
+    row); with a second late school the difference mixes both, every number moves by 0 or more than 10,
+    and the new aggregate goes up (docs/privacy.md, "Aggregates going up")."""
+    from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+    from preau.node.federation.rules import AGGREGATE_BASES
+
+    academie, district = await academie_and_district(tmp_path, aiohttp_server)
+    district.federation.publish_campaign(CAMPAIGN)  # (closed already: its counts go up at once)
+    nodes = [academie, district]
+
+    async def school(n: int, uai: str, pupils: int, group: str):
+        node = make_node(tmp_path, f"s{n}", "school")
+        nodes.append(node)
+        await node.join(district.create_invitation(uai, [district.url]).to_string(), uai)
+        outcomes = [PupilOutcome(f"p{i}", ex.id, group) for i in range(pupils) for ex in CAMPAIGN.exercises]
+        decision = next_release(outcomes, CAMPAIGN, ReleaseHistory(CAMPAIGN.id), closing=True)
+        node.federation.publish_release(decision.content, to_peer="district")
+        await node.sync_upstream()
+
+    try:
+        await school(0, "0751234J", 12, "seuil2")
+        await school(1, "0751235K", 13, "fragile")
+        [first] = district.federation.refresh_aggregates()
+        await school(2, "0751236L", 15, "seuil2")  # late, alone: held
+        assert district.federation.refresh_aggregates() == []
+        await school(3, "0751237M", 15, "seuil2")  # a second late school: 30 pupils at seuil 2, 2 schools
+        [second] = district.federation.refresh_aggregates()
+        assert second.release == first.release + 1
+        contents = [b["content"] for b in district.fed.get_meta(AGGREGATE_BASES.format(doc=second.doc_id))]
+        assert [c["schools"]["contributing"] for c in contents] == [2, 4]
+        report = await district.sync_upstream()
+        assert report.error is None
+    finally:
+        for n in nodes:
+            n.close()

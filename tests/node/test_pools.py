@@ -88,7 +88,12 @@ async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_pat
     dump = json.dumps(district.fed.get_meta(node_pools.POOLS_META))
     for s in schools:
         assert ",".join(map(str, s.vector)) not in dump.replace(" ", "")
-    # A school never joins a second pool over the same campaign.
+    # A school never joins a second pool over the same campaign: the district says so...
+    with pytest.raises(Conflict, match="one pool per campaign"):
+        node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:len(schools)])
+    # ...and a district that forgets (here: rewrites its first pool as failed) meets the school's own refusal.
+    first_key = next(iter(district.fed.get_meta(node_pools.POOLS_META)))
+    node_pools._save(district.fed, first_key, {**_pool(district), "status": "failed"})
     node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:len(schools)])
     await schools[0].sync_upstream()
     second = [v for v in node_pools.pools(schools[0].federation) if v.status == "proposed"][0]
@@ -163,13 +168,13 @@ async def test_cohorts_are_the_schools_own_signed_declarations(tmp_path, distric
     schools = await _schools(tmp_path, district, [2, 3, 4])
     declared = node_pools.declarations(district.federation, CAMPAIGN.id)
     assert sorted(d.cohort for d in declared.values()) == [2, 3, 4]
-    with pytest.raises(UserError, match="déclaré 2 élèves, pas 5"):
+    with pytest.raises(UserError, match="declared 2 pupils, not 5"):
         node_pools.create_pool(district.federation, CAMPAIGN.id, [(UAIS[0], 5), UAIS[1], UAIS[2]])
-    with pytest.raises(UserError, match="fewer than 10"):  # 2 + 3 + 4: the truth is under the floor
+    with pytest.raises(UserError, match="hold only 9 pupils, fewer than 10"):  # 2 + 3 + 4: the truth is under the floor
         node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:3])
     late = make_node(tmp_path, "late", "school")
     await late.join(district.create_invitation(UAIS[3], [district.url]).to_string(), UAIS[3])
-    with pytest.raises(UserError, match="n'a pas déclaré son effectif"):
+    with pytest.raises(UserError, match="has not declared its cohort"):
         node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:4])
     # A district that writes 5 pupils for the school of 2, keeping that school's signature of 2.
     real = [Member.declared(declared[s.federation.key.hex()], UAIS[i]) for i, s in enumerate(schools)]
@@ -203,3 +208,34 @@ async def test_a_declaration_that_is_not_the_schools_own_is_ignored(tmp_path, di
     (kept,) = node_pools.declarations(district.federation, CAMPAIGN.id).values()
     assert kept == newer
     school.close()
+
+
+async def test_a_school_that_rotates_its_key_during_a_pool_keeps_its_part(tmp_path, district):
+    """`preau keys rotate` in the middle of a pool: one school before approving (the pool names its old key),
+    one after its keys left, then the district. The schools finish the pool under the keys it was formed
+    with; the district, which learns each rotation at the next sync, still knows them as the same members,
+    and the schools still take the district's pool mail under its new key."""
+    schools = await _schools(tmp_path, district, [3, 5, 7, 4])
+    pool_id = await _proposed(district, schools)
+    old = [s.identity.signing_key for s in schools]
+    schools[0].rotate_keys()
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    await schools[1].sync_upstream()  # its signed keys leave under its old key
+    assert _pool(district)["events"] and _pool(district)["events"][-1][0] == 2
+    schools[1].rotate_keys()
+    district.rotate_keys()  # and the district too: its schools learn it at their next sync
+    for s in schools[:2]:
+        assert s.identity.signing_key != old[schools.index(s)]
+        assert "secret" in _pool(s) and _pool(s)["layout"] == 2
+    await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
+    for s in schools[:2]:  # the district pinned the new keys at those syncs
+        assert district.fed.active_peer(s.identity.signing_key.hex()) is not None
+    for s in schools:  # and each school its district's new key
+        assert s.federation.upstream()["key"] == district.identity.signing_key.hex()
+    assert _pool(district)["result"] == {"survivors": 4, "pupils": sum(s.vector[-1] for s in schools)}
+    (entry,) = district.fed.stats(CAMPAIGN.id)["schools"].values()
+    assert entry["content"]["cohort"] == sum(s.vector[-1] for s in schools)
+    await _sync_until(schools, lambda: all(_pool(s)["status"] == "complete" for s in schools))
+    for s in schools:
+        s.close()

@@ -265,3 +265,18 @@ def test_garbage_pake_messages_are_refused(pake):
         CodeServer(joincode.CodeHello(1, code.slot, pake), code, random=b"\x01" * 32)
     except RemoteProtocolError:
         pass
+
+
+def test_exchange_known_answer():
+    """The exchange's bytes for fixed randomness: a change of the SPAKE2 library (its group, M and N, its
+    transcript hash) or of our derivations would make schools and districts of two versions disagree."""
+    code = JoinCode.from_secret(bytes(range(32)))
+    client = CodeClient(code, random=b"\x01" * 64)
+    hello = client.hello()
+    assert hello.hex() == ("010101010203424751032141347a8d34f563bbdb4b1c2903b5df1fc273c81c32c1711e7b8b783df2cb40dc93")
+    server = CodeServer(parse_hello(hello), code, random=b"\x02" * 64)
+    assert server.reply().hex() == (
+        "02012142cf8d57ce3d089b90efe0bf28449981d043a28fedc0a420084c769c794497cb950220d6b0afd9f71bbb2f1d1daf62f8e1"
+        "88db1d9a0961a1bbe5649b0da82a32c0674c")
+    assert client.receive_reply(server.reply()).hex() == (
+        "0301209ef8226102e86cc0e9ad845fa2a135427f927564922b7cff733872f9ac37b587")

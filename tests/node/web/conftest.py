@@ -1,9 +1,10 @@
-"""Fixtures for the web layer: the demo app on an aiohttp test client."""
+"""Fixtures for the web layer: the real node app (`create_app`) on a real school data folder, with a hand-moved clock."""
 from __future__ import annotations
 
 import pytest
 
-from demo_app import create_demo_app
+from node_fixtures import build_classroom
+from preau.node.app import create_app
 from web_helpers import CHROMIUM, INSTALL_CHROMIUM, Clock, in_ci
 
 _SKIPPED_BROWSER = pytest.StashKey[int]()
@@ -36,5 +37,21 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def client(aiohttp_client, clock):
-    return await aiohttp_client(create_demo_app(clock=clock))
+def classroom(tmp_path):
+    """The school of node_fixtures.CLASSROOM, built through the store's public API: `.settings`, `.ids`."""
+    return build_classroom(tmp_path)
+
+
+@pytest.fixture
+def ids(classroom) -> dict[str, str]:
+    return classroom.ids
+
+
+@pytest.fixture
+async def server(aiohttp_server, classroom, clock):
+    return await aiohttp_server(create_app(classroom.settings, clock=clock))
+
+
+@pytest.fixture
+async def client(aiohttp_client, server):
+    return await aiohttp_client(server)

@@ -1,4 +1,8 @@
-"""Campaign-file and UAI errors in the district's words, French first (issue 15)."""
+"""Campaign-file and UAI errors in the district's words, French first (issue 15).
+
+The pure layer gives each mistake as a code and its values (`CampaignError.code`, `.params`); the node says
+them from the catalog (`preau.node.codes`). Nothing reads the English back.
+"""
 from __future__ import annotations
 
 import html
@@ -10,14 +14,13 @@ from node_fixtures import CAMPAIGN_TOML, build_district, free_port, login
 from preau.node.app import create_app
 from preau.node.campaign_file import parse_campaign_bytes
 from preau.node.errors import UserError, checked_uai
-from preau.node.web.district_words import district_words
 from web_helpers import csrf_of
 
 
-def _campaign_error(text: str) -> str:
+def _campaign_error(text: str) -> UserError:
     with pytest.raises(UserError) as e:
         parse_campaign_bytes(text.encode(), "debut.toml")
-    return e.value.message
+    return e.value
 
 
 @pytest.mark.parametrize("broken, french", [
@@ -32,10 +35,11 @@ def _campaign_error(text: str) -> str:
     ("id = [", "debut.toml n'est pas un fichier TOML valide"),
 ])
 def test_campaign_file_mistakes_are_said_in_french_with_file_line_and_field(broken, french):
-    message = _campaign_error(broken)
-    said = district_words(message, "fr")
-    assert french in said, (message, said)
-    assert said != message
+    error = _campaign_error(broken)
+    said = error.words.to("fr")
+    assert french in said, (error.message, said)
+    assert said != error.message
+    assert error.words.to("en") == error.message  # the English catalog says what the pure layer wrote
 
 
 @pytest.mark.parametrize("uai, french", [
@@ -44,16 +48,14 @@ def test_campaign_file_mistakes_are_said_in_french_with_file_line_and_field(brok
     ("0201234A", "0201234A n'est pas un UAI : ses trois premiers chiffres (020) ne sont pas un département"),
 ])
 def test_uai_mistakes_are_said_in_french(uai, french):
-    """A UAI typed at the district reaches the page as `checked_uai` words it (one wording, the CLI's too);
-    `district_words` has no rule of its own for UAIs."""
+    """A UAI typed at the district reaches the page as `checked_uai` words it (one wording, the CLI's too)."""
     with pytest.raises(UserError) as e:
         checked_uai(uai)
     assert french in e.value.words.to("fr")
-    assert district_words(e.value.message, "fr") == e.value.message
 
 
-def test_an_unknown_message_is_shown_as_it_is():
-    assert district_words("disk full", "fr") == "disk full"
+def test_an_error_without_catalog_words_is_shown_as_it_is():
+    assert UserError("disk full").words.to("fr") == "disk full"
 
 
 async def test_the_invitation_and_campaign_forms_refuse_in_french(tmp_path, aiohttp_server, aiohttp_client):

@@ -247,7 +247,8 @@ async def test_no_school_page_scrolls_sideways_at_390_px(school, browser):
     g = f"{c}/campaigns/{ids['campaign']}"
     teacher_pages = [("classes", "/classes"), ("class", c), ("pupil", f"{c}/pupils/{ids['pupil_a']}"),
                      ("grid", f"{g}/exercises/{ids['exercise']}"), ("grid-timed", f"{g}/exercises/fr-lire-texte"),
-                     ("profile", f"{g}/profile")]
+                     ("profile", f"{g}/profile"), ("groups", f"{c}/campaigns/{cp.id}/groups"), ("table", f"{c}/campaigns/{cp.id}/table"),
+                     ("parents", f"{c}/campaigns/{cp.id}/parents"), ("parent-sheet", f"{g}/parents/{ids['pupil_a']}")]
     await _note_too_wide(teacher, base, teacher_pages, wide)
     await context.close()
     _, context, head, _ = await _logged_in(browser, srv, "direction", 390, 844)

@@ -257,7 +257,7 @@ async def test_every_form_of_the_school_that_worked_answers_with_a_redirect(scho
     gdpr = f"/admin/gdpr/pupils/{ids['pupil_b']}"
     pool = _propose(node, fixture_campaign()).pool_id.hex()
 
-    async def joined(text, uai):
+    async def joined(text, uai, **kw):
         return type("Report", (), {"accepted": []})()
 
     monkeypatch.setattr(node, "join", joined)

@@ -21,12 +21,13 @@ from preau.node.web.appkeys import UNLOCKED
 
 # Who may use a route, by path prefix (checked in order). "own-class" = a teacher, on a class assigned to them.
 RULES = [
-    ("/login", "public"), ("/logout", "any"), ("/healthz", "public"), ("/v1/sync", "public"), ("/", "public-exact"),
+    ("/login", "public"), ("/logout", "any"), ("/healthz", "public"), ("/v1/sync", "public"), ("/v1/code", "public"),
+    ("/", "public-exact"),
     ("/classes/{class_id}/pupils/{pupil_id}/erase", "admin"),  # erasing a pupil is the head teacher's alone
     ("/classes/{class_id", "own-class+admin"), ("/classes", "teacher+admin"),
     ("/admin", "admin"), ("/district", "district"), ("/v1/status", "admin+district"), ("/v1/stats", "district"),
 ]
-SKIP = {"/login", "/logout", "/healthz", "/v1/sync", "/"}
+SKIP = {"/login", "/logout", "/healthz", "/v1/sync", "/v1/code", "/"}  # /v1/sync and /v1/code: WebSockets, tried elsewhere
 
 
 def rule_for(path: str) -> str:

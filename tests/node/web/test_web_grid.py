@@ -6,11 +6,13 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
+from node_fixtures import CLASSROOM_CAMPAIGN, build_district, grid_path, profile_path
 from web_helpers import CSRF_RE, login
-from demo_app import CAMPAIGN
+from preau.crdt.campaign import parse_campaign
 from preau.node.web.charts import group_bars_svg
 from preau.node.web.grid import EntryError, RowEntry, class_profile, grid_view, parse_grid_form, parse_row, parse_row_body, parse_row_json
 
+CAMPAIGN = parse_campaign(CLASSROOM_CAMPAIGN)
 WORDS = CAMPAIGN.exercise("fr-comprendre-mots")  # 10 items, thresholds 4 and 7
 SYLLABES = CAMPAIGN.exercise("fr-syllabes")  # 6 items, no thresholds yet
 TEXT = CAMPAIGN.exercise("fr-lire-texte")  # words per minute, max 250
@@ -114,58 +116,85 @@ async def _token(client, path="/classes") -> str:
     return CSRF_RE.search(await (await client.get(path)).text()).group(1)
 
 
-async def test_row_save_then_reload_shows_the_values(client):
+async def test_row_save_then_reload_shows_the_values(client, ids):
     await login(client)
     token = await _token(client)
-    url = "/classes/cp-a/grid/fr-comprendre-mots"
-    resp = await client.post(url + "/row", json={"pupil": "p02", "cells": ["1", "0"] * 5},
+    url = grid_path(ids, "cp-a", "fr-comprendre-mots")
+    resp = await client.post(url + "/row", json={"pupil": ids["p02"], "cells": ["1", "0"] * 5},
                              headers={"X-CSRF-Token": token, "Accept": "application/json"})
     assert await resp.json() == {"ok": True, "score_text": "5/10", "group": "fragile", "group_label": "Fragile"}
     html = await (await client.get(url)).text()
-    assert 'name="c-p02-0" value="1"' in html and 'name="c-p02-1" value="0"' in html
+    assert f'name="c-{ids["p02"]}-0" value="1"' in html and f'name="c-{ids["p02"]}-1" value="0"' in html
     assert "Inès &lt;b&gt;Petit&lt;/b&gt;" in html and "<b>Petit" not in html  # names are escaped
 
 
-async def test_row_save_refuses_bad_values_with_a_message_and_keeps_nothing(client):
+async def test_row_save_refuses_bad_values_with_a_message_and_keeps_nothing(client, ids):
     await login(client)
     token = await _token(client)
-    url = "/classes/cp-a/grid/fr-comprendre-mots"
-    resp = await client.post(url + "/row", json={"pupil": "p02", "cells": ["7"] + [""] * 9},
+    url = grid_path(ids, "cp-a", "fr-comprendre-mots")
+    resp = await client.post(url + "/row", json={"pupil": ids["p02"], "cells": ["7"] + [""] * 9},
                              headers={"X-CSRF-Token": token, "Accept": "application/json"})
     assert resp.status == 400
     assert await resp.json() == {"ok": False, "error": "Case 1 : tapez 1, 0 ou a (absent).", "status": 400}
-    resp = await client.post(url + "/row", json={"pupil": "p11", "cells": ["1"] * 10},
+    resp = await client.post(url + "/row", json={"pupil": ids["p11"], "cells": ["1"] * 10},
                              headers={"X-CSRF-Token": token, "Accept": "application/json"})
     assert resp.status == 400  # a pupil of another class
     assert 'value="7"' not in await (await client.get(url)).text()
-    resp = await client.post(url + "/row", data=b'{"pupil": "p02", "cells": [',
+    resp = await client.post(url + "/row", data=b'{"pupil": "%s", "cells": [' % ids["p02"].encode(),
                              headers={"X-CSRF-Token": token, "Accept": "application/json", "Content-Type": "application/json"})
     assert resp.status == 400  # not JSON at all
     assert (await resp.json())["error"].startswith("Ligne incomplète : elle doit avoir 10 case(s).")
 
 
-async def test_fallback_form_saves_the_whole_table(client):
+async def test_fallback_form_saves_the_whole_table(client, ids):
     await login(client)
-    url = "/classes/cp-a/grid/fr-lire-texte"
+    url = grid_path(ids, "cp-a", "fr-lire-texte")
     token = await _token(client, url)
-    resp = await client.post(url, data={"csrf_token": token, "c-p01-0": "38", "c-p02-0": "a", "c-p03-0": "", "c-p04-0": "61"})
+    p01, p02, p03, p04 = (ids[p] for p in ("p01", "p02", "p03", "p04"))
+    resp = await client.post(url, data={"csrf_token": token, f"c-{p01}-0": "38", f"c-{p02}-0": "a", f"c-{p03}-0": "",
+                                        f"c-{p04}-0": "61"})
     html = await resp.text()
     assert resp.status == 200 and "Résultats enregistrés." in html
-    assert 'name="c-p01-0" value="38"' in html and 'name="c-p02-0" value="a"' in html
-    resp = await client.post(url, data={"csrf_token": token, "c-p01-0": "900"})
+    assert f'name="c-{p01}-0" value="38"' in html and f'name="c-{p02}-0" value="a"' in html
+    resp = await client.post(url, data={"csrf_token": token, f"c-{p01}-0": "900"})
     assert resp.status == 400 and "Tapez un nombre entier de 0 à 250" in await resp.text()
-    assert 'name="c-p01-0" value="38"' in await (await client.get(url)).text()  # nothing changed
+    assert f'name="c-{p01}-0" value="38"' in await (await client.get(url)).text()  # nothing changed
 
 
-async def test_profile_and_chart_pages_render(client):
+async def test_profile_and_chart_pages_render(client, ids):
     await login(client)
-    html = await (await client.get("/classes/cp-a/profile")).text()
+    html = await (await client.get(profile_path(ids, "cp-a"))).text()
     assert "Profil de la classe CP A" in html and 'scope="row"' in html and "<caption>" in html
 
 
-async def test_chart_page_escapes_and_labels(client):
-    await login(client, username="ien")
-    html = await (await client.get("/district?lang=en")).text()
+async def test_chart_page_escapes_and_labels(aiohttp_client, tmp_path):
+    """A district's statistics page: an exercise whose name holds markup, one with no counts yet."""
+    import aiohttp
+
+    from node_fixtures import CAMPAIGN_TOML, login as login_as
+    from preau.crdt.campaign import Policy
+    from preau.crdt.documents import ReleaseContent, Row
+    from preau.node.app import create_app
+    from preau.node.federation.store import FedStore
+    from preau.node.runtime import FEDERATION_DB
+
+    built = build_district(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login_as(client, "ien")
+    toml = CAMPAIGN_TOML.replace('name = "Comprendre des mots lus par l\'enseignant"', 'name = "Exercice <script>"')
+    form = aiohttp.FormData({"csrf_token": CSRF_RE.search(await (await client.get("/district/campaigns")).text()).group(1)})
+    form.add_field("file", toml.encode(), filename="debut.toml")
+    assert (await client.post("/district/campaigns", data=form)).status == 200
+    fed = FedStore(tmp_path / "district" / FEDERATION_DB)
+    fed.add_peer("a1" * 32, node_id="N0751234J", role="school", uai="0751234J", name="École des Tilleuls")
+    rows = (Row.from_counts("fr-mots", {"besoin": 3, "fragile": 5, "seuil2": 40, "absent": 1, "pending": 0}),
+            Row.from_counts("fr-lire-texte", {"besoin": 0, "fragile": 0, "seuil2": 0, "absent": 0, "pending": 0}))
+    content = ReleaseContent("2026-test-cp", 1, "published", "", Policy(), rows, 49)
+    with fed.transaction() as conn:
+        fed._put_stats_entry(conn, "2026-test-cp", "a1" * 32,
+                             {"release": 1, "time": 1_790_000_000, "heads": "00" * 32, "content": content.to_dict()}, [])
+    fed.close()
+    html = await (await client.get("/district/stats/2026-test-cp?lang=en")).text()
     assert "Exercice &lt;script&gt;" in html and "<script>" not in html
     assert "Needs support" in html and "no data" in html
 

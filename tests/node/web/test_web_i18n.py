@@ -11,18 +11,17 @@ from preau.node import i18n
 
 WEB = pathlib.Path(i18n.__file__).resolve().parent
 NODE = WEB.parent
-TESTS = pathlib.Path(__file__).resolve().parent
-DEMO = (TESTS / "demo_app.py", TESTS / "templates")  # the tests' app and its pages ask for a few keys of their own
 # A key is any quoted string that starts with one of the catalog's own prefixes ("store.", "sync."...),
 # whatever the call that uses it (t(...), t_(request)(...), translate(...), NavItem(...), EntryError(...)).
 PREFIXES = sorted({key.partition(".")[0] for key in i18n.catalog("fr")}, key=len, reverse=True)
 KEY_LITERAL = re.compile(r"""(?<![\w.])['"]((?:%s)\.(?!(?:html|js|css|preau)['"])[a-z0-9_.]*[a-z0-9_])['"]"""
                          % "|".join(map(re.escape, PREFIXES)))
 # Keys built at run time ('group.' ~ g, f"admin_classes.{action}ed"...): no literal names them.
-RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "invitation.", "release.status.", "pool.status.",
+RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "invitation.", "release.status.", "pool.status.", "pool.refusal.",
             "privacy.policy_", "privacy.refused_campaign.",
             "admin_classes.assigned", "admin_classes.unassigned",
-            "fault.key_file.", "fault.request.")  # node/errors.py: one key per reason
+            "fault.key_file.", "fault.request.",  # node/errors.py: one key per reason
+            "refusal.", "dwords.kind_")  # node/codes.py: one key per code of the pure layers
 
 
 def _sources(*places: pathlib.Path) -> list[pathlib.Path]:
@@ -50,7 +49,7 @@ def test_catalogs_have_the_same_placeholders():
 
 
 def test_every_key_used_in_templates_and_code_exists():
-    used = _keys_in(_sources(WEB, *DEMO))
+    used = _keys_in(_sources(WEB))
     used |= {f"group.{g}" for g in ("besoin", "fragile", "seuil2", "absent")}
     assert used, "the key scan found nothing: the pattern is broken"
     missing = used - set(i18n.catalog("fr"))
@@ -68,7 +67,7 @@ def test_the_key_scan_sees_every_way_a_key_is_asked_for():
 
 def test_every_catalog_key_is_used():
     """A key nothing asks for is a message no one will see: delete it from both catalogs."""
-    used = _keys_in(_sources(NODE, *DEMO))
+    used = _keys_in(_sources(NODE))
     unused = {k for k in i18n.catalog("fr") if k not in used and not k.startswith(RUN_TIME)}
     assert not unused
 

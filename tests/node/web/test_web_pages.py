@@ -281,7 +281,7 @@ async def test_release_preview_needs_a_district_and_backup_download(school):
     text = await text_of(await client.get(f"/admin/release/{ids['campaign']}"))
     assert "rien à envoyer pour l'instant" in text and "trop peu d'élèves évalués (1)" in text
     sync = await text_of(await client.get("/admin/sync"))
-    assert "pas encore rattachée" in sync and "Collez l'invitation" in sync
+    assert "pas encore rattachée" in sync and "Tapez le code d'invitation" in sync
     resp = await post_form(client, "/admin/join", {"invitation": "PREAU1-NOPE"}, "/admin/sync")
     assert resp.status == 400 and "L'opération n'a pas été faite" in await text_of(resp)
     resp = await post_form(client, "/admin/backup", {}, "/admin/backup")
@@ -373,7 +373,7 @@ def test_sync_status_in_plain_words():
     node = SimpleNamespace(status=SyncStatus(), federation=SimpleNamespace(upstream=lambda: None),
                            fed=SimpleNamespace(transparency=lambda: []))
     words = sync_words(node, "fr", t)
-    assert words["state"] == "L'école n'est pas encore rattachée à sa circonscription." and "Collez" in words["todo"]
+    assert words["state"] == "L'école n'est pas encore rattachée à sa circonscription." and "Tapez le code" in words["todo"]
     node.federation.upstream = lambda: up
     node.fed.transparency = lambda: [{"receipt": None}, {"receipt": {"release": 1}}]
     node.status = SyncStatus(failures=3, last_error="cannot reach http://10.0.0.1:8080: connection refused",
@@ -382,8 +382,12 @@ def test_sync_status_in_plain_words():
     assert words["state"].startswith("Dernier échange réussi : ") and words["waiting"] == 1
     assert words["problem"].startswith("3 tentative(s) échouée(s) d'affilée.")
     assert words["todo"].startswith("Vérifiez que le réseau de l'école fonctionne")
-    node.status = SyncStatus(failures=1, last_error="this node was revoked by the district")
+    node.status = SyncStatus(failures=1, last_error="the district has revoked this node's key: ...",
+                             last_error_code="peer_revoked")
     assert "nouvelle invitation" in sync_words(node, "fr", t)["todo"]
+    assert "la circonscription a révoqué la clé de ce serveur" in sync_words(node, "fr", t)["problem_detail"]
+    node.status = SyncStatus(failures=1, last_error="a message that mentions revoked, with no code")
+    assert "nouvelle invitation" not in sync_words(node, "fr", t)["todo"]  # the code decides, not the English
 
 
 def test_store_messages_in_the_persons_language():
@@ -401,13 +405,24 @@ def test_store_messages_in_the_persons_language():
 
 
 def test_disclosure_reasons_in_the_persons_language():
-    from preau.node.web.words import reason_words
+    """The reasons come from disclosure control as codes and values (`ReleaseDecision.reasons`), never read back
+    from its English."""
+    from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+    from preau.node.codes import reasons_words
 
-    assert reason_words("nothing changed since release 3", "fr") == "rien n'a changé depuis l'envoi n° 3"
-    assert reason_words("release 2: 1 exercise updated; held back, waiting for 1 more", "en").startswith("release 2: 1 ")
-    assert reason_words("withheld: small cohort (4 assessed pupils; campaign c-1 needs at least 10 before any count)",
-                        "fr").startswith("retenu : trop peu d'élèves évalués (4) ; cette campagne en demande au moins 10 ")
-    assert reason_words("a reason not known yet", "fr") == "a reason not known yet"  # shown, never hidden
+    c = campaign()
+    few = [PupilOutcome(f"p{i}", c.exercises[0].id, "seuil2") for i in range(4)]
+    many = [PupilOutcome(f"p{i}", ex.id, "seuil2") for i in range(12) for ex in c.exercises]
+    first = next_release(many, c, ReleaseHistory(c.id), closing=False)
+    assert first.release and reasons_words(first).to("fr") == "envoi n° 1 : 2 exercice(s) mis à jour"
+    assert reasons_words(first).to("en").startswith("release 1: 2 ")
+    again = next_release(many, c, first.history, closing=False)
+    assert reasons_words(again).to("fr") == "rien n'a changé depuis l'envoi n° 1"
+    small = next_release(few, c, ReleaseHistory(c.id), closing=False)
+    assert reasons_words(small).to("fr").startswith(
+        "retenu : trop peu d'élèves évalués (4) ; cette campagne en demande au moins 10 ")
+    assert reasons_words(type(small)(False, "a reason not known yet", None, small.history)).to("fr") == \
+        "a reason not known yet"  # a decision without codes is shown as it is, never hidden
 
 
 async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_know(district, tmp_path):
@@ -471,7 +486,7 @@ async def test_joining_without_an_invitation_or_a_reachable_district(school, mon
     client, _ = school
     await login(client, "direction")
     resp = await post_form(client, "/admin/join", {"invitation": "  "}, "/admin/sync")
-    assert resp.status == 400 and "Collez le texte de l'invitation avant de valider." in await text_of(resp)
+    assert resp.status == 400 and "Tapez le code d'invitation (ou collez le texte de l'invitation) avant de valider." in await text_of(resp)
 
     async def unreachable(text, uai, district=None):
         raise ConnectionRefusedError(111, "Connection refused")

@@ -104,3 +104,30 @@ async def test_a_small_school_declares_its_cohort_on_the_release_page(school):
     raw = node.fed.get_meta(fpools.DECLARATIONS_META)[ids["campaign"]]
     declaration = decode(bytes.fromhex(raw))
     assert declaration.valid() and declaration.signing_key == node.federation.key and declaration.cohort == 0
+
+
+async def test_the_release_page_says_why_a_pool_was_refused_in_french_and_who_countersigned(school):
+    client, ids, node = school
+    await login(client, "direction")
+    page = f"/admin/release/{ids['campaign']}"
+    pool = _propose(node, fixture_campaign())
+    academie = Identity(b"c" * 32)
+    signed = pool.countersigned(academie)
+    fpools._save(node.fed, pool.pool_id.hex(), {
+        "role": "school", "definition": encode(signed).hex(), "district": pool.district_key.hex(), "status": "refused",
+        "reason": "the pool's cohort for École du Moulin (0690001B), 5 pupils, is not that school's own signed declaration",
+        "code": "bad_cohort_declaration", "transcript": [], "outbox": None})
+    text = await text_of(await client.get(page))
+    assert f"Liste des écoles contresignée par l'académie {academie.node_id}." in text
+    assert ("L'effectif indiqué pour une école n'est pas celui qu'elle a déclaré et signé elle-même : "
+            "le regroupement est refusé.") in text
+    assert "not that school's own signed declaration" not in text
+
+
+def test_every_refusal_a_school_makes_has_its_words():
+    """The codes check_pool and the académie rule raise (docs/secure-aggregation.md, "The checks")."""
+    from preau.node.i18n import catalog
+    for code in ("bad_pool_signature", "bad_pool_countersignature", "bad_cohort_declaration", "pool_too_small",
+                 "threshold_too_low", "cohort_too_small", "not_a_member", "wrong_cohort", "already_sent"):
+        for lang in ("fr", "en"):
+            assert f"pool.refusal.{code}" in catalog(lang), (code, lang)

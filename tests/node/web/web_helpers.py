@@ -5,7 +5,6 @@ import os
 import pathlib
 import re
 
-from demo_app import PASSWORD
 
 # Debian's Chromium, driven through Playwright (never `playwright install`); .ci/run installs it.
 # PREAU_TEST_CHROMIUM points elsewhere (test_browser_skip uses a missing path to play a machine without one).
@@ -16,6 +15,8 @@ INSTALL_CHROMIUM = "sudo apt-get install chromium"
 def in_ci() -> bool:
     """Under CI a missing browser is a failure; on a developer's machine, a skip said out loud."""
     return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+PASSWORD = "correct horse battery"  # every account of the test data folders (node_fixtures)
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 

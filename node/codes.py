@@ -1,0 +1,127 @@
+"""The pure layers' codes in the person's words: each code maps to its catalog key here, and only here.
+
+`crdt/` and `protocol/` raise errors and give reasons as a stable code and
+its values (`CampaignError.code`/`.params`, `disclosure.Reason`,
+`protocol.connection.REFUSALS`); they know no catalog. The web and the
+command line render what this module builds (`Words`), French first, and
+nothing reads an English message back. tests/node/test_error_codes.py checks
+that every code has its words in French and in English.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+from preau.crdt.disclosure import Reason
+from preau.crdt.errors import CampaignError
+from preau.protocol.connection import REFUSALS
+
+from . import i18n
+from .errors import Words, words
+
+CAMPAIGN_KEYS = {  # CampaignError.code -> what the mistake is (the location is said before it)
+    "not_a_campaign": "dwords.not_a_campaign", "not_a_table": "dwords.table", "unknown_field": "dwords.unknown_field", "missing": "dwords.missing",
+    "whole_number": "dwords.whole_number", "between": "dwords.between", "text": "dwords.text",
+    "too_long": "dwords.too_long", "ident": "dwords.ident", "date": "dwords.date", "one_of": "dwords.one_of",
+    "max_equals_items": "dwords.max_equals_items", "items_wpm": "dwords.items_wpm",
+    "two_thresholds": "dwords.two_thresholds", "threshold_order": "dwords.threshold_order",
+    "school_year": "dwords.school_year", "closes_before": "dwords.closes_before", "bool": "dwords.bool",
+    "no_exercise": "dwords.no_exercise", "too_many_exercises": "dwords.too_many_exercises",
+    "duplicate_exercise": "dwords.duplicate_exercise", "no_such_exercise": "dwords.no_such_exercise",
+    "policy_below_floor": "dwords.below_floor", "batch_below_cohort": "dwords.batch_below_cohort",
+}
+
+FIELD_KEYS = {  # a campaign field, as the person reads its name
+    "id": "dwords.f_id", "name": "dwords.f_name", "level": "dwords.f_level", "school_year": "dwords.f_school_year",
+    "opens": "dwords.f_opens", "closes": "dwords.f_closes", "exercises": "dwords.f_exercises",
+    "illustrative": "dwords.f_illustrative", "policy": "dwords.f_policy", "thresholds": "dwords.f_thresholds",
+    "items": "dwords.f_items", "max_score": "dwords.f_max_score", "subject": "dwords.f_subject",
+    "score_kind": "dwords.f_score_kind",
+}
+
+SAID_PARAMS = {"field": "dwords.kind_{}"}  # values that are codes themselves, said from the catalog too
+
+REASON_KEYS = {  # disclosure.Reason.code -> why a release goes or waits
+    "small_cohort": "reason.small_cohort", "released": "reason.updated", "final": "reason.final",
+    "waiting": "reason.waiting", "others_waiting": "reason.others_waiting", "unchanged": "reason.unchanged",
+    "no_results": "reason.no_results",
+}
+
+REFUSAL_KEYS = {code: f"refusal.{code}" for code in REFUSALS}  # the sync protocol's refusals, by code
+# Refusals that only a new invitation from the district mends (the head teacher must call them).
+NEEDS_INVITATION = frozenset({"unknown_peer", "peer_revoked", "key_mismatch", "bad_rotation", "key_superseded"})
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a campaign's mistake is (`exercises[2].thresholds`), said as "exercice n° 3, seuils" in French."""
+
+    path: str
+
+    def to(self, lang: str) -> str:
+        if i18n.translate(lang, "dwords.path_style") == "path":  # English: the path as the file spells it
+            return self.path
+        parts = []
+        for piece in self.path.split("."):
+            name, _, index = piece.partition("[")
+            if name == "exercises" and index.rstrip("]").isdigit():
+                i = int(index.rstrip("]"))
+                parts.append(i18n.translate(lang, "dwords.exercise_n", n=i + 1))
+            elif not index and name in FIELD_KEYS:
+                parts.append(i18n.translate(lang, FIELD_KEYS[name]))
+            else:
+                parts.append(piece)
+        return i18n.translate(lang, "dwords.where_join").join(parts)
+
+    def __str__(self) -> str:
+        return self.path
+
+
+def campaign_words(exc: CampaignError, *, file: str | None = None, line: int | None = None) -> Words:
+    """A campaign's mistake for a person: the file and line when it came from one, the field, then what is wrong."""
+    params = {k: (words(str(v), SAID_PARAMS[k].format(v)) if k in SAID_PARAMS else v) for k, v in exc.params.items()}
+    what = words(str(exc), CAMPAIGN_KEYS[exc.code], **params)
+    english = f"{file}:{line}: {exc}" if file and line else f"{file}: {exc}" if file else str(exc)
+    where = Location(exc.location)
+    if not exc.location:
+        return words(english, "dwords.in_file_whole", file=file, what=what) if file else what
+    if file and line:
+        return words(english, "dwords.at_line", file=file, line=line, where=where, what=what)
+    if file:
+        return words(english, "dwords.in_file", file=file, where=where, what=what)
+    return words(english, "dwords.in_form", where=where, what=what)
+
+
+@dataclass(frozen=True, slots=True)
+class Reasons:
+    """Why a release goes or waits (`ReleaseDecision.reasons`), said part by part in the person's language."""
+
+    parts: tuple[Reason, ...]
+    english: str = ""
+
+    def to(self, lang: str) -> str:
+        if not self.parts:
+            return self.english
+        return "; ".join(i18n.translate(lang, REASON_KEYS[r.code], **r.params) for r in self.parts)
+
+    def __str__(self) -> str:
+        return self.english
+
+
+def reasons_words(decision) -> Reasons:
+    """A `disclosure.ReleaseDecision`'s reasons, ready to render (`.to(lang)`)."""
+    return Reasons(tuple(decision.reasons), decision.reason)
+
+
+def refusal_words(code: str | None, english: str) -> Words:
+    """A sync refusal or failure: the catalog's words for a known protocol code, else the English as it came."""
+    if code in REFUSAL_KEYS:
+        return words(english, REFUSAL_KEYS[code])
+    return Words(english)
+
+
+def all_codes() -> Iterable[tuple[str, str]]:
+    """(code family, catalog key) for every code the pure layers may give: what the tests check."""
+    yield from (("campaign", k) for k in CAMPAIGN_KEYS.values())
+    yield from (("reason", k) for k in REASON_KEYS.values())
+    yield from (("refusal", k) for k in REFUSAL_KEYS.values())

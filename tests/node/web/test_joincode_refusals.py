@@ -1,0 +1,183 @@
+"""Short codes that must not enrol: wrong, guessed, answered by a fake district, expired, revoked, another school's.
+
+Two real nodes (`create_app` on 127.0.0.1) and the school's `Node.join`, which `preau join` and the
+join form both call; each refusal is checked in the French the head teacher reads.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from node_fixtures import SCHOOL_UAI, build_district, build_school, free_port
+from preau.node.app import create_app
+from preau.node.appkeys import NODE
+from preau.node.errors import UserError
+from preau.node.federation.joincode import CodeRefused, fetch_invitation
+from preau.protocol import joincode as jc
+from preau.protocol.errors import RemoteProtocolError
+
+OTHER_UAI = "0010856A"
+
+
+@pytest.fixture
+async def pair(tmp_path):
+    dport, sport = free_port(), free_port()
+    district = build_district(tmp_path, port=dport)
+    school = build_school(tmp_path, port=sport, with_campaign=False, pupils=False)
+    servers = []
+    for built, port in ((district, dport), (school, sport)):
+        srv = TestServer(create_app(built.settings), host="127.0.0.1", port=port)
+        await srv.start_server()
+        servers.append(srv)
+    yield servers[0].app[NODE], servers[1].app[NODE], f"http://127.0.0.1:{dport}"
+    for srv in reversed(servers):
+        await srv.close()
+
+
+def _code(d_node, url: str, uai: str = SCHOOL_UAI) -> str:
+    return jc.JoinCode.from_secret(d_node.create_invitation(uai, [url]).secret).text
+
+
+def _other(code: str) -> str:
+    """Another well-formed code with the same slot: the district finds the invitation, SPAKE2 fails."""
+    data = jc.parse_code(code).data
+    return jc.JoinCode(data[:3] + ("0" if data[3] != "0" else "1") + data[4:]).text
+
+
+async def _refused(s_node, code: str, url: str) -> UserError:
+    with pytest.raises(UserError) as exc:
+        await s_node.join(code, SCHOOL_UAI, url)
+    assert s_node.federation.upstream() is None  # not enrolled
+    return exc.value
+
+
+def _failures(d_node, code: str) -> int:
+    return d_node.fed.invitation_by_slot(jc.parse_code(code).slot)["code_failures"]
+
+
+async def test_wrong_codes_are_counted_then_the_code_is_locked(pair):
+    d_node, s_node, url = pair
+    code = _code(d_node, url)
+    err = await _refused(s_node, _other(code), url)
+    assert "Le code ne correspond pas à l'invitation" in err.localized("fr")
+    assert _failures(d_node, code) == 1
+    # Someone on the LAN guessing at the district with their own program: each try counted.
+    for n in range(2, jc.MAX_FAILURES + 1):
+        with pytest.raises(CodeRefused) as exc:
+            await fetch_invitation(url, jc.parse_code(_other(code)))
+        assert exc.value.code == "joincode_wrong" and _failures(d_node, code) == n
+    err = await _refused(s_node, code, url)  # locked, for the right code too
+    assert "la circonscription l'a bloqué" in err.localized("fr")
+    assert _failures(d_node, code) == jc.MAX_FAILURES  # a refused hello is not another try
+    assert [e["kind"] for e in d_node.fed.events(10)].count("join_code_wrong") == jc.MAX_FAILURES
+
+
+async def test_the_right_code_is_not_counted_as_a_failure(pair):
+    d_node, s_node, url = pair
+    code = _code(d_node, url)
+    inv = await fetch_invitation(url, jc.parse_code(code))
+    assert inv.uai == SCHOOL_UAI and inv.issuer == d_node.identity.public
+    assert _failures(d_node, code) == 0
+
+
+async def test_a_fake_district_on_the_lan_gets_no_enrolment(pair, tmp_path):
+    """A man in the middle answering the school's address with its own keys and a guessed code: it cannot
+    make the school's check pass, so the school sends nothing a guess could be tested on, and does not enrol."""
+    d_node, s_node, url = pair
+    code = _code(d_node, url)
+    tries = []
+
+    async def fake_code(request):
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        hello = jc.parse_hello((await ws.receive()).data)
+        tries.append(hello.slot)
+        server = jc.CodeServer(hello, jc.JoinCode(hello.slot + "0" * 13), random=os.urandom(64))
+        await ws.send_bytes(server.reply())
+        tries.append((await ws.receive()).type)  # the school hangs up instead of confirming
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get(jc.PATH, fake_code)
+    fake = TestServer(app, host="127.0.0.1", port=free_port())
+    await fake.start_server()
+    try:
+        err = await _refused(s_node, code, str(fake.make_url("")).rstrip("/"))
+    finally:
+        await fake.close()
+    assert "Le code ne correspond pas" in err.localized("fr")
+    assert tries[0] == jc.parse_code(code).slot and tries[1] != web.WSMsgType.BINARY
+    # The real district lost nothing: the same code still enrols there.
+    report = await s_node.join(code, SCHOOL_UAI, url)
+    assert report.error is None and s_node.federation.upstream() is not None
+
+
+async def test_expired_revoked_and_another_schools_codes_get_their_own_messages(pair):
+    d_node, s_node, url = pair
+    expired = _code(d_node, url)
+    with d_node.fed.transaction() as db:
+        db.execute("UPDATE invitations SET expires_at = 1000 WHERE code_slot = ?", [jc.parse_code(expired).slot])
+    assert "Ce code d'invitation a expiré" in (await _refused(s_node, expired, url)).localized("fr")
+    revoked = _code(d_node, url)
+    d_node.fed.revoke_invitation(d_node.fed.invitation_by_slot(jc.parse_code(revoked).slot)["id"])
+    assert "a annulé cette invitation" in (await _refused(s_node, revoked, url)).localized("fr")
+    other = _code(d_node, url, OTHER_UAI)
+    text = (await _refused(s_node, other, url)).localized("fr")
+    assert f"Cette invitation est pour l'école {OTHER_UAI}, pas pour celle-ci ({SCHOOL_UAI})" in text
+    unknown = jc.JoinCode("ZZZ" + "0" * 13).text
+    if d_node.fed.invitation_by_slot("ZZZ") is None:
+        assert "ne connaît aucune invitation avec ce code" in (await _refused(s_node, unknown, url)).localized("fr")
+
+
+async def test_a_made_up_confirmation_gets_no_invitation(pair):
+    """An attacker ignoring the district's confirmation and sending one of its own: the district checks it."""
+    import aiohttp
+
+    d_node, _s_node, url = pair
+    code = jc.parse_code(_code(d_node, url))
+    attacker = jc.CodeClient(jc.parse_code(_other(code.text)), random=os.urandom(64))
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url + jc.PATH) as ws:
+            await ws.send_bytes(attacker.hello())
+            jc.decode((await ws.receive()).data, jc.CodeReply)
+            await ws.send_bytes(jc.CodeConfirm(os.urandom(32)).encode())
+            answer = (await ws.receive()).data
+    with pytest.raises(RemoteProtocolError) as exc:
+        jc.decode(answer, jc.CodeInvitation)
+    assert exc.value.code == "joincode_wrong"
+    assert _failures(d_node, code.text) == 1
+
+
+async def test_silent_sockets_do_not_keep_a_school_out(pair):
+    """Someone on the LAN opens many /v1/code sockets and says nothing: the school's exchange still gets in."""
+    import aiohttp
+
+    d_node, s_node, url = pair
+    code = _code(d_node, url)
+    async with aiohttp.ClientSession() as http:
+        squatters = [await http.ws_connect(url + jc.PATH) for _ in range(d_node.limits.max_pending_handshakes + 4)]
+        try:
+            inv = await fetch_invitation(url, jc.parse_code(code))
+        finally:
+            for ws in squatters:
+                await ws.close()
+    assert inv.uai == SCHOOL_UAI
+    assert d_node.gate.evicted >= 4
+
+
+async def test_long_invitations_are_refused_in_french_too(pair):
+    """The old paper invitations: damaged, for another school, expired here: each said in French, nothing sent."""
+    d_node, s_node, url = pair
+    text = d_node.create_invitation(SCHOOL_UAI, [url]).to_string()
+    damaged = text[:40] + ("A" if text[40] != "A" else "B") + text[41:]
+    assert "Le texte de l'invitation est abîmé" in (await _refused(s_node, damaged, url)).localized("fr")
+    other = d_node.create_invitation(OTHER_UAI, [url]).to_string()
+    assert f"est pour l'école {OTHER_UAI}, pas pour celle-ci" in (await _refused(s_node, other, url)).localized("fr")
+    s_node._clock = lambda: 4_000_000_000
+    assert "Cette invitation a expiré le " in (await _refused(s_node, text, url)).localized("fr")
+    assert sum(inv["code_failures"] for inv in d_node.fed.invitations()) == 0
+    assert not [p for p in d_node.federation.children()]
