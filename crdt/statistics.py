@@ -653,7 +653,8 @@ def build_aggregate(
         raise CrdtUsageError(f"these statistics are for campaign {stats.campaign!r}, not {campaign.id!r}")
     if previous is not None and release <= previous.release:
         raise CrdtUsageError(f"release {release} must be above the previous aggregate's {previous.release}")
-    later = previous is not None and previous.status == "published" and ONE_AGGREGATE
+    # Counts went up before (the last aggregate, or one before a withdrawal): every new one is checked.
+    later = ONE_AGGREGATE and ((previous is not None and previous.status == "published") or bool(sent))
     if later and sent is None:
         raise AggregateAlreadySentError(
             f"the aggregate of campaign {campaign.id} has already gone up (release {previous.release}), and there "

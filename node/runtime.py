@@ -163,7 +163,7 @@ class Node:
         inv = Invitation.create(self.identity, uai=uai, addresses=addresses, now=now, secret=secret, ttl=ttl)
         self.fed.add_invitation(inv.id.hex(), uai, inv.secret.hex(), inv.expires_at, name=name,
                                 address=school_address, member=member, town=town, code_slot=slot)
-        self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}")
+        self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}", invitation=inv.id.hex()[:8], uai=uai)
         return inv
 
     async def join(self, text: str, uai: str, district: str | None = None) -> SessionReport:
@@ -433,7 +433,7 @@ class Node:
             keyfiles.write_key_file(path, new.seed)
         self.identity = new
         self.federation.identity = new
-        self.fed.log_event("key_rotated", f"this node is now {new.node_id}")
+        self.fed.log_event("key_rotated", f"this node is now {new.node_id}", whose="self", new=new.node_id)
         return new
 
 
@@ -476,6 +476,8 @@ def open_node(settings: Any, **kw: Any) -> Node:
             store.close()
         raise
     node.store = store
+    if store is not None and settings.role == "district":
+        node.federation.display_name = (store.school()["name"] or "")[:200] or None  # schools show it, not a fingerprint
     node.apply_retention()
     if settings.parent_url:
         node.federation.move_upstream(settings.parent_url)

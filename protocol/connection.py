@@ -72,6 +72,7 @@ class Config:
     max_handshake: int = 2048
     rekey_every: int = 4096
     max_frames: int = 2**40  # far below 2**64-1: a nonce can never be exhausted
+    name: str | None = None  # a responder's name for people, told to initiators in its Welcome
 
     def __post_init__(self):
         if not self.versions or self.rekey_every < 1 or not 0 < self.max_frames < 2**63:
@@ -126,6 +127,7 @@ class Established:
     enrollment: Enrollment | None = None
     rotated_from: bytes | None = None  # the old signing key this peer rotated away from
     reached_retired: bytes | None = None  # responder: the peer pinned this retired key of ours and was told of the rotation
+    peer_name: str | None = None  # initiator: the name the responder gave in its Welcome (for people only)
 
     @property
     def peer_node_id(self) -> str:
@@ -483,7 +485,7 @@ class Connection:
         self.peer = peer
         self._transition("recv_handshake")
         self._before_welcome = (self._send.k, self._send.n, self._sent_frames)
-        self._send_message(Welcome(enrollment.uai if enrollment else None))
+        self._send_message(Welcome(enrollment.uai if enrollment else None, self.config.name))
         for statement in self._announce:  # the peer pins a retired key of ours: move its pin on, in order
             self._send_message(KeyRotation(statement))
         events.append(self._established(enrollment, rotated_from,
@@ -540,9 +542,10 @@ class Connection:
             raise RemoteProtocolError(f"{who} says it is school {join.uai} but the invitation is for {rec.uai}", code="invitation_foreign")
         return Enrollment(rec.id, rec.uai), None
 
-    def _established(self, enrollment, rotated_from, reached_retired: bytes | None = None) -> Established:
+    def _established(self, enrollment, rotated_from, reached_retired: bytes | None = None, *,
+                     peer_name: str | None = None) -> Established:
         return Established(self.peer, self.version, self._peer_caps & frozenset(self.config.capabilities),
-                           self._hs.handshake_hash, enrollment, rotated_from, reached_retired)
+                           self._hs.handshake_hash, enrollment, rotated_from, reached_retired, peer_name)
 
     def _send_message(self, message: Message) -> None:
         parts = message.encode_parts()
@@ -631,7 +634,7 @@ class Connection:
             enrollment = Enrollment(self._join.id, self._uai) if self._join is not None else None
             if enrollment and msg.enrolled_uai != self._uai:
                 raise RemoteProtocolError("the district enrolled another school code than ours", code="invitation_foreign")
-            events.append(self._established(enrollment, None))
+            events.append(self._established(enrollment, None, peer_name=msg.name))
             return
         if isinstance(msg, Welcome):
             raise RemoteProtocolError("the peer sent a Welcome, which only a responder sends, once", code="unexpected_message")

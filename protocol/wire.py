@@ -20,6 +20,7 @@ MAX_VARINT_BYTES = 9
 OPTIONAL_TYPES_FROM = 0x40
 MAX_DOC_ID = 128
 MAX_TEXT = 1024
+MAX_NAME = 200  # a node's name for people (Welcome)
 MAX_LIST = 10_000
 MAX_POOL_MAIL = 1 << 20
 
@@ -258,8 +259,13 @@ class Welcome(Message):
     """The responder admits the initiator; the session may start."""
 
     TYPE: ClassVar[int] = 1
-    SCHEMA: ClassVar[tuple] = ((1, "enrolled_uai", "str?"),)
+    SCHEMA: ClassVar[tuple] = ((1, "enrolled_uai", "str?"), (2, "name", "str?"))
     enrolled_uai: str | None = None
+    name: str | None = None  # the responder's name for people ("Circonscription de Lyon 3"); older nodes omit it
+
+    def __post_init__(self):
+        Message.__post_init__(self)
+        _need(self.name is None or 0 < len(self.name) <= MAX_NAME, f"welcome: a name is 1 to {MAX_NAME} characters")
 
 
 @dataclass(frozen=True, slots=True)

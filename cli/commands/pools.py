@@ -5,6 +5,7 @@ from typing import Any
 
 from preau.node import i18n
 from preau.node.actions import pools
+from preau.node.federation import pools as fpools
 
 from ..say import Say, ask_login
 
@@ -28,7 +29,8 @@ def create(settings: Any, *, campaign: str, member: list[str], lang: str = "en",
            **_: Any) -> str:
     say = Say(lang)
     view = pools.create(settings, campaign=campaign, member=member, threshold=threshold)
-    return pool_line(say, view) + "\n" + say("cli.out.pool.created")
+    first = "cli.out.pool.created_countersign" if view.status == fpools.COUNTERSIGN else "cli.out.pool.created"
+    return pool_line(say, view) + "\n" + say(first)
 
 
 def list_pools(settings: Any, *, lang: str = "en", campaign: str | None = None, **_: Any) -> str:

@@ -146,7 +146,7 @@ def revoke(settings: Any, *, node: str, reason: str, forget_counts: bool = False
         who = f"{target['uai'] or ''} {peer_id(target)}".strip()
         revoked = n.fed.revoke_peer(target["key"])
         if revoked:
-            n.fed.log_event("revoked", f"{who}: {reason}")
+            n.fed.log_event("revoked", f"{who}: {reason}", uai=target["uai"], node_id=peer_id(target), reason=reason)
         elif not forget_counts:
             raise refuse("action.already_revoked", Conflict, who=who)
         dropped = None
@@ -154,7 +154,8 @@ def revoke(settings: Any, *, node: str, reason: str, forget_counts: bool = False
             keys = [target["key"], *n.fed.predecessors(target["key"])]
             dropped = n.fed.forget_counts(keys)
             n.fed.log_event("counts_forgotten", f"{who}: {dropped} statistics entr{'y' if dropped == 1 else 'ies'} "
-                                                f"removed ({reason})")
+                                                f"removed ({reason})", uai=target["uai"], node_id=peer_id(target),
+                            entries=dropped, reason=reason)
     return Revoked(who, revoked, dropped)
 
 

@@ -42,6 +42,7 @@ class Event:
     at: int
     kind: str
     detail: str
+    params: Any  # the event's values (node.federation's event sentences are built from them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ def node_status(node: Node) -> NodeStatus:
                         for d in node.fed.documents()),
         unacknowledged=tuple(t["doc_id"] + f"#{t['number']}" for t in node.fed.transparency() if t["receipt"] is None),
         oldest_unacknowledged=node.oldest_unacknowledged() if up is not None else None,
-        events=tuple(Event(e["at"], e["kind"], e["detail"]) for e in node.fed.events(10)),
+        events=tuple(Event(e["at"], e["kind"], e["detail"], e["params"]) for e in node.fed.events(10)),
     )
 
 

@@ -112,7 +112,8 @@ async def _exchange(ws, node: Any, addresses: list[str], spoke: Any) -> None:
     except RemoteProtocolError:
         proven = False  # a school that found our confirmation wrong hangs up: a wrong code all the same
     if not proven:
-        fed.log_event("join_code_wrong", f"a wrong code was tried for the invitation {rec['id'][:8]} ({rec['uai']})")
+        fed.log_event("join_code_wrong", f"a wrong code was tried for the invitation {rec['id'][:8]} ({rec['uai']})",
+                      invitation=rec["id"][:8], uai=rec["uai"])
         if not ws.closed:
             await ws.send_bytes(jc.error("joincode_wrong"))
         return

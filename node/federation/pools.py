@@ -249,7 +249,8 @@ def create_pool(federation, campaign_id: str, members: list, *, threshold: int |
         state.update(status=COUNTERSIGN, outbox={})
     with federation.fed.transaction():
         _save(federation.fed, pool.pool_id.hex(), state)
-        federation.fed.log_event("pool_formed", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, t = {t}")
+        federation.fed.log_event("pool_formed", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, t = {t}",
+                                 pool=pool.pool_id.hex()[:8], campaign=campaign.id, schools=n, threshold=t)
     return _view(state)
 
 
@@ -270,7 +271,8 @@ def _after_advance(federation, state: dict, agg: DistrictAggregator, out: dict[i
     state["status"] = agg.state
     if agg.state == "aborted":
         state["status"], state["reason"] = "failed", agg.reason
-        federation.fed.log_event("pool_failed", f"pool {agg.pool.pool_id.hex()[:8]}: {agg.reason}")
+        federation.fed.log_event("pool_failed", f"pool {agg.pool.pool_id.hex()[:8]}: {agg.reason}",
+                                 pool=agg.pool.pool_id.hex()[:8], campaign=agg.pool.campaign_id)
     elif agg.state == "complete":
         _count_pool(federation, state, agg)
 
@@ -287,7 +289,8 @@ def _count_pool(federation, state: dict, agg: DistrictAggregator) -> None:
     with federation.fed.transaction() as conn:
         federation.fed._put_stats_entry(conn, campaign.id, POOL_OWNER + pool.pool_id.hex(), entry, [])
     state["result"] = {"survivors": n, "pupils": cohort}
-    federation.fed.log_event("pool_complete", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, {cohort} pupils")
+    federation.fed.log_event("pool_complete", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, {cohort} pupils",
+                             pool=pool.pool_id.hex()[:8], campaign=campaign.id, schools=n, pupils=cohort)
 
 
 def advance_pool(federation, prefix: str) -> PoolView:
@@ -318,9 +321,10 @@ def close_overdue_rounds(federation, timeout: float) -> list[PoolView]:
             try:
                 closed.append(advance_pool(federation, key))
             except UserError as exc:  # the sync loop goes on; the next round of it tries again
-                federation.fed.log_event("pool_error", f"pool {key[:8]}: {exc}")
+                federation.fed.log_event("pool_error", f"pool {key[:8]}: {exc}", pool=key[:8])
                 continue
-            federation.fed.log_event("pool_round_timeout", f"pool {key[:8]}: a round closed after {int(timeout)} s")
+            federation.fed.log_event("pool_round_timeout", f"pool {key[:8]}: a round closed after {int(timeout)} s",
+                                     pool=key[:8], seconds=int(timeout))
     return closed
 
 
@@ -377,7 +381,7 @@ def rekey_pools(federation, old: Identity, new: Identity) -> int:
         done += 1
     if done:
         federation.fed.set_meta(POOLS_META, pools)
-        federation.fed.log_event("pool_rekeyed", f"{done} pool(s) kept across the key rotation")
+        federation.fed.log_event("pool_rekeyed", f"{done} pool(s) kept across the key rotation", pools=done)
     return done
 
 
@@ -422,7 +426,8 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
         state.update(status="active", **_seal(federation.identity, pool, seed, member, vector),
                      transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
-        federation.fed.log_event("pool_approved", f"pool {key[:8]} for {pool.campaign_id} approved by {user or 'admin'}")
+        federation.fed.log_event("pool_approved", f"pool {key[:8]} for {pool.campaign_id} approved by {user or 'admin'}",
+                                 pool=key[:8], campaign=pool.campaign_id, by=user or "admin")
     return _view(state)
 
 
@@ -439,7 +444,8 @@ def declare_cohort(federation, campaign_id: str, uai: str, cohort: int) -> Cohor
         raw = federation.fed.get_meta(DECLARATIONS_META, {}) or {}
         raw[campaign_id] = encode(declaration).hex()
         federation.fed.set_meta(DECLARATIONS_META, raw)
-        federation.fed.log_event("cohort_declared", f"{campaign_id}: {cohort} pupils, for a pool of small schools")
+        federation.fed.log_event("cohort_declared", f"{campaign_id}: {cohort} pupils, for a pool of small schools",
+                                 campaign=campaign_id, pupils=cohort)
     return declaration
 
 
@@ -539,7 +545,8 @@ class PoolMailbox:
         try:
             msg = decode(data)
         except ProtocolError as exc:
-            self.fed.log_event("pool_refused", f"unreadable pool message from {peer.node_id}: {exc.message}")
+            self.fed.log_event("pool_refused", f"unreadable pool message from {peer.node_id}: {exc.message}",
+                               peer=peer.node_id, code=exc.code)
             return []
         with self.fed.transaction():
             if isinstance(msg, CohortDeclaration):
@@ -566,7 +573,8 @@ class PoolMailbox:
             state.update(status="failed", outbox={},
                          reason=f"refusé par l'académie / refused by the académie: {msg.reason}")
             _save(self.fed, key, state)
-            self.fed.log_event("pool_failed", f"pool {key[:8]}: the académie refused it: {msg.reason}")
+            self.fed.log_event("pool_failed", f"pool {key[:8]}: the académie refused it: {msg.reason}", pool=key[:8],
+                               by="academie")
             return []
         if not isinstance(msg, PoolDefinition):
             return []
@@ -574,15 +582,18 @@ class PoolMailbox:
         try:
             check_definition(msg, district_key=self.federation.key, parent_key=peer.signing_key)
         except ProtocolError as exc:
-            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie's countersignature is not valid: {exc.message}")
+            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie's countersignature is not valid: {exc.message}",
+                               pool=key[:8], code=exc.code)
             return []
         if msg.signed_body() != ours.signed_body():
-            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie countersigned another member list")
+            self.fed.log_event("pool_refused", f"pool {key[:8]}: the académie countersigned another member list",
+                               pool=key[:8], code="other_members")
             return []
         state.update(definition=data.hex(), status="keys", round_at=self.federation.clock(),
                      outbox={str(i): data.hex() for i in range(1, msg.n + 1)})
         _save(self.fed, key, state)
-        self.fed.log_event("pool_countersigned", f"pool {key[:8]} countersigned by the académie {peer.node_id}")
+        self.fed.log_event("pool_countersigned", f"pool {key[:8]} countersigned by the académie {peer.node_id}",
+                           pool=key[:8], by=peer.node_id)
         return []
 
     def _countersign(self, peer: PublicIdentity, msg, data: bytes) -> list[bytes]:
@@ -607,11 +618,13 @@ class PoolMailbox:
                 mine[m.uai] = mine[m.signing_key.hex()] = key
             self.fed.set_meta(REGISTER_META, register)
             self.fed.log_event("pool_countersigned", f"pool {key[:8]} of district {peer.node_id} for {msg.campaign_id}: "
-                               + ", ".join(f"{m.name} ({m.uai}, {m.cohort})" for m in msg.members))
+                               + ", ".join(f"{m.name} ({m.uai}, {m.cohort})" for m in msg.members),
+                               pool=key[:8], district=peer.node_id, campaign=msg.campaign_id, schools=len(msg.members))
         else:
             answer = encode(PoolAborted(msg.pool_id, reason[:500]))
             state = {"role": "parent", "definition": data.hex(), "status": "refused", "reason": reason}
-            self.fed.log_event("pool_refused", f"pool {key[:8]} of district {peer.node_id}: {reason}")
+            self.fed.log_event("pool_refused", f"pool {key[:8]} of district {peer.node_id}: {reason}", pool=key[:8],
+                               district=peer.node_id)
         state.update(district=peer.signing_key.hex(), answer=answer.hex(), sent=0)
         _save(self.fed, key, state)
         return [answer]
@@ -644,7 +657,8 @@ class PoolMailbox:
             return
         if msg.signing_key != peer.signing_key or msg.uai != row["uai"] or not msg.valid():
             self.fed.log_event("pool_refused", f"a cohort declaration from {peer.node_id} that is not its own "
-                                               f"(key, UAI {msg.uai} or signature); ignored")
+                                               f"(key, UAI {msg.uai} or signature); ignored", peer=peer.node_id,
+                               uai=msg.uai, code="not_its_declaration")
             return
         raw = self.fed.get_meta(DECLARED_META, {}) or {}
         mine = raw.setdefault(msg.campaign_id, {})
@@ -653,7 +667,8 @@ class PoolMailbox:
             return
         mine[peer.signing_key.hex()] = data.hex()
         self.fed.set_meta(DECLARED_META, raw)
-        self.fed.log_event("cohort_declared", f"school {msg.uai} declares {msg.cohort} pupils for {msg.campaign_id}")
+        self.fed.log_event("cohort_declared", f"school {msg.uai} declares {msg.cohort} pupils for {msg.campaign_id}",
+                           uai=msg.uai, pupils=msg.cohort, campaign=msg.campaign_id)
 
     def _district(self, peer: PublicIdentity, key: str, data: bytes) -> list[bytes]:
         state = _all(self.fed).get(key)
@@ -667,7 +682,8 @@ class PoolMailbox:
             if not agg.receive(member, data):
                 return []
         except ProtocolError as exc:
-            self.fed.log_event("pool_refused", f"pool {key[:8]}, member {member}: {exc.message}")
+            self.fed.log_event("pool_refused", f"pool {key[:8]}, member {member}: {exc.message}", pool=key[:8],
+                               member=member, code=exc.code)
             return []
         state["events"].append([member, data.hex()])
         state["outbox"].pop(str(member), None)
@@ -698,9 +714,11 @@ class PoolMailbox:
                     if parent is not None and required_academie(self.federation) is None:
                         # Trust on first use: from now on every pool needs this académie's countersignature.
                         self.fed.set_meta(ACADEMIE_META, node_id(parent))
-                        self.fed.log_event("academie_pinned", f"pools now need the countersignature of {node_id(parent)}")
+                        self.fed.log_event("academie_pinned", f"pools now need the countersignature of {node_id(parent)}",
+                                           node_id=node_id(parent))
                 _save(self.fed, key, state)
-                self.fed.log_event("pool_proposed", f"pool {key[:8]} for {msg.campaign_id}: {state['status']}")
+                self.fed.log_event("pool_proposed", f"pool {key[:8]} for {msg.campaign_id}: {state['status']}",
+                                   pool=key[:8], campaign=msg.campaign_id, status=state["status"])
             return []
         if state is None or state.get("role") != "school" or state["status"] != "active":
             return []
@@ -712,7 +730,7 @@ class PoolMailbox:
         except ProtocolError as exc:
             state.update(status="failed", reason=exc.message, code=exc.code, outbox=None)
             _save(self.fed, key, state)
-            self.fed.log_event("pool_left", f"pool {key[:8]}: {exc.message}")
+            self.fed.log_event("pool_left", f"pool {key[:8]}: {exc.message}", pool=key[:8], code=exc.code)
             return []
         state["transcript"].append(data.hex())
         state["moved_at"] = self.federation.clock()

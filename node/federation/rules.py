@@ -112,6 +112,7 @@ class Federation:
         self.on_campaign = on_campaign
         self.trust = SqliteTrust(fed)
         self.academie: str | None = None  # school: node id of the académie whose countersignature pools need (settings)
+        self.display_name: str | None = None  # told to the nodes below in each session's Welcome (the store's name)
 
     @property
     def key(self) -> bytes:
@@ -156,7 +157,14 @@ class Federation:
         up = self.upstream()
         if up is not None and up["address"] != address:
             self.fed.set_peer_address(up["key"], address)
-            self.fed.log_event("parent_moved", f"{up['node_id']} is now reached at {address} (parent_url)")
+            self.fed.log_event("parent_moved", f"{up['node_id']} is now reached at {address} (parent_url)",
+                               node_id=up["node_id"], address=address)
+
+    def name_upstream(self, peer: PublicIdentity, name: str) -> None:
+        """The node above said its name (Welcome): pages show it instead of its key's fingerprint."""
+        up = self.upstream()
+        if up is not None and up["key"] == peer.signing_key.hex():
+            self.fed.set_peer_name(up["key"], " ".join(name.split())[:200])
 
     def pin_upstream(self, peer: PublicIdentity, address: str, *, name: str | None = None) -> None:
         self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id, role="district", address=address,
@@ -172,12 +180,13 @@ class Federation:
                               role=MEMBER_ROLES.get(invitation["member"], "school"), uai=uai,
                               static_key=peer.static_key.hex(), name=invitation["name"], address=invitation["address"],
                               town=invitation.get("town"))
-        self.fed.log_event("enrolled", f"school {uai} enrolled as {peer.node_id}")
+        self.fed.log_event("enrolled", f"school {uai} enrolled as {peer.node_id}", uai=uai, node_id=peer.node_id)
         return True
 
     def rotate_pin(self, old_signing_key: bytes, new: PublicIdentity) -> None:
         self.fed.rotate_peer(old_signing_key.hex(), new.signing_key.hex(), new.static_key.hex())
-        self.fed.log_event("key_rotated", f"{node_id(old_signing_key)} is now {new.node_id}")
+        self.fed.log_event("key_rotated", f"{node_id(old_signing_key)} is now {new.node_id}", whose="peer",
+                           old=node_id(old_signing_key), new=new.node_id)
 
     def is_carried(self, owner_hex: str) -> bool:
         """A document this node only carries: written by a node that is neither this one nor pinned here."""
@@ -224,7 +233,8 @@ class Federation:
         try:
             signed = SignedRelease.decode(release)
         except CrdtError:
-            self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with an unreadable signed release")
+            self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with an unreadable signed release",
+                               doc_id=doc_id, peer=peer.node_id, why="unreadable")
             return None
         if signed.doc_id != doc_id or self.expected_owner(peer, signed) is None:
             return None
@@ -232,10 +242,12 @@ class Federation:
             # A document id belongs to the key it names, and we take (and so talk about) nothing else:
             # otherwise a peer signing its own document under another's id would be sent our copy of it.
             if not id_names_signer(signed):
-                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} signed by a key that id does not name")
+                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} signed by a key that id does not name",
+                                   doc_id=doc_id, peer=peer.node_id, why="not_its_id")
                 return None
             if not signature_valid(signed):
-                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with a signature that is not valid")
+                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with a signature that is not valid",
+                                   doc_id=doc_id, peer=peer.node_id, why="bad_signature")
                 return None
         latest = self.fed.latest_release(doc_id)
         if latest is not None and latest[0] >= signed.release:
@@ -284,7 +296,7 @@ class Federation:
         remark = clock_remark(signed, self.clock())
         if remark is not None:  # accepted (the figures are sound), but someone must set that clock right
             log.warning("%s", remark)
-            self.fed.log_event("clock", remark)
+            self.fed.log_event("clock", remark, doc_id=signed.doc_id, signed_at=signed.time, now=self.clock())
         current = tuple(sorted(doc.get_heads()))
         kept = doc if current == signed.heads else fork_at(doc, signed.heads)
         return self._store_verified(peer, verified, save_document(kept))
@@ -313,7 +325,9 @@ class Federation:
                                     signed.release, signed.encode(), from_peer, stats=stats)
             if signed.kind in ("release", "aggregate") and self.role == "district":
                 receipt = self._write_receipt(verified)
-            self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}")
+            self.fed.log_event("accepted", f"{signed.kind} {signed.doc_id} release {signed.release}",
+                               doc_kind=signed.kind, doc_id=signed.doc_id, campaign=signed.campaign or None,
+                               version=signed.release)
             if signed.kind == "campaign" and self.role == "district":
                 self._relay_campaign(verified.content, signed.doc_id, signed.release)
         if signed.kind == "campaign" and self.on_campaign is not None:
@@ -333,7 +347,8 @@ class Federation:
         """
         if self._own_campaign(campaign.id) != campaign:
             signed = self.publish_campaign(campaign)
-            self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}")
+            self.fed.log_event("campaign_relayed", f"{campaign.id} from the parent node, as version {signed.release}",
+                               campaign=campaign.id, version=signed.release)
         self.fed.set_meta(f"relayed:{doc_id}", number)
 
     def relay_parent_campaigns(self) -> list[str]:
@@ -357,7 +372,8 @@ class Federation:
                 signed = SignedRelease.decode(latest[1])
                 campaign = cdocs.read_campaign(load_document(d.data), list(signed.heads))
             except CrdtError as exc:
-                self.fed.log_event("refused", f"the parent's campaign {d.doc_id} cannot be read ({exc}); not relayed")
+                self.fed.log_event("refused", f"the parent's campaign {d.doc_id} cannot be read ({exc}); not relayed",
+                                   doc_id=d.doc_id, why="unreadable")
                 continue
             with self.fed.transaction():
                 self._relay_campaign(campaign, d.doc_id, latest[0])
@@ -396,7 +412,8 @@ class Federation:
         old_keys = [k for k in self.fed.predecessors(owner) if self.fed.stats_entry(campaign, k) is not None]
         if old_keys:
             self.fed.log_event("stats_moved", f"{campaign}: {len(old_keys)} older key(s) of "
-                               f"{node_id(verified.signed.owner)} replaced by its new key's release")
+                               f"{node_id(verified.signed.owner)} replaced by its new key's release",
+                               campaign=campaign, keys=len(old_keys), node_id=node_id(verified.signed.owner))
         return campaign, owner, entry, old_keys
 
     def _write_receipt(self, verified: VerifiedRelease) -> cdocs.Receipt:
@@ -425,7 +442,8 @@ class Federation:
         cdocs.write_campaign(doc, campaign)
         with self.fed.transaction():
             signed = self._publish(doc)
-        self.fed.log_event("campaign_published", f"{campaign.id} version {signed.release}")
+        self.fed.log_event("campaign_published", f"{campaign.id} version {signed.release}", campaign=campaign.id,
+                           version=signed.release)
         return signed
 
     def _signed_campaign(self, stored) -> Campaign | None:

@@ -158,6 +158,12 @@ MIGRATIONS: list[Migration] = [
     ("peer_error_code", """
     ALTER TABLE peers ADD COLUMN last_error_code TEXT;
     """),
+    # events (issue 16): an event's values as data (JSON object: campaign id, version, pool...), so the pages
+    #    say it in sentences without reading the English `detail` back. Events logged before have NULL:
+    #    the pages give them a sentence per kind, without values.
+    ("event_params", """
+    ALTER TABLE events ADD COLUMN params TEXT;
+    """),
 ]
 
 STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
@@ -191,6 +197,17 @@ class StoredDocument:
 
 def _now() -> int:
     return int(time.time())
+
+
+def _event_params(stored: str | None) -> dict | None:
+    """An event's values, or None when it has none (logged before the event_params migration, or unreadable)."""
+    if stored is None:
+        return None
+    try:
+        params = json.loads(stored)
+    except ValueError:
+        return None
+    return params if isinstance(params, dict) else None
 
 
 class FedStore:
@@ -287,12 +304,20 @@ class FedStore:
 
     # -- events (a short operational log, no pupil data) -----------------------
 
-    def log_event(self, kind: str, detail: str) -> None:
+    def log_event(self, kind: str, detail: str, **params: Any) -> None:
+        """`detail`: the operator's line, in English (logs, `preau status`); `params`: the values a page's sentence
+        needs (campaign id, version, pool...), stored as JSON so no page reads `detail` back (a value JSON cannot
+        hold is stored as its str(): logging an event never fails the work it records)."""
         with self.transaction() as conn:
-            conn.execute("INSERT INTO events(at, kind, detail) VALUES (?, ?, ?)", [self._clock(), kind, detail])
+            conn.execute("INSERT INTO events(at, kind, detail, params) VALUES (?, ?, ?, ?)",
+                         [self._clock(), kind, detail, json.dumps(params, sort_keys=True, default=str)])
 
     def events(self, limit: int = 50) -> list[dict]:
-        return self._query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit])
+        """Newest first; `params` is a dict, or None for an event logged before events carried their values."""
+        rows = self._query("SELECT * FROM events ORDER BY id DESC LIMIT ?", [limit])
+        for row in rows:
+            row["params"] = _event_params(row.get("params"))
+        return rows
 
     # -- peers --------------------------------------------------------------
 
@@ -320,6 +345,10 @@ class FedStore:
     def active_peer(self, key: str) -> dict | None:
         p = self.peer(key)
         return p if p and p["status"] == "active" else None
+
+    def set_peer_name(self, key: str, name: str) -> None:
+        with self.transaction() as conn:
+            conn.execute("UPDATE peers SET name = ? WHERE key = ? AND (name IS NULL OR name != ?)", [name, key, name])
 
     def set_peer_address(self, key: str, address: str) -> None:
         with self.transaction() as conn:

@@ -314,6 +314,8 @@ class SessionDriver:
             return
         if self.on_established is not None:
             self.on_established(ev.peer)
+        if self.conn.is_initiator and ev.peer_name:
+            self.fedn.name_upstream(ev.peer, ev.peer_name)
         if ev.enrollment is not None and not self.conn.is_initiator:
             if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
                 self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
@@ -392,7 +394,8 @@ class SessionDriver:
             self.pending.pop(doc_id)
             self._refuse(doc_id, str(exc))
             if isinstance(exc, CampaignRefusedError):  # shown to the head teacher in words (sync page)
-                self.fedn.fed.log_event("campaign_refused", json.dumps({"code": exc.code, "params": exc.params}))
+                self.fedn.fed.log_event("campaign_refused", f"{doc_id}: {exc}", code=exc.code, values=exc.params,
+                                        doc_id=doc_id)
             return
         if accepted is None:
             return  # heads not all here yet
@@ -416,12 +419,12 @@ class SessionDriver:
     def _refuse(self, doc_id: str, why: str) -> None:
         peer = self.session.peer.node_id if self.session.peer else "?"
         self.report.refused.append(f"{doc_id}: {why}")
-        self.fedn.fed.log_event("refused", f"{doc_id} from {peer}: {why}")
+        self.fedn.fed.log_event("refused", f"{doc_id} from {peer}: {why}", doc_id=doc_id, peer=peer)
         log.warning("refused %s from %s: %s", doc_id, peer, why)
 
 
-def _config(limits: Limits) -> Config:
-    return Config(max_message=limits.max_message_bytes)
+def _config(limits: Limits, name: str | None = None) -> Config:
+    return Config(max_message=limits.max_message_bytes, name=name)
 
 
 async def _send(ws, batches: list[bytes]) -> None:
@@ -517,7 +520,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
     ws = web.WebSocketResponse(max_msg_size=WS_MAX)
     await ws.prepare(request)
     conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
-                                now=int(time.time()), config=_config(limits),
+                                now=int(time.time()), config=_config(limits, federation.display_name),
                                 retired=federation.retired_identities())
     driver = SessionDriver(federation, conn, limits, gate=gate)
     if gate is not None:

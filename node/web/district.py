@@ -140,7 +140,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             inv_id = str(form.get("id", ""))[:64]
             if not node.fed.revoke_invitation(inv_id):
                 raise UserError(t("invitations.not_pending"))
-            node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}")
+            node.fed.log_event("invitation_revoked", f"invitation {inv_id[:8]}", invitation=inv_id[:8])
             audit(request, "invitation-revoked", f"invitation:{inv_id[:8]}")
             raise await see_other(request, "/district/invitations", notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()

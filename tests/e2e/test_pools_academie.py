@@ -48,7 +48,7 @@ def test_the_academie_countersigns_and_the_schools_that_know_it_complete_the_poo
 
         out = w.district.cli("pool", "create", w.campaign.id, *sum((["--member", n.uai] for n in small), [])).stdout
         pool_id = re.search(r"pool ([0-9a-f]{8})", out).group(1)
-        assert "countersign" in out, out
+        assert "countersign" in out and "goes first to the académie" in out, out
         # The district's next sync up carries the pool to the académie, which countersigns it.
         wait_for(lambda: w.district.cli("sync") and [s["status"] for s in _pools(w.district).values()] == ["keys"],
                  60, what="the académie's countersignature")

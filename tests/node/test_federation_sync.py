@@ -27,6 +27,17 @@ async def test_enrol_publish_release_and_receipt(tmp_path, district):
     assert report.complete and report.error is None
     assert received == [CAMPAIGN]  # the campaign came down in the enrolment session
     assert district.fed.peers("school")[0]["uai"] == "0751234J"
+    # what each side logged carries its values, so the sync pages say it without reading the English detail back
+    from preau.node.web.event_words import event_lines
+    events = school.fed.events(20)
+    said = {e["kind"]: (e["params"], line.sentence)
+            for e, line in zip(events, event_lines(events, "fr", {CAMPAIGN.id: "Début de CP"}))}
+    assert said["accepted"][0] == {"doc_kind": "campaign", "doc_id": said["accepted"][0]["doc_id"],
+                                   "campaign": CAMPAIGN.id, "version": 1}, said
+    assert said["accepted"][1] == "Campagne « Début de CP » reçue de la circonscription et vérifiée (version 1)."
+    at_district = {e["kind"]: e["params"] for e in district.fed.events(20)}
+    assert at_district["campaign_published"] == {"campaign": CAMPAIGN.id, "version": 1}, at_district
+    assert at_district["enrolled"]["uai"] == at_district["invited"]["uai"] == "0751234J"
 
     school_release(school, 12)
     report = await school.sync_upstream()

@@ -22,17 +22,17 @@ def test_a_campaign_below_the_national_floor_is_refused_by_the_school(tmp_path, 
     d.serve()
     try:
         s = school(tmp_path, "a", d, *(("floor",) if school_floor == "off" else ()))
-        refused = s.query("SELECT detail FROM events WHERE kind = 'campaign_refused'")
+        refused = s.query("SELECT detail, params FROM events WHERE kind = 'campaign_refused'")
         if school_floor == "on":
-            assert len(refused) == 1 and '"setting": "min_cohort"' in refused[0]["detail"]
-            assert '"minimum": 10' in refused[0]["detail"]
+            assert len(refused) == 1 and '"setting": "min_cohort"' in refused[0]["params"]
+            assert '"minimum": 10' in refused[0]["params"]
             r = s.run("release", "2026-debut-cp", "--approve", check=False)
             assert r.code != 0 and "2026-debut-cp" in r.err  # no such campaign at the school: nothing to release
             assert d.query("SELECT count(*) AS n FROM stats_entries")[0]["n"] == 0
             from preau.node.web.words import refused_campaign_words
             import json
-            detail = json.loads(refused[0]["detail"])
-            words = refused_campaign_words(detail["code"], detail["params"], "fr")
+            logged = json.loads(refused[0]["params"])  # the event's values, as the sync page reads them
+            words = refused_campaign_words(logged["code"], logged["values"], "fr")
             assert words.startswith("La campagne a été refusée : elle demande min_cohort = 1, en dessous du minimum national de 10")
         else:
             assert refused == []

@@ -34,6 +34,19 @@ def test_enrollment_pins_both_sides(world):
     assert est_i.peer_node_id == world.district.node_id == inv.issuer_node_id
 
 
+def test_the_district_tells_its_name_in_the_welcome(world):
+    """A responder's Config.name reaches the initiator's Established (pages show it instead of a fingerprint)."""
+    inv = world.invite()
+    i, r = world.join(inv), world.responder(config=Config(name="Circonscription de Lyon 3"))
+    ev_i, ev_r = pump(i, r)
+    assert _established(ev_i)[0].peer_name == "Circonscription de Lyon 3"
+    assert _established(ev_r)[0].peer_name is None  # an initiator says no name
+    world.pin_school()
+    i, r = world.connect(), world.responder()  # a responder with no name (an older district) says none
+    ev_i, _ = pump(i, r)
+    assert _established(ev_i)[0].peer_name is None
+
+
 def test_reconnection_with_pinned_keys(world):
     world.pin_school()
     i, r = world.connect(), world.responder()

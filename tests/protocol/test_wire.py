@@ -9,7 +9,7 @@ from preau.protocol.wire import (
 )
 
 SAMPLES = [
-    Welcome(), Welcome("0751234J"),
+    Welcome(), Welcome("0751234J"), Welcome("0751234J", "Circonscription de Lyon 3"), Welcome(None, "Académie"),
     Offer((DocOffer("campaign/2026-debut-cp", b"release"), DocOffer("school/0751234J/aggregate"))), Offer(()),
     Want(("a", "b")), SyncMessage("d", b"\x00\x01"), SyncIdle("d"), Release("d", b"sig"), Receipt("d", b""),
     Done(), Close(), Close("bye"), Error("invitation_used", "x"), KeyRotation(b"s" * 200),
@@ -53,6 +53,16 @@ def test_invalid_values_are_refused_when_built_and_when_read():
     with pytest.raises(RemoteProtocolError) as exc:
         decode_message(encode_varint(5) + b"\x01\x00")  # SyncIdle with an empty doc id
     assert exc.value.code == "invalid_document_id"
+
+
+def test_a_welcome_name_is_bounded_when_built_and_when_read():
+    with pytest.raises(LocalProtocolError):
+        Welcome(None, "x" * 201)
+    with pytest.raises(LocalProtocolError):
+        Welcome(None, "")
+    raw = encode_varint(1) + encode_fields([(2, ("x" * 201).encode())])
+    with pytest.raises(RemoteProtocolError):
+        decode_message(raw)
 
 
 def test_varints_are_minimal_and_bounded():

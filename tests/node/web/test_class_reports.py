@@ -145,3 +145,16 @@ async def test_only_the_class_teacher_and_the_head_teacher_open_them(school):
     # a pupil of another class on this class's sheet address: not found, and not shown
     resp = await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/parents/{ids['pupil_b']}")
     assert resp.status == 404 and "Emma" not in await _text(resp)
+
+
+def test_an_exercise_without_thresholds_puts_nobody_in_a_group_and_says_so():
+    import dataclasses
+
+    pending = dataclasses.replace(CP, exercises=tuple(dataclasses.replace(ex, thresholds=None) for ex in CP.exercises))
+    domains, per_exercise = support_groups(pending, PUPILS, _entries())
+    assert domains[0].pupils == () and all(e.pending and not e.besoin and not e.fragile for e in per_exercise)
+    rows, _ = colour_table(pending, PUPILS, _entries(), "fr")
+    assert [(c.group, c.score) for c in rows[0].cells] == [(None, "1/5"), (None, "10 mots/min")]
+    sheet = parent_sheet(pending, "p1", "Lucie Martin", _entries(), "fr")
+    assert [l.said for l in sheet.subjects[0][1]] == [
+        "Les repères nationaux qui permettent de lire ce résultat ne sont pas encore publiés."] * 2
