@@ -7,6 +7,10 @@ a bug and is shown with its traceback, never swallowed.
 
 Commands whose node function is not written yet say so and exit with
 EXIT_NOT_AVAILABLE: they never pretend to have done something.
+
+Over 500 lines on purpose: most of it is the command table (COMMANDS and each
+command's arguments), one entry per command with its help, read top to bottom
+like `preau --help`; what commands do and say is in cli/commands/.
 """
 from __future__ import annotations
 

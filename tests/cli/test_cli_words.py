@@ -177,6 +177,8 @@ def sentences_pupil(data: str) -> str:
 def test_refusals_speak_french(world, tmp_path):
     district = str(world.district.data)
     school = _school(world, "en")["data"]
+    lonely = tmp_path / "lonely"  # a school that has joined nothing
+    init(lonely, "school", SCHOOL_UAI)
     cases = [
         ("status", "--data-dir", str(tmp_path / "nothing")),
         ("init", "--role", "school", "--uai", SCHOOL_UAI, "--data-dir", school),
@@ -188,6 +190,8 @@ def test_refusals_speak_french(world, tmp_path):
         ("revoke", "0590001F", "--reason", "x", "--data-dir", district),
         ("gdpr", "purge", "2026-debut-cp", "--data-dir", school),
         ("pool", "approve", "3f2a9c1e", "--data-dir", district),
+        ("sync", "--data-dir", str(lonely)),
+        ("serve", "--port", str(world.district.port), "--data-dir", str(lonely)),
     ]
     left = {}
     for args in cases:
