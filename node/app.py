@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Callable
 from aiohttp import web
 
 from preau.node import faults, i18n, keyfiles
-from preau.node.actions import open_store, require_node
+from preau.node.actions.common import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError
 from preau.node.lan import lan_urls
