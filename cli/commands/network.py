@@ -92,13 +92,16 @@ def status(settings: Any, *, lang: str = "en", json: bool = False, **_: Any) -> 
 
 
 _json = json
+KINDS = {"release": "cli.out.kind.release", "aggregate": "cli.out.kind.aggregate", "campaign": "cli.out.kind.campaign",
+         "receipts": "cli.out.kind.receipts"}  # a document's kind (crdt.schema.KINDS), in words
 
 
 def sync(settings: Any, *, lang: str = "en", **_: Any) -> str:
     say = Say(lang)
     done = node_status.sync_now(settings, progress=say.progress)
     parts = [say("cli.out.sync.done", peer=done.peer, sent=done.bytes_sent, received=done.bytes_received)]
-    parts += [say("cli.out.sync.received", kind=a.kind, doc_id=a.doc_id, release=a.release) for a in done.received]
+    parts += [say("cli.out.sync.received", kind=say(KINDS[a.kind]) if a.kind in KINDS else a.kind, doc_id=a.doc_id,
+                  release=a.release) for a in done.received]
     parts += [say("cli.out.sync.acknowledged", doc_id=d, release=n) for d, n in done.acknowledged]
     parts += [say("cli.out.sync.refused", what=r) for r in done.refused]
     return "\n".join(parts)
