@@ -2,7 +2,7 @@
 
 Texts come from the one catalog the web uses (`node/locales/*/cli.json`):
 command and argument help, argparse's own words ("usage", "options", its
-errors), and what `init` and `serve` say. The English catalog holds the same
+errors), and what every command says (`cli.say`). The English catalog holds the same
 texts as the command table in `main.py`; a French text missing for a new
 argument shows its English help rather than nothing.
 """
@@ -103,6 +103,10 @@ def _walk(parser: argparse.ArgumentParser, command: str, lang: str, setting_name
             group.title = text(lang, "cli.settings_group")
             group.description = text(lang, "cli.settings_help", file="preau.toml")
     for action in parser._actions:
+        shown = action.metavar or (None if action.choices or action.nargs == 0 else
+                                   action.dest.upper() if action.option_strings else action.dest)
+        if isinstance(shown, str) and _has(lang, f"cli.metavar.{shown}"):
+            action.metavar = text(lang, f"cli.metavar.{shown}")
         if isinstance(action, argparse._SubParsersAction):
             for pseudo in action._choices_actions:
                 name = (command + " " + pseudo.dest).strip()
@@ -114,7 +118,8 @@ def _walk(parser: argparse.ArgumentParser, command: str, lang: str, setting_name
                 if _has(lang, f"cli.cmd.{_key(full)}.description"):
                     sub.description = text(lang, f"cli.cmd.{_key(full)}.description")
                 elif _has(lang, f"cli.group.{full}"):
-                    sub.description = text(lang, f"cli.group.{full}").capitalize() + "."
+                    words = text(lang, f"cli.group.{full}")
+                    sub.description = words[:1].upper() + words[1:] + "."
                 _epilog(sub, lang)
                 _walk(sub, full, lang, setting_names)
             continue

@@ -7,6 +7,10 @@ a bug and is shown with its traceback, never swallowed.
 
 Commands whose node function is not written yet say so and exit with
 EXIT_NOT_AVAILABLE: they never pretend to have done something.
+
+Over 500 lines on purpose: most of it is the command table (COMMANDS and each
+command's arguments), one entry per command with its help, read top to bottom
+like `preau --help`; what commands do and say is in cli/commands/.
 """
 from __future__ import annotations
 
@@ -20,49 +24,50 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any, Callable
 
-from preau.node.errors import EXIT_BUG, EXIT_NOT_AVAILABLE, EXIT_USAGE, UserError
+from preau.node.errors import EXIT_BUG, EXIT_NOT_AVAILABLE, EXIT_USAGE, UserError, words
 from preau.node.settings import BY_NAME, add_setting_arguments, flags_from_namespace, load_settings
 
-from preau.node.campaign_file import describe, load_campaign_file, resolve_campaign_path
+from preau.node.campaign_file import load_campaign_file, resolve_campaign_path
 from .checks import check_uai
 from .lang import LANGS, argparse_words, choose_language, environment_language, text, translate_parser
 
-# The node function behind each command, as "module:function". Each is called
-# as function(settings, **options), options being the command's own arguments;
-# it may return None, an exit code, or text to print. Imported only when the
+# The function behind each command, as "module:function": a command of cli/commands/ that asks for what it
+# needs, calls one use case of preau.node.actions (which returns data) and renders it in the person's
+# language. Each is called as function(settings, **options), options being the command's own arguments (and
+# `lang` when it takes one); it may return None, an exit code, or text to print. Imported only when the
 # command runs, so `preau --help` stays fast and works without node/'s imports.
 NODE_FUNCTIONS: dict[str, str] = {
-    "init": "preau.node.actions:init_node",
+    "init": "preau.cli.commands.setup:init",
     "serve": "preau.node.app:serve",
-    "invite": "preau.node.actions:create_invitation",
-    "join": "preau.node.actions:join",
-    "status": "preau.node.actions:status",
-    "sync": "preau.node.actions:sync_now",
-    "release": "preau.node.actions:release",
-    "stats": "preau.node.actions:stats",
-    "backup": "preau.node.actions:backup",
-    "restore": "preau.node.actions:restore",
-    "bundle export": "preau.node.actions:export_bundle",
-    "bundle import": "preau.node.actions:import_bundle",
-    "keys rotate": "preau.node.actions:rotate_keys",
-    "keys recovery": "preau.node.actions:new_recovery_key",
-    "revoke": "preau.node.actions:revoke",
-    "campaign load": "preau.node.actions:load_campaign",
-    "pool create": "preau.node.pools:create",
-    "pool list": "preau.node.pools:list_pools",
-    "pool approve": "preau.node.pools:approve",
-    "pool declare": "preau.node.pools:declare",
-    "pool advance": "preau.node.pools:advance",
+    "invite": "preau.cli.commands.network:invite",
+    "join": "preau.cli.commands.network:join",
+    "status": "preau.cli.commands.network:status",
+    "sync": "preau.cli.commands.network:sync",
+    "release": "preau.cli.commands.releases:release",
+    "stats": "preau.cli.commands.releases:stats",
+    "backup": "preau.cli.commands.safekeeping:backup",
+    "restore": "preau.cli.commands.safekeeping:restore",
+    "bundle export": "preau.cli.commands.safekeeping:export_bundle",
+    "bundle import": "preau.cli.commands.safekeeping:import_bundle",
+    "keys rotate": "preau.cli.commands.safekeeping:rotate_keys",
+    "keys recovery": "preau.cli.commands.safekeeping:new_recovery_key",
+    "revoke": "preau.cli.commands.network:revoke",
+    "campaign load": "preau.cli.commands.campaigns:load",
+    "pool create": "preau.cli.commands.pools:create",
+    "pool list": "preau.cli.commands.pools:list_pools",
+    "pool approve": "preau.cli.commands.pools:approve",
+    "pool declare": "preau.cli.commands.pools:declare",
+    "pool advance": "preau.cli.commands.pools:advance",
     "demo": "preau.node.demo.demo:run_demo",
-    "gdpr status": "preau.node.gdpr:status",
-    "gdpr retention": "preau.node.gdpr:retention",
-    "gdpr purge": "preau.node.gdpr:purge",
-    "gdpr pupils": "preau.node.gdpr:pupils",
-    "gdpr access": "preau.node.gdpr:access",
-    "gdpr count": "preau.node.gdpr:counted",
-    "gdpr rectify": "preau.node.gdpr:rectify",
-    "gdpr notice": "preau.node.gdpr:notice",
-    "gdpr register": "preau.node.gdpr:register",
+    "gdpr status": "preau.cli.commands.gdpr:status",
+    "gdpr retention": "preau.cli.commands.gdpr:retention",
+    "gdpr purge": "preau.cli.commands.gdpr:purge",
+    "gdpr pupils": "preau.cli.commands.gdpr:pupils",
+    "gdpr access": "preau.cli.commands.gdpr:access",
+    "gdpr count": "preau.cli.commands.gdpr:counted",
+    "gdpr rectify": "preau.cli.commands.gdpr:rectify",
+    "gdpr notice": "preau.cli.commands.gdpr:notice",
+    "gdpr register": "preau.cli.commands.gdpr:register",
 }
 
 _INTERNAL = {"command_name", "run", "group_parser", "lang"}
@@ -72,11 +77,9 @@ def node_function(command: str) -> Callable[..., Any]:
     """The node function behind a command, or a UserError saying honestly that it is not available yet."""
     target = NODE_FUNCTIONS[command]
     module_name, _, func_name = target.partition(":")
-    missing = UserError(
-        f"`preau {command}` is not available yet in this build (it needs {module_name}.{func_name}, "
-        "which is not written yet)",
-        EXIT_NOT_AVAILABLE,
-    )
+    missing = UserError(words(f"`preau {command}` is not available yet in this build (it needs {module_name}.{func_name}, "
+                              "which is not written yet)", "cli.not_available", command=command,
+                              target=f"{module_name}.{func_name}"), EXIT_NOT_AVAILABLE)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as e:
@@ -122,7 +125,7 @@ def run_node_command(args: argparse.Namespace) -> int:
     settings = _settings(args)
     func = node_function(args.command_name)
     options = _options(args)
-    if "lang" in inspect.signature(func).parameters:  # init and serve speak to the person in their language
+    if "lang" in inspect.signature(func).parameters:  # the commands speak to the person in their language
         options["lang"] = getattr(args, "lang", "en")
     return _emit(func(settings, **options))
 
@@ -134,11 +137,11 @@ def run_checking_uai(args: argparse.Namespace) -> int:
 
 
 def run_campaign_check(args: argparse.Namespace) -> int:
+    from .commands.campaigns import check
+    from .say import Say
+
     path = resolve_campaign_path(args.file)
-    campaign = load_campaign_file(path)
-    print(f"{path}: valid campaign definition")
-    for line in describe(campaign):
-        print("  " + line)
+    print(check(Say(getattr(args, "lang", "en")), path, load_campaign_file(path)))
     return 0
 
 
@@ -146,7 +149,10 @@ def run_campaign_load(args: argparse.Namespace) -> int:
     campaign = load_campaign_file(args.file)  # a bad file is refused before anything else
     settings = _settings(args)
     func = node_function("campaign load")
-    return _emit(func(settings, campaign=campaign, file=args.file))
+    options = {"campaign": campaign, "file": args.file}
+    if "lang" in inspect.signature(func).parameters:
+        options["lang"] = getattr(args, "lang", "en")
+    return _emit(func(settings, **options))
 
 
 # -- the command table ------------------------------------------------------

@@ -14,9 +14,9 @@ from typing import Any, AsyncIterator, Callable
 from aiohttp import web
 
 from preau.node import faults, i18n, keyfiles
-from preau.node.actions import open_store, require_node
+from preau.node.actions.common import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
-from preau.node.errors import Busy, UserError
+from preau.node.errors import Busy, UserError, words
 from preau.node.aio import LoopWatch
 from preau.node.lan import lan_urls
 from preau.node.oplock import serving
@@ -197,11 +197,11 @@ def serve(settings, *, lang: str = "en", **_: Any) -> None:
                             f"left some: chown -R {getpass.getuser()}: {settings.data_dir}") from None
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
-        hint = {errno.EADDRINUSE: "another program (or another Préau) already uses that port: stop it, or choose "
-                                  "another with --port or `port = ...` in preau.toml",
-                errno.EACCES: "ports below 1024 need special rights: use a port such as 8080",
-                errno.EADDRNOTAVAIL: "this machine has no such address: use 0.0.0.0 or one of its addresses"}
-        raise UserError(f"cannot listen on {settings.host}:{settings.port}: {hint[exc.errno]}") from None
+        hint = {errno.EADDRINUSE: "cli.serve_port_in_use", errno.EACCES: "cli.serve_port_rights",
+                errno.EADDRNOTAVAIL: "cli.serve_no_address"}[exc.errno]
+        english = i18n.translate("en", hint)
+        raise UserError(words(f"cannot listen on {settings.host}:{settings.port}: {english}", "cli.serve_cannot_listen",
+                              host=settings.host, port=settings.port, hint=words(english, hint))) from None
 
 
 def serve_banner(settings, lang: str, mdns_url: str | None = None) -> str:

@@ -118,22 +118,6 @@ def parse_campaign_bytes(raw: bytes, name: str, *, encoding: str = "utf-8") -> C
         raise UserError(campaign_words(e, file=name, line=line_of(text, e.location)), EXIT_DATA) from None
 
 
-def describe(campaign: Campaign) -> list[str]:
-    """A short human summary of a valid campaign, for `preau campaign check`."""
-    with_thresholds = sum(1 for ex in campaign.exercises if ex.thresholds is not None)
-    timed = sum(1 for ex in campaign.exercises if ex.score_kind == "wpm")
-    out = [
-        f"{campaign.id}: {campaign.name} ({campaign.level}, {campaign.school_year}, "
-        f"{campaign.opens} to {campaign.closes})",
-        f"{len(campaign.exercises)} exercises ({timed} timed reading), "
-        f"{with_thresholds} with thresholds; policy: min_cohort={campaign.policy.min_cohort}, "
-        f"min_batch={campaign.policy.min_batch}, small_cell_max={campaign.policy.small_cell_max}",
-    ]
-    if campaign.illustrative:
-        out.append("note: item counts and thresholds are illustrative (illustrative = true), not official values")
-    return out
-
-
 def sample_campaign_paths() -> list[Path]:
     """The sample definitions shipped with Préau (node/campaigns/*.toml), sorted by name."""
     from importlib.resources import files

@@ -19,7 +19,7 @@ import pathlib
 import pwd
 from typing import Iterator
 
-from .errors import EXIT_NOPERM, Conflict, UserError
+from .errors import EXIT_NOPERM, Conflict, UserError, words
 
 LOCK_FILE = "serve.lock"
 
@@ -63,8 +63,9 @@ def serving(data_dir: os.PathLike | str) -> Iterator[None]:
         except OSError as exc:
             if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                 raise
-            raise Conflict(f"another `preau serve` already runs on {data_dir}: stop it first "
-                           "(systemctl stop preau-school), or give another --data-dir") from None
+            raise Conflict(words(f"another `preau serve` already runs on {data_dir}: stop it first "
+                                 "(systemctl stop preau-school), or give another --data-dir", "oplock.served",
+                                 data=data_dir)) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         yield
@@ -94,6 +95,6 @@ def is_served(data_dir: os.PathLike | str) -> bool:
 
 def refuse_while_served(data_dir: os.PathLike | str, what: str) -> None:
     if is_served(data_dir):
-        raise Conflict(f"the node in {data_dir} is running (`preau serve`): {what} would replace files under it "
-                       "and lose what it writes afterwards. Stop it first (systemctl stop preau-school), "
-                       "then run this again")
+        raise Conflict(words(f"the node in {data_dir} is running (`preau serve`): {what} would replace files under "
+                             "it and lose what it writes afterwards. Stop it first (systemctl stop preau-school), "
+                             "then run this again", "oplock.running", data=data_dir))

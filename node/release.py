@@ -85,8 +85,9 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
                     today: _dt.date | None = None, closing: bool | None = None) -> ReleasePreview:
     campaign = store.get_campaign(session, campaign_id)
     if store.is_purged(session, campaign_id):
-        raise Conflict(f"the named results of {campaign_id} were erased (end of retention, docs/gdpr.md): "
-                       "its last release stays with the district as it was, and nothing more can be released for it")
+        raise Conflict(words(f"the named results of {campaign_id} were erased (end of retention, docs/gdpr.md): "
+                             "its last release stays with the district as it was, and nothing more can be released "
+                             "for it", "release.erased", campaign=campaign_id))
     today = today or _dt.date.today()
     if closing is None:
         closing = campaign.is_closed(today)
@@ -105,10 +106,12 @@ def approve_release(store, session, federation: Federation, preview: ReleasePrev
                              reason=reasons_words(preview.decision)))
     fresh = preview_release(store, session, federation, preview.campaign, closing=preview.closing)
     if fresh.document() != preview.document():
-        raise Conflict("the results changed since this preview was made: look at the new preview before approving")
+        raise Conflict(words("the results changed since this preview was made: look at the new preview before "
+                             "approving", "release.preview_changed"))
     up = federation.upstream()
     if up is None:
-        raise UserError("this school has not joined its district yet: paste the district's invitation first")
+        raise UserError(words("this school has not joined its district yet: paste the district's invitation first",
+                              "release.not_joined"))
     signed = federation.publish_release(preview.decision.content, to_peer=up["node_id"])
     store.put_blob(session, HISTORY_BLOB.format(campaign=preview.campaign),
                    json.dumps(preview.decision.history.to_dict()).encode())

@@ -203,7 +203,8 @@ class Node:
             code = checked_code(text)
             url = district_url(district) if district and district.strip() else await self._find_district()
             if await self.run(self.federation.upstream) is not None:
-                raise Conflict("this node has already joined a district; it cannot join a second one")
+                raise Conflict(words("this node has already joined a district; it cannot join a second one",
+                                     "node.already_joined"))
             inv = await fetch_invitation(url, code)
             addresses.append(url)
         else:
@@ -221,7 +222,8 @@ class Node:
             raise UserError(words(expired_message(inv, now), "joincode.expired_here", expires=utc(inv.expires_at),
                                   now=utc(now), issued=utc(inv.issued_at) if inv.issued_at else "?"))
         if await self.run(self.federation.upstream) is not None:
-            raise Conflict("this node has already joined a district; it cannot join a second one")
+            raise Conflict(words("this node has already joined a district; it cannot join a second one",
+                                 "node.already_joined"))
         last: Exception | None = None
         for address in addresses + [a for a in inv.addresses if a not in addresses]:
             try:
@@ -231,7 +233,8 @@ class Node:
                 continue
             if report.error:
                 await self.run(self.fed.forget_peer, inv.issuer_signing_key.hex())  # not enrolled after all
-                raise UserError(f"the district refused to enrol this node: {report.error}")
+                raise UserError(words(f"the district refused to enrol this node: {report.error}",
+                                      "node.enrol_refused", detail=refusal_words(report.error_code, report.error)))
             return report
         raise last or UserError("the invitation names no address")
 
@@ -311,7 +314,8 @@ class Node:
     def _before_upstream(self) -> tuple[dict, Any]:
         up = self.federation.upstream()
         if up is None:
-            raise UserError("this node has not joined a district yet: paste the district's invitation first (preau join)")
+            raise UserError(words("this node has not joined a district yet: paste the district's invitation first "
+                                  "(preau join)", "node.not_joined"))
         self.federation.relay_parent_campaigns()  # a district passes its parent's campaigns down
         self.federation.refresh_aggregates()  # a district reports its merged counts, never a school's own
         return up, self.fed.get_meta(PENDING_ROTATION)

@@ -16,11 +16,19 @@ test uses which):
   document ids name their owner's key;
 - `access_log`: access log lines without sizes or ids;
 - `file_modes`: data and key files created 0600, checked at start.
+
+One more switch observes instead of unprotecting: `PREAU_TEST_CAPTURE_WIRE=1`
+(with `PREAU_TESTING=1`) makes a node append every protocol message it
+receives, as decrypted from the Noise session, to DATA/test-wire-capture.bin,
+so an end-to-end test can search what a node was sent (tests/e2e/test_pools.py
+searches the district's capture for the small schools' own vectors).
 """
 from __future__ import annotations
 
 import logging
 import os
+import pathlib
+import struct
 
 NAMES = ("floor", "pinning", "one_aggregate", "margins", "entitlement", "access_log", "file_modes")
 log = logging.getLogger("preau.node")
@@ -35,8 +43,39 @@ def unprotected(name: str) -> bool:
     return name in os.environ.get("PREAU_TEST_UNPROTECT", "").split(",")
 
 
+WIRE_CAPTURE = "test-wire-capture.bin"
+
+
+def capturing_wire() -> bool:
+    """True only in a test run that asked for the received protocol messages to be written down."""
+    return os.environ.get("PREAU_TESTING") == "1" and os.environ.get("PREAU_TEST_CAPTURE_WIRE") == "1"
+
+
+def capture_wire(folder: pathlib.Path, messages: list[tuple[int, bytes]]) -> None:
+    """Append (message type, encoded message) records to FOLDER/test-wire-capture.bin: u8 type, u32 LE length, bytes."""
+    if not messages:
+        return
+    fd = os.open(folder / WIRE_CAPTURE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as out:
+        out.write(b"".join(struct.pack("<BI", mtype, len(data)) + data for mtype, data in messages))
+
+
+def read_wire_capture(path: pathlib.Path) -> list[tuple[int, bytes]]:
+    """The records capture_wire appended, in order (for the tests)."""
+    raw = path.read_bytes()
+    records, pos = [], 0
+    while pos < len(raw):
+        mtype, size = struct.unpack_from("<BI", raw, pos)
+        records.append((mtype, raw[pos + 5:pos + 5 + size]))
+        pos += 5 + size
+    return records
+
+
 def apply_at_start() -> list[str]:
     """Switch off the pure layer's protections a test asked to switch off (floor, one_aggregate, margins); warn."""
+    if capturing_wire():
+        log.warning("TEST RUN: every protocol message received is written to %s (never do this with real pupils)",
+                    WIRE_CAPTURE)
     off = [n for n in NAMES if unprotected(n)]
     if not off:
         return []

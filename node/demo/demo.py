@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as _dt
+import functools
 import json as _json
 import os
 import pathlib
@@ -33,9 +34,9 @@ from preau.crdt.schema import document_id
 from preau.crdt.statistics import CampaignStatistics
 from preau.protocol.uai import check_letter
 
-from preau.node import actions
+from preau.node import actions, i18n
 from preau.node.campaign_file import load_campaign_file, resolve_campaign_path
-from preau.node.errors import UserError
+from preau.node.errors import UserError, Words
 from preau.node.release import approve_release, preview_release
 from preau.node.settings import load_settings
 from preau.node.records.store import ResultInput, Store
@@ -91,15 +92,15 @@ def _wait_healthy(node: DemoNode, timeout: float = 180.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if node.process is not None and node.process.poll() is not None:
-            raise UserError(f"the {node.name} node stopped at start-up (exit {node.process.returncode}); "
-                            f"see {node.data_dir / 'serve.log'}")
+            raise UserError(_said("demo.stopped", name=node.name, code=node.process.returncode,
+                                  log=node.data_dir / "serve.log"))
         try:
             with urllib.request.urlopen(node.url + "/healthz", timeout=1) as resp:
                 if resp.status == 200:
                     return
         except OSError:
             time.sleep(0.1)
-    raise UserError(f"the {node.name} node did not answer on {node.url} within {timeout:.0f} s")
+    raise UserError(_said("demo.silent", name=node.name, url=node.url, seconds=f"{timeout:.0f}"))
 
 
 def _start(node: DemoNode) -> None:
@@ -140,21 +141,26 @@ def _fill(node: DemoNode, campaign, classes) -> None:
         store.close()
 
 
+def _said(key: str, **params: Any) -> Words:
+    return Words(i18n.translate("en", key, **params), key, params)
+
+
 def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool = False, seed: int = 1,
-             base: str | None = None, **_: Any) -> str:
+             base: str | None = None, lang: str = "en", **_: Any) -> str:
     if not 2 <= schools <= 30:
-        raise UserError("--schools must be between 2 and 30")
+        raise UserError(_said("demo.schools"))
     started = time.monotonic()
     root = pathlib.Path(base or tempfile.mkdtemp(prefix="preau-demo-"))
     rng = random.Random(seed)
     district = DemoNode("district", "district", uai(69, 9001), root / "district", free_port())
     nodes = [DemoNode(f"school-{i + 1}", "school", uai(69, 1000 + 17 * i), root / f"school-{i + 1}", free_port())
              for i in range(schools)]
+    say = functools.partial(i18n.translate, lang)
     progress = (lambda msg: None) if json else (lambda msg: print(msg, file=sys.stderr, flush=True))
     summary: dict[str, Any] = {}
     finished = False
     try:
-        progress(f"Setting up a district and {schools} schools in {root} ...")
+        progress(say("demo.setting_up", schools=schools, root=root))
         _init(district, "Circonscription de démonstration")
         for n, node in enumerate(nodes):
             _init(node, f"École de démonstration {n + 1}")
@@ -170,16 +176,16 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
         for node in nodes:
             _wait_healthy(node)
 
-        progress("Enrolling each school with its own invitation ...")
+        progress(say("demo.enrolling"))
         for node in nodes:
-            invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True,
-                                                   announce=False)  # every node on this one machine
+            invitation = actions.create_invitation(district.settings(), uai=node.uai,
+                                                   allow_loopback=True).text  # every node on this one machine
             done = subprocess.run(_preau("join", "--data-dir", str(node.data_dir), invitation), env=_env(),
                                   capture_output=True, text=True, timeout=60)
             if done.returncode != 0:
-                raise UserError(f"{node.name} could not join the district: {done.stderr.strip()}")
+                raise UserError(_said("demo.join_failed", name=node.name, detail=done.stderr.strip()))
 
-        progress("Filling synthetic classes and approving releases ...")
+        progress(say("demo.filling"))
         generated = {}
         for i, node in enumerate(nodes):
             small = i == len(nodes) - 1
@@ -214,12 +220,12 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
             finally:
                 n.close()
 
-        progress("Pooling three small schools by secure aggregation ...")
+        progress(say("demo.pooling"))
         pool = _pool_small_schools(root, district, campaign, rng)
         for row in pool["schools"]:
             generated[row["uai"]] = row.pop("classes")
 
-        progress("Reading the district's merged statistics ...")
+        progress(say("demo.reading"))
         dn = actions.open_node(district.settings())
         try:
             stats = CampaignStatistics.from_dict(dn.fed.stats(campaign.id))
@@ -278,7 +284,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
                 shutil.rmtree(root, ignore_errors=True)
     if json:
         return _json.dumps(summary, indent=2, ensure_ascii=False)
-    return _render(summary)
+    return _render(summary, lang)
 
 
 POOL_SIZES = (4, 5, 6)
@@ -300,8 +306,8 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
     try:
         for i, (node, size) in enumerate(zip(nodes, POOL_SIZES)):
             _init(node, f"Petite école {i + 1}")
-            invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True, announce=False,
-                                                   name=f"Petite école {i + 1}")
+            invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True,
+                                                   name=f"Petite école {i + 1}").text
             classes = make_classes(rng, campaign, [size], rate_shift=rng.uniform(-0.08, 0.04))
             n = actions.open_node(node.settings())
             opened.append(n)
@@ -341,38 +347,41 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
             "pool_id": view.pool_id}
 
 
-def _render(s: dict[str, Any]) -> str:
-    lines = [f"Préau demo: campaign {s['campaign']}, district at {s['district']['url']}", "",
-             "Schools:"]
+POOL_STATUS = {"complete": "cli.pool.status.complete", "failed": "cli.pool.status.failed",
+               "active": "cli.pool.status.active", "proposed": "cli.pool.status.proposed"}
+
+
+def _render(s: dict[str, Any], lang: str = "en") -> str:
+    t = functools.partial(i18n.translate, lang)
+    yes = {True: t("demo.yes"), False: t("demo.no")}
+    lines = [t("demo.head", campaign=s["campaign"], url=s["district"]["url"]), "", t("demo.schools_head")]
     for r in s["schools"]:
-        state = {"published": "published", "withheld": "withheld (small cohort)"}.get(r["status"], r["status"])
-        lines.append(f"  {r['uai']}  {r['pupils']:3d} pupils  {state:26s} release {r['release'] or '-'}  "
-                     f"verified by the district: {'yes' if r['verified_release'] else 'no'}  "
-                     f"receipt: {'yes' if r['acknowledged'] else 'no'}")
+        state = {"published": t("demo.published"), "withheld": t("demo.withheld")}.get(r["status"], r["status"])
+        lines.append(t("demo.school_row", uai=r["uai"], pupils=f"{r['pupils']:3d}", state=f"{state:26s}",
+                       release=r["release"] or "-", verified=yes[bool(r["verified_release"])],
+                       receipt=yes[bool(r["acknowledged"])]))
     pool = s.get("pool")
     if pool:
-        lines += ["", f"Pool of small schools (secure aggregation): {pool['status']}"
-                      + (f", {pool['survivors']} écoles regroupées, {pool['pupils']} élèves" if pool["status"] == "complete" else "")
-                      + f", in {pool['syncs']} sync sessions"]
-        lines += [f"  {r['uai']}  {r['pupils']:3d} pupils  alone: withheld; pooled: only the sum reaches the district"
-                  for r in pool["schools"]]
-    lines += ["", f"District statistics: {s['schools_contributing']} contributing (schools, and pools as one row each), "
-                  f"{s['schools_withheld']} withheld (small cohort)"]
-    head = f"  {'exercise':28s}" + "".join(f"{g:>9s}" for g in GROUPS)
+        status = pool["status"] if lang == "en" else t(POOL_STATUS.get(pool["status"], "demo.pool_other"))
+        lines += ["", t("demo.pool_head", status=status)
+                      + (t("demo.pool_result", schools=pool["survivors"], pupils=pool["pupils"])
+                         if pool["status"] == "complete" else "")
+                      + t("demo.pool_syncs", n=pool["syncs"])]
+        lines += [t("demo.pool_row", uai=r["uai"], pupils=f"{r['pupils']:3d}") for r in pool["schools"]]
+    lines += ["", t("demo.stats_head", contributing=s["schools_contributing"], withheld=s["schools_withheld"])]
+    head = f"  {t('demo.exercise'):28s}" + "".join(f"{g:>9s}" for g in GROUPS)
     lines.append(head)
     for r in s["statistics"]:
-        lines.append(f"  {r['exercise']:28s}" + "".join(f"{r[g]:9d}" for g in GROUPS) + ("" if r["match"] else "  MISMATCH"))
-    lines += ["", f"Merged counts equal the counts computed from the generated data: "
-                  f"{'yes' if s['matches_generated_data'] else 'NO'}",
-              f"Bytes exchanged by the schools' sync sessions: {s['bytes']['schools_sent']} sent, "
-              f"{s['bytes']['schools_received']} received",
-              f"Done in {s['seconds']} s."]
+        lines.append(f"  {r['exercise']:28s}" + "".join(f"{r[g]:9d}" for g in GROUPS)
+                     + ("" if r["match"] else t("demo.mismatch")))
+    lines += ["", t("demo.matches", answer=t("demo.yes") if s["matches_generated_data"] else t("demo.no_caps")),
+              t("demo.bytes", sent=s["bytes"]["schools_sent"], received=s["bytes"]["schools_received"]),
+              t("demo.done", seconds=s["seconds"])]
     if s["kept"]:
         pids = [s["district"]["pid"], *(r["pid"] for r in s["schools"])]
-        lines += ["", "The nodes keep running; open them in a browser:",
-                  f"  district  {s['district']['url']}"]
+        lines += ["", t("demo.kept"), f"  {t('demo.district'):9s} {s['district']['url']}"]
         lines += [f"  {r['name']:9s} {r['url']}" for r in s["schools"]]
-        lines += [f"  login on each: {s['login']['username']} / {s['login']['password']}",
-                  f"Stop them with: kill {' '.join(str(p) for p in pids)}",
-                  f"Their data (synthetic pupils only) is in {s['data_dir']}; delete it afterwards."]
+        lines += [t("demo.login", username=s["login"]["username"], password=s["login"]["password"]),
+                  t("demo.stop", pids=" ".join(str(p) for p in pids)),
+                  t("demo.data", data=s["data_dir"])]
     return "\n".join(lines)

@@ -3,7 +3,7 @@
 The cryptography and every check are preau.protocol.secagg's (pure); this
 module keeps each pool's state in the federation store and carries its
 messages as PoolMail in the ordinary sync sessions (docs/secure-aggregation.md).
-The command line's use cases (`preau pool ...`) are `preau.node.pools`; the web's pool pages call this module.
+The command line's use cases (`preau pool ...`) are `preau.node.actions.pools`; the web's pool pages call this module.
 
 Both sides keep their last message for the other until the other moves on and
 send it again at each session: the state machines answer a repeated message

@@ -27,7 +27,7 @@ from preau.protocol.identity import PublicIdentity, node_id
 from preau.protocol.invitation import Invitation
 from preau.protocol.states import State
 from preau.protocol.sync import DocumentSettled, SyncComplete, SyncSession
-from preau.protocol.wire import Offer, PoolMail, Receipt, SyncMessage, Want
+from preau.protocol.wire import Message, Offer, PoolMail, Receipt, SyncMessage, Want
 
 from preau.node import faults
 from preau.node.aio import within
@@ -36,7 +36,7 @@ from preau.node.federation.gate import Limits, SessionGate
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
 from preau.node.federation.store import FedStoreError
-from preau.node.testhooks import unprotected
+from preau.node.testhooks import capture_wire, capturing_wire, unprotected
 
 log = logging.getLogger("preau.sync")
 
@@ -84,6 +84,8 @@ class SessionDriver:
         self.in_session = False  # counted among the gate's authenticated sessions
         self._wanted = False
         self.asked: set[str] = set()  # documents we wanted from this peer in this session
+        # Test runs only (node/testhooks.py): where every received protocol message is written down.
+        self.capture = federation.fed.path.parent if capturing_wire() else None
 
     def _entitled(self, peer: PublicIdentity, doc_id: str) -> bool:
         """Checked on every read: what we offer, and every message we send about a document.
@@ -107,7 +109,10 @@ class SessionDriver:
                 raise RemoteProtocolError(
                     f"the peer sent more than {self.limits.max_session_bytes} bytes in one session; sync again to go on",
                     code="session_too_large")
-            self.handle(self.session.receive_data(data))
+            events = self.session.receive_data(data)
+            if self.capture is not None:  # each message as decrypted from the session, before it is handled
+                capture_wire(self.capture, [(ev.TYPE, ev.encode()) for ev in events if isinstance(ev, Message)])
+            self.handle(events)
         except RemoteProtocolError as exc:
             self.conn.fail(exc)  # the peer learns why (a no-op when the connection failed by itself)
             raise

@@ -12,6 +12,7 @@ from typing import Any
 import segno
 from aiohttp import web
 
+from preau.node.actions.enrollment import issue_invitation
 from preau.node.federation import pools as fpools
 from preau.node.records import csvio
 from markupsafe import Markup
@@ -21,7 +22,6 @@ from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
 from preau.crdt.statistics import SHARE_BASIS, percent
 from preau.protocol.errors import LocalProtocolError
-from preau.protocol.joincode import JoinCode
 
 from ..campaign_file import parse_campaign_bytes
 from ..codes import campaign_words
@@ -125,14 +125,14 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             member = "district" if form.get("member") == "district" else "school"
             name = " ".join(str(form.get("name", "")).split())[:120] or None
             town = " ".join(str(form.get("town", "")).split())[:80] or None
-            inv = await on_db(request, node.create_invitation, uai, [settings.advertised_url], ttl=days * 86400,
-                              member=member, name=name, town=town)
-            await audit(request, "invitation-created", f"invitation:{inv.id.hex()[:8]}",
+            inv = await on_db(request, issue_invitation, node, uai=uai, address=settings.advertised_url,
+                              expires_days=days, member=member, name=name, town=town)  # as `preau invite` does
+            await audit(request, "invitation-created", f"invitation:{inv.id[:8]}",
                   f"{inv.uai} {member} {name or ''} {town or ''}".strip())
-            text = inv.to_string()
+            text = inv.text
             created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
                        "expires": when(inv.expires_at, request_language(request)),
-                       "code": JoinCode.from_secret(inv.secret).groups, "address": settings.advertised_url}
+                       "code": inv.code_groups, "address": settings.advertised_url}
             # shown on the page the redirect opens, once: a reload neither shows it again nor makes another
             raise await see_other(request, "/district/invitations", notice=t("invitations.made", uai=inv.uai),
                                   shown={"created": created})

@@ -15,8 +15,9 @@ from aiohttp import web
 
 from preau.crdt.campaign import GROUPS, SCORED_GROUPS, SUBJECTS, Campaign
 from preau.crdt.statistics import (
-    SHARE_BASIS, CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, percents, progress,
+    SHARE_BASIS, CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, progress,
 )
+from preau.node.actions.stats import district_stats
 from preau.node.errors import NotFound
 from preau.node.records import csvio
 
@@ -43,22 +44,12 @@ def live(node: Any, campaign_id: str) -> CampaignStatistics | None:
 
 
 def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[dict[str, Any]]]:
-    """The campaign's rows per exercise; every percentage from `percents`, the one definition (chart, table, exports)."""
-    s = live(node, campaign_id)
-    if s is None:
+    """The campaign's rows per exercise, from the use case `preau stats` shows too (`actions.stats.district_stats`):
+    every percentage from `percents`, the one definition (chart, table, exports)."""
+    found = district_stats(node, campaign_id)
+    if found is None:
         raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no school release has arrived")
-    known = campaigns_of(node).get(campaign_id)
-    order = [ex.id for ex in known.exercises] if known else []
-    names = {ex.id: ex.name for ex in known.exercises} if known else {}
-    ids = [e for e in order if e in s.exercise_ids()] + [e for e in s.exercise_ids() if e not in order]
-    rows = []
-    for ex in ids:
-        e = s.exercise(ex)
-        rows.append({"exercise": ex, "name": names.get(ex, ex), "counts": dict(e.counts), "schools": e.schools_contributing,
-                     "rates": dict(e.rates), "spread": dict(e.spread), "hidden": dict(e.hidden),
-                     "shown": {c: e.shown(c) for c in e.counts}, "exact": e.exact,
-                     "percents": percents(e.counts, e.hidden)})
-    return s, rows
+    return found.statistics, list(found.rows)
 
 
 def member_labels(node: Any) -> dict[str, dict[str, str]]:

@@ -13,7 +13,9 @@ from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
 from ..codes import reasons_words
 from ..errors import NotFound, UserError
-from ..release import approve_release, pool_counts, preview_release
+from preau.node.actions.releases import release_view
+
+from ..release import approve_release, pool_counts
 from .appkeys import RATE_LIMITER
 from .classroom import ADMIN, campaign_of
 from .context import form_text, node_of, on_db, refused, store_of, t_, unlocked
@@ -145,7 +147,8 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
                         status: int = 200) -> web.StreamResponse:
     store, s, node = store_of(request), unlocked(request), node_of(request)
     campaign = campaign_of(store, s, request.match_info["campaign_id"])
-    preview = preview_release(store, s, node.federation, campaign.id)
+    view = release_view(store, s, node.federation, campaign.id)  # the use case `preau release` shows too
+    preview = view.preview
     doc = preview.document()
     names = {ex.id: ex.name for ex in campaign.exercises}
     table = [{"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()]
@@ -157,7 +160,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "campaign": campaign, "preview": preview, "table": table, "document": doc,
         "raw": json.dumps(doc, indent=2, ensure_ascii=False, sort_keys=True) if doc is not None else "",
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
-        "pools": fpools.pools(node.federation, campaign.id), "declaration": _declaration(store, s, node, campaign),
+        "pools": view.pools, "declaration": _declaration(store, s, node, campaign),
         "pool_why": lambda p: pool_why(p, lang),
         "reason": reasons_words(preview.decision).to(request_language(request)),
         "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
@@ -174,7 +177,7 @@ async def release_approve(request: web.Request) -> web.StreamResponse:
     campaign = campaign_of(store, s, request.match_info["campaign_id"])
     form = await request.post()
     t = t_(request)
-    preview = preview_release(store, s, node.federation, campaign.id)
+    preview = release_view(store, s, node.federation, campaign.id).preview
     if form_text(form, "digest", 64) != _digest(preview.document()):
         return await _release_page(request, errors=[t("release.changed")], status=409)
     try:

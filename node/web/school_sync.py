@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from preau.node.actions import node_status
+from preau.node.actions.status import node_status
 from preau.node.i18n import when
 from preau.node.records.backup import write_backup
 from ..codes import NEEDS_INVITATION, refusal_words
@@ -164,7 +164,7 @@ def with_suppress_rmdir(path: str) -> None:
 @login_required(roles=("admin", "district"))
 async def api_status(request: web.Request) -> web.StreamResponse:
     node = node_of(request)
-    info = node_status(node)
+    info = node_status(node).as_dict()
     info["sync"] = {k: getattr(node.status, k) for k in ("last_attempt", "last_success", "failures", "last_error",
                                                          "next_attempt")}
     return web.json_response({"ok": True, **info})

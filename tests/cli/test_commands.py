@@ -180,8 +180,9 @@ def test_join_by_short_code_a_typo_is_refused_in_french_before_any_traffic_then_
         r = preau("join", swapped, "--district", fed.district.url, "--data-dir", str(school), env=fr)
         assert r.code == EXIT_USER and "Le groupe 3 (" in r.err, r.err
     assert failures() == 0  # the district never heard of either
+    # (in English: the command's words follow the locale, and this assertion is the English text)
     r = preau("join", code.lower().replace("-", " "), "--district", fed.district.url.removeprefix("http://"),
-              "--data-dir", str(school), env=fr)
+              "--data-dir", str(school))
     assert r.code == 0 and r.out.startswith("Joined the district "), r.err
     r = preau("sync", "--data-dir", str(school))
     assert r.code == 0 and r.out.startswith("Synced with "), r.err

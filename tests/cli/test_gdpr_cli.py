@@ -35,6 +35,9 @@ def school(tmp_path_factory):
     return type("School", (), {"data": data, "lea": lea.id, "hugo": hugo.id, "campaign": campaign.id, "ex": ex})
 
 
+FR = {"LANG": "fr_FR.UTF-8"}  # the head teacher's words below are French: the runs that print them are French
+
+
 def run(school, *args, **kw):
     return preau("gdpr", *args, "--data-dir", str(school.data), **kw)
 
@@ -47,10 +50,10 @@ def test_a_document_to_a_folder_or_to_a_missing_folder_is_refused_with_what_to_d
 
 @pytest.mark.slow
 def test_gdpr_commands_of_a_head_teacher(school, tmp_path):
-    r = run(school, "status")
+    r = run(school, "status", env=FR)
     assert r.code == 0, r.err
     assert "1er septembre 2028" in r.out and "Début de CP" in r.out
-    r = run(school, "retention", "0", "--contact", "ce.0751234J@ac-paris.fr")
+    r = run(school, "retention", "0", "--contact", "ce.0751234J@ac-paris.fr", env=FR)
     assert r.code == 0 and "fin de l'année scolaire de l'évaluation" in r.out, r.err
     r = run(school, "notice", "-o", str(tmp_path / "notice.html"))
     assert r.code == 0, r.err
@@ -58,13 +61,13 @@ def test_gdpr_commands_of_a_head_teacher(school, tmp_path):
     assert "1er septembre 2027" in notice and "ce.0751234J@ac-paris.fr" in notice and "<style>" in notice
     user_error(run(school, "retention", "7"), "0 to 5")
 
-    r = run(school, "pupils")
+    r = run(school, "pupils", env=FR)
     assert school.lea in r.out and "Quintavalle Léa" in r.out
-    r = run(school, "count", school.lea, "--no", "--request", "parents, 3 octobre")
+    r = run(school, "count", school.lea, "--no", "--request", "parents, 3 octobre", env=FR)
     assert r.code == 0 and "ne sera pas compté" in r.out, r.err
     value = "30" if school.ex.score_kind == "wpm" else "0" * school.ex.items
     r = run(school, "rectify", school.lea, "--campaign", school.campaign, "--exercise", school.ex.id, "--value", value,
-            "--request", "père, erreur de saisie")
+            "--request", "père, erreur de saisie", env=FR)
     assert r.code == 0 and "journal d'audit" in r.out, r.err
 
     out = tmp_path / "acces"
@@ -77,5 +80,5 @@ def test_gdpr_commands_of_a_head_teacher(school, tmp_path):
     assert "Quintavalle" in page and "Martin" not in page and school.hugo not in json.dumps(data)
 
     user_error(run(school, "purge", school.campaign), "add --yes to confirm")
-    r = run(school, "purge", school.campaign, "--yes")
+    r = run(school, "purge", school.campaign, "--yes", env=FR)
     assert r.code == 0 and "Effacé : résultats de 2026-debut-cp (2 élèves)" in r.out, r.err

@@ -47,11 +47,14 @@ class Proc(DemoNode):
 
     classes: list = dataclasses.field(default_factory=list)
     unprotect: tuple[str, ...] = ()  # privacy protections switched off in this node's processes (node/testhooks.py)
+    capture_wire: bool = False  # its processes write every protocol message they receive to DATA/test-wire-capture.bin
 
     def env(self) -> dict[str, str]:
         env = _env()
         if self.unprotect:
             env.update({"PREAU_TESTING": "1", "PREAU_TEST_UNPROTECT": ",".join(self.unprotect)})
+        if self.capture_wire:
+            env.update({"PREAU_TESTING": "1", "PREAU_TEST_CAPTURE_WIRE": "1"})
         return env
 
     def configure(self, **settings) -> None:

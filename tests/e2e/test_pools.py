@@ -4,7 +4,9 @@ Four schools have 3 to 7 pupils: alone they are withheld; pooled, their sum
 reaches the district. The district's totals must equal the generated data over
 all 8 schools, and no small school's own vector may exist anywhere in the
 district's files (we search them for each small school's vector in every form
-it could be stored in).
+it could be stored in) nor in anything it was sent: the district's processes
+write every protocol message they receive, as decrypted from the Noise session,
+to a capture file (node/testhooks.py, PREAU_TEST_CAPTURE_WIRE), searched too.
 """
 from __future__ import annotations
 
@@ -19,7 +21,11 @@ from preau.crdt.pooling import pool_vector
 from preau.crdt.schema import COLUMNS
 from preau.crdt.disclosure import PupilOutcome
 from preau.node.demo.synthetic import assessed
+from preau.node.testhooks import WIRE_CAPTURE, read_wire_capture
+from preau.protocol.secagg import decode
 from preau.protocol.secagg.masks import pack
+from preau.protocol.secagg.messages import MaskedInput
+from preau.protocol.wire import PoolMail, decode_message
 
 pytestmark = pytest.mark.slow
 
@@ -30,6 +36,7 @@ SMALL = {"p1": [3], "p2": [5], "p3": [7], "p4": [4]}
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     w = World(tmp_path_factory.mktemp("pools"))
+    w.district.capture_wire = True  # the wire, as the district reads it: searched for the small schools' vectors
     for n, name in enumerate([*LARGE, *SMALL]):
         w.add_school(name, 31 * n + 5).world = w
     w.init_all()
@@ -119,3 +126,26 @@ def test_four_small_schools_pool_and_the_district_counts_all_eight(world):
     masked = [bytes.fromhex(d) for state in _pool_state(w.district).values() for m, d in
               (e for e in state["events"] if e[0] != "advance")]
     assert masked and all(d.hex().encode() in blobs for d in masked)
+
+    # Nor on the wire: every message the district received, decrypted, in the same forms, and in pieces too
+    # (any three exercises' counts in a row, as the pool protocol packs them: little-endian u32, when at least
+    # three of those counts are not zero, so the piece is distinctive).
+    capture = w.district.data_dir / WIRE_CAPTURE
+    wire = capture.read_bytes()
+    k = len(COLUMNS)
+    for node in small:
+        v = list(_vector(w, node))
+        forms = [pack(v), pack(v[:-1]), pack(v).hex().encode(), json.dumps(v).encode(), ",".join(map(str, v)).encode()]
+        forms += [pack(v[i:i + 3 * k]) for i in range(0, len(v) - 3 * k, k) if sum(map(bool, v[i:i + 3 * k])) >= 3]
+        assert len(forms) > 10
+        for form in forms:
+            assert form not in wire, node.name
+    # The search can fail: what the district was sent is in the capture, in that same encoding. Each small
+    # school's masked input (its vector plus masks, packed as above) as the district's store recorded it...
+    recorded = [m for m in map(decode, masked) if isinstance(m, MaskedInput)]
+    assert len(recorded) == len(small)
+    assert all(m.masked in wire for m in recorded)
+    # ... and came in the PoolMail of the capture, one from each member.
+    sent = [decode(m.data) for m in (decode_message(data) for t, data in read_wire_capture(capture)
+                                     if t == PoolMail.TYPE)]
+    assert {m.sender for m in sent if isinstance(m, MaskedInput)} == {m.sender for m in recorded}

@@ -72,3 +72,28 @@ def test_an_unknown_protection_name_in_the_code_is_refused(monkeypatch):
     monkeypatch.setenv("PREAU_TESTING", "1")
     with pytest.raises(ValueError, match="unknown protection"):
         testhooks.unprotected("flor")
+
+
+@pytest.mark.parametrize("testing", [None, "0", "", "true", "1 "])
+def test_the_wire_capture_is_off_without_preau_testing_1(monkeypatch, testing):
+    monkeypatch.setenv("PREAU_TEST_CAPTURE_WIRE", "1")
+    if testing is None:
+        monkeypatch.delenv("PREAU_TESTING", raising=False)
+    else:
+        monkeypatch.setenv("PREAU_TESTING", testing)
+    assert not testhooks.capturing_wire()
+
+
+def test_the_wire_capture_appends_records_in_a_private_file(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("PREAU_TESTING", "1")
+    monkeypatch.setenv("PREAU_TEST_CAPTURE_WIRE", "1")
+    assert testhooks.capturing_wire()
+    with caplog.at_level(logging.WARNING, logger="preau.node"):
+        testhooks.apply_at_start()
+    assert "TEST RUN: every protocol message received" in caplog.text
+    testhooks.capture_wire(tmp_path, [(0x50, b"one"), (3, b"")])
+    testhooks.capture_wire(tmp_path, [])
+    testhooks.capture_wire(tmp_path, [(4, b"two")])
+    path = tmp_path / testhooks.WIRE_CAPTURE
+    assert testhooks.read_wire_capture(path) == [(0x50, b"one"), (3, b""), (4, b"two")]
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -160,6 +160,12 @@ class AccountsMixin:
             raise NotFound(words(f"no account named {username!r}", "store.no_account", v=username))
         return row
 
+    def head_teacher_names(self) -> list[str]:
+        """The active head teacher accounts' names (no secret): which account a command logs in as, before asking
+        for its password."""
+        return [r["username"] for r in self.db.query(
+            "SELECT username FROM accounts WHERE role = 'admin' AND active = 1 ORDER BY username")]
+
     def list_accounts(self, actor: Session) -> list[Account]:
         self._admin(actor)
         out = []

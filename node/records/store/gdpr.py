@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from preau.crdt.disclosure import ReleaseHistory
 
 from preau.node.records import vault
+from preau.node.errors import words
 from preau.node.records.errors import Conflict, InvalidInput, NotFound
 
 DEFAULT_RETENTION_YEARS = 1
@@ -106,7 +107,8 @@ class GdprMixin:
             raise InvalidInput(f"the GDPR texts are {', '.join(TEXT_SETTINGS)}, not {key!r}")
         value = " ".join(str(value).split())
         if not 0 < len(value) <= 300:
-            raise InvalidInput(f"the {key} text must be 1 to 300 characters (an address, an e-mail, a phone number)")
+            raise InvalidInput(words(f"the {key} text must be 1 to 300 characters (an address, an e-mail, a phone "
+                                     "number)", "gdpr.text_length", key=key))
         with self._lock, self.db.atomic():
             self.db.execute("INSERT INTO gdpr_settings (key, value) VALUES (?, ?) "
                             "ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])

@@ -60,7 +60,7 @@ def test_the_command_line_invitation_carries_the_town_too(tmp_path):
 
     built = build_district(tmp_path)
     text = actions.create_invitation(built.settings, uai="0751234J", name="École des Tilleuls", town="Paris",
-                                      allow_loopback=True)
+                                      allow_loopback=True).text
     assert text.startswith("PREAU1-")
     fed = FedStore(tmp_path / "district" / FEDERATION_DB)
     [inv] = fed.invitations()

@@ -1,0 +1,107 @@
+"""The federation from the command line: `preau invite`, `join`, `revoke`, `status`, `sync`."""
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+import time
+from typing import Any
+
+from preau.node.actions import enrollment, status as node_status
+
+from ..say import Say
+
+
+def invite(settings: Any, *, uai: str, lang: str = "en", name: str | None = None, expires_days: int = 7,
+           school_url: str | None = None, district: bool = False, town: str | None = None,
+           allow_loopback: bool = False, **_: Any) -> str:
+    say = Say(lang)
+    inv = enrollment.create_invitation(settings, uai=uai, name=name, expires_days=expires_days, school_url=school_url,
+                                       district=district, town=town, allow_loopback=allow_loopback)
+    # On stderr, terminal or not: the invitation alone goes to stdout (scripts redirect it to a file).
+    print(say("joincode.cli_invite", uai=inv.uai, days=inv.expires_days, code=inv.code, address=inv.address),
+          file=sys.stderr, flush=True)
+    return inv.text
+
+
+def invitation_text(say: Say, value: str) -> str:
+    """The short code or the long invitation as typed, or read from a file, or from standard input ('-')."""
+    if value == "-":
+        return sys.stdin.read().strip()
+    path = pathlib.Path(value)
+    if not value.upper().startswith("PREAU1-") and path.is_file():
+        try:
+            return path.read_text(encoding="utf-8", errors="replace").strip()
+        except OSError as exc:
+            raise say.error("action.cannot_read", file=value, reason=exc.strerror) from None
+    if ("/" in value or value.lower().endswith(".txt")) and not path.exists():
+        raise say.error("cli.join_no_file", file=value)
+    return value.strip()
+
+
+def join(settings: Any, *, invitation: str, lang: str = "en", district: str | None = None, **_: Any) -> str:
+    say = Say(lang)
+    joined = enrollment.join(settings, invitation=invitation_text(say, invitation), district=district,
+                             progress=say.progress)
+    done = say("cli.out.join.done", district=joined.district, address=joined.address, n=joined.documents)
+    return done + ("\n" + say("cli.out.join.note", remark=say.words(joined.clock)) if joined.clock else "")
+
+
+def revoke(settings: Any, *, node: str, reason: str, lang: str = "en", forget_counts: bool = False,
+           **_: Any) -> str:
+    say = Say(lang)
+    done = enrollment.revoke(settings, node=node, reason=reason, forget_counts=forget_counts)
+    lines = []
+    if done.revoked:
+        lines.append(say("cli.out.revoke.done", who=done.who))
+    if done.counts_removed is not None:
+        lines.append(say("cli.out.revoke.counts", who=done.who, n=done.counts_removed))
+    return "\n".join(lines)
+
+
+def status(settings: Any, *, lang: str = "en", json: bool = False, **_: Any) -> str:
+    say = Say(lang)
+    info = node_status.status(settings)
+    if json:
+        return _json.dumps(info.as_dict(), indent=2, ensure_ascii=False)
+    now = int(time.time())
+    lines = [say(f"cli.out.status.head_{info.role}", node_id=info.node_id)]
+    up = info.upstream
+    if info.role == "school" or up:
+        if up is None:
+            lines.append(say("cli.out.status.not_joined"))
+        else:
+            lines.append(say("cli.out.status.district", node_id=up.node_id, address=up.address)
+                         + (say("cli.out.status.last_error", error=up.last_error) if up.last_error else ""))
+            lines.append(say("cli.out.status.last_sync", ago=say.ago(now, up.last_contact))
+                         + (say("cli.out.status.failed_since") if up.last_error else ""))
+    for role in ("school", "child"):
+        children = [p for p in info.peers if p.role == role]
+        if children:
+            lines.append(say(f"cli.out.status.enrolled_{role}", n=sum(p.status == "active" for p in children)))
+            for p in children:
+                active = p.status == "active"
+                lines.append(f"  {p.uai}  {p.node_id}  {say(enrollment.PEER_STATUS[p.status])}"
+                             + (say("cli.out.status.peer_sync", ago=say.ago(now, p.last_contact)) if active else "")
+                             + (say("cli.out.status.peer_error", error=p.last_error) if p.last_error and active else ""))
+    if info.unacknowledged:
+        lines.append(say("cli.out.status.waiting", releases=", ".join(info.unacknowledged)))
+    if info.oldest_unacknowledged is not None:
+        lines.append(say("cli.out.status.oldest", ago=say.ago(now, info.oldest_unacknowledged)))
+    return "\n".join(lines)
+
+
+_json = json
+KINDS = {"release": "cli.out.kind.release", "aggregate": "cli.out.kind.aggregate", "campaign": "cli.out.kind.campaign",
+         "receipts": "cli.out.kind.receipts"}  # a document's kind (crdt.schema.KINDS), in words
+
+
+def sync(settings: Any, *, lang: str = "en", **_: Any) -> str:
+    say = Say(lang)
+    done = node_status.sync_now(settings, progress=say.progress)
+    parts = [say("cli.out.sync.done", peer=done.peer, sent=done.bytes_sent, received=done.bytes_received)]
+    parts += [say("cli.out.sync.received", kind=say(KINDS[a.kind]) if a.kind in KINDS else a.kind, doc_id=a.doc_id,
+                  release=a.release) for a in done.received]
+    parts += [say("cli.out.sync.acknowledged", doc_id=d, release=n) for d, n in done.acknowledged]
+    parts += [say("cli.out.sync.refused", what=r) for r in done.refused]
+    return "\n".join(parts)

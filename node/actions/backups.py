@@ -1,0 +1,97 @@
+"""Backups and the recovery key: `preau backup`, `preau restore`, `preau keys recovery`."""
+from __future__ import annotations
+
+import getpass
+import pathlib
+from dataclasses import dataclass
+from typing import Any
+
+from preau.node.errors import EXIT_DATA
+from preau.node.federation.store import FedStore
+from preau.node.oplock import refuse_while_served
+from preau.node.records.backup import restore_backup, write_backup
+from preau.node.records.errors import BackupError
+from preau.node.runtime import FEDERATION_DB, IDENTITY_FILE, create_identity
+
+from .common import Conflict, Login, Progress, UserError, admin_session, checked_output, open_store, refuse, \
+    require_node, tell
+
+
+def check_backup(settings: Any, *, output: str, **_: Any) -> pathlib.Path:
+    """Before asking for a password: the output file can be written, and there is a node to back up."""
+    out = checked_output(output, "preau.backup")
+    require_node(settings)
+    return out
+
+
+def backup(settings: Any, *, output: str, login: Login, progress: Progress | None = None, **_: Any) -> pathlib.Path:
+    """An encrypted backup of the node, written to `output`; returns where."""
+    out = check_backup(settings, output=output)
+    store = open_store(settings)
+    try:
+        session = admin_session(store, login)
+        tell(progress, "action.backup_writing", output=output)
+        return write_backup(store, session, out)
+    finally:
+        store.close()
+
+
+def new_recovery_key(settings: Any, *, login: Login, **_: Any) -> str:
+    """A new recovery key (the old one no longer opens the node); shown once by the caller."""
+    require_node(settings)
+    store = open_store(settings)
+    try:
+        return store.new_recovery_key(admin_session(store, login))
+    finally:
+        store.close()
+
+
+def check_restore(settings: Any, *, file: str, force: bool = False, **_: Any) -> None:
+    """What can be refused before asking for the recovery key or a password."""
+    data = pathlib.Path(settings.data_dir)
+    if not pathlib.Path(file).is_file():
+        raise refuse("action.restore_no_file", exit_code=EXIT_DATA, file=file)
+    refuse_while_served(data, "restoring")
+    try:
+        with open(file, "rb"):
+            pass
+    except PermissionError:
+        me = getpass.getuser()
+        raise refuse("action.restore_unreadable", file=file, user=me, data=data) from None
+    if (data / "preau.db").exists() and not force:
+        raise refuse("action.restore_exists", Conflict, data=data)
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    data_dir: pathlib.Path
+    settings_kept_as: str | None  # the settings file that was there, kept aside under this name
+    new_node_id: str | None  # an older backup without the node's keys: the node has new ones
+
+
+def restore(settings: Any, *, file: str, force: bool = False, login: Login | None = None,
+            recovery_key: str | None = None, progress: Progress | None = None, **_: Any) -> Restored:
+    """Restore the node from a backup, opened with the recovery key or (login) a head teacher's password.
+
+    The backup holds the node's keys and federation state too, so the node
+    keeps its enrolment. An older backup without them gives the node new keys,
+    and the district must enrol it again.
+    """
+    check_restore(settings, file=file, force=force)
+    data = pathlib.Path(settings.data_dir)
+    secrets = ({"username": login.user, "password": login.password} if login is not None
+               else {"recovery_key": recovery_key or ""})
+    tell(progress, "action.restore_checking", file=file, data=data)
+    aside_before = set(data.glob("preau.toml.before-restore-*"))
+    try:
+        restore_backup(file, data, replace=force, **secrets)
+    except BackupError as exc:
+        if exc.code in ("corrupt", "not_a_backup", "backup_version"):
+            raise UserError(exc.words, EXIT_DATA, code=exc.code) from None
+        raise
+    kept = sorted(set(data.glob("preau.toml.before-restore-*")) - aside_before)
+    new_id = None
+    if not (data / IDENTITY_FILE).exists():
+        new_id = create_identity(data).node_id
+        FedStore(data / FEDERATION_DB).close()
+    return Restored(data, kept[-1].name if kept else None, new_id)
