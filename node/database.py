@@ -258,6 +258,18 @@ def for_this_thread(db: Database) -> Database:
     return db.reader
 
 
+def sqlite_image(conn: sqlite3.Connection, tmp: pathlib.Path, name: str) -> bytes:
+    """A consistent copy of a live database (SQLite's online backup), as one file's bytes."""
+    snap = pathlib.Path(tmp) / name
+    dst = sqlite3.connect(snap)
+    try:
+        conn.backup(dst)
+        dst.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dst.close()
+    return snap.read_bytes()
+
+
 def run_script(db: Database, sql: str) -> None:
     """Run several SQL statements inside the caller's transaction (unlike executescript, which commits).
 

@@ -26,6 +26,7 @@ import sqlite3
 import struct
 import tempfile
 
+from preau.node.database import sqlite_image
 from preau.node.records import database as dbmod
 
 from preau.node.records import vault
@@ -51,18 +52,6 @@ def _unb64(s: str) -> bytes:
     return base64.b64decode(s.encode(), validate=True)
 
 
-def _sqlite_image(conn: sqlite3.Connection, tmp: pathlib.Path, name: str) -> bytes:
-    """A consistent copy of a live database (SQLite's online backup), as one file's bytes."""
-    snap = tmp / name
-    dst = sqlite3.connect(snap)
-    try:
-        conn.backup(dst)
-        dst.execute("PRAGMA journal_mode=DELETE")
-    finally:
-        dst.close()
-    return snap.read_bytes()
-
-
 def _node_files(data_dir: pathlib.Path, tmp: pathlib.Path) -> dict[str, bytes]:
     out = {}
     identity = data_dir / IDENTITY_NAME
@@ -75,7 +64,7 @@ def _node_files(data_dir: pathlib.Path, tmp: pathlib.Path) -> dict[str, bytes]:
     if federation.exists():
         conn = sqlite3.connect(federation)
         try:
-            out[FEDERATION_NAME] = _sqlite_image(conn, tmp, "federation-snapshot.db")
+            out[FEDERATION_NAME] = sqlite_image(conn, tmp, "federation-snapshot.db")
         finally:
             conn.close()
     return out
@@ -85,35 +74,19 @@ def write_backup(store: Store, actor: Session, path: str | os.PathLike, *, label
     """Write a consistent snapshot to `path` (atomically, mode 0600). Head teacher only.
 
     `label` is how the GDPR page lists it (default: the file's full path), e.g. for a download."""
-    s = store._admin(actor)
     path = pathlib.Path(path)
-    with store._lock:
-        with tempfile.TemporaryDirectory(dir=store.data_dir) as tmp:
-            image = _sqlite_image(store.db.conn, pathlib.Path(tmp), "snapshot.db")
-            node_files = _node_files(store.data_dir, pathlib.Path(tmp))
-        admins = []
-        for row in store.db.query("SELECT * FROM accounts WHERE role = 'admin' AND active = 1"):
-            wrap = store._row("SELECT ct FROM key_wraps WHERE key = 'school' AND holder = ?", [f"account/{row['id']}"])
-            if wrap is None:
-                continue
-            admins.append({"username": row["username"], "account_id": row["id"], "salt": _b64(row["salt"]),
-                           "opslimit": row["opslimit"], "memlimit": row["memlimit"],
-                           "wrapped_secret": _b64(row["wrapped_secret"]), "school_wrap": _b64(wrap["ct"])})
-        recovery = store._row("SELECT ct FROM key_wraps WHERE key = 'school' AND holder = 'recovery'")
-        file_key = vault.random_key()
-        school = store.school()
-        created = store._now()
-        header = json.dumps({
-            "format": FORMAT, "created_at": created, "uai": school["uai"], "schema": dbmod.schema_version(store.db),
-            "recovery_wrap": _b64(recovery["ct"]), "admins": admins,
-            "file_key": _b64(vault.seal(vault.derive(s._school_key, "wrap/backup"), file_key, _ad("backup-key"))),
-        }, sort_keys=True).encode()
-        extras = json.dumps({name: _b64(data) for name, data in node_files.items()}).encode()
-        plain = store._node_key + struct.pack(">Q", len(image)) + image + extras
-        body = vault.seal(file_key, plain, vault.label("backup") + b"|" + header)
-        with store.db.atomic():
-            store._audit(s.actor, "backup-written", "school", path.name)
-            store.record_backup(label or str(path.resolve()), created)
+    with tempfile.TemporaryDirectory(dir=store.data_dir) as tmp:
+        snap = store.snapshot(actor, pathlib.Path(tmp), note=path.name, listed_as=label or str(path.resolve()),
+                              alongside=lambda: _node_files(store.data_dir, pathlib.Path(tmp)))
+    header = json.dumps({
+        "format": FORMAT, "created_at": snap.created, "uai": snap.uai, "schema": snap.schema,
+        "recovery_wrap": _b64(snap.recovery_wrap),
+        "admins": [{k: _b64(v) if isinstance(v, bytes) else v for k, v in a.items()} for a in snap.admins],
+        "file_key": _b64(snap.file_key_wrap),
+    }, sort_keys=True).encode()
+    extras = json.dumps({name: _b64(data) for name, data in snap.alongside.items()}).encode()
+    plain = snap.node_key + struct.pack(">Q", len(snap.image)) + snap.image + extras
+    body = vault.seal(snap.file_key, plain, vault.label("backup") + b"|" + header)
     tmp_path = path.with_name(path.name + ".tmp")
     fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:

@@ -1,7 +1,8 @@
 """Class lists in, results out, as the CSV files schools already exchange.
 
-Pure text functions: the store decides who may call them and encrypts what
-comes out of `parse_class_list`.
+Pure text functions: names checked and compared as the store and the class-list
+import (`records/classlist.py`) need, and every CSV export written through one
+writer that neutralises formulas.
 """
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import unicodedata
 from typing import Iterable, Sequence
 
 from preau.node.errors import Words, words
-from preau.node.records.classlist import MAX_NAME, MAX_PUPILS  # one limit for a pupil typed in and one imported
-from preau.node.records.errors import CsvImportError
-_HEADER_WORDS = {("nom", "prenom"), ("last name", "first name"), ("last_name", "first_name")}
+from preau.node.records.classlist import MAX_NAME  # one limit for a pupil typed in and one imported
 
 
 def _fold(text: str) -> str:
@@ -40,60 +39,6 @@ def check_name(value: str, what: str) -> Words | None:
 def name_key(last: str, first: str) -> tuple[str, str]:
     """How two entries are recognised as the same pupil (case and accents ignored)."""
     return _fold(last), _fold(first)
-
-
-def parse_class_list(data: bytes) -> list[tuple[int, str, str]]:
-    """(line number, last name, first name) per pupil, in file order; CsvImportError lists every bad line."""
-    problems: list[tuple[int, str]] = []
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines: list[str] = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        try:
-            lines.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            problems.append((number, words("is not UTF-8 text (save the file as 'CSV UTF-8')", "store.not_utf8")))
-            lines.append("")
-    first_text = next((ln for ln in lines if ln.strip()), "")
-    delimiter = ";" if ";" in first_text else ("\t" if "\t" in first_text else ",")
-    pupils: list[tuple[int, str, str]] = []
-    seen: dict[tuple[str, str], int] = {}
-    header_done = False
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        row = next(csv.reader([line.rstrip("\r")], delimiter=delimiter))
-        while row and not row[-1].strip():
-            row.pop()
-        fields = [f.strip() for f in row]
-        if not header_done:
-            header_done = True
-            if len(fields) == 2 and (_fold(fields[0]), _fold(fields[1])) in _HEADER_WORDS:
-                continue
-        if len(fields) != 2:
-            problems.append((number, words(f"expected 2 columns (nom{delimiter}prénom), found {len(fields)}", "store.columns",
-                                           n=len(fields))))
-            continue
-        last, first = fields
-        bad = check_name(last, "last name") or check_name(first, "first name")
-        if bad:
-            problems.append((number, bad))
-            continue
-        key = name_key(last, first)
-        if key in seen:
-            problems.append((number, words(f"{first} {last} is already on line {seen[key]}", "store.dup_line",
-                                           v=f"{first} {last}", n=seen[key])))
-            continue
-        seen[key] = number
-        pupils.append((number, last, first))
-    if not pupils and not problems:
-        problems.append((1, words("the file lists no pupil (one pupil per line: nom;prénom)", "store.no_pupil")))
-    if len(pupils) > MAX_PUPILS:
-        problems.append((len(lines), words(f"the file lists more than {MAX_PUPILS} pupils; split it by class", "store.too_many",
-                                            n=MAX_PUPILS)))
-    if problems:
-        raise CsvImportError(sorted(problems))
-    return pupils
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d", "\uff20")

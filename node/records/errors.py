@@ -55,21 +55,6 @@ class Conflict(StoreError, errors.Conflict):
     status = 409
 
 
-class CsvImportError(InvalidInput):
-    """A class list has bad lines; `problems` lists (line number, message); nothing was imported."""
-
-    code = "bad_csv"
-
-    def __init__(self, problems: "list[tuple[int, str | errors.Words]]"):
-        self.problems = [(n, p if isinstance(p, errors.Words) else errors.Words(str(p))) for n, p in problems]
-        shown = "; ".join(f"line {n}: {msg}" for n, msg in self.problems[:20])
-        more = f" (and {len(self.problems) - 20} more)" if len(self.problems) > 20 else ""
-        super().__init__(
-            f"the class list has {len(self.problems)} bad line(s), nothing was imported: {shown}{more}. "
-            "Fix these lines and import the file again."
-        )
-
-
 class BackupError(StoreError):
     """A backup file is damaged, not a Préau backup, or the key given does not open it."""
 

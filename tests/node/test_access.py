@@ -37,7 +37,6 @@ PATHS = {
     "get_pupil": (lambda s, a, sc, t: s.get_pupil(a, sc.pupils_a[0].id), TEACH),
     "add_pupil": (lambda s, a, sc, t: s.add_pupil(a, sc.class_a.id, "Nouveau", f"X{sc.kind}"), TEACH),
     "rename_pupil": (lambda s, a, sc, t: s.rename_pupil(a, sc.pupils_a[0].id, "Autre", "Nom"), TEACH),
-    "import_class_list": (lambda s, a, sc, t: s.import_class_list(a, sc.class_a.id, f"Lot;Y{sc.kind}\n".encode()), TEACH),
     "save_result": (lambda s, a, sc, t: s.save_result(a, C, sc.pupils_a[0].id, "fr-mots", answers=[1] * 10), TEACH),
     "save_results": (lambda s, a, sc, t: s.save_results(a, C, [ResultInput(sc.pupils_a[1].id, "fr-lire-texte", wpm=30)]), TEACH),
     "get_results": (lambda s, a, sc, t: s.get_results(a, C, sc.class_a.id), TEACH),

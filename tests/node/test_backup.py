@@ -133,3 +133,16 @@ def test_a_restored_node_keeps_its_keys_and_enrolment(tmp_path, campaign):
     # The restored folder refuses a second restore over it unless asked.
     with pytest.raises(BackupError, match="already holds a Préau node"):
         backup.restore_backup(path, new_box, recovery_key=school.recovery)
+
+
+def test_the_backup_reads_the_store_through_its_public_snapshot_only():
+    """records/backup.py takes what it needs from `Store.snapshot` and touches no private member of the store
+    (the key hierarchy stays the store's business): checked on the module's own code."""
+    import ast
+    import inspect
+
+    from preau.node.records import backup
+    tree = ast.parse(inspect.getsource(backup))
+    private = sorted({f"store.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                      and isinstance(n.value, ast.Name) and n.value.id == "store" and n.attr.startswith("_")})
+    assert private == []

@@ -65,14 +65,15 @@ from .blobs import BlobsMixin
 from .classes import ClassesMixin
 from .gdpr import GdprMixin
 from .results import ResultsMixin
+from .snapshot import Snapshot, SnapshotMixin
 
 __all__ = [
     "DB_NAME", "MAX_BLOB", "MIN_PASSWORD", "NODE_KEY_NAME", "STATUSES", "Account", "AuditEntry", "ClassInfo",
-    "LoginAttempt", "NodeActor", "Pupil", "Result", "ResultInput", "Session", "Store",
+    "LoginAttempt", "NodeActor", "Pupil", "Result", "ResultInput", "Session", "Snapshot", "Store",
 ]
 
 
-class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, GdprMixin):
+class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, GdprMixin, SnapshotMixin):
     """One school's data folder: one connection, writes serialised under a lock, each in one transaction.
 
     Use it from one thread at a time (the node's event loop, or one worker thread).

@@ -9,7 +9,7 @@ from typing import Any, Iterable, Iterator
 
 from preau.node.errors import words
 from preau.node.records import csvio, vault
-from preau.node.records.errors import Conflict, CsvImportError, InvalidInput, StoreError
+from preau.node.records.errors import Conflict, InvalidInput, StoreError
 
 from .base import (  # the store's types and helpers
     _PUPIL_PAD,
@@ -248,19 +248,6 @@ class ClassesMixin:
                                 [self._seal_results(new_key, campaign, pupil_id, self._open_results(old_key, r)), r["campaign_id"], pupil_id])
             self._audit(s.actor, "pupil-moved", f"pupil:{pupil_id}", f"class:{row['class_id']} -> class:{class_id}")
         return Pupil(pupil_id, class_id, pupil.last_name, pupil.first_name)
-
-    def import_class_list(self, actor: Session, class_id: str, data: bytes) -> list[Pupil]:
-        """CSV (nom;prénom per line): every bad line is reported with its number, and nothing is added until all are fine."""
-        s = self._session(actor)
-        self._class_key(s, class_id)
-        lines = csvio.parse_class_list(bytes(data))
-        existing = {csvio.name_key(p.last_name, p.first_name) for p in self.list_pupils(s, class_id)}
-        problems = [(n, words(f"{first} {last} is already in this class", "store.in_class", v=f"{first} {last}")) for n, last, first in lines
-                    if csvio.name_key(last, first) in existing]
-        if problems:
-            raise CsvImportError(problems)
-        names = [(last, first) for _, last, first in lines]
-        return self.add_pupils(s, class_id, names)
 
     def erase_pupil(self, actor: Session, pupil_id: str) -> None:
         """Remove a pupil and all their results; the bytes are zeroed (secure_delete) and the WAL emptied.

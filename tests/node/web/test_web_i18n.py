@@ -59,7 +59,7 @@ def test_every_key_used_in_templates_and_code_exists():
 def test_the_key_scan_sees_every_way_a_key_is_asked_for():
     """Keys asked for other than through t('...'): dropping one from the catalog must fail the test above."""
     used = _keys_in(_sources(WEB))
-    for key in ("pupils.erased", "sync.woken", "store.not_utf8", "reason.waiting", "what.last_name",
+    for key in ("pupils.erased", "sync.woken", "store.username_taken", "reason.waiting", "what.last_name",
                 "error.login_needed", "nav.classes", "entry.bad_pupil", "group.absent"):
         assert key in used, key
     assert not {k for k in used if k.endswith((".html", ".js", ".preau"))}, "file names are not keys"
