@@ -37,6 +37,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar, Union
 
 import sqlite_utils
 
+from preau.node import datadir
 from preau.node.errors import EXIT_DATA, UserError
 from preau.node.testhooks import unprotected
 
@@ -329,8 +330,7 @@ def migrate(db: Database, migrations: Sequence[Migration], *, what: str = "this 
     return applied
 
 
-PRIVATE_FILES = ("preau.db", "preau.db-wal", "preau.db-shm", "federation.db", "federation.db-wal", "federation.db-shm",
-                 "identity.key", "storage.key")
+PRIVATE_FILES = datadir.PRIVATE
 """The files of a data folder that only the node's own user may read (issue 11, item 5)."""
 
 

@@ -31,10 +31,11 @@ from aiohttp.web_request import FileField
 from multidict import MultiDict, MultiDictProxy
 
 from .errors import BadRequest, DamagedDatabase, DiskFull, UserError
+from preau.node import datadir
 
 log = logging.getLogger("preau.faults")
 
-DATABASE_FILES = ("preau.db", "federation.db")
+DATABASE_FILES = datadir.DATABASES
 MAX_JSON_DEPTH = 32
 _FULL_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _DAMAGED_WORDS = ("malformed", "not a database", "corrupt", "disk i/o error")

@@ -16,10 +16,11 @@ from preau.protocol.identity import KeyFileError, decode_key_file, encode_key_fi
 
 from .database import write_private_file
 from .errors import DamagedKeyFile
+from preau.node import datadir
 
 log = logging.getLogger("preau.keys")
 
-KEY_FILES = ("identity.key", "storage.key")
+KEY_FILES = datadir.KEY_FILES
 
 
 def write_key_file(path: str | pathlib.Path, key: bytes) -> None:

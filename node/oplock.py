@@ -20,8 +20,9 @@ import pwd
 from typing import Iterator
 
 from .errors import EXIT_NOPERM, Conflict, UserError, words
+from preau.node import datadir
 
-LOCK_FILE = "serve.lock"
+LOCK_FILE = datadir.SERVE_LOCK
 
 
 class WrongUser(UserError):

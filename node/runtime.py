@@ -43,11 +43,12 @@ from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
 from preau.node.federation.joincode import checked_code, district_url, fetch_invitation
 from preau.protocol.joincode import looks_like_code
+from preau.node import datadir
 
 log = logging.getLogger("preau.node")
 
-IDENTITY_FILE = "identity.key"
-FEDERATION_DB = "federation.db"
+IDENTITY_FILE = datadir.IDENTITY_KEY
+FEDERATION_DB = datadir.FEDERATION_DB
 PENDING_ROTATION = "pending_rotation"  # JSON list of rotation statements (hex) the node above has not heard of
 RETIRED_KEYS = "retired_keys"  # JSON list of {"seed", "statement", "until"}: keys still answered on (overlap)
 DEFAULT_OVERLAP_DAYS = 90

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from preau.node import datadir
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
@@ -36,7 +38,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 from .errors import SettingsError
 
-SETTINGS_FILE = "preau.toml"
+SETTINGS_FILE = datadir.SETTINGS
 ENV_PREFIX = "PREAU_"
 ROLES = ("school", "district")
 ARGON2_PROFILES = ("interactive", "moderate", "sensitive", "minimal")

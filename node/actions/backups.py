@@ -6,6 +6,7 @@ import pathlib
 from dataclasses import dataclass
 from typing import Any
 
+from preau.node import datadir
 from preau.node.errors import EXIT_DATA
 from preau.node.federation.store import FedStore
 from preau.node.oplock import refuse_while_served
@@ -58,7 +59,7 @@ def check_restore(settings: Any, *, file: str, force: bool = False, **_: Any) ->
     except PermissionError:
         me = getpass.getuser()
         raise refuse("action.restore_unreadable", file=file, user=me, data=data) from None
-    if (data / "preau.db").exists() and not force:
+    if (data / datadir.RECORDS_DB).exists() and not force:
         raise refuse("action.restore_exists", Conflict, data=data)
 
 

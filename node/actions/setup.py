@@ -11,6 +11,7 @@ from preau.node.runtime import FEDERATION_DB, IDENTITY_FILE, create_identity
 from preau.node.settings import from_settings_file, given_on_command_line, render_toml
 
 from .common import Conflict, argon2_cost, refuse, uai_of
+from preau.node import datadir
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +28,7 @@ class NewNode:
 def check_init(settings: Any, *, uai: str) -> str:
     """What can be refused before asking for the first password: the folder, the UAI, the mDNS library."""
     data = pathlib.Path(settings.data_dir)
-    if any((data / f).exists() for f in (FEDERATION_DB, IDENTITY_FILE, "preau.db")):
+    if any((data / f).exists() for f in (FEDERATION_DB, IDENTITY_FILE, datadir.RECORDS_DB)):
         raise refuse("action.init_exists", Conflict, data=data)
     uai = uai_of(uai)
     if settings.mdns:  # say now, not at the first `preau serve`, that the optional library is missing

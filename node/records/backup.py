@@ -32,13 +32,14 @@ from preau.node.records import database as dbmod
 from preau.node.records import vault
 from preau.node.records.errors import BackupError
 from preau.node.records.store import DB_NAME, NODE_KEY_NAME, Session, Store, _ad, _write_key_file
+from preau.node import datadir
 
 MAGIC = b"PREAU-BACKUP\x00v1\n"
 FORMAT = 2
 FORMATS = (1, 2)
-IDENTITY_NAME = "identity.key"
-FEDERATION_NAME = "federation.db"
-SETTINGS_NAME = "preau.toml"
+IDENTITY_NAME = datadir.IDENTITY_KEY
+FEDERATION_NAME = datadir.FEDERATION_DB
+SETTINGS_NAME = datadir.SETTINGS
 NODE_FILES = (IDENTITY_NAME, FEDERATION_NAME)
 BACKED_UP = (*NODE_FILES, SETTINGS_NAME)  # the settings make the node what it is too (its role, its address)
 _MAX_HEADER = 1 << 20

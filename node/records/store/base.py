@@ -13,6 +13,7 @@ from preau.node import keyfiles
 from preau.node.errors import words
 from preau.node.records import vault
 from preau.node.records.errors import InvalidInput, SchemaError
+from preau.node import datadir
 
 
 if TYPE_CHECKING:
@@ -20,8 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("preau.store")
 
-DB_NAME = "preau.db"
-NODE_KEY_NAME = "storage.key"
+DB_NAME = datadir.RECORDS_DB
+NODE_KEY_NAME = datadir.STORAGE_KEY
 STATUSES = ("done", "absent", "not_assessed")
 _PUPIL_PAD = 512
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,39}$")
