@@ -28,6 +28,7 @@ from ..codes import campaign_words
 from ..errors import UserError
 from . import district_accounts, district_pools, district_stats
 from .district_accounts import audit
+from .join_link import school_join_link
 from .district_stats import SHARE_HEADERS, campaigns_of, live, no_data, stats_table
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
@@ -100,7 +101,7 @@ async def invitations(request: web.Request) -> web.StreamResponse:
 
 
 def qr_svg(text: str) -> Markup:
-    """The invitation as a QR code, drawn on the server as inline SVG (no script, nothing for the CSP to block)."""
+    """`text` (the school's join link) as a QR code, drawn on the server as inline SVG (no script, nothing for the CSP to block)."""
     svg = segno.make(text, error="m", micro=False).svg_inline(scale=3, dark="#000", light="#fff", border=4,
                                                                svgclass="qr", lineclass="qr-line")
     return Markup(svg.replace("<svg ", '<svg aria-hidden="true" focusable="false" ', 1))
@@ -129,8 +130,10 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
                               expires_days=days, member=member, name=name, town=town)  # as `preau invite` does
             await audit(request, "invitation-created", f"invitation:{inv.id[:8]}",
                   f"{inv.uai} {member} {name or ''} {town or ''}".strip())
-            text = inv.text
-            created = {"uai": inv.uai, "text": text, "qr": qr_svg(text),
+            # The QR code opens the school's own join page, filled in (a phone on the school's network); the
+            # long text stays below it for nodes older than that page.
+            link = school_join_link(code=inv.code, district=settings.advertised_url, uai=inv.uai, name=name)
+            created = {"uai": inv.uai, "text": inv.text, "qr": qr_svg(link), "link": link,
                        "expires": when(inv.expires_at, request_language(request)),
                        "code": inv.code_groups, "address": settings.advertised_url}
             # shown on the page the redirect opens, once: a reload neither shows it again nor makes another

@@ -5,12 +5,13 @@ import datetime as _dt
 import json
 import os
 import tempfile
+import urllib.parse
 from typing import Any
 
 from aiohttp import web
 
 from preau.node.actions.status import node_status
-from preau.node.i18n import when
+from preau.node.i18n import LANGUAGES, when
 from preau.node.records.backup import write_backup
 from ..codes import NEEDS_INVITATION, refusal_words
 from ..errors import UserError
@@ -20,6 +21,7 @@ from .flash import see_other
 from .render import render
 from .security import login_required, request_language
 from .event_words import event_lines
+from .join_link import JOIN_PATH, read_join_query
 
 
 def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
@@ -52,20 +54,25 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
 
 
 async def _sync_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                     status: int = 200, typed: dict | None = None) -> web.StreamResponse:
+                     status: int = 200, typed: dict | None = None, invited: dict | None = None,
+                     extra: dict | None = None) -> web.StreamResponse:
     node = node_of(request)
     lang = request_language(request)
-    data = _sync_data(store_of(request), unlocked(request), node, lang, t_(request))
+    data = _sync_data(store_of(request), unlocked(request), node, lang, t_(request), invited)
     return await render(request, "admin_sync.html", {**data, "notice": notice, "errors": errors or [],
                                                      "typed": typed or {"invitation": "", "district": ""},
-                                                     "page_url": "/admin/sync"}, status=status)
+                                                     "page_url": "/admin/sync", **(extra or {})}, status=status)
 
 
-def _sync_data(store: Any, s: Any, node: Any, lang: str, t: Any) -> dict[str, Any]:
-    """All the store work of the sync page: the link in words, and the last events in sentences."""
+def _sync_data(store: Any, s: Any, node: Any, lang: str, t: Any, invited: dict | None = None) -> dict[str, Any]:
+    """All the store work of the sync page: the link in words, the last events in sentences, and (from the
+    district's QR code link) the school the invitation is for, checked against this school's UAI."""
     campaigns = {c.id: c.name for c in store.list_campaigns(s)}
+    if invited is not None:
+        ours = str(store.school()["uai"]).upper()
+        invited = {**invited, "ours": ours, "other": invited["uai"] != ours}
     return {"sync": sync_words(node, lang, t), "node_id": node.node_id,
-            "events": event_lines(node.fed.events(10), lang, campaigns)}
+            "events": event_lines(node.fed.events(10), lang, campaigns), "invited": invited}
 
 
 @login_required(roles=ADMIN)
@@ -77,6 +84,22 @@ async def sync_page(request: web.Request) -> web.StreamResponse:
 async def sync_now(request: web.Request) -> web.StreamResponse:
     node_of(request).wakeup.set()
     raise await see_other(request, "/admin/sync", notice=t_(request)("sync.woken"))
+
+
+@login_required(roles=ADMIN)
+async def join_page(request: web.Request) -> web.StreamResponse:
+    """The join form filled in from the link in the district's QR code (join_link.school_join_link).
+
+    A GET never joins: it only fills the form in, and names the school the invitation is for; an invitation
+    for another school's UAI is said before anything is sent, and its form has no join button."""
+    got = read_join_query(request.query)
+    typed = {"invitation": got["code"], "district": got["district"]}
+    invited = {"uai": got["uai"].upper(), "name": got["name"]} if got["uai"] else None
+    other = next(code for code in LANGUAGES if code != request_language(request))
+    kept = {k: v for k, v in got.items() if v}
+    # The language link keeps what the link carried (a bare ?lang= would empty the form).
+    lang_href = f"{JOIN_PATH}?{urllib.parse.urlencode({**kept, 'lang': other})}"
+    return await _sync_page(request, typed=typed, invited=invited, extra={"lang_href": lang_href})
 
 
 @login_required(roles=ADMIN)
@@ -174,7 +197,8 @@ async def api_status(request: web.Request) -> web.StreamResponse:
 def add_routes(r: web.UrlDispatcher) -> None:
     r.add_get("/admin/sync", sync_page)
     r.add_post("/admin/sync", sync_now)
-    r.add_post("/admin/join", join)
+    r.add_get(JOIN_PATH, join_page)
+    r.add_post(JOIN_PATH, join)
     r.add_get("/admin/transparency", transparency)
     r.add_get("/admin/transparency.json", transparency_json)
     r.add_get("/admin/backup", backup_page)
