@@ -43,7 +43,8 @@ def join(settings: Any, *, invitation: str, lang: str = "en", district: str | No
     say = Say(lang)
     joined = enrollment.join(settings, invitation=invitation_text(say, invitation), district=district,
                              progress=say.progress)
-    done = say("cli.out.join.done", district=joined.district, address=joined.address, n=joined.documents)
+    district = say("cli.out.district_named", name=joined.name, node_id=joined.district) if joined.name else joined.district
+    done = say("cli.out.join.done", district=district, address=joined.address, n=joined.documents)
     return done + ("\n" + say("cli.out.join.note", remark=say.words(joined.clock)) if joined.clock else "")
 
 
@@ -71,7 +72,8 @@ def status(settings: Any, *, lang: str = "en", json: bool = False, **_: Any) -> 
         if up is None:
             lines.append(say("cli.out.status.not_joined"))
         else:
-            lines.append(say("cli.out.status.district", node_id=up.node_id, address=up.address)
+            named = say("cli.out.district_named", name=up.name, node_id=up.node_id) if up.name else up.node_id
+            lines.append(say("cli.out.status.district", node_id=named, address=up.address)
                          + (say("cli.out.status.last_error", error=up.last_error) if up.last_error else ""))
             lines.append(say("cli.out.status.last_sync", ago=say.ago(now, up.last_contact))
                          + (say("cli.out.status.failed_since") if up.last_error else ""))

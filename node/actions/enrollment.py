@@ -93,6 +93,7 @@ class Joined:
     address: str
     documents: int  # documents received in the first session
     clock: Words | None  # the two clocks differ by more than a day: which is wrong
+    name: str | None = None  # the district's own name, as its handshake gave it
 
 
 def join(settings: Any, *, invitation: str, district: str | None = None, progress: Progress | None = None,
@@ -118,7 +119,7 @@ def join(settings: Any, *, invitation: str, district: str | None = None, progres
             raise UserError(exc.message) from None
         up = node.federation.upstream()
     remark = None if looks_like_code(text) else clock_remark(Invitation.parse(text), int(time.time()))
-    return Joined(up["node_id"], up["address"], len(report.accepted), remark)
+    return Joined(up["node_id"], up["address"], len(report.accepted), remark, up.get("name"))
 
 
 def clock_remark(inv: Invitation, now: int) -> Words | None:

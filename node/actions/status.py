@@ -17,6 +17,7 @@ class Upstream:
     address: str
     last_contact: int | None
     last_error: str | None
+    name: str | None = None  # the district's own name, as its handshake gives it (older districts: none)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,8 @@ def node_status(node: Node) -> NodeStatus:
     return NodeStatus(
         role=node.role,
         node_id=node.node_id,
-        upstream=None if up is None else Upstream(peer_id(up), up["address"], up["last_contact"], up["last_error"]),
+        upstream=None if up is None else Upstream(peer_id(up), up["address"], up["last_contact"], up["last_error"],
+                                                  up.get("name")),
         peers=tuple(Peer(peer_id(p), p["role"], p["uai"], p["status"], p["last_contact"], p["last_error"])
                     for p in node.fed.peers()),
         documents=tuple(Document(d.doc_id, d.kind, d.campaign, (node.fed.latest_release(d.doc_id) or (0,))[0])

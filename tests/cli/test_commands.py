@@ -219,6 +219,7 @@ def test_status_text_and_json(fed):
     r = preau("status", "--data-dir", str(fed.school))
     assert r.code == 0 and r.err == ""
     assert r.out.startswith("school node ") and "district: " in r.out and fed.district.url in r.out
+    assert re.search(r"^district: [^(]+ \([A-Z2-7]{8}(-[A-Z2-7]{8}){3}\) at ", r.out, re.M), r.out  # by its name first
     assert re.search(r"^last sync: \d+ (second|minute)s? ago \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)$", r.out, re.M), r.out
     r2 = preau("status", "--data-dir", str(fed.district.data))
     assert re.search(rf"^  {SCHOOL_UAI}  \S+  active  last sync \d+ \w+ ago", r2.out, re.M), r2.out
