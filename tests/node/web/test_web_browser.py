@@ -43,12 +43,16 @@ async def server(classroom):
 def saved(server, klass: str, exercise: str) -> dict:
     """What the node stored for a class and an exercise, as the grid reads it: {pupil ref ("p01"): RowEntry}."""
     ids = server.ids
-    store = server.app[NODE].store
-    s = store.login("direction", PASSWORD)
-    try:
-        results = store.get_results(s, ids["campaign"], ids[klass])
-    finally:
-        s.logout()
+    node = server.app[NODE]
+
+    def read() -> list:  # a login writes (its time): on the serving node's database thread
+        s = node.store.login("direction", PASSWORD)
+        try:
+            return node.store.get_results(s, ids["campaign"], ids[klass])
+        finally:
+            s.logout()
+
+    results = node.call(read)
     refs = {v: k for k, v in ids.items()}
     return {refs[r.pupil_id]: entry_of(r) for r in results if r.exercise_id == exercise}
 
@@ -250,7 +254,7 @@ async def test_district_chart_and_csp_refusals_are_seen(district_server, browser
     page = await context.new_page()
     console = Console(page)
     await keyboard_login(page, base, "ien", home=r"/district/")
-    server.app[NODE].federation.publish_campaign(server.campaign)  # as the campaign page's upload does
+    server.app[NODE].call(server.app[NODE].federation.publish_campaign, server.campaign)  # as the upload does
     await page.goto(base + f"/district/stats/{server.campaign.id}")
     await _shot(page, "07-district-chart")
     # Three bars of assessed pupils (besoin, fragile, seuil2); absent pupils are outside the shares, not drawn.
