@@ -65,7 +65,7 @@ T = TypeVar("T")
 
 class WrongThread(RuntimeError):
     """A statement on a connection owned by the database thread, run from another thread: a call site that
-    forgot `await node.db.run(...)`. Refused, because it would interleave with the owner's transaction."""
+    forgot `await node.run(...)`. Refused, because it would interleave with the owner's transaction."""
 
 
 class OwnedConnection(sqlite3.Connection):
@@ -75,8 +75,8 @@ class OwnedConnection(sqlite3.Connection):
 
     def _check(self) -> None:
         if self.owner is not None and threading.get_ident() != self.owner:
-            raise WrongThread("database work on the event loop while the node serves: run it through "
-                              "`await node.db.run(...)` (node/database.py, DatabaseThread)")
+            raise WrongThread("database work outside the database thread while the node serves: run it through "
+                              "`await node.run(...)` (node/database.py, DatabaseThread)")
 
     def execute(self, *args: Any) -> sqlite3.Cursor:
         self._check()
@@ -110,7 +110,7 @@ class DatabaseThread:
     the thread runs it to the end (a job is never interrupted half-way: a cancelled caller stops waiting,
     the job still finishes or rolls back as a whole). One thread, so jobs never interleave and every
     transaction is the only one on its connection. `own(db)` makes a connection refuse other threads.
-    Before `start()` (a CLI command, a test without a loop) `run` is not used and nothing is owned.
+    A node without one (a CLI command, a test without a loop) runs its work inline (`inline`) and owns nothing.
     """
 
     def __init__(self) -> None:
