@@ -38,7 +38,7 @@ def release(settings: Any, *, campaign: str, lang: str = "en", approve: bool = F
             lines.append(say("cli.out.release.asked", setting=a.setting, of=f" of {a.exercise}" if a.exercise else "",
                              asked=a.asked, kept=a.kept))
         else:
-            from preau.node.web.words import asked_words  # the release page's words for it
+            from preau.node.codes import asked_words  # the release page's words for it
 
             lines.append("  " + asked_words(a, {}, lang))
     doc = preview.document()

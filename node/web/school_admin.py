@@ -22,7 +22,7 @@ from .context import form_text, node_of, on_db, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
 from .security import end_sessions_of, login_required, request_language
-from .words import asked_words
+from preau.node.codes import asked_words
 
 
 # -- head teacher: accounts and classes ------------------------------------------------------
