@@ -107,7 +107,8 @@ def _pool_summary(say: Say, v) -> str:
     if v.status == "complete":
         return say("cli.out.stats.pool_complete", pool=v.pool_id[:8], schools=v.survivors, pupils=v.pupils)
     status = say("cli.pool.status." + v.status) if say.lang != "en" and _known_status(say, v.status) else v.status
-    return say("cli.out.stats.pool_other", pool=v.pool_id[:8], status=status + (f" ({v.reason})" if v.reason else ""))
+    why = v.why(say.lang)
+    return say("cli.out.stats.pool_other", pool=v.pool_id[:8], status=status + (f" ({why})" if why else ""))
 
 
 def _known_status(say: Say, status: str) -> bool:
