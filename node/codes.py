@@ -120,6 +120,26 @@ def refusal_words(code: str | None, english: str) -> Words:
     return Words(english)
 
 
+def asked_words(asked, names: dict, lang: str) -> str:
+    """What a newer campaign version asked for and the school kept as before (`disclosure.AskedChange`), in words.
+
+    Shared by the release page and `preau release`: it lives here, not in node/web, because the command line
+    never imports the web (tests/test_layering.py)."""
+    if asked.setting == "thresholds":
+        name = names.get(asked.exercise, asked.exercise)
+        kept = f"{asked.kept[0]}/{asked.kept[1]}"
+        if asked.asked is None:
+            return i18n.translate(lang, "privacy.asked_thresholds_none", exercise=name, kept=kept)
+        return i18n.translate(lang, "privacy.asked_thresholds", exercise=name, asked=f"{asked.asked[0]}/{asked.asked[1]}",
+                              kept=kept)
+    return i18n.translate(lang, "privacy.asked_policy", setting=asked.setting, asked=asked.asked, kept=asked.kept)
+
+
+def refused_campaign_words(code: str, params: dict, lang: str) -> str:
+    """A campaign refused for asking less than the national floor, in words for the head teacher."""
+    return i18n.translate(lang, f"privacy.refused_campaign.{code}", **params)
+
+
 def all_codes() -> Iterable[tuple[str, str]]:
     """(code family, catalog key) for every code the pure layers may give: what the tests check."""
     yield from (("campaign", k) for k in CAMPAIGN_KEYS.values())

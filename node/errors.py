@@ -54,6 +54,14 @@ def words(english: str, key: str, **params: Any) -> Words:
     return Words(english, key, params)
 
 
+def said(key: str, **params: Any) -> Words:
+    """Words from the catalog alone: the English text (logs, scripts, tests) is the catalog's English too."""
+    from preau.node import i18n
+
+    english = {k: (v.to("en") if callable(getattr(v, "to", None)) else v) for k, v in params.items()}
+    return Words(i18n.translate("en", key, **english), key, params)
+
+
 class UserError(Exception):
     """A failure the person running Préau can act on; the message says what happened and what to do.
 

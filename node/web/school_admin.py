@@ -22,7 +22,7 @@ from .context import form_text, node_of, on_db, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
 from .security import login_required, request_language
-from .words import asked_words
+from preau.node.codes import asked_words
 
 
 # -- head teacher: accounts and classes ------------------------------------------------------
@@ -189,9 +189,7 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
 
 def pool_why(view: fpools.PoolView, lang: str) -> str:
     """Why Préau refused or left a pool, for the head teacher: the catalog's words for its code, else as recorded."""
-    from preau.node.i18n import catalog, translate
-    key = f"pool.refusal.{view.code}"
-    return translate(lang, key) if view.code and key in catalog(lang) else (view.reason or "")
+    return view.why(lang) or ""
 
 
 def _declaration(store, session, node: Any, campaign) -> dict[str, Any] | None:

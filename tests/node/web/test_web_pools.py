@@ -57,7 +57,7 @@ async def test_the_release_page_shows_the_pool_and_nothing_leaves_before_approva
     (advert,) = node.call(fpools.PoolMailbox(node.federation).outgoing, Identity(b"d" * 32).public)
     assert advert[:2] == b"\x01\x02"  # version 1, AdvertiseKeys: the school's keys, nothing of its counts
     resp = await post_form(client, f"{page}/pool/{pool.pool_id.hex()}", {}, page)
-    assert resp.status == 409 and "déjà active" in await text_of(resp)
+    assert resp.status == 409 and "n'attend plus votre accord (état : en cours)" in await text_of(resp)
 
 
 async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path, aiohttp_client):
