@@ -10,14 +10,12 @@ audit log under the person's own name (`audit`), read on /district/audit.
 """
 from __future__ import annotations
 
-
 from aiohttp import web
 
-from ..errors import UserError
-from .context import form_text, on_db, refused, store_of, t_, unlocked
-from .flash import see_other
+from .accounts_form import AccountsForm, act
+from .context import on_db, store_of, unlocked
 from .render import render
-from .security import current_principal, end_sessions_of, login_required
+from .security import current_principal, login_required
 
 ADMIN = ("district",)
 
@@ -44,28 +42,13 @@ async def accounts(request: web.Request) -> web.StreamResponse:
     return await _accounts_page(request)
 
 
+ACCOUNTS = AccountsForm("/district/accounts", admin_role="district",
+                        notices={"create": "daccounts.created", "disable": "daccounts.disabled"})
+
+
 @login_required(roles=ADMIN)
 async def account_action(request: web.Request) -> web.StreamResponse:
-    store, s = store_of(request), unlocked(request)
-    form = await request.post()
-    action = form_text(form, "action")
-    username = form_text(form, "username", 40)
-    password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
-    t = t_(request)
-    try:
-        if action == "create":
-            role = "admin" if form_text(form, "role") == "district" else "teacher"
-            await on_db(request, store.create_account, s, username, password, role)
-            notice = t("daccounts.created", username=username)
-        elif action == "disable":
-            await on_db(request, store.disable_account, s, username)
-            await end_sessions_of(request.app, username)
-            notice = t("daccounts.disabled", username=username)
-        else:
-            raise web.HTTPBadRequest()
-    except UserError as exc:
-        return await _accounts_page(request, errors=[refused(request, exc)], status=exc.status)
-    raise await see_other(request, "/district/accounts", notice=notice)
+    return await act(request, ACCOUNTS, _accounts_page)
 
 
 @login_required(roles=ADMIN)

@@ -90,6 +90,37 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     text = await text_of(await client.get(f"/district/stats/{camp.id}"))
     assert "Regroupements de petites écoles" in text and f"3 écoles regroupées, {cohort} élèves" in text
     assert "École 0690001B (0690001B)" in text
+    # Every page naming members names the pool in words, never by its statistics owner ("pool-…").
+    for path in (f"/district/stats/{camp.id}/ecoles", f"/district/stats/{camp.id}/rapport"):
+        text = await text_of(await client.get(path))
+        assert "Regroupement de 3 petites écoles" in text and fpools.POOL_OWNER not in text, path
+    text = await text_of(await client.get("/district/progress"))  # the member chooser: the pool's key only as a value
+    assert ">Regroupement de petites écoles</option>" in text and ">" + fpools.POOL_OWNER not in text
+    members = (await (await client.get(f"/v1/stats/{camp.id}/members")).json())["members"]
+    assert [m["name"] for m in members] == ["Regroupement de petites écoles"]
+
+
+async def test_a_school_without_a_name_is_shown_by_its_uai_once(tmp_path, aiohttp_client):
+    """A school enrolled without a name (as `preau demo`'s are): its UAI stands for its name, not "0691000M (0691000M)"."""
+    from node_fixtures import build_district
+    from preau.crdt.documents import ReleaseContent
+    from preau.crdt.pooling import pooled_rows
+    built = build_district(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    node = client.server.app[NODE]
+    camp = fixture_campaign()
+    rows, cohort = pooled_rows([3] * vector_length(camp), camp)
+    content = ReleaseContent(camp.id, 1, "published", "", camp.policy, rows, cohort)
+
+    def store() -> None:
+        node.fed.add_peer("e5" * 32, node_id="NSANSNOM", role="school", uai="0691000M", name="", town="")
+        with node.fed.transaction() as conn:
+            node.fed._put_stats_entry(conn, camp.id, "e5" * 32,
+                                      {"release": 1, "time": 0, "heads": "", "content": content.to_dict()}, [])
+    node.call(store)
+    await login(client, "ien")
+    text = await text_of(await client.get(f"/district/stats/{camp.id}/ecoles"))
+    assert "0691000M" in text and "0691000M (0691000M)" not in text and "(0691000M)" not in text
 
 
 async def test_a_small_school_declares_its_cohort_on_the_release_page(school):
