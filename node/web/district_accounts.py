@@ -10,12 +10,17 @@ audit log under the person's own name (`audit`), read on /district/audit.
 """
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from aiohttp import web
+
+from ..i18n import catalog, when
 
 from .accounts_form import AccountsForm, act
 from .context import on_db, store_of, unlocked
 from .render import render
-from .security import current_principal, login_required
+from .security import current_principal, login_required, request_language
 
 ADMIN = ("district",)
 
@@ -54,8 +59,25 @@ async def account_action(request: web.Request) -> web.StreamResponse:
 @login_required(roles=ADMIN)
 async def audit_page(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
-    entries = store.audit_log(s, limit=500)
-    return await render(request, "district_audit.html", {"entries": entries})
+
+    def read() -> tuple[list[Any], dict[str, str]]:
+        return store.audit_log(s, 500), {f"account:{a.id}": a.username for a in store.list_accounts(s)}
+
+    entries, accounts = await on_db(request, read)
+    lang = request_language(request)
+    words = catalog(lang)
+    rows = [{"at": e.at, "when": _when(e.at, lang), "actor": e.actor, "who": e.actor.removeprefix("account:"),
+             "action": e.action, "what": words.get(f"daudit.action.{e.action}", e.action),
+             "target": accounts.get(e.target, e.target), "detail": e.detail} for e in entries]
+    return await render(request, "district_audit.html", {"entries": rows})
+
+
+def _when(at: str, lang: str) -> str:
+    """An entry's moment as the other pages write it (30/11/2026 10:49), not its ISO text; the ISO text if odd."""
+    try:
+        return when(dt.datetime.fromisoformat(at).timestamp(), lang)
+    except ValueError:
+        return at
 
 
 def add_routes(r: web.UrlDispatcher) -> None:
