@@ -54,7 +54,7 @@ def words(english: str, key: str, **params: Any) -> Words:
     return Words(english, key, params)
 
 
-def said(key: str, **params: Any) -> Words:
+def said(key: str, /, **params: Any) -> Words:
     """Words from the catalog alone: the English text (logs, scripts, tests) is the catalog's English too."""
     from preau.node import i18n
 

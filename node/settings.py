@@ -36,7 +36,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-from .errors import SettingsError
+from .errors import SettingsError, said
 
 SETTINGS_FILE = datadir.SETTINGS
 ENV_PREFIX = "PREAU_"
@@ -203,7 +203,7 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
-            raise SettingsError("data_dir is required: give --data-dir or set PREAU_DATA_DIR")
+            raise SettingsError(said("msg.settings.data_dir"))
         for spec in SETTINGS:
             value = getattr(self, spec.name)
             checked = _check(spec, value, f"setting {spec.name}")
@@ -211,8 +211,7 @@ class Settings:
                 object.__setattr__(self, spec.name, checked)
         if self.backoff_max < self.sync_interval:
             raise SettingsError(
-                f"backoff_max ({_num(self.backoff_max)} s) must not be below sync_interval "
-                f"({_num(self.sync_interval)} s): raise backoff_max or lower sync_interval"
+                said("msg.settings.backoff", backoff=_num(self.backoff_max), interval=_num(self.sync_interval))
             )
 
     @property
@@ -367,16 +366,16 @@ def read_settings_file(path: Path) -> dict[str, tuple[Any, str]]:
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise SettingsError(f"cannot read {path}: {e.strerror or e}; check its permissions") from None
+        raise SettingsError(said("msg.settings.unreadable", path=str(path), detail=str(e.strerror or e))) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise SettingsError(f"{path} is not UTF-8 text; save it as UTF-8 and retry") from None
+        raise SettingsError(said("msg.settings.not_utf8", path=str(path))) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SettingsError(
-            f"{path} is not valid TOML: {e}. Fix that line, or move the file away to start from the defaults"
+            said("msg.settings.not_toml", path=str(path), detail=str(e))
         ) from None
     out: dict[str, tuple[Any, str]] = {}
     for key, value in data.items():
@@ -391,11 +390,10 @@ def read_settings_file(path: Path) -> dict[str, tuple[Any, str]]:
             )
         if not spec.in_file:
             raise SettingsError(
-                f"{where}: {key} cannot be set in {SETTINGS_FILE}, which lives inside it; "
-                f"use {spec.flag} or {spec.env}"
+                said("msg.settings.not_in_file", where=where, key=key, file=SETTINGS_FILE, flag=spec.flag, env=spec.env)
             )
         if isinstance(value, dict):
-            raise SettingsError(f"{where}: {key} is a table, but settings are plain `name = value` lines")
+            raise SettingsError(said("msg.settings.table", where=where, key=key))
         out[key] = (_check(spec, value, where), where)
     return out
 

@@ -18,7 +18,7 @@ from preau.crdt.statistics import (
     SHARE_BASIS, CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, progress,
 )
 from preau.node.actions.stats import district_stats
-from preau.node.errors import NotFound
+from preau.node.errors import NotFound, said
 from preau.node.federation.pools import POOL_OWNER
 from preau.node.records import csvio
 
@@ -49,7 +49,7 @@ def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[d
     every percentage from `percents`, the one definition (chart, table, exports)."""
     found = district_stats(node, campaign_id)
     if found is None:
-        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no school release has arrived")
+        raise NotFound(said("msg.stats.none_yet", campaign=campaign_id))
     return found.statistics, list(found.rows)
 
 
@@ -330,7 +330,7 @@ async def api_members(request: web.Request) -> web.StreamResponse:
     campaign_id = request.match_info["campaign_id"]
     stats = live(node, campaign_id)
     if stats is None:
-        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no member's release has arrived")
+        raise NotFound(said("msg.stats.none_yet_member", campaign=campaign_id))
     labels, t = member_labels(node), t_(request)
     members = []
     for m in stats.members():

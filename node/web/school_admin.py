@@ -12,7 +12,7 @@ from preau.crdt.campaign import LEVELS, Campaign
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
 from ..codes import reasons_words
-from ..errors import NotFound, UserError
+from ..errors import NotFound, UserError, said
 from preau.node.actions.releases import release_view
 
 from ..release import approve_release, pool_counts
@@ -177,7 +177,7 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
     try:
         definition, _state = fpools.proposal(node.federation, request.match_info["pool_id"])
         if definition.campaign_id != campaign.id:
-            raise NotFound("this pool is for another campaign")
+            raise NotFound(said("msg.pool.other_campaign"))
         vector, policy = pool_counts(store, s, node.federation, campaign.id)  # thresholds as first released
         await on_db(request, fpools.approve_pool, node.federation, definition.pool_id.hex(), vector,
                     min_cohort=policy.min_cohort, user=s.username)
