@@ -667,6 +667,8 @@ def test_parent_url_in_the_settings_is_where_syncs_go(fed, tmp_path):
     base = settings.read_text() if settings.exists() else ""
     settings.write_text(base + f'parent_url = "http://127.0.0.1:{nowhere}"\n')
     user_error(preau("sync", "--data-dir", str(school)), f"cannot reach http://127.0.0.1:{nowhere}")
+    r = preau("sync", "--data-dir", str(school), env={"LANG": "fr_FR.UTF-8"})  # said in French, whole
+    assert f"Impossible de joindre http://127.0.0.1:{nowhere}" in r.err and "cannot reach" not in r.err, r.err
     settings.write_text(base + f'parent_url = "http://127.0.0.1:{fed.district.port}"\n')
     r = preau("sync", "--data-dir", str(school))
     assert r.code == 0 and "Synced with" in r.out, r.err
