@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 
@@ -41,6 +42,9 @@ async def test_gdpr_page_settings_paperwork_and_a_familys_requests(school):
     for path in ("/admin/gdpr/notice", "/admin/gdpr/register"):
         doc = await _text(await client.get(path))
         assert "1er septembre 2027" in doc and "1er septembre 2028" not in doc and "ce.0751234J@ac-paris.fr" in doc
+        # its icon is the node's own: no /favicon.ico asked for, no 404 in the browser's console
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', doc)
+        assert icon and (await client.get(icon.group(1))).status == 200, path
     bad = await _post(client, "/admin/gdpr/settings", {"retention_years": "9"})
     text = await _text(bad)
     assert bad.status == 422 and "La durée de conservation va de 0 à 5 années scolaires" in text  # French, not English
