@@ -429,6 +429,9 @@ def test_bundle_export_import_and_tampered(fed, tmp_path):
     (tmp_path / "junk.bundle").write_text("{}")
     user_error(preau("bundle", "import", str(tmp_path / "junk.bundle"), "--data-dir", district),
                "this file is not a Préau bundle (or it is damaged); export it again from the school", EXIT_DATA)
+    r = preau("bundle", "import", str(tmp_path / "junk.bundle"), "--data-dir", district, env={"LANG": "fr_FR.UTF-8"})
+    assert (r.code, r.err) == (EXIT_DATA, "preau : erreur : Ce fichier n'est pas un paquet Préau (ou il est endommagé) : "
+                                          "exportez-le de nouveau depuis l'école.\n")  # French, whole
 
     # Carrying needs a district to carry to: the district itself has none.
     user_error(preau("bundle", "import", "--carry", str(bundle), "--data-dir", district),

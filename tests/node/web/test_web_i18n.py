@@ -21,7 +21,8 @@ RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "i
             "privacy.policy_", "privacy.refused_campaign.",
             "admin_classes.assigned", "admin_classes.unassigned",
             "fault.key_file.", "fault.request.",  # node/errors.py: one key per reason
-            "refusal.", "dwords.kind_", "daudit.action.")  # node/codes.py: one key per code of the pure layers
+            "refusal.", "dwords.kind_", "daudit.action.",
+            "msg.bundle.kind.")  # node/federation/rules.py: one key per document kind  # node/codes.py: one key per code of the pure layers
 
 
 def _sources(*places: pathlib.Path) -> list[pathlib.Path]:
