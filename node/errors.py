@@ -101,8 +101,9 @@ class Fault(UserError):
     def __init__(self, key: str, **params: object):
         from preau.node.i18n import translate
 
-        params = {k: str(v) for k, v in params.items()}
-        super().__init__(words(translate("en", key, **params), key, **params))
+        params = {k: v if callable(getattr(v, "to", None)) else str(v) for k, v in params.items()}  # Words stay words
+        english = {k: (v.to("en") if callable(getattr(v, "to", None)) else v) for k, v in params.items()}
+        super().__init__(words(translate("en", key, **english), key, **params))
 
 
 class DiskFull(Fault):
@@ -177,7 +178,7 @@ class Busy(UserError):
 
         text = str(exc).lower()
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-            return cls(cls.MESSAGE)
+            return cls(said("msg.busy"))
         return None
 
 

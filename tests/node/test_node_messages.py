@@ -16,3 +16,17 @@ def test_the_node_keys_refusals_are_french(tmp_path):
     with pytest.raises(UserError) as twice:
         create_identity(tmp_path)
     assert twice.value.localized("fr").endswith("existe déjà : ce nœud a déjà ses clés.")
+
+
+def test_a_busy_database_and_an_unnamed_damaged_file_are_french():
+    import sqlite3
+
+    from preau.node.errors import Busy
+    from preau.node.faults import classify
+
+    busy = Busy.from_sqlite(sqlite3.OperationalError("database is locked"))
+    assert busy.message == Busy.MESSAGE  # scripts keep the English
+    assert busy.localized("fr").startswith("La base du nœud est occupée : un autre processus Préau y écrit")
+    damaged = classify(sqlite3.DatabaseError("database disk image is malformed"))
+    assert damaged.localized("fr").startswith("Le fichier de la base de données est endommagé")
+    assert "a database file" in damaged.message
