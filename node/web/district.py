@@ -64,16 +64,25 @@ async def schools(request: web.Request) -> web.StreamResponse:
     for cid in node.fed.stats_campaigns():
         s = live(node, cid)
         per_campaign[cid] = {m.member: m for m in s.members()} if s is not None else {}
+    names = {cid: c.name for cid, c in campaigns_of(node).items()}
+    # A small school pooled with others has no release of its own: say it counts through its pool.
+    pooled: dict[str, list[dict]] = {}
+    for view in fpools.pools(node.federation):
+        if view.status != "failed":
+            for member in view.members:
+                pooled.setdefault(member["node_id"], []).append(
+                    {"campaign": names.get(view.campaign, view.campaign), "complete": view.status == "complete",
+                     "schools": view.survivors or len(view.members)})
     rows = []
     for p in node.federation.children():
         releases = []
         for cid, members in per_campaign.items():
             m = members.get(p["key"])
             if m is not None:
-                releases.append({"campaign": cid, "release": m.release, "when": when(m.time, lang),
+                releases.append({"campaign": names.get(cid, cid), "release": m.release, "when": when(m.time, lang),
                                  "withheld": m.status == "withheld"})
         rows.append({"p": p, "enrolled": when(p["enrolled_at"], lang), "contact": when(p["last_contact"], lang),
-                     "releases": releases})
+                     "releases": releases, "pools": pooled.get(p["node_id"], [])})
     return await render(request, "district_schools.html", {"schools": rows, "node_id": node.node_id})
 
 

@@ -71,6 +71,8 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     node.call(node.federation.publish_campaign, camp)
     members = tuple(_declared(Identity(bytes([65 + i]) * 32), camp.id, u, f"École {u}", 5)
                     for i, u in enumerate(("0751234J", "0690001B", "0690002C")))
+    for m in members:  # the schools, enrolled here
+        node.call(node.fed.add_peer, m.signing_key.hex(), node_id=m.node_id, role="school", uai=m.uai, name=m.name)
     pool = PoolDefinition.create(node.identity, campaign_id=camp.id, pool_id=b"q" * 16, threshold=3,
                                  vector_length=vector_length(camp), members=members)
     total = [3] * vector_length(camp)
@@ -98,6 +100,10 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     assert ">Regroupement de petites écoles</option>" in text and ">" + fpools.POOL_OWNER not in text
     members = (await (await client.get(f"/v1/stats/{camp.id}/members")).json())["members"]
     assert [m["name"] for m in members] == ["Regroupement de petites écoles"]
+    # The schools page says each pooled school counts through its pool, not "aucun envoi", by the campaign's name.
+    text = await text_of(await client.get("/district/schools"))
+    assert text.count(f"{camp.name} : comptée dans un regroupement de 3 petites écoles") == 3, text
+    assert "aucun envoi" not in text
 
 
 async def test_a_school_without_a_name_is_shown_by_its_uai_once(tmp_path, aiohttp_client):
