@@ -30,3 +30,20 @@ def test_a_busy_database_and_an_unnamed_damaged_file_are_french():
     damaged = classify(sqlite3.DatabaseError("database disk image is malformed"))
     assert damaged.localized("fr").startswith("Le fichier de la base de données est endommagé")
     assert "a database file" in damaged.message
+
+
+def test_a_federation_file_from_a_newer_preau_is_said_in_french(tmp_path):
+    import sqlite3
+
+    from preau.node.federation.store import FedStore, FedStoreTooNew
+
+    path = tmp_path / "federation.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    with pytest.raises(FedStoreTooNew) as newer:
+        FedStore(path)
+    fr = newer.value.localized("fr")
+    assert fr.startswith(f"{path} est au schéma 99, mais ce Préau ne connaît que ") and fr.endswith(
+        "; mettez Préau à jour avant de l'ouvrir."), fr
+    assert "upgrade Préau" in newer.value.message  # logs and scripts keep the English
