@@ -142,7 +142,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             # The QR code opens the school's own join page, filled in (a phone on the school's network); the
             # long text stays below it for nodes older than that page.
             link = school_join_link(code=inv.code, district=settings.advertised_url, uai=inv.uai, name=name)
-            created = {"uai": inv.uai, "text": inv.text, "qr": qr_svg(link), "link": link,
+            created = {"uai": inv.uai, "name": ", ".join(x for x in (name, town) if x), "text": inv.text, "qr": qr_svg(link), "link": link,
                        "expires": when(inv.expires_at, request_language(request)),
                        "code": inv.code_groups, "address": settings.advertised_url}
             # shown on the page the redirect opens, once: a reload neither shows it again nor makes another

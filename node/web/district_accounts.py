@@ -68,8 +68,17 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     words = catalog(lang)
     rows = [{"at": e.at, "when": _when(e.at, lang), "actor": e.actor, "who": e.actor.removeprefix("account:"),
              "action": e.action, "what": words.get(f"daudit.action.{e.action}", e.action),
-             "target": accounts.get(e.target, e.target), "detail": e.detail} for e in entries]
+             "target": accounts.get(e.target, e.target), "detail": _detail(e, words)} for e in entries]
     return await render(request, "district_audit.html", {"entries": rows})
+
+
+def _detail(e: Any, words: Any) -> str:
+    """An account's creation is noted "<username> <store role>": said with the district's role names (the store's
+    "admin" is an administrator, its "teacher" an inspector)."""
+    name, _, role = e.detail.partition(" ")
+    if e.action == "account-created" and role in ("admin", "teacher"):
+        return f"{name} — {words['daccounts.role_district' if role == 'admin' else 'daccounts.role_inspector']}"
+    return e.detail
 
 
 def _when(at: str, lang: str) -> str:

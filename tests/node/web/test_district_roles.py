@@ -57,6 +57,7 @@ async def test_an_inspector_reads_statistics_but_cannot_invite_publish_or_manage
     assert re.search(r'<time datetime="[^"]+">\d\d/\d\d/\d{4} \d\d:\d\d</time>', rows[0]), rows[0]
     created = [r for r in log.split("<tr>") if "account-created" in r]
     assert created and "Compte créé" in created[0] and "<td>cpc.dupont</td>" in created[0], created
+    assert "<td>cpc.dupont — Inspection (lecture seule)</td>" in created[0], created  # not "cpc.dupont teacher"
     assert ">login<" not in log and "Connexion" in log
 
 
