@@ -33,3 +33,16 @@ def test_a_broken_settings_file_is_said_in_french(tmp_path):
     err = _french_error(preau("status", "--data-dir", str(data), env=FR))
     assert "n'est pas du TOML valide" in err and "corrigez cette ligne" in err, err
     assert "is not valid TOML" not in err
+
+
+def test_a_bad_setting_is_said_in_french_with_where_it_came_from(tmp_path):
+    from preau.node.settings import SETTINGS_FILE
+
+    data = tmp_path / "ecole"
+    data.mkdir()
+    err = _french_error(preau("serve", "--port", "99999", "--data-dir", str(data), env=FR))
+    assert "option --port : port doit être un nombre entier de 1 à 65535, et non 99999." in err, err
+    (data / SETTINGS_FILE).write_text("prot = 8080\n", encoding="utf-8")
+    err = _french_error(preau("status", "--data-dir", str(data), env=FR))
+    assert f"{data / SETTINGS_FILE}, ligne 1 : « prot » n'est pas un réglage de Préau (vouliez-vous dire « port » ?)" in err
+    assert "must be" not in err and "did you mean" not in err
