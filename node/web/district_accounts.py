@@ -66,9 +66,12 @@ async def audit_page(request: web.Request) -> web.StreamResponse:
     entries, accounts = await on_db(request, read)
     lang = request_language(request)
     words = catalog(lang)
-    rows = [{"at": e.at, "when": _when(e.at, lang), "actor": e.actor, "who": e.actor.removeprefix("account:"),
+    # Not every entry is a person's: the set-up, the store itself, the recovery key; and "school" is this node.
+    rows = [{"at": e.at, "when": _when(e.at, lang), "actor": e.actor,
+             "who": words.get(f"daudit.actor.{e.actor}", e.actor.removeprefix("account:")),
              "action": e.action, "what": words.get(f"daudit.action.{e.action}", e.action),
-             "target": accounts.get(e.target, e.target), "detail": _detail(e, words)} for e in entries]
+             "target": accounts.get(e.target) or words.get(f"daudit.target.{e.target}", e.target),
+             "detail": _detail(e, words)} for e in entries]
     return await render(request, "district_audit.html", {"entries": rows})
 
 

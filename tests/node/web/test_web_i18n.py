@@ -21,7 +21,7 @@ RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "i
             "privacy.policy_", "privacy.refused_campaign.",
             "admin_classes.assigned", "admin_classes.unassigned",
             "fault.key_file.", "fault.request.",  # node/errors.py: one key per reason
-            "refusal.", "dwords.kind_", "daudit.action.",
+            "refusal.", "dwords.kind_", "daudit.action.", "daudit.actor.", "daudit.target.",
             "msg.bundle.kind.",  # node/federation/rules.py: one key per document kind
             "msg.settings.expect.")  # node/settings.py: one key per kind of setting  # node/codes.py: one key per code of the pure layers
 
