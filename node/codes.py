@@ -113,10 +113,17 @@ def reasons_words(decision) -> Reasons:
     return Reasons(tuple(decision.reasons), decision.reason)
 
 
+# Failures of the node's own sync client (federation.transport.PeerUnreachable codes), said without the
+# English detail (the address and the network error stay in the log and `preau status`).
+FAILURE_KEYS = {"unreachable": "msg.sync.failed.unreachable", "busy": "msg.sync.failed.busy"}
+
+
 def refusal_words(code: str | None, english: str) -> Words:
-    """A sync refusal or failure: the catalog's words for a known protocol code, else the English as it came."""
+    """A sync refusal or failure: the catalog's words for a known code, else the English as it came."""
     if code in REFUSAL_KEYS:
         return words(english, REFUSAL_KEYS[code])
+    if code in FAILURE_KEYS:
+        return words(english, FAILURE_KEYS[code])
     return Words(english)
 
 
@@ -145,3 +152,4 @@ def all_codes() -> Iterable[tuple[str, str]]:
     yield from (("campaign", k) for k in CAMPAIGN_KEYS.values())
     yield from (("reason", k) for k in REASON_KEYS.values())
     yield from (("refusal", k) for k in REFUSAL_KEYS.values())
+    yield from (("failure", k) for k in FAILURE_KEYS.values())

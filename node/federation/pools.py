@@ -142,6 +142,8 @@ class PoolView:
         key = f"pool.refusal.{self.code}"
         if self.code and key in i18n.catalog(lang):
             return i18n.translate(lang, key, reason=self.reason or "", **(self.params or {}))
+        if self.code:  # a protocol check without words of its own: said in general, its code for the log
+            return i18n.translate(lang, "msg.pool.failed_check", code=self.code)
         return self.reason
 
     def line(self, lang: str = "en") -> str:

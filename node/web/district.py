@@ -24,7 +24,7 @@ from preau.crdt.statistics import SHARE_BASIS, percent
 from preau.protocol.errors import LocalProtocolError
 
 from ..campaign_file import parse_campaign_bytes
-from ..codes import campaign_words
+from ..codes import campaign_words, refusal_words
 from ..errors import UserError
 from . import district_accounts, district_pools, district_stats
 from .district_accounts import audit
@@ -82,7 +82,8 @@ async def schools(request: web.Request) -> web.StreamResponse:
                 releases.append({"campaign": names.get(cid, cid), "release": m.release, "when": when(m.time, lang),
                                  "withheld": m.status == "withheld"})
         rows.append({"p": p, "enrolled": when(p["enrolled_at"], lang), "contact": when(p["last_contact"], lang),
-                     "releases": releases, "pools": pooled.get(p["node_id"], [])})
+                     "releases": releases, "pools": pooled.get(p["node_id"], []),
+                     "error": refusal_words(p.get("last_error_code"), p["last_error"]).to(lang) if p["last_error"] else None})
     return await render(request, "district_schools.html", {"schools": rows, "node_id": node.node_id})
 
 

@@ -31,3 +31,13 @@ def test_a_complete_pool_and_an_academie_refusal_in_french():
     assert "3 écoles regroupées, 12 élèves" in done.line("fr") and "terminé" in done.line("fr")
     refused = PoolView("ef" * 16, "2026-cp", "failed", 3, MEMBERS, "one pool per campaign", code="academie_refused")
     assert refused.why("fr") == "Refusé par l'académie : one pool per campaign"  # the académie's own text, as sent
+
+
+def test_a_pool_the_school_left_is_said_in_french_whatever_its_code():
+    aborted = PoolView("12" * 16, "2026-cp", "failed", 3, MEMBERS,
+                       "the district aborted the pool: only 2 of the 4 schools answered; the pool needs 3", code="pool_aborted")
+    assert aborted.why("fr").startswith("La circonscription a arrêté le regroupement") and "district" not in aborted.why("fr")
+    odd = PoolView("34" * 16, "2026-cp", "failed", 3, MEMBERS, "member 2 sent two different keys", code="equivocation")
+    assert odd.why("fr") == "Préau a quitté ce regroupement parce qu'un de ses messages n'était pas valable (contrôle : equivocation)."
+    old = PoolView("56" * 16, "2026-cp", "failed", 3, MEMBERS, "a reason stored before codes")  # no code: as recorded
+    assert old.why("fr") == "a reason stored before codes"
