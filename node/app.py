@@ -16,7 +16,7 @@ from aiohttp import web
 from preau.node import faults, i18n, keyfiles
 from preau.node.actions.common import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
-from preau.node.errors import Busy, UserError, words
+from preau.node.errors import Busy, UserError, said, words
 from preau.node.aio import LoopWatch
 from preau.node.lan import lan_urls
 from preau.node.oplock import serving
@@ -126,7 +126,7 @@ def _seconds(request: web.Request, name: str) -> int | None:
     if raw is None:
         return None
     if not raw.isdigit():
-        raise UserError(f"{name} is a number of seconds, got {raw[:20]!r}")
+        raise UserError(said("msg.web.seconds", name=name, got=raw[:20]))
     return int(raw)
 
 
@@ -192,9 +192,7 @@ def serve(settings, *, lang: str = "en", **_: Any) -> None:
             web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
     except OSError as exc:
         if exc.filename is not None and exc.errno in (errno.EACCES, errno.EPERM):
-            raise UserError(f"cannot open {exc.filename}: permission denied. Files in {settings.data_dir} must belong "
-                            f"to the user the node runs as ({getpass.getuser()}); a command run as root may have "
-                            f"left some: chown -R {getpass.getuser()}: {settings.data_dir}") from None
+            raise UserError(said("msg.app.permission", file=str(exc.filename), folder=str(settings.data_dir), user=getpass.getuser())) from None
         if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
             raise
         hint = {errno.EADDRINUSE: "cli.serve_port_in_use", errno.EACCES: "cli.serve_port_rights",

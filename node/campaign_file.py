@@ -13,7 +13,7 @@ from pathlib import Path
 from preau.crdt.campaign import Campaign, parse_campaign
 from preau.crdt.errors import CampaignError
 from .codes import campaign_words
-from .errors import EXIT_DATA, UserError, words
+from .errors import EXIT_DATA, UserError, said, words
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -87,13 +87,13 @@ def load_campaign_file(path: str | Path) -> Campaign:
     except FileNotFoundError:
         samples = ", ".join(p.stem for p in sample_campaign_paths())
         raise UserError(
-            f"{path}: no such file; give the path of a campaign definition (.toml) or a bundled sample ({samples})",
+            said("msg.campaign.no_file", path=str(path), samples=samples),
             EXIT_DATA,
         ) from None
     except IsADirectoryError:
-        raise UserError(f"{path} is a folder; give the path of a campaign definition (.toml)", EXIT_DATA) from None
+        raise UserError(said("msg.campaign.folder", path=str(path)), EXIT_DATA) from None
     except OSError as e:
-        raise UserError(f"cannot read {path}: {e.strerror or e}", EXIT_DATA) from None
+        raise UserError(said("msg.campaign.unreadable", path=str(path), detail=str(e.strerror or e)), EXIT_DATA) from None
     return parse_campaign_bytes(raw, str(path))
 
 

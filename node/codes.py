@@ -113,11 +113,38 @@ def reasons_words(decision) -> Reasons:
     return Reasons(tuple(decision.reasons), decision.reason)
 
 
+# Failures of the node's own sync client (federation.transport.PeerUnreachable codes), said without the
+# English detail (the address and the network error stay in the log and `preau status`).
+FAILURE_KEYS = {"unreachable": "msg.sync.failed.unreachable", "busy": "msg.sync.failed.busy"}
+
+
 def refusal_words(code: str | None, english: str) -> Words:
-    """A sync refusal or failure: the catalog's words for a known protocol code, else the English as it came."""
+    """A sync refusal or failure: the catalog's words for a known code, else the English as it came."""
     if code in REFUSAL_KEYS:
         return words(english, REFUSAL_KEYS[code])
+    if code in FAILURE_KEYS:
+        return words(english, FAILURE_KEYS[code])
     return Words(english)
+
+
+def asked_words(asked, names: dict, lang: str) -> str:
+    """What a newer campaign version asked for and the school kept as before (`disclosure.AskedChange`), in words.
+
+    Shared by the release page and `preau release`: it lives here, not in node/web, because the command line
+    never imports the web (tests/test_layering.py)."""
+    if asked.setting == "thresholds":
+        name = names.get(asked.exercise, asked.exercise)
+        kept = f"{asked.kept[0]}/{asked.kept[1]}"
+        if asked.asked is None:
+            return i18n.translate(lang, "privacy.asked_thresholds_none", exercise=name, kept=kept)
+        return i18n.translate(lang, "privacy.asked_thresholds", exercise=name, asked=f"{asked.asked[0]}/{asked.asked[1]}",
+                              kept=kept)
+    return i18n.translate(lang, "privacy.asked_policy", setting=asked.setting, asked=asked.asked, kept=asked.kept)
+
+
+def refused_campaign_words(code: str, params: dict, lang: str) -> str:
+    """A campaign refused for asking less than the national floor, in words for the head teacher."""
+    return i18n.translate(lang, f"privacy.refused_campaign.{code}", **params)
 
 
 def all_codes() -> Iterable[tuple[str, str]]:
@@ -125,3 +152,4 @@ def all_codes() -> Iterable[tuple[str, str]]:
     yield from (("campaign", k) for k in CAMPAIGN_KEYS.values())
     yield from (("reason", k) for k in REASON_KEYS.values())
     yield from (("refusal", k) for k in REFUSAL_KEYS.values())
+    yield from (("failure", k) for k in FAILURE_KEYS.values())

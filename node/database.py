@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator, Sequence, TypeVar, Union
 import sqlite_utils
 
 from preau.node import datadir
-from preau.node.errors import EXIT_DATA, UserError
+from preau.node.errors import EXIT_DATA, UserError, Words, said
 from preau.node.testhooks import unprotected
 
 log = logging.getLogger("preau.node")
@@ -55,9 +55,10 @@ class DatabaseFileError(Exception):
     its own user-facing error class.
     """
 
-    def __init__(self, message: str, *, newer: bool = False):
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: "str | Words", *, newer: bool = False):
+        self.words = message if isinstance(message, Words) else Words(message)  # said to a person by the owner
+        super().__init__(self.words.english)
+        self.message = self.words.english
         self.newer = newer
 
 
@@ -281,7 +282,7 @@ def connect(path: str | pathlib.Path, *, busy_timeout: float = 10.0) -> Database
         db.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise DatabaseFileError(f"{path} is not a Préau database or is damaged ({exc})") from exc
+        raise DatabaseFileError(said("msg.db.not_preau", path=str(path), detail=str(exc))) from exc
     return db
 
 
@@ -349,17 +350,14 @@ def migrate(db: Database, migrations: Sequence[Migration], *, what: str = "this 
             db.execute("CREATE TABLE schema_migrations (name TEXT PRIMARY KEY, applied_at INTEGER NOT NULL)")
             legacy = db.execute("PRAGMA user_version").fetchone()[0]
             if legacy > len(migrations):
-                raise DatabaseFileError(
-                    f"{what} has schema version {legacy} but this Préau knows only {len(migrations)} "
-                    "migrations: it was written by a newer Préau", newer=True)
+                raise DatabaseFileError(said("msg.db.newer_version", what=what, version=legacy, known=len(migrations)),
+                                        newer=True)
             for name in names[:legacy]:
                 db.execute("INSERT INTO schema_migrations(name, applied_at) VALUES (?, ?)", [name, int(time.time())])
     done = applied_migrations(db)
     unknown = [name for name in done if name not in names]
     if unknown:
-        raise DatabaseFileError(
-            f"{what} has migration(s) {', '.join(unknown)} that this Préau does not know: it was written by a "
-            "newer Préau", newer=True)
+        raise DatabaseFileError(said("msg.db.newer_migrations", what=what, names=", ".join(unknown)), newer=True)
     applied = []
     for name, step in migrations:
         if name in done:
@@ -401,8 +399,7 @@ def check_private_files(data_dir: str | pathlib.Path) -> list[str]:
             try:
                 os.chmod(path, 0o600)
             except OSError as exc:
-                raise UserError(f"{path} can be read by other users of this machine (mode {mode:o}) and Préau cannot "
-                                f"change it ({exc.strerror}); run `chmod 600 {path}` as its owner, then start again",
+                raise UserError(said("msg.db.file_mode", path=str(path), mode=f"{mode:o}", detail=str(exc.strerror)),
                                 EXIT_DATA, code="file_mode") from None
             log.info("%s could be read by other users (mode %o); it is now 0600", path, mode)
             fixed.append(name)

@@ -54,6 +54,14 @@ def words(english: str, key: str, **params: Any) -> Words:
     return Words(english, key, params)
 
 
+def said(key: str, /, **params: Any) -> Words:
+    """Words from the catalog alone: the English text (logs, scripts, tests) is the catalog's English too."""
+    from preau.node import i18n
+
+    english = {k: (v.to("en") if callable(getattr(v, "to", None)) else v) for k, v in params.items()}
+    return Words(i18n.translate("en", key, **english), key, params)
+
+
 class UserError(Exception):
     """A failure the person running Préau can act on; the message says what happened and what to do.
 
@@ -93,8 +101,9 @@ class Fault(UserError):
     def __init__(self, key: str, **params: object):
         from preau.node.i18n import translate
 
-        params = {k: str(v) for k, v in params.items()}
-        super().__init__(words(translate("en", key, **params), key, **params))
+        params = {k: v if callable(getattr(v, "to", None)) else str(v) for k, v in params.items()}  # Words stay words
+        english = {k: (v.to("en") if callable(getattr(v, "to", None)) else v) for k, v in params.items()}
+        super().__init__(words(translate("en", key, **english), key, **params))
 
 
 class DiskFull(Fault):
@@ -169,7 +178,7 @@ class Busy(UserError):
 
         text = str(exc).lower()
         if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
-            return cls(cls.MESSAGE)
+            return cls(said("msg.busy"))
         return None
 
 

@@ -30,7 +30,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import FileField
 from multidict import MultiDict, MultiDictProxy
 
-from .errors import BadRequest, DamagedDatabase, DiskFull, UserError
+from .errors import BadRequest, DamagedDatabase, DiskFull, UserError, said
 from preau.node import datadir
 
 log = logging.getLogger("preau.faults")
@@ -96,7 +96,7 @@ def classify(exc: BaseException, data_dir: str | os.PathLike | None = None) -> U
         return DiskFull(data_dir if data_dir is not None else getattr(exc, "filename", None) or "?")
     if is_damaged_database(exc):
         path = damaged_file(data_dir)
-        where = path if path is not None else (pathlib.Path(data_dir) / "*.db" if data_dir else "a database file")
+        where = path if path is not None else (pathlib.Path(data_dir) / "*.db" if data_dir else said("msg.fault.a_database_file"))
         return DamagedDatabase(where, str(exc))
     return None
 

@@ -37,7 +37,7 @@ def catalog(lang: str) -> Mapping[str, str]:
     return merged
 
 
-def translate(lang: str, key: str, **params: object) -> str:
+def translate(lang: str, key: str, /, **params: object) -> str:
     """The message `key` in `lang`, with `{name}` placeholders filled from params."""
     text = catalog(lang)[key]
     return text.format(**params) if params else text

@@ -19,7 +19,7 @@ import pathlib
 import pwd
 from typing import Iterator
 
-from .errors import EXIT_NOPERM, Conflict, UserError, words
+from .errors import Conflict, EXIT_NOPERM, UserError, said, words
 from preau.node import datadir
 
 LOCK_FILE = datadir.SERVE_LOCK
@@ -49,8 +49,7 @@ def check_owner(data_dir: os.PathLike | str, command: str = "...") -> None:
         return
     name, mine = _user_name(owner), _user_name(me)
     raise WrongUser(
-        f"{path} belongs to the user {name}, and this command runs as {mine}: files it wrote would be "
-        f"unreadable by the service. Run it as {name}: sudo -u {name} preau {command}")
+        said("msg.oplock.wrong_user", path=str(path), owner=name, me=mine, command=command))
 
 
 @contextlib.contextmanager

@@ -8,6 +8,8 @@ store and the federation only. The same functions serve the web pages and the
 """
 from __future__ import annotations
 
+from preau.node.errors import said
+
 import datetime as _dt
 import functools
 import hashlib
@@ -122,7 +124,7 @@ def parse_value(text: str, score_kind: str) -> dict[str, Any]:
     if score_kind == "wpm":
         if value.isdigit():
             return {"wpm": int(value)}
-        raise InvalidInput(f"{text!r}: give the number of words read in one minute, like 42, or 'absent'")
+        raise InvalidInput(said("msg.gdpr.rectify_wpm", text=str(text)))
     if value and set(value) <= {"0", "1", "-"}:
         return {"answers": [None if c == "-" else int(c) for c in value]}
-    raise InvalidInput(f"{text!r}: give each item's answer as 1 (right), 0 (wrong) or - (blank), like 1101-1, or 'absent'")
+    raise InvalidInput(said("msg.gdpr.rectify_items", text=str(text)))

@@ -36,7 +36,7 @@ from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
 from . import keyfiles
 from .codes import refusal_words
-from .errors import Conflict, NotFound, UserError, checked_uai, words
+from .errors import Conflict, NotFound, UserError, checked_uai, said, words
 from preau.node.federation.live_stats import LiveStatistics
 from preau.node.federation.rules import MEMBER_ROLES, Federation
 from preau.node.federation.store import FedStore
@@ -66,7 +66,7 @@ def pending_rotations(fed: FedStore) -> list[str]:
 def create_identity(data_dir: pathlib.Path, seed: bytes | None = None) -> Identity:
     path = pathlib.Path(data_dir) / IDENTITY_FILE
     if path.exists():
-        raise Conflict(f"{path} already exists: this node already has keys")
+        raise Conflict(said("msg.node.has_keys", path=str(path)))
     path.parent.mkdir(parents=True, exist_ok=True)
     seed = seed or os.urandom(32)
     keyfiles.write_key_file(path, seed)
@@ -80,7 +80,7 @@ def load_identity(data_dir: pathlib.Path) -> Identity:
     try:
         seed = keyfiles.read_key_file(path)
     except FileNotFoundError:
-        raise NotFound(f"no node keys in {data_dir}: run `preau init` there first") from None
+        raise NotFound(said("msg.node.no_keys", folder=str(data_dir))) from None
     return Identity(seed)
 
 
@@ -180,7 +180,7 @@ class Node:
         too (see `sync_children`). What the member may send follows from `member`: a school's release, or
         a district's aggregate, never the other."""
         if member not in MEMBER_ROLES:
-            raise UserError(f"an invitation is for a school or a district, not {member!r}")
+            raise UserError(said("msg.node.invite_member", member=str(member)))
         uai = checked_uai(uai)
         now = self._clock()
         for _ in range(64):  # the short code's slot must name this invitation alone (docs/protocol.md, "Short join codes")
@@ -237,7 +237,7 @@ class Node:
                 raise UserError(words(f"the district refused to enrol this node: {report.error}",
                                       "node.enrol_refused", detail=refusal_words(report.error_code, report.error)))
             return report
-        raise last or UserError("the invitation names no address")
+        raise last or UserError(said("msg.node.invite_no_address"))
 
     mdns_interfaces: list[str] | None = None  # where to look for a district on the LAN (None: every interface)
     mdns_timeout: float = 3.0  # how long to listen for it
@@ -457,7 +457,7 @@ class Node:
         overlap of 0 drops every old key at once (a compromise: the members enrol again)."""
         self.reload_identity()
         if overlap_days < 0:
-            raise UserError("the overlap is a number of days, 0 or more")
+            raise UserError(said("msg.node.overlap"))
         new, statement = self.identity.rotate(os.urandom(32))
         path = self.data_dir / IDENTITY_FILE
         now = self._clock()

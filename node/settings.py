@@ -36,7 +36,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-from .errors import SettingsError
+from .errors import SettingsError, Words, said
 
 SETTINGS_FILE = datadir.SETTINGS
 ENV_PREFIX = "PREAU_"
@@ -69,22 +69,20 @@ class Spec:
         return "--" + self.name.replace("_", "-")
 
     def expected(self) -> str:
-        """What a valid value looks like, in words, for error messages and --help."""
+        """What a valid value looks like, in English words, for the settings file's comments."""
+        return self.expected_words().english
+
+    def expected_words(self) -> Words:
+        """What a valid value looks like, in the catalog's words (msg.settings.expect.*), for error messages."""
         if self.kind == "choice":
-            return "one of " + ", ".join(self.choices)
-        if self.kind == "int":
-            return f"a whole number from {_num(self.minimum)} to {_num(self.maximum)}"
-        if self.kind == "seconds":
-            return f"a number of seconds from {_num(self.minimum)} to {_num(self.maximum)}"
-        if self.kind == "bool":
-            return "true or false"
-        if self.kind == "url":
-            return "an http:// or https:// address" + (f" like {self.example}" if self.example else "")
-        if self.kind == "path":
-            return "a folder path"
-        if self.kind == "node_id":
-            return "a node id (4 groups of 8 letters and digits, as `preau status` shows it on that node)"
-        return "a non-empty text without spaces"
+            return said("msg.settings.expect.choice", choices=", ".join(self.choices))
+        if self.kind in ("int", "seconds"):
+            return said(f"msg.settings.expect.{self.kind}", low=_num(self.minimum), high=_num(self.maximum))
+        if self.kind == "url" and self.example:
+            return said("msg.settings.expect.url_like", example=self.example)
+        if self.kind in ("bool", "url", "path", "node_id"):
+            return said(f"msg.settings.expect.{self.kind}")
+        return said("msg.settings.expect.text")
 
 
 def _num(x: float | None) -> str:
@@ -203,16 +201,15 @@ class Settings:
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
-            raise SettingsError("data_dir is required: give --data-dir or set PREAU_DATA_DIR")
+            raise SettingsError(said("msg.settings.data_dir"))
         for spec in SETTINGS:
             value = getattr(self, spec.name)
-            checked = _check(spec, value, f"setting {spec.name}")
+            checked = _check(spec, value, said("msg.settings.where_setting", name=spec.name))
             if checked is not value:
                 object.__setattr__(self, spec.name, checked)
         if self.backoff_max < self.sync_interval:
             raise SettingsError(
-                f"backoff_max ({_num(self.backoff_max)} s) must not be below sync_interval "
-                f"({_num(self.sync_interval)} s): raise backoff_max or lower sync_interval"
+                said("msg.settings.backoff", backoff=_num(self.backoff_max), interval=_num(self.sync_interval))
             )
 
     @property
@@ -247,12 +244,13 @@ _FALSE = {"false", "no", "off", "0"}
 _HOST = re.compile(r"^[A-Za-z0-9.:_\[\]-]+$")
 
 
-def _bad(spec: Spec, value: Any, where: str, hint: str = "") -> SettingsError:
-    shown = f"the text {value!r}" if isinstance(value, str) else repr(value)
-    return SettingsError(f"{where}: {spec.name} must be {spec.expected()}, got {shown}{hint}")
+def _bad(spec: Spec, value: Any, where: Words, hint: "Words | str" = "") -> SettingsError:
+    shown = said("msg.settings.shown_text", value=repr(value)) if isinstance(value, str) else repr(value)
+    return SettingsError(said("msg.settings.bad_value", where=where, name=spec.name, expected=spec.expected_words(),
+                              shown=shown, hint=hint))
 
 
-def _check(spec: Spec, value: Any, where: str) -> Any:
+def _check(spec: Spec, value: Any, where: Words) -> Any:
     """Validate a typed value (from TOML, code, or already converted text); return it normalised."""
     kind = spec.kind
     if kind == "path":
@@ -271,14 +269,14 @@ def _check(spec: Spec, value: Any, where: str) -> Any:
         return value
     if kind == "bool":
         if not isinstance(value, bool):
-            raise _bad(spec, value, where, " (write true or false without quotes)" if isinstance(value, str) else "")
+            raise _bad(spec, value, where, said("msg.settings.hint_bool") if isinstance(value, str) else "")
         return value
     if kind in ("int", "seconds"):
         ok = isinstance(value, int) and not isinstance(value, bool)
         if kind == "seconds" and isinstance(value, float) and math.isfinite(value):
             ok = True
         if not ok:
-            hint = " (write the number without quotes)" if isinstance(value, str) else ""
+            hint = said("msg.settings.hint_number") if isinstance(value, str) else ""
             raise _bad(spec, value, where, hint)
         assert spec.minimum is not None and spec.maximum is not None
         if not spec.minimum <= value <= spec.maximum:
@@ -294,7 +292,7 @@ def _check(spec: Spec, value: Any, where: str) -> Any:
         try:
             return parse_node_id(value)
         except ProtocolError as exc:
-            raise _bad(spec, value, where, f" ({exc.message})") from None
+            raise _bad(spec, value, where, said("msg.settings.hint_detail", detail=exc.message)) from None
     if kind == "url":
         if value is None or value == "":
             return None
@@ -307,7 +305,7 @@ def _check(spec: Spec, value: Any, where: str) -> Any:
     raise AssertionError(kind)  # pragma: no cover
 
 
-def _from_text(spec: Spec, text: str, where: str) -> Any:
+def _from_text(spec: Spec, text: str, where: Words) -> Any:
     """Convert text from the environment or a flag, then validate it."""
     if spec.kind == "bool":
         low = text.strip().lower()
@@ -367,35 +365,33 @@ def read_settings_file(path: Path) -> dict[str, tuple[Any, str]]:
     except FileNotFoundError:
         return {}
     except OSError as e:
-        raise SettingsError(f"cannot read {path}: {e.strerror or e}; check its permissions") from None
+        raise SettingsError(said("msg.settings.unreadable", path=str(path), detail=str(e.strerror or e))) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise SettingsError(f"{path} is not UTF-8 text; save it as UTF-8 and retry") from None
+        raise SettingsError(said("msg.settings.not_utf8", path=str(path))) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise SettingsError(
-            f"{path} is not valid TOML: {e}. Fix that line, or move the file away to start from the defaults"
+            said("msg.settings.not_toml", path=str(path), detail=str(e))
         ) from None
     out: dict[str, tuple[Any, str]] = {}
     for key, value in data.items():
         line = _key_line(text, key)
-        where = f"{path}, line {line}" if line else str(path)
+        where = said("msg.settings.where_line", path=str(path), line=line) if line else said(
+            "msg.settings.where_file", path=str(path))
         spec = BY_NAME.get(key)
         if spec is None:
             close = difflib.get_close_matches(key, list(BY_NAME), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SettingsError(
-                f"{where}: {key!r} is not a Préau setting{hint}; `preau serve --help` lists them all"
-            )
+            hint = said("msg.settings.did_you_mean", name=close[0]) if close else ""
+            raise SettingsError(said("msg.settings.unknown_in_file", where=where, key=key, hint=hint))
         if not spec.in_file:
             raise SettingsError(
-                f"{where}: {key} cannot be set in {SETTINGS_FILE}, which lives inside it; "
-                f"use {spec.flag} or {spec.env}"
+                said("msg.settings.not_in_file", where=where, key=key, file=SETTINGS_FILE, flag=spec.flag, env=spec.env)
             )
         if isinstance(value, dict):
-            raise SettingsError(f"{where}: {key} is a table, but settings are plain `name = value` lines")
+            raise SettingsError(said("msg.settings.table", where=where, key=key))
         out[key] = (_check(spec, value, where), where)
     return out
 
@@ -411,16 +407,16 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
     env = os.environ if env is None else env
     unknown = set(flags) - set(BY_NAME)
     if unknown:
-        raise SettingsError(f"not a Préau setting: {sorted(unknown)[0]}")
+        raise SettingsError(said("msg.settings.unknown", name=sorted(unknown)[0]))
 
     def given(spec: Spec) -> tuple[Any, str] | None:
         if spec.name in flags:
             value = flags[spec.name]
-            where = f"option {spec.flag}"
+            where = said("msg.settings.where_option", flag=spec.flag)
             return (_from_text(spec, value, where) if isinstance(value, str) else _check(spec, value, where)), where
         text = env.get(spec.env, "")
         if text.strip():
-            where = f"environment variable {spec.env}"
+            where = said("msg.settings.where_env", env=spec.env)
             return _from_text(spec, text, where), where
         return None
 
@@ -428,7 +424,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
     found = given(data_spec)
     data_dir, data_src = found if found else (default_data_dir(env), "default")
     values: dict[str, Any] = {"data_dir": data_dir}
-    sources: dict[str, str] = {"data_dir": data_src}
+    sources: dict[str, str] = {"data_dir": str(data_src)}  # the English: what scripts and `preau status` read
     from_file = read_settings_file(data_dir / SETTINGS_FILE)
     for spec in SETTINGS:
         if spec.name == "data_dir":
@@ -437,7 +433,7 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
         if found is None and spec.name in from_file:
             found = from_file[spec.name]
         if found is not None:
-            values[spec.name], sources[spec.name] = found
+            values[spec.name], sources[spec.name] = found[0], str(found[1])
         else:
             sources[spec.name] = "default"
     return Settings(**values, sources=types.MappingProxyType(sources))
@@ -470,7 +466,7 @@ def render_toml(values: Mapping[str, Any] | None = None) -> str:
     values = dict(values or {})
     unknown = set(values) - {s.name for s in SETTINGS if s.in_file}
     if unknown:
-        raise SettingsError(f"cannot write {sorted(unknown)[0]} into {SETTINGS_FILE}")
+        raise SettingsError(said("msg.settings.cannot_write", name=sorted(unknown)[0], file=SETTINGS_FILE))
     lines = [
         "# Préau node settings. Uncomment a line to change a setting.",
         "# Environment variables PREAU_<NAME> and command-line flags override this file.",
@@ -481,7 +477,7 @@ def render_toml(values: Mapping[str, Any] | None = None) -> str:
             continue
         lines += ["# " + w for w in textwrap.wrap(f"{spec.help} Must be {spec.expected()}.", 76)]
         if spec.name in values and values[spec.name] is not None:
-            value = _check(spec, values[spec.name], f"setting {spec.name}")
+            value = _check(spec, values[spec.name], said("msg.settings.where_setting", name=spec.name))
             lines.append(f"{spec.name} = {format_value(value)}")
         elif spec.default is None:
             lines.append(f"# {spec.name} = {format_value(spec.example or '')}")

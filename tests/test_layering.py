@@ -141,6 +141,9 @@ def violations(graph: dict[str, set[str]], root: pathlib.Path = ROOT) -> list[st
                 problems.append(f"{module} imports {target}: node/ never imports the command line")
             if module.startswith("preau.node.web") and target.startswith("preau.cli"):
                 problems.append(f"{module} imports {target}")
+            if module.startswith("preau.cli") and target.startswith("preau.node.web"):
+                problems.append(f"{module} imports {target}: the command line never imports the web pages "
+                                "(words both say live in node/codes.py)")
             if module.startswith("preau.node.records") and target.startswith(("preau.node.federation", "preau.node.web")):
                 problems.append(f"{module} imports {target}: records/ knows nothing of the federation or the web")
             if module.startswith("preau.node.federation") and target.startswith(("preau.node.records", "preau.node.web")):
@@ -157,7 +160,7 @@ def test_the_tree_keeps_its_import_contract():
     assert violations(import_graph()) == []
 
 
-@pytest.mark.parametrize("plant", ["cycle", "web_imports_cli", "pure_does_io"])
+@pytest.mark.parametrize("plant", ["cycle", "web_imports_cli", "cli_imports_web", "pure_does_io"])
 def test_the_contract_test_fails_on_a_planted_violation(tmp_path, plant):
     import shutil
 
@@ -169,6 +172,9 @@ def test_the_contract_test_fails_on_a_planted_violation(tmp_path, plant):
     elif plant == "web_imports_cli":
         with open(tmp_path / "node" / "web" / "grid.py", "a", encoding="utf-8") as f:
             f.write("\nfrom preau.cli import main  # noqa\n")
+    elif plant == "cli_imports_web":
+        with open(tmp_path / "cli" / "commands" / "releases.py", "a", encoding="utf-8") as f:
+            f.write("\n\ndef _planted():\n    from preau.node.web.render import render  # noqa\n")
     else:
         with open(tmp_path / "crdt" / "statistics.py", "a", encoding="utf-8") as f:
             f.write("\nimport sqlite3  # noqa\n")

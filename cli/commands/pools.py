@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from preau.node import i18n
 from preau.node.actions import pools
 from preau.node.federation import pools as fpools
 
@@ -11,18 +10,8 @@ from ..say import Say, ask_login
 
 
 def pool_line(say: Say, v) -> str:
-    """A pool in two lines: id, campaign, state (and result), then its schools."""
-    if say.lang == "en":
-        return v.line()
-    key = f"cli.pool.status.{v.status}"
-    status = say(key) if key in i18n.catalog(say.lang) else v.status
-    head = say("cli.out.pool.head", pool=v.pool_id[:8], campaign=v.campaign, status=status)
-    if v.survivors is not None:
-        head += say("cli.out.pool.result", schools=v.survivors, pupils=v.pupils)
-    if v.reason:
-        head += f" · {v.reason}"
-    names = ", ".join(f"{m['name']} ({m['uai']})" for m in v.members)
-    return head + "\n" + say("cli.out.pool.members", n=len(v.members), threshold=v.threshold, names=names)
+    """A pool in two lines: id, campaign, state (and result), then its schools, all in the person's language."""
+    return v.line(say.lang)
 
 
 def create(settings: Any, *, campaign: str, member: list[str], lang: str = "en", threshold: int | None = None,

@@ -38,7 +38,7 @@ def release(settings: Any, *, campaign: str, lang: str = "en", approve: bool = F
             lines.append(say("cli.out.release.asked", setting=a.setting, of=f" of {a.exercise}" if a.exercise else "",
                              asked=a.asked, kept=a.kept))
         else:
-            from preau.node.web.words import asked_words  # the release page's words for it
+            from preau.node.codes import asked_words  # the release page's words for it
 
             lines.append("  " + asked_words(a, {}, lang))
     doc = preview.document()
@@ -107,7 +107,8 @@ def _pool_summary(say: Say, v) -> str:
     if v.status == "complete":
         return say("cli.out.stats.pool_complete", pool=v.pool_id[:8], schools=v.survivors, pupils=v.pupils)
     status = say("cli.pool.status." + v.status) if say.lang != "en" and _known_status(say, v.status) else v.status
-    return say("cli.out.stats.pool_other", pool=v.pool_id[:8], status=status + (f" ({v.reason})" if v.reason else ""))
+    why = v.why(say.lang)
+    return say("cli.out.stats.pool_other", pool=v.pool_id[:8], status=status + (f" ({why})" if why else ""))
 
 
 def _known_status(say: Say, status: str) -> bool:

@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from preau.node.errors import EXIT_CONFIG, UserError
+from preau.node.errors import EXIT_CONFIG, UserError, said
 
 log = logging.getLogger("preau.mdns")
 
@@ -84,14 +84,12 @@ def plan(*, name: str, port: int, host: str, role: str, uai: str | None,
         label = label[: -len(".local")]
     if not _LABEL.match(label):
         raise MdnsError(
-            f"mdns_name {name!r} cannot be a network name: use 1-63 lower-case letters, digits or '-', "
-            "not starting or ending with '-' (for example preau or preau-jaures)"
+            said("msg.mdns.bad_name", name=name)
         )
     addresses = usable_addresses(host, interface_addresses)
     if not addresses:
         raise MdnsError(
-            f"mdns = true, but the node listens on {host}, which no other computer can reach: "
-            "set host = 0.0.0.0 (or the box's network address), or set mdns = false"
+            said("msg.mdns.unreachable_host", host=host)
         )
     who = f"Préau {uai}" if uai else f"Préau {label}"
     props = (("path", "/"), ("role", role)) + ((("uai", uai),) if uai else ())
@@ -104,7 +102,7 @@ def zeroconf_module() -> Any:
         import zeroconf
         import zeroconf.asyncio  # noqa: F401 - the part Advertiser uses
     except ImportError:
-        raise MdnsError(MISSING) from None
+        raise MdnsError(said("msg.mdns.missing")) from None
     return zeroconf
 
 

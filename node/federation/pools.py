@@ -41,7 +41,8 @@ from preau.protocol.secagg import (
 from preau.protocol.secagg.messages import PoolAborted
 from preau.protocol.secagg.masks import pack, unpack
 
-from preau.node.errors import Conflict, NotFound, UserError, words
+from preau.node import i18n
+from preau.node.errors import Conflict, NotFound, UserError, said, words
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
@@ -85,7 +86,7 @@ def _campaign(federation, campaign_id: str) -> Campaign:
     for c in federation.campaigns():
         if c.id == campaign_id:
             return c
-    raise NotFound(f"campagne inconnue : {campaign_id} / no campaign {campaign_id!r} on this node")
+    raise NotFound(said("msg.pool.no_campaign", campaign=campaign_id))
 
 
 def academie_setting(text: str | None) -> str | None:
@@ -95,9 +96,7 @@ def academie_setting(text: str | None) -> str | None:
     try:
         return parse_node_id(text)
     except ProtocolError as exc:
-        raise UserError(f"réglage academie : identifiant de nœud invalide ({exc.message}) ; recopiez celui que publie "
-                        f"l'académie / setting academie: not a node id ({exc.message}); copy the one the académie "
-                        f"publishes") from None
+        raise UserError(said("msg.pool.bad_academie", detail=exc.message)) from None
 
 
 def required_academie(federation) -> str | None:
@@ -136,17 +135,46 @@ class PoolView:
     pupils: int | None = None
     code: str | None = None  # why it was refused or left, as a stable code (the web says it from the catalog)
     academie: str | None = None  # node id of the académie that countersigned the member list, if one did
+    params: dict | None = None  # the values of `code`'s words (how many schools answered...)
 
-    def line(self) -> str:
+    def why(self, lang: str) -> str | None:
+        """Why it was refused, left or failed, in `lang`: the catalog's words for its code, else as recorded."""
+        key = f"pool.refusal.{self.code}"
+        if self.code and key in i18n.catalog(lang):
+            return i18n.translate(lang, key, reason=self.reason or "", **(self.params or {}))
+        if self.code:  # a protocol check without words of its own: said in general, its code for the log
+            return i18n.translate(lang, "msg.pool.failed_check", code=self.code)
+        return self.reason
+
+    def line(self, lang: str = "en") -> str:
+        """The pool in two lines, all in one language: id, campaign, state (and result), then its schools."""
+        t = lambda key, **kw: i18n.translate(lang, key, **kw)  # noqa: E731
         names = ", ".join(f"{m['name']} ({m['uai']})" for m in self.members)
-        head = f"pool {self.pool_id[:8]} · {self.campaign} · {self.status}"
+        head = t("cli.out.pool.head", pool=self.pool_id[:8], campaign=self.campaign, status=_status_words(self.status).to(lang))
         if self.survivors is not None:
-            head += f" · {self.survivors} écoles regroupées, {self.pupils} élèves"
+            head += t("cli.out.pool.result", schools=self.survivors, pupils=self.pupils)
         if self.academie:
-            head += f" · countersigned by the académie {self.academie}"
-        if self.reason:
-            head += f" · {self.reason}"
-        return f"{head}\n  {len(self.members)} schools, threshold {self.threshold}: {names}"
+            head += t("msg.pool.countersigned_by", academie=self.academie)
+        why = self.why(lang)
+        if why:
+            head += f" · {why}"
+        return head + "\n" + t("cli.out.pool.members", n=len(self.members), threshold=self.threshold, names=names)
+
+
+def _status_words(status: str):
+    """A pool's state as the person reads it (the CLI's words for it; the code itself when it has none)."""
+    from preau.node.errors import Words
+
+    key = f"cli.pool.status.{status}"
+    return said(key) if key in i18n.catalog("en") else Words(status)
+
+
+def _refusal_words(code: str | None, english: str):
+    """A pool refusal said from its protocol code when the catalog knows it, else as the protocol wrote it."""
+    from preau.node.errors import Words
+
+    key = f"pool.refusal.{code}"
+    return said(key, reason="") if code and key in i18n.catalog("en") else Words(english)
 
 
 def _view(state: dict) -> PoolView:
@@ -155,7 +183,7 @@ def _view(state: dict) -> PoolView:
     result = state.get("result") or {}
     return PoolView(pool.pool_id.hex(), pool.campaign_id, state["status"], pool.threshold, members,
                     state.get("reason"), result.get("survivors"), result.get("pupils"), state.get("code"),
-                    None if pool.parent_key is None else node_id(pool.parent_key))
+                    None if pool.parent_key is None else node_id(pool.parent_key), state.get("params"))
 
 
 def pools(federation, campaign: str | None = None) -> list[PoolView]:
@@ -166,7 +194,7 @@ def pools(federation, campaign: str | None = None) -> list[PoolView]:
 def _find(federation, prefix: str) -> tuple[str, dict]:
     found = [(k, s) for k, s in _all(federation.fed).items() if k.startswith(prefix.lower())]
     if len(found) != 1:
-        raise NotFound(f"aucun regroupement {prefix!r} / no single pool starts with {prefix!r}: see `preau pool list`")
+        raise NotFound(said("msg.pool.no_such_pool", prefix=prefix))
     return found[0]
 
 
@@ -277,6 +305,8 @@ def _after_advance(federation, state: dict, agg: DistrictAggregator, out: dict[i
     state["status"] = agg.state
     if agg.state == "aborted":
         state["status"], state["reason"] = "failed", agg.reason
+        if agg.reason_code:  # said from the catalog by PoolView (the reason stays for the log)
+            state["code"], state["params"] = agg.reason_code, dict(agg.reason_params)
         federation.fed.log_event("pool_failed", f"pool {agg.pool.pool_id.hex()[:8]}: {agg.reason}",
                                  pool=agg.pool.pool_id.hex()[:8], campaign=agg.pool.campaign_id)
     elif agg.state == "complete":
@@ -304,13 +334,12 @@ def advance_pool(federation, prefix: str) -> PoolView:
     with federation.fed.transaction():
         key, state = _find(federation, prefix)
         if state.get("role") != "district":
-            raise UserError("seule la circonscription clôt un tour / only the district closes a round")
+            raise UserError(said("msg.pool.district_closes"))
         if state["status"] == COUNTERSIGN:
-            raise Conflict("ce regroupement attend le contreseing de l'académie / this pool waits for the académie's "
-                           "countersignature (sent at the district's next sync with it)")
+            raise Conflict(said("msg.pool.waits_countersign"))
         agg = _aggregator(state)
         if agg.state not in ROUNDS:
-            raise Conflict(f"ce regroupement est terminé ({state['status']}) / this pool is over ({state['status']})")
+            raise Conflict(said("msg.pool.over", status=_status_words(state["status"])))
         _after_advance(federation, state, agg, agg.advance())
         _save(federation.fed, key, state)
     return _view(state)
@@ -405,7 +434,7 @@ def proposal(federation, prefix: str) -> tuple[PoolDefinition, dict]:
     """A pool waiting for this school's approval, and its stored state."""
     _key, state = _find(federation, prefix)
     if state.get("role") != "school":
-        raise UserError("on approuve un regroupement sur le nœud de l'école / pools are approved on the school's node")
+        raise UserError(said("msg.pool.approve_on_school"))
     return decode(bytes.fromhex(state["definition"])), state
 
 
@@ -417,9 +446,9 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
     with federation.fed.transaction():
         key, state = _find(federation, prefix)
         if state.get("role") != "school":
-            raise UserError("on approuve un regroupement sur le nœud de l'école / pools are approved on the school's node")
+            raise UserError(said("msg.pool.approve_on_school"))
         if state["status"] != "proposed":
-            raise Conflict(f"ce regroupement est déjà {state['status']} / this pool is already {state['status']}")
+            raise Conflict(said("msg.pool.already", status=_status_words(state["status"])))
         pool = decode(bytes.fromhex(state["definition"]))
         seed = os.urandom(32)
         member = _member_identity(federation, pool)
@@ -428,7 +457,7 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
                                   seed=seed, spent=_spent(federation.fed), my_cohort=vector[-1], min_cohort=min_cohort,
                                   parent_key=_parent_key(federation, pool))
         except ProtocolError as exc:
-            raise UserError(f"regroupement refusé / pool refused: {exc.message}") from None
+            raise UserError(said("msg.pool.refused", why=_refusal_words(exc.code, exc.message))) from None
         state.update(status="active", **_seal(federation.identity, pool, seed, member, vector),
                      transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
@@ -443,7 +472,7 @@ def declare_cohort(federation, campaign_id: str, uai: str, cohort: int) -> Cohor
     The district needs it to form a pool, and every member checks it: nothing else of the school leaves.
     """
     if federation.role != "school":
-        raise UserError("une école déclare son effectif sur son propre nœud / a school declares its cohort on its own node")
+        raise UserError(said("msg.pool.declare_on_school"))
     declaration = CohortDeclaration.create(federation.identity, campaign_id=campaign_id, uai=uai, cohort=int(cohort),
                                            declared_at=federation.clock())
     with federation.fed.transaction():
@@ -578,8 +607,7 @@ class PoolMailbox:
         if state is None or state.get("role") != "district" or state["status"] != COUNTERSIGN:
             return []
         if isinstance(msg, PoolAborted):
-            state.update(status="failed", outbox={},
-                         reason=f"refusé par l'académie / refused by the académie: {msg.reason}")
+            state.update(status="failed", outbox={}, reason=msg.reason, code="academie_refused")
             _save(self.fed, key, state)
             self.fed.log_event("pool_failed", f"pool {key[:8]}: the académie refused it: {msg.reason}", pool=key[:8],
                                by="academie")

@@ -47,7 +47,7 @@ from preau.protocol.identity import Identity, PublicIdentity, RetiredIdentity, n
 from preau.protocol.invitation import IssuedInvitation
 
 from preau.node.database import inline
-from preau.node.errors import EXIT_DATA, UserError
+from preau.node.errors import EXIT_DATA, UserError, said
 from preau.node.federation.store import FedStore
 from preau.node.testhooks import unprotected
 
@@ -554,14 +554,14 @@ class Federation:
                 raise ValueError
             entries = [(bytes.fromhex(e["document"]), bytes.fromhex(e["release"])) for e in body["documents"]]
         except (ValueError, KeyError, TypeError, AttributeError):
-            raise BundleError("this file is not a Préau bundle (or it is damaged); export it again from the school") from None
+            raise BundleError(said("msg.bundle.not_a_bundle")) from None
         checked = []
         for raw_doc, raw_release in entries:
             try:
                 signed = SignedRelease.decode(raw_release)
                 doc = load_document(raw_doc)
             except CrdtError as exc:
-                raise BundleError(f"the bundle holds a damaged document ({exc}); export it again") from None
+                raise BundleError(said("msg.bundle.damaged", detail=str(exc))) from None
             unknown = self.is_carried(signed.owner.hex())  # written by a node not pinned here
             if carry and unknown and signed.kind in ("release", "aggregate"):
                 checked.append((doc, signed))
@@ -569,19 +569,17 @@ class Federation:
             member = self.fed.active_peer(signed.owner.hex())
             sends = SENDS.get(member["role"]) if member is not None else None
             if sends is not None and sends != signed.kind:
-                raise BundleError(f"the bundle holds a {signed.kind} document from {member['uai'] or member['node_id']}, "
-                                  f"which is enrolled here as a {'school' if member['role'] == 'school' else 'district'} "
-                                  f"and sends only its {sends}; nothing was imported")
+                role = "msg.bundle.as_school" if member["role"] == "school" else "msg.bundle.as_district"
+                raise BundleError(said("msg.bundle.wrong_kind", kind=said(f"msg.bundle.kind.{signed.kind}"),
+                                       who=member["uai"] or member["node_id"], role=said(role),
+                                       sends=said(f"msg.bundle.kind.{sends}")))
             up = self.upstream()
             if sends is None and up is not None and signed.owner.hex() in (up["key"], *self.fed.predecessors(up["key"])):
-                raise BundleError("this bundle comes from the node above (your district): bundles carry releases up "
-                                  "only, from a school to its district and from a district to its académie; campaigns "
-                                  "reach this node when it syncs. Nothing was imported")
+                raise BundleError(said("msg.bundle.from_above"))
             if sends is None:
-                hint = (" (to carry it to the district, import it with `preau bundle import --carry`)"
-                        if not carry and unknown and self.upstream() is not None else "")
-                raise BundleError(f"the bundle holds document {signed.doc_id} from a node not enrolled here{hint}; "
-                                  "nothing was imported")
+                carry_it = not carry and unknown and self.upstream() is not None
+                raise BundleError(said("msg.bundle.not_enrolled_carry" if carry_it else "msg.bundle.not_enrolled",
+                                       doc=signed.doc_id))
             checked.append((doc, signed))
         accepted = []
         with self.fed.transaction():
@@ -592,8 +590,8 @@ class Federation:
                 try:
                     got = self.try_accept(None, doc, signed, signed.owner)
                 except CrdtError as exc:
-                    raise BundleError(f"document {signed.doc_id} in the bundle was refused: {exc}; nothing was imported") from None
+                    raise BundleError(said("msg.bundle.refused", doc=signed.doc_id, detail=str(exc))) from None
                 if got is None:
-                    raise BundleError(f"document {signed.doc_id} in the bundle lacks changes its signature covers; nothing was imported")
+                    raise BundleError(said("msg.bundle.incomplete", doc=signed.doc_id))
                 accepted.append(got)
         return accepted

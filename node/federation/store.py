@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 from preau.node import database as base
 from preau.node.federation.schema import MIGRATIONS
-from preau.node.errors import EXIT_DATA, UserError
+from preau.node.errors import EXIT_DATA, UserError, said
 
 STATS_VERSION = 1  # the version of preau.crdt.statistics' dictionary form that stats() assembles
 
@@ -81,9 +81,7 @@ class FedStore:
         try:
             self._db = base.connect(self.path, busy_timeout=5.0)
         except base.DatabaseFileError as exc:
-            raise FedStoreDamaged(
-                f"{exc.message}. This file holds the node's enrolment and what it received; restore it from a "
-                "backup (preau restore), or move it aside and enrol the node again.") from exc
+            raise FedStoreDamaged(said("msg.fedstore.damaged", what=exc.words)) from exc
         self._migrate()
 
     @property
@@ -114,8 +112,8 @@ class FedStore:
         except base.DatabaseFileError as exc:
             self.db.close()
             if exc.newer:
-                raise FedStoreTooNew(f"{exc.message}; upgrade Préau before opening it.") from exc
-            raise FedStoreDamaged(exc.message) from exc
+                raise FedStoreTooNew(said("msg.fedstore.newer", what=exc.words)) from exc
+            raise FedStoreDamaged(exc.words) from exc
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

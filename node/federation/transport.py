@@ -31,7 +31,7 @@ from preau.protocol.wire import Message, Offer, PoolMail, Receipt, SyncMessage, 
 
 from preau.node import faults
 from preau.node.aio import within
-from preau.node.errors import UserError
+from preau.node.errors import UserError, said
 from preau.node.federation.gate import Limits, SessionGate
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
@@ -467,13 +467,13 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
                 report = await _run(ws, driver, limits)
     except aiohttp.WSServerHandshakeError as exc:
         if exc.status == 503:
-            raise PeerUnreachable(f"{url} is busy with other nodes' syncs; this node tries again later",
+            raise PeerUnreachable(said("msg.sync.peer_busy", url=url),
                                   code="busy") from None
         raise PeerUnreachable(
-            f"{url} does not offer Préau sync (HTTP {exc.status}); check the address") from None
+            said("msg.sync.not_preau", url=url, status=exc.status)) from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         raise PeerUnreachable(
-            f"cannot reach {url} ({exc.__class__.__name__}: {exc}); check the address and that the node is running"
+            said("msg.sync.unreachable", url=url, detail=f"{exc.__class__.__name__}: {exc}")
         ) from None
     finally:
         if federation.fed.unwritten_contacts:  # the peer's contact, noted in the session, unless a commit wrote it

@@ -30,6 +30,7 @@ from preau.node.database import sqlite_image
 from preau.node.records import database as dbmod
 
 from preau.node.records import vault
+from preau.node.errors import said
 from preau.node.records.errors import BackupError
 from preau.node.records.store import DB_NAME, NODE_KEY_NAME, Session, Store, _ad, _write_key_file
 from preau.node import datadir
@@ -106,9 +107,9 @@ def _read(path: pathlib.Path) -> tuple[dict, bytes, bytes]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise BackupError(f"no backup file at {path}") from None
+        raise BackupError(said("msg.backup.no_file", path=str(path))) from None
     if not raw.startswith(MAGIC):
-        raise BackupError(f"{path.name} is not a Préau backup file (or its beginning is damaged); pick the right file",
+        raise BackupError(said("msg.backup.not_a_backup", file=path.name),
                           code="not_a_backup")
     try:
         (length,) = struct.unpack(">I", raw[len(MAGIC):len(MAGIC) + 4])
@@ -117,14 +118,14 @@ def _read(path: pathlib.Path) -> tuple[dict, bytes, bytes]:
         header_bytes = raw[len(MAGIC) + 4:len(MAGIC) + 4 + length]
         header = json.loads(header_bytes)
         if header["format"] not in FORMATS:
-            raise BackupError(f"{path.name} was written by another Préau version (format {header['format']}); restore it with that version",
+            raise BackupError(said("msg.backup.other_format", file=path.name, format=header['format']),
                               code="backup_version")
         for key in ("recovery_wrap", "file_key", "admins"):
             header[key]
     except BackupError:
         raise
     except (ValueError, KeyError, TypeError, struct.error):
-        raise BackupError(f"{path.name} is damaged (its header cannot be read); use another backup", code="corrupt") from None
+        raise BackupError(said("msg.backup.bad_header", file=path.name), code="corrupt") from None
     return header, header_bytes, raw[len(MAGIC) + 4 + length:]
 
 
@@ -134,17 +135,16 @@ def _school_key(header: dict, name: str, recovery_key: str | None, username: str
             try:
                 rk = vault.parse_recovery_key(recovery_key)
             except vault.RecoveryKeyTypo:
-                raise BackupError("this is not a valid recovery key (a character is wrong or missing): check each group of 5 characters",
+                raise BackupError(said("msg.store.recovery_typo"),
                                   code="wrong_key") from None
             try:
                 return vault.open_(vault.derive(rk, "wrap/recovery"), _unb64(header["recovery_wrap"]), _ad("school-key"))
             except vault.DecryptError:
-                raise BackupError(f"this recovery key does not open {name}: it belongs to another school or set-up",
+                raise BackupError(said("msg.backup.other_key", file=name),
                                   code="wrong_key") from None
         if username is None or password is None:
-            raise BackupError("give the recovery key, or a head teacher's user name and password, to restore", code="wrong_key")
-        wrong = BackupError(f"this user name and password do not open {name}: use a head teacher account that existed "
-                            "when the backup was made, or the recovery key", code="wrong_key")
+            raise BackupError(said("msg.backup.give_key"), code="wrong_key")
+        wrong = BackupError(said("msg.backup.wrong_login", file=name), code="wrong_key")
         for admin in header["admins"]:
             if admin["username"] != username:
                 continue
@@ -157,12 +157,12 @@ def _school_key(header: dict, name: str, recovery_key: str | None, username: str
             try:
                 return vault.open_sealed(secret, _unb64(admin["school_wrap"]), "school-key")
             except vault.DecryptError:
-                raise BackupError(f"{name} is damaged (a key wrap does not open); use another backup", code="corrupt") from None
+                raise BackupError(said("msg.backup.bad_wrap", file=name), code="corrupt") from None
         raise wrong
     except (KeyError, TypeError, ValueError) as exc:
         if isinstance(exc, BackupError):
             raise
-        raise BackupError(f"{name} is damaged (its header cannot be read); use another backup", code="corrupt") from None
+        raise BackupError(said("msg.backup.bad_header", file=name), code="corrupt") from None
 
 
 def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, recovery_key: str | None = None,
@@ -176,7 +176,7 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
     data = pathlib.Path(data_dir)
     target = data / DB_NAME
     if (target.exists() or any((data / n).exists() for n in NODE_FILES)) and not replace:
-        raise BackupError(f"{data} already holds a Préau node; restore into an empty folder, or ask to replace it",
+        raise BackupError(said("msg.backup.would_overwrite", folder=str(data)),
                           code="would_overwrite")
     header, header_bytes, body = _read(path)
     school_key = _school_key(header, path.name, recovery_key, username, password)
@@ -184,7 +184,7 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
         file_key = vault.open_(vault.derive(school_key, "wrap/backup"), _unb64(header["file_key"]), _ad("backup-key"))
         plain = vault.open_(file_key, body, vault.label("backup") + b"|" + header_bytes)
     except (vault.DecryptError, ValueError):
-        raise BackupError(f"{path.name} is damaged or was changed (it fails its integrity check); use another backup",
+        raise BackupError(said("msg.backup.integrity", file=path.name),
                           code="corrupt") from None
     node_key, rest = plain[:vault.KEY_BYTES], plain[vault.KEY_BYTES:]
     node_files: dict[str, bytes] = {}
@@ -198,7 +198,7 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
             if set(node_files) - set(BACKED_UP) or len(image) != length:
                 raise ValueError("unexpected content")
         except (ValueError, TypeError, struct.error, AttributeError):
-            raise BackupError(f"{path.name} is damaged (its content cannot be read); use another backup",
+            raise BackupError(said("msg.backup.bad_content", file=path.name),
                               code="corrupt") from None
     data.mkdir(parents=True, exist_ok=True)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -215,9 +215,9 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
         finally:
             conn.close()
         if ok != "ok":
-            raise BackupError(f"{path.name} holds a damaged database ({ok}); use another backup", code="corrupt")
+            raise BackupError(said("msg.backup.bad_database", file=path.name, detail=ok), code="corrupt")
         if version > len(dbmod.MIGRATIONS):
-            raise BackupError(f"{path.name} comes from a newer Préau (schema {version}); install that version to restore it",
+            raise BackupError(said("msg.backup.newer", file=path.name, version=version),
                               code="backup_version")
         with open(staged, "rb+") as f:
             os.fsync(f.fileno())
@@ -238,7 +238,7 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
                 finally:
                     conn.close()
                 if fed_ok != "ok":
-                    raise BackupError(f"{path.name} holds a damaged federation database ({fed_ok}); use another backup",
+                    raise BackupError(said("msg.backup.bad_fed", file=path.name, detail=fed_ok),
                                       code="corrupt")
             staged_files[name] = staged_file
         early = _early_purges(target) if replace and target.exists() else []

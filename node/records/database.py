@@ -10,7 +10,7 @@ import pathlib
 
 from preau.node import database as base
 from preau.node.database import Database, Migration
-from preau.node.errors import DamagedDatabase
+from preau.node.errors import DamagedDatabase, said
 from preau.node.records.errors import SchemaError
 
 def _m1_initial(db: Database) -> None:
@@ -110,7 +110,7 @@ def migrate(db: Database, migrations: list[Migration] | None = None) -> int:
     """Apply the migrations this file lacks; refuse a file written by a newer Préau."""
     migrations = MIGRATIONS if migrations is None else migrations
     try:
-        base.migrate(db, migrations, what="this database")
+        base.migrate(db, migrations, what=said("msg.db.this_database"))
     except base.DatabaseFileError as exc:
-        raise SchemaError(f"{exc.message}. Install that version again.") from exc
+        raise SchemaError(said("msg.db.install_again", what=exc.words)) from exc
     return len(migrations)

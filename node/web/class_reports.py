@@ -51,6 +51,7 @@ class PupilNeeds:
 class DomainGroups:
     subject: str
     pupils: tuple[PupilNeeds, ...]  # most exercises "à besoin" first, then most "fragile", then by name
+    entered: bool = True  # some result of this domain is saved: "nobody to help" means something
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class ExerciseGroups:
     besoin: tuple[str, ...]
     fragile: tuple[str, ...]
     pending: bool  # no thresholds yet: nobody can be placed in a group
+    missing: tuple[str, ...] = ()  # pupils with nothing saved for this exercise yet: not "nobody", not yet known
 
 
 def _group(exercise: Exercise, entry: RowEntry | None) -> str | None:
@@ -85,7 +87,8 @@ def support_groups(campaign: Campaign, pupils: Sequence[tuple[str, str]],
             if found["besoin"] or found["fragile"]:
                 rows.append(PupilNeeds(name, tuple(found["besoin"]), tuple(found["fragile"])))
         rows.sort(key=lambda r: (-len(r.besoin), -len(r.fragile), r.name.casefold()))
-        domains.append(DomainGroups(subject, tuple(rows)))
+        entered = any(entries.get(ex.id) for ex in campaign.exercises if ex.subject == subject)
+        domains.append(DomainGroups(subject, tuple(rows), entered))
     per_exercise = []
     for ex in campaign.exercises:
         saved = entries.get(ex.id, {})
@@ -94,7 +97,8 @@ def support_groups(campaign: Campaign, pupils: Sequence[tuple[str, str]],
             group = _group(ex, saved.get(pupil_id))
             if group in by:
                 by[group].append(name)
-        per_exercise.append(ExerciseGroups(ex, tuple(by["besoin"]), tuple(by["fragile"]), ex.thresholds is None))
+        missing = tuple(name for pupil_id, name in pupils if pupil_id not in saved)
+        per_exercise.append(ExerciseGroups(ex, tuple(by["besoin"]), tuple(by["fragile"]), ex.thresholds is None, missing))
     return tuple(domains), tuple(per_exercise)
 
 
@@ -186,7 +190,7 @@ def groups_data(store: Any, s: Any, class_id: str, campaign_id: str) -> dict[str
     c, campaign, pupils, entries = _class_results(store, s, class_id, campaign_id)
     domains, per_exercise = support_groups(campaign, pupils, entries)
     return {"klass": c, "campaign": campaign, "domains": domains, "per_exercise": per_exercise,
-            "entered": any(entries.values()), "base": class_base(c)}
+            "entered": any(entries.values()), "base": class_base(c), "pupils_count": len(pupils)}
 
 
 def table_data(store: Any, s: Any, class_id: str, campaign_id: str, lang: str) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from preau.node import i18n
 from preau.node.appkeys import NODE
-from preau.node.errors import UserError, Words
+from preau.node.errors import UserError, Words, said
 from .appkeys import UNLOCKED
 from .security import current_principal, request_language
 
@@ -36,7 +36,7 @@ def node_of(request: web.Request) -> Any:
 def store_of(request: web.Request) -> Any:
     store = node_of(request).store
     if store is None:
-        raise UserError("this node has no store: set it up with `preau init` first", status=503)
+        raise UserError(said("msg.web.no_store"), status=503)
     return store
 
 

@@ -24,7 +24,7 @@ from preau.crdt.statistics import SHARE_BASIS, percent
 from preau.protocol.errors import LocalProtocolError
 
 from ..campaign_file import parse_campaign_bytes
-from ..codes import campaign_words
+from ..codes import campaign_words, refusal_words
 from ..errors import UserError
 from . import district_accounts, district_pools, district_stats
 from .district_accounts import audit
@@ -64,16 +64,26 @@ async def schools(request: web.Request) -> web.StreamResponse:
     for cid in node.fed.stats_campaigns():
         s = live(node, cid)
         per_campaign[cid] = {m.member: m for m in s.members()} if s is not None else {}
+    names = {cid: c.name for cid, c in campaigns_of(node).items()}
+    # A small school pooled with others has no release of its own: say it counts through its pool.
+    pooled: dict[str, list[dict]] = {}
+    for view in fpools.pools(node.federation):
+        if view.status != "failed":
+            for member in view.members:
+                pooled.setdefault(member["node_id"], []).append(
+                    {"campaign": names.get(view.campaign, view.campaign), "complete": view.status == "complete",
+                     "schools": view.survivors or len(view.members)})
     rows = []
     for p in node.federation.children():
         releases = []
         for cid, members in per_campaign.items():
             m = members.get(p["key"])
             if m is not None:
-                releases.append({"campaign": cid, "release": m.release, "when": when(m.time, lang),
+                releases.append({"campaign": names.get(cid, cid), "release": m.release, "when": when(m.time, lang),
                                  "withheld": m.status == "withheld"})
         rows.append({"p": p, "enrolled": when(p["enrolled_at"], lang), "contact": when(p["last_contact"], lang),
-                     "releases": releases})
+                     "releases": releases, "pools": pooled.get(p["node_id"], []),
+                     "error": refusal_words(p.get("last_error_code"), p["last_error"]).to(lang) if p["last_error"] else None})
     return await render(request, "district_schools.html", {"schools": rows, "node_id": node.node_id})
 
 
@@ -133,7 +143,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             # The QR code opens the school's own join page, filled in (a phone on the school's network); the
             # long text stays below it for nodes older than that page.
             link = school_join_link(code=inv.code, district=settings.advertised_url, uai=inv.uai, name=name)
-            created = {"uai": inv.uai, "text": inv.text, "qr": qr_svg(link), "link": link,
+            created = {"uai": inv.uai, "name": ", ".join(x for x in (name, town) if x), "text": inv.text, "qr": qr_svg(link), "link": link,
                        "expires": when(inv.expires_at, request_language(request)),
                        "code": inv.code_groups, "address": settings.advertised_url}
             # shown on the page the redirect opens, once: a reload neither shows it again nor makes another

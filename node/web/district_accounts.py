@@ -10,14 +10,17 @@ audit log under the person's own name (`audit`), read on /district/audit.
 """
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
 
 from aiohttp import web
 
-from ..errors import UserError
-from .context import form_text, on_db, refused, store_of, t_, unlocked
-from .flash import see_other
+from ..i18n import catalog, when
+
+from .accounts_form import AccountsForm, act
+from .context import on_db, store_of, unlocked
 from .render import render
-from .security import current_principal, end_sessions_of, login_required
+from .security import current_principal, login_required, request_language
 
 ADMIN = ("district",)
 
@@ -44,35 +47,49 @@ async def accounts(request: web.Request) -> web.StreamResponse:
     return await _accounts_page(request)
 
 
+ACCOUNTS = AccountsForm("/district/accounts", admin_role="district",
+                        notices={"create": "daccounts.created", "disable": "daccounts.disabled"})
+
+
 @login_required(roles=ADMIN)
 async def account_action(request: web.Request) -> web.StreamResponse:
-    store, s = store_of(request), unlocked(request)
-    form = await request.post()
-    action = form_text(form, "action")
-    username = form_text(form, "username", 40)
-    password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
-    t = t_(request)
-    try:
-        if action == "create":
-            role = "admin" if form_text(form, "role") == "district" else "teacher"
-            await on_db(request, store.create_account, s, username, password, role)
-            notice = t("daccounts.created", username=username)
-        elif action == "disable":
-            await on_db(request, store.disable_account, s, username)
-            await end_sessions_of(request.app, username)
-            notice = t("daccounts.disabled", username=username)
-        else:
-            raise web.HTTPBadRequest()
-    except UserError as exc:
-        return await _accounts_page(request, errors=[refused(request, exc)], status=exc.status)
-    raise await see_other(request, "/district/accounts", notice=notice)
+    return await act(request, ACCOUNTS, _accounts_page)
 
 
 @login_required(roles=ADMIN)
 async def audit_page(request: web.Request) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
-    entries = store.audit_log(s, limit=500)
-    return await render(request, "district_audit.html", {"entries": entries})
+
+    def read() -> tuple[list[Any], dict[str, str]]:
+        return store.audit_log(s, 500), {f"account:{a.id}": a.username for a in store.list_accounts(s)}
+
+    entries, accounts = await on_db(request, read)
+    lang = request_language(request)
+    words = catalog(lang)
+    # Not every entry is a person's: the set-up, the store itself, the recovery key; and "school" is this node.
+    rows = [{"at": e.at, "when": _when(e.at, lang), "actor": e.actor,
+             "who": words.get(f"daudit.actor.{e.actor}", e.actor.removeprefix("account:")),
+             "action": e.action, "what": words.get(f"daudit.action.{e.action}", e.action),
+             "target": accounts.get(e.target) or words.get(f"daudit.target.{e.target}", e.target),
+             "detail": _detail(e, words)} for e in entries]
+    return await render(request, "district_audit.html", {"entries": rows})
+
+
+def _detail(e: Any, words: Any) -> str:
+    """An account's creation is noted "<username> <store role>": said with the district's role names (the store's
+    "admin" is an administrator, its "teacher" an inspector)."""
+    name, _, role = e.detail.partition(" ")
+    if e.action == "account-created" and role in ("admin", "teacher"):
+        return f"{name} — {words['daccounts.role_district' if role == 'admin' else 'daccounts.role_inspector']}"
+    return e.detail
+
+
+def _when(at: str, lang: str) -> str:
+    """An entry's moment as the other pages write it (30/11/2026 10:49), not its ISO text; the ISO text if odd."""
+    try:
+        return when(dt.datetime.fromisoformat(at).timestamp(), lang)
+    except ValueError:
+        return at
 
 
 def add_routes(r: web.UrlDispatcher) -> None:

@@ -18,7 +18,8 @@ from preau.crdt.statistics import (
     SHARE_BASIS, CampaignStatistics, MemberRow, cohort_series, cohort_year, member_table, progress,
 )
 from preau.node.actions.stats import district_stats
-from preau.node.errors import NotFound
+from preau.node.errors import NotFound, said
+from preau.node.federation.pools import POOL_OWNER
 from preau.node.records import csvio
 
 from ..i18n import when
@@ -48,7 +49,7 @@ def stats_table(node: Any, campaign_id: str) -> tuple[CampaignStatistics, list[d
     every percentage from `percents`, the one definition (chart, table, exports)."""
     found = district_stats(node, campaign_id)
     if found is None:
-        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no school release has arrived")
+        raise NotFound(said("msg.stats.none_yet", campaign=campaign_id))
     return found.statistics, list(found.rows)
 
 
@@ -64,8 +65,14 @@ def member_labels(node: Any) -> dict[str, dict[str, str]]:
     return out
 
 
-def label_of(labels: dict[str, dict[str, str]], key: str) -> dict[str, str]:
-    return labels.get(key) or {"name": "", "town": "", "uai": "", "label": key[:16]}
+def label_of(labels: dict[str, dict[str, str]], key: str, t: Any) -> dict[str, str]:
+    """Who a member is, in words: a peer by its name, town and UAI; a pool of small schools as such (its
+    statistics owner "pool-<id>" means nothing to an inspector); an unknown key by its start."""
+    if key in labels:
+        return labels[key]
+    if key.startswith(POOL_OWNER):
+        return {"name": t("dstats.pool_member"), "town": "", "uai": "", "label": t("dstats.pool_member")}
+    return {"name": "", "town": "", "uai": "", "label": key[:16]}
 
 
 def heat(group: str, pct: int | None) -> int:
@@ -97,7 +104,9 @@ def table_rows(node: Any, request: web.Request, stats: CampaignStatistics, campa
     order = {ex: i for i, ex in enumerate(table.exercises)}
     rows, others = [], []
     for m in table.rows:
-        who = label_of(labels, m.member)
+        who = label_of(labels, m.member, t)
+        if m.member.startswith(POOL_OWNER) and m.schools > 1:
+            who = {**who, "name": t("dstats.pool_member_count", schools=m.schools)}
         base = {"member": m.member, "school": who["name"] or who["label"], "town": who["town"], "uai": who["uai"],
                 "scope": m.scope}
         if m.status != "published":
@@ -263,12 +272,12 @@ async def progress_page(request: web.Request) -> web.StreamResponse:
             aliases[p["key"]] = current
     member = request.query.get("member") or None
     keys = sorted({aliases.get(m.member, m.member) for _, s in pairs for m in s.members()},
-                  key=lambda k: label_of(labels, k)["label"].lower())
+                  key=lambda k: label_of(labels, k, t)["label"].lower())
     if member not in keys:
         member = None
     out = progress(pairs, member=member, aliases=aliases)
     members = [{"key": "", "label": t("dstats.progress_district"), "current": member is None}]
-    members += [{"key": k, "label": label_of(labels, k)["label"], "current": k == member} for k in keys]
+    members += [{"key": k, "label": label_of(labels, k, t)["label"], "current": k == member} for k in keys]
     rows = []
     bars = []
     for r in out.rows:
@@ -283,7 +292,7 @@ async def progress_page(request: web.Request) -> web.StreamResponse:
                 bars.append((f"{label} — {c.name}", p.counts))
     chart = group_bars_svg(bars, lang=lang, title=t("dstats.progress_chart")) if bars else ""
     context.update({"campaigns": [{"id": c.id, "name": c.name} for c in chosen], "members": members, "rows": rows,
-                    "chart": chart, "member_label": members[0]["label"] if member is None else label_of(labels, member)["label"]})
+                    "chart": chart, "member_label": members[0]["label"] if member is None else label_of(labels, member, t)["label"]})
     return await render(request, "district_progress.html", context)
 
 
@@ -321,11 +330,11 @@ async def api_members(request: web.Request) -> web.StreamResponse:
     campaign_id = request.match_info["campaign_id"]
     stats = live(node, campaign_id)
     if stats is None:
-        raise NotFound(f"no statistics for campaign {campaign_id!r} yet: no member's release has arrived")
-    labels = member_labels(node)
+        raise NotFound(said("msg.stats.none_yet_member", campaign=campaign_id))
+    labels, t = member_labels(node), t_(request)
     members = []
     for m in stats.members():
-        who = label_of(labels, m.member)
+        who = label_of(labels, m.member, t)
         members.append({"member": m.member, "uai": who["uai"], "name": who["name"], "town": who["town"],
                         "scope": m.scope, "status": m.status, "release": m.release, "schools": m.schools,
                         "cohort": m.cohort,

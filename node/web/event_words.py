@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from preau.node import i18n
 from preau.node.i18n import when
-from .words import refused_campaign_words
+from preau.node.codes import refused_campaign_words
 
 
 @dataclass(frozen=True, slots=True)

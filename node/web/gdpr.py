@@ -93,7 +93,8 @@ async def purge_now(request: web.Request) -> web.StreamResponse:
 
 
 def _document(request: web.Request, template: str, context: dict[str, Any]) -> web.Response:
-    html = paperwork.render(template, context, stylesheet=static_url("gdpr.css"))
+    # The node's own icon: without one the browser asks for /favicon.ico, a 404 and an error in its console.
+    html = paperwork.render(template, {**context, "icon": static_url("favicon.svg")}, stylesheet=static_url("gdpr.css"))
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 
 

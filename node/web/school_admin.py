@@ -12,17 +12,17 @@ from preau.crdt.campaign import LEVELS, Campaign
 from preau.crdt.pooling import pool_vector
 from preau.node.federation import pools as fpools
 from ..codes import reasons_words
-from ..errors import NotFound, UserError
+from ..errors import NotFound, UserError, said
 from preau.node.actions.releases import release_view
 
 from ..release import approve_release, pool_counts
-from .appkeys import RATE_LIMITER
+from .accounts_form import AccountsForm, act
 from .classroom import ADMIN, campaign_of
 from .context import form_text, node_of, on_db, refused, store_of, t_, unlocked
 from .flash import see_other
 from .render import render
-from .security import end_sessions_of, login_required, request_language
-from .words import asked_words
+from .security import login_required, request_language
+from preau.node.codes import asked_words
 
 
 # -- head teacher: accounts and classes ------------------------------------------------------
@@ -41,33 +41,14 @@ async def accounts(request: web.Request) -> web.StreamResponse:
     return await _accounts_page(request)
 
 
+ACCOUNTS = AccountsForm("/admin/accounts", admin_role="admin",
+                        notices={"create": "accounts.created", "reset": "accounts.reset_done",
+                                 "disable": "accounts.disabled_done"})
+
+
 @login_required(roles=ADMIN)
 async def account_action(request: web.Request) -> web.StreamResponse:
-    store, s = store_of(request), unlocked(request)
-    form = await request.post()
-    action = form_text(form, "action")
-    username = form_text(form, "username", 40)
-    password = form.get("password", "") if isinstance(form.get("password", ""), str) else ""
-    t = t_(request)
-    try:
-        if action == "create":
-            role = "admin" if form_text(form, "role") == "admin" else "teacher"
-            await on_db(request, store.create_account, s, username, password, role)
-            notice = t("accounts.created", username=username)
-        elif action == "reset":
-            await on_db(request, store.reset_password, s, username, password)
-            request.config_dict[RATE_LIMITER].reset_account(username)  # a reset unlocks the account everywhere
-            await end_sessions_of(request.app, username)
-            notice = t("accounts.reset_done", username=username)
-        elif action == "disable":
-            await on_db(request, store.disable_account, s, username)
-            await end_sessions_of(request.app, username)
-            notice = t("accounts.disabled_done", username=username)
-        else:
-            raise web.HTTPBadRequest()
-    except UserError as exc:
-        return await _accounts_page(request, errors=[refused(request, exc)], status=exc.status)
-    raise await see_other(request, "/admin/accounts", notice=notice)
+    return await act(request, ACCOUNTS, _accounts_page)
 
 
 async def _admin_classes_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
@@ -196,7 +177,7 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
     try:
         definition, _state = fpools.proposal(node.federation, request.match_info["pool_id"])
         if definition.campaign_id != campaign.id:
-            raise NotFound("this pool is for another campaign")
+            raise NotFound(said("msg.pool.other_campaign"))
         vector, policy = pool_counts(store, s, node.federation, campaign.id)  # thresholds as first released
         await on_db(request, fpools.approve_pool, node.federation, definition.pool_id.hex(), vector,
                     min_cohort=policy.min_cohort, user=s.username)
@@ -208,9 +189,7 @@ async def pool_approve(request: web.Request) -> web.StreamResponse:
 
 def pool_why(view: fpools.PoolView, lang: str) -> str:
     """Why Préau refused or left a pool, for the head teacher: the catalog's words for its code, else as recorded."""
-    from preau.node.i18n import catalog, translate
-    key = f"pool.refusal.{view.code}"
-    return translate(lang, key) if view.code and key in catalog(lang) else (view.reason or "")
+    return view.why(lang) or ""
 
 
 def _declaration(store, session, node: Any, campaign) -> dict[str, Any] | None:

@@ -251,6 +251,8 @@ def setup_site(app: web.Application, settings: Any, *, clock: Callable[[], float
     app.middlewares.append(page_errors)
     app.cleanup_ctx.append(_sweeper)
     app.router.add_get("/", root)
+    for typed in ("/admin", "/district"):  # addresses people type by hand: to their own home, not a 404
+        app.router.add_get(typed, root)
     school.add_routes(app.router)
     gdpr.add_routes(app.router)
     district.add_routes(app.router)

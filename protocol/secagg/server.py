@@ -35,13 +35,15 @@ class PoolResult:
 
 
 class DistrictAggregator:
-    __slots__ = ("pool", "state", "reason", "result", "_expected", "_got", "_keys", "_shares", "_u2", "_inputs",
+    __slots__ = ("pool", "state", "reason", "reason_code", "reason_params", "result", "_expected", "_got", "_keys", "_shares", "_u2", "_inputs",
                  "_u3", "_dropped", "_signatures")
 
     def __init__(self, pool: PoolDefinition):
         self.pool = pool
         self.state = KEYS
         self.reason: str | None = None
+        self.reason_code: str | None = None  # why it aborted, as a stable code and values the node says in words
+        self.reason_params: dict[str, int] = {}
         self.result: PoolResult | None = None
         self._expected: frozenset[int] = frozenset(range(1, pool.n + 1))
         self._got: dict[int, tuple[bytes, object]] = {}
@@ -100,6 +102,8 @@ class DistrictAggregator:
             raise LocalProtocolError(f"the pool is {self.state}; no round to close", code="pool_closed")
         got = {m: msg for m, (_raw, msg) in sorted(self._got.items())}
         if len(got) < self.pool.threshold:
+            self.reason_code, self.reason_params = "too_few_answered", {
+                "answered": len(got), "n": self.pool.n, "threshold": self.pool.threshold}
             return self._abort(f"only {len(got)} of the {self.pool.n} schools answered; the pool needs {self.pool.threshold}")
         out = getattr(self, "_close_" + self.state)(got)
         self._got = {}

@@ -172,3 +172,17 @@ def test_the_web_upload_reads_bytes_like_the_command_line():
             with pytest.raises(UserError, match="^" + re.escape(message)) as caught:
                 read(raw, "c.toml")
             assert caught.value.exit_code == EXIT_DATA
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: p / "absent.toml", ["absent.toml : ce fichier n'existe pas", "exemple fourni (debut-ce1, debut-cp"]),
+    (lambda p: p, ["est un dossier ; donnez le chemin d'une définition de campagne (.toml)"]),
+])
+def test_campaign_load_says_a_missing_file_in_french(capsys, tmp_path, make, words):
+    """`preau campaign load` with a file that is not there, in French: the whole line (these were English-only)."""
+    code = cli.main(["--lang", "fr", "campaign", "load", str(make(tmp_path)), "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == EXIT_DATA and err.startswith("preau : erreur : ") and err.count("\n") == 1, err
+    for w in words:
+        assert w in err, err
+    assert "no such file" not in err and "is a folder" not in err and "give the path" not in err

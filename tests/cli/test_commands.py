@@ -429,6 +429,9 @@ def test_bundle_export_import_and_tampered(fed, tmp_path):
     (tmp_path / "junk.bundle").write_text("{}")
     user_error(preau("bundle", "import", str(tmp_path / "junk.bundle"), "--data-dir", district),
                "this file is not a Préau bundle (or it is damaged); export it again from the school", EXIT_DATA)
+    r = preau("bundle", "import", str(tmp_path / "junk.bundle"), "--data-dir", district, env={"LANG": "fr_FR.UTF-8"})
+    assert (r.code, r.err) == (EXIT_DATA, "preau : erreur : Ce fichier n'est pas un paquet Préau (ou il est endommagé) : "
+                                          "exportez-le de nouveau depuis l'école.\n")  # French, whole
 
     # Carrying needs a district to carry to: the district itself has none.
     user_error(preau("bundle", "import", "--carry", str(bundle), "--data-dir", district),
@@ -667,6 +670,8 @@ def test_parent_url_in_the_settings_is_where_syncs_go(fed, tmp_path):
     base = settings.read_text() if settings.exists() else ""
     settings.write_text(base + f'parent_url = "http://127.0.0.1:{nowhere}"\n')
     user_error(preau("sync", "--data-dir", str(school)), f"cannot reach http://127.0.0.1:{nowhere}")
+    r = preau("sync", "--data-dir", str(school), env={"LANG": "fr_FR.UTF-8"})  # said in French, whole
+    assert f"Impossible de joindre http://127.0.0.1:{nowhere}" in r.err and "cannot reach" not in r.err, r.err
     settings.write_text(base + f'parent_url = "http://127.0.0.1:{fed.district.port}"\n')
     r = preau("sync", "--data-dir", str(school))
     assert r.code == 0 and "Synced with" in r.out, r.err

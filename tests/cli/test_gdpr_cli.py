@@ -82,3 +82,14 @@ def test_gdpr_commands_of_a_head_teacher(school, tmp_path):
     user_error(run(school, "purge", school.campaign), "add --yes to confirm")
     r = run(school, "purge", school.campaign, "--yes", env=FR)
     assert r.code == 0 and "Effacé : résultats de 2026-debut-cp (2 élèves)" in r.out, r.err
+
+
+def test_the_stores_refusals_reach_the_french_command_line_in_french(school):
+    """The store's and the paperwork's refusals, said in French (they used to come out in English only)."""
+    r = run(school, "retention", "7", env=FR)
+    assert r.code == 1 and "La durée de conservation va de 0 à 5 années scolaires" in r.err, r.err
+    r = run(school, "rectify", school.lea, "--campaign", school.campaign, "--exercise", school.ex.id, "--value", "xyz",
+            "--request", "père", env=FR)
+    assert r.code == 1 and "« xyz » : donnez " in r.err and "give" not in r.err, r.err
+    r = run(school, "status", env=FR, password="pas-le-bon-mot-de-passe")
+    assert r.code == 1 and "Identifiant ou mot de passe incorrect" in r.err and "wrong" not in r.err, r.err

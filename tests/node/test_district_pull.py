@@ -27,7 +27,10 @@ async def test_district_pulls_a_release_from_a_reachable_school(tmp_path, aiohtt
     district.fed.add_peer(school.identity.signing_key.hex(), node_id=school.node_id, role="school", uai="0751234J",
                           address="http://127.0.0.1:9", static_key=school.identity.public.static_key.hex())
     assert await district.sync_children() == []
-    assert "cannot reach" in district.fed.peer(school.identity.signing_key.hex())["last_error"]
+    row = district.fed.peer(school.identity.signing_key.hex())
+    assert "cannot reach" in row["last_error"]
+    from preau.node.codes import refusal_words  # the district's schools page says it from the code, in French
+    assert refusal_words(row["last_error_code"], row["last_error"]).to("fr").startswith("injoignable par le réseau")
     for n in (district, school, hidden):
         n.close()
 

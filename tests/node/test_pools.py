@@ -97,7 +97,7 @@ async def test_a_pool_of_four_small_schools_completes_over_sync_sessions(tmp_pat
     node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:len(schools)])
     await schools[0].sync_upstream()
     second = [v for v in node_pools.pools(schools[0].federation) if v.status == "proposed"][0]
-    with pytest.raises(UserError, match="already sent"):
+    with pytest.raises(UserError, match="already took part in a pool for this campaign"):
         node_pools.approve_pool(schools[0].federation, second.pool_id, schools[0].vector, min_cohort=10)
     for s in schools:
         s.close()

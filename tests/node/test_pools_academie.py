@@ -70,8 +70,9 @@ async def test_the_academie_countersigns_and_the_pool_runs(tmp_path, world):
     schools = await _schools(tmp_path, district, nodes, [3, 4, 5], academie=academie.identity.node_id)
     view = node_pools.create_pool(district.federation, CAMPAIGN.id, [s.uai for s in schools])
     assert view.status == "countersign"
-    with pytest.raises(Conflict, match="contreseing"):
+    with pytest.raises(Conflict) as waiting:
         node_pools.advance_pool(district.federation, view.pool_id)
+    assert "attend le contreseing de l'académie" in waiting.value.localized("fr")
     for s in schools:  # nothing reaches the schools before the académie countersigned
         await s.sync_upstream()
         assert node_pools.pools(s.federation) == []
@@ -142,7 +143,7 @@ async def test_the_academie_refuses_a_second_pool_for_a_school_and_schools_outsi
     again = node_pools.create_pool(district.federation, CAMPAIGN.id, [s.uai for s in schools[1:]])
     await district.sync_upstream()
     state = _state(district, again.pool_id)
-    assert state["status"] == "failed" and "refused by the académie" in state["reason"]
+    assert state["status"] == "failed" and state["code"] == "academie_refused"
     assert "one pool per campaign" in state["reason"] and schools[1].uai in state["reason"]
     far = await _schools(tmp_path, district, nodes, [4, 4, 4], first=20, dept="075")
     outside = node_pools.create_pool(district.federation, CAMPAIGN.id, [s.uai for s in far])

@@ -29,7 +29,7 @@ def test_a_campaign_below_the_national_floor_is_refused_by_the_school(tmp_path, 
             r = s.run("release", "2026-debut-cp", "--approve", check=False)
             assert r.code != 0 and "2026-debut-cp" in r.err  # no such campaign at the school: nothing to release
             assert d.query("SELECT count(*) AS n FROM stats_entries")[0]["n"] == 0
-            from preau.node.web.words import refused_campaign_words
+            from preau.node.codes import refused_campaign_words
             import json
             logged = json.loads(refused[0]["params"])  # the event's values, as the sync page reads them
             words = refused_campaign_words(logged["code"], logged["values"], "fr")

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 from preau.crdt.campaign import Campaign
 from preau.node.database import Database, for_this_thread
-from preau.node.errors import InvalidUai, checked_uai
+from preau.node.errors import InvalidUai, checked_uai, said
 from preau.node.records import database as dbmod
 from preau.node.records import vault
 from preau.node.records.errors import (
@@ -113,13 +113,13 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
         except InvalidUai as exc:
             raise InvalidInput(exc.words) from None
         if not isinstance(school_name, str) or not school_name.strip():
-            raise InvalidInput("the school needs a name")
+            raise InvalidInput(said("msg.store.school_name"))
         _check_username(admin_username)
         _check_password(admin_password)
         data = pathlib.Path(data_dir)
         data.mkdir(parents=True, exist_ok=True)
         if (data / DB_NAME).exists():
-            raise Conflict(f"{data / DB_NAME} already exists: this school is already set up. Open it instead.")
+            raise Conflict(said("msg.store.already_set_up", path=str(data / DB_NAME)))
         node_key = vault.random_key()
         _write_key_file(data / NODE_KEY_NAME, node_key)
         db = dbmod.connect(data / DB_NAME)
@@ -146,13 +146,13 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
         """Open with no credential: enough for the node to run unattended, not to read pupils."""
         data = pathlib.Path(data_dir)
         if not (data / DB_NAME).exists():
-            raise NotFound(f"no Préau database in {data}; set the school up first or restore a backup there")
+            raise NotFound(said("msg.store.no_database", folder=str(data)))
         node_key = _read_key_file(data / NODE_KEY_NAME)
         db = dbmod.connect(data / DB_NAME)
         try:
             dbmod.migrate(db)
             if db["school"].count != 1:
-                raise SchemaError(f"{data / DB_NAME} has no school: set-up did not finish. Remove the folder and set up again.")
+                raise SchemaError(said("msg.store.no_school", path=str(data / DB_NAME)))
         except BaseException:
             db.close()
             raise
@@ -209,16 +209,16 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
 
     def _session(self, actor: Any) -> Session:
         if isinstance(actor, NodeActor):
-            raise AccessDenied("this needs a person logged in; the node alone cannot read or change pupil data")
+            raise AccessDenied(said("msg.store.needs_person"))
         if not isinstance(actor, Session) or actor._store is not self:
-            raise AuthError("not logged in: log in first")
+            raise AuthError(said("msg.store.not_logged_in"))
         if not actor._open:
-            raise AuthError("this session has ended: log in again")
+            raise AuthError(said("msg.store.session_ended"))
         if actor.role != "recovery":
             row = self._row("SELECT active, role FROM accounts WHERE id = ?", [actor.account_id])
             if row is None or not row["active"] or row["role"] != actor.role:
                 actor.logout()
-                raise AuthError("this account was changed or disabled by the head teacher: log in again")
+                raise AuthError(said("msg.store.account_changed"))
         if not actor._checked:
             self._check_session_keys(actor)
         return actor
@@ -234,13 +234,13 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
                     raise vault.DecryptError("secret does not match")
         except (vault.DecryptError, TypeError, ValueError) as exc:
             s.logout()
-            raise AuthError("this session does not hold this school's keys: log in again") from exc
+            raise AuthError(said("msg.store.no_school_keys")) from exc
         s._checked = True
 
     def _admin(self, actor: Any) -> Session:
         s = self._session(actor)
         if not s.is_admin:
-            raise AccessDenied("only the head teacher can do this")
+            raise AccessDenied(said("msg.store.head_only"))
         return s
 
     def _admin_or_node(self, actor: Any) -> Session | NodeActor:
@@ -256,7 +256,7 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
     def _class_row(self, class_id: str) -> dict[str, Any]:
         row = self._row("SELECT * FROM classes WHERE id = ?", [class_id])
         if row is None:
-            raise NotFound(f"no class with id {class_id!r}")
+            raise NotFound(said("msg.store.no_class", id=class_id))
         return row
 
     def _class_key(self, s: Session, class_id: str) -> bytes:
@@ -265,7 +265,7 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
         if not s.is_admin:
             assigned = self._row("SELECT 1 FROM account_classes WHERE account_id = ? AND class_id = ?", [s.account_id, class_id])
             if assigned is None:
-                raise AccessDenied("this class is not yours: ask the head teacher to assign it to you")
+                raise AccessDenied(said("msg.store.not_your_class"))
         cached = s._class_keys.get(class_id)
         if cached is not None and cached[0] == version:
             return cached[1]  # a key replaced since (a teacher left the class) is opened again below
@@ -276,17 +276,17 @@ class Store(AccountsMixin, ClassesMixin, ResultsMixin, AuditMixin, BlobsMixin, G
             else:
                 row = self._row("SELECT ct FROM key_wraps WHERE key = ? AND holder = ?", [f"class/{class_id}", f"account/{s.account_id}"])
                 if row is None:
-                    raise AccessDenied("this class is not yours: ask the head teacher to assign it to you")
+                    raise AccessDenied(said("msg.store.not_your_class"))
                 key = vault.open_sealed(s._secret, row["ct"], f"class-key/{class_id}")
         except (vault.DecryptError, TypeError) as exc:
-            raise StoreError(f"the key of class {class_id!r} does not open: the database may be damaged; restore a backup") from exc
+            raise StoreError(said("msg.store.class_key", id=class_id)) from exc
         s._class_keys[class_id] = (version, key)
         return key
 
     def _pupil_row(self, pupil_id: str) -> dict[str, Any]:
         row = self._row("SELECT * FROM pupils WHERE id = ?", [pupil_id])
         if row is None:
-            raise NotFound(f"no pupil with id {pupil_id!r} (erased, or never added)")
+            raise NotFound(said("msg.store.no_pupil", id=pupil_id))
         return row
 
 

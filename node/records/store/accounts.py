@@ -5,7 +5,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from preau.node.errors import words
+from preau.node.errors import said, words
 from preau.node.records import vault
 from preau.node.records.errors import (
     AccessDenied,
@@ -88,7 +88,7 @@ class AccountsMixin:
     def finish_login(self, attempt: "LoginAttempt", kek: bytes) -> Session:
         """Step 3, on the store's thread again, with the key `attempt.derive(password)` made anywhere."""
         row = attempt.row
-        wrong = AuthError("wrong user name or password: check both and try again, or ask the head teacher to reset your password")
+        wrong = AuthError(said("msg.store.wrong_login"))
         if row is None:
             raise wrong
         try:
@@ -103,7 +103,7 @@ class AccountsMixin:
             try:
                 school_key = vault.open_sealed(secret, wrap["ct"], "school-key")
             except (vault.DecryptError, TypeError) as exc:
-                raise StoreError("this head teacher account has lost its school key: unlock with the recovery key and reset its password") from exc
+                raise StoreError(said("msg.store.lost_school_key")) from exc
         if school_key is not None:
             self._seal_old_audit(school_key)
         with self._lock, self.db.atomic():
@@ -117,12 +117,12 @@ class AccountsMixin:
         try:
             raw = vault.parse_recovery_key(recovery_key)
         except vault.RecoveryKeyTypo:
-            raise AuthError("this is not a valid recovery key (a character is wrong or missing): check each group of 5 characters") from None
+            raise AuthError(said("msg.store.recovery_typo")) from None
         row = self._row("SELECT ct FROM key_wraps WHERE key = 'school' AND holder = 'recovery'")
         try:
             school_key = vault.open_(vault.derive(raw, "wrap/recovery"), row["ct"], _ad("school-key"))
         except vault.DecryptError:
-            raise AuthError("this recovery key belongs to another school or set-up: find the one written down for this school") from None
+            raise AuthError(said("msg.store.recovery_other")) from None
         self._seal_old_audit(school_key)
         with self._lock, self.db.atomic():
             self._audit("recovery-key", "unlock", "school")
@@ -147,7 +147,7 @@ class AccountsMixin:
         _check_username(username)
         _check_password(password)
         if role not in ("admin", "teacher"):
-            raise InvalidInput(f"an account's role is 'admin' (head teacher) or 'teacher', not {role!r}")
+            raise InvalidInput(said("msg.store.bad_role", role=str(role)))
         cred = self._credential(secrets.token_hex(8), password, cost)
         with self._lock, self.db.atomic():
             account_id = self._insert_account(username, cred, role, s._school_key)
@@ -186,7 +186,7 @@ class AccountsMixin:
         try:
             vault.open_(kek, row["wrapped_secret"], _ad("account-secret", s.account_id))
         except vault.DecryptError:
-            raise AuthError("the current password is wrong; nothing was changed") from None
+            raise AuthError(said("msg.store.current_password")) from None
         cred = self._credential(s.account_id, new_password, secret=s._secret)
         with self._lock, self.db.atomic():
             self._set_credential(cred)

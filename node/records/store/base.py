@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from preau.node import keyfiles
-from preau.node.errors import words
+from preau.node.errors import said, words
 from preau.node.records import vault
 from preau.node.records.errors import InvalidInput, SchemaError
 from preau.node import datadir
@@ -199,8 +199,8 @@ def _read_key_file(path: pathlib.Path) -> bytes:
         raw = keyfiles.read_key_file(path)
     except FileNotFoundError:
         raise SchemaError(
-            f"{path} is missing: the node cannot work unattended without it. Restore the data folder from a backup."
+            said("msg.store.file_missing", path=str(path))
         ) from None
     if len(raw) != vault.KEY_BYTES:
-        raise SchemaError(f"{path} is damaged. Restore the data folder from a backup.")
+        raise SchemaError(said("msg.store.file_damaged", path=str(path)))
     return raw

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from preau.node.records import vault
+from preau.node.errors import said
 from preau.node.records.errors import InvalidInput, StoreError
 
 from .base import (  # the store's types and helpers
@@ -45,7 +46,7 @@ class BlobsMixin:
         try:
             return vault.open_(key, row["ct"], _ad("blob", scope, name))
         except vault.DecryptError as exc:
-            raise StoreError(f"the stored blob {name!r} does not decrypt: the database was altered; restore a backup") from exc
+            raise StoreError(said("msg.store.blob_decrypt", name=name)) from exc
 
     def delete_blob(self, actor: Session | NodeActor, name: str, *, scope: str = "school") -> None:
         self._blob_key(actor, scope)

@@ -7,7 +7,7 @@ import re
 import secrets
 from typing import Any, Iterable, Iterator
 
-from preau.node.errors import words
+from preau.node.errors import said, words
 from preau.node.records import csvio, vault
 from preau.node.records.errors import Conflict, InvalidInput, StoreError
 
@@ -32,7 +32,7 @@ class ClassesMixin:
             raise InvalidInput(bad_name)
         levels = str(level).split("-")
         if not all(lv in LEVELS for lv in levels):
-            raise InvalidInput(f"the level {level!r} must be one of {', '.join(LEVELS)} (or two joined, like CP-CE1)")
+            raise InvalidInput(said("msg.store.bad_level", level=str(level), levels=', '.join(LEVELS)))
         m = re.fullmatch(r"(\d{4})-(\d{4})", str(school_year))
         if not m or int(m.group(2)) != int(m.group(1)) + 1:
             raise InvalidInput(words(f"the school year {school_year!r} must be two consecutive years like 2026-2027",
@@ -124,8 +124,7 @@ class ClassesMixin:
         cached = s._class_keys.get(class_id)
         if version is None or cached is None or cached != (version[0], key):
             s._class_keys.pop(class_id, None)
-            raise StoreError("the key of this class was replaced just now (a teacher left the class); nothing was "
-                             "saved: do it again")
+            raise StoreError(said("msg.store.class_key_replaced"))
 
     def _require_in_class(self, classes: dict[str, str]) -> None:
         """Inside a write transaction: each pupil is still in the class whose key is about to seal its data
@@ -133,7 +132,7 @@ class ClassesMixin:
         marks = ",".join("?" * len(classes))
         now = dict(self.db.execute(f"SELECT id, class_id FROM pupils WHERE id IN ({marks})", list(classes)).fetchall())
         if now != classes:
-            raise StoreError("a pupil was just moved to another class or removed; nothing was saved: do it again")
+            raise StoreError(said("msg.store.pupil_moved"))
 
     def _rotate_class_key(self, s: Session, class_id: str, old_key: bytes) -> tuple[int, bytes]:
         """Re-encrypt a class under a new key (inside the caller's transaction); its (version, key), for the
@@ -169,7 +168,7 @@ class ClassesMixin:
         try:
             data = json.loads(vault.unpad(vault.open_(key, row["ct"], _ad("pupil", row["id"], row["class_id"]))))
         except vault.DecryptError as exc:
-            raise StoreError(f"the record of pupil {row['id']!r} does not decrypt: the database was altered; restore a backup") from exc
+            raise StoreError(said("msg.store.pupil_decrypt", id=row['id'])) from exc
         return Pupil(row["id"], row["class_id"], data["last"], data["first"])
 
     @staticmethod

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from preau.crdt.disclosure import ReleaseHistory
 
 from preau.node.records import vault
-from preau.node.errors import words
+from preau.node.errors import said, words
 from preau.node.records.errors import Conflict, InvalidInput, NotFound
 
 DEFAULT_RETENTION_YEARS = 1
@@ -90,11 +90,9 @@ class GdprMixin:
             try:
                 years = int(str(years).strip())
             except ValueError:
-                raise InvalidInput(f"the retention is a whole number of school years (0 to {MAX_RETENTION_YEARS}), "
-                                   f"not {years!r}") from None
+                raise InvalidInput(said("msg.gdpr.retention_whole", max=MAX_RETENTION_YEARS, years=str(years))) from None
         if not 0 <= years <= MAX_RETENTION_YEARS:
-            raise InvalidInput(f"the retention is 0 to {MAX_RETENTION_YEARS} school years after the campaign's; "
-                               f"{years} is out of range")
+            raise InvalidInput(said("msg.gdpr.retention_range", max=MAX_RETENTION_YEARS, years=years))
         with self._lock, self.db.atomic():
             old = self.retention_years(s)
             self.db.execute("INSERT INTO gdpr_settings (key, value) VALUES ('retention_years', ?) "
@@ -104,7 +102,7 @@ class GdprMixin:
     def set_gdpr_text(self, actor: Any, key: str, value: str) -> None:
         s = self._admin(actor)
         if key not in TEXT_SETTINGS:
-            raise InvalidInput(f"the GDPR texts are {', '.join(TEXT_SETTINGS)}, not {key!r}")
+            raise InvalidInput(said("msg.gdpr.bad_text", texts=', '.join(TEXT_SETTINGS), key=str(key)))
         value = " ".join(str(value).split())
         if not 0 < len(value) <= 300:
             raise InvalidInput(words(f"the {key} text must be 1 to 300 characters (an address, an e-mail, a phone "

@@ -1,6 +1,8 @@
 """Campaigns and results: validation, sealed per pupil, exports, and the node's unattended tallies."""
 from __future__ import annotations
 
+from preau.node.errors import said
+
 import json
 from typing import Any, Iterable, Sequence
 
@@ -44,10 +46,9 @@ class ResultsMixin:
                         continue
                     new = new_by_id.get(ex.id)
                     if new is None:
-                        raise Conflict(f"campaign {campaign.id!r}: exercise {ex.id!r} has saved results and cannot be removed")
+                        raise Conflict(said("msg.store.exercise_kept", campaign=campaign.id, exercise=ex.id))
                     if (new.score_kind, new.items, new.max_score) != (ex.score_kind, ex.items, ex.max_score):
-                        raise Conflict(f"campaign {campaign.id!r}: exercise {ex.id!r} has saved results, so its kind, "
-                                       "item count and maximum score cannot change; only names, dates and thresholds can")
+                        raise Conflict(said("msg.store.exercise_frozen", campaign=campaign.id, exercise=ex.id))
             self.db["campaigns"].upsert({"id": campaign.id, "definition": json.dumps(campaign.to_dict(), ensure_ascii=False),
                                          "updated_at": self._now()}, pk="id")
             self._audit(a.actor, "campaign-updated" if old else "campaign-added", f"campaign:{campaign.id}")
@@ -65,7 +66,7 @@ class ResultsMixin:
     def _campaign(self, campaign_id: str) -> Campaign:
         c = self._campaign_or_none(campaign_id)
         if c is None:
-            raise NotFound(f"no campaign {campaign_id!r} on this node yet; it arrives from the district")
+            raise NotFound(said("msg.store.no_campaign", campaign=campaign_id))
         return c
 
     def get_campaign(self, actor: Session | NodeActor, campaign_id: str) -> Campaign:
@@ -81,30 +82,29 @@ class ResultsMixin:
         try:
             ex = campaign.exercise(entry.exercise_id)
         except CampaignError:
-            raise InvalidInput(f"campaign {campaign.id!r} has no exercise {entry.exercise_id!r}; "
-                               "pick one from the campaign's list") from None
+            raise InvalidInput(said("msg.store.no_exercise", campaign=campaign.id, exercise=str(entry.exercise_id))) from None
         if entry.status not in STATUSES:
-            raise InvalidInput(f"a result's status is one of {', '.join(STATUSES)}, not {entry.status!r}")
+            raise InvalidInput(said("msg.store.bad_status", statuses=', '.join(STATUSES), status=str(entry.status)))
         if entry.status != "done":
             if entry.answers is not None or entry.wpm is not None:
-                raise InvalidInput(f"a pupil marked {entry.status} has no answers or score; remove them or mark the pupil done")
+                raise InvalidInput(said("msg.store.status_no_answers", status=str(entry.status)))
             return ex, {"st": entry.status, "a": None, "w": None}
         if ex.score_kind == "wpm":
             if entry.answers is not None:
-                raise InvalidInput(f"{ex.id!r} is scored in words per minute: give wpm, not item answers")
+                raise InvalidInput(said("msg.store.wpm_not_items", exercise=ex.id))
             w = entry.wpm
             if isinstance(w, bool) or not isinstance(w, int):
-                raise InvalidInput(f"{ex.id!r} needs the number of words read in one minute, a whole number; got {w!r}")
+                raise InvalidInput(said("msg.store.wpm_whole", exercise=ex.id, got=w))
             if not 0 <= w <= ex.max_score:
-                raise InvalidInput(f"{ex.id!r}: {w} words per minute is out of range (0 to {ex.max_score}); check the entry")
+                raise InvalidInput(said("msg.store.wpm_range", exercise=ex.id, wpm=w, max=ex.max_score))
             return ex, {"st": "done", "a": None, "w": w}
         if entry.wpm is not None:
-            raise InvalidInput(f"{ex.id!r} is scored by items: give each item's answer, not a words-per-minute score")
+            raise InvalidInput(said("msg.store.items_not_wpm", exercise=ex.id))
         answers = entry.answers
         if answers is None or isinstance(answers, (str, bytes)) or not hasattr(answers, "__len__"):
-            raise InvalidInput(f"{ex.id!r} needs the answer to each of its {ex.items} items (1, 0 or blank)")
+            raise InvalidInput(said("msg.store.needs_items", exercise=ex.id, items=ex.items))
         if len(answers) != ex.items:
-            raise InvalidInput(f"{ex.id!r} has {ex.items} items but {len(answers)} answers were given")
+            raise InvalidInput(said("msg.store.item_count", exercise=ex.id, items=ex.items, n=len(answers)))
         code = []
         for i, v in enumerate(answers):
             if v is None:
@@ -112,7 +112,7 @@ class ResultsMixin:
             elif v in (0, 1) and not isinstance(v, float):
                 code.append(str(int(v)))
             else:
-                raise InvalidInput(f"{ex.id!r}: item {i + 1} must be 1 (right), 0 (wrong) or blank, got {v!r}")
+                raise InvalidInput(said("msg.store.bad_item", exercise=ex.id, item=i + 1, got=v))
         return ex, {"st": "done", "a": "".join(code), "w": None}
 
     @staticmethod
@@ -146,7 +146,7 @@ class ResultsMixin:
         try:
             compact = json.loads(vault.unpad(vault.open_(key, row["ct"], _ad("results", row["campaign_id"], row["pupil_id"]))))
         except vault.DecryptError as exc:
-            raise StoreError(f"the results of pupil {row['pupil_id']!r} do not decrypt: the database was altered; restore a backup") from exc
+            raise StoreError(said("msg.store.results_decrypt", id=row['pupil_id'])) from exc
         results = {ex: {"st": v[0], "a": v[1], "w": v[2], "t": v[3]} for ex, v in compact.items()}
         if s is not None:
             s._results[(row["campaign_id"], row["pupil_id"])] = (bytes(row["ct"]), dict(results))
@@ -268,7 +268,7 @@ class ResultsMixin:
         try:
             return json.loads(vault.open_(self._tally_key(), row["ct"], _ad("tally", campaign_id)))
         except vault.DecryptError as exc:
-            raise StoreError("the node's counts do not decrypt (storage.key replaced?); a head teacher login can rebuild them") from exc
+            raise StoreError(said("msg.store.tallies_decrypt")) from exc
 
     def _write_tally(self, campaign_id: str, tally: dict[str, Any]) -> None:
         plain = json.dumps(tally, sort_keys=True, separators=(",", ":")).encode()

@@ -5,6 +5,7 @@ import pytest
 
 from node_fixtures import build_classroom
 from preau.node.app import create_app
+from browser_helpers import launch_chromium
 from web_helpers import CHROMIUM, INSTALL_CHROMIUM, Clock, in_ci
 
 _SKIPPED_BROWSER = pytest.StashKey[int]()
@@ -29,6 +30,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             f"browser tests: {skipped} did not run, because there is no Chromium at {CHROMIUM}. "
             f"Install it with `{INSTALL_CHROMIUM}` to run them (with CI=true a missing browser is a failure).",
             yellow=True, bold=True)
+
+
+@pytest.fixture
+async def browser():
+    """Debian's headless Chromium (browser_helpers.launch_chromium), one per test."""
+    async with launch_chromium() as b:
+        yield b
 
 
 @pytest.fixture

@@ -5,10 +5,14 @@ with libsodium's cheapest Argon2id cost so a login takes milliseconds.
 """
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import socket
 from dataclasses import dataclass, field
 
+from aiohttp.test_utils import TestServer
+
+from preau.node.app import create_app
 from preau.node.federation.store import FedStore
 from preau.node.runtime import FEDERATION_DB, create_identity
 from preau.node.settings import load_settings
@@ -165,6 +169,25 @@ def build_district(tmp: pathlib.Path, *, port: int | None = None) -> Built:
     store.close()
     _node_files(data)
     return Built(settings_for(data, "district", port))
+
+
+@contextlib.asynccontextmanager
+async def district_and_school(tmp: pathlib.Path):
+    """A district and a school not yet joined (no campaign, no pupils), each a real `create_app` on its own
+    127.0.0.1 port: yields (district server, school server, the district's address)."""
+    dport, sport = free_port(), free_port()
+    district = build_district(tmp, port=dport)
+    school = build_school(tmp, port=sport, with_campaign=False, pupils=False)
+    servers = []
+    try:
+        for built, port in ((district, dport), (school, sport)):
+            srv = TestServer(create_app(built.settings), host="127.0.0.1", port=port)
+            await srv.start_server()
+            servers.append(srv)
+        yield servers[0], servers[1], f"http://127.0.0.1:{dport}"
+    finally:
+        for srv in reversed(servers):
+            await srv.close()
 
 
 async def login(client, username: str, password: str = PASSWORD) -> None:

@@ -158,3 +158,31 @@ def test_an_exercise_without_thresholds_puts_nobody_in_a_group_and_says_so():
     sheet = parent_sheet(pending, "p1", "Lucie Martin", _entries(), "fr")
     assert [l.said for l in sheet.subjects[0][1]] == [
         "Les repères nationaux qui permettent de lire ce résultat ne sont pas encore publiés."] * 2
+
+
+def test_support_groups_name_who_is_not_entered_yet_rather_than_nobody():
+    domains, per_exercise = support_groups(CP, PUPILS, {"fr-mots": _entries()["fr-mots"]})
+    assert [(e.exercise.id, e.missing) for e in per_exercise] == [
+        ("fr-mots", ("Adam Petit",)), ("fr-lire-texte", tuple(name for _, name in PUPILS))]
+    assert domains[0].entered
+    (french,), _ = support_groups(CP, PUPILS, {})
+    assert not french.entered
+
+
+async def test_the_groups_page_says_an_exercise_is_not_entered_yet_not_that_nobody_needs_help(school):
+    """Seen on a fresh class: 13 exercises not typed yet each said "À besoin : personne, Fragile : personne"."""
+    client, ids = school
+    await login(client, "mme.a")
+    page = f"/classes/{ids['class_a']}"
+    token = await csrf_of(client, page)
+    pupils = re.findall(r'href="/classes/[0-9a-f]{16}/pupils/([0-9a-f]{16})">([^<]+)</a>', await _text(await client.get(page)))
+    by_name = {name: pid for pid, name in pupils}
+    resp = await client.post(f"{page}/campaigns/{ids['campaign']}/exercises/fr-mots/row",
+                             json={"pupil": by_name["Lucie Martin"], "cells": ["1", "0", "0", "0", "0"]},
+                             headers={"X-CSRF-Token": token})
+    assert resp.status == 200, await resp.text()
+    text = await _text(await client.get(_pages(ids, by_name["Lucie Martin"])[0]))
+    words, reading = text.split("<h3>")[1:3]
+    others = sorted(name for name in by_name if name != "Lucie Martin")
+    assert "Lucie Martin" in words and f"Pas encore saisi(s) : {len(others)} élève(s) : {', '.join(others)}" in words
+    assert "Pas encore saisi pour cette classe." in reading and "personne" not in reading

@@ -15,7 +15,7 @@ from preau.node.app import create_app
 from preau.node.records.store import Store
 from preau.node.records.vault import TEST_COST
 from test_district_stats import SCHOOLS, prepare
-from test_web_browser import Console, browser, keyboard_login  # noqa: F401  (browser is a fixture)
+from browser_helpers import Console, keyboard_login
 
 from playwright.async_api import expect
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 from node_fixtures import PASSWORD, build_district, free_port, login
 from preau.node.app import create_app
@@ -50,7 +51,16 @@ async def test_an_inspector_reads_statistics_but_cannot_invite_publish_or_manage
     log = html.unescape(await (await admin.get("/district/audit")).text())
     assert "invitation-created" in log and "0751234J" in log and "account-created" in log
     rows = [r for r in log.split("<tr>") if "invitation-created" in r]
-    assert rows and '<th scope="row">account:ien</th>' in rows[0]  # under the name of the person who did it
+    assert rows and '<th scope="row" title="account:ien">ien</th>' in rows[0]  # under the name of the person who did it
+    # Read in French, as the other pages: the action in words, the moment as 30/11/2026 10:49, an account by its name.
+    assert '<td data-action="invitation-created">Invitation créée</td>' in rows[0]
+    assert re.search(r'<time datetime="[^"]+">\d\d/\d\d/\d{4} \d\d:\d\d</time>', rows[0]), rows[0]
+    created = [r for r in log.split("<tr>") if "account-created" in r]
+    assert created and "Compte créé" in created[0] and "<td>cpc.dupont</td>" in created[0], created
+    assert "<td>cpc.dupont — Inspection (lecture seule)</td>" in created[0], created  # not "cpc.dupont teacher"
+    assert ">login<" not in log and "Connexion" in log
+    setup = [r for r in log.split("<tr>") if 'data-action="setup"' in r]  # the node's own set-up, said in words
+    assert setup and '<th scope="row" title="setup">installation</th>' in setup[0] and "<td>ce serveur</td>" in setup[0], setup
 
 
 def test_the_command_line_invitation_carries_the_town_too(tmp_path):

@@ -19,7 +19,7 @@ from preau.node.records.store import Store
 from preau.node.records.vault import TEST_COST
 from preau.node.web.district import parse_campaign_text
 from test_node_browser import login, tab_into_grid
-from test_web_browser import ARTIFACTS, Console, browser  # noqa: F401  (browser is a fixture)
+from browser_helpers import ARTIFACTS, Console
 
 from playwright.async_api import expect
 

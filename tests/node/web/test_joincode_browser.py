@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from node_fixtures import PASSWORD, build_district, build_school, free_port
 from preau.node.app import create_app
 from preau.node.federation.store import FedStore
-from test_web_browser import ARTIFACTS, Console, browser, keyboard_login  # noqa: F401  (browser is a fixture)
+from browser_helpers import ARTIFACTS, Console, keyboard_login
 
 from playwright.async_api import expect
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from node_fixtures import SCHOOL_UAI, build_district, build_school, free_port
-from preau.node.app import create_app
+from node_fixtures import SCHOOL_UAI, district_and_school
 from preau.node.appkeys import NODE
 from preau.node.errors import UserError
 from preau.node.federation import mdns
@@ -34,17 +32,8 @@ def _district_ad(port: int) -> mdns.Advertisement:
 
 @pytest.fixture
 async def pair(tmp_path):
-    dport, sport = free_port(), free_port()
-    district = build_district(tmp_path, port=dport)
-    school = build_school(tmp_path, port=sport, with_campaign=False, pupils=False)
-    servers = []
-    for built, port in ((district, dport), (school, sport)):
-        srv = TestServer(create_app(built.settings), host="127.0.0.1", port=port)
-        await srv.start_server()
-        servers.append(srv)
-    yield servers[0], servers[1], dport
-    for srv in reversed(servers):
-        await srv.close()
+    async with district_and_school(tmp_path) as (district_srv, school_srv, _url):
+        yield district_srv, school_srv, district_srv.port
 
 
 async def test_a_code_without_an_address_finds_the_district_on_the_lan(pair):

@@ -19,7 +19,7 @@ from node_fixtures import CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, b
 from preau.node.app import create_app
 from preau.node.records.store import Store
 from preau.node.records.vault import TEST_COST
-from test_web_browser import ARTIFACTS, Console, browser, keyboard_login  # noqa: F401  (browser is a fixture)
+from browser_helpers import ARTIFACTS, Console, keyboard_login
 
 from playwright.async_api import expect
 

@@ -18,7 +18,7 @@ from preau.node.records.vault import TEST_COST
 from preau.node.web.district import parse_campaign_text
 from test_grid_browser import CAMPAIGNS, FIRST_NAMES, LAST_NAMES, _logged_in, _Url
 from test_node_browser import tab_into_grid
-from test_web_browser import ARTIFACTS, browser  # noqa: F401  (browser is a fixture)
+from browser_helpers import ARTIFACTS
 
 from playwright.async_api import expect
 

@@ -8,26 +8,22 @@ Screenshots of each page go to test-artifacts/ at the top of the worktree.
 """
 from __future__ import annotations
 
-import pathlib
 import re
 
 import pytest
 from aiohttp.test_utils import TestServer
 
 from node_fixtures import build_classroom, build_district, grid_path, profile_path
-from web_helpers import CHROMIUM, INSTALL_CHROMIUM, PASSWORD
+from browser_helpers import Console, keyboard_login, shot as _shot
+from web_helpers import PASSWORD
 from preau.node.app import create_app
 from preau.node.appkeys import NODE
 from preau.node.web.classroom import entry_of
 
-from playwright import async_api as playwright_api  # in the test extras; drives /usr/bin/chromium
 from playwright.async_api import expect
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-ARTIFACTS = pathlib.Path(__file__).resolve().parents[3] / "test-artifacts"
 PAGE_BUDGET = 60_000  # bytes for the grid page with all its assets, uncompressed
 
 
@@ -55,49 +51,6 @@ def saved(server, klass: str, exercise: str) -> dict:
     results = node.call(read)
     refs = {v: k for k, v in ids.items()}
     return {refs[r.pupil_id]: entry_of(r) for r in results if r.exercise_id == exercise}
-
-
-@pytest.fixture
-async def browser():
-    if not CHROMIUM.exists():  # only reached under CI=true: elsewhere conftest skips browser tests without Chromium
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (`{INSTALL_CHROMIUM}`), as .ci/run does")
-    async with playwright_api.async_playwright() as pw:
-        b = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        await b.close()
-
-
-class Console:
-    """Every console message and page error, to prove the CSP blocked nothing."""
-
-    def __init__(self, page) -> None:
-        self.messages: list[str] = []
-        page.on("console", lambda m: self.messages.append(f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: self.messages.append(f"pageerror: {e}"))
-
-    def problems(self) -> list[str]:
-        return [m for m in self.messages if m.startswith(("error", "warning", "pageerror")) or "Content Security Policy" in m]
-
-
-async def _shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-async def keyboard_login(page, base: str, username: str, password: str = PASSWORD,
-                         home: str = r"/(classes|district|admin)$") -> None:
-    """Log in with the keyboard only; the page must then be at an address matching `home`."""
-    await page.goto(base + "/login")
-    # the username field has autofocus, applied by the browser shortly after load
-    await page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
-    await page.keyboard.type(username)
-    await page.keyboard.press("Tab")
-    await page.keyboard.type(password)
-    async with page.expect_navigation():
-        await page.keyboard.press("Enter")
-    if not re.search(home, page.url):
-        alert = await page.locator(".alert").all_inner_texts()
-        raise AssertionError(f"login as {username} failed: {page.url} {alert}")
 
 
 async def _tab_into_grid(page, cell: str = "c-p01-0") -> None:

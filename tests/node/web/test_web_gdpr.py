@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 
@@ -41,9 +42,13 @@ async def test_gdpr_page_settings_paperwork_and_a_familys_requests(school):
     for path in ("/admin/gdpr/notice", "/admin/gdpr/register"):
         doc = await _text(await client.get(path))
         assert "1er septembre 2027" in doc and "1er septembre 2028" not in doc and "ce.0751234J@ac-paris.fr" in doc
+        # its icon is the node's own: no /favicon.ico asked for, no 404 in the browser's console
+        icon = re.search(r'<link rel="icon" href="([^"]+)"', doc)
+        assert icon and (await client.get(icon.group(1))).status == 200, path
     bad = await _post(client, "/admin/gdpr/settings", {"retention_years": "9"})
     text = await _text(bad)
-    assert bad.status == 422 and "0 to 5" in text
+    assert bad.status == 422 and "La durée de conservation va de 0 à 5 années scolaires" in text  # French, not English
+    assert "school years" not in text
     assert '<a class="lang" href="/admin/gdpr?lang=en"' in text  # the refusal's language link opens the form's page
 
     resp = await _post(client, "/admin/backup", {}, "/admin/backup")
@@ -62,7 +67,8 @@ async def test_gdpr_page_settings_paperwork_and_a_familys_requests(school):
     resp = await _post(client, base + "/result", {"exercise": f"{ids['campaign']}/fr-mots", "value": "12",
                                                   "request": "x"}, base)
     text = await _text(resp)
-    assert resp.status == 422 and "1 (right), 0 (wrong)" in text
+    assert resp.status == 422 and "« 12 » : donnez la réponse à chaque item, 1 (juste), 0 (faux)" in text, text
+    assert "(right)" not in text
     assert f'<a class="lang" href="{base}?lang=en"' in text
     resp = await _post(client, base + "/identity", {"last_name": "Martin-Durand", "first_name": "Lucie",
                                                     "request": "mère, orthographe"}, base)

@@ -21,7 +21,9 @@ RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "i
             "privacy.policy_", "privacy.refused_campaign.",
             "admin_classes.assigned", "admin_classes.unassigned",
             "fault.key_file.", "fault.request.",  # node/errors.py: one key per reason
-            "refusal.", "dwords.kind_")  # node/codes.py: one key per code of the pure layers
+            "refusal.", "dwords.kind_", "daudit.action.", "daudit.actor.", "daudit.target.",
+            "msg.bundle.kind.",  # node/federation/rules.py: one key per document kind
+            "msg.settings.expect.")  # node/settings.py: one key per kind of setting  # node/codes.py: one key per code of the pure layers
 
 
 def _sources(*places: pathlib.Path) -> list[pathlib.Path]:
@@ -70,6 +72,20 @@ def test_every_catalog_key_is_used():
     used = _keys_in(_sources(NODE))
     unused = {k for k in i18n.catalog("fr") if k not in used and not k.startswith(RUN_TIME)}
     assert not unused
+
+
+def test_every_audited_action_has_words_for_the_district_journal():
+    """/district/audit says each action in words (daudit.action.<code>): one for every code the store or a page logs."""
+    logged = set()
+    for path in _sources(pathlib.Path(i18n.__file__).resolve().parent):  # node/ (preau.node), not the tests
+        if path.suffix == ".py":
+            text = path.read_text(encoding="utf-8")
+            logged |= set(re.findall(r'_audit\([^,]+, "([a-z-]+)"', text))
+            logged |= set(re.findall(r'await audit\(request, "([a-z-]+)"', text))
+    assert {"login", "account-created", "invitation-created", "pool-formed"} <= logged  # the patterns still find them
+    for lang in ("fr", "en"):
+        missing = sorted(a for a in logged if f"daudit.action.{a}" not in i18n.catalog(lang))
+        assert not missing, (lang, missing)
 
 
 def test_unknown_key_raises_rather_than_showing_the_key():

@@ -382,6 +382,9 @@ def test_sync_status_in_plain_words():
     assert words["state"].startswith("Dernier échange réussi : ") and words["waiting"] == 1
     assert words["problem"].startswith("3 tentative(s) échouée(s) d'affilée.")
     assert words["todo"].startswith("Vérifiez que le réseau de l'école fonctionne")
+    node.status = SyncStatus(failures=1, last_error="cannot reach http://10.0.0.1:8080 (ClientConnectorError: ...)",
+                             last_error_code="unreachable")  # PeerUnreachable's code: said in French, not as it came
+    assert sync_words(node, "fr", t)["problem_detail"].startswith("injoignable par le réseau : vérifiez son adresse")
     node.status = SyncStatus(failures=1, last_error="the district has revoked this node's key: ...",
                              last_error_code="peer_revoked")
     assert "nouvelle invitation" in sync_words(node, "fr", t)["todo"]

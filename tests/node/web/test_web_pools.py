@@ -57,7 +57,7 @@ async def test_the_release_page_shows_the_pool_and_nothing_leaves_before_approva
     (advert,) = node.call(fpools.PoolMailbox(node.federation).outgoing, Identity(b"d" * 32).public)
     assert advert[:2] == b"\x01\x02"  # version 1, AdvertiseKeys: the school's keys, nothing of its counts
     resp = await post_form(client, f"{page}/pool/{pool.pool_id.hex()}", {}, page)
-    assert resp.status == 409 and "déjà active" in await text_of(resp)
+    assert resp.status == 409 and "n'attend plus votre accord (état : en cours)" in await text_of(resp)
 
 
 async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path, aiohttp_client):
@@ -71,6 +71,8 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     node.call(node.federation.publish_campaign, camp)
     members = tuple(_declared(Identity(bytes([65 + i]) * 32), camp.id, u, f"École {u}", 5)
                     for i, u in enumerate(("0751234J", "0690001B", "0690002C")))
+    for m in members:  # the schools, enrolled here
+        node.call(node.fed.add_peer, m.signing_key.hex(), node_id=m.node_id, role="school", uai=m.uai, name=m.name)
     pool = PoolDefinition.create(node.identity, campaign_id=camp.id, pool_id=b"q" * 16, threshold=3,
                                  vector_length=vector_length(camp), members=members)
     total = [3] * vector_length(camp)
@@ -90,6 +92,41 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     text = await text_of(await client.get(f"/district/stats/{camp.id}"))
     assert "Regroupements de petites écoles" in text and f"3 écoles regroupées, {cohort} élèves" in text
     assert "École 0690001B (0690001B)" in text
+    # Every page naming members names the pool in words, never by its statistics owner ("pool-…").
+    for path in (f"/district/stats/{camp.id}/ecoles", f"/district/stats/{camp.id}/rapport"):
+        text = await text_of(await client.get(path))
+        assert "Regroupement de 3 petites écoles" in text and fpools.POOL_OWNER not in text, path
+    text = await text_of(await client.get("/district/progress"))  # the member chooser: the pool's key only as a value
+    assert ">Regroupement de petites écoles</option>" in text and ">" + fpools.POOL_OWNER not in text
+    members = (await (await client.get(f"/v1/stats/{camp.id}/members")).json())["members"]
+    assert [m["name"] for m in members] == ["Regroupement de petites écoles"]
+    # The schools page says each pooled school counts through its pool, not "aucun envoi", by the campaign's name.
+    text = await text_of(await client.get("/district/schools"))
+    assert text.count(f"{camp.name} : comptée dans un regroupement de 3 petites écoles") == 3, text
+    assert "aucun envoi" not in text
+
+
+async def test_a_school_without_a_name_is_shown_by_its_uai_once(tmp_path, aiohttp_client):
+    """A school enrolled without a name (as `preau demo`'s are): its UAI stands for its name, not "0691000M (0691000M)"."""
+    from node_fixtures import build_district
+    from preau.crdt.documents import ReleaseContent
+    from preau.crdt.pooling import pooled_rows
+    built = build_district(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    node = client.server.app[NODE]
+    camp = fixture_campaign()
+    rows, cohort = pooled_rows([3] * vector_length(camp), camp)
+    content = ReleaseContent(camp.id, 1, "published", "", camp.policy, rows, cohort)
+
+    def store() -> None:
+        node.fed.add_peer("e5" * 32, node_id="NSANSNOM", role="school", uai="0691000M", name="", town="")
+        with node.fed.transaction() as conn:
+            node.fed._put_stats_entry(conn, camp.id, "e5" * 32,
+                                      {"release": 1, "time": 0, "heads": "", "content": content.to_dict()}, [])
+    node.call(store)
+    await login(client, "ien")
+    text = await text_of(await client.get(f"/district/stats/{camp.id}/ecoles"))
+    assert "0691000M" in text and "0691000M (0691000M)" not in text and "(0691000M)" not in text
 
 
 async def test_a_small_school_declares_its_cohort_on_the_release_page(school):

@@ -1,0 +1,48 @@
+"""Refusals from deep in node/ (backups, settings) reach the French command line in French, whole.
+
+They used to be English-only: each run below is the real `preau` entry point, in French, with a
+mistake a directrice or a technician makes."""
+from __future__ import annotations
+
+from cli_helpers import preau
+
+FR = {"LANG": "fr_FR.UTF-8", "PREAU_RECOVERY_KEY": "AAAAA-BBBBB-CCCCC-DDDDD-EEEEE-FFFFF"}
+
+
+def _french_error(r) -> str:
+    assert r.code != 0 and "Traceback" not in r.err, r.err
+    assert r.err.startswith("preau : erreur : ") and r.err.count("\n") == 1, r.err
+    return r.err
+
+
+def test_restoring_a_file_that_is_not_a_backup_is_said_in_french(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("liste de courses\n", encoding="utf-8")
+    err = _french_error(preau("restore", str(notes), "--data-dir", str(tmp_path / "ecole"), env=FR,
+                              password=None))
+    assert "notes.txt n'est pas une sauvegarde Préau (ou son début est endommagé)" in err, err
+    assert "pick the right file" not in err
+
+
+def test_a_broken_settings_file_is_said_in_french(tmp_path):
+    from preau.node.settings import SETTINGS_FILE
+
+    data = tmp_path / "ecole"
+    data.mkdir()
+    (data / SETTINGS_FILE).write_text("port = \n", encoding="utf-8")
+    err = _french_error(preau("status", "--data-dir", str(data), env=FR))
+    assert "n'est pas du TOML valide" in err and "corrigez cette ligne" in err, err
+    assert "is not valid TOML" not in err
+
+
+def test_a_bad_setting_is_said_in_french_with_where_it_came_from(tmp_path):
+    from preau.node.settings import SETTINGS_FILE
+
+    data = tmp_path / "ecole"
+    data.mkdir()
+    err = _french_error(preau("serve", "--port", "99999", "--data-dir", str(data), env=FR))
+    assert "option --port : port doit être un nombre entier de 1 à 65535, et non 99999." in err, err
+    (data / SETTINGS_FILE).write_text("prot = 8080\n", encoding="utf-8")
+    err = _french_error(preau("status", "--data-dir", str(data), env=FR))
+    assert f"{data / SETTINGS_FILE}, ligne 1 : « prot » n'est pas un réglage de Préau (vouliez-vous dire « port » ?)" in err
+    assert "must be" not in err and "did you mean" not in err

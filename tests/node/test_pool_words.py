@@ -1,0 +1,43 @@
+"""A pool as the command line shows it (`preau pool list`, `preau release`): one language per line, French first."""
+from __future__ import annotations
+
+from preau.node.federation.pools import PoolView
+
+MEMBERS = tuple({"uai": f"069000{i}", "name": f"École {i}", "cohort": 4, "node_id": "n"} for i in range(4))
+
+
+def _failed(**kw) -> PoolView:
+    return PoolView("ab" * 16, "2026-cp", "failed", 3, MEMBERS, "only 2 of the 4 schools answered; the pool needs 3",
+                    code="too_few_answered", academie="academie-node", params={"answered": 2, "n": 4, "threshold": 3}, **kw)
+
+
+def test_a_failed_pool_is_said_wholly_in_french():
+    line = _failed().line("fr")
+    assert "Seules 2 des 4 écoles ont répondu ; il en fallait 3." in line
+    assert "contresigné par l'académie academie-node" in line and "4 écoles, seuil 3" in line
+    assert "échoué" in line
+    for english in ("schools", "threshold", "countersigned", "answered", "failed", "pool "):
+        assert english not in line, (english, line)
+
+
+def test_the_english_line_stays_english():
+    line = _failed().line("en")
+    assert "Only 2 of the 4 schools answered; the pool needed 3." in line and "countersigned by the académie" in line
+    assert "écoles" not in line and "seuil" not in line
+
+
+def test_a_complete_pool_and_an_academie_refusal_in_french():
+    done = PoolView("cd" * 16, "2026-cp", "complete", 3, MEMBERS, survivors=3, pupils=12)
+    assert "3 écoles regroupées, 12 élèves" in done.line("fr") and "terminé" in done.line("fr")
+    refused = PoolView("ef" * 16, "2026-cp", "failed", 3, MEMBERS, "one pool per campaign", code="academie_refused")
+    assert refused.why("fr") == "Refusé par l'académie : one pool per campaign"  # the académie's own text, as sent
+
+
+def test_a_pool_the_school_left_is_said_in_french_whatever_its_code():
+    aborted = PoolView("12" * 16, "2026-cp", "failed", 3, MEMBERS,
+                       "the district aborted the pool: only 2 of the 4 schools answered; the pool needs 3", code="pool_aborted")
+    assert aborted.why("fr").startswith("La circonscription a arrêté le regroupement") and "district" not in aborted.why("fr")
+    odd = PoolView("34" * 16, "2026-cp", "failed", 3, MEMBERS, "member 2 sent two different keys", code="equivocation")
+    assert odd.why("fr") == "Préau a quitté ce regroupement parce qu'un de ses messages n'était pas valable (contrôle : equivocation)."
+    old = PoolView("56" * 16, "2026-cp", "failed", 3, MEMBERS, "a reason stored before codes")  # no code: as recorded
+    assert old.why("fr") == "a reason stored before codes"
