@@ -1,6 +1,7 @@
 """Page rendering: Jinja2 with autoescape, the shared page context, static URLs that change with content."""
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import hashlib
 import pathlib
@@ -36,6 +37,16 @@ def static_url(name: str) -> str:
     return f"/static/{name}?v={version}"
 
 
+def day(value: object, lang: str) -> str:
+    """A calendar day ("2026-09-01", a campaign's dates) as people of `lang` write it, like `when` for moments:
+    01/09/2026 in French; as given otherwise, and as given when it is not a date."""
+    try:
+        d = _dt.date.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return d.strftime("%d/%m/%Y") if lang == "fr" else d.isoformat()
+
+
 def setup_rendering(app: web.Application, template_dirs: Iterable[str | pathlib.Path] = ()) -> jinja2.Environment:
     """Templates from `template_dirs` first (the node app's own pages), then the web layer's."""
     loader = jinja2.ChoiceLoader([
@@ -47,6 +58,7 @@ def setup_rendering(app: web.Application, template_dirs: Iterable[str | pathlib.
         trim_blocks=True, lstrip_blocks=True,
     )
     env.globals["static"] = static_url
+    env.globals["day"] = day
     return env
 
 

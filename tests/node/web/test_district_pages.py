@@ -18,3 +18,23 @@ async def test_a_new_invitation_is_headed_with_the_schools_name(tmp_path, aiohtt
     text = html.unescape(await resp.text())
     assert resp.status == 200 and "PREAU1-" in text
     assert f'<h2 id="inv-h">Invitation pour École Jean Jaurès, Paris ({SCHOOL_UAI})</h2>' in text
+
+
+async def test_campaign_dates_are_written_as_in_france(tmp_path, aiohttp_client):
+    """The campaigns' dates read "2026-09-01 → 2030-06-30" among pages that all write 30/11/2026."""
+    from node_fixtures import build_school
+
+    district = await aiohttp_client(create_app(build_district(tmp_path).settings))
+    await login(district, "ien")
+    token = await csrf_of(district, "/district/campaigns")
+    from node_fixtures import CAMPAIGN_TOML
+    from aiohttp import FormData
+    form = FormData({"csrf_token": token})
+    form.add_field("file", CAMPAIGN_TOML.encode(), filename="cp.toml", content_type="application/toml")
+    assert (await district.post("/district/campaigns", data=form)).status == 200
+    assert "01/09/2026 → 30/06/2030" in html.unescape(await (await district.get("/district/campaigns")).text())
+    school = await aiohttp_client(create_app(build_school(tmp_path).settings))  # its campaign: the same file
+    await login(school, "direction")
+    for path in ("/admin/campaigns", "/classes"):
+        text = html.unescape(await (await school.get(path)).text())
+        assert "01/09/2026 → 30/06/2030" in text and "2026-09-01" not in text, path
