@@ -5,6 +5,8 @@ can never be replayed as another.
 """
 from __future__ import annotations
 
+import functools
+
 from nacl.signing import SigningKey, VerifyKey
 
 from .errors import CrdtUsageError
@@ -17,8 +19,14 @@ def signing_key(key: bytes | SigningKey) -> SigningKey:
     if isinstance(key, SigningKey):
         return key
     if isinstance(key, (bytes, bytearray)) and len(key) == 32:
-        return SigningKey(bytes(key))
+        return _from_seed(bytes(key))
     raise CrdtUsageError("a signing key must be a 32-byte Ed25519 seed or a nacl SigningKey")
+
+
+@functools.lru_cache(maxsize=4)
+def _from_seed(seed: bytes) -> SigningKey:
+    """Deriving the key pair from the seed costs as much as a signature: a node signs with one or two seeds."""
+    return SigningKey(seed)
 
 
 def public_key(key: bytes | SigningKey) -> bytes:
@@ -32,6 +40,13 @@ def sign(key: bytes | SigningKey, label: bytes, message: bytes) -> bytes:
 def verify(owner: bytes, label: bytes, message: bytes, signature: bytes) -> bool:
     if len(owner) != 32 or len(signature) != 64:
         return False
+    return _verified(bytes(owner), label, bytes(message), bytes(signature))
+
+
+@functools.lru_cache(maxsize=256)
+def _verified(owner: bytes, label: bytes, message: bytes, signature: bytes) -> bool:
+    """The check itself, remembered by value: a signed release is checked when offered, then again with its
+    document (`verify_release`); the answer for the same four values never changes."""
     try:
         VerifyKey(owner).verify(label + b"\x00" + message, signature)
     except Exception:  # a bad signature, a key off the curve (both BadSignatureError) or a bad type: not verified

@@ -115,7 +115,9 @@ def reasons_words(decision) -> Reasons:
 
 # Failures of the node's own sync client (federation.transport.PeerUnreachable codes), said without the
 # English detail (the address and the network error stay in the log and `preau status`).
-FAILURE_KEYS = {"unreachable": "msg.sync.failed.unreachable", "busy": "msg.sync.failed.busy"}
+FAILURE_KEYS = {code: f"msg.sync.failed.{code}" for code in (
+    "unreachable", "connection_lost", "handshake_failed", "session_too_large", "session_exhausted",
+    "too_many_documents", "message_too_large", "wrong_peer_key", "not_entitled")}
 
 
 def refusal_words(code: str | None, english: str) -> Words:
@@ -124,6 +126,8 @@ def refusal_words(code: str | None, english: str) -> Words:
         return words(english, REFUSAL_KEYS[code])
     if code in FAILURE_KEYS:
         return words(english, FAILURE_KEYS[code])
+    if code:  # a check of the sync protocol without words of its own: said in general, with its code
+        return words(english, "msg.sync.failed.other", code=code)
     return Words(english)
 
 

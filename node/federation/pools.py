@@ -527,6 +527,8 @@ class PoolMailbox:
     def outgoing(self, peer: PublicIdentity) -> list[bytes]:
         """The last message for this peer of each pool it is in (the news that a pool ended goes FINAL_SENDS times)."""
         out = []
+        if not _all(self.fed) and not self.fed.get_meta(DECLARATIONS_META):
+            return out  # no pool and no cohort declared (most sessions): no transaction to open
         with self.fed.transaction():
             pools = _all(self.fed)
             up = self.federation.peer_role(peer) in ("district", "parent")

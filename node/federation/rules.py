@@ -37,7 +37,7 @@ from preau.crdt import documents as cdocs
 from preau.crdt.campaign import Campaign
 from preau.crdt.docio import fork_at, has_heads, load_document, save_document
 from preau.crdt.errors import AggregateAlreadySentError, CrdtError, ReleaseError
-from preau.crdt.schema import document_id, new_document, read_header
+from preau.crdt.schema import document_id, new_document
 from preau.crdt.signing import (SignedRelease, VerifiedRelease, clock_remark, id_names_signer, sign_release,
                                  signature_valid, verify_release)
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
@@ -440,9 +440,8 @@ class Federation:
     # -- publishing own documents --------------------------------------------------------
 
     def _publish(self, doc) -> SignedRelease:
-        signed = sign_release(doc, self.identity.seed, now=self.clock())
-        header = read_header(doc)
-        self.fed.accept_release(header.id, header.kind, self.key.hex(), header.campaign or None,
+        signed = sign_release(doc, self.identity.seed, now=self.clock())  # read from the document's header
+        self.fed.accept_release(signed.doc_id, signed.kind, self.key.hex(), signed.campaign or None,
                                 save_document(doc), signed.release, signed.encode(), None)
         return signed
 

@@ -145,6 +145,11 @@ class FedStore:
             return
         self._contacts[key] = now
 
+    @property
+    def unwritten_contacts(self) -> bool:
+        """Whether `flush_contacts` has anything to write (asked from the event loop: no database work)."""
+        return bool(self._contacts)
+
     def flush_contacts(self) -> None:
         """Write the contacts no transaction has written yet (the end of a session that stored nothing)."""
         if self._contacts:

@@ -331,7 +331,7 @@ async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
     deadline = start + limits.session_timeout
     handshake_deadline = start + limits.handshake_timeout
     run = driver.fedn.run  # the node's database thread while serving: the loop only moves bytes
-    await _send(ws, await run(driver.outgoing))
+    await _send(ws, driver.outgoing())  # the protocol's first bytes (the initiator's handshake): no database
     while not driver.finished:
         now = time.monotonic()
         remaining = deadline - now
@@ -352,7 +352,8 @@ async def _pump(ws, driver: SessionDriver, limits: Limits) -> None:
             out = await run(_step, driver, msg.data)
         elif msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED,
                           aiohttp.WSMsgType.ERROR):
-            out = await run(_step, driver, b"")
+            # After our Close there is nothing left to learn or store: the socket's end needs no database job.
+            out = [] if driver.closing else await run(_step, driver, b"")
             driver.finished = True
         else:
             raise RemoteProtocolError("the peer sent a text frame; the sync endpoint carries binary only",
@@ -416,7 +417,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
     await ws.prepare(request)
     conn = Connection.responder(federation.identity, federation.trust, ephemeral=os.urandom(32),
                                 now=int(time.time()), config=_config(limits, federation.display_name),
-                                retired=await federation.run(federation.retired_identities))
+                                retired=federation.retired_identities())  # a read: the loop's own connection
     driver = SessionDriver(federation, conn, limits, gate=gate)
     if gate is not None:
         driver.gate_token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
@@ -425,7 +426,8 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
             await gate.shut_down()
     try:
         report = await _run(ws, driver, limits)
-        await federation.run(federation.fed.flush_contacts)
+        if federation.fed.unwritten_contacts:  # the peer's contact, unless the session's commit wrote it
+            await federation.run(federation.fed.flush_contacts)
         if report.error:
             log.info("sync session from %s ended: %s", report.peer or "an unauthenticated peer", report.error)
         return ws
@@ -474,6 +476,6 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
             said("msg.sync.unreachable", url=url, detail=f"{exc.__class__.__name__}: {exc}")
         ) from None
     finally:
-        # the peer's contact, noted in the session, unless a commit wrote it
-        await federation.run(federation.fed.flush_contacts)
+        if federation.fed.unwritten_contacts:  # the peer's contact, noted in the session, unless a commit wrote it
+            await federation.run(federation.fed.flush_contacts)
     return report

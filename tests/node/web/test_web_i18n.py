@@ -23,7 +23,8 @@ RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "i
             "fault.key_file.", "fault.request.",  # node/errors.py: one key per reason
             "refusal.", "dwords.kind_", "daudit.action.", "daudit.actor.", "daudit.target.",
             "msg.bundle.kind.",  # node/federation/rules.py: one key per document kind
-            "msg.settings.expect.")  # node/settings.py: one key per kind of setting  # node/codes.py: one key per code of the pure layers
+            "msg.settings.expect.",  # node/settings.py: one key per kind of setting
+            "msg.sync.failed.")  # node/codes.py: one key per failure code of the sync client  # node/codes.py: one key per code of the pure layers
 
 
 def _sources(*places: pathlib.Path) -> list[pathlib.Path]:
