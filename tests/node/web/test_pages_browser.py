@@ -86,3 +86,13 @@ async def test_on_a_phone_the_class_table_keeps_each_name_whole(server, browser,
     broken = await names.evaluate_all(WORDS_ON_ONE_LINE)
     assert broken == [], f"names broken inside a word: {broken}"
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # the page itself never scrolls sideways
+
+
+async def test_on_a_phone_the_gdpr_page_does_not_scroll_sideways(server, browser):
+    """At 390 px the retention choice ("jusqu'à la fin de l'année scolaire de l'évaluation…") was 463 px wide."""
+    base = str(server.make_url("")).rstrip("/")
+    page = await (await browser.new_context(viewport={"width": 390, "height": 800}, locale="fr-FR")).new_page()
+    await keyboard_login(page, base, "direction", home=r"/admin/")
+    await page.goto(base + "/admin/gdpr")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert (await page.locator("#retention").bounding_box())["width"] <= 390
