@@ -96,3 +96,38 @@ async def test_on_a_phone_the_gdpr_page_does_not_scroll_sideways(server, browser
     await page.goto(base + "/admin/gdpr")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     assert (await page.locator("#retention").bounding_box())["width"] <= 390
+
+
+TEXT_ON_ONE_LINE = """els => els.flatMap(el => {
+    const broken = [];
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const m of node.textContent.matchAll(/[^\\s-]+/g)) {  // a line may end at a space or a hyphen
+            const range = document.createRange();
+            range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+            if (range.getClientRects().length > 1) broken.push(m[0]);
+        }
+    }
+    return broken;
+})"""
+
+
+async def test_on_a_phone_the_district_figures_keep_each_number_and_word_whole(tmp_path, aiohttp_server, browser):
+    """At 390 px the district's table split "127" over three lines and "À besoin" letter by letter: the table
+    now keeps them whole and scrolls in its own box; the page itself does not scroll sideways."""
+    from node_fixtures import free_port
+    from preau.node.app import create_app
+    from test_district_stats import prepare
+
+    port = free_port()
+    settings, debut, *_ = prepare(tmp_path, port)
+    srv = await aiohttp_server(create_app(settings), host="127.0.0.1", port=port)
+    base = str(srv.make_url("")).rstrip("/")
+    page = await (await browser.new_context(viewport={"width": 390, "height": 800}, locale="fr-FR")).new_page()
+    await keyboard_login(page, base, "ien", home=r"/district/")
+    await page.goto(f"{base}/district/stats/{debut.id}")
+    await shot(page, "phone-district-stats")
+    cells = page.locator("table.list th, table.list td")
+    assert await cells.count() > 20
+    assert await cells.evaluate_all(TEXT_ON_ONE_LINE) == []
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
