@@ -5,9 +5,16 @@ Found by hand on a fresh clone (a directrice's first visit to the RGPD page): th
 """
 from __future__ import annotations
 
+import pathlib
+
 import pytest
 
 from browser_helpers import Console, keyboard_login, shot
+from preau.node.appkeys import NODE
+from preau.node.web.district import parse_campaign_text
+from web_helpers import PASSWORD
+
+CAMPAIGNS = pathlib.Path(__file__).resolve().parents[3] / "node" / "campaigns"
 
 pytestmark = pytest.mark.browser
 
@@ -40,3 +47,87 @@ async def test_the_result_rectification_form_reads_in_order(server, browser, ids
     assert help_["y"] >= value["y"] + value["height"], (value, help_)  # under the value, not beside it
     assert request["y"] >= help_["y"] + help_["height"], (help_, request)  # then the request, on the next line
     assert help_["x"] - form["x"] < 40, (form, help_)  # from the start of the line
+
+
+WORDS_ON_ONE_LINE = """els => els.flatMap(el => {
+    const text = el.firstChild;  // the name's text node
+    const broken = [];
+    let at = 0;
+    for (const word of text.textContent.split(' ')) {
+        const range = document.createRange();
+        range.setStart(text, at); range.setEnd(text, at + word.length);
+        if (word && range.getClientRects().length > 1) broken.push(word);
+        at += word.length + 1;
+    }
+    return broken;
+})"""
+
+
+async def test_on_a_phone_the_class_table_keeps_each_name_whole(server, browser, ids):
+    """At 390 px the class table gave its names column one letter: "N o a h B e r n a r d", top to bottom."""
+    node = server.app[NODE]
+    debut_cp = parse_campaign_text((CAMPAIGNS / "debut-cp.toml").read_bytes())  # the real one: 14 exercises
+
+    def put_campaign() -> None:
+        s = node.store.login("direction", PASSWORD)
+        try:
+            node.store.put_campaign(s, debut_cp)
+        finally:
+            s.logout()
+
+    node.call(put_campaign)
+    base = str(server.make_url("")).rstrip("/")
+    page = await (await browser.new_context(viewport={"width": 390, "height": 800}, locale="fr-FR")).new_page()
+    await keyboard_login(page, base, "mme.martin")
+    await page.goto(f"{base}/classes/{ids['cp-a']}/campaigns/{debut_cp.id}/table")
+    await shot(page, "phone-class-table")
+    names = page.locator("table.colours tbody th[scope=row]")
+    assert await names.count() >= 4
+    broken = await names.evaluate_all(WORDS_ON_ONE_LINE)
+    assert broken == [], f"names broken inside a word: {broken}"
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390  # the page itself never scrolls sideways
+
+
+async def test_on_a_phone_the_gdpr_page_does_not_scroll_sideways(server, browser):
+    """At 390 px the retention choice ("jusqu'à la fin de l'année scolaire de l'évaluation…") was 463 px wide."""
+    base = str(server.make_url("")).rstrip("/")
+    page = await (await browser.new_context(viewport={"width": 390, "height": 800}, locale="fr-FR")).new_page()
+    await keyboard_login(page, base, "direction", home=r"/admin/")
+    await page.goto(base + "/admin/gdpr")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert (await page.locator("#retention").bounding_box())["width"] <= 390
+
+
+TEXT_ON_ONE_LINE = """els => els.flatMap(el => {
+    const broken = [];
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        for (const m of node.textContent.matchAll(/[^\\s-]+/g)) {  // a line may end at a space or a hyphen
+            const range = document.createRange();
+            range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+            if (range.getClientRects().length > 1) broken.push(m[0]);
+        }
+    }
+    return broken;
+})"""
+
+
+async def test_on_a_phone_the_district_figures_keep_each_number_and_word_whole(tmp_path, aiohttp_server, browser):
+    """At 390 px the district's table split "127" over three lines and "À besoin" letter by letter: the table
+    now keeps them whole and scrolls in its own box; the page itself does not scroll sideways."""
+    from node_fixtures import free_port
+    from preau.node.app import create_app
+    from test_district_stats import prepare
+
+    port = free_port()
+    settings, debut, *_ = prepare(tmp_path, port)
+    srv = await aiohttp_server(create_app(settings), host="127.0.0.1", port=port)
+    base = str(srv.make_url("")).rstrip("/")
+    page = await (await browser.new_context(viewport={"width": 390, "height": 800}, locale="fr-FR")).new_page()
+    await keyboard_login(page, base, "ien", home=r"/district/")
+    await page.goto(f"{base}/district/stats/{debut.id}")
+    await shot(page, "phone-district-stats")
+    cells = page.locator("table.list th, table.list td")
+    assert await cells.count() > 20
+    assert await cells.evaluate_all(TEXT_ON_ONE_LINE) == []
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
