@@ -108,7 +108,8 @@ def test_four_small_schools_pool_and_the_district_counts_all_eight(world):
     pool_rows = [e for k, e in w.stored_stats()["schools"].items() if k.startswith("pool-")]
     assert len(pool_rows) == 1
     assert pool_rows[0]["content"]["cohort"] == sum(assessed(n.classes) for n in small)
-    assert "4 écoles regroupées" in w.district.cli("pool", "list").stdout
+    assert "4 schools pooled" in w.district.cli("pool", "list", "--lang", "en").stdout  # one language per line
+    assert "4 écoles regroupées" in w.district.cli("pool", "list", "--lang", "fr").stdout
 
     # The vectors searched for below are the schools' real ones: together they are exactly the pool's row.
     content = pool_rows[0]["content"]

@@ -41,3 +41,8 @@ def test_a_pool_the_school_left_is_said_in_french_whatever_its_code():
     assert odd.why("fr") == "Préau a quitté ce regroupement parce qu'un de ses messages n'était pas valable (contrôle : equivocation)."
     old = PoolView("56" * 16, "2026-cp", "failed", 3, MEMBERS, "a reason stored before codes")  # no code: as recorded
     assert old.why("fr") == "a reason stored before codes"
+
+
+def test_the_academies_own_listing_says_countersigned_in_french():
+    seen = PoolView("78" * 16, "2026-cp", "countersigned", 3, MEMBERS)
+    assert "· contresigné par l'académie" in seen.line("fr") and "· countersigned" in seen.line("en")
