@@ -132,6 +132,7 @@ async def test_the_per_school_table_sorts_filters_and_exports_for_a_french_sprea
     page = html.unescape(await (await client.get(base + "?tri=besoin&ordre=desc")).text())
     assert "École des Tilleuls" in page and "Paris" in page and "0751234J" in page
     assert "retenue : effectif trop petit" in page  # the withheld school, with no figures
+    assert 'id="masked-note"' not in page  # no school hid a cell here: no note about hidden cells
 
     # Sorted by the share "à besoin", highest first; rows are (school, exercise).
     shown = [int(v) for v in re.findall(r'heat-besoin-\d"[^>]*>(\d+) %', page)]
@@ -238,3 +239,5 @@ async def test_at_an_academie_the_table_is_per_district_and_a_hidden_cell_has_no
     second = page.split("Circonscription 2", 1)[1].split("</tr>", 1)[0]
     assert f">{percent_of(80, 112)} %<" in first
     assert " %<" not in second and "—" in second  # "≤10" à besoin: no share can be given, none is guessed
+    # and the "—" is said under the table: an inspector is not left guessing why a district has no share
+    assert 'id="masked-note"' in page and "règle des petits effectifs" in page
