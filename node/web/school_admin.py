@@ -99,14 +99,20 @@ async def class_action(request: web.Request) -> web.StreamResponse:
 # -- head teacher: campaigns and releases ---------------------------------------------------------
 
 def _entered(store: Any, s: Any, campaign: Campaign) -> dict[str, int]:
-    """Pupils of the campaign's level with at least one result entered, out of all pupils of that level."""
+    """Pupils of the campaign's level with at least one result entered, out of all pupils of that level; and the
+    exercises entered for every one of them ("8 / 8" pupils alone read as "all done" after 3 exercises of 14)."""
     total = done = 0
+    per_exercise: dict[str, int] = {}
     for c in store.list_classes(s):
         if c.level.casefold() != campaign.level.casefold():
             continue
         total += len(store.list_pupils(s, c.id))
-        done += len({r.pupil_id for r in store.get_results(s, campaign.id, c.id) if r.status in ("done", "absent")})
-    return {"done": done, "total": total}
+        entered = [r for r in store.get_results(s, campaign.id, c.id) if r.status in ("done", "absent")]
+        done += len({r.pupil_id for r in entered})
+        for r in entered:
+            per_exercise[r.exercise_id] = per_exercise.get(r.exercise_id, 0) + 1
+    complete = sum(1 for ex in campaign.exercises if total and per_exercise.get(ex.id, 0) >= total)
+    return {"done": done, "total": total, "complete": complete, "exercises": len(campaign.exercises)}
 
 
 @login_required(roles=ADMIN)

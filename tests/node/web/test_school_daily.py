@@ -217,6 +217,21 @@ async def test_the_head_teacher_sees_pupils_entered_per_campaign(school):
     text = await text_of(await client.get("/admin/campaigns"))
     assert "Élèves saisis" in text and "Saisies" not in text
     assert "1 / 4" in text  # CP A and CP B: 4 pupils of level CP (the CE1 class is not counted)
+    # and how many exercises are entered for all of them: none yet, one pupil of four on one exercise
+    row = text.split("<tr><th scope=\"row\">Début de CP (test)</th>")[1].split("</tr>")[0]
+    assert re.findall(r'<td class="num">(\d+ / \d+)</td>', row) == ["1 / 4", "0 / 2"], row
+    assert "Exercices saisis pour tous les élèves" in text
+    token = await csrf_of(client, "/admin/campaigns")  # the head teacher enters the words for every CP pupil
+    for klass in ("class_a", "class_b"):
+        page = f"/classes/{ids[klass]}"
+        for pupil in re.findall(r'href="/classes/[0-9a-f]{16}/pupils/([0-9a-f]{16})"', await text_of(await client.get(page))):
+            resp = await client.post(f"{page}/campaigns/{ids['campaign']}/exercises/fr-mots/row",
+                                     json={"pupil": pupil, "cells": ["1", "1", "1", "1", "1"]},
+                                     headers={"X-CSRF-Token": token})
+            assert resp.status == 200, await resp.text()
+    text = await text_of(await client.get("/admin/campaigns"))
+    row = text.split("<tr><th scope=\"row\">Début de CP (test)</th>")[1].split("</tr>")[0]
+    assert re.findall(r'<td class="num">(\d+ / \d+)</td>', row) == ["4 / 4", "1 / 2"], row
 
 
 async def test_unknown_addresses_and_form_addresses_get_a_french_page_with_a_way_back(school):
