@@ -8,8 +8,14 @@ import time
 from typing import Any
 
 from preau.node.actions import enrollment, status as node_status
+from preau.node.codes import refusal_words
 
 from ..say import Say
+
+
+def _error(say: Say, link) -> str:
+    """A sync failure as recorded: said from its code in French; in English, as it came (with its address)."""
+    return link.last_error if say.lang == "en" else refusal_words(link.last_error_code, link.last_error).to(say.lang)
 
 
 def invite(settings: Any, *, uai: str, lang: str = "en", name: str | None = None, expires_days: int = 7,
@@ -74,7 +80,7 @@ def status(settings: Any, *, lang: str = "en", json: bool = False, **_: Any) -> 
         else:
             named = say("cli.out.district_named", name=up.name, node_id=up.node_id) if up.name else up.node_id
             lines.append(say("cli.out.status.district", node_id=named, address=up.address)
-                         + (say("cli.out.status.last_error", error=up.last_error) if up.last_error else ""))
+                         + (say("cli.out.status.last_error", error=_error(say, up)) if up.last_error else ""))
             lines.append(say("cli.out.status.last_sync", ago=say.ago(now, up.last_contact))
                          + (say("cli.out.status.failed_since") if up.last_error else ""))
     for role in ("school", "child"):
@@ -85,7 +91,7 @@ def status(settings: Any, *, lang: str = "en", json: bool = False, **_: Any) -> 
                 active = p.status == "active"
                 lines.append(f"  {p.uai}  {p.node_id}  {say(enrollment.PEER_STATUS[p.status])}"
                              + (say("cli.out.status.peer_sync", ago=say.ago(now, p.last_contact)) if active else "")
-                             + (say("cli.out.status.peer_error", error=p.last_error) if p.last_error and active else ""))
+                             + (say("cli.out.status.peer_error", error=_error(say, p)) if p.last_error and active else ""))
     if info.unacknowledged:
         lines.append(say("cli.out.status.waiting", releases=", ".join(info.unacknowledged)))
     if info.oldest_unacknowledged is not None:

@@ -18,6 +18,7 @@ class Upstream:
     last_contact: int | None
     last_error: str | None
     name: str | None = None  # the district's own name, as its handshake gives it (older districts: none)
+    last_error_code: str | None = None  # the same as a stable code (codes.refusal_words says it in words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class Peer:
     status: str  # active, revoked, rotated
     last_contact: int | None
     last_error: str | None
+    last_error_code: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +70,9 @@ def node_status(node: Node) -> NodeStatus:
         role=node.role,
         node_id=node.node_id,
         upstream=None if up is None else Upstream(peer_id(up), up["address"], up["last_contact"], up["last_error"],
-                                                  up.get("name")),
-        peers=tuple(Peer(peer_id(p), p["role"], p["uai"], p["status"], p["last_contact"], p["last_error"])
-                    for p in node.fed.peers()),
+                                                  up.get("name"), up.get("last_error_code")),
+        peers=tuple(Peer(peer_id(p), p["role"], p["uai"], p["status"], p["last_contact"], p["last_error"],
+                         p.get("last_error_code")) for p in node.fed.peers()),
         documents=tuple(Document(d.doc_id, d.kind, d.campaign, (node.fed.latest_release(d.doc_id) or (0,))[0])
                         for d in node.fed.documents()),
         unacknowledged=tuple(t["doc_id"] + f"#{t['number']}" for t in node.fed.transparency() if t["receipt"] is None),
