@@ -131,3 +131,21 @@ async def test_on_a_phone_the_district_figures_keep_each_number_and_word_whole(t
     assert await cells.count() > 20
     assert await cells.evaluate_all(TEXT_ON_ONE_LINE) == []
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+async def test_on_a_phone_a_familys_access_document_does_not_scroll_sideways(server, browser, ids):
+    """The document given to a family (their child's data) was 400 px wide on a 390 px phone: its results table."""
+    base = str(server.make_url("")).rstrip("/")
+    page = await (await browser.new_context(viewport={"width": 390, "height": 800}, locale="fr-FR")).new_page()
+    await keyboard_login(page, base, "direction", home=r"/admin/")
+    await page.goto(f"{base}/classes/{ids['cp-a']}")
+    await page.locator("a[href*='/exercises/']").first.click()  # the grid: the cursor is in the first empty cell
+    await page.wait_for_function("!!(document.activeElement && document.activeElement.closest('table.grid'))")
+    while await page.evaluate("!!document.activeElement.closest('table.grid')"):  # every pupil, every item
+        await page.keyboard.press("1")
+    await page.wait_for_function("Array.from(document.querySelectorAll('table.grid tbody .status'))"
+                                 ".every(s => s.textContent.includes('enregistr'))")
+    await page.goto(f"{base}/admin/gdpr/pupils/{ids['p01']}/access")
+    await shot(page, "phone-gdpr-access")
+    assert await page.locator("table").count() >= 2
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
