@@ -644,8 +644,8 @@ class PoolMailbox:
                     return [bytes.fromhex(state["answer"])]  # asked again: the same answer
                 return [encode(PoolAborted(msg.pool_id, "this pool id was already used for another member list"))]
             return []
-        reason = self._refusal(peer, msg)
-        if reason is None:
+        refusal = self._refusal(peer, msg)
+        if refusal is None:
             answer = encode(msg.countersigned(self.federation.identity))
             state = {"role": "parent", "definition": answer.hex(), "status": "countersigned"}
             register = self.fed.get_meta(REGISTER_META, {}) or {}
@@ -657,33 +657,37 @@ class PoolMailbox:
                                + ", ".join(f"{m.name} ({m.uai}, {m.cohort})" for m in msg.members),
                                pool=key[:8], district=peer.node_id, campaign=msg.campaign_id, schools=len(msg.members))
         else:
+            code, params, reason = refusal  # the district is sent the English (the wire carries text only)
             answer = encode(PoolAborted(msg.pool_id, reason[:500]))
-            state = {"role": "parent", "definition": data.hex(), "status": "refused", "reason": reason}
+            state = {"role": "parent", "definition": data.hex(), "status": "refused", "reason": reason, "code": code,
+                     "params": params}
             self.fed.log_event("pool_refused", f"pool {key[:8]} of district {peer.node_id}: {reason}", pool=key[:8],
                                district=peer.node_id)
         state.update(district=peer.signing_key.hex(), answer=answer.hex(), sent=0)
         _save(self.fed, key, state)
         return [answer]
 
-    def _refusal(self, peer: PublicIdentity, msg: PoolDefinition) -> str | None:
-        """Why the académie will not countersign, or None. What it can check: what every school checks
-        (signed by this district, the schools' own declarations, size, threshold, floor), that every school
-        is in a département of its districts, and that no school is in a second pool for the campaign."""
+    def _refusal(self, peer: PublicIdentity, msg: PoolDefinition) -> tuple[str, dict, str] | None:
+        """Why the académie will not countersign (code, values, English), or None. What it can check: what every
+        school checks (signed by this district, the schools' own declarations, size, threshold, floor), that
+        every school is in a département of its districts, and that no school is in a second pool for the
+        campaign."""
         try:
             check_definition(msg, district_key=peer.signing_key)
         except ProtocolError as exc:
-            return exc.message
+            return exc.code or "invalid", {}, exc.message
         departements = {c["uai"][:3] for c in self.federation.children()
                         if c["role"] == "child" and c["status"] == "active" and c["uai"]}
         outside = [m.uai for m in msg.members if m.uai[:3] not in departements]
         if outside:
-            return f"schools outside this académie's départements ({', '.join(sorted(departements))}): {', '.join(outside)}"
+            params = {"departements": ", ".join(sorted(departements)), "schools": ", ".join(outside)}
+            return "outside_academie", params, i18n.translate("en", "pool.refusal.outside_academie", **params)
         register = (self.fed.get_meta(REGISTER_META, {}) or {}).get(msg.campaign_id, {})
         for m in msg.members:
             other = register.get(m.uai) or register.get(m.signing_key.hex())
             if other is not None and other != msg.pool_id.hex():
-                return (f"{m.name} ({m.uai}) is already in pool {other[:8]} for {msg.campaign_id}: a school takes "
-                        "part in one pool per campaign")
+                params = {"name": m.name, "uai": m.uai, "pool": other[:8], "campaign": msg.campaign_id}
+                return "already_pooled", params, i18n.translate("en", "pool.refusal.already_pooled", **params)
         return None
 
     def _declared(self, peer: PublicIdentity, msg: CohortDeclaration, data: bytes) -> None:

@@ -150,6 +150,10 @@ async def test_the_academie_refuses_a_second_pool_for_a_school_and_schools_outsi
     await district.sync_upstream()
     state = _state(district, outside.pool_id)
     assert state["status"] == "failed" and "outside this académie's départements (069)" in state["reason"]
+    # The académie's own listing says why it refused, in French, from the code and values it kept.
+    refused = {v.pool_id: v for v in node_pools.pools(academie.federation) if v.status == "refused"}
+    assert f"({schools[1].uai}) est déjà dans le regroupement" in refused[again.pool_id].why("fr")
+    assert refused[outside.pool_id].why("fr").startswith("Écoles hors des départements de cette académie (069)")
     for s in (*schools, *far):  # the refused pools never reached a school
         await s.sync_upstream()
         assert {v.pool_id for v in node_pools.pools(s.federation)} <= {first.pool_id}
