@@ -41,8 +41,11 @@ async def classes(request: web.Request) -> web.StreamResponse:
     for c in store.list_classes(s):
         rows.append({"info": c, "url": class_base(c), "pupils": len(store.list_pupils(s, c.id))})
     levels = {r["info"].level.casefold() for r in rows}
-    campaigns = [c for c in store.list_campaigns(s) if c.level.casefold() in levels or s.is_admin]
-    return await render(request, "school_classes.html", {"classes": rows, "campaigns": campaigns})
+    received = store.list_campaigns(s)
+    campaigns = [c for c in received if c.level.casefold() in levels or s.is_admin]
+    # "none has arrived" only when none has: a teacher without a class of its level is told that instead
+    return await render(request, "school_classes.html", {"classes": rows, "campaigns": campaigns,
+                                                         "received": bool(received)})
 
 
 async def _class_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,

@@ -33,3 +33,25 @@ async def test_the_grid_and_the_profile_say_where_their_back_link_goes(client, i
         text = html.unescape(await (await client.get(path)).text())
         assert f'<a href="/classes/{ids["cp-a"]}">← Retour à la classe CP A</a>' in text, path
         assert "Retour aux classes" not in text, path
+
+
+async def test_a_teacher_without_a_class_is_not_told_no_campaign_has_arrived(tmp_path, aiohttp_client):
+    """A new teacher with no class yet read "Aucune campagne n'est encore arrivée de la circonscription" while
+    the school had received Début de CP: campaigns are listed for the levels of one's classes."""
+    import html
+
+    from node_fixtures import PASSWORD, build_school
+    from web_helpers import csrf_of
+
+    client = await aiohttp_client(create_app(build_school(tmp_path).settings))
+    await login(client, "direction")
+    token = await csrf_of(client, "/admin/accounts")
+    resp = await client.post("/admin/accounts", data={"csrf_token": token, "action": "create", "username": "m.c",
+                                                      "password": PASSWORD, "role": "teacher"})
+    assert resp.status == 200
+    client.session.cookie_jar.clear()
+    await login(client, "m.c")
+    text = html.unescape(await (await client.get("/classes")).text())
+    assert "Aucune classe ne vous est encore attribuée" in text
+    assert "Aucune campagne n'est encore arrivée" not in text
+    assert "Aucune des campagnes reçues de la circonscription ne concerne le niveau de vos classes." in text
