@@ -8,12 +8,12 @@ Disabling an account or resetting its password ends that person's open sessions 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Mapping
+from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import web
 
 from ..errors import UserError
-from .appkeys import RATE_LIMITER
+from .appkeys import LOGINS, RATE_LIMITER
 from .context import form_text, on_db, refused, store_of, t_, unlocked
 from .flash import see_other
 from .security import end_sessions_of
@@ -28,6 +28,12 @@ class AccountsForm:
     notices: Mapping[str, str]  # action -> catalog key of the notice shown once it is done
 
 
+async def argon2(request: web.Request, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+    """A password's key derivation (0.1-1 s by design) on the login workers: neither the event loop nor the
+    database thread, which every other write and every sync session goes through, waits for it."""
+    return await request.app[LOGINS].derive(fn, *args, **kw)
+
+
 async def act(request: web.Request, form: AccountsForm, page: Page) -> web.StreamResponse:
     """Do the posted action on an account, then come back to the page with its notice (or redraw it with the refusal)."""
     store, s = store_of(request), unlocked(request)
@@ -40,9 +46,11 @@ async def act(request: web.Request, form: AccountsForm, page: Page) -> web.Strea
     try:
         if action == "create":
             role = "admin" if form_text(posted, "role") == form.admin_role else "teacher"
-            await on_db(request, store.create_account, s, username, password, role)
+            credential = await argon2(request, store.account_credential, password)
+            await on_db(request, store.create_account, s, username, None, role, credential=credential)
         elif action == "reset":
-            await on_db(request, store.reset_password, s, username, password)
+            credential = await argon2(request, store.account_credential, password, account_id=store.account_id(username))
+            await on_db(request, store.reset_password, s, username, None, credential=credential)
             request.config_dict[RATE_LIMITER].reset_account(username)  # a reset unlocks the account everywhere
             await end_sessions_of(request.app, username)
         elif action == "disable":

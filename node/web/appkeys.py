@@ -11,7 +11,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from preau.node.web.mount import WebConfig
     from preau.node.web.security import Authenticator, LoginRateLimiter, SessionStore
-    from preau.node.web.site import UnlockedSessions
+    from preau.node.web.site import OffLoopLogins, UnlockedSessions
 
 # aiohttp >= 3.12 warns on plain-string request keys; older releases have no RequestKey.
 _RequestKey: Any = getattr(web, "RequestKey", None)
@@ -28,6 +28,7 @@ RATE_LIMITER: web.AppKey["LoginRateLimiter"] = web.AppKey("preau.web.rate_limite
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("preau.web.clock")
 SETTINGS: web.AppKey[Any] = web.AppKey("preau.web.settings")
 UNLOCKED: web.AppKey["UnlockedSessions"] = web.AppKey("preau.web.unlocked")
+LOGINS: web.AppKey["OffLoopLogins"] = web.AppKey("preau.web.logins")
 
 REQUEST_SESSION = _request_key("preau.web.session", object)
 """The request's `_RequestSession` (use `security.get_session` / `current_principal`, not this)."""

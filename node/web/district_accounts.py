@@ -48,7 +48,8 @@ async def accounts(request: web.Request) -> web.StreamResponse:
 
 
 ACCOUNTS = AccountsForm("/district/accounts", admin_role="district",
-                        notices={"create": "daccounts.created", "disable": "daccounts.disabled"})
+                        notices={"create": "daccounts.created", "reset": "accounts.reset_done",
+                                 "disable": "daccounts.disabled"})
 
 
 @login_required(roles=ADMIN)

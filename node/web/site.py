@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import secrets
 import sqlite3
@@ -30,7 +31,7 @@ from aiohttp import web
 from ..appkeys import NODE
 from ..errors import Busy, UserError
 from preau.node.records.errors import AuthError
-from preau.node.web.appkeys import CLOCK, SETTINGS, UNLOCKED, WEB_CONFIG
+from preau.node.web.appkeys import CLOCK, LOGINS, SETTINGS, UNLOCKED, WEB_CONFIG
 from . import district, gdpr, school
 from .context import LoginAgain, node_of, refused, store_of, unlocked
 from .mount import NavItem, WebConfig, setup_web
@@ -42,7 +43,6 @@ from .security import (
 
 log = logging.getLogger("preau.node.web")
 
-LOGINS: web.AppKey["OffLoopLogins"] = web.AppKey("preau.web.logins")
 
 NAV = (
     NavItem("nav.classes", "/classes", frozenset({"teacher", "admin"})),
@@ -164,6 +164,10 @@ class OffLoopLogins:
         if run is None:
             return main.finish_login(attempt, kek)
         return await run(main.finish_login, attempt, kek)  # it writes (last login): the database thread
+
+    async def derive(self, fn: Any, *args: Any, **kw: Any) -> Any:
+        """Other Argon2id work (a new account's credential, a reset password) on the same workers."""
+        return await asyncio.get_running_loop().run_in_executor(self._pool, functools.partial(fn, *args, **kw))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

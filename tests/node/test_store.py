@@ -155,6 +155,23 @@ def test_password_change_and_reset(school):
     assert len(s.list_pupils(admin, school.class_b.id)) == 2
 
 
+def test_a_credential_made_beforehand_sets_only_the_account_it_was_made_for(school):
+    """A serving node derives a new password's key on its login workers, then writes it on the database thread:
+    the credential is bound to the id of the account it was made for, and no other account takes it."""
+    s, a = school.store, school.admin
+    made = s.account_credential("reset password 33", account_id=s.account_id("mme.alpha"))
+    s.reset_password(a, "mme.alpha", None, credential=made)
+    assert s.login("mme.alpha", "reset password 33").username == "mme.alpha"
+    s.create_account(a, "m.other", None, credential=s.account_credential("some password 55"))
+    assert s.login("m.other", "some password 55").username == "m.other"
+    with pytest.raises(Conflict, match="is no longer the one this password was prepared for"):
+        s.reset_password(a, "m.other", None, credential=s.account_credential("reset password 44",
+                                                                               account_id=s.account_id("mme.alpha")))
+    assert s.login("m.other", "some password 55").username == "m.other"  # nothing was written
+    with pytest.raises(InvalidInput, match="a password needs at least 10 characters"):
+        s.account_credential("short")
+
+
 def test_account_and_class_input_errors(school):
     s, a = school.store, school.admin
     with pytest.raises(Conflict, match="the user name 'mme.alpha' is taken; choose another"):

@@ -141,14 +141,27 @@ class AccountsMixin:
             self._audit(s.actor, "recovery-key-replaced", "school")
         return vault.format_recovery_key(recovery)
 
-    def create_account(self, actor: Session, username: str, password: str, role: str = "teacher",
-                       *, cost: vault.Argon2Cost | None = None) -> Account:
+    def account_credential(self, password: str, *, account_id: str | None = None) -> "_Credential":
+        """The slow half of creating an account (`account_id` None) or of resetting one's password: Argon2id
+        (0.1-1 s by design), with no database work. A serving node runs it on its login workers, so neither
+        the event loop nor the database thread (every other write, every sync session) waits for it; the
+        quick half is `create_account(..., credential=)` or `reset_password(..., credential=)`."""
+        _check_password(password)
+        return self._credential(account_id or secrets.token_hex(8), password)
+
+    def account_id(self, username: str) -> str:
+        """The id of the account with this name (a read: an account's credential is bound to its id)."""
+        return self._account_by_name(username)["id"]
+
+    def create_account(self, actor: Session, username: str, password: str | None, role: str = "teacher",
+                       *, cost: vault.Argon2Cost | None = None, credential: "_Credential | None" = None) -> Account:
         s = self._admin(actor)
         _check_username(username)
-        _check_password(password)
+        if credential is None:
+            _check_password(password)
         if role not in ("admin", "teacher"):
             raise InvalidInput(said("msg.store.bad_role", role=str(role)))
-        cred = self._credential(secrets.token_hex(8), password, cost)
+        cred = credential or self._credential(secrets.token_hex(8), password, cost)
         with self._lock, self.db.atomic():
             account_id = self._insert_account(username, cred, role, s._school_key)
             self._audit(s.actor, "account-created", f"account:{account_id}", f"{username} {role}")
@@ -192,12 +205,18 @@ class AccountsMixin:
             self._set_credential(cred)
             self._audit(s.actor, "password-changed", f"account:{s.account_id}")
 
-    def reset_password(self, actor: Session, username: str, new_password: str) -> None:
-        """Head teacher (or recovery key) gives an account a new password and new keys."""
+    def reset_password(self, actor: Session, username: str, new_password: str | None, *,
+                       credential: "_Credential | None" = None) -> None:
+        """Head teacher (or recovery key) gives an account a new password and new keys (`credential`: made
+        beforehand by `account_credential` for this account's id)."""
         s = self._admin(actor)
-        _check_password(new_password)
+        if credential is None:
+            _check_password(new_password)
         row = self._account_by_name(username)
-        cred = self._credential(row["id"], new_password)
+        if credential is not None and credential.account_id != row["id"]:
+            # The name now belongs to another account than the one the credential was made for: nothing written.
+            raise Conflict(said("msg.store.credential_stale", username=username))
+        cred = credential or self._credential(row["id"], new_password)
         with self._lock, self.db.atomic():
             pk = self._set_credential(cred)
             self.db.execute("DELETE FROM key_wraps WHERE holder = ?", [f"account/{row['id']}"])

@@ -78,3 +78,45 @@ async def test_a_write_from_the_event_loop_is_refused_and_the_same_write_through
     assert node.fed.get_meta("probe") is None  # nothing half-written
     await node.run(node.fed.set_meta, "probe", "through the thread")
     assert node.fed.get_meta("probe") == "through the thread"  # the loop's reader sees the committed value
+
+
+@pytest.mark.parametrize("off_thread", [True, False], ids=["login-workers", "protection-off"])
+async def test_a_new_accounts_key_derivation_does_not_hold_the_database_thread(
+        tmp_path, aiohttp_client, monkeypatch, off_thread):
+    """Argon2id takes 0.1-1 s by design. Creating an account derives its key on the login workers, so every
+    other write and every sync session (all on the database thread) goes on meanwhile; with the derivation
+    handed to the database thread (protection off), they wait for it."""
+    from web_helpers import csrf_of
+    from preau.node.records import vault
+    from preau.node.web import accounts_form
+    from preau.node.web.context import on_db
+
+    built = build_school(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    node = client.server.app[NODE]
+    await login(client, "direction")
+    token = await csrf_of(client, "/admin/accounts")
+    derive = vault.kek_from_password
+
+    def slow_derivation(*args, **kw):  # a slow box's Argon2id, made certain
+        time.sleep(SLOW)
+        return derive(*args, **kw)
+
+    monkeypatch.setattr(vault, "kek_from_password", slow_derivation)
+    if not off_thread:
+        monkeypatch.setattr(accounts_form, "argon2", lambda request, fn, *a, **kw: on_db(request, fn, *a, **kw))
+    posting = asyncio.ensure_future(client.post("/admin/accounts", allow_redirects=False, data={
+        "csrf_token": token, "action": "create", "username": "m.c", "password": "un long mot de passe",
+        "role": "teacher"}))
+    await asyncio.sleep(SLOW / 5)  # the derivation is under way
+    start = time.perf_counter()
+    await node.run(node.fed.set_meta, "probe", "another write")
+    waited = time.perf_counter() - start
+    resp = await posting
+    assert resp.status == 303, await resp.text()
+    accounts = await client.get("/admin/accounts")
+    assert "m.c" in await accounts.text()  # the account was made, whole
+    if off_thread:
+        assert waited < SLOW / 2, f"a write waited {waited:.2f} s for a new account's key derivation"
+    else:
+        assert waited >= SLOW / 2, f"with the derivation on the database thread a write should wait, it waited {waited:.2f} s"

@@ -38,3 +38,28 @@ async def test_campaign_dates_are_written_as_in_france(tmp_path, aiohttp_client)
     for path in ("/admin/campaigns", "/classes"):
         text = html.unescape(await (await school.get(path)).text())
         assert "01/09/2026 → 30/06/2030" in text and "2026-09-01" not in text, path
+
+
+async def test_the_district_resets_a_forgotten_password(tmp_path, aiohttp_server, aiohttp_client):
+    """An inspector who forgot a password could only be disabled: the district's accounts page now resets it,
+    as the school's does (one accounts form, node/web/accounts_form.py), and ends the person's sessions."""
+    from node_fixtures import PASSWORD
+
+    server = await aiohttp_server(create_app(build_district(tmp_path).settings))
+    admin = await aiohttp_client(server)
+    await login(admin, "ien")
+    token = await csrf_of(admin, "/district/accounts")
+    resp = await admin.post("/district/accounts", data={"csrf_token": token, "action": "create", "username": "cpc.dupont",
+                                                        "password": PASSWORD, "role": "inspector"})
+    assert resp.status == 200
+    inspector = await aiohttp_client(server)
+    await login(inspector, "cpc.dupont")
+    assert (await inspector.get("/district/stats")).status == 200
+    page = html.unescape(await (await admin.get("/district/accounts")).text())
+    assert 'name="action" value="reset"' in page and "<option>cpc.dupont</option>" in page
+    resp = await admin.post("/district/accounts", data={"csrf_token": token, "action": "reset", "username": "cpc.dupont",
+                                                        "password": "nouveau-mot-de-passe"})
+    assert resp.status == 200 and "Mot de passe de cpc.dupont réinitialisé" in html.unescape(await resp.text())
+    assert (await inspector.get("/district/stats", allow_redirects=False)).status in (302, 303)  # logged out
+    await login(inspector, "cpc.dupont", "nouveau-mot-de-passe")
+    assert (await inspector.get("/district/stats")).status == 200

@@ -20,3 +20,16 @@ async def test_district_leads_to_the_districts_home(tmp_path, aiohttp_client):
     resp = await client.get("/district", allow_redirects=False)
     assert resp.status == 303 and resp.headers["Location"] == "/district/schools"
     assert (await client.get("/district")).status == 200
+
+
+async def test_the_grid_and_the_profile_say_where_their_back_link_goes(client, ids):
+    """Both led to the class page but said "← Retour aux classes" (the list of classes)."""
+    import html
+
+    from node_fixtures import grid_path, profile_path
+
+    await login(client, "mme.martin")
+    for path in (grid_path(ids, "cp-a", "fr-comprendre-mots"), profile_path(ids, "cp-a")):
+        text = html.unescape(await (await client.get(path)).text())
+        assert f'<a href="/classes/{ids["cp-a"]}">← Retour à la classe CP A</a>' in text, path
+        assert "Retour aux classes" not in text, path
