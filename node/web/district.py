@@ -30,6 +30,7 @@ from . import district_accounts, district_pools, district_stats
 from .district_accounts import audit
 from .join_link import school_join_link
 from .district_stats import SHARE_HEADERS, campaigns_of, live, no_data, stats_table
+from .district_stats import summary as stats_summary
 from .charts import group_bars_svg, spread_svg
 from preau.node.i18n import when
 from .flash import see_other
@@ -294,7 +295,7 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
     return await render(request, "district_stats.html", {
         "campaign_id": campaign_id, "name": name, "stats": s, "rows": rows, "chart": chart, "spread": spread,
         "groups": GROUPS, "scored": SCORED_GROUPS, "definition": t("dstats.definition"), "pct": percent,
-        "pools": fpools.pools(node.federation, campaign_id)})
+        "pools": fpools.pools(node.federation, campaign_id), "summary": stats_summary(t, s)})
 
 
 def stats_json(node: Any, campaign_id: str) -> dict[str, Any]:

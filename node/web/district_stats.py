@@ -83,6 +83,16 @@ def heat(group: str, pct: int | None) -> int:
     return sum(pct >= s for s in steps) if group != "seuil2" else 1 + sum(pct >= s for s in steps[1:])
 
 
+def summary(t: Any, stats: CampaignStatistics) -> str:
+    """Who the figures count, in one sentence: a pool of small schools counts as one member, and is said as one
+    ("5 écoles et 1 regroupement de 3 petites écoles"), not as one more school."""
+    pools = [m for m in stats.members() if m.member.startswith(POOL_OWNER) and m.status == "published"]
+    if not pools:
+        return t("stats.summary", contributing=stats.schools_contributing, withheld=stats.schools_withheld)
+    return t("stats.summary_pools", schools=stats.schools_contributing - len(pools), pools=len(pools),
+             pooled=sum(m.schools for m in pools), withheld=stats.schools_withheld)
+
+
 def definition(request: web.Request) -> str:
     return t_(request)("dstats.definition")
 
@@ -316,10 +326,10 @@ async def report(request: web.Request) -> web.StreamResponse:
     name = campaign.name if campaign else campaign_id
     chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else {}) for r in rows], lang=lang,
                            title=t("chart.title", campaign=name))
-    summary = t("stats.summary", contributing=stats.schools_contributing, withheld=stats.schools_withheld)
+    said = summary(t, stats)
     return await render(request, "district_report.html", {
         "campaign_id": campaign_id, "name": name, "rows": rows, "chart": chart, "groups": GROUPS, "scored": SCORED_GROUPS,
-        "definition": definition(request), "summary": summary, "district": node.node_id,
+        "definition": definition(request), "summary": said, "district": node.node_id,
         "printed": when(request.config_dict[CLOCK](), lang),
         "table_rows": table_rows(node, request, stats, campaign)})
 

@@ -92,6 +92,9 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     text = await text_of(await client.get(f"/district/stats/{camp.id}"))
     assert "Regroupements de petites écoles" in text and f"3 écoles regroupées, {cohort} élèves" in text
     assert "École 0690001B (0690001B)" in text
+    # the summary says the pool as a pool of 3 schools, not as one more school
+    assert "0 école(s) et 1 regroupement(s) de petites écoles (3 écoles comptées ensemble)" in text, text
+    assert "1 école(s) comptée(s)" not in text
     # Every page naming members names the pool in words, never by its statistics owner ("pool-…").
     for path in (f"/district/stats/{camp.id}/ecoles", f"/district/stats/{camp.id}/rapport"):
         text = await text_of(await client.get(path))
