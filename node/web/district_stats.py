@@ -201,13 +201,14 @@ async def school_table(request: web.Request) -> web.StreamResponse:
                         "sort_url": _url(campaign_id, subject, key, flip)})
     subjects = [{"label": t("dstats.all_subjects"), "url": _url(campaign_id, None, sort, descending), "current": subject is None}]
     subjects += [{"label": s, "url": _url(campaign_id, s, sort, descending), "current": subject == s} for s in SUBJECTS]
-    published = sum(1 for m in stats.members() if m.status == "published")
+    published = sum(1 for m in stats.members() if m.status == "published" and not m.member.startswith(POOL_OWNER))
+    pooled = sum(1 for m in stats.members() if m.status == "published" and m.member.startswith(POOL_OWNER))
     # A member that hid a small cell ("≤10", "x") has no share on that row: the "—" is explained under the table.
     masked = any(isinstance(r["cells"][g]["count"], str) for r in rows if r["status"] == "published" for g in GROUPS)
     return await render(request, "district_school_table.html", {"masked": masked,
         "campaign_id": campaign_id, "name": campaign.name if campaign else campaign_id, "definition": definition(request),
         "subjects": subjects, "columns": columns, "rows": rows, "groups": SCORED_GROUPS, "sorted_by": f"{sort}:{'desc' if descending else 'asc'}",
-        "count": published, "csv_url": _url(campaign_id, subject, sort, descending, ".csv"),
+        "count": published, "pooled": pooled, "csv_url": _url(campaign_id, subject, sort, descending, ".csv"),
         "title": t("dstats.table_title_districts" if districts else "dstats.table_title",
                    campaign=campaign.name if campaign else campaign_id)})
 

@@ -99,6 +99,8 @@ async def test_the_district_statistics_show_a_completed_pool_as_one_row(tmp_path
     for path in (f"/district/stats/{camp.id}/ecoles", f"/district/stats/{camp.id}/rapport"):
         text = await text_of(await client.get(path))
         assert "Regroupement de 3 petites écoles" in text and fpools.POOL_OWNER not in text, path
+    text = await text_of(await client.get(f"/district/stats/{camp.id}/ecoles"))  # the caption counts it as a pool
+    assert "0 école(s) et 1 regroupement(s) de petites écoles publiés" in text
     text = await text_of(await client.get("/district/progress"))  # the member chooser: the pool's key only as a value
     assert ">Regroupement de petites écoles</option>" in text and ">" + fpools.POOL_OWNER not in text
     members = (await (await client.get(f"/v1/stats/{camp.id}/members")).json())["members"]
