@@ -376,7 +376,7 @@ def _render(s: dict[str, Any], lang: str = "en") -> str:
                      + ("" if r["match"] else t("demo.mismatch")))
     lines += ["", t("demo.matches", answer=t("demo.yes") if s["matches_generated_data"] else t("demo.no_caps")),
               t("demo.bytes", sent=s["bytes"]["schools_sent"], received=s["bytes"]["schools_received"]),
-              t("demo.done", seconds=s["seconds"])]
+              t("demo.done", seconds=f"{s['seconds']:.1f}".replace(".", "," if lang == "fr" else "."))]
     if s["kept"]:
         pids = [s["district"]["pid"], *(r["pid"] for r in s["schools"])]
         lines += ["", t("demo.kept"), f"  {t('demo.district'):9s} {s['district']['url']}"]

@@ -111,3 +111,9 @@ def test_demo_text_names_urls_logins_and_how_to_stop():
     assert "  district  http://127.0.0.1:9000\n  school-1  http://127.0.0.1:9001\n" in text
     assert "login on each: admin / demo-preau-2026" in text
     assert "Stop them with: kill 11 12" in text and "/tmp/d" in text
+    # Each language writes its own numbers and words: a decimal comma in French, no French in English.
+    summary["seconds"] = 12.5
+    summary["pool"] = {"status": "complete", "survivors": 3, "pupils": 15, "syncs": 18, "schools": []}
+    assert "Done in 12.5 s." in _render(summary) and "3 schools pooled, 15 pupils" in _render(summary)
+    french = _render(summary, "fr")
+    assert "Terminé en 12,5 s." in french and "3 écoles regroupées, 15 élèves" in french
