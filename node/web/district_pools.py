@@ -32,14 +32,17 @@ def candidates(node: Any, campaign_id: str) -> list[dict[str, Any]]:
     entries = (node.fed.stats(campaign_id) or {}).get("schools", {})
     withheld = {k for k, e in entries.items() if (e.get("content") or {}).get("status") == "withheld"}
     rows = []
-    for child in node.federation.children():
-        if child["role"] != "school" or child["status"] != "active":
-            continue
+    children = [c for c in node.federation.children() if c["role"] == "school" and c["status"] == "active"]
+    named = {c["key"]: c["name"] or c["uai"] for c in children}
+    for child in children:
         found = declared.get(child["key"])
         if found is None and child["key"] not in withheld:
             continue
-        rows.append({"uai": child["uai"], "name": child["name"] or child["uai"],
-                     "cohort": None if found is None else found.cohort, "pool": busy.get(child["key"], "")[:8]})
+        pool = busy.get(child["key"])
+        # A pool has no name of its own: a school in one is shown with the schools it is pooled with.
+        with_ = sorted(named[k] for k, p in busy.items() if p == pool and k != child["key"] and k in named)
+        rows.append({"uai": child["uai"], "name": named[child["key"]],
+                     "cohort": None if found is None else found.cohort, "pool": ", ".join(with_) if pool else ""})
     return sorted(rows, key=lambda r: (r["name"], r["uai"]))
 
 

@@ -83,7 +83,8 @@ async def test_the_district_forms_a_pool_of_small_schools_on_its_page(district):
     assert resp.history[0].status == 303 and str(resp.url).endswith(page)
     text = await text_of(resp)
     assert "Regroupement formé : 4 écoles, seuil 4." in text and "En cours : échange des clés." in text
-    assert text.count("Déjà dans le regroupement") == 4
+    assert text.count("Déjà regroupée avec") == 4  # each school named with the others, not by the pool's id
+    assert "Déjà regroupée avec École de la Source, École des Prés, École du Lavoir</td>" in text
     (view,) = fpools.pools(node.federation)
     assert [m["cohort"] for m in view.members] == [2, 3, 4, 7] and view.threshold == 4
     for i, (uai, _, _) in enumerate(SCHOOLS):
