@@ -19,14 +19,8 @@ def signing_key(key: bytes | SigningKey) -> SigningKey:
     if isinstance(key, SigningKey):
         return key
     if isinstance(key, (bytes, bytearray)) and len(key) == 32:
-        return _from_seed(bytes(key))
+        return SigningKey(bytes(key))
     raise CrdtUsageError("a signing key must be a 32-byte Ed25519 seed or a nacl SigningKey")
-
-
-@functools.lru_cache(maxsize=4)
-def _from_seed(seed: bytes) -> SigningKey:
-    """Deriving the key pair from the seed costs as much as a signature: a node signs with one or two seeds."""
-    return SigningKey(seed)
 
 
 def public_key(key: bytes | SigningKey) -> bytes:
@@ -38,6 +32,8 @@ def sign(key: bytes | SigningKey, label: bytes, message: bytes) -> bytes:
 
 
 def verify(owner: bytes, label: bytes, message: bytes, signature: bytes) -> bool:
+    if not all(isinstance(v, (bytes, bytearray)) for v in (owner, message, signature)):
+        return False  # a bad type: not verified
     if len(owner) != 32 or len(signature) != 64:
         return False
     return _verified(bytes(owner), label, bytes(message), bytes(signature))
@@ -49,6 +45,6 @@ def _verified(owner: bytes, label: bytes, message: bytes, signature: bytes) -> b
     document (`verify_release`); the answer for the same four values never changes."""
     try:
         VerifyKey(owner).verify(label + b"\x00" + message, signature)
-    except Exception:  # a bad signature, a key off the curve (both BadSignatureError) or a bad type: not verified
+    except Exception:  # a bad signature or a key off the curve (both BadSignatureError): not verified
         return False
     return True

@@ -117,11 +117,20 @@ def reasons_words(decision) -> Reasons:
 # English detail (the address and the network error stay in the log and `preau status`).
 FAILURE_KEYS = {code: f"msg.sync.failed.{code}" for code in (
     "unreachable", "connection_lost", "handshake_failed", "session_too_large", "session_exhausted",
-    "too_many_documents", "message_too_large", "wrong_peer_key", "not_entitled")}
+    "too_many_documents", "message_too_large", "wrong_peer_key", "not_entitled",
+    # the transport's own endings (federation/transport.py) and the gate's refusal
+    "timeout", "handshake_timeout", "connection_broken", "rate_limited", "not_preau")}
+# The refusals whose words name the district (a school's view of its district), said from the district's side
+# when the peer is a school (its schools page): the school's node was busy, restarting, or a disk or a database
+# (the school's, or this node's own: its log says which) stopped the exchange.
+SCHOOL_SIDE_KEYS = {code: f"refusal.school.{code}" for code in ("busy", "shutting_down", "disk_full", "database_damaged")}
 
 
-def refusal_words(code: str | None, english: str) -> Words:
-    """A sync refusal or failure: the catalog's words for a known code, else the English as it came."""
+def refusal_words(code: str | None, english: str, *, peer: str = "district") -> Words:
+    """A sync refusal or failure: the catalog's words for a known code, else the English as it came.
+    `peer`: whom the sync was with, "district" (a school's pages) or "school" (the district's schools page)."""
+    if peer == "school" and code in SCHOOL_SIDE_KEYS:
+        return words(english, SCHOOL_SIDE_KEYS[code])
     if code in REFUSAL_KEYS:
         return words(english, REFUSAL_KEYS[code])
     if code in FAILURE_KEYS:

@@ -470,7 +470,7 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
             raise PeerUnreachable(said("msg.sync.peer_busy", url=url),
                                   code="busy") from None
         raise PeerUnreachable(
-            said("msg.sync.not_preau", url=url, status=exc.status)) from None
+            said("msg.sync.not_preau", url=url, status=exc.status), code="not_preau") from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         raise PeerUnreachable(
             said("msg.sync.unreachable", url=url, detail=f"{exc.__class__.__name__}: {exc}")

@@ -84,7 +84,8 @@ async def schools(request: web.Request) -> web.StreamResponse:
                                  "withheld": m.status == "withheld"})
         rows.append({"p": p, "enrolled": when(p["enrolled_at"], lang), "contact": when(p["last_contact"], lang),
                      "releases": releases, "pools": pooled.get(p["node_id"], []),
-                     "error": refusal_words(p.get("last_error_code"), p["last_error"]).to(lang) if p["last_error"] else None})
+                     "error": refusal_words(p.get("last_error_code"), p["last_error"], peer="school").to(lang)
+                     if p["last_error"] else None})
     return await render(request, "district_schools.html", {"schools": rows, "node_id": node.node_id})
 
 

@@ -42,7 +42,7 @@ def candidates(node: Any, campaign_id: str) -> list[dict[str, Any]]:
         # A pool has no name of its own: a school in one is shown with the schools it is pooled with.
         with_ = sorted(named[k] for k, p in busy.items() if p == pool and k != child["key"] and k in named)
         rows.append({"uai": child["uai"], "name": named[child["key"]],
-                     "cohort": None if found is None else found.cohort, "pool": ", ".join(with_) if pool else ""})
+                     "cohort": None if found is None else found.cohort, "pool": pool and (", ".join(with_) or "…")})
     return sorted(rows, key=lambda r: (r["name"], r["uai"]))
 
 

@@ -248,3 +248,18 @@ def test_a_release_signed_far_ahead_of_the_readers_clock_gets_a_remark_naming_bo
     assert remark.endswith("was signed at 2100-01-01 00:00 UTC by its sender's clock, 26648 days ahead of this "
                            "node's clock (2027-01-15 08:00 UTC): the sender's clock is wrong; set it right"), remark
     assert "(Unix seconds)" in clock_remark(dataclasses.replace(signed, time=2**53), now=0)
+
+
+def test_a_signature_of_the_wrong_type_is_not_verified_and_checks_are_remembered_by_value():
+    key = crypto.signing_key(bytes(range(32)))
+    owner = crypto.public_key(key)
+    sig = crypto.sign(key, crypto.RELEASE_SIGNATURE, b"counts")
+    assert crypto.verify(owner, crypto.RELEASE_SIGNATURE, b"counts", sig)
+    assert not crypto.verify(owner, crypto.RELEASE_SIGNATURE, b"counts", sig.hex())  # a str, not bytes
+    assert not crypto.verify(owner, crypto.RELEASE_SIGNATURE, 6, sig)  # an int would have been six zero bytes
+    assert not crypto.verify(owner, crypto.RELEASE_SIGNATURE, b"counts", bytes(64))
+    forged = bytes([sig[0] ^ 1]) + sig[1:]
+    for _ in range(2):  # asked again (the cache): the answers never change
+        assert crypto.verify(owner, crypto.RELEASE_SIGNATURE, b"counts", sig)
+        assert not crypto.verify(owner, crypto.RELEASE_SIGNATURE, b"counts", forged)
+        assert not crypto.verify(owner, crypto.RELEASE_SIGNATURE, b"counted", sig)

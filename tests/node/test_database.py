@@ -130,3 +130,27 @@ def test_a_job_handed_to_the_database_thread_runs_even_if_its_caller_is_cancelle
     finally:
         thread.close()
     assert ran == ["queued write"]
+
+
+def test_work_handed_to_a_closed_database_thread_is_refused_not_left_waiting(tmp_path):
+    """After close() a job would queue behind the stop and its caller wait for ever: it is refused at once."""
+    import asyncio
+    import threading
+    thread = database.DatabaseThread()
+    thread.close()
+    outcome: list = []
+
+    def from_another_thread() -> None:
+        try:
+            thread.call(lambda: None)
+        except RuntimeError as exc:
+            outcome.append(str(exc))
+    caller = threading.Thread(target=from_another_thread, daemon=True)
+    caller.start()
+    caller.join(2)  # without the refusal it would still be waiting
+    assert outcome and "closed" in outcome[0]
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="closed"):
+            await asyncio.wait_for(thread.run(lambda: None), 2)
+    asyncio.run(main())

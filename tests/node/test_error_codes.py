@@ -199,3 +199,30 @@ def test_catalog_placeholders_of_the_codes_match_between_languages():
     fr, en = i18n.catalog("fr"), i18n.catalog("en")
     for _, key in codes.all_codes():
         assert fields(fr[key]) <= fields(en[key]) | {"n"}, key
+
+
+def test_the_transports_own_endings_are_said_for_what_they_are():
+    """A timeout or a cut connection was said as 'a message that failed a check' (found in review): each ending of
+    the transport (federation/transport.py) has its own words, and any other code gets the general ones."""
+    source = (pathlib.Path(codes.__file__).parent / "federation" / "transport.py").read_text(encoding="utf-8")
+    endings = set(re.findall(r'error_code = [^\n]*"([a-z_]+)"', source))  # what a session's report ends with
+    unreachable = {c for call in re.findall(r'raise PeerUnreachable\((.*?)\) from None', source, re.S)
+                   for c in re.findall(r'code="([a-z_]+)"', call)}  # a connection that never opened
+    assert {"timeout", "handshake_timeout", "connection_broken"} <= endings and "not_preau" in unreachable
+    for code in (endings | unreachable) - set(REFUSALS):
+        words = codes.refusal_words(code, "english").to("fr")
+        assert "erreur du protocole" not in words, (code, words)
+    assert "cessé de répondre" in codes.refusal_words("timeout", "x").to("fr")
+    assert "erreur du protocole de synchronisation (bad_sync_message)" in codes.refusal_words(
+        "bad_sync_message", "x").to("fr")
+
+
+def test_the_districts_schools_page_says_a_schools_trouble_as_the_schools():
+    """The refusal words are a school's view of its district ('la circonscription est occupée'); on the
+    district's schools page the same codes are about the school's node, or either side's disk or database."""
+    for code in ("busy", "shutting_down", "disk_full", "database_damaged"):
+        for lang in ("fr", "en"):
+            said = codes.refusal_words(code, "x", peer="school").to(lang)
+            assert ("circonscription" not in said and "district" not in said), (code, lang, said)
+    assert "le serveur de l'école était occupé" in codes.refusal_words("busy", "x", peer="school").to("fr")
+    assert "la circonscription est occupée" in codes.refusal_words("busy", "x").to("fr")

@@ -36,7 +36,7 @@ def test_sigusr1_logs_the_node_figures_and_they_count_a_school_syncing(tmp_path)
     district = start_district(tmp_path)
     try:
         sessions0, jobs0, commits0, busy0, stall0 = _figures(district)
-        assert sessions0 == 0 and busy0 >= 0 and stall0 >= 0
+        assert sessions0 == 0  # nothing served yet (the busy time and the stall are whatever start-up took)
         school = tmp_path / "school"
         init(school, "school", SCHOOL_UAI)
         assert preau("join", invite(district), "--data-dir", str(school)).code == 0

@@ -184,5 +184,5 @@ async def test_the_groups_page_says_an_exercise_is_not_entered_yet_not_that_nobo
     text = await _text(await client.get(_pages(ids, by_name["Lucie Martin"])[0]))
     words, reading = text.split("<h3>")[1:3]
     others = sorted(name for name in by_name if name != "Lucie Martin")
-    assert "Lucie Martin" in words and f"Pas encore saisi(s) : {len(others)} élève(s) : {', '.join(others)}" in words
+    assert "Lucie Martin" in words and f"Pas encore saisi(s) pour {len(others)} élève(s) : {', '.join(others)}" in words
     assert "Pas encore saisi pour cette classe." in reading and "personne" not in reading

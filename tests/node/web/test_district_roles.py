@@ -60,7 +60,7 @@ async def test_an_inspector_reads_statistics_but_cannot_invite_publish_or_manage
     assert "<td>cpc.dupont — Inspection (lecture seule)</td>" in created[0], created  # not "cpc.dupont teacher"
     assert ">login<" not in log and "Connexion" in log
     setup = [r for r in log.split("<tr>") if 'data-action="setup"' in r]  # the node's own set-up, said in words
-    assert setup and '<th scope="row" title="setup">installation</th>' in setup[0] and "<td>ce serveur</td>" in setup[0], setup
+    assert setup and '<th scope="row" title="setup">Installation</th>' in setup[0] and "<td>ce serveur</td>" in setup[0], setup
 
 
 def test_the_command_line_invitation_carries_the_town_too(tmp_path):

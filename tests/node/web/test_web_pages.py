@@ -390,7 +390,7 @@ def test_sync_status_in_plain_words():
     node.status = SyncStatus(failures=1, last_error="the peer sent a bad sync message for d1: ...",
                              last_error_code="bad_sync_message")  # a code without words of its own: said in general
     assert sync_words(node, "fr", t)["problem_detail"].startswith(
-        "l'échange s'est arrêté sur un message qui n'a pas passé un contrôle (bad_sync_message)")
+        "l'échange s'est arrêté sur une erreur du protocole de synchronisation (bad_sync_message)")
     node.status = SyncStatus(failures=1, last_error="the district has revoked this node's key: ...",
                              last_error_code="peer_revoked")
     assert "nouvelle invitation" in sync_words(node, "fr", t)["todo"]
