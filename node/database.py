@@ -173,8 +173,7 @@ class DatabaseThread:
 
     def call(self, fn: Callable[..., T], *args: Any, **kw: Any) -> T:
         """From a thread that is not the event loop's (or before serving): run on the database thread and wait."""
-        if self._closed:  # before the ident check: a thread started after close() may reuse the old ident
-            raise RuntimeError("the database thread is closed: no new database work")
+        self._refuse_if_closed()  # before the ident check: a thread started after close() may reuse the old ident
         if threading.get_ident() == self.ident:
             return fn(*args, **kw)
         finished = threading.Event()
@@ -191,9 +190,12 @@ class DatabaseThread:
             raise error
         return result
 
-    def _put(self, job: Callable[[], Any], done: Callable[[Any, "BaseException | None"], None]) -> None:
+    def _refuse_if_closed(self) -> None:
         if self._closed:  # a job after close() would wait for ever behind the stop: refused, as an executor does
             raise RuntimeError("the database thread is closed: no new database work")
+
+    def _put(self, job: Callable[[], Any], done: Callable[[Any, "BaseException | None"], None]) -> None:
+        self._refuse_if_closed()
         self._jobs.put((job, done))
 
     def _stop(self) -> None:

@@ -42,7 +42,7 @@ from preau.protocol.secagg.messages import PoolAborted
 from preau.protocol.secagg.masks import pack, unpack
 
 from preau.node import i18n
-from preau.node.errors import Conflict, NotFound, UserError, said, words
+from preau.node.errors import Conflict, NotFound, UserError, Words, said, words
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
@@ -163,16 +163,12 @@ class PoolView:
 
 def _status_words(status: str):
     """A pool's state as the person reads it (the CLI's words for it; the code itself when it has none)."""
-    from preau.node.errors import Words
-
     key = f"cli.pool.status.{status}"
     return said(key) if key in i18n.catalog("en") else Words(status)
 
 
 def _refusal_words(code: str | None, english: str):
     """A pool refusal said from its protocol code when the catalog knows it, else as the protocol wrote it."""
-    from preau.node.errors import Words
-
     key = f"pool.refusal.{code}"
     return said(key, reason="") if code and key in i18n.catalog("en") else Words(english)
 

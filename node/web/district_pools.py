@@ -92,7 +92,7 @@ async def pool_create(request: web.Request) -> web.StreamResponse:
         return await _page(request, errors=[exc.localized(request_language(request))], chosen=uais,
                            threshold=threshold, status=exc.status)
     await audit(request, "pool-formed", f"campaign:{campaign_id}",
-          f"pool {view.pool_id[:8]}: {', '.join(m['uai'] for m in view.members)}, threshold {view.threshold}")
+                f"pool {view.pool_id[:8]}: {', '.join(m['uai'] for m in view.members)}, threshold {view.threshold}")
     node.wakeup.set()  # the schools (or the académie) hear of it at the next sync
     key = "pool.form.countersign" if view.status == fpools.COUNTERSIGN else "pool.form.formed"
     raise await see_other(request, f"/district/pools/{campaign_id}",
