@@ -106,5 +106,9 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         assert "acknowledged" in school.cli("sync").stdout
         assert _pins(w.district, "school") == {(first, "rotated"), (last, "active")}
         assert json.loads(w.district.cli("stats", w.campaign.id, "--format", "json").stdout)["schools_contributing"] == 1
+        # Rotated again after releasing: the school still shows what the district received.
+        released = json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout)
+        _rotate(school)
+        assert json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout) == released
     finally:
         w.stop_all()
