@@ -129,6 +129,9 @@ def _walk(parser: argparse.ArgumentParser, command: str, lang: str, setting_name
             english = action.help
             default = english.rsplit(" Default: ", 1)[-1].split("; env ")[0] if " Default: " in english else ""
             env = english.rsplit("; env ", 1)[-1].rstrip(".") if "; env " in english else ""
+            if default == "unset":
+                default = text(lang, "cli.default_unset")
+            default = default.replace(" or ", " " + text(lang, "cli.default_or") + " ")  # the data folder's two places
             action.help = text(lang, "cli.setting_default", help=text(lang, f"cli.setting.{action.dest}"),
                                default=default, env=env).replace("%", "%%")
         elif _has(lang, f"cli.arg.{_key(command)}.{action.dest}"):

@@ -40,6 +40,10 @@ def test_a_command_help_and_its_errors_are_french():
     r = preau("init", "--help", "--lang", "fr")
     assert "l'UAI de l'école (ou de la circonscription), par exemple 0751234J ; il est vérifié" in flat(r.out)
     assert "réglages du nœud" in r.out and "Par défaut : 8080 ; variable PREAU_PORT." in flat(r.out)
+    # The defaults are words too: no English "unset" or "or" inside a French sentence.
+    assert "Par défaut : aucun ; variable PREAU_PARENT_URL." in flat(r.out)
+    assert "$XDG_DATA_HOME/preau ou ~/.local/share/preau" in flat(r.out)
+    assert "unset" not in r.out and " or " not in flat(r.out)
     r = preau("init", env=FR)
     assert r.code == 2 and "preau init : erreur : il manque : --uai" in r.err
     r = preau("init", "--role", "school", "--uai", "0751234K", env=FR)

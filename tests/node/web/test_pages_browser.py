@@ -153,3 +153,47 @@ async def test_on_a_phone_a_familys_access_document_does_not_scroll_sideways(ser
     await shot(page, "phone-gdpr-access")
     assert await page.locator("table").count() >= 2
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+CHART_TEXT = """els => els.flatMap(svg => [...svg.querySelectorAll('text')].map(t => {
+    const box = t.getBoundingClientRect();  // the words drawn, not the tooltip's <title>
+    const words = [...t.childNodes].filter(n => n.nodeName !== 'title').map(n => n.textContent).join(' ').trim();
+    return {text: words, height: box.height, size: parseFloat(getComputedStyle(t).fontSize) *
+            (svg.getScreenCTM() ? svg.getScreenCTM().a : 1), left: box.left, right: box.right};
+}))"""
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+async def test_the_district_charts_read_on_a_phone_and_on_a_wide_screen(tmp_path, aiohttp_server, browser, width):
+    """At 390 px the charts (an SVG with a viewBox 710 wide) shrank to the screen and their labels were 6 px high.
+    Every word of every chart (the statistics page's two, the cohort's progress, the printable report's) is now
+    drawn at least 11 px high, within the screen, and the page does not scroll sideways."""
+    from node_fixtures import free_port
+    from preau.node.app import create_app
+    from test_district_stats import prepare
+
+    port = free_port()
+    settings, debut, *_ = prepare(tmp_path, port)
+    srv = await aiohttp_server(create_app(settings), host="127.0.0.1", port=port)
+    base = str(srv.make_url("")).rstrip("/")
+    page = await (await browser.new_context(viewport={"width": width, "height": 900}, locale="fr-FR")).new_page()
+    console = Console(page)
+    await keyboard_login(page, base, "ien", home=r"/district/")
+    for path, charts in ((f"/district/stats/{debut.id}", 2), ("/district/progress", 1),
+                         (f"/district/stats/{debut.id}/rapport", 1)):
+        await page.goto(base + path)
+        await shot(page, f"charts-{width}-{path.rsplit('/', 1)[-1]}")
+        assert await page.locator("svg.chart").count() == charts, path
+        words = await page.locator("svg.chart").evaluate_all(CHART_TEXT)
+        labels = [w for w in words if "%" not in w["text"]]
+        assert len(labels) >= 2, (path, words)
+        small = [(w["text"], round(w["size"], 1)) for w in words if w["size"] < 11]
+        assert small == [], (path, small)
+        assert min(w["height"] for w in labels) >= 11, (path, labels)
+        outside = [w["text"] for w in words if w["left"] < 0 or w["right"] > width]
+        assert outside == [], (path, outside)
+        assert await page.evaluate("document.documentElement.scrollWidth") <= width, path
+        if width == 1280:  # on a wide screen the bars use the room there is, not a phone's width
+            box = await page.locator("svg.chart").first.bounding_box()
+            assert box["width"] >= 600, (path, box)
+    assert console.problems() == []
