@@ -322,7 +322,8 @@ class Node:
         return up, self.fed.get_meta(PENDING_ROTATION)
 
     def _after_upstream(self, key: str, presented: Any) -> None:
-        self.fed.touch_peer(key)
+        up = self.federation.upstream()  # the node above may have told us of its new key in this session
+        self.fed.touch_peer(up["key"] if up is not None else key)
         if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
             self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
 

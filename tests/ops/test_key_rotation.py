@@ -58,7 +58,10 @@ def test_a_district_with_two_schools_and_a_parent_rotates_and_everyone_keeps_syn
         w.release(b)
         for school in (a, b):
             out = school.cli("sync").stdout
-            assert _status(school)["upstream"]["node_id"] == new, out
+            up = _status(school)["upstream"]
+            assert up["node_id"] == new, out
+            # The last sync stays known across the pin's move ("last sync: never" made a monitor cry wolf).
+            assert up["last_contact"] is not None, up
         assert "acknowledged" in out
         # The parent learns the new key from the district's next sync (the serving district may already have
         # synced by itself), and the district keeps syncing with it under the new key.
@@ -103,5 +106,9 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         assert "acknowledged" in school.cli("sync").stdout
         assert _pins(w.district, "school") == {(first, "rotated"), (last, "active")}
         assert json.loads(w.district.cli("stats", w.campaign.id, "--format", "json").stdout)["schools_contributing"] == 1
+        # Rotated again after releasing: the school still shows what the district received.
+        released = json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout)
+        _rotate(school)
+        assert json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout) == released
     finally:
         w.stop_all()
