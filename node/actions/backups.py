@@ -18,7 +18,7 @@ from preau.node.runtime import FEDERATION_DB, IDENTITY_FILE, create_identity
 from preau.node.settings import render_toml
 
 from .common import Conflict, Login, Progress, UserError, admin_session, checked_output, open_store, refuse, \
-    require_node, tell
+    require_node, tell, unwritable_output
 
 
 def check_backup(settings: Any, *, output: str, **_: Any) -> pathlib.Path:
@@ -35,7 +35,10 @@ def backup(settings: Any, *, output: str, login: Login, progress: Progress | Non
     try:
         session = admin_session(store, login)
         tell(progress, "action.backup_writing", output=output)
-        return write_backup(store, session, out)
+        try:
+            return write_backup(store, session, out)
+        except PermissionError:  # the folder changed hands since the check
+            raise unwritable_output(output) from None
     finally:
         store.close()
 

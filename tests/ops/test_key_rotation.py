@@ -110,5 +110,11 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         released = json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout)
         _rotate(school)
         assert json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout) == released
+        # The district drops its old key at once (a stolen box): the school, which pins it, is told to ask for a
+        # new invitation, not that 'nothing is lost, it is tried again at the next sync' for ever.
+        w.district.cli("keys", "rotate", "--yes", "--overlap-days", "0")
+        done = school.cli("sync", check=False)
+        assert done.returncode == 1 and "ask it for a new invitation" in done.stderr, done.stderr
+        assert "new invitation" in _status(school)["upstream"]["last_error"]
     finally:
         w.stop_all()
