@@ -213,6 +213,8 @@ class Node:
                 inv = Invitation.parse(text)
             except LocalProtocolError as exc:
                 raise UserError(words(exc.message, "joincode.long_malformed")) from None
+            if district and district.strip():  # given by hand: the district moved since it wrote the invitation
+                addresses.append(district_url(district))
         # Checked here too (the protocol checks them again), so the head teacher reads them in French.
         if inv.uai != uai:
             raise UserError(words(f"this invitation is for school {inv.uai}, but this node is school {uai}: ask your "

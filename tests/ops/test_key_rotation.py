@@ -93,6 +93,7 @@ def _old_seed(node: Proc) -> str:
 def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
     w = World(tmp_path)
     school = w.add_school("twice", 3)
+    late = w.add_school("late", 4)
     w.init_all()
     w.load_campaign()
     w.district.start()
@@ -110,6 +111,11 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         released = json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout)
         _rotate(school)
         assert json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout) == released
+        # The district rotates: a school enrolled afterwards still receives the campaign (signed by the new key).
+        w.district.cli("keys", "rotate", "--yes")
+        w.join(late)
+        assert [d["kind"] for d in _status(late)["documents"]] == ["campaign"]
+        assert "acknowledged" not in school.cli("sync").stdout  # and the other school moves its pin, nothing new
         # The district drops its old key at once (a stolen box): the school, which pins it, is told to ask for a
         # new invitation, not that 'nothing is lost, it is tried again at the next sync' for ever.
         w.district.cli("keys", "rotate", "--yes", "--overlap-days", "0")
