@@ -131,7 +131,7 @@ def _seconds(request: web.Request, name: str, key: str = "msg.web.seconds") -> i
     return int(raw)
 
 
-MIN_FREE_MB = 50
+MIN_FREE_MB = 10
 """Below this much free space on the data folder's disk, /healthz says so (a school grows by about 1 MB a year,
 so it is a disk filled by something else: the journal, kept backups, another program)."""
 
@@ -157,7 +157,7 @@ async def healthz(request: web.Request) -> web.Response:
     """200 while the node serves and its sync loop runs, else 503. `?max_sync_age=SECONDS` (and
     `max_unsent_age`) also turn it 503 when the last successful sync (or the oldest release waiting for its
     receipt) is older: what a monitoring probe or a cron line asks (docs/operations.md, "Watching nodes").
-    A disk with less than `min_free_mb` (50 MiB by default) free is a problem too."""
+    A disk with less than `min_free_mb` (10 MiB by default) free is a problem too."""
     node: Node = request.app[NODE]
     body = await node.run(node.health, max_sync_age=_seconds(request, "max_sync_age"),
                        max_unsent_age=_seconds(request, "max_unsent_age"))

@@ -74,7 +74,7 @@ async def test_a_disk_short_of_space_is_a_problem(school, aiohttp_client):
     free = shutil.disk_usage(school.data_dir).free // 2**20
     r = await client.get("/healthz")
     body = await r.json()
-    assert r.status == 200 and body["disk"]["min_free_mb"] == 50 and abs(body["disk"]["free_mb"] - free) < 50
+    assert r.status == 200 and body["disk"]["min_free_mb"] == 10 and abs(body["disk"]["free_mb"] - free) < 50
     r = await client.get(f"/healthz?min_free_mb={free + 1000}")
     body = await r.json()
     assert r.status == 503 and f"MiB free (less than {free + 1000}): free some space" in body["problems"][0]
