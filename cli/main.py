@@ -194,7 +194,8 @@ def _join_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("invitation", help="the short invitation code (4 groups of 5 characters) or the long invitation "
                                       "text from the district, or a file holding it ('-': stdin)")
     p.add_argument("--district", metavar="ADDRESS",
-                   help="the district's address, printed with the short code (e.g. 192.168.1.10:8080)")
+                   help="the district's address, printed with the short code (e.g. 192.168.1.10:8080); with "
+                        "the long text, tried before the address it carries")
 
 
 def _json_flag(p: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
-from preau.node import faults, i18n, keyfiles
+from preau.node import faults, i18n, keyfiles, listener
 from preau.node.actions.common import open_store, require_node
 from preau.node.appkeys import CONFIG, NODE
 from preau.node.errors import Busy, UserError, said, words
@@ -189,7 +189,7 @@ def serve(settings, *, lang: str = "en", **_: Any) -> None:
     print(serve_banner(settings, lang, advertiser.ad.url if advertiser else None), flush=True)
     try:
         with serving(settings.data_dir):  # held until the process ends: `preau restore` refuses meanwhile
-            web.run_app(app, host=settings.host, port=settings.port, print=None, access_log_class=PrivateAccessLogger)
+            listener.run(app, host=settings.host, port=settings.port, access_log_class=PrivateAccessLogger)
     except OSError as exc:
         if exc.filename is not None and exc.errno in (errno.EACCES, errno.EPERM):
             raise UserError(said("msg.app.permission", file=str(exc.filename), folder=str(settings.data_dir), user=getpass.getuser())) from None

@@ -116,7 +116,7 @@ def reasons_words(decision) -> Reasons:
 # Failures of the node's own sync client (federation.transport.PeerUnreachable codes), said without the
 # English detail (the address and the network error stay in the log and `preau status`).
 FAILURE_KEYS = {code: f"msg.sync.failed.{code}" for code in (
-    "unreachable", "connection_lost", "handshake_failed", "session_too_large", "session_exhausted",
+    "unreachable", "connection_lost", "handshake_lost", "handshake_failed", "session_too_large", "session_exhausted",
     "too_many_documents", "message_too_large", "wrong_peer_key", "not_entitled",
     # the transport's own endings (federation/transport.py) and the gate's refusal
     "timeout", "handshake_timeout", "connection_broken", "rate_limited", "not_preau")}

@@ -152,6 +152,16 @@ class BadRequest(Fault):
         super().__init__(f"fault.request.{reason}")
 
 
+class TooLarge(Fault):
+    """A request body over the node's limit (`max_message_bytes`): most often the wrong file chosen for an import."""
+
+    status = 413
+    code = "too_large"
+
+    def __init__(self, limit: int):
+        super().__init__("fault.request.too_large", limit=f"{limit / (1 << 20):g}")
+
+
 class ShuttingDown(Fault):
     exit_code = EXIT_TEMPFAIL
     status = 503

@@ -30,7 +30,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_request import FileField
 from multidict import MultiDict, MultiDictProxy
 
-from .errors import BadRequest, DamagedDatabase, DiskFull, UserError, said
+from .errors import BadRequest, DamagedDatabase, DiskFull, TooLarge, UserError, said
 from preau.node import datadir
 
 log = logging.getLogger("preau.faults")
@@ -148,16 +148,36 @@ async def body_guard(request: web.Request, handler: Any) -> web.StreamResponse:
                     await _read_multipart(request)
                 else:
                     await request.post()
+            except web.HTTPRequestEntityTooLarge:
+                raise _too_large(request) from None
             except (web.HTTPException, BadRequest):
                 raise
             except (ValueError, LookupError, UnicodeError, AssertionError, KeyError, TypeError, HttpProcessingError,
                     Warning) as exc:  # Warning: aiohttp warns of a bad Content-Disposition (an error under -W error)
-                log.info("refused %s %s: unreadable form (%s)", request.method, request.path, type(exc).__name__)
+                log.info("refused %s %s: unreadable form (%s)", request.method, _route(request), type(exc).__name__)
                 raise BadRequest("body") from None
         elif ctype == "application/json" or ctype.endswith("+json"):
-            if json_depth(await request.read()) > MAX_JSON_DEPTH:
+            try:
+                body = await request.read()
+            except web.HTTPRequestEntityTooLarge:
+                raise _too_large(request) from None
+            if json_depth(body) > MAX_JSON_DEPTH:
                 raise BadRequest("json_depth")
     return await handler(request)
+
+
+def _too_large(request: web.Request) -> TooLarge:
+    """aiohttp's 413 says 'Maximum request body size 1048576 exceeded.' in English, as plain text: the person
+    who picked a spreadsheet or a photo instead of the CSV list gets the page in their language instead."""
+    limit = getattr(request, "_client_max_size", 1 << 20)
+    log.info("refused %s %s: body over %d bytes", request.method, _route(request), limit)
+    return TooLarge(limit)
+
+
+def _route(request: web.Request) -> str:
+    """The route's pattern, never the path: paths carry class and pupil ids (as in the access log)."""
+    resource = getattr(getattr(request.match_info, "route", None), "resource", None)
+    return resource.canonical if resource is not None else "(no route)"
 
 
 UPLOAD_FIELDS = ("file",)  # the only form field that may carry a file (class lists, campaign definitions)

@@ -213,6 +213,8 @@ class Node:
                 inv = Invitation.parse(text)
             except LocalProtocolError as exc:
                 raise UserError(words(exc.message, "joincode.long_malformed")) from None
+            if district and district.strip():  # given by hand: the district moved since it wrote the invitation
+                addresses.append(district_url(district))
         # Checked here too (the protocol checks them again), so the head teacher reads them in French.
         if inv.uai != uai:
             raise UserError(words(f"this invitation is for school {inv.uai}, but this node is school {uai}: ask your "
@@ -322,7 +324,8 @@ class Node:
         return up, self.fed.get_meta(PENDING_ROTATION)
 
     def _after_upstream(self, key: str, presented: Any) -> None:
-        self.fed.touch_peer(key)
+        up = self.federation.upstream()  # the node above may have told us of its new key in this session
+        self.fed.touch_peer(up["key"] if up is not None else key)
         if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
             self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
 

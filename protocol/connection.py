@@ -366,7 +366,15 @@ class Connection:
             self.state = State.CLOSED  # the peer hung up instead of answering our Close: fine
             return [ConnectionClosed(None, by_peer=True)]
         partial = bool(self._inbuf or self._chunks_len)
-        what = "during the handshake" if self.state in HANDSHAKE_STATES else "without closing the session"
+        handshake = self.state in HANDSHAKE_STATES
+        what = "during the handshake" if handshake else "without closing the session"
+        # A peer that hangs up mid-handshake, at every try, most often does not hold the key pinned for it
+        # (it dropped a rotated key, or the address reaches another node): said apart from a mere cut.
+        if handshake and not partial:
+            raise RemoteProtocolError(
+                "the peer hung up during the handshake; nothing was lost here. If it happens at every sync, the peer "
+                "no longer holds the key pinned for it (it rotated and dropped the old one: ask it for a new "
+                "invitation), or the address reaches another node", code="handshake_lost")
         raise RemoteProtocolError(
             f"the peer hung up {what}{' in the middle of a message' if partial else ''}; "
             "nothing was lost here: reconnect and sync again", code="truncated" if partial else "connection_lost")

@@ -237,7 +237,7 @@ MAX_MESSAGE = 4096
 
 # What the school is told when the district refuses (codes sent in CodeError).
 REFUSALS = ("joincode_unknown", "joincode_locked", "joincode_wrong", "invitation_used", "invitation_expired",
-            "invitation_revoked", "unsupported_version")
+            "invitation_revoked", "unsupported_version", "joincode_too_many")
 
 
 def decode(data: bytes, expected: type | tuple) -> Message:

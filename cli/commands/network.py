@@ -25,7 +25,10 @@ def invite(settings: Any, *, uai: str, lang: str = "en", name: str | None = None
     inv = enrollment.create_invitation(settings, uai=uai, name=name, expires_days=expires_days, school_url=school_url,
                                        district=district, town=town, allow_loopback=allow_loopback)
     # On stderr, terminal or not: the invitation alone goes to stdout (scripts redirect it to a file).
-    print(say("joincode.cli_invite", uai=inv.uai, days=inv.expires_days, code=inv.code, address=inv.address),
+    # The school as the district will know it: its name (and town), as the web's invitation page heads it.
+    label = ", ".join(x for x in (inv.name, inv.town) if x)
+    who = f"{label} ({inv.uai})" if label else inv.uai
+    print(say("joincode.cli_invite", who=who, days=inv.expires_days, code=inv.code, address=inv.address),
           file=sys.stderr, flush=True)
     return inv.text
 

@@ -32,6 +32,10 @@ def restore(settings: Any, *, file: str, lang: str = "en", force: bool = False, 
         lines.append(say("cli.out.restore.settings_kept", name=done.settings_kept_as))
     if done.new_node_id:
         lines.append(say("cli.out.restore.new_keys", node_id=done.new_node_id))
+    if done.settings_role:
+        lines.append(say("cli.out.restore.settings_made", role=done.settings_role))
+    elif done.settings_role == "":
+        lines.append(say("cli.out.restore.settings_unknown", file=done.data_dir / "preau.toml"))
     return "\n".join(lines)
 
 

@@ -8,14 +8,17 @@ from typing import Any
 
 from preau.node import datadir
 from preau.node.errors import EXIT_DATA
+from preau.node.database import write_private_file
+from preau.node.federation.schema import MIGRATIONS as FEDERATION_MIGRATIONS
 from preau.node.federation.store import FedStore
 from preau.node.oplock import refuse_while_served
 from preau.node.records.backup import restore_backup, write_backup
 from preau.node.records.errors import BackupError
 from preau.node.runtime import FEDERATION_DB, IDENTITY_FILE, create_identity
+from preau.node.settings import render_toml
 
 from .common import Conflict, Login, Progress, UserError, admin_session, checked_output, open_store, refuse, \
-    require_node, tell
+    require_node, tell, unwritable_output
 
 
 def check_backup(settings: Any, *, output: str, **_: Any) -> pathlib.Path:
@@ -32,7 +35,10 @@ def backup(settings: Any, *, output: str, login: Login, progress: Progress | Non
     try:
         session = admin_session(store, login)
         tell(progress, "action.backup_writing", output=output)
-        return write_backup(store, session, out)
+        try:
+            return write_backup(store, session, out)
+        except PermissionError:  # the folder changed hands since the check
+            raise unwritable_output(output) from None
     finally:
         store.close()
 
@@ -68,6 +74,21 @@ class Restored:
     data_dir: pathlib.Path
     settings_kept_as: str | None  # the settings file that was there, kept aside under this name
     new_node_id: str | None  # an older backup without the node's keys: the node has new ones
+    # An older backup without the settings file: the role written into a new preau.toml, "" when
+    # nothing said it (the node starts as a school's), None when the backup brought its settings.
+    settings_role: str | None = None
+
+
+def _role_from_federation(data: pathlib.Path) -> str:
+    """A school pins its district; a district pins its schools (or its académie), or publishes campaigns."""
+    fed = FedStore(data / FEDERATION_DB)
+    try:
+        roles = {p["role"] for p in fed.peers()}
+        if roles & {"school", "child", "parent"} or fed.documents(kind="campaign") and not roles:
+            return "district"
+        return "school" if "district" in roles else ""
+    finally:
+        fed.close()
 
 
 def restore(settings: Any, *, file: str, force: bool = False, login: Login | None = None,
@@ -85,7 +106,8 @@ def restore(settings: Any, *, file: str, force: bool = False, login: Login | Non
     tell(progress, "action.restore_checking", file=file, data=data)
     aside_before = set(data.glob("preau.toml.before-restore-*"))
     try:
-        restore_backup(file, data, replace=force, **secrets)
+        restore_backup(file, data, replace=force, federation_migrations=[name for name, _ in FEDERATION_MIGRATIONS],
+                       **secrets)
     except BackupError as exc:
         if exc.code in ("corrupt", "not_a_backup", "backup_version"):
             raise UserError(exc.words, EXIT_DATA, code=exc.code) from None
@@ -95,4 +117,9 @@ def restore(settings: Any, *, file: str, force: bool = False, login: Login | Non
     if not (data / IDENTITY_FILE).exists():
         new_id = create_identity(data).node_id
         FedStore(data / FEDERATION_DB).close()
-    return Restored(data, kept[-1].name if kept else None, new_id)
+    role = None
+    if not (data / datadir.SETTINGS).exists():  # a backup from before settings were backed up
+        role = _role_from_federation(data)
+        if role:
+            write_private_file(data / datadir.SETTINGS, render_toml({"role": role}).encode())
+    return Restored(data, kept[-1].name if kept else None, new_id, role)

@@ -9,7 +9,10 @@ English text for logs; the command line and the web render them.
 from __future__ import annotations
 
 import contextlib
+import getpass
+import os
 import pathlib
+import pwd
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -113,7 +116,24 @@ def checked_output(output: str, example: str) -> pathlib.Path:
         raise refuse("action.output_is_folder", output=output, example=out / example)
     if not out.parent.is_dir():
         raise refuse("action.output_no_folder", output=output, folder=out.parent)
+    if not os.access(out.parent, os.W_OK | os.X_OK, effective_ids=os.access in os.supports_effective_ids):
+        raise unwritable_output(output)
     return out
+
+
+def unwritable_output(output: str) -> UserError:
+    """The folder cannot take the file (another user's, or a read-only USB key): said before any work, with
+    who runs the command, so `sudo -u preau preau backup --output /var/backups/...` says why."""
+    folder = pathlib.Path(output).parent
+    try:
+        owner = pwd.getpwuid(folder.stat().st_uid).pw_name
+    except (KeyError, OSError):
+        owner = "?"
+    try:
+        me = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        me = getpass.getuser()
+    return refuse("action.output_unwritable", output=output, folder=folder, owner=owner, user=me)
 
 
 def uai_of(text: str) -> str:
@@ -121,5 +141,5 @@ def uai_of(text: str) -> str:
 
 
 __all__ = ["Conflict", "Login", "NotFound", "Progress", "UserError", "Words", "admin_session", "argon2_cost",
-           "checked_output", "head_teacher", "open_node", "open_store", "opened_node", "refuse", "require_node",
+           "checked_output", "unwritable_output", "head_teacher", "open_node", "open_store", "opened_node", "refuse", "require_node",
            "require_role", "said", "tell", "uai_of"]

@@ -35,6 +35,8 @@ class IssuedInvitation:
     id: str  # hex
     text: str  # PREAU1-...: the long invitation (a file, the QR code)
     code_groups: tuple[str, ...]  # the short code the head teacher types, in groups (protocol.joincode)
+    name: str | None = None  # the school's name and town, as the district will know it
+    town: str | None = None
 
     @property
     def code(self) -> str:
@@ -47,7 +49,7 @@ def issue_invitation(node: Node, *, uai: str, address: str, expires_days: int = 
     inv = node.create_invitation(uai, [address], ttl=expires_days * 86400, name=name, school_address=school_address,
                                  member=member, town=town)
     return IssuedInvitation(inv.uai, member, address, expires_days, inv.expires_at, inv.id.hex(), inv.to_string(),
-                            JoinCode.from_secret(inv.secret).groups)
+                            JoinCode.from_secret(inv.secret).groups, name, town)
 
 
 def create_invitation(settings: Any, *, uai: str, name: str | None = None, expires_days: int = 7,
@@ -57,6 +59,9 @@ def create_invitation(settings: Any, *, uai: str, name: str | None = None, expir
     if not 1 <= expires_days <= 90:
         raise refuse("action.invite_days")
     uai = uai_of(uai)
+    # As the web's form keeps them: spaces tidied, a sensible length ("  École  A " was stored as typed).
+    name = " ".join((name or "").split())[:120] or None
+    town = " ".join((town or "").split())[:80] or None
     address = settings.advertised_url
     school_address = _school_url(school_url)  # a malformed --school-url is named first
     if is_loopback(address) and not allow_loopback:

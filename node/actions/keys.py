@@ -20,7 +20,11 @@ class Rotated:
 def rotate_keys(settings: Any, *, overlap_days: int = DEFAULT_OVERLAP_DAYS, **_: Any) -> Rotated:
     """New long-term keys signed by the old ones (the caller asked the person to confirm)."""
     with opened_node(settings) as node:
-        old = node.node_id
+        old, old_key = node.node_id, node.federation.key.hex()
         new = node.rotate_keys(overlap_days)
         members = bool(node.federation.children())
+        # A school takes campaigns signed by the key it pins: the campaigns this node published go on under its
+        # new key, or a school enrolled after the rotation would receive none (and later thresholds none either).
+        for campaign in node.federation.campaigns(owner=old_key):
+            node.federation.publish_campaign(campaign)
     return Rotated(old, new.node_id, members, overlap_days)

@@ -63,6 +63,13 @@ def school_stats(node: Node, campaign: str) -> SchoolStats:
     from preau.crdt.signing import SignedRelease
 
     rid = document_id("release", node.federation.key, campaign)
+    if node.fed.latest_release(rid) is None:
+        # After a key rotation the latest release is still the one signed under an older key: the
+        # transparency log names every release that left this school.
+        sent = [r for r in node.fed.transparency()
+                if r["doc_id"].startswith("release:") and r["content"].get("campaign") == campaign]
+        if sent:
+            rid = max(sent, key=lambda r: r["number"])["doc_id"]
     latest = node.fed.latest_release(rid)
     stored = node.fed.document(rid)
     if latest is None or stored is None:

@@ -76,6 +76,28 @@ class DemoNode:
                               "argon2_profile": "minimal"}, env={})
 
 
+# Names a French district would see (the demo's district is in the Rhône, 69): schools named after people, as
+# most are, and village schools for the small ones. `preau demo` named them school-1, school-2...
+SCHOOL_NAMES = (
+    "École élémentaire Jean Jaurès", "École élémentaire Jules Ferry", "École primaire Louise Michel",
+    "École élémentaire Victor Hugo", "École primaire Marie Curie", "École élémentaire Jean Moulin",
+    "École primaire Paul Bert", "École élémentaire Condorcet", "École primaire Anatole France",
+    "École élémentaire Pasteur", "École primaire Jacques Prévert", "École élémentaire Simone Veil",
+    "École primaire Lucie Aubrac", "École élémentaire Jean de La Fontaine", "École primaire Saint-Exupéry",
+    "École élémentaire Georges Brassens", "École primaire Joliot-Curie", "École élémentaire Marcel Pagnol",
+    "École primaire George Sand", "École élémentaire Robert Desnos", "École primaire Jean Macé",
+    "École élémentaire Paul Langevin", "École primaire Charles Perrault", "École élémentaire Albert Camus",
+    "École primaire Olympe de Gouges", "École élémentaire Germaine Tillion", "École primaire Jean Rostand",
+    "École élémentaire Frédéric Mistral", "École primaire Colette",
+)
+SMALL_SCHOOL_NAME = "École primaire de Propières"  # the last school, too small to publish alone
+POOLED_NAMES = ("École primaire de Ronno", "École primaire de Marchampt", "École primaire de Theizé")
+
+
+def _school_name(i: int, count: int) -> str:
+    return SMALL_SCHOOL_NAME if i == count - 1 else SCHOOL_NAMES[i]
+
+
 def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
     env["PREAU_PASSWORD"] = DEMO_PASSWORD
@@ -153,7 +175,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
     root = pathlib.Path(base or tempfile.mkdtemp(prefix="preau-demo-"))
     rng = random.Random(seed)
     district = DemoNode("district", "district", uai(69, 9001), root / "district", free_port())
-    nodes = [DemoNode(f"school-{i + 1}", "school", uai(69, 1000 + 17 * i), root / f"school-{i + 1}", free_port())
+    nodes = [DemoNode(_school_name(i, schools), "school", uai(69, 1000 + 17 * i), root / f"school-{i + 1}", free_port())
              for i in range(schools)]
     say = functools.partial(i18n.translate, lang)
     progress = (lambda msg: None) if json else (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -162,8 +184,8 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
     try:
         progress(say("demo.setting_up", schools=schools, root=root))
         _init(district, "Circonscription de démonstration")
-        for n, node in enumerate(nodes):
-            _init(node, f"École de démonstration {n + 1}")
+        for node in nodes:
+            _init(node, node.name)
         campaign = load_campaign_file(resolve_campaign_path("debut-cp"))
         today = _dt.date.today()
         campaign = dataclasses.replace(campaign, opens=(today - _dt.timedelta(days=7)).isoformat(),
@@ -178,7 +200,7 @@ def run_demo(settings=None, *, schools: int = 6, keep: bool = False, json: bool 
 
         progress(say("demo.enrolling"))
         for node in nodes:
-            invitation = actions.create_invitation(district.settings(), uai=node.uai,
+            invitation = actions.create_invitation(district.settings(), uai=node.uai, name=node.name,
                                                    allow_loopback=True).text  # every node on this one machine
             done = subprocess.run(_preau("join", "--data-dir", str(node.data_dir), invitation), env=_env(),
                                   capture_output=True, text=True, timeout=60)
@@ -299,15 +321,15 @@ def _pool_small_schools(root: pathlib.Path, district: DemoNode, campaign, rng: r
     from preau.crdt.pooling import pool_vector
     from preau.node.federation import pools as fpools
 
-    nodes = [DemoNode(f"small-{i + 1}", "school", uai(69, 1500 + 17 * i), root / f"small-{i + 1}", free_port())
+    nodes = [DemoNode(POOLED_NAMES[i], "school", uai(69, 1500 + 17 * i), root / f"small-{i + 1}", free_port())
              for i in range(len(POOL_SIZES))]
     opened = []
     rows = []
     try:
         for i, (node, size) in enumerate(zip(nodes, POOL_SIZES)):
-            _init(node, f"Petite école {i + 1}")
+            _init(node, node.name)
             invitation = actions.create_invitation(district.settings(), uai=node.uai, allow_loopback=True,
-                                                   name=f"Petite école {i + 1}").text
+                                                   name=node.name).text
             classes = make_classes(rng, campaign, [size], rate_shift=rng.uniform(-0.08, 0.04))
             n = actions.open_node(node.settings())
             opened.append(n)
@@ -355,9 +377,12 @@ def _render(s: dict[str, Any], lang: str = "en") -> str:
     t = functools.partial(i18n.translate, lang)
     yes = {True: t("demo.yes"), False: t("demo.no")}
     lines = [t("demo.head", campaign=s["campaign"], url=s["district"]["url"]), "", t("demo.schools_head")]
+    pooled = (s.get("pool") or {}).get("schools", [])
+    width = max((len(r.get("name", "")) for r in (*s["schools"], *pooled)), default=0)
     for r in s["schools"]:
         state = {"published": t("demo.published"), "withheld": t("demo.withheld")}.get(r["status"], r["status"])
-        lines.append(t("demo.school_row", uai=r["uai"], pupils=f"{r['pupils']:3d}", state=f"{state:26s}",
+        lines.append(t("demo.school_row", uai=r["uai"], name=f"{r.get('name', ''):{width}s}",
+                       pupils=f"{r['pupils']:3d}", state=f"{state:26s}",
                        release=r["release"] or "-", verified=yes[bool(r["verified_release"])],
                        receipt=yes[bool(r["acknowledged"])]))
     pool = s.get("pool")
@@ -367,7 +392,8 @@ def _render(s: dict[str, Any], lang: str = "en") -> str:
                       + (t("demo.pool_result", schools=pool["survivors"], pupils=pool["pupils"])
                          if pool["status"] == "complete" else "")
                       + t("demo.pool_syncs", n=pool["syncs"])]
-        lines += [t("demo.pool_row", uai=r["uai"], pupils=f"{r['pupils']:3d}") for r in pool["schools"]]
+        lines += [t("demo.pool_row", uai=r["uai"], name=f"{r.get('name', ''):{width}s}", pupils=f"{r['pupils']:3d}")
+                  for r in pool["schools"]]
     lines += ["", t("demo.stats_head", contributing=s["schools_contributing"], withheld=s["schools_withheld"])]
     head = f"  {t('demo.exercise'):28s}" + "".join(f"{g:>9s}" for g in GROUPS)
     lines.append(head)
@@ -379,8 +405,9 @@ def _render(s: dict[str, Any], lang: str = "en") -> str:
               t("demo.done", seconds=f"{s['seconds']:.1f}".replace(".", "," if lang == "fr" else "."))]
     if s["kept"]:
         pids = [s["district"]["pid"], *(r["pid"] for r in s["schools"])]
-        lines += ["", t("demo.kept"), f"  {t('demo.district'):9s} {s['district']['url']}"]
-        lines += [f"  {r['name']:9s} {r['url']}" for r in s["schools"]]
+        side = max(width, len(t("demo.district")))
+        lines += ["", t("demo.kept"), f"  {t('demo.district'):{side}s}  {s['district']['url']}"]
+        lines += [f"  {r['name']:{side}s}  {r['url']}" for r in s["schools"]]
         lines += [t("demo.login", username=s["login"]["username"], password=s["login"]["password"]),
                   t("demo.stop", pids=" ".join(str(p) for p in pids)),
                   t("demo.data", data=s["data_dir"])]

@@ -1,5 +1,6 @@
 """Admission to the sync endpoint: what one peer may cost the node (`Limits`), and the gate every socket
-passes (`SessionGate`): pending sockets per address and in all, sessions at once, each peer's rate.
+passes (`SessionGate`): pending sockets per address and in all, sessions at once, each peer's rate, and
+the join codes one address may try.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class Limits:
     max_pending_handshakes: int = 32     # sockets not yet authenticated, all sources together ...
     max_pending_per_address: int = 8     # ... and from one source address
     busy_retry_after: int = 30           # what a school is told to wait when the authenticated sessions are full
+    code_failures_per_address: int = 10  # join-code exchanges that proved no code, from one address ...
+    code_failure_window: float = 600.0   # ... in any window of this many seconds; then `joincode_too_many`
 
 
 class SessionGate:
@@ -55,6 +58,7 @@ class SessionGate:
         self.open_sessions: dict[object, tuple] = {}  # token -> (driver, ws), for telling them at shutdown
         self.closing = False
         self.served = 0  # authenticated sessions that ended (logged when the node stops)
+        self._code_failures: dict[str, list[float]] = {}  # address -> times of join-code exchanges that failed
 
     async def shut_down(self) -> int:
         """The node is stopping: every open session is told `shutting_down` (and when to come back), then closed."""
@@ -126,6 +130,35 @@ class SessionGate:
         if len(self._recent) > 4 * self.limits.max_concurrent_sessions + 1024:  # forget idle peers: bounded memory
             self._recent = {k: v for k, v in self._recent.items() if v and now - v[-1] < 60.0}
         return True
+
+
+    # -- join codes (/v1/code) ----------------------------------------------------------------
+    #
+    # Each invitation locks its code after a few wrong tries, but a slot is only 15 bits and an unknown
+    # slot is answered at once: without a bound per address, one computer found every pending invitation
+    # and spoiled all their codes in about three minutes (181 tries a second on the demo district).
+
+    def code_wait(self, address: str) -> float:
+        """Seconds before `address` may try a join code again (0: now)."""
+        window = self._code_window(address)
+        if len(window) < self.limits.code_failures_per_address:
+            return 0.0
+        return max(1.0, window[0] + self.limits.code_failure_window - self.clock())
+
+    def code_failed(self, address: str) -> bool:
+        """A join-code exchange from `address` proved no code (unknown slot, locked, wrong, or hung up);
+        True when that failure is the one that makes the address wait (the moment worth a log line)."""
+        window = self._code_window(address)
+        window.append(self.clock())
+        if len(self._code_failures) > 4096:  # bounded memory: forget the addresses with nothing recent
+            self._code_failures = {a: w for a, w in self._code_failures.items() if self._code_window(a)}
+        return len(window) == self.limits.code_failures_per_address
+
+    def _code_window(self, address: str) -> list[float]:
+        now = self.clock()
+        window = [t for t in self._code_failures.get(address, ()) if now - t < self.limits.code_failure_window]
+        self._code_failures[address] = window
+        return window
 
 
 def _tell_shutting_down(driver: Any) -> bytes:

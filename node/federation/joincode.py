@@ -83,6 +83,12 @@ async def serve_code(request: web.Request, node: Any, addresses: list[str]) -> w
     return ws
 
 
+def ws_address(ws: web.WebSocketResponse) -> str:
+    """The source address of the socket (its peer), for the per-address bound on join-code tries."""
+    peer = ws.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, (tuple, list)) and peer else "?"
+
+
 async def _receive(ws) -> bytes:
     msg = await ws.receive()
     if msg.type != aiohttp.WSMsgType.BINARY:
@@ -100,8 +106,15 @@ async def _exchange(ws, node: Any, addresses: list[str], spoke: Any) -> None:
         if exc.code != "connection_lost":
             await ws.send_bytes(jc.error(exc.code))
         raise
+    address = ws_address(ws)
+    wait = node.gate.code_wait(address)
+    if wait:  # this address already failed too often: the invitation is not even looked at, nor counted
+        log.debug("join code: refused a try from %s for %d s more", address, wait)
+        await ws.send_bytes(jc.error("joincode_too_many", f"retry in {int(wait)} s"))
+        return
     rec, refusal = await node.run(_lookup, fed, hello)  # the database thread: the loop never waits on a commit
     if refusal is not None:
+        _failed(node, address)
         await ws.send_bytes(refusal)
         return
     secret = bytes.fromhex(rec["secret"])
@@ -112,6 +125,7 @@ async def _exchange(ws, node: Any, addresses: list[str], spoke: Any) -> None:
     except RemoteProtocolError:
         proven = False  # a school that found our confirmation wrong hangs up: a wrong code all the same
     if not proven:
+        _failed(node, address)
         await node.run(fed.log_event, "join_code_wrong",
                        f"a wrong code was tried for the invitation {rec['id'][:8]} ({rec['uai']})",
                        invitation=rec["id"][:8], uai=rec["uai"])
@@ -125,6 +139,14 @@ async def _exchange(ws, node: Any, addresses: list[str], spoke: Any) -> None:
         await ws.send_bytes(jc.error(refused, detail))
         return
     await ws.send_bytes(server.seal(_invitation(node, rec, secret, addresses)))
+
+
+def _failed(node: Any, address: str) -> None:
+    if node.gate.code_failed(address):
+        limits = node.gate.limits
+        log.warning("join code: %s failed %d tries in %d s; its next tries are refused (joincode_too_many) until "
+                    "the oldest is %d s old: someone on that network may be guessing codes", address,
+                    limits.code_failures_per_address, limits.code_failure_window, limits.code_failure_window)
 
 
 def _invitation(node: Any, rec: dict, secret: bytes, addresses: list[str]) -> Invitation:
@@ -165,6 +187,7 @@ REFUSAL_KEYS = {
     "joincode_unknown": "joincode.refused_unknown",
     "joincode_locked": "joincode.refused_locked",
     "joincode_wrong": "joincode.refused_wrong",
+    "joincode_too_many": "joincode.refused_too_many",
     "invitation_used": "joincode.refused_used",
     "invitation_expired": "joincode.refused_expired",
     "invitation_revoked": "joincode.refused_revoked",

@@ -25,6 +25,7 @@ machines, where the cryptography is, are protocol/secagg/.
 from __future__ import annotations
 
 import os
+import string
 from dataclasses import dataclass
 
 from preau.crdt.campaign import Campaign
@@ -136,10 +137,13 @@ class PoolView:
     code: str | None = None  # why it was refused or left, as a stable code (the web says it from the catalog)
     academie: str | None = None  # node id of the académie that countersigned the member list, if one did
     params: dict | None = None  # the values of `code`'s words (how many schools answered...)
+    cause: dict | None = None  # an académie's refusal: its own code and values ({"code", "params"}), if it sent them
 
     def why(self, lang: str) -> str | None:
         """Why it was refused, left or failed, in `lang`: the catalog's words for its code, else as recorded."""
         key = f"pool.refusal.{self.code}"
+        if self.code == "academie_refused":
+            return i18n.translate(lang, key, reason=_academie_reason(lang, self.cause, self.reason or ""))
         if self.code and key in i18n.catalog(lang):
             return i18n.translate(lang, key, reason=self.reason or "", **(self.params or {}))
         if self.code:  # a protocol check without words of its own: said in general, its code for the log
@@ -167,6 +171,23 @@ def _status_words(status: str):
     return said(key) if key in i18n.catalog("en") else Words(status)
 
 
+def _academie_reason(lang: str, cause: dict | None, english: str) -> str:
+    """The académie's reason in `lang`: the catalog's words for the code it sent, with the values it sent; the
+    general words for a check with no words of its own (or whose values did not all come); an old académie's
+    English as it sent it."""
+    if not cause:
+        return english
+    code, params = str(cause.get("code")), cause.get("params") or {}
+    for key in (f"pool.academie_refusal.{code}", f"pool.refusal.{code}"):  # its own words first, then a school's
+        text = i18n.catalog(lang).get(key)
+        if text is not None:
+            wanted = {field for _, field, _, _ in string.Formatter().parse(text) if field}
+            if wanted <= params.keys():
+                return i18n.translate(lang, key, **{k: params[k] for k in wanted})
+            break
+    return i18n.translate(lang, "pool.academie_refusal.other_check", code=code)
+
+
 def _refusal_words(code: str | None, english: str):
     """A pool refusal said from its protocol code when the catalog knows it, else as the protocol wrote it."""
     key = f"pool.refusal.{code}"
@@ -179,7 +200,7 @@ def _view(state: dict) -> PoolView:
     result = state.get("result") or {}
     return PoolView(pool.pool_id.hex(), pool.campaign_id, state["status"], pool.threshold, members,
                     state.get("reason"), result.get("survivors"), result.get("pupils"), state.get("code"),
-                    None if pool.parent_key is None else node_id(pool.parent_key), state.get("params"))
+                    None if pool.parent_key is None else node_id(pool.parent_key), state.get("params"), state.get("cause"))
 
 
 def pools(federation, campaign: str | None = None) -> list[PoolView]:
@@ -603,7 +624,8 @@ class PoolMailbox:
         if state is None or state.get("role") != "district" or state["status"] != COUNTERSIGN:
             return []
         if isinstance(msg, PoolAborted):
-            state.update(status="failed", outbox={}, reason=msg.reason, code="academie_refused")
+            cause = None if msg.code is None else {"code": msg.code, "params": msg.param_dict()}  # none: an old académie
+            state.update(status="failed", outbox={}, reason=msg.reason, code="academie_refused", cause=cause)
             _save(self.fed, key, state)
             self.fed.log_event("pool_failed", f"pool {key[:8]}: the académie refused it: {msg.reason}", pool=key[:8],
                                by="academie")
@@ -638,7 +660,8 @@ class PoolMailbox:
             if state.get("role") == "parent" and state["district"] == peer.signing_key.hex():
                 if decode(bytes.fromhex(state["definition"])).signed_body() == msg.signed_body():
                     return [bytes.fromhex(state["answer"])]  # asked again: the same answer
-                return [encode(PoolAborted(msg.pool_id, "this pool id was already used for another member list"))]
+                return [encode(PoolAborted.because(msg.pool_id, "this pool id was already used for another member list",
+                                                   "pool_id_reused"))]
             return []
         refusal = self._refusal(peer, msg)
         if refusal is None:
@@ -653,8 +676,8 @@ class PoolMailbox:
                                + ", ".join(f"{m.name} ({m.uai}, {m.cohort})" for m in msg.members),
                                pool=key[:8], district=peer.node_id, campaign=msg.campaign_id, schools=len(msg.members))
         else:
-            code, params, reason = refusal  # the district is sent the English (the wire carries text only)
-            answer = encode(PoolAborted(msg.pool_id, reason[:500]))
+            code, params, reason = refusal  # the district says it from the code and values; the English is for logs
+            answer = encode(PoolAborted.because(msg.pool_id, reason, code, params))
             state = {"role": "parent", "definition": data.hex(), "status": "refused", "reason": reason, "code": code,
                      "params": params}
             self.fed.log_event("pool_refused", f"pool {key[:8]} of district {peer.node_id}: {reason}", pool=key[:8],

@@ -469,8 +469,16 @@ class Federation:
 
     def campaigns(self, *, owner: str | None = None) -> list[Campaign]:
         """The campaigns this node holds (its own and those it received), or only those `owner` wrote."""
-        found = (self._signed_campaign(d) for d in self.fed.documents(kind="campaign", owner=owner))
-        return [c for c in found if c is not None]
+        # One per campaign id: after a key rotation the same campaign is held under the old key and the new
+        # one; this node's own current key wins, then a key pinned here, then any other (a retired key).
+        def rank(d) -> int:
+            return 2 if d.owner == self.key.hex() else 1 if self.fed.active_peer(d.owner) is not None else 0
+        found: dict[str, Campaign] = {}
+        for d in sorted(self.fed.documents(kind="campaign", owner=owner), key=rank):
+            c = self._signed_campaign(d)
+            if c is not None:
+                found[c.id] = c
+        return list(found.values())
 
     def publish_release(self, content: cdocs.ReleaseContent, *, to_peer: str) -> SignedRelease:
         """Write and sign this node's release for a campaign; log exactly what leaves."""

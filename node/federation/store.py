@@ -250,8 +250,10 @@ class FedStore:
             if row is None:
                 raise FedStoreError("unknown peer")
             conn.execute(
-                """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, status, enrolled_at, town)
-                   SELECT ?, node_id, role, uai, name, address, ?, 'active', enrolled_at, town FROM peers WHERE key = ?""",
+                """INSERT INTO peers(key, node_id, role, uai, name, address, static_key, status, enrolled_at, town,
+                                     last_contact)
+                   SELECT ?, node_id, role, uai, name, address, ?, 'active', enrolled_at, town, last_contact
+                   FROM peers WHERE key = ?""",
                 [new_key, new_static, old_key],
             )
             conn.execute("UPDATE peers SET status = 'rotated', replaced_by = ? WHERE key = ?", [new_key, old_key])

@@ -25,6 +25,7 @@ import pathlib
 import sqlite3
 import struct
 import tempfile
+from typing import Sequence
 
 from preau.node.database import sqlite_image
 from preau.node.records import database as dbmod
@@ -165,12 +166,28 @@ def _school_key(header: dict, name: str, recovery_key: str | None, username: str
         raise BackupError(said("msg.backup.bad_header", file=name), code="corrupt") from None
 
 
+def _unknown_migrations(path: pathlib.Path, known: Sequence[str]) -> list[str]:
+    """The schema changes a database file holds that this Préau does not know (a newer Préau wrote it)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        try:
+            done = [r[0] for r in conn.execute("SELECT name FROM schema_migrations")]
+        except sqlite3.OperationalError:  # a file from before named migrations: counted by user_version
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            return [f"schema {version}"] if version > len(known) else []
+    finally:
+        conn.close()
+    return [name for name in done if name not in known]
+
+
 def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, recovery_key: str | None = None,
                    username: str | None = None, password: str | None = None, replace: bool = False,
-                   clock=None) -> pathlib.Path:
+                   clock=None, federation_migrations: Sequence[str] | None = None) -> pathlib.Path:
     """Check everything first, then put the backup in place; any failure leaves `data_dir` untouched.
 
     With `replace`, the current files are kept beside it as *.before-restore rather than deleted.
+    `federation_migrations` (the names this Préau knows) refuses a federation database written by a
+    newer Préau before anything is moved: the node could not open it afterwards.
     """
     path = pathlib.Path(path)
     data = pathlib.Path(data_dir)
@@ -200,11 +217,27 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
         except (ValueError, TypeError, struct.error, AttributeError):
             raise BackupError(said("msg.backup.bad_content", file=path.name),
                               code="corrupt") from None
+    made = not data.exists()
     data.mkdir(parents=True, exist_ok=True)
+    try:
+        early = _put_in_place(data, target, path, image, node_files, node_key, replace, federation_migrations)
+    except BackupError:
+        if made and not any(data.iterdir()):
+            data.rmdir()  # a refused restore leaves no trace, not even the folder it made
+        raise
+    _apply_retention(data, early, clock)
+    return data
+
+
+def _put_in_place(data: pathlib.Path, target: pathlib.Path, path: pathlib.Path, image: bytes,
+                  node_files: dict[str, bytes], node_key: bytes, replace: bool,
+                  federation_migrations: Sequence[str] | None) -> list[str]:
+    """Stage every file and check it, then move them in; returns the campaigns erased early on the node replaced."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     with tempfile.TemporaryDirectory(dir=data) as tmp:
         staged = pathlib.Path(tmp) / DB_NAME
-        staged.write_bytes(image)
+        with os.fdopen(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            f.write(image)  # 0600 from the start, as `preau init` makes it (pupils' records, encrypted or not)
         conn = sqlite3.connect(staged)
         try:
             ok = conn.execute("PRAGMA integrity_check").fetchone()[0]
@@ -218,6 +251,10 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
             raise BackupError(said("msg.backup.bad_database", file=path.name, detail=ok), code="corrupt")
         if version > len(dbmod.MIGRATIONS):
             raise BackupError(said("msg.backup.newer", file=path.name, version=version),
+                              code="backup_version")
+        newer = _unknown_migrations(staged, [name for name, _ in dbmod.MIGRATIONS])
+        if newer:
+            raise BackupError(said("msg.backup.newer_changes", file=path.name, what=DB_NAME, names=", ".join(newer)),
                               code="backup_version")
         with open(staged, "rb+") as f:
             os.fsync(f.fileno())
@@ -240,6 +277,10 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
                 if fed_ok != "ok":
                     raise BackupError(said("msg.backup.bad_fed", file=path.name, detail=fed_ok),
                                       code="corrupt")
+                newer = [] if federation_migrations is None else _unknown_migrations(staged_file, federation_migrations)
+                if newer:
+                    raise BackupError(said("msg.backup.newer_changes", file=path.name, what=name,
+                                           names=", ".join(newer)), code="backup_version")
             staged_files[name] = staged_file
         early = _early_purges(target) if replace and target.exists() else []
         if replace:
@@ -258,8 +299,7 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
         for name, staged_file in staged_files.items():
             os.replace(staged_file, data / name)
         os.replace(staged, target)
-    _apply_retention(data, early, clock)
-    return data
+    return early
 
 
 def _early_purges(db_path: pathlib.Path) -> list[str]:

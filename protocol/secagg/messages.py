@@ -425,17 +425,67 @@ class UnmaskShares(Message):
         _need(not set(b) & set(k), "unmask shares: never both shares of one member", code="both_shares")
 
 
+MAX_REASON_PARAMS = 8
+MAX_PARAM_VALUE = 1000
+
+
+def _word(value: str, limit: int) -> bool:
+    """A code or a parameter's name: lower-case ASCII letters, digits and "_", 1-`limit` of them."""
+    return 0 < len(value) <= limit and value.isascii() and all(c.islower() or c.isdigit() or c == "_" for c in value) \
+        and value[0].isalpha()
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonParam(Message):
+    """One value of a refusal's words (a school's name, a list of UAIs...): the receiver puts it in its own sentence."""
+
+    SCHEMA: ClassVar[tuple] = ((1, "name", "str"), (2, "value", "str"))
+    name: str
+    value: str
+
+    def __post_init__(self):
+        _need(_word(self.name, 32), "a reason's parameter is named by 1-32 lower-case letters, digits or _")
+        _need(len(self.value) <= MAX_PARAM_VALUE and self.value.isprintable(),
+              f"a reason's parameter is at most {MAX_PARAM_VALUE} printable characters")
+
+
 @dataclass(frozen=True, slots=True)
 class PoolAborted(Message):
-    """District -> members: the pool failed (fewer than t left); nothing will be unmasked."""
+    """District -> members: the pool failed (fewer than t left); nothing will be unmasked. Also the académie's
+    refusal to countersign a district's pool.
+
+    `reason` is English for the logs; `code` (with `params`) is what the receiver says to people, in their own
+    language, from its catalog. Both are optional on the wire's side of an old sender: a message without a code
+    still decodes (the receiver then has the English only).
+    """
 
     TYPE: ClassVar[int] = 11
-    SCHEMA: ClassVar[tuple] = ((1, "pool_id", "bytes"), (2, "reason", "str"))
+    SCHEMA: ClassVar[tuple] = ((1, "pool_id", "bytes"), (2, "reason", "str"), (3, "code", "str?"),
+                               (4, "params", ReasonParam))
     pool_id: bytes
     reason: str
+    code: str | None = None
+    params: tuple[ReasonParam, ...] = ()
 
     def __post_init__(self):
         _pool_id(self.pool_id)
+        _need(self.code is None or _word(self.code, 64), "a reason's code is 1-64 lower-case letters, digits or _")
+        _need(len(self.params) <= MAX_REASON_PARAMS, f"a reason has at most {MAX_REASON_PARAMS} parameters")
+        names = [p.name for p in self.params]
+        _need(len(set(names)) == len(names), "a reason names each parameter once")
+
+    @classmethod
+    def because(cls, pool_id: bytes, reason: str, code: str, params: dict[str, object] | None = None) -> "PoolAborted":
+        """The message for a refusal with its code; over-long text is cut (the English to 500 characters)."""
+        values = tuple(ReasonParam(k, _cut(str(v), MAX_PARAM_VALUE)) for k, v in sorted((params or {}).items()))
+        return cls(pool_id, _cut(reason, 500), code, values)
+
+    def param_dict(self) -> dict[str, str]:
+        return {p.name: p.value for p in self.params}
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 @dataclass(frozen=True, slots=True)

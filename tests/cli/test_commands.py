@@ -256,13 +256,18 @@ def test_invite_is_for_districts_and_checks_the_uai(fed):
     r = preau("invite", "--uai", SCHOOL_UAI, "--name", "École A", "--school-url", "http://127.0.0.1:8099/",
               "--allow-loopback", "--data-dir", str(fed.district.data))
     assert r.code == 0
+    # The heading named only the UAI though the school's name was given.
+    assert r.err.startswith(f"Invitation for École A ({SCHOOL_UAI}), valid 7 day(s).")
+    r = preau("--lang", "fr", "invite", "--uai", SCHOOL_UAI, "--name", " École  Jean Jaurès ", "--town", "Paris",
+              "--allow-loopback", "--data-dir", str(fed.district.data))
+    assert r.code == 0 and r.err.startswith(f"Invitation pour École Jean Jaurès, Paris ({SCHOOL_UAI}), valable 7 jour(s).")
     from preau.node.federation.store import FedStore
     store = FedStore(fed.district.data / "federation.db")
     try:
         named = [(i["name"], i["address"]) for i in store.invitations() if i["name"]]
     finally:
         store.close()
-    assert named == [("École A", "http://127.0.0.1:8099")]
+    assert sorted(named) == [("École A", "http://127.0.0.1:8099"), ("École Jean Jaurès", None)]  # tidied as the web does
 
 
 # -- release, sync, stats -----------------------------------------------------------------------------

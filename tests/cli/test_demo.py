@@ -7,12 +7,14 @@ import os
 import pathlib
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
 
 from preau.crdt.campaign import GROUPS
+from preau.node.demo.demo import _render
 
 PREAU = [str(pathlib.Path(sys.executable).parent / "preau")]
 if not pathlib.Path(PREAU[0]).exists():
@@ -83,6 +85,22 @@ def test_demo_keep_leaves_nodes_running_and_says_how_to_stop_them():
         for s in summary["schools"]:
             health = answers(s["url"])  # /healthz also reports the sync loop (docs/operations.md, "Watching nodes")
             assert (health["ok"], health["role"], health["node_id"]) == (True, "school", s["node_id"])
+        # Schools with names a French district would see (they were school-1, school-2...), the small one a
+        # village school, in the French summary and in the district's own records.
+        names = ["École élémentaire Jean Jaurès", "École primaire de Propières"]
+        assert [s["name"] for s in summary["schools"]] == names
+        french = _render(summary, "fr")
+        assert "school-" not in french and "small-" not in french
+        for s in summary["schools"]:
+            assert f"  {s['uai']}  {s['name']}" in french and f"  {s['name']:29s}  {s['url']}" in french
+        for r in summary["pool"]["schools"]:
+            assert f"  {r['uai']}  {r['name']:29s}" in french and r["name"].startswith("École primaire de ")
+        db = sqlite3.connect(f"file:{summary['district']['data_dir']}/federation.db?mode=ro", uri=True)
+        try:
+            known = {row[0] for row in db.execute("SELECT name FROM peers WHERE role = 'school'")}
+        finally:
+            db.close()
+        assert known == {*names, *(r["name"] for r in summary["pool"]["schools"])}
     finally:
         for pid in pids:
             try:
@@ -97,8 +115,6 @@ def test_demo_keep_leaves_nodes_running_and_says_how_to_stop_them():
 
 
 def test_demo_text_names_urls_logins_and_how_to_stop():
-    from preau.node.demo.demo import _render
-
     summary = {
         "campaign": "2026-debut-cp", "district": {"url": "http://127.0.0.1:9000", "pid": 11}, "data_dir": "/tmp/d",
         "schools": [{"name": "school-1", "uai": "0691000C", "url": "http://127.0.0.1:9001", "pid": 12, "pupils": 20,
@@ -108,7 +124,7 @@ def test_demo_text_names_urls_logins_and_how_to_stop():
         "login": {"username": "admin", "password": "demo-preau-2026"},
     }
     text = _render(summary)
-    assert "  district  http://127.0.0.1:9000\n  school-1  http://127.0.0.1:9001\n" in text
+    assert "  district  http://127.0.0.1:9000\n  school-1  http://127.0.0.1:9001\n" in text  # the name's column
     assert "login on each: admin / demo-preau-2026" in text
     assert "Stop them with: kill 11 12" in text and "/tmp/d" in text
     # Each language writes its own numbers and words: a decimal comma in French, no French in English.

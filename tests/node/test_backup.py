@@ -46,6 +46,8 @@ def test_restore_on_a_new_box(saved, tmp_path, how):
     assert store.unlock_with_recovery(school.recovery).is_admin
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     store.close()
+    # Written 0600 like everything else `preau init` makes (it was 0644 until the node's next start).
+    assert (tmp_path / "newbox" / "preau.db").stat().st_mode & 0o077 == 0
 
 
 def test_wrong_keys_and_damage_give_clear_errors_and_overwrite_nothing(saved, tmp_path):
@@ -146,3 +148,65 @@ def test_the_backup_reads_the_store_through_its_public_snapshot_only():
     private = sorted({f"store.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
                       and isinstance(n.value, ast.Name) and n.value.id == "store" and n.attr.startswith("_")})
     assert private == []
+
+
+def _school_with_federation(tmp_path, campaign, role: str):
+    """A node whose backup, as an older Préau wrote it, holds no preau.toml; it pins one peer of `role`."""
+    from preau.node.federation.store import FedStore
+    from preau.node.runtime import create_identity
+
+    school = make_school(tmp_path / "old", campaign)
+    create_identity(tmp_path / "old")
+    fed = FedStore(tmp_path / "old" / "federation.db")
+    fed.add_peer("ab" * 32, node_id="PEER", role=role, address="http://127.0.0.1:1", static_key="cd" * 32)
+    return school, fed
+
+
+def test_a_backup_from_a_newer_preau_is_refused_before_anything_moves(tmp_path, campaign):
+    """Its federation.db has a schema change this version does not know: restoring it would leave a node that
+    refuses to start (and, with --force, the working node moved aside). Refused first, in words."""
+    from preau.node.federation.schema import MIGRATIONS
+
+    school, fed = _school_with_federation(tmp_path, campaign, "district")
+    with fed.transaction() as conn:
+        conn.execute("INSERT INTO schema_migrations(name, applied_at) VALUES ('from_a_newer_preau', 0)")
+    path = backup.write_backup(school.store, school.admin, tmp_path / "newer.preau")
+    fed.close()
+    school.store.close()
+    live = tmp_path / "live"
+    make_school(live, campaign).store.close()
+    before = _folder(live)
+    for target, replace in ((live, True), (tmp_path / "fresh", False)):
+        with pytest.raises(BackupError) as err:
+            backup.restore_backup(path, target, recovery_key=school.recovery, replace=replace,
+                                  federation_migrations=[name for name, _ in MIGRATIONS])
+        assert err.value.code == "backup_version"
+        assert ("newer.preau comes from a newer Préau (its federation.db has changes this version does not know: "
+                "from_a_newer_preau)") in str(err.value)
+    assert _folder(live) == before
+    assert not (tmp_path / "fresh").exists()  # not even an empty folder left behind
+
+
+@pytest.mark.parametrize("pinned, role", [("school", "district"), ("district", "school"), (None, "")])
+def test_a_backup_without_settings_restores_with_the_role_its_federation_data_shows(tmp_path, campaign, pinned, role):
+    """A backup made before settings were backed up: a district's must not come back as a school's."""
+    from preau.node.actions import backups
+    from preau.node.settings import load_settings
+
+    if pinned is None:
+        school = make_school(tmp_path / "old", campaign)
+        fed = None
+    else:
+        school, fed = _school_with_federation(tmp_path, campaign, pinned)
+    path = backup.write_backup(school.store, school.admin, tmp_path / "old.preau")
+    if fed is not None:
+        fed.close()
+    school.store.close()
+    new = tmp_path / "new"
+    done = backups.restore(load_settings({"data_dir": str(new)}, env={}), file=str(path), recovery_key=school.recovery)
+    assert done.settings_role == role
+    if role:
+        assert load_settings({"data_dir": str(new)}, env={}).role == role
+        assert (new / "preau.toml").stat().st_mode & 0o077 == 0
+    else:
+        assert not (new / "preau.toml").exists()

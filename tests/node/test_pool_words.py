@@ -46,3 +46,13 @@ def test_a_pool_the_school_left_is_said_in_french_whatever_its_code():
 def test_the_academies_own_listing_says_countersigned_in_french():
     seen = PoolView("78" * 16, "2026-cp", "countersigned", 3, MEMBERS)
     assert "· contresigné par l'académie" in seen.line("fr") and "· countersigned" in seen.line("en")
+
+
+def test_the_academies_refusal_is_said_from_its_code_on_the_district_command_line():
+    """`preau pool list` at the district: the académie's code and values in the reader's language, not its English."""
+    refused = PoolView("9a" * 16, "2026-cp", "failed", 3, MEMBERS, "schools outside this académie's départements (075): "
+                       "0690000", code="academie_refused", cause={"code": "outside_academie",
+                                                                  "params": {"departements": "075", "schools": "0690000"}})
+    assert "· Refusé par l'académie : Écoles hors des départements de cette académie (075) : 0690000." in refused.line("fr")
+    assert "outside this" not in refused.line("fr")
+    assert "· Refused by the académie: schools outside this académie's départements (075): 0690000" in refused.line("en")

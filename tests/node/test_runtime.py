@@ -251,3 +251,17 @@ async def test_an_address_that_is_not_a_preau_node_is_reported_as_such(tmp_path,
         await school.sync_upstream()
     assert "HTTP 404" in school.fed.peers("district")[0]["last_error"]
     school.close()
+
+
+def test_after_a_rotation_the_campaign_is_the_one_under_the_new_key(tmp_path):
+    """The district republishes its campaigns under its new key (`preau keys rotate`); a later change lives
+    there only. `campaigns()` gives each campaign once, the current one (it gave both, in doc id order)."""
+    district = make_node(tmp_path, "district", "district")
+    try:
+        district.federation.publish_campaign(CAMPAIGN)
+        district.rotate_keys()
+        renamed = dataclasses.replace(CAMPAIGN, name="Début de CP (seuils officiels)")
+        district.federation.publish_campaign(renamed)
+        assert [c.name for c in district.federation.campaigns() if c.id == CAMPAIGN.id] == [renamed.name]
+    finally:
+        district.close()

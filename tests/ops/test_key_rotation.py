@@ -58,7 +58,10 @@ def test_a_district_with_two_schools_and_a_parent_rotates_and_everyone_keeps_syn
         w.release(b)
         for school in (a, b):
             out = school.cli("sync").stdout
-            assert _status(school)["upstream"]["node_id"] == new, out
+            up = _status(school)["upstream"]
+            assert up["node_id"] == new, out
+            # The last sync stays known across the pin's move ("last sync: never" made a monitor cry wolf).
+            assert up["last_contact"] is not None, up
         assert "acknowledged" in out
         # The parent learns the new key from the district's next sync (the serving district may already have
         # synced by itself), and the district keeps syncing with it under the new key.
@@ -90,6 +93,7 @@ def _old_seed(node: Proc) -> str:
 def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
     w = World(tmp_path)
     school = w.add_school("twice", 3)
+    late = w.add_school("late", 4)
     w.init_all()
     w.load_campaign()
     w.district.start()
@@ -103,5 +107,20 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         assert "acknowledged" in school.cli("sync").stdout
         assert _pins(w.district, "school") == {(first, "rotated"), (last, "active")}
         assert json.loads(w.district.cli("stats", w.campaign.id, "--format", "json").stdout)["schools_contributing"] == 1
+        # Rotated again after releasing: the school still shows what the district received.
+        released = json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout)
+        _rotate(school)
+        assert json.loads(school.cli("stats", w.campaign.id, "--format", "json").stdout) == released
+        # The district rotates: a school enrolled afterwards still receives the campaign (signed by the new key).
+        w.district.cli("keys", "rotate", "--yes")
+        w.join(late)
+        assert [d["kind"] for d in _status(late)["documents"]] == ["campaign"]
+        assert "acknowledged" not in school.cli("sync").stdout  # and the other school moves its pin, nothing new
+        # The district drops its old key at once (a stolen box): the school, which pins it, is told to ask for a
+        # new invitation, not that 'nothing is lost, it is tried again at the next sync' for ever.
+        w.district.cli("keys", "rotate", "--yes", "--overlap-days", "0")
+        done = school.cli("sync", check=False)
+        assert done.returncode == 1 and "ask it for a new invitation" in done.stderr, done.stderr
+        assert "new invitation" in _status(school)["upstream"]["last_error"]
     finally:
         w.stop_all()

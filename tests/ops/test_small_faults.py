@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from cli_helpers import PASSWORD, PREAU, SCHOOL_UAI, init, preau
+from cli_helpers import PASSWORD, PREAU, SCHOOL_UAI, init, preau, start_district
 
 
 def test_join_help_shows_an_invitation_as_they_really_start():
@@ -42,3 +42,20 @@ def test_a_districts_bundle_is_for_the_node_above(tmp_path):
     init(data, "district", "0693344K")
     r = preau("bundle", "export", "--output", str(tmp_path / "c.bundle"), "--data-dir", str(data))
     assert r.code == 0 and "import them on the node above this district (its académie)" in r.out, r.out
+
+
+def test_join_with_the_long_invitation_tries_the_address_given_first(tmp_path):
+    """An invitation made before the district's address changed (restored on another box, public_url set
+    late): `--district` was silently ignored with the long text, and the join failed on the old address."""
+    district = start_district(tmp_path)
+    try:
+        with open(district.data / "preau.toml", "a") as f:
+            f.write('public_url = "http://127.0.0.1:9"\n')  # where nothing answers
+        r = preau("invite", "--uai", SCHOOL_UAI, "--allow-loopback", "--data-dir", str(district.data))
+        assert r.code == 0 and "http://127.0.0.1:9" in r.err, r.err
+        school = tmp_path / "ecole"
+        init(school, "school", SCHOOL_UAI)
+        r = preau("join", r.out.strip(), "--district", f"127.0.0.1:{district.port}", "--data-dir", str(school))
+        assert r.code == 0 and f"at http://127.0.0.1:{district.port}" in r.out, r.err
+    finally:
+        district.stop()

@@ -334,6 +334,15 @@ def test_hang_up_without_close_is_reported(world):
     assert exc.value.code == "connection_lost" and "reconnect and sync again" in str(exc.value)
 
 
+def test_a_hang_up_during_the_handshake_is_said_apart(world):
+    """The district that dropped the key this school pins cannot read its first message and hangs up."""
+    i = world.connect()
+    i.data_to_send()
+    with pytest.raises(RemoteProtocolError) as exc:
+        i.receive_data(b"")
+    assert exc.value.code == "handshake_lost"
+
+
 def test_send_before_established_is_a_local_error(world):
     i = world.connect()
     with pytest.raises(LocalProtocolError) as exc:

@@ -66,6 +66,33 @@ async def test_wrong_codes_are_counted_then_the_code_is_locked(pair):
     assert [e["kind"] for e in d_node.fed.events(10)].count("join_code_wrong") == jc.MAX_FAILURES
 
 
+async def test_one_computer_guessing_codes_is_stopped_before_it_can_spoil_them(pair, monkeypatch):
+    """Slots are 15 bits and an unknown one is answered at once: without a bound per address one computer
+    found every pending invitation and locked its code (5 wrong tries) in minutes. After a few failures
+    the address is refused without the invitation being looked at, so it can neither find nor lock one."""
+    d_node, s_node, url = pair
+    code = _code(d_node, url)
+    slot = jc.parse_code(code).slot
+    limit = d_node.gate.limits.code_failures_per_address
+    guesses = [s for s in ("ZZZ", "ZZY", "ZZX", "ZZW", "ZZV", "ZZT", "ZZS", "ZZR", "ZZQ", "ZZP", "ZZN") if s != slot]
+    for guess in guesses[:limit]:  # a scan of the slots, from one address
+        with pytest.raises(CodeRefused) as exc:
+            await fetch_invitation(url, jc.JoinCode(guess + "0" * 13))
+        assert exc.value.code == "joincode_unknown"
+    for attempt in (_other(code), code):  # the scan found nothing more, and cannot lock the real invitation
+        with pytest.raises(CodeRefused) as exc:
+            await fetch_invitation(url, jc.parse_code(attempt))
+        assert exc.value.code == "joincode_too_many"
+    assert _failures(d_node, code) == 0
+    err = await _refused(s_node, code, url)
+    assert "Trop d'essais de code sans succès depuis ce réseau" in err.localized("fr")
+    assert "use the long text of the invitation" in err.localized("en")
+    later = d_node.gate.clock() + d_node.gate.limits.code_failure_window
+    monkeypatch.setattr(d_node.gate, "clock", lambda: later)  # the window has passed: the school gets in
+    inv = await fetch_invitation(url, jc.parse_code(code))
+    assert inv.uai == SCHOOL_UAI and _failures(d_node, code) == 0
+
+
 async def test_the_right_code_is_not_counted_as_a_failure(pair):
     d_node, s_node, url = pair
     code = _code(d_node, url)

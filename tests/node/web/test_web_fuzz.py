@@ -12,6 +12,7 @@ is seeded: a failure prints the request that caused it, which replays.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import pathlib
@@ -322,6 +323,34 @@ async def test_unreadable_forms_get_a_400_page_in_french(school_client, caplog, 
                 "charset": "Préau ne lit pas le jeu de caractères de cette requête : envoyez-la en UTF-8."}[reason]
     assert expected in page
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_body_over_the_limit_is_a_413_page_in_french_saying_which_file_to_choose(school_client, caplog):
+    """A spreadsheet or a photo chosen instead of the CSV list: aiohttp answered in English plain text
+    ('Maximum request body size 1048576 exceeded.'); the person reads what to do, in French first."""
+    client, ids = school_client
+    caplog.set_level(logging.INFO)
+    token = await _token(client, f"/classes/{ids['class_a']}")
+    form = aiohttp.FormData()
+    form.add_field("csrf_token", token)
+    form.add_field("file", io.BytesIO(b"PK\x03\x04" + bytes(2 << 20)), filename="classe.xlsx",
+                   content_type="application/vnd.ms-excel")
+    resp = await client.post(f"/classes/{ids['class_a']}/import", data=form)
+    page = await resp.text()
+    assert resp.status == 413 and resp.content_type == "text/html" and '<html lang="fr">' in page, page[:300]
+    assert "Ce que vous avez envoyé est trop gros (plus de 1 Mo) : rien n&#x27;a été enregistré" in page, page
+    assert "pas un classeur Excel" in page
+    body = f"csrf_token={token}&last_name={'x' * (2 << 20)}".encode()
+    resp = await client.post(f"/classes/{ids['class_a']}/pupils?lang=en", data=io.BytesIO(body),
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert resp.status == 413 and "What you sent is too large (over 1 MB)" in await resp.text()
+    path = f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/exercises/{ids['exercise']}/row"
+    resp = await client.post(path, data=io.BytesIO(b'"' + b"a" * (2 << 20) + b'"'), headers={
+        "Content-Type": "application/json", "X-CSRF-Token": token, "Accept": "application/json"})
+    body = await resp.json()
+    assert resp.status == 413 and body["code"] == "too_large" and "trop gros" in body["error"], body
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not [r for r in caplog.records if r.name.startswith("preau") and ids["class_a"] in r.getMessage()]  # patterns
 
 
 async def test_deeply_nested_json_on_a_row_save_is_a_400_not_a_recursion_error(school_client, caplog):

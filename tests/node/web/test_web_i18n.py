@@ -22,6 +22,7 @@ RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "i
             "admin_classes.assigned", "admin_classes.unassigned",
             "fault.key_file.", "fault.request.",  # node/errors.py: one key per reason
             "refusal.", "dwords.kind_", "daudit.action.", "daudit.actor.", "daudit.target.",
+            "pool.academie_refusal.",  # node/federation/pools.py: an académie's refusal, one key per code it sends
             "msg.bundle.kind.",  # node/federation/rules.py: one key per document kind
             "msg.settings.expect.",  # node/settings.py: one key per kind of setting
             "msg.sync.failed.")  # node/codes.py: one key per failure code of the sync client  # node/codes.py: one key per code of the pure layers

@@ -1,0 +1,194 @@
+"""The node's listening socket: what `preau serve` runs, with a bound on the connections one computer may hold.
+
+Without it, anyone on the network could open a thousand idle TCP connections (they cost
+the attacker nothing, and aiohttp keeps each one up to its 75 s keep-alive timeout): the
+process then runs out of file descriptors (1024 under systemd by default), `accept()` fails
+with EMFILE, the web pages and the sync endpoint stop answering, SQLite cannot open a
+file, and the log fills with tracebacks, for as long as the attacker keeps reconnecting.
+The WebSocket gate (`federation.gate`) only sees sockets that reached /v1/sync; this sees
+every connection as it is accepted. So:
+
+- the soft limit on open files is raised to the hard one (at most `WANT_OPEN_FILES`);
+- one source address may hold at most `per_address` connections at once; one more is
+  answered `503` with a line saying what to do (French first), and closed;
+- all addresses together may hold at most `total` (the open-files limit less a reserve for
+  the databases, the log, the node's own outgoing syncs and one burst of accepted sockets); past it the oldest connection
+  that has not sent a request yet, from the address holding the most, is closed to make room.
+
+State is in memory and per process.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, OrderedDict
+from contextlib import suppress
+from typing import Any, Callable
+
+from aiohttp import web
+
+from preau.node import i18n
+
+log = logging.getLogger("preau.node.listener")
+
+WANT_OPEN_FILES = 65536
+PER_ADDRESS = 128  # a browser opens at most 6 per host; a school's sync holds 1
+LOG_EVERY = 60.0   # seconds between two log lines about the same address
+
+
+def raise_open_files_limit(want: int = WANT_OPEN_FILES) -> int:
+    """Raise this process's soft RLIMIT_NOFILE towards the hard one (never lowers it); returns the soft limit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Linux
+        return 1024
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = want if hard == resource.RLIM_INFINITY else min(hard, want)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:  # pragma: no cover - a container that forbids it
+            log.warning("could not raise the open files limit from %d to %d: %s", soft, target, exc)
+    return soft if soft != resource.RLIM_INFINITY else want
+
+
+def too_many_response() -> bytes:
+    """The whole HTTP answer to a connection over the cap (no request read: French first, then English)."""
+    text = "\n".join(i18n.translate(lang, "listener.too_many", limit=PER_ADDRESS) for lang in i18n.LANGUAGES) + "\n"
+    body = text.encode("utf-8")
+    head = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 30\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+class ConnectionCap:
+    """Counts the server's open connections per source address and refuses or evicts past the bounds."""
+
+    def __init__(self, *, per_address: int = PER_ADDRESS, total: int, clock: Callable[[], float] = time.monotonic):
+        self.per_address = per_address
+        self.total = max(total, per_address)
+        self.clock = clock
+        self.open: OrderedDict[Any, tuple[str, Any]] = OrderedDict()  # handler -> (address, transport); oldest first
+        self.by_address: Counter[str] = Counter()
+        self.refused = 0
+        self.evicted = 0
+        self._logged: dict[str, float] = {}
+        self._answer = too_many_response()
+
+    def install(self, server: web.Server) -> None:
+        """Wrap the server's connection callbacks (`runner.server`, after `runner.setup()`)."""
+        made, lost = server.connection_made, server.connection_lost
+
+        def connection_made(handler: Any, transport: Any) -> None:
+            made(handler, transport)
+            self.made(handler, transport)
+
+        def connection_lost(handler: Any, exc: BaseException | None = None) -> None:
+            self.lost(handler)
+            lost(handler, exc)
+
+        server.connection_made = connection_made  # type: ignore[method-assign]
+        server.connection_lost = connection_lost  # type: ignore[method-assign]
+
+    def made(self, handler: Any, transport: Any) -> None:
+        peer = transport.get_extra_info("peername")
+        address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else "?"
+        if self.by_address[address] >= self.per_address:
+            self.refused += 1
+            self._say(address, "refused a connection from %s: it holds %d already (at most %d per address)",
+                      self.by_address[address], self.per_address)
+            transport.write(self._answer)
+            # Closed on the next turn of the loop, once aiohttp has started this connection's task (closing now
+            # would end the connection under it); not counted, so `lost` finds no entry.
+            asyncio.get_running_loop().call_soon(transport.close)
+            return
+        if len(self.open) >= self.total:
+            self._evict()
+        self.open[handler] = (address, transport)
+        self.by_address[address] += 1
+
+    def lost(self, handler: Any) -> None:
+        entry = self.open.pop(handler, None)
+        if entry is None:
+            return
+        address = entry[0]
+        self.by_address[address] -= 1
+        if self.by_address[address] <= 0:
+            del self.by_address[address]
+
+    def _evict(self) -> None:
+        """Close the oldest connection that has sent no request, from the address holding the most."""
+        for address, _ in self.by_address.most_common():
+            for handler, (owner, transport) in self.open.items():
+                if owner == address and getattr(handler, "_request_count", 1) == 0:
+                    self.lost(handler)
+                    self.evicted += 1
+                    self._say(address, "closed an idle connection from %s to make room: %d open in all (at most %d)",
+                              len(self.open), self.total)
+                    transport.close()
+                    return
+
+    def _say(self, address: str, message: str, *values: object) -> None:
+        now = self.clock()
+        if now - self._logged.get(address, -LOG_EVERY) >= LOG_EVERY:
+            self._logged[address] = now
+            if len(self._logged) > 4096:
+                self._logged = {a: t for a, t in self._logged.items() if now - t < LOG_EVERY}
+            log.warning(message, address, *values)
+
+
+def run(app: web.Application, *, host: str, port: int, access_log_class: Any) -> None:
+    """`web.run_app` (signals, clean shutdown), with the open-files limit raised and the connection cap installed."""
+    soft = raise_open_files_limit()
+    # The reserve: the node's own files (databases, log, outgoing syncs) and one burst of accepted sockets,
+    # which asyncio takes up to the listen backlog (128) at a time before any of them is looked at.
+    cap = ConnectionCap(total=soft - min(256, soft // 2))
+
+    async def main() -> None:
+        runner = web.AppRunner(app, handle_signals=True, access_log_class=access_log_class)
+        await runner.setup()
+        assert runner.server is not None
+        cap.install(runner.server)
+        try:
+            await web.TCPSite(runner, host, port).start()
+            while True:
+                await asyncio.sleep(3600)
+        finally:
+            await runner.cleanup()
+
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(main())
+    try:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(task)
+    except (web.GracefulExit, KeyboardInterrupt):
+        pass
+    finally:
+        try:
+            if not task.done():
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    loop.run_until_complete(task)
+        finally:
+            _cancel_all(loop)
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+            asyncio.set_event_loop(None)
+
+
+def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
+    tasks = asyncio.all_tasks(loop)
+    if not tasks:
+        return
+    for task in tasks:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler({"message": "unhandled exception while the node stopped",
+                                         "exception": task.exception(), "task": task})
+
+
+__all__ = ["ConnectionCap", "PER_ADDRESS", "raise_open_files_limit", "run", "too_many_response"]

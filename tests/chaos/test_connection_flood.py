@@ -1,0 +1,135 @@
+"""Idle TCP connections from the network cannot take a node's web pages away (a real `preau serve`).
+
+Opening a TCP connection costs an attacker nothing, and a node keeps each one
+until its keep-alive timeout (75 s) even when nothing is sent. Under systemd a
+service may hold 1024 files; past that `accept()` fails (EMFILE) and every
+teacher's browser waits in vain. The node bounds the connections one address
+may hold, answers the one too many with a sentence saying what to do, and,
+when all addresses together fill its budget, closes a silent one to make room.
+"""
+from __future__ import annotations
+
+import os
+import resource
+import select
+import socket
+import subprocess
+import time
+import urllib.request
+
+import pytest
+
+from cli_helpers import MINIMAL, PREAU, SCHOOL_UAI, free_port, healthz, init
+
+pytestmark = pytest.mark.slow
+
+LIMIT = 512  # systemd gives a service 1024 unless its unit says otherwise; half of it keeps the test short
+
+
+def _serve_with_few_files(data, port):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREAU_")}
+    env["PREAU_ARGON2_PROFILE"] = MINIMAL
+    log = open(data / "serve.log", "ab")
+    proc = subprocess.Popen(["prlimit", f"--nofile={LIMIT}:{LIMIT}", *PREAU, "serve", "--data-dir", str(data),
+                             "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    log.close()
+    deadline = time.monotonic() + 30
+    while healthz(port) is None:
+        assert proc.poll() is None, (data / "serve.log").read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    return proc
+
+
+def _connect(port, source):
+    s = socket.socket()
+    s.bind((source, 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def _flood(port, source, n):
+    """`n` connections from `source`, opened side by side (no request sent); returns them once all are up."""
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind((source, 0))
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+    poller = select.poll()
+    for s in socks:
+        poller.register(s, select.POLLOUT)
+    waiting = {s.fileno() for s in socks}
+    deadline = time.monotonic() + 15
+    while waiting and time.monotonic() < deadline:
+        for fd, _ in poller.poll(500):
+            waiting.discard(fd)
+            poller.unregister(fd)
+    assert not waiting, f"{len(waiting)} connections did not open"
+    for s in socks:
+        s.setblocking(True)
+        s.settimeout(5)
+    return socks
+
+
+def _login_page(port, source):
+    """Status of GET /login from `source` (another computer of the school), or the error."""
+    s = _connect(port, source)
+    try:
+        s.settimeout(3)
+        s.sendall(b"GET /login HTTP/1.1\r\nHost: preau\r\nConnection: close\r\n\r\n")
+        data = b""
+        while b"\r\n" not in data:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+        return data.split(b"\r\n", 1)[0].decode()
+    except OSError as exc:
+        return repr(exc)
+    finally:
+        s.close()
+
+
+def test_a_flood_of_idle_connections_leaves_the_pages_to_the_school(tmp_path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 4096:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))  # this test's own sockets
+    data = tmp_path / "school"
+    init(data, "school", SCHOOL_UAI)
+    port = free_port()
+    proc = _serve_with_few_files(data, port)
+    held = []
+    try:
+        # One computer opens more connections than the node may hold files, and sends nothing.
+        held += _flood(port, "127.0.0.1", LIMIT + 100)
+        assert _login_page(port, "127.0.0.2") == "HTTP/1.1 200 OK"
+        # The one too many heard why, in French first, and was closed.
+        last = held[-1]
+        answer = b""
+        while chunk := last.recv(4096):
+            answer += chunk
+        text = answer.decode()
+        assert text.startswith("HTTP/1.1 503"), text
+        assert "trop de connexions ouvertes depuis cet ordinateur" in text and "too many connections" in text, text
+        # Many computers, each under its own bound, together past the node's budget: silent ones make room.
+        for n in range(3, 7):
+            held += _flood(port, f"127.0.0.{n}", 110)  # 440 > 256, the budget of a node allowed 512 files
+        assert _login_page(port, "127.0.0.2") == "HTTP/1.1 200 OK"
+        assert healthz(port) is not None
+        for s in held:
+            s.close()
+        held.clear()
+        time.sleep(0.5)
+        assert _login_page(port, "127.0.0.1") == "HTTP/1.1 200 OK", "the first computer is welcome again"
+    finally:
+        for s in held:
+            s.close()
+        proc.terminate()
+        assert proc.wait(timeout=15) == 0
+    log = (data / "serve.log").read_text()
+    assert "Too many open files" not in log
+    assert 1 <= log.count("refused a connection from 127.0.0.1") <= 2, log[-2000:]
