@@ -263,6 +263,11 @@ def create_pool(federation, campaign_id: str, members: list, *, threshold: int |
         if expected is not None and int(expected) != found.cohort:
             raise UserError(words(f"school {uai} declared {found.cohort} pupils, not {expected}",
                                   "pool.err.cohort_mismatch", uai=uai, declared=found.cohort, expected=expected))
+        if found.cohort >= max(campaign.policy.min_cohort, MIN_COHORT):
+            floor = max(campaign.policy.min_cohort, MIN_COHORT)
+            raise UserError(words(f"school {uai} declared {found.cohort} pupils: it publishes its counts alone (at least "
+                                  f"{floor}), so it cannot be pooled; a pool is for schools under {floor}",
+                                  "pool.err.publishes_alone", uai=uai, cohort=found.cohort, min=floor))
         if found.signing_key.hex() in busy:
             raise Conflict(words(f"school {uai} is already in pool {busy[found.signing_key.hex()][:8]} for this campaign: "
                                  "a school takes part in one pool per campaign", "pool.err.busy", uai=uai,
@@ -490,6 +495,10 @@ def declare_cohort(federation, campaign_id: str, uai: str, cohort: int) -> Cohor
     """
     if federation.role != "school":
         raise UserError(said("msg.pool.declare_on_school"))
+    known = {c.id: c for c in federation.campaigns()}.get(campaign_id)
+    floor = max(known.policy.min_cohort if known else MIN_COHORT, MIN_COHORT)
+    if int(cohort) >= floor:  # it publishes alone: in a pool its counts could be subtracted from the sum
+        raise UserError(said("msg.pool.declare_publishes_alone", cohort=int(cohort), min=floor))
     declaration = CohortDeclaration.create(federation.identity, campaign_id=campaign_id, uai=uai, cohort=int(cohort),
                                            declared_at=federation.clock())
     with federation.fed.transaction():

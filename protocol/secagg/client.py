@@ -60,12 +60,22 @@ def check_pool(pool: PoolDefinition, *, district_key: bytes, me: bytes, my_cohor
                min_cohort: int = MIN_COHORT, parent_key: bytes | None = None) -> int:
     """Every check a school runs before taking part; returns its index or raises RemoteProtocolError.
 
+    Besides `check_definition`: every member is under the floor (one that publishes alone could be
+    subtracted from the sum), the school is a member, with its true cohort.
+
     `district_key` is the district this school enrolled with; `parent_key`, when the
     district has a parent, is required to have countersigned the member list. Every
     member's cohort must carry that school's own signature (CohortDeclaration), so the
     floor of `min_cohort` pupils is checked on what the schools declared.
     """
     check_definition(pool, district_key=district_key, min_cohort=min_cohort, parent_key=parent_key)
+    floor = max(min_cohort, MIN_COHORT)
+    for m in pool.members:
+        # A school of `floor` pupils or more publishes its counts alone: the district would subtract them from
+        # the pool's sum and hold the others' (two such schools and one of 6 pupils gave that one's exact counts).
+        if m.cohort >= floor:
+            _refuse(f"{m.name} ({m.uai}) declared {m.cohort} pupils, at least {floor}: that school publishes its "
+                    "counts alone, and the district could subtract them from the pool's sum", "member_publishes_alone")
     index = pool.index_of(me)
     if index is None:
         _refuse("this school is not a member of the pool", "not_a_member")

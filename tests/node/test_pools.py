@@ -239,3 +239,32 @@ async def test_a_school_that_rotates_its_key_during_a_pool_keeps_its_part(tmp_pa
     await _sync_until(schools, lambda: all(_pool(s)["status"] == "complete" for s in schools))
     for s in schools:
         s.close()
+
+
+async def test_a_school_that_publishes_alone_can_neither_declare_nor_be_pooled(tmp_path, district):
+    """Pooled with two schools that publish alone, a small school's counts were the pool's sum minus their
+    releases. A school at the floor or over is refused its declaration (in French first), and a district
+    holding such a declaration (from an older node) is refused the pool, naming the school."""
+    schools = await _schools(tmp_path, district, [6, 5, 4])
+    big = make_node(tmp_path, "big", "school")
+    await big.join(district.create_invitation(UAIS[3], [district.url]).to_string(), UAIS[3])
+    await big.sync_upstream()  # the campaign (and its floor) reaches the school
+    with pytest.raises(UserError) as err:
+        node_pools.declare_cohort(big.federation, CAMPAIGN.id, UAIS[3], 19)
+    assert err.value.localized("fr").startswith("Cette école a 19 élèves évalués : ses effectifs partent seuls (10 au "
+                                                 "moins), sans regroupement. Rien n'a été déclaré")
+    assert big.fed.get_meta(node_pools.DECLARATIONS_META) is None
+    # An older node declared anyway: the district refuses to pool it, and says why.
+    old = node_pools.CohortDeclaration.create(big.federation.identity, campaign_id=CAMPAIGN.id, uai=UAIS[3], cohort=19,
+                                              declared_at=big.federation.clock())
+    big.fed.set_meta(node_pools.DECLARATIONS_META, {CAMPAIGN.id: node_pools.encode(old).hex()})
+    await big.sync_upstream()
+    assert big.federation.key.hex() in node_pools.declarations(district.federation, CAMPAIGN.id)
+    with pytest.raises(UserError) as err:
+        node_pools.create_pool(district.federation, CAMPAIGN.id, UAIS[:2] + [UAIS[3]])
+    assert "L'école 0010856A" not in err.value.localized("fr")
+    assert err.value.localized("fr").startswith(f"L'école {UAIS[3]} a déclaré 19 élèves : ses effectifs partent seuls")
+    assert node_pools.pools(district.federation) == []
+    for s in schools:
+        s.close()
+    big.close()

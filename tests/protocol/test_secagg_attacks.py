@@ -209,6 +209,23 @@ def test_a_pool_padded_with_tiny_fake_members_is_refused():
     assert err.value.code == "cohort_too_small"
 
 
+def test_a_pool_with_schools_that_publish_alone_is_refused():
+    """Two schools of 19 pupils publish their counts alone; pooled with one of 6, the pool's sum minus their two
+    releases is that school's exact counts (done on the demo with `preau pool create`: every cell matched).
+    Every member refuses a pool in which a school declared at least the floor, its own cohort included."""
+    pool = Pool(3, cohorts=[19, 19, 6], tag="subtract")
+    for i in range(3):
+        with pytest.raises(LocalProtocolError) as err:
+            pool.client(i)
+        assert err.value.code == "member_publishes_alone", err.value
+        assert "publishes its counts alone" in err.value.message
+    raised = Pool(3, cohorts=[12, 9, 9], tag="raised")  # a campaign whose floor is 15: 12 is still withheld alone
+    assert raised.client(0, min_cohort=15).index == 1
+    with pytest.raises(LocalProtocolError) as err:
+        raised.client(1)  # under the national floor of 10, 12 publishes alone
+    assert err.value.code == "member_publishes_alone"
+
+
 # --- lying about a real school's cohort ----------------------------------------------
 
 def _with_cohorts(pool: Pool, members, tag: str) -> PoolDefinition:

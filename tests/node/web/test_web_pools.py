@@ -174,6 +174,7 @@ def test_every_refusal_a_school_makes_has_its_words():
     """The codes check_pool and the académie rule raise (docs/secure-aggregation.md, "The checks")."""
     from preau.node.i18n import catalog
     for code in ("bad_pool_signature", "bad_pool_countersignature", "bad_cohort_declaration", "pool_too_small",
-                 "threshold_too_low", "cohort_too_small", "not_a_member", "wrong_cohort", "already_sent"):
+                 "threshold_too_low", "cohort_too_small", "member_publishes_alone", "not_a_member", "wrong_cohort",
+                 "already_sent"):
         for lang in ("fr", "en"):
             assert f"pool.refusal.{code}" in catalog(lang), (code, lang)
