@@ -232,6 +232,10 @@ class Node:
             raise self._already_joined()
         if before is not None and before["key"] != inv.issuer_signing_key.hex():
             return await self._rejoin(inv, addresses + [a for a in inv.addresses if a not in addresses], before)
+        if before is not None:  # --again with the key already pinned: a join would only fail (and lose the pin)
+            raise Conflict(words("this node already knows this district by the key this invitation names: there is "
+                                 "nothing to join again; run `preau sync`, and if it fails, read its message",
+                                 "node.rejoin_same_key"))
         last: Exception | None = None
         for address in addresses + [a for a in inv.addresses if a not in addresses]:
             try:

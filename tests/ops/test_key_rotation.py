@@ -127,6 +127,8 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         done = school.cli("join", invitation, check=False)
         assert done.returncode == 1 and "run the same command with --again" in done.stderr, done.stderr
         assert "Joined the district" in school.cli("join", invitation, "--again").stdout
+        done = school.cli("join", invitation, "--again", check=False)  # once more: nothing to do, the pin is kept
+        assert done.returncode == 1 and "nothing to join again" in done.stderr, done.stderr
         up = _status(school)["upstream"]
         assert up["node_id"] == _status(w.district)["node_id"] and up["last_error"] is None
         assert "Synced with" in school.cli("sync").stdout
