@@ -7,6 +7,7 @@ import errno
 import getpass
 import html
 import logging
+import shutil
 import signal
 import time
 from typing import Any, AsyncIterator, Callable
@@ -121,13 +122,28 @@ def _loop_ended(task: asyncio.Task) -> None:
                   exc_info=task.exception())
 
 
-def _seconds(request: web.Request, name: str) -> int | None:
+def _seconds(request: web.Request, name: str, key: str = "msg.web.seconds") -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
     if not raw.isdigit():
-        raise UserError(said("msg.web.seconds", name=name, got=raw[:20]))
+        raise UserError(said(key, name=name, got=raw[:20]))
     return int(raw)
+
+
+MIN_FREE_MB = 10
+"""Below this much free space on the data folder's disk, /healthz says so (a school grows by about 1 MB a year,
+so it is a disk filled by something else: the journal, kept backups, another program)."""
+
+
+def _disk(body: dict, data_dir: str, min_free_mb: int | None) -> None:
+    floor = MIN_FREE_MB if min_free_mb is None else min_free_mb
+    free = shutil.disk_usage(data_dir).free // 2**20
+    body["disk"] = {"free_mb": free, "min_free_mb": floor}
+    if free < floor:
+        body["ok"] = False
+        body["problems"].append(f"the disk holding the data folder has {free} MiB free (less than {floor}): free some "
+                                "space, or saving results, releases and receipts will fail")
 
 
 async def _tell_sessions(app: web.Application) -> None:
@@ -140,10 +156,12 @@ async def _tell_sessions(app: web.Application) -> None:
 async def healthz(request: web.Request) -> web.Response:
     """200 while the node serves and its sync loop runs, else 503. `?max_sync_age=SECONDS` (and
     `max_unsent_age`) also turn it 503 when the last successful sync (or the oldest release waiting for its
-    receipt) is older: what a monitoring probe or a cron line asks (docs/operations.md, "Watching nodes")."""
+    receipt) is older: what a monitoring probe or a cron line asks (docs/operations.md, "Watching nodes").
+    A disk with less than `min_free_mb` (10 MiB by default) free is a problem too."""
     node: Node = request.app[NODE]
     body = await node.run(node.health, max_sync_age=_seconds(request, "max_sync_age"),
                        max_unsent_age=_seconds(request, "max_unsent_age"))
+    _disk(body, str(node.data_dir), _seconds(request, "min_free_mb", "msg.web.megabytes"))
     return web.json_response(body, status=200 if body["ok"] else 503)
 
 

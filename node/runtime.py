@@ -34,7 +34,7 @@ from preau.node.federation import pools as fpools
 from preau.node.federation.backoff import Backoff
 from preau.node.records.store import DB_NAME, Store
 from preau.node.records.vault import ARGON2
-from . import keyfiles
+from . import faults, keyfiles
 from .codes import refusal_words
 from .errors import Conflict, NotFound, UserError, checked_uai, said, words
 from preau.node.federation.live_stats import LiveStatistics
@@ -378,20 +378,33 @@ class Node:
         """
         seen = await self.run(self.news)
         while True:
-            await self.run(self.apply_retention)
-            if await self.run(self.federation.upstream) is not None:
-                seen = await self.run(self.news)
-                try:
-                    report = await self.sync_upstream()
-                except UserError as exc:
-                    log.warning("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
-                                "" if self.status.failures == 1 else "s", exc)
+            try:
+                await self.run(self.apply_retention)
+                if await self.run(self.federation.upstream) is not None:
+                    seen = await self.run(self.news)
+                    try:
+                        report = await self.sync_upstream()
+                    except UserError as exc:
+                        log.warning("upstream sync failed (%s failure%s in a row): %s", self.status.failures,
+                                    "" if self.status.failures == 1 else "s", exc)
+                    else:
+                        log.info("synced with %s: sent %d bytes, received %d bytes", report.peer, report.bytes_sent,
+                                 report.bytes_received)
                 else:
-                    log.info("synced with %s: sent %d bytes, received %d bytes", report.peer, report.bytes_sent,
-                             report.bytes_received)
-            if self.role == "district":
-                await self.run(fpools.close_overdue_rounds, self.federation, self.pool_round_timeout)
-                await self.sync_children()
+                    self.status.failures = 0  # no node above: only a fault of this round counted (space freed)
+                if self.role == "district":
+                    await self.run(fpools.close_overdue_rounds, self.federation, self.pool_round_timeout)
+                    await self.sync_children()
+            except Exception as exc:
+                # A full disk (or a damaged file) is a failed round, retried with the backoff once space is
+                # freed: it used to end the loop, so the node stopped syncing until someone restarted it.
+                fault = faults.classify(exc, self.data_dir)
+                if fault is None:
+                    raise
+                self.status.failures += 1
+                self.status.last_error, self.status.last_error_code = str(fault), getattr(fault, "code", None)
+                log.warning("sync round failed (%s failure%s in a row): %s", self.status.failures,
+                            "" if self.status.failures == 1 else "s", fault)
             delay = self.sync_interval
             if await self.run(fpools.moving, self.federation):  # a pool under way: its rounds move at each sync
                 delay = min(delay, fpools.MOVING_SYNC_INTERVAL)

@@ -294,6 +294,17 @@ class Connection:
             self.fail(err)
             raise err from None
 
+    @property
+    def may_send_early(self) -> bool:
+        """Whether an initiator may send now, before the responder's Welcome (early data).
+
+        After message 2 the initiator knows it speaks to the key it pinned (XK: message 2 decrypts only with
+        that static key's DH), and message 3 is queued: what is sent now rides with message 3, in the same
+        flight, encrypted to that key. The responder reads it once it has admitted us, and only then. Not
+        when joining: there the responder's admission is what makes it this node's district.
+        """
+        return self.is_initiator and self.state is State.AWAIT_WELCOME and self._join is None
+
     def send(self, message: Message) -> None:
         """Queue a transport message. A misuse raises LocalProtocolError and fails the connection."""
         self._before_welcome = None

@@ -30,6 +30,7 @@ TRANSITIONS: dict[tuple[State, str], State] = {
     (State.AWAIT_HANDSHAKE_3, "recv_handshake"): State.OPEN,               # responder reads 3, admits, writes Welcome
     (State.AWAIT_HANDSHAKE_2, "recv_handshake"): State.AWAIT_WELCOME,      # initiator reads 2, writes 3
     (State.AWAIT_WELCOME, "recv_welcome"): State.OPEN,
+    (State.AWAIT_WELCOME, "send_message"): State.AWAIT_WELCOME,  # early data (Connection.may_send_early)
     (State.OPEN, "recv_message"): State.OPEN,
     (State.OPEN, "send_message"): State.OPEN,
     (State.OPEN, "send_close"): State.CLOSING,

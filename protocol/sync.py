@@ -72,17 +72,30 @@ class SyncSession:
         if self.peer is None:
             raise LocalProtocolError("the session starts once the connection is established", code="invalid_state")
 
-    def _require_entitled(self, doc_id: str) -> None:
-        if not self.entitled(self.peer, doc_id):
-            raise LocalProtocolError(f"peer {self.peer.node_id} is not entitled to document {doc_id!r}", code="not_entitled")
+    def _require_entitled(self, doc_id: str, peer: PublicIdentity | None = None) -> None:
+        peer = peer or self.peer
+        if not self.entitled(peer, doc_id):
+            raise LocalProtocolError(f"peer {peer.node_id} is not entitled to document {doc_id!r}", code="not_entitled")
+
+    def _addressee(self) -> PublicIdentity:
+        """Whom an offer or pool mail goes to: the established peer, or, as early data riding with handshake
+        message 3 (Connection.may_send_early), the responder the initiator pinned and message 2 proved."""
+        if self.peer is None and self.conn.may_send_early:
+            return self.conn.peer
+        self._require_open()
+        return self.peer
+
+    @property
+    def offered(self) -> bool:
+        return self._offered
 
     @_fails_connection
     def offer(self, docs: Mapping[str, bytes | None]) -> None:
-        self._require_open()
+        peer = self._addressee()
         if self._offered:
             raise LocalProtocolError("offer once per session", code="invalid_state")
         for doc_id in docs:
-            self._require_entitled(doc_id)
+            self._require_entitled(doc_id, peer)
         msg = Offer(tuple(DocOffer(d, r) for d, r in docs.items()))
         self.conn.send(msg)
         self._offered = True
@@ -133,7 +146,7 @@ class SyncSession:
     @_fails_connection
     def pool_mail(self, data: bytes) -> None:
         """Send one secure-aggregation message (the node decides which, and is told of incoming ones as PoolMail events)."""
-        self._require_open()
+        self._addressee()
         self.conn.send(PoolMail(data))
 
     @_fails_connection

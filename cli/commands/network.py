@@ -110,9 +110,12 @@ KINDS = {"release": "cli.out.kind.release", "aggregate": "cli.out.kind.aggregate
 def sync(settings: Any, *, lang: str = "en", **_: Any) -> str:
     say = Say(lang)
     done = node_status.sync_now(settings, progress=say.progress)
-    parts = [say("cli.out.sync.done", peer=done.peer, sent=done.bytes_sent, received=done.bytes_received)]
-    parts += [say("cli.out.sync.received", kind=say(KINDS[a.kind]) if a.kind in KINDS else a.kind, doc_id=a.doc_id,
-                  release=a.release) for a in done.received]
+    peer = f"{done.peer_name} ({done.peer})" if done.peer_name else done.peer
+    parts = [say("cli.out.sync.done", peer=peer, sent=done.bytes_sent, received=done.bytes_received)]
+    # A campaign by its id (what the head teacher reads on the pages), other documents by their full id.
+    parts += [say("cli.out.sync.received", kind=say(KINDS[a.kind]) if a.kind in KINDS else a.kind,
+                  doc_id=a.campaign if a.kind == "campaign" and a.campaign else a.doc_id, release=a.release)
+              for a in done.received]
     parts += [say("cli.out.sync.acknowledged", doc_id=d, release=n) for d, n in done.acknowledged]
     parts += [say("cli.out.sync.refused", what=r) for r in done.refused]
     return "\n".join(parts)

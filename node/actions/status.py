@@ -92,6 +92,12 @@ class Received:
     doc_id: str
     release: int
 
+    @property
+    def campaign(self) -> str:
+        """The campaign a document belongs to, from its id (crdt.schema.document_id: kind:campaign:owner...)."""
+        parts = self.doc_id.split(":")
+        return parts[1] if len(parts) > 2 and parts[1] != "-" else ""
+
 
 @dataclass(frozen=True, slots=True)
 class Synced:
@@ -101,6 +107,7 @@ class Synced:
     received: tuple[Received, ...]
     acknowledged: tuple[tuple[str, int], ...]  # (doc_id, release) the node above acknowledged in this session
     refused: tuple[str, ...]
+    peer_name: str | None = None  # the name the node above gave in its Welcome, for people
 
 
 def sync_now(settings: Any, *, progress: Progress | None = None, **_: Any) -> Synced:
@@ -110,6 +117,8 @@ def sync_now(settings: Any, *, progress: Progress | None = None, **_: Any) -> Sy
         if up is not None:
             tell(progress, "action.sync_contacting", address=up["address"])
         report = asyncio.run(node.sync_upstream())
+        up = node.federation.upstream()
     return Synced(report.peer, report.bytes_sent, report.bytes_received,
                   tuple(Received(a.kind, a.doc_id, a.release) for a in report.accepted),
-                  tuple((r["doc_id"], r["release"]) for r in report.receipts), tuple(str(r) for r in report.refused))
+                  tuple((r["doc_id"], r["release"]) for r in report.receipts), tuple(str(r) for r in report.refused),
+                  peer_name=(up or {}).get("name"))

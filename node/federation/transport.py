@@ -80,6 +80,7 @@ class SessionDriver:
         self.finished = False
         self.closing = False  # we sent Close: nothing more may be sent
         self._must_offer = False
+        self._depth = 0  # nested handle() calls: replies wait for the outermost, once every event is applied
         self.gate_token: object | None = None  # the server side's ticket at the gate (SessionGate.open)
         self.in_session = False  # counted among the gate's authenticated sessions
         self._wanted = False
@@ -141,7 +142,16 @@ class SessionDriver:
     # -- events ------------------------------------------------------------------------
 
     def handle(self, events: list) -> None:
+        self._depth += 1
+        try:
+            self._handle(events)
+        finally:
+            self._depth -= 1
+
+    def _handle(self, events: list) -> None:
         for ev in events:
+            if self.finished:  # refused at admission: what the peer sent early with its handshake is not read
+                break
             if isinstance(ev, Established):
                 self._established(ev)
                 continue
@@ -174,8 +184,11 @@ class SessionDriver:
             elif isinstance(ev, ConnectionClosed):
                 self.finished = True
         self._offer_once()
-        if self.finished or self.session.peer is None:
+        if self.finished or self.session.peer is None or self._depth > 1:
             return
+        # Replies wait for the outermost call: the session marks a document as awaiting our reply when it
+        # reads the peer's message, and the reply must come after that message is applied (a reply made
+        # while handling an earlier event of the same batch would answer a state the peer has moved on from).
         # Replies can nest (a reply settles a document, which completes the session): re-check before each.
         for doc_id in sorted(self.session.awaiting_reply):
             if self.closing or self.finished:
@@ -219,12 +232,17 @@ class SessionDriver:
         self._must_offer = True
 
     def _offer_once(self) -> None:
-        """Make this side's one Offer, once the peer is established (and any key rotation it announced applied)."""
-        if self._must_offer and not self.finished:
+        """Make this side's one Offer: once the peer is established (and any key rotation it announced applied),
+        or, for an initiator that is not joining, as soon as message 2 proved the responder, so that the offer
+        rides with handshake message 3 (one round trip less; the responder reads it after admitting us)."""
+        if self.finished or self.session.offered:
+            return
+        if self._must_offer or self.conn.may_send_early:
             self._must_offer = False
-            for mail in self.pools.outgoing(self.session.peer):  # before the offer: answers then come back before the peer's Done
+            peer = self.session.peer or self.conn.peer
+            for mail in self.pools.outgoing(peer):  # before the offer: answers then come back before the peer's Done
                 self.session.pool_mail(mail)
-            self.session.offer(self.fedn.offers_for(self.session.peer))
+            self.session.offer(self.fedn.offers_for(peer))
 
     def _offer(self, ev: Offer) -> None:
         peer = self.session.peer

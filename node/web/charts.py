@@ -46,7 +46,7 @@ def _label_lines(label: str) -> list[str]:
 def _label(label: str, y: int) -> tuple[str, int]:
     """The row's label as SVG text from `y` down, and the y where its bar starts."""
     lines = _label_lines(label)
-    spans = "".join(f'<tspan x="0" y="{y + (i + 1) * _LINE_H - 4}">{escape(line)}</tspan>'
+    spans = " ".join(f'<tspan x="0" y="{y + (i + 1) * _LINE_H - 4}">{escape(line)}</tspan>'
                     for i, line in enumerate(lines))
     return (f'<text class="chart-label">{spans}<title>{escape(label)}</title></text>', y + len(lines) * _LINE_H)
 

@@ -150,6 +150,31 @@ async def test_a_session_that_stores_a_release_costs_the_district_one_commit(tmp
     school.close()
 
 
+async def test_the_schools_offer_rides_with_handshake_message_3(tmp_path, district, monkeypatch):
+    """A release session is 9 WebSocket messages, 5 of them to the district: message 1; message 3 with the
+    school's offer; its want and changes; its idle; its close. Without the early offer, 11 and 6 (checked)."""
+    from preau.node.federation import transport
+    school = make_node(tmp_path, "school", "school")
+    inv = district.create_invitation("0751234J", [district.url])
+    district.federation.publish_campaign(CAMPAIGN)
+    assert (await school.join(inv.to_string(), "0751234J")).complete
+    school_release(school, 12)
+    received = {"district": [], "school": []}
+    step = transport._step
+
+    def counted(driver, data):
+        received[driver.fedn.role].append(len(data))
+        return step(driver, data)
+
+    monkeypatch.setattr(transport, "_step", counted)
+    report = await school.sync_upstream()
+    assert report.complete and report.receipts and len(report.accepted) == 0
+    assert len(received["district"]) == 5, received
+    assert len(received["school"]) == 4, received  # message 2; welcome, offer, want, sync; receipt; idle and close
+    assert district.fed.stats(CAMPAIGN.id) is not None
+    school.close()
+
+
 async def test_final_never_goes_back_and_a_clock_far_ahead_is_flagged(tmp_path, district):
     """A school whose clock ran ahead released its final figures (signed in 2100); its clock put back, an older
     Préau would send a non-final release after it. The district keeps the final one and says why."""

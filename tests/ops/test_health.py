@@ -64,3 +64,47 @@ async def test_max_sync_age_for_a_node_that_never_synced(school, aiohttp_client)
     assert (await client.get("/healthz?max_sync_age=3600")).status == 200
     assert (await client.get("/healthz?max_sync_age=soon")).status == 400
 
+
+
+async def test_a_disk_short_of_space_is_a_problem(school, aiohttp_client):
+    """A full disk shows on /healthz before writes fail (507 and exit 74 then say it too)."""
+    import shutil
+
+    client = await aiohttp_client(create_app(school))
+    free = shutil.disk_usage(school.data_dir).free // 2**20
+    r = await client.get("/healthz")
+    body = await r.json()
+    assert r.status == 200 and body["disk"]["min_free_mb"] == 10 and abs(body["disk"]["free_mb"] - free) < 50
+    r = await client.get(f"/healthz?min_free_mb={free + 1000}")
+    body = await r.json()
+    assert r.status == 503 and f"MiB free (less than {free + 1000}): free some space" in body["problems"][0]
+    assert (await client.get("/healthz?min_free_mb=lots")).status == 400
+
+
+async def test_a_full_disk_is_a_failed_round_not_the_end_of_the_sync_loop(school, aiohttp_client, caplog):
+    """Seen on a 3 MB tmpfs: a node started on a full disk crashed its sync loop ('database or disk is full')
+    and never synced again, space freed or not, until restarted. Now a failed round, said, then retried."""
+    import sqlite3
+
+    client = await aiohttp_client(create_app(school))
+    node = client.app[NODE]
+    rounds = []
+
+    def retention_on_a_full_disk():
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    node.apply_retention = retention_on_a_full_disk
+    node.loop_task.cancel()
+    with caplog.at_level(logging.WARNING, logger="preau.node"):
+        node.loop_task = asyncio.create_task(node.sync_loop())
+        for _ in range(100):
+            if len(rounds) >= 2:
+                break
+            await asyncio.sleep(0.05)
+    assert len(rounds) >= 2  # tried again (after the backoff's first wait, at most 2 s)
+    body = await (await client.get("/healthz")).json()
+    assert body["sync"]["loop"] == "running", body
+    assert "sync round failed (1 failure in a row)" in caplog.text and "full" in caplog.text
+    assert body["sync"]["failures"] == 0  # the round after it went through: back to the ordinary interval

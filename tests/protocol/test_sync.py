@@ -126,6 +126,61 @@ def test_session_needs_an_open_connection(world):
         SyncSession(world.connect(), school_entitlement).offer({})
 
 
+
+# --- early data: the initiator's offer rides with handshake message 3 ------------------------------------------
+
+def _to_message_2(world, initiator):
+    """Run the handshake up to the initiator's reading of message 2 (message 3 is then queued, not sent)."""
+    responder = world.responder()
+    responder.receive_data(initiator.data_to_send())
+    initiator.receive_data(responder.data_to_send())
+    return responder
+
+
+def test_an_initiator_offers_with_handshake_message_3(world):
+    from preau.protocol.connection import Established
+    from preau.protocol.wire import Offer
+    world.pin_school()
+    i = world.connect()
+    r = _to_message_2(world, i)
+    school = SyncSession(i, school_entitlement)
+    assert i.may_send_early and school.peer is None
+    school.offer({MINE: None})  # before Welcome: message 2 proved the district's key
+    with pytest.raises(LocalProtocolError):  # anything else waits for Welcome (and wanting needs the peer's offer)
+        SyncSession(world.connect(), school_entitlement).want([])
+    events = r.receive_data(i.data_to_send())  # one flight: message 3, then the offer
+    assert [type(e) for e in events] == [Established, Offer] and events[1].docs[0].doc_id == MINE
+    district = SyncSession(r, district_entitlement)
+    district.peer = events[0].peer
+    district._handle(events[1])
+    assert list(district.peer_offers) == [MINE]
+
+
+def test_an_early_offer_is_checked_for_entitlement_too(world):
+    world.pin_school()
+    i = world.connect()
+    _to_message_2(world, i)
+    with pytest.raises(LocalProtocolError, match="not entitled"):
+        SyncSession(i, school_entitlement).offer({OTHER: None})
+
+
+def test_a_joining_school_sends_nothing_before_welcome(world):
+    i = world.join(world.invite())
+    _to_message_2(world, i)
+    assert not i.may_send_early  # admission is what makes the responder this school's district
+    with pytest.raises(LocalProtocolError):
+        SyncSession(i, school_entitlement).offer({})
+
+
+def test_a_refused_initiators_early_offer_is_never_read(world):
+    from preau.protocol.errors import RemoteProtocolError as Refused
+    i = world.connect()  # the district has not pinned this school
+    r = _to_message_2(world, i)
+    SyncSession(i, school_entitlement).offer({MINE: None})
+    with pytest.raises(Refused) as refused:
+        r.receive_data(i.data_to_send())
+    assert refused.value.code == "unknown_peer" and r.peer is None
+
 # --- the ping-pong always terminates, whatever the interleaving -------------------------------
 
 from hypothesis import given, settings, strategies as st  # noqa: E402

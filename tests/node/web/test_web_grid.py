@@ -213,6 +213,16 @@ def test_chart_is_wellformed_svg_with_text_figures():
     assert "style=" not in svg  # the CSP allows no inline style
 
 
+def test_a_label_on_two_lines_reads_as_its_words():
+    """Copied, searched or read aloud, a wrapped label keeps the space between its lines."""
+    label = "Comprendre des phrases lues par l'enseignant"
+    root = ET.fromstring(str(group_bars_svg([(label, {"besoin": 1, "fragile": 1, "seuil2": 2})], lang="fr", title="t")))
+    [text] = [t for t in root.iter("{http://www.w3.org/2000/svg}text") if t.get("class") == "chart-label"]
+    assert len(list(text.iter("{http://www.w3.org/2000/svg}tspan"))) == 2
+    assert " ".join("".join(text.itertext()).split()).startswith(label)  # the title (tooltip) follows
+    assert "parl'enseignant" not in "".join(text.itertext())
+
+
 async def test_a_full_class_grid_stays_light(aiohttp_client):
     """25 pupils by 15 items: the page an old PC must draw. Weight: HTML plus its CSS and script."""
     from aiohttp import web
