@@ -24,6 +24,7 @@ machines, where the cryptography is, are protocol/secagg/.
 """
 from __future__ import annotations
 
+import logging
 import os
 import string
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from preau.node.errors import Conflict, NotFound, UserError, Words, said, words
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
+log = logging.getLogger("preau.pools")
+
 DECLARATIONS_META = "secagg/declarations"  # school: {campaign: CohortDeclaration hex}, sent at each session
 DECLARED_META = "secagg/declared"  # district: {campaign: {school key hex: CohortDeclaration hex}}, the newest of each
 ACADEMIE_META = "secagg/academie"  # school: node id of the académie seen countersigning a first pool (trust on first use)
@@ -727,6 +730,13 @@ class PoolMailbox:
             self.fed.log_event("pool_refused", f"a cohort declaration from {peer.node_id} that is not its own "
                                                f"(key, UAI {msg.uai} or signature); ignored", peer=peer.node_id,
                                uai=msg.uai, code="not_its_declaration")
+            return
+        if not self.fed.documents(kind="campaign", campaign=msg.campaign_id):
+            # Only for a campaign this district holds: an enrolled school declaring for 3,000 made-up campaigns
+            # grew this one meta value to 500 KB, re-read and re-written per declaration, and held the
+            # database thread (every other school's sync) for 24 s a session.
+            log.info("a cohort declaration from %s for campaign %r, which this node does not hold; ignored",
+                     peer.node_id, msg.campaign_id[:64])
             return
         raw = self.fed.get_meta(DECLARED_META, {}) or {}
         mine = raw.setdefault(msg.campaign_id, {})
