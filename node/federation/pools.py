@@ -24,6 +24,7 @@ machines, where the cryptography is, are protocol/secagg/.
 """
 from __future__ import annotations
 
+import logging
 import os
 import string
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ from preau.node.errors import Conflict, NotFound, UserError, Words, said, words
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
+log = logging.getLogger("preau.pools")
+
 DECLARATIONS_META = "secagg/declarations"  # school: {campaign: CohortDeclaration hex}, sent at each session
 DECLARED_META = "secagg/declared"  # district: {campaign: {school key hex: CohortDeclaration hex}}, the newest of each
 ACADEMIE_META = "secagg/academie"  # school: node id of the académie seen countersigning a first pool (trust on first use)
@@ -546,9 +549,13 @@ def _member_index(fed, pool: PoolDefinition, signing_key: bytes) -> int | None:
 class PoolMailbox:
     """What the session driver asks: mail for a peer at the start of a session, and what to do with mail received."""
 
+    MAX_INCOMING = 256  # pool messages taken in one session (a pool needs a few per round; a school sends its few)
+
     def __init__(self, federation):
         self.federation = federation
         self.fed = federation.fed
+        self.received = 0  # one mailbox per session (transport.SessionDriver): this session's count
+        self.unreadable = 0
 
     def outgoing(self, peer: PublicIdentity) -> list[bytes]:
         """The last message for this peer of each pool it is in (the news that a pool ended goes FINAL_SENDS times)."""
@@ -605,11 +612,21 @@ class PoolMailbox:
 
     def incoming(self, peer: PublicIdentity, data: bytes) -> list[bytes]:
         """Replies to send now (the same ones stay queued for the next session, in case this one ends first)."""
+        # Bounded per session: an enrolled school sending 20,000 unreadable messages in one session wrote
+        # 4,300 event rows in 5 s (then the handshake deadline cut it) and held the database thread meanwhile.
+        self.received += 1
+        if self.received > self.MAX_INCOMING:
+            if self.received == self.MAX_INCOMING + 1:
+                log.warning("%s sent more than %d pool messages in one session; the rest of them are ignored",
+                            peer.node_id, self.MAX_INCOMING)
+            return []
         try:
             msg = decode(data)
         except ProtocolError as exc:
-            self.fed.log_event("pool_refused", f"unreadable pool message from {peer.node_id}: {exc.message}",
-                               peer=peer.node_id, code=exc.code)
+            self.unreadable += 1
+            if self.unreadable == 1:  # one event per session: the rest would only fill the table
+                self.fed.log_event("pool_refused", f"unreadable pool message from {peer.node_id}: {exc.message}",
+                                   peer=peer.node_id, code=exc.code)
             return []
         with self.fed.transaction():
             if isinstance(msg, CohortDeclaration):
@@ -727,6 +744,13 @@ class PoolMailbox:
             self.fed.log_event("pool_refused", f"a cohort declaration from {peer.node_id} that is not its own "
                                                f"(key, UAI {msg.uai} or signature); ignored", peer=peer.node_id,
                                uai=msg.uai, code="not_its_declaration")
+            return
+        if not self.fed.documents(kind="campaign", campaign=msg.campaign_id):
+            # Only for a campaign this district holds: an enrolled school declaring for 3,000 made-up campaigns
+            # grew this one meta value to 500 KB, re-read and re-written per declaration, and held the
+            # database thread (every other school's sync) for 24 s a session.
+            log.info("a cohort declaration from %s for campaign %r, which this node does not hold; ignored",
+                     peer.node_id, msg.campaign_id[:64])
             return
         raw = self.fed.get_meta(DECLARED_META, {}) or {}
         mine = raw.setdefault(msg.campaign_id, {})

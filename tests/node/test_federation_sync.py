@@ -210,3 +210,30 @@ def school_release_id(school):
     from preau.crdt.schema import document_id
 
     return document_id("release", school.federation.key, CAMPAIGN.id)
+
+
+async def test_a_schools_releases_for_campaigns_the_district_never_published_are_not_taken(tmp_path, district):
+    """An enrolled school signed releases for made-up campaigns: each became a document, a statistics entry
+    and a line on the district's statistics pages (30 of them on the demo district in one sync). Only
+    releases for a campaign the district holds are taken; the school's real release still is."""
+    import dataclasses
+
+    from preau.crdt.disclosure import ReleaseHistory, next_release
+    from federation_helpers import outcomes
+
+    school = make_node(tmp_path, "school", "school")
+    district.federation.publish_campaign(CAMPAIGN)
+    await school.join(district.create_invitation("0751234J", [district.url]).to_string(), "0751234J")
+    up = school.federation.upstream()
+    content = next_release(outcomes(12), CAMPAIGN, ReleaseHistory(CAMPAIGN.id), closing=False).content
+    school.federation.publish_release(content, to_peer=up["key"])
+    for i in range(5):
+        school.federation.publish_release(dataclasses.replace(content, campaign=f"zz-made-up-{i}"), to_peer=up["key"])
+    report = await school.sync_upstream()
+    assert report.complete, report
+    assert {d.campaign for d in district.fed.documents(kind="release")} == {CAMPAIGN.id}
+    assert not any(district.fed.stats(f"zz-made-up-{i}") for i in range(5))
+    assert district.fed.stats(CAMPAIGN.id) is not None
+    [sent] = [t for t in school.fed.transparency() if t["receipt"]]
+    assert CAMPAIGN.id in sent["doc_id"], sent
+    school.close()

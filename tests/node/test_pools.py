@@ -268,3 +268,50 @@ async def test_a_school_that_publishes_alone_can_neither_declare_nor_be_pooled(t
     for s in schools:
         s.close()
     big.close()
+
+
+async def test_declarations_for_campaigns_the_district_does_not_hold_are_ignored(tmp_path, district):
+    """An enrolled school declaring for 3,000 made-up campaigns grew the district's declarations to 500 KB,
+    re-read and re-written per declaration: 24 s of the database thread per session on the demo district,
+    while every other school's sync waited. Only declarations for a campaign the district holds are kept."""
+    [school] = await _schools(tmp_path, district, [6])
+    raw = dict(school.fed.get_meta(node_pools.DECLARATIONS_META))
+    for i in range(200):
+        made_up = node_pools.CohortDeclaration.create(school.federation.identity, campaign_id=f"zz-made-up-{i}",
+                                                      uai=UAIS[0], cohort=6, declared_at=school.federation.clock())
+        raw[f"zz-made-up-{i}"] = node_pools.encode(made_up).hex()
+    school.fed.set_meta(node_pools.DECLARATIONS_META, raw)
+    report = await school.sync_upstream()
+    assert report.complete, report
+    assert set(district.fed.get_meta(node_pools.DECLARED_META)) == {CAMPAIGN.id}
+    assert school.federation.key.hex() in node_pools.declarations(district.federation, CAMPAIGN.id)
+    school.close()
+
+
+async def test_a_flood_of_pool_messages_in_one_session_is_bounded(tmp_path, district, monkeypatch):
+    """20,000 unreadable pool messages from one enrolled school wrote 4,300 event rows at the demo district in
+    5 s, holding its database thread until the handshake deadline cut the session. Now a session's pool mail
+    is bounded and an unreadable message is logged once per session."""
+    [school] = await _schools(tmp_path, district, [6])
+    before = len(district.fed.events(100_000))
+    real = node_pools.PoolMailbox.outgoing
+    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer: (
+        [b"\xfe\xff" + bytes(8)] * 2000 if self.federation is school.federation else real(self, peer)))
+    report = await school.sync_upstream()
+    assert report.complete, report
+    added = district.fed.events(100_000)[:len(district.fed.events(100_000)) - before]
+    assert [e["kind"] for e in added].count("pool_refused") == 1, [e["kind"] for e in added][:5]
+    # Readable messages cost the database too (each declaration re-reads the district's declarations): at most
+    # MAX_INCOMING of one session's are looked at.
+    declaration = node_pools.encode(node_pools.CohortDeclaration.create(
+        school.federation.identity, campaign_id=CAMPAIGN.id, uai=UAIS[0], cohort=6, declared_at=1))
+    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer: (
+        [declaration] * 2000 if self.federation is school.federation else real(self, peer)))
+    looked_at = []
+    declared = node_pools.PoolMailbox._declared
+    monkeypatch.setattr(node_pools.PoolMailbox, "_declared",
+                        lambda self, *a: (looked_at.append(1), declared(self, *a))[1])
+    report = await school.sync_upstream()
+    assert report.complete, report
+    assert len(looked_at) == node_pools.PoolMailbox.MAX_INCOMING
+    school.close()
