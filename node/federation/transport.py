@@ -401,6 +401,8 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
         driver.report.error_code = "handshake_timeout"
     except asyncio.TimeoutError:
         driver.report.error, driver.report.error_code = "the peer stopped answering (timeout)", "timeout"
+    except (aiohttp.ClientError, ConnectionError) as exc:  # before the catch-all: a peer gone mid-write
+        driver.report.error, driver.report.error_code = f"the connection broke: {exc}", "connection_broken"
     except Exception as exc:
         # The node's own trouble (a full disk, a damaged database): the peer is told why, nothing half-stored.
         fault = faults.classify(exc, driver.fedn.fed.path.parent)
@@ -415,8 +417,6 @@ async def _run(ws, driver: SessionDriver, limits: Limits) -> SessionReport:
                 await ws.send_bytes(out)
         except (ProtocolError, ConnectionError, RuntimeError):
             pass
-    except (aiohttp.ClientError, ConnectionError) as exc:
-        driver.report.error, driver.report.error_code = f"the connection broke: {exc}", "connection_broken"
     finally:
         if not ws.closed:
             await ws.close()

@@ -332,3 +332,33 @@ async def test_a_node_shutting_down_tells_the_peers_in_session_why(serve):
         assert refusal == ("shutting_down: the district is shutting down (a restart or an update): nothing was lost; "
                            "this node tries again later (the district asks to try again in 60 s)"), refusal
     await until(lambda: district.gate.active == 0, "the session slot given back")
+
+
+async def test_a_peer_gone_while_the_node_writes_ends_that_session_without_a_traceback(tmp_path):
+    """A peer that hangs up while the node is sending: aiohttp raises ClientConnectionResetError from
+    send_bytes. The catch-all for the node's own faults came first and re-raised it, so each such session
+    was an 'unexpected error' with a 40-line traceback in the district's log (12 of them on the demo district
+    from one client giving up on its sync). It is the connection breaking, said as such."""
+    from preau.node.federation import transport
+
+    path = tmp_path / "node"
+    create_identity(path)
+    node = Node(path, role="district")
+    try:
+        conn = Connection.initiator(node.identity, Identity(os.urandom(32)).public, ephemeral=os.urandom(32),
+                                    now=int(time.time()))
+        driver = transport.SessionDriver(node.federation, conn, node.limits)
+
+        class Gone:
+            closed = False
+
+            async def send_bytes(self, data):
+                raise aiohttp.ClientConnectionResetError("Cannot write to closing transport")
+
+            async def close(self):
+                self.closed = True
+
+        report = await transport._run(Gone(), driver, node.limits)
+        assert report.error_code == "connection_broken", report
+    finally:
+        node.close()
