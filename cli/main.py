@@ -196,6 +196,9 @@ def _join_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--district", metavar="ADDRESS",
                    help="the district's address, printed with the short code (e.g. 192.168.1.10:8080); with "
                         "the long text, tried before the address it carries")
+    p.add_argument("--again", action="store_true",
+                   help="this node joined before, and its district changed its keys while this node could not "
+                        "sync: enrol again with the district's new invitation")
 
 
 def _json_flag(p: argparse.ArgumentParser) -> None:

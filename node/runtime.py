@@ -196,16 +196,20 @@ class Node:
         self.fed.log_event("invited", f"invitation {inv.id.hex()[:8]} for {uai}", invitation=inv.id.hex()[:8], uai=uai)
         return inv
 
-    async def join(self, text: str, uai: str, district: str | None = None) -> SessionReport:
+    async def join(self, text: str, uai: str, district: str | None = None, *, again: bool = False) -> SessionReport:
         """Enrol with a district from its invitation (the long text, or the short code and the district's
-        address); the first sync runs in the same session. A mistyped code is refused before any traffic."""
+        address); the first sync runs in the same session. A mistyped code is refused before any traffic.
+
+        `again`: this node has joined before, and its district changed its keys while this node could not hear
+        of it (the overlap ran out, or the old key was dropped at once): enrol with a new invitation, and stop
+        trusting the old district key once the new one has answered."""
         addresses: list[str] = []
+        before = await self.run(self.federation.upstream)
         if looks_like_code(text):
             code = checked_code(text)
             url = district_url(district) if district and district.strip() else await self._find_district()
-            if await self.run(self.federation.upstream) is not None:
-                raise Conflict(words("this node has already joined a district; it cannot join a second one",
-                                     "node.already_joined"))
+            if before is not None and not again:
+                raise self._already_joined()
             inv = await fetch_invitation(url, code)
             addresses.append(url)
         else:
@@ -224,9 +228,14 @@ class Node:
         if now > inv.expires_at:
             raise UserError(words(expired_message(inv, now), "joincode.expired_here", expires=utc(inv.expires_at),
                                   now=utc(now), issued=utc(inv.issued_at) if inv.issued_at else "?"))
-        if await self.run(self.federation.upstream) is not None:
-            raise Conflict(words("this node has already joined a district; it cannot join a second one",
-                                 "node.already_joined"))
+        if before is not None and not again:
+            raise self._already_joined()
+        if before is not None and before["key"] != inv.issuer_signing_key.hex():
+            return await self._rejoin(inv, addresses + [a for a in inv.addresses if a not in addresses], before)
+        if before is not None:  # --again with the key already pinned: a join would only fail (and lose the pin)
+            raise Conflict(words("this node already knows this district by the key this invitation names: there is "
+                                 "nothing to join again; run `preau sync`, and if it fails, read its message",
+                                 "node.rejoin_same_key"))
         last: Exception | None = None
         for address in addresses + [a for a in inv.addresses if a not in addresses]:
             try:
@@ -240,6 +249,48 @@ class Node:
                                       "node.enrol_refused", detail=refusal_words(report.error_code, report.error)))
             return report
         raise last or UserError(said("msg.node.invite_no_address"))
+
+    async def _rejoin(self, inv: Invitation, addresses: list[str], before: dict) -> SessionReport:
+        """`join --again`: the district still knows this node, under the same key, but this node pins a district
+        key that the district dropped. The new invitation, handed over by the same trusted channel as the first,
+        names the district's new key: pin it once it has proved it in the handshake, trust the old one no more,
+        and sync as usual. A failure puts the old pin back: nothing changes."""
+        new = PublicIdentity(inv.issuer_signing_key, inv.issuer_static_key)
+
+        def repin(url: str):
+            def established(peer: PublicIdentity) -> None:
+                self.federation.pin_upstream(peer, url, name=before["name"])
+                self.fed.revoke_peer(before["key"])
+            return established
+
+        def undo() -> None:
+            self.fed.forget_peer(new.signing_key.hex())
+            self.fed.add_peer(before["key"], node_id=before["node_id"], role=before["role"], uai=before["uai"],
+                              name=before["name"], address=before["address"], static_key=before["static_key"],
+                              town=before["town"])
+
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                report = await self._session(address, new, on_established=repin(address))
+            except PeerUnreachable as exc:
+                last = exc
+                continue
+            except BaseException:
+                await self.run(undo)
+                raise
+            if report.error:
+                await self.run(undo)
+                raise UserError(words(f"the district refused to enrol this node: {report.error}",
+                                      "node.enrol_refused", detail=refusal_words(report.error_code, report.error)))
+            return report
+        raise last or UserError(said("msg.node.invite_no_address"))
+
+    @staticmethod
+    def _already_joined() -> Conflict:
+        return Conflict(words("this node has already joined a district; it cannot join a second one. If it is the "
+                              "same district, which changed its keys while this node could not sync (it asked you "
+                              "for a new invitation), run the same command with --again", "node.already_joined_again"))
 
     mdns_interfaces: list[str] | None = None  # where to look for a district on the LAN (None: every interface)
     mdns_timeout: float = 3.0  # how long to listen for it

@@ -48,10 +48,11 @@ def invitation_text(say: Say, value: str) -> str:
     return value.strip()
 
 
-def join(settings: Any, *, invitation: str, lang: str = "en", district: str | None = None, **_: Any) -> str:
+def join(settings: Any, *, invitation: str, lang: str = "en", district: str | None = None, again: bool = False,
+         **_: Any) -> str:
     say = Say(lang)
     joined = enrollment.join(settings, invitation=invitation_text(say, invitation), district=district,
-                             progress=say.progress)
+                             progress=say.progress, again=again)
     district = say("cli.out.district_named", name=joined.name, node_id=joined.district) if joined.name else joined.district
     done = say("cli.out.join.done", district=district, address=joined.address, n=joined.documents)
     return done + ("\n" + say("cli.out.join.note", remark=say.words(joined.clock)) if joined.clock else "")

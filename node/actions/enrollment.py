@@ -102,7 +102,7 @@ class Joined:
 
 
 def join(settings: Any, *, invitation: str, district: str | None = None, progress: Progress | None = None,
-         **_: Any) -> Joined:
+         again: bool = False, **_: Any) -> Joined:
     """Enrol this school with its district: `invitation` is the short code (then `district` is the district's
     address, printed with it) or the long invitation text, as the caller read them."""
     require_node(settings)
@@ -117,7 +117,7 @@ def join(settings: Any, *, invitation: str, district: str | None = None, progres
     with opened_node(settings) as node:
         tell(progress, "action.join_contacting", uai=uai)
         try:
-            report = asyncio.run(node.join(text, uai, district))
+            report = asyncio.run(node.join(text, uai, district, again=again))
         except LocalProtocolError as exc:
             # The protocol checks the invitation against this node (its UAI, its expiry) before
             # connecting; those refusals are the person's to fix, not bugs.

@@ -122,5 +122,17 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         done = school.cli("sync", check=False)
         assert done.returncode == 1 and "ask it for a new invitation" in done.stderr, done.stderr
         assert "new invitation" in _status(school)["upstream"]["last_error"]
+        # The district invites it again; the school, which has joined before, joins again with --again.
+        invitation = w.district.cli("invite", "--uai", school.uai, "--allow-loopback").stdout.strip()
+        done = school.cli("join", invitation, check=False)
+        assert done.returncode == 1 and "run the same command with --again" in done.stderr, done.stderr
+        assert "Joined the district" in school.cli("join", invitation, "--again").stdout
+        done = school.cli("join", invitation, "--again", check=False)  # once more: nothing to do, the pin is kept
+        assert done.returncode == 1 and "nothing to join again" in done.stderr, done.stderr
+        up = _status(school)["upstream"]
+        assert up["node_id"] == _status(w.district)["node_id"] and up["last_error"] is None
+        assert "Synced with" in school.cli("sync").stdout
+        statuses = [p["status"] for p in _status(school)["peers"] if p["role"] == "district"]
+        assert statuses.count("active") == 1 and "revoked" in statuses  # the dropped key is trusted no more
     finally:
         w.stop_all()
