@@ -10,7 +10,8 @@ every connection as it is accepted. So:
 
 - the soft limit on open files is raised to the hard one (at most `WANT_OPEN_FILES`);
 - one source address may hold at most `per_address` connections at once; one more is
-  answered `503` with a line saying what to do (French first), and closed;
+  answered `503` with a line saying what to do (French first), and closed (not for this
+  machine's own addresses: behind a reverse proxy on the node's host, 127.0.0.1 is everyone);
 - all addresses together may hold at most `total` (the open-files limit less a reserve for
   the databases, the log, the node's own outgoing syncs and one burst of accepted sockets); past it the oldest connection
   that has not sent a request yet, from the address holding the most, is closed to make room.
@@ -20,6 +21,7 @@ State is in memory and per process.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -54,9 +56,9 @@ def raise_open_files_limit(want: int = WANT_OPEN_FILES) -> int:
     return soft if soft != resource.RLIM_INFINITY else want
 
 
-def too_many_response() -> bytes:
+def too_many_response(limit: int = PER_ADDRESS) -> bytes:
     """The whole HTTP answer to a connection over the cap (no request read: French first, then English)."""
-    text = "\n".join(i18n.translate(lang, "listener.too_many", limit=PER_ADDRESS) for lang in i18n.LANGUAGES) + "\n"
+    text = "\n".join(i18n.translate(lang, "listener.too_many", limit=limit) for lang in i18n.LANGUAGES) + "\n"
     body = text.encode("utf-8")
     head = ("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
             f"Content-Length: {len(body)}\r\nRetry-After: 30\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n")
@@ -75,7 +77,7 @@ class ConnectionCap:
         self.refused = 0
         self.evicted = 0
         self._logged: dict[str, float] = {}
-        self._answer = too_many_response()
+        self._answer = too_many_response(per_address)
 
     def install(self, server: web.Server) -> None:
         """Wrap the server's connection callbacks (`runner.server`, after `runner.setup()`)."""
@@ -95,7 +97,7 @@ class ConnectionCap:
     def made(self, handler: Any, transport: Any) -> None:
         peer = transport.get_extra_info("peername")
         address = str(peer[0]) if isinstance(peer, (tuple, list)) and peer else "?"
-        if self.by_address[address] >= self.per_address:
+        if self.by_address[address] >= self.per_address and not _loopback(address):
             self.refused += 1
             self._say(address, "refused a connection from %s: it holds %d already (at most %d per address)",
                       self.by_address[address], self.per_address)
@@ -137,6 +139,15 @@ class ConnectionCap:
             if len(self._logged) > 4096:
                 self._logged = {a: t for a, t in self._logged.items() if now - t < LOG_EVERY}
             log.warning(message, address, *values)
+
+
+def _loopback(address: str) -> bool:
+    """A connection from this machine: behind the reverse proxy of docs/operations.md every school and every
+    browser comes from 127.0.0.1, so one address there is many computers (the total bound still holds)."""
+    try:
+        return ipaddress.ip_address(address.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
 
 
 def run(app: web.Application, *, host: str, port: int, access_log_class: Any) -> None:

@@ -107,14 +107,6 @@ def test_a_flood_of_idle_connections_leaves_the_pages_to_the_school(tmp_path):
         # One computer opens more connections than the node may hold files, and sends nothing.
         held += _flood(port, "127.0.0.1", LIMIT + 100)
         assert _login_page(port, "127.0.0.2") == "HTTP/1.1 200 OK"
-        # The one too many heard why, in French first, and was closed.
-        last = held[-1]
-        answer = b""
-        while chunk := last.recv(4096):
-            answer += chunk
-        text = answer.decode()
-        assert text.startswith("HTTP/1.1 503"), text
-        assert "trop de connexions ouvertes depuis cet ordinateur" in text and "too many connections" in text, text
         # Many computers, each under its own bound, together past the node's budget: silent ones make room.
         for n in range(3, 7):
             held += _flood(port, f"127.0.0.{n}", 110)  # 440 > 256, the budget of a node allowed 512 files
@@ -132,4 +124,45 @@ def test_a_flood_of_idle_connections_leaves_the_pages_to_the_school(tmp_path):
         assert proc.wait(timeout=15) == 0
     log = (data / "serve.log").read_text()
     assert "Too many open files" not in log
-    assert 1 <= log.count("refused a connection from 127.0.0.1") <= 2, log[-2000:]
+    assert "closed an idle connection from 127.0.0.1 to make room" in log, log[-2000:]
+
+
+class _Transport:
+    def __init__(self, address):
+        self.address, self.written, self.closed = address, b"", False
+
+    def get_extra_info(self, name):
+        return (self.address, 40000) if name == "peername" else None
+
+    def write(self, data):
+        self.written += data
+
+    def close(self):
+        self.closed = True
+
+
+async def test_one_computer_over_its_bound_hears_why_in_french_first():
+    """The bound per address, on the listener itself: the LAN's addresses are bounded, this machine's are not
+    (behind the reverse proxy of docs/operations.md every school and browser comes from 127.0.0.1)."""
+    import asyncio
+
+    from preau.node.listener import ConnectionCap
+
+    cap = ConnectionCap(per_address=3, total=100)
+    lan = [_Transport("192.0.2.7") for _ in range(4)]
+    for n, t in enumerate(lan):
+        cap.made(object(), t)
+    await asyncio.sleep(0)  # the refused one is closed on the loop's next turn
+    assert [t.closed for t in lan] == [False, False, False, True]
+    text = lan[3].written.decode()
+    assert text.startswith("HTTP/1.1 503") and "Retry-After: 30" in text
+    assert text.index("trop de connexions ouvertes depuis cet ordinateur (au plus 3)") < text.index("too many connections")
+    local = [_Transport("127.0.0.1") for _ in range(5)]
+    for t in local:
+        cap.made(object(), t)
+    await asyncio.sleep(0)
+    assert not any(t.closed for t in local) and cap.refused == 1
+    handler = object()
+    cap.made(handler, _Transport("198.51.100.9"))
+    cap.lost(handler)
+    assert cap.by_address["192.0.2.7"] == 3 and "198.51.100.9" not in cap.by_address
