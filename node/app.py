@@ -202,6 +202,10 @@ def serve(settings, *, lang: str = "en", **_: Any) -> None:
     require_node(settings)
     keyfiles.upgrade(settings.data_dir)  # key files from before the checksum get one (same keys)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name, (value, where) in settings.shadowed.items():
+        # The systemd unit sets PREAU_HOST and PREAU_PORT: a host or port written in preau.toml is not used.
+        log.warning("%s = %r (%s) is not used: %s gives %r, which wins over the file", name, value, where,
+                    settings.sources.get(name), getattr(settings, name))
     advertiser = advertiser_for(settings, _node_uai(settings))  # refuses to start on a bad mdns set-up
     app = build_app(settings, advertiser)
     print(serve_banner(settings, lang, advertiser.ad.url if advertiser else None), flush=True)

@@ -198,6 +198,9 @@ class Settings:
     )
     sources: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}), compare=False)
     """Where each value came from: 'default', the file path with its line, the variable, or the flag."""
+    shadowed: Mapping[str, tuple[Any, str]] = field(default_factory=lambda: types.MappingProxyType({}), compare=False)
+    """Values DATA/preau.toml gives that a variable or a flag overrides (a systemd unit's Environment= lines):
+    the file's value and where it is, so `preau serve` can say that line is not used."""
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -426,17 +429,20 @@ def load_settings(flags: Mapping[str, Any] | None = None, env: Mapping[str, str]
     values: dict[str, Any] = {"data_dir": data_dir}
     sources: dict[str, str] = {"data_dir": str(data_src)}  # the English: what scripts and `preau status` read
     from_file = read_settings_file(data_dir / SETTINGS_FILE)
+    shadowed: dict[str, tuple[Any, str]] = {}
     for spec in SETTINGS:
         if spec.name == "data_dir":
             continue
         found = given(spec)
         if found is None and spec.name in from_file:
             found = from_file[spec.name]
+        elif found is not None and spec.name in from_file and from_file[spec.name][0] != found[0]:
+            shadowed[spec.name] = (from_file[spec.name][0], str(from_file[spec.name][1]))
         if found is not None:
             values[spec.name], sources[spec.name] = found[0], str(found[1])
         else:
             sources[spec.name] = "default"
-    return Settings(**values, sources=types.MappingProxyType(sources))
+    return Settings(**values, sources=types.MappingProxyType(sources), shadowed=types.MappingProxyType(shadowed))
 
 
 # -- the file that `preau init` writes --------------------------------------

@@ -183,3 +183,12 @@ def test_init_writes_what_was_typed(data):
     write(data, render_toml(typed))
     again = load(data)
     assert (again.role, again.host, again.log_level) == ("district", "0.0.0.0", "info")
+
+
+def test_a_file_value_that_the_environment_overrides_is_named(tmp_path):
+    """The systemd unit sets PREAU_HOST=0.0.0.0: `host = "127.0.0.1"` written in preau.toml (behind a reverse
+    proxy, as docs/operations.md says) was silently not used. The settings name it, and `preau serve` logs it."""
+    (tmp_path / "preau.toml").write_text('host = "127.0.0.1"\nport = 8080\n')
+    s = load_settings({"data_dir": str(tmp_path)}, env={"PREAU_HOST": "0.0.0.0", "PREAU_PORT": "8080"})
+    assert s.host == "0.0.0.0"
+    assert dict(s.shadowed) == {"host": ("127.0.0.1", f"{tmp_path / 'preau.toml'}, line 1")}
