@@ -150,6 +150,24 @@ def _loopback(address: str) -> bool:
         return False
 
 
+def client_address(request: web.BaseRequest) -> str:
+    """The computer on the other end, for the bounds kept per address (login delays, join-code tries).
+
+    The TCP peer, except when the peer is this machine and the request carries X-Forwarded-For: that is the
+    reverse proxy of docs/operations.md, and the last address it appended is the computer. Without this,
+    behind the proxy everyone was 127.0.0.1: 21 wrong passwords from anywhere locked every district
+    account out. A peer on the network cannot choose its address this way (its header is ignored)."""
+    peer = request.remote or "unknown"
+    if _loopback(peer):
+        last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+        if last:
+            try:
+                return str(ipaddress.ip_address(last))
+            except ValueError:
+                pass
+    return peer
+
+
 def run(app: web.Application, *, host: str, port: int, access_log_class: Any) -> None:
     """`web.run_app` (signals, clean shutdown), with the open-files limit raised and the connection cap installed."""
     soft = raise_open_files_limit()
@@ -202,4 +220,4 @@ def _cancel_all(loop: asyncio.AbstractEventLoop) -> None:
                                          "exception": task.exception(), "task": task})
 
 
-__all__ = ["ConnectionCap", "PER_ADDRESS", "raise_open_files_limit", "run", "too_many_response"]
+__all__ = ["ConnectionCap", "PER_ADDRESS", "client_address", "raise_open_files_limit", "run", "too_many_response"]

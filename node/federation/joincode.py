@@ -22,6 +22,7 @@ from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
 from preau.protocol.invitation import Invitation, utc
 
 from preau.node.aio import within
+from preau.node.listener import client_address
 from preau.node.errors import UserError, Words, words
 
 log = logging.getLogger("preau.node")
@@ -71,7 +72,7 @@ async def serve_code(request: web.Request, node: Any, addresses: list[str]) -> w
     gate = node.gate
     token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
     try:
-        await within(_exchange(ws, node, addresses, lambda: gate.progress(token)), DEADLINE)
+        await within(_exchange(ws, node, addresses, lambda: gate.progress(token), client_address(request)), DEADLINE)
     except asyncio.TimeoutError:
         log.info("join code: an exchange from %s did not finish in time", request.remote)
     except RemoteProtocolError as exc:
@@ -83,12 +84,6 @@ async def serve_code(request: web.Request, node: Any, addresses: list[str]) -> w
     return ws
 
 
-def ws_address(ws: web.WebSocketResponse) -> str:
-    """The source address of the socket (its peer), for the per-address bound on join-code tries."""
-    peer = ws.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, (tuple, list)) and peer else "?"
-
-
 async def _receive(ws) -> bytes:
     msg = await ws.receive()
     if msg.type != aiohttp.WSMsgType.BINARY:
@@ -96,7 +91,7 @@ async def _receive(ws) -> bytes:
     return msg.data
 
 
-async def _exchange(ws, node: Any, addresses: list[str], spoke: Any) -> None:
+async def _exchange(ws, node: Any, addresses: list[str], spoke: Any, address: str) -> None:
     fed = node.fed
     try:
         data = await _receive(ws)
@@ -106,7 +101,6 @@ async def _exchange(ws, node: Any, addresses: list[str], spoke: Any) -> None:
         if exc.code != "connection_lost":
             await ws.send_bytes(jc.error(exc.code))
         raise
-    address = ws_address(ws)
     wait = node.gate.code_wait(address)
     if wait:  # this address already failed too often: the invitation is not even looked at, nor counted
         log.debug("join code: refused a try from %s for %d s more", address, wait)

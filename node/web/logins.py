@@ -6,6 +6,7 @@ from collections import OrderedDict
 
 from aiohttp import web
 
+from preau.node import listener
 from preau.node.web.sessions import Authenticator, Principal
 
 
@@ -86,4 +87,4 @@ async def call_authenticator(authenticate: Authenticator, username: str, passwor
 
 
 def client_address(request: web.Request) -> str:
-    return request.remote or "unknown"
+    return listener.client_address(request)  # the proxy's X-Forwarded-For when the peer is this machine

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -87,6 +88,14 @@ async def test_one_computer_guessing_codes_is_stopped_before_it_can_spoil_them(p
     err = await _refused(s_node, code, url)
     assert "Trop d'essais de code sans succès depuis ce réseau" in err.localized("fr")
     assert "use the long text of the invitation" in err.localized("en")
+    # Behind the district's reverse proxy every computer is 127.0.0.1: the proxy's X-Forwarded-For tells
+    # the school (here 203.0.113.9) from the guesser, so the school is not made to wait for it.
+    client = jc.CodeClient(jc.parse_code(code), random=os.urandom(64))
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url + jc.PATH, headers={"X-Forwarded-For": "203.0.113.9"}) as ws:
+            await ws.send_bytes(client.hello())
+            await ws.send_bytes(client.receive_reply((await ws.receive()).data))
+            assert client.receive_invitation((await ws.receive()).data).uai == SCHOOL_UAI
     later = d_node.gate.clock() + d_node.gate.limits.code_failure_window
     monkeypatch.setattr(d_node.gate, "clock", lambda: later)  # the window has passed: the school gets in
     inv = await fetch_invitation(url, jc.parse_code(code))

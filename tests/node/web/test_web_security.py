@@ -279,6 +279,31 @@ async def test_address_locked_after_many_accounts_tried(aiohttp_client, tmp_path
     assert (await login(client, username="m.leroy")).status == 429
 
 
+async def test_behind_the_reverse_proxy_each_computer_has_its_own_delays(aiohttp_client, tmp_path):
+    """Behind the proxy of docs/operations.md every request comes from 127.0.0.1: 21 wrong passwords from
+    anywhere locked every account out (done on the demo district: the inspector's right password got a 429).
+    The address the proxy appended to X-Forwarded-For is the computer; only this machine's peers are trusted."""
+    from unittest import mock
+
+    from preau.node.listener import client_address
+
+    client = await aiohttp_client(create_app(build_classroom(tmp_path, login_rate_limit=20).settings))
+
+    async def proxied(address, username, password):
+        token = await csrf_of(client)
+        return await client.post("/login", data={"username": username, "password": password, "csrf_token": token},
+                                 headers={"X-Forwarded-For": f"10.9.9.9, {address}"}, allow_redirects=False)
+
+    for i in range(21):
+        assert (await proxied("203.0.113.5", f"guess{i}", "wrong")).status in (401, 429)
+    assert (await proxied("203.0.113.5", "mme.martin", PASSWORD)).status == 429
+    assert (await proxied("203.0.113.9", "mme.martin", PASSWORD)).status == 303
+    transport = mock.Mock()
+    transport.get_extra_info.side_effect = lambda name, default=None: ("192.0.2.50", 4000) if name == "peername" else default
+    lan = make_mocked_request("POST", "/login", headers={"X-Forwarded-For": "203.0.113.9"}, transport=transport)
+    assert client_address(lan) == "192.0.2.50"  # a computer on the network cannot pick its address
+
+
 def test_rate_limiter_window_forgets_old_failures():
     limiter = LoginRateLimiter(account_max=3, address_max=100, window=60, lockout=600, base=30)
     for t in (0, 30):
