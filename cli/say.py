@@ -42,6 +42,9 @@ class Say:
         """A time in words a person reads at a glance ("3 hours ago"), with the date for the record."""
         if then is None:
             return self("cli.out.never")
+        if then > now + 60:  # "0 seconds ago" would hide it: a clock was ahead then, or is behind now
+            return self("cli.out.ago.future", stamp=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(then)),
+                        now=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(now)))
         delta = max(0, now - then)
         for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
             if delta >= size or size == 1:

@@ -162,6 +162,11 @@ async def healthz(request: web.Request) -> web.Response:
     body = await node.run(node.health, max_sync_age=_seconds(request, "max_sync_age"),
                        max_unsent_age=_seconds(request, "max_unsent_age"))
     _disk(body, str(node.data_dir), _seconds(request, "min_free_mb", "msg.web.megabytes"))
+    age = body["sync"].get("last_success_age")
+    if age is not None and age < -60:  # max_sync_age could not fire until the clock caught up with that date
+        body["ok"] = False
+        body["problems"].append(f"the last successful sync is dated {-age} s later than this machine's clock: the "
+                                "clock is wrong, or was when it synced; set it right (timedatectl, NTP)")
     return web.json_response(body, status=200 if body["ok"] else 503)
 
 

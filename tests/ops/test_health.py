@@ -108,3 +108,27 @@ async def test_a_full_disk_is_a_failed_round_not_the_end_of_the_sync_loop(school
     assert body["sync"]["loop"] == "running", body
     assert "sync round failed (1 failure in a row)" in caplog.text and "full" in caplog.text
     assert body["sync"]["failures"] == 0  # the round after it went through: back to the ordinary interval
+
+
+async def test_a_last_sync_dated_in_the_future_is_a_clock_problem(school, aiohttp_client):
+    """A box whose clock ran ahead when it synced, then was put right: its last sync is 'in the future', so
+    max_sync_age stayed quiet until the clock caught up, and `preau status` said '0 seconds ago'."""
+    import time
+
+    from cli_helpers import preau
+
+    client = await aiohttp_client(create_app(school))
+    node = client.app[NODE]
+    node.call(node.fed.add_peer, "ab" * 32, node_id="X", role="district", address="http://127.0.0.1:9",
+              static_key="cd" * 32)
+
+    def synced_with_a_clock_40_days_ahead():
+        with node.fed.transaction() as conn:
+            conn.execute("UPDATE peers SET last_contact = ?", [int(time.time()) + 40 * 86400])
+
+    node.call(synced_with_a_clock_40_days_ahead)
+    r = await client.get("/healthz?max_sync_age=86400")
+    body = await r.json()
+    assert r.status == 503 and "later than this machine's clock" in " ".join(body["problems"]), body
+    out = preau("status", "--data-dir", str(school.data_dir)).out
+    assert "later than this machine's clock" in out and "0 seconds ago" not in out, out
