@@ -70,7 +70,7 @@ async def serve_code(request: web.Request, node: Any, addresses: list[str]) -> w
     ws = web.WebSocketResponse(max_msg_size=jc.MAX_MESSAGE)
     await ws.prepare(request)
     gate = node.gate
-    token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
+    token = gate.open(client_address(request), lambda: asyncio.ensure_future(ws.close()))
     try:
         await within(_exchange(ws, node, addresses, lambda: gate.progress(token), client_address(request)), DEADLINE)
     except asyncio.TimeoutError:

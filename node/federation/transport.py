@@ -32,6 +32,7 @@ from preau.protocol.wire import Message, Offer, PoolMail, Receipt, SyncMessage, 
 from preau.node import faults
 from preau.node.aio import within
 from preau.node.errors import UserError, said
+from preau.node.listener import client_address
 from preau.node.federation.gate import Limits, SessionGate
 from preau.node.federation.pools import PoolMailbox
 from preau.node.federation.rules import Federation
@@ -438,7 +439,7 @@ async def serve_session(request: web.Request, federation: Federation, limits: Li
                                 retired=federation.retired_identities())  # a read: the loop's own connection
     driver = SessionDriver(federation, conn, limits, gate=gate)
     if gate is not None:
-        driver.gate_token = gate.open(request.remote or "?", lambda: asyncio.ensure_future(ws.close()))
+        driver.gate_token = gate.open(client_address(request), lambda: asyncio.ensure_future(ws.close()))
         gate.open_sessions[driver.gate_token] = (driver, ws)
         if gate.closing:
             await gate.shut_down()

@@ -362,3 +362,15 @@ async def test_a_peer_gone_while_the_node_writes_ends_that_session_without_a_tra
         assert report.error_code == "connection_broken", report
     finally:
         node.close()
+
+
+async def test_behind_the_reverse_proxy_pending_sockets_are_counted_per_computer(serve):
+    """Behind the proxy of docs/operations.md every socket came from 127.0.0.1, so the 8 pending sockets
+    allowed per address were shared by every school and by whoever flooded the proxy: a school's handshake
+    could be evicted by a stranger's sockets. The proxy's X-Forwarded-For names the computer."""
+    district = await serve(Limits())
+    async with aiohttp.ClientSession() as http:
+        ws = await http.ws_connect(district.url + SYNC_PATH, headers={"X-Forwarded-For": "203.0.113.7"})
+        await until(lambda: district.gate.pending == 1, "pending")
+        assert [a for a, _, _ in district.gate._pending.values()] == ["203.0.113.7"]
+        await ws.close()
