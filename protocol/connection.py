@@ -49,7 +49,8 @@ REFUSALS = {
     "invitation_foreign": "this invitation belongs to another school or district: ask your district for one made for this school",
     "bad_rotation": "the district refused this node's key rotation: enrol again with an invitation",
     "key_superseded": "the district knows this node by a newer key: this one was rotated away. Restore the newest "
-                      "backup (made after the key rotation), or ask the district to enrol this node again",
+                      "backup (made after the key rotation); without one, this copy cannot sync again: set up a "
+                      "new node (preau init, in an empty folder) with a new invitation from the district",
     "unsupported_version": "the peer speaks another protocol version: upgrade the older of the two nodes",
     "downgrade_detected": "the protocol version was tampered with on the way: check the network path",
     # The district's own troubles: the school is told why, and that nothing was lost.

@@ -78,6 +78,8 @@ def test_a_district_with_two_schools_and_a_parent_rotates_and_everyone_keeps_syn
         (w.district.data_dir / "identity.key").write_text(_old_seed(w.district))
         done = w.district.cli("sync", check=False)
         assert done.returncode == 1 and "newer key" in done.stderr, done.stderr
+        # ... and not sent to ask for an enrolment that cannot happen (the old key stays superseded there).
+        assert "set up a new node (preau init" in done.stderr, done.stderr
     finally:
         w.stop_all()
         academie.stop()
