@@ -244,7 +244,7 @@ class Federation:
         try:
             signed = SignedRelease.decode(release)
         except CrdtError:
-            self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with an unreadable signed release",
+            self.refused_event(peer.signing_key, f"{peer.node_id} offered {doc_id!r} with an unreadable signed release",
                                doc_id=doc_id, peer=peer.node_id, why="unreadable")
             return None
         if signed.doc_id != doc_id or self.expected_owner(peer, signed) is None:
@@ -253,11 +253,11 @@ class Federation:
             # A document id belongs to the key it names, and we take (and so talk about) nothing else:
             # otherwise a peer signing its own document under another's id would be sent our copy of it.
             if not id_names_signer(signed):
-                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} signed by a key that id does not name",
+                self.refused_event(peer.signing_key, f"{peer.node_id} offered {doc_id!r} signed by a key that id does not name",
                                    doc_id=doc_id, peer=peer.node_id, why="not_its_id")
                 return None
             if not signature_valid(signed):
-                self.fed.log_event("refused", f"{peer.node_id} offered {doc_id!r} with a signature that is not valid",
+                self.refused_event(peer.signing_key, f"{peer.node_id} offered {doc_id!r} with a signature that is not valid",
                                    doc_id=doc_id, peer=peer.node_id, why="bad_signature")
                 return None
         latest = self.fed.latest_release(doc_id)
@@ -272,6 +272,18 @@ class Federation:
                         doc_id, signed.campaign)
             return None
         return signed
+
+    def refused_event(self, peer_key: bytes, detail: str, **values: Any) -> None:
+        """A refused document, as an event at most once a minute per peer (each one in the log): an enrolled
+        peer offering 500 unreadable documents a session wrote 500 event rows each time, 15,000 a minute at
+        its session rate, for as long as it liked."""
+        now = self.clock()
+        seen = self.__dict__.setdefault("_refused_at", {})
+        if now - seen.get(peer_key, now - 60) >= 60:
+            seen[peer_key] = now
+            self.fed.log_event("refused", detail, **values)
+        else:
+            log.info("refused (already said this minute): %s", detail)
 
     def expected_owner(self, peer: PublicIdentity, signed: SignedRelease) -> bytes | None:
         """The pinned key that must have signed this document, or None if we take no such document from this peer."""

@@ -326,7 +326,8 @@ class SessionDriver:
     def _refuse(self, doc_id: str, why: str) -> None:
         peer = self.session.peer.node_id if self.session.peer else "?"
         self.report.refused.append(f"{doc_id}: {why}")
-        self.fedn.fed.log_event("refused", f"{doc_id} from {peer}: {why}", doc_id=doc_id, peer=peer)
+        peer_key = self.session.peer.signing_key if self.session.peer else b""
+        self.fedn.refused_event(peer_key, f"{doc_id} from {peer}: {why}", doc_id=doc_id, peer=peer)
         log.warning("refused %s from %s: %s", doc_id, peer, why)
 
 

@@ -374,3 +374,22 @@ async def test_behind_the_reverse_proxy_pending_sockets_are_counted_per_computer
         await until(lambda: district.gate.pending == 1, "pending")
         assert [a for a, _, _ in district.gate._pending.values()] == ["203.0.113.7"]
         await ws.close()
+
+
+async def test_refused_offers_are_one_event_a_minute_per_peer(serve):
+    """An enrolled peer offering 500 documents with unreadable signed releases wrote 500 event rows per
+    session (1,500 for three sessions), 15,000 a minute at its session rate. Now one a minute per peer;
+    the rest are in the log."""
+    district = await serve(Limits())
+    ident = enrolled_peer(district)
+    before = len(district.fed.events(10**6))
+    for _ in range(3):
+        async with Hostile(district, ident) as peer:
+            await peer.send(Offer(tuple(DocOffer(f"release:c{i}:{'ab' * 8}", b"junk") for i in range(500))))
+            await until(lambda: len(district.fed.events(10**6)) > before, "an event")
+    added = district.fed.events(10**6)[:len(district.fed.events(10**6)) - before]
+    assert [e["kind"] for e in added] == ["refused"], len(added)
+    other = enrolled_peer(district, "0010856A")
+    async with Hostile(district, other) as peer:  # another school's refusal is still told
+        await peer.send(Offer((DocOffer(f"release:c0:{'cd' * 8}", b"junk"),)))
+        await until(lambda: len(district.fed.events(10**6)) == before + 2, "the other peer's event")
