@@ -258,6 +258,10 @@ def decode_key_file(data: bytes) -> tuple[bytes, bool]:
     if not parts:
         raise KeyFileError("it is empty", reason="empty")
     if parts[0] != KEY_FILE_MAGIC:
+        magic, _, version = parts[0].partition("/")
+        if magic == KEY_FILE_MAGIC.split("/")[0] and version.isdigit() and int(version) > 1:
+            # After a downgrade (or a restore on an older box): not damage, a format this version cannot read.
+            raise KeyFileError(f"it was written by a newer Préau ({parts[0]})", reason="newer")
         if len(parts) == 1 and KEY_FILE_MAGIC.startswith(parts[0]):
             raise KeyFileError("it is cut short", reason="truncated")
         if len(parts) == 1 and all(ch in HEX for ch in parts[0]):

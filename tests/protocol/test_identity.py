@@ -135,3 +135,11 @@ def test_any_bytes_give_a_seed_or_a_key_file_error(data):
     except KeyFileError:
         return
     assert len(seed) == 32
+
+
+def test_a_key_file_from_a_newer_format_is_said_to_be_newer_not_damaged():
+    """After a downgrade, 'damaged: restore from a backup' sent IT staff after a fault that is not there."""
+    line = encode_key_file(SEED).decode().replace("preau-key/1", "preau-key/2", 1)
+    with pytest.raises(KeyFileError) as exc:
+        decode_key_file(line.encode())
+    assert exc.value.reason == "newer" and "newer Préau (preau-key/2)" in str(exc.value)
