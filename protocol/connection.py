@@ -314,6 +314,8 @@ class Connection:
                 raise LocalProtocolError(f"{type(message).__name__} is sent by the connection itself; use close()", code="invalid_argument")
             if not isinstance(message, Message) or not hasattr(type(message), "TYPE"):
                 raise LocalProtocolError("send() takes a transport message from preau.protocol.wire", code="invalid_argument")
+            if self.state is State.AWAIT_WELCOME and not self.may_send_early:
+                raise LocalProtocolError("a joining node sends nothing before the responder's Welcome", code="invalid_state")
             self._transition("send_message", local=True)
             self._send_message(message)
         except LocalProtocolError as exc:

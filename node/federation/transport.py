@@ -238,7 +238,9 @@ class SessionDriver:
         rides with handshake message 3 (one round trip less; the responder reads it after admitting us)."""
         if self.finished or self.session.offered:
             return
-        if self._must_offer or self.conn.may_send_early:
+        # Early only to a node pinned here already: a district this node is re-pinning on Established
+        # (`preau join --again`) is entitled to nothing yet, and an offer made now would be empty.
+        if self._must_offer or (self.conn.may_send_early and self.fedn.peer_role(self.conn.peer) is not None):
             self._must_offer = False
             peer = self.session.peer or self.conn.peer
             for mail in self.pools.outgoing(peer):  # before the offer: answers then come back before the peer's Done

@@ -325,3 +325,18 @@ async def test_a_flood_of_pool_messages_in_one_session_is_bounded(tmp_path, dist
     added = district.fed.events(100_000)[:len(district.fed.events(100_000)) - before]
     assert [e["params"]["code"] for e in added if e["kind"] == "pool_refused"] == ["not_its_declaration"]
     school.close()
+
+
+async def test_a_school_refused_as_busy_has_its_early_mail_left_unread(tmp_path, district, monkeypatch):
+    """A school's cohort declaration rides with handshake message 3 (early data, before the district admits
+    it). A district that then refuses the session (busy) must not act on it: it comes again, once admitted."""
+    school = make_node(tmp_path, "s0", "school")
+    await school.join(district.create_invitation(UAIS[0], [district.url]).to_string(), UAIS[0])
+    node_pools.declare_cohort(school.federation, CAMPAIGN.id, UAIS[0], 4)
+    monkeypatch.setattr(district.gate, "authenticated", lambda token: False)  # every session slot taken
+    with pytest.raises(UserError):
+        await school.sync_upstream()
+    assert node_pools.declarations(district.federation, CAMPAIGN.id) == {}
+    monkeypatch.undo()
+    await school.sync_upstream()
+    assert [d.cohort for d in node_pools.declarations(district.federation, CAMPAIGN.id).values()] == [4]

@@ -124,11 +124,15 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         done = school.cli("sync", check=False)
         assert done.returncode == 1 and "ask it for a new invitation" in done.stderr, done.stderr
         assert "new invitation" in _status(school)["upstream"]["last_error"]
+        w.fill(school, [12], seed=5)  # meanwhile the school releases again: its release waits
+        w.release(school)
+        assert len(_status(school)["unacknowledged"]) == 1
         # The district invites it again; the school, which has joined before, joins again with --again.
         invitation = w.district.cli("invite", "--uai", school.uai, "--allow-loopback").stdout.strip()
         done = school.cli("join", invitation, check=False)
         assert done.returncode == 1 and "run the same command with --again" in done.stderr, done.stderr
         assert "Joined the district" in school.cli("join", invitation, "--again").stdout
+        assert _status(school)["unacknowledged"] == []  # the waiting release went in that very session
         done = school.cli("join", invitation, "--again", check=False)  # once more: nothing to do, the pin is kept
         assert done.returncode == 1 and "nothing to join again" in done.stderr, done.stderr
         up = _status(school)["upstream"]

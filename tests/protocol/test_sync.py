@@ -146,9 +146,11 @@ def test_an_initiator_offers_with_handshake_message_3(world):
     school = SyncSession(i, school_entitlement)
     assert i.may_send_early and school.peer is None
     school.offer({MINE: None})  # before Welcome: message 2 proved the district's key
-    with pytest.raises(LocalProtocolError):  # anything else waits for Welcome (and wanting needs the peer's offer)
-        SyncSession(world.connect(), school_entitlement).want([])
-    events = r.receive_data(i.data_to_send())  # one flight: message 3, then the offer
+    flight = i.data_to_send()  # one flight: message 3, then the offer
+    for early in (lambda: school.want([]), lambda: school.done()):  # anything else waits for Welcome
+        with pytest.raises(LocalProtocolError):
+            early()
+    events = r.receive_data(flight)
     assert [type(e) for e in events] == [Established, Offer] and events[1].docs[0].doc_id == MINE
     district = SyncSession(r, district_entitlement)
     district.peer = events[0].peer
@@ -165,11 +167,16 @@ def test_an_early_offer_is_checked_for_entitlement_too(world):
 
 
 def test_a_joining_school_sends_nothing_before_welcome(world):
+    from preau.protocol.wire import Offer
     i = world.join(world.invite())
     _to_message_2(world, i)
     assert not i.may_send_early  # admission is what makes the responder this school's district
     with pytest.raises(LocalProtocolError):
         SyncSession(i, school_entitlement).offer({})
+    i = world.join(world.invite())
+    _to_message_2(world, i)
+    with pytest.raises(LocalProtocolError, match="before the responder's Welcome"):  # nor through the connection
+        i.send(Offer(()))
 
 
 def test_a_refused_initiators_early_offer_is_never_read(world):
