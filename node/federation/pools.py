@@ -555,7 +555,7 @@ class PoolMailbox:
         self.federation = federation
         self.fed = federation.fed
         self.received = 0  # one mailbox per session (transport.SessionDriver): this session's count
-        self.unreadable = 0
+        self.told: set[str] = set()  # refusal codes already logged as an event in this session
 
     def outgoing(self, peer: PublicIdentity) -> list[bytes]:
         """The last message for this peer of each pool it is in (the news that a pool ended goes FINAL_SENDS times)."""
@@ -623,10 +623,8 @@ class PoolMailbox:
         try:
             msg = decode(data)
         except ProtocolError as exc:
-            self.unreadable += 1
-            if self.unreadable == 1:  # one event per session: the rest would only fill the table
-                self.fed.log_event("pool_refused", f"unreadable pool message from {peer.node_id}: {exc.message}",
-                                   peer=peer.node_id, code=exc.code)
+            self._refused(f"unreadable pool message from {peer.node_id}: {exc.message}", peer=peer.node_id,
+                          code=exc.code)
             return []
         with self.fed.transaction():
             if isinstance(msg, CohortDeclaration):
@@ -640,6 +638,16 @@ class PoolMailbox:
                     return self._countersign(peer, msg, data)
                 return self._district(peer, msg.pool_id.hex(), data)
             return self._school(peer, msg, data)
+
+    def _refused(self, detail: str, **values) -> None:
+        """A `pool_refused` event, once per session and code (the rest in the log): a peer's 256 bad messages
+        in one session would otherwise be 256 rows, at every session."""
+        code = str(values.get("code"))
+        if code in self.told:
+            log.info("pool message refused (already said this session): %s", detail)
+            return
+        self.told.add(code)
+        self.fed.log_event("pool_refused", detail, **values)
 
     # -- the académie's countersignature -------------------------------------------------------
 
@@ -741,9 +749,9 @@ class PoolMailbox:
         if self.federation.role != "district" or row is None or row["role"] != "school":
             return
         if msg.signing_key != peer.signing_key or msg.uai != row["uai"] or not msg.valid():
-            self.fed.log_event("pool_refused", f"a cohort declaration from {peer.node_id} that is not its own "
-                                               f"(key, UAI {msg.uai} or signature); ignored", peer=peer.node_id,
-                               uai=msg.uai, code="not_its_declaration")
+            self._refused(f"a cohort declaration from {peer.node_id} that is not its own "
+                          f"(key, UAI {msg.uai} or signature); ignored", peer=peer.node_id,
+                          uai=msg.uai, code="not_its_declaration")
             return
         if not self.fed.documents(kind="campaign", campaign=msg.campaign_id):
             # Only for a campaign this district holds: an enrolled school declaring for 3,000 made-up campaigns
@@ -774,8 +782,8 @@ class PoolMailbox:
             if not agg.receive(member, data):
                 return []
         except ProtocolError as exc:
-            self.fed.log_event("pool_refused", f"pool {key[:8]}, member {member}: {exc.message}", pool=key[:8],
-                               member=member, code=exc.code)
+            self._refused(f"pool {key[:8]}, member {member}: {exc.message}", pool=key[:8], member=member,
+                          code=exc.code)
             return []
         state["events"].append([member, data.hex()])
         state["outbox"].pop(str(member), None)

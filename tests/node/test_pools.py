@@ -314,4 +314,14 @@ async def test_a_flood_of_pool_messages_in_one_session_is_bounded(tmp_path, dist
     report = await school.sync_upstream()
     assert report.complete, report
     assert len(looked_at) == node_pools.PoolMailbox.MAX_INCOMING
+    # Declarations that are not the school's own: refused, and said once per session, not 200 times.
+    from preau.protocol.identity import Identity
+    forged = node_pools.encode(node_pools.CohortDeclaration.create(
+        Identity(bytes(32)), campaign_id=CAMPAIGN.id, uai=UAIS[0], cohort=6, declared_at=1))
+    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer: (
+        [forged] * 200 if self.federation is school.federation else real(self, peer)))
+    before = len(district.fed.events(100_000))
+    assert (await school.sync_upstream()).complete
+    added = district.fed.events(100_000)[:len(district.fed.events(100_000)) - before]
+    assert [e["params"]["code"] for e in added if e["kind"] == "pool_refused"] == ["not_its_declaration"]
     school.close()
