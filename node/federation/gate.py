@@ -4,6 +4,7 @@ the join codes one address may try.
 """
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -58,7 +59,8 @@ class SessionGate:
         self.open_sessions: dict[object, tuple] = {}  # token -> (driver, ws), for telling them at shutdown
         self.closing = False
         self.served = 0  # authenticated sessions that ended (logged when the node stops)
-        self._code_failures: dict[str, list[float]] = {}  # address -> times of join-code exchanges that failed
+        # address (an IPv6 one by its /64) -> times of join-code exchanges that failed; oldest failure first
+        self._code_failures: OrderedDict[str, list[float]] = OrderedDict()
 
     async def shut_down(self) -> int:
         """The node is stopping: every open session is told `shutting_down` (and when to come back), then closed."""
@@ -140,7 +142,7 @@ class SessionGate:
 
     def code_wait(self, address: str) -> float:
         """Seconds before `address` may try a join code again (0: now)."""
-        window = self._code_window(address)
+        window = self._code_window(_code_key(address))
         if len(window) < self.limits.code_failures_per_address:
             return 0.0
         return max(1.0, window[0] + self.limits.code_failure_window - self.clock())
@@ -148,17 +150,39 @@ class SessionGate:
     def code_failed(self, address: str) -> bool:
         """A join-code exchange from `address` proved no code (unknown slot, locked, wrong, or hung up);
         True when that failure is the one that makes the address wait (the moment worth a log line)."""
-        window = self._code_window(address)
+        key = _code_key(address)
+        window = self._code_window(key)
         window.append(self.clock())
-        if len(self._code_failures) > 4096:  # bounded memory: forget the addresses with nothing recent
-            self._code_failures = {a: w for a, w in self._code_failures.items() if self._code_window(a)}
+        self._code_failures[key] = window
+        self._code_failures.move_to_end(key)
+        while len(self._code_failures) > CODE_ADDRESSES:  # bounded memory, in constant time a failure
+            self._code_failures.popitem(last=False)  # the address whose last failure is the oldest
         return len(window) == self.limits.code_failures_per_address
 
-    def _code_window(self, address: str) -> list[float]:
+    def _code_window(self, key: str) -> list[float]:
+        """The failures of `key` still inside the window (an address with none is forgotten)."""
         now = self.clock()
-        window = [t for t in self._code_failures.get(address, ()) if now - t < self.limits.code_failure_window]
-        self._code_failures[address] = window
+        window = [t for t in self._code_failures.get(key, ()) if now - t < self.limits.code_failure_window]
+        if not window:
+            self._code_failures.pop(key, None)
         return window
+
+
+CODE_ADDRESSES = 4096  # addresses whose failed join codes are remembered (past it, the least recent is forgotten)
+
+
+def _code_key(address: str) -> str:
+    """Whose join-code tries count together: an IPv4 address, or an IPv6 one's /64 (one home or school network
+    is given a whole /64, so counting each IPv6 address apart would not bound anyone)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 address a.b.c.d
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def _tell_shutting_down(driver: Any) -> bytes:

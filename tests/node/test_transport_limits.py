@@ -393,3 +393,24 @@ async def test_refused_offers_are_one_event_a_minute_per_peer(serve):
     async with Hostile(district, other) as peer:  # another school's refusal is still told
         await peer.send(Offer((DocOffer(f"release:c0:{'cd' * 8}", b"junk"),)))
         await until(lambda: len(district.fed.events(10**6)) == before + 2, "the other peer's event")
+
+
+def test_failed_join_codes_are_counted_per_address_in_bounded_time_and_memory():
+    """Many addresses failing join codes cost each failure the same (the record of the least recent address
+    goes past CODE_ADDRESSES), and an IPv6 network's /64 counts as one address."""
+    import time as _time
+    from preau.node.federation import gate as gates
+    CODE_ADDRESSES = getattr(gates, "CODE_ADDRESSES", 4096)
+    now = [1000.0]
+    gate = SessionGate(Limits(code_failures_per_address=3), clock=lambda: now[0])
+    start = _time.perf_counter()
+    for n in range(2 * CODE_ADDRESSES):
+        gate.code_failed(f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}")
+    assert _time.perf_counter() - start < 1.0  # was 5 ms a failure past 4,096 addresses (a rebuild each)
+    assert len(gate._code_failures) <= CODE_ADDRESSES
+    # Three tries from three addresses of one /64 make it wait; another /64 and an IPv4 address do not.
+    assert [gate.code_failed(f"2001:db8:1:2::{n}") for n in (1, 2, 3)] == [False, False, True]
+    assert gate.code_wait("2001:db8:1:2:ffff::9") > 0 and gate.code_wait("2001:db8:1:3::1") == 0
+    assert gate.code_wait("192.0.2.1") == 0
+    now[0] += 601  # past the window: forgotten
+    assert gate.code_wait("2001:db8:1:2::1") == 0
