@@ -123,7 +123,8 @@ FAILURE_KEYS = {code: f"msg.sync.failed.{code}" for code in (
 # The refusals whose words name the district (a school's view of its district), said from the district's side
 # when the peer is a school (its schools page): the school's node was busy, restarting, or a disk or a database
 # (the school's, or this node's own: its log says which) stopped the exchange.
-SCHOOL_SIDE_KEYS = {code: f"refusal.school.{code}" for code in ("busy", "shutting_down", "disk_full", "database_damaged")}
+SCHOOL_SIDE_KEYS = {code: f"refusal.school.{code}" for code in ("busy", "shutting_down", "disk_full", "database_damaged",
+                                                                    "handshake_lost")}
 
 
 def refusal_words(code: str | None, english: str, *, peer: str = "district") -> Words:

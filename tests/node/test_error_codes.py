@@ -220,9 +220,10 @@ def test_the_transports_own_endings_are_said_for_what_they_are():
 def test_the_districts_schools_page_says_a_schools_trouble_as_the_schools():
     """The refusal words are a school's view of its district ('la circonscription est occupée'); on the
     district's schools page the same codes are about the school's node, or either side's disk or database."""
-    for code in ("busy", "shutting_down", "disk_full", "database_damaged"):
+    for code in ("busy", "shutting_down", "disk_full", "database_damaged", "handshake_lost"):
         for lang in ("fr", "en"):
             said = codes.refusal_words(code, "x", peer="school").to(lang)
             assert ("circonscription" not in said and "district" not in said), (code, lang, said)
+            assert "join --again" not in said and "parent_url" not in said  # a school's remedies, not the district's
     assert "le serveur de l'école était occupé" in codes.refusal_words("busy", "x", peer="school").to("fr")
     assert "la circonscription est occupée" in codes.refusal_words("busy", "x").to("fr")
