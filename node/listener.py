@@ -36,6 +36,7 @@ log = logging.getLogger("preau.node.listener")
 
 WANT_OPEN_FILES = 65536
 PER_ADDRESS = 128  # a browser opens at most 6 per host; a school's sync holds 1
+ACCEPT_BURST = 64  # the listen backlog: sockets asyncio accepts in one go
 LOG_EVERY = 60.0   # seconds between two log lines about the same address
 
 
@@ -171,8 +172,10 @@ def client_address(request: web.BaseRequest) -> str:
 def run(app: web.Application, *, host: str, port: int, access_log_class: Any) -> None:
     """`web.run_app` (signals, clean shutdown), with the open-files limit raised and the connection cap installed."""
     soft = raise_open_files_limit()
-    # The reserve: the node's own files (databases, log, outgoing syncs) and one burst of accepted sockets,
-    # which asyncio takes up to the listen backlog (128) at a time before any of them is looked at.
+    # The reserve: the node's own files (databases, log, outgoing syncs) and bursts of accepted sockets, which
+    # asyncio takes up to the listen backlog at a time, before any of them is looked at (connection_made runs
+    # later, in a task): a loaded machine may accept several bursts first, so the backlog is a quarter of
+    # the reserve (64; aiohttp's 128 ran a node held to 512 files out of them under load, in CI).
     cap = ConnectionCap(total=soft - min(256, soft // 2))
 
     async def main() -> None:
