@@ -13,7 +13,7 @@ every connection as it is accepted. So:
   answered `503` with a line saying what to do (French first), and closed (not for this
   machine's own addresses: behind a reverse proxy on the node's host, 127.0.0.1 is everyone);
 - all addresses together may hold at most `total` (the open-files limit less a reserve for
-  the databases, the log, the node's own outgoing syncs and one burst of accepted sockets); past it the oldest connection
+  the databases, the log, the node's own outgoing syncs and the sockets accepted but not yet counted); past it the oldest connection
   that has not sent a request yet, from the address holding the most, is closed to make room.
 
 State is in memory and per process.
@@ -36,7 +36,7 @@ log = logging.getLogger("preau.node.listener")
 
 WANT_OPEN_FILES = 65536
 PER_ADDRESS = 128  # a browser opens at most 6 per host; a school's sync holds 1
-ACCEPT_BURST = 64  # the listen backlog: sockets asyncio accepts in one go
+ACCEPT_BURST = 32  # the listen backlog: sockets asyncio accepts in one go
 LOG_EVERY = 60.0   # seconds between two log lines about the same address
 
 
@@ -172,11 +172,13 @@ def client_address(request: web.BaseRequest) -> str:
 def run(app: web.Application, *, host: str, port: int, access_log_class: Any) -> None:
     """`web.run_app` (signals, clean shutdown), with the open-files limit raised and the connection cap installed."""
     soft = raise_open_files_limit()
-    # The reserve: the node's own files (databases, log, outgoing syncs) and bursts of accepted sockets, which
-    # asyncio takes up to the listen backlog at a time, before any of them is looked at (connection_made runs
-    # later, in a task): a loaded machine may accept several bursts first, so the backlog is a quarter of
-    # the reserve (64; aiohttp's 128 ran a node held to 512 files out of them under load, in CI).
-    cap = ConnectionCap(total=soft - min(256, soft // 2))
+    # The reserve: the node's own files (databases, log, outgoing syncs: about 20) and the sockets asyncio has
+    # accepted (up to the listen backlog at a time) but the node has not looked at yet, or has evicted but not
+    # closed yet: connection_made runs later, in a task, and a close on the next turn of the loop. Measured
+    # during a flood of 612 idle connections at a node held to 512 files: 503 open at the peak with a budget of
+    # 256 (in CI, on a loaded machine, past 512: EMFILE). So the reserve is three quarters of a small limit (a
+    # node left at 512 files keeps 128 connections), and at most 1,024 files of a large one.
+    cap = ConnectionCap(total=soft - min(1024, soft * 3 // 4))
 
     async def main() -> None:
         runner = web.AppRunner(app, handle_signals=True, access_log_class=access_log_class)
