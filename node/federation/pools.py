@@ -753,7 +753,7 @@ class PoolMailbox:
                           f"(key, UAI {msg.uai} or signature); ignored", peer=peer.node_id,
                           uai=msg.uai, code="not_its_declaration")
             return
-        if not self.fed.documents(kind="campaign", campaign=msg.campaign_id):
+        if not self.fed.holds_campaign(msg.campaign_id):
             # Only for a campaign this district holds: an enrolled school declaring for 3,000 made-up campaigns
             # grew this one meta value to 500 KB, re-read and re-written per declaration, and held the
             # database thread (every other school's sync) for 24 s a session.

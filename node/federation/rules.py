@@ -119,6 +119,7 @@ class Federation:
         self.clock = clock
         self.on_campaign = on_campaign
         self.trust = SqliteTrust(fed)
+        self._refused_at: dict[bytes, int] = {}  # peer key -> when its last refusal became an event (refused_event)
         # How a session's database work runs: here (a command), or on the serving node's database thread
         # (`Node.start_database_thread`), so the event loop never waits on SQLite.
         self.run: Callable[..., Awaitable[Any]] = inline
@@ -263,8 +264,7 @@ class Federation:
         latest = self.fed.latest_release(doc_id)
         if latest is not None and latest[0] >= signed.release:
             return None  # we already hold this release or a newer one
-        if latest is None and signed.kind == "release" and not self.fed.documents(kind="campaign",
-                                                                                  campaign=signed.campaign):
+        if latest is None and signed.kind == "release" and not self.fed.holds_campaign(signed.campaign):
             # A school's counts for a campaign this district never published (a school has no campaign but
             # its district's): without this, one school signed releases for made-up campaigns and each became
             # a document, a statistics entry and a line on the district's statistics pages, as many as it liked.
@@ -278,9 +278,8 @@ class Federation:
         peer offering 500 unreadable documents a session wrote 500 event rows each time, 15,000 a minute at
         its session rate, for as long as it liked."""
         now = self.clock()
-        seen = self.__dict__.setdefault("_refused_at", {})
-        if now - seen.get(peer_key, now - 60) >= 60:
-            seen[peer_key] = now
+        if now - self._refused_at.get(peer_key, now - 60) >= 60:
+            self._refused_at[peer_key] = now
             self.fed.log_event("refused", detail, **values)
         else:
             log.info("refused (already said this minute): %s", detail)

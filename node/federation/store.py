@@ -400,6 +400,11 @@ class FedStore:
                 args.append(val)
         return [StoredDocument(*row) for row in self.db.execute(sql + " ORDER BY doc_id", args).fetchall()]
 
+    def holds_campaign(self, campaign: str) -> bool:
+        """Whether a campaign document for `campaign` is held here (its id only: no document is read)."""
+        return self.db.execute("SELECT 1 FROM documents WHERE kind = 'campaign' AND campaign = ? LIMIT 1",
+                               [campaign]).fetchone() is not None
+
     def accept_release(self, doc_id: str, kind: str, owner: str, campaign: str | None, data: bytes,
                        number: int, signed: bytes, from_peer: str | None,
                        stats: tuple | None = None) -> None:
