@@ -183,10 +183,17 @@ class Federation:
                           static_key=peer.static_key.hex(), name=name)
 
     def pin_child(self, peer: PublicIdentity, uai: str, invitation_id: bytes) -> bool:
-        """Enrol a child that proved an invitation; False if the invitation was used meanwhile."""
+        """Enrol a child that proved an invitation; False if the invitation was used meanwhile.
+
+        A child pinned here already (`preau join --again`, after this node dropped the key it pinned) keeps its
+        record: the invitation is only used up, so that nobody else enrols with it."""
         with self.fed.transaction():
             if not self.fed.use_invitation(invitation_id.hex(), by=peer.signing_key.hex()):
                 return False
+            if self.fed.peer(peer.signing_key.hex()) is not None:
+                self.fed.log_event("rejoined", f"{uai} ({peer.node_id}) joined again with a new invitation",
+                                   uai=uai, node_id=peer.node_id)
+                return True
             invitation = self.fed.invitation(invitation_id.hex())
             self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id,
                               role=MEMBER_ROLES.get(invitation["member"], "school"), uai=uai,
