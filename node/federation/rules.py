@@ -271,10 +271,11 @@ class Federation:
         latest = self.fed.latest_release(doc_id)
         if latest is not None and latest[0] >= signed.release:
             return None  # we already hold this release or a newer one
-        if latest is None and signed.kind == "release" and not self.fed.holds_campaign(signed.campaign):
+        if latest is None and signed.kind in ("release", "aggregate") and not self.fed.holds_campaign(signed.campaign):
             # A school's counts for a campaign this district never published (a school has no campaign but
             # its district's): without this, one school signed releases for made-up campaigns and each became
             # a document, a statistics entry and a line on the district's statistics pages, as many as it liked.
+            # The same one level up: an académie takes a district's aggregate only for a campaign it published.
             log.warning("%s offered %r for campaign %r, which this node does not hold; not taken", peer.node_id,
                         doc_id, signed.campaign)
             return None
