@@ -143,19 +143,10 @@ class PoolView:
     cause: dict | None = None  # an académie's refusal: its own code and values ({"code", "params"}), if it sent them
 
     def why(self, lang: str) -> str | None:
-        """Why it was refused, left or failed, in `lang`: the catalog's words for its code, else as recorded."""
-        key = f"pool.refusal.{self.code}"
-        if self.code == "academie_refused":
-            return i18n.translate(lang, key, reason=_academie_reason(lang, self.cause, self.reason or ""))
-        if self.code == "pool_aborted" and self.cause:  # the district's own reason, when its words are known here
-            reason = _district_reason(lang, self.cause)
-            if reason is not None:
-                return i18n.translate(lang, "pool.refusal.district_aborted", reason=reason)
-        if self.code and key in i18n.catalog(lang):
-            return i18n.translate(lang, key, reason=self.reason or "", **(self.params or {}))
-        if self.code:  # a protocol check without words of its own: said in general, its code for the log
-            return i18n.translate(lang, "msg.pool.failed_check", code=self.code)
-        return self.reason
+        """Why it was refused, left or failed, in `lang` (see `refusal_words`); as recorded when it has no code."""
+        if not self.code:
+            return self.reason
+        return refusal_words(self.code, self.reason or "", self.params, self.cause).to(lang)
 
     def line(self, lang: str = "en") -> str:
         """The pool in two lines, all in one language: id, campaign, state (and result), then its schools."""
@@ -178,37 +169,43 @@ def _status_words(status: str):
     return said(key) if key in i18n.catalog("en") else Words(status)
 
 
-def _academie_reason(lang: str, cause: dict | None, english: str) -> str:
-    """The académie's reason in `lang`: the catalog's words for the code it sent, with the values it sent; the
-    general words for a check with no words of its own (or whose values did not all come); an old académie's
-    English as it sent it."""
-    if not cause:
-        return english
-    code, params = str(cause.get("code")), cause.get("params") or {}
-    for key in (f"pool.academie_refusal.{code}", f"pool.refusal.{code}"):  # its own words first, then a school's
-        text = i18n.catalog(lang).get(key)
-        if text is not None:
-            wanted = {field for _, field, _, _ in string.Formatter().parse(text) if field}
-            if wanted <= params.keys():
-                return i18n.translate(lang, key, **{k: params[k] for k in wanted})
-            break
-    return i18n.translate(lang, "pool.academie_refusal.other_check", code=code)
+def refusal_words(code: str | None, english: str, params: dict | None = None, cause: dict | None = None, *,
+                  other: str = "msg.pool.failed_check") -> Words:
+    """Why a pool was refused, left or failed, in words: the one place `pool.refusal.*` is looked up.
+
+    `code` and `params` are what this node recorded; `cause` is the code and values another node sent with
+    its own refusal (`{"code", "params"}`: an académie refusing to countersign, a district aborting). A code is
+    said by the catalog's words when every value they name came; a check with no words of its own (or whose
+    values did not all come) is said in general, naming its code (`other`: a pool left, or refused before
+    joining); no code at all (a node of an earlier version): the English as it was written."""
+    if code == "academie_refused":
+        reason = Words(english) if not cause else _sent_words(cause, ("pool.academie_refusal.", "pool.refusal.")) \
+            or said("pool.academie_refusal.other_check", code=str(cause.get("code")))
+        return said("pool.refusal.academie_refused", reason=reason)
+    if code == "pool_aborted" and cause:  # the district's own reason, when its words are known here
+        reason = _sent_words(cause, ("pool.refusal.",))
+        if reason is not None:
+            return said("pool.refusal.district_aborted", reason=reason)
+    if not code:
+        return Words(english)
+    return _catalog_words(("pool.refusal.",), code, params or {}) or said(other, code=code)
 
 
-def _district_reason(lang: str, cause: dict) -> str | None:
-    """Why the district aborted a pool, in `lang`, from the code and values it sent; None without words for it."""
-    code, params = str(cause.get("code")), cause.get("params") or {}
-    text = i18n.catalog(lang).get(f"pool.refusal.{code}")
-    if text is None:
-        return None
-    wanted = {field for _, field, _, _ in string.Formatter().parse(text) if field}
-    return i18n.translate(lang, f"pool.refusal.{code}", **{k: params[k] for k in wanted}) if wanted <= params.keys() else None
+def _sent_words(cause: dict, prefixes: tuple[str, ...]) -> Words | None:
+    return _catalog_words(prefixes, str(cause.get("code")), cause.get("params") or {})
 
 
-def _refusal_words(code: str | None, english: str):
-    """A pool refusal said from its protocol code when the catalog knows it, else as the protocol wrote it."""
-    key = f"pool.refusal.{code}"
-    return said(key, reason="") if code and key in i18n.catalog("en") else Words(english)
+def _catalog_words(prefixes: tuple[str, ...], code: str, params: dict) -> Words | None:
+    """The first of `prefixes` + code the catalog knows, filled with `params`; None if it has none, or if a value
+    it names did not come (a sender's values are never trusted to be complete)."""
+    for prefix in prefixes:
+        key = prefix + code
+        texts = [i18n.catalog(lang).get(key) for lang in i18n.LANGUAGES]
+        if any(text is None for text in texts):
+            continue
+        wanted = {f for text in texts for _, f, _, _ in string.Formatter().parse(text) if f}
+        return said(key, **{k: params[k] for k in wanted}) if wanted <= params.keys() else None
+    return None
 
 
 def _view(state: dict) -> PoolView:
@@ -496,7 +493,7 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
                                   seed=seed, spent=_spent(federation.fed), my_cohort=vector[-1], min_cohort=min_cohort,
                                   parent_key=_parent_key(federation, pool))
         except ProtocolError as exc:
-            raise UserError(said("msg.pool.refused", why=_refusal_words(exc.code, exc.message))) from None
+            raise UserError(said("msg.pool.refused", why=refusal_words(exc.code, exc.message, other="msg.pool.refused_check"))) from None
         state.update(status="active", **_seal(federation.identity, pool, seed, member, vector),
                      transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
