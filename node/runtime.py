@@ -231,7 +231,7 @@ class Node:
         if before is not None and not again:
             raise self._already_joined()
         if before is not None and before["key"] != inv.issuer_signing_key.hex():
-            return await self._rejoin(inv, addresses + [a for a in inv.addresses if a not in addresses], before)
+            return await self._rejoin(inv, addresses + [a for a in inv.addresses if a not in addresses], before, uai)
         if before is not None:  # --again with the key already pinned: a join would only fail (and lose the pin)
             raise Conflict(words("this node already knows this district by the key this invitation names: there is "
                                  "nothing to join again; run `preau sync`, and if it fails, read its message",
@@ -250,11 +250,12 @@ class Node:
             return report
         raise last or UserError(said("msg.node.invite_no_address"))
 
-    async def _rejoin(self, inv: Invitation, addresses: list[str], before: dict) -> SessionReport:
+    async def _rejoin(self, inv: Invitation, addresses: list[str], before: dict, uai: str) -> SessionReport:
         """`join --again`: the district still knows this node, under the same key, but this node pins a district
         key that the district dropped. The new invitation, handed over by the same trusted channel as the first,
         names the district's new key: pin it once it has proved it in the handshake, trust the old one no more,
-        and sync as usual. A failure puts the old pin back: nothing changes."""
+        and sync as usual. The invitation is presented as in a first join, so the district marks it used (nobody
+        else can enrol with it afterwards). A failure puts the old pin back: nothing changes."""
         new = PublicIdentity(inv.issuer_signing_key, inv.issuer_static_key)
 
         def repin(url: str):
@@ -272,7 +273,7 @@ class Node:
         last: Exception | None = None
         for address in addresses:
             try:
-                report = await self._session(address, new, on_established=repin(address))
+                report = await self._session(address, new, join=inv, uai=uai, on_established=repin(address))
             except PeerUnreachable as exc:
                 last = exc
                 continue
@@ -315,7 +316,7 @@ class Node:
 
     async def _session(self, url: str, peer: PublicIdentity | None, **kw: Any) -> SessionReport:
         join = kw.get("join")
-        if join is not None:
+        if join is not None and kw.get("on_established") is None:
             # Pin the district as soon as it has proved its key, so this very session can offer it our documents.
             kw["on_established"] = lambda p: self.federation.pin_upstream(p, url)
         chain = await self.run(pending_rotations, self.fed)

@@ -147,6 +147,10 @@ class PoolView:
         key = f"pool.refusal.{self.code}"
         if self.code == "academie_refused":
             return i18n.translate(lang, key, reason=_academie_reason(lang, self.cause, self.reason or ""))
+        if self.code == "pool_aborted" and self.cause:  # the district's own reason, when its words are known here
+            reason = _district_reason(lang, self.cause)
+            if reason is not None:
+                return i18n.translate(lang, "pool.refusal.district_aborted", reason=reason)
         if self.code and key in i18n.catalog(lang):
             return i18n.translate(lang, key, reason=self.reason or "", **(self.params or {}))
         if self.code:  # a protocol check without words of its own: said in general, its code for the log
@@ -189,6 +193,16 @@ def _academie_reason(lang: str, cause: dict | None, english: str) -> str:
                 return i18n.translate(lang, key, **{k: params[k] for k in wanted})
             break
     return i18n.translate(lang, "pool.academie_refusal.other_check", code=code)
+
+
+def _district_reason(lang: str, cause: dict) -> str | None:
+    """Why the district aborted a pool, in `lang`, from the code and values it sent; None without words for it."""
+    code, params = str(cause.get("code")), cause.get("params") or {}
+    text = i18n.catalog(lang).get(f"pool.refusal.{code}")
+    if text is None:
+        return None
+    wanted = {field for _, field, _, _ in string.Formatter().parse(text) if field}
+    return i18n.translate(lang, f"pool.refusal.{code}", **{k: params[k] for k in wanted}) if wanted <= params.keys() else None
 
 
 def _refusal_words(code: str | None, english: str):
@@ -837,6 +851,10 @@ class PoolMailbox:
         if reply is None:
             state.update(status="complete" if client.state == "complete" else "failed", outbox=None,
                          reason=None if client.error is None else client.error.message)
+            if client.error is not None:  # the district aborted the pool: said from its code and values
+                state["code"] = client.error.code
+                if client.aborted is not None:
+                    state["cause"] = {"code": client.aborted[0], "params": client.aborted[1]}
             _save(self.fed, key, state)
             return []
         if reply.sent_input is not None:

@@ -243,6 +243,28 @@ async def test_keys_rotated_by_another_process_are_used_at_the_next_sync(tmp_pat
     school.close()
 
 
+async def test_the_invitation_of_a_join_again_is_used_up(tmp_path, district):
+    """A school whose district dropped its old key at once joins again with a new invitation; the district already
+    knows the school's key, and marks that invitation used all the same: nobody else enrols with it afterwards."""
+    from preau.node.errors import UserError
+    uai = "0751234J"
+    school = await joined(tmp_path, district, "s", uai)
+    district.rotate_keys(overlap_days=0)
+    inv = district.create_invitation(uai, [district.url])
+    report = await school.join(inv.to_string(), uai, again=True)
+    assert report.complete and school.federation.upstream()["key"] == district.identity.signing_key.hex()
+    assert district.fed.invitation(inv.id.hex())["used_by"] == school.identity.signing_key.hex()
+    assert [p["uai"] for p in district.fed.peers("school")] == [uai]
+    assert [e["kind"] for e in district.fed.events() if e["kind"] in ("enrolled", "rejoined")] == ["rejoined", "enrolled"]
+    thief = make_node(tmp_path, "thief", "school")  # whoever else holds that invitation
+    with pytest.raises(UserError, match="this invitation has already been used: ask your district for a new one"):
+        await thief.join(inv.to_string(), uai)
+    assert [p["key"] for p in district.fed.peers("school")] == [school.identity.signing_key.hex()]
+    assert (await school.sync_upstream()).complete  # and the school syncs on as before
+    school.close()
+    thief.close()
+
+
 async def test_an_address_that_is_not_a_preau_node_is_reported_as_such(tmp_path, district):
     from preau.node.errors import UserError
     school = make_node(tmp_path, "s", "school")

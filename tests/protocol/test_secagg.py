@@ -60,6 +60,10 @@ def test_fewer_than_t_aborts_and_nothing_is_unmasked(round_name):
     assert "needs 9" in server.reason
     told = [m for kind, m, data in transcript if kind == "down" and isinstance(decode(data), PoolAborted)]
     assert told and all(clients[m].state == "failed" for m in told if m > 4)
+    # ... each told why as a code and values, which its node says in its people's language
+    assert server.reason_code == "too_few_answered" and server.reason_params["threshold"] == 9
+    said = {k: str(v) for k, v in server.reason_params.items()}
+    assert all(clients[m].aborted == ("too_few_answered", said) for m in told if m > 4)
     revealers = {m for kind, m, d in transcript if kind == "up" and isinstance(decode(d), UnmaskShares)}
     assert len(revealers) < pool.t  # too few shares of any mask to rebuild it
 
