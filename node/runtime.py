@@ -3,7 +3,7 @@
 The same code runs a school, a district, and a district with a parent
 (académie): only the peers it has pinned differ.
 
-Why one module of about 520 lines: `Node` is one object with one life (open,
+Why one module of about 590 lines: `Node` is one object with one life (open,
 enrol, sync on a schedule, report its health, rotate its keys, close); what
 could stand alone has gone (the database thread to node/database.py, the
 sessions to federation/transport.py, the rules to federation/rules.py).

@@ -16,7 +16,7 @@ frozen vector encrypted under a key derived from its identity seed. A school
 writes its one-masked-input-per-campaign record in the same transaction as the
 reply that carries the masked input, before that reply can leave.
 
-Why one module of about 750 lines: the district's rounds, the school's part and
+Why one module of about 850 lines: the district's rounds, the school's part and
 the mail between them (`PoolMailbox`) are one protocol's node side over one
 stored state; the mail handling uses a dozen of the state helpers above it, so
 split in two each half would have to be read with the other. The pure state
