@@ -31,6 +31,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from preau.node import i18n
+from preau.node.appkeys import TRUSTED_PROXY
 
 log = logging.getLogger("preau.node.listener")
 
@@ -151,15 +152,16 @@ def _loopback(address: str) -> bool:
         return False
 
 
-def client_address(request: web.BaseRequest) -> str:
+def client_address(request: web.Request) -> str:
     """The computer on the other end, for the bounds kept per address (login delays, join-code tries).
 
-    The TCP peer, except when the peer is this machine and the request carries X-Forwarded-For: that is the
-    reverse proxy of docs/operations.md, and the last address it appended is the computer. Without this,
-    behind the proxy everyone was 127.0.0.1: 21 wrong passwords from anywhere locked every district
-    account out. A peer on the network cannot choose its address this way (its header is ignored)."""
+    The TCP peer, except when the operator set `trusted_proxy`, the peer is this machine and the request
+    carries X-Forwarded-For: that is the reverse proxy of docs/operations.md, and the last address it appended
+    is the computer. Without this, behind the proxy everyone was 127.0.0.1: 21 wrong passwords from anywhere
+    locked every district account out. A peer on the network cannot choose its address this way (its header
+    is ignored), nor can a program on this machine unless the operator said a proxy runs here."""
     peer = request.remote or "unknown"
-    if _loopback(peer):
+    if _loopback(peer) and request.config_dict.get(TRUSTED_PROXY, False):
         last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
         if last:
             try:
