@@ -255,13 +255,18 @@ class Node:
         key that the district dropped. The new invitation, handed over by the same trusted channel as the first,
         names the district's new key: pin it once it has proved it in the handshake, trust the old one no more,
         and sync as usual. The invitation is presented as in a first join, so the district marks it used (nobody
-        else can enrol with it afterwards). A failure puts the old pin back: nothing changes."""
+        else can enrol with it afterwards) when it admits this node. A failure before that puts the old pin back:
+        nothing changes. Once admitted, the new pin stays whatever happens to the rest of the session (the
+        district has used the invitation up: going back to the dropped key would leave this node with neither)."""
         new = PublicIdentity(inv.issuer_signing_key, inv.issuer_static_key)
+        admitted = False
 
         def repin(url: str):
             def established(peer: PublicIdentity) -> None:
+                nonlocal admitted
                 self.federation.pin_upstream(peer, url, name=before["name"])
                 self.fed.revoke_peer(before["key"])
+                admitted = True
             return established
 
         def undo() -> None:
@@ -270,16 +275,25 @@ class Node:
                               name=before["name"], address=before["address"], static_key=before["static_key"],
                               town=before["town"])
 
+        def unfinished(detail: Any) -> UserError:
+            return UserError(words(f"this node has joined its district again, but the first sync did not finish "
+                                   f"({detail}): run `preau sync`", "node.rejoined_sync_unfinished", detail=detail))
+
         last: Exception | None = None
         for address in addresses:
             try:
                 report = await self._session(address, new, join=inv, uai=uai, on_established=repin(address))
             except PeerUnreachable as exc:
+                if admitted:
+                    raise unfinished(exc.words) from None
                 last = exc
                 continue
             except BaseException:
-                await self.run(undo)
+                if not admitted:
+                    await self.run(undo)
                 raise
+            if report.error and admitted:
+                raise unfinished(refusal_words(report.error_code, report.error))
             if report.error:
                 await self.run(undo)
                 raise UserError(words(f"the district refused to enrol this node: {report.error}",
