@@ -328,6 +328,27 @@ def test_without_trusted_proxy_no_program_on_this_machine_picks_its_address(tmp_
     assert seen == {None: "127.0.0.1", False: "127.0.0.1", True: "203.0.113.9"}
 
 
+def test_a_proxy_set_up_without_trusted_proxy_is_named_in_the_log(caplog, monkeypatch):
+    """A proxy set up before `trusted_proxy` existed sends X-Forwarded-For that is no longer read: every computer
+    counts as this machine again (21 wrong passwords lock everyone out). The log says what to set, once an hour."""
+    from unittest import mock
+
+    from preau.node import listener
+
+    monkeypatch.setattr(listener, "_UNTRUSTED_SAID", [float("-inf")])
+    local = mock.Mock()
+    local.get_extra_info.side_effect = lambda name, default=None: ("127.0.0.1", 4000) if name == "peername" else default
+    with caplog.at_level(logging.WARNING, logger="preau.node.listener"):
+        for _ in range(3):
+            proxied = make_mocked_request("GET", "/", headers={"X-Forwarded-For": "203.0.113.9"}, transport=local,
+                                          app=web.Application())
+            assert listener.client_address(proxied) == "127.0.0.1"
+        assert listener.client_address(make_mocked_request("GET", "/", transport=local, app=web.Application())) \
+            == "127.0.0.1"  # no header: nothing to say
+    said = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(said) == 1 and "set trusted_proxy = true" in said[0], said
+
+
 def test_rate_limiter_window_forgets_old_failures():
     limiter = LoginRateLimiter(account_max=3, address_max=100, window=60, lockout=600, base=30)
     for t in (0, 30):
