@@ -236,13 +236,26 @@ class Node:
             raise Conflict(words("this node already knows this district by the key this invitation names: there is "
                                  "nothing to join again; run `preau sync`, and if it fails, read its message",
                                  "node.rejoin_same_key"))
+        admitted = False  # the district enrolled this node (and used the invitation up): its pin stays
+
+        def pin_at(url: str):
+            def established(peer: PublicIdentity) -> None:
+                nonlocal admitted
+                self.federation.pin_upstream(peer, url)  # pinned at once: this very session offers it our documents
+                admitted = True
+            return established
+
         last: Exception | None = None
         for address in addresses + [a for a in inv.addresses if a not in addresses]:
             try:
-                report = await self._session(address, None, join=inv, uai=uai)
+                report = await self._session(address, None, join=inv, uai=uai, on_established=pin_at(address))
             except PeerUnreachable as exc:
+                if admitted:  # another address would present the used invitation
+                    raise self._unfinished(exc.words, again=False) from None
                 last = exc
                 continue
+            if report.error and admitted:
+                raise self._unfinished(refusal_words(report.error_code, report.error), again=False)
             if report.error:
                 await self.run(self.fed.forget_peer, inv.issuer_signing_key.hex())  # not enrolled after all
                 raise UserError(words(f"the district refused to enrol this node: {report.error}",
@@ -275,17 +288,13 @@ class Node:
                               name=before["name"], address=before["address"], static_key=before["static_key"],
                               town=before["town"])
 
-        def unfinished(detail: Any) -> UserError:
-            return UserError(words(f"this node has joined its district again, but the first sync did not finish "
-                                   f"({detail}): run `preau sync`", "node.rejoined_sync_unfinished", detail=detail))
-
         last: Exception | None = None
         for address in addresses:
             try:
                 report = await self._session(address, new, join=inv, uai=uai, on_established=repin(address))
             except PeerUnreachable as exc:
                 if admitted:
-                    raise unfinished(exc.words) from None
+                    raise self._unfinished(exc.words, again=True) from None
                 last = exc
                 continue
             except BaseException:
@@ -293,13 +302,22 @@ class Node:
                     await self.run(undo)
                 raise
             if report.error and admitted:
-                raise unfinished(refusal_words(report.error_code, report.error))
+                raise self._unfinished(refusal_words(report.error_code, report.error), again=True)
             if report.error:
                 await self.run(undo)
                 raise UserError(words(f"the district refused to enrol this node: {report.error}",
                                       "node.enrol_refused", detail=refusal_words(report.error_code, report.error)))
             return report
         raise last or UserError(said("msg.node.invite_no_address"))
+
+    @staticmethod
+    def _unfinished(detail: Any, *, again: bool) -> UserError:
+        """The district admitted this node, then the rest of that first session failed: nothing to join again."""
+        if again:
+            return UserError(words(f"this node has joined its district again, but the first sync did not finish "
+                                   f"({detail}): run `preau sync`", "node.rejoined_sync_unfinished", detail=detail))
+        return UserError(words(f"this node has joined its district, but the first sync did not finish ({detail}): "
+                               "run `preau sync`", "node.joined_sync_unfinished", detail=detail))
 
     @staticmethod
     def _already_joined() -> Conflict:
@@ -329,10 +347,6 @@ class Node:
     # -- sync with the upstream peer ---------------------------------------------------
 
     async def _session(self, url: str, peer: PublicIdentity | None, **kw: Any) -> SessionReport:
-        join = kw.get("join")
-        if join is not None and kw.get("on_established") is None:
-            # Pin the district as soon as it has proved its key, so this very session can offer it our documents.
-            kw["on_established"] = lambda p: self.federation.pin_upstream(p, url)
         chain = await self.run(pending_rotations, self.fed)
         return await open_session(self.federation, url, peer, self.limits,
                                   rotation=[bytes.fromhex(st) for st in chain] or None, **kw)

@@ -289,6 +289,28 @@ async def test_a_join_again_cut_short_after_the_district_admitted_the_node_keeps
     school.close()
 
 
+async def test_a_first_join_cut_short_after_the_district_enrolled_the_node_keeps_its_pin(tmp_path, district):
+    """The district enrols the school and uses the invitation up when it admits it; the school forgot the district
+    if the rest of that session failed, and was left with a used invitation. It keeps the pin now, and syncs."""
+    from preau.node.errors import UserError
+    uai = "0751234J"
+    school = make_node(tmp_path, "s", "school")
+    for campaign_id in (CAMPAIGN.id, "2026-autre"):  # released before joining: two documents to offer
+        other = dataclasses.replace(CAMPAIGN, id=campaign_id)
+        outs = [PupilOutcome(f"p{i}", "fr-mots", "seuil2") for i in range(12)]
+        school.federation.publish_release(next_release(outs, other, ReleaseHistory(other.id), closing=False).content,
+                                          to_peer="district")
+    district.limits = dataclasses.replace(district.limits, max_docs_per_session=1)  # the session fails past Welcome
+    inv = district.create_invitation(uai, [district.url])
+    with pytest.raises(UserError, match=r"has joined its district, but the first sync did not finish"):
+        await school.join(inv.to_string(), uai)
+    assert school.federation.upstream()["key"] == district.identity.signing_key.hex()
+    assert [p["uai"] for p in district.fed.peers("school")] == [uai]
+    district.limits = dataclasses.replace(district.limits, max_docs_per_session=500)
+    assert (await school.sync_upstream()).complete
+    school.close()
+
+
 async def test_an_address_that_is_not_a_preau_node_is_reported_as_such(tmp_path, district):
     from preau.node.errors import UserError
     school = make_node(tmp_path, "s", "school")
