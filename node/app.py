@@ -16,7 +16,7 @@ from aiohttp import web
 
 from preau.node import faults, i18n, keyfiles, listener
 from preau.node.actions.common import open_store, require_node
-from preau.node.appkeys import CONFIG, NODE
+from preau.node.appkeys import CONFIG, NODE, TRUSTED_PROXY
 from preau.node.errors import Busy, UserError, said, words
 from preau.node.aio import LoopWatch
 from preau.node.lan import lan_urls
@@ -187,6 +187,7 @@ def create_app(settings: Any, *, clock: Callable[[], float] = time.time) -> web.
     faults.quiet_client_errors()
     app = web.Application(middlewares=[json_errors, faults.body_guard], client_max_size=settings.max_message_bytes)
     app[CONFIG] = settings
+    app[TRUSTED_PROXY] = settings.trusted_proxy
     app.cleanup_ctx.append(_node_ctx)
     app.on_shutdown.append(_tell_sessions)
     # The web layer: sessions backed by the store, CSRF, headers, and every page (after the node opens).

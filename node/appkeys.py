@@ -12,3 +12,6 @@ CONFIG = web.AppKey("config", Any)
 FEDSTORE: web.AppKey["FedStore"] = web.AppKey("fedstore")
 NODE = web.AppKey("node", Any)          # the running node: identity, role, sync engine
 STORE = web.AppKey("store", Any)        # encrypted pupil store (schools only)
+# The `trusted_proxy` setting: X-Forwarded-For names the computer only when the operator said a reverse proxy runs
+# on this machine (node/listener.py client_address); without it, any program here could pass for any computer.
+TRUSTED_PROXY = web.AppKey("trusted_proxy", bool)

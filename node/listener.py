@@ -31,6 +31,7 @@ from typing import Any, Callable
 from aiohttp import web
 
 from preau.node import i18n
+from preau.node.appkeys import TRUSTED_PROXY
 
 log = logging.getLogger("preau.node.listener")
 
@@ -151,22 +152,40 @@ def _loopback(address: str) -> bool:
         return False
 
 
-def client_address(request: web.BaseRequest) -> str:
+_UNTRUSTED_SAID = [float("-inf")]  # when the last line about an unread X-Forwarded-For was logged (per process)
+
+
+def _untrusted_header() -> None:
+    """A request from this machine carries X-Forwarded-For, but `trusted_proxy` is off: most likely a proxy set
+    up before the setting existed, whose computers all count as this machine now. Said once an hour."""
+    now = time.monotonic()
+    if now - _UNTRUSTED_SAID[0] >= 3600:
+        _UNTRUSTED_SAID[0] = now
+        log.warning("a request from this machine carries X-Forwarded-For, which is not read (trusted_proxy is off): "
+                    "every computer behind a reverse proxy counts as this machine for login delays and join-code "
+                    "tries. If a reverse proxy on this machine passes the requests, set trusted_proxy = true "
+                    "(docs/operations.md, 'Behind a reverse proxy')")
+
+
+def client_address(request: web.Request) -> str:
     """The computer on the other end, for the bounds kept per address (login delays, join-code tries).
 
-    The TCP peer, except when the peer is this machine and the request carries X-Forwarded-For: that is the
-    reverse proxy of docs/operations.md, and the last address it appended is the computer. Without this,
-    behind the proxy everyone was 127.0.0.1: 21 wrong passwords from anywhere locked every district
-    account out. A peer on the network cannot choose its address this way (its header is ignored)."""
+    The TCP peer, except when the operator set `trusted_proxy`, the peer is this machine and the request
+    carries X-Forwarded-For: that is the reverse proxy of docs/operations.md, and the last address it appended
+    is the computer. Without this, behind the proxy everyone was 127.0.0.1: 21 wrong passwords from anywhere
+    locked every district account out. A peer on the network cannot choose its address this way (its header
+    is ignored), nor can a program on this machine unless the operator said a proxy runs here."""
     peer = request.remote or "unknown"
-    if _loopback(peer):
-        last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
-        if last:
-            try:
-                return str(ipaddress.ip_address(last))
-            except ValueError:
-                pass
-    return peer
+    if not _loopback(peer) or "X-Forwarded-For" not in request.headers:
+        return peer
+    if not request.config_dict.get(TRUSTED_PROXY, False):
+        _untrusted_header()
+        return peer
+    last = request.headers.get("X-Forwarded-For", "").split(",")[-1].strip()
+    try:
+        return str(ipaddress.ip_address(last))
+    except ValueError:
+        return peer
 
 
 def run(app: web.Application, *, host: str, port: int, access_log_class: Any) -> None:

@@ -3,7 +3,7 @@
 The same code runs a school, a district, and a district with a parent
 (académie): only the peers it has pinned differ.
 
-Why one module of about 520 lines: `Node` is one object with one life (open,
+Why one module of about 590 lines: `Node` is one object with one life (open,
 enrol, sync on a schedule, report its health, rotate its keys, close); what
 could stand alone has gone (the database thread to node/database.py, the
 sessions to federation/transport.py, the rules to federation/rules.py).
@@ -231,18 +231,31 @@ class Node:
         if before is not None and not again:
             raise self._already_joined()
         if before is not None and before["key"] != inv.issuer_signing_key.hex():
-            return await self._rejoin(inv, addresses + [a for a in inv.addresses if a not in addresses], before)
+            return await self._rejoin(inv, addresses + [a for a in inv.addresses if a not in addresses], before, uai)
         if before is not None:  # --again with the key already pinned: a join would only fail (and lose the pin)
             raise Conflict(words("this node already knows this district by the key this invitation names: there is "
                                  "nothing to join again; run `preau sync`, and if it fails, read its message",
                                  "node.rejoin_same_key"))
+        admitted = False  # the district enrolled this node (and used the invitation up): its pin stays
+
+        def pin_at(url: str):
+            def established(peer: PublicIdentity) -> None:
+                nonlocal admitted
+                self.federation.pin_upstream(peer, url)  # pinned at once: this very session offers it our documents
+                admitted = True
+            return established
+
         last: Exception | None = None
         for address in addresses + [a for a in inv.addresses if a not in addresses]:
             try:
-                report = await self._session(address, None, join=inv, uai=uai)
+                report = await self._session(address, None, join=inv, uai=uai, on_established=pin_at(address))
             except PeerUnreachable as exc:
+                if admitted:  # another address would present the used invitation
+                    raise self._unfinished(exc.words, again=False) from None
                 last = exc
                 continue
+            if report.error and admitted:
+                raise self._unfinished(refusal_words(report.error_code, report.error), again=False)
             if report.error:
                 await self.run(self.fed.forget_peer, inv.issuer_signing_key.hex())  # not enrolled after all
                 raise UserError(words(f"the district refused to enrol this node: {report.error}",
@@ -250,17 +263,23 @@ class Node:
             return report
         raise last or UserError(said("msg.node.invite_no_address"))
 
-    async def _rejoin(self, inv: Invitation, addresses: list[str], before: dict) -> SessionReport:
+    async def _rejoin(self, inv: Invitation, addresses: list[str], before: dict, uai: str) -> SessionReport:
         """`join --again`: the district still knows this node, under the same key, but this node pins a district
         key that the district dropped. The new invitation, handed over by the same trusted channel as the first,
         names the district's new key: pin it once it has proved it in the handshake, trust the old one no more,
-        and sync as usual. A failure puts the old pin back: nothing changes."""
+        and sync as usual. The invitation is presented as in a first join, so the district marks it used (nobody
+        else can enrol with it afterwards) when it admits this node. A failure before that puts the old pin back:
+        nothing changes. Once admitted, the new pin stays whatever happens to the rest of the session (the
+        district has used the invitation up: going back to the dropped key would leave this node with neither)."""
         new = PublicIdentity(inv.issuer_signing_key, inv.issuer_static_key)
+        admitted = False
 
         def repin(url: str):
             def established(peer: PublicIdentity) -> None:
+                nonlocal admitted
                 self.federation.pin_upstream(peer, url, name=before["name"])
                 self.fed.revoke_peer(before["key"])
+                admitted = True
             return established
 
         def undo() -> None:
@@ -272,19 +291,33 @@ class Node:
         last: Exception | None = None
         for address in addresses:
             try:
-                report = await self._session(address, new, on_established=repin(address))
+                report = await self._session(address, new, join=inv, uai=uai, on_established=repin(address))
             except PeerUnreachable as exc:
+                if admitted:
+                    raise self._unfinished(exc.words, again=True) from None
                 last = exc
                 continue
             except BaseException:
-                await self.run(undo)
+                if not admitted:
+                    await self.run(undo)
                 raise
+            if report.error and admitted:
+                raise self._unfinished(refusal_words(report.error_code, report.error), again=True)
             if report.error:
                 await self.run(undo)
                 raise UserError(words(f"the district refused to enrol this node: {report.error}",
                                       "node.enrol_refused", detail=refusal_words(report.error_code, report.error)))
             return report
         raise last or UserError(said("msg.node.invite_no_address"))
+
+    @staticmethod
+    def _unfinished(detail: Any, *, again: bool) -> UserError:
+        """The district admitted this node, then the rest of that first session failed: nothing to join again."""
+        if again:
+            return UserError(words(f"this node has joined its district again, but the first sync did not finish "
+                                   f"({detail}): run `preau sync`", "node.rejoined_sync_unfinished", detail=detail))
+        return UserError(words(f"this node has joined its district, but the first sync did not finish ({detail}): "
+                               "run `preau sync`", "node.joined_sync_unfinished", detail=detail))
 
     @staticmethod
     def _already_joined() -> Conflict:
@@ -314,10 +347,6 @@ class Node:
     # -- sync with the upstream peer ---------------------------------------------------
 
     async def _session(self, url: str, peer: PublicIdentity | None, **kw: Any) -> SessionReport:
-        join = kw.get("join")
-        if join is not None:
-            # Pin the district as soon as it has proved its key, so this very session can offer it our documents.
-            kw["on_established"] = lambda p: self.federation.pin_upstream(p, url)
         chain = await self.run(pending_rotations, self.fed)
         return await open_session(self.federation, url, peer, self.limits,
                                   rotation=[bytes.fromhex(st) for st in chain] or None, **kw)

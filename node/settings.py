@@ -164,6 +164,13 @@ class Settings:
         choices=ARGON2_PROFILES,
     )
     log_level: str = _setting("info", "How much the node writes to its log.", "choice", choices=LOG_LEVELS)
+    trusted_proxy: bool = _setting(
+        False,
+        "A reverse proxy on this machine passes the requests (docs/operations.md, 'Behind a reverse proxy'): "
+        "login delays and join-code tries then count per computer from its X-Forwarded-For header. Leave off "
+        "without a proxy: any program on this machine could then pass for any computer.",
+        "bool",
+    )
     mdns: bool = _setting(
         False,
         "Advertise the node on the local network (mDNS) so teachers can open http://MDNS_NAME.local.",

@@ -525,6 +525,12 @@ class Connection:
                 raise RemoteProtocolError(f"{who} is revoked; it must be enrolled again", code="peer_revoked")
             if pin.identity.static_key != peer.static_key:
                 raise RemoteProtocolError(f"{who} presented another Noise key than the one pinned", code="key_mismatch")
+            if hello.join is not None:  # `preau join --again`: the invitation it was given is checked, then used up
+                enrollment = self._check_join(peer, hello.join, who)
+                if pin.uai is not None and enrollment.uai != pin.uai:
+                    raise RemoteProtocolError(f"{who} is enrolled here as {pin.uai} but brought the invitation for "
+                                              f"{enrollment.uai}", code="invitation_foreign")
+                return enrollment, None
             return None, None
         if hello.rotation is not None or hello.earlier_rotations:
             if hello.rotation is None:
@@ -548,7 +554,11 @@ class Connection:
             raise RemoteProtocolError(f"{who} rotated from {node_id(chain[0].old_signing_key)}, which is not enrolled here", code="unknown_peer")
         if hello.join is None:
             raise RemoteProtocolError(f"{who} is not enrolled here and brought no invitation", code="unknown_peer")
-        join = Join.decode_body(hello.join)
+        return self._check_join(peer, hello.join, who), None
+
+    def _check_join(self, peer: PublicIdentity, body: bytes, who: str) -> Enrollment:
+        """The invitation a peer brought: issued here, proved for this handshake and key, unused, unexpired."""
+        join = Join.decode_body(body)
         if join.issuer != self._acting.signing_key:
             raise RemoteProtocolError(f"{who} brought an invitation issued by another district ({node_id(join.issuer)})", code="invitation_foreign")
         rec = self._trust.invitation(join.invitation_id)
@@ -562,7 +572,7 @@ class Connection:
                                       f"says {utc(self.now)}", code="invitation_expired")
         if join.uai != rec.uai:
             raise RemoteProtocolError(f"{who} says it is school {join.uai} but the invitation is for {rec.uai}", code="invitation_foreign")
-        return Enrollment(rec.id, rec.uai), None
+        return Enrollment(rec.id, rec.uai)
 
     def _established(self, enrollment, rotated_from, reached_retired: bytes | None = None, *,
                      peer_name: str | None = None) -> Established:
@@ -654,6 +664,10 @@ class Connection:
                 raise RemoteProtocolError("the peer sent a message before admitting us", code="unexpected_message")
             self._transition("recv_welcome")
             enrollment = Enrollment(self._join.id, self._uai) if self._join is not None else None
+            if enrollment and msg.enrolled_uai is None:
+                # A district that knew this node already (`join --again`) and, before 2026-11-30, ignored the
+                # invitation: admitted all the same, and nothing was enrolled.
+                enrollment = None
             if enrollment and msg.enrolled_uai != self._uai:
                 raise RemoteProtocolError("the district enrolled another school code than ours", code="invitation_foreign")
             events.append(self._established(enrollment, None, peer_name=msg.name))

@@ -16,7 +16,7 @@ frozen vector encrypted under a key derived from its identity seed. A school
 writes its one-masked-input-per-campaign record in the same transaction as the
 reply that carries the masked input, before that reply can leave.
 
-Why one module of about 750 lines: the district's rounds, the school's part and
+Why one module of about 850 lines: the district's rounds, the school's part and
 the mail between them (`PoolMailbox`) are one protocol's node side over one
 stored state; the mail handling uses a dozen of the state helpers above it, so
 split in two each half would have to be read with the other. The pure state
@@ -143,15 +143,10 @@ class PoolView:
     cause: dict | None = None  # an académie's refusal: its own code and values ({"code", "params"}), if it sent them
 
     def why(self, lang: str) -> str | None:
-        """Why it was refused, left or failed, in `lang`: the catalog's words for its code, else as recorded."""
-        key = f"pool.refusal.{self.code}"
-        if self.code == "academie_refused":
-            return i18n.translate(lang, key, reason=_academie_reason(lang, self.cause, self.reason or ""))
-        if self.code and key in i18n.catalog(lang):
-            return i18n.translate(lang, key, reason=self.reason or "", **(self.params or {}))
-        if self.code:  # a protocol check without words of its own: said in general, its code for the log
-            return i18n.translate(lang, "msg.pool.failed_check", code=self.code)
-        return self.reason
+        """Why it was refused, left or failed, in `lang` (see `refusal_words`); as recorded when it has no code."""
+        if not self.code:
+            return self.reason
+        return refusal_words(self.code, self.reason or "", self.params, self.cause).to(lang)
 
     def line(self, lang: str = "en") -> str:
         """The pool in two lines, all in one language: id, campaign, state (and result), then its schools."""
@@ -174,27 +169,43 @@ def _status_words(status: str):
     return said(key) if key in i18n.catalog("en") else Words(status)
 
 
-def _academie_reason(lang: str, cause: dict | None, english: str) -> str:
-    """The académie's reason in `lang`: the catalog's words for the code it sent, with the values it sent; the
-    general words for a check with no words of its own (or whose values did not all come); an old académie's
-    English as it sent it."""
-    if not cause:
-        return english
-    code, params = str(cause.get("code")), cause.get("params") or {}
-    for key in (f"pool.academie_refusal.{code}", f"pool.refusal.{code}"):  # its own words first, then a school's
-        text = i18n.catalog(lang).get(key)
-        if text is not None:
-            wanted = {field for _, field, _, _ in string.Formatter().parse(text) if field}
-            if wanted <= params.keys():
-                return i18n.translate(lang, key, **{k: params[k] for k in wanted})
-            break
-    return i18n.translate(lang, "pool.academie_refusal.other_check", code=code)
+def refusal_words(code: str | None, english: str, params: dict | None = None, cause: dict | None = None, *,
+                  other: str = "msg.pool.failed_check") -> Words:
+    """Why a pool was refused, left or failed, in words: the one place `pool.refusal.*` is looked up.
+
+    `code` and `params` are what this node recorded; `cause` is the code and values another node sent with
+    its own refusal (`{"code", "params"}`: an académie refusing to countersign, a district aborting). A code is
+    said by the catalog's words when every value they name came; a check with no words of its own (or whose
+    values did not all come) is said in general, naming its code (`other`: a pool left, or refused before
+    joining); no code at all (a node of an earlier version): the English as it was written."""
+    if code == "academie_refused":
+        reason = Words(english) if not cause else _sent_words(cause, ("pool.academie_refusal.", "pool.refusal.")) \
+            or said("pool.academie_refusal.other_check", code=str(cause.get("code")))
+        return said("pool.refusal.academie_refused", reason=reason)
+    if code == "pool_aborted" and cause:  # the district's own reason, when its words are known here
+        reason = _sent_words(cause, ("pool.refusal.",))
+        if reason is not None:
+            return said("pool.refusal.district_aborted", reason=reason)
+    if not code:
+        return Words(english)
+    return _catalog_words(("pool.refusal.",), code, params or {}) or said(other, code=code)
 
 
-def _refusal_words(code: str | None, english: str):
-    """A pool refusal said from its protocol code when the catalog knows it, else as the protocol wrote it."""
-    key = f"pool.refusal.{code}"
-    return said(key, reason="") if code and key in i18n.catalog("en") else Words(english)
+def _sent_words(cause: dict, prefixes: tuple[str, ...]) -> Words | None:
+    return _catalog_words(prefixes, str(cause.get("code")), cause.get("params") or {})
+
+
+def _catalog_words(prefixes: tuple[str, ...], code: str, params: dict) -> Words | None:
+    """The first of `prefixes` + code the catalog knows, filled with `params`; None if it has none, or if a value
+    it names did not come (a sender's values are never trusted to be complete)."""
+    for prefix in prefixes:
+        key = prefix + code
+        texts = [i18n.catalog(lang).get(key) for lang in i18n.LANGUAGES]
+        if any(text is None for text in texts):
+            continue
+        wanted = {f for text in texts for _, f, _, _ in string.Formatter().parse(text) if f}
+        return said(key, **{k: params[k] for k in wanted}) if wanted <= params.keys() else None
+    return None
 
 
 def _view(state: dict) -> PoolView:
@@ -482,7 +493,7 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
                                   seed=seed, spent=_spent(federation.fed), my_cohort=vector[-1], min_cohort=min_cohort,
                                   parent_key=_parent_key(federation, pool))
         except ProtocolError as exc:
-            raise UserError(said("msg.pool.refused", why=_refusal_words(exc.code, exc.message))) from None
+            raise UserError(said("msg.pool.refused", why=refusal_words(exc.code, exc.message, other="msg.pool.refused_check"))) from None
         state.update(status="active", **_seal(federation.identity, pool, seed, member, vector),
                      transcript=[], outbox=client.start().hex(), approved_by=user, moved_at=federation.clock())
         _save(federation.fed, key, state)
@@ -837,6 +848,10 @@ class PoolMailbox:
         if reply is None:
             state.update(status="complete" if client.state == "complete" else "failed", outbox=None,
                          reason=None if client.error is None else client.error.message)
+            if client.error is not None:  # the district aborted the pool: said from its code and values
+                state["code"] = client.error.code
+                if client.aborted is not None:
+                    state["cause"] = {"code": client.aborted[0], "params": client.aborted[1]}
             _save(self.fed, key, state)
             return []
         if reply.sent_input is not None:

@@ -183,10 +183,17 @@ class Federation:
                           static_key=peer.static_key.hex(), name=name)
 
     def pin_child(self, peer: PublicIdentity, uai: str, invitation_id: bytes) -> bool:
-        """Enrol a child that proved an invitation; False if the invitation was used meanwhile."""
+        """Enrol a child that proved an invitation; False if the invitation was used meanwhile.
+
+        A child pinned here already (`preau join --again`, after this node dropped the key it pinned) keeps its
+        record: the invitation is only used up, so that nobody else enrols with it."""
         with self.fed.transaction():
             if not self.fed.use_invitation(invitation_id.hex(), by=peer.signing_key.hex()):
                 return False
+            if self.fed.peer(peer.signing_key.hex()) is not None:
+                self.fed.log_event("rejoined", f"{uai} ({peer.node_id}) joined again with a new invitation",
+                                   uai=uai, node_id=peer.node_id)
+                return True
             invitation = self.fed.invitation(invitation_id.hex())
             self.fed.add_peer(peer.signing_key.hex(), node_id=peer.node_id,
                               role=MEMBER_ROLES.get(invitation["member"], "school"), uai=uai,
@@ -264,10 +271,11 @@ class Federation:
         latest = self.fed.latest_release(doc_id)
         if latest is not None and latest[0] >= signed.release:
             return None  # we already hold this release or a newer one
-        if latest is None and signed.kind == "release" and not self.fed.holds_campaign(signed.campaign):
+        if latest is None and signed.kind in ("release", "aggregate") and not self.fed.holds_campaign(signed.campaign):
             # A school's counts for a campaign this district never published (a school has no campaign but
             # its district's): without this, one school signed releases for made-up campaigns and each became
             # a document, a statistics entry and a line on the district's statistics pages, as many as it liked.
+            # The same one level up: an académie takes a district's aggregate only for a campaign it published.
             log.warning("%s offered %r for campaign %r, which this node does not hold; not taken", peer.node_id,
                         doc_id, signed.campaign)
             return None

@@ -3,6 +3,12 @@
 All networking of the federation is here (as magic-wormhole keeps its own in
 one module): the protocol state machines stay pure, `Federation` decides what
 to offer, want and keep, and this module only pumps bytes and applies limits.
+
+Why one module of about 510 lines: one session's life, from both ends. The
+driver (`SessionDriver`) applies what arrives, the pump (`_pump`, `_run`)
+moves it and turns each way a session can end into a report, and the two
+entry points (`open_session`, `serve_session`) differ only in how the socket
+is opened; split, each half would be read with the other.
 """
 from __future__ import annotations
 

@@ -44,6 +44,7 @@ _KINDS: dict[str, _Sentences] = {
     "clock": _Sentences("event.clock"),
     "stats_moved": _Sentences("event.stats_moved"),
     "enrolled": _Sentences("event.enrolled"),
+    "rejoined": _Sentences("event.rejoined"),
     "invited": _Sentences("event.invited"),
     "invitation_revoked": _Sentences("event.invitation_revoked"),
     "join_code_wrong": _Sentences("event.join_code_wrong"),

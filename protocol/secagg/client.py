@@ -108,7 +108,7 @@ NEXT = {ADVERTISED: SHARED, SHARED: MASKED, MASKED: SIGNED, SIGNED: DONE}
 
 
 class SchoolClient:
-    __slots__ = ("identity", "pool", "index", "vector", "spent", "state", "error", "_c_sk", "_s_sk", "_b",
+    __slots__ = ("identity", "pool", "index", "vector", "spent", "state", "error", "aborted", "_c_sk", "_s_sk", "_b",
                  "_coins", "_advert", "_keys", "_pair_keys", "_held", "_u2", "_u3", "_seen", "survivors")
 
     def __init__(self, identity: Identity, pool: PoolDefinition, *, district_key: bytes, vector, seed: bytes,
@@ -149,6 +149,7 @@ class SchoolClient:
         self.state = ADVERTISED
         self.survivors: tuple[int, ...] | None = None  # who the sum covers, once the district says it is done
         self.error: ProtocolError | None = None
+        self.aborted: tuple[str, dict[str, str]] | None = None  # the district's reason for aborting: code, values
 
     def start(self) -> bytes:
         """Round 0: my signed keys, to send to the district (the same bytes each time)."""
@@ -173,6 +174,8 @@ class SchoolClient:
         if isinstance(msg, PoolAborted):
             self.state = FAILED
             self.error = RemoteProtocolError(f"the district aborted the pool: {msg.reason}", code="pool_aborted")
+            if msg.code is not None:  # none from a district of an earlier version
+                self.aborted = (msg.code, msg.param_dict())
             return None
         if isinstance(msg, PoolFinished):
             self.state, self.survivors = COMPLETE, msg.survivors

@@ -102,18 +102,20 @@ class DistrictAggregator:
             raise LocalProtocolError(f"the pool is {self.state}; no round to close", code="pool_closed")
         got = {m: msg for m, (_raw, msg) in sorted(self._got.items())}
         if len(got) < self.pool.threshold:
-            self.reason_code, self.reason_params = "too_few_answered", {
-                "answered": len(got), "n": self.pool.n, "threshold": self.pool.threshold}
-            return self._abort(f"only {len(got)} of the {self.pool.n} schools answered; the pool needs {self.pool.threshold}")
+            return self._abort(f"only {len(got)} of the {self.pool.n} schools answered; the pool needs {self.pool.threshold}",
+                               "too_few_answered", {"answered": len(got), "n": self.pool.n, "threshold": self.pool.threshold})
         out = getattr(self, "_close_" + self.state)(got)
         self._got = {}
         return out
 
-    def _abort(self, reason: str) -> dict[int, bytes]:
+    def _abort(self, reason: str, code: str, params: dict[str, int] | None = None) -> dict[int, bytes]:
+        """End the pool; the members are told why, as a code and values their node says in its own words."""
         self.state, self.reason = ABORTED, reason
+        self.reason_code, self.reason_params = code, dict(params or {})
         told = self._expected | set(self._got)
         self._got = {}
-        return {m: encode(PoolAborted(self.pool.pool_id, reason)) for m in sorted(told)}
+        aborted = encode(PoolAborted.because(self.pool.pool_id, reason, code, self.reason_params))
+        return {m: aborted for m in sorted(told)}
 
     def _close_keys(self, got: dict[int, AdvertiseKeys]) -> dict[int, bytes]:
         self._keys = got
@@ -154,12 +156,13 @@ class DistrictAggregator:
         for v in self._u3:
             b = _reconstruct({w: msg.self_mask_shares[self._u3.index(v)].share for w, msg in got.items()}, pool.threshold)
             if b is None:
-                return self._abort(f"the shares of member {v}'s self mask do not agree")
+                return self._abort(f"the shares of member {v}'s self mask do not agree", "bad_self_mask_shares")
             masks.add(total, masks.self_mask(b, pool.digest, length), -1)
         for v in self._dropped:
             s_sk = _reconstruct({w: msg.key_shares[self._dropped.index(v)].share for w, msg in got.items()}, pool.threshold)
             if s_sk is None or masks.public_key(s_sk) != self._keys[v].s_pk:
-                return self._abort(f"the shares of dropped member {v}'s key do not give its advertised key")
+                return self._abort(f"the shares of dropped member {v}'s key do not give its advertised key",
+                                   "bad_key_shares")
             for u in self._u3:
                 # u added pair_sign(u, v) * mask(u, v) for v, which never sent the opposite one
                 masks.add(total, masks.pairwise_mask(s_sk, self._keys[u].s_pk, pool.digest, length), -masks.pair_sign(u, v))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from preau.crdt.documents import read_release
 from preau.crdt.docio import load_document
 from preau.crdt.signing import SignedRelease
+from preau.crdt.statistics import CampaignStatistics
 
 from federation_helpers import CAMPAIGN, make_node, school_release, serve
 
@@ -21,7 +22,8 @@ async def academie_and_district(tmp_path, aiohttp_server, *, serve_district: boo
 
 async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path, aiohttp_server):
     academie, district = await academie_and_district(tmp_path, aiohttp_server)
-    district.federation.publish_campaign(CAMPAIGN)
+    academie.federation.publish_campaign(CAMPAIGN)  # an académie takes aggregates for its own campaigns only
+    assert (await district.sync_upstream()).error is None  # ... which reach the district from above
 
     schools = []
     for n, uai in enumerate(("0751234J", "0751235K")):
@@ -37,7 +39,7 @@ async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path,
     assert offered and all(doc_id.startswith("aggregate:") for doc_id in offered), offered
     report = await district.sync_upstream()
     assert report.error is None
-    held = academie.fed.documents()
+    held = [d for d in academie.fed.documents() if d.kind != "campaign"]  # its own campaign, and what came up
     assert {d.kind for d in held} == {"aggregate", "receipts"}
     assert all(d.owner != s.identity.signing_key.hex() for d in held for s in schools)
     [agg] = academie.fed.documents(kind="aggregate")
@@ -255,3 +257,26 @@ async def test_late_releases_go_up_only_when_the_difference_is_not_one_schools(t
     finally:
         for n in nodes:
             n.close()
+
+
+async def test_an_academie_takes_no_aggregate_for_a_campaign_it_never_published(tmp_path, aiohttp_server):
+    """As a district takes no school's release for a campaign it does not hold: a child district's aggregate for
+    a campaign of its own (or made up) never becomes a document and a statistics entry at the académie. It is
+    not lost: it waits at the district, and goes up once the académie publishes that campaign."""
+    academie, district = await academie_and_district(tmp_path, aiohttp_server)
+    district.federation.publish_campaign(CAMPAIGN)  # the district's own campaign, which the académie never saw
+    school = make_node(tmp_path, "school", "school")
+    await school.join(district.create_invitation("0751234J", [district.url]).to_string(), "0751234J")
+    school_release(school, 12)
+    assert (await school.sync_upstream()).receipts
+
+    report = await district.sync_upstream()
+    assert report.error is None and not report.receipts, report
+    assert academie.fed.documents(kind="aggregate") == [] and academie.fed.stats(CAMPAIGN.id) is None
+
+    academie.federation.publish_campaign(CAMPAIGN)
+    report = await district.sync_upstream()  # the waiting aggregate goes up
+    assert [r["doc_id"] for r in report.receipts] == [d.doc_id for d in academie.fed.documents(kind="aggregate")]
+    assert CampaignStatistics.from_dict(academie.fed.stats(CAMPAIGN.id)).schools_contributing == 1
+    for n in (academie, district, school):
+        n.close()

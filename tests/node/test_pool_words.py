@@ -56,3 +56,23 @@ def test_the_academies_refusal_is_said_from_its_code_on_the_district_command_lin
     assert "· Refusé par l'académie : Écoles hors des départements de cette académie (075) : 0690000." in refused.line("fr")
     assert "outside this" not in refused.line("fr")
     assert "· Refused by the académie: schools outside this académie's départements (075): 0690000" in refused.line("en")
+
+
+def test_one_function_says_every_pool_refusal_in_french():
+    """`refusal_words` is the one lookup of `pool.refusal.*` (the pool list and the refusal at approval used two,
+    and the approval's fell back to the protocol's English): a code is said the same wherever it shows, a check
+    without words of its own in French naming the check, and words whose values did not come never fail."""
+    from preau.node.errors import said
+    from preau.node.federation.pools import refusal_words
+
+    listed = PoolView("bc" * 16, "2026-cp", "failed", 3, MEMBERS, "it takes part in one pool per campaign",
+                      code="already_sent")
+    assert listed.why("fr") == refusal_words("already_sent", "it takes part in one pool per campaign").to("fr") == \
+        "L'école a déjà participé à un regroupement pour cette campagne : une seule participation par campagne."
+    at_approval = said("msg.pool.refused", why=refusal_words("new_check", "a check this catalog has no words for",
+                                                             other="msg.pool.refused_check"))
+    assert at_approval.to("fr") == "Regroupement refusé : il n'a pas passé un contrôle de Préau (contrôle : new_check)."
+    assert "a check this catalog" not in at_approval.to("fr")
+    unvalued = PoolView("de" * 16, "2026-cp", "failed", 3, MEMBERS, "only 2 answered", code="too_few_answered")
+    assert unvalued.why("fr") == ("Préau a quitté ce regroupement parce qu'un de ses messages n'était pas valable "
+                                  "(contrôle : too_few_answered).")

@@ -114,6 +114,10 @@ async def test_a_dropped_school_below_threshold_fails_the_pool_and_members_are_t
     for s in schools[:2]:
         await s.sync_upstream()
         assert _pool(s)["status"] == "failed"
+        # The school's pages say why, in French, from the district's code and values (not its English).
+        (seen,) = node_pools.pools(s.federation)
+        assert seen.why("fr") == ("La circonscription a arrêté le regroupement : Seules 2 des 4 écoles ont répondu ; "
+                                  "il en fallait 3. Aucun chiffre n'est sorti de l'école."), seen.why("fr")
     assert district.fed.stats(CAMPAIGN.id) is None  # no figures from a failed pool
     for s in schools:
         s.close()

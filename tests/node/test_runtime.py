@@ -243,6 +243,74 @@ async def test_keys_rotated_by_another_process_are_used_at_the_next_sync(tmp_pat
     school.close()
 
 
+async def test_the_invitation_of_a_join_again_is_used_up(tmp_path, district):
+    """A school whose district dropped its old key at once joins again with a new invitation; the district already
+    knows the school's key, and marks that invitation used all the same: nobody else enrols with it afterwards."""
+    from preau.node.errors import UserError
+    uai = "0751234J"
+    school = await joined(tmp_path, district, "s", uai)
+    district.rotate_keys(overlap_days=0)
+    inv = district.create_invitation(uai, [district.url])
+    report = await school.join(inv.to_string(), uai, again=True)
+    assert report.complete and school.federation.upstream()["key"] == district.identity.signing_key.hex()
+    assert district.fed.invitation(inv.id.hex())["used_by"] == school.identity.signing_key.hex()
+    assert [p["uai"] for p in district.fed.peers("school")] == [uai]
+    assert [e["kind"] for e in district.fed.events() if e["kind"] in ("enrolled", "rejoined")] == ["rejoined", "enrolled"]
+    thief = make_node(tmp_path, "thief", "school")  # whoever else holds that invitation
+    with pytest.raises(UserError, match="this invitation has already been used: ask your district for a new one"):
+        await thief.join(inv.to_string(), uai)
+    assert [p["key"] for p in district.fed.peers("school")] == [school.identity.signing_key.hex()]
+    assert (await school.sync_upstream()).complete  # and the school syncs on as before
+    school.close()
+    thief.close()
+
+
+async def test_a_join_again_cut_short_after_the_district_admitted_the_node_keeps_the_new_pin(tmp_path, district):
+    """The district marks the invitation used when it admits the node; if the rest of that first session fails,
+    going back to the dropped key (as before the admission) would leave the school with a dead pin and a used
+    invitation. It keeps the new pin, says the first sync did not finish, and `preau sync` completes."""
+    from preau.node.errors import UserError
+    uai = "0751234J"
+    school = await joined(tmp_path, district, "s", uai)
+    district.rotate_keys(overlap_days=0)
+    inv = district.create_invitation(uai, [district.url])
+    release(school, 12)
+    release_other = dataclasses.replace(CAMPAIGN, id="2026-autre")
+    outs = [PupilOutcome(f"p{i}", "fr-mots", "seuil2") for i in range(12)]
+    school.federation.publish_release(next_release(outs, release_other, ReleaseHistory(release_other.id),
+                                                   closing=False).content, to_peer="district")
+    district.limits = dataclasses.replace(district.limits, max_docs_per_session=1)  # the session fails past Welcome
+    with pytest.raises(UserError, match=r"joined its district again, but the first sync did not finish"):
+        await school.join(inv.to_string(), uai, again=True)
+    assert school.federation.upstream()["key"] == district.identity.signing_key.hex()
+    assert district.fed.invitation(inv.id.hex())["used_at"] is not None
+    district.limits = dataclasses.replace(district.limits, max_docs_per_session=500)
+    assert (await school.sync_upstream()).complete
+    school.close()
+
+
+async def test_a_first_join_cut_short_after_the_district_enrolled_the_node_keeps_its_pin(tmp_path, district):
+    """The district enrols the school and uses the invitation up when it admits it; the school forgot the district
+    if the rest of that session failed, and was left with a used invitation. It keeps the pin now, and syncs."""
+    from preau.node.errors import UserError
+    uai = "0751234J"
+    school = make_node(tmp_path, "s", "school")
+    for campaign_id in (CAMPAIGN.id, "2026-autre"):  # released before joining: two documents to offer
+        other = dataclasses.replace(CAMPAIGN, id=campaign_id)
+        outs = [PupilOutcome(f"p{i}", "fr-mots", "seuil2") for i in range(12)]
+        school.federation.publish_release(next_release(outs, other, ReleaseHistory(other.id), closing=False).content,
+                                          to_peer="district")
+    district.limits = dataclasses.replace(district.limits, max_docs_per_session=1)  # the session fails past Welcome
+    inv = district.create_invitation(uai, [district.url])
+    with pytest.raises(UserError, match=r"has joined its district, but the first sync did not finish"):
+        await school.join(inv.to_string(), uai)
+    assert school.federation.upstream()["key"] == district.identity.signing_key.hex()
+    assert [p["uai"] for p in district.fed.peers("school")] == [uai]
+    district.limits = dataclasses.replace(district.limits, max_docs_per_session=500)
+    assert (await school.sync_upstream()).complete
+    school.close()
+
+
 async def test_an_address_that_is_not_a_preau_node_is_reported_as_such(tmp_path, district):
     from preau.node.errors import UserError
     school = make_node(tmp_path, "s", "school")

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from preau.node.errors import UserError
 from preau.node.runtime import Node, create_identity
+from preau.node.appkeys import TRUSTED_PROXY
 from preau.node.federation.transport import SYNC_PATH, Limits, SessionGate, serve_session
 from preau.protocol.connection import Config, Connection, ConnectionClosed, Established
 from preau.protocol.errors import RemoteProtocolError
@@ -29,12 +30,13 @@ def serve(tmp_path, aiohttp_server):
     """Start a district with the given limits; returns the Node (with .url)."""
     nodes = []
 
-    async def start(limits: Limits) -> Node:
+    async def start(limits: Limits, *, trusted_proxy: bool = False) -> Node:
         path = tmp_path / f"district{len(nodes)}"
         create_identity(path)
         node = Node(path, role="district", limits=limits)
         nodes.append(node)
         app = web.Application()
+        app[TRUSTED_PROXY] = trusted_proxy
 
         async def endpoint(request):
             return await serve_session(request, node.federation, node.limits, node.gate)
@@ -368,7 +370,7 @@ async def test_behind_the_reverse_proxy_pending_sockets_are_counted_per_computer
     """Behind the proxy of docs/operations.md every socket came from 127.0.0.1, so the 8 pending sockets
     allowed per address were shared by every school and by whoever flooded the proxy: a school's handshake
     could be evicted by a stranger's sockets. The proxy's X-Forwarded-For names the computer."""
-    district = await serve(Limits())
+    district = await serve(Limits(), trusted_proxy=True)  # as docs/operations.md sets it up behind the proxy
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(district.url + SYNC_PATH, headers={"X-Forwarded-For": "203.0.113.7"})
         await until(lambda: district.gate.pending == 1, "pending")

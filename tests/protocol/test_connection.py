@@ -76,6 +76,36 @@ def test_used_invitation_is_refused(world):
     assert "already been used: ask your district for a new one" in str(err)
 
 
+def test_a_known_node_that_brings_an_invitation_uses_it_up(world):
+    """`preau join --again`: the district pins the school already; the invitation it brings is checked as in a
+    first join, and the district is told to mark it used (Established.enrollment), never ignored."""
+    world.pin_school()
+    inv = world.invite()
+    ev_i, ev_r = pump(world.join(inv), world.responder())
+    assert _established(ev_r)[0].enrollment == Enrollment(inv.id, SCHOOL_UAI) == _established(ev_i)[0].enrollment
+    world.district_store.invitations[inv.id] = dataclasses.replace(inv.record(), used=True)
+    _, err = _refused(world, world.join(inv), world.responder(), "invitation_used")
+    assert "already been used: ask your district for a new one" in str(err)
+
+
+def test_a_known_node_may_not_use_up_another_schools_invitation(world):
+    world.pin_school()  # as SCHOOL_UAI
+    inv = world.invite(uai=OTHER_UAI)
+    _refused(world, world.join(inv, uai=OTHER_UAI), world.responder(), "invitation_foreign")
+
+
+def test_a_district_that_ignores_the_invitation_of_a_known_node_still_admits_it(world):
+    """A district of an earlier version admits a node it pins without looking at its invitation (Welcome names
+    no school): the node is in all the same, and nothing was enrolled."""
+    world.pin_school()
+    inv = world.invite()
+    r = world.responder()
+    r._admit = lambda peer, hello: (None, None)  # the admission of a district of 2026-11-28
+    i = world.join(inv)
+    ev_i, ev_r = pump(i, r)
+    assert _established(ev_i)[0].enrollment is None and i.state is State.OPEN
+
+
 def test_expired_invitation_is_refused_by_the_district(world):
     inv = world.invite(ttl=60)
     _, err = _refused(world, world.join(inv), world.responder(now=NOW + 61), "invitation_expired")

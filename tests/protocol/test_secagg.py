@@ -60,8 +60,44 @@ def test_fewer_than_t_aborts_and_nothing_is_unmasked(round_name):
     assert "needs 9" in server.reason
     told = [m for kind, m, data in transcript if kind == "down" and isinstance(decode(data), PoolAborted)]
     assert told and all(clients[m].state == "failed" for m in told if m > 4)
+    # ... each told why as a code and values, which its node says in its people's language
+    assert server.reason_code == "too_few_answered" and server.reason_params["threshold"] == 9
+    said = {k: str(v) for k, v in server.reason_params.items()}
+    assert all(clients[m].aborted == ("too_few_answered", said) for m in told if m > 4)
     revealers = {m for kind, m, d in transcript if kind == "up" and isinstance(decode(d), UnmaskShares)}
     assert len(revealers) < pool.t  # too few shares of any mask to rebuild it
+
+
+def test_shares_that_do_not_agree_abort_and_the_schools_are_told_why_by_code():
+    """A member reveals a wrong share of another's self mask: the sum cannot be opened, the district aborts, and
+    the schools are told why as a code (their nodes say it in their own words), not in the district's English."""
+    import dataclasses
+
+    pool = Pool(4, 3, tag="shares-disagree")
+    clients = pool.clients()
+
+    class Lying:
+        def __init__(self, honest):
+            self.honest = honest
+
+        def start(self):
+            return self.honest.start()
+
+        def receive(self, data):
+            reply = self.honest.receive(data)
+            msg = decode(reply.data) if reply is not None else None
+            if isinstance(msg, UnmaskShares):  # its share of member 2's mask replaced by its share of member 3's
+                shares = list(msg.self_mask_shares)
+                shares[1] = dataclasses.replace(shares[1], share=shares[2].share)
+                reply = dataclasses.replace(reply, data=encode(dataclasses.replace(msg, self_mask_shares=tuple(shares))))
+            return reply
+
+    clients[1] = Lying(clients[1])
+    server, clients, transcript = run(pool, clients=clients)
+    assert server.state == "aborted" and server.result is None and server.reason_code == "bad_self_mask_shares"
+    told = {m: decode(d) for kind, m, d in transcript if kind == "down" and isinstance(decode(d), PoolAborted)}
+    assert set(told) == {1, 2, 3, 4} and all(msg.code == "bad_self_mask_shares" for msg in told.values())
+    assert all(clients[m].aborted == ("bad_self_mask_shares", {}) for m in (2, 3, 4))
 
 
 def _chi_square(words: list[int], buckets: int = 16, shift: int = 28) -> float:

@@ -162,21 +162,21 @@ def build_classroom(tmp: pathlib.Path, **settings) -> Built:
     return Built(settings_for(data, "school", **settings), ids)
 
 
-def build_district(tmp: pathlib.Path, *, port: int | None = None) -> Built:
+def build_district(tmp: pathlib.Path, *, port: int | None = None, **settings) -> Built:
     data = tmp / "district"
     store, _ = Store.create(data, uai=DISTRICT_UAI, school_name="Circonscription Paris 5", admin_username="ien",
                             admin_password=PASSWORD, cost=TEST_COST)
     store.close()
     _node_files(data)
-    return Built(settings_for(data, "district", port))
+    return Built(settings_for(data, "district", port, **settings))
 
 
 @contextlib.asynccontextmanager
-async def district_and_school(tmp: pathlib.Path):
+async def district_and_school(tmp: pathlib.Path, **district_settings):
     """A district and a school not yet joined (no campaign, no pupils), each a real `create_app` on its own
     127.0.0.1 port: yields (district server, school server, the district's address)."""
     dport, sport = free_port(), free_port()
-    district = build_district(tmp, port=dport)
+    district = build_district(tmp, port=dport, **district_settings)
     school = build_school(tmp, port=sport, with_campaign=False, pupils=False)
     servers = []
     try:

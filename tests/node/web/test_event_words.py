@@ -55,6 +55,9 @@ SAID = {
     "stats_moved": ({"campaign": CP, "keys": 1, "node_id": "abcd"},
                     "Des effectifs ont été rattachés aux nouvelles clés d'une école."),
     "enrolled": ({"uai": "0751234A", "node_id": "abcd"}, "Une école a rejoint la circonscription."),
+    "rejoined": ({"uai": "0751234A", "node_id": "abcd"},
+                 "Une école déjà rattachée a rejoint la circonscription à nouveau ; l'invitation qu'elle a utilisée "
+                 "ne peut plus servir."),
     "invited": ({"invitation": "0a1b2c3d", "uai": "0751234A"}, "Une invitation a été créée pour une école."),
     "invitation_revoked": ({"invitation": "0a1b2c3d"}, "Une invitation a été annulée."),
     "join_code_wrong": ({"invitation": "0a1b2c3d", "uai": "0751234A"}, "Un code d'invitation faux a été essayé"),

@@ -24,7 +24,8 @@ OTHER_UAI = "0010856A"
 
 @pytest.fixture
 async def pair(tmp_path):
-    async with district_and_school(tmp_path) as (district_srv, school_srv, url):
+    # The district set up behind the reverse proxy of docs/operations.md (trusted_proxy = true).
+    async with district_and_school(tmp_path, trusted_proxy=True) as (district_srv, school_srv, url):
         yield district_srv.app[NODE], school_srv.app[NODE], url
 
 

@@ -273,7 +273,7 @@ async def test_lockout_message_in_english(client):
 
 async def test_address_locked_after_many_accounts_tried(aiohttp_client, tmp_path):
     # 20 attempts a minute from one address: the setting the stand-in app used (the node's default is 10).
-    client = await aiohttp_client(create_app(build_classroom(tmp_path, login_rate_limit=20).settings))
+    client = await aiohttp_client(create_app(build_classroom(tmp_path, login_rate_limit=20, trusted_proxy=True).settings))
     for i in range(20):
         assert (await login(client, username=f"guess{i}", password="wrong")).status == 401
     assert (await login(client, username="m.leroy")).status == 429
@@ -287,7 +287,7 @@ async def test_behind_the_reverse_proxy_each_computer_has_its_own_delays(aiohttp
 
     from preau.node.listener import client_address
 
-    client = await aiohttp_client(create_app(build_classroom(tmp_path, login_rate_limit=20).settings))
+    client = await aiohttp_client(create_app(build_classroom(tmp_path, login_rate_limit=20, trusted_proxy=True).settings))
 
     async def proxied(address, username, password):
         token = await csrf_of(client)
@@ -302,6 +302,51 @@ async def test_behind_the_reverse_proxy_each_computer_has_its_own_delays(aiohttp
     transport.get_extra_info.side_effect = lambda name, default=None: ("192.0.2.50", 4000) if name == "peername" else default
     lan = make_mocked_request("POST", "/login", headers={"X-Forwarded-For": "203.0.113.9"}, transport=transport)
     assert client_address(lan) == "192.0.2.50"  # a computer on the network cannot pick its address
+
+
+def test_without_trusted_proxy_no_program_on_this_machine_picks_its_address(tmp_path):
+    """X-Forwarded-For was believed from any peer on this machine: any program there (a teacher's session on the
+    district's server, a compromised service) could pass for any computer and escape the per-computer login
+    delays and join-code tries. It is read only when the operator set `trusted_proxy` (off by default)."""
+    from unittest import mock
+
+    from preau.node.appkeys import TRUSTED_PROXY
+    from preau.node.listener import client_address
+    from preau.node.settings import Settings
+
+    assert Settings(data_dir=tmp_path).trusted_proxy is False
+    local = mock.Mock()
+    local.get_extra_info.side_effect = lambda name, default=None: ("127.0.0.1", 4000) if name == "peername" else default
+    seen = {}
+    for setting in (None, False, True):
+        app = web.Application()
+        if setting is not None:
+            app[TRUSTED_PROXY] = setting
+        request = make_mocked_request("POST", "/login", headers={"X-Forwarded-For": "203.0.113.9"}, transport=local,
+                                      app=app)
+        seen[setting] = client_address(request)
+    assert seen == {None: "127.0.0.1", False: "127.0.0.1", True: "203.0.113.9"}
+
+
+def test_a_proxy_set_up_without_trusted_proxy_is_named_in_the_log(caplog, monkeypatch):
+    """A proxy set up before `trusted_proxy` existed sends X-Forwarded-For that is no longer read: every computer
+    counts as this machine again (21 wrong passwords lock everyone out). The log says what to set, once an hour."""
+    from unittest import mock
+
+    from preau.node import listener
+
+    monkeypatch.setattr(listener, "_UNTRUSTED_SAID", [float("-inf")])
+    local = mock.Mock()
+    local.get_extra_info.side_effect = lambda name, default=None: ("127.0.0.1", 4000) if name == "peername" else default
+    with caplog.at_level(logging.WARNING, logger="preau.node.listener"):
+        for _ in range(3):
+            proxied = make_mocked_request("GET", "/", headers={"X-Forwarded-For": "203.0.113.9"}, transport=local,
+                                          app=web.Application())
+            assert listener.client_address(proxied) == "127.0.0.1"
+        assert listener.client_address(make_mocked_request("GET", "/", transport=local, app=web.Application())) \
+            == "127.0.0.1"  # no header: nothing to say
+    said = [r.getMessage() for r in caplog.records if "X-Forwarded-For" in r.getMessage()]
+    assert len(said) == 1 and "set trusted_proxy = true" in said[0], said
 
 
 def test_rate_limiter_window_forgets_old_failures():
