@@ -22,7 +22,8 @@ class Limits:
     max_docs_per_session: int = 500      # documents a peer may offer, and documents held open in one session
     idle_timeout: float = 60.0           # seconds without a byte from the peer
     session_timeout: float = 600.0       # a whole session, however busy
-    max_session_bytes: int = 64 << 20    # bytes received in one session: bounds the documents it can grow
+    max_session_bytes: int = 64 << 20    # bytes received in one session (compressed parts inflated): bounds the documents it can grow
+    max_session_rows: int = 200_000      # operations and changes the peer's sync messages may build in one session
     sessions_per_minute: int = 30        # sessions admitted per peer key in any 60 s window
     max_concurrent_sessions: int = 64    # authenticated sessions served at once (past it: `busy`, retry later)
     handshake_timeout: float = 5.0       # seconds for a new socket to prove who it is (seconds, not the idle timeout)
