@@ -333,11 +333,12 @@ class SessionDriver:
     def _receipt(self, doc_id: str, data: bytes) -> None:
         try:
             receipt = json.loads(data)
-            if receipt.get("doc_id") != doc_id:
+            number = receipt.get("release", 0)
+            if receipt.get("doc_id") != doc_id or type(number) is not int:
                 raise ValueError
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested past the stack
             raise RemoteProtocolError("the peer sent a receipt that cannot be read", code="bad_receipt") from None
-        self.fedn.fed.log_receipt(doc_id, int(receipt.get("release", 0)), receipt)
+        self.fedn.fed.log_receipt(doc_id, number, receipt)
         self.report.receipts.append(receipt)
 
     def _refuse(self, doc_id: str, why: str) -> None:
