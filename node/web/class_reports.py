@@ -86,7 +86,8 @@ def support_groups(campaign: Campaign, pupils: Sequence[tuple[str, str]],
                     found[group].append(ex.name)
             if found["besoin"] or found["fragile"]:
                 rows.append(PupilNeeds(name, tuple(found["besoin"]), tuple(found["fragile"])))
-        rows.sort(key=lambda r: (-len(r.besoin), -len(r.fragile), r.name.casefold()))
+        # the most in need first; among equals, the class list's own order (by last name), which sort keeps
+        rows.sort(key=lambda r: (-len(r.besoin), -len(r.fragile)))
         entered = any(entries.get(ex.id) for ex in campaign.exercises if ex.subject == subject)
         domains.append(DomainGroups(subject, tuple(rows), entered))
     per_exercise = []

@@ -49,7 +49,8 @@ async def classes(request: web.Request) -> web.StreamResponse:
 
 
 async def _class_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                      status: int = 200) -> web.StreamResponse:
+                      status: int = 200, typed: dict[str, str] | None = None) -> web.StreamResponse:
+    """`typed`: a refused pupil's names, put back in the form, whose « Nom » then has the cursor."""
     store, s, c = class_of(request)
     pupils = store.list_pupils(s, c.id)
     campaigns = campaigns_of(store, s, c)
@@ -57,6 +58,7 @@ async def _class_page(request: web.Request, *, notice: str | None = None, errors
         "klass": c, "base": class_base(c), "pupils": pupils, "campaigns": campaigns,
         "done": completion(store, s, c, campaigns),
         "notice": notice, "errors": errors or [], "page_url": class_base(c),
+        "typed": typed or {}, "adding": True if typed else None,
     }, status=status)
 
 
@@ -70,11 +72,14 @@ async def add_pupil(request: web.Request) -> web.StreamResponse:
     store, s, c = class_of(request)
     form = await request.post()
     t = t_(request)
+    last, first = form_text(form, "last_name"), form_text(form, "first_name")
     try:
-        p = await on_db(request, store.add_pupil, s, c.id, form_text(form, "last_name"), form_text(form, "first_name"))
+        p = await on_db(request, store.add_pupil, s, c.id, last, first)
     except UserError as exc:
-        return await _class_page(request, errors=[refused(request, exc)], status=exc.status)
-    raise await see_other(request, class_base(c), notice=t("pupils.added", name=name_of(p)))
+        return await _class_page(request, errors=[refused(request, exc)], status=exc.status,
+                                 typed={"last_name": last, "first_name": first})
+    # the next pupil is typed at once: the page puts the cursor back in « Nom » (`adding`)
+    raise await see_other(request, class_base(c), notice=t("pupils.added", name=name_of(p)), shown={"adding": True})
 
 
 def _class_list_problems(request: web.Request, exc: ClassListError) -> list[str]:

@@ -28,12 +28,12 @@ from preau.node.codes import asked_words
 # -- head teacher: accounts and classes ------------------------------------------------------
 
 async def _accounts_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                         status: int = 200) -> web.StreamResponse:
+                         status: int = 200, typed: dict[str, str] | None = None) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     names = {c.id: c.name for c in store.list_classes(s)}
     accounts = [{"a": a, "classes": [names.get(cid, cid) for cid in a.class_ids]} for a in store.list_accounts(s)]
     return await render(request, "admin_accounts.html", {"accounts": accounts, "notice": notice, "errors": errors or [],
-                                                          "me": s.username, "page_url": "/admin/accounts"}, status=status)
+                                                          "me": s.username, "typed": typed or {}, "page_url": "/admin/accounts"}, status=status)
 
 
 @login_required(roles=ADMIN)

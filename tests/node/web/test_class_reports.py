@@ -186,3 +186,13 @@ async def test_the_groups_page_says_an_exercise_is_not_entered_yet_not_that_nobo
     others = sorted(name for name in by_name if name != "Lucie Martin")
     assert "Lucie Martin" in words and f"Pas encore saisi(s) pour {len(others)} élève(s) : {', '.join(others)}" in words
     assert "Pas encore saisi pour cette classe." in reading and "personne" not in reading
+
+
+def test_support_groups_keep_the_class_order_among_pupils_with_as_many_needs():
+    """Ties keep the class list's order (by last name), as every other list of the page does; sorting the
+    "Prénom Nom" strings put "Léo Durand" after "Lucie Martin" (é after u) and mixed first and last names."""
+    pupils = [("p1", "Léo Durand"), ("p2", "Emma Leroy"), ("p3", "Lucie Martin"), ("p4", "Jade Simon")]
+    besoin = RowEntry("x", items=(1, 0, 0, 0, 0), score=1)
+    entries = {"fr-mots": {p: besoin for p, _ in pupils}}
+    (french,), _ = support_groups(CP, pupils, entries)
+    assert [p.name for p in french.pupils] == ["Léo Durand", "Emma Leroy", "Lucie Martin", "Jade Simon"]
