@@ -444,3 +444,26 @@ async def test_an_unreadable_receipt_is_refused_by_name(serve, body, caplog):
         refusal = await peer.refusal()
         assert "(bad_receipt)" in refusal, refusal
     assert not [r for r in caplog.records if r.exc_info], "a traceback in the node's log"
+
+
+async def test_one_peer_holds_at_most_a_few_sessions_at_once(serve):
+    """Each session keeps its documents in memory until it ends (up to max_session_rows of operations, ~100 MB):
+    one enrolled peer holding 64 sessions open at once would have held them all, and the node's memory. Past
+    max_sessions_per_peer it is told `busy`; another school still gets in, and so does the same peer once one
+    of its sessions ended."""
+    district = await serve(Limits(idle_timeout=10, max_sessions_per_peer=2))
+    greedy, other = enrolled_peer(district), enrolled_peer(district, "0010856A")
+    async with Hostile(district, greedy), Hostile(district, greedy) as second:
+        third = Hostile(district, greedy)
+        with pytest.raises(RemoteProtocolError) as refused:
+            await third.__aenter__()
+        await third.__aexit__(None, None, None)
+        assert refused.value.code == "busy", refused.value
+        async with Hostile(district, other):
+            assert district.gate.active == 3
+        await second.ws.close()
+        await until(lambda: district.gate.active == 1, "one session left")
+        async with Hostile(district, greedy) as again:
+            await again.send(Offer(()))
+            assert district.gate.active == 2
+    await until(lambda: district.gate.active == 0 and not district.gate._held, "every session ended")
