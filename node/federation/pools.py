@@ -45,6 +45,7 @@ from preau.protocol.secagg.masks import pack, unpack
 
 from preau.node import i18n
 from preau.node.errors import Conflict, NotFound, UserError, Words, said, words
+from preau.node.testhooks import unprotected
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
@@ -78,6 +79,19 @@ def _save(fed, pool_id: str, state: dict) -> None:
 def _spent(fed) -> dict[str, SentInput]:
     raw = fed.get_meta(SPENT_META, {}) or {}
     return {c: SentInput(c, bytes.fromhex(v["pool_id"]), bytes.fromhex(v["digest"])) for c, v in raw.items()}
+
+
+def pooled_campaigns(fed) -> set[str]:
+    """School: the campaigns whose counts went into a pool (its masked input left): none of them may leave
+    alone afterwards, or the district would subtract them from the pool's sum and learn the other schools'."""
+    return set(fed.get_meta(SPENT_META, {}) or {})
+
+
+def _refuse_if_sent_alone(federation, campaign_id: str) -> None:
+    """A school whose own counts already left alone for this campaign stays out of its pools: the district
+    would subtract them from the sum (the other order is `Federation.publish_release`'s)."""
+    if not unprotected("pool_and_alone") and federation.fed.counts_sent(campaign_id):
+        raise Conflict(said("msg.pool.counts_sent_alone", campaign=campaign_id))
 
 
 def _record_spent(fed, sent: SentInput) -> None:
@@ -486,6 +500,7 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
         if state["status"] != "proposed":
             raise Conflict(said("msg.pool.already", status=_status_words(state["status"])))
         pool = decode(bytes.fromhex(state["definition"]))
+        _refuse_if_sent_alone(federation, pool.campaign_id)
         seed = os.urandom(32)
         member = _member_identity(federation, pool)
         try:
@@ -513,6 +528,7 @@ def declare_cohort(federation, campaign_id: str, uai: str, cohort: int) -> Cohor
     floor = max(known.policy.min_cohort if known else MIN_COHORT, MIN_COHORT)
     if int(cohort) >= floor:  # it publishes alone: in a pool its counts could be subtracted from the sum
         raise UserError(said("msg.pool.declare_publishes_alone", cohort=int(cohort), min=floor))
+    _refuse_if_sent_alone(federation, campaign_id)  # it published alone before (more pupils then)
     declaration = CohortDeclaration.create(federation.identity, campaign_id=campaign_id, uai=uai, cohort=int(cohort),
                                            declared_at=federation.clock())
     with federation.fed.transaction():

@@ -10,7 +10,7 @@ from preau.crdt.pooling import pool_vector
 from preau.node.errors import Conflict, UserError
 from preau.node.federation import pools as node_pools
 
-from federation_helpers import CAMPAIGN, make_node, outcomes, serve
+from federation_helpers import CAMPAIGN, make_node, outcomes, school_release, serve
 
 UAIS = ["0751234J", "0010856A", "0690001B", "0690002C"]
 
@@ -344,3 +344,60 @@ async def test_a_school_refused_as_busy_has_its_early_mail_left_unread(tmp_path,
     monkeypatch.undo()
     await school.sync_upstream()
     assert [d.cohort for d in node_pools.declarations(district.federation, CAMPAIGN.id).values()] == [4]
+
+
+# -- a school's counts leave in a pool or alone, never both --------------------------------------------------
+# Found by review: a pool member that later reached the floor (a tenth pupil entered) published alone, and the
+# district subtracted its release from the pool's sum: the two other small schools' counts, to within a pupil.
+
+def _unprotect(monkeypatch, protection):
+    if protection == "off":
+        monkeypatch.setenv("PREAU_TESTING", "1")
+        monkeypatch.setenv("PREAU_TEST_UNPROTECT", "pool_and_alone")
+
+
+@pytest.mark.parametrize("protection", ["on", "off"])
+async def test_a_pooled_schools_counts_never_leave_alone_afterwards(tmp_path, district, monkeypatch, protection):
+    _unprotect(monkeypatch, protection)
+    schools = await _schools(tmp_path, district, [9, 3, 2])
+    pool_id = await _proposed(district, schools)
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
+    first = schools[0]
+    if protection == "on":
+        with pytest.raises(UserError, match="went into a pool of small schools") as caught:
+            school_release(first, 10)  # a tenth pupil: alone, its counts would reach the floor
+        assert "regroupement" in caught.value.words.to("fr")
+        await first.sync_upstream()
+        (entry,) = district.fed.stats(CAMPAIGN.id)["schools"].values()  # the pool's sum only
+        assert entry["content"]["scope"] == "pool"
+    else:
+        school_release(first, 10)
+        await first.sync_upstream()
+        scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
+        assert scopes == ["pool", "school"]  # the district can subtract one from the other
+    for s in schools:
+        s.close()
+
+
+@pytest.mark.parametrize("protection", ["on", "off"])
+async def test_a_school_whose_counts_left_alone_stays_out_of_that_campaigns_pools(tmp_path, district, monkeypatch,
+                                                                                 protection):
+    _unprotect(monkeypatch, protection)
+    schools = await _schools(tmp_path, district, [9, 3, 2])  # 9 pupils declared: the first school may be pooled
+    first = schools[0]
+    school_release(first, 10)  # then a tenth pupil, and its counts leave alone
+    await first.sync_upstream()
+    pool_id = await _proposed(district, schools)  # formed from the declaration of 9 it sent earlier
+    if protection == "on":
+        with pytest.raises(Conflict, match="already left alone"):
+            node_pools.approve_pool(first.federation, pool_id, first.vector, min_cohort=10)
+        assert _pool(first)["status"] == "proposed" and not _pool(first)["outbox"]  # nothing of it left
+        with pytest.raises(Conflict, match="already left alone"):  # back to 9 pupils: no new declaration either
+            node_pools.declare_cohort(first.federation, CAMPAIGN.id, UAIS[0], 9)
+    else:
+        node_pools.approve_pool(first.federation, pool_id, first.vector, min_cohort=10)
+        node_pools.declare_cohort(first.federation, CAMPAIGN.id, UAIS[0], 9)
+    for s in schools:
+        s.close()
