@@ -224,14 +224,14 @@ class SessionDriver:
             self.on_established(ev.peer)
         if self.conn.is_initiator and ev.peer_name:
             self.fedn.name_upstream(ev.peer, ev.peer_name)
+        if ev.rotated_from is not None and not self.conn.is_initiator:
+            self.fedn.rotate_pin(ev.rotated_from, ev.peer)  # first: a `join --again` may come with a rotation
         if ev.enrollment is not None and not self.conn.is_initiator:
             if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
                 self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
                 self.report.error, self.report.error_code = "refused: invitation already used", "invitation_used"
                 self.finished = True
                 return
-        elif ev.rotated_from is not None and not self.conn.is_initiator:
-            self.fedn.rotate_pin(ev.rotated_from, ev.peer)
         if ev.reached_retired is not None:
             log.info("%s still knew this node by its old key %s: told it of the rotation", ev.peer.node_id,
                      node_id(ev.reached_retired))
