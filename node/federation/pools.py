@@ -584,8 +584,12 @@ class PoolMailbox:
         self.received = 0  # one mailbox per session (transport.SessionDriver): this session's count
         self.told: set[str] = set()  # refusal codes already logged as an event in this session
 
-    def outgoing(self, peer: PublicIdentity) -> list[bytes]:
-        """The last message for this peer of each pool it is in (the news that a pool ended goes FINAL_SENDS times)."""
+    def outgoing(self, peer: PublicIdentity, *, counted: bool | None = None) -> list[bytes]:
+        """The last message for this peer of each pool it is in (the news that a pool ended goes FINAL_SENDS times).
+
+        `counted`: None for all of it; False for only the mail not counted when it goes, True for only the mail
+        that is (the news that a pool ended, an académie's answer): the driver sends that once the peer has
+        admitted this node, never with handshake message 3, where a refused session would still count it."""
         out = []
         if not _all(self.fed) and not self.fed.get_meta(DECLARATIONS_META):
             return out  # no pool and no cohort declared (most sessions): no transaction to open
@@ -594,10 +598,12 @@ class PoolMailbox:
             up = self.federation.peer_role(peer) in ("district", "parent")
             for key, state in pools.items():
                 if state.get("role") == "district" and state["status"] == COUNTERSIGN:
-                    if up:  # to the académie, until it answers
+                    if up and counted is not True:  # to the académie, until it answers
                         out.append(bytes.fromhex(state["definition"]))
                     continue
                 if state.get("role") == "parent":
+                    if counted is False:
+                        continue
                     if state["district"] == peer.signing_key.hex() and state.get("sent", 0) < FINAL_SENDS:
                         out.append(bytes.fromhex(state["answer"]))  # the district may not have heard it yet
                         state["sent"] = state.get("sent", 0) + 1
@@ -608,17 +614,21 @@ class PoolMailbox:
                     index = _member_index(self.fed, pool, peer.signing_key)
                     if index is None or str(index) not in state["outbox"]:
                         continue
+                    final = state["status"] in ("complete", "failed")
+                    if counted is not None and counted != final:
+                        continue
                     out.append(bytes.fromhex(state["outbox"][str(index)]))
-                    if state["status"] in ("complete", "failed"):
+                    if final:
                         sent = state.setdefault("final_sent", {})
                         sent[str(index)] = sent.get(str(index), 0) + 1
                         if sent[str(index)] >= FINAL_SENDS:
                             del state["outbox"][str(index)]
                         _save(self.fed, key, state)
-                elif state.get("role") == "school" and state.get("outbox") and state["district"] in (
+                elif counted is not True and state.get("role") == "school" and state.get("outbox") and state["district"] in (
                         peer.signing_key.hex(), *self.fed.predecessors(peer.signing_key.hex())):
                     out.append(bytes.fromhex(state["outbox"]))
-            if self.federation.role == "school" and self.federation.peer_role(peer) in ("district", "parent"):
+            if counted is not True and self.federation.role == "school" and self.federation.peer_role(peer) in (
+                    "district", "parent"):
                 out.extend(self._declarations())
         return out
 
