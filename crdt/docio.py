@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Sequence
 from automerge.core import Document, Message, SyncState
 
 from .errors import CrdtError, DocumentError, ForeignChangeError, SyncMessageError
+from .weight import MAX_INFLATED, MAX_ROWS, Weight, weigh
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -100,8 +101,14 @@ def generate_sync_message(doc: Document, state: SyncState) -> bytes | None:
         return None if msg is None else msg.encode()
 
 
-def receive_sync_message(doc: Document, state: SyncState, data: bytes, *, accept_changes: bool = True) -> None:
-    """Apply a peer's sync message; raise SyncMessageError on bad bytes.
+def receive_sync_message(doc: Document, state: SyncState, data: bytes, *, accept_changes: bool = True,
+                         max_rows: int = MAX_ROWS, max_bytes: int = MAX_INFLATED) -> Weight:
+    """Apply a peer's sync message and return its weight; raise SyncMessageError on bad bytes.
+
+    The message is weighed first (`weight.weigh`): one that would build more
+    than `max_rows` operations, or hold more than `max_bytes` once inflated,
+    is refused before Automerge reads it (a 142-byte message could otherwise
+    cost 3.6 s and 630 MB to apply).
 
     With `accept_changes=False` (a node syncing a document it owns) the message
     is first tried on a copy, and any change it would bring in is refused with
@@ -110,6 +117,7 @@ def receive_sync_message(doc: Document, state: SyncState, data: bytes, *, accept
     Start a fresh SyncState for that peer after any error.
     """
     data = _bytes_in(data, SyncMessageError, "sync message", MAX_MESSAGE_BYTES)
+    weight = weigh(data, max_rows=max_rows, max_bytes=max_bytes)
     with _guard(SyncMessageError, "this sync message is not valid"):
         msg = Message.decode(data)
     if not accept_changes:
@@ -122,9 +130,10 @@ def receive_sync_message(doc: Document, state: SyncState, data: bytes, *, accept
                     "a peer sent changes into a document this node owns; they were refused. "
                     "Only the owner writes its documents: check which node is relaying."
                 )
-        return
+        return weight
     with _guard(SyncMessageError, "this sync message could not be applied"):
         doc.receive_sync_message(state, msg)
+    return weight
 
 
 def merge_document(doc: Document, other: Document | bytes) -> None:

@@ -22,9 +22,11 @@ class Limits:
     max_docs_per_session: int = 500      # documents a peer may offer, and documents held open in one session
     idle_timeout: float = 60.0           # seconds without a byte from the peer
     session_timeout: float = 600.0       # a whole session, however busy
-    max_session_bytes: int = 64 << 20    # bytes received in one session: bounds the documents it can grow
+    max_session_bytes: int = 64 << 20    # bytes received in one session (compressed parts inflated): bounds the documents it can grow
+    max_session_rows: int = 200_000      # operations and changes the peer's sync messages may build in one session
     sessions_per_minute: int = 30        # sessions admitted per peer key in any 60 s window
     max_concurrent_sessions: int = 64    # authenticated sessions served at once (past it: `busy`, retry later)
+    max_sessions_per_peer: int = 3       # sessions one peer key holds at once (what its documents keep in memory)
     handshake_timeout: float = 5.0       # seconds for a new socket to prove who it is (seconds, not the idle timeout)
     max_pending_handshakes: int = 32     # sockets not yet authenticated, all sources together ...
     max_pending_per_address: int = 8     # ... and from one source address
@@ -61,6 +63,8 @@ class SessionGate:
         self.served = 0  # authenticated sessions that ended (logged when the node stops)
         # address (an IPv6 one by its /64) -> times of join-code exchanges that failed; oldest failure first
         self._code_failures: OrderedDict[str, list[float]] = OrderedDict()
+        self._held: dict[bytes, int] = {}  # peer key -> its sessions open now
+        self._holder: dict[object, bytes] = {}  # token -> the peer key whose session it is
 
     async def shut_down(self) -> int:
         """The node is stopping: every open session is told `shutting_down` (and when to come back), then closed."""
@@ -115,8 +119,24 @@ class SessionGate:
         self.active += 1
         return True
 
+    def hold(self, token: object, peer_key: bytes) -> bool:
+        """The session's peer proved `peer_key`: False when that key holds `max_sessions_per_peer` sessions already.
+
+        Each session keeps the documents it syncs in memory until it ends (up to `max_session_rows` of
+        operations, ~100 MB); without this bound one enrolled peer could hold every session slot at once."""
+        if self._held.get(peer_key, 0) >= self.limits.max_sessions_per_peer:
+            return False
+        self._held[peer_key] = self._held.get(peer_key, 0) + 1
+        self._holder[token] = peer_key
+        return True
+
     def close(self, token: object, authenticated: bool) -> None:
         self._pending.pop(token, None)
+        key = self._holder.pop(token, None)
+        if key is not None:
+            self._held[key] -= 1
+            if not self._held[key]:
+                del self._held[key]
         if authenticated:
             self.active = max(0, self.active - 1)
             self.served += 1

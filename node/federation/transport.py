@@ -25,6 +25,7 @@ import automerge.core as am
 from aiohttp import web
 
 from preau.crdt.docio import generate_sync_message, receive_sync_message
+from preau.crdt.weight import MAX_INFLATED, MAX_ROWS
 from preau.crdt.errors import CampaignRefusedError, CrdtError
 from preau.crdt.signing import SignedRelease
 from preau.protocol.connection import TRANSIENT, Config, Connection, ConnectionClosed, Established, PeerKeyRotated
@@ -93,6 +94,7 @@ class SessionDriver:
         self.in_session = False  # counted among the gate's authenticated sessions
         self._wanted = False
         self.asked: set[str] = set()  # documents we wanted from this peer in this session
+        self.rows_received = 0  # operations and changes the peer's sync messages built (crdt.weight)
         # Test runs only (node/testhooks.py): where every received protocol message is written down.
         self.capture = federation.fed.path.parent if capturing_wire() else None
 
@@ -215,6 +217,14 @@ class SessionDriver:
                 self.report.error, self.report.error_code = "refused: busy with other sessions", "busy"
                 self.finished = True
                 return
+        if self.gate is not None and self.gate_token is not None and not self.gate.hold(self.gate_token,
+                                                                                          ev.peer.signing_key):
+            retry = self.limits.busy_retry_after
+            self.conn.refuse("busy", f"this node already has {self.limits.max_sessions_per_peer} sync sessions open "
+                             f"here: try again in {retry} s", retry_after=retry)
+            self.report.error, self.report.error_code = "refused: too many sessions at once from this peer", "busy"
+            self.finished = True
+            return
         if self.gate is not None and not self.gate.admit(ev.peer.signing_key):
             self.conn.refuse("rate_limited", f"too many sync sessions from this node (at most "
                              f"{self.limits.sessions_per_minute} a minute): wait a minute and sync again")
@@ -306,10 +316,17 @@ class SessionDriver:
         # Only documents we asked for may bring changes; documents we offered are ours (or carried) and
         # the peer has nothing to add to them.
         ours = doc_id not in self.pending and doc_id not in self.session.peer_offers
+        # What the session's messages build is bounded as their bytes are: Automerge's compact encoding lets
+        # a few bytes describe millions of operations, so each message is weighed before it is applied.
+        rows_left = self.limits.max_session_rows - self.rows_received
+        bytes_left = self.limits.max_session_bytes - self.report.bytes_received + len(data)
         try:
-            receive_sync_message(self.docs[doc_id], self.states[doc_id], data, accept_changes=not ours)
+            weight = receive_sync_message(self.docs[doc_id], self.states[doc_id], data, accept_changes=not ours,
+                                          max_rows=min(rows_left, MAX_ROWS), max_bytes=min(bytes_left, MAX_INFLATED))
         except CrdtError as exc:
             raise RemoteProtocolError(f"the peer sent a bad sync message for {doc_id}: {exc}", code="bad_sync_message") from None
+        self.rows_received += weight.rows
+        self.report.bytes_received += weight.inflated - len(data)
         if doc_id in self.pending:
             self._try_accept(doc_id)
 
@@ -336,11 +353,12 @@ class SessionDriver:
     def _receipt(self, doc_id: str, data: bytes) -> None:
         try:
             receipt = json.loads(data)
-            if receipt.get("doc_id") != doc_id:
+            number = receipt.get("release", 0)
+            if receipt.get("doc_id") != doc_id or type(number) is not int:
                 raise ValueError
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):  # RecursionError: JSON nested past the stack
             raise RemoteProtocolError("the peer sent a receipt that cannot be read", code="bad_receipt") from None
-        self.fedn.fed.log_receipt(doc_id, int(receipt.get("release", 0)), receipt)
+        self.fedn.fed.log_receipt(doc_id, number, receipt)
         self.report.receipts.append(receipt)
 
     def _refuse(self, doc_id: str, why: str) -> None:

@@ -220,19 +220,21 @@ def restore_backup(path: str | os.PathLike, data_dir: str | os.PathLike, *, reco
     made = not data.exists()
     data.mkdir(parents=True, exist_ok=True)
     try:
-        early = _put_in_place(data, target, path, image, node_files, node_key, replace, federation_migrations)
+        early, listed = _put_in_place(data, target, path, image, node_files, node_key, replace, federation_migrations)
     except BackupError:
         if made and not any(data.iterdir()):
             data.rmdir()  # a refused restore leaves no trace, not even the folder it made
         raise
-    _apply_retention(data, early, clock)
+    # the GDPR page flags the backups that hold erased data: this file and the replaced node's still exist
+    _apply_retention(data, early, clock, listed, (str(path.resolve()), str(header["created_at"])))
     return data
 
 
 def _put_in_place(data: pathlib.Path, target: pathlib.Path, path: pathlib.Path, image: bytes,
                   node_files: dict[str, bytes], node_key: bytes, replace: bool,
-                  federation_migrations: Sequence[str] | None) -> list[str]:
-    """Stage every file and check it, then move them in; returns the campaigns erased early on the node replaced."""
+                  federation_migrations: Sequence[str] | None) -> tuple[list[str], list[tuple[str, str]]]:
+    """Stage every file and check it, then move them in; returns the campaigns erased early on the node replaced
+    and the backups it had made."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     with tempfile.TemporaryDirectory(dir=data) as tmp:
         staged = pathlib.Path(tmp) / DB_NAME
@@ -283,6 +285,7 @@ def _put_in_place(data: pathlib.Path, target: pathlib.Path, path: pathlib.Path, 
                                            names=", ".join(newer)), code="backup_version")
             staged_files[name] = staged_file
         early = _early_purges(target) if replace and target.exists() else []
+        listed = _backups_listed(target) if replace and target.exists() else []
         if replace:
             for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm", NODE_KEY_NAME, *NODE_FILES,
                          FEDERATION_NAME + "-wal", FEDERATION_NAME + "-shm"):
@@ -299,7 +302,7 @@ def _put_in_place(data: pathlib.Path, target: pathlib.Path, path: pathlib.Path, 
         for name, staged_file in staged_files.items():
             os.replace(staged_file, data / name)
         os.replace(staged, target)
-    return early
+    return early, listed
 
 
 def _early_purges(db_path: pathlib.Path) -> list[str]:
@@ -315,10 +318,24 @@ def _early_purges(db_path: pathlib.Path) -> list[str]:
         return []
 
 
-def _apply_retention(data: pathlib.Path, early: list[str], clock) -> None:
+def _backups_listed(db_path: pathlib.Path) -> list[tuple[str, str]]:
+    """The backups the node being replaced had made (path, created_at), oldest first."""
+    try:
+        conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            return [(r[0], r[1]) for r in conn.execute("SELECT path, created_at FROM gdpr_backups ORDER BY id")]
+        finally:
+            conn.close()
+    except sqlite3.Error:  # a file from before gdpr_backups, or unreadable: nothing to carry
+        return []
+
+
+def _apply_retention(data: pathlib.Path, early: list[str], clock, listed: Sequence[tuple[str, str]],
+                     restored: tuple[str, str]) -> None:
     """An older backup may hold named results past retention: erase them before anyone opens the node."""
     store = Store.open(data, **({"clock": clock} if clock is not None else {}))
     try:
+        store.remember_backups(listed, restored)
         store.reapply_purges(store.node, early)
         store.apply_retention(store.node)
     finally:

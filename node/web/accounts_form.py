@@ -58,6 +58,7 @@ async def act(request: web.Request, form: AccountsForm, page: Page) -> web.Strea
             await end_sessions_of(request.app, username)
         else:
             raise web.HTTPBadRequest()
-    except UserError as exc:
-        return await page(request, errors=[refused(request, exc)], status=exc.status)
+    except UserError as exc:  # redrawn with what was typed (never the password), the cursor where it was
+        typed = {"action": action, "username": username, "role": form_text(posted, "role")}
+        return await page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
     raise await see_other(request, form.url, notice=t_(request)(form.notices[action], username=username))

@@ -33,12 +33,12 @@ async def audit(request: web.Request, action: str, target: str, detail: str = ""
 
 
 async def _accounts_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                         status: int = 200) -> web.StreamResponse:
+                         status: int = 200, typed: dict[str, str] | None = None) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     rows = [{"username": a.username, "role": "district" if a.role == "admin" else "inspector", "active": a.active}
             for a in store.list_accounts(s)]
     return await render(request, "district_accounts.html", {"accounts": rows, "notice": notice, "errors": errors or [],
-                                                             "me": s.username, "page_url": "/district/accounts"},
+                                                             "me": s.username, "typed": typed or {}, "page_url": "/district/accounts"},
                         status=status)
 
 

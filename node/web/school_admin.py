@@ -28,12 +28,12 @@ from preau.node.codes import asked_words
 # -- head teacher: accounts and classes ------------------------------------------------------
 
 async def _accounts_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                         status: int = 200) -> web.StreamResponse:
+                         status: int = 200, typed: dict[str, str] | None = None) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
     names = {c.id: c.name for c in store.list_classes(s)}
     accounts = [{"a": a, "classes": [names.get(cid, cid) for cid in a.class_ids]} for a in store.list_accounts(s)]
     return await render(request, "admin_accounts.html", {"accounts": accounts, "notice": notice, "errors": errors or [],
-                                                          "me": s.username, "page_url": "/admin/accounts"}, status=status)
+                                                          "me": s.username, "typed": typed or {}, "page_url": "/admin/accounts"}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -138,7 +138,9 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
     preview = view.preview
     doc = preview.document()
     names = {ex.id: ex.name for ex in campaign.exercises}
-    table = [{"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()]
+    order = {ex.id: i for i, ex in enumerate(campaign.exercises)}  # as the class pages list them, not by id
+    table = sorted(({"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()),
+                   key=lambda row: order.get(row["exercise"], len(order)))
     lang = request_language(request)
     pinned = [{"name": names.get(ex, ex), "t1": t[0], "t2": t[1]} for ex, t in preview.thresholds]
     asked = [asked_words(a, names, lang) for a in preview.asked]
@@ -149,7 +151,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
         "pools": view.pools, "declaration": _declaration(store, s, node, campaign),
         "pool_why": lambda p: pool_why(p, lang),
-        "reason": reasons_words(preview.decision).to(request_language(request)),
+        "reason": reasons_words(preview.decision, names).to(request_language(request)),
         "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
 

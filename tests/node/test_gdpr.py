@@ -310,3 +310,23 @@ def test_the_node_purges_by_itself_when_it_opens(tmp_path):
         assert ids == {kept.id} and gone.id not in ids
     finally:
         node.close()
+
+
+def test_a_restored_node_still_lists_the_backups_that_exist(world, tmp_path):
+    """The page's list of backups is how a backup holding erased data gets flagged « à détruire ». A backup's
+    image is taken before it is listed, so a node restored from it forgot that very file; restored over a
+    node, it also forgot every backup made after it. Both stay listed (seen by hand: « Aucune sauvegarde »
+    right after `preau restore` of the backup on the USB key)."""
+    store, admin = world.store, world.admin
+    first = backup.write_backup(store, admin, tmp_path / "first.backup")
+    later = backup.write_backup(store, admin, tmp_path / "later.backup")
+    data_dir = store.data_dir
+    store.close()
+    backup.restore_backup(first, tmp_path / "newbox", username="direction", password=ADMIN_PW)
+    backup.restore_backup(first, data_dir, username="direction", password=ADMIN_PW, replace=True)
+    for folder, expected in ((tmp_path / "newbox", ["first.backup"]), (data_dir, ["later.backup", "first.backup"])):
+        with Store.open(folder, cost=vault.TEST_COST) as restored:
+            s = restored.login("direction", ADMIN_PW)
+            assert [row["path"].rsplit("/", 1)[-1] for row in restored.backups(s)] == expected, folder
+            s.logout()
+    world.store = Store.open(data_dir, cost=vault.TEST_COST)  # for the fixture's close

@@ -416,3 +416,54 @@ def test_failed_join_codes_are_counted_per_address_in_bounded_time_and_memory():
     assert gate.code_wait("192.0.2.1") == 0
     now[0] += 601  # past the window: forgotten
     assert gate.code_wait("2001:db8:1:2::1") == 0
+
+
+@pytest.mark.parametrize("body", [b'{"doc_id": "%s", "release": "seven"}', b'{"doc_id": "%s", "release": null}',
+                                  b'{"doc_id": "%s", "release": 1e400}', b'{"doc_id": "%s", "x": ' + b'[' * 100_000 + b']' * 100_000 + b'}'])
+async def test_an_unreadable_receipt_is_refused_by_name(serve, body, caplog):
+    """A receipt whose release is not a whole number (or whose JSON nests past Python's recursion limit) ended
+    the session with a traceback in the node's log (ValueError, TypeError, OverflowError, RecursionError
+    escaped the receipt check); the peer now hears `bad_receipt` and the node logs one line."""
+    from preau.crdt.campaign import parse_campaign
+    from preau.protocol.wire import Receipt, Want
+
+    district = await serve(Limits(idle_timeout=5))
+    district.federation.publish_campaign(parse_campaign({
+        "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
+        "opens": "2026-09-01", "closes": "2026-09-30", "policy": {"min_cohort": 10, "min_batch": 10},
+        "exercises": [{"id": "fr-mots", "name": "Mots", "subject": "français", "score_kind": "items", "items": 15,
+                       "thresholds": [6, 10]}]}))
+    async with Hostile(district, enrolled_peer(district)) as peer:
+        await peer.send(Offer(()))
+        events = list(peer.events)
+        while not any(isinstance(ev, Offer) for ev in events):
+            events += peer.conn.receive_data((await asyncio.wait_for(peer.ws.receive(), 5)).data)
+        [campaign] = [d.doc_id for ev in events if isinstance(ev, Offer) for d in ev.docs]
+        await peer.send(Want((campaign,)))
+        await peer.send(Receipt(campaign, body.replace(b"%s", campaign.encode())))
+        refusal = await peer.refusal()
+        assert "(bad_receipt)" in refusal, refusal
+    assert not [r for r in caplog.records if r.exc_info], "a traceback in the node's log"
+
+
+async def test_one_peer_holds_at_most_a_few_sessions_at_once(serve):
+    """Each session keeps its documents in memory until it ends (up to max_session_rows of operations, ~100 MB):
+    one enrolled peer holding 64 sessions open at once would have held them all, and the node's memory. Past
+    max_sessions_per_peer it is told `busy`; another school still gets in, and so does the same peer once one
+    of its sessions ended."""
+    district = await serve(Limits(idle_timeout=10, max_sessions_per_peer=2))
+    greedy, other = enrolled_peer(district), enrolled_peer(district, "0010856A")
+    async with Hostile(district, greedy), Hostile(district, greedy) as second:
+        third = Hostile(district, greedy)
+        with pytest.raises(RemoteProtocolError) as refused:
+            await third.__aenter__()
+        await third.__aexit__(None, None, None)
+        assert refused.value.code == "busy", refused.value
+        async with Hostile(district, other):
+            assert district.gate.active == 3
+        await second.ws.close()
+        await until(lambda: district.gate.active == 1, "one session left")
+        async with Hostile(district, greedy) as again:
+            await again.send(Offer(()))
+            assert district.gate.active == 2
+    await until(lambda: district.gate.active == 0 and not district.gate._held, "every session ended")

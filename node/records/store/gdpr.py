@@ -223,6 +223,17 @@ class GdprMixin:
         with self._lock, self.db.atomic():
             self.db.execute("INSERT INTO gdpr_backups (path, created_at) VALUES (?, ?)", [str(path), created_at])
 
+    def remember_backups(self, carried: Sequence[tuple[str, str]], restored: tuple[str, str]) -> None:
+        """After a restore, list the backups (path, created_at) that exist but this image never listed: those the
+        replaced node had made (`carried`, oldest first), then the file restored from (its image was taken
+        before it was listed), unless one made at the same time is listed already (a download's label)."""
+        with self._lock, self.db.atomic():
+            known = {(r[0], r[1]) for r in self.db.execute("SELECT path, created_at FROM gdpr_backups")}
+            for row in [*carried, *([] if restored[1] in {at for _, at in known | set(carried)} else [restored])]:
+                if row not in known:
+                    known.add(row)
+                    self.db.execute("INSERT INTO gdpr_backups (path, created_at) VALUES (?, ?)", list(row))
+
     def backup_holds_purged(self, created_at: str) -> bool:
         """A backup made before the latest erasure still holds what was erased: it should be destroyed."""
         last = self.last_purge_at()

@@ -52,3 +52,26 @@ async def test_a_teacher_adds_pupils_one_after_the_other_without_leaving_the_key
     await expect(page.locator("#last_name")).to_be_focused()
     assert (await page.input_value("#last_name"), await page.input_value("#first_name")) == ("Martin", "Lucie")
     assert [m for m in console.problems() if "409" not in m] == []  # the refusal page itself answers 409
+
+
+async def test_a_refused_account_keeps_what_the_head_teacher_typed(server, browser):
+    """« Mme Dupont » is not a valid username: the page says why with the name still in its box, the role
+    still chosen and the cursor on the name, so that only the name is retyped (never the password)."""
+    page = await browser.new_page()
+    base = str(server.make_url("")).rstrip("/")
+    await keyboard_login(page, base, "direction", home=r"/admin/sync$")
+    await page.goto(f"{base}/admin/accounts")
+    await page.focus("#new-username")
+    await page.keyboard.type("Mme Dupont")
+    await page.keyboard.press("Tab")
+    await page.keyboard.type("un mot de passe assez long")
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("ArrowDown")  # Direction
+    await page.keyboard.press("Tab")  # « Créer le compte »
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    await expect(page.locator("main")).to_contain_text("« Mme Dupont »")
+    await expect(page.locator("#new-username")).to_be_focused()
+    assert await page.input_value("#new-username") == "Mme Dupont"
+    assert await page.input_value("#new-role") == "admin"
+    assert await page.input_value("#new-password") == ""

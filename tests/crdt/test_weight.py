@@ -1,0 +1,108 @@
+"""A sync message is weighed before Automerge applies it: rows and inflated bytes, refused past a limit.
+
+The attacks are the two ways Automerge's compact format lets a few bytes say a
+lot: run-length encoded columns (a change of a million list inserts is about
+a hundred bytes) and DEFLATE-compressed chunks (a change holding a 40 MB
+string is 40 kB). Legitimate sync messages are counted exactly.
+"""
+from __future__ import annotations
+
+import random
+
+import automerge.core as am
+import pytest
+
+from preau.crdt.docio import receive_sync_message
+from preau.crdt.errors import SyncMessageError
+from preau.crdt.weight import weigh
+
+
+def _uleb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | 0x80 if n else b)
+        if not n:
+            return bytes(out)
+
+
+def _message_with(doc: am.Document) -> bytes:
+    """A sync message carrying the document's one change, as a peer can write it by hand."""
+    [change] = doc.get_changes([])
+    data = change.bytes
+    return b"\x42" + _uleb(1) + change.hash + _uleb(0) + _uleb(0) + _uleb(1) + _uleb(len(data)) + data
+
+
+def test_a_few_bytes_of_run_length_encoded_inserts_are_refused_before_they_are_applied():
+    doc = am.Document()
+    with doc.transaction() as tx:
+        items = tx.put_object(am.ROOT, "l", am.ObjType.List)
+        for i in range(20_000):
+            tx.insert(items, i, am.ScalarType.Null, None)
+    message = _message_with(doc)
+    assert len(message) < 200
+    assert weigh(message).rows == 20_002  # the list, its inserts and their change
+    target = am.Document()
+    with pytest.raises(SyncMessageError, match="more than 10000 operations") as refused:
+        receive_sync_message(target, am.SyncState(), message, max_rows=10_000)
+    assert refused.value.code == "sync_message_too_heavy"
+    assert target.get_heads() == []  # nothing applied
+
+
+def test_a_compressed_change_is_weighed_inflated_without_inflating_past_the_limit():
+    doc = am.Document()
+    with doc.transaction() as tx:
+        tx.put(am.ROOT, "x", am.ScalarType.Str, "a" * (4 << 20))
+    message = _message_with(doc)
+    assert len(message) < 20_000 and message[len(message) - len(doc.get_changes([])[0].bytes) + 8] == 2
+    assert weigh(message).inflated > 4 << 20
+    with pytest.raises(SyncMessageError, match="more than 1048576 bytes once inflated"):
+        receive_sync_message(am.Document(), am.SyncState(), message, max_bytes=1 << 20)
+
+
+def test_real_sync_messages_are_counted_exactly_and_applied():
+    rng = random.Random(1)
+    for _ in range(10):
+        doc = am.Document()
+        for _ in range(rng.randint(1, 4)):
+            with doc.transaction() as tx:
+                for j in range(rng.randint(1, 200)):
+                    if rng.random() < 0.5:
+                        tx.put(am.ROOT, f"k{rng.randint(0, 40)}", am.ScalarType.Int, rng.randint(-9, 10**9))
+                    else:
+                        items = tx.put_object(am.ROOT, f"l{j}", am.ObjType.List)
+                        for i in range(rng.randint(0, 20)):
+                            tx.insert(items, i, am.ScalarType.Str, "x" * rng.randint(0, 400))
+        changes = doc.get_changes([])
+        expected = sum(c.max_op - c.start_op + 1 for c in changes) + len(changes)
+        peer, mine, theirs, rows = am.Document(), am.SyncState(), am.SyncState(), 0
+        for _ in range(5):
+            message = doc.generate_sync_message(mine)
+            if message is not None:
+                rows += receive_sync_message(peer, theirs, message.encode()).rows
+            reply = peer.generate_sync_message(theirs)
+            if reply is not None:
+                receive_sync_message(doc, mine, reply.encode())
+        assert rows == expected and peer.get_heads() == doc.get_heads()
+
+
+def test_damaged_messages_are_refused_as_sync_message_errors_only():
+    doc = am.Document()
+    with doc.transaction() as tx:
+        for j in range(60):
+            tx.put(am.ROOT, f"k{j}", am.ScalarType.Str, "v" * j)
+    message = _message_with(doc)
+    rng = random.Random(2)
+    for _ in range(2000):
+        data = bytearray(message)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(len(data))
+            if rng.random() < 0.7:
+                data[at] = rng.randrange(256)
+            else:
+                del data[at:]
+                data.append(rng.randrange(256))
+        try:
+            weigh(bytes(data))
+        except SyncMessageError:
+            pass

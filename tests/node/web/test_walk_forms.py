@@ -1,0 +1,33 @@
+"""Refused forms keep what was typed (without a browser): the accounts pages of a school and of a district."""
+from __future__ import annotations
+
+import html
+
+import pytest
+
+from node_fixtures import build_classroom, build_district, login
+from preau.node.app import create_app
+from web_helpers import csrf_of
+
+
+@pytest.mark.parametrize("node", ["school", "district"])
+async def test_a_refused_password_reset_keeps_the_account_it_was_for(node, tmp_path, aiohttp_client):
+    """Redrawn with the first account chosen, the form's next Enter would reset the head teacher's own
+    password; it keeps the account the reset was for, with the cursor on the new password."""
+    if node == "school":
+        built, me, url, other = build_classroom(tmp_path), "direction", "/admin/accounts", "mme.martin"
+    else:
+        built, me, url, other = build_district(tmp_path), "ien", "/district/accounts", "m.conseiller"
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, me)
+    if node == "district":
+        resp = await client.post(url, data={"action": "create", "username": other, "password": "x" * 12,
+                                            "role": "inspector", "csrf_token": await csrf_of(client, url)})
+        assert resp.status == 200, await resp.text()
+    resp = await client.post(url, data={"action": "reset", "username": other, "password": "court",
+                                        "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert resp.status == 422, page
+    assert f"<option selected>{other}</option>" in page
+    assert 'id="reset-password" name="password" type="password" required minlength="10" ' \
+           'autocomplete="new-password" autofocus' in page
