@@ -44,7 +44,7 @@ SAID_PARAMS = {"field": "dwords.kind_{}"}  # values that are codes themselves, s
 REASON_KEYS = {  # disclosure.Reason.code -> why a release goes or waits
     "small_cohort": "reason.small_cohort", "released": "reason.updated", "final": "reason.final",
     "waiting": "reason.waiting", "others_waiting": "reason.others_waiting", "unchanged": "reason.unchanged",
-    "no_results": "reason.no_results",
+    "no_results": "reason.no_results", "pooled": "reason.pooled",
 }
 
 REFUSAL_KEYS = {code: f"refusal.{code}" for code in REFUSALS}  # the sync protocol's refusals, by code
