@@ -211,14 +211,15 @@ class Reason:
 
     Codes (`REASON_CODES`): small_cohort (cohort, min_cohort, campaign), released (number, updated),
     final, waiting (more, exercise, changed, min_batch), others_waiting (count), unchanged (release),
-    no_results.
+    no_results, pooled (campaign).
     """
 
     code: str
     params: Mapping[str, object] = field(default_factory=dict)
 
 
-REASON_CODES = frozenset({"small_cohort", "released", "final", "waiting", "others_waiting", "unchanged", "no_results"})
+REASON_CODES = frozenset({"small_cohort", "released", "final", "waiting", "others_waiting", "unchanged", "no_results",
+                          "pooled"})
 
 
 @dataclass(frozen=True)
@@ -235,6 +236,17 @@ class ReleaseDecision:
     history: ReleaseHistory
     held_back: tuple[tuple[str, int], ...] = ()  # (exercise, pupils changed but not yet publishable)
     reasons: tuple[Reason, ...] = ()
+
+
+def kept_for_the_pool(decision: ReleaseDecision, history: ReleaseHistory, campaign_id: str) -> ReleaseDecision:
+    """The decision for a school whose counts for this campaign went into a secure-aggregation pool: its counts
+    never leave alone afterwards (the district would subtract them from the pool's sum and learn the other
+    small schools'), so a release with counts is held back; a withheld one (no counts) still goes."""
+    if decision.content is None or decision.content.status == "withheld":
+        return decision
+    why = (f"not released: this school's counts for {campaign_id} went into a pool of small schools; sent alone, "
+           "they would let the other schools' counts be found by subtraction")
+    return ReleaseDecision(False, why, None, history, reasons=(Reason("pooled", {"campaign": campaign_id}),))
 
 
 def _distance(a: Snapshot, b: Snapshot) -> int:

@@ -9,8 +9,8 @@ that every code has its words in French and in English.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterable
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
 
 from preau.crdt.disclosure import Reason
 from preau.crdt.errors import CampaignError
@@ -44,7 +44,7 @@ SAID_PARAMS = {"field": "dwords.kind_{}"}  # values that are codes themselves, s
 REASON_KEYS = {  # disclosure.Reason.code -> why a release goes or waits
     "small_cohort": "reason.small_cohort", "released": "reason.updated", "final": "reason.final",
     "waiting": "reason.waiting", "others_waiting": "reason.others_waiting", "unchanged": "reason.unchanged",
-    "no_results": "reason.no_results",
+    "no_results": "reason.no_results", "pooled": "reason.pooled",
 }
 
 REFUSAL_KEYS = {code: f"refusal.{code}" for code in REFUSALS}  # the sync protocol's refusals, by code
@@ -94,23 +94,32 @@ def campaign_words(exc: CampaignError, *, file: str | None = None, line: int | N
 
 @dataclass(frozen=True, slots=True)
 class Reasons:
-    """Why a release goes or waits (`ReleaseDecision.reasons`), said part by part in the person's language."""
+    """Why a release goes or waits (`ReleaseDecision.reasons`), said part by part in the person's language.
+    `names`: the campaign's exercise names by id, so that an exercise is said as the head teacher reads it."""
 
     parts: tuple[Reason, ...]
     english: str = ""
+    names: Mapping[str, str] = field(default_factory=dict)
 
     def to(self, lang: str) -> str:
         if not self.parts:
             return self.english
-        return "; ".join(i18n.translate(lang, REASON_KEYS[r.code], **r.params) for r in self.parts)
+        return i18n.translate(lang, "reason.join").join(
+            i18n.translate(lang, REASON_KEYS[r.code], **self._said(lang, r.params)) for r in self.parts)
+
+    def _said(self, lang: str, params: Mapping[str, object]) -> dict[str, object]:
+        said = dict(params)
+        if "exercise" in said and str(said["exercise"]) in self.names:
+            said["exercise"] = i18n.translate(lang, "reason.exercise_name", name=self.names[str(said["exercise"])])
+        return said
 
     def __str__(self) -> str:
         return self.english
 
 
-def reasons_words(decision) -> Reasons:
-    """A `disclosure.ReleaseDecision`'s reasons, ready to render (`.to(lang)`)."""
-    return Reasons(tuple(decision.reasons), decision.reason)
+def reasons_words(decision, names: Mapping[str, str] | None = None) -> Reasons:
+    """A `disclosure.ReleaseDecision`'s reasons, ready to render (`.to(lang)`); `names`: exercise names by id."""
+    return Reasons(tuple(decision.reasons), decision.reason, dict(names or {}))
 
 
 # Failures of the node's own sync client (federation.transport.PeerUnreachable codes), said without the

@@ -205,7 +205,7 @@ def run(app: web.Application, *, host: str, port: int, access_log_class: Any) ->
         assert runner.server is not None
         cap.install(runner.server)
         try:
-            await web.TCPSite(runner, host, port).start()
+            await web.TCPSite(runner, host, port, backlog=ACCEPT_BURST).start()
             while True:
                 await asyncio.sleep(3600)
         finally:

@@ -15,7 +15,9 @@ test uses which):
 - `entitlement`: a node sends a document only to peers entitled to it, and
   document ids name their owner's key;
 - `access_log`: access log lines without sizes or ids;
-- `file_modes`: data and key files created 0600, checked at start.
+- `file_modes`: data and key files created 0600, checked at start;
+- `pool_and_alone`: a school's counts for a campaign leave either in a pool or
+  alone, never both (the district would subtract one from the other).
 
 One more switch observes instead of unprotecting: `PREAU_TEST_CAPTURE_WIRE=1`
 (with `PREAU_TESTING=1`) makes a node append every protocol message it
@@ -30,7 +32,7 @@ import os
 import pathlib
 import struct
 
-NAMES = ("floor", "pinning", "one_aggregate", "margins", "entitlement", "access_log", "file_modes")
+NAMES = ("floor", "pinning", "one_aggregate", "margins", "entitlement", "access_log", "file_modes", "pool_and_alone")
 log = logging.getLogger("preau.node")
 
 

@@ -526,11 +526,7 @@ class Connection:
             if pin.identity.static_key != peer.static_key:
                 raise RemoteProtocolError(f"{who} presented another Noise key than the one pinned", code="key_mismatch")
             if hello.join is not None:  # `preau join --again`: the invitation it was given is checked, then used up
-                enrollment = self._check_join(peer, hello.join, who)
-                if pin.uai is not None and enrollment.uai != pin.uai:
-                    raise RemoteProtocolError(f"{who} is enrolled here as {pin.uai} but brought the invitation for "
-                                              f"{enrollment.uai}", code="invitation_foreign")
-                return enrollment, None
+                return self._check_rejoin(peer, hello.join, who, pin), None
             return None, None
         if hello.rotation is not None or hello.earlier_rotations:
             if hello.rotation is None:
@@ -550,11 +546,26 @@ class Connection:
                         f"to {node_id(old.replaced_by)}", code="key_superseded")
                 if old.revoked:
                     raise RemoteProtocolError(f"{who} rotated from the revoked key {node_id(st.old_signing_key)}", code="peer_revoked")
+                if hello.join is not None:  # `join --again` with a rotation of its own not delivered yet
+                    return self._check_rejoin(peer, hello.join, who, old), st.old_signing_key
                 return None, st.old_signing_key
-            raise RemoteProtocolError(f"{who} rotated from {node_id(chain[0].old_signing_key)}, which is not enrolled here", code="unknown_peer")
+            if hello.join is None:
+                raise RemoteProtocolError(f"{who} rotated from {node_id(chain[0].old_signing_key)}, which is not enrolled "
+                                          "here", code="unknown_peer")
+            # A first join by a node that rotated its keys before it ever joined: no key of its chain is known
+            # here, so the chain says nothing; the invitation decides, as for any first join.
         if hello.join is None:
             raise RemoteProtocolError(f"{who} is not enrolled here and brought no invitation", code="unknown_peer")
         return self._check_join(peer, hello.join, who), None
+
+    def _check_rejoin(self, peer: PublicIdentity, body: bytes, who: str, pin: PinnedPeer) -> Enrollment:
+        """The invitation a node pinned here brought (`preau join --again`): checked as for a first join, and
+        for the school code it is pinned under, so that it is used up and nobody else enrols with it."""
+        enrollment = self._check_join(peer, body, who)
+        if pin.uai is not None and enrollment.uai != pin.uai:
+            raise RemoteProtocolError(f"{who} is enrolled here as {pin.uai} but brought the invitation for "
+                                      f"{enrollment.uai}", code="invitation_foreign")
+        return enrollment
 
     def _check_join(self, peer: PublicIdentity, body: bytes, who: str) -> Enrollment:
         """The invitation a peer brought: issued here, proved for this handshake and key, unused, unexpired."""

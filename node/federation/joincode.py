@@ -70,13 +70,14 @@ async def serve_code(request: web.Request, node: Any, addresses: list[str]) -> w
     ws = web.WebSocketResponse(max_msg_size=jc.MAX_MESSAGE)
     await ws.prepare(request)
     gate = node.gate
-    token = gate.open(client_address(request), lambda: asyncio.ensure_future(ws.close()))
+    address = client_address(request)  # the computer behind the proxy, when one is trusted (logs and bounds alike)
+    token = gate.open(address, lambda: asyncio.ensure_future(ws.close()))
     try:
-        await within(_exchange(ws, node, addresses, lambda: gate.progress(token), client_address(request)), DEADLINE)
+        await within(_exchange(ws, node, addresses, lambda: gate.progress(token), address), DEADLINE)
     except asyncio.TimeoutError:
-        log.info("join code: an exchange from %s did not finish in time", request.remote)
+        log.info("join code: an exchange from %s did not finish in time", address)
     except RemoteProtocolError as exc:
-        log.info("join code: refused an exchange from %s (%s)", request.remote, exc.code)
+        log.info("join code: refused an exchange from %s (%s)", address, exc.code)
     finally:
         gate.close(token, False)
         if not ws.closed:
@@ -118,6 +119,9 @@ async def _exchange(ws, node: Any, addresses: list[str], spoke: Any, address: st
         proven = server.receive_confirm(await _receive(ws))
     except RemoteProtocolError:
         proven = False  # a school that found our confirmation wrong hangs up: a wrong code all the same
+    except asyncio.CancelledError:  # silent after our reply until the deadline: a try all the same
+        _failed(node, address)
+        raise
     if not proven:
         _failed(node, address)
         await node.run(fed.log_event, "join_code_wrong",

@@ -45,6 +45,7 @@ from preau.protocol.secagg.masks import pack, unpack
 
 from preau.node import i18n
 from preau.node.errors import Conflict, NotFound, UserError, Words, said, words
+from preau.node.testhooks import unprotected
 
 POOLS_META = "secagg/pools"  # {pool id hex: state}, one dictionary per node
 SPENT_META = "secagg/spent"  # school: {campaign: {"pool_id": hex, "digest": hex}}
@@ -78,6 +79,19 @@ def _save(fed, pool_id: str, state: dict) -> None:
 def _spent(fed) -> dict[str, SentInput]:
     raw = fed.get_meta(SPENT_META, {}) or {}
     return {c: SentInput(c, bytes.fromhex(v["pool_id"]), bytes.fromhex(v["digest"])) for c, v in raw.items()}
+
+
+def pooled_campaigns(fed) -> set[str]:
+    """School: the campaigns whose counts went into a pool (its masked input left): none of them may leave
+    alone afterwards, or the district would subtract them from the pool's sum and learn the other schools'."""
+    return set(fed.get_meta(SPENT_META, {}) or {})
+
+
+def _refuse_if_sent_alone(federation, campaign_id: str) -> None:
+    """A school whose own counts already left alone for this campaign stays out of its pools: the district
+    would subtract them from the sum (the other order is `Federation.publish_release`'s)."""
+    if not unprotected("pool_and_alone") and federation.fed.counts_sent(campaign_id):
+        raise Conflict(said("msg.pool.counts_sent_alone", campaign=campaign_id))
 
 
 def _record_spent(fed, sent: SentInput) -> None:
@@ -486,6 +500,7 @@ def approve_pool(federation, prefix: str, vector, *, min_cohort: int, user: str 
         if state["status"] != "proposed":
             raise Conflict(said("msg.pool.already", status=_status_words(state["status"])))
         pool = decode(bytes.fromhex(state["definition"]))
+        _refuse_if_sent_alone(federation, pool.campaign_id)
         seed = os.urandom(32)
         member = _member_identity(federation, pool)
         try:
@@ -513,6 +528,7 @@ def declare_cohort(federation, campaign_id: str, uai: str, cohort: int) -> Cohor
     floor = max(known.policy.min_cohort if known else MIN_COHORT, MIN_COHORT)
     if int(cohort) >= floor:  # it publishes alone: in a pool its counts could be subtracted from the sum
         raise UserError(said("msg.pool.declare_publishes_alone", cohort=int(cohort), min=floor))
+    _refuse_if_sent_alone(federation, campaign_id)  # it published alone before (more pupils then)
     declaration = CohortDeclaration.create(federation.identity, campaign_id=campaign_id, uai=uai, cohort=int(cohort),
                                            declared_at=federation.clock())
     with federation.fed.transaction():
@@ -568,8 +584,12 @@ class PoolMailbox:
         self.received = 0  # one mailbox per session (transport.SessionDriver): this session's count
         self.told: set[str] = set()  # refusal codes already logged as an event in this session
 
-    def outgoing(self, peer: PublicIdentity) -> list[bytes]:
-        """The last message for this peer of each pool it is in (the news that a pool ended goes FINAL_SENDS times)."""
+    def outgoing(self, peer: PublicIdentity, *, counted: bool | None = None) -> list[bytes]:
+        """The last message for this peer of each pool it is in (the news that a pool ended goes FINAL_SENDS times).
+
+        `counted`: None for all of it; False for only the mail not counted when it goes, True for only the mail
+        that is (the news that a pool ended, an académie's answer): the driver sends that once the peer has
+        admitted this node, never with handshake message 3, where a refused session would still count it."""
         out = []
         if not _all(self.fed) and not self.fed.get_meta(DECLARATIONS_META):
             return out  # no pool and no cohort declared (most sessions): no transaction to open
@@ -578,10 +598,12 @@ class PoolMailbox:
             up = self.federation.peer_role(peer) in ("district", "parent")
             for key, state in pools.items():
                 if state.get("role") == "district" and state["status"] == COUNTERSIGN:
-                    if up:  # to the académie, until it answers
+                    if up and counted is not True:  # to the académie, until it answers
                         out.append(bytes.fromhex(state["definition"]))
                     continue
                 if state.get("role") == "parent":
+                    if counted is False:
+                        continue
                     if state["district"] == peer.signing_key.hex() and state.get("sent", 0) < FINAL_SENDS:
                         out.append(bytes.fromhex(state["answer"]))  # the district may not have heard it yet
                         state["sent"] = state.get("sent", 0) + 1
@@ -592,17 +614,21 @@ class PoolMailbox:
                     index = _member_index(self.fed, pool, peer.signing_key)
                     if index is None or str(index) not in state["outbox"]:
                         continue
+                    final = state["status"] in ("complete", "failed")
+                    if counted is not None and counted != final:
+                        continue
                     out.append(bytes.fromhex(state["outbox"][str(index)]))
-                    if state["status"] in ("complete", "failed"):
+                    if final:
                         sent = state.setdefault("final_sent", {})
                         sent[str(index)] = sent.get(str(index), 0) + 1
                         if sent[str(index)] >= FINAL_SENDS:
                             del state["outbox"][str(index)]
                         _save(self.fed, key, state)
-                elif state.get("role") == "school" and state.get("outbox") and state["district"] in (
+                elif counted is not True and state.get("role") == "school" and state.get("outbox") and state["district"] in (
                         peer.signing_key.hex(), *self.fed.predecessors(peer.signing_key.hex())):
                     out.append(bytes.fromhex(state["outbox"]))
-            if self.federation.role == "school" and self.federation.peer_role(peer) in ("district", "parent"):
+            if counted is not True and self.federation.role == "school" and self.federation.peer_role(peer) in (
+                    "district", "parent"):
                 out.extend(self._declarations())
         return out
 

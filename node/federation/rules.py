@@ -48,6 +48,7 @@ from preau.protocol.invitation import IssuedInvitation
 
 from preau.node.database import inline
 from preau.node.errors import EXIT_DATA, UserError, said
+from preau.node.federation.pools import pooled_campaigns
 from preau.node.federation.store import FedStore
 from preau.node.testhooks import unprotected
 
@@ -510,6 +511,11 @@ class Federation:
     def publish_release(self, content: cdocs.ReleaseContent, *, to_peer: str) -> SignedRelease:
         """Write and sign this node's release for a campaign; log exactly what leaves."""
         kind = "release" if content.scope == "school" else "aggregate"
+        if (kind == "release" and content.status != "withheld" and not unprotected("pool_and_alone")
+                and content.campaign in pooled_campaigns(self.fed)):
+            # Its counts went into a pool: alone now, the district would subtract them from the pool's sum and
+            # learn the other small schools' (release.py's preview says so before anyone approves).
+            raise UserError(said("msg.release.pooled", campaign=content.campaign), code="pooled")
         rid = document_id(kind, self.key, content.campaign)
         doc = self.working_copy(rid) or new_document(kind, self.key, campaign=content.campaign, doc_id=rid)
         cdocs.write_release(doc, content)

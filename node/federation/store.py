@@ -502,6 +502,15 @@ class FedStore:
                 [doc_id, number, to_peer, self._clock(), json.dumps(content, sort_keys=True, ensure_ascii=False), signature],
             )
 
+    def counts_sent(self, campaign: str) -> bool:
+        """Whether this school's own counts for `campaign` ever left it alone: a release of its own, under any of
+        its keys, that was not withheld (the transparency log names every release that left)."""
+        row = self.db.execute(
+            """SELECT 1 FROM transparency WHERE json_extract(content, '$.campaign') = ?
+               AND json_extract(content, '$.scope') = 'school' AND json_extract(content, '$.status') != 'withheld'
+               LIMIT 1""", [campaign]).fetchone()
+        return row is not None
+
     def log_receipt(self, doc_id: str, number: int, receipt: dict) -> None:
         with self.transaction() as conn:
             conn.execute(

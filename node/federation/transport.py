@@ -88,6 +88,7 @@ class SessionDriver:
         self.finished = False
         self.closing = False  # we sent Close: nothing more may be sent
         self._must_offer = False
+        self._counted_later = False  # an early offer left the counted pool mail for after the Welcome
         self._depth = 0  # nested handle() calls: replies wait for the outermost, once every event is applied
         self.gate_token: object | None = None  # the server side's ticket at the gate (SessionGate.open)
         self.in_session = False  # counted among the gate's authenticated sessions
@@ -234,14 +235,14 @@ class SessionDriver:
             self.on_established(ev.peer)
         if self.conn.is_initiator and ev.peer_name:
             self.fedn.name_upstream(ev.peer, ev.peer_name)
+        if ev.rotated_from is not None and not self.conn.is_initiator:
+            self.fedn.rotate_pin(ev.rotated_from, ev.peer)  # first: a `join --again` may come with a rotation
         if ev.enrollment is not None and not self.conn.is_initiator:
             if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
                 self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
                 self.report.error, self.report.error_code = "refused: invitation already used", "invitation_used"
                 self.finished = True
                 return
-        elif ev.rotated_from is not None and not self.conn.is_initiator:
-            self.fedn.rotate_pin(ev.rotated_from, ev.peer)
         if ev.reached_retired is not None:
             log.info("%s still knew this node by its old key %s: told it of the rotation", ev.peer.node_id,
                      node_id(ev.reached_retired))
@@ -252,16 +253,27 @@ class SessionDriver:
         """Make this side's one Offer: once the peer is established (and any key rotation it announced applied),
         or, for an initiator that is not joining, as soon as message 2 proved the responder, so that the offer
         rides with handshake message 3 (one round trip less; the responder reads it after admitting us)."""
-        if self.finished or self.session.offered:
+        if self.finished:
+            return
+        if self.session.offered:
+            if self._must_offer and self._counted_later:  # admitted after an early offer: the counted mail goes now
+                self._must_offer = self._counted_later = False
+                for mail in self.pools.outgoing(self.session.peer, counted=True):
+                    self.session.pool_mail(mail)
             return
         # Early only to a node pinned here already: a district this node is re-pinning on Established
         # (`preau join --again`) is entitled to nothing yet, and an offer made now would be empty.
         if self._must_offer or (self.conn.may_send_early and self.fedn.peer_role(self.conn.peer) is not None):
+            early = not self._must_offer
             self._must_offer = False
             peer = self.session.peer or self.conn.peer
-            for mail in self.pools.outgoing(peer):  # before the offer: answers then come back before the peer's Done
+            # Before the offer: answers then come back before the peer's Done. Early, not the mail sent a counted
+            # number of times ("the pool is over"): a peer that then refuses the session (busy, rate-limited)
+            # never reads it, and each such refusal would use up one of its sends.
+            for mail in self.pools.outgoing(peer, counted=False if early else None):
                 self.session.pool_mail(mail)
             self.session.offer(self.fedn.offers_for(peer))
+            self._counted_later = early
 
     def _offer(self, ev: Offer) -> None:
         peer = self.session.peer

@@ -138,7 +138,9 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
     preview = view.preview
     doc = preview.document()
     names = {ex.id: ex.name for ex in campaign.exercises}
-    table = [{"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()]
+    order = {ex.id: i for i, ex in enumerate(campaign.exercises)}  # as the class pages list them, not by id
+    table = sorted(({"name": names.get(r["exercise"], r["exercise"]), **r} for r in preview.table()),
+                   key=lambda row: order.get(row["exercise"], len(order)))
     lang = request_language(request)
     pinned = [{"name": names.get(ex, ex), "t1": t[0], "t2": t[1]} for ex, t in preview.thresholds]
     asked = [asked_words(a, names, lang) for a in preview.asked]
@@ -149,7 +151,7 @@ async def _release_page(request: web.Request, *, notice: str | None = None, erro
         "digest": _digest(doc), "joined": node.federation.upstream() is not None,
         "pools": view.pools, "declaration": _declaration(store, s, node, campaign),
         "pool_why": lambda p: pool_why(p, lang),
-        "reason": reasons_words(preview.decision).to(request_language(request)),
+        "reason": reasons_words(preview.decision, names).to(request_language(request)),
         "notice": notice, "errors": errors or [], "page_url": f"/admin/release/{campaign.id}"}, status=status)
 
 

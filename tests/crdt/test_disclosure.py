@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release, recomputable_cells, suppress_rows
+from preau.crdt.disclosure import (PupilOutcome, ReleaseHistory, kept_for_the_pool, next_release, recomputable_cells,
+                                   suppress_rows)
 from preau.crdt.documents import Row
 from preau.crdt.errors import CrdtUsageError, DocumentError
 
@@ -35,6 +36,16 @@ def test_school_falling_below_min_cohort_withdraws_its_counts(campaign):
     assert d.release and d.content.status == "published"
     d2 = next_release(_class(8), campaign, d.history, closing=False)
     assert d2.release and d2.content.status == "withheld"
+
+
+def test_a_pooled_schools_counts_are_held_back_but_a_withheld_release_still_goes(campaign):
+    h = ReleaseHistory(campaign.id)
+    counts = next_release(_class(12), campaign, h, closing=False)
+    kept = kept_for_the_pool(counts, h, campaign.id)
+    assert counts.release and not kept.release and kept.content is None and kept.history == h
+    assert [r.code for r in kept.reasons] == ["pooled"] and "pool of small schools" in kept.reason
+    withheld = next_release(_class(7), campaign, h, closing=True)  # no counts in it: it may go
+    assert kept_for_the_pool(withheld, h, campaign.id) is withheld
 
 
 def test_batching_waits_for_min_batch_changed_pupils(campaign):

@@ -227,3 +227,20 @@ def test_the_districts_schools_page_says_a_schools_trouble_as_the_schools():
             assert "join --again" not in said and "parent_url" not in said  # a school's remedies, not the district's
     assert "le serveur de l'école était occupé" in codes.refusal_words("busy", "x", peer="school").to("fr")
     assert "la circonscription est occupée" in codes.refusal_words("busy", "x").to("fr")
+
+
+def test_a_release_waiting_on_an_exercise_names_it_as_the_head_teacher_reads_it():
+    """Seen by hand on the release preview: « 1 exercice(s) mis à jour; … sur l'exercice fr-comprendre-phrases ».
+    The exercise is said by its name, and the parts are joined the French way (« ; »)."""
+    from preau.crdt.disclosure import Reason
+
+    parts = (Reason("released", {"number": 1, "updated": 1}),
+             Reason("waiting", {"more": 7, "exercise": "fr-comprendre-phrases", "changed": 3, "min_batch": 10}))
+    names = {"fr-comprendre-phrases": "Comprendre des phrases lues par l'enseignant"}
+    said = codes.Reasons(parts, names=names).to("fr")
+    assert said == ("envoi n° 1 : 1 exercice(s) mis à jour ; en attente : encore 7 élève(s) modifié(s) sur "
+                    "l'exercice « Comprendre des phrases lues par l'enseignant », pour que personne ne soit "
+                    "reconnaissable d'un envoi à l'autre")
+    english = codes.Reasons(parts, names=names).to("en")
+    assert "Comprendre des phrases lues par l'enseignant" in english and "fr-comprendre-phrases" not in english
+    assert "fr-comprendre-phrases" in codes.Reasons(parts).to("fr")  # no names known (the CLI without them)

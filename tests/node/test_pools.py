@@ -10,7 +10,7 @@ from preau.crdt.pooling import pool_vector
 from preau.node.errors import Conflict, UserError
 from preau.node.federation import pools as node_pools
 
-from federation_helpers import CAMPAIGN, make_node, outcomes, serve
+from federation_helpers import CAMPAIGN, make_node, outcomes, school_release, serve
 
 UAIS = ["0751234J", "0010856A", "0690001B", "0690002C"]
 
@@ -299,8 +299,8 @@ async def test_a_flood_of_pool_messages_in_one_session_is_bounded(tmp_path, dist
     [school] = await _schools(tmp_path, district, [6])
     before = len(district.fed.events(100_000))
     real = node_pools.PoolMailbox.outgoing
-    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer: (
-        [b"\xfe\xff" + bytes(8)] * 2000 if self.federation is school.federation else real(self, peer)))
+    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer, counted=None: (
+        [b"\xfe\xff" + bytes(8)] * 2000 if self.federation is school.federation and counted is not True else real(self, peer, counted=counted)))
     report = await school.sync_upstream()
     assert report.complete, report
     added = district.fed.events(100_000)[:len(district.fed.events(100_000)) - before]
@@ -309,8 +309,8 @@ async def test_a_flood_of_pool_messages_in_one_session_is_bounded(tmp_path, dist
     # MAX_INCOMING of one session's are looked at.
     declaration = node_pools.encode(node_pools.CohortDeclaration.create(
         school.federation.identity, campaign_id=CAMPAIGN.id, uai=UAIS[0], cohort=6, declared_at=1))
-    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer: (
-        [declaration] * 2000 if self.federation is school.federation else real(self, peer)))
+    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer, counted=None: (
+        [declaration] * 2000 if self.federation is school.federation and counted is not True else real(self, peer, counted=counted)))
     looked_at = []
     declared = node_pools.PoolMailbox._declared
     monkeypatch.setattr(node_pools.PoolMailbox, "_declared",
@@ -322,8 +322,8 @@ async def test_a_flood_of_pool_messages_in_one_session_is_bounded(tmp_path, dist
     from preau.protocol.identity import Identity
     forged = node_pools.encode(node_pools.CohortDeclaration.create(
         Identity(bytes(32)), campaign_id=CAMPAIGN.id, uai=UAIS[0], cohort=6, declared_at=1))
-    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer: (
-        [forged] * 200 if self.federation is school.federation else real(self, peer)))
+    monkeypatch.setattr(node_pools.PoolMailbox, "outgoing", lambda self, peer, counted=None: (
+        [forged] * 200 if self.federation is school.federation and counted is not True else real(self, peer, counted=counted)))
     before = len(district.fed.events(100_000))
     assert (await school.sync_upstream()).complete
     added = district.fed.events(100_000)[:len(district.fed.events(100_000)) - before]
@@ -344,3 +344,89 @@ async def test_a_school_refused_as_busy_has_its_early_mail_left_unread(tmp_path,
     monkeypatch.undo()
     await school.sync_upstream()
     assert [d.cohort for d in node_pools.declarations(district.federation, CAMPAIGN.id).values()] == [4]
+
+
+# -- a school's counts leave in a pool or alone, never both --------------------------------------------------
+# Found by review: a pool member that later reached the floor (a tenth pupil entered) published alone, and the
+# district subtracted its release from the pool's sum: the two other small schools' counts, to within a pupil.
+
+def _unprotect(monkeypatch, protection):
+    if protection == "off":
+        monkeypatch.setenv("PREAU_TESTING", "1")
+        monkeypatch.setenv("PREAU_TEST_UNPROTECT", "pool_and_alone")
+
+
+@pytest.mark.parametrize("protection", ["on", "off"])
+async def test_a_pooled_schools_counts_never_leave_alone_afterwards(tmp_path, district, monkeypatch, protection):
+    _unprotect(monkeypatch, protection)
+    schools = await _schools(tmp_path, district, [9, 3, 2])
+    pool_id = await _proposed(district, schools)
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
+    first = schools[0]
+    if protection == "on":
+        with pytest.raises(UserError, match="went into a pool of small schools") as caught:
+            school_release(first, 10)  # a tenth pupil: alone, its counts would reach the floor
+        assert "regroupement" in caught.value.words.to("fr")
+        await first.sync_upstream()
+        (entry,) = district.fed.stats(CAMPAIGN.id)["schools"].values()  # the pool's sum only
+        assert entry["content"]["scope"] == "pool"
+    else:
+        school_release(first, 10)
+        await first.sync_upstream()
+        scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
+        assert scopes == ["pool", "school"]  # the district can subtract one from the other
+    for s in schools:
+        s.close()
+
+
+@pytest.mark.parametrize("protection", ["on", "off"])
+async def test_a_school_whose_counts_left_alone_stays_out_of_that_campaigns_pools(tmp_path, district, monkeypatch,
+                                                                                 protection):
+    _unprotect(monkeypatch, protection)
+    schools = await _schools(tmp_path, district, [9, 3, 2])  # 9 pupils declared: the first school may be pooled
+    first = schools[0]
+    school_release(first, 10)  # then a tenth pupil, and its counts leave alone
+    await first.sync_upstream()
+    pool_id = await _proposed(district, schools)  # formed from the declaration of 9 it sent earlier
+    if protection == "on":
+        with pytest.raises(Conflict, match="already left alone"):
+            node_pools.approve_pool(first.federation, pool_id, first.vector, min_cohort=10)
+        assert _pool(first)["status"] == "proposed" and not _pool(first)["outbox"]  # nothing of it left
+        with pytest.raises(Conflict, match="already left alone"):  # back to 9 pupils: no new declaration either
+            node_pools.declare_cohort(first.federation, CAMPAIGN.id, UAIS[0], 9)
+    else:
+        node_pools.approve_pool(first.federation, pool_id, first.vector, min_cohort=10)
+        node_pools.declare_cohort(first.federation, CAMPAIGN.id, UAIS[0], 9)
+    for s in schools:
+        s.close()
+
+
+async def test_a_schools_refusals_do_not_use_up_the_districts_news_that_its_pool_ended(tmp_path, district, aiohttp_server,
+                                                                                      monkeypatch):
+    """Found by review: a district that opens the session itself (it pulls a reachable school) sent its pool mail
+    with handshake message 3, and "the pool is over", which goes FINAL_SENDS times, was counted then. A school
+    that refused those sessions (busy) never read it, and after three refusals the news was gone. That mail now
+    goes once the school has admitted the district."""
+    schools = await _schools(tmp_path, district, [3, 5, 4])
+    pool_id = await _proposed(district, schools)
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
+    first = await serve(schools[0], aiohttp_server)
+    district.fed.set_peer_address(first.identity.signing_key.hex(), first.url)  # now the district can pull it
+    pool = node_pools.decode(bytes.fromhex(_pool(district)["definition"]))
+    index = str(node_pools._member_index(district.fed, pool, first.identity.signing_key))
+    before = _pool(district).get("final_sent", {}).get(index, 0)
+    assert index in _pool(district)["outbox"] and before < node_pools.FINAL_SENDS  # the news is still to go
+    monkeypatch.setattr(first.gate, "authenticated", lambda token: False)  # the school is busy, again and again
+    for _ in range(node_pools.FINAL_SENDS + 1):
+        assert [r.error_code for r in await district.sync_children()] == ["busy"]
+    assert index in _pool(district)["outbox"]
+    assert _pool(district).get("final_sent", {}).get(index, 0) == before
+    monkeypatch.undo()
+    [report] = await district.sync_children()
+    assert report.complete and _pool(first)["status"] == "complete"  # the news reached it
+    for s in schools:
+        s.close()

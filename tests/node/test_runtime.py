@@ -265,6 +265,38 @@ async def test_the_invitation_of_a_join_again_is_used_up(tmp_path, district):
     thief.close()
 
 
+async def test_a_join_again_with_a_rotation_of_the_schools_own_uses_up_the_invitation(tmp_path, district):
+    """Found by review: a school that rotated its own keys and could not tell its district (whose key it pins was
+    dropped) brought its rotation and its invitation together; the district took the rotation and never looked
+    at the invitation, which stayed usable by anyone holding it."""
+    uai = "0751234J"
+    school = await joined(tmp_path, district, "s", uai)
+    district.rotate_keys(overlap_days=0)
+    school.rotate_keys(overlap_days=0)  # not delivered: the district's key it pins is gone
+    inv = district.create_invitation(uai, [district.url])
+    report = await school.join(inv.to_string(), uai, again=True)
+    assert report.complete
+    assert district.fed.invitation(inv.id.hex())["used_by"] == school.identity.signing_key.hex()
+    active = [p["key"] for p in district.fed.peers("school") if p["status"] == "active"]
+    assert active == [school.identity.signing_key.hex()]  # one school, under its new key (the old one: rotated)
+    assert "rejoined" in [e["kind"] for e in district.fed.events()]
+    assert (await school.sync_upstream()).complete
+    school.close()
+
+
+async def test_a_school_that_rotated_before_it_ever_joined_can_join(tmp_path, district):
+    """Found by review: its rotation chain went with its invitation, and the district, knowing no key of the
+    chain, refused it as unknown ("enrol first with an invitation", with one in hand)."""
+    uai = "0751234J"
+    school = make_node(tmp_path, "s", "school")
+    school.rotate_keys(overlap_days=0)
+    report = await school.join(district.create_invitation(uai, [district.url]).to_string(), uai)
+    assert report.complete
+    assert [p["key"] for p in district.fed.peers("school")] == [school.identity.signing_key.hex()]
+    assert (await school.sync_upstream()).complete  # the chain it still presents changes nothing
+    school.close()
+
+
 async def test_a_join_again_cut_short_after_the_district_admitted_the_node_keeps_the_new_pin(tmp_path, district):
     """The district marks the invitation used when it admits the node; if the rest of that first session fails,
     going back to the dropped key (as before the admission) would leave the school with a dead pin and a used

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from preau.protocol.connection import (
-    MAX_CHUNK, Config, ConnectionClosed, Enrollment, Established, PeerKeyRotated, PinnedPeer,
+    MAX_CHUNK, Config, Connection, ConnectionClosed, Enrollment, Established, PeerKeyRotated, PinnedPeer,
 )
 from preau.protocol.errors import LocalProtocolError, RemoteProtocolError
 from preau.protocol.identity import Identity
@@ -92,6 +92,48 @@ def test_a_known_node_may_not_use_up_another_schools_invitation(world):
     world.pin_school()  # as SCHOOL_UAI
     inv = world.invite(uai=OTHER_UAI)
     _refused(world, world.join(inv, uai=OTHER_UAI), world.responder(), "invitation_foreign")
+
+
+def _rejoin_with_rotation(world, inv, uai=SCHOOL_UAI):
+    """`preau join --again` from a school that also rotated its own keys and could not deliver the rotation: it
+    brings both its invitation and its rotation statement."""
+    new_school, statement = world.school.rotate(fresh32(b"new-school"))
+    return new_school, Connection.initiator(new_school, join=inv, uai=uai, rotation=statement,
+                                            ephemeral=fresh32(b"i-eph"), now=NOW)
+
+
+def test_a_rejoin_with_a_rotation_uses_up_its_invitation_too(world):
+    """Found by review: the rotation branch admitted the node as rotated and never looked at its invitation,
+    which stayed usable (and could be another school's)."""
+    world.pin_school()
+    inv = world.invite()
+    new_school, i = _rejoin_with_rotation(world, inv)
+    ev_i, ev_r = pump(i, world.responder())
+    [est] = _established(ev_r)
+    assert est.rotated_from == world.school.signing_key and est.peer == new_school.public
+    assert est.enrollment == Enrollment(inv.id, SCHOOL_UAI) == _established(ev_i)[0].enrollment
+
+
+def test_a_rejoin_with_a_rotation_may_not_use_up_another_schools_invitation(world):
+    world.pin_school()  # as SCHOOL_UAI
+    inv = world.invite(uai=OTHER_UAI)
+    _, i = _rejoin_with_rotation(world, inv, uai=OTHER_UAI)
+    _refused(world, i, world.responder(), "invitation_foreign")
+
+
+def test_a_node_that_rotated_before_it_ever_joined_can_join(world):
+    """Found by review: a school that ran `preau keys rotate` before its first join sent its rotation chain with
+    its invitation, and the district, knowing no key of the chain, refused it as unknown (with a valid
+    invitation in hand). The chain says nothing here: the invitation decides."""
+    inv = world.invite()
+    new_school, i = _rejoin_with_rotation(world, inv)
+    ev_i, ev_r = pump(i, world.responder())
+    [est] = _established(ev_r)
+    assert est.enrollment == Enrollment(inv.id, SCHOOL_UAI) and est.rotated_from is None
+    assert est.peer == new_school.public
+    # Without an invitation, an unknown chain is still refused.
+    other, statement = Identity(fresh32(b"stranger")).rotate(fresh32(b"stranger2"))
+    _refused(world, world.connect(school=other, rotation=statement), world.responder(), "unknown_peer")
 
 
 def test_a_district_that_ignores_the_invitation_of_a_known_node_still_admits_it(world):

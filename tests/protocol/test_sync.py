@@ -187,6 +187,8 @@ def test_a_refused_initiators_early_offer_is_never_read(world):
     with pytest.raises(Refused) as refused:
         r.receive_data(i.data_to_send())
     assert refused.value.code == "unknown_peer" and r.peer is None
+    # Never even decrypted: the admission comes before the frames that follow message 3 are opened.
+    assert r._recv.n == 0
 
 # --- the ping-pong always terminates, whatever the interleaving -------------------------------
 

@@ -180,6 +180,26 @@ async def test_a_made_up_confirmation_gets_no_invitation(pair):
     assert _failures(d_node, code.text) == 1
 
 
+async def test_a_guesser_silent_after_the_districts_reply_is_counted_all_the_same(pair, monkeypatch):
+    """Found by review: an exchange cut by the deadline after the district's reply was not counted against the
+    computer's bound on failed tries; a guesser could stay silent instead of sending its confirmation."""
+    from preau.node.federation import joincode as node_jc
+
+    d_node, _s_node, url = pair
+    monkeypatch.setattr(node_jc, "DEADLINE", 0.5)
+    code = jc.parse_code(_code(d_node, url))
+    guesser = jc.CodeClient(jc.parse_code(_other(code.text)), random=os.urandom(64))
+    key = "203.0.113.7"  # behind the district's proxy, as in the other tests here
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url + jc.PATH, headers={"X-Forwarded-For": key}) as ws:
+            await ws.send_bytes(guesser.hello())
+            jc.decode((await ws.receive()).data, jc.CodeReply)
+            msg = await ws.receive(timeout=5)  # and says nothing more: the district ends it at the deadline
+            assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    from preau.node.federation.gate import _code_key
+    assert len(d_node.gate._code_window(_code_key(key))) == 1  # one failed try for that computer
+
+
 async def test_silent_sockets_do_not_keep_a_school_out(pair):
     """Someone on the LAN opens many /v1/code sockets and says nothing: the school's exchange still gets in."""
     import aiohttp

@@ -1,0 +1,37 @@
+"""Pages as a checker reads them on a fresh clone, without a browser: what a French head teacher would stumble on."""
+from __future__ import annotations
+
+import html
+import re
+
+from node_fixtures import PASSWORD, build_school, login
+from preau.node.app import create_app
+from preau.node.records.store import Store
+from preau.node.records.vault import TEST_COST
+
+
+async def test_the_release_preview_follows_the_campaign_and_names_the_exercise_it_waits_for(tmp_path, aiohttp_client):
+    """12 pupils on the words, 3 on the reading: the words go, the reading waits. The page said « sur l'exercice
+    fr-lire-texte » (an id) and listed the exercises by id (reading before words), not as the campaign does."""
+    built = build_school(tmp_path)
+    store = Store.open(tmp_path / "school", cost=TEST_COST)
+    try:
+        s = store.login("direction", PASSWORD)
+        store.add_pupils(s, built.ids["class_a"], [(f"Nom{i}", f"Prénom{i}") for i in range(10)])
+        pupils = store.list_pupils(s, built.ids["class_a"])
+        for i, p in enumerate(pupils):
+            store.save_result(s, built.ids["campaign"], p.id, "fr-mots", answers=[1, 1, i % 2, 0, 1])
+        for p in pupils[:3]:
+            store.save_result(s, built.ids["campaign"], p.id, "fr-lire-texte", wpm=30)
+        s.logout()
+    finally:
+        store.close()
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    resp = await client.get(f"/admin/release/{built.ids['campaign']}")
+    page = html.unescape(await resp.text())
+    assert resp.status == 200, page
+    assert "sur l'exercice « Lire à voix haute un texte »" in page
+    assert "fr-lire-texte »" not in page and "exercice fr-lire-texte" not in page
+    rows = re.findall(r"<tr><th scope=\"row\">([^<]+)</th>", page)
+    assert rows == ["Comprendre des mots lus par l'enseignant", "Lire à voix haute un texte"], rows
