@@ -4,7 +4,6 @@ the join codes one address may try.
 """
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ from typing import Any, Callable
 
 from preau.protocol.errors import LocalProtocolError, ProtocolError
 from preau.protocol.states import State
+
+from preau.node.listener import network_key as _code_key  # an IPv6 network's /64 counts as one computer
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,20 +190,6 @@ class SessionGate:
 
 
 CODE_ADDRESSES = 4096  # addresses whose failed join codes are remembered (past it, the least recent is forgotten)
-
-
-def _code_key(address: str) -> str:
-    """Whose join-code tries count together: an IPv4 address, or an IPv6 one's /64 (one home or school network
-    is given a whole /64, so counting each IPv6 address apart would not bound anyone)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if ip.version == 4:
-        return str(ip)
-    if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 address a.b.c.d
-        return str(ip.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def _tell_shutting_down(driver: Any) -> bytes:
