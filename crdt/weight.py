@@ -28,7 +28,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from .errors import SyncMessageError
+from .errors import DocumentError, SyncMessageError
 
 MAGIC = bytes.fromhex("856f4a83")
 MAX_ROWS = 100_000  # rows (operations and changes) one sync message may bring: at most ~0.4 s and ~65 MB to apply
@@ -220,4 +220,19 @@ def weigh(message: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_INFL
         raise SyncMessageError(f"this sync message is too large to apply: {exc}", code="sync_message_too_heavy") from None
     except (ValueError, IndexError, zlib.error) as exc:
         raise SyncMessageError(f"this sync message is not valid: {exc}") from None
+    return Weight(budget.rows, budget.inflated)
+
+
+def weigh_document(data: bytes, *, max_rows: int = 1 << 62, max_bytes: int = 1 << 62) -> Weight:
+    """The same for a saved document (or concatenated changes): what loading it will build."""
+    budget = _Budget(max_rows, max_bytes)
+    budget.inflated = len(data)
+    try:
+        r = _Reader(data)
+        while not r.done:
+            _weigh_chunk(r, budget)
+    except _TooHeavy as exc:
+        raise DocumentError(f"this document is too large to load: {exc}", code="document_too_heavy") from None
+    except (ValueError, IndexError, zlib.error) as exc:
+        raise DocumentError(f"these bytes are not a valid Automerge document: {exc}") from None
     return Weight(budget.rows, budget.inflated)

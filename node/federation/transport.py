@@ -25,7 +25,7 @@ import automerge.core as am
 from aiohttp import web
 
 from preau.crdt.docio import generate_sync_message, receive_sync_message
-from preau.crdt.weight import MAX_INFLATED, MAX_ROWS
+from preau.crdt.weight import MAX_INFLATED, MAX_ROWS, weigh_document
 from preau.crdt.errors import CampaignRefusedError, CrdtError
 from preau.crdt.signing import SignedRelease
 from preau.protocol.connection import TRANSIENT, Config, Connection, ConnectionClosed, Established, PeerKeyRotated
@@ -300,8 +300,17 @@ class SessionDriver:
                 raise RemoteProtocolError(
                     f"the session would hold more than {self.limits.max_docs_per_session} documents",
                     code="too_many_documents")
+            if doc_id in self.pending:  # what it holds already counts: sessions within bounds add up otherwise
+                self.rows_received += self._held_rows(doc_id)
             self.docs[doc_id] = self.fedn.working_copy(doc_id) or am.Document()
             self.states[doc_id] = am.SyncState()
+
+    def _held_rows(self, doc_id: str) -> int:
+        stored = self.fedn.fed.document(doc_id)
+        try:
+            return weigh_document(stored.data).rows if stored is not None else 0
+        except CrdtError:  # our own copy: loading it says what is wrong with it
+            return 0
 
     def _reply(self, doc_id: str) -> None:
         self._open(doc_id)
@@ -318,7 +327,7 @@ class SessionDriver:
         ours = doc_id not in self.pending and doc_id not in self.session.peer_offers
         # What the session's messages build is bounded as their bytes are: Automerge's compact encoding lets
         # a few bytes describe millions of operations, so each message is weighed before it is applied.
-        rows_left = self.limits.max_session_rows - self.rows_received
+        rows_left = max(0, self.limits.max_session_rows - self.rows_received)
         bytes_left = self.limits.max_session_bytes - self.report.bytes_received + len(data)
         try:
             weight = receive_sync_message(self.docs[doc_id], self.states[doc_id], data, accept_changes=not ours,

@@ -3,14 +3,15 @@
 Automerge's columns are run-length encoded: one change of a few hundred bytes
 can describe hundreds of thousands of list inserts, and applying it costs the
 receiving node its memory and its database thread (a 142-byte sync message of
-a million inserts took 3.6 s and 630 MB). The attacker here is a school joined
-with the real commands, using its own key and data folder: it signs a release
-of its own whose document also holds 300,000 list inserts, and syncs it with
-the stock client. The district (a real `preau serve`) must refuse that sync
-message before applying it, say why to the school, store nothing, and go on
-serving. (Checked once with the weighing switched off: from the school's
-1,315 bytes the district built and stored the document, acknowledged it, and its
-peak memory rose by 148 MB, against 20 kB with the weighing on.)
+a million inserts took 3.6 s and 630 MB). The attackers here are schools joined
+with the real commands, using their own keys and data folders: each signs releases
+of its own whose document also holds list inserts, and syncs them with the stock
+client. The district (a real `preau serve`) must refuse what would build too much
+before applying it, say so to the school, store nothing of it, and go on serving.
+(Checked once with each protection switched off: with no weighing, from A's 1,316
+bytes the district built, stored and acknowledged the document, its peak memory up
+74 MB against 20 kB; without counting the rows the district holds, B's document
+reached 203,029 rows and its third sync was acknowledged.)
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ from privacy_world import campaign_with, district, school
 pytestmark = pytest.mark.slow
 
 CID = "2026-debut-cp"
-INSERTS = 300_000  # over one session's 200,000 rows and one message's 100,000
+INSERTS = 150_000  # over one message's 100,000 rows
 
 
 def _peak_kib(pid: int) -> int:
@@ -33,8 +34,8 @@ def _peak_kib(pid: int) -> int:
         return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1))
 
 
-def _heavy_release(b) -> str:
-    """B signs release 5 of its own document, whose history also holds INSERTS list inserts in one change."""
+def _heavy_release(b, number: int = 5, inserts: int = INSERTS) -> str:
+    """B signs release `number` of its own document, whose history gains `inserts` list inserts in one change."""
     import automerge.core as am
 
     from preau.crdt.campaign import Policy
@@ -45,28 +46,34 @@ def _heavy_release(b) -> str:
     node = Node(b.data, role="school")
     try:
         doc_id = document_id("release", node.federation.key, CID)
-        doc = new_document("release", node.federation.key, campaign=CID, doc_id=doc_id)
+        doc = node.federation.working_copy(doc_id) or new_document("release", node.federation.key, campaign=CID,
+                                                                    doc_id=doc_id)
         with doc.transaction() as tx:
-            padding = tx.put_object(am.ROOT, "padding", am.ObjType.List)
-            for i in range(INSERTS):
+            padding = tx.put_object(am.ROOT, f"padding{number}", am.ObjType.List)
+            for i in range(inserts):
                 tx.insert(padding, i, am.ScalarType.Null, None)
-        write_release(doc, ReleaseContent(CID, 5, "withheld", "small_cohort", Policy()))
+        write_release(doc, ReleaseContent(CID, number, "withheld", "small_cohort", Policy()))
         node.federation._publish(doc)
         return doc_id
     finally:
         node.close()
 
 
-def test_a_school_cannot_make_the_district_build_a_huge_document_from_a_small_message(tmp_path):
+def test_a_school_cannot_make_the_district_build_a_huge_document_from_few_bytes(tmp_path):
+    """A: one message of 150,000 inserts. B: sessions each within bounds, 99,000 rows each: the document grew by
+    that every time (30 sessions a minute), and every later load of it at the district cost the sum. The rows a
+    session may bring count those the district holds already, so B's document stops short of 200,000."""
+    from preau.crdt.weight import weigh_document
+
     d = district(tmp_path)
     d.run("campaign", "load", str(campaign_with(tmp_path)))
     d.serve()
     try:
-        b = school(tmp_path, "b", d)
-        doc_id = _heavy_release(b)
+        a, b = school(tmp_path, "a", d), school(tmp_path, "b", d)
+        doc_id = _heavy_release(a)
         before = _peak_kib(d.proc.pid)
         started = time.monotonic()
-        r = b.run("sync", check=False)  # the stock command: B's document is in its own store
+        r = a.run("sync", check=False)  # the stock command: A's document is in its own store
         took = time.monotonic() - started
         grew = _peak_kib(d.proc.pid) - before
         assert r.code == 1 and "nothing was stored" in r.err, (r.out, r.err)  # the school hears it was refused
@@ -74,6 +81,14 @@ def test_a_school_cannot_make_the_district_build_a_huge_document_from_a_small_me
         assert grew < 60 * 1024, f"the district's peak memory grew by {grew} KiB"
         assert took < 10, took
         assert "too large to apply" in (d.data / "serve.log").read_text(encoding="utf-8")
+
+        outcomes = []
+        for number, inserts in ((1, 99_000), (2, 99_000), (3, 5_000)):
+            doc_id = _heavy_release(b, number, inserts)
+            outcomes.append(b.run("sync", check=False).code)
+        [stored] = d.query("SELECT data FROM documents WHERE doc_id = ?", doc_id)
+        assert weigh_document(stored["data"]).rows <= 200_000
+        assert outcomes == [0, 0, 1], outcomes  # the third would take the document past 200,000 rows
         assert d.proc.poll() is None and healthz(d.port) is not None  # the district still serves
     finally:
         d.stop()

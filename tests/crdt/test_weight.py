@@ -14,7 +14,7 @@ import pytest
 
 from preau.crdt.docio import receive_sync_message
 from preau.crdt.errors import SyncMessageError
-from preau.crdt.weight import weigh
+from preau.crdt.weight import weigh, weigh_document
 
 
 def _uleb(n: int) -> bytes:
@@ -84,6 +84,7 @@ def test_real_sync_messages_are_counted_exactly_and_applied():
             if reply is not None:
                 receive_sync_message(doc, mine, reply.encode())
         assert rows == expected and peer.get_heads() == doc.get_heads()
+        assert weigh_document(peer.save()).rows == expected  # a saved document weighs the same
 
 
 def test_damaged_messages_are_refused_as_sync_message_errors_only():
