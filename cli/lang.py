@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 from typing import Iterator, Mapping
 
 from preau.node import i18n
@@ -94,7 +95,17 @@ def translate_parser(parser: argparse.ArgumentParser, lang: str, setting_names: 
 def _epilog(parser: argparse.ArgumentParser, lang: str) -> None:
     if parser.epilog and parser.epilog.startswith("Example"):
         head, _, rest = parser.epilog.partition("\n")
-        parser.epilog = text(lang, "cli.examples" if head.startswith("Examples") else "cli.example") + "\n" + rest
+        parser.epilog = text(lang, "cli.examples" if head.startswith("Examples") else "cli.example") + "\n" + \
+            _example_words(rest, lang)
+
+
+def _example_words(examples: str, lang: str) -> str:
+    """The English words of the examples (FILE, « # a bundled sample »...) in `lang`: the commands stay as typed."""
+    english, said = i18n.catalog("en"), i18n.catalog(lang)
+    for key, word in english.items():
+        if key.startswith("cli.example_word.") and key in said:
+            examples = re.sub(rf"(?<![\w-]){re.escape(word)}(?![\w-])", lambda _m, k=key: said[k], examples)
+    return examples
 
 
 def _walk(parser: argparse.ArgumentParser, command: str, lang: str, setting_names: Mapping[str, object]) -> None:

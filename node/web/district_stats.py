@@ -330,7 +330,7 @@ async def report(request: web.Request) -> web.StreamResponse:
     said = summary(t, stats)
     return await render(request, "district_report.html", {
         "campaign_id": campaign_id, "name": name, "rows": rows, "chart": chart, "groups": GROUPS, "scored": SCORED_GROUPS,
-        "definition": definition(request), "summary": said, "district": node.node_id,
+        "definition": definition(request), "summary": said, "district": node.federation.display_name or node.node_id,
         "printed": when(request.config_dict[CLOCK](), lang),
         "table_rows": table_rows(node, request, stats, campaign)})
 

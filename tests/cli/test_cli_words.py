@@ -314,3 +314,23 @@ def test_the_demo_summary_in_french_and_english():
     en, fr = Result(0, _render(summary), ""), Result(0, _render(summary, "fr"), "")
     assert untranslated(en, fr) == []
     assert "Stop them with: kill 11 12" in en.out and "Pour les arrêter : kill 11 12" in fr.out
+
+
+def test_the_examples_of_the_french_help_have_no_english_words():
+    """Seen on a fresh clone: `preau campaign load --help` in French ended with « preau campaign load debut-ce1
+    # a bundled sample » and « my-campaign.toml »; `preau --help` with « preau campaign check FILE »."""
+    english = re.compile(r"\bFILE\b|\bDIR\b|PUPIL_ID|bundled sample|my-campaign|relay another|school closed")
+    parser = build_parser("fr")
+    helps = [parser.format_help()]
+
+    def walk(p: argparse.ArgumentParser) -> None:
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub in action.choices.values():
+                    helps.append(sub.format_help())
+                    walk(sub)
+
+    walk(parser)
+    examples = [h.split("Exemple", 1)[1] for h in helps if "Exemple" in h]
+    assert len(examples) > 30
+    assert [e for e in examples if english.search(e)] == []

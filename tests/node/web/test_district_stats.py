@@ -195,6 +195,8 @@ async def test_the_printable_report_holds_the_summary_chart_and_per_school_table
     client, debut, *_ = world
     page = html.unescape(await (await client.get(f"/district/stats/{debut.id}/rapport")).text())
     assert "Rapport de la circonscription" in page and "<svg" in page and "École du Port" in page
+    # printed for a meeting, it names the district as people do (it gave the node's key fingerprint)
+    assert re.search(r"<p>Circonscription Paris 5 — \d\d/\d\d/\d{4} \d\d:\d\d</p>", page), page[:2000]
     assert "print.js" in page and "data-print" in page
     css = await (await client.get(re.search(r'href="(/static/preau\.css[^"]*)"', page).group(1))).text()
     assert "size: A4 portrait" in css and ".report { page: report; }" in css
