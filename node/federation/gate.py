@@ -27,7 +27,7 @@ class Limits:
     idle_timeout: float = 60.0           # seconds without a byte from the peer
     session_timeout: float = 600.0       # a whole session, however busy
     max_session_bytes: int = 64 << 20    # bytes received in one session (compressed parts inflated): bounds the documents it can grow
-    max_session_rows: int = 200_000      # operations and changes the peer's sync messages may build in one session
+    max_session_rows: int = 100_000      # operations and changes the peer's sync messages may build in one session
     sessions_per_minute: int = 30        # sessions admitted per peer key in any 60 s window
     max_concurrent_sessions: int = 64    # authenticated sessions served at once (past it: `busy`, retry later)
     max_sessions_per_peer: int = 3       # sessions one peer key holds at once (what its documents keep in memory)
@@ -129,7 +129,7 @@ class SessionGate:
         """The session's peer proved `peer_key`: False when that key holds `max_sessions_per_peer` sessions already.
 
         Each session keeps the documents it syncs in memory until it ends (up to `max_session_rows` of
-        operations, ~100 MB); without this bound one enrolled peer could hold every session slot at once."""
+        operations, ~50 MB); without this bound one enrolled peer could hold every session slot at once."""
         if self._held.get(peer_key, 0) >= self.limits.max_sessions_per_peer:
             return False
         self._held[peer_key] = self._held.get(peer_key, 0) + 1
