@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from .errors import DocumentError, SyncMessageError
 
 MAGIC = bytes.fromhex("856f4a83")
-MAX_ROWS = 100_000  # rows (operations and changes) one sync message may bring: at most ~0.4 s and ~65 MB to apply
+MAX_ROWS = 50_000  # rows (operations and changes) one sync message may bring: at most ~0.2 s and ~35 MB to apply
 MAX_INFLATED = 16 * 1024 * 1024  # bytes one sync message may hold once its compressed parts are inflated
 
 # Column types (the low three bits of a column spec).

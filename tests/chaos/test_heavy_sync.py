@@ -26,7 +26,7 @@ from privacy_world import campaign_with, district, school
 pytestmark = pytest.mark.slow
 
 CID = "2026-debut-cp"
-INSERTS = 150_000  # over one message's 100,000 rows
+INSERTS = 150_000  # over one message's 50,000 rows
 
 
 def _peak_kib(pid: int) -> int:
@@ -60,9 +60,9 @@ def _heavy_release(b, number: int = 5, inserts: int = INSERTS) -> str:
 
 
 def test_a_school_cannot_make_the_district_build_a_huge_document_from_few_bytes(tmp_path):
-    """A: one message of 150,000 inserts. B: sessions each within bounds, 99,000 rows each: the document grew by
+    """A: one message of 150,000 inserts. B: sessions each within bounds, 49,000 rows each: the document grew by
     that every time (30 sessions a minute), and every later load of it at the district cost the sum. The rows a
-    session may bring count those the district holds already, so B's document stops short of 200,000."""
+    session may bring count those the district holds already, so B's document stops short of 100,000."""
     from preau.crdt.weight import weigh_document
 
     d = district(tmp_path)
@@ -83,12 +83,12 @@ def test_a_school_cannot_make_the_district_build_a_huge_document_from_few_bytes(
         assert "too large to apply" in (d.data / "serve.log").read_text(encoding="utf-8")
 
         outcomes = []
-        for number, inserts in ((1, 99_000), (2, 99_000), (3, 5_000)):
+        for number, inserts in ((1, 49_000), (2, 49_000), (3, 5_000)):
             doc_id = _heavy_release(b, number, inserts)
             outcomes.append(b.run("sync", check=False).code)
         [stored] = d.query("SELECT data FROM documents WHERE doc_id = ?", doc_id)
-        assert weigh_document(stored["data"]).rows <= 200_000
-        assert outcomes == [0, 0, 1], outcomes  # the third would take the document past 200,000 rows
+        assert weigh_document(stored["data"]).rows <= 100_000
+        assert outcomes == [0, 0, 1], outcomes  # the third would take the document past 100,000 rows
         assert d.proc.poll() is None and healthz(d.port) is not None  # the district still serves
     finally:
         d.stop()
