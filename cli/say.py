@@ -58,11 +58,11 @@ def on_terminal() -> bool:
     return sys.stdin is not None and sys.stdin.isatty()
 
 
-def read_secret(say: Say, prompt: str, env: str, *, confirm: bool = False) -> str:
+def read_secret(say: Say, prompt: str, env: str) -> str:
     """A secret from the environment, the terminal (never echoed), or one line of standard input.
 
-    With `confirm`, a secret typed on the terminal is asked twice, since nobody
-    can see a typo in what they typed blind.
+    A new secret typed on the terminal is then asked a second time (`same_again`), since nobody can see a typo
+    in what they typed blind.
     """
     value = os.environ.get(env)
     if value:
@@ -71,8 +71,6 @@ def read_secret(say: Say, prompt: str, env: str, *, confirm: bool = False) -> st
     if on_terminal():
         try:
             value = getpass.getpass(prompt)
-            if confirm and value and getpass.getpass(say("cli.prompt_again")) != value:
-                raise say.error("cli.secret_differ")
         except EOFError:
             value = ""
         if not value:
@@ -82,6 +80,14 @@ def read_secret(say: Say, prompt: str, env: str, *, confirm: bool = False) -> st
     if not line.strip():
         raise say.error("cli.secret_needed", what=what, env=env)
     return line.rstrip("\n")
+
+
+def same_again(say: Say, secret: str) -> bool:
+    """The terminal's second entry of a new secret: whether it matches the first (an end of input does not)."""
+    try:
+        return getpass.getpass(say("cli.prompt_again")) == secret
+    except EOFError:
+        return False
 
 
 def ask_login(say: Say, settings: Any, user: str | None, *, role: str | None = None,

@@ -188,6 +188,20 @@ def client_address(request: web.Request) -> str:
         return peer
 
 
+def network_key(address: str) -> str:
+    """Whose tries count together (join codes, logins): an IPv4 address, or an IPv6 one's /64 (one home or
+    school network is given a whole /64, so counting each IPv6 address apart would not bound anyone)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 4:
+        return str(ip)
+    if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 address a.b.c.d
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+
+
 def run(app: web.Application, *, host: str, port: int, access_log_class: Any) -> None:
     """`web.run_app` (signals, clean shutdown), with the open-files limit raised and the connection cap installed."""
     soft = raise_open_files_limit()

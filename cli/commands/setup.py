@@ -8,7 +8,7 @@ from typing import Any
 from preau.node.actions import setup
 from preau.node.records.store import MIN_PASSWORD
 
-from ..say import Say, read_secret
+from ..say import Say, on_terminal, read_secret, same_again
 
 
 def init(settings: Any, *, uai: str, name: str | None = None, admin: str = "admin", lang: str = "en",
@@ -28,13 +28,24 @@ def init(settings: Any, *, uai: str, name: str | None = None, admin: str = "admi
 
 
 def _new_admin_password(say: Say, admin: str, tries: int = 3) -> str:
-    """The first head teacher's password; one too short is asked again (typed blind, the long command
-    should not have to be typed again), except from PREAU_PASSWORD, which cannot be asked again."""
+    """The first head teacher's password, typed blind on the terminal: one too short is refused before it is
+    typed a second time, and one whose second entry differs is asked again, so that the long command need not
+    be typed again (three tries in all). From PREAU_PASSWORD or standard input it is read once, unchecked here."""
     prompt = say("cli.prompt_admin_password", admin=admin)
+    if os.environ.get("PREAU_PASSWORD") or not on_terminal():
+        return read_secret(say, prompt, "PREAU_PASSWORD")
     for attempt in range(tries):
-        password = read_secret(say, prompt, "PREAU_PASSWORD", confirm=True)
-        if len(password) >= MIN_PASSWORD or os.environ.get("PREAU_PASSWORD") or attempt == tries - 1:
-            return password  # the store refuses it with its reason if it is still too short
-        print(say("cli.password_again", problem=say("store.password_short", n=MIN_PASSWORD)), file=sys.stderr,
-              flush=True)
+        last = attempt == tries - 1
+        password = read_secret(say, prompt, "PREAU_PASSWORD")
+        if len(password) < MIN_PASSWORD:
+            if last:
+                return password  # the store refuses it with its reason
+            print(say("cli.password_again", problem=say("store.password_short", n=MIN_PASSWORD)), file=sys.stderr,
+                  flush=True)
+            continue
+        if same_again(say, password):
+            return password
+        if last:
+            raise say.error("cli.secret_differ")
+        print(say("cli.secret_differ_again"), file=sys.stderr, flush=True)
     raise AssertionError("unreachable")

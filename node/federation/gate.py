@@ -4,14 +4,18 @@ the join codes one address may try.
 """
 from __future__ import annotations
 
-import ipaddress
+import logging
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from preau.protocol.errors import LocalProtocolError, ProtocolError
 from preau.protocol.states import State
+
+from preau.node.listener import network_key as _code_key  # an IPv6 network's /64 counts as one computer
+
+log = logging.getLogger("preau.node.gate")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,7 @@ class Limits:
     busy_retry_after: int = 30           # what a school is told to wait when the authenticated sessions are full
     code_failures_per_address: int = 10  # join-code exchanges that proved no code, from one address ...
     code_failure_window: float = 600.0   # ... in any window of this many seconds; then `joincode_too_many`
+    code_failures_overall: int = 300     # ... and from all addresses together in that window (many networks)
 
 
 class SessionGate:
@@ -63,6 +68,7 @@ class SessionGate:
         self.served = 0  # authenticated sessions that ended (logged when the node stops)
         # address (an IPv6 one by its /64) -> times of join-code exchanges that failed; oldest failure first
         self._code_failures: OrderedDict[str, list[float]] = OrderedDict()
+        self._all_code_failures: deque[float] = deque()  # every address's, newest last (at most the ceiling)
         self._held: dict[bytes, int] = {}  # peer key -> its sessions open now
         self._holder: dict[object, bytes] = {}  # token -> the peer key whose session it is
 
@@ -160,12 +166,27 @@ class SessionGate:
     # slot is answered at once: without a bound per address, one computer found every pending invitation
     # and spoiled all their codes in about three minutes (181 tries a second on the demo district).
 
+    #
+    # Someone holding many networks (a /48 is 65,536 /64s) is bounded by the ceiling on all addresses'
+    # failures together: past it every computer waits (the school's head teacher can paste the long text of
+    # the invitation meanwhile, which needs no code), rather than pending codes being found and spoiled.
+
     def code_wait(self, address: str) -> float:
         """Seconds before `address` may try a join code again (0: now)."""
+        wait = self.code_wait_overall()
         window = self._code_window(_code_key(address))
-        if len(window) < self.limits.code_failures_per_address:
+        if len(window) >= self.limits.code_failures_per_address:
+            wait = max(wait, window[0] + self.limits.code_failure_window - self.clock(), 1.0)
+        return wait
+
+    def code_wait_overall(self) -> float:
+        """Seconds before anyone may try a join code again, once all addresses together failed too often."""
+        now, failures = self.clock(), self._all_code_failures
+        while failures and now - failures[0] >= self.limits.code_failure_window:
+            failures.popleft()
+        if len(failures) < self.limits.code_failures_overall:
             return 0.0
-        return max(1.0, window[0] + self.limits.code_failure_window - self.clock())
+        return max(1.0, failures[0] + self.limits.code_failure_window - now)
 
     def code_failed(self, address: str) -> bool:
         """A join-code exchange from `address` proved no code (unknown slot, locked, wrong, or hung up);
@@ -177,6 +198,16 @@ class SessionGate:
         self._code_failures.move_to_end(key)
         while len(self._code_failures) > CODE_ADDRESSES:  # bounded memory, in constant time a failure
             self._code_failures.popitem(last=False)  # the address whose last failure is the oldest
+        reached = self.code_wait_overall() == 0
+        self._all_code_failures.append(self.clock())
+        while len(self._all_code_failures) > self.limits.code_failures_overall:
+            self._all_code_failures.popleft()
+        if reached and self.code_wait_overall() > 0:
+            log.warning("join code: %d tries failed from all addresses together in %d s: every join code is refused "
+                        "(joincode_too_many) until the oldest is %d s old; schools can paste the long text of their "
+                        "invitation meanwhile. Someone may be guessing codes from many networks",
+                        self.limits.code_failures_overall, self.limits.code_failure_window,
+                        self.limits.code_failure_window)
         return len(window) == self.limits.code_failures_per_address
 
     def _code_window(self, key: str) -> list[float]:
@@ -189,20 +220,6 @@ class SessionGate:
 
 
 CODE_ADDRESSES = 4096  # addresses whose failed join codes are remembered (past it, the least recent is forgotten)
-
-
-def _code_key(address: str) -> str:
-    """Whose join-code tries count together: an IPv4 address, or an IPv6 one's /64 (one home or school network
-    is given a whole /64, so counting each IPv6 address apart would not bound anyone)."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if ip.version == 4:
-        return str(ip)
-    if ip.ipv4_mapped is not None:  # ::ffff:a.b.c.d is the IPv4 address a.b.c.d
-        return str(ip.ipv4_mapped)
-    return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
 def _tell_shutting_down(driver: Any) -> bytes:

@@ -575,8 +575,8 @@ def test_long_operations_say_what_they_do_on_a_terminal(fed, tmp_path):
     assert code == 0 and err == f"Synchronising with the district at {fed.district.url} ...\n", err
 
 
-def _init_on_a_terminal(data: pathlib.Path, first: str, second: str) -> tuple[int, str, str]:
-    """Run `preau init` with its standard input and errors on a pseudo-terminal, typing the password when asked."""
+def _init_on_a_terminal(data: pathlib.Path, *typed: str) -> tuple[int, str, str]:
+    """Run `preau init` with its standard input and errors on a pseudo-terminal, typing each of `typed` when asked."""
     import os
     import pty
     import select
@@ -593,7 +593,7 @@ def _init_on_a_terminal(data: pathlib.Path, first: str, second: str) -> tuple[in
     os.close(slave)
     seen = b""
     mark = 0  # answer only a prompt written after the last answer: getpass flushes input typed early
-    answers = [first, second]
+    answers = list(typed)
     deadline = time.monotonic() + 30
     try:
         while time.monotonic() < deadline:
@@ -626,10 +626,18 @@ def test_init_asks_the_password_twice_without_echo(tmp_path):
     assert "Password for the administrator 'admin':" in terminal and "Again, to check:" in terminal
     assert PASSWORD not in terminal and PASSWORD not in out
     assert RECOVERY.search(out)
-    code, out, terminal = _init_on_a_terminal(tmp_path / "b", PASSWORD, PASSWORD + "x")
+    # A typo in the second entry is asked again, as a short password is: typed blind, the long command
+    # (--name "École Jean Jaurès" ...) should not have to be typed again. A short one is refused before the
+    # second entry. Three failed tries in all, and nothing is made.
+    code, out, terminal = _init_on_a_terminal(tmp_path / "b", PASSWORD, PASSWORD + "x", "court", PASSWORD, PASSWORD)
+    assert code == 0, terminal
+    assert terminal.count("Again, to check:") == 2 and terminal.count("Password for the administrator") == 3
+    assert "The two entries differ. Try again." in terminal and "Password too short" in terminal
+    assert RECOVERY.search(out)
+    code, out, terminal = _init_on_a_terminal(tmp_path / "c", PASSWORD, "x", PASSWORD, "y", PASSWORD, "z")
     assert code == EXIT_USER and out == ""
     assert "preau: error: the two entries differ; nothing was changed: run the command again" in terminal
-    assert not (tmp_path / "b").exists()
+    assert not (tmp_path / "c").exists()
 
 
 @pytest.mark.parametrize("args", [

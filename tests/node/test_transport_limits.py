@@ -404,7 +404,7 @@ def test_failed_join_codes_are_counted_per_address_in_bounded_time_and_memory():
     from preau.node.federation import gate as gates
     CODE_ADDRESSES = getattr(gates, "CODE_ADDRESSES", 4096)
     now = [1000.0]
-    gate = SessionGate(Limits(code_failures_per_address=3), clock=lambda: now[0])
+    gate = SessionGate(Limits(code_failures_per_address=3, code_failures_overall=100_000), clock=lambda: now[0])
     start = _time.perf_counter()
     for n in range(2 * CODE_ADDRESSES):
         gate.code_failed(f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}")
@@ -530,3 +530,18 @@ def _uleb(n: int) -> bytes:
         out.append(b | 0x80 if n else b)
         if not n:
             return bytes(out)
+
+
+def test_failed_join_codes_from_many_networks_meet_a_ceiling():
+    """Found by review: with a /48 (65,536 /64s, each allowed its own tries) one could again find and spoil every
+    pending code. All addresses' failures together meet a ceiling; past it everyone waits (the long text of an
+    invitation needs no code), and the window's end lets codes in again."""
+    now = [1000.0]
+    gate = SessionGate(Limits(code_failures_per_address=10, code_failures_overall=5), clock=lambda: now[0])
+    for n in range(5):
+        assert gate.code_wait(f"2001:db8:0:{n:x}::1") == 0
+        gate.code_failed(f"2001:db8:0:{n:x}::1")  # five networks, one failure each
+    assert gate.code_wait("2001:db8:0:99::1") > 0 and gate.code_wait("192.0.2.1") > 0  # every computer waits
+    assert len(gate._all_code_failures) == 5  # memory: the ceiling, whatever the flood
+    now[0] += 601
+    assert gate.code_wait("2001:db8:0:99::1") == 0

@@ -87,7 +87,7 @@ async def test_one_computer_guessing_codes_is_stopped_before_it_can_spoil_them(p
         assert exc.value.code == "joincode_too_many"
     assert _failures(d_node, code) == 0
     err = await _refused(s_node, code, url)
-    assert "Trop d'essais de code sans succès depuis ce réseau" in err.localized("fr")
+    assert "Trop d'essais de code sans succès auprès de la circonscription" in err.localized("fr")
     assert "use the long text of the invitation" in err.localized("en")
     # Behind the district's reverse proxy every computer is 127.0.0.1: the proxy's X-Forwarded-For tells
     # the school (here 203.0.113.9) from the guesser, so the school is not made to wait for it.
