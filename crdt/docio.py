@@ -72,6 +72,12 @@ def change_hashes(doc: Document) -> set[bytes]:
         return {c.hash for c in doc.get_changes([])}
 
 
+def changes_since(doc: Document, heads: Sequence[bytes]) -> set[bytes]:
+    """The hashes of the changes that are not in the history of `heads` (those `doc` gained since it had them)."""
+    with _guard(DocumentError, "the document's history could not be read"):
+        return {c.hash for c in doc.get_changes(list(heads))}
+
+
 def has_heads(doc: Document, heads: Iterable[bytes]) -> bool:
     """True if the document holds every head (hashes chain, so then it holds their whole past)."""
     wanted = set(heads)

@@ -469,6 +469,69 @@ async def test_one_peer_holds_at_most_a_few_sessions_at_once(serve):
     await until(lambda: district.gate.active == 0 and not district.gate._held, "every session ended")
 
 
+async def test_small_sync_messages_do_not_each_cost_the_whole_document(serve, monkeypatch):
+    """Until the signed heads are all there, every sync message for a document being received looked for them in
+    the document's whole history (Automerge's get_changes: ~1 ms per 1,000 changes, the GIL held). An enrolled
+    peer sending a document of 20,000 changes (5,000 here) but never the signed head, then a stream of empty
+    5-byte sync messages, made each of them cost the district that much: its database thread was the peer's
+    for the cost of a few bytes. Now the history is read once, and each message adds only what it brought."""
+    import automerge.core as am
+
+    from preau.crdt import docio
+    from preau.crdt.campaign import Policy, parse_campaign
+    from preau.node.federation import transport
+    from preau.crdt.documents import ReleaseContent, write_release
+    from preau.crdt.schema import document_id, new_document
+    from preau.crdt.signing import sign_release
+    from preau.protocol.wire import SyncIdle, SyncMessage
+
+    district = await serve(Limits(idle_timeout=5))
+    district.federation.publish_campaign(parse_campaign({
+        "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
+        "opens": "2026-09-01", "closes": "2026-09-30", "policy": {"min_cohort": 10, "min_batch": 10},
+        "exercises": [{"id": "fr-mots", "name": "Mots", "subject": "français", "score_kind": "items", "items": 15,
+                       "thresholds": [6, 10]}]}))
+    ident = enrolled_peer(district)
+    doc_id = document_id("release", ident.signing_key, "2026-debut-cp")
+    doc = new_document("release", ident.signing_key, campaign="2026-debut-cp", doc_id=doc_id)
+    for i in range(5_000):
+        with doc.transaction() as tx:
+            tx.put(am.ROOT, "n", am.ScalarType.Int, i)
+    sent = doc.get_changes([])  # everything but the signed head
+    write_release(doc, ReleaseContent("2026-debut-cp", 1, "withheld", "small_cohort", Policy()))
+    signed = sign_release(doc, ident.seed, now=int(time.time()))
+    bulks = []  # sync messages of 1,000 changes each (~130 kB: under a WebSocket message's bound)
+    for at in range(0, len(sent), 1000):
+        part = sent[at:at + 1000]
+        chunks = b"".join(_uleb(len(c.bytes)) + c.bytes for c in part)
+        bulks.append(b"\x42" + _uleb(0) + _uleb(0) + _uleb(0) + _uleb(len(part)) + chunks)
+    reads = []
+    real = docio.change_hashes
+    monkeypatch.setattr(docio, "change_hashes", lambda d: reads.append(1) or real(d))
+    monkeypatch.setattr(transport, "change_hashes", lambda d: reads.append(1) or real(d), raising=False)
+    async with Hostile(district, ident) as peer:
+        await peer.send(Offer((DocOffer(doc_id, signed.encode()),)))
+        for bulk in bulks:
+            await peer.send(SyncMessage(doc_id, bulk))
+        for _ in range(50):
+            await peer.send(SyncMessage(doc_id, b"\x42\x00\x00\x00\x00"))
+        answers = 0  # the district answers each sync message (SyncMessage or SyncIdle): all of them read
+        while answers < len(bulks) + 50:
+            msg = await asyncio.wait_for(peer.ws.receive(), 10)
+            assert msg.type == aiohttp.WSMsgType.BINARY, msg
+            answers += sum(isinstance(ev, (SyncMessage, SyncIdle)) for ev in peer.conn.receive_data(msg.data))
+    assert len(reads) <= 1, f"the whole history was read {len(reads)} times"
+
+
+def _uleb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | 0x80 if n else b)
+        if not n:
+            return bytes(out)
+
+
 def test_failed_join_codes_from_many_networks_meet_a_ceiling():
     """Found by review: with a /48 (65,536 /64s, each allowed its own tries) one could again find and spoil every
     pending code. All addresses' failures together meet a ceiling; past it everyone waits (the long text of an
