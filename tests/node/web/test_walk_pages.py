@@ -66,3 +66,14 @@ async def test_assigning_a_class_says_which_of_the_two_is_missing(tmp_path, aioh
     node[NODE].call(teacher)
     text = await said()
     assert "Créez d'abord une classe (ci-dessus)." in text and "compte" not in text
+
+
+async def test_the_register_entry_names_the_school_once(tmp_path, aiohttp_client):
+    """The register's « Responsable du traitement » read « le directeur de l'école École Jean Jaurès » (seen by
+    hand): the school's own name starts with « École » more often than not."""
+    built = build_school(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    page = html.unescape(await (await client.get("/admin/gdpr/register")).text())
+    assert "de l'école « École des Tilleuls » (UAI 0751234J)" in " ".join(page.split())
+    assert "l'école École" not in page
