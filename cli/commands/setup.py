@@ -15,23 +15,27 @@ def init(settings: Any, *, uai: str, name: str | None = None, admin: str = "admi
          **_: Any) -> str:
     say = Say(lang)
     setup.check_init(settings, uai=uai)  # a folder in use, a bad UAI: said before the password is asked
-    made = setup.init_node(settings, uai=uai, name=name, admin=admin, password=_new_admin_password(say, admin))
+    # a district's first account administers it (its pages say « administration »), a school's heads it
+    district = getattr(settings, "role", None) == "district"
+    password = _new_admin_password(say, admin, "cli.prompt_admin_password_district" if district else
+                                   "cli.prompt_admin_password")
+    made = setup.init_node(settings, uai=uai, name=name, admin=admin, password=password)
     return "\n".join([
         say(f"cli.init_done_{made.role}", data=made.data_dir),
         say("cli.init_uai", uai=made.uai, name=made.name),
         say("cli.init_node_id", node_id=made.node_id),
-        say("cli.init_admin", admin=made.admin),
+        say("cli.init_admin_district" if made.role == "district" else "cli.init_admin", admin=made.admin),
         "",
         say("cli.init_recovery"),
         f"  {made.recovery_key}",
     ])
 
 
-def _new_admin_password(say: Say, admin: str, tries: int = 3) -> str:
+def _new_admin_password(say: Say, admin: str, prompt_key: str, tries: int = 3) -> str:
     """The first head teacher's password, typed blind on the terminal: one too short is refused before it is
     typed a second time, and one whose second entry differs is asked again, so that the long command need not
     be typed again (three tries in all). From PREAU_PASSWORD or standard input it is read once, unchecked here."""
-    prompt = say("cli.prompt_admin_password", admin=admin)
+    prompt = say(prompt_key, admin=admin)
     if os.environ.get("PREAU_PASSWORD") or not on_terminal():
         return read_secret(say, prompt, "PREAU_PASSWORD")
     for attempt in range(tries):

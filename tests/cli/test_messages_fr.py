@@ -46,3 +46,16 @@ def test_a_bad_setting_is_said_in_french_with_where_it_came_from(tmp_path):
     err = _french_error(preau("status", "--data-dir", str(data), env=FR))
     assert f"{data / SETTINGS_FILE}, ligne 1 : « prot » n'est pas un réglage de Préau (vouliez-vous dire « port » ?)" in err
     assert "must be" not in err and "did you mean" not in err
+
+
+def test_a_district_is_made_with_an_administration_account_not_a_head_teacher_one(tmp_path):
+    """`preau init --role district` in French said « compte de direction : ien » (and asked for « le mot de
+    passe du compte de direction »): a school's words; the district's pages say « administration »."""
+    r = preau("--lang", "fr", "init", "--role", "district", "--uai", "0693344K", "--name", "Circonscription Lyon 3",
+              "--admin", "ien", "--data-dir", str(tmp_path / "circo"))
+    assert r.code == 0, r.err
+    assert "  compte d'administration : ien" in r.out and "direction" not in r.out
+    r = preau("--lang", "fr", "init", "--role", "school", "--uai", "0751234J", "--admin", "directrice",
+              "--data-dir", str(tmp_path / "ecole"))
+    assert r.code == 0, r.err
+    assert "  compte de direction : directrice" in r.out

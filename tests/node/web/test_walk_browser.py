@@ -10,6 +10,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from browser_helpers import Console, keyboard_login
+from node_fixtures import grid_path
 from preau.node.app import create_app
 
 from playwright.async_api import expect
@@ -75,3 +76,22 @@ async def test_a_refused_account_keeps_what_the_head_teacher_typed(server, brows
     assert await page.input_value("#new-username") == "Mme Dupont"
     assert await page.input_value("#new-role") == "admin"
     assert await page.input_value("#new-password") == ""
+
+
+async def test_on_a_phone_the_grid_says_what_it_is_within_the_screen(server, browser):
+    """At 390 px the grid (10 items, score, saving) is wider than the screen and scrolls in its box; its caption
+    (« … — CP A : une ligne par élève, une colonne par item ») ran on as wide as the table, cut at the screen's
+    edge (seen by hand). It wraps at the screen's width and stays in view while the rows scroll."""
+    context = await browser.new_context(viewport={"width": 390, "height": 800})
+    page = await context.new_page()
+    base = str(server.make_url("")).rstrip("/")
+    await keyboard_login(page, base, "mme.martin")
+    await page.goto(base + grid_path(server.ids, "cp-a", "fr-comprendre-mots"))
+    table = await page.locator("table.grid").bounding_box()
+    assert table["width"] > 390  # the case in question: a grid wider than the phone
+    caption = await page.locator("table.grid caption").bounding_box()
+    assert caption["x"] >= 0 and caption["x"] + caption["width"] <= 390, caption
+    await page.locator(".grid-wrap").evaluate("box => { box.scrollLeft = 200; }")
+    caption = await page.locator("table.grid caption").bounding_box()
+    assert caption["x"] >= 0 and caption["x"] + caption["width"] <= 390, caption
+    await context.close()
