@@ -58,6 +58,9 @@ _KINDS: dict[str, _Sentences] = {
     "pool_rekeyed": _Sentences("event.pool_rekeyed"),
     "academie_pinned": _Sentences("event.academie_pinned"),
 }
+# what a member sends up, accepted: (its sentence without the campaign, with it and the release number)
+_SENT_UP = {"release": ("event.accepted_release", "event.accepted_release_named"),
+            "aggregate": ("event.accepted_aggregate", "event.accepted_aggregate_named")}
 # an event logged before events carried their values: a sentence true of every event of that kind
 _WITHOUT_VALUES = {"accepted": "event.accepted_document"}  # a campaign, a school's release or a district's aggregate
 
@@ -85,8 +88,17 @@ def event_sentence(kind: str, params: Mapping[str, Any] | None, lang: str, campa
             return t(sentences.plain)
     if kind == "key_rotated":
         return t("event.key_rotated_self" if params.get("whose") == "self" else "event.key_rotated_peer")
+    if kind == "accepted" and params.get("doc_kind") == "receipts":
+        return t("event.accepted_receipts")  # the district's receipt for this school's releases
+    if kind == "accepted" and params.get("doc_kind") in ("release", "aggregate"):
+        # a school's release or a district's aggregate, stored and checked
+        plain, named = _SENT_UP[params["doc_kind"]]
+        name, version = campaigns.get(params.get("campaign") or ""), params.get("version")
+        if name is not None and isinstance(version, int) and not isinstance(version, bool):
+            return t(named, name=name, version=version)
+        return t(plain)
     if kind == "accepted" and params.get("doc_kind") != "campaign":
-        return t("event.accepted_document")  # a school's release or a district's aggregate, stored and checked
+        return t("event.accepted_document")
     campaign = params.get("campaign")
     name = campaigns.get(campaign) if sentences.named and isinstance(campaign, str) else None
     if name is None:

@@ -184,3 +184,20 @@ def test_a_value_json_cannot_hold_is_stored_as_text_and_the_event_is_kept(tmp_pa
     finally:
         fed.close()
     assert event["params"] == {"pool": "0a1b2c3d", "code": "x/y"}
+
+
+def test_a_receipt_a_release_and_an_aggregate_are_each_said_for_what_they_are():
+    """Seen by hand on a fresh clone: right after approving its release, the school's « Derniers événements » said
+    « Un document signé a été reçu et vérifié. » for the district's receipt, and the district the same for the
+    school's release. Each is said for what it is, naming the campaign and the release when known."""
+    receipt = event_sentence("accepted", {"doc_kind": "receipts", "doc_id": "receipts:-:ab", "campaign": None,
+                                          "version": 1}, "fr", CAMPAIGNS)
+    assert receipt == "Accusé de réception de la circonscription : elle a bien reçu les envois de l'école " \
+                      "(voir le journal des envois)."
+    release = event_sentence("accepted", {"doc_kind": "release", "doc_id": f"release:{CP}:ab", "campaign": CP,
+                                          "version": 2}, "fr", CAMPAIGNS)
+    assert release == "Envoi n° 2 d'une école pour « Début de CP (test) » reçu et vérifié."
+    aggregate = event_sentence("accepted", {"doc_kind": "aggregate", "campaign": CP, "version": 1}, "fr", CAMPAIGNS)
+    assert aggregate == "Envoi n° 1 d'une circonscription pour « Début de CP (test) » reçu et vérifié."
+    unknown = event_sentence("accepted", {"doc_kind": "release", "campaign": "another-one", "version": 2}, "fr", CAMPAIGNS)
+    assert unknown == "Un envoi d'une école a été reçu et vérifié."

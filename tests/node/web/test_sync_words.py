@@ -95,8 +95,8 @@ async def test_the_release_preview_is_not_called_published_before_approval(schoo
 def test_an_unknown_campaign_or_a_detail_without_one_still_gives_a_sentence():
     assert event_sentence("accepted", {"doc_kind": "campaign", "campaign": "other-id", "version": 2}, "fr",
                           CAMPAIGNS) == "Une campagne a été reçue de la circonscription et vérifiée."
-    assert event_sentence("accepted", {"doc_kind": "release", "campaign": "2026-test-cp", "version": 4}, "fr",
-                          CAMPAIGNS) == "Un document signé a été reçu et vérifié."
+    assert event_sentence("accepted", {"doc_kind": "release", "campaign": "other-id", "version": 4}, "fr",
+                          CAMPAIGNS) == "Un envoi d'une école a été reçu et vérifié."
     # a campaign id inside a longer one is not that campaign
     assert "« Début de CP (test) »" not in event_sentence("pool_formed", {"campaign": "2026-test-cp-bis"}, "fr", CAMPAIGNS)
     assert event_sentence("pool_formed", {"pool": "1", "campaign": "2026-test-cp", "schools": 3, "threshold": 2}, "en",

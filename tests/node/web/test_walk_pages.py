@@ -35,3 +35,45 @@ async def test_the_release_preview_follows_the_campaign_and_names_the_exercise_i
     assert "fr-lire-texte »" not in page and "exercice fr-lire-texte" not in page
     rows = re.findall(r"<tr><th scope=\"row\">([^<]+)</th>", page)
     assert rows == ["Comprendre des mots lus par l'enseignant", "Lire à voix haute un texte"], rows
+
+
+async def test_assigning_a_class_says_which_of_the_two_is_missing(tmp_path, aiohttp_client):
+    """With a teacher's account made and no class yet, the page said « Créez d'abord une classe et un compte
+    enseignant » (seen by hand): it says what is missing."""
+    from node_fixtures import SCHOOL_UAI, _node_files, settings_for
+
+    data = tmp_path / "school"
+    store, _ = Store.create(data, uai=SCHOOL_UAI, school_name="École des Tilleuls", admin_username="direction",
+                            admin_password=PASSWORD, cost=TEST_COST)
+    store.close()
+    _node_files(data)
+    client = await aiohttp_client(create_app(settings_for(data, "school")))
+    await login(client, "direction")
+
+    async def said() -> str:
+        page = html.unescape(await (await client.get("/admin/classes")).text())
+        return page.split("<legend>", 2)[2]  # the « Attribuer une classe » box
+
+    assert "Créez d'abord une classe et un compte enseignant." in await said()
+    node = client.server.app
+    from preau.node.appkeys import NODE
+
+    def teacher() -> None:
+        s = node[NODE].store.login("direction", PASSWORD)
+        node[NODE].store.create_account(s, "mme.martin", PASSWORD, "teacher")
+        s.logout()
+
+    node[NODE].call(teacher)
+    text = await said()
+    assert "Créez d'abord une classe (ci-dessus)." in text and "compte" not in text
+
+
+async def test_the_register_entry_names_the_school_once(tmp_path, aiohttp_client):
+    """The register's « Responsable du traitement » read « le directeur de l'école École Jean Jaurès » (seen by
+    hand): the school's own name starts with « École » more often than not."""
+    built = build_school(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    page = html.unescape(await (await client.get("/admin/gdpr/register")).text())
+    assert "de l'école « École des Tilleuls » (UAI 0751234J)" in " ".join(page.split())
+    assert "l'école École" not in page
