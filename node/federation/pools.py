@@ -82,9 +82,14 @@ def _spent(fed) -> dict[str, SentInput]:
 
 
 def pooled_campaigns(fed) -> set[str]:
-    """School: the campaigns whose counts went into a pool (its masked input left): none of them may leave
-    alone afterwards, or the district would subtract them from the pool's sum and learn the other schools'."""
-    return set(fed.get_meta(SPENT_META, {}) or {})
+    """School: the campaigns whose counts are promised to a pool (approved by the head teacher) or went into one
+    (its masked input left): none of them may leave alone, or the district would subtract them from the pool's
+    sum and learn the other schools'. A pool that failed before this school's input left frees its campaign."""
+    pooled = set(fed.get_meta(SPENT_META, {}) or {})
+    for state in _all(fed).values():
+        if state.get("role") == "school" and state.get("status") in ("active", "complete"):
+            pooled.add(decode(bytes.fromhex(state["definition"])).campaign_id)
+    return pooled
 
 
 def _refuse_if_sent_alone(federation, campaign_id: str) -> None:
@@ -879,6 +884,17 @@ class PoolMailbox:
                 if client.aborted is not None:
                     state["cause"] = {"code": client.aborted[0], "params": client.aborted[1]}
             _save(self.fed, key, state)
+            return []
+        if reply.sent_input is not None and self.fed.counts_sent(reply.sent_input.campaign_id) \
+                and not unprotected("pool_and_alone"):
+            # Its counts left alone since it approved (a release made before Federation.publish_release knew
+            # of approved pools, or a restore): its input would let the district subtract. It stays out.
+            campaign = reply.sent_input.campaign_id
+            state.update(status="failed", reason=said("pool.refusal.counts_sent_alone", campaign=campaign).english,
+                         code="counts_sent_alone", params={"campaign": campaign}, outbox=None)
+            _save(self.fed, key, state)
+            self.fed.log_event("pool_left", f"pool {key[:8]}: its counts already left alone", pool=key[:8],
+                               code="counts_sent_alone")
             return []
         if reply.sent_input is not None:
             _record_spent(self.fed, reply.sent_input)  # same transaction, before the reply can leave

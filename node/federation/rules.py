@@ -41,6 +41,7 @@ from preau.crdt.schema import document_id, new_document
 from preau.crdt.signing import (SignedRelease, VerifiedRelease, clock_remark, id_names_signer, sign_release,
                                  signature_valid, verify_release)
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
+from preau.crdt.weight import MAX_INFLATED, MAX_ROWS, weigh_document
 from preau.protocol.connection import PinnedPeer
 from preau.protocol.errors import ProtocolError
 from preau.protocol.identity import Identity, PublicIdentity, RetiredIdentity, node_id, retired_chain
@@ -600,6 +601,9 @@ class Federation:
         for raw_doc, raw_release in entries:
             try:
                 signed = SignedRelease.decode(raw_release)
+                # Weighed before Automerge reads it, as a sync message is: a 1.6 kB bundle held a release whose
+                # history was a million list inserts (3.6 s to load, and never syncable afterwards).
+                weigh_document(raw_doc, max_rows=MAX_ROWS, max_bytes=MAX_INFLATED)
                 doc = load_document(raw_doc)
             except CrdtError as exc:
                 raise BundleError(said("msg.bundle.damaged", detail=str(exc))) from None

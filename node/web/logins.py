@@ -30,7 +30,6 @@ class LoginRateLimiter:
 
     @staticmethod
     def _keys(username: str, address: str) -> tuple[str, str]:
-        address = listener.network_key(address)  # an IPv6 /64 is one computer: its 2^64 addresses share one delay
         return f"p:{username.strip().casefold()}|{address}", "a:" + address
 
     def _entry(self, key: str, now: float) -> list[float] | None:

@@ -107,3 +107,60 @@ def test_damaged_messages_are_refused_as_sync_message_errors_only():
             weigh(bytes(data))
         except SyncMessageError:
             pass
+
+
+# -- weighing itself is bounded ------------------------------------------------------------------------------
+# Found by review: the walk checked its row limit between runs only, and runs that add no rows cost a Python
+# step each; 16 kB messages kept a district's database thread weighing for 5 to 12 s (Automerge alone refuses
+# the same bytes in a tenth of a second). Reading is now bounded by a work budget (3 runs or values a row).
+
+def _sleb(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if (n == 0 and not b & 0x40) or (n == -1 and b & 0x40):
+            out.append(b)
+            return bytes(out)
+        out.append(b | 0x80)
+
+
+def _deflate(data: bytes) -> bytes:
+    import zlib
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(data) + c.flush()
+
+
+def _change_with_columns(columns: list[tuple[int, bytes]], compress_body: bool = False) -> bytes:
+    """A sync message of one change chunk whose op columns are given as (spec, data)."""
+    from preau.crdt.weight import MAGIC
+    body = _uleb(0) + _uleb(1) + b"\x01" + _uleb(1) + _uleb(1) + _sleb(0) + _uleb(0) + _uleb(0)
+    body += _uleb(len(columns)) + b"".join(_uleb(spec) + _uleb(len(data)) for spec, data in columns)
+    body += b"".join(data for _, data in columns)
+    kind = b"\x01"
+    if compress_body:
+        body, kind = _deflate(body), b"\x02"
+    chunk = MAGIC + b"\0\0\0\0" + kind + _uleb(len(body)) + body
+    return b"\x42" + _uleb(0) + _uleb(0) + _uleb(0) + _uleb(1) + _uleb(len(chunk)) + chunk
+
+
+N = 16 * 1024 * 1024 - 40_000
+
+
+@pytest.mark.parametrize("name,columns,compress_body", [
+    # a deflated column of zero-length null runs (ULEB column: 00 00 ...)
+    ("null runs of no rows", [((1 << 4) | 8 | 2, _deflate(b"\0" * N))], False),
+    # a deflated column holding one literal run of millions of values
+    ("one long literal run", [((1 << 4) | 8 | 2, _deflate(_sleb(-(N - 10)) + b"\0" * (N - 10)))], False),
+    # hundreds of columns, each a literal run of 49,000 values: each under the row limit, together a long read
+    ("many columns", [(((i + 1) << 4) | 2, _sleb(-49_000) + b"\x01" * 49_000) for i in range(300)], True),
+])
+def test_weighing_a_message_is_quick_whatever_it_holds(name, columns, compress_body):
+    import time
+    message = _change_with_columns(columns, compress_body)
+    assert len(message) < 40_000  # a few kB on the wire
+    start = time.process_time()
+    with pytest.raises(SyncMessageError) as exc:
+        weigh(message)
+    assert exc.value.code == "sync_message_too_heavy"
+    assert time.process_time() - start < 1.0, name  # was 5 to 9 s each

@@ -112,6 +112,32 @@ async def test_bundle_carried_by_hand_and_tampered_bundle(tmp_path, district):
     school.close()
 
 
+async def test_a_bundle_is_weighed_before_its_documents_are_read(tmp_path, district):
+    """Found by review: bundles skipped the weighing sync messages get; a 1.6 kB bundle held a release whose history
+    was a million list inserts (3.6 s to load at the district, and that document never synced again)."""
+    import automerge.core as am
+    from preau.crdt.documents import ReleaseContent, write_release
+    from preau.crdt.campaign import Policy
+    from preau.crdt.schema import document_id, new_document
+    from preau.crdt.weight import MAX_ROWS
+    from preau.node.federation.rules import BundleError
+    school = make_node(tmp_path, "s", "school")
+    await school.join(district.create_invitation("0751234J", [district.url]).to_string(), "0751234J")
+    f = school.federation
+    doc_id = document_id("release", f.key, CAMPAIGN.id)
+    doc = new_document("release", f.key, campaign=CAMPAIGN.id, doc_id=doc_id)
+    with doc.transaction() as tx:  # what a hostile school can write into its own document
+        pad = tx.put_object(am.ROOT, "padding", am.ObjType.List)
+        for i in range(MAX_ROWS + 1000):
+            tx.insert(pad, i, am.ScalarType.Null, None)
+    write_release(doc, ReleaseContent(CAMPAIGN.id, 1, "withheld", "small_cohort", Policy()))
+    f._publish(doc)
+    with pytest.raises(BundleError, match="too large to load"):
+        district.federation.import_bundle(f.export_bundle())
+    assert district.fed.document(doc_id) is None  # nothing kept
+    school.close()
+
+
 async def settled(node):
     """The server side of a session ends after the client has its answer: wait for it, not for a time."""
     for _ in range(500):

@@ -366,7 +366,7 @@ async def test_a_pooled_schools_counts_never_leave_alone_afterwards(tmp_path, di
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     first = schools[0]
     if protection == "on":
-        with pytest.raises(UserError, match="went into a pool of small schools") as caught:
+        with pytest.raises(UserError, match="committed to a pool of small schools") as caught:
             school_release(first, 10)  # a tenth pupil: alone, its counts would reach the floor
         assert "regroupement" in caught.value.words.to("fr")
         await first.sync_upstream()
@@ -428,5 +428,44 @@ async def test_a_schools_refusals_do_not_use_up_the_districts_news_that_its_pool
     monkeypatch.undo()
     [report] = await district.sync_children()
     assert report.complete and _pool(first)["status"] == "complete"  # the news reached it
+    for s in schools:
+        s.close()
+
+
+@pytest.mark.parametrize("protection", ["on", "off"])
+async def test_a_school_that_approved_a_pool_releases_no_counts_alone_before_its_part_leaves(
+        tmp_path, district, monkeypatch, protection):
+    """Found by review: only a masked input that had left counted as pooled, and pool rounds span syncs hours
+    apart: a school that approved, then released alone before its input left, was pooled all the same (its
+    input was frozen at approval), and the district held both. An approved pool now holds the campaign; and a
+    school whose counts left alone anyway (a release from before this check, a restore) keeps its part back."""
+    _unprotect(monkeypatch, protection)
+    schools = await _schools(tmp_path, district, [9, 3, 2])
+    pool_id = await _proposed(district, schools)
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    first = schools[0]
+    if protection == "on":
+        with pytest.raises(UserError, match="committed to a pool of small schools"):
+            school_release(first, 10)  # approved, its part not sent yet
+        # A release that left anyway (as before this check): its part of the pool stays back.
+        monkeypatch.setenv("PREAU_TESTING", "1")
+        monkeypatch.setenv("PREAU_TEST_UNPROTECT", "pool_and_alone")
+        school_release(first, 10)
+        monkeypatch.delenv("PREAU_TEST_UNPROTECT")
+        await first.sync_upstream()
+        await _sync_until(schools, lambda: _pool(first)["status"] == "failed")
+        (seen,) = node_pools.pools(first.federation)
+        assert "sa part du regroupement n'est pas partie" in seen.why("fr")
+        view = node_pools.advance_pool(district.federation, pool_id[:6])  # 2 of 3 left, t = 3: no sum at all
+        assert view.status == "failed"
+        scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
+        assert scopes == ["school"]
+    else:
+        school_release(first, 10)
+        await first.sync_upstream()
+        await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
+        scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
+        assert scopes == ["pool", "school"]  # both: the district can subtract
     for s in schools:
         s.close()
