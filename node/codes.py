@@ -128,7 +128,9 @@ FAILURE_KEYS = {code: f"msg.sync.failed.{code}" for code in (
     "unreachable", "connection_lost", "handshake_lost", "handshake_failed", "session_too_large", "session_exhausted",
     "too_many_documents", "message_too_large", "wrong_peer_key", "not_entitled",
     # the transport's own endings (federation/transport.py) and the gate's refusal
-    "timeout", "handshake_timeout", "connection_broken", "rate_limited", "not_preau")}
+    "timeout", "handshake_timeout", "connection_broken", "rate_limited", "not_preau",
+    # this node's own copy of a document it sends could not be read (transport.SessionDriver._working_copy)
+    "document_error")}
 # The refusals whose words name the district (a school's view of its district), said from the district's side
 # when the peer is a school (its schools page): the school's node was busy, restarting, or a disk or a database
 # (the school's, or this node's own: its log says which) stopped the exchange.

@@ -303,8 +303,22 @@ class SessionDriver:
                     code="too_many_documents")
             if doc_id in self.pending:  # what it holds already counts: sessions within bounds add up otherwise
                 self.rows_received += self._held_rows(doc_id)
-            self.docs[doc_id] = self.fedn.working_copy(doc_id) or am.Document()
+            self.docs[doc_id] = self._working_copy(doc_id) or am.Document()
             self.states[doc_id] = am.SyncState()
+
+    def _working_copy(self, doc_id: str) -> am.Document | None:
+        """Our stored copy, or None. A damaged copy of a document we are receiving is taken afresh from its
+        owner (the signed release says what it must hold); a damaged one of ours ends this session, by name."""
+        try:
+            return self.fedn.working_copy(doc_id)
+        except CrdtError as exc:
+            if doc_id not in self.pending:
+                refusal = LocalProtocolError(f"this node's copy of {doc_id} is damaged ({exc}): restore a backup",
+                                             code="document_error")
+                self.conn.fail(refusal)  # the peer hears why
+                raise refusal from None
+            log.warning("the stored copy of %s is damaged (%s): taking it afresh from its owner", doc_id, exc)
+            return None
 
     def _held_rows(self, doc_id: str) -> int:
         stored = self.fedn.fed.document(doc_id)

@@ -7,17 +7,19 @@ inline styles. Pupil ids appear in URLs (as on the class pages), names never.
 """
 from __future__ import annotations
 
+import datetime as _dt
 import json
 from typing import Any
 
 from aiohttp import web
 
 from .. import paperwork
+from ..i18n import when
 from ..errors import UserError
 from ..records.store.gdpr import MAX_RETENTION_YEARS
 from .flash import see_other
 from .render import render, static_url
-from .security import login_required
+from .security import login_required, request_language
 from .context import form_text, node_of, on_db, refused, store_of, t_, unlocked
 
 ADMIN = ("admin",)
@@ -29,6 +31,14 @@ def _district(request: web.Request) -> str | None:
     return None if up is None else (up.get("name") or up.get("uai") or None)
 
 
+def _when_iso(stamp: str, lang: str) -> str:
+    """A time the store wrote (ISO 8601, UTC) as the other pages show one: local time, the person's way."""
+    try:
+        return when(_dt.datetime.fromisoformat(stamp).timestamp(), lang)
+    except (TypeError, ValueError):
+        return str(stamp)
+
+
 async def _page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
                 status: int = 200) -> web.StreamResponse:
     store, s = store_of(request), unlocked(request)
@@ -38,7 +48,8 @@ async def _page(request: web.Request, *, notice: str | None = None, errors: list
     campaigns = {c.id: c.name for c in store.list_campaigns(s)}
     purges = [{"at": r["at"][:10], "campaign": campaigns.get(r["campaign_id"], r["campaign_id"]) if r["campaign_id"] else None,
                "results": r["results"], "pupils": r["pupils"], "early": bool(r["early"])} for r in store.purges(s)]
-    backups = [{"path": b["path"], "created": b["created_at"][:16].replace("T", " "), "flagged": b["flagged"]}
+    lang = request_language(request)
+    backups = [{"path": b["path"], "created": _when_iso(b["created_at"], lang), "flagged": b["flagged"]}
                for b in store.backups(s)]
     excluded = store.not_counted(s)
     pupils = []

@@ -77,3 +77,22 @@ async def test_the_register_entry_names_the_school_once(tmp_path, aiohttp_client
     page = html.unescape(await (await client.get("/admin/gdpr/register")).text())
     assert "de l'école « École des Tilleuls » (UAI 0751234J)" in " ".join(page.split())
     assert "l'école École" not in page
+
+
+async def test_the_gdpr_page_dates_backups_as_the_other_pages_do(tmp_path, aiohttp_client):
+    """« 2026-11-30 17:20 — /media/usb/preau.backup » (UTC, ISO) on a page whose other dates read « 30/11/2026
+    17:20 » in the server's time (seen by hand): the same way everywhere."""
+    from preau.node.records import backup
+
+    built = build_school(tmp_path)
+    store = Store.open(tmp_path / "school", cost=TEST_COST)
+    try:
+        s = store.login("direction", PASSWORD)
+        backup.write_backup(store, s, tmp_path / "preau.backup")
+        s.logout()
+    finally:
+        store.close()
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    page = html.unescape(await (await client.get("/admin/gdpr")).text())
+    assert re.search(r"<li>\d\d/\d\d/\d{4} \d\d:\d\d — " + re.escape(str(tmp_path / "preau.backup")), page), page
