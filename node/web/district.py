@@ -330,7 +330,9 @@ async def stats_export_csv(request: web.Request) -> web.StreamResponse:
     _, rows = stats_table(node, campaign_id)
     t = t_(request)
     text = csvio.write_csv(
-        ["exercice", "nom", *COLUMNS, "écoles", *(t(SHARE_HEADERS[g]) for g in SCORED_GROUPS)],
+        # the groups' own names (besoin, seuil2...) as the CLI's table heads them; « pending » was the one English word
+        ["exercice", "nom", *(t("cli.out.stats.col.pending") if c == "pending" else c for c in COLUMNS), "écoles",
+         *(t(SHARE_HEADERS[g]) for g in SCORED_GROUPS)],
         ([r["exercise"], r["name"], *(r["shown"].get(c, 0) for c in COLUMNS), r["schools"],
           *("" if r["percents"][g] is None else r["percents"][g] for g in SCORED_GROUPS)] for r in rows))
     return web.Response(body=text.encode("utf-8"), content_type="text/csv", charset="utf-8",

@@ -353,7 +353,8 @@ async def test_statistics_pages_and_exports_after_a_school_release(district, tmp
     schools = await (await client.get("/district/schools")).text()
     assert SCHOOL_UAI in schools and "n° 1" in schools
     csv = await (await client.get("/district/stats/2026-test-cp.csv")).text()
-    assert csv.lstrip("\ufeff").startswith("exercice;nom;besoin;fragile;seuil2;absent;pending;écoles")
+    # in French throughout: « pending » was the one English word of the header (seen by hand on a fresh clone)
+    assert csv.lstrip("\ufeff").startswith("exercice;nom;besoin;fragile;seuil2;absent;en_attente;écoles")
     assert "fr-mots;Comprendre des mots lus par l'enseignant;3;3;6;0;0;1" in csv
     data = json.loads(await (await client.get("/district/stats/2026-test-cp.json")).text())
     assert data["schools_contributing"] == 1 and data["exercises"][0]["seuil2"] == 6
