@@ -92,6 +92,22 @@ def pooled_campaigns(fed) -> set[str]:
     return pooled
 
 
+def in_pool_sum(federation, campaign_id: str, owner: bytes) -> bool:
+    """District: whether this school's counts for the campaign are in a completed pool's sum here (a pool
+    completed before members were recorded: any of its members). Its own release is then not counted too."""
+    for state in _all(federation.fed).values():
+        if state.get("role") != "district" or state.get("status") != "complete":
+            continue
+        pool = decode(bytes.fromhex(state["definition"]))
+        if pool.campaign_id != campaign_id:
+            continue
+        index = _member_index(federation.fed, pool, owner)
+        members = state.get("in_sum")
+        if index is not None and (members is None or index in members):
+            return True
+    return False
+
+
 def _refuse_if_sent_alone(federation, campaign_id: str) -> None:
     """A school whose own counts already left alone for this campaign stays out of its pools: the district
     would subtract them from the sum (the other order is `Federation.publish_release`'s)."""
@@ -380,6 +396,7 @@ def _count_pool(federation, state: dict, agg: DistrictAggregator) -> None:
     with federation.fed.transaction() as conn:
         federation.fed._put_stats_entry(conn, campaign.id, POOL_OWNER + pool.pool_id.hex(), entry, [])
     state["result"] = {"survivors": n, "pupils": cohort}
+    state["in_sum"] = sorted(agg.result.survivors)  # whose counts the sum holds (in_pool_sum)
     federation.fed.log_event("pool_complete", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, {cohort} pupils",
                              pool=pool.pool_id.hex()[:8], campaign=campaign.id, schools=n, pupils=cohort)
 

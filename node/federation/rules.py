@@ -49,7 +49,7 @@ from preau.protocol.invitation import IssuedInvitation
 
 from preau.node.database import inline
 from preau.node.errors import EXIT_DATA, UserError, said
-from preau.node.federation.pools import pooled_campaigns
+from preau.node.federation.pools import in_pool_sum, pooled_campaigns
 from preau.node.federation.store import FedStore
 from preau.node.testhooks import unprotected
 
@@ -361,6 +361,14 @@ class Federation:
             stats = None
             if self._member_sends(signed.owner, signed.kind):  # a school's release, a district's aggregate
                 stats = self._stats_entry(verified)
+                if (stats is not None and signed.kind == "release" and verified.content.status != "withheld"
+                        and not unprotected("pool_and_alone") and in_pool_sum(self, signed.campaign, signed.owner)):
+                    # Its counts are in a pool's sum already (a school restored from a backup older than its pool
+                    # can send both): counted once, and no subtraction shows on the statistics pages.
+                    stats = None
+                    self.fed.log_event("release_in_pool", f"{signed.doc_id} release {signed.release}: the school's "
+                                       "counts are in a pool's sum already; not counted again", campaign=signed.campaign,
+                                       node_id=node_id(signed.owner))
             self.fed.accept_release(signed.doc_id, signed.kind, signed.owner.hex(), signed.campaign or None, data,
                                     signed.release, signed.encode(), from_peer, stats=stats)
             if signed.kind in ("release", "aggregate") and self.role == "district":

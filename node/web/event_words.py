@@ -45,6 +45,7 @@ _KINDS: dict[str, _Sentences] = {
     "stats_moved": _Sentences("event.stats_moved"),
     "enrolled": _Sentences("event.enrolled"),
     "rejoined": _Sentences("event.rejoined"),
+    "release_in_pool": _Sentences("event.release_in_pool", "event.release_in_pool_named"),
     "invited": _Sentences("event.invited"),
     "invitation_revoked": _Sentences("event.invitation_revoked"),
     "join_code_wrong": _Sentences("event.join_code_wrong"),

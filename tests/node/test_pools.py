@@ -469,3 +469,26 @@ async def test_a_school_that_approved_a_pool_releases_no_counts_alone_before_its
         assert scopes == ["pool", "school"]  # both: the district can subtract
     for s in schools:
         s.close()
+
+
+async def test_a_district_counts_a_pooled_schools_own_release_once(tmp_path, district, monkeypatch):
+    """Found by review: a school restored from a backup older than its pool knows neither rule above and can
+    send its counts alone; the district counted both (the school twice in the statistics, and the pool's sum
+    minus the release on its pages). A release from a school whose counts are in a completed pool's sum is kept
+    and acknowledged, but not counted again."""
+    schools = await _schools(tmp_path, district, [9, 3, 2])
+    pool_id = await _proposed(district, schools)
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
+    first = schools[0]
+    first.fed.set_meta(node_pools.POOLS_META, {})  # restored from a backup older than the pool: no trace of it
+    first.fed.set_meta(node_pools.SPENT_META, None)
+    school_release(first, 10)
+    report = await first.sync_upstream()
+    assert report.complete and report.receipts  # acknowledged: nothing waits at the school
+    scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
+    assert scopes == ["pool"]
+    assert "release_in_pool" in [e["kind"] for e in district.fed.events()]
+    for s in schools:
+        s.close()

@@ -55,6 +55,9 @@ SAID = {
     "stats_moved": ({"campaign": CP, "keys": 1, "node_id": "abcd"},
                     "Des effectifs ont été rattachés aux nouvelles clés d'une école."),
     "enrolled": ({"uai": "0751234A", "node_id": "abcd"}, "Une école a rejoint la circonscription."),
+    "release_in_pool": ({"campaign": CP, "node_id": "abcd"},
+                        "Campagne « Début de CP (test) » : les effectifs envoyés seuls par une école déjà comptée dans "
+                        "un regroupement n'ont pas été comptés une seconde fois."),
     "rejoined": ({"uai": "0751234A", "node_id": "abcd"},
                  "Une école déjà rattachée a rejoint la circonscription à nouveau ; l'invitation qu'elle a utilisée "
                  "ne peut plus servir."),
