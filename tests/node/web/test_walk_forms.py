@@ -31,3 +31,28 @@ async def test_a_refused_password_reset_keeps_the_account_it_was_for(node, tmp_p
     assert f"<option selected>{other}</option>" in page
     assert 'id="reset-password" name="password" type="password" required minlength="10" ' \
            'autocomplete="new-password" autofocus' in page
+
+
+async def test_a_refused_gdpr_correction_keeps_what_was_typed(tmp_path, aiohttp_client):
+    """A result correction « 11x01 » for a parent's request was refused with the three fields emptied and the
+    first exercise chosen again (seen by hand); an identity correction the same. What was typed is put back."""
+    from node_fixtures import build_school
+
+    built = build_school(tmp_path)
+    ids = built.ids
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    url = f"/admin/gdpr/pupils/{ids['pupil_a']}"
+    resp = await client.post(url + "/result", data={
+        "exercise": f"{ids['campaign']}/fr-lire-texte", "value": "11x01", "request": "mère, 30 novembre",
+        "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert resp.status in (400, 422) and "« 11x01 »" in page
+    assert f'<option value="{ids["campaign"]}/fr-lire-texte" selected>' in page
+    assert 'name="value" maxlength="100" aria-describedby="value-help" value="11x01" autofocus' in page
+    assert 'id="res-request" name="request" required maxlength="200" value="mère, 30 novembre"' in page
+    resp = await client.post(url + "/identity", data={
+        "last_name": "Martin", "first_name": "", "request": "père", "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert resp.status in (400, 422), page
+    assert 'id="id-request" name="request" required maxlength="200" value="père"' in page
