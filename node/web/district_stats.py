@@ -208,6 +208,8 @@ async def school_table(request: web.Request) -> web.StreamResponse:
     return await render(request, "district_school_table.html", {"masked": masked,
         "campaign_id": campaign_id, "name": campaign.name if campaign else campaign_id, "definition": definition(request),
         "subjects": subjects, "columns": columns, "rows": rows, "groups": SCORED_GROUPS, "sorted_by": f"{sort}:{'desc' if descending else 'asc'}",
+        # sorted by a click (or a key): the cursor stays on that column's head, where Enter sorts the other way
+        "focus_sorted": "tri" in request.query,
         "count": published, "pooled": pooled, "csv_url": _url(campaign_id, subject, sort, descending, ".csv"),
         "title": t("dstats.table_title_districts" if districts else "dstats.table_title",
                    campaign=campaign.name if campaign else campaign_id)})

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestServer
 
 from browser_helpers import Console, keyboard_login
 from node_fixtures import grid_path
+from test_district_browser import district  # noqa: F401  (the fixture: a district with three schools' releases)
 from preau.node.app import create_app
 
 from playwright.async_api import expect
@@ -95,3 +96,21 @@ async def test_on_a_phone_the_grid_says_what_it_is_within_the_screen(server, bro
     caption = await page.locator("table.grid caption").bounding_box()
     assert caption["x"] >= 0 and caption["x"] + caption["width"] <= 390, caption
     await context.close()
+
+
+async def test_an_inspector_sorts_the_per_school_table_by_keyboard_both_ways(district, browser):
+    """Enter on a column's head sorted the table and left the cursor at the top of the page (ten Tabs back to
+    the table, seen by hand). The cursor stays on that head, so that a second Enter sorts the other way."""
+    base, debut, *_ = district
+    page = await browser.new_page()
+    await keyboard_login(page, base, "cpc.martin", home=r"/district/stats$")
+    await page.goto(f"{base}/district/stats/{debut.id}/ecoles")
+    await page.focus("table.member-table thead a[data-col='besoin']")
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    await expect(page.locator("table.member-table")).to_have_attribute("data-sorted", "besoin:desc")
+    await expect(page.locator("table.member-table thead a[data-col='besoin']")).to_be_focused()
+    async with page.expect_navigation():
+        await page.keyboard.press("Enter")
+    await expect(page.locator("table.member-table")).to_have_attribute("data-sorted", "besoin:asc")
+    await expect(page.locator("table.member-table thead a[data-col='besoin']")).to_be_focused()

@@ -96,3 +96,12 @@ async def test_the_gdpr_page_dates_backups_as_the_other_pages_do(tmp_path, aioht
     await login(client, "direction")
     page = html.unescape(await (await client.get("/admin/gdpr")).text())
     assert re.search(r"<li>\d\d/\d\d/\d{4} \d\d:\d\d — " + re.escape(str(tmp_path / "preau.backup")), page), page
+
+
+async def test_the_backup_page_says_how_a_backup_is_restored(tmp_path, aiohttp_client):
+    """The page made a backup and said nothing of what to do with it; restoring is a command on the server."""
+    built = build_school(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    page = html.unescape(await (await client.get("/admin/backup")).text())
+    assert "<pre>preau restore FICHIER --user direction</pre>" in page and "Préau arrêté" in page
