@@ -53,6 +53,8 @@ REFUSALS = {
                       "new node (preau init, in an empty folder) with a new invitation from the district",
     "unsupported_version": "the peer speaks another protocol version: upgrade the older of the two nodes",
     "downgrade_detected": "the protocol version was tampered with on the way: check the network path",
+    "sync_message_too_heavy": "a document this node sent was too large to be received in one sync (too many operations "
+                              "or too much data): nothing was stored; trying again will not help, tell the IT staff",
     # The district's own troubles: the school is told why, and that nothing was lost.
     "busy": "the district is busy with other nodes' syncs: nothing was lost; this node tries again later",
     "shutting_down": "the district is shutting down (a restart or an update): nothing was lost; this node tries again later",

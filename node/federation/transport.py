@@ -349,7 +349,8 @@ class SessionDriver:
             weight = receive_sync_message(self.docs[doc_id], self.states[doc_id], data, accept_changes=not ours,
                                           max_rows=min(rows_left, MAX_ROWS), max_bytes=min(bytes_left, MAX_INFLATED))
         except CrdtError as exc:
-            raise RemoteProtocolError(f"the peer sent a bad sync message for {doc_id}: {exc}", code="bad_sync_message") from None
+            code = exc.code if exc.code == "sync_message_too_heavy" else "bad_sync_message"  # the first has words
+            raise RemoteProtocolError(f"the peer sent a bad sync message for {doc_id}: {exc}", code=code) from None
         self.rows_received += weight.rows
         self.report.bytes_received += weight.inflated - len(data)
         if doc_id in self.pending and self._heads_arrived(doc_id, before):
