@@ -56,3 +56,19 @@ async def test_a_refused_gdpr_correction_keeps_what_was_typed(tmp_path, aiohttp_
     page = html.unescape(await resp.text())
     assert resp.status in (400, 422), page
     assert 'id="id-request" name="request" required maxlength="200" value="père"' in page
+
+
+async def test_a_refused_invitation_keeps_what_the_district_typed(tmp_path, aiohttp_client):
+    """An UAI with a wrong check letter (0751235J) was refused with the UAI, the school's name and its town
+    emptied (seen by hand): they are put back, the cursor on the UAI to correct."""
+    built = build_district(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "ien")
+    url = "/district/invitations"
+    resp = await client.post(url, data={"action": "create", "uai": "0751235J", "name": "École Victor Hugo",
+                                        "town": "Lyon", "member": "school", "days": "10",
+                                        "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert resp.status == 422 and "0751235J n'est pas un UAI valide" in page, page
+    assert 'autocomplete="off" value="0751235J" autofocus' in page
+    assert 'value="École Victor Hugo"' in page and 'value="Lyon"' in page and 'value="10"' in page
