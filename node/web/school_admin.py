@@ -52,7 +52,8 @@ async def account_action(request: web.Request) -> web.StreamResponse:
 
 
 async def _admin_classes_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                              status: int = 200) -> web.StreamResponse:
+                              status: int = 200, typed: dict[str, str] | None = None) -> web.StreamResponse:
+    """`typed`: a refused class's name, level and year, put back in the form with the cursor on the name."""
     store, s = store_of(request), unlocked(request)
     accounts = store.list_accounts(s)
     teachers_of: dict[str, list[str]] = {}
@@ -65,7 +66,7 @@ async def _admin_classes_page(request: web.Request, *, notice: str | None = None
     return await render(request, "admin_classes.html", {
         "classes": classes, "teachers": [a.username for a in accounts if a.active and a.role == "teacher"],
         "levels": LEVELS, "school_year": f"{start}-{start + 1}", "notice": notice, "errors": errors or [],
-        "page_url": "/admin/classes"}, status=status)
+        "page_url": "/admin/classes", "typed": typed or {}}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -79,6 +80,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     action = form_text(form, "action")
     t = t_(request)
+    typed = {k: form_text(form, k) for k in ("name", "level", "school_year")} if action == "create" else None
     try:
         if action == "create":
             c = await on_db(request, store.create_class, s, form_text(form, "name"), form_text(form, "level"),
@@ -92,7 +94,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
         else:
             raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _admin_classes_page(request, errors=[refused(request, exc)], status=exc.status)
+        return await _admin_classes_page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
     raise await see_other(request, "/admin/classes", notice=notice)
 
 

@@ -72,3 +72,18 @@ async def test_a_refused_invitation_keeps_what_the_district_typed(tmp_path, aioh
     assert resp.status == 422 and "0751235J n'est pas un UAI valide" in page, page
     assert 'autocomplete="off" value="0751235J" autofocus' in page
     assert 'value="École Victor Hugo"' in page and 'value="Lyon"' in page and 'value="10"' in page
+
+
+async def test_a_refused_class_keeps_its_name_level_and_year(tmp_path, aiohttp_client):
+    """« CE1 B », CE1, « 2026-2028 » was refused (two years that do not follow) with the name emptied and the
+    level back to CP (seen by hand): all three are put back, the cursor on the name."""
+    built = build_classroom(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    url = "/admin/classes"
+    resp = await client.post(url, data={"action": "create", "name": "CE1 B", "level": "CE1", "school_year": "2026-2028",
+                                        "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert resp.status == 422 and "« 2026-2028 »" in page, page
+    assert 'name="name" required maxlength="100" value="CE1 B" autofocus' in page
+    assert "<option selected>CE1</option>" in page and 'value="2026-2028"' in page
