@@ -92,7 +92,9 @@ async def schools(request: web.Request) -> web.StreamResponse:
 # -- invitations ---------------------------------------------------------------------------
 
 async def _invitations_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                            status: int = 200, created: dict | None = None) -> web.StreamResponse:
+                            status: int = 200, created: dict | None = None,
+                            typed: dict[str, str] | None = None) -> web.StreamResponse:
+    """`typed`: a refused invitation's fields, put back in the form with the cursor on the UAI."""
     node = node_of(request)
     lang = request_language(request)
     rows = []
@@ -104,7 +106,7 @@ async def _invitations_page(request: web.Request, *, notice: str | None = None, 
                      "expires": when(inv["expires_at"], lang), "state": state})
     return await render(request, "district_invitations.html", {
         "invitations": rows, "created": created, "notice": notice, "errors": errors or [],
-        "page_url": "/district/invitations"}, status=status)
+        "page_url": "/district/invitations", "typed": typed or {}}, status=status)
 
 
 @login_required(roles=DISTRICT)
@@ -126,6 +128,7 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     t = t_(request)
     action = str(form.get("action", ""))
+    typed = {k: str(form.get(k, ""))[:120] for k in ("uai", "name", "town", "member", "days")} if action == "create" else None
     try:
         if action == "create":
             uai = str(form.get("uai", "")).strip()[:20]
@@ -159,9 +162,10 @@ async def invitation_action(request: web.Request) -> web.StreamResponse:
             raise await see_other(request, "/district/invitations", notice=t("invitations.revoked"))
         raise web.HTTPBadRequest()
     except UserError as exc:
-        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=exc.status,
+                                       typed=typed)
     except LocalProtocolError as exc:  # an invitation the protocol refuses to build
-        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=422)
+        return await _invitations_page(request, errors=[refused(request, said(request, exc))], status=422, typed=typed)
 
 
 def _revoke(node: Any, inv_id: str) -> bool:

@@ -134,7 +134,8 @@ def _pupil(request: web.Request) -> tuple[Any, Any, Any]:
 
 
 async def _pupil_page(request: web.Request, *, notice: str | None = None, errors: list[str] | None = None,
-                      status: int = 200) -> web.StreamResponse:
+                      status: int = 200, typed: dict[str, str] | None = None) -> web.StreamResponse:
+    """`typed`: a refused form's fields ("form": "identity" or "result"), put back with the cursor in it."""
     store, s, p = _pupil(request)
     names = {c.id: c.name for c in store.list_classes(s)}
     choices = []
@@ -145,7 +146,8 @@ async def _pupil_page(request: web.Request, *, notice: str | None = None, errors
             choices.append({"value": f"{campaign.id}/{ex.id}", "label": f"{campaign.name} — {ex.name}"})
     return await render(request, "admin_gdpr_pupil.html", {
         "pupil": p, "class_name": names.get(p.class_id, ""), "counted": p.id not in store.not_counted(s),
-        "choices": choices, "notice": notice, "errors": errors or [], "page_url": _pupil_url(p)}, status=status)
+        "choices": choices, "notice": notice, "errors": errors or [], "page_url": _pupil_url(p),
+        "typed": typed or {}}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -184,11 +186,13 @@ async def set_counted(request: web.Request) -> web.StreamResponse:
 async def rectify_identity(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
     form = await request.post()
+    typed = {"form": "identity", "last_name": form_text(form, "last_name", 100),
+             "first_name": form_text(form, "first_name", 100), "request": form_text(form, "request", 200)}
     try:
-        await on_db(request, store.rectify_identity, s, p.id, form_text(form, "last_name", 100),
-                    form_text(form, "first_name", 100), request=form_text(form, "request", 200))
+        await on_db(request, store.rectify_identity, s, p.id, typed["last_name"], typed["first_name"],
+                    request=typed["request"])
     except UserError as exc:
-        return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status)
+        return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
     raise await see_other(request, _pupil_url(p), notice=t_(request)("gdpr.rectified"))
 
 
@@ -197,16 +201,17 @@ async def rectify_result(request: web.Request) -> web.StreamResponse:
     store, s, p = _pupil(request)
     form = await request.post()
     t = t_(request)
-    campaign_id, _, exercise_id = form_text(form, "exercise", 140).partition("/")
+    typed = {"form": "result", "exercise": form_text(form, "exercise", 140), "value": form_text(form, "value", 100),
+             "request": form_text(form, "request", 200)}
+    campaign_id, _, exercise_id = typed["exercise"].partition("/")
     try:
         ex = next((e for e in store.get_campaign(s, campaign_id).exercises if e.id == exercise_id), None)
         if ex is None:
-            return await _pupil_page(request, errors=[t("gdpr.bad_value", detail=exercise_id)], status=400)
-        value = paperwork.parse_value(form_text(form, "value", 100), ex.score_kind)
-        await on_db(request, store.rectify_result, s, campaign_id, p.id, exercise_id,
-                    request=form_text(form, "request", 200), **value)
+            return await _pupil_page(request, errors=[t("gdpr.bad_value", detail=exercise_id)], status=400, typed=typed)
+        value = paperwork.parse_value(typed["value"], ex.score_kind)
+        await on_db(request, store.rectify_result, s, campaign_id, p.id, exercise_id, request=typed["request"], **value)
     except UserError as exc:
-        return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status)
+        return await _pupil_page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
     raise await see_other(request, _pupil_url(p), notice=t("gdpr.rectified"))
 
 

@@ -31,3 +31,44 @@ async def test_a_refused_password_reset_keeps_the_account_it_was_for(node, tmp_p
     assert f"<option selected>{other}</option>" in page
     assert 'id="reset-password" name="password" type="password" required minlength="10" ' \
            'autocomplete="new-password" autofocus' in page
+
+
+async def test_a_refused_gdpr_correction_keeps_what_was_typed(tmp_path, aiohttp_client):
+    """A result correction « 11x01 » for a parent's request was refused with the three fields emptied and the
+    first exercise chosen again (seen by hand); an identity correction the same. What was typed is put back."""
+    from node_fixtures import build_school
+
+    built = build_school(tmp_path)
+    ids = built.ids
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    url = f"/admin/gdpr/pupils/{ids['pupil_a']}"
+    resp = await client.post(url + "/result", data={
+        "exercise": f"{ids['campaign']}/fr-lire-texte", "value": "11x01", "request": "mère, 30 novembre",
+        "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert resp.status in (400, 422) and "« 11x01 »" in page
+    assert f'<option value="{ids["campaign"]}/fr-lire-texte" selected>' in page
+    assert 'name="value" maxlength="100" aria-describedby="value-help" value="11x01" autofocus' in page
+    assert 'id="res-request" name="request" required maxlength="200" value="mère, 30 novembre"' in page
+    resp = await client.post(url + "/identity", data={
+        "last_name": "Martin", "first_name": "", "request": "père", "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert resp.status in (400, 422), page
+    assert 'id="id-request" name="request" required maxlength="200" value="père"' in page
+
+
+async def test_a_refused_invitation_keeps_what_the_district_typed(tmp_path, aiohttp_client):
+    """An UAI with a wrong check letter (0751235J) was refused with the UAI, the school's name and its town
+    emptied (seen by hand): they are put back, the cursor on the UAI to correct."""
+    built = build_district(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "ien")
+    url = "/district/invitations"
+    resp = await client.post(url, data={"action": "create", "uai": "0751235J", "name": "École Victor Hugo",
+                                        "town": "Lyon", "member": "school", "days": "10",
+                                        "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert resp.status == 422 and "0751235J n'est pas un UAI valide" in page, page
+    assert 'autocomplete="off" value="0751235J" autofocus' in page
+    assert 'value="École Victor Hugo"' in page and 'value="Lyon"' in page and 'value="10"' in page
