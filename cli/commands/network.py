@@ -55,6 +55,10 @@ def join(settings: Any, *, invitation: str, lang: str = "en", district: str | No
                              progress=say.progress, again=again)
     district = say("cli.out.district_named", name=joined.name, node_id=joined.district) if joined.name else joined.district
     done = say("cli.out.join.done", district=district, address=joined.address, n=joined.documents)
+    if joined.replaced is not None:
+        name, node_id = joined.replaced
+        was = say("cli.out.district_named", name=name, node_id=node_id) if name else node_id
+        done += "\n" + say("cli.out.join.replaced", was=was, district=district)
     return done + ("\n" + say("cli.out.join.note", remark=say.words(joined.clock)) if joined.clock else "")
 
 

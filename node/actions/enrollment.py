@@ -99,6 +99,9 @@ class Joined:
     documents: int  # documents received in the first session
     clock: Words | None  # the two clocks differ by more than a day: which is wrong
     name: str | None = None  # the district's own name, as its handshake gave it
+    # `join --again` moved the pin from another key: (its name, its node id), said so the head teacher can
+    # check the move (nothing tells a district's new key from another district's: see docs/operations.md)
+    replaced: tuple[str | None, str] | None = None
 
 
 def join(settings: Any, *, invitation: str, district: str | None = None, progress: Progress | None = None,
@@ -116,6 +119,7 @@ def join(settings: Any, *, invitation: str, district: str | None = None, progres
         checked_code(text)  # a typo is refused here, before anything is opened or sent
     with opened_node(settings) as node:
         tell(progress, "action.join_contacting", uai=uai)
+        before = node.federation.upstream()
         try:
             report = asyncio.run(node.join(text, uai, district, again=again))
         except LocalProtocolError as exc:
@@ -124,7 +128,8 @@ def join(settings: Any, *, invitation: str, district: str | None = None, progres
             raise UserError(exc.message) from None
         up = node.federation.upstream()
     remark = None if looks_like_code(text) else clock_remark(Invitation.parse(text), int(time.time()))
-    return Joined(up["node_id"], up["address"], len(report.accepted), remark, up.get("name"))
+    replaced = (before.get("name"), before["node_id"]) if before and before["key"] != up["key"] else None
+    return Joined(up["node_id"], up["address"], len(report.accepted), remark, up.get("name"), replaced)
 
 
 def clock_remark(inv: Invitation, now: int) -> Words | None:

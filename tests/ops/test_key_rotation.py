@@ -132,7 +132,10 @@ def test_a_school_that_rotates_twice_before_syncing_still_syncs(tmp_path):
         invitation = w.district.cli("invite", "--uai", school.uai, "--allow-loopback").stdout.strip()
         done = school.cli("join", invitation, check=False)
         assert done.returncode == 1 and "run the same command with --again" in done.stderr, done.stderr
-        assert "Joined the district" in school.cli("join", invitation, "--again").stdout
+        joined = school.cli("join", invitation, "--again").stdout
+        assert "Joined the district" in joined
+        # What moved is said, so a head teacher handed another district's invitation can tell (nothing else can).
+        assert "this school no longer trusts" in joined and district_now in joined, joined
         assert _status(school)["unacknowledged"] == []  # the waiting release went in that very session
         done = school.cli("join", invitation, "--again", check=False)  # once more: nothing to do, the pin is kept
         assert done.returncode == 1 and "nothing to join again" in done.stderr, done.stderr
