@@ -58,7 +58,7 @@ async def _class_page(request: web.Request, *, notice: str | None = None, errors
         "klass": c, "base": class_base(c), "pupils": pupils, "campaigns": campaigns,
         "done": completion(store, s, c, campaigns),
         "notice": notice, "errors": errors or [], "page_url": class_base(c),
-        "typed": typed or {}, "adding": True if typed else None,
+        "typed": typed or {}, "adding": True if typed else None, "received": bool(store.list_campaigns(s)),
     }, status=status)
 
 
@@ -210,7 +210,8 @@ async def pupil_page(request: web.Request) -> web.StreamResponse:
         sections.append({"campaign": campaign, "rows": rows})
     return await render(request, "pupil.html", {"klass": c, "pupil": p, "name": name_of(p), "sections": sections,
                                                 "back_url": class_base(c), "base": class_base(c),
-                                                "may_erase": s.is_admin, "typed": None})
+                                                "may_erase": s.is_admin, "typed": None,
+                                                "received": bool(store.list_campaigns(s))})
 
 
 

@@ -105,3 +105,23 @@ async def test_the_backup_page_says_how_a_backup_is_restored(tmp_path, aiohttp_c
     await login(client, "direction")
     page = html.unescape(await (await client.get("/admin/backup")).text())
     assert "<pre>preau restore FICHIER --user direction</pre>" in page and "Préau arrêté" in page
+
+
+async def test_a_class_of_another_level_is_told_no_campaign_is_for_it_not_that_none_arrived(tmp_path, aiohttp_client):
+    """A CE1 class, the school holding only a CP campaign: its page said « Aucune campagne n'est encore arrivée
+    de la circonscription » (seen by hand), which sends the teacher to ask the district for nothing."""
+    built = build_school(tmp_path)
+    store = Store.open(tmp_path / "school", cost=TEST_COST)
+    try:
+        s = store.login("direction", PASSWORD)
+        ce1 = store.create_class(s, "CE1 A", "CE1", "2026-2027")
+        (pupil,) = store.add_pupils(s, ce1.id, [("Petit", "Inès")])
+        s.logout()
+    finally:
+        store.close()
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "direction")
+    for path in (f"/classes/{ce1.id}", f"/classes/{ce1.id}/pupils/{pupil.id}"):
+        page = html.unescape(await (await client.get(path)).text())
+        assert "Aucune des campagnes reçues de la circonscription ne concerne le niveau de cette classe (CE1)." in page
+        assert "Aucune campagne n'est encore arrivée" not in page
