@@ -166,10 +166,12 @@ async def rename_pupil(request: web.Request) -> web.StreamResponse:
     p = pupil_of(store, s, c, request.match_info["pupil_id"])
     form = await request.post()
     t = t_(request)
+    typed = {"last_name": form_text(form, "last_name"), "first_name": form_text(form, "first_name")}
     try:
-        new = await on_db(request, store.rename_pupil, s, p.id, form_text(form, "last_name"), form_text(form, "first_name"))
-    except UserError as exc:
-        raise await see_other(request, f"{class_base(c)}/pupils/{p.id}", errors=[refused(request, exc)])
+        new = await on_db(request, store.rename_pupil, s, p.id, typed["last_name"], typed["first_name"])
+    except UserError as exc:  # the page shows the refusal with what was typed (kept in memory, never in the URL)
+        raise await see_other(request, f"{class_base(c)}/pupils/{p.id}", errors=[refused(request, exc)],
+                              shown={"typed": typed})
     raise await see_other(request, f"{class_base(c)}/pupils/{p.id}", notice=t("pupils.renamed", name=name_of(new)))
 
 
@@ -208,7 +210,7 @@ async def pupil_page(request: web.Request) -> web.StreamResponse:
         sections.append({"campaign": campaign, "rows": rows})
     return await render(request, "pupil.html", {"klass": c, "pupil": p, "name": name_of(p), "sections": sections,
                                                 "back_url": class_base(c), "base": class_base(c),
-                                                "may_erase": s.is_admin})
+                                                "may_erase": s.is_admin, "typed": None})
 
 
 

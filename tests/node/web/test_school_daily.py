@@ -8,11 +8,12 @@ import re
 
 import pytest
 
-from node_fixtures import PASSWORD, build_school, campaign as fixture_campaign, login
+from node_fixtures import CAMPAIGN_TOML, PASSWORD, build_school, login
 from preau.node.appkeys import NODE
 from preau.node.app import create_app
 from preau.node.records.store import Store
 from preau.node.records.vault import TEST_COST
+from preau.node.web.district import parse_campaign_text
 from preau.protocol.identity import Identity
 from test_web_pools import _propose
 from web_helpers import csrf_of
@@ -270,7 +271,18 @@ async def test_every_form_of_the_school_that_worked_answers_with_a_redirect(scho
     grid = f"{c}/campaigns/{ids['campaign']}/exercises/fr-mots"
     release = f"/admin/release/{ids['campaign']}"
     gdpr = f"/admin/gdpr/pupils/{ids['pupil_b']}"
-    pool = _propose(node, fixture_campaign()).pool_id.hex()
+    # The pool is for a second campaign: an approved pool holds its campaign's counts (f87daf6), so the release
+    # approved below, for the first campaign, could not go out once the pool is approved.
+    bis = parse_campaign_text(CAMPAIGN_TOML.replace('id = "2026-test-cp"', 'id = "2026-test-cp-bis"').encode())
+
+    def store_bis() -> None:
+        s = node.store.login("direction", PASSWORD)
+        node.store.put_campaign(s, bis)
+        s.logout()
+
+    node.call(store_bis)
+    pooled = f"/admin/release/{bis.id}"
+    pool = _propose(node, bis).pool_id.hex()
 
     async def joined(text, uai, **kw):
         return type("Report", (), {"accepted": []})()
@@ -280,8 +292,8 @@ async def test_every_form_of_the_school_that_worked_answers_with_a_redirect(scho
     node.call(node.federation.pin_upstream, Identity(b"d" * 32).public, "https://127.0.0.1:1")  # a release needs a district
     # (route, path posted to, form, page it returns to), in an order that works (the erasure and the purge last)
     forms = [
-        ("/admin/release/{campaign_id}/pool/{pool_id}", f"{release}/pool/{pool}", {}, release),  # counts no pupil yet
-        ("/admin/release/{campaign_id}/declare", f"{release}/declare", {}, release),
+        ("/admin/release/{campaign_id}/pool/{pool_id}", f"{pooled}/pool/{pool}", {}, pooled),  # counts no pupil yet
+        ("/admin/release/{campaign_id}/declare", f"{pooled}/declare", {}, pooled),
         ("/classes/{class_id}/pupils", c + "/pupils", {"last_name": "Roux", "first_name": "Zoé"}, c),
         ("/classes/{class_id}/import", c + "/import",
          {"data": base64.b64encode(class_list.encode()).decode(), "apply": "yes"}, c),

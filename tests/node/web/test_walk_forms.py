@@ -87,3 +87,20 @@ async def test_a_refused_class_keeps_its_name_level_and_year(tmp_path, aiohttp_c
     assert resp.status == 422 and "« 2026-2028 »" in page, page
     assert 'name="name" required maxlength="100" value="CE1 B" autofocus' in page
     assert "<option selected>CE1</option>" in page and 'value="2026-2028"' in page
+
+
+async def test_a_refused_rename_keeps_what_the_teacher_typed(tmp_path, aiohttp_client):
+    """A rename with an empty last name was refused and the boxes showed the old names again, the new first
+    name lost (seen by hand): the page shows what was typed, the cursor on « Nom »."""
+    built = build_classroom(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "mme.martin")
+    url = f"/classes/{built.ids['cp-a']}/pupils/{built.ids['p04']}"
+    resp = await client.post(url + "/rename", data={"last_name": "   ", "first_name": "Léon",
+                                                    "csrf_token": await csrf_of(client, url)})
+    page = html.unescape(await resp.text())
+    assert "le nom est vide" in page, page
+    assert 'name="last_name" value="" required maxlength="100" autocomplete="off" autofocus' in page
+    assert 'name="first_name" value="Léon"' in page
+    page = html.unescape(await (await client.get(url)).text())  # once: the next visit shows the pupil as saved
+    assert 'name="first_name" value="Léo"' in page
