@@ -34,20 +34,22 @@ def init(settings: Any, *, uai: str, name: str | None = None, admin: str = "admi
 def _new_admin_password(say: Say, admin: str, prompt_key: str, tries: int = 3) -> str:
     """The first head teacher's password, typed blind on the terminal: one too short is refused before it is
     typed a second time, and one whose second entry differs is asked again, so that the long command need not
-    be typed again (three tries in all). From PREAU_PASSWORD or standard input it is read once, unchecked here."""
+    be typed again (three tries in all). From standard input a too short one is read again from the next line, as
+    before; from PREAU_PASSWORD it is read once, unchecked here."""
     prompt = say(prompt_key, admin=admin)
-    if os.environ.get("PREAU_PASSWORD") or not on_terminal():
-        return read_secret(say, prompt, "PREAU_PASSWORD")
+    if os.environ.get("PREAU_PASSWORD"):
+        return read_secret(say, prompt, "PREAU_PASSWORD")  # cannot be asked again: the store says why
+    terminal = on_terminal()
     for attempt in range(tries):
         last = attempt == tries - 1
         password = read_secret(say, prompt, "PREAU_PASSWORD")
-        if len(password) < MIN_PASSWORD:
+        if len(password) < MIN_PASSWORD:  # asked again, on the terminal or from the next line of standard input
             if last:
                 return password  # the store refuses it with its reason
             print(say("cli.password_again", problem=say("store.password_short", n=MIN_PASSWORD)), file=sys.stderr,
                   flush=True)
             continue
-        if same_again(say, password):
+        if not terminal or same_again(say, password):  # standard input: one line, not typed blind
             return password
         if last:
             raise say.error("cli.secret_differ")
