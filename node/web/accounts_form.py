@@ -61,4 +61,6 @@ async def act(request: web.Request, form: AccountsForm, page: Page) -> web.Strea
     except UserError as exc:  # redrawn with what was typed (never the password), the cursor where it was
         typed = {"action": action, "username": username, "role": form_text(posted, "role")}
         return await page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
-    raise await see_other(request, form.url, notice=t_(request)(form.notices[action], username=username))
+    # after a creation the cursor is back in the new account's name: the next one is typed at once
+    raise await see_other(request, form.url, notice=t_(request)(form.notices[action], username=username),
+                          shown={"done": action})

@@ -38,7 +38,7 @@ async def _accounts_page(request: web.Request, *, notice: str | None = None, err
     rows = [{"username": a.username, "role": "district" if a.role == "admin" else "inspector", "active": a.active}
             for a in store.list_accounts(s)]
     return await render(request, "district_accounts.html", {"accounts": rows, "notice": notice, "errors": errors or [],
-                                                             "me": s.username, "typed": typed or {}, "page_url": "/district/accounts"},
+                                                             "me": s.username, "typed": typed or {}, "done": None, "page_url": "/district/accounts"},
                         status=status)
 
 

@@ -33,7 +33,7 @@ async def _accounts_page(request: web.Request, *, notice: str | None = None, err
     names = {c.id: c.name for c in store.list_classes(s)}
     accounts = [{"a": a, "classes": [names.get(cid, cid) for cid in a.class_ids]} for a in store.list_accounts(s)]
     return await render(request, "admin_accounts.html", {"accounts": accounts, "notice": notice, "errors": errors or [],
-                                                          "me": s.username, "typed": typed or {}, "page_url": "/admin/accounts"}, status=status)
+                                                          "me": s.username, "typed": typed or {}, "done": None, "page_url": "/admin/accounts"}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -66,7 +66,7 @@ async def _admin_classes_page(request: web.Request, *, notice: str | None = None
     return await render(request, "admin_classes.html", {
         "classes": classes, "teachers": [a.username for a in accounts if a.active and a.role == "teacher"],
         "levels": LEVELS, "school_year": f"{start}-{start + 1}", "notice": notice, "errors": errors or [],
-        "page_url": "/admin/classes", "typed": typed or {}}, status=status)
+        "page_url": "/admin/classes", "typed": typed or {}, "done": None}, status=status)
 
 
 @login_required(roles=ADMIN)
@@ -95,7 +95,7 @@ async def class_action(request: web.Request) -> web.StreamResponse:
             raise web.HTTPBadRequest()
     except UserError as exc:
         return await _admin_classes_page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
-    raise await see_other(request, "/admin/classes", notice=notice)
+    raise await see_other(request, "/admin/classes", notice=notice, shown={"done": action})
 
 
 # -- head teacher: campaigns and releases ---------------------------------------------------------
