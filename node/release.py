@@ -36,6 +36,7 @@ class ReleasePreview:
     policy: tuple[PolicyStatement, ...] = ()  # the policy applied, in plain terms (catalog keys + numbers)
     asked: tuple[AskedChange, ...] = ()  # what a newer campaign version asked for and this school keeps as before
     thresholds: tuple[tuple[str, tuple[int, int]], ...] = ()  # (exercise, thresholds) pinned by earlier releases
+    names: tuple[tuple[str, str], ...] = ()  # (exercise id, its name in the campaign): reasons say the name
 
     @property
     def will_release(self) -> bool:
@@ -99,14 +100,15 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
     if campaign_id in pooled_campaigns(federation.fed) and not unprotected("pool_and_alone"):
         decision = kept_for_the_pool(decision, history, campaign_id)  # Federation.publish_release refuses too
     return ReleasePreview(campaign_id, decision, closing, describe_policy(applied.policy),
-                          pinned.asked if pinned is not None else (), tuple(sorted(history.thresholds.items())))
+                          pinned.asked if pinned is not None else (), tuple(sorted(history.thresholds.items())),
+                          tuple((ex.id, ex.name) for ex in campaign.exercises))
 
 
 def approve_release(store, session, federation: Federation, preview: ReleasePreview) -> SignedRelease:
     """Sign and store the previewed release; the sync loop then offers it to the district."""
     if not preview.will_release:
         raise Conflict(words(f"nothing to release: {preview.decision.reason}", "codes.nothing_to_release",
-                             reason=reasons_words(preview.decision)))
+                             reason=reasons_words(preview.decision, dict(preview.names))))
     fresh = preview_release(store, session, federation, preview.campaign, closing=preview.closing)
     if fresh.document() != preview.document():
         raise Conflict(words("the results changed since this preview was made: look at the new preview before "

@@ -11,13 +11,14 @@ from ..say import Say, ask_login
 from .pools import pool_line
 
 
-def _reason(say: Say, decision) -> str:
-    """Why the release goes or waits: from disclosure control's reason codes (`node.codes`), English as it gave it."""
+def _reason(say: Say, preview) -> str:
+    """Why the release goes or waits: from disclosure control's reason codes (`node.codes`), English as it gave it;
+    an exercise is said by its name in the campaign."""
     if say.lang == "en":
-        return decision.reason
+        return preview.decision.reason
     from preau.node.codes import reasons_words
 
-    return reasons_words(decision).to(say.lang)
+    return reasons_words(preview.decision, dict(preview.names)).to(say.lang)
 
 
 def release(settings: Any, *, campaign: str, lang: str = "en", approve: bool = False, final: bool = False,
@@ -26,7 +27,7 @@ def release(settings: Any, *, campaign: str, lang: str = "en", approve: bool = F
     login = ask_login(say, settings, user, role="school", refusal="action.release_school_only")
     view = releases.release(settings, campaign=campaign, login=login, approve=approve, final=final)
     preview = view.preview
-    reason = _reason(say, preview.decision) if preview.decision.reason else ""
+    reason = _reason(say, preview) if preview.decision.reason else ""
     lines = [say("cli.out.release.head", campaign=campaign, reason=reason or say("cli.out.release.ready"))
              + (say("cli.out.release.closing") if preview.closing else "")]
     lines.append(say("cli.out.release.policy"))

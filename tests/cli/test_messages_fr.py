@@ -59,3 +59,19 @@ def test_a_district_is_made_with_an_administration_account_not_a_head_teacher_on
               "--data-dir", str(tmp_path / "ecole"))
     assert r.code == 0, r.err
     assert "  compte de direction : directrice" in r.out
+
+
+def test_preau_release_names_the_exercise_it_waits_for():
+    """`preau release` said « en attente : encore 7 élève(s) modifié(s) sur l'exercice fr-comprendre-phrases »: the
+    preview carries the campaign's exercise names, and the reason says the one it waits for by its name."""
+    from preau.cli.commands.releases import _reason
+    from preau.cli.say import Say
+    from preau.crdt.disclosure import Reason, ReleaseDecision, ReleaseHistory
+    from preau.node.release import ReleasePreview
+
+    decision = ReleaseDecision(release=False, reason="waiting", content=None, history=ReleaseHistory("2026-debut-cp"),
+                               reasons=(
+        Reason("waiting", {"more": 7, "exercise": "fr-comprendre-phrases", "changed": 3, "min_batch": 10}),))
+    preview = ReleasePreview("2026-debut-cp", decision, False,
+                             names=(("fr-comprendre-phrases", "Comprendre des phrases lues par l'enseignant"),))
+    assert "sur l'exercice « Comprendre des phrases lues par l'enseignant »" in _reason(Say("fr"), preview)
