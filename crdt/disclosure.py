@@ -239,13 +239,13 @@ class ReleaseDecision:
 
 
 def kept_for_the_pool(decision: ReleaseDecision, history: ReleaseHistory, campaign_id: str) -> ReleaseDecision:
-    """The decision for a school whose counts for this campaign are committed to a secure-aggregation pool: its counts
+    """The decision for a school whose counts for this campaign went into a secure-aggregation pool: its counts
     never leave alone afterwards (the district would subtract them from the pool's sum and learn the other
     small schools'), so a release with counts is held back; a withheld one (no counts) still goes."""
     if decision.content is None or decision.content.status == "withheld":
         return decision
-    why = (f"not released: this school's counts for {campaign_id} are committed to a pool of small schools (approved, "
-           "or its part already sent); sent alone, they would let the other schools' counts be found by subtraction")
+    why = (f"not released: this school's counts for {campaign_id} went into a pool of small schools; sent alone, "
+           "they would let the other schools' counts be found by subtraction")
     return ReleaseDecision(False, why, None, history, reasons=(Reason("pooled", {"campaign": campaign_id}),))
 
 

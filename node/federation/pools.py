@@ -82,14 +82,24 @@ def _spent(fed) -> dict[str, SentInput]:
 
 
 def pooled_campaigns(fed) -> set[str]:
-    """School: the campaigns whose counts are promised to a pool (approved by the head teacher) or went into one
-    (its masked input left): none of them may leave alone, or the district would subtract them from the pool's
-    sum and learn the other schools'. A pool that failed before this school's input left frees its campaign."""
-    pooled = set(fed.get_meta(SPENT_META, {}) or {})
-    for state in _all(fed).values():
-        if state.get("role") == "school" and state.get("status") in ("active", "complete"):
-            pooled.add(decode(bytes.fromhex(state["definition"])).campaign_id)
-    return pooled
+    """School: the campaigns whose counts went into a pool (its masked input left): none of them may leave alone
+    afterwards, or the district would subtract them from the pool's sum and learn the other schools'. The other
+    order (counts alone, then the masked input) is stopped where the input would leave (`PoolMailbox`): an
+    approved pool whose part has not left holds nothing, so a school dropped from a pool, or told nothing of
+    its end, is never kept from releasing."""
+    return set(fed.get_meta(SPENT_META, {}) or {})
+
+
+def _keys_of(fed, signing_key: bytes) -> list[str]:
+    """A pool member's key and every key it rotated to since (its releases come under the newest)."""
+    keys, current = [signing_key.hex()], signing_key.hex()
+    while True:
+        row = fed.peer(current)
+        nxt = row.get("replaced_by") if row else None
+        if not nxt or nxt in keys:
+            return keys
+        keys.append(nxt)
+        current = nxt
 
 
 def in_pool_sum(federation, campaign_id: str, owner: bytes) -> bool:
@@ -393,8 +403,17 @@ def _count_pool(federation, state: dict, agg: DistrictAggregator) -> None:
     content = ReleaseContent(campaign.id, 1, "published", f"{n} écoles regroupées", campaign.policy, rows, cohort,
                              scope="pool", schools_contributing=n, schools_withheld=0)
     entry = {"release": 1, "time": federation.clock(), "heads": "", "content": content.to_dict()}
+    # A school in the sum whose own counts arrived meanwhile (restored from a backup older than the pool, its
+    # records of it gone) leaves the statistics now: counted once, and no subtraction on the pages (review4).
+    counted_alone = [] if unprotected("pool_and_alone") else [
+        k for i in agg.result.survivors for k in _keys_of(federation.fed, pool.members[i - 1].signing_key)
+        if federation.fed.stats_entry(campaign.id, k) is not None]
     with federation.fed.transaction() as conn:
-        federation.fed._put_stats_entry(conn, campaign.id, POOL_OWNER + pool.pool_id.hex(), entry, [])
+        federation.fed._put_stats_entry(conn, campaign.id, POOL_OWNER + pool.pool_id.hex(), entry, counted_alone)
+    for key in counted_alone:
+        federation.fed.log_event("release_in_pool", f"{campaign.id}: {node_id(bytes.fromhex(key))}'s own counts left "
+                                 "the statistics: its pool's sum holds them", campaign=campaign.id,
+                                 node_id=node_id(bytes.fromhex(key)))
     state["result"] = {"survivors": n, "pupils": cohort}
     state["in_sum"] = sorted(agg.result.survivors)  # whose counts the sum holds (in_pool_sum)
     federation.fed.log_event("pool_complete", f"pool {pool.pool_id.hex()[:8]} for {campaign.id}: {n} schools, {cohort} pupils",

@@ -366,7 +366,7 @@ async def test_a_pooled_schools_counts_never_leave_alone_afterwards(tmp_path, di
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     first = schools[0]
     if protection == "on":
-        with pytest.raises(UserError, match="committed to a pool of small schools") as caught:
+        with pytest.raises(UserError, match="went into a pool of small schools") as caught:
             school_release(first, 10)  # a tenth pupil: alone, its counts would reach the floor
         assert "regroupement" in caught.value.words.to("fr")
         await first.sync_upstream()
@@ -433,27 +433,22 @@ async def test_a_schools_refusals_do_not_use_up_the_districts_news_that_its_pool
 
 
 @pytest.mark.parametrize("protection", ["on", "off"])
-async def test_a_school_that_approved_a_pool_releases_no_counts_alone_before_its_part_leaves(
+async def test_a_school_that_released_alone_after_approving_a_pool_keeps_its_part_back(
         tmp_path, district, monkeypatch, protection):
     """Found by review: only a masked input that had left counted as pooled, and pool rounds span syncs hours
     apart: a school that approved, then released alone before its input left, was pooled all the same (its
-    input was frozen at approval), and the district held both. An approved pool now holds the campaign; and a
-    school whose counts left alone anyway (a release from before this check, a restore) keeps its part back."""
+    input was frozen at approval), and the district held both. Its part now stays back where it would leave.
+    (An approved pool does not hold the release itself: review4 found that a school dropped from a pool, or
+    never told of its end, was then kept from releasing for ever.)"""
     _unprotect(monkeypatch, protection)
     schools = await _schools(tmp_path, district, [9, 3, 2])
     pool_id = await _proposed(district, schools)
     for s in schools:
         node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
     first = schools[0]
+    school_release(first, 10)  # approved, its part not sent yet: the release goes
+    await first.sync_upstream()
     if protection == "on":
-        with pytest.raises(UserError, match="committed to a pool of small schools"):
-            school_release(first, 10)  # approved, its part not sent yet
-        # A release that left anyway (as before this check): its part of the pool stays back.
-        monkeypatch.setenv("PREAU_TESTING", "1")
-        monkeypatch.setenv("PREAU_TEST_UNPROTECT", "pool_and_alone")
-        school_release(first, 10)
-        monkeypatch.delenv("PREAU_TEST_UNPROTECT")
-        await first.sync_upstream()
         await _sync_until(schools, lambda: _pool(first)["status"] == "failed")
         (seen,) = node_pools.pools(first.federation)
         assert "sa part du regroupement n'est pas partie" in seen.why("fr")
@@ -462,11 +457,28 @@ async def test_a_school_that_approved_a_pool_releases_no_counts_alone_before_its
         scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
         assert scopes == ["school"]
     else:
-        school_release(first, 10)
-        await first.sync_upstream()
         await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
         scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
         assert scopes == ["pool", "school"]  # both: the district can subtract
+    for s in schools:
+        s.close()
+
+
+async def test_a_school_dropped_from_a_pool_may_release_alone(tmp_path, district):
+    """review4: the fourth school approved, but the district closed the keys round without it (a timeout); the
+    pool completed with the other three. Nothing of the fourth left: it may release alone."""
+    schools = await _schools(tmp_path, district, [4, 5, 6, 3])
+    pool_id = await _proposed(district, schools)
+    for s in schools[:3]:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+        await s.sync_upstream()
+    node_pools.advance_pool(district.federation, pool_id[:6])  # the keys round closes: three schools in
+    late = schools[3]
+    node_pools.approve_pool(late.federation, pool_id, late.vector, min_cohort=10)  # too late
+    await _sync_until(schools[:3], lambda: _pool(district)["status"] == "complete")
+    await late.sync_upstream()
+    assert CAMPAIGN.id not in node_pools.pooled_campaigns(late.fed)
+    school_release(late, 10)  # it now has ten pupils: its counts leave alone, refused nowhere
     for s in schools:
         s.close()
 
@@ -487,6 +499,45 @@ async def test_a_district_counts_a_pooled_schools_own_release_once(tmp_path, dis
     school_release(first, 10)
     report = await first.sync_upstream()
     assert report.complete and report.receipts  # acknowledged: nothing waits at the school
+    scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
+    assert scopes == ["pool"]
+    assert "release_in_pool" in [e["kind"] for e in district.fed.events()]
+    for s in schools:
+        s.close()
+
+
+async def test_a_pooled_schools_own_counts_that_came_first_leave_the_statistics_when_the_pool_completes(
+        tmp_path, district):
+    """review4: the rule above acts when a release arrives; a school restored from an older backup could send
+    its own counts while its pool was still in its last round, and when the pool then completed with it in the
+    sum, the district held both. Completing a pool now drops the own entries of the schools in its sum."""
+    schools = await _schools(tmp_path, district, [9, 3, 5, 4])
+    pool_id = await _proposed(district, schools)
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    first = schools[0]
+    for _ in range(20):  # until every masked input left, the pool not complete yet
+        for s in schools:
+            await s.sync_upstream()
+            if _pool(district)["status"] == "unmask":
+                break
+        if _pool(district)["status"] == "unmask":
+            break
+    assert _pool(district)["status"] == "unmask"
+    first.fed.set_meta(node_pools.POOLS_META, {})  # restored from a backup older than the pool
+    first.fed.set_meta(node_pools.SPENT_META, None)
+    school_release(first, 10)
+    await first.sync_upstream()
+    scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
+    assert scopes == ["school"]  # counted, for now: the pool has no sum yet
+    key = next(iter(district.fed.get_meta(node_pools.POOLS_META)))
+    for _ in range(12):
+        for s in schools:
+            await s.sync_upstream()
+        if _pool(district)["status"] in ("complete", "failed"):
+            break
+        node_pools.advance_pool(district.federation, key)  # as the round's timeout does
+    assert _pool(district)["status"] == "complete" and 1 in _pool(district)["in_sum"]
     scopes = sorted(e["content"]["scope"] for e in district.fed.stats(CAMPAIGN.id)["schools"].values())
     assert scopes == ["pool"]
     assert "release_in_pool" in [e["kind"] for e in district.fed.events()]
