@@ -190,9 +190,8 @@ def client_address(request: web.Request) -> str:
 
 def network_key(address: str) -> str:
     """Whose join-code tries count together: an IPv4 address, or an IPv6 one's /64 (one home or school network
-    is given a whole /64, so counting each IPv6 address apart would not bound anyone). Not for the school's
-    login delays: on the school's own LAN an IPv6 /64 is every computer of the school, and one pupil's failed
-    tries would slow every teacher down."""
+    is given a whole /64, so counting each IPv6 address apart would not bound anyone). Login delays use it for
+    addresses from the internet only (web/logins.py): on the school's own LAN one /64 is every computer."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

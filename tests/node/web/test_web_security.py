@@ -374,6 +374,20 @@ def test_nobody_can_lock_a_teacher_out_from_another_computer():
     assert limiter.locked_for("m.leroy", "10.0.0.66", 51) > 0  # a computer trying too much waits for every account
 
 
+def test_login_delays_count_an_internet_ipv6_network_as_one_computer_but_not_the_schools_lan():
+    """review4: a district's pages face the internet, and a rented server holds a whole /64: each made-up address
+    got its own tries. An address from the internet counts by its /64; one of the school's own network alone
+    (review3: there one /64 is every computer, and one pupil's failures would slow every teacher)."""
+    limiter = LoginRateLimiter(account_max=5, address_max=20, window=900, lockout=900)
+    for i in range(6):
+        limiter.failure("admin", f"2a01:4f8:1:2::{i + 1:x}", i)  # global addresses of one /64
+    assert limiter.locked_for("admin", "2a01:4f8:1:2::beef", 7) > 0
+    assert limiter.locked_for("admin", "2a01:4f8:1:3::1", 7) == 0  # another network
+    for i in range(6):
+        limiter.failure("mme.martin", f"fd12:3456:789a:1::{i + 1:x}", i)  # the school's LAN (ULA)
+    assert limiter.locked_for("mme.martin", "fd12:3456:789a:1::beef", 7) == 0  # another computer of the school
+
+
 def test_a_password_reset_unlocks_the_account_on_every_computer():
     limiter = LoginRateLimiter(account_max=5, address_max=20, window=900, lockout=900)
     for address in ("10.0.0.1", "10.0.0.2"):
