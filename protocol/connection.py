@@ -54,9 +54,12 @@ REFUSALS = {
     "unsupported_version": "the peer speaks another protocol version: upgrade the older of the two nodes",
     "downgrade_detected": "the protocol version was tampered with on the way: check the network path",
     "sync_message_too_heavy": "a document this node sent was too large to be received in one sync (too many operations "
-                              "or too much data): nothing was stored; trying again will not help, tell the IT staff",
+                              "or too much data): that document was not stored; if this happens at every sync, tell "
+                              "the IT staff",
     # The district's own troubles: the school is told why, and that nothing was lost.
     "busy": "the district is busy with other nodes' syncs: nothing was lost; this node tries again later",
+    "too_many_sessions": "this node already has several sync sessions open at the district (a connection that dropped "
+                         "keeps one open for a minute): nothing was lost; this node tries again later",
     "shutting_down": "the district is shutting down (a restart or an update): nothing was lost; this node tries again later",
     "disk_full": "the district's disk is full, so it cannot store what this node sends: nothing was lost here; "
                  "tell the district's IT staff. This node tries again later",
@@ -64,7 +67,7 @@ REFUSALS = {
                         "(they restore it from a backup). This node tries again later",
 }
 # Refusals about the district's load or state rather than about this node: worth retrying by themselves.
-TRANSIENT = frozenset({"busy", "shutting_down", "disk_full", "database_damaged"})
+TRANSIENT = frozenset({"busy", "too_many_sessions", "shutting_down", "disk_full", "database_damaged"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -221,9 +221,9 @@ class SessionDriver:
         if self.gate is not None and self.gate_token is not None and not self.gate.hold(self.gate_token,
                                                                                           ev.peer.signing_key):
             retry = self.limits.busy_retry_after
-            self.conn.refuse("busy", f"this node already has {self.limits.max_sessions_per_peer} sync sessions open "
+            self.conn.refuse("too_many_sessions", f"this node already has {self.limits.max_sessions_per_peer} sync sessions open "
                              f"here: try again in {retry} s", retry_after=retry)
-            self.report.error, self.report.error_code = "refused: too many sessions at once from this peer", "busy"
+            self.report.error, self.report.error_code = "refused: too many sessions at once from this peer", "too_many_sessions"
             self.finished = True
             return
         if self.gate is not None and not self.gate.admit(ev.peer.signing_key):

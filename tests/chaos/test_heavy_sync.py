@@ -76,7 +76,7 @@ def test_a_school_cannot_make_the_district_build_a_huge_document_from_few_bytes(
         r = a.run("sync", check=False)  # the stock command: A's document is in its own store
         took = time.monotonic() - started
         grew = _peak_kib(d.proc.pid) - before
-        assert r.code == 1 and "nothing was stored" in r.err, (r.out, r.err)  # the school hears it was refused
+        assert r.code == 1 and "was not stored" in r.err, (r.out, r.err)  # the school hears it was refused
         assert "too large to be received in one sync" in r.err, r.err  # and why, in words (not a code)
         assert not d.query("SELECT 1 FROM documents WHERE doc_id = ?", doc_id)  # nothing of it was kept
         assert grew < 60 * 1024, f"the district's peak memory grew by {grew} KiB"

@@ -449,8 +449,8 @@ async def test_an_unreadable_receipt_is_refused_by_name(serve, body, caplog):
 async def test_one_peer_holds_at_most_a_few_sessions_at_once(serve):
     """Each session keeps its documents in memory until it ends (up to max_session_rows of operations, ~100 MB):
     one enrolled peer holding 64 sessions open at once would have held them all, and the node's memory. Past
-    max_sessions_per_peer it is told `busy`; another school still gets in, and so does the same peer once one
-    of its sessions ended."""
+    max_sessions_per_peer it is told `too_many_sessions` (its own words: not "busy with other nodes' syncs");
+    another school still gets in, and so does the same peer once one of its sessions ended."""
     district = await serve(Limits(idle_timeout=10, max_sessions_per_peer=2))
     greedy, other = enrolled_peer(district), enrolled_peer(district, "0010856A")
     async with Hostile(district, greedy), Hostile(district, greedy) as second:
@@ -458,7 +458,7 @@ async def test_one_peer_holds_at_most_a_few_sessions_at_once(serve):
         with pytest.raises(RemoteProtocolError) as refused:
             await third.__aenter__()
         await third.__aexit__(None, None, None)
-        assert refused.value.code == "busy", refused.value
+        assert refused.value.code == "too_many_sessions", refused.value
         async with Hostile(district, other):
             assert district.gate.active == 3
         await second.ws.close()
