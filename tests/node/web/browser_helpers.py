@@ -51,12 +51,26 @@ async def shot(page, name: str) -> None:
     await page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+async def wait_until(page, expression: str, arg=None, timeout: float = 15.0) -> None:
+    """Wait until `expression` (a JavaScript expression, or a function of `arg`) is true in the page, polled from
+    here. Playwright's wait_for_function, when it has to poll, evaluates the expression in the page with eval,
+    which the node's Content-Security-Policy forbids (no 'unsafe-eval'): it then failed whenever the condition
+    was not already true (seen in CI: the grid's cursor placed a moment after the page loaded)."""
+    import asyncio
+    import time
+    deadline = time.monotonic() + timeout
+    while not await page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout:g} s: {expression}")
+        await asyncio.sleep(0.05)
+
+
 async def keyboard_login(page, base: str, username: str, password: str = PASSWORD,
                          home: str = r"/(classes|district|admin)$") -> None:
     """Log in with the keyboard only; the page must then be at an address matching `home`."""
     await page.goto(base + "/login")
     # the username field has autofocus, applied by the browser shortly after load
-    await page.wait_for_function("document.activeElement && document.activeElement.id === 'username'")
+    await wait_until(page, "document.activeElement && document.activeElement.id === 'username'")
     await page.keyboard.type(username)
     await page.keyboard.press("Tab")
     await page.keyboard.type(password)

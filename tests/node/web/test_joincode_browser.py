@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestServer
 from node_fixtures import PASSWORD, build_district, build_school, free_port
 from preau.node.app import create_app
 from preau.node.federation.store import FedStore
-from browser_helpers import ARTIFACTS, Console, keyboard_login
+from browser_helpers import ARTIFACTS, Console, keyboard_login, wait_until
 
 from playwright.async_api import expect
 
@@ -97,7 +97,7 @@ async def test_the_head_teacher_types_the_short_code_with_the_keyboard(servers, 
     await h.screenshot(path=str(ARTIFACTS / "joincode-typo.png"), full_page=True)
 
     # Corrected by keyboard: the refused page puts the cursor back in the code; select all, type it right, Enter.
-    await h.wait_for_function("document.activeElement && document.activeElement.id === 'invitation'")
+    await wait_until(h, "document.activeElement && document.activeElement.id === 'invitation'")
     await h.keyboard.press("Control+A")
     await h.keyboard.type(shown)
     async with h.expect_navigation():

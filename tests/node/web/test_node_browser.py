@@ -19,7 +19,7 @@ from node_fixtures import CAMPAIGN_TOML, PASSWORD, SCHOOL_UAI, build_district, b
 from preau.node.app import create_app
 from preau.node.records.store import Store
 from preau.node.records.vault import TEST_COST
-from browser_helpers import ARTIFACTS, Console, keyboard_login
+from browser_helpers import ARTIFACTS, Console, keyboard_login, wait_until
 
 from playwright.async_api import expect
 
@@ -71,7 +71,7 @@ async def login(page, base: str, username: str) -> None:
 
 async def tab_into_grid(page) -> None:
     """The grid puts the cursor in its first empty cell by itself: no Tab needed."""
-    await page.wait_for_function("!!(document.activeElement && document.activeElement.closest('table.grid'))")
+    await wait_until(page, "!!(document.activeElement && document.activeElement.closest('table.grid'))")
 
 
 async def test_district_school_teacher_head_teacher_end_to_end(servers, browser, tmp_path):

@@ -9,7 +9,7 @@ import pathlib
 
 import pytest
 
-from browser_helpers import Console, keyboard_login, shot
+from browser_helpers import Console, keyboard_login, shot, wait_until
 from preau.node.appkeys import NODE
 from preau.node.web.district import parse_campaign_text
 from web_helpers import PASSWORD
@@ -144,11 +144,11 @@ async def test_on_a_phone_a_familys_access_document_does_not_scroll_sideways(ser
     await keyboard_login(page, base, "direction", home=r"/admin/")
     await page.goto(f"{base}/classes/{ids['cp-a']}")
     await page.locator("a[href*='/exercises/']").first.click()  # the grid: the cursor is in the first empty cell
-    await page.wait_for_function("!!(document.activeElement && document.activeElement.closest('table.grid'))")
+    await wait_until(page, "!!(document.activeElement && document.activeElement.closest('table.grid'))")
     while await page.evaluate("!!document.activeElement.closest('table.grid')"):  # every pupil, every item
         await page.keyboard.press("1")
-    await page.wait_for_function("Array.from(document.querySelectorAll('table.grid tbody .status'))"
-                                 ".every(s => s.textContent.includes('enregistr'))")
+    await wait_until(page, "Array.from(document.querySelectorAll('table.grid tbody .status'))"
+                           ".every(s => s.textContent.includes('enregistr'))")
     await page.goto(f"{base}/admin/gdpr/pupils/{ids['p01']}/access")
     await shot(page, "phone-gdpr-access")
     assert await page.locator("table").count() >= 2

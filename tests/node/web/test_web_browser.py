@@ -14,7 +14,7 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from node_fixtures import build_classroom, build_district, grid_path, profile_path
-from browser_helpers import Console, keyboard_login, shot as _shot
+from browser_helpers import Console, keyboard_login, shot as _shot, wait_until
 from web_helpers import PASSWORD
 from preau.node.app import create_app
 from preau.node.appkeys import NODE
@@ -55,7 +55,7 @@ def saved(server, klass: str, exercise: str) -> dict:
 
 async def _tab_into_grid(page, cell: str = "c-p01-0") -> None:
     """The grid puts the cursor in its first empty cell by itself: no Tab needed."""
-    await page.wait_for_function("name => document.activeElement && document.activeElement.name === name", arg=cell)
+    await wait_until(page, "name => document.activeElement && document.activeElement.name === name", cell)
 
 
 async def test_teacher_types_a_whole_exercise_with_the_keyboard(server, browser):
