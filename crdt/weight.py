@@ -59,7 +59,8 @@ class _Reader:
         self.pos += n
         return out
 
-    def uleb(self) -> int:
+    def _leb(self) -> tuple[int, int, int]:
+        """One LEB128 number: its bits, how many, and its last byte (the sign is that byte's 0x40)."""
         result = shift = 0
         while True:
             if self.pos >= len(self.data) or shift > 63:
@@ -69,19 +70,14 @@ class _Reader:
             result |= (b & 0x7F) << shift
             shift += 7
             if not b & 0x80:
-                return result
+                return result, shift, b
+
+    def uleb(self) -> int:
+        return self._leb()[0]
 
     def sleb(self) -> int:
-        result = shift = 0
-        while True:
-            if self.pos >= len(self.data) or shift > 63:
-                raise ValueError("bad LEB128")
-            b = self.data[self.pos]
-            self.pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result - (1 << shift) if b & 0x40 else result
+        result, shift, last = self._leb()
+        return result - (1 << shift) if last & 0x40 else result
 
     def blob(self) -> bytes:
         return self.take(self.uleb())
@@ -175,13 +171,6 @@ def _weigh_columns(specs: list[tuple[int, int]], r: _Reader, budget: _Budget) ->
     budget.add_rows(most)
 
 
-def _weigh_chunks(blob: bytes, budget: _Budget) -> None:
-    """One entry of the message's change list: one chunk or several, end to end (a v2 message sends them so)."""
-    r = _Reader(blob)
-    while not r.done:
-        _weigh_chunk(r, budget)
-
-
 def _weigh_chunk(r: _Reader, budget: _Budget) -> None:
     if r.take(4) != MAGIC:
         raise ValueError("not an Automerge chunk")
@@ -218,38 +207,48 @@ def _hashes(r: _Reader) -> None:
         r.take(32)
 
 
+def _weighed(data: bytes, max_rows: int, max_bytes: int, walk) -> Weight:
+    """`walk(reader, budget)` over `data`; _TooHeavy past a limit, ValueError (or zlib.error) on bytes it cannot
+    read: the callers say which in their own error."""
+    budget = _Budget(max_rows, max_bytes)
+    budget.inflated = len(data)
+    walk(_Reader(data), budget)
+    return Weight(budget.rows, budget.inflated)
+
+
+def _message(r: _Reader, budget: _Budget) -> None:
+    if r.take(1)[0] not in (0x42, 0x43):
+        raise ValueError("not a sync message")
+    _hashes(r)  # heads
+    _hashes(r)  # need
+    for _ in range(r.uleb()):  # have: last sync heads and a bloom filter
+        _hashes(r)
+        r.blob()
+    for _ in range(r.uleb()):  # the change list: each entry one chunk or several, end to end (as a v2 message sends)
+        _chunks(_Reader(r.blob()), budget)
+
+
+def _chunks(r: _Reader, budget: _Budget) -> None:
+    """Chunks end to end: a saved document, or one entry of a message's change list."""
+    while not r.done:
+        _weigh_chunk(r, budget)
+
+
 def weigh(message: bytes, *, max_rows: int = MAX_ROWS, max_bytes: int = MAX_INFLATED) -> Weight:
     """What applying this sync message will build; SyncMessageError past either limit or on unreadable bytes."""
-    budget = _Budget(max_rows, max_bytes)
-    budget.inflated = len(message)
     try:
-        r = _Reader(message)
-        if r.take(1)[0] not in (0x42, 0x43):
-            raise ValueError("not a sync message")
-        _hashes(r)  # heads
-        _hashes(r)  # need
-        for _ in range(r.uleb()):  # have: last sync heads and a bloom filter
-            _hashes(r)
-            r.blob()
-        for _ in range(r.uleb()):
-            _weigh_chunks(r.blob(), budget)
+        return _weighed(message, max_rows, max_bytes, _message)
     except _TooHeavy as exc:
         raise SyncMessageError(f"this sync message is too large to apply: {exc}", code="sync_message_too_heavy") from None
     except (ValueError, IndexError, zlib.error) as exc:
         raise SyncMessageError(f"this sync message is not valid: {exc}") from None
-    return Weight(budget.rows, budget.inflated)
 
 
 def weigh_document(data: bytes, *, max_rows: int = 1 << 62, max_bytes: int = 1 << 62) -> Weight:
     """The same for a saved document (or concatenated changes): what loading it will build."""
-    budget = _Budget(max_rows, max_bytes)
-    budget.inflated = len(data)
     try:
-        r = _Reader(data)
-        while not r.done:
-            _weigh_chunk(r, budget)
+        return _weighed(data, max_rows, max_bytes, _chunks)
     except _TooHeavy as exc:
         raise DocumentError(f"this document is too large to load: {exc}", code="document_too_heavy") from None
     except (ValueError, IndexError, zlib.error) as exc:
         raise DocumentError(f"these bytes are not a valid Automerge document: {exc}") from None
-    return Weight(budget.rows, budget.inflated)
