@@ -207,31 +207,28 @@ class SessionDriver:
             if doc_id in self.session.awaiting_reply:
                 self._reply(doc_id)
 
+    def _turn_away(self, code: str, message: str, error: str, retry_after: int | None = None) -> None:
+        """End this session at admission: the peer hears `code` and `message` (its words), the report says `error`."""
+        self.conn.refuse(code, message, retry_after=retry_after)
+        self.report.error, self.report.error_code = error, code
+        self.finished = True
+
     def _established(self, ev: Established) -> None:
         self.report.peer = ev.peer.node_id
-        if self.gate is not None and self.gate_token is not None:
-            self.in_session = self.gate.authenticated(self.gate_token)
+        gate, retry = self.gate, self.limits.busy_retry_after
+        if gate is not None and self.gate_token is not None:
+            self.in_session = gate.authenticated(self.gate_token)
             if not self.in_session:
-                retry = self.limits.busy_retry_after
-                self.conn.refuse("busy", f"{self.limits.max_concurrent_sessions} sessions already: try again in "
-                                 f"{retry} s", retry_after=retry)
-                self.report.error, self.report.error_code = "refused: busy with other sessions", "busy"
-                self.finished = True
-                return
-        if self.gate is not None and self.gate_token is not None and not self.gate.hold(self.gate_token,
-                                                                                          ev.peer.signing_key):
-            retry = self.limits.busy_retry_after
-            self.conn.refuse("too_many_sessions", f"this node already has {self.limits.max_sessions_per_peer} sync sessions open "
-                             f"here: try again in {retry} s", retry_after=retry)
-            self.report.error, self.report.error_code = "refused: too many sessions at once from this peer", "too_many_sessions"
-            self.finished = True
-            return
-        if self.gate is not None and not self.gate.admit(ev.peer.signing_key):
-            self.conn.refuse("rate_limited", f"too many sync sessions from this node (at most "
-                             f"{self.limits.sessions_per_minute} a minute): wait a minute and sync again")
-            self.report.error, self.report.error_code = "refused: too many sessions from this peer", "rate_limited"
-            self.finished = True
-            return
+                return self._turn_away("busy", f"{self.limits.max_concurrent_sessions} sessions already: try again "
+                                       f"in {retry} s", "refused: busy with other sessions", retry)
+            if not gate.hold(self.gate_token, ev.peer.signing_key):
+                return self._turn_away("too_many_sessions", f"this node already has {self.limits.max_sessions_per_peer} "
+                                       f"sync sessions open here: try again in {retry} s",
+                                       "refused: too many sessions at once from this peer", retry)
+        if gate is not None and not gate.admit(ev.peer.signing_key):
+            return self._turn_away("rate_limited", f"too many sync sessions from this node (at most "
+                                   f"{self.limits.sessions_per_minute} a minute): wait a minute and sync again",
+                                   "refused: too many sessions from this peer")
         if self.on_established is not None:
             self.on_established(ev.peer)
         if self.conn.is_initiator and ev.peer_name:
@@ -240,10 +237,8 @@ class SessionDriver:
             self.fedn.rotate_pin(ev.rotated_from, ev.peer)  # first: a `join --again` may come with a rotation
         if ev.enrollment is not None and not self.conn.is_initiator:
             if not self.fedn.pin_child(ev.peer, ev.enrollment.uai, ev.enrollment.invitation_id):
-                self.conn.refuse("invitation_used", "this invitation has already been used: ask your district for a new one")
-                self.report.error, self.report.error_code = "refused: invitation already used", "invitation_used"
-                self.finished = True
-                return
+                return self._turn_away("invitation_used", "this invitation has already been used: ask your district "
+                                       "for a new one", "refused: invitation already used")
         if ev.reached_retired is not None:
             log.info("%s still knew this node by its old key %s: told it of the rotation", ev.peer.node_id,
                      node_id(ev.reached_retired))
