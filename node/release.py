@@ -22,7 +22,7 @@ from preau.crdt.signing import SignedRelease
 from .codes import reasons_words
 from .errors import Conflict, UserError, words
 from .testhooks import unprotected
-from preau.node.federation.pools import pooled_campaigns
+from preau.node.federation.pools import went_into_a_pool
 from preau.node.federation.rules import Federation
 
 HISTORY_BLOB = "release-history/{campaign}"
@@ -97,7 +97,7 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
     applied = pinned.campaign if pinned is not None else campaign
     outcomes = store.release_outcomes(session, campaign_id, campaign=applied)
     decision = next_release(outcomes, applied, history, closing=closing)
-    if campaign_id in pooled_campaigns(federation.fed) and not unprotected("pool_and_alone"):
+    if went_into_a_pool(federation.fed, campaign_id):
         decision = kept_for_the_pool(decision, history, campaign_id)  # Federation.publish_release refuses too
     return ReleasePreview(campaign_id, decision, closing, describe_policy(applied.policy),
                           pinned.asked if pinned is not None else (), tuple(sorted(history.thresholds.items())),

@@ -81,13 +81,19 @@ def _spent(fed) -> dict[str, SentInput]:
     return {c: SentInput(c, bytes.fromhex(v["pool_id"]), bytes.fromhex(v["digest"])) for c, v in raw.items()}
 
 
-def pooled_campaigns(fed) -> set[str]:
-    """School: the campaigns whose counts went into a pool (its masked input left): none of them may leave alone
-    afterwards, or the district would subtract them from the pool's sum and learn the other schools'. The other
+def went_into_a_pool(fed, campaign_id: str) -> bool:
+    """School: whether its counts for the campaign went into a pool (its masked input left): then none may leave
+    alone, or the district would subtract them from the pool's sum and learn the other schools'. The other
     order (counts alone, then the masked input) is stopped where the input would leave (`PoolMailbox`): an
     approved pool whose part has not left holds nothing, so a school dropped from a pool, or told nothing of
-    its end, is never kept from releasing."""
-    return set(fed.get_meta(SPENT_META, {}) or {})
+    its end, is never kept from releasing. (Test hook `pool_and_alone`: never.)"""
+    return campaign_id in (fed.get_meta(SPENT_META, {}) or {}) and not unprotected("pool_and_alone")
+
+
+def left_alone(fed, campaign_id: str) -> bool:
+    """School: whether its own counts for the campaign left alone (FedStore.counts_sent): then none may go into
+    a pool, for the same reason. (Test hook `pool_and_alone`: never.)"""
+    return fed.counts_sent(campaign_id) and not unprotected("pool_and_alone")
 
 
 def _keys_of(fed, signing_key: bytes) -> list[str]:
@@ -104,7 +110,10 @@ def _keys_of(fed, signing_key: bytes) -> list[str]:
 
 def in_pool_sum(federation, campaign_id: str, owner: bytes) -> bool:
     """District: whether this school's counts for the campaign are in a completed pool's sum here (a pool
-    completed before members were recorded: any of its members). Its own release is then not counted too."""
+    completed before members were recorded: any of its members). Its own release is then not counted too.
+    (Test hook `pool_and_alone`: never.)"""
+    if unprotected("pool_and_alone"):
+        return False
     for state in _all(federation.fed).values():
         if state.get("role") != "district" or state.get("status") != "complete":
             continue
@@ -121,7 +130,7 @@ def in_pool_sum(federation, campaign_id: str, owner: bytes) -> bool:
 def _refuse_if_sent_alone(federation, campaign_id: str) -> None:
     """A school whose own counts already left alone for this campaign stays out of its pools: the district
     would subtract them from the sum (the other order is `Federation.publish_release`'s)."""
-    if not unprotected("pool_and_alone") and federation.fed.counts_sent(campaign_id):
+    if left_alone(federation.fed, campaign_id):
         raise Conflict(said("msg.pool.counts_sent_alone", campaign=campaign_id))
 
 
@@ -921,10 +930,9 @@ class PoolMailbox:
                     state["cause"] = {"code": client.aborted[0], "params": client.aborted[1]}
             _save(self.fed, key, state)
             return []
-        if reply.sent_input is not None and self.fed.counts_sent(reply.sent_input.campaign_id) \
-                and not unprotected("pool_and_alone"):
-            # Its counts left alone since it approved (a release made before Federation.publish_release knew
-            # of approved pools, or a restore): its input would let the district subtract. It stays out.
+        if reply.sent_input is not None and left_alone(self.fed, reply.sent_input.campaign_id):
+            # Its counts left alone after it approved (its releases are free until its part leaves), or before
+            # a restore that lost its record of the pool: its input would let the district subtract. It stays out.
             campaign = reply.sent_input.campaign_id
             state.update(status="failed", reason=said("pool.refusal.counts_sent_alone", campaign=campaign).english,
                          code="counts_sent_alone", params={"campaign": campaign}, outbox=None)

@@ -49,7 +49,7 @@ from preau.protocol.invitation import IssuedInvitation
 
 from preau.node.database import inline
 from preau.node.errors import EXIT_DATA, UserError, said
-from preau.node.federation.pools import in_pool_sum, pooled_campaigns
+from preau.node.federation.pools import in_pool_sum, went_into_a_pool
 from preau.node.federation.store import FedStore
 from preau.node.testhooks import unprotected
 
@@ -362,7 +362,7 @@ class Federation:
             if self._member_sends(signed.owner, signed.kind):  # a school's release, a district's aggregate
                 stats = self._stats_entry(verified)
                 if (stats is not None and signed.kind == "release" and verified.content.status != "withheld"
-                        and not unprotected("pool_and_alone") and in_pool_sum(self, signed.campaign, signed.owner)):
+                        and in_pool_sum(self, signed.campaign, signed.owner)):
                     # Its counts are in a pool's sum already (a school restored from a backup older than its pool
                     # can send both): counted once, and no subtraction shows on the statistics pages.
                     stats = None
@@ -520,8 +520,7 @@ class Federation:
     def publish_release(self, content: cdocs.ReleaseContent, *, to_peer: str) -> SignedRelease:
         """Write and sign this node's release for a campaign; log exactly what leaves."""
         kind = "release" if content.scope == "school" else "aggregate"
-        if (kind == "release" and content.status != "withheld" and not unprotected("pool_and_alone")
-                and content.campaign in pooled_campaigns(self.fed)):
+        if kind == "release" and content.status != "withheld" and went_into_a_pool(self.fed, content.campaign):
             # Its counts went into a pool: alone now, the district would subtract them from the pool's sum and
             # learn the other small schools' (release.py's preview says so before anyone approves).
             raise UserError(said("msg.release.pooled", campaign=content.campaign), code="pooled")

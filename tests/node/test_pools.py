@@ -477,7 +477,7 @@ async def test_a_school_dropped_from_a_pool_may_release_alone(tmp_path, district
     node_pools.approve_pool(late.federation, pool_id, late.vector, min_cohort=10)  # too late
     await _sync_until(schools[:3], lambda: _pool(district)["status"] == "complete")
     await late.sync_upstream()
-    assert CAMPAIGN.id not in node_pools.pooled_campaigns(late.fed)
+    assert not node_pools.went_into_a_pool(late.fed, CAMPAIGN.id)
     school_release(late, 10)  # it now has ten pupils: its counts leave alone, refused nowhere
     for s in schools:
         s.close()
