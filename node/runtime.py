@@ -236,32 +236,9 @@ class Node:
             raise Conflict(words("this node already knows this district by the key this invitation names: there is "
                                  "nothing to join again; run `preau sync`, and if it fails, read its message",
                                  "node.rejoin_same_key"))
-        admitted = False  # the district enrolled this node (and used the invitation up): its pin stays
-
-        def pin_at(url: str):
-            def established(peer: PublicIdentity) -> None:
-                nonlocal admitted
-                self.federation.pin_upstream(peer, url)  # pinned at once: this very session offers it our documents
-                admitted = True
-            return established
-
-        last: Exception | None = None
-        for address in addresses + [a for a in inv.addresses if a not in addresses]:
-            try:
-                report = await self._session(address, None, join=inv, uai=uai, on_established=pin_at(address))
-            except PeerUnreachable as exc:
-                if admitted:  # another address would present the used invitation
-                    raise self._unfinished(exc.words, again=False) from None
-                last = exc
-                continue
-            if report.error and admitted:
-                raise self._unfinished(refusal_words(report.error_code, report.error), again=False)
-            if report.error:
-                await self.run(self.fed.forget_peer, inv.issuer_signing_key.hex())  # not enrolled after all
-                raise UserError(words(f"the district refused to enrol this node: {report.error}",
-                                      "node.enrol_refused", detail=refusal_words(report.error_code, report.error)))
-            return report
-        raise last or UserError(said("msg.node.invite_no_address"))
+        issuer = inv.issuer_signing_key.hex()
+        return await self._enrol(inv, uai, addresses + [a for a in inv.addresses if a not in addresses], None,
+                                 pin=self.federation.pin_upstream, undo=lambda: self.fed.forget_peer(issuer), again=False)
 
     async def _rejoin(self, inv: Invitation, addresses: list[str], before: dict, uai: str) -> SessionReport:
         """`join --again`: the district still knows this node, under the same key, but this node pins a district
@@ -272,15 +249,10 @@ class Node:
         nothing changes. Once admitted, the new pin stays whatever happens to the rest of the session (the
         district has used the invitation up: going back to the dropped key would leave this node with neither)."""
         new = PublicIdentity(inv.issuer_signing_key, inv.issuer_static_key)
-        admitted = False
 
-        def repin(url: str):
-            def established(peer: PublicIdentity) -> None:
-                nonlocal admitted
-                self.federation.pin_upstream(peer, url, name=before["name"])
-                self.fed.revoke_peer(before["key"])
-                admitted = True
-            return established
+        def repin(peer: PublicIdentity, url: str) -> None:
+            self.federation.pin_upstream(peer, url, name=before["name"])
+            self.fed.revoke_peer(before["key"])
 
         def undo() -> None:
             self.fed.forget_peer(new.signing_key.hex())
@@ -288,13 +260,31 @@ class Node:
                               name=before["name"], address=before["address"], static_key=before["static_key"],
                               town=before["town"])
 
+        return await self._enrol(inv, uai, addresses, new, pin=repin, undo=undo, again=True)
+
+    async def _enrol(self, inv: Invitation, uai: str, addresses: list[str], peer: PublicIdentity | None, *,
+                     pin: Callable[[PublicIdentity, str], None], undo: Callable[[], None], again: bool) -> SessionReport:
+        """One enrolment session at each address in turn until one answers. `pin(district, url)` as soon as the
+        district has proved its key and admitted this node (so that this very session offers it our documents);
+        before that, a refusal or an error runs `undo` (nothing changes); after it, the pin stays whatever
+        happens to the rest of the session: the district has used the invitation up, and another address would
+        present it again."""
+        admitted = False
+
+        def pin_at(url: str) -> Callable[[PublicIdentity], None]:
+            def established(district: PublicIdentity) -> None:
+                nonlocal admitted
+                pin(district, url)
+                admitted = True
+            return established
+
         last: Exception | None = None
         for address in addresses:
             try:
-                report = await self._session(address, new, join=inv, uai=uai, on_established=repin(address))
+                report = await self._session(address, peer, join=inv, uai=uai, on_established=pin_at(address))
             except PeerUnreachable as exc:
                 if admitted:
-                    raise self._unfinished(exc.words, again=True) from None
+                    raise self._unfinished(exc.words, again=again) from None
                 last = exc
                 continue
             except BaseException:
@@ -302,9 +292,9 @@ class Node:
                     await self.run(undo)
                 raise
             if report.error and admitted:
-                raise self._unfinished(refusal_words(report.error_code, report.error), again=True)
+                raise self._unfinished(refusal_words(report.error_code, report.error), again=again)
             if report.error:
-                await self.run(undo)
+                await self.run(undo)  # not enrolled after all
                 raise UserError(words(f"the district refused to enrol this node: {report.error}",
                                       "node.enrol_refused", detail=refusal_words(report.error_code, report.error)))
             return report
