@@ -16,7 +16,7 @@ import sqlite3
 
 import pytest
 
-from privacy_world import campaign_with, district, school
+from privacy_world import campaign_with, district, school, sign_withheld_release
 
 pytestmark = pytest.mark.slow
 
@@ -25,21 +25,7 @@ CID = "2026-debut-cp"
 
 def _next_release(s, number: int) -> str:
     """The school writes release `number` of its document, as a head teacher's approval does."""
-    from preau.crdt.campaign import Policy
-    from preau.crdt.documents import ReleaseContent, write_release
-    from preau.crdt.schema import document_id, new_document
-    from preau.node.runtime import Node
-
-    node = Node(s.data, role="school")
-    try:
-        doc_id = document_id("release", node.federation.key, CID)
-        doc = node.federation.working_copy(doc_id) or new_document("release", node.federation.key, campaign=CID,
-                                                                    doc_id=doc_id)
-        write_release(doc, ReleaseContent(CID, number, "withheld", "small_cohort", Policy()))
-        node.federation._publish(doc)
-        return doc_id
-    finally:
-        node.close()
+    return sign_withheld_release(s, CID, number)
 
 
 def test_a_damaged_copy_of_a_schools_document_is_taken_afresh(tmp_path):

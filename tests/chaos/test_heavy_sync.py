@@ -21,7 +21,7 @@ import time
 import pytest
 
 from cli_helpers import healthz
-from privacy_world import campaign_with, district, school
+from privacy_world import campaign_with, district, school, sign_withheld_release
 
 pytestmark = pytest.mark.slow
 
@@ -36,27 +36,7 @@ def _peak_kib(pid: int) -> int:
 
 def _heavy_release(b, number: int = 5, inserts: int = INSERTS) -> str:
     """B signs release `number` of its own document, whose history gains `inserts` list inserts in one change."""
-    import automerge.core as am
-
-    from preau.crdt.campaign import Policy
-    from preau.crdt.documents import ReleaseContent, write_release
-    from preau.crdt.schema import document_id, new_document
-    from preau.node.runtime import Node
-
-    node = Node(b.data, role="school")
-    try:
-        doc_id = document_id("release", node.federation.key, CID)
-        doc = node.federation.working_copy(doc_id) or new_document("release", node.federation.key, campaign=CID,
-                                                                    doc_id=doc_id)
-        with doc.transaction() as tx:
-            padding = tx.put_object(am.ROOT, f"padding{number}", am.ObjType.List)
-            for i in range(inserts):
-                tx.insert(padding, i, am.ScalarType.Null, None)
-        write_release(doc, ReleaseContent(CID, number, "withheld", "small_cohort", Policy()))
-        node.federation._publish(doc)
-        return doc_id
-    finally:
-        node.close()
+    return sign_withheld_release(b, CID, number, inserts=inserts)
 
 
 def test_a_school_cannot_make_the_district_build_a_huge_document_from_few_bytes(tmp_path):

@@ -15,15 +15,7 @@ import pytest
 from preau.crdt.docio import receive_sync_message
 from preau.crdt.errors import SyncMessageError
 from preau.crdt.weight import weigh, weigh_document
-
-
-def _uleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
+from preau.protocol.wire import encode_varint as _uleb  # the same unsigned LEB128 as Automerge's
 
 
 def _message_with(doc: am.Document) -> bytes:

@@ -54,6 +54,15 @@ async def _proposed(district, schools) -> str:
     return node_pools.pools(schools[0].federation)[0].pool_id
 
 
+async def _approved(tmp_path, district, sizes):
+    """Small schools of these sizes, in a pool the district formed and every school approved: (schools, pool id)."""
+    schools = await _schools(tmp_path, district, sizes)
+    pool_id = await _proposed(district, schools)
+    for s in schools:
+        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    return schools, pool_id
+
+
 def _pool(node) -> dict:
     (state,) = node.fed.get_meta(node_pools.POOLS_META).values()
     return state
@@ -134,10 +143,7 @@ async def test_the_district_refuses_a_pool_the_schools_would_refuse(tmp_path, di
 async def test_the_end_of_a_pool_is_told_a_few_times_then_no_more(tmp_path, district):
     from preau.protocol.secagg import decode
     from preau.protocol.secagg.messages import PoolFinished
-    schools = await _schools(tmp_path, district, [3, 5, 7])
-    pool_id = await _proposed(district, schools)
-    for s in schools:
-        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    schools, pool_id = await _approved(tmp_path, district, [3, 5, 7])
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     box = node_pools.PoolMailbox(district.federation)
     peer = schools[0].identity.public
@@ -359,10 +365,7 @@ def _unprotect(monkeypatch, protection):
 @pytest.mark.parametrize("protection", ["on", "off"])
 async def test_a_pooled_schools_counts_never_leave_alone_afterwards(tmp_path, district, monkeypatch, protection):
     _unprotect(monkeypatch, protection)
-    schools = await _schools(tmp_path, district, [9, 3, 2])
-    pool_id = await _proposed(district, schools)
-    for s in schools:
-        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    schools, pool_id = await _approved(tmp_path, district, [9, 3, 2])
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     first = schools[0]
     if protection == "on":
@@ -409,10 +412,7 @@ async def test_a_schools_refusals_do_not_use_up_the_districts_news_that_its_pool
     with handshake message 3, and "the pool is over", which goes FINAL_SENDS times, was counted then. A school
     that refused those sessions (busy) never read it, and after three refusals the news was gone. That mail now
     goes once the school has admitted the district."""
-    schools = await _schools(tmp_path, district, [3, 5, 4])
-    pool_id = await _proposed(district, schools)
-    for s in schools:
-        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    schools, pool_id = await _approved(tmp_path, district, [3, 5, 4])
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     first = await serve(schools[0], aiohttp_server)
     district.fed.set_peer_address(first.identity.signing_key.hex(), first.url)  # now the district can pull it
@@ -441,10 +441,7 @@ async def test_a_school_that_released_alone_after_approving_a_pool_keeps_its_par
     (An approved pool does not hold the release itself: review4 found that a school dropped from a pool, or
     never told of its end, was then kept from releasing for ever.)"""
     _unprotect(monkeypatch, protection)
-    schools = await _schools(tmp_path, district, [9, 3, 2])
-    pool_id = await _proposed(district, schools)
-    for s in schools:
-        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    schools, pool_id = await _approved(tmp_path, district, [9, 3, 2])
     first = schools[0]
     school_release(first, 10)  # approved, its part not sent yet: the release goes
     await first.sync_upstream()
@@ -488,10 +485,7 @@ async def test_a_district_counts_a_pooled_schools_own_release_once(tmp_path, dis
     send its counts alone; the district counted both (the school twice in the statistics, and the pool's sum
     minus the release on its pages). A release from a school whose counts are in a completed pool's sum is kept
     and acknowledged, but not counted again."""
-    schools = await _schools(tmp_path, district, [9, 3, 2])
-    pool_id = await _proposed(district, schools)
-    for s in schools:
-        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    schools, pool_id = await _approved(tmp_path, district, [9, 3, 2])
     await _sync_until(schools, lambda: _pool(district)["status"] == "complete")
     first = schools[0]
     first.fed.set_meta(node_pools.POOLS_META, {})  # restored from a backup older than the pool: no trace of it
@@ -511,10 +505,7 @@ async def test_a_pooled_schools_own_counts_that_came_first_leave_the_statistics_
     """review4: the rule above acts when a release arrives; a school restored from an older backup could send
     its own counts while its pool was still in its last round, and when the pool then completed with it in the
     sum, the district held both. Completing a pool now drops the own entries of the schools in its sum."""
-    schools = await _schools(tmp_path, district, [9, 3, 5, 4])
-    pool_id = await _proposed(district, schools)
-    for s in schools:
-        node_pools.approve_pool(s.federation, pool_id, s.vector, min_cohort=10)
+    schools, pool_id = await _approved(tmp_path, district, [9, 3, 5, 4])
     first = schools[0]
     for _ in range(20):  # until every masked input left, the pool not complete yet
         for s in schools:

@@ -22,7 +22,7 @@ from preau.node.federation.transport import SYNC_PATH, Limits, SessionGate, serv
 from preau.protocol.connection import Config, Connection, ConnectionClosed, Established
 from preau.protocol.errors import RemoteProtocolError
 from preau.protocol.identity import Identity
-from preau.protocol.wire import DocOffer, Offer
+from preau.protocol.wire import DocOffer, Offer, encode_varint as _uleb  # Automerge's unsigned LEB128 too
 
 
 @pytest.fixture
@@ -418,21 +418,26 @@ def test_failed_join_codes_are_counted_per_address_in_bounded_time_and_memory():
     assert gate.code_wait("2001:db8:1:2::1") == 0
 
 
+def one_exercise_campaign():
+    """The campaign the district holds in the tests below: one exercise (what its peers send is for it)."""
+    from preau.crdt.campaign import parse_campaign
+    return parse_campaign({
+        "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
+        "opens": "2026-09-01", "closes": "2026-09-30", "policy": {"min_cohort": 10, "min_batch": 10},
+        "exercises": [{"id": "fr-mots", "name": "Mots", "subject": "français", "score_kind": "items", "items": 15,
+                       "thresholds": [6, 10]}]})
+
+
 @pytest.mark.parametrize("body", [b'{"doc_id": "%s", "release": "seven"}', b'{"doc_id": "%s", "release": null}',
                                   b'{"doc_id": "%s", "release": 1e400}', b'{"doc_id": "%s", "x": ' + b'[' * 100_000 + b']' * 100_000 + b'}'])
 async def test_an_unreadable_receipt_is_refused_by_name(serve, body, caplog):
     """A receipt whose release is not a whole number (or whose JSON nests past Python's recursion limit) ended
     the session with a traceback in the node's log (ValueError, TypeError, OverflowError, RecursionError
     escaped the receipt check); the peer now hears `bad_receipt` and the node logs one line."""
-    from preau.crdt.campaign import parse_campaign
     from preau.protocol.wire import Receipt, Want
 
     district = await serve(Limits(idle_timeout=5))
-    district.federation.publish_campaign(parse_campaign({
-        "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
-        "opens": "2026-09-01", "closes": "2026-09-30", "policy": {"min_cohort": 10, "min_batch": 10},
-        "exercises": [{"id": "fr-mots", "name": "Mots", "subject": "français", "score_kind": "items", "items": 15,
-                       "thresholds": [6, 10]}]}))
+    district.federation.publish_campaign(one_exercise_campaign())
     async with Hostile(district, enrolled_peer(district)) as peer:
         await peer.send(Offer(()))
         events = list(peer.events)
@@ -478,7 +483,7 @@ async def test_small_sync_messages_do_not_each_cost_the_whole_document(serve, mo
     import automerge.core as am
 
     from preau.crdt import docio
-    from preau.crdt.campaign import Policy, parse_campaign
+    from preau.crdt.campaign import Policy
     from preau.node.federation import transport
     from preau.crdt.documents import ReleaseContent, write_release
     from preau.crdt.schema import document_id, new_document
@@ -486,11 +491,7 @@ async def test_small_sync_messages_do_not_each_cost_the_whole_document(serve, mo
     from preau.protocol.wire import SyncIdle, SyncMessage
 
     district = await serve(Limits(idle_timeout=5))
-    district.federation.publish_campaign(parse_campaign({
-        "id": "2026-debut-cp", "name": "Début de CP", "level": "CP", "school_year": "2026-2027",
-        "opens": "2026-09-01", "closes": "2026-09-30", "policy": {"min_cohort": 10, "min_batch": 10},
-        "exercises": [{"id": "fr-mots", "name": "Mots", "subject": "français", "score_kind": "items", "items": 15,
-                       "thresholds": [6, 10]}]}))
+    district.federation.publish_campaign(one_exercise_campaign())
     ident = enrolled_peer(district)
     doc_id = document_id("release", ident.signing_key, "2026-debut-cp")
     doc = new_document("release", ident.signing_key, campaign="2026-debut-cp", doc_id=doc_id)
@@ -521,15 +522,6 @@ async def test_small_sync_messages_do_not_each_cost_the_whole_document(serve, mo
             assert msg.type == aiohttp.WSMsgType.BINARY, msg
             answers += sum(isinstance(ev, (SyncMessage, SyncIdle)) for ev in peer.conn.receive_data(msg.data))
     assert len(reads) <= 1, f"the whole history was read {len(reads)} times"
-
-
-def _uleb(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | 0x80 if n else b)
-        if not n:
-            return bytes(out)
 
 
 def test_failed_join_codes_from_many_networks_meet_a_ceiling():

@@ -109,3 +109,32 @@ def campaign_with(tmp: pathlib.Path, **policy) -> pathlib.Path:
 
 
 __all__ = ["Node", "PASSWORD", "campaign_with", "district", "hook", "school"]
+
+
+def sign_withheld_release(node: Node, campaign: str, number: int, *, inserts: int = 0) -> str:
+    """The school signs release `number` of its own release document (withheld: no counts), as a head
+    teacher's approval does, its history first gaining `inserts` list inserts in one change (what a hostile
+    school can write into its own document). The document's id."""
+    import automerge.core as am
+
+    from preau.crdt.campaign import Policy
+    from preau.crdt.documents import ReleaseContent, write_release
+    from preau.crdt.schema import document_id, new_document
+    from preau.node.runtime import Node as Running
+
+    running = Running(node.data, role="school")
+    try:
+        fed = running.federation
+        doc_id = document_id("release", fed.key, campaign)
+        doc = fed.working_copy(doc_id) or new_document("release", fed.key, campaign=campaign, doc_id=doc_id)
+        if inserts:
+            with doc.transaction() as tx:
+                padding = tx.put_object(am.ROOT, f"padding{number}", am.ObjType.List)
+                for i in range(inserts):
+                    tx.insert(padding, i, am.ScalarType.Null, None)
+        write_release(doc, ReleaseContent(campaign, number, "withheld", "small_cohort", Policy()))
+        fed._publish(doc)
+        return doc_id
+    finally:
+        running.close()
+

@@ -61,5 +61,16 @@ async def server(aiohttp_server, classroom, clock):
 
 
 @pytest.fixture
+async def live_server(classroom):
+    """The classroom's real app on 127.0.0.1 with the real clock, for a browser; `.ids` are the classroom's."""
+    from aiohttp.test_utils import TestServer
+    srv = TestServer(create_app(classroom.settings), host="127.0.0.1")
+    await srv.start_server()
+    srv.ids = classroom.ids
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
 async def client(aiohttp_client, server):
     return await aiohttp_client(server)

@@ -7,12 +7,10 @@ meets it on the first class.
 from __future__ import annotations
 
 import pytest
-from aiohttp.test_utils import TestServer
 
 from browser_helpers import Console, keyboard_login
 from node_fixtures import grid_path
 from test_district_browser import district  # noqa: F401  (the fixture: a district with three schools' releases)
-from preau.node.app import create_app
 
 from playwright.async_api import expect
 
@@ -20,12 +18,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-async def server(classroom):
-    srv = TestServer(create_app(classroom.settings), host="127.0.0.1")
-    await srv.start_server()
-    srv.ids = classroom.ids
-    yield srv
-    await srv.close()
+def server(live_server):  # a browser needs the real clock: conftest's live_server
+    return live_server
 
 
 async def test_a_teacher_adds_pupils_one_after_the_other_without_leaving_the_keyboard(server, browser):

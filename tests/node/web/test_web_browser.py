@@ -28,12 +28,8 @@ PAGE_BUDGET = 60_000  # bytes for the grid page with all its assets, uncompresse
 
 
 @pytest.fixture
-async def server(classroom):
-    srv = TestServer(create_app(classroom.settings), host="127.0.0.1")
-    await srv.start_server()
-    srv.ids = classroom.ids
-    yield srv
-    await srv.close()
+def server(live_server):  # a browser needs the real clock: conftest's live_server
+    return live_server
 
 
 def saved(server, klass: str, exercise: str) -> dict:
