@@ -195,7 +195,7 @@ async def test_row_saves_reload_and_fallback_form(school):
     resp = await save({"pupil": ids["pupil_a"], "cells": [""] * 5})
     assert (await resp.json())["ok"]
     csv = await (await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/export.csv")).text()
-    assert "non évalué" in csv and "absent" in csv
+    assert "Non évalué" in csv and "Absent" in csv
 
 
 async def test_timed_exercise_profile_pupil_page_and_csv_export(school):
@@ -215,8 +215,15 @@ async def test_timed_exercise_profile_pupil_page_and_csv_export(school):
     resp = await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/export.csv")
     assert resp.headers["Content-Disposition"] == 'attachment; filename="resultats-2026-test-cp.csv"'
     text = await text_of(resp)
-    assert text.lstrip("\ufeff").startswith("nom;prénom;fr-mots score;fr-mots groupe")
-    assert "Martin" in text and "45" in text
+    # the columns are named as the grid page names the exercises, with what the number counts
+    assert text.lstrip("\ufeff").startswith("Nom;Prénom;Comprendre des mots lus par l'enseignant — score sur 5;"
+                                             "Comprendre des mots lus par l'enseignant — groupe;"
+                                             "Lire à voix haute un texte — mots lus en 1 min;")
+    assert "Martin;Lucie;;;45;Au-dessus du seuil 2" in text
+    # and in English when the interface is in English
+    english = await text_of(await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/export.csv?lang=en"))
+    assert english.lstrip("\ufeff").startswith("Last name;First name;Comprendre des mots lus par l'enseignant — score out of 5;")
+    assert "Martin;Lucie;;;45;Above threshold 2" in english
 
 
 async def test_no_pupil_name_in_urls_or_logs(school, caplog):
