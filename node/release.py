@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from preau.crdt.campaign import Campaign, Policy, PolicyStatement, describe_policy
-from preau.crdt.disclosure import (AskedChange, PinnedCampaign, ReleaseDecision, ReleaseHistory, kept_for_the_pool,
-                                   next_release, pin_campaign)
+from preau.crdt.disclosure import (AskedChange, PinnedCampaign, Reason, ReleaseDecision, ReleaseHistory,
+                                   kept_for_the_pool, next_release, pin_campaign)
 from preau.crdt.pooling import pool_vector
 from preau.crdt.schema import document_id
 from preau.crdt.signing import SignedRelease
@@ -58,10 +58,59 @@ def _history(store, session, federation: Federation, campaign_id: str) -> Releas
     history = ReleaseHistory.from_dict(json.loads(raw)) if raw else ReleaseHistory(campaign_id)
     # If the node stopped between signing a release and saving its history, carry on numbering after
     # the release that did leave (its number is in the federation store).
-    latest = federation.fed.latest_release(document_id("release", federation.key, campaign_id))
-    if latest is not None and latest[0] > history.last_release:
-        history = history.advanced(latest[0])
+    rid = document_id("release", federation.key, campaign_id)
+    latest = federation.fed.latest_release(rid)
+    # A node restored from a backup made before its last releases: the district holds numbers this history
+    # forgot (its receipts say so, and `Federation.take_back` brought those releases back). A number the
+    # district holds is never signed again: it would keep the old release and never take the new one.
+    number = max([latest[0] if latest else 0, federation.receipted(rid),
+                  *(c.release for c in federation.lost_contents(rid))])
+    if number > history.last_release:
+        history = history.advanced(number)
     return history
+
+
+def _ceil_half(n: int) -> int:
+    return (n + 1) // 2
+
+
+def _beside_lost_releases(decision: ReleaseDecision, history: ReleaseHistory, lost) -> ReleaseDecision:
+    """Hold a release whose counts would differ too little from a release the district holds and this school's
+    history forgot (restored from an older backup; `Federation.take_back` brought it back, as counts only).
+
+    The history keeps each published state pupil by pupil; of a release taken back only the counts are known.
+    A pupil who changes moves one count from a cell to another (or adds one): a row whose cells differ by D
+    in all, and whose total differs by T, differs by at least max(ceil(D/2), T) pupils. A row that differs at
+    all must differ by at least min_batch of them, as the batching rule asks of every published state;
+    otherwise nothing leaves, and the release waits for more changes, said as the batching rule says it.
+    """
+    content = decision.content
+    if content is None or content.status != "published":
+        return decision
+    need = content.policy.min_batch
+    close: list[tuple[str, int]] = []
+    for old in lost:
+        if old.status != "published":
+            continue
+        for row in content.rows:
+            was = old.row(row.exercise)
+            if was is None:
+                continue
+            cells = sum(abs(a - b) for a, b in zip(row.cells, was.cells))
+            if cells == 0:
+                continue
+            changed = max(_ceil_half(cells), abs(row.total - was.total))
+            if changed < need:
+                close.append((row.exercise, changed))
+    if not close:
+        return decision
+    exercise, changed = min(close, key=lambda c: (need - c[1], c[0]))
+    more = need - changed
+    reason = (f"waiting for {more} more changed pupil{'s' if more > 1 else ''} on {exercise} ({changed} changed "
+              f"since release {max(c.release for c in lost)}, which the district holds from before this node was "
+              f"restored; at least {need} must change together)")
+    why = (Reason("waiting", {"more": more, "exercise": exercise, "changed": changed, "min_batch": need}),)
+    return ReleaseDecision(False, reason, None, history, tuple(sorted(set(close))), reasons=why)
 
 
 def _pinned(store, session, federation: Federation, campaign: Campaign) -> tuple[PinnedCampaign | None, ReleaseHistory]:
@@ -97,6 +146,8 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
     applied = pinned.campaign if pinned is not None else campaign
     outcomes = store.release_outcomes(session, campaign_id, campaign=applied)
     decision = next_release(outcomes, applied, history, closing=closing)
+    decision = _beside_lost_releases(decision, history,
+                                     federation.lost_contents(document_id("release", federation.key, campaign_id)))
     if went_into_a_pool(federation.fed, campaign_id):
         decision = kept_for_the_pool(decision, history, campaign_id)  # Federation.publish_release refuses too
     return ReleasePreview(campaign_id, decision, closing, describe_policy(applied.policy),
