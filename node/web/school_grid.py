@@ -86,7 +86,7 @@ async def profile_page(request: web.Request) -> web.StreamResponse:
 async def export_csv(request: web.Request) -> web.StreamResponse:
     store, s, c = class_of(request)
     campaign = campaign_of(store, s, request.match_info["campaign_id"], c)
-    text = store.export_results_csv(s, campaign.id, c.id)
+    text = store.export_results_csv(s, campaign.id, c.id, request_language(request))  # the page's language
     name = f"resultats-{campaign.id}.csv"  # no class or pupil name in the file name (it lands in download lists)
     return web.Response(body=text.encode("utf-8"), content_type="text/csv", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})

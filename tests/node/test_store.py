@@ -270,17 +270,41 @@ def test_incremental_counts_match_a_rebuild(school):
 
 
 def test_csv_export(school):
-    """(Class lists come in through records/classlist.py: tests/node/records/test_classlist.py.)"""
+    """Columns named by the exercise's title, as the grid page shows it, in the page's language.
+    (Class lists come in through records/classlist.py: tests/node/records/test_classlist.py.)"""
     s = school.store
     cls = s.create_class(school.admin, "CE1", "CE1", "2026-2027")
-    added = s.add_pupils(school.admin, cls.id, [("Durand", "Paul"), ("=cmd|' /C calc'!A0", "Anne")])
+    added = s.add_pupils(school.admin, cls.id, [("Durand", "Paul"), ("=cmd|' /C calc'!A0", "Anne"), ("Petit", "Léa")])
     s.save_result(school.admin, C, added[0].id, "fr-mots", answers=[1] * 10)
     s.save_result(school.admin, C, added[1].id, "fr-lire-texte", status="absent")
-    text = s.export_results_csv(school.admin, C, cls.id)
-    lines = text.lstrip("\ufeff").splitlines()
-    assert lines[0] == "nom;prénom;fr-mots score;fr-mots groupe;ma-nombres score;ma-nombres groupe;fr-lire-texte score;fr-lire-texte groupe"
-    assert "Durand;Paul;10;seuil2;;;;" in lines
-    assert "'=cmd|' /C calc'!A0;Anne;;;;;absent;absent" in lines
+    s.save_result(school.admin, C, added[2].id, "fr-mots", status="not_assessed")
+    s.save_result(school.admin, C, added[2].id, "ma-nombres", answers=[1, 0, 0, 0, 1, 0, 0, 0])
+    lines = s.export_results_csv(school.admin, C, cls.id).lstrip("\ufeff").splitlines()
+    assert lines[0] == ("Nom;Prénom;Comprendre des mots — score sur 10;Comprendre des mots — groupe;"
+                        "Lire des nombres — score sur 8;Lire des nombres — groupe;"
+                        "Lire un texte — mots lus en 1 min;Lire un texte — groupe")
+    assert "Durand;Paul;10;Au-dessus du seuil 2;;;;" in lines
+    assert "'=cmd|' /C calc'!A0;Anne;;;;;Absent;Absent" in lines  # still no formula
+    assert "Petit;Léa;Non évalué;Non évalué;2;À besoin;;" in lines
+    english = s.export_results_csv(school.admin, C, cls.id, "en").lstrip("\ufeff").splitlines()
+    assert english[0].startswith("Last name;First name;Comprendre des mots — score out of 10;Comprendre des mots — group;")
+    assert "Durand;Paul;10;Above threshold 2;;;;" in english and "Petit;Léa;Not assessed;Not assessed;2;Needs support;;" in english
+
+
+def test_csv_export_titles_stay_inert_and_distinct(school):
+    """A title comes from the district's campaign file: one that starts like a formula stays text, and two
+    exercises with the same title are told apart by their id."""
+    s = school.store
+    d = campaign_dict()
+    d["id"] = "2026-titres"
+    d["exercises"][0]["name"] = "=HYPERLINK(\"http://x\")"
+    d["exercises"][2]["name"] = d["exercises"][1]["name"]
+    s.put_campaign(school.admin, parse_campaign(d))
+    cls = s.create_class(school.admin, "CE1", "CE1", "2026-2027")
+    s.add_pupils(school.admin, cls.id, [("Durand", "Paul")])
+    header = s.export_results_csv(school.admin, "2026-titres", cls.id).lstrip("\ufeff").splitlines()[0]
+    assert header.startswith('Nom;Prénom;"\'=HYPERLINK(""http://x"") — score sur 10";')
+    assert "Lire des nombres (ma-nombres) — score sur 8;" in header and "Lire des nombres (fr-lire-texte) — groupe" in header
 
 
 def test_blobs_by_scope(school):

@@ -234,16 +234,28 @@ class ResultsMixin:
         campaign = self._campaign(campaign_id)
         return [self._result(campaign, pid, ex, payload) for pid, ex, payload in self._class_results(s, campaign, class_id)]
 
-    def export_results_csv(self, actor: Session, campaign_id: str, class_id: str) -> str:
-        """One line per pupil: score and group for each exercise, for the class's teacher."""
+    def export_results_csv(self, actor: Session, campaign_id: str, class_id: str, lang: str = "fr") -> str:
+        """One line per pupil: score and group for each exercise, for the class's teacher, in `lang`.
+
+        Columns are named by the exercise's title as the grid page shows it (its id is no use in a spreadsheet),
+        with what the number counts; groups and statuses are the words the pages use. Numbers stay numbers."""
+        from preau.node import i18n  # the catalog is read only when someone exports
+
+        def t(key: str, **params: object) -> str:
+            return i18n.translate(lang, key, **params)
+
         pupils = self.list_pupils(actor, class_id)
         results = self.get_results(actor, campaign_id, class_id)
         campaign = self._campaign(campaign_id)
         by = {(r.pupil_id, r.exercise_id): r for r in results}
-        header = ["nom", "prénom"]
+        header = [t("export.last_name"), t("export.first_name")]
+        names = [ex.name for ex in campaign.exercises]
         for ex in campaign.exercises:
-            header += [f"{ex.id} score", f"{ex.id} groupe"]
-        labels = {"absent": "absent", "not_assessed": "non évalué"}
+            title = ex.name if names.count(ex.name) == 1 else f"{ex.name} ({ex.id})"  # two columns never share a name
+            counts = (t("export.score_wpm", exercise=title) if ex.score_kind == "wpm"
+                      else t("export.score_items", exercise=title, max=ex.max_score))
+            header += [counts, t("export.group", exercise=title)]
+        labels = {"absent": t("group.absent"), "not_assessed": t("export.not_assessed")}
         rows = []
         for p in pupils:
             row: list[object] = [p.last_name, p.first_name]
@@ -252,9 +264,9 @@ class ResultsMixin:
                 if r is None:
                     row += ["", ""]
                 elif r.status != "done":
-                    row += [labels[r.status], "absent"]
+                    row += [labels[r.status], labels[r.status]]
                 else:
-                    row += [r.score, r.group or ""]
+                    row += [r.score, t(f"group.{r.group}") if r.group else ""]
             rows.append(row)
         return csvio.write_results_csv(header, rows)
 

@@ -104,7 +104,7 @@ async def test_add_rename_and_erase_in_own_class(school):
     assert "Zoé Roux a été ajouté·e." in await text_of(resp)
     resp = await post_form(client, page + "/pupils", {"last_name": "Roux", "first_name": "zoe"}, page)
     text = await text_of(resp)
-    assert resp.status == 409 and "L'opération n'a pas été faite. Détail : Zoé Roux est déjà dans cette classe" in text
+    assert resp.status == 409 and "L'opération n'a pas été faite. Zoé Roux est déjà dans cette classe." in text
     resp = await post_form(client, f"{page}/pupils/{ids['pupil_a']}/rename", {"last_name": "Martin-Roy", "first_name": "Lucie"}, page)
     assert "Nom enregistré : Lucie Martin-Roy." in await text_of(resp)
     # a teacher cannot erase a pupil, even with the confirmation: only the head teacher can
@@ -195,7 +195,7 @@ async def test_row_saves_reload_and_fallback_form(school):
     resp = await save({"pupil": ids["pupil_a"], "cells": [""] * 5})
     assert (await resp.json())["ok"]
     csv = await (await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/export.csv")).text()
-    assert "non évalué" in csv and "absent" in csv
+    assert "Non évalué" in csv and "Absent" in csv
 
 
 async def test_timed_exercise_profile_pupil_page_and_csv_export(school):
@@ -215,8 +215,15 @@ async def test_timed_exercise_profile_pupil_page_and_csv_export(school):
     resp = await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/export.csv")
     assert resp.headers["Content-Disposition"] == 'attachment; filename="resultats-2026-test-cp.csv"'
     text = await text_of(resp)
-    assert text.lstrip("\ufeff").startswith("nom;prénom;fr-mots score;fr-mots groupe")
-    assert "Martin" in text and "45" in text
+    # the columns are named as the grid page names the exercises, with what the number counts
+    assert text.lstrip("\ufeff").startswith("Nom;Prénom;Comprendre des mots lus par l'enseignant — score sur 5;"
+                                             "Comprendre des mots lus par l'enseignant — groupe;"
+                                             "Lire à voix haute un texte — mots lus en 1 min;")
+    assert "Martin;Lucie;;;45;Au-dessus du seuil 2" in text
+    # and in English when the interface is in English
+    english = await text_of(await client.get(f"/classes/{ids['class_a']}/campaigns/{ids['campaign']}/export.csv?lang=en"))
+    assert english.lstrip("\ufeff").startswith("Last name;First name;Comprendre des mots lus par l'enseignant — score out of 5;")
+    assert "Martin;Lucie;;;45;Above threshold 2" in english
 
 
 async def test_no_pupil_name_in_urls_or_logs(school, caplog):
@@ -248,7 +255,7 @@ async def test_accounts_classes_and_assignment(school):
     await login(client, "direction")
     resp = await post_form(client, "/admin/accounts", {"action": "create", "username": "mme.c", "password": "court"},
                            "/admin/accounts")
-    assert resp.status == 422 and "un mot de passe doit avoir au moins 10 caractères" in await text_of(resp)
+    assert resp.status == 422 and "L'opération n'a pas été faite. Un mot de passe doit avoir au moins 10 caractères ;" in await text_of(resp)
     resp = await post_form(client, "/admin/accounts", {"action": "create", "username": "mme.c", "password": PASSWORD,
                                                        "role": "teacher"}, "/admin/accounts")
     assert "Compte mme.c créé." in await text_of(resp)
@@ -521,4 +528,4 @@ async def test_an_invitation_for_too_long_or_no_time_is_refused(district, days):
                            "/district/invitations")
     text = await text_of(resp)
     assert resp.status == 400
-    assert "L'opération n'a pas été faite. Détail : la durée de validité va de 1 à 90 jours" in text
+    assert "L'opération n'a pas été faite. La durée de validité va de 1 à 90 jours" in text
