@@ -511,6 +511,15 @@ class FedStore:
                LIMIT 1""", [campaign]).fetchone()
         return row is not None
 
+    def aggregates_sent(self, campaign: str) -> list[tuple[str, dict]]:
+        """Every aggregate this node signed for `campaign`, under any of its keys, oldest first, as
+        (document id, content): a key rotation gives the aggregate a new document id, and what went up under
+        the old one still counts (the transparency log names every release that left)."""
+        rows = self.db.execute(
+            """SELECT doc_id, content FROM transparency WHERE doc_id LIKE 'aggregate:%'
+               AND json_extract(content, '$.campaign') = ? ORDER BY id""", [campaign]).fetchall()
+        return [(doc_id, json.loads(content)) for doc_id, content in rows]
+
     def log_receipt(self, doc_id: str, number: int, receipt: dict) -> None:
         with self.transaction() as conn:
             conn.execute(
