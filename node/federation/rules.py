@@ -566,10 +566,11 @@ class Federation:
             last = (signed_before[-1][0], previous.release) if previous is not None else None
             if previous is not None and previous.status == "published" and last not in basis:
                 sent = None  # counts went up with no record of what they were built from: nothing more goes up
+            member_of = self._members_by_key(data, *(b["stats"] for _, b in records))
             try:
                 # Counts go up at closing, then only differences that are safe (docs/privacy.md, "Aggregates going up").
                 content = build_aggregate(stats, campaign, release=number, previous=previous, final=closed,
-                                          sent=sent)
+                                          sent=sent, member_of=member_of)
                 built_from = data
             except AggregateAlreadySentError:
                 if previous is None or last[0] == aid:
@@ -585,6 +586,12 @@ class Federation:
                     self.fed.set_meta(AGGREGATE_BASES.format(doc=aid), [*bases, {"content": content.to_dict(),
                                                                                    "stats": built_from}])
         return published
+
+    def _members_by_key(self, *stats: dict) -> dict[str, str]:
+        """Each member key of these statistics (in their dictionary form) that rotated since, to its newest key:
+        one school (or district, at an académie) whose entry moved to a new key is one member, not two."""
+        keys = {k for s in stats for k in s["schools"]}
+        return {k: new for k in keys if (new := self.fed.newest_key(k)) != k}
 
     # -- bundles (store and forward by hand) --------------------------------------------
 

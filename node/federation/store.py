@@ -269,6 +269,16 @@ class FedStore:
             out.append(row[0])
             current = row[0]
 
+    def newest_key(self, key: str) -> str:
+        """The key this peer uses now, following its rotations from `key` (`key` itself if it never rotated)."""
+        seen = {key}
+        while True:
+            row = self.db.execute("SELECT replaced_by FROM peers WHERE key = ?", [key]).fetchone()
+            if row is None or row[0] is None or row[0] in seen:
+                return key
+            key = row[0]
+            seen.add(key)
+
     def touch_peer(self, key: str, *, error: str | None = None, error_code: str | None = None) -> None:
         """Note a contact (to the minute: a busy peer does not cost a disk sync per session) or an error
         (its English text, and its stable code, which the pages say in words)."""

@@ -104,3 +104,38 @@ async def test_a_district_key_rotation_keeps_its_aggregate_checks(tmp_path, aioh
     finally:
         w.close()
 
+
+async def test_a_school_key_rotation_counts_as_one_school_moving(tmp_path, aiohttp_server):
+    """Review finding (review5, medium): "moved in at least 2 schools" counted members by owner key, so a
+    school that rotated its key (its old key's entry leaving, its new key's arriving) counted as two schools,
+    and its 12 late pupils went up alone (seuil2 45 -> 57, the school count unchanged). They are held as
+    without a rotation; with a second school's late pupils the difference mixes both, and it goes up."""
+    academie, district = await academie_and_district(tmp_path, aiohttp_server)
+    academie.federation.publish_campaign(CAMPAIGN)
+    assert (await district.sync_upstream()).error is None
+    w = World(tmp_path, academie, district)
+    try:
+        a, first_a = await w.school("0751234J", A)
+        b, first_b = await w.school("0751235K", B)
+        [first] = district.federation.refresh_aggregates()
+        assert (await district.sync_upstream()).error is None
+
+        a.rotate_keys()
+        assert (await a.sync_upstream()).error is None  # the district learns A's new key
+        late = next_release(pupils("0751234J", A + ["seuil2"] * 12), CAMPAIGN, first_a.history, closing=True)
+        a.federation.publish_release(late.content, to_peer="district")
+        assert (await a.sync_upstream()).error is None
+        stats = CampaignStatistics.from_dict(district.fed.stats(CAMPAIGN.id))
+        assert [m.member for m in stats.members()].count(a.identity.signing_key.hex()) == 1
+        assert stats.members_count == 2 and stats.cohort() == 97 + 12  # the district counts A once, with its 12
+        assert district.federation.refresh_aggregates() == []  # one school moved: held
+
+        later_b = next_release(pupils("0751235K", B + ["seuil2"] * 12), CAMPAIGN, first_b.history, closing=True)
+        b.federation.publish_release(later_b.content, to_peer="district")
+        assert (await b.sync_upstream()).error is None
+        [second] = district.federation.refresh_aggregates()  # two schools moved, every cell by 0 or 24
+        assert (await district.sync_upstream()).error is None
+        [(_, content)] = held_at(academie)
+        assert (content.release, content.schools_contributing, content.cohort) == (second.release, 2, 97 + 24)
+    finally:
+        w.close()
