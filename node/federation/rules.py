@@ -596,12 +596,19 @@ class Federation:
     # -- bundles (store and forward by hand) --------------------------------------------
 
     def export_bundle(self, doc_ids: Iterable[str] | None = None) -> bytes:
+        """What this node would offer its parent, on a file: its own release or aggregate and what it carries.
+
+        The rule is may_send's for an upstream peer. A district holds its schools' own releases too: they
+        never go beyond it, on a USB key no more than over the network (review5 found a district's bundle
+        for its académie holding every school's counts)."""
         items = []
         for d in self.fed.documents():
             if doc_ids is not None and d.doc_id not in doc_ids:
                 continue
             latest = self.fed.latest_release(d.doc_id)
             if latest is None or d.kind not in ("release", "aggregate"):
+                continue
+            if not (d.owner == self.key.hex() or self.is_carried(d.owner)) and not unprotected("entitlement"):
                 continue
             items.append({"document": d.data.hex(), "release": latest[1].hex()})
         return json.dumps({"format": "preau-bundle", "version": 1, "documents": items}, indent=1).encode()
