@@ -22,7 +22,8 @@ The rules, each against one way a curious reader could single out a pupil:
   against every earlier published non-empty state of it, each count (every
   column, pending included, and the row total) moves by 0 or at least
   `min_batch`. Against an empty state the difference is the state itself,
-  which is published anyway: no rule there.
+  which is published anyway: no rule there; nor on the group columns against
+  a state with no pupil in a group (all pending or absent, before thresholds).
 - pinned cut-offs (`pin_campaign`): once a pupil has been placed in a group
   on an exercise in a published release, that exercise's thresholds (and the
   strictest policy seen) are kept for the rest of the campaign, whatever later
@@ -42,7 +43,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from .campaign import GROUPS, POLICY_SETTINGS, Campaign, Policy, check_floor
+from .campaign import GROUPS, POLICY_SETTINGS, SCORED_GROUPS, Campaign, Policy, check_floor
 from .documents import ReleaseContent, Row
 from .errors import CrdtUsageError, DocumentError
 from .schema import COLUMNS, MARKER_HIDDEN
@@ -289,19 +290,26 @@ def _small_count_move(cur: Snapshot, snaps: Sequence[Snapshot], min_batch: int) 
     """The count (column or "total") that would move by 1..min_batch-1 against an earlier published state, and by
     how much (the smallest such move); None when every count moves by 0 or at least min_batch against each.
 
-    Empty states are skipped, on either side: the difference with an empty state is the other state itself, which
-    is (or was) published whole anyway.
+    Where the difference is one of the two states itself, published whole anyway, it is not checked: empty states
+    are skipped, on either side, and against a state with no pupil in a group (only pending or absent: before the
+    exercise had thresholds) the group columns are not compared, since their difference is the other state's
+    groups. So the thresholds arriving for 25 pending pupils publish their groups (4 à besoin, say), as a first
+    release would; the pending, absent and total counts still follow the rule.
     """
     if not cur:
         return None
     mine = _counts(cur)
+    grouped = any(code in "bfs" for code in cur.values())
     worst: tuple[int, int, str] | None = None
     order = (*COLUMNS, "total")
     for snap in snaps:
         if not snap:
             continue
         theirs = _counts(snap)
+        both_grouped = grouped and any(code in "bfs" for code in snap.values())
         for i, c in enumerate(order):
+            if c in SCORED_GROUPS and not both_grouped:
+                continue
             moved = abs(mine[c] - theirs[c])
             if 0 < moved < min_batch and (worst is None or (moved, i) < worst[:2]):
                 worst = (moved, i, c)

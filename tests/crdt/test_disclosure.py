@@ -305,3 +305,28 @@ def test_counts_move_only_by_batches_against_every_earlier_state_but_not_the_emp
     d3 = next_release(s3, campaign, d2.history, closing=False)
     assert not d3.release
     assert d3.reasons[0].params == {"exercise": "fr-mots", "column": "seuil2", "moved": 5, "min_batch": 10}
+
+
+def test_thresholds_arriving_for_pending_pupils_publish_their_groups(campaign):
+    """25 pupils read a text before the campaign had thresholds for it (pending 25); the thresholds arrive and
+    they fall 4 / 6 / 15. Against the pending state the group columns are the new state itself (nothing to
+    subtract), so the groups go, small cells and all, as a first release would; pending, absent and the total
+    still follow the count rule."""
+    from dataclasses import replace
+
+    from preau.crdt.disclosure import pin_campaign
+    groups = ["besoin"] * 4 + ["fragile"] * 6 + ["seuil2"] * 15
+    d1 = next_release([PupilOutcome(f"p{i}", "fr-lire-texte", None) for i in range(25)], campaign,
+                      ReleaseHistory(campaign.id), closing=False)
+    assert d1.content.row("fr-lire-texte").get("pending") == 25
+    later = pin_campaign(replace(campaign, exercises=tuple(replace(e, thresholds=(40, 80)) if e.id == "fr-lire-texte"
+                                                           else e for e in campaign.exercises)), d1.history).campaign
+    d2 = next_release([PupilOutcome(f"p{i}", "fr-lire-texte", groups[i]) for i in range(25)], later, d1.history,
+                      closing=False)
+    assert d2.release and d2.content.row("fr-lire-texte").to_dict() == {
+        "besoin": 4, "fragile": 6, "seuil2": 15, "absent": 0, "pending": 0, "total": 25}
+    # 11 more pupils, 10 at seuil 2 and 1 à besoin: besoin moves by 1 against release 2. Held back.
+    d3 = next_release([PupilOutcome(f"p{i}", "fr-lire-texte", groups[i]) for i in range(25)]
+                      + [PupilOutcome(f"n{i}", "fr-lire-texte", "seuil2") for i in range(10)]
+                      + [PupilOutcome("late", "fr-lire-texte", "besoin")], later, d2.history, closing=False)
+    assert not d3.release and d3.reasons[0].code == "waiting_counts"

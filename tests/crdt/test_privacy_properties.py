@@ -38,6 +38,7 @@ EXERCISES = ("fr-mots", "ma-problemes")  # 15 and 10 items
 MAX = {"fr-mots": 15, "ma-problemes": 10}
 NATIONAL = 10  # what the checks hold releases to, whatever policy a release says it applied
 CODE = {"besoin": "besoin", "fragile": "fragile", "seuil2": "seuil2", "absent": "absent", None: "pending"}
+GROUPED = ("besoin", "fragile", "seuil2")
 
 
 def version(thresholds: dict, policy: Policy):
@@ -183,7 +184,11 @@ def school_problems(schools) -> list:
                         found.append(("school", s.n, ci.release, cj.release, ex, moved))
                     if a and b:  # against an empty state the difference is the other state, published whole
                         ra, rb = counts(a), counts(b)
+                        # ... and so are the group columns against a state with no pupil in a group
+                        grouped = all(any(v in GROUPED for v in x.values()) for x in (a, b))
                         for c, x, y in zip((*COLUMNS, "total"), (*ra.cells, ra.total), (*rb.cells, rb.total)):
+                            if c in GROUPED and not grouped:
+                                continue
                             if 0 < abs(x - y) < max(NATIONAL, ci.policy.min_batch):
                                 found.append(("count", s.n, ci.release, cj.release, ex, c, y - x))
                 if bi == bj and (ci.rows, ci.cohort) != (cj.rows, cj.cohort):
