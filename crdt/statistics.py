@@ -618,6 +618,7 @@ def build_aggregate(
     previous: ReleaseContent | None = None,
     final: bool = False,
     sent: Sequence[tuple[ReleaseContent, CampaignStatistics]] | None = None,
+    member_of: Mapping[str, str] | None = None,
 ) -> ReleaseContent:
     """The district's aggregate for the level above: counts go up at closing, with small cells hidden, and
     later only when the difference with every aggregate sent before is itself safe to publish.
@@ -636,7 +637,8 @@ def build_aggregate(
     both (cell, total, cohort) is the same or differs by more than
     max(small_cell_max, min_cohort); the school count is the same or differs
     by at least 2; and every exercise whose figures moved moved in at least 2
-    schools' rows, so the difference never isolates one school. Otherwise
+    schools' rows, so the difference never isolates one school (a member that rotated its key counts once:
+    `member_of`, see `later_aggregate_problem`). Otherwise
     `AggregateAlreadySentError` (code `aggregate_held`, or
     `aggregate_already_sent` when `sent` is None: nothing to audit against).
 
@@ -697,7 +699,7 @@ def build_aggregate(
     )
     if later:
         for earlier, basis in sent or ():
-            why = later_aggregate_problem(earlier, basis, content, stats)
+            why = later_aggregate_problem(earlier, basis, content, stats, member_of)
             if why is not None:
                 raise AggregateAlreadySentError(
                     f"a new aggregate of campaign {campaign.id} is held: against release {earlier.release}, {why}",
@@ -715,9 +717,14 @@ def _hidden_difference(a: Row, b: Row) -> int | None:
 
 
 def later_aggregate_problem(earlier: ReleaseContent, basis: CampaignStatistics, later: ReleaseContent,
-                            now: CampaignStatistics) -> str | None:
+                            now: CampaignStatistics, member_of: Mapping[str, str] | None = None) -> str | None:
     """Why the difference between two counted aggregates would tell the level above too much (None: it
-    would not). `basis` and `now` are the statistics each was built from (the district's own records)."""
+    would not). `basis` and `now` are the statistics each was built from (the district's own records).
+
+    Entries are keyed by owner key, and a member that rotated its key has an entry under its old key in one
+    and under its new key in the other: `member_of` maps a key to the member it stands for (the newest key of
+    its chain of rotations; a key not in it stands for itself), so that one school that rotated counts as one
+    school moving, not two."""
     if earlier.status != "published" or later.status != "published":
         return None
     n = max(earlier.policy.small_cell_max, later.policy.small_cell_max, earlier.policy.min_cohort,
@@ -734,22 +741,30 @@ def later_aggregate_problem(earlier: ReleaseContent, basis: CampaignStatistics, 
     for what, a, b in pairs:
         if isinstance(a, int) and isinstance(b, int) and 1 <= abs(a - b) <= n:
             return f"{what} moves by {abs(a - b)} (at most {n}: a small cell by subtraction)"
-    members = set(basis._schools) | set(now._schools)
+    same = member_of or {}
 
-    def row_of(stats: CampaignStatistics, member: str, exercise: str) -> Row | None:
-        entry = stats._schools.get(member)
-        return None if entry is None or entry[3].status != "published" else entry[3].row(exercise)
+    def by_member(stats: CampaignStatistics) -> dict[str, list[ReleaseContent]]:
+        out: dict[str, list[ReleaseContent]] = {}
+        for key, entry in stats._schools.items():
+            if entry[3].status == "published":
+                out.setdefault(same.get(key, key), []).append(entry[3])
+        return out
 
-    def cohort_of(stats: CampaignStatistics, member: str) -> int | None:
-        entry = stats._schools.get(member)
-        return None if entry is None or entry[3].status != "published" else entry[3].cohort
+    before, after = by_member(basis), by_member(now)
+    members = set(before) | set(after)
+
+    def rows_of(grouped: dict[str, list[ReleaseContent]], member: str, exercise: str) -> list[str]:
+        return sorted(repr(r) for c in grouped.get(member, ()) if (r := c.row(exercise)) is not None)
+
+    def cohorts_of(grouped: dict[str, list[ReleaseContent]], member: str) -> list[int]:
+        return sorted(c.cohort for c in grouped.get(member, ()) if c.cohort is not None)
 
     for row in later.rows:
-        moved = [m for m in members if row_of(basis, m, row.exercise) != row_of(now, m, row.exercise)]
+        moved = [m for m in members if rows_of(before, m, row.exercise) != rows_of(after, m, row.exercise)]
         if len(moved) == 1:
             return f"{row.exercise} moved in one school's rows only (the difference would be that school's)"
     if isinstance(earlier.cohort, int) and isinstance(later.cohort, int):
-        if len([m for m in members if cohort_of(basis, m) != cohort_of(now, m)]) == 1:
+        if len([m for m in members if cohorts_of(before, m) != cohorts_of(after, m)]) == 1:
             return "the cohort moved in one school only (the difference would be that school's)"
     return None
 

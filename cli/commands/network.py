@@ -28,8 +28,9 @@ def invite(settings: Any, *, uai: str, lang: str = "en", name: str | None = None
     # The school as the district will know it: its name (and town), as the web's invitation page heads it.
     label = ", ".join(x for x in (inv.name, inv.town) if x)
     who = f"{label} ({inv.uai})" if label else inv.uai
-    print(say("joincode.cli_invite", who=who, days=inv.expires_days, code=inv.code, address=inv.address),
-          file=sys.stderr, flush=True)
+    # A district invited by its académie types the code on its own node, not a school's head teacher.
+    key = "joincode.cli_invite_district" if inv.member == "district" else "joincode.cli_invite"
+    print(say(key, who=who, days=inv.expires_days, code=inv.code, address=inv.address), file=sys.stderr, flush=True)
     return inv.text
 
 
@@ -54,7 +55,10 @@ def join(settings: Any, *, invitation: str, lang: str = "en", district: str | No
     joined = enrollment.join(settings, invitation=invitation_text(say, invitation), district=district,
                              progress=say.progress, again=again)
     district = say("cli.out.district_named", name=joined.name, node_id=joined.district) if joined.name else joined.district
-    done = say("cli.out.join.done", district=district, address=joined.address, n=joined.documents)
+    # A district's parent is its académie: "joined the district" would name the wrong level.
+    above = getattr(settings, "role", "school") == "district"
+    done = say("cli.out.join.done_academie" if above else "cli.out.join.done", district=district,
+               address=joined.address, n=joined.documents)
     if joined.replaced is not None:
         name, node_id = joined.replaced
         was = say("cli.out.district_named", name=name, node_id=node_id) if name else node_id
@@ -80,14 +84,19 @@ def status(settings: Any, *, lang: str = "en", json: bool = False, **_: Any) -> 
     if json:
         return _json.dumps(info.as_dict(), indent=2, ensure_ascii=False)
     now = int(time.time())
-    lines = [say(f"cli.out.status.head_{info.role}", node_id=info.node_id)]
+    # An académie is a district node whose members are districts; a district's parent is its académie.
+    academie = info.role == "district" and any(p.role == "child" for p in info.peers) and \
+        not any(p.role == "school" for p in info.peers)
+    lines = [say("cli.out.status.head_academie" if academie else f"cli.out.status.head_{info.role}",
+                 node_id=info.node_id)]
     up = info.upstream
     if info.role == "school" or up:
         if up is None:
             lines.append(say("cli.out.status.not_joined"))
         else:
             named = say("cli.out.district_named", name=up.name, node_id=up.node_id) if up.name else up.node_id
-            lines.append(say("cli.out.status.district", node_id=named, address=up.address)
+            lines.append(say("cli.out.status.academie" if info.role == "district" else "cli.out.status.district",
+                             node_id=named, address=up.address)
                          + (say("cli.out.status.last_error", error=_error(say, up)) if up.last_error else ""))
             lines.append(say("cli.out.status.last_sync", ago=say.ago(now, up.last_contact))
                          + (say("cli.out.status.failed_since") if up.last_error else ""))
@@ -121,6 +130,8 @@ def sync(settings: Any, *, lang: str = "en", **_: Any) -> str:
     parts += [say("cli.out.sync.received", kind=say(KINDS[a.kind]) if a.kind in KINDS else a.kind,
                   doc_id=a.campaign if a.kind == "campaign" and a.campaign else a.doc_id, release=a.release)
               for a in done.received]
-    parts += [say("cli.out.sync.acknowledged", doc_id=d, release=n) for d, n in done.acknowledged]
+    acknowledged = "cli.out.sync.acknowledged_academie" if getattr(settings, "role", "school") == "district" \
+        else "cli.out.sync.acknowledged"
+    parts += [say(acknowledged, doc_id=d, release=n) for d, n in done.acknowledged]
     parts += [say("cli.out.sync.refused", what=r) for r in done.refused]
     return "\n".join(parts)

@@ -226,9 +226,10 @@ async def fetch_invitation(url: str, code: jc.JoinCode, *, timeout: float = DEAD
                 return client.receive_invitation(await _receive(ws))
     except RemoteProtocolError as exc:
         key = REFUSAL_KEYS.get(exc.code)
-        if key is None:
+        if key is None:  # said by its code: the protocol's English message stays in the log, not on the page
             raise CodeRefused(words(f"the district at {url} did not complete the join-code exchange: {exc.message}",
-                                    "joincode.refused_other", address=url, detail=exc.message)) from None
+                                    "joincode.refused_hung_up" if exc.code == "connection_lost" else "joincode.refused_other",
+                                    address=url, code=exc.code), code=exc.code) from None
         raise CodeRefused(words(f"the district at {url} refused the code ({exc.code})", key, address=url),
                           code=exc.code) from None
     except aiohttp.WSServerHandshakeError as exc:

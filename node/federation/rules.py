@@ -26,6 +26,7 @@ What could stand alone has gone: the store (store.py, schema.py), the wire
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 
 import json
@@ -647,7 +648,13 @@ class Federation:
         """Sign the district's aggregate for each campaign: "until closing" while it is open, its counts once
         it has closed, then a new one only when its difference with every one sent is safe to publish
         (`build_aggregate`, checked against the statistics each counted aggregate was built from, which
-        this node records with it; with no record of one, nothing more goes up)."""
+        this node records with it; with no record of one, nothing more goes up).
+
+        What went up is this node's, not one key's: a key rotation gives the aggregate a new document id, and
+        the level above still holds what went up under the old one. So the previous aggregate, the records
+        checked against and the release numbers run across every key this node signed aggregates under (the
+        transparency log names them all). After a rotation the newest aggregate is signed again under the new
+        key with the same figures when a new one is held (the level above refuses the old key from then on)."""
         up = self.upstream()
         if up is None or self.role != "district":
             return []
@@ -658,42 +665,61 @@ class Federation:
                 continue
             stats = CampaignStatistics.from_dict(data)
             aid = document_id("aggregate", self.key, campaign.id)
-            previous = None
-            latest = self.fed.latest_release(aid)
-            if latest is not None:
-                signed = SignedRelease.decode(latest[1])
-                previous = cdocs.read_release(load_document(self.fed.document(aid).data), list(signed.heads))
+            signed_before = self.fed.aggregates_sent(campaign.id)  # under every key, oldest first
+            previous = cdocs.ReleaseContent.from_dict(signed_before[-1][1]) if signed_before else None
+            number = max([c["release"] for _, c in signed_before], default=0) + 1
             closed = campaign.is_closed(_dt.datetime.fromtimestamp(self.clock(), _dt.timezone.utc).date())
-            bases = self.fed.get_meta(AGGREGATE_BASES.format(doc=aid), [])
+            records = [(doc, b) for doc in dict.fromkeys([d for d, _ in signed_before] + [aid])
+                       for b in self.fed.get_meta(AGGREGATE_BASES.format(doc=doc), [])]
             sent = [(cdocs.ReleaseContent.from_dict(b["content"]), CampaignStatistics.from_dict(b["stats"]))
-                    for b in bases]
-            if previous is not None and previous.status == "published" and previous.release not in {
-                    c.release for c, _ in sent}:
+                    for _, b in records]
+            basis = {(doc, b["content"]["release"]): b["stats"] for doc, b in records}
+            last = (signed_before[-1][0], previous.release) if previous is not None else None
+            if previous is not None and previous.status == "published" and last not in basis:
                 sent = None  # counts went up with no record of what they were built from: nothing more goes up
+            member_of = self._members_by_key(data, *(b["stats"] for _, b in records))
             try:
                 # Counts go up at closing, then only differences that are safe (docs/privacy.md, "Aggregates going up").
-                content = build_aggregate(stats, campaign, release=(previous.release + 1) if previous else 1,
-                                          previous=previous, final=closed, sent=sent)
+                content = build_aggregate(stats, campaign, release=number, previous=previous, final=closed,
+                                          sent=sent, member_of=member_of)
+                built_from = data
             except AggregateAlreadySentError:
-                continue
-            if previous is not None and _same_but_number(previous, content):
+                if previous is None or last[0] == aid:
+                    continue
+                # Held, and the newest aggregate went up under an older key: the same figures again, under this one.
+                content, built_from = dataclasses.replace(previous, release=number), basis.get(last)
+            if previous is not None and last[0] == aid and _same_but_number(previous, content):
                 continue
             with self.fed.transaction():
                 published.append(self.publish_release(content, to_peer=up["node_id"]))
-                if content.status == "published":
+                if content.status == "published" and built_from is not None:
+                    bases = self.fed.get_meta(AGGREGATE_BASES.format(doc=aid), [])
                     self.fed.set_meta(AGGREGATE_BASES.format(doc=aid), [*bases, {"content": content.to_dict(),
-                                                                                   "stats": data}])
+                                                                                   "stats": built_from}])
         return published
+
+    def _members_by_key(self, *stats: dict) -> dict[str, str]:
+        """Each member key of these statistics (in their dictionary form) that rotated since, to its newest key:
+        one school (or district, at an académie) whose entry moved to a new key is one member, not two."""
+        keys = {k for s in stats for k in s["schools"]}
+        return {k: new for k in keys if (new := self.fed.newest_key(k)) != k}
 
     # -- bundles (store and forward by hand) --------------------------------------------
 
     def export_bundle(self, doc_ids: Iterable[str] | None = None) -> bytes:
+        """What this node would offer its parent, on a file: its own release or aggregate and what it carries.
+
+        The rule is may_send's for an upstream peer. A district holds its schools' own releases too: they
+        never go beyond it, on a USB key no more than over the network (review5 found a district's bundle
+        for its académie holding every school's counts)."""
         items = []
         for d in self.fed.documents():
             if doc_ids is not None and d.doc_id not in doc_ids:
                 continue
             latest = self.fed.latest_release(d.doc_id)
             if latest is None or d.kind not in ("release", "aggregate"):
+                continue
+            if not (d.owner == self.key.hex() or self.is_carried(d.owner)) and not unprotected("entitlement"):
                 continue
             items.append({"document": d.data.hex(), "release": latest[1].hex()})
         return json.dumps({"format": "preau-bundle", "version": 1, "documents": items}, indent=1).encode()

@@ -219,6 +219,11 @@ class FedStore:
             return self._query("SELECT * FROM peers WHERE role = ? ORDER BY uai, key", [role])
         return self._query("SELECT * FROM peers ORDER BY role, uai, key")
 
+    def member_roles(self) -> set[str]:
+        """The roles of this node's active members ("school", "child"): what its pages call them."""
+        return {r["role"] for r in self._query("SELECT DISTINCT role FROM peers WHERE status = 'active' "
+                                                "AND role IN ('school', 'child')")}
+
     def active_peer(self, key: str) -> dict | None:
         p = self.peer(key)
         return p if p and p["status"] == "active" else None
@@ -270,6 +275,16 @@ class FedStore:
                 return out
             out.append(row[0])
             current = row[0]
+
+    def newest_key(self, key: str) -> str:
+        """The key this peer uses now, following its rotations from `key` (`key` itself if it never rotated)."""
+        seen = {key}
+        while True:
+            row = self.db.execute("SELECT replaced_by FROM peers WHERE key = ?", [key]).fetchone()
+            if row is None or row[0] is None or row[0] in seen:
+                return key
+            key = row[0]
+            seen.add(key)
 
     def touch_peer(self, key: str, *, error: str | None = None, error_code: str | None = None) -> None:
         """Note a contact (to the minute: a busy peer does not cost a disk sync per session) or an error
@@ -512,6 +527,15 @@ class FedStore:
                AND json_extract(content, '$.scope') = 'school' AND json_extract(content, '$.status') != 'withheld'
                LIMIT 1""", [campaign]).fetchone()
         return row is not None
+
+    def aggregates_sent(self, campaign: str) -> list[tuple[str, dict]]:
+        """Every aggregate this node signed for `campaign`, under any of its keys, oldest first, as
+        (document id, content): a key rotation gives the aggregate a new document id, and what went up under
+        the old one still counts (the transparency log names every release that left)."""
+        rows = self.db.execute(
+            """SELECT doc_id, content FROM transparency WHERE doc_id LIKE 'aggregate:%'
+               AND json_extract(content, '$.campaign') = ? ORDER BY id""", [campaign]).fetchall()
+        return [(doc_id, json.loads(content)) for doc_id, content in rows]
 
     def log_receipt(self, doc_id: str, number: int, receipt: dict) -> bool:
         """Mark the release sent as `number` of `doc_id` received, if the receipt names the very state this node

@@ -56,12 +56,13 @@ def _svg_open(height: int, title: str) -> str:
             f'xmlns="http://www.w3.org/2000/svg">')
 
 
-def group_bars_svg(rows: Sequence[tuple[str, Mapping[str, int]]], *, lang: str, title: str) -> Markup:
+def group_bars_svg(rows: Sequence[tuple[str, Mapping[str, int] | None]], *, lang: str, title: str) -> Markup:
     """One 100 % stacked bar per row (an exercise, or a school): share of the assessed pupils in each group.
 
     The shares are `preau.crdt.statistics.percents`, the one definition every
     table and export uses (absent pupils are outside the base, so they are not
-    drawn: the table next to the chart gives their number).
+    drawn: the table next to the chart gives their number). A row's counts of
+    None: some of them are hidden (small cells), and the row says so instead of a bar.
     """
     parts = []
     y = 0
@@ -69,6 +70,10 @@ def group_bars_svg(rows: Sequence[tuple[str, Mapping[str, int]]], *, lang: str, 
         text, top = _label(label, y)
         parts.append(text)
         y = top + _BAR_H + _GAP
+        if counts is None:  # a row with a hidden part (at an académie): its shares are not known
+            parts.append(f'<text class="chart-empty" x="0" y="{top + _BAR_H - 5}">'
+                         f'{escape(i18n.translate(lang, "chart.masked"))}</text>')
+            continue
         clean = {c: max(0, int(counts.get(c, 0))) for c in COLUMNS}
         shares = percents(clean)
         total = sum(clean[g] for g in SCORED_GROUPS)

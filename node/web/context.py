@@ -5,6 +5,7 @@ this module; it imports none of them.
 """
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 from aiohttp import web
@@ -53,15 +54,38 @@ def form_text(form: Any, name: str, limit: int = 200) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
+def level_of(request: web.Request) -> str | None:
+    """"academie" on a district node whose members are all districts (its pages name them so), else None."""
+    node = request.config_dict.get(NODE)  # one small query on a district's pages (a school's ask nothing)
+    academie = node is not None and getattr(node, "role", None) == "district" and node.fed.member_roles() == {"child"}
+    return "academie" if academie else None
+
+
 def t_(request: web.Request) -> Callable[..., str]:
-    lang = request_language(request)
-    return lambda key, **kw: i18n.translate(lang, key, **kw)
+    lang, level = request_language(request), level_of(request)
+    return lambda key, **kw: i18n.translate_at(lang, level, key, **kw)
+
+
+def sentence(text: str) -> str:
+    """A message of the layers below as a sentence of its own: a capital first letter and a full stop.
+
+    The catalog writes an error's words as a clause ("le nom est vide", "l'identifiant « x » est déjà pris"),
+    which the command line shows after "erreur :"; a page shows it after a sentence of its own."""
+    text = text.strip()
+    if not text:
+        return text
+    if _WORD.match(text) and text[0].islower():  # a word, not a file name or a user name ("debut.toml", "mme.a")
+        text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."
+
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)?(?:[\s,:;]|$)")
 
 
 def refused(request: web.Request, error: "UserError | Words | str", key: str = "error.refused") -> str:
-    """A refusal from the domain code as the page shows it: `key` with the error as its detail, in the
-    person's language when the error carries catalog words, in English as written otherwise."""
+    """A refusal from the domain code as the page shows it: `key`, then the error as a sentence of its own, in
+    the person's language when the error carries catalog words, in English as written otherwise."""
     lang = request_language(request)
     said = error.words if isinstance(error, UserError) else error
     detail = said.to(lang) if isinstance(said, Words) else str(said)
-    return i18n.translate(lang, key, detail=detail)
+    return i18n.translate(lang, key, detail=sentence(detail))

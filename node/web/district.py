@@ -293,7 +293,7 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
     known = campaigns_of(node).get(campaign_id)
     name = known.name if known else campaign_id
     # A row with a part some district hid (at an académie) has no exact shares to draw.
-    chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else {}) for r in rows], lang=lang,
+    chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else None) for r in rows], lang=lang,
                            title=t("chart.title", campaign=name))
     spread = spread_svg([(r["name"], r["spread"].get("seuil2")) for r in rows], lang=lang,
                         title=t("stats.spread_title", campaign=name))

@@ -327,7 +327,7 @@ async def report(request: web.Request) -> web.StreamResponse:
     _, rows = stats_table(node, campaign_id)
     campaign = known.get(campaign_id)
     name = campaign.name if campaign else campaign_id
-    chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else {}) for r in rows], lang=lang,
+    chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else None) for r in rows], lang=lang,
                            title=t("chart.title", campaign=name))
     said = summary(t, stats)
     return await render(request, "district_report.html", {

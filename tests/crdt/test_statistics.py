@@ -9,7 +9,7 @@ from preau.crdt.errors import AggregateAlreadySentError, CrdtUsageError, Documen
 from preau.crdt.signing import verify_release
 from preau.crdt.statistics import CampaignStatistics, Spread, build_aggregate
 
-from crdt_fixtures import NOW, School, outcomes_for, seed
+from crdt_fixtures import NOW, School, outcomes_for, seed, with_late_batch
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def verified(campaign):
         s = School(n, campaign)
         pupils = [f"s{n}p{i}" for i in range(size)]
         s.publish(outcomes_for(pupils, campaign, random.Random(n)))
-        s.publish(outcomes_for(pupils, campaign, random.Random(n + 100)), now=NOW + 10)
+        s.publish(with_late_batch(s.outcomes, campaign), now=NOW + 10)
         out += [verify_release(s.doc, sig, s.owner, 0) for sig in s.signed]
     small = School(4, campaign)
     small.publish(outcomes_for([f"tiny{i}" for i in range(5)], campaign, random.Random(9)), closing=True)
@@ -237,3 +237,35 @@ def test_a_later_aggregate_is_held_when_the_cells_hidden_in_both_move_by_a_few(c
     assert later_aggregate_problem(agg(1, 30, 45), none, agg(2, 41, 56), none) is None  # hidden cells: +0
     why = later_aggregate_problem(agg(1, 30, 45), none, agg(2, 41, 59), none)
     assert why is not None and "hidden cells moves by 3" in why
+
+
+def test_a_member_that_rotated_its_key_counts_as_one_member_moving(campaign):
+    """One level up: a district rotates its key, so the académie's statistics hold its old key's aggregate in
+    what the académie's counted aggregate was built from and its new key's now. Its late pupils alone are one
+    member's rows (held), not two members' (review5); with another district's late pupils it goes up."""
+    from preau.crdt.documents import ReleaseContent, Row
+
+    def district(seuil2, schools=3):
+        rows = tuple(Row.from_counts(ex.id, {"besoin": 20, "fragile": 30, "seuil2": seuil2})
+                     for ex in campaign.exercises)
+        return ReleaseContent(campaign.id, 1, "published", "", campaign.policy, rows, 50 + seuil2, final=True,
+                              scope="district", schools_contributing=schools, schools_withheld=0)
+
+    def academie(**members):
+        stats = CampaignStatistics(campaign.id)
+        for key, content in members.items():
+            stats.replace_entry(key, {"release": 1, "time": NOW, "heads": "00", "content": content.to_dict()})
+        return stats
+
+    old, new, other = "a1" * 32, "a2" * 32, "bb" * 32
+    basis = academie(**{old: district(40), other: district(45)})
+    first = build_aggregate(basis, campaign, release=1, final=True)
+    moved = academie(**{new: district(52), other: district(45)})  # the rotated district, 12 more at seuil 2
+    with pytest.raises(AggregateAlreadySentError, match="one school's rows only") as held:
+        build_aggregate(moved, campaign, release=2, previous=first, final=True, sent=[(first, basis)],
+                        member_of={old: new})
+    assert held.value.code == "aggregate_held"
+    both = academie(**{new: district(52), other: district(57)})  # and 12 more in the other district
+    second = build_aggregate(both, campaign, release=2, previous=first, final=True, sent=[(first, basis)],
+                             member_of={old: new})
+    assert (second.cohort, second.schools_contributing) == (first.cohort + 24, 6)

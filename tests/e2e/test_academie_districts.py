@@ -52,7 +52,8 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
         for n, w in enumerate(worlds):
             invitation = academie.cli("invite", "--uai", w.district.uai, "--district",
                                       "--name", f"Circonscription {n + 1}", "--town", "Lyon", "--allow-loopback").stdout.strip()
-            assert "Joined the district" in w.district.cli("join", invitation).stdout
+            # A district joins its académie: the message names that level, not "the district".
+            assert "Joined the académie" in w.district.cli("join", invitation).stdout
             for k, node in enumerate(w.schools.values()):
                 w.join(node)  # the campaign came down: académie -> district -> school
                 w.fill(node, sizes[n][node.name], seed=500 + 10 * n + k)
@@ -95,6 +96,13 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
                         assert value == "x"
         assert exact > 20 and bounded > 0
 
+        assert f"académie: " in worlds[0].district.cli("status").stdout  # its parent, named as such
+        assert "académie node" in academie.cli("status").stdout
+        page = opener.open(f"http://127.0.0.1:{academie.port}/district/stats/{cid}", timeout=30).read().decode()
+        assert "Résultats des circonscriptions" in page and "Écarts entre circonscriptions" in page
+        page = opener.open(f"http://127.0.0.1:{academie.port}/district/schools", timeout=30).read().decode()
+        assert "<h1>Circonscriptions de l&#39;académie</h1>" in page and "2 circonscription(s) rattachée(s)" in page
+        assert ">Circonscriptions</a>" in page and ">Écoles</a>" not in page  # the menu names its members
         page = opener.open(f"http://127.0.0.1:{academie.port}/district/stats/{cid}/ecoles", timeout=30).read().decode()
         assert "Circonscription 1" in page and "Circonscription 2" in page and "Résultats par circonscription" in page
     finally:

@@ -1,6 +1,10 @@
 """The same software one level up: a district reports to its académie with its own signed aggregate only."""
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from preau.crdt.documents import read_release
 from preau.crdt.docio import load_document
 from preau.crdt.signing import SignedRelease
@@ -56,6 +60,39 @@ async def test_district_sends_its_aggregate_and_never_a_school_release(tmp_path,
     assert district.federation.refresh_aggregates() == []
     for n in (academie, district, *schools):
         n.close()
+
+
+@pytest.mark.parametrize("protection", ["on", "off"])
+async def test_a_districts_bundle_for_its_academie_holds_its_aggregate_only(tmp_path, aiohttp_server, monkeypatch,
+                                                                            protection):
+    """`preau bundle export` on a district writes what it would send up: never its schools' own releases."""
+    if protection == "off":
+        monkeypatch.setenv("PREAU_TESTING", "1")
+        monkeypatch.setenv("PREAU_TEST_UNPROTECT", "entitlement")
+    academie, district = await academie_and_district(tmp_path, aiohttp_server)
+    academie.federation.publish_campaign(CAMPAIGN)
+    assert (await district.sync_upstream()).error is None
+    schools = []
+    for n, uai in enumerate(("0751234J", "0751235K")):
+        school = make_node(tmp_path, f"s{n}", "school")
+        schools.append(school)
+        await school.join(district.create_invitation(uai, [district.url]).to_string(), uai)
+        school_release(school, 12 + n)
+        assert (await school.sync_upstream()).error is None
+    district.federation.refresh_aggregates()
+    try:
+        data = district.federation.export_bundle()
+        kinds = [SignedRelease.decode(bytes.fromhex(e["release"])).kind for e in json.loads(data)["documents"]]
+        if protection == "off":  # the leak the rule closes: each school's own counts, on the file
+            assert kinds.count("release") == 2
+            return
+        assert kinds == ["aggregate"]
+        # ... and the académie takes it (a bundle holding the schools' releases was refused whole).
+        [accepted] = academie.federation.import_bundle(data)
+        assert accepted.kind == "aggregate" and accepted.owner == district.identity.signing_key
+    finally:
+        for n in (academie, district, *schools):
+            n.close()
 
 
 async def test_a_campaign_from_the_academie_reaches_the_schools_signed_by_their_district(tmp_path, aiohttp_server):

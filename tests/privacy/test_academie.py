@@ -161,7 +161,7 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
     try:
         actions.load_campaign(academie.settings(), campaign=w.campaign, file="debut-cp")
         invitation = academie.cli("invite", "--uai", w.district.uai, "--district", "--allow-loopback").stdout.strip()
-        assert "Joined the district" in w.district.cli("join", invitation).stdout
+        assert "Joined the académie" in w.district.cli("join", invitation).stdout
         # The district holds the académie's campaign and its own re-signed copy, the one its schools take.
         owners = {r["owner"] for r in w.district.query("SELECT owner FROM documents WHERE kind = 'campaign'")}
         assert owners == {academie.key, w.district.key}

@@ -24,7 +24,7 @@ async def test_an_inspector_reads_statistics_but_cannot_invite_publish_or_manage
     resp = await admin.post("/district/accounts", data={"csrf_token": token, "action": "create", "username": "cpc.dupont",
                                                         "password": PASSWORD, "role": "inspector"})
     assert resp.status == 409  # said in the person's language, from the store's own catalog words
-    assert "l'identifiant « cpc.dupont » est déjà pris : choisissez-en un autre" in html.unescape(await resp.text())
+    assert "L'opération n'a pas été faite. L'identifiant « cpc.dupont » est déjà pris : choisissez-en un autre." in html.unescape(await resp.text())
     token = await csrf_of(admin, "/district/invitations")
     resp = await admin.post("/district/invitations", data={"csrf_token": token, "action": "create", "uai": "0751234J",
                                                            "name": "École des Tilleuls", "town": "Paris", "days": "7"})

@@ -229,3 +229,37 @@ async def test_long_invitations_are_refused_in_french_too(pair):
     assert "Cette invitation a expiré le " in (await _refused(s_node, text, url)).localized("fr")
     assert sum(inv["code_failures"] for inv in d_node.fed.invitations()) == 0
     assert not [p for p in d_node.federation.children()]
+
+
+@pytest.mark.parametrize("answer", ["garbage", "hang_up"])
+async def test_a_district_that_answers_nonsense_is_said_in_french_by_its_code(pair, answer):
+    """Anything but a refusal with words of its own came to the page as the protocol's English (« … n'a pas
+    abouti : a join-code message is malformed »): it is said from the catalog, with the check's code."""
+    d_node, s_node, url = pair
+    code = _code(d_node, url)
+
+    async def odd_district(request):
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.receive()  # the school's hello
+        if answer == "garbage":
+            await ws.send_bytes(b"\xff\xff\xff")
+        await ws.close()
+        return ws
+
+    app = web.Application()
+    app.router.add_get(jc.PATH, odd_district)
+    odd = TestServer(app, host="127.0.0.1", port=free_port())
+    await odd.start_server()
+    try:
+        err = await _refused(s_node, code, str(odd.make_url("")).rstrip("/"))
+    finally:
+        await odd.close()
+    fr, en = err.localized("fr"), err.localized("en")
+    if answer == "garbage":
+        assert "n'a pas abouti : sa réponse n'est pas celle qu'attend Préau (contrôle : malformed_message)" in fr, fr
+        assert "its answer is not what Préau expects (check: malformed_message)" in en, en
+    else:
+        assert "a coupé l'échange du code avant la fin" in fr and "hung up before the code exchange was over" in en
+    for said in (fr, en):
+        assert "malformed" not in said.replace("malformed_message", "") and "hung up or sent text" not in said

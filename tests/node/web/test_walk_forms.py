@@ -100,11 +100,29 @@ async def test_a_refused_rename_keeps_what_the_teacher_typed(tmp_path, aiohttp_c
     resp = await client.post(url + "/rename", data={"last_name": "   ", "first_name": "Léon",
                                                     "csrf_token": await csrf_of(client, url)})
     page = html.unescape(await resp.text())
-    assert "le nom est vide" in page, page
+    assert "L'opération n'a pas été faite. Le nom est vide." in page, page
     assert 'name="last_name" value="" required maxlength="100" autocomplete="off" autofocus' in page
     assert 'name="first_name" value="Léon"' in page
     page = html.unescape(await (await client.get(url)).text())  # once: the next visit shows the pupil as saved
     assert 'name="first_name" value="Léo"' in page
+
+
+async def test_a_refusal_is_a_sentence_of_its_own_in_both_languages(tmp_path, aiohttp_client):
+    """« L'opération n'a pas été faite. Détail : le nom est vide » (seen by hand): the refusal's own words
+    follow as a sentence, with a capital and a full stop, in French and in English; a file or user name that
+    starts it is left as written."""
+    built = build_classroom(tmp_path)
+    client = await aiohttp_client(create_app(built.settings))
+    await login(client, "mme.martin")
+    url = f"/classes/{built.ids['cp-a']}/pupils/{built.ids['p04']}"
+    for lang, said in (("fr", "L'opération n'a pas été faite. Le nom est vide.</p>"),
+                       ("en", "Nothing was done. The last name is empty.</p>")):
+        resp = await client.post(f"{url}/rename?lang={lang}", data={"last_name": "", "first_name": "Léon",
+                                                                    "csrf_token": await csrf_of(client, url)})
+        assert said in html.unescape(await resp.text())
+    from preau.node.web.context import sentence
+    assert [sentence(t) for t in ("l'identifiant « x » est déjà pris", "debut.toml, ligne 3 : x", "mme.b est là", "Fini.")] == [
+        "L'identifiant « x » est déjà pris.", "debut.toml, ligne 3 : x.", "mme.b est là.", "Fini."]
 
 
 def _tag(page: str, element_id: str) -> str:

@@ -213,6 +213,14 @@ def test_chart_is_wellformed_svg_with_text_figures():
     assert "style=" not in svg  # the CSP allows no inline style
 
 
+def test_a_row_with_a_hidden_part_says_so_instead_of_no_data():
+    """At an académie a row some district hid a cell of has no exact shares: the chart says why, not "no data"."""
+    root = ET.fromstring(str(group_bars_svg([("Mots", None), ("Vide", {})], lang="fr", title="t")))
+    texts = ["".join(t.itertext()) for t in root.iter("{http://www.w3.org/2000/svg}text")]
+    assert any(t.startswith("taux non calculés") for t in texts) and "aucune donnée" in texts
+    assert not list(root.iter("{http://www.w3.org/2000/svg}rect"))
+
+
 def test_a_label_on_two_lines_reads_as_its_words():
     """Copied, searched or read aloud, a wrapped label keeps the space between its lines."""
     label = "Comprendre des phrases lues par l'enseignant"
