@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from preau.crdt.campaign import Campaign, Policy, PolicyStatement, describe_policy
+from preau.crdt.campaign import SCORED_GROUPS, Campaign, Policy, PolicyStatement, describe_policy
 from preau.crdt.disclosure import (AskedChange, PinnedCampaign, Reason, ReleaseDecision, ReleaseHistory,
                                    kept_for_the_pool, next_release, pin_campaign)
 from preau.crdt.pooling import pool_vector
-from preau.crdt.schema import document_id
+from preau.crdt.schema import COLUMNS, document_id
 from preau.crdt.signing import SignedRelease
 
 from .codes import reasons_words
@@ -70,47 +70,50 @@ def _history(store, session, federation: Federation, campaign_id: str) -> Releas
     return history
 
 
-def _ceil_half(n: int) -> int:
-    return (n + 1) // 2
-
-
 def _beside_lost_releases(decision: ReleaseDecision, history: ReleaseHistory, lost) -> ReleaseDecision:
-    """Hold a release whose counts would differ too little from a release the district holds and this school's
+    """Hold a release whose counts would move too little against a release the district holds and this school's
     history forgot (restored from an older backup; `Federation.take_back` brought it back, as counts only).
 
-    The history keeps each published state pupil by pupil; of a release taken back only the counts are known.
-    A pupil who changes moves one count from a cell to another (or adds one): a row whose cells differ by D
-    in all, and whose total differs by T, differs by at least max(ceil(D/2), T) pupils. A row that differs at
-    all must differ by at least min_batch of them, as the batching rule asks of every published state;
-    otherwise nothing leaves, and the release waits for more changes, said as the batching rule says it.
+    The history keeps each published state pupil by pupil and checks both batching rules against it; of a
+    release taken back only the counts are known, so the count-level rule is applied to it, as
+    `disclosure.next_release` applies it to every earlier published state: each count of an exercise (every
+    column and the total) moves by 0 or at least min_batch (any count that moves by min_batch means as many
+    pupils changed). The group columns are not compared against a row with no pupil in a group (its
+    thresholds had not arrived: the groups are published whole anyway). Otherwise nothing leaves, and the
+    release waits for more changes, said as the batching rule says it.
     """
     content = decision.content
     if content is None or content.status != "published":
         return decision
     need = content.policy.min_batch
-    close: list[tuple[str, int]] = []
+    close: list[tuple[int, str, str]] = []  # (moved, exercise, column)
     for old in lost:
         if old.status != "published":
             continue
         for row in content.rows:
             was = old.row(row.exercise)
-            if was is None:
+            if was is None or not was.total:
                 continue
-            cells = sum(abs(a - b) for a, b in zip(row.cells, was.cells))
-            if cells == 0:
-                continue
-            changed = max(_ceil_half(cells), abs(row.total - was.total))
-            if changed < need:
-                close.append((row.exercise, changed))
+            grouped = any(row.get(c) for c in SCORED_GROUPS) and any(was.get(c) for c in SCORED_GROUPS)
+            for column in (*COLUMNS, "total"):
+                if column in SCORED_GROUPS and not grouped:
+                    continue
+                moved = abs(row.get(column) - was.get(column))
+                if 0 < moved < need:
+                    close.append((moved, row.exercise, column))
     if not close:
         return decision
-    exercise, changed = min(close, key=lambda c: (need - c[1], c[0]))
-    more = need - changed
-    reason = (f"waiting for {more} more changed pupil{'s' if more > 1 else ''} on {exercise} ({changed} changed "
-              f"since release {max(c.release for c in lost)}, which the district holds from before this node was "
-              f"restored; at least {need} must change together)")
-    why = (Reason("waiting", {"more": more, "exercise": exercise, "changed": changed, "min_batch": need}),)
-    return ReleaseDecision(False, reason, None, history, tuple(sorted(set(close))), reasons=why)
+    moved, exercise, column = min(close)
+    reason = (f"waiting on {exercise}: its {column} count would move by {moved} against release "
+              f"{max(c.release for c in lost)}, which the district holds from before this node was restored "
+              f"(every count moves by 0 or at least {need})")
+    why = (Reason("waiting_counts", {"exercise": exercise, "column": column, "moved": moved, "min_batch": need}),)
+    others = len({ex for _, ex, _ in close}) - 1
+    if others > 0:
+        reason += f"; {others} other exercise{'s' if others > 1 else ''} also waiting"
+        why += (Reason("others_waiting", {"count": others}),)
+    held = tuple(sorted({ex: m for m, ex, _ in sorted(close, reverse=True)}.items()))  # (exercise, least move)
+    return ReleaseDecision(False, reason, None, history, held, reasons=why)
 
 
 def _pinned(store, session, federation: Federation, campaign: Campaign) -> tuple[PinnedCampaign | None, ReleaseHistory]:

@@ -21,8 +21,9 @@ pytestmark = pytest.mark.slow
 CAMPAIGN = "2026-debut-cp"
 
 
-def _add(data, names, *, score_all: bool = True) -> None:
-    """Pupils with every exercise scored: all items right (`score_all`), or all wrong."""
+def _add(data, names, *, score_all: bool = True, again: bool = False) -> None:
+    """Pupils with every exercise scored: all items right (`score_all`, seuil 2), or all wrong (besoin);
+    `again`: pupils already in the class (by last name), scored anew."""
     from preau.node.records.store import ResultInput, Store
     from preau.node.records.vault import ARGON2
 
@@ -32,8 +33,14 @@ def _add(data, names, *, score_all: bool = True) -> None:
         c = store.get_campaign(admin, CAMPAIGN)
         classes = store.list_classes(admin)
         info = classes[0] if classes else store.create_class(admin, "CP A", c.level, c.school_year)
+        if again:
+            wanted = {last for last, _ in names}
+            pupils = [p for p in store.list_pupils(admin, info.id) if p.last_name in wanted]
+            assert len(pupils) == len(wanted)
+        else:
+            pupils = store.add_pupils(admin, info.id, names)
         results = []
-        for p in store.add_pupils(admin, info.id, names):
+        for p in pupils:
             for ex in c.exercises:
                 if ex.score_kind == "wpm":
                     results.append(ResultInput(p.id, ex.id, wpm=60))
@@ -80,26 +87,25 @@ def test_a_school_restored_from_before_its_last_release_releases_again(tmp_path)
         assert sorted(held) == [1, 2] and _district_entry(d)["cohort"] == 30
 
         s.run("restore", str(backup), "--force", "--user", "admin")
-        _add(s.data, [(f"Nouveau{i}", "Eleve") for i in range(10)])  # the teachers type again what was lost
-        _add(s.data, [("Tardif", "Lucie")], score_all=False)         # and one pupil assessed late
+        _add(s.data, [(f"Nouveau{i}", "Eleve") for i in range(10)])  # the teachers type again what was lost,
+        _add(s.data, [(f"Suivant{i}", "Eleve") for i in range(15)])  # and what came since
         # Released before any sync: the school does not know yet that the district holds a release 2.
         r = s.run("release", CAMPAIGN, "--approve")
         assert "release 2" in r.out
         s.run("sync")
-        # The district keeps the release 2 it holds (a number already held is never replaced)...
+        # The district keeps the release 2 it holds (a number already held is never replaced), and the school's
+        # log does not say its own release 2 (45 pupils) arrived.
         assert _district_releases(d) == held and _district_entry(d)["cohort"] == 30
-        # ... and the school's log does not say its own release 2 (31 pupils) arrived; the one the district holds,
-        # taken back, is in the log again (30 pupils, received).
-        log = _log(s)
-        assert {"cohort": 31, "receipt": None} in log[2]
-        assert [e["cohort"] for e in log[2] if e["receipt"]] in ([], [30])
+        assert _log(s)[2] == [{"cohort": 45, "receipt": None}]
         assert s.query("SELECT 1 FROM events WHERE kind = 'taken_back'")
 
-        # One late pupil only, against the 30 the district holds: that would single the pupil out. Even a
-        # closing release waits (the school's history forgot release 2; the batching rule still applies to it).
-        r = s.run("release", CAMPAIGN, "--approve", "--final", check=False)
-        assert r.code != 0 and "waiting for 9 more" in r.out + r.err, (r.out, r.err)
-        _add(s.data, [(f"Tardif{i}", "Eleve") for i in range(10)], score_all=False)
+        # Ten pupils now à besoin: 35 at seuil 2, against 45 (its own release 2) and 20 (release 1), the school's
+        # history would let that go; against the 30 of the release 2 the district holds, 5 pupils would stand out.
+        last = [(f"Suivant{i}", "Eleve") for i in range(10)]
+        _add(s.data, last, score_all=False, again=True)
+        r = s.run("release", CAMPAIGN, "--approve", check=False)
+        assert r.code != 0 and '"above threshold 2" count would move by only 5' in r.err, (r.out, r.err)
+        _add(s.data, [(f"Tardif{i}", "Eleve") for i in range(10)])  # ten more at seuil 2: 45, and 10 à besoin
         r = s.run("release", CAMPAIGN, "--approve")
         assert "release 3" in r.out, r.out  # numbered past the district's 2
         s.run("sync")
@@ -107,8 +113,8 @@ def test_a_school_restored_from_before_its_last_release_releases_again(tmp_path)
         assert sorted(_district_releases(d)) == [1, 2, 3]
         assert _district_releases(d)[2] == held[2]  # release 2 was never rewritten
         entry = _district_entry(d)
-        assert (entry["release"], entry["cohort"]) == (3, 41)
-        assert entry["exercises"]["fr-comprendre-mots"]["besoin"] == 11
+        assert (entry["release"], entry["cohort"]) == (3, 55)
+        assert entry["exercises"]["fr-comprendre-mots"]["besoin"] == 10
         assert [e["receipt"] is not None for e in _log(s)[3]] == [True]
         # The unreceived release 2 no longer waits (the district took release 3): `preau status` says nothing waits.
         assert json.loads(s.run("status", "--json").out)["unacknowledged"] == []
