@@ -16,16 +16,17 @@ from preau.crdt.errors import RollbackError, SchemaError, SyncMessageError
 from preau.crdt.schema import new_document
 from preau.crdt.signing import sign_release, verify_release
 
-from crdt_fixtures import NOW, School, outcomes_for, sync_pair
+from crdt_fixtures import NOW, School, outcomes_for, sync_pair, with_late_batch
 
 
 def _restored(campaign):
     """A school at release 1 (its backup), then release 2 the reader holds, then the restored copy."""
     s = School(1, campaign)
-    pupils = [f"pupil-{i}" for i in range(20)]
-    s.publish(outcomes_for(pupils, campaign, random.Random(1)))
+    first = outcomes_for([f"pupil-{i}" for i in range(20)], campaign, random.Random(1))
+    s.publish(first)
     backup = s.doc.save()
-    s.publish(outcomes_for(pupils, campaign, random.Random(2)), now=NOW + 60)
+    s.publish(with_late_batch(first, campaign), now=NOW + 60)
+    assert len(s.signed) == 2
     reader = load_document(s.doc.save())
     verify_release(reader, s.signed[-1], s.owner, 1)
     return s, load_document(backup), reader
