@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 
 from preau.crdt.disclosure import Reason
 from preau.crdt.errors import CampaignError
+from preau.crdt.statistics import AGGREGATE_REASONS
 from preau.protocol.connection import REFUSALS
 
 from . import i18n
@@ -46,6 +47,8 @@ REASON_KEYS = {  # disclosure.Reason.code -> why a release goes or waits
     "waiting": "reason.waiting", "others_waiting": "reason.others_waiting", "unchanged": "reason.unchanged",
     "no_results": "reason.no_results", "pooled": "reason.pooled",
 }
+
+AGGREGATE_REASON_KEYS = {code: f"aggregate.reason.{code}" for code in AGGREGATE_REASONS}  # a withheld aggregate's
 
 REFUSAL_KEYS = {code: f"refusal.{code}" for code in REFUSALS}  # the sync protocol's refusals, by code
 # Refusals that only a new invitation from the district mends (the head teacher must call them).
@@ -176,5 +179,6 @@ def all_codes() -> Iterable[tuple[str, str]]:
     """(code family, catalog key) for every code the pure layers may give: what the tests check."""
     yield from (("campaign", k) for k in CAMPAIGN_KEYS.values())
     yield from (("reason", k) for k in REASON_KEYS.values())
+    yield from (("aggregate", k) for k in AGGREGATE_REASON_KEYS.values())
     yield from (("refusal", k) for k in REFUSAL_KEYS.values())
     yield from (("failure", k) for k in FAILURE_KEYS.values())

@@ -22,6 +22,7 @@ from preau.node.errors import NotFound, said
 from preau.node.federation.pools import POOL_OWNER
 from preau.node.records import csvio
 
+from ..codes import AGGREGATE_REASON_KEYS
 from ..i18n import when
 from .appkeys import CLOCK
 from .charts import group_bars_svg
@@ -154,7 +155,9 @@ def table_rows(node: Any, request: web.Request, stats: CampaignStatistics, campa
 def _status_label(t: Any, m: MemberRow) -> str:
     if m.scope not in ("school", "district"):
         return t("dstats.status_pool", schools=m.schools)
-    return t("dstats.status_withheld") if m.scope == "school" else t("dstats.status_withheld_district")
+    if m.scope == "school":
+        return t("dstats.status_withheld")
+    return t(AGGREGATE_REASON_KEYS.get(m.reason, "dstats.status_withheld_district"))  # why a district sent none
 
 
 def _query(request: web.Request) -> tuple[str | None, str, bool]:

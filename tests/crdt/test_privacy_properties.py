@@ -4,6 +4,7 @@ policies the campaign re-publishes, whenever schools release and the district se
 - for any two releases of a school, the pupil-level states behind them differ, per exercise, by no
   pupil or by at least `min_cohort` pupils, and releases whose states are equal are equal (cohort too);
 - every exercise's groups leave under one set of thresholds only;
+- every aggregate with counts has at least 2 schools behind it (one school's would be its row);
 - for any two aggregates of a district, no cell, total or cohort differs by 1..small_cell_max, the
   school count does not move by exactly one, no exercise's difference comes from one school's releases
   alone, and every aggregate with counts passes the small-cell audit on its own (no hidden total given
@@ -93,7 +94,7 @@ start = st.tuples(*(st.tuples(st.just("add"), st.just(n), st.lists(st.tuples(sco
 def run(steps):
     thresholds = {"fr-mots": (6, 10), "ma-problemes": (3, 7)}
     policy = Policy()
-    schools = [School(n) for n in range(3)]
+    schools = [School(n) for n in range(5)]  # the property draws from the first 3; the other two for late schools
     stats = CampaignStatistics(BASE.id)
     sent: list = []  # every aggregate the district sent up
     truths: list = []  # the true total of each exercise behind each aggregate sent, and each school's release
@@ -189,6 +190,8 @@ def aggregate_problems(sent, truths=None) -> list:
     for k, a in enumerate(sent):
         if a.status != "published":
             continue
+        if a.schools_contributing < 2:
+            found.append(("one school alone", a.release))
         n = max(NATIONAL, a.policy.small_cell_max)
         for row in a.rows:
             small = [c for c in COLUMNS if isinstance(row.get(c), int) and 1 <= row.get(c) <= n]
@@ -258,20 +261,21 @@ def test_the_property_catches_aggregates_sent_at_every_change(monkeypatch):
 
 
 def _late_schools(n: int):
-    """School 0 releases and the district's counts go up at closing; then `n` late schools of 15 pupils,
+    """Schools 0 and 1 release and the district's counts go up at closing; then `n` late schools of 15 pupils,
     every one of them at seuil 2 on both exercises, make their closing releases, and the district tries again."""
-    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("release", 0, True), ("aggregate", True)]
-    for k in range(1, n + 1):
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, i % 9) for i in range(22)]),
+             ("release", 0, True), ("release", 1, True), ("aggregate", True)]
+    for k in range(2, n + 2):
         steps += [("add", k, [(12, 9)] * 15), ("release", k, True)]
     return [*steps, ("aggregate", True)]
 
 
 def test_later_counts_go_up_only_when_no_school_and_no_small_cell_comes_out():
     _, sent, truths = run(_late_schools(2))  # two late schools, every difference 0 or 30 pupils: it goes up
-    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 1), ("published", 3)]
+    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 2), ("published", 4)]
     assert aggregate_problems(sent, truths) == []
     _, sent, truths = run(_late_schools(1))  # one late school: its row would be the difference, it is held
-    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 1)]
+    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 2)]
     # After that, 11 more pupils (besoin) at one late school: more than 10, but one school's rows: held.
     _, sent, truths = run([*_late_schools(2), ("add", 2, [(1, 1)] * 11), ("release", 2, True), ("aggregate", True)])
     assert len(sent) == 2 and aggregate_problems(sent, truths) == []
@@ -315,9 +319,10 @@ def test_the_property_catches_a_moving_margin(monkeypatch):
 def test_the_property_catches_a_total_given_back_by_another_row(monkeypatch):
     from preau.crdt import disclosure
     # 20 pupils: fr-mots 10 besoin and 10 fragile (both small: the total gives them back, so it is hidden);
-    # ma-problemes 12 besoin and 8 fragile, whose total (20) would give fr-mots's back.
-    steps = [("add", 0, [(2 if i < 10 else 7, 1 if i < 12 else 4) for i in range(20)]), ("release", 0, True),
-             ("aggregate", True)]
+    # ma-problemes 12 besoin and 8 fragile, whose total (20) would give fr-mots's back. Two schools of 10,
+    # each half of it (an aggregate needs 2 schools).
+    half = [(2 if i < 5 else 7, 1 if i < 6 else 4) for i in range(10)]
+    steps = [("add", 0, half), ("add", 1, half), ("release", 0, True), ("release", 1, True), ("aggregate", True)]
     schools, sent, truths = run(steps)
     assert [r.total for r in sent[-1].rows] == ["x", "x"] and aggregate_problems(sent, truths) == []
     monkeypatch.setattr(disclosure, "MARGINS", False)
@@ -326,13 +331,25 @@ def test_the_property_catches_a_total_given_back_by_another_row(monkeypatch):
 
 
 def test_counts_that_come_back_after_a_withdrawal_are_checked_against_those_sent_before():
-    """Both schools' counts go up, both withdraw (too few pupils left), then one comes back: the difference
-    with the first aggregate would be about that one school, so nothing goes up."""
+    """Three schools' counts go up, two withdraw (too few pupils left: one school left, so the aggregate is
+    withheld), then one comes back: two schools again, but the difference with the first aggregate would be
+    about the one still away, so nothing goes up."""
     steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, i % 9) for i in range(22)]),
-             ("release", 0, True), ("release", 1, True), ("aggregate", True),
+             ("add", 2, [(i % 14, i % 10) for i in range(21)]),
+             ("release", 0, True), ("release", 1, True), ("release", 2, True), ("aggregate", True),
              ("remove", 0, list(range(20))), ("remove", 1, list(range(20))),
              ("release", 0, True), ("release", 1, True), ("aggregate", True),
              ("add", 0, [(i % 16, i % 11) for i in range(20)]), ("release", 0, True), ("aggregate", True)]
     _, sent, truths = run(steps)
-    assert [a.status for a in sent] == ["published", "withheld"]
+    assert [(a.status, a.reason, a.schools_contributing) for a in sent] == [
+        ("published", "", 3), ("withheld", "too_few_schools", 0)]
     assert aggregate_problems(sent, truths) == []
+
+
+def test_the_property_catches_an_aggregate_of_one_school(monkeypatch):
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("release", 0, True), ("aggregate", True)]
+    _, sent, truths = run(steps)
+    assert [(a.status, a.reason) for a in sent] == [("withheld", "too_few_schools")]
+    assert aggregate_problems(sent, truths) == []
+    monkeypatch.setattr(statistics_module, "MIN_SCHOOLS", 1)  # as before review5: one school's row went up
+    assert ("one school alone", 1) in aggregate_problems(*run(steps)[1:])

@@ -7,8 +7,8 @@ campaign is loaded at the académie only, so the schools can have it only if it
 came down through the district.
 
 School b (48 pupils, 20 of them assessed on two more exercises) releases and
-the district syncs up; a late pupil is assessed at b, too few to move any
-row; the académie closes the campaign, b makes its closing release, and the
+the district syncs up, then school a (20 pupils; an aggregate needs 2 schools)
+releases; a late pupil is assessed at b, too few to move any row; the académie closes the campaign, b makes its closing release, and the
 district's counts go up; then school c, late, joins and makes its closing
 release, and the district syncs up again. Everything the district
 sent up is in its transparency log, and the académie tries three things:
@@ -50,8 +50,8 @@ SPLIT = {"ma-problemes": ((0, 10), (2, 10)), "ma-assemblage": ((1, 12), (3, 8))}
 
 
 def _even(campaign):
-    """b: pupil i besoin, fragile, seuil 2 or absent by i mod 4 on every exercise but the split ones, so
-    every cell of an aggregate of b, with or without c, is 0 or above 10: none is hidden."""
+    """b (and a): pupil i besoin, fragile, seuil 2 or absent by i mod 4 on every exercise but the split ones,
+    so every cell of an aggregate of a and b, with or without c, is 0 or above 10: none is hidden."""
     def adjust(classes) -> None:
         pupils = [p for c in classes for p in c.pupils]
         for i, pupil in enumerate(pupils):
@@ -148,10 +148,10 @@ def _recovered_rows(counted: list[ReleaseContent], school: ReleaseContent) -> li
 def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_path, protection):
     w = World(tmp_path)  # w.district is the district; the académie sits above it
     academie = new_academie(tmp_path)
-    for n, name in enumerate(("b", "c")):
+    for n, name in enumerate(("b", "c", "a")):
         w.add_school(name, 31 * n)
     w.init_all()
-    b, c = w.schools.values()
+    b, c, a = w.schools.values()
     if protection == "off":
         w.district.unprotect = ("one_aggregate", "margins")
         b.unprotect = ("margins",)
@@ -173,6 +173,10 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
         w.release(b)
         assert "acknowledged" in b.cli("sync").stdout
         w.district.cli("sync")
+        w.join(a)  # a second school: one school's aggregate would be its row, and is withheld (too_few_schools)
+        w.fill(a, [20], seed=401, adjust=_even(w.campaign))
+        w.release(a)
+        assert "acknowledged" in a.cli("sync").stdout
 
         w.fill(b, [1], seed=403, adjust=_without_split)  # a late pupil: too few to move any of b's rows
         b.classes.pop()  # (held back: the counts below are the released pupils')
@@ -207,7 +211,7 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
         assert "release" not in kinds and "aggregate" in kinds
 
         # The académie's figures are the generated counts of the schools its district's counts went up with.
-        behind = [b] if protection == "on" else [b, c]
+        behind = [a, b] if protection == "on" else [a, b, c]
         got = json.loads(academie.cli("stats", w.campaign.id, "--format", "json").stdout)
         assert (got["districts_contributing"], got["schools_represented"]) == (1, len(behind))
         expected = w.expected(behind)
