@@ -1,17 +1,29 @@
 """The disclosure policy: from pupil-level results held in memory to what may leave the school.
 
-Three rules, each against one way a curious reader could single out a pupil:
+The rules, each against one way a curious reader could single out a pupil:
 
-- `min_cohort`: a school with fewer assessed pupils publishes no counts at all,
-  only "withheld: small cohort" (at closing, or to withdraw counts it had
-  published before).
-- batching: an exercise's figures change in a release only when the set of
-  pupils whose result differs from *every* earlier published state of that
-  exercise (including the empty state before any release) is 0 or at least
-  `min_batch`. Subtracting any two releases then never isolates fewer than
-  `min_batch` pupils; smaller changes are held back until enough accumulate.
-  This holds at closing too: a final release may leave up to `min_batch - 1`
-  late changes per exercise unpublished, and says so.
+- `min_cohort`: a school publishes no counts at all, only "withheld: small
+  cohort" (at closing, or to withdraw counts it had published before), while
+  fewer than `min_cohort` pupils are assessed today, or while the rows that
+  would leave count fewer than `min_cohort` assessed pupils (batching may hold
+  most pupils back: the cohort that counts is the one that would be published).
+  A pupil is assessed when they have a state other than absent (a group, or
+  `pending`) on at least one exercise.
+- batching, pupil level: an exercise's figures change in a release only when
+  the set of pupils whose result differs from *every* earlier published state
+  of that exercise (including the empty state before any release) is 0 or at
+  least `min_batch`. Subtracting any two releases then never isolates fewer
+  than `min_batch` pupils; smaller changes are held back until enough
+  accumulate. This holds at closing too: a final release may leave up to
+  `min_batch - 1` late changes per exercise unpublished, and says so.
+- batching, count level: "absent" is a column of its own, so ten changed
+  pupils can move the scored counts by one (a late pupil scored, nine others
+  marked absent). A new state of an exercise is therefore published only if,
+  against every earlier published non-empty state of it, each count (every
+  column, pending included, and the row total) moves by 0 or at least
+  `min_batch`. Against an empty state the difference is the state itself,
+  which is published anyway: no rule there; nor on the group columns against
+  a state with no pupil in a group (all pending or absent, before thresholds).
 - pinned cut-offs (`pin_campaign`): once a pupil has been placed in a group
   on an exercise in a published release, that exercise's thresholds (and the
   strictest policy seen) are kept for the rest of the campaign, whatever later
@@ -31,7 +43,7 @@ import itertools
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping, Sequence
 
-from .campaign import GROUPS, POLICY_SETTINGS, Campaign, Policy, check_floor
+from .campaign import GROUPS, POLICY_SETTINGS, SCORED_GROUPS, Campaign, Policy, check_floor
 from .documents import ReleaseContent, Row
 from .errors import CrdtUsageError, DocumentError
 from .schema import COLUMNS, MARKER_HIDDEN
@@ -209,17 +221,18 @@ def _new_pins(campaign: Campaign, history: ReleaseHistory, published: Iterable[s
 class Reason:
     """One part of why a release goes or waits: a stable code and its values, for the node's catalog.
 
-    Codes (`REASON_CODES`): small_cohort (cohort, min_cohort, campaign), released (number, updated),
-    final, waiting (more, exercise, changed, min_batch), others_waiting (count), unchanged (release),
-    no_results, pooled (campaign).
+    Codes (`REASON_CODES`): small_cohort (cohort, min_cohort, campaign), small_published_cohort (cohort,
+    assessed, min_cohort, campaign), released (number, updated), final, waiting (more, exercise, changed,
+    min_batch), waiting_counts (exercise, column, moved, min_batch), others_waiting (count), unchanged
+    (release), no_results, pooled (campaign).
     """
 
     code: str
     params: Mapping[str, object] = field(default_factory=dict)
 
 
-REASON_CODES = frozenset({"small_cohort", "released", "final", "waiting", "others_waiting", "unchanged", "no_results",
-                          "pooled"})
+REASON_CODES = frozenset({"small_cohort", "small_published_cohort", "released", "final", "waiting", "waiting_counts",
+                          "others_waiting", "unchanged", "no_results", "pooled"})
 
 
 @dataclass(frozen=True)
@@ -263,6 +276,44 @@ def _row(exercise: str, snap: Snapshot) -> Row:
 def _assessed(snapshots: Iterable[Snapshot]) -> int:
     """Pupils counted in the cohort: those with a state other than absent on at least one exercise."""
     return len({p for snap in snapshots for p, code in snap.items() if code != "a"})
+
+
+def _counts(snap: Snapshot) -> dict[str, int]:
+    counts = {c: 0 for c in (*COLUMNS, "total")}
+    for code in snap.values():
+        counts[_COLUMN[code]] += 1
+    counts["total"] = len(snap)
+    return counts
+
+
+def _small_count_move(cur: Snapshot, snaps: Sequence[Snapshot], min_batch: int) -> tuple[str, int] | None:
+    """The count (column or "total") that would move by 1..min_batch-1 against an earlier published state, and by
+    how much (the smallest such move); None when every count moves by 0 or at least min_batch against each.
+
+    Where the difference is one of the two states itself, published whole anyway, it is not checked: empty states
+    are skipped, on either side, and against a state with no pupil in a group (only pending or absent: before the
+    exercise had thresholds) the group columns are not compared, since their difference is the other state's
+    groups. So the thresholds arriving for 25 pending pupils publish their groups (4 à besoin, say), as a first
+    release would; the pending, absent and total counts still follow the rule.
+    """
+    if not cur:
+        return None
+    mine = _counts(cur)
+    grouped = any(code in "bfs" for code in cur.values())
+    worst: tuple[int, int, str] | None = None
+    order = (*COLUMNS, "total")
+    for snap in snaps:
+        if not snap:
+            continue
+        theirs = _counts(snap)
+        both_grouped = grouped and any(code in "bfs" for code in snap.values())
+        for i, c in enumerate(order):
+            if c in SCORED_GROUPS and not both_grouped:
+                continue
+            moved = abs(mine[c] - theirs[c])
+            if 0 < moved < min_batch and (worst is None or (moved, i) < worst[:2]):
+                worst = (moved, i, c)
+    return None if worst is None else (worst[2], worst[0])
 
 
 def _collect(outcomes: Iterable[PupilOutcome], campaign: Campaign) -> dict[str, dict[str, str]]:
@@ -311,22 +362,28 @@ def next_release(
         # release approved early, does not reopen the campaign. Later corrections are final too.
         closing = True
 
+    def small_cohort(why: str, reasons: tuple[Reason, ...], held_back: tuple[tuple[str, int], ...] = ()) -> ReleaseDecision:
+        """No counts leave: nothing, or "withheld: small cohort" at closing or to withdraw counts sent before."""
+        withdraw = last is not None and last.status == "published"
+        already = last is not None and last.status == "withheld" and (last.final or not closing)
+        if already or not (closing or withdraw):
+            return ReleaseDecision(False, why, None, history, held_back, reasons=reasons)
+        content = ReleaseContent(campaign.id, number, "withheld", "small_cohort", policy, final=closing)
+        return ReleaseDecision(True, why, content, replace(history, last_release=number, last=content), held_back,
+                               reasons=reasons)
+
     if cohort < policy.min_cohort:
         why = (
             f"withheld: small cohort ({cohort} assessed pupil{'' if cohort == 1 else 's'}; campaign {campaign.id} needs at least "
             f"{policy.min_cohort} before any counts leave the school)"
         )
-        small = (Reason("small_cohort", {"cohort": cohort, "min_cohort": policy.min_cohort, "campaign": campaign.id}),)
-        withdraw = last is not None and last.status == "published"
-        already = last is not None and last.status == "withheld" and (last.final or not closing)
-        if already or not (closing or withdraw):
-            return ReleaseDecision(False, why, None, history, reasons=small)
-        content = ReleaseContent(campaign.id, number, "withheld", "small_cohort", policy, final=closing)
-        return ReleaseDecision(True, why, content, replace(history, last_release=number, last=content), reasons=small)
+        return small_cohort(why, (Reason("small_cohort", {"cohort": cohort, "min_cohort": policy.min_cohort,
+                                                          "campaign": campaign.id}),))
 
     rows: list[Row] = []
     updated: list[str] = []
     held: list[tuple[str, int, int]] = []  # exercise, changed since last, more needed
+    held_counts: list[tuple[str, int, str, int]] = []  # exercise, changed since last, the count that moves, by how much
     snapshots = dict(history.snapshots)
     for ex in campaign.exercises:
         snaps = history.snapshots.get(ex.id, ())
@@ -336,15 +393,19 @@ def next_release(
             rows.append(_row(ex.id, prev))
             continue
         too_close = [d for d in (_distance(cur, s) for s in ({}, *snaps)) if 0 < d < policy.min_batch]
+        small_move = _small_count_move(cur, snaps, policy.min_batch) if COUNT_BATCHING and not too_close else None
         if too_close:
             rows.append(_row(ex.id, prev))
             held.append((ex.id, _distance(cur, prev), policy.min_batch - min(too_close)))
+        elif small_move is not None:
+            rows.append(_row(ex.id, prev))
+            held_counts.append((ex.id, _distance(cur, prev), *small_move))
         else:
             snapshots[ex.id] = (*snaps, cur)
             rows.append(_row(ex.id, cur))
             updated.append(ex.id)
 
-    held_back = tuple((ex, n) for ex, n, _ in held)
+    held_back = tuple((ex, n) for ex, n, _ in held) + tuple((ex, n) for ex, n, _, _ in held_counts)
     held_text = ""
     held_why: tuple[Reason, ...] = ()
     if held:
@@ -354,9 +415,18 @@ def next_release(
             f"({n} changed since the last release; at least {policy.min_batch} must change together)"
         )
         held_why = (Reason("waiting", {"more": more, "exercise": ex, "changed": n, "min_batch": policy.min_batch}),)
-        if len(held) > 1:
-            held_text += f"; {len(held) - 1} other exercise{'s' if len(held) > 2 else ''} also waiting"
-            held_why += (Reason("others_waiting", {"count": len(held) - 1}),)
+    elif held_counts:
+        ex, n, column, moved = held_counts[0]
+        held_text = (
+            f"waiting on {ex}: its {column} count would move by {moved} against an earlier release "
+            f"({n} pupil{'s' if n != 1 else ''} changed; every count moves by 0 or at least {policy.min_batch})"
+        )
+        held_why = (Reason("waiting_counts", {"exercise": ex, "column": column, "moved": moved,
+                                              "min_batch": policy.min_batch}),)
+    others = len(held_back) - 1
+    if others > 0:
+        held_text += f"; {others} other exercise{'s' if others > 1 else ''} also waiting"
+        held_why += (Reason("others_waiting", {"count": others}),)
 
     final_due = closing and not (last is not None and last.final and last.status == "published")
     if not updated and not final_due:
@@ -373,6 +443,19 @@ def next_release(
     # on every exercise must not move it (a margin that would isolate them).
     shown = {ex.id: (snapshots[ex.id][-1] if snapshots.get(ex.id) else {}) for ex in campaign.exercises}
     published_cohort = _assessed(shown.values()) if MARGINS else cohort
+    if FLOOR_ON_PUBLISHED and published_cohort < policy.min_cohort:
+        # Today's cohort is large enough, but batching holds most of it back: the rows that would leave are
+        # about fewer pupils than the floor (one pupil scored, nine absent, the others' exercise waiting).
+        why = (
+            f"withheld: small cohort (the rows that may leave now count {published_cohort} assessed "
+            f"pupil{'' if published_cohort == 1 else 's'} of {cohort}; campaign {campaign.id} needs at least "
+            f"{policy.min_cohort} before any counts leave the school)"
+        )
+        if held_text:
+            why += "; " + held_text
+        small = (Reason("small_published_cohort", {"cohort": published_cohort, "assessed": cohort,
+                                                   "min_cohort": policy.min_cohort, "campaign": campaign.id}),)
+        return small_cohort(why, small + held_why, held_back)
     content = ReleaseContent(campaign.id, number, "published", "", policy, tuple(rows), published_cohort, final=closing)
     reason = f"release {number}: {len(updated)} exercise{'s' if len(updated) != 1 else ''} updated"
     why = (Reason("released", {"number": number, "updated": len(updated)}),)
@@ -380,7 +463,7 @@ def next_release(
         reason += " (final)"
         why += (Reason("final"),)
     if held_text:
-        reason += "; " + held_text.replace("waiting for", "held back, waiting for", 1)
+        reason += "; " + held_text.replace("waiting", "held back, waiting", 1)
         why += held_why
     new_history = ReleaseHistory(campaign.id, number, content, snapshots,
                                  _new_pins(campaign, history, updated, snapshots), policy.strictest(history.policy))
@@ -390,6 +473,14 @@ def next_release(
 MARGINS = True
 """Margins follow the cells: a release's cohort is the one behind its published rows, and an aggregate
 shows its cohort only when every row shows its total. Only tests turn this off (docs/privacy.md)."""
+
+FLOOR_ON_PUBLISHED = True
+"""min_cohort is also checked on the cohort a release would publish (the pupils behind its rows), not only on
+today's assessed pupils. Only tests turn this off, to show one pupil's group leaving a class of ten."""
+
+COUNT_BATCHING = True
+"""Batching at count level too: every count of an exercise moves by 0 or at least min_batch against each earlier
+published state. Only tests turn this off, to show a late pupil's group read off two releases."""
 
 
 # -- small cells --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import Iterable, Mapping
 
 from preau.crdt.disclosure import Reason
 from preau.crdt.errors import CampaignError
+from preau.crdt.schema import COLUMNS
 from preau.crdt.statistics import AGGREGATE_REASONS
 from preau.protocol.connection import REFUSALS
 
@@ -46,7 +47,9 @@ REASON_KEYS = {  # disclosure.Reason.code -> why a release goes or waits
     "small_cohort": "reason.small_cohort", "released": "reason.updated", "final": "reason.final",
     "waiting": "reason.waiting", "others_waiting": "reason.others_waiting", "unchanged": "reason.unchanged",
     "no_results": "reason.no_results", "pooled": "reason.pooled",
+    "small_published_cohort": "reason.small_published_cohort", "waiting_counts": "reason.waiting_counts",
 }
+COLUMN_KEYS = {c: f"disclosure_rules.column.{c}" for c in (*COLUMNS, "total")}  # a count a reason names
 
 AGGREGATE_REASON_KEYS = {code: f"aggregate.reason.{code}" for code in AGGREGATE_REASONS}  # a withheld aggregate's
 
@@ -114,6 +117,8 @@ class Reasons:
         said = dict(params)
         if "exercise" in said and str(said["exercise"]) in self.names:
             said["exercise"] = i18n.translate(lang, "reason.exercise_name", name=self.names[str(said["exercise"])])
+        if str(said.get("column")) in COLUMN_KEYS:
+            said["column"] = i18n.translate(lang, COLUMN_KEYS[str(said["column"])])
         return said
 
     def __str__(self) -> str:
@@ -179,6 +184,7 @@ def all_codes() -> Iterable[tuple[str, str]]:
     """(code family, catalog key) for every code the pure layers may give: what the tests check."""
     yield from (("campaign", k) for k in CAMPAIGN_KEYS.values())
     yield from (("reason", k) for k in REASON_KEYS.values())
+    yield from (("reason", k) for k in COLUMN_KEYS.values())
     yield from (("aggregate", k) for k in AGGREGATE_REASON_KEYS.values())
     yield from (("refusal", k) for k in REFUSAL_KEYS.values())
     yield from (("failure", k) for k in FAILURE_KEYS.values())

@@ -43,6 +43,16 @@ def translate(lang: str, key: str, /, **params: object) -> str:
     return text.format(**params) if params else text
 
 
+def translate_at(lang: str, level: str | None, key: str, /, **params: object) -> str:
+    """`translate`, preferring the key's variant for this level (`<level>.<key>`) where the catalog has one.
+
+    An académie runs the district's pages: its members are districts, so "Écoles" there reads
+    "Circonscriptions" (`academie.nav.schools`); a key with no variant reads as everywhere else."""
+    if level is not None and f"{level}.{key}" in catalog(lang):
+        key = f"{level}.{key}"
+    return translate(lang, key, **params)
+
+
 def pick_language(query_value: str | None, cookie_value: str | None) -> str:
     """`?lang=` wins over the cookie; anything unknown falls back to French."""
     for value in (query_value, cookie_value):

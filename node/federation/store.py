@@ -217,6 +217,11 @@ class FedStore:
             return self._query("SELECT * FROM peers WHERE role = ? ORDER BY uai, key", [role])
         return self._query("SELECT * FROM peers ORDER BY role, uai, key")
 
+    def member_roles(self) -> set[str]:
+        """The roles of this node's active members ("school", "child"): what its pages call them."""
+        return {r["role"] for r in self._query("SELECT DISTINCT role FROM peers WHERE status = 'active' "
+                                                "AND role IN ('school', 'child')")}
+
     def active_peer(self, key: str) -> dict | None:
         p = self.peer(key)
         return p if p and p["status"] == "active" else None

@@ -54,9 +54,16 @@ def form_text(form: Any, name: str, limit: int = 200) -> str:
     return value.strip()[:limit] if isinstance(value, str) else ""
 
 
+def level_of(request: web.Request) -> str | None:
+    """"academie" on a district node whose members are all districts (its pages name them so), else None."""
+    node = request.config_dict.get(NODE)  # one small query on a district's pages (a school's ask nothing)
+    academie = node is not None and getattr(node, "role", None) == "district" and node.fed.member_roles() == {"child"}
+    return "academie" if academie else None
+
+
 def t_(request: web.Request) -> Callable[..., str]:
-    lang = request_language(request)
-    return lambda key, **kw: i18n.translate(lang, key, **kw)
+    lang, level = request_language(request), level_of(request)
+    return lambda key, **kw: i18n.translate_at(lang, level, key, **kw)
 
 
 def sentence(text: str) -> str:

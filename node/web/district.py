@@ -293,15 +293,12 @@ async def stats_page(request: web.Request) -> web.StreamResponse:
     known = campaigns_of(node).get(campaign_id)
     name = known.name if known else campaign_id
     # A row with a part some district hid (at an académie) has no exact shares to draw.
-    # At an académie the members counted are districts: the page names them so.
-    academie = bool(s.districts_contributing)
-    title = t("chart.title_academie" if academie else "chart.title", campaign=name)
-    chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else None) for r in rows], lang=lang, title=title)
+    chart = group_bars_svg([(r["name"], r["counts"] if r["exact"] else None) for r in rows], lang=lang,
+                           title=t("chart.title", campaign=name))
     spread = spread_svg([(r["name"], r["spread"].get("seuil2")) for r in rows], lang=lang,
-                        title=t("stats.spread_title_academie" if academie else "stats.spread_title", campaign=name))
+                        title=t("stats.spread_title", campaign=name))
     return await render(request, "district_stats.html", {
         "campaign_id": campaign_id, "name": name, "stats": s, "rows": rows, "chart": chart, "spread": spread,
-        "title": title, "academie": academie,
         "groups": GROUPS, "scored": SCORED_GROUPS, "definition": t("dstats.definition"), "pct": percent,
         "pools": fpools.pools(node.federation, campaign_id), "summary": stats_summary(t, s)})
 

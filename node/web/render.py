@@ -13,6 +13,7 @@ from aiohttp import web
 
 from preau.node import i18n
 from preau.node.web.appkeys import WEB_CONFIG
+from .context import level_of
 from .flash import take as take_flash
 from .security import Refused, current_principal, csrf_token, request_language, wants_json
 
@@ -80,7 +81,7 @@ async def base_context(request: web.Request) -> dict[str, Any]:
         # The language link reloads this page; a page answering a POST (a form refused) points to the
         # form's own page instead (`page_url`), since its address only takes POSTs.
         "lang_href": f"?lang={other}",
-        "t": functools.partial(i18n.translate, lang),
+        "t": functools.partial(i18n.translate_at, lang, level_of(request)),
         "csrf_token": await csrf_token(request),
         "principal": principal,
         "nav": nav,

@@ -64,8 +64,17 @@ def outcomes_for(pupils, campaign, rng: random.Random, weights=(1, 2, 6, 1)):
     return out
 
 
+def with_late_batch(outcomes, campaign, prefix="late", n=10, group="seuil2"):
+    """The same outcomes and `n` late pupils in one group on every exercise (pending where it has no thresholds):
+    every count moves by 0 or `n`, so with n >= min_batch a later release goes under batching at both levels
+    (pupils and counts). A fresh random draw for the same pupils would move some counts by fewer: held back."""
+    late = [PupilOutcome(f"{prefix}{i}", ex.id, group if ex.thresholds is not None else None)
+            for i in range(n) for ex in campaign.exercises]
+    return [*outcomes, *late]
+
+
 class School:
-    """A school node's crdt side: its history, its release document, its key."""
+    """A school node's crdt side: its history, its release document, its key; `outcomes`: those last released."""
 
     def __init__(self, n: int, campaign):
         self.seed = seed(n)
@@ -74,6 +83,7 @@ class School:
         self.history = ReleaseHistory(campaign.id)
         self.doc = new_document("release", self.owner, campaign=campaign.id)
         self.signed = []
+        self.outcomes = []
 
     def publish(self, outcomes, *, closing=False, now=NOW):
         decision = next_release(outcomes, self.campaign, self.history, closing=closing)
@@ -81,6 +91,7 @@ class School:
             write_release(self.doc, decision.content)
             self.signed.append(sign_release(self.doc, self.seed, now=now))
             self.history = decision.history
+            self.outcomes = list(outcomes)
         return decision
 
 

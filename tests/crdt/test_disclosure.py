@@ -57,9 +57,9 @@ def test_batching_waits_for_min_batch_changed_pupils(campaign):
     assert not d2.release
     assert d2.reason == "waiting for 4 more changed pupils on fr-mots (6 changed since the last release; at least 10 must change together)"
     assert d2.held_back == (("fr-mots", 6),)
-    outcomes += _class(4, prefix="late", group="fragile")
+    outcomes += _class(4, prefix="late", group="besoin")  # 10 changed, and besoin moves by 10: it goes
     d3 = next_release(outcomes, campaign, d.history, closing=False)
-    assert d3.release and d3.content.row("fr-mots").to_dict() == {"besoin": 6, "fragile": 4, "seuil2": 12, "absent": 0, "pending": 0, "total": 22}
+    assert d3.release and d3.content.row("fr-mots").to_dict() == {"besoin": 10, "fragile": 0, "seuil2": 12, "absent": 0, "pending": 0, "total": 22}
 
 
 def test_an_exercise_with_too_few_results_is_held_back_even_at_closing(campaign):
@@ -216,3 +216,117 @@ def test_final_never_goes_back_even_when_the_caller_says_not_closing(campaign):
     assert d2.release and d2.content.final and d2.reason.endswith("(final)")
     d3 = next_release(_class(12) + _class(10, prefix="late", group="besoin"), campaign, d2.history, closing=False)
     assert not d3.release  # nothing changed: no new release either
+
+
+# -- the floor on the cohort that would be published; batching at count level --------------------------------
+
+
+def _ten_pupils_one_scored():
+    """A class of 10: on fr-mots p0 scored (besoin) and p1..p9 absent; on fr-phrases p1..p9 scored (9 < 10: held)."""
+    return ([PupilOutcome("p0", "fr-mots", "besoin")] + [PupilOutcome(f"p{i}", "fr-mots", "absent") for i in range(1, 10)]
+            + [PupilOutcome(f"p{i}", "fr-phrases", "seuil2") for i in range(1, 10)])
+
+
+def test_the_floor_is_checked_on_the_cohort_the_release_would_publish(campaign, monkeypatch):
+    """Ten pupils are assessed today, but the rows batching lets through count one assessed pupil (absent marks
+    are not an assessment): nothing leaves, and at closing only "withheld: small cohort"."""
+    from preau.crdt import disclosure
+    h = ReleaseHistory(campaign.id)
+    d = next_release(_ten_pupils_one_scored(), campaign, h, closing=False)
+    assert not d.release and d.content is None and d.history == h
+    assert [r.code for r in d.reasons] == ["small_published_cohort", "waiting"]
+    assert d.reasons[0].params == {"cohort": 1, "assessed": 10, "min_cohort": 10, "campaign": campaign.id}
+    assert d.reason.startswith("withheld: small cohort (the rows that may leave now count 1 assessed pupil of 10;")
+    final = next_release(_ten_pupils_one_scored(), campaign, h, closing=True)
+    assert final.release and final.content.status == "withheld" and final.content.rows == () and final.content.cohort is None
+    assert final.content.reason == "small_cohort" and final.history.snapshots == {}
+    # Once the 10th pupil sits fr-phrases, the rows count 10 assessed pupils: counts leave.
+    more = _ten_pupils_one_scored() + [PupilOutcome("p0", "fr-phrases", "fragile")]
+    d = next_release(more, campaign, h, closing=False)
+    assert d.release and d.content.cohort == 10 and d.content.row("fr-phrases").total == 10
+    # Switched off (the floor on today's pupils only), one pupil's group leaves: 100 % besoin.
+    monkeypatch.setattr(disclosure, "FLOOR_ON_PUBLISHED", False)
+    leak = next_release(_ten_pupils_one_scored(), campaign, h, closing=False)
+    assert leak.release and leak.content.cohort == 1
+    assert leak.content.row("fr-mots").to_dict() == {"besoin": 1, "fragile": 0, "seuil2": 0, "absent": 9, "pending": 0, "total": 10}
+
+
+def test_a_school_whose_published_rows_fall_below_the_floor_withdraws_its_counts(campaign):
+    """11 pupils are assessed today, but the rows that would leave count none of them (their fr-mots results are
+    held back by batching, ma-problemes's 12 pupils all turned absent): the counts sent before are
+    withdrawn, as when pupils leave the school."""
+    d1 = next_release(_class(20), campaign, ReleaseHistory(campaign.id), closing=False)  # fr-mots: seuil2 20
+    maths = _class(12, exercise="ma-problemes", prefix="q", group="besoin")
+    d2 = next_release(_class(20, group="absent") + maths, campaign, d1.history, closing=False)
+    assert d2.release and d2.content.cohort == 12  # fr-mots all absent (20 changed), ma-problemes 12 besoin
+    back = _class(11) + [PupilOutcome(f"p{i}", "fr-mots", "absent") for i in range(11, 20)]  # p0..p10 back at seuil2
+    gone = [PupilOutcome(o.pupil, o.exercise, "absent") for o in maths]
+    d3 = next_release(back + gone, campaign, d2.history, closing=False)
+    # fr-mots: 11 changed since release 2, but 9 pupils (and seuil2 by 9) against release 1: held back.
+    assert d3.held_back == (("fr-mots", 11),)
+    assert d3.release and d3.content.status == "withheld" and d3.content.cohort is None
+    assert [r.code for r in d3.reasons] == ["small_published_cohort", "waiting"]
+    assert d3.reasons[0].params["cohort"] == 0 and d3.reasons[0].params["assessed"] == 11
+
+
+def test_a_late_pupil_hidden_among_absent_marks_is_held_back(campaign, monkeypatch):
+    """The review's reproduction: 20 pupils released; later a late pupil scores besoin on fr-mots and the teacher
+    marks the 9 pupils who never sat it absent. 10 pupils changed, but fr-mots's counts would move by besoin +1,
+    absent +9: the late pupil's group by subtraction. Held back, with the count that moves in the reason."""
+    from preau.crdt import disclosure
+    base = [PupilOutcome(f"p{i}", "fr-mots", ("besoin", "fragile", "seuil2")[i % 3]) for i in range(20)]
+    d1 = next_release(base, campaign, ReleaseHistory(campaign.id), closing=False)
+    later = base + [PupilOutcome("L", "fr-mots", "besoin")] + [PupilOutcome(f"q{i}", "fr-mots", "absent") for i in range(9)]
+    d2 = next_release(later, campaign, d1.history, closing=False)
+    assert not d2.release and d2.held_back == (("fr-mots", 10),)
+    assert [(r.code, r.params) for r in d2.reasons] == [
+        ("waiting_counts", {"exercise": "fr-mots", "column": "besoin", "moved": 1, "min_batch": 10})]
+    assert d2.reason == ("waiting on fr-mots: its besoin count would move by 1 against an earlier release "
+                         "(10 pupils changed; every count moves by 0 or at least 10)")
+    closing = next_release(later, campaign, d1.history, closing=True)  # closing forces a release, not the leak
+    assert closing.release and closing.content.row("fr-mots") == d1.content.row("fr-mots")
+    assert "held back, waiting on fr-mots" in closing.reason
+    monkeypatch.setattr(disclosure, "COUNT_BATCHING", False)
+    leak = next_release(later, campaign, d1.history, closing=False)
+    r1, r2 = d1.content.row("fr-mots").to_dict(), leak.content.row("fr-mots").to_dict()
+    assert {k: r2[k] - r1[k] for k in r1} == {"besoin": 1, "fragile": 0, "seuil2": 0, "absent": 9, "pending": 0, "total": 10}
+
+
+def test_counts_move_only_by_batches_against_every_earlier_state_but_not_the_empty_one(campaign):
+    """A first release may hold small cells (only the district's aggregates hide them). Later: a state that moves
+    every count by 0 or 10+ against the last release, but seuil2 by 5 against the first, is held back."""
+    first = _class(19) + _class(1, prefix="b", group="besoin")  # besoin 1: fine against the empty state
+    d1 = next_release(first, campaign, ReleaseHistory(campaign.id), closing=False)
+    assert d1.release and d1.content.row("fr-mots").get("besoin") == 1
+    moved = [PupilOutcome(o.pupil, o.exercise, "besoin") if i < 10 else o for i, o in enumerate(first)]
+    d2 = next_release(moved, campaign, d1.history, closing=False)  # 10 seuil2 -> besoin: besoin +10, seuil2 -10
+    assert d2.release and d2.content.row("fr-mots").to_dict()["besoin"] == 11
+    s3 = moved + _class(15, prefix="late")  # seuil2 +15 against release 2, but +5 against release 1
+    d3 = next_release(s3, campaign, d2.history, closing=False)
+    assert not d3.release
+    assert d3.reasons[0].params == {"exercise": "fr-mots", "column": "seuil2", "moved": 5, "min_batch": 10}
+
+
+def test_thresholds_arriving_for_pending_pupils_publish_their_groups(campaign):
+    """25 pupils read a text before the campaign had thresholds for it (pending 25); the thresholds arrive and
+    they fall 4 / 6 / 15. Against the pending state the group columns are the new state itself (nothing to
+    subtract), so the groups go, small cells and all, as a first release would; pending, absent and the total
+    still follow the count rule."""
+    from dataclasses import replace
+
+    from preau.crdt.disclosure import pin_campaign
+    groups = ["besoin"] * 4 + ["fragile"] * 6 + ["seuil2"] * 15
+    d1 = next_release([PupilOutcome(f"p{i}", "fr-lire-texte", None) for i in range(25)], campaign,
+                      ReleaseHistory(campaign.id), closing=False)
+    assert d1.content.row("fr-lire-texte").get("pending") == 25
+    later = pin_campaign(replace(campaign, exercises=tuple(replace(e, thresholds=(40, 80)) if e.id == "fr-lire-texte"
+                                                           else e for e in campaign.exercises)), d1.history).campaign
+    d2 = next_release([PupilOutcome(f"p{i}", "fr-lire-texte", groups[i]) for i in range(25)], later, d1.history,
+                      closing=False)
+    assert d2.release and d2.content.row("fr-lire-texte").to_dict() == {
+        "besoin": 4, "fragile": 6, "seuil2": 15, "absent": 0, "pending": 0, "total": 25}
+    # 11 more pupils, 10 at seuil 2 and 1 à besoin: besoin moves by 1 against release 2. Held back.
+    d3 = next_release([PupilOutcome(f"p{i}", "fr-lire-texte", groups[i]) for i in range(25)]
+                      + [PupilOutcome(f"n{i}", "fr-lire-texte", "seuil2") for i in range(10)]
+                      + [PupilOutcome("late", "fr-lire-texte", "besoin")], later, d2.history, closing=False)
+    assert not d3.release and d3.reasons[0].code == "waiting_counts"

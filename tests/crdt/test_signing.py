@@ -23,7 +23,7 @@ from preau.crdt.schema import new_document
 from preau.crdt.signing import MAX_CLOCK_SKEW, SignedRelease, clock_remark, sign_release, verify_release
 from preau.crdt.statistics import CampaignStatistics
 
-from crdt_fixtures import NOW, School, outcomes_for, seed, sync_pair
+from crdt_fixtures import NOW, School, outcomes_for, seed, sync_pair, with_late_batch
 
 
 @pytest.fixture
@@ -31,7 +31,7 @@ def school(campaign):
     s = School(1, campaign)
     pupils = [f"pupil-{i}" for i in range(20)]
     s.publish(outcomes_for(pupils, campaign, random.Random(1)))
-    s.publish(outcomes_for(pupils, campaign, random.Random(2)), now=NOW + 60)
+    s.publish(with_late_batch(s.outcomes, campaign), now=NOW + 60)
     assert len(s.signed) == 2
     return s
 
@@ -100,8 +100,7 @@ def test_replayed_older_release_is_refused(school):
 
 def test_missing_heads_are_refused(school, campaign):
     stale = load_document(school.doc.save())
-    pupils = [f"pupil-{i}" for i in range(20)]
-    school.publish(outcomes_for(pupils, campaign, random.Random(7)), now=NOW + 120)
+    school.publish(with_late_batch(school.outcomes, campaign, prefix="later"), now=NOW + 120)
     _assert_refused(MissingHeadsError, "sync again from the owner", stale, school.signed[-1], school.owner, 2)
 
 
@@ -135,8 +134,7 @@ def test_forged_change_under_owner_actor_does_not_block_next_release(school, cam
     with relay.transaction() as tx:
         tx.put(ROOT, "cohort", ScalarType.Int, 999)
     sync_pair(relay, reader)
-    pupils = [f"pupil-{i}" for i in range(20)]
-    school.publish(outcomes_for(pupils, campaign, random.Random(11)), now=NOW + 300)
+    school.publish(with_late_batch(school.outcomes, campaign, prefix="later"), now=NOW + 300)
     with pytest.raises(SyncMessageError, match="duplicate seq"):
         sync_pair(school.doc, reader)
     _assert_refused(MissingHeadsError, "fork at the last verified heads", reader, school.signed[-1], school.owner, 2)
@@ -231,7 +229,7 @@ def test_a_non_final_release_after_a_final_one_is_refused(campaign):
     pupils = [f"p{i}" for i in range(20)]
     first = s.publish(outcomes_for(pupils, campaign, random.Random(1)), closing=True)
     assert first.content.final
-    second = next_release(outcomes_for(pupils, campaign, random.Random(2)), campaign, s.history, closing=True)
+    second = next_release(with_late_batch(s.outcomes, campaign), campaign, s.history, closing=True)
     write_release(s.doc, dataclasses.replace(second.content, final=False))
     reopened = sign_release(s.doc, s.seed, now=NOW + 60)
     with pytest.raises(FinalRollbackError, match="release 2 is not final, but release 1 already was") as err:

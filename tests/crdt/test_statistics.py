@@ -9,7 +9,7 @@ from preau.crdt.errors import AggregateAlreadySentError, CrdtUsageError, Documen
 from preau.crdt.signing import verify_release
 from preau.crdt.statistics import CampaignStatistics, Spread, build_aggregate
 
-from crdt_fixtures import NOW, School, outcomes_for, seed
+from crdt_fixtures import NOW, School, outcomes_for, seed, with_late_batch
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def verified(campaign):
         s = School(n, campaign)
         pupils = [f"s{n}p{i}" for i in range(size)]
         s.publish(outcomes_for(pupils, campaign, random.Random(n)))
-        s.publish(outcomes_for(pupils, campaign, random.Random(n + 100)), now=NOW + 10)
+        s.publish(with_late_batch(s.outcomes, campaign), now=NOW + 10)
         out += [verify_release(s.doc, sig, s.owner, 0) for sig in s.signed]
     small = School(4, campaign)
     small.publish(outcomes_for([f"tiny{i}" for i in range(5)], campaign, random.Random(9)), closing=True)

@@ -100,6 +100,9 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
         assert "académie node" in academie.cli("status").stdout
         page = opener.open(f"http://127.0.0.1:{academie.port}/district/stats/{cid}", timeout=30).read().decode()
         assert "Résultats des circonscriptions" in page and "Écarts entre circonscriptions" in page
+        page = opener.open(f"http://127.0.0.1:{academie.port}/district/schools", timeout=30).read().decode()
+        assert "<h1>Circonscriptions de l&#39;académie</h1>" in page and "2 circonscription(s) rattachée(s)" in page
+        assert ">Circonscriptions</a>" in page and ">Écoles</a>" not in page  # the menu names its members
         page = opener.open(f"http://127.0.0.1:{academie.port}/district/stats/{cid}/ecoles", timeout=30).read().decode()
         assert "Circonscription 1" in page and "Circonscription 2" in page and "Résultats par circonscription" in page
     finally:

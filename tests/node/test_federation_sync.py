@@ -222,7 +222,8 @@ async def test_final_never_goes_back_and_a_clock_far_ahead_is_flagged(tmp_path, 
     assert "ahead of this node's clock" in flagged[0]
 
     school.federation.clock = lambda: now
-    second = next_release(outcomes(24), CAMPAIGN, first.history, closing=False)
+    # 30 more pupils (10 besoin, 20 seuil2): every count moves by 0 or 10+, as count-level batching needs
+    second = next_release(outcomes(42), CAMPAIGN, first.history, closing=False)
     assert second.content.final  # this Préau keeps it final by itself ...
     school.federation.publish_release(dataclasses.replace(second.content, final=False), to_peer="district")  # ... an older one did not
     await school.sync_upstream()

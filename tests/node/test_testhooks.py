@@ -25,6 +25,7 @@ def pure_globals(monkeypatch):
     monkeypatch.setattr(campaign, "FLOOR", campaign.FLOOR)
     monkeypatch.setattr(statistics, "ONE_AGGREGATE", statistics.ONE_AGGREGATE)
     monkeypatch.setattr(disclosure, "MARGINS", disclosure.MARGINS)
+    monkeypatch.setattr(disclosure, "FLOOR_ON_PUBLISHED", disclosure.FLOOR_ON_PUBLISHED)
 
 
 @pytest.mark.parametrize("testing", [None, "0", "", "true", "yes", "1 "])
@@ -41,6 +42,7 @@ def test_no_switch_works_without_preau_testing_1(monkeypatch, caplog, tmp_path, 
     assert campaign.FLOOR == floor == campaign.Policy(10, 10, 10)
     assert statistics.ONE_AGGREGATE is True
     assert disclosure.MARGINS is True
+    assert disclosure.FLOOR_ON_PUBLISHED is True
     assert "TEST RUN" not in caplog.text
     assert private_mode() == 0o600
     loose = tmp_path / "identity.key"
@@ -52,13 +54,15 @@ def test_no_switch_works_without_preau_testing_1(monkeypatch, caplog, tmp_path, 
 
 def test_with_preau_testing_1_the_named_switches_work(monkeypatch, caplog, tmp_path):
     monkeypatch.setenv("PREAU_TESTING", "1")
-    monkeypatch.setenv("PREAU_TEST_UNPROTECT", "floor,one_aggregate,margins,file_modes")
-    assert [n for n in testhooks.NAMES if testhooks.unprotected(n)] == ["floor", "one_aggregate", "margins", "file_modes"]
+    monkeypatch.setenv("PREAU_TEST_UNPROTECT", "floor,one_aggregate,margins,file_modes,published_cohort")
+    on = ["floor", "one_aggregate", "margins", "file_modes", "published_cohort"]
+    assert [n for n in testhooks.NAMES if testhooks.unprotected(n)] == on
     with caplog.at_level(logging.WARNING, logger="preau.node"):
-        assert testhooks.apply_at_start() == ["floor", "one_aggregate", "margins", "file_modes"]
+        assert testhooks.apply_at_start() == on
     assert campaign.FLOOR == campaign.Policy(1, 1, 0)
     assert statistics.ONE_AGGREGATE is False
     assert disclosure.MARGINS is False
+    assert disclosure.FLOOR_ON_PUBLISHED is False
     assert "TEST RUN: privacy protections switched off" in caplog.text
     assert private_mode() == 0o644
     loose = tmp_path / "identity.key"

@@ -25,7 +25,8 @@ RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "i
             "pool.academie_refusal.",  # node/federation/pools.py: an académie's refusal, one key per code it sends
             "msg.bundle.kind.",  # node/federation/rules.py: one key per document kind
             "msg.settings.expect.",  # node/settings.py: one key per kind of setting
-            "msg.sync.failed.")  # node/codes.py: one key per failure code of the sync client  # node/codes.py: one key per code of the pure layers
+            "msg.sync.failed.",  # node/codes.py: one key per failure code of the sync client
+            "academie.")  # i18n.translate_at: a key's variant on an académie's pages, asked for by its base key
 
 
 def _sources(*places: pathlib.Path) -> list[pathlib.Path]:
@@ -88,6 +89,21 @@ def test_every_audited_action_has_words_for_the_district_journal():
     for lang in ("fr", "en"):
         missing = sorted(a for a in logged if f"daudit.action.{a}" not in i18n.catalog(lang))
         assert not missing, (lang, missing)
+
+
+def test_every_academie_variant_has_its_base_key():
+    """`academie.<key>` is read only where `<key>` is asked for: a variant whose base key is gone is never seen."""
+    for lang in ("fr", "en"):
+        cat = i18n.catalog(lang)
+        variants = [k for k in cat if k.startswith("academie.")]
+        assert len(variants) > 10
+        assert not [k for k in variants if k.removeprefix("academie.") not in cat], lang
+
+
+def test_a_level_variant_wins_where_there_is_one():
+    assert i18n.translate_at("fr", "academie", "nav.schools") == "Circonscriptions"
+    assert i18n.translate_at("fr", None, "nav.schools") == "Écoles"
+    assert i18n.translate_at("fr", "academie", "nav.logout") == i18n.translate("fr", "nav.logout")  # no variant
 
 
 def test_unknown_key_raises_rather_than_showing_the_key():
