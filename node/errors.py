@@ -62,6 +62,32 @@ def said(key: str, /, **params: Any) -> Words:
     return Words(i18n.translate("en", key, **english), key, params)
 
 
+def network_reason(exc: BaseException) -> Words:
+    """Why a connection to another node failed, in the person's words (the exception's text stays in the English,
+    for the logs): "refused" is not "no such name" is not "no answer", and each calls for a different check."""
+    import asyncio
+    import errno
+    import socket
+
+    english = f"{exc.__class__.__name__}: {exc}"
+    os_error = getattr(exc, "os_error", None) or (exc if isinstance(exc, OSError) else None)  # aiohttp wraps it
+    number = getattr(os_error, "errno", None)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or isinstance(os_error, TimeoutError) \
+            or number == errno.ETIMEDOUT:
+        key = "msg.net.timeout"
+    elif isinstance(os_error, socket.gaierror):
+        key = "msg.net.no_name"
+    elif isinstance(os_error, ConnectionRefusedError) or number == errno.ECONNREFUSED:
+        key = "msg.net.refused"
+    elif number in (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EADDRNOTAVAIL):
+        key = "msg.net.no_route"
+    elif isinstance(os_error, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
+        key = "msg.net.cut"
+    else:
+        return Words(english, "msg.net.other", {"detail": english})
+    return Words(english, key, {})
+
+
 class UserError(Exception):
     """A failure the person running Préau can act on; the message says what happened and what to do.
 

@@ -38,7 +38,7 @@ from preau.protocol.wire import Message, Offer, PoolMail, Receipt, SyncMessage, 
 
 from preau.node import faults
 from preau.node.aio import within
-from preau.node.errors import UserError, said
+from preau.node.errors import UserError, network_reason, said
 from preau.node.listener import client_address
 from preau.node.federation.gate import Limits, SessionGate
 from preau.node.federation.pools import PoolMailbox
@@ -563,7 +563,7 @@ async def open_session(federation: Federation, url: str, peer: PublicIdentity | 
             said("msg.sync.not_preau", url=url, status=exc.status), code="not_preau") from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         raise PeerUnreachable(
-            said("msg.sync.unreachable", url=url, detail=f"{exc.__class__.__name__}: {exc}")
+            said("msg.sync.unreachable", url=url, detail=network_reason(exc))
         ) from None
     finally:
         if federation.fed.unwritten_contacts:  # the peer's contact, noted in the session, unless a commit wrote it

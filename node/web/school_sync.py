@@ -14,7 +14,7 @@ from preau.node.actions.status import node_status
 from preau.node.i18n import LANGUAGES, when
 from preau.node.records.backup import write_backup
 from ..codes import NEEDS_INVITATION, refusal_words
-from ..errors import UserError
+from ..errors import UserError, network_reason
 from .classroom import ADMIN
 from .context import form_text, node_of, on_db, refused, store_of, t_, unlocked
 from .flash import see_other
@@ -118,7 +118,8 @@ async def join(request: web.Request) -> web.StreamResponse:
     except UserError as exc:
         return await _sync_page(request, errors=[refused(request, exc)], status=exc.status, typed=typed)
     except OSError as exc:
-        return await _sync_page(request, errors=[t("sync.join_unreachable", detail=str(exc))], status=502, typed=typed)
+        detail = network_reason(exc).to(request_language(request))
+        return await _sync_page(request, errors=[t("sync.join_unreachable", detail=detail)], status=502, typed=typed)
     node.wakeup.set()
     raise await see_other(request, "/admin/sync", notice=t("sync.joined", count=len(report.accepted)))
 

@@ -685,6 +685,8 @@ def test_parent_url_in_the_settings_is_where_syncs_go(fed, tmp_path):
     user_error(preau("sync", "--data-dir", str(school)), f"cannot reach http://127.0.0.1:{nowhere}")
     r = preau("sync", "--data-dir", str(school), env={"LANG": "fr_FR.UTF-8"})  # said in French, whole
     assert f"Impossible de joindre http://127.0.0.1:{nowhere}" in r.err and "cannot reach" not in r.err, r.err
+    # Why, in words that say what to check: nothing listens there (not aiohttp's "ClientConnectorError: ...").
+    assert "la connexion a été refusée : rien n'écoute à cette adresse" in r.err and "Error" not in r.err, r.err
     r = preau("status", "--data-dir", str(school), env={"LANG": "fr_FR.UTF-8"})  # the recorded failure, in French
     assert "injoignable par le réseau" in r.out and "cannot reach" not in r.out, r.out
     settings.write_text(base + f'parent_url = "http://127.0.0.1:{fed.district.port}"\n')

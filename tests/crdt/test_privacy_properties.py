@@ -97,8 +97,8 @@ start = st.tuples(*(st.tuples(st.just("add"), st.just(n), st.lists(st.tuples(sco
                     for n in range(3)))
 
 
-def run(steps):
-    thresholds = {"fr-mots": (6, 10), "ma-problemes": (3, 7)}
+def run(steps, thresholds=None):
+    thresholds = dict(thresholds or {"fr-mots": (6, 10), "ma-problemes": (3, 7)})
     policy = Policy()
     schools = [School(n) for n in range(5)]  # the property draws from the first 3; the other two for late schools
     stats = CampaignStatistics(BASE.id)
@@ -255,6 +255,20 @@ def aggregate_problems(sent, truths=None) -> list:
 @given(start, st.lists(ops, min_size=10, max_size=60))
 def test_no_release_or_aggregate_pair_isolates_a_few_pupils(first, steps):
     schools, sent, truths = run([*first, *steps])
+    assert school_problems(schools) == []
+    assert aggregate_problems(sent, truths) == []
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(start, st.lists(ops, min_size=10, max_size=40))
+def test_the_same_holds_when_thresholds_arrive_after_the_first_releases(first, steps):
+    """ma-problemes starts with no thresholds (its scored pupils are `pending`) until a re-publication gives it
+    some (at a random step, or else after the others): the pending-to-groups batch goes through the same checks
+    (its group columns are the new state's own)."""
+    releases = [("release", n, False) for n in range(3)]
+    arrive = [("republish", "ma-problemes", 3, 4, 10), *releases]
+    schools, sent, truths = run([*first, *releases, *steps, *arrive],
+                                thresholds={"fr-mots": (6, 10), "ma-problemes": None})
     assert school_problems(schools) == []
     assert aggregate_problems(sent, truths) == []
 

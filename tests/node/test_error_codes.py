@@ -244,3 +244,30 @@ def test_a_release_waiting_on_an_exercise_names_it_as_the_head_teacher_reads_it(
     english = codes.Reasons(parts, names=names).to("en")
     assert "Comprendre des phrases lues par l'enseignant" in english and "fr-comprendre-phrases" not in english
     assert "fr-comprendre-phrases" in codes.Reasons(parts).to("fr")  # no names known (the CLI without them)
+
+
+async def test_a_network_failure_is_said_by_what_to_check():
+    """Refused, no such name, no answer: each reads as what to check, the exception's text kept for the logs."""
+    import asyncio
+    import socket
+
+    import aiohttp
+
+    from preau.node.demo.demo import free_port
+    from preau.node.errors import network_reason
+
+    async def failure(url: str) -> BaseException:
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+                await http.get(url)
+        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+            return exc
+        raise AssertionError(f"{url} answered")
+
+    refused = network_reason(await failure(f"http://127.0.0.1:{free_port()}/"))
+    assert refused.key == "msg.net.refused" and "ClientConnectorError" in refused.english
+    assert refused.to("fr").startswith("la connexion a été refusée")
+    assert network_reason(socket.gaierror(-2, "Name or service not known")).key == "msg.net.no_name"
+    assert network_reason(asyncio.TimeoutError()).key == "msg.net.timeout"
+    other = network_reason(ValueError("odd"))
+    assert other.key == "msg.net.other" and "ValueError: odd" in other.to("fr")
