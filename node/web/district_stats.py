@@ -87,6 +87,9 @@ def heat(group: str, pct: int | None) -> int:
 def summary(t: Any, stats: CampaignStatistics) -> str:
     """Who the figures count, in one sentence: a pool of small schools counts as one member, and is said as one
     ("5 écoles et 1 regroupement de 3 petites écoles"), not as one more school."""
+    if any(m.scope == "district" for m in stats.members()):  # an académie whose districts all sent no figures
+        return t("stats.summary_districts", contributing=stats.schools_contributing,
+                 schools=stats.schools_represented, withheld=stats.schools_withheld)
     pools = [m for m in stats.members() if m.member.startswith(POOL_OWNER) and m.status == "published"]
     if not pools:
         return t("stats.summary", contributing=stats.schools_contributing, withheld=stats.schools_withheld)

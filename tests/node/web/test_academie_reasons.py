@@ -32,5 +32,8 @@ async def test_a_district_with_one_school_sends_no_figures_and_the_academie_says
     text = await (await client.get("/district/stats/2026-test-cp/ecoles")).text()  # one row per district
     assert "une seule école de la circonscription a publié ses résultats" in text
     assert "il en faut au moins 2" in text
+    page = await (await client.get("/district/stats/2026-test-cp")).text()  # counted as a district, not a school
+    assert "0 circonscription(s) comptée(s), représentant 0 école(s) ; 1 sans résultat publiable" in page
+    assert "pour effectif trop petit" not in page
     english = await (await client.get("/district/stats/2026-test-cp/ecoles?lang=en")).text()
     assert "only one school of the district has published results" in english
