@@ -55,6 +55,8 @@ class School:
     releases: list = field(default_factory=list)  # (content, {exercise: (state behind the row, thresholds)})
     behind: dict = field(default_factory=dict)  # exercise -> (truth state when its row last moved, thresholds)
     next_id: int = 0
+    key: int = 0  # the owner key its releases are signed with (one byte, repeated); rotations change it
+    old_keys: list = field(default_factory=list)  # the keys it rotated away from
 
 
 def truth(school: School, campaign) -> dict:
@@ -75,6 +77,10 @@ def counts(snap: dict) -> Row:
     return Row.from_counts("x", {c: sum(1 for v in snap.values() if v == c) for c in COLUMNS})
 
 
+def owner_hex(owner: int) -> str:
+    return (bytes([owner]) * 32).hex()
+
+
 def signed(owner: int, content) -> VerifiedRelease:
     s = SignedRelease(f"{content.kind}:{content.campaign}:{owner:02x}", content.kind, content.campaign,
                       bytes([owner]) * 32, content.release, (bytes([content.release]) * 32,), content.release, b"\0" * 64)
@@ -91,6 +97,7 @@ ops = st.one_of(
     st.tuples(st.just("remove"), st.integers(0, 2), st.lists(st.integers(0, 60), min_size=1, max_size=6)),
     st.tuples(st.just("republish"), st.sampled_from(EXERCISES), st.integers(0, 10), st.integers(0, 5), st.integers(10, 12)),
     st.tuples(st.just("aggregate"), st.booleans()),
+    st.tuples(st.just("rotate"), st.integers(0, 2)),  # a school's key rotation: its entry moves to a new key
 )
 # Each school starts with 10 to 30 pupils, so releases and aggregates happen in most examples.
 start = st.tuples(*(st.tuples(st.just("add"), st.just(n), st.lists(st.tuples(score, score), min_size=10, max_size=30))
@@ -100,7 +107,8 @@ start = st.tuples(*(st.tuples(st.just("add"), st.just(n), st.lists(st.tuples(sco
 def run(steps, thresholds=None):
     thresholds = dict(thresholds or {"fr-mots": (6, 10), "ma-problemes": (3, 7)})
     policy = Policy()
-    schools = [School(n) for n in range(5)]  # the property draws from the first 3; the other two for late schools
+    schools = [School(n, key=n + 1) for n in range(5)]  # the property draws from the first 3; the others: late
+    next_key = 100
     stats = CampaignStatistics(BASE.id)
     sent: list = []  # every aggregate the district sent up
     truths: list = []  # the true total of each exercise behind each aggregate sent, and each school's release
@@ -142,13 +150,20 @@ def run(steps, thresholds=None):
                     s.behind[ex.id] = (state[ex.id], pinned.campaign.exercise(ex.id).thresholds)
             s.history = d.history
             s.releases.append((d.content, dict(s.behind)))
-            stats.add(signed(s.n + 1, d.content))
+            stats.add(signed(s.key, d.content))
+            for old in s.old_keys:  # as the node does: the first release under a new key drops the old keys' entries
+                stats.replace_entry(owner_hex(old), None)
+        elif kind == "rotate":
+            s = schools[op[1]]
+            s.old_keys.append(s.key)
+            s.key, next_key = next_key, next_key + 1
         elif kind == "aggregate":
             campaign = version(thresholds, policy)
             previous = sent[-1] if sent else None
             try:
                 agg = build_aggregate(stats, campaign, release=len(sent) + 1, previous=previous, final=op[1],
-                                      sent=bases)
+                                      sent=bases, member_of={owner_hex(k): owner_hex(s.key) for s in schools
+                                                             for k in s.old_keys})
             except AggregateAlreadySentError:
                 continue
             if previous is None or agg.to_dict() | {"release": 0} != previous.to_dict() | {"release": 0}:
@@ -378,6 +393,25 @@ def test_counts_that_come_back_after_a_withdrawal_are_checked_against_those_sent
     assert [(a.status, a.reason, a.schools_contributing) for a in sent] == [
         ("published", "", 3), ("withheld", "too_few_schools", 0)]
     assert aggregate_problems(sent, truths) == []
+
+
+def _rotated_late_pupils():
+    """Schools 0 and 1 go up at closing; school 0 rotates its key, then 12 late pupils (seuil 2 on both) at it."""
+    return [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, i % 9) for i in range(22)]),
+            ("release", 0, True), ("release", 1, True), ("aggregate", True),
+            ("rotate", 0), ("add", 0, [(12, 9)] * 12), ("release", 0, True), ("aggregate", True)]
+
+
+def test_the_property_catches_one_schools_late_pupils_after_its_key_rotation(monkeypatch):
+    """review5: a school's old key's entry and its new key's counted as two schools moving."""
+    _, sent, truths = run(_rotated_late_pupils())
+    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 2)]  # held: one school's rows
+    assert aggregate_problems(sent, truths) == []
+    check = statistics_module.later_aggregate_problem
+    monkeypatch.setattr(statistics_module, "later_aggregate_problem",
+                        lambda earlier, basis, later, now, member_of=None: check(earlier, basis, later, now))
+    _, sent, truths = run(_rotated_late_pupils())
+    assert len(sent) == 2 and ("one school", 1, 2, "fr-mots") in aggregate_problems(sent, truths)
 
 
 def test_the_property_catches_an_aggregate_of_one_school(monkeypatch):
