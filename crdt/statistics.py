@@ -646,6 +646,8 @@ def build_aggregate(
     schools, a district's aggregate at an académie as the schools behind it):
     withheld, reason `too_few_schools` (`no_school_contributing` with none),
     its schools counted as withheld; one school's aggregate would be its row.
+    The same per exercise: a row that only one school entered (the others'
+    rows count nobody) is hidden whole, cells and total, as "x".
 
     Margins: `cohort` goes up only when no row hides its total (otherwise
     cohort + absent could give a hidden total back), and no row's hidden
@@ -690,6 +692,10 @@ def build_aggregate(
         unknown |= {(ex.id, c) for c, n in e.hidden.items() if n}
         if e.total is None:
             unknown.add((ex.id, "total"))
+    for ex in campaign.exercises:  # a row only one school entered would be that school's row: hidden whole
+        behind = sum(m.schools for m in stats.members() if m.status == "published" and _entered(m, ex.id))
+        if 0 < behind < MIN_SCHOOLS:
+            unknown |= {(ex.id, c) for c in (*COLUMNS, "total")}
     pattern = set()
     if previous is not None:
         for r in previous.rows:
@@ -711,6 +717,12 @@ def build_aggregate(
                     f"a new aggregate of campaign {campaign.id} is held: against release {earlier.release}, {why}",
                     code="aggregate_held")
     return content
+
+
+def _entered(member: MemberRow, exercise: str) -> bool:
+    """Whether this member's published row for the exercise counts anyone (a hidden total counts as someone)."""
+    cell = member.exercises.get(exercise)
+    return cell is not None and cell.total != 0
 
 
 def _hidden_difference(a: Row, b: Row) -> int | None:

@@ -7,7 +7,8 @@ policies the campaign re-publishes, whenever schools release and the district se
   exercise (each column and the total) differs by 0 or at least `min_batch`;
 - every release with counts has a cohort (the pupils assessed in its rows) of at least `min_cohort`;
 - every exercise's groups leave under one set of thresholds only;
-- every aggregate with counts has at least 2 schools behind it (one school's would be its row);
+- every aggregate with counts has at least 2 schools behind it, and so does every row it shows a
+  number other than 0 in (one school's would be its row);
 - for any two aggregates of a district, no cell, total or cohort differs by 1..small_cell_max, the
   school count does not move by exactly one, no exercise's difference comes from one school's releases
   alone, and every aggregate with counts passes the small-cell audit on its own (no hidden total given
@@ -224,6 +225,12 @@ def aggregate_problems(sent, truths=None) -> list:
             continue
         if a.schools_contributing < 2:
             found.append(("one school alone", a.release))
+        if truths:  # a row showing a count: at least 2 schools' rows behind it count someone
+            releases = [c for c in truths[k]["schools"].values() if c.status == "published"]
+            for row in a.rows:
+                if any(isinstance(v, int) and v > 0 for v in (*row.cells, row.total)):
+                    if sum(1 for c in releases if c.row(row.exercise) and c.row(row.exercise).total) < 2:
+                        found.append(("one school's row", a.release, row.exercise))
         n = max(NATIONAL, a.policy.small_cell_max)
         for row in a.rows:
             small = [c for c in COLUMNS if isinstance(row.get(c), int) and 1 <= row.get(c) <= n]
@@ -412,6 +419,18 @@ def test_the_property_catches_one_schools_late_pupils_after_its_key_rotation(mon
                         lambda earlier, basis, later, now, member_of=None: check(earlier, basis, later, now))
     _, sent, truths = run(_rotated_late_pupils())
     assert len(sent) == 2 and ("one school", 1, 2, "fr-mots") in aggregate_problems(sent, truths)
+
+
+def test_the_property_catches_a_row_only_one_school_entered(monkeypatch):
+    """Two schools, only school 0 entered ma-problemes: that row of the aggregate is school 0's row (hidden whole)."""
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, NOT_ENTERED) for i in range(22)]),
+             ("release", 0, True), ("release", 1, True), ("aggregate", True)]
+    _, sent, truths = run(steps)
+    assert [a.schools_contributing for a in sent] == [2]
+    assert set(sent[0].row("ma-problemes").cells) == {"x"} and sent[0].row("ma-problemes").total == "x"
+    assert aggregate_problems(sent, truths) == []
+    monkeypatch.setattr(statistics_module, "MIN_SCHOOLS", 1)
+    assert ("one school's row", 1, "ma-problemes") in aggregate_problems(*run(steps)[1:])
 
 
 def test_the_property_catches_an_aggregate_of_one_school(monkeypatch):
