@@ -15,7 +15,6 @@ from typing import Iterable, Mapping
 from preau.crdt.disclosure import Reason
 from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
-from preau.crdt.statistics import AGGREGATE_REASONS
 from preau.protocol.connection import REFUSALS
 
 from . import i18n
@@ -51,7 +50,11 @@ REASON_KEYS = {  # disclosure.Reason.code -> why a release goes or waits
 }
 COLUMN_KEYS = {c: f"disclosure_rules.column.{c}" for c in (*COLUMNS, "total")}  # a count a reason names
 
-AGGREGATE_REASON_KEYS = {code: f"aggregate.reason.{code}" for code in AGGREGATE_REASONS}  # a withheld aggregate's
+AGGREGATE_REASON_KEYS = {  # statistics.AGGREGATE_REASONS -> why a district's aggregate carries no figures
+    "until_closing": "aggregate.reason.until_closing",
+    "no_school_contributing": "aggregate.reason.no_school_contributing",
+    "too_few_schools": "aggregate.reason.too_few_schools",
+}
 
 REFUSAL_KEYS = {code: f"refusal.{code}" for code in REFUSALS}  # the sync protocol's refusals, by code
 # Refusals that only a new invitation from the district mends (the head teacher must call them).
