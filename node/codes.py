@@ -15,6 +15,7 @@ from typing import Iterable, Mapping
 from preau.crdt.disclosure import Reason
 from preau.crdt.errors import CampaignError
 from preau.crdt.schema import COLUMNS
+from preau.crdt.statistics import AGGREGATE_REASONS
 from preau.protocol.connection import REFUSALS
 
 from . import i18n
@@ -49,6 +50,8 @@ REASON_KEYS = {  # disclosure.Reason.code -> why a release goes or waits
     "small_published_cohort": "reason.small_published_cohort", "waiting_counts": "reason.waiting_counts",
 }
 COLUMN_KEYS = {c: f"disclosure_rules.column.{c}" for c in (*COLUMNS, "total")}  # a count a reason names
+
+AGGREGATE_REASON_KEYS = {code: f"aggregate.reason.{code}" for code in AGGREGATE_REASONS}  # a withheld aggregate's
 
 REFUSAL_KEYS = {code: f"refusal.{code}" for code in REFUSALS}  # the sync protocol's refusals, by code
 # Refusals that only a new invitation from the district mends (the head teacher must call them).
@@ -182,5 +185,6 @@ def all_codes() -> Iterable[tuple[str, str]]:
     yield from (("campaign", k) for k in CAMPAIGN_KEYS.values())
     yield from (("reason", k) for k in REASON_KEYS.values())
     yield from (("reason", k) for k in COLUMN_KEYS.values())
+    yield from (("aggregate", k) for k in AGGREGATE_REASON_KEYS.values())
     yield from (("refusal", k) for k in REFUSAL_KEYS.values())
     yield from (("failure", k) for k in FAILURE_KEYS.values())
