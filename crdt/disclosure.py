@@ -415,15 +415,16 @@ def next_release(
             f"({n} changed since the last release; at least {policy.min_batch} must change together)"
         )
         held_why = (Reason("waiting", {"more": more, "exercise": ex, "changed": n, "min_batch": policy.min_batch}),)
-    elif held_counts:
+    if held_counts:  # said too when an exercise waits for pupils: each kind of wait has its own remedy
         ex, n, column, moved = held_counts[0]
-        held_text = (
+        held_text += "; " if held_text else ""
+        held_text += (
             f"waiting on {ex}: its {column} count would move by {moved} against an earlier release "
             f"({n} pupil{'s' if n != 1 else ''} changed; every count moves by 0 or at least {policy.min_batch})"
         )
-        held_why = (Reason("waiting_counts", {"exercise": ex, "column": column, "moved": moved,
-                                              "min_batch": policy.min_batch}),)
-    others = len(held_back) - 1
+        held_why += (Reason("waiting_counts", {"exercise": ex, "column": column, "moved": moved,
+                                               "min_batch": policy.min_batch}),)
+    others = len(held_back) - len(held_why)
     if others > 0:
         held_text += f"; {others} other exercise{'s' if others > 1 else ''} also waiting"
         held_why += (Reason("others_waiting", {"count": others}),)

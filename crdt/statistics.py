@@ -642,6 +642,13 @@ def build_aggregate(
     `AggregateAlreadySentError` (code `aggregate_held`, or
     `aggregate_already_sent` when `sent` is None: nothing to audit against).
 
+    Fewer than `MIN_SCHOOLS` schools behind the figures (a pool counts as its
+    schools, a district's aggregate at an académie as the schools behind it):
+    withheld, reason `too_few_schools` (`no_school_contributing` with none),
+    its schools counted as withheld; one school's aggregate would be its row.
+    The same per exercise: a row that only one school entered (the others'
+    rows count nobody) is hidden whole, cells and total, as "x".
+
     Margins: `cohort` goes up only when no row hides its total (otherwise
     cohort + absent could give a hidden total back), and no row's hidden
     total is given back by another row's (`hide_guessed_totals`). Cells at or
@@ -668,10 +675,11 @@ def build_aggregate(
                                             code="aggregate_held")
         return ReleaseContent(campaign.id, release, "withheld", "until_closing", policy, scope="district",
                               schools_contributing=0, schools_withheld=0)
-    if stats.schools_contributing == 0:
+    if stats.schools_represented < MIN_SCHOOLS:  # one school's figures would be that school's row
         return ReleaseContent(
-            campaign.id, release, "withheld", "no_school_contributing", policy, final=final, scope="district",
-            schools_contributing=0, schools_withheld=stats.schools_withheld_represented,
+            campaign.id, release, "withheld", "too_few_schools" if stats.schools_contributing else
+            "no_school_contributing", policy, final=final, scope="district", schools_contributing=0,
+            schools_withheld=stats.schools_withheld_represented + stats.schools_represented,
         )
     rows = []
     unknown: set[tuple[str, str]] = set()  # at an académie: cells some district hid; never shown as numbers
@@ -684,6 +692,10 @@ def build_aggregate(
         unknown |= {(ex.id, c) for c, n in e.hidden.items() if n}
         if e.total is None:
             unknown.add((ex.id, "total"))
+    for ex in campaign.exercises:  # a row only one school entered would be that school's row: hidden whole
+        behind = sum(m.schools for m in stats.members() if m.status == "published" and _entered(m, ex.id))
+        if 0 < behind < MIN_SCHOOLS:
+            unknown |= {(ex.id, c) for c in (*COLUMNS, "total")}
     pattern = set()
     if previous is not None:
         for r in previous.rows:
@@ -705,6 +717,12 @@ def build_aggregate(
                     f"a new aggregate of campaign {campaign.id} is held: against release {earlier.release}, {why}",
                     code="aggregate_held")
     return content
+
+
+def _entered(member: MemberRow, exercise: str) -> bool:
+    """Whether this member's published row for the exercise counts anyone (a hidden total counts as someone)."""
+    cell = member.exercises.get(exercise)
+    return cell is not None and cell.total != 0
 
 
 def _hidden_difference(a: Row, b: Row) -> int | None:
@@ -768,6 +786,13 @@ def later_aggregate_problem(earlier: ReleaseContent, basis: CampaignStatistics, 
             return "the cohort moved in one school only (the difference would be that school's)"
     return None
 
+
+MIN_SCHOOLS = 2
+"""An aggregate shows counts only when at least this many schools are behind them (a pool of small schools
+counts as its own schools): built from one school, it would be that school's row (`too_few_schools`)."""
+
+AGGREGATE_REASONS = ("until_closing", "no_school_contributing", "too_few_schools")
+"""The reasons a withheld aggregate gives (`build_aggregate`); node/codes.py says each in words."""
 
 ONE_AGGREGATE = True
 """Counts go up at closing, then only safe differences (`build_aggregate`). Only tests turn this off, to show

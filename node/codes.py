@@ -50,6 +50,12 @@ REASON_KEYS = {  # disclosure.Reason.code -> why a release goes or waits
 }
 COLUMN_KEYS = {c: f"disclosure_rules.column.{c}" for c in (*COLUMNS, "total")}  # a count a reason names
 
+AGGREGATE_REASON_KEYS = {  # statistics.AGGREGATE_REASONS -> why a district's aggregate carries no figures
+    "until_closing": "aggregate.reason.until_closing",
+    "no_school_contributing": "aggregate.reason.no_school_contributing",
+    "too_few_schools": "aggregate.reason.too_few_schools",
+}
+
 REFUSAL_KEYS = {code: f"refusal.{code}" for code in REFUSALS}  # the sync protocol's refusals, by code
 # Refusals that only a new invitation from the district mends (the head teacher must call them).
 NEEDS_INVITATION = frozenset({"unknown_peer", "peer_revoked", "key_mismatch", "bad_rotation", "key_superseded"})
@@ -182,5 +188,6 @@ def all_codes() -> Iterable[tuple[str, str]]:
     yield from (("campaign", k) for k in CAMPAIGN_KEYS.values())
     yield from (("reason", k) for k in REASON_KEYS.values())
     yield from (("reason", k) for k in COLUMN_KEYS.values())
+    yield from (("aggregate", k) for k in AGGREGATE_REASON_KEYS.values())
     yield from (("refusal", k) for k in REFUSAL_KEYS.values())
     yield from (("failure", k) for k in FAILURE_KEYS.values())

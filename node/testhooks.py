@@ -14,6 +14,8 @@ test uses which):
   aggregate shows its cohort only when every row shows its total;
 - `published_cohort`: the 10-pupil floor is checked on the cohort a release
   would publish, not only on today's assessed pupils;
+- `count_batching`: every count of an exercise moves by 0 or at least
+  min_batch between two releases (batching at count level, not only pupils);
 - `entitlement`: a node sends a document only to peers entitled to it, and
   document ids name their owner's key;
 - `access_log`: access log lines without sizes or ids;
@@ -35,7 +37,7 @@ import pathlib
 import struct
 
 NAMES = ("floor", "pinning", "one_aggregate", "margins", "entitlement", "access_log", "file_modes", "pool_and_alone",
-         "published_cohort")
+         "published_cohort", "count_batching")
 log = logging.getLogger("preau.node")
 
 
@@ -78,7 +80,7 @@ def read_wire_capture(path: pathlib.Path) -> list[tuple[int, bytes]]:
 
 def apply_at_start() -> list[str]:
     """Switch off the pure layer's protections a test asked to switch off (floor, one_aggregate, margins,
-    published_cohort); warn."""
+    published_cohort, count_batching); warn."""
     if capturing_wire():
         log.warning("TEST RUN: every protocol message received is written to %s (never do this with real pupils)",
                     WIRE_CAPTURE)
@@ -95,5 +97,7 @@ def apply_at_start() -> list[str]:
         disclosure.MARGINS = False
     if "published_cohort" in off:
         disclosure.FLOOR_ON_PUBLISHED = False
+    if "count_batching" in off:
+        disclosure.COUNT_BATCHING = False
     log.warning("TEST RUN: privacy protections switched off: %s (never do this with real pupils)", ", ".join(off))
     return off

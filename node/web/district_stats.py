@@ -22,6 +22,7 @@ from preau.node.errors import NotFound, said
 from preau.node.federation.pools import POOL_OWNER
 from preau.node.records import csvio
 
+from ..codes import AGGREGATE_REASON_KEYS
 from ..i18n import when
 from .appkeys import CLOCK
 from .charts import group_bars_svg
@@ -86,6 +87,9 @@ def heat(group: str, pct: int | None) -> int:
 def summary(t: Any, stats: CampaignStatistics) -> str:
     """Who the figures count, in one sentence: a pool of small schools counts as one member, and is said as one
     ("5 écoles et 1 regroupement de 3 petites écoles"), not as one more school."""
+    if any(m.scope == "district" for m in stats.members()):  # an académie whose districts all sent no figures
+        return t("stats.summary_districts", contributing=stats.schools_contributing,
+                 schools=stats.schools_represented, withheld=stats.schools_withheld)
     pools = [m for m in stats.members() if m.member.startswith(POOL_OWNER) and m.status == "published"]
     if not pools:
         return t("stats.summary", contributing=stats.schools_contributing, withheld=stats.schools_withheld)
@@ -154,7 +158,9 @@ def table_rows(node: Any, request: web.Request, stats: CampaignStatistics, campa
 def _status_label(t: Any, m: MemberRow) -> str:
     if m.scope not in ("school", "district"):
         return t("dstats.status_pool", schools=m.schools)
-    return t("dstats.status_withheld") if m.scope == "school" else t("dstats.status_withheld_district")
+    if m.scope == "school":
+        return t("dstats.status_withheld")
+    return t(AGGREGATE_REASON_KEYS.get(m.reason, "dstats.status_withheld_district"))  # why a district sent none
 
 
 def _query(request: web.Request) -> tuple[str | None, str, bool]:

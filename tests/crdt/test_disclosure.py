@@ -330,3 +330,19 @@ def test_thresholds_arriving_for_pending_pupils_publish_their_groups(campaign):
                       + [PupilOutcome(f"n{i}", "fr-lire-texte", "seuil2") for i in range(10)]
                       + [PupilOutcome("late", "fr-lire-texte", "besoin")], later, d2.history, closing=False)
     assert not d3.release and d3.reasons[0].code == "waiting_counts"
+
+
+def test_a_wait_for_pupils_and_a_wait_on_counts_are_both_said(campaign):
+    """Each kind of wait has its own remedy (more pupils; counts that move together): the reasons name one of each,
+    then how many other exercises wait."""
+    base = _class(20) + _class(20, exercise="ma-problemes")
+    d1 = next_release(base, campaign, ReleaseHistory(campaign.id), closing=False)
+    later = (base + _class(3, exercise="fr-phrases", prefix="x")  # 3 pupils: waits for 7 more
+             + _class(1, prefix="L", group="besoin") + _class(9, prefix="q", group="absent")  # fr-mots: besoin +1
+             + _class(1, exercise="ma-problemes", prefix="L", group="besoin")
+             + _class(9, exercise="ma-problemes", prefix="q", group="absent"))  # ma-problemes: besoin +1 too
+    d2 = next_release(later, campaign, d1.history, closing=False)
+    assert not d2.release
+    assert [r.code for r in d2.reasons] == ["waiting", "waiting_counts", "others_waiting"]
+    assert d2.reasons[1].params["exercise"] == "fr-mots" and d2.reasons[2].params == {"count": 1}
+    assert d2.reason.startswith("waiting for 7 more changed pupils on fr-phrases") and "; waiting on fr-mots: " in d2.reason

@@ -7,6 +7,8 @@ policies the campaign re-publishes, whenever schools release and the district se
   exercise (each column and the total) differs by 0 or at least `min_batch`;
 - every release with counts has a cohort (the pupils assessed in its rows) of at least `min_cohort`;
 - every exercise's groups leave under one set of thresholds only;
+- every aggregate with counts has at least 2 schools behind it, and so does every row it shows a
+  number other than 0 in (one school's would be its row);
 - for any two aggregates of a district, no cell, total or cohort differs by 1..small_cell_max, the
   school count does not move by exactly one, no exercise's difference comes from one school's releases
   alone, and every aggregate with counts passes the small-cell audit on its own (no hidden total given
@@ -54,6 +56,8 @@ class School:
     releases: list = field(default_factory=list)  # (content, {exercise: (state behind the row, thresholds)})
     behind: dict = field(default_factory=dict)  # exercise -> (truth state when its row last moved, thresholds)
     next_id: int = 0
+    key: int = 0  # the owner key its releases are signed with (one byte, repeated); rotations change it
+    old_keys: list = field(default_factory=list)  # the keys it rotated away from
 
 
 def truth(school: School, campaign) -> dict:
@@ -74,6 +78,10 @@ def counts(snap: dict) -> Row:
     return Row.from_counts("x", {c: sum(1 for v in snap.values() if v == c) for c in COLUMNS})
 
 
+def owner_hex(owner: int) -> str:
+    return (bytes([owner]) * 32).hex()
+
+
 def signed(owner: int, content) -> VerifiedRelease:
     s = SignedRelease(f"{content.kind}:{content.campaign}:{owner:02x}", content.kind, content.campaign,
                       bytes([owner]) * 32, content.release, (bytes([content.release]) * 32,), content.release, b"\0" * 64)
@@ -90,6 +98,7 @@ ops = st.one_of(
     st.tuples(st.just("remove"), st.integers(0, 2), st.lists(st.integers(0, 60), min_size=1, max_size=6)),
     st.tuples(st.just("republish"), st.sampled_from(EXERCISES), st.integers(0, 10), st.integers(0, 5), st.integers(10, 12)),
     st.tuples(st.just("aggregate"), st.booleans()),
+    st.tuples(st.just("rotate"), st.integers(0, 2)),  # a school's key rotation: its entry moves to a new key
 )
 # Each school starts with 10 to 30 pupils, so releases and aggregates happen in most examples.
 start = st.tuples(*(st.tuples(st.just("add"), st.just(n), st.lists(st.tuples(score, score), min_size=10, max_size=30))
@@ -99,7 +108,8 @@ start = st.tuples(*(st.tuples(st.just("add"), st.just(n), st.lists(st.tuples(sco
 def run(steps, thresholds=None):
     thresholds = dict(thresholds or {"fr-mots": (6, 10), "ma-problemes": (3, 7)})
     policy = Policy()
-    schools = [School(n) for n in range(3)]
+    schools = [School(n, key=n + 1) for n in range(5)]  # the property draws from the first 3; the others: late
+    next_key = 100
     stats = CampaignStatistics(BASE.id)
     sent: list = []  # every aggregate the district sent up
     truths: list = []  # the true total of each exercise behind each aggregate sent, and each school's release
@@ -141,13 +151,20 @@ def run(steps, thresholds=None):
                     s.behind[ex.id] = (state[ex.id], pinned.campaign.exercise(ex.id).thresholds)
             s.history = d.history
             s.releases.append((d.content, dict(s.behind)))
-            stats.add(signed(s.n + 1, d.content))
+            stats.add(signed(s.key, d.content))
+            for old in s.old_keys:  # as the node does: the first release under a new key drops the old keys' entries
+                stats.replace_entry(owner_hex(old), None)
+        elif kind == "rotate":
+            s = schools[op[1]]
+            s.old_keys.append(s.key)
+            s.key, next_key = next_key, next_key + 1
         elif kind == "aggregate":
             campaign = version(thresholds, policy)
             previous = sent[-1] if sent else None
             try:
                 agg = build_aggregate(stats, campaign, release=len(sent) + 1, previous=previous, final=op[1],
-                                      sent=bases)
+                                      sent=bases, member_of={owner_hex(k): owner_hex(s.key) for s in schools
+                                                             for k in s.old_keys})
             except AggregateAlreadySentError:
                 continue
             if previous is None or agg.to_dict() | {"release": 0} != previous.to_dict() | {"release": 0}:
@@ -206,6 +223,14 @@ def aggregate_problems(sent, truths=None) -> list:
     for k, a in enumerate(sent):
         if a.status != "published":
             continue
+        if a.schools_contributing < 2:
+            found.append(("one school alone", a.release))
+        if truths:  # a row showing a count: at least 2 schools' rows behind it count someone
+            releases = [c for c in truths[k]["schools"].values() if c.status == "published"]
+            for row in a.rows:
+                if any(isinstance(v, int) and v > 0 for v in (*row.cells, row.total)):
+                    if sum(1 for c in releases if c.row(row.exercise) and c.row(row.exercise).total) < 2:
+                        found.append(("one school's row", a.release, row.exercise))
         n = max(NATIONAL, a.policy.small_cell_max)
         for row in a.rows:
             small = [c for c in COLUMNS if isinstance(row.get(c), int) and 1 <= row.get(c) <= n]
@@ -289,20 +314,21 @@ def test_the_property_catches_aggregates_sent_at_every_change(monkeypatch):
 
 
 def _late_schools(n: int):
-    """School 0 releases and the district's counts go up at closing; then `n` late schools of 15 pupils,
+    """Schools 0 and 1 release and the district's counts go up at closing; then `n` late schools of 15 pupils,
     every one of them at seuil 2 on both exercises, make their closing releases, and the district tries again."""
-    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("release", 0, True), ("aggregate", True)]
-    for k in range(1, n + 1):
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, i % 9) for i in range(22)]),
+             ("release", 0, True), ("release", 1, True), ("aggregate", True)]
+    for k in range(2, n + 2):
         steps += [("add", k, [(12, 9)] * 15), ("release", k, True)]
     return [*steps, ("aggregate", True)]
 
 
 def test_later_counts_go_up_only_when_no_school_and_no_small_cell_comes_out():
     _, sent, truths = run(_late_schools(2))  # two late schools, every difference 0 or 30 pupils: it goes up
-    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 1), ("published", 3)]
+    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 2), ("published", 4)]
     assert aggregate_problems(sent, truths) == []
     _, sent, truths = run(_late_schools(1))  # one late school: its row would be the difference, it is held
-    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 1)]
+    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 2)]
     # After that, 11 more pupils (besoin) at one late school: more than 10, but one school's rows: held.
     _, sent, truths = run([*_late_schools(2), ("add", 2, [(1, 1)] * 11), ("release", 2, True), ("aggregate", True)])
     assert len(sent) == 2 and aggregate_problems(sent, truths) == []
@@ -349,9 +375,10 @@ def test_the_property_catches_a_moving_margin(monkeypatch):
 def test_the_property_catches_a_total_given_back_by_another_row(monkeypatch):
     from preau.crdt import disclosure
     # 20 pupils: fr-mots 10 besoin and 10 fragile (both small: the total gives them back, so it is hidden);
-    # ma-problemes 12 besoin and 8 fragile, whose total (20) would give fr-mots's back.
-    steps = [("add", 0, [(2 if i < 10 else 7, 1 if i < 12 else 4) for i in range(20)]), ("release", 0, True),
-             ("aggregate", True)]
+    # ma-problemes 12 besoin and 8 fragile, whose total (20) would give fr-mots's back. Two schools of 10,
+    # each half of it (an aggregate needs 2 schools).
+    half = [(2 if i < 5 else 7, 1 if i < 6 else 4) for i in range(10)]
+    steps = [("add", 0, half), ("add", 1, half), ("release", 0, True), ("release", 1, True), ("aggregate", True)]
     schools, sent, truths = run(steps)
     assert [r.total for r in sent[-1].rows] == ["x", "x"] and aggregate_problems(sent, truths) == []
     monkeypatch.setattr(disclosure, "MARGINS", False)
@@ -360,16 +387,59 @@ def test_the_property_catches_a_total_given_back_by_another_row(monkeypatch):
 
 
 def test_counts_that_come_back_after_a_withdrawal_are_checked_against_those_sent_before():
-    """Both schools' counts go up, both withdraw (too few pupils left), then one comes back: the difference
-    with the first aggregate would be about that one school, so nothing goes up."""
+    """Three schools' counts go up, two withdraw (too few pupils left: one school left, so the aggregate is
+    withheld), then one comes back: two schools again, but the difference with the first aggregate would be
+    about the one still away, so nothing goes up."""
     steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, i % 9) for i in range(22)]),
-             ("release", 0, True), ("release", 1, True), ("aggregate", True),
+             ("add", 2, [(i % 14, i % 10) for i in range(21)]),
+             ("release", 0, True), ("release", 1, True), ("release", 2, True), ("aggregate", True),
              ("remove", 0, list(range(20))), ("remove", 1, list(range(20))),
              ("release", 0, True), ("release", 1, True), ("aggregate", True),
              ("add", 0, [(i % 16, i % 11) for i in range(20)]), ("release", 0, True), ("aggregate", True)]
     _, sent, truths = run(steps)
-    assert [a.status for a in sent] == ["published", "withheld"]
+    assert [(a.status, a.reason, a.schools_contributing) for a in sent] == [
+        ("published", "", 3), ("withheld", "too_few_schools", 0)]
     assert aggregate_problems(sent, truths) == []
+
+
+def _rotated_late_pupils():
+    """Schools 0 and 1 go up at closing; school 0 rotates its key, then 12 late pupils (seuil 2 on both) at it."""
+    return [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, i % 9) for i in range(22)]),
+            ("release", 0, True), ("release", 1, True), ("aggregate", True),
+            ("rotate", 0), ("add", 0, [(12, 9)] * 12), ("release", 0, True), ("aggregate", True)]
+
+
+def test_the_property_catches_one_schools_late_pupils_after_its_key_rotation(monkeypatch):
+    """review5: a school's old key's entry and its new key's counted as two schools moving."""
+    _, sent, truths = run(_rotated_late_pupils())
+    assert [(a.status, a.schools_contributing) for a in sent] == [("published", 2)]  # held: one school's rows
+    assert aggregate_problems(sent, truths) == []
+    check = statistics_module.later_aggregate_problem
+    monkeypatch.setattr(statistics_module, "later_aggregate_problem",
+                        lambda earlier, basis, later, now, member_of=None: check(earlier, basis, later, now))
+    _, sent, truths = run(_rotated_late_pupils())
+    assert len(sent) == 2 and ("one school", 1, 2, "fr-mots") in aggregate_problems(sent, truths)
+
+
+def test_the_property_catches_a_row_only_one_school_entered(monkeypatch):
+    """Two schools, only school 0 entered ma-problemes: that row of the aggregate is school 0's row (hidden whole)."""
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("add", 1, [(i % 13, NOT_ENTERED) for i in range(22)]),
+             ("release", 0, True), ("release", 1, True), ("aggregate", True)]
+    _, sent, truths = run(steps)
+    assert [a.schools_contributing for a in sent] == [2]
+    assert set(sent[0].row("ma-problemes").cells) == {"x"} and sent[0].row("ma-problemes").total == "x"
+    assert aggregate_problems(sent, truths) == []
+    monkeypatch.setattr(statistics_module, "MIN_SCHOOLS", 1)
+    assert ("one school's row", 1, "ma-problemes") in aggregate_problems(*run(steps)[1:])
+
+
+def test_the_property_catches_an_aggregate_of_one_school(monkeypatch):
+    steps = [("add", 0, [(i % 16, i % 11) for i in range(25)]), ("release", 0, True), ("aggregate", True)]
+    _, sent, truths = run(steps)
+    assert [(a.status, a.reason) for a in sent] == [("withheld", "too_few_schools")]
+    assert aggregate_problems(sent, truths) == []
+    monkeypatch.setattr(statistics_module, "MIN_SCHOOLS", 1)  # as before review5: one school's row went up
+    assert ("one school alone", 1) in aggregate_problems(*run(steps)[1:])
 
 
 def test_the_property_catches_a_late_pupil_hidden_among_absent_marks(monkeypatch):

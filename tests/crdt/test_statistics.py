@@ -170,12 +170,15 @@ def _district_aggregates(campaign, groups):
 
 def test_an_academie_sums_aggregates_and_never_passes_a_bound_off_as_a_count(campaign, verified):
     latest = [v for v in verified if v.release == 2 or v.content.final]
+    fifth = School(5, campaign)  # the second district's second school (one school alone sends no counts up)
+    fifth.publish(outcomes_for([f"s5p{i}" for i in range(22)], campaign, random.Random(5)))
+    latest.append(verify_release(fifth.doc, fifth.signed[-1], fifth.owner, 0))
     aggregates, districts = _district_aggregates(campaign, [latest[:2], latest[2:]])
     academie = CampaignStatistics(campaign.id)
     for a in aggregates:
         assert academie.add(a)
     assert academie.schools_contributing == 2  # districts
-    assert academie.schools_represented == sum(d.schools_contributing for d in districts) == 3
+    assert academie.schools_represented == sum(d.schools_contributing for d in districts) == 4
     some_hidden = False
     for ex in academie.exercise_ids():
         got = academie.exercise(ex)
@@ -198,7 +201,7 @@ def test_an_academie_sums_aggregates_and_never_passes_a_bound_off_as_a_count(cam
 
     # The académie's own aggregate (for the national level) shows a hidden part as hidden, never as a number.
     up = build_aggregate(academie, campaign, release=1, final=True)
-    assert up.schools_contributing == 3  # schools, not districts: the level above knows whom it represents
+    assert up.schools_contributing == 4  # schools, not districts: the level above knows whom it represents
     assert up.schools_withheld == sum(d.schools_withheld for d in districts)
     for row in up.rows:
         e = academie.exercise(row.exercise)
@@ -269,3 +272,34 @@ def test_a_member_that_rotated_its_key_counts_as_one_member_moving(campaign):
     second = build_aggregate(both, campaign, release=2, previous=first, final=True, sent=[(first, basis)],
                              member_of={old: new})
     assert (second.cohort, second.schools_contributing) == (first.cohort + 24, 6)
+
+
+def test_an_aggregate_of_one_school_is_withheld_as_too_few_schools(campaign):
+    """Review finding (review5, medium): one published school (64 pupils) and three withheld gave an aggregate
+    of 1 school with its exact figures (only its small cells hidden): that school's row. Fewer than 2 schools
+    behind the figures: withheld, reason too_few_schools, no number; a pool of small schools counts as its own
+    schools, and a second school brings the counts back."""
+    from preau.crdt.documents import ReleaseContent, Row
+
+    rows = tuple(Row.from_counts(e.id, {"besoin": 14, "fragile": 17, "seuil2": 31, "absent": 2})
+                 for e in campaign.exercises)
+    one = ReleaseContent(campaign.id, 1, "published", "", campaign.policy, rows, 64, final=True)
+    small = ReleaseContent(campaign.id, 1, "withheld", "small_cohort", campaign.policy, final=True)
+
+    def stats_of(**members):
+        stats = CampaignStatistics(campaign.id)
+        for key, content in members.items():
+            stats.replace_entry(key, {"release": 1, "time": NOW, "heads": "00", "content": content.to_dict()})
+        return stats
+
+    alone = build_aggregate(stats_of(aa=one, bb=small, cc=small, dd=small), campaign, release=1, final=True)
+    assert (alone.status, alone.reason, alone.rows, alone.cohort) == ("withheld", "too_few_schools", (), None)
+    assert (alone.schools_contributing, alone.schools_withheld) == (0, 4)
+    assert build_aggregate(stats_of(bb=small), campaign, release=1, final=True).reason == "no_school_contributing"
+
+    pool = ReleaseContent(campaign.id, 1, "published", "", campaign.policy, rows, 64, final=True, scope="pool",
+                          schools_contributing=3, schools_withheld=0)
+    pooled = build_aggregate(stats_of(pp=pool), campaign, release=1, final=True)
+    assert (pooled.status, pooled.schools_contributing, pooled.cohort) == ("published", 3, 64)
+    two = build_aggregate(stats_of(aa=one, ee=one, bb=small), campaign, release=1, final=True)
+    assert (two.status, two.schools_contributing, two.schools_withheld, two.cohort) == ("published", 2, 1, 128)

@@ -39,7 +39,7 @@ def test_the_academie_per_district_table_equals_the_generated_counts_where_not_s
     worlds = [World(tmp_path / "d1"), World(tmp_path / "d2")]
     worlds[1].district = Proc("district", "district", uai(69, 9002), tmp_path / "d2" / "district", free_port())
     worlds[1].campaign = worlds[0].campaign
-    sizes = [{"a": [22], "b": [14]}, {"c": [25]}]
+    sizes = [{"a": [22], "b": [14]}, {"c": [25], "d": [18]}]  # 2 schools each: one school's aggregate is withheld
     for n, (w, schools) in enumerate(zip(worlds, sizes)):
         for k, name in enumerate(schools):
             w.add_school(name, 40 * n + 7 * k)

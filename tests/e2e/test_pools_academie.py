@@ -35,7 +35,7 @@ def test_the_academie_countersigns_and_the_schools_that_know_it_complete_the_poo
         academie_id = node_id(bytes.fromhex(academie.key))
         actions.load_campaign(academie.settings(), campaign=w.campaign, file="debut-cp")
         invitation = academie.cli("invite", "--uai", w.district.uai, "--district", "--allow-loopback").stdout.strip()
-        assert "Joined the district" in w.district.cli("join", invitation).stdout
+        assert "Joined the académie" in w.district.cli("join", invitation).stdout
         small = list(w.schools.values())
 
         def enrol(node, k):

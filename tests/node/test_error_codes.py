@@ -19,6 +19,7 @@ import pytest
 from preau.crdt.campaign import parse_campaign
 from preau.crdt.disclosure import REASON_CODES
 from preau.crdt.errors import CAMPAIGN_CODES, CampaignError, CrdtError
+from preau.crdt.statistics import AGGREGATE_REASONS
 from preau.node import codes, i18n
 from preau.protocol.connection import REFUSALS
 from preau.protocol.errors import LocalProtocolError, ProtocolError, RemoteProtocolError
@@ -100,6 +101,7 @@ def test_every_code_has_words_in_both_languages(lang):
     assert set(codes.CAMPAIGN_KEYS) == CAMPAIGN_CODES
     assert set(codes.REASON_KEYS) == REASON_CODES
     assert set(codes.REFUSAL_KEYS) == set(REFUSALS)
+    assert set(codes.AGGREGATE_REASON_KEYS) == set(AGGREGATE_REASONS)
     catalog = i18n.catalog(lang)
     missing = [key for _, key in codes.all_codes() if key not in catalog]
     assert missing == []

@@ -302,10 +302,13 @@ async def test_an_academie_takes_no_aggregate_for_a_campaign_it_never_published(
     not lost: it waits at the district, and goes up once the académie publishes that campaign."""
     academie, district = await academie_and_district(tmp_path, aiohttp_server)
     district.federation.publish_campaign(CAMPAIGN)  # the district's own campaign, which the académie never saw
-    school = make_node(tmp_path, "school", "school")
-    await school.join(district.create_invitation("0751234J", [district.url]).to_string(), "0751234J")
-    school_release(school, 12)
-    assert (await school.sync_upstream()).receipts
+    schools = []  # two: one school's aggregate would be its row, and would say "too few schools" instead
+    for n, uai in enumerate(("0751234J", "0751235K")):
+        school = make_node(tmp_path, f"school{n}", "school")
+        schools.append(school)
+        await school.join(district.create_invitation(uai, [district.url]).to_string(), uai)
+        school_release(school, 12 + n)
+        assert (await school.sync_upstream()).receipts
 
     report = await district.sync_upstream()
     assert report.error is None and not report.receipts, report
@@ -314,6 +317,7 @@ async def test_an_academie_takes_no_aggregate_for_a_campaign_it_never_published(
     academie.federation.publish_campaign(CAMPAIGN)
     report = await district.sync_upstream()  # the waiting aggregate goes up
     assert [r["doc_id"] for r in report.receipts] == [d.doc_id for d in academie.fed.documents(kind="aggregate")]
-    assert CampaignStatistics.from_dict(academie.fed.stats(CAMPAIGN.id)).schools_contributing == 1
-    for n in (academie, district, school):
+    merged = CampaignStatistics.from_dict(academie.fed.stats(CAMPAIGN.id))
+    assert (merged.schools_contributing, merged.schools_represented) == (1, 2)  # one district, two schools
+    for n in (academie, district, *schools):
         n.close()

@@ -26,6 +26,7 @@ def pure_globals(monkeypatch):
     monkeypatch.setattr(statistics, "ONE_AGGREGATE", statistics.ONE_AGGREGATE)
     monkeypatch.setattr(disclosure, "MARGINS", disclosure.MARGINS)
     monkeypatch.setattr(disclosure, "FLOOR_ON_PUBLISHED", disclosure.FLOOR_ON_PUBLISHED)
+    monkeypatch.setattr(disclosure, "COUNT_BATCHING", disclosure.COUNT_BATCHING)
 
 
 @pytest.mark.parametrize("testing", [None, "0", "", "true", "yes", "1 "])
@@ -43,6 +44,7 @@ def test_no_switch_works_without_preau_testing_1(monkeypatch, caplog, tmp_path, 
     assert statistics.ONE_AGGREGATE is True
     assert disclosure.MARGINS is True
     assert disclosure.FLOOR_ON_PUBLISHED is True
+    assert disclosure.COUNT_BATCHING is True
     assert "TEST RUN" not in caplog.text
     assert private_mode() == 0o600
     loose = tmp_path / "identity.key"
@@ -54,8 +56,8 @@ def test_no_switch_works_without_preau_testing_1(monkeypatch, caplog, tmp_path, 
 
 def test_with_preau_testing_1_the_named_switches_work(monkeypatch, caplog, tmp_path):
     monkeypatch.setenv("PREAU_TESTING", "1")
-    monkeypatch.setenv("PREAU_TEST_UNPROTECT", "floor,one_aggregate,margins,file_modes,published_cohort")
-    on = ["floor", "one_aggregate", "margins", "file_modes", "published_cohort"]
+    monkeypatch.setenv("PREAU_TEST_UNPROTECT", "floor,one_aggregate,margins,file_modes,published_cohort,count_batching")
+    on = ["floor", "one_aggregate", "margins", "file_modes", "published_cohort", "count_batching"]
     assert [n for n in testhooks.NAMES if testhooks.unprotected(n)] == on
     with caplog.at_level(logging.WARNING, logger="preau.node"):
         assert testhooks.apply_at_start() == on
@@ -63,6 +65,7 @@ def test_with_preau_testing_1_the_named_switches_work(monkeypatch, caplog, tmp_p
     assert statistics.ONE_AGGREGATE is False
     assert disclosure.MARGINS is False
     assert disclosure.FLOOR_ON_PUBLISHED is False
+    assert disclosure.COUNT_BATCHING is False
     assert "TEST RUN: privacy protections switched off" in caplog.text
     assert private_mode() == 0o644
     loose = tmp_path / "identity.key"

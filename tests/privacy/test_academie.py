@@ -6,9 +6,9 @@ run commands); every step is the `preau` command a person would run. The
 campaign is loaded at the académie only, so the schools can have it only if it
 came down through the district.
 
-School b (48 pupils, 20 of them assessed on two more exercises) releases and
-the district syncs up; a late pupil is assessed at b, too few to move any
-row; the académie closes the campaign, b makes its closing release, and the
+School b (48 pupils, 10 of them assessed on two more exercises) releases and
+the district syncs up, then school a (20 pupils, 10 of them on the two more
+exercises; an aggregate needs 2 schools, and so does each row) releases; a late pupil is assessed at b, too few to move any row; the académie closes the campaign, b makes its closing release, and the
 district's counts go up; then school c, late, joins and makes its closing
 release, and the district syncs up again. Everything the district
 sent up is in its transparency log, and the académie tries three things:
@@ -44,14 +44,15 @@ from preau.node import actions
 pytestmark = pytest.mark.slow
 
 SMALL = 10  # small_cell_max of the sample campaign (the national floor)
-# Two exercises only school c has entered: its 20 pupils split 10/10 on the first (two small cells the total
-# gives back, so suppression hides that total) and 12/8 on the second (whose total would give it back).
+# Two exercises only schools a and b have entered, 10 pupils each: in the aggregate 20 pupils split 10/10 on the
+# first (two small cells the total gives back, so suppression hides that total) and 12/8 on the second (whose
+# total would give it back). Each school has half of each part.
 SPLIT = {"ma-problemes": ((0, 10), (2, 10)), "ma-assemblage": ((1, 12), (3, 8))}  # (score, pupils) besoin, fragile
 
 
 def _even(campaign):
-    """b: pupil i besoin, fragile, seuil 2 or absent by i mod 4 on every exercise but the split ones, so
-    every cell of an aggregate of b, with or without c, is 0 or above 10: none is hidden."""
+    """b (and a): pupil i besoin, fragile, seuil 2 or absent by i mod 4 on every exercise but the split ones,
+    so every cell of an aggregate of a and b, with or without c, is 0 or above 10: none is hidden."""
     def adjust(classes) -> None:
         pupils = [p for c in classes for p in c.pupils]
         for i, pupil in enumerate(pupils):
@@ -73,8 +74,8 @@ def _without_split(classes) -> None:
 def _split(classes) -> None:
     pupils = [p for c in classes for p in c.pupils]
     for ex, parts in SPLIT.items():
-        scores = [score for score, n in parts for _ in range(n)]
-        for pupil, score in zip(pupils, scores):  # the first 20 pupils; the others did not do these two
+        scores = [score for score, n in parts for _ in range(n // 2)]
+        for pupil, score in zip(pupils, scores):  # the first 10 pupils; the others did not do these two
             pupil.results[ex] = ("besoin" if score == parts[0][0] else "fragile", score)
 
 
@@ -148,10 +149,10 @@ def _recovered_rows(counted: list[ReleaseContent], school: ReleaseContent) -> li
 def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_path, protection):
     w = World(tmp_path)  # w.district is the district; the académie sits above it
     academie = new_academie(tmp_path)
-    for n, name in enumerate(("b", "c")):
+    for n, name in enumerate(("b", "c", "a")):
         w.add_school(name, 31 * n)
     w.init_all()
-    b, c = w.schools.values()
+    b, c, a = w.schools.values()
     if protection == "off":
         w.district.unprotect = ("one_aggregate", "margins")
         b.unprotect = ("margins",)
@@ -173,6 +174,10 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
         w.release(b)
         assert "acknowledged" in b.cli("sync").stdout
         w.district.cli("sync")
+        w.join(a)  # a second school: one school's aggregate would be its row, and is withheld (too_few_schools)
+        w.fill(a, [20], seed=401, adjust=lambda classes: (_even(w.campaign)(classes), _split(classes)))
+        w.release(a)
+        assert "acknowledged" in a.cli("sync").stdout
 
         w.fill(b, [1], seed=403, adjust=_without_split)  # a late pupil: too few to move any of b's rows
         b.classes.pop()  # (held back: the counts below are the released pupils')
@@ -207,7 +212,7 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
         assert "release" not in kinds and "aggregate" in kinds
 
         # The académie's figures are the generated counts of the schools its district's counts went up with.
-        behind = [b] if protection == "on" else [b, c]
+        behind = [a, b] if protection == "on" else [a, b, c]
         got = json.loads(academie.cli("stats", w.campaign.id, "--format", "json").stdout)
         assert (got["districts_contributing"], got["schools_represented"]) == (1, len(behind))
         expected = w.expected(behind)
@@ -233,7 +238,7 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
         b_first, b_final = [s for s, _ in _sent(b, "release") if s.status == "published"]
         assert b_final.final and b_final.rows == b_first.rows  # the late pupil was held back on every row
         final = [s for s in counted if s.final][0]
-        assert not isinstance(final.row("ma-problemes").total, int)  # suppression hid b's 10/10 total
+        assert not isinstance(final.row("ma-problemes").total, int)  # suppression hid the 10/10 total (a's and b's)
         guessed = _guessed_totals(final)  # that total taken from another row's
         if protection == "on":
             assert [s.reason for s in sent if s.status == "withheld"] == ["until_closing"]
@@ -244,12 +249,13 @@ def test_campaign_down_and_statistics_up_through_a_district_to_its_academie(tmp_
         else:
             diff, cells = recovered[-1]  # the aggregate before c and the one after: c's row, exactly
             assert diff["cohort"] == c_release.cohort
-            whole = {k: v for k, v in _cells(c_release).items() if k[0] not in SPLIT}  # (b's rows stay hidden)
+            whole = {k: v for k, v in _cells(c_release).items() if k[0] not in SPLIT}  # (a's and b's rows stay hidden)
             assert whole.items() <= cells.items()  # every cell and total of c's row on the exercises it entered
             assert any(1 <= v <= SMALL for (_, col), v in cells.items() if col != "total")  # small cells too
             assert b_final.cohort == b_first.cohort + 1  # the late pupil, through the margin alone
-            split = b_first.row("ma-problemes")
-            assert guessed == {"ma-problemes": {"besoin": split.get("besoin"), "fragile": split.get("fragile")}}
+            (_, besoin), (_, fragile) = SPLIT["ma-problemes"]  # a's and b's together
+            assert b_first.row("ma-problemes").get("besoin") * 2 == besoin
+            assert guessed == {"ma-problemes": {"besoin": besoin, "fragile": fragile}}
     finally:
         academie.stop()
         w.stop_all()

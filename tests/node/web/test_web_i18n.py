@@ -27,7 +27,8 @@ RUN_TIME = ("group.", "import.enc.", "import.sep.", "cli.", "role.", "peer.", "i
             "msg.settings.expect.",  # node/settings.py: one key per kind of setting
             "msg.sync.failed.",  # node/codes.py: one key per failure code of the sync client
             "academie.",  # i18n.translate_at: a key's variant on an académie's pages, asked for by its base key
-            "disclosure_rules.column.")  # node/codes.py COLUMN_KEYS: one key per column a held-back reason names
+            "disclosure_rules.column.",  # node/codes.py COLUMN_KEYS: one key per column a held-back reason names
+            "aggregate.reason.")  # node/codes.py AGGREGATE_REASON_KEYS: one key per withheld aggregate's reason
 
 
 def _sources(*places: pathlib.Path) -> list[pathlib.Path]:

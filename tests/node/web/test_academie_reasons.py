@@ -1,0 +1,39 @@
+"""An académie's statistics page says why a district sent no figures, in French (and in English)."""
+from __future__ import annotations
+
+from node_fixtures import campaign
+from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
+from preau.crdt.statistics import CampaignStatistics, build_aggregate
+from preau.node.federation.transport import Limits
+from preau.node.runtime import Node, create_identity
+from test_web_pages import SCHOOL_UAI, district, invite  # noqa: F401 (the académie's pages, and its invitation)
+
+
+async def test_a_district_with_one_school_sends_no_figures_and_the_academie_says_why(district, tmp_path):  # noqa: F811
+    client = district  # this node is the académie: a district enrols below it
+    camp = campaign()
+    invitation = await invite(client, member="district")
+    create_identity(tmp_path / "lower-district")
+    below = Node(tmp_path / "lower-district", role="district", limits=Limits(idle_timeout=5, session_timeout=30))
+    try:
+        await below.join(invitation, SCHOOL_UAI)
+        # The lower district's one school (30 pupils) released; its aggregate is built as refresh_aggregates does.
+        school = next_release([PupilOutcome(f"p{i}", ex.id, "seuil2" if i % 3 else "besoin")
+                               for i in range(30) for ex in camp.exercises], camp, ReleaseHistory(camp.id),
+                              closing=True).content
+        stats = CampaignStatistics(camp.id)
+        stats.replace_entry("aa" * 32, {"release": 1, "time": 0, "heads": "00", "content": school.to_dict()})
+        content = build_aggregate(stats, camp, release=1, final=True)
+        assert (content.status, content.reason, content.rows) == ("withheld", "too_few_schools", ())
+        below.federation.publish_release(content, to_peer="académie")
+        assert (await below.sync_upstream()).receipts
+    finally:
+        below.close()
+    text = await (await client.get("/district/stats/2026-test-cp/ecoles")).text()  # one row per district
+    assert "une seule école de la circonscription a publié ses résultats" in text
+    assert "il en faut au moins 2" in text
+    page = await (await client.get("/district/stats/2026-test-cp")).text()  # counted as a district, not a school
+    assert "0 circonscription(s) comptée(s), représentant 0 école(s) ; 1 sans résultat publiable" in page
+    assert "pour effectif trop petit" not in page
+    english = await (await client.get("/district/stats/2026-test-cp/ecoles?lang=en")).text()
+    assert "only one school of the district has published results" in english
