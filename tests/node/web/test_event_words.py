@@ -54,6 +54,8 @@ SAID = {
     "clock": ({"doc_id": "x", "signed_at": 2, "now": 1}, "L'horloge d'un des deux ordinateurs semble décalée"),
     "stats_moved": ({"campaign": CP, "keys": 1, "node_id": "abcd"},
                     "Des effectifs ont été rattachés aux nouvelles clés d'une école."),
+    "aggregate_held": ({"campaign": CP, "code": "aggregate_held"},
+                       "Campagne « Début de CP (test) » : de nouveaux effectifs ne sont pas envoyés à l'académie"),
     "enrolled": ({"uai": "0751234A", "node_id": "abcd"}, "Une école a rejoint la circonscription."),
     "release_in_pool": ({"campaign": CP, "node_id": "abcd"},
                         "Campagne « Début de CP (test) » : les effectifs envoyés seuls par une école déjà comptée dans "
