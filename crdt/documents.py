@@ -132,8 +132,8 @@ def _expect_kind(doc: Document, kinds: tuple[str, ...]):
     return header
 
 
-def write_release(doc: Document, content: ReleaseContent) -> None:
-    """Write a release (school) or aggregate (district) into its document, in place."""
+def write_release(doc: Document, content: ReleaseContent, *, actor: bytes | None = None) -> None:
+    """Write a release (school) or aggregate (district) into its document, in place (`actor`: `write_fields`)."""
     header = _expect_kind(doc, ("release", "aggregate"))
     if content.kind != header.kind:
         raise SchemaError(f"scope {content.scope!r} does not fit a {header.kind} document")
@@ -148,7 +148,7 @@ def write_release(doc: Document, content: ReleaseContent) -> None:
         for r in content.rows:
             if r.total != sum(r.cells):
                 raise SchemaError(f"exercises.{r.exercise}.total: must be the sum of the cells")
-    write_fields(doc, content.body())
+    write_fields(doc, content.body(), actor=actor)
 
 
 def read_release(doc: Document, heads: Sequence[bytes] | None = None) -> ReleaseContent:
@@ -185,7 +185,7 @@ def campaign_document(campaign: Campaign, owner: bytes) -> Document:
     return doc
 
 
-def write_campaign(doc: Document, campaign: Campaign) -> int:
+def write_campaign(doc: Document, campaign: Campaign, *, actor: bytes | None = None) -> int:
     """Write (or update: thresholds arrive later) a campaign definition; returns its new version.
 
     The version (the document's release number) goes up only when something changed,
@@ -199,7 +199,7 @@ def write_campaign(doc: Document, campaign: Campaign) -> int:
     if body.get("definition") == definition:
         return body.get("release", 0)
     version = body.get("release", 0) + 1
-    write_fields(doc, {"release": version, "definition": definition})
+    write_fields(doc, {"release": version, "definition": definition}, actor=actor)
     return version
 
 
@@ -240,7 +240,7 @@ class Receipt:
         return {"doc_id": self.doc_id, "release": self.release, "heads": sorted(h.hex() for h in self.heads), "time": self.time}
 
 
-def append_receipt(doc: Document, receipt: Receipt, *, school: bytes) -> int:
+def append_receipt(doc: Document, receipt: Receipt, *, school: bytes, actor: bytes | None = None) -> int:
     """Append a receipt (the district's side); returns the document's new release number."""
     _expect_kind(doc, ("receipts",))
     _, body = read_document(doc)
@@ -249,7 +249,7 @@ def append_receipt(doc: Document, receipt: Receipt, *, school: bytes) -> int:
     receipts = list(body.get("receipts", []))
     receipts.append(receipt.to_dict())
     version = body.get("release", 0) + 1
-    write_fields(doc, {"release": version, "school": school.hex(), "receipts": receipts})
+    write_fields(doc, {"release": version, "school": school.hex(), "receipts": receipts}, actor=actor)
     return version
 
 

@@ -224,8 +224,10 @@ def document_id(kind: str, owner: bytes, campaign: str = "", *, peer: bytes = b"
     return ":".join(parts)
 
 
-def new_document(kind: str, owner: bytes, *, campaign: str = "", doc_id: str | None = None) -> Document:
-    """A new document with its header written by `owner` under a derived actor id (no randomness read)."""
+def new_document(kind: str, owner: bytes, *, campaign: str = "", doc_id: str | None = None,
+                 actor: bytes | None = None) -> Document:
+    """A new document with its header written by `owner`, under `actor` if given, else under an actor id derived
+    from (owner, doc id) (no randomness read). A node passes a fresh one (see `write_fields`)."""
     if kind not in KINDS:
         raise SchemaError(f"kind: must be one of {', '.join(KINDS)}")
     if not isinstance(owner, bytes) or len(owner) != 32:
@@ -233,7 +235,7 @@ def new_document(kind: str, owner: bytes, *, campaign: str = "", doc_id: str | N
     doc_id = doc_id or document_id(kind, owner, campaign)
     header = {"id": doc_id, "kind": kind, "schema": SCHEMA_VERSION, "owner": owner.hex(), "campaign": campaign, "release": 0}
     _HEADER_MAP.check(header, "")
-    doc = Document(actor_id=actor_for(owner, doc_id))
+    doc = Document(actor_id=_actor(actor, owner, doc_id))
     with doc.transaction() as tx:
         _write_map(tx, ROOT, header, _HEADER_MAP)
     return doc
@@ -254,17 +256,30 @@ def _header(data: Mapping[str, Any]) -> Header:
     return Header(data["id"], data["kind"], data["schema"], bytes.fromhex(data["owner"]), data["campaign"], data["release"])
 
 
-def write_fields(doc: Document, data: Mapping[str, Any]) -> None:
+def _actor(actor: bytes | None, owner: bytes, doc_id: str) -> bytes:
+    if actor is None:
+        return actor_for(owner, doc_id)
+    if not isinstance(actor, bytes) or not 1 <= len(actor) <= 32:
+        raise SchemaError("actor: must be 1 to 32 bytes")
+    return actor
+
+
+def write_fields(doc: Document, data: Mapping[str, Any], *, actor: bytes | None = None) -> None:
     """Write `data` into the document after checking it against the kind's declared body.
 
     Only values that differ are written (history grows with every overwrite).
     Raises SchemaError before touching the document if any key or value is not declared.
+
+    The change is made under `actor` when given, else under the actor derived from (owner, doc id). A writer
+    whose copy may be older than what readers hold (a node restored from a backup) must pass a fresh actor
+    each time: under the derived one its next change would take a sequence number readers already hold for
+    another change, and they would refuse it ("duplicate seq") for ever.
     """
     header = read_header(doc)
     body = BODIES[header.kind]
     body.check(data, "")
     with _guard(DocumentError, "the document could not be written"):
-        doc.set_actor(actor_for(header.owner, header.id))
+        doc.set_actor(_actor(actor, header.owner, header.id))
         with doc.transaction() as tx:
             _write_map(tx, ROOT, data, body, prune=False)
 

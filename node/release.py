@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from preau.crdt.campaign import Campaign, Policy, PolicyStatement, describe_policy
-from preau.crdt.disclosure import (AskedChange, PinnedCampaign, ReleaseDecision, ReleaseHistory, kept_for_the_pool,
-                                   next_release, pin_campaign)
+from preau.crdt.campaign import SCORED_GROUPS, Campaign, Policy, PolicyStatement, describe_policy
+from preau.crdt.disclosure import (AskedChange, PinnedCampaign, Reason, ReleaseDecision, ReleaseHistory,
+                                   kept_for_the_pool, next_release, pin_campaign)
 from preau.crdt.pooling import pool_vector
-from preau.crdt.schema import document_id
+from preau.crdt.schema import COLUMNS, document_id
 from preau.crdt.signing import SignedRelease
 
 from .codes import reasons_words
@@ -58,10 +58,62 @@ def _history(store, session, federation: Federation, campaign_id: str) -> Releas
     history = ReleaseHistory.from_dict(json.loads(raw)) if raw else ReleaseHistory(campaign_id)
     # If the node stopped between signing a release and saving its history, carry on numbering after
     # the release that did leave (its number is in the federation store).
-    latest = federation.fed.latest_release(document_id("release", federation.key, campaign_id))
-    if latest is not None and latest[0] > history.last_release:
-        history = history.advanced(latest[0])
+    rid = document_id("release", federation.key, campaign_id)
+    latest = federation.fed.latest_release(rid)
+    # A node restored from a backup made before its last releases: the district holds numbers this history
+    # forgot (its receipts say so, and `Federation.take_back` brought those releases back). A number the
+    # district holds is never signed again: it would keep the old release and never take the new one.
+    number = max([latest[0] if latest else 0, federation.receipted(rid),
+                  *(c.release for c in federation.lost_contents(rid))])
+    if number > history.last_release:
+        history = history.advanced(number)
     return history
+
+
+def _beside_lost_releases(decision: ReleaseDecision, history: ReleaseHistory, lost) -> ReleaseDecision:
+    """Hold a release whose counts would move too little against a release the district holds and this school's
+    history forgot (restored from an older backup; `Federation.take_back` brought it back, as counts only).
+
+    The history keeps each published state pupil by pupil and checks both batching rules against it; of a
+    release taken back only the counts are known, so the count-level rule is applied to it, as
+    `disclosure.next_release` applies it to every earlier published state: each count of an exercise (every
+    column and the total) moves by 0 or at least min_batch (any count that moves by min_batch means as many
+    pupils changed). The group columns are not compared against a row with no pupil in a group (its
+    thresholds had not arrived: the groups are published whole anyway). Otherwise nothing leaves, and the
+    release waits for more changes, said as the batching rule says it.
+    """
+    content = decision.content
+    if content is None or content.status != "published":
+        return decision
+    need = content.policy.min_batch
+    close: list[tuple[int, str, str]] = []  # (moved, exercise, column)
+    for old in lost:
+        if old.status != "published":
+            continue
+        for row in content.rows:
+            was = old.row(row.exercise)
+            if was is None or not was.total:
+                continue
+            grouped = any(row.get(c) for c in SCORED_GROUPS) and any(was.get(c) for c in SCORED_GROUPS)
+            for column in (*COLUMNS, "total"):
+                if column in SCORED_GROUPS and not grouped:
+                    continue
+                moved = abs(row.get(column) - was.get(column))
+                if 0 < moved < need:
+                    close.append((moved, row.exercise, column))
+    if not close:
+        return decision
+    moved, exercise, column = min(close)
+    reason = (f"waiting on {exercise}: its {column} count would move by {moved} against release "
+              f"{max(c.release for c in lost)}, which the district holds from before this node was restored "
+              f"(every count moves by 0 or at least {need})")
+    why = (Reason("waiting_counts", {"exercise": exercise, "column": column, "moved": moved, "min_batch": need}),)
+    others = len({ex for _, ex, _ in close}) - 1
+    if others > 0:
+        reason += f"; {others} other exercise{'s' if others > 1 else ''} also waiting"
+        why += (Reason("others_waiting", {"count": others}),)
+    held = tuple(sorted({ex: m for m, ex, _ in sorted(close, reverse=True)}.items()))  # (exercise, least move)
+    return ReleaseDecision(False, reason, None, history, held, reasons=why)
 
 
 def _pinned(store, session, federation: Federation, campaign: Campaign) -> tuple[PinnedCampaign | None, ReleaseHistory]:
@@ -97,6 +149,8 @@ def preview_release(store, session, federation: Federation, campaign_id: str, *,
     applied = pinned.campaign if pinned is not None else campaign
     outcomes = store.release_outcomes(session, campaign_id, campaign=applied)
     decision = next_release(outcomes, applied, history, closing=closing)
+    decision = _beside_lost_releases(decision, history,
+                                     federation.lost_contents(document_id("release", federation.key, campaign_id)))
     if went_into_a_pool(federation.fed, campaign_id):
         decision = kept_for_the_pool(decision, history, campaign_id)  # Federation.publish_release refuses too
     return ReleasePreview(campaign_id, decision, closing, describe_policy(applied.policy),

@@ -75,7 +75,8 @@ def node_status(node: Node) -> NodeStatus:
                          p.get("last_error_code")) for p in node.fed.peers()),
         documents=tuple(Document(d.doc_id, d.kind, d.campaign, (node.fed.latest_release(d.doc_id) or (0,))[0])
                         for d in node.fed.documents()),
-        unacknowledged=tuple(t["doc_id"] + f"#{t['number']}" for t in node.fed.transparency() if t["receipt"] is None),
+        unacknowledged=tuple(t["doc_id"] + f"#{t['number']}" for t in node.fed.transparency()
+                             if t["receipt"] is None and not t["superseded"]),
         oldest_unacknowledged=node.oldest_unacknowledged() if up is not None else None,
         events=tuple(Event(e["at"], e["kind"], e["detail"], e["params"]) for e in node.fed.events(10)),
     )

@@ -13,8 +13,9 @@ Who may receive what (the entitlement rule):
   from a bundle). It never receives the releases of this node's own children:
   a district passes its aggregate up, not its schools' per-school counts;
 - a downstream peer (an enrolled school, or a district below an académie) may
-  receive campaign documents and the receipts document addressed to it, and
-  nothing written by another school.
+  receive campaign documents, the receipts document addressed to it and its
+  own release (or aggregate) documents back (`take_back`: a node restored from
+  an older backup), and nothing written by another school.
 
 Why one module of about 600 lines: `Federation` is one set of rules over one
 store. Receiving (`try_accept`), publishing, entitlement and bundles (which are
@@ -31,13 +32,14 @@ import hashlib
 
 import json
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
 from preau.crdt import documents as cdocs
 from preau.crdt.campaign import Campaign
-from preau.crdt.docio import fork_at, has_heads, load_document, save_document
+from preau.crdt.docio import change_hashes, fork_at, has_heads, load_document, merge_document, save_document
 from preau.crdt.errors import AggregateAlreadySentError, CrdtError, ReleaseError
 from preau.crdt.schema import document_id, new_document
 from preau.crdt.signing import (SignedRelease, VerifiedRelease, clock_remark, id_names_signer, sign_release,
@@ -60,6 +62,18 @@ log = logging.getLogger("preau.federation")
 log = logging.getLogger("preau.federation")
 
 
+def fresh_actor() -> bytes:
+    """A new Automerge actor id for each change this node makes to one of its own documents.
+
+    Under one actor, each change takes the next sequence number. A node restored from a backup older than its
+    last release would then give its next change a number its district already holds for another change, and
+    the district's Automerge would refuse that document ("duplicate seq") at every sync, for ever; two
+    processes writing one document (a `preau release` while `preau serve` runs) would do the same. A random
+    actor per change starts its own numbering: the change merges beside the one the district holds.
+    """
+    return secrets.token_bytes(16)
+
+
 def _same_but_number(a: cdocs.ReleaseContent, b: cdocs.ReleaseContent) -> bool:
     da, db = a.to_dict(), b.to_dict()
     da.pop("release"), db.pop("release")
@@ -72,6 +86,7 @@ class BundleError(UserError):
     exit_code = EXIT_DATA
     code = "bad_bundle"
 
+LOST_RELEASES = "lost-releases:{doc}"  # own releases the node above held and this node had forgot (take_back)
 AGGREGATE_BASES = "aggregate-bases:{doc}"  # district: each counted aggregate sent up, with the statistics behind it
 UPSTREAM = ("district", "parent")   # roles of peers above this node
 DOWNSTREAM = ("school", "child")     # roles of peers below this node: a school, or a district below an académie
@@ -232,6 +247,10 @@ class Federation:
             return owner == self.key.hex()
         if kind == "receipts":
             return owner == self.key.hex() and doc_id == document_id("receipts", self.key, peer=peer.signing_key)
+        if kind in ("release", "aggregate"):
+            # Its own documents go back to it (a node restored from an older backup takes back what it sent
+            # since: `take_back`), never another member's.
+            return owner == peer.signing_key.hex()
         return False
 
     def offers_for(self, peer: PublicIdentity) -> dict[str, bytes]:
@@ -244,7 +263,8 @@ class Federation:
             rid = document_id("receipts", self.key, peer=peer.signing_key)
             # Only this node's own campaign documents: one from its parent goes down re-signed (_relay_campaign).
             offers = {**self.fed.offerable(("campaign",), (self.key.hex(),)),
-                      **self.fed.offerable(("receipts",), doc_ids=(rid,))}
+                      **self.fed.offerable(("receipts",), doc_ids=(rid,)),
+                      **self.fed.offerable(("release", "aggregate"), (peer.signing_key.hex(),))}
         else:
             return {}
         return {d: r for d, r in offers.items() if self.may_send(peer, d)}
@@ -272,6 +292,8 @@ class Federation:
                 self.refused_event(peer.signing_key, f"{peer.node_id} offered {doc_id!r} with a signature that is not valid",
                                    doc_id=doc_id, peer=peer.node_id, why="bad_signature")
                 return None
+        if signed.owner == self.key:
+            return signed if self.lost_release(signed) else None
         latest = self.fed.latest_release(doc_id)
         if latest is not None and latest[0] >= signed.release:
             return None  # we already hold this release or a newer one
@@ -305,6 +327,8 @@ class Federation:
             # Relayed documents are welcome, but only from members enrolled here, and each member sends
             # one kind: a school its release, a district its aggregate (a school's "aggregate" is refused).
             return signed.owner if self._member_sends(signed.owner, signed.kind) else None
+        if role in UPSTREAM and signed.owner == self.key and signed.kind in ("release", "aggregate"):
+            return self.key  # one of this node's own releases, as the node above holds it (`take_back`)
         if role in UPSTREAM and signed.owner == peer.signing_key:
             if signed.kind == "campaign":
                 return signed.owner
@@ -328,6 +352,8 @@ class Federation:
                                code="id_not_owner")
         if not has_heads(doc, signed.heads):
             return None
+        if signed.owner == self.key:
+            return self.take_back(doc, signed)
         latest = self.fed.latest_release(signed.doc_id)
         if latest is not None and latest[0] >= signed.release:
             # Another session (the school's loop and a `preau sync` at once, or a relay) stored it meanwhile.
@@ -342,6 +368,88 @@ class Federation:
         current = tuple(sorted(doc.get_heads()))
         kept = doc if current == signed.heads else fork_at(doc, signed.heads)
         return self._store_verified(peer, verified, save_document(kept))
+
+    # -- this node's own releases, as the node above holds them -----------------------------
+
+    def lost_release(self, signed: SignedRelease) -> bool:
+        """Whether the node above holds a release of ours that this node does not: we signed it, and our copy
+        of the document lacks its heads (this node was restored from a backup made before it)."""
+        if signed.owner != self.key or signed.kind not in ("release", "aggregate"):
+            return False
+        try:
+            stored = self.working_copy(signed.doc_id)
+        except CrdtError:
+            return False  # our own copy is damaged: the session says so when it sends it
+        return stored is None or not has_heads(stored, signed.heads)
+
+    def take_back(self, doc, signed: SignedRelease) -> Accepted:
+        """Take back one of this node's own releases from the node above, which holds it and we do not.
+
+        A node restored from a backup made before its last releases has forgotten them, but its district has
+        not: it must number its next release past them (a number the district holds is never taken again),
+        and its disclosure rules must count them as published (`lost_contents`). Only changes this node signed
+        come in: the document is taken at the signed heads (verified against this node's own key) and merged
+        into our copy, whatever else the message carried.
+        """
+        verified = verify_release(doc, signed, self.key, 0, kinds=("release", "aggregate"))
+        theirs = fork_at(doc, signed.heads)
+        ours = self.working_copy(signed.doc_id)
+        known = change_hashes(ours) if ours is not None else set()
+        if ours is None:
+            ours = theirs
+        else:
+            merge_document(ours, theirs)
+        lost = []  # every release of ours in what came back, each read where it was signed (one change each)
+        for h in change_hashes(theirs) - known:
+            try:
+                content = cdocs.read_release(theirs, [h])
+            except CrdtError:
+                continue
+            if content.release >= 1:
+                lost.append(content)
+        key = LOST_RELEASES.format(doc=signed.doc_id)
+        record = {c["release"]: c for c in self.fed.get_meta(key, [])}
+        record.update({c.release: c.to_dict() for c in lost})
+        up = self.upstream()
+        with self.fed.transaction():
+            # Stored as a release of ours only if we hold none of that number (one made since the restore
+            # keeps its row: the transparency log says that one did not reach the district).
+            self.fed.accept_release(signed.doc_id, signed.kind, self.key.hex(), signed.campaign or None,
+                                    save_document(ours), signed.release, signed.encode(), None)
+            self.fed.set_meta(key, [record[n] for n in sorted(record)])
+            stored = {r["number"]: bytes(r["signed"]) for r in self.fed.releases(signed.doc_id)}
+            if up is not None and stored.get(signed.release) == signed.encode():
+                # The transparency log lost this line with the restore: what left, as the district holds it.
+                self.fed.log_sent(signed.doc_id, signed.release, up["node_id"], verified.content.to_dict(),
+                                  signed.signature.hex())
+            numbers = ", ".join(str(n) for n in sorted({c.release for c in lost} | {signed.release}))
+            self.fed.log_event("taken_back", f"{signed.doc_id}: the node above holds release(s) {numbers} of this "
+                               "node, which it no longer had (restored from an older backup?); taken back",
+                               doc_id=signed.doc_id, version=signed.release)
+        return Accepted(signed.doc_id, signed.kind, verified.release, self.key)
+
+    def lost_contents(self, doc_id: str) -> list[cdocs.ReleaseContent]:
+        """The releases of ours taken back from the node above (`take_back`): published, though our history
+        has no record of them."""
+        return [cdocs.ReleaseContent.from_dict(c) for c in self.fed.get_meta(LOST_RELEASES.format(doc=doc_id), [])]
+
+    def receipted(self, doc_id: str) -> int:
+        """The highest release of this node's document `doc_id` the node above acknowledged (its receipts
+        document, read at the heads it signed; 0 if none): a number this node must never sign again."""
+        up = self.upstream()
+        if up is None:
+            return 0
+        rid = document_id("receipts", bytes.fromhex(up["key"]), peer=self.key)
+        latest = self.fed.latest_release(rid)
+        stored = self.fed.document(rid)
+        if latest is None or stored is None:
+            return 0
+        try:
+            heads = list(SignedRelease.decode(latest[1]).heads)
+            receipt = cdocs.latest_receipt(load_document(stored.data), doc_id, heads)
+        except CrdtError:
+            return 0
+        return receipt.release if receipt is not None else 0
 
     def _was_final(self, signed: SignedRelease) -> bool:
         """Whether the release already accepted for this document was its campaign's final one (final never goes back)."""
@@ -470,9 +578,10 @@ class Federation:
         signed = verified.signed
         school = signed.owner
         rid = document_id("receipts", self.key, peer=school)
-        doc = self.working_copy(rid) or new_document("receipts", self.key, doc_id=rid)
+        actor = fresh_actor()
+        doc = self.working_copy(rid) or new_document("receipts", self.key, doc_id=rid, actor=actor)
         receipt = cdocs.Receipt(signed.doc_id, signed.release, signed.heads, self.clock())
-        cdocs.append_receipt(doc, receipt, school=school)
+        cdocs.append_receipt(doc, receipt, school=school, actor=actor)
         self._publish(doc)
         return receipt
 
@@ -487,8 +596,9 @@ class Federation:
     def publish_campaign(self, campaign: Campaign) -> SignedRelease:
         """Write (or update: thresholds arrive later) a campaign document and sign it for the schools."""
         cid = document_id("campaign", self.key, campaign.id)
-        doc = self.working_copy(cid) or new_document("campaign", self.key, campaign=campaign.id, doc_id=cid)
-        cdocs.write_campaign(doc, campaign)
+        actor = fresh_actor()
+        doc = self.working_copy(cid) or new_document("campaign", self.key, campaign=campaign.id, doc_id=cid, actor=actor)
+        cdocs.write_campaign(doc, campaign, actor=actor)
         with self.fed.transaction():
             signed = self._publish(doc)
         self.fed.log_event("campaign_published", f"{campaign.id} version {signed.release}", campaign=campaign.id,
@@ -527,8 +637,9 @@ class Federation:
             # learn the other small schools' (release.py's preview says so before anyone approves).
             raise UserError(said("msg.release.pooled", campaign=content.campaign), code="pooled")
         rid = document_id(kind, self.key, content.campaign)
-        doc = self.working_copy(rid) or new_document(kind, self.key, campaign=content.campaign, doc_id=rid)
-        cdocs.write_release(doc, content)
+        actor = fresh_actor()
+        doc = self.working_copy(rid) or new_document(kind, self.key, campaign=content.campaign, doc_id=rid, actor=actor)
+        cdocs.write_release(doc, content, actor=actor)
         with self.fed.transaction():
             signed = self._publish(doc)
             self.fed.log_sent(rid, signed.release, to_peer, content.to_dict(), signed.signature.hex())

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 
+from preau.crdt.errors import CrdtError
+from preau.crdt.signing import SignedRelease
 from preau.node import database as base
 from preau.node.federation.schema import MIGRATIONS
 from preau.node.errors import EXIT_DATA, UserError, said
@@ -535,17 +537,37 @@ class FedStore:
                AND json_extract(content, '$.campaign') = ? ORDER BY id""", [campaign]).fetchall()
         return [(doc_id, json.loads(content)) for doc_id, content in rows]
 
-    def log_receipt(self, doc_id: str, number: int, receipt: dict) -> None:
+    def log_receipt(self, doc_id: str, number: int, receipt: dict) -> bool:
+        """Mark the release sent as `number` of `doc_id` received, if the receipt names the very state this node
+        signed under that number; False (nothing marked) otherwise. A node restored from an older backup may
+        sign another release under a number its district already holds: the district's receipt for its own
+        copy must not say the new one arrived."""
+        row = self.db.execute("SELECT signed FROM releases WHERE doc_id = ? AND number = ?", [doc_id, number]).fetchone()
+        try:
+            signed = SignedRelease.decode(row[0]) if row is not None else None
+        except CrdtError:
+            signed = None
+        if signed is None or receipt.get("heads") != sorted(h.hex() for h in signed.heads):
+            return False
         with self.transaction() as conn:
             conn.execute(
                 "UPDATE transparency SET receipt = ? WHERE doc_id = ? AND number = ?",
                 [json.dumps(receipt, sort_keys=True), doc_id, number],
             )
+        return True
 
     def transparency(self) -> list[dict]:
+        """Every release that left, as it left, with the receipt that names it; `superseded`: a later release of
+        the same document was signed (a release not received then never will be: the district takes the latest,
+        and a restored node's release under a number the district already held stays unreceived for good)."""
         out = []
         for row in self._query("SELECT * FROM transparency ORDER BY sent_at, id"):
             row["content"] = json.loads(row["content"])
             row["receipt"] = json.loads(row["receipt"]) if row["receipt"] else None
             out.append(row)
+        last: dict[str, int] = {}
+        for row in out:
+            last[row["doc_id"]] = max(last.get(row["doc_id"], 0), row["number"])
+        for row in out:
+            row["superseded"] = row["number"] < last[row["doc_id"]]
         return out

@@ -334,7 +334,7 @@ class SessionDriver:
         self._open(doc_id)
         # Only documents we asked for may bring changes; documents we offered are ours (or carried) and
         # the peer has nothing to add to them.
-        ours = doc_id not in self.pending and doc_id not in self.session.peer_offers
+        ours = doc_id not in self.pending and (doc_id not in self.session.peer_offers or self._own(doc_id))
         # What the session's messages build is bounded as their bytes are: Automerge's compact encoding lets
         # a few bytes describe millions of operations, so each message is weighed before it is applied.
         rows_left = max(0, self.limits.max_session_rows - self.rows_received)
@@ -350,6 +350,12 @@ class SessionDriver:
         self.report.bytes_received += weight.inflated - len(data)
         if doc_id in self.pending and self._heads_arrived(doc_id, before):
             self._try_accept(doc_id)
+
+    def _own(self, doc_id: str) -> bool:
+        """A document this node writes: the node above offers it back (`Federation.take_back`), and changes
+        come into it only as a release this node signed and does not hold (then it is pending)."""
+        found = self.fedn.fed.kind_and_owner(doc_id)
+        return found is not None and found[1] == self.fedn.key.hex()
 
     def _heads_arrived(self, doc_id: str, before: list[bytes]) -> bool:
         """Whether every signed head is here, reading the document's whole history once and then only what each
