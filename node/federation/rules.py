@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
 
 import json
 import logging
@@ -749,7 +750,8 @@ class Federation:
                 content = build_aggregate(stats, campaign, release=number, previous=previous, final=closed,
                                           sent=sent, member_of=member_of)
                 built_from = data
-            except AggregateAlreadySentError:
+            except AggregateAlreadySentError as exc:
+                self._note_held(campaign.id, data, exc)
                 if previous is None or last[0] == aid:
                     continue
                 # Held, and the newest aggregate went up under an older key: the same figures again, under this one.
@@ -763,6 +765,16 @@ class Federation:
                     self.fed.set_meta(AGGREGATE_BASES.format(doc=aid), [*bases, {"content": content.to_dict(),
                                                                                    "stats": built_from}])
         return published
+
+    def _note_held(self, campaign: str, data: dict, exc: AggregateAlreadySentError) -> None:
+        """Say in the journal that new counts are held back (once per state of the statistics, not at every sync):
+        the district's people see why the académie's figures have not moved."""
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+        key = f"aggregate-held:{campaign}"
+        if self.fed.get_meta(key) != digest:
+            with self.fed.transaction():
+                self.fed.set_meta(key, digest)
+                self.fed.log_event("aggregate_held", f"{campaign}: {exc}", campaign=campaign, code=exc.code)
 
     def _members_by_key(self, *stats: dict) -> dict[str, str]:
         """Each member key of these statistics (in their dictionary form) that rotated since, to its newest key:

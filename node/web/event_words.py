@@ -43,6 +43,7 @@ _KINDS: dict[str, _Sentences] = {
     "parent_moved": _Sentences("event.parent_moved"),
     "clock": _Sentences("event.clock"),
     "stats_moved": _Sentences("event.stats_moved"),
+    "aggregate_held": _Sentences("event.aggregate_held", "event.aggregate_held_named"),
     "enrolled": _Sentences("event.enrolled"),
     "rejoined": _Sentences("event.rejoined"),
     "release_in_pool": _Sentences("event.release_in_pool", "event.release_in_pool_named"),
