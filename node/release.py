@@ -82,6 +82,15 @@ def _beside_lost_releases(decision: ReleaseDecision, history: ReleaseHistory, lo
     content = decision.content
     if content is None or content.status != "published":
         return decision
+    latest = max(lost, key=lambda c: c.release, default=None)
+    updated = next((r.params.get("updated") for r in decision.reasons if r.code == "released"), None)
+    if (updated == 0 and latest is not None and latest.status == "published" and latest.rows != content.rows
+            and (latest.cohort or 0) >= content.policy.min_cohort):
+        # Nothing moves in this release (a closing one, say): its rows are the history's last published state,
+        # older than the release the district holds. Sent as they are, they would take the district's figures
+        # back to before the backup; the district's own release, which tells it nothing new, goes instead.
+        again = dataclasses.replace(latest, release=content.release, final=content.final, policy=content.policy)
+        return dataclasses.replace(decision, content=again, history=dataclasses.replace(decision.history, last=again))
     need = content.policy.min_batch
     close = too_close_to_lost(content, lost)
     if not close:

@@ -60,3 +60,21 @@ async def test_a_release_too_close_to_the_one_taken_back_is_not_sent_again_by_it
     assert too_close_to_lost(_content(32, 3), fed.lost_contents(rid))
     assert not too_close_to_lost(_content(60, 3), fed.lost_contents(rid))
     school.close()
+
+
+def test_a_release_where_nothing_moves_sends_the_district_its_own_figures_not_older_ones():
+    """A restored school's closing release that moves nothing (every exercise held back) would publish its
+    history's last state, from before the backup: the district's figures would go back (30 pupils to 20).
+    The release the district holds goes instead, renumbered and final: nothing new, nothing lost."""
+    from preau.crdt.disclosure import Reason, ReleaseDecision
+    from preau.node.release import _beside_lost_releases
+
+    history = ReleaseHistory(CAMPAIGN.id)
+    old = dataclasses.replace(_content(20, 3), final=True)
+    lost = [_content(30, 2)]
+    still = ReleaseDecision(True, "release 3: 0 exercises updated (final)", old, history,
+                            reasons=(Reason("released", {"number": 3, "updated": 0}), Reason("final")))
+    sent = _beside_lost_releases(still, history, lost).content
+    assert (sent.release, sent.final, sent.cohort, sent.rows) == (3, True, 30, lost[0].rows)
+    moved = dataclasses.replace(still, reasons=(Reason("released", {"number": 3, "updated": 2}),))
+    assert _beside_lost_releases(moved, history, lost).release is False  # 20 against 30: counts move by 1..9
