@@ -60,6 +60,7 @@ _KINDS: dict[str, _Sentences] = {
     "pool_rekeyed": _Sentences("event.pool_rekeyed"),
     "academie_pinned": _Sentences("event.academie_pinned"),
     "taken_back": _Sentences("event.taken_back"),
+    "renumbered": _Sentences("event.renumbered"),
 }
 # what a member sends up, accepted: (its sentence without the campaign, with it and the release number)
 _SENT_UP = {"release": ("event.accepted_release", "event.accepted_release_named"),

@@ -58,6 +58,8 @@ SAID = {
                        "Campagne « Début de CP (test) » : de nouveaux effectifs ne sont pas envoyés à l'académie"),
     "taken_back": ({"doc_id": "release:2026-test-cp:ab", "version": 2},
                    "Le serveur de rattachement détenait une publication faite par ce serveur"),
+    "renumbered": ({"doc_id": "release:2026-test-cp:ab", "version": 3, "was": 2},
+                   "Une publication approuvée après la restauration portait un numéro que la circonscription"),
     "enrolled": ({"uai": "0751234A", "node_id": "abcd"}, "Une école a rejoint la circonscription."),
     "release_in_pool": ({"campaign": CP, "node_id": "abcd"},
                         "Campagne « Début de CP (test) » : les effectifs envoyés seuls par une école déjà comptée dans "
