@@ -12,18 +12,18 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from preau.crdt.campaign import SCORED_GROUPS, Campaign, Policy, PolicyStatement, describe_policy
+from preau.crdt.campaign import Campaign, Policy, PolicyStatement, describe_policy
 from preau.crdt.disclosure import (AskedChange, PinnedCampaign, Reason, ReleaseDecision, ReleaseHistory,
                                    kept_for_the_pool, next_release, pin_campaign)
 from preau.crdt.pooling import pool_vector
-from preau.crdt.schema import COLUMNS, document_id
+from preau.crdt.schema import document_id
 from preau.crdt.signing import SignedRelease
 
 from .codes import reasons_words
 from .errors import Conflict, UserError, words
 from .testhooks import unprotected
 from preau.node.federation.pools import went_into_a_pool
-from preau.node.federation.rules import Federation
+from preau.node.federation.rules import Federation, too_close_to_lost
 
 HISTORY_BLOB = "release-history/{campaign}"
 
@@ -75,32 +75,24 @@ def _beside_lost_releases(decision: ReleaseDecision, history: ReleaseHistory, lo
     history forgot (restored from an older backup; `Federation.take_back` brought it back, as counts only).
 
     The history keeps each published state pupil by pupil and checks both batching rules against it; of a
-    release taken back only the counts are known, so the count-level rule is applied to it, as
-    `disclosure.next_release` applies it to every earlier published state: each count of an exercise (every
-    column and the total) moves by 0 or at least min_batch (any count that moves by min_batch means as many
-    pupils changed). The group columns are not compared against a row with no pupil in a group (its
-    thresholds had not arrived: the groups are published whole anyway). Otherwise nothing leaves, and the
-    release waits for more changes, said as the batching rule says it.
+    release taken back only the counts are known, so the count-level rule is applied to it
+    (`rules.too_close_to_lost`). Otherwise nothing leaves, and the release waits for more changes, said as the
+    batching rule says it.
     """
     content = decision.content
     if content is None or content.status != "published":
         return decision
+    latest = max(lost, key=lambda c: c.release, default=None)
+    updated = next((r.params.get("updated") for r in decision.reasons if r.code == "released"), None)
+    if (updated == 0 and latest is not None and latest.status == "published" and latest.rows != content.rows
+            and (latest.cohort or 0) >= content.policy.min_cohort):
+        # Nothing moves in this release (a closing one, say): its rows are the history's last published state,
+        # older than the release the district holds. Sent as they are, they would take the district's figures
+        # back to before the backup; the district's own release, which tells it nothing new, goes instead.
+        again = dataclasses.replace(latest, release=content.release, final=content.final, policy=content.policy)
+        return dataclasses.replace(decision, content=again, history=dataclasses.replace(decision.history, last=again))
     need = content.policy.min_batch
-    close: list[tuple[int, str, str]] = []  # (moved, exercise, column)
-    for old in lost:
-        if old.status != "published":
-            continue
-        for row in content.rows:
-            was = old.row(row.exercise)
-            if was is None or not was.total:
-                continue
-            grouped = any(row.get(c) for c in SCORED_GROUPS) and any(was.get(c) for c in SCORED_GROUPS)
-            for column in (*COLUMNS, "total"):
-                if column in SCORED_GROUPS and not grouped:
-                    continue
-                moved = abs(row.get(column) - was.get(column))
-                if 0 < moved < need:
-                    close.append((moved, row.exercise, column))
+    close = too_close_to_lost(content, lost)
     if not close:
         return decision
     moved, exercise, column = min(close)

@@ -72,14 +72,15 @@ def stats(settings: Any, *, campaign: str, lang: str = "en", format: str = "tabl
     else:
         s = found.statistics
         rows = [{"exercise": r["exercise"], **r["shown"], "schools": r["schools"]} for r in found.rows]
-        if s.districts_contributing:
+        academie = s.districts_contributing or any(m.scope == "district" for m in s.members())  # members are districts
+        if academie:
             head = say("cli.out.stats.academie", campaign=campaign, n=s.schools_contributing,
                        schools=s.schools_represented, withheld=s.schools_withheld)
         else:
             head = say("cli.out.stats.district", campaign=campaign, n=s.schools_contributing, withheld=s.schools_withheld)
         meta = {"schools_contributing": s.schools_contributing, "schools_withheld": s.schools_withheld,
                 **({"districts_contributing": s.districts_contributing, "schools_represented": s.schools_represented}
-                   if s.districts_contributing else {})}
+                   if academie else {})}
         if found.pools:  # a completed pool is one contributing row: its schools' sum, never one school's counts
             head += "".join("\n" + _pool_summary(say, v) for v in found.pools)
             meta["pools"] = [{"pool": v.pool_id, "status": v.status, "schools": v.survivors, "pupils": v.pupils}

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import hashlib
 
 import json
 import logging
@@ -37,10 +38,10 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 
 from preau.crdt import documents as cdocs
-from preau.crdt.campaign import Campaign
+from preau.crdt.campaign import SCORED_GROUPS, Campaign
 from preau.crdt.docio import change_hashes, fork_at, has_heads, load_document, merge_document, save_document
 from preau.crdt.errors import AggregateAlreadySentError, CrdtError, ReleaseError
-from preau.crdt.schema import document_id, new_document
+from preau.crdt.schema import COLUMNS, document_id, new_document
 from preau.crdt.signing import (SignedRelease, VerifiedRelease, clock_remark, id_names_signer, sign_release,
                                  signature_valid, verify_release)
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
@@ -71,6 +72,39 @@ def fresh_actor() -> bytes:
     actor per change starts its own numbering: the change merges beside the one the district holds.
     """
     return secrets.token_bytes(16)
+
+
+def too_close_to_lost(content: cdocs.ReleaseContent,
+                      lost: Iterable[cdocs.ReleaseContent]) -> list[tuple[int, str, str]]:
+    """The counts of `content` that would move by 1..min_batch-1 against a release taken back (`take_back`), as
+    (moved, exercise, column); empty when it may leave.
+
+    A node's release history keeps each published state pupil by pupil and `disclosure.next_release` checks
+    both batching rules against it; a release taken back is known by its counts only, so the count-level rule
+    is applied to it as next_release applies it to every earlier published state: each count of an exercise
+    (every column and the total) moves by 0 or at least min_batch (a count that moves by min_batch means as
+    many pupils changed). The group columns are not compared against a row with no pupil in a group (its
+    thresholds had not arrived: its groups are published whole anyway), nor anything against an empty row.
+    """
+    if content.status != "published":
+        return []
+    need = content.policy.min_batch
+    close: list[tuple[int, str, str]] = []
+    for old in lost:
+        if old.status != "published":
+            continue
+        for row in content.rows:
+            was = old.row(row.exercise)
+            if was is None or not was.total:
+                continue
+            grouped = any(row.get(c) for c in SCORED_GROUPS) and any(was.get(c) for c in SCORED_GROUPS)
+            for column in (*COLUMNS, "total"):
+                if column in SCORED_GROUPS and not grouped:
+                    continue
+                moved = abs(row.get(column) - was.get(column))
+                if 0 < moved < need:
+                    close.append((moved, row.exercise, column))
+    return close
 
 
 def _same_but_number(a: cdocs.ReleaseContent, b: cdocs.ReleaseContent) -> bool:
@@ -425,7 +459,40 @@ class Federation:
             self.fed.log_event("taken_back", f"{signed.doc_id}: the node above holds release(s) {numbers} of this "
                                "node, which it no longer had (restored from an older backup?); taken back",
                                doc_id=signed.doc_id, version=signed.release)
+            if up is not None and signed.kind == "release":
+                self._renumber_unreceived(signed, theirs, up)
         return Accepted(signed.doc_id, signed.kind, verified.release, self.key)
+
+    def _renumber_unreceived(self, signed: SignedRelease, theirs, up: dict) -> None:
+        """This school's latest release, if the district cannot take it: approved after a restore and before
+        the first sync, it took a number the district already held (or a lower one). The same content, which
+        the head teacher approved, is signed again under the next free number, to leave at the next sync; not
+        if it would move a count too little against a release taken back (`too_close_to_lost`: then the next
+        release the head teacher approves waits as the batching rule says), nor when nothing is waiting."""
+        rows = self.fed.releases(signed.doc_id)
+        if not rows:
+            return
+        mine = SignedRelease.decode(bytes(rows[-1]["signed"]))
+        if mine.owner != self.key or has_heads(theirs, mine.heads) or mine.release > signed.release:
+            return  # the district holds it, or it is numbered past the district's: it goes as it is
+        try:
+            content = cdocs.read_release(self.working_copy(signed.doc_id), list(mine.heads))
+        except CrdtError:
+            return
+        lost = self.lost_contents(signed.doc_id)
+        if too_close_to_lost(content, lost):
+            log.warning("%s release %d was approved after a restore under a number the district holds; it is "
+                        "too close to what the district holds to be sent again", signed.doc_id, mine.release)
+            return
+        number = max([signed.release, self.receipted(signed.doc_id), *(c.release for c in lost)]) + 1
+        try:
+            again = self.publish_release(dataclasses.replace(content, release=number), to_peer=up["node_id"])
+        except (UserError, CrdtError) as exc:  # a pool took the counts meanwhile, say
+            log.warning("%s release %d could not be signed again: %s", signed.doc_id, mine.release, exc)
+            return
+        self.fed.log_event("renumbered", f"{signed.doc_id}: release {mine.release}, approved after a restore under a "
+                           f"number the district already held, signed again as release {again.release}",
+                           doc_id=signed.doc_id, version=again.release, was=mine.release)
 
     def lost_contents(self, doc_id: str) -> list[cdocs.ReleaseContent]:
         """The releases of ours taken back from the node above (`take_back`): published, though our history
@@ -683,7 +750,8 @@ class Federation:
                 content = build_aggregate(stats, campaign, release=number, previous=previous, final=closed,
                                           sent=sent, member_of=member_of)
                 built_from = data
-            except AggregateAlreadySentError:
+            except AggregateAlreadySentError as exc:
+                self._note_held(campaign.id, data, exc)
                 if previous is None or last[0] == aid:
                     continue
                 # Held, and the newest aggregate went up under an older key: the same figures again, under this one.
@@ -697,6 +765,16 @@ class Federation:
                     self.fed.set_meta(AGGREGATE_BASES.format(doc=aid), [*bases, {"content": content.to_dict(),
                                                                                    "stats": built_from}])
         return published
+
+    def _note_held(self, campaign: str, data: dict, exc: AggregateAlreadySentError) -> None:
+        """Say in the journal that new counts are held back (once per state of the statistics, not at every sync):
+        the district's people see why the académie's figures have not moved."""
+        digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:32]
+        key = f"aggregate-held:{campaign}"
+        if self.fed.get_meta(key) != digest:
+            with self.fed.transaction():
+                self.fed.set_meta(key, digest)
+                self.fed.log_event("aggregate_held", f"{campaign}: {exc}", campaign=campaign, code=exc.code)
 
     def _members_by_key(self, *stats: dict) -> dict[str, str]:
         """Each member key of these statistics (in their dictionary form) that rotated since, to its newest key:

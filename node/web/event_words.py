@@ -43,6 +43,7 @@ _KINDS: dict[str, _Sentences] = {
     "parent_moved": _Sentences("event.parent_moved"),
     "clock": _Sentences("event.clock"),
     "stats_moved": _Sentences("event.stats_moved"),
+    "aggregate_held": _Sentences("event.aggregate_held", "event.aggregate_held_named"),
     "enrolled": _Sentences("event.enrolled"),
     "rejoined": _Sentences("event.rejoined"),
     "release_in_pool": _Sentences("event.release_in_pool", "event.release_in_pool_named"),
@@ -59,6 +60,7 @@ _KINDS: dict[str, _Sentences] = {
     "pool_rekeyed": _Sentences("event.pool_rekeyed"),
     "academie_pinned": _Sentences("event.academie_pinned"),
     "taken_back": _Sentences("event.taken_back"),
+    "renumbered": _Sentences("event.renumbered"),
 }
 # what a member sends up, accepted: (its sentence without the campaign, with it and the release number)
 _SENT_UP = {"release": ("event.accepted_release", "event.accepted_release_named"),

@@ -9,6 +9,7 @@ from preau.crdt.documents import read_release
 from preau.crdt.docio import load_document
 from preau.crdt.signing import SignedRelease
 from preau.crdt.statistics import CampaignStatistics
+from preau.node.web.event_words import event_sentence
 
 from federation_helpers import CAMPAIGN, make_node
 from test_parent_aggregate import academie_and_district
@@ -129,6 +130,11 @@ async def test_a_school_key_rotation_counts_as_one_school_moving(tmp_path, aioht
         assert [m.member for m in stats.members()].count(a.identity.signing_key.hex()) == 1
         assert stats.members_count == 2 and stats.cohort() == 97 + 12  # the district counts A once, with its 12
         assert district.federation.refresh_aggregates() == []  # one school moved: held
+        assert district.federation.refresh_aggregates() == []  # (and said once in the journal, not at each sync)
+        held = [e for e in district.fed.events() if e["kind"] == "aggregate_held"]
+        assert len(held) == 1 and "moved in one school's rows only" in held[0]["detail"], held
+        assert event_sentence("aggregate_held", held[0]["params"], "fr", {CAMPAIGN.id: CAMPAIGN.name}).startswith(
+            "Campagne « Début de CP » : de nouveaux effectifs ne sont pas envoyés à l'académie")
 
         later_b = next_release(pupils("0751235K", B + ["seuil2"] * 12), CAMPAIGN, first_b.history, closing=True)
         b.federation.publish_release(later_b.content, to_peer="district")

@@ -94,12 +94,17 @@ def test_a_school_restored_from_before_its_last_release_releases_again(tmp_path)
         assert "release 2" in r.out
         s.run("sync")
         # The district keeps the release 2 it holds (a number already held is never replaced), and the school's
-        # log does not say its own release 2 (45 pupils) arrived.
+        # log does not say its own release 2 (45 pupils) arrived. The school took the district's back, and
+        # signed its own again as release 3, which goes at the next sync: nobody had to approve it again.
         assert _district_releases(d) == held and _district_entry(d)["cohort"] == 30
         assert _log(s)[2] == [{"cohort": 45, "receipt": None}]
         assert s.query("SELECT 1 FROM events WHERE kind = 'taken_back'")
+        s.run("sync")
+        assert sorted(_district_releases(d)) == [1, 2, 3] and _district_releases(d)[2] == held[2]
+        assert (_district_entry(d)["release"], _district_entry(d)["cohort"]) == (3, 45)
+        assert [e["receipt"] is not None for e in _log(s)[3]] == [True]
 
-        # Ten pupils now à besoin: 35 at seuil 2, against 45 (its own release 2) and 20 (release 1), the school's
+        # Ten pupils now à besoin: 35 at seuil 2, against 45 (its own releases 2 and 3) and 20 (release 1), its
         # history would let that go; against the 30 of the release 2 the district holds, 5 pupils would stand out.
         last = [(f"Suivant{i}", "Eleve") for i in range(10)]
         _add(s.data, last, score_all=False, again=True)
@@ -107,15 +112,15 @@ def test_a_school_restored_from_before_its_last_release_releases_again(tmp_path)
         assert r.code != 0 and '"above threshold 2" count would move by only 5' in r.err, (r.out, r.err)
         _add(s.data, [(f"Tardif{i}", "Eleve") for i in range(10)])  # ten more at seuil 2: 45, and 10 à besoin
         r = s.run("release", CAMPAIGN, "--approve")
-        assert "release 3" in r.out, r.out  # numbered past the district's 2
+        assert "release 4" in r.out, r.out
         s.run("sync")
         s.run("sync")  # and again: nothing left to refuse
-        assert sorted(_district_releases(d)) == [1, 2, 3]
+        assert sorted(_district_releases(d)) == [1, 2, 3, 4]
         assert _district_releases(d)[2] == held[2]  # release 2 was never rewritten
         entry = _district_entry(d)
-        assert (entry["release"], entry["cohort"]) == (3, 55)
+        assert (entry["release"], entry["cohort"]) == (4, 55)
         assert entry["exercises"]["fr-comprendre-mots"]["besoin"] == 10
-        assert [e["receipt"] is not None for e in _log(s)[3]] == [True]
+        assert [e["receipt"] is not None for e in _log(s)[4]] == [True]
         # The unreceived release 2 no longer waits (the district took release 3): `preau status` says nothing waits.
         assert json.loads(s.run("status", "--json").out)["unacknowledged"] == []
     finally:

@@ -6,11 +6,26 @@ from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
 from preau.node.federation.transport import Limits
 from preau.node.runtime import Node, create_identity
-from test_web_pages import SCHOOL_UAI, district, invite  # noqa: F401 (the académie's pages, and its invitation)
+import pytest
+
+from node_fixtures import build_district, free_port, login
+from preau.cli.commands.releases import stats as stats_command
+from preau.node.app import create_app
+from test_web_pages import SCHOOL_UAI, invite
 
 
-async def test_a_district_with_one_school_sends_no_figures_and_the_academie_says_why(district, tmp_path):  # noqa: F811
-    client = district  # this node is the académie: a district enrols below it
+@pytest.fixture
+async def academie(tmp_path, aiohttp_server, aiohttp_client):
+    """test_web_pages' district fixture, with its settings too (for the command line's view)."""
+    port = free_port()
+    built = build_district(tmp_path, port=port)
+    client = await aiohttp_client(await aiohttp_server(create_app(built.settings), host="127.0.0.1", port=port))
+    await login(client, "ien")
+    return client, built.settings
+
+
+async def test_a_district_with_one_school_sends_no_figures_and_the_academie_says_why(academie, tmp_path):
+    client, settings = academie  # this node is the académie: a district enrols below it
     camp = campaign()
     invitation = await invite(client, member="district")
     create_identity(tmp_path / "lower-district")
@@ -37,3 +52,7 @@ async def test_a_district_with_one_school_sends_no_figures_and_the_academie_says
     assert "pour effectif trop petit" not in page
     english = await (await client.get("/district/stats/2026-test-cp/ecoles?lang=en")).text()
     assert "only one school of the district has published results" in english
+    # `preau stats` says the same level: a district with nothing publishable, not a school withheld.
+    said = stats_command(settings, campaign="2026-test-cp", lang="fr")
+    assert said.startswith("Campagne 2026-test-cp : 0 circonscription(s) comptée(s), couvrant 0 école(s) ; "
+                           "1 sans rien de publiable"), said

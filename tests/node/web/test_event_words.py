@@ -54,6 +54,12 @@ SAID = {
     "clock": ({"doc_id": "x", "signed_at": 2, "now": 1}, "L'horloge d'un des deux ordinateurs semble décalée"),
     "stats_moved": ({"campaign": CP, "keys": 1, "node_id": "abcd"},
                     "Des effectifs ont été rattachés aux nouvelles clés d'une école."),
+    "aggregate_held": ({"campaign": CP, "code": "aggregate_held"},
+                       "Campagne « Début de CP (test) » : de nouveaux effectifs ne sont pas envoyés à l'académie"),
+    "taken_back": ({"doc_id": "release:2026-test-cp:ab", "version": 2},
+                   "Le serveur de rattachement détenait une publication faite par ce serveur"),
+    "renumbered": ({"doc_id": "release:2026-test-cp:ab", "version": 3, "was": 2},
+                   "Une publication approuvée après la restauration portait un numéro que la circonscription"),
     "enrolled": ({"uai": "0751234A", "node_id": "abcd"}, "Une école a rejoint la circonscription."),
     "release_in_pool": ({"campaign": CP, "node_id": "abcd"},
                         "Campagne « Début de CP (test) » : les effectifs envoyés seuls par une école déjà comptée dans "
