@@ -220,8 +220,20 @@ def test_key_rotation_moves_the_schools_contribution_to_its_new_key(world):
     schools = w.stored_stats()["schools"]
     assert old_key in schools and new_key not in schools
 
-    # Ten more pupils: a new release, now a document of the new key. The school counts once, with its new figures.
-    w.fill(node, [12], seed=18)
+    # Twelve more pupils: a new release, now a document of the new key. The school counts once, with its new figures.
+    # All twelve above threshold 2 on every exercise: each count moves by 0 or 12, so batching at count level
+    # (crdt/disclosure.py) lets every exercise go and the district's entry is the school's whole data.
+    def all_above(classes):
+        import random
+
+        from preau.node.demo.synthetic import _score_in
+        rng = random.Random(18)
+        for c in classes:
+            for p in c.pupils:
+                for ex_id in p.results:
+                    p.results[ex_id] = ("seuil2", _score_in(rng, w.campaign.exercise(ex_id), "seuil2"))
+
+    w.fill(node, [12], seed=18, adjust=all_above)
     w.release(node)
     out = node.cli("sync").stdout
     assert "acknowledged" in out, out
