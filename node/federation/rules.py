@@ -119,6 +119,7 @@ class BundleError(UserError):
     exit_code = EXIT_DATA
     code = "bad_bundle"
 
+RESTORED = "restored-not-synced"  # set by `preau restore`, cleared by the first sync with the node above
 LOST_RELEASES = "lost-releases:{doc}"  # own releases the node above held and this node had forgot (take_back)
 AGGREGATE_BASES = "aggregate-bases:{doc}"  # district: each counted aggregate sent up, with the statistics behind it
 UPSTREAM = ("district", "parent")   # roles of peers above this node
@@ -292,6 +293,10 @@ class Federation:
         role = self.peer_role(peer)
         if role in UPSTREAM:
             offers = self.fed.offerable(("release", "aggregate"), (self.key.hex(),), carried=True)
+            if self.fed.get_meta(RESTORED):
+                # Restored from a backup: until one sync has shown what the node above holds (`take_back`), a
+                # release approved since is checked against nothing it holds, and does not leave yet.
+                offers = {d: r for d, r in offers.items() if SignedRelease.decode(r).owner != self.key}
         elif role is not None:
             rid = document_id("receipts", self.key, peer=peer.signing_key)
             # Only this node's own campaign documents: one from its parent goes down re-signed (_relay_campaign).

@@ -14,6 +14,8 @@ from preau.crdt.documents import read_release
 from preau.crdt.errors import CrdtError
 from preau.crdt.schema import document_id
 
+from preau.node.federation.rules import RESTORED
+
 from federation_helpers import CAMPAIGN, make_node, outcomes, serve
 
 
@@ -41,12 +43,18 @@ async def test_a_release_too_close_to_the_one_taken_back_is_not_sent_again_by_it
     fed.publish_release(_content(30, 2), to_peer="district")
     await school.sync_upstream()
     held = district.fed.latest_release(rid)
-    # What a restore of a backup made between the two does to the school's federation store.
+    # What a restore of a backup made between the two does to the school's federation store (and `preau restore`
+    # marks it restored).
     with fed.fed.transaction() as conn:
         conn.execute("UPDATE documents SET data = ? WHERE doc_id = ?", [backup, rid])
         conn.execute("DELETE FROM releases WHERE doc_id = ? AND number = 2", [rid])
         conn.execute("DELETE FROM transparency WHERE doc_id = ? AND number = 2", [rid])
+    fed.fed.set_meta(RESTORED, 1)
     fed.publish_release(_content(31, 2), to_peer="district")  # one pupil more than the district's release 2
+    # and a second one before any sync: numbered past the district's 2, the district would take it at once
+    # (and the 31 in its history) if it left before the school had seen what the district holds.
+    fed.publish_release(_content(60, 3), to_peer="district")
+    assert rid not in fed.offers_for(district.identity.public)  # not offered until one sync has taken back
 
     report = await school.sync_upstream()
     assert report.complete and report.error is None, report
@@ -57,6 +65,7 @@ async def test_a_release_too_close_to_the_one_taken_back_is_not_sent_again_by_it
     # carry its state to the district in the document's history. It is dropped: the school's copy is the
     # district's again, its release 2 the district's.
     assert fed.fed.latest_release(rid) == held
+    assert fed.fed.get_meta(RESTORED) is None and rid in fed.offers_for(district.identity.public)  # leave again
     kinds = [e["kind"] for e in fed.fed.events(50)]
     assert "taken_back" in kinds and "renumbered" not in kinds
     fed.publish_release(_content(60, 3), to_peer="district")
