@@ -63,7 +63,7 @@ def _history(store, session, federation: Federation, campaign_id: str) -> Releas
     # A node restored from a backup made before its last releases: the district holds numbers this history
     # forgot (its receipts say so, and `Federation.take_back` brought those releases back). A number the
     # district holds is never signed again: it would keep the old release and never take the new one.
-    number = max([latest[0] if latest else 0, federation.receipted(rid),
+    number = max([latest[0] if latest else 0, federation.receipted(rid), federation.fed.highest_signed(rid),
                   *(c.release for c in federation.lost_contents(rid))])
     if number > history.last_release:
         history = history.advanced(number)

@@ -501,9 +501,8 @@ class Node:
     def oldest_unacknowledged(self) -> int | None:
         """When the oldest release still waiting for the node above's receipt was approved (its latest number
         per document: a release replaced by a newer one before it left is not waiting)."""
-        return self.fed.db.execute(
-            "SELECT min(t.sent_at) FROM transparency t WHERE t.receipt IS NULL "
-            "AND t.number = (SELECT max(number) FROM transparency t2 WHERE t2.doc_id = t.doc_id)").fetchone()[0]
+        waiting = [t["sent_at"] for t in self.fed.transparency() if t["receipt"] is None and not t["superseded"]]
+        return min(waiting, default=None)
 
     def health(self, *, max_sync_age: int | None = None, max_unsent_age: int | None = None) -> dict[str, Any]:
         """The sync loop and the upstream link, for /healthz: ok only while the loop runs (and, when asked,

@@ -514,7 +514,8 @@ class Federation:
             log.warning("%s release %d was approved after a restore under a number the district holds; it is "
                         "too close to what the district holds to be sent again", signed.doc_id, mine.release)
             return
-        number = max([signed.release, self.receipted(signed.doc_id), *(c.release for c in lost)]) + 1
+        number = max([signed.release, self.receipted(signed.doc_id), self.fed.highest_signed(signed.doc_id),
+                      *(c.release for c in lost)]) + 1
         try:
             again = self.publish_release(dataclasses.replace(content, release=number), to_peer=up["node_id"])
         except (UserError, CrdtError) as exc:  # a pool took the counts meanwhile, say

@@ -556,6 +556,12 @@ class FedStore:
             )
         return True
 
+    def highest_signed(self, doc_id: str) -> int:
+        """The highest number this node ever signed for `doc_id` and logged as leaving (0 if none): even a
+        release dropped after a restore keeps its number (its signature stays valid): never signed again."""
+        row = self.db.execute("SELECT max(number) FROM transparency WHERE doc_id = ?", [doc_id]).fetchone()
+        return row[0] or 0
+
     def transparency(self) -> list[dict]:
         """Every release that left, as it left, with the receipt that names it; `superseded`: a later release of
         the same document was signed (a release not received then never will be: the district takes the latest,
@@ -568,6 +574,10 @@ class FedStore:
         last: dict[str, int] = {}
         for row in out:
             last[row["doc_id"]] = max(last.get(row["doc_id"], 0), row["number"])
+        # A release this node signed keeps its row in `releases` unless it was dropped after a restore (too close
+        # to what the node above held: `Federation.take_back`); then it never leaves either.
+        held = {(r[0], r[1]): bytes(r[2])[-64:].hex() for r in self.db.execute("SELECT doc_id, number, signed FROM releases")}
         for row in out:
-            row["superseded"] = row["number"] < last[row["doc_id"]]
+            row["superseded"] = (row["number"] < last[row["doc_id"]]
+                                 or held.get((row["doc_id"], row["number"])) != row["signature"])
         return out

@@ -28,7 +28,7 @@ def sync_words(node: Any, lang: str, t: Any) -> dict[str, Any]:
     """The upstream link in plain words: where it stands, what waits, what went wrong and what to do."""
     up = node.federation.upstream()
     status = node.status
-    waiting = [r for r in node.fed.transparency() if r["receipt"] is None and not r["superseded"]]
+    waiting = [r for r in node.fed.transparency() if r["receipt"] is None and not r.get("superseded")]
     out: dict[str, Any] = {"joined": up is not None, "waiting": len(waiting), "problem": None, "todo": None}
     if up is None:
         out["state"] = t("sync.not_joined")

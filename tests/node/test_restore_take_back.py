@@ -66,11 +66,21 @@ async def test_a_release_too_close_to_the_one_taken_back_is_not_sent_again_by_it
     # district's again, its release 2 the district's.
     assert fed.fed.latest_release(rid) == held
     assert fed.fed.get_meta(RESTORED) is None and rid in fed.offers_for(district.identity.public)  # leave again
+    # The two dropped releases stay in the transparency log, not received, and wait for nothing (sync page,
+    # preau status, /healthz).
+    log = fed.fed.transparency()
+    assert {(t["content"]["cohort"], t["receipt"] is None, t["superseded"]) for t in log if t["number"] > 1} >= {
+        (31, True, True), (60, True, True)}
+    assert all(t["superseded"] for t in log if t["receipt"] is None)
+    assert school.oldest_unacknowledged() is None
     kinds = [e["kind"] for e in fed.fed.events(50)]
     assert "taken_back" in kinds and "renumbered" not in kinds
-    fed.publish_release(_content(60, 3), to_peer="district")
+    # Its next release is numbered past every number it ever signed, the dropped ones included (what release.py
+    # asks): a dropped number signed again would be a second content under one valid signature's number.
+    assert fed.fed.highest_signed(rid) == 3
+    fed.publish_release(_content(60, 4), to_peer="district")
     await school.sync_upstream()
-    assert district.fed.latest_release(rid)[0] == 3
+    assert district.fed.latest_release(rid)[0] == 4
     stored = load_document(district.fed.document(rid).data)
     cohorts = set()
     for h in change_hashes(stored):
