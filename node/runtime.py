@@ -38,7 +38,7 @@ from . import faults, keyfiles
 from .codes import refusal_words
 from .errors import Conflict, NotFound, UserError, checked_uai, said, words
 from preau.node.federation.live_stats import LiveStatistics
-from preau.node.federation.rules import MEMBER_ROLES, Federation
+from preau.node.federation.rules import MEMBER_ROLES, RESTORED, Federation
 from preau.node.federation.store import FedStore
 from preau.node.federation.transport import Limits, PeerUnreachable, SessionGate, SessionReport, open_session
 from preau.node.federation.joincode import checked_code, district_url, fetch_invitation
@@ -396,6 +396,8 @@ class Node:
     def _after_upstream(self, key: str, presented: Any) -> None:
         up = self.federation.upstream()  # the node above may have told us of its new key in this session
         self.fed.touch_peer(up["key"] if up is not None else key)
+        if self.fed.get_meta(RESTORED):
+            self.fed.set_meta(RESTORED, None)  # restored: this sync took back what the node above held
         if presented and self.fed.get_meta(PENDING_ROTATION) == presented:
             self.fed.set_meta(PENDING_ROTATION, None)  # the node above has moved its pin
 

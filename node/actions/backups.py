@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import getpass
 import pathlib
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,6 +11,7 @@ from preau.node import datadir
 from preau.node.errors import EXIT_DATA
 from preau.node.database import write_private_file
 from preau.node.federation.schema import MIGRATIONS as FEDERATION_MIGRATIONS
+from preau.node.federation.rules import RESTORED
 from preau.node.federation.store import FedStore
 from preau.node.oplock import refuse_while_served
 from preau.node.records.backup import restore_backup, write_backup
@@ -117,6 +119,14 @@ def restore(settings: Any, *, file: str, force: bool = False, login: Login | Non
     if not (data / IDENTITY_FILE).exists():
         new_id = create_identity(data).node_id
         FedStore(data / FEDERATION_DB).close()
+    else:
+        # The node above may hold releases this backup forgot: none of this node's own leaves before one sync
+        # has shown them (federation.rules.RESTORED, `Federation.take_back`).
+        fed = FedStore(data / FEDERATION_DB)
+        try:
+            fed.set_meta(RESTORED, int(time.time()))
+        finally:
+            fed.close()
     role = None
     if not (data / datadir.SETTINGS).exists():  # a backup from before settings were backed up
         role = _role_from_federation(data)

@@ -119,6 +119,7 @@ class BundleError(UserError):
     exit_code = EXIT_DATA
     code = "bad_bundle"
 
+RESTORED = "restored-not-synced"  # set by `preau restore`, cleared by the first sync with the node above
 LOST_RELEASES = "lost-releases:{doc}"  # own releases the node above held and this node had forgot (take_back)
 AGGREGATE_BASES = "aggregate-bases:{doc}"  # district: each counted aggregate sent up, with the statistics behind it
 UPSTREAM = ("district", "parent")   # roles of peers above this node
@@ -292,6 +293,10 @@ class Federation:
         role = self.peer_role(peer)
         if role in UPSTREAM:
             offers = self.fed.offerable(("release", "aggregate"), (self.key.hex(),), carried=True)
+            if self.fed.get_meta(RESTORED):
+                # Restored from a backup: until one sync has shown what the node above holds (`take_back`), a
+                # release approved since is checked against nothing it holds, and does not leave yet.
+                offers = {d: r for d, r in offers.items() if SignedRelease.decode(r).owner != self.key}
         elif role is not None:
             rid = document_id("receipts", self.key, peer=peer.signing_key)
             # Only this node's own campaign documents: one from its parent goes down re-signed (_relay_campaign).
@@ -428,10 +433,6 @@ class Federation:
         theirs = fork_at(doc, signed.heads)
         ours = self.working_copy(signed.doc_id)
         known = change_hashes(ours) if ours is not None else set()
-        if ours is None:
-            ours = theirs
-        else:
-            merge_document(ours, theirs)
         lost = []  # every release of ours in what came back, each read where it was signed (one change each)
         for h in change_hashes(theirs) - known:
             try:
@@ -443,8 +444,30 @@ class Federation:
         key = LOST_RELEASES.format(doc=signed.doc_id)
         record = {c["release"]: c for c in self.fed.get_meta(key, [])}
         record.update({c.release: c.to_dict() for c in lost})
+        # Our releases the district does not hold (approved since the restore): checked against nothing it
+        # holds. Their states are in our history, and every later release would carry them to the district,
+        # which could read each one where it was signed: one too close to a release taken back must never go.
+        unreceived = [s for s in (SignedRelease.decode(bytes(r["signed"])) for r in self.fed.releases(signed.doc_id))
+                      if s.owner == self.key and not has_heads(theirs, s.heads)]
+        if ours is not None and any(self._too_close_at(ours, s, [cdocs.ReleaseContent.from_dict(c)
+                                                                  for c in record.values()]) for s in unreceived):
+            # Dropped: our copy becomes the district's, and those releases are forgotten (never sent: the
+            # transparency log keeps them, not received).
+            dropped = [s.release for s in unreceived]
+            ours = None
+            log.warning("%s: release(s) %s, approved since a restore, are too close to what the district holds: "
+                        "dropped, never sent", signed.doc_id, dropped)
+        else:
+            dropped = []
+        if ours is None:
+            ours = theirs
+        else:
+            merge_document(ours, theirs)
         up = self.upstream()
-        with self.fed.transaction():
+        with self.fed.transaction() as conn:
+            if dropped:
+                conn.execute(f"DELETE FROM releases WHERE doc_id = ? AND number IN ({','.join('?' * len(dropped))})",
+                             [signed.doc_id, *dropped])
             # Stored as a release of ours only if we hold none of that number (one made since the restore
             # keeps its row: the transparency log says that one did not reach the district).
             self.fed.accept_release(signed.doc_id, signed.kind, self.key.hex(), signed.campaign or None,
@@ -462,6 +485,13 @@ class Federation:
             if up is not None and signed.kind == "release":
                 self._renumber_unreceived(signed, theirs, up)
         return Accepted(signed.doc_id, signed.kind, verified.release, self.key)
+
+    @staticmethod
+    def _too_close_at(doc, signed: SignedRelease, lost: list[cdocs.ReleaseContent]) -> bool:
+        try:
+            return bool(too_close_to_lost(cdocs.read_release(doc, list(signed.heads)), lost))
+        except CrdtError:
+            return True  # unreadable where we signed it: not sent either
 
     def _renumber_unreceived(self, signed: SignedRelease, theirs, up: dict) -> None:
         """This school's latest release, if the district cannot take it: approved after a restore and before

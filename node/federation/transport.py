@@ -296,6 +296,13 @@ class SessionDriver:
                 raise RemoteProtocolError(
                     f"the session would hold more than {self.limits.max_docs_per_session} documents",
                     code="too_many_documents")
+            if doc_id in self.pending and self.pending[doc_id][1] == self.fedn.key:
+                # One of our own releases, taken back from the node above (`Federation.take_back`): received into
+                # an empty document, so that the sync sends it nothing of ours. Our copy may hold releases approved
+                # since a restore and not checked against what the node above holds: they must not leave this way.
+                self.docs[doc_id] = am.Document()
+                self.states[doc_id] = am.SyncState()
+                return
             if doc_id in self.pending:  # what it holds already counts: sessions within bounds add up otherwise
                 self.rows_received += self._held_rows(doc_id)
             self.docs[doc_id] = self._working_copy(doc_id) or am.Document()

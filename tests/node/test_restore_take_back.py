@@ -1,7 +1,7 @@
 """A school whose federation store went back to an older state (a restore): what its district gives back, in one
 process over real WebSockets on 127.0.0.1. The end-to-end story, with real processes and a real backup, is
-tests/ops/test_restore_release.py; here the branch it does not reach: a release approved after the restore that
-is too close to the one the district holds is not signed again by itself."""
+tests/ops/test_restore_release.py; here the branches it does not reach: a release approved after the restore that
+is too close to the one the district holds is neither signed again nor ever carried to the district."""
 from __future__ import annotations
 
 import dataclasses
@@ -9,7 +9,12 @@ import dataclasses
 import pytest
 
 from preau.crdt.disclosure import ReleaseHistory, next_release
+from preau.crdt.docio import change_hashes, load_document
+from preau.crdt.documents import read_release
+from preau.crdt.errors import CrdtError
 from preau.crdt.schema import document_id
+
+from preau.node.federation.rules import RESTORED
 
 from federation_helpers import CAMPAIGN, make_node, outcomes, serve
 
@@ -38,22 +43,42 @@ async def test_a_release_too_close_to_the_one_taken_back_is_not_sent_again_by_it
     fed.publish_release(_content(30, 2), to_peer="district")
     await school.sync_upstream()
     held = district.fed.latest_release(rid)
-    # What a restore of a backup made between the two does to the school's federation store.
+    # What a restore of a backup made between the two does to the school's federation store (and `preau restore`
+    # marks it restored).
     with fed.fed.transaction() as conn:
         conn.execute("UPDATE documents SET data = ? WHERE doc_id = ?", [backup, rid])
         conn.execute("DELETE FROM releases WHERE doc_id = ? AND number = 2", [rid])
         conn.execute("DELETE FROM transparency WHERE doc_id = ? AND number = 2", [rid])
+    fed.fed.set_meta(RESTORED, 1)
     fed.publish_release(_content(31, 2), to_peer="district")  # one pupil more than the district's release 2
+    # and a second one before any sync: numbered past the district's 2, the district would take it at once
+    # (and the 31 in its history) if it left before the school had seen what the district holds.
+    fed.publish_release(_content(60, 3), to_peer="district")
+    assert rid not in fed.offers_for(district.identity.public)  # not offered until one sync has taken back
 
     report = await school.sync_upstream()
     assert report.complete and report.error is None, report
     assert rid in [a.doc_id for a in report.accepted]  # taken back
     assert [c.cohort for c in fed.lost_contents(rid)] == [30]
     assert district.fed.latest_release(rid) == held  # the district kept its release 2
-    # Signed again as release 3, it would tell the district that one pupil's group: it stays as it is.
-    assert fed.fed.latest_release(rid)[0] == 2
+    # Signed again as release 3, it would tell the district that one pupil's group; and any later release would
+    # carry its state to the district in the document's history. It is dropped: the school's copy is the
+    # district's again, its release 2 the district's.
+    assert fed.fed.latest_release(rid) == held
+    assert fed.fed.get_meta(RESTORED) is None and rid in fed.offers_for(district.identity.public)  # leave again
     kinds = [e["kind"] for e in fed.fed.events(50)]
     assert "taken_back" in kinds and "renumbered" not in kinds
+    fed.publish_release(_content(60, 3), to_peer="district")
+    await school.sync_upstream()
+    assert district.fed.latest_release(rid)[0] == 3
+    stored = load_document(district.fed.document(rid).data)
+    cohorts = set()
+    for h in change_hashes(stored):
+        try:
+            cohorts.add(read_release(stored, [h]).cohort)
+        except CrdtError:
+            pass  # the header alone
+    assert cohorts == {20, 30, 60}  # never the 31 the school approved after its restore
     # The same content one pupil further (32 against 30: the besoin count moves by 1) waits too;
     # 60 pupils (against 30 each count moves by 0 or at least 10) may go, numbered past the district's.
     from preau.node.federation.rules import too_close_to_lost
