@@ -16,7 +16,7 @@ from aiohttp import web
 
 from preau.node import faults, i18n, keyfiles, listener
 from preau.node.actions.common import open_store, require_node
-from preau.node.appkeys import CONFIG, NODE, TRUSTED_PROXY
+from preau.node.appkeys import ANNOUNCE, CONFIG, NODE, TRUSTED_PROXY
 from preau.node.errors import Busy, UserError, said, words
 from preau.node.aio import LoopWatch
 from preau.node.lan import lan_urls
@@ -249,10 +249,11 @@ def serve_banner(settings, lang: str, mdns_url: str | None = None) -> str:
 
 
 def build_app(settings, advertiser=None):
-    """The node's app, with the mDNS announcement (if any) made after the node opens and withdrawn before it closes."""
+    """The node's app, with its mDNS announcement (if any): `listener.serving` makes it once the port listens and
+    withdraws it before the node closes."""
     app = create_app(settings)
     if advertiser is not None:
-        app.cleanup_ctx.append(advertiser.cleanup_ctx)
+        app[ANNOUNCE] = advertiser
     return app
 
 

@@ -25,13 +25,13 @@ import ipaddress
 import logging
 import time
 from collections import Counter, OrderedDict
-from contextlib import suppress
-from typing import Any, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any, AsyncIterator, Callable
 
 from aiohttp import web
 
 from preau.node import i18n
-from preau.node.appkeys import TRUSTED_PROXY
+from preau.node.appkeys import ANNOUNCE, TRUSTED_PROXY
 
 log = logging.getLogger("preau.node.listener")
 
@@ -203,6 +203,32 @@ def network_key(address: str) -> str:
     return str(ipaddress.ip_network(f"{ip}/64", strict=False))
 
 
+@asynccontextmanager
+async def serving(app: web.Application, *, host: str, port: int, access_log_class: Any = None,
+                  cap: "ConnectionCap | None" = None, handle_signals: bool = True) -> AsyncIterator[web.AppRunner]:
+    """The app listening on host:port, its mDNS announcement (app[ANNOUNCE]) made once the port accepts
+    connections: announced during the app's start-up, the box was found by name while nothing answered there yet
+    (a teacher's computer got « connexion refusée »; seen in CI on a loaded machine)."""
+    kw = {"access_log_class": access_log_class} if access_log_class is not None else {}
+    runner = web.AppRunner(app, handle_signals=handle_signals, **kw)
+    await runner.setup()
+    assert runner.server is not None
+    if cap is not None:
+        cap.install(runner.server)
+    announce = app.get(ANNOUNCE)
+    try:
+        await web.TCPSite(runner, host, port, backlog=ACCEPT_BURST).start()
+        if announce is not None:
+            await announce.start()
+        yield runner
+    finally:
+        try:
+            if announce is not None:
+                await announce.stop()  # withdrawn first: nobody is sent to a node that is closing
+        finally:
+            await runner.cleanup()
+
+
 def run(app: web.Application, *, host: str, port: int, access_log_class: Any) -> None:
     """`web.run_app` (signals, clean shutdown), with the open-files limit raised and the connection cap installed."""
     soft = raise_open_files_limit()
@@ -215,16 +241,9 @@ def run(app: web.Application, *, host: str, port: int, access_log_class: Any) ->
     cap = ConnectionCap(total=soft - min(1024, soft * 3 // 4))
 
     async def main() -> None:
-        runner = web.AppRunner(app, handle_signals=True, access_log_class=access_log_class)
-        await runner.setup()
-        assert runner.server is not None
-        cap.install(runner.server)
-        try:
-            await web.TCPSite(runner, host, port, backlog=ACCEPT_BURST).start()
+        async with serving(app, host=host, port=port, access_log_class=access_log_class, cap=cap):
             while True:
                 await asyncio.sleep(3600)
-        finally:
-            await runner.cleanup()
 
     loop = asyncio.new_event_loop()
     task = loop.create_task(main())

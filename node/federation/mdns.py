@@ -152,14 +152,6 @@ class Advertiser:
         log.info("advertised on the local network as %s", self.ad.url)
         return True
 
-    async def cleanup_ctx(self, app: Any):
-        """For aiohttp's app.cleanup_ctx: announce while the app runs."""
-        await self.start()
-        try:
-            yield
-        finally:
-            await self.stop()
-
     async def stop(self) -> None:
         if self._zc is None:
             return

@@ -104,18 +104,34 @@ async def test_announcement_on_loopback_is_resolved_then_withdrawn():
     assert await _resolve(ad, 600) is None  # withdrawn: nobody answers for it any more
 
 
-async def test_serve_app_announces_while_running(tmp_path, monkeypatch, aiohttp_client):
-    """The app `preau serve` runs starts the announcement with the node and withdraws it at shutdown."""
+async def test_serve_app_announces_while_running(tmp_path, monkeypatch):
+    """What `preau serve` runs announces the node once its port accepts connections (a computer that finds the
+    box by name can reach it at once) and withdraws the announcement at shutdown."""
+    import aiohttp
+
     from preau.node import app as node_app
+    from preau.node import listener
+    from preau.node.demo.demo import free_port
     from preau.node.settings import load_settings
 
     init(tmp_path, "school", SCHOOL_UAI)
     settings = load_settings({"data_dir": str(tmp_path), "argon2_profile": "minimal"}, env={})
     ad = _loopback_ad(f"preau-app-{os.getpid()}")
-    client = await aiohttp_client(node_app.build_app(settings, mdns.Advertiser(ad)))
-    assert (await client.get("/healthz")).status == 200
-    assert await _resolve(ad, 3000) is not None
-    await client.close()
+    advertiser = mdns.Advertiser(ad)
+    port = free_port()
+    heard_at = []
+    start = advertiser.start
+
+    async def start_and_check():  # the moment it announces, the port must already answer
+        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+            heard_at.append(resp.status)
+        return await start()
+
+    monkeypatch.setattr(advertiser, "start", start_and_check)
+    async with listener.serving(node_app.build_app(settings, advertiser), host="127.0.0.1", port=port,
+                                handle_signals=False):
+        assert heard_at == [200]
+        assert await _resolve(ad, 3000) is not None
     assert await _resolve(ad, 600) is None
 
 
