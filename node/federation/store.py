@@ -550,9 +550,11 @@ class FedStore:
         if signed is None or receipt.get("heads") != sorted(h.hex() for h in signed.heads):
             return False
         with self.transaction() as conn:
+            # That very release's line: after a restore another of this node's releases may have had that number
+            # (dropped by `Federation.take_back`), and the receipt is not for it.
             conn.execute(
-                "UPDATE transparency SET receipt = ? WHERE doc_id = ? AND number = ?",
-                [json.dumps(receipt, sort_keys=True), doc_id, number],
+                "UPDATE transparency SET receipt = ? WHERE doc_id = ? AND number = ? AND signature = ?",
+                [json.dumps(receipt, sort_keys=True), doc_id, number, signed.signature.hex()],
             )
         return True
 

@@ -68,8 +68,8 @@ def test_transparency_log_records_receipt(store):
     from preau.crdt.signing import SignedRelease
     signed = SignedRelease("d1-doc", "release", "c1", b"\x01" * 32, 1, (b"\x02" * 32,), 1000, b"\x03" * 64)
     store.accept_release("d1-doc", "release", "01" * 32, "c1", b"doc", 1, signed.encode(), None)
-    store.log_sent("d1-doc", 1, "district", {"exercises": {}}, "ab")
-    store.log_sent("d1-doc", 1, "district", {"exercises": {}}, "ab")  # a retry is not a second release
+    store.log_sent("d1-doc", 1, "district", {"exercises": {}}, "03" * 64)
+    store.log_sent("d1-doc", 1, "district", {"exercises": {}}, "03" * 64)  # a retry is not a second release
     # A receipt for another state under the same number (the district's copy, of a restored school): not ours.
     assert not store.log_receipt("d1-doc", 1, {"heads": ["04" * 32]})
     assert store.transparency()[0]["receipt"] is None
