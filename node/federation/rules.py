@@ -17,12 +17,17 @@ Who may receive what (the entitlement rule):
   own release (or aggregate) documents back (`take_back`: a node restored from
   an older backup), and nothing written by another school.
 
-Why one module of about 600 lines: `Federation` is one set of rules over one
+Why one module of about 900 lines: `Federation` is one set of rules over one
 store. Receiving (`try_accept`), publishing, entitlement and bundles (which are
 received exactly as synced documents are, through `try_accept`) check each
 other's invariants; read apart, a rule's exceptions would be in another file.
-What could stand alone has gone: the store (store.py, schema.py), the wire
-(transport.py, gate.py), pools (pools.py) and statistics (live_stats.py).
+Taking back a release after a restore (`take_back`, about 190 lines with its
+numbering and count checks) is `try_accept`'s other branch for a node's own
+documents, and aggregates going up (`refresh_aggregates`) read what
+`_store_verified` kept. What could stand alone has gone: the store (store.py,
+schema.py), the wire (transport.py, gate.py), pools (pools.py) and statistics
+(live_stats.py). The restore branch is the next to move out, once it has
+settled (it landed on 2026-11-30).
 """
 from __future__ import annotations
 
