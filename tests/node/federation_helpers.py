@@ -47,3 +47,9 @@ def school_release(school, n):
     decision = next_release(outcomes(n), CAMPAIGN, ReleaseHistory(CAMPAIGN.id), closing=False)
     assert decision.release, decision.reason
     return school.federation.publish_release(decision.content, to_peer="district")
+
+
+def switch_off(monkeypatch, *names: str) -> None:
+    """Switch these protections off in this process (preau.node.testhooks), for a test's "off" run."""
+    monkeypatch.setenv("PREAU_TESTING", "1")
+    monkeypatch.setenv("PREAU_TEST_UNPROTECT", ",".join(names))

@@ -10,7 +10,7 @@ from preau.crdt.docio import load_document
 from preau.crdt.signing import SignedRelease
 from preau.crdt.statistics import CampaignStatistics
 
-from federation_helpers import CAMPAIGN, make_node, school_release, serve
+from federation_helpers import CAMPAIGN, make_node, school_release, serve, switch_off
 
 
 async def academie_and_district(tmp_path, aiohttp_server, *, serve_district: bool = True):
@@ -67,8 +67,7 @@ async def test_a_districts_bundle_for_its_academie_holds_its_aggregate_only(tmp_
                                                                             protection):
     """`preau bundle export` on a district writes what it would send up: never its schools' own releases."""
     if protection == "off":
-        monkeypatch.setenv("PREAU_TESTING", "1")
-        monkeypatch.setenv("PREAU_TEST_UNPROTECT", "entitlement")
+        switch_off(monkeypatch, "entitlement")
     academie, district = await academie_and_district(tmp_path, aiohttp_server)
     academie.federation.publish_campaign(CAMPAIGN)
     assert (await district.sync_upstream()).error is None

@@ -24,6 +24,7 @@ from preau.node.records.vault import TEST_COST
 from preau.node.release import approve_release, pool_counts, preview_release
 from preau.node.runtime import Node, create_identity
 
+from federation_helpers import switch_off
 from storage_fixtures import ADMIN_PW, campaign_dict
 
 
@@ -36,8 +37,7 @@ def _version(campaign, fr_mots: tuple[int, int]):
 async def test_a_pool_vector_keeps_the_thresholds_first_released_under(tmp_path, aiohttp_server, monkeypatch,
                                                                        protection):
     if protection == "off":
-        monkeypatch.setenv("PREAU_TESTING", "1")
-        monkeypatch.setenv("PREAU_TEST_UNPROTECT", "pinning")
+        switch_off(monkeypatch, "pinning")
     today = dt.date.today()
     first = dataclasses.replace(parse_campaign(campaign_dict()), opens=str(today - dt.timedelta(days=3)),
                                 closes=str(today + dt.timedelta(days=20)))  # fr-mots: 10 items, cut at [4, 7]

@@ -10,7 +10,7 @@ from preau.crdt.pooling import pool_vector
 from preau.node.errors import Conflict, UserError
 from preau.node.federation import pools as node_pools
 
-from federation_helpers import CAMPAIGN, make_node, outcomes, school_release, serve
+from federation_helpers import CAMPAIGN, make_node, outcomes, school_release, serve, switch_off
 
 UAIS = ["0751234J", "0010856A", "0690001B", "0690002C"]
 
@@ -358,8 +358,7 @@ async def test_a_school_refused_as_busy_has_its_early_mail_left_unread(tmp_path,
 
 def _unprotect(monkeypatch, protection):
     if protection == "off":
-        monkeypatch.setenv("PREAU_TESTING", "1")
-        monkeypatch.setenv("PREAU_TEST_UNPROTECT", "pool_and_alone")
+        switch_off(monkeypatch, "pool_and_alone")
 
 
 @pytest.mark.parametrize("protection", ["on", "off"])

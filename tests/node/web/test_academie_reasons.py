@@ -4,14 +4,12 @@ from __future__ import annotations
 from node_fixtures import campaign
 from preau.crdt.disclosure import PupilOutcome, ReleaseHistory, next_release
 from preau.crdt.statistics import CampaignStatistics, build_aggregate
-from preau.node.federation.transport import Limits
-from preau.node.runtime import Node, create_identity
 import pytest
 
 from node_fixtures import build_district, free_port, login
 from preau.cli.commands.releases import stats as stats_command
 from preau.node.app import create_app
-from test_web_pages import SCHOOL_UAI, invite
+from test_web_pages import district_below
 
 
 @pytest.fixture
@@ -27,11 +25,8 @@ async def academie(tmp_path, aiohttp_server, aiohttp_client):
 async def test_a_district_with_one_school_sends_no_figures_and_the_academie_says_why(academie, tmp_path):
     client, settings = academie  # this node is the académie: a district enrols below it
     camp = campaign()
-    invitation = await invite(client, member="district")
-    create_identity(tmp_path / "lower-district")
-    below = Node(tmp_path / "lower-district", role="district", limits=Limits(idle_timeout=5, session_timeout=30))
+    below = await district_below(client, tmp_path)
     try:
-        await below.join(invitation, SCHOOL_UAI)
         # The lower district's one school (30 pupils) released; its aggregate is built as refresh_aggregates does.
         school = next_release([PupilOutcome(f"p{i}", ex.id, "seuil2" if i % 3 else "besoin")
                                for i in range(30) for ex in camp.exercises], camp, ReleaseHistory(camp.id),

@@ -46,6 +46,18 @@ async def _refused(s_node, code: str, url: str) -> UserError:
     return exc.value
 
 
+async def _refused_by(s_node, code: str, handler) -> UserError:
+    """`_refused` against a stand-in district whose /v1/code is `handler` (a real server on 127.0.0.1)."""
+    app = web.Application()
+    app.router.add_get(jc.PATH, handler)
+    server = TestServer(app, host="127.0.0.1", port=free_port())
+    await server.start_server()
+    try:
+        return await _refused(s_node, code, str(server.make_url("")).rstrip("/"))
+    finally:
+        await server.close()
+
+
 def _failures(d_node, code: str) -> int:
     return d_node.fed.invitation_by_slot(jc.parse_code(code).slot)["code_failures"]
 
@@ -129,14 +141,7 @@ async def test_a_fake_district_on_the_lan_gets_no_enrolment(pair, tmp_path):
         await ws.close()
         return ws
 
-    app = web.Application()
-    app.router.add_get(jc.PATH, fake_code)
-    fake = TestServer(app, host="127.0.0.1", port=free_port())
-    await fake.start_server()
-    try:
-        err = await _refused(s_node, code, str(fake.make_url("")).rstrip("/"))
-    finally:
-        await fake.close()
+    err = await _refused_by(s_node, code, fake_code)
     assert "Le code ne correspond pas" in err.localized("fr")
     assert tries[0] == jc.parse_code(code).slot and tries[1] != web.WSMsgType.BINARY
     # The real district lost nothing: the same code still enrols there.
@@ -247,14 +252,7 @@ async def test_a_district_that_answers_nonsense_is_said_in_french_by_its_code(pa
         await ws.close()
         return ws
 
-    app = web.Application()
-    app.router.add_get(jc.PATH, odd_district)
-    odd = TestServer(app, host="127.0.0.1", port=free_port())
-    await odd.start_server()
-    try:
-        err = await _refused(s_node, code, str(odd.make_url("")).rstrip("/"))
-    finally:
-        await odd.close()
+    err = await _refused_by(s_node, code, odd_district)
     fr, en = err.localized("fr"), err.localized("en")
     if answer == "garbage":
         assert "n'a pas abouti : sa réponse n'est pas celle qu'attend Préau (contrôle : malformed_message)" in fr, fr

@@ -69,6 +69,19 @@ async def invite(client, member: str = "school") -> str:
     return re.search(r'class="invitation-text">([^<]+)<', await text_of(resp)).group(1).strip()
 
 
+async def district_below(client, tmp_path):
+    """A district node enrolled below this one (then an académie), with an invitation made on its pages."""
+    invitation = await invite(client, member="district")
+    create_identity(tmp_path / "lower-district")
+    below = Node(tmp_path / "lower-district", role="district", limits=Limits(idle_timeout=5, session_timeout=30))
+    try:
+        await below.join(invitation, SCHOOL_UAI)
+    except BaseException:
+        below.close()
+        raise
+    return below
+
+
 # -- pupils ------------------------------------------------------------------------------
 
 async def test_class_list_import_reports_every_bad_line_and_adds_nothing(school):
@@ -447,11 +460,8 @@ async def test_an_academie_page_marks_lower_bounds_and_draws_no_share_it_cannot_
 
     client = district  # this node is the académie: a district enrols below it
     camp = campaign()
-    invitation = await invite(client, member="district")
-    create_identity(tmp_path / "lower-district")
-    below = Node(tmp_path / "lower-district", role="district", limits=Limits(idle_timeout=5, session_timeout=30))
+    below = await district_below(client, tmp_path)
     try:
-        await below.join(invitation, SCHOOL_UAI)
         # The district's aggregate as build_aggregate shapes it: "fragile" of fr-mots hidden as ≤10.
         rows = [Row("fr-mots", (14, "≤10", 30, 0, 0), 47)] + [
             Row(ex.id, (12, 11, 20, 0, 0), 43) for ex in camp.exercises if ex.id != "fr-mots"]
